@@ -1,0 +1,74 @@
+"""The ``skipclip`` command. Each subcommand lives in ``skipclip/commands/<name>.py`` and defines
+``HELP`` (one line), ``add_arguments(parser)`` and ``run(args) -> int``. Heavy imports (torch,
+PyAV) stay inside ``run`` so that ``--help`` is instant."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+# name -> module; a command is listed in the order a new user meets it
+COMMANDS = [
+    "demo",
+    "synth",
+    "pretrain",
+    "prepare",
+    "doctor",
+    "finetune",
+    "evaluate",
+    "reproduce",
+    "visualize",
+    "bench",
+]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="skipclip",
+        description=(
+            "Skip-Clip: self-supervised video representation learning by ranking future frames "
+            "against a context clip. Start with `skipclip demo`."
+        ),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    from . import __version__
+
+    parser.add_argument("--version", action="version", version=f"skipclip {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in COMMANDS:
+        try:
+            module = importlib.import_module(f"skipclip.commands.{name}")
+        except ModuleNotFoundError as exc:
+            if exc.name == f"skipclip.commands.{name}":
+                continue  # not built yet
+            raise
+        p = sub.add_parser(
+            name,
+            help=module.HELP,
+            description=getattr(module, "DESCRIPTION", module.HELP),
+            formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        )
+        module.add_arguments(p)
+        p.set_defaults(_module=module)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "command", None):
+        parser.print_help()
+        return 0
+    try:
+        return int(args._module.run(args) or 0)
+    except (ValueError, FileNotFoundError, FileExistsError) as exc:
+        print(f"skipclip {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"skipclip {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,87 @@
+"""The video-source interface every data set implements (synthetic, prepared store, raw files).
+
+A source is an indexable collection of videos with random access to any set of frames. The pretext
+sampler and the downstream datasets only talk to this interface, so a new data layout is one new
+class.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol, Sequence, runtime_checkable
+
+import numpy as np
+
+
+class VideoReadError(RuntimeError):
+    """A video could not be read. Carries the file (or video name) and the reason.
+
+    Long runs catch it, skip the video, count it and report it at the end.
+    """
+
+    def __init__(self, video: str, reason: str):
+        super().__init__(f"{video}: {reason}")
+        self.video = video
+        self.reason = reason
+
+
+@runtime_checkable
+class VideoSource(Protocol):
+    """Random access to the frames of a set of videos.
+
+    Attributes:
+        classes: class names, index = label; empty for unlabelled footage.
+    """
+
+    classes: list[str]
+
+    def __len__(self) -> int:
+        """Number of videos."""
+
+    def num_frames(self, index: int) -> int:
+        """Number of frames of video ``index``."""
+
+    def read(self, index: int, frames: Sequence[int]) -> np.ndarray:
+        """Frames of video ``index`` at the given indices (any order, repeats allowed).
+
+        Returns:
+            ``(len(frames), H, W, 3)`` uint8 RGB.
+
+        Raises:
+            VideoReadError: the video is corrupt or an index is out of range.
+        """
+
+    def label(self, index: int) -> int:
+        """Class index of video ``index``; -1 when unlabelled."""
+
+    def name(self, index: int) -> str:
+        """A human-readable name (relative path) of video ``index``."""
+
+    def group(self, index: int) -> str:
+        """Group key for leakage-free splits (UCF101's gNN; the video name when there is none)."""
+
+
+class SubsetSource:
+    """A view of some videos of another source (train/val/test splits)."""
+
+    def __init__(self, source: VideoSource, indices: Sequence[int]):
+        self.source = source
+        self.indices = list(indices)
+        self.classes = source.classes
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+    def num_frames(self, index: int) -> int:
+        return self.source.num_frames(self.indices[index])
+
+    def read(self, index: int, frames: Sequence[int]) -> np.ndarray:
+        return self.source.read(self.indices[index], frames)
+
+    def label(self, index: int) -> int:
+        return self.source.label(self.indices[index])
+
+    def name(self, index: int) -> str:
+        return self.source.name(self.indices[index])
+
+    def group(self, index: int) -> str:
+        return self.source.group(self.indices[index])
