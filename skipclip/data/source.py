@@ -85,3 +85,36 @@ class SubsetSource:
 
     def group(self, index: int) -> str:
         return self.source.group(self.indices[index])
+
+
+class InMemorySource:
+    """Every frame of another source decoded once into memory (small data sets, synthetic demo).
+
+    Worker processes forked from the main process share the array copy-on-write.
+    """
+
+    def __init__(self, source: VideoSource):
+        self.source = source
+        self.classes = source.classes
+        self.frames = [source.read(i, range(source.num_frames(i))) for i in range(len(source))]
+
+    def __len__(self) -> int:
+        return len(self.frames)
+
+    def num_frames(self, index: int) -> int:
+        return len(self.frames[index])
+
+    def read(self, index: int, frames: Sequence[int]) -> np.ndarray:
+        frames = np.asarray(frames)
+        if frames.size and (frames.min() < 0 or frames.max() >= len(self.frames[index])):
+            raise VideoReadError(self.name(index), f"frame index out of range 0..{len(self.frames[index]) - 1}")
+        return self.frames[index][frames]
+
+    def label(self, index: int) -> int:
+        return self.source.label(index)
+
+    def name(self, index: int) -> str:
+        return self.source.name(index)
+
+    def group(self, index: int) -> str:
+        return self.source.group(index)

@@ -1,0 +1,17 @@
+"""Encoders (3D context ``g``, 2D frame ``f``) and heads of Skip-Clip; no losses, no optimisers."""
+
+from .context_encoder import ARCHS, ContextEncoder, build_context_encoder
+from .frame_encoder import FrameEncoder
+from .heads import ClassifierHead, RotationHead
+from .inflate import InflationReport, inflate_2d_into_3d
+
+__all__ = [
+    "ARCHS",
+    "ClassifierHead",
+    "ContextEncoder",
+    "FrameEncoder",
+    "InflationReport",
+    "RotationHead",
+    "build_context_encoder",
+    "inflate_2d_into_3d",
+]

@@ -1,0 +1,35 @@
+"""``skipclip doctor``: counts per split and class, and every problem of a data set."""
+
+from __future__ import annotations
+
+import argparse
+
+HELP = "check a data set or prepared store: counts per split and class, missing, unlisted and short videos"
+DESCRIPTION = (
+    "Count the videos of a raw data set or a prepared store per split and class, compare with the "
+    "official figures (UCF101 split 1: 9537 train / 3783 test), and list files listed but missing, "
+    "files present but listed nowhere, unreadable files and videos too short for the pretext window. "
+    "Exit status 1 when a listed file is missing or unreadable."
+)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from skipclip.config import Config
+
+    parser.add_argument("--data", required=True, help="a prepared store or a raw video folder")
+    parser.add_argument("--split", type=int, default=1, choices=(1, 2, 3), help="official fold")
+    parser.add_argument("--splits", default=None, help="split folder when it is not next to the videos")
+    parser.add_argument("--layout", choices=("ucf101", "hmdb51", "folder"), default=None, help="detected when omitted")
+    parser.add_argument("--min-frames", type=int, default=Config().window_length,
+                        help="pretext window K + M*r + d - 1 (the default is the paper's)")
+    parser.add_argument("--val-fraction", type=float, default=0.1, help="share of the training list held out by group")
+    parser.add_argument("--max-list", type=int, default=20, help="names printed per problem")
+
+
+def run(args: argparse.Namespace) -> int:
+    from skipclip.data.doctor import examine
+
+    report = examine(args.data, fold=args.split, min_frames=args.min_frames, val_fraction=args.val_fraction,
+                     splits=args.splits, layout=args.layout)
+    print(report.text(args.max_list))
+    return 1 if report.problems else 0

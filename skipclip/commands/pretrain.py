@@ -1,0 +1,106 @@
+"""`skipclip pretrain`: Skip-Clip pretraining on synthetic videos, a prepared store or a video folder."""
+
+HELP = "pretrain the encoders with Skip-Clip"
+DESCRIPTION = (
+    "Pretrain the context encoder g (3D ResNet-18) and the frame encoder f (2D ResNet-18) by ranking "
+    "M future target frames, sampled r frames apart after a K-frame context clip, with the ranking, "
+    "contrastive and rotation losses of the Skip-Clip paper. Values given on the command line "
+    "override the preset's. Checkpoints, the resolved config and CSV logs go to --out."
+)
+
+# command-line flag -> dotted config key
+OVERRIDES = {
+    "context_frames": "pretext.context_frames",
+    "num_targets": "pretext.num_targets",
+    "sampling_rate": "pretext.sampling_rate",
+    "target_length": "pretext.target_length",
+    "rank_margin": "pretext.rank_margin",
+    "neg_margin": "pretext.neg_margin",
+    "max_epochs": "optim.max_epochs",
+    "lr": "optim.lr",
+    "batch_size": "data.batch_size",
+    "num_workers": "data.num_workers",
+    "crop_size": "data.crop_size",
+    "devices": "trainer.devices",
+    "num_nodes": "trainer.num_nodes",
+    "accelerator": "trainer.accelerator",
+    "precision": "trainer.precision",
+    "seed": "trainer.seed",
+    "on_nonfinite": "trainer.on_nonfinite",
+    "arch": "model.context_arch",
+    "width": "model.width",
+}
+
+
+def add_common_training_arguments(p, default_config: str = "cpu") -> None:
+    p.add_argument("--config", default=default_config,
+                   help="preset name (cpu, paper) or path to a YAML file")
+    p.add_argument("--max-epochs", type=int, help="epochs to train")
+    p.add_argument("--lr", type=float, help="learning rate")
+    p.add_argument("--batch-size", type=int, help="videos per batch (per device)")
+    p.add_argument("--num-workers", type=int, help="data-loading worker processes")
+    p.add_argument("--crop-size", type=int, help="square crop side in pixels")
+    p.add_argument("--devices", type=_devices, help="devices per node: a number, or 'auto'")
+    p.add_argument("--num-nodes", type=int, help="machines (for SLURM / torchrun)")
+    p.add_argument("--accelerator", choices=["cpu", "gpu", "cuda", "auto"], help="where to train")
+    p.add_argument("--precision", help="32-true, bf16-mixed or 16-mixed (GPU)")
+    p.add_argument("--seed", type=int, help="random seed")
+    p.add_argument("--resume", action="store_true", help="continue from OUT/checkpoints/last.ckpt")
+    p.add_argument("--force", action="store_true", help="overwrite a run already in --out")
+    p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+
+
+def _devices(text: str):
+    return text if text == "auto" else int(text)
+
+
+def add_arguments(p):
+    p.add_argument("--data", default="synthetic",
+                   help="'synthetic' (built in), a prepared store (from `skipclip prepare`) or a video folder")
+    p.add_argument("--out", required=True, help="run folder: checkpoints, logs, resolved config")
+    add_common_training_arguments(p)
+    g = p.add_argument_group("pretext task (paper section 3.1)")
+    g.add_argument("--context-frames", type=int, metavar="K", help="context clip length K")
+    g.add_argument("--num-targets", type=int, metavar="M", help="number of target clips M")
+    g.add_argument("--sampling-rate", type=int, metavar="R", help="frames between targets r")
+    g.add_argument("--target-length", type=int, metavar="D", help="frames per target clip d")
+    g.add_argument("--rank-margin", type=float, metavar="X", help="margin of the ranking loss (Eq. 1)")
+    g.add_argument("--neg-margin", type=float, metavar="X", help="margin of the contrastive loss (Eq. 2)")
+    g.add_argument("--no-rotation", action="store_true", help="drop the rotation task")
+    g.add_argument("--no-negatives", action="store_true", help="drop the contrastive loss")
+    m = p.add_argument_group("model")
+    m.add_argument("--arch", choices=["r3d18_hara", "r3d_18", "r2plus1d_18"], help="context encoder")
+    m.add_argument("--width", type=int, help="channels of the first stage (64 = paper)")
+    p.add_argument("--on-nonfinite", choices=["stop", "skip"], help="on a NaN/inf loss: stop, or skip the batch")
+
+
+def config_from_args(args):
+    from ..config import load_config
+
+    overrides = {key: getattr(args, flag, None) for flag, key in OVERRIDES.items()}
+    if getattr(args, "no_rotation", False):
+        overrides["pretext.rotation"] = False
+    if getattr(args, "no_negatives", False):
+        overrides["pretext.negatives"] = False
+    return load_config(args.config, overrides)
+
+
+def run(args) -> int:
+    import json
+
+    from ..train import pretrain
+
+    cfg = config_from_args(args)  # validated before any work starts
+    _, _, summary = pretrain(cfg, args.data, args.out, resume=args.resume, force=args.force,
+                             progress=not args.no_progress)
+    m = summary["metrics"]
+    print(f"\npretrained {summary['epochs']} epochs, {summary['steps']} steps in {summary['wall_s']:.0f} s")
+    for key in ("val/rank_acc", "val/kendall_tau", "val/pos_neg_gap", "train/loss"):
+        if key in m:
+            print(f"  {key:18s} {m[key]:.3f}")
+    if summary["too_short_videos"] or summary["failed_videos"]:
+        print(f"  skipped: {summary['too_short_videos']} too short, {len(summary['failed_videos'])} unreadable")
+    print(f"  checkpoint: {summary['last_checkpoint']}")
+    if getattr(args, "json", None):
+        print(json.dumps(summary, indent=2, default=str))
+    return 0

@@ -1,0 +1,78 @@
+"""Labelled clips for downstream tasks: random clips for training, sliding windows for testing."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from .source import VideoReadError, VideoSource
+from .transforms import random_crop_flip, resize_short_side
+
+
+def sliding_windows(num_frames: int, clip_len: int, stride: int | None = None) -> list[int]:
+    """Start frames of the non-overlapping (``stride`` = ``clip_len``) windows that fit whole.
+
+    A video shorter than one window gets no window. Raises ValueError on a bad length or stride.
+    """
+    if clip_len < 1:
+        raise ValueError(f"clip_len must be >= 1, got {clip_len}")
+    stride = clip_len if stride is None else stride
+    if stride < 1:
+        raise ValueError(f"stride must be >= 1, got {stride}")
+    return list(range(0, num_frames - clip_len + 1, stride))
+
+
+class ClipDataset(Dataset):
+    """Clips of ``clip_len`` frames with their labels and video index.
+
+    Training (``train=True``): one random clip per video and epoch, random crop and flip.
+    Testing: every non-overlapping window of every video (the paper's sliding-window test), centre
+    crop; items carry ``video`` so scores can be averaged per video.
+
+    Items: ``clip`` ``(3, T, S, S)`` uint8, ``label``, ``video``.
+
+    Raises:
+        ValueError: no video is at least one clip long.
+    """
+
+    def __init__(self, source: VideoSource, clip_len: int, crop_size: int, short_side: int | None = None,
+                 train: bool = True, seed: int = 0, stride: int | None = None, flip_prob: float = 0.5):
+        self.source, self.clip_len, self.crop_size = source, clip_len, crop_size
+        self.short_side, self.train, self.seed, self.flip_prob = short_side, train, seed, flip_prob
+        self.epoch = 0
+        self.too_short: list[str] = []
+        self.items: list[tuple[int, int]] = []  # (video, start); start -1 = random
+        for v in range(len(source)):
+            n = source.num_frames(v)
+            starts = sliding_windows(n, clip_len, stride)
+            if not starts:
+                self.too_short.append(source.name(v))
+                continue
+            self.items.extend([(v, -1)] if train else [(v, s) for s in starts])
+        if not self.items:
+            raise ValueError(
+                f"no video is at least one clip ({clip_len} frames) long; shorten the clip"
+            )
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __getitem__(self, index: int) -> dict:
+        video, start = self.items[index]
+        rng = np.random.default_rng((self.seed, self.epoch, index))
+        n = self.source.num_frames(video)
+        if start < 0:
+            start = int(rng.integers(0, n - self.clip_len + 1))
+        try:
+            frames = self.source.read(video, range(start, start + self.clip_len))
+        except VideoReadError:
+            raise
+        x = torch.from_numpy(np.ascontiguousarray(frames)).permute(0, 3, 1, 2)  # T x 3 x H x W
+        if self.short_side is not None:
+            x = resize_short_side(x, self.short_side)
+        x = random_crop_flip(x, self.crop_size, rng, self.flip_prob, train=self.train)
+        return {"clip": x.permute(1, 0, 2, 3).contiguous(), "label": self.source.label(video), "video": video}

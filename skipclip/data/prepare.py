@@ -1,0 +1,219 @@
+"""``skipclip prepare``: decode every listed video once, in parallel, into a prepared store.
+
+Resumable: each shard is written to a temporary file and renamed when complete, and the manifest
+is rewritten (atomically) every few seconds, so a killed run loses at most the videos in flight;
+a second run skips every complete shard. Bad videos are listed with their reasons and skipped.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import os
+import time
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .source import VideoReadError
+from .splits import load_index
+from .store import CODECS, MANIFEST, check_shard, load_manifest, save_manifest, shard_name, write_shard
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class PrepareReport:
+    """What a prepare run did. ``ok`` is False when no usable video is left."""
+
+    out: Path
+    layout: str
+    prepared: int = 0  # decoded in this run
+    skipped: int = 0  # already in the store
+    failed: dict[str, str] = field(default_factory=dict)  # name -> reason
+    unlisted: list[str] = field(default_factory=list)
+    videos: int = 0  # usable videos in the store
+    frames: int = 0
+    hours: float = 0.0
+    bytes: int = 0
+    seconds: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return self.videos > 0
+
+    @property
+    def gb_per_hour(self) -> float:
+        return self.bytes / 1e9 / self.hours if self.hours else 0.0
+
+    def summary(self, max_list: int = 20) -> str:
+        lines = [
+            f"store {self.out} ({self.layout}): {self.videos} videos, {self.frames} frames, "
+            f"{self.hours * 60:.1f} min of video",
+            f"  this run: {self.prepared} decoded, {self.skipped} already done, {len(self.failed)} failed, "
+            f"{self.seconds:.1f} s",
+            f"  size: {self.bytes / 1e6:.1f} MB = {self.gb_per_hour:.2f} GB per hour of video",
+        ]
+        if self.failed:
+            lines.append(f"  {len(self.failed)} videos could not be used:")
+            for name, reason in list(self.failed.items())[:max_list]:
+                lines.append(f"    {name}: {reason}")
+            if len(self.failed) > max_list:
+                lines.append(f"    ... and {len(self.failed) - max_list} more (see 'failed' in {self.out / MANIFEST})")
+        if self.unlisted:
+            lines.append(f"  {len(self.unlisted)} video files are listed in no split file and were not prepared "
+                         f"(e.g. {self.unlisted[0]}); `skipclip doctor` lists them")
+        return "\n".join(lines)
+
+
+def _prepare_one(src: str, dest: str, short_side: int, codec: str, quality: int) -> tuple[str, dict | str]:
+    """Worker: decode one video and write its shard. Returns (dest, info) or (dest, reason)."""
+    from .video_io import decode
+
+    try:
+        import torch
+
+        torch.set_num_threads(1)
+        frames, info = decode(src, short_side)
+        meta = {"fps": info.fps, "duration": info.duration, "source_height": info.height,
+                "source_width": info.width, "vfr": info.vfr}
+        size = write_shard(Path(dest), frames, meta, codec, quality)
+        return dest, {**meta, "frames": len(frames), "height": frames.shape[1], "width": frames.shape[2], "bytes": size}
+    except VideoReadError as exc:
+        return dest, exc.reason
+    except Exception as exc:  # an unexpected decoder failure must not stop the other videos
+        return dest, f"unexpected error while decoding: {type(exc).__name__}: {exc}"
+
+
+def prepare(
+    videos: str | Path,
+    out: str | Path,
+    splits: str | Path | None = None,
+    layout: str | None = None,
+    short_side: int = 128,
+    workers: int | None = None,
+    codec: str = "jpeg",
+    quality: int = 90,
+    progress: bool = True,
+) -> PrepareReport:
+    """Prepare (or resume preparing) a store from a data set.
+
+    Args:
+        videos: the video folder (see :func:`skipclip.data.splits.resolve`).
+        out: the store directory; created if needed.
+        splits: the split folder when it is not next to the videos.
+        layout: ``ucf101``, ``hmdb51`` or ``folder``; detected when None.
+        short_side: frames are resized so their short side has this length (256 for the paper's
+            224-px crops, 128 for 112-px crops).
+        workers: decoding processes; 0 decodes in this process. Default: all cores.
+        codec: ``jpeg`` (small) or ``raw`` (no decoding when reading, ~16x bigger).
+        quality: JPEG quality.
+        progress: show a progress bar.
+
+    Returns:
+        the report; ``report.ok`` is False when no usable video is left.
+
+    Raises:
+        SplitError: the split files are missing or wrong (nothing is written).
+        ValueError: bad arguments, or ``out`` was prepared with other settings.
+    """
+    if short_side < 16:
+        raise ValueError(f"short side must be >= 16 px, got {short_side}")
+    if codec not in CODECS:
+        raise ValueError(f"unknown codec {codec!r}; choose one of {', '.join(CODECS)}")
+    start = time.time()
+    index = load_index(videos, splits, layout)
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    settings = {"short_side": short_side, "codec": codec}
+    done: dict[str, dict] = {}
+    if (out / MANIFEST).exists():
+        old = load_manifest(out)
+        for key, value in settings.items():
+            if old.get(key) != value:
+                raise ValueError(f"{out} was prepared with {key}={old.get(key)}, not {value}; use another --out "
+                                 f"or the same --{key.replace('_', '-')}")
+        done = {v["name"]: v for v in old["videos"]}
+
+    report = PrepareReport(out, index.layout, unlisted=index.unlisted())
+    records: dict[str, dict] = {}
+    todo = []
+    for e in index.entries:
+        src = index.root / e.path
+        base = {"name": e.path, "file": shard_name(e.path), "label": e.label, "group": e.group,
+                "folds": {str(k): v for k, v in e.folds.items()}}
+        if not src.is_file():
+            report.failed[e.path] = f"listed in the split files but not found at {src}; re-copy it or fix the list"
+            continue
+        prior = done.get(e.path)
+        header = check_shard(out / base["file"])
+        if header is not None and min(header["height"], header["width"]) == short_side:
+            keep = {k: header[k] for k in ("frames", "height", "width", "fps", "duration", "vfr") if k in header}
+            records[e.path] = {**(prior or {}), **keep, **base, "bytes": (out / base["file"]).stat().st_size}
+            report.skipped += 1
+        else:
+            todo.append((e, base, src))
+
+    def manifest() -> dict:
+        listed = [records[e.path] for e in index.entries if e.path in records]
+        return {"version": 1, "layout": index.layout, **settings, "quality": quality,
+                "source": str(index.root.resolve()), "classes": index.classes, "folds": index.folds,
+                "videos": listed, "failed": [{"name": k, "reason": v} for k, v in report.failed.items()]}
+
+    workers = (os.cpu_count() or 1) if workers is None else workers
+    bar = _progress(len(todo), progress)
+    last_save = time.time()
+
+    def collect(item, result):
+        e, base, _ = item
+        if isinstance(result, str):
+            report.failed[e.path] = result
+            log.warning("skipping %s: %s", e.path, result)
+        else:
+            records[e.path] = {**base, **result}
+            report.prepared += 1
+        bar.update(1)
+
+    args = [(str(src), str(out / base["file"]), short_side, codec, quality) for _, base, src in todo]
+    if workers <= 1:
+        for item, a in zip(todo, args):
+            collect(item, _prepare_one(*a)[1])
+            if time.time() - last_save > 10:
+                save_manifest(out, manifest())
+                last_save = time.time()
+    else:
+        context = multiprocessing.get_context("forkserver" if os.name == "posix" else "spawn")
+        with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+            futures = {pool.submit(_prepare_one, *a): item for item, a in zip(todo, args)}
+            for fut in as_completed(futures):
+                collect(futures[fut], fut.result()[1])
+                if time.time() - last_save > 10:
+                    save_manifest(out, manifest())
+                    last_save = time.time()
+    bar.close()
+    final = manifest()
+    final["hours"] = sum(v.get("duration", 0.0) for v in final["videos"]) / 3600
+    final["bytes"] = sum(v.get("bytes", 0) for v in final["videos"])
+    save_manifest(out, final)
+    report.videos = len(final["videos"])
+    report.frames = sum(v["frames"] for v in final["videos"])
+    report.hours, report.bytes = final["hours"], final["bytes"]
+    report.seconds = time.time() - start
+    return report
+
+
+class _NoBar:
+    def update(self, n: int) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+def _progress(total: int, show: bool):
+    if not show or total == 0:
+        return _NoBar()
+    from tqdm import tqdm
+
+    return tqdm(total=total, unit="video", desc="prepare", dynamic_ncols=True)
+

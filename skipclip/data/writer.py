@@ -1,0 +1,64 @@
+"""Write frames to video files with PyAV, and the synthetic data set in the UCF101 layout."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+
+def write_video(path: str | Path, frames: np.ndarray, fps: int = 25, codec: str = "mpeg4") -> None:
+    """Encode ``(T, H, W, 3)`` uint8 frames to ``path`` (written to a temporary name, then renamed).
+
+    Raises:
+        ValueError: frames of the wrong shape or type.
+    """
+    import av
+
+    frames = np.asarray(frames)
+    if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8:
+        raise ValueError(f"frames must be (T, H, W, 3) uint8, got {frames.shape} {frames.dtype}")
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.stem}.tmp{path.suffix}")
+    with av.open(str(tmp), mode="w") as container:
+        stream = container.add_stream(codec, rate=fps)
+        stream.width, stream.height = frames.shape[2], frames.shape[1]
+        stream.pix_fmt = "yuv420p"
+        stream.options = {"qscale": "2"} if codec == "mpeg4" else {"crf": "18"}
+        for frame in frames:
+            for packet in stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    os.replace(tmp, path)
+
+
+def write_synthetic_ucf101(source, out: str | Path, test_fraction: float = 0.3, progress: bool = True) -> dict:
+    """Write a :class:`~skipclip.data.synthetic.SyntheticSource` as UCF101 does its files.
+
+    ``out/videos/<Class>/v_<Class>_gNN_cMM.avi`` and ``out/splits/`` with ``classInd.txt``,
+    ``trainlist01.txt`` (path and 1-based label) and ``testlist01.txt`` (path only). Groups
+    (gNN) never straddle train and test. Returns counts.
+    """
+    out = Path(out)
+    videos, splits = out / "videos", out / "splits"
+    splits.mkdir(parents=True, exist_ok=True)
+    classes = source.classes
+    (splits / "classInd.txt").write_text("".join(f"{i + 1} {c}\n" for i, c in enumerate(classes)))
+    groups = sorted({source.name(i).split("_g")[1][:2] for i in range(len(source))})
+    n_test_groups = max(1, round(len(groups) * test_fraction))
+    test_groups = set(groups[-n_test_groups:])
+    train_lines, test_lines = [], []
+    for i in tqdm(range(len(source)), desc="writing videos", disable=not progress):
+        rel = source.name(i) + ".avi"
+        write_video(videos / rel, source.read(i, range(source.num_frames(i))))
+        if rel.split("_g")[1][:2] in test_groups:
+            test_lines.append(f"{rel}\n")
+        else:
+            train_lines.append(f"{rel} {source.label(i) + 1}\n")
+    (splits / "trainlist01.txt").write_text("".join(train_lines))
+    (splits / "testlist01.txt").write_text("".join(test_lines))
+    return {"videos": len(source), "train": len(train_lines), "test": len(test_lines), "classes": len(classes)}

@@ -1,0 +1,177 @@
+"""The Skip-Clip score function and loss terms, as pure functions of tensors.
+
+Equations refer to the Skip-Clip paper: Eq. 3 the score ``Γ(h, z)``, Eq. 1 the ranking loss,
+Eq. 2 the contrastive loss; the rotation loss is the auxiliary task of Sec. 3.1. All terms are
+summed without weights (Sec. 4.1); that sum is the caller's.
+"""
+
+from __future__ import annotations
+
+import numbers
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+
+def _check_margin(margin: float) -> None:
+    if isinstance(margin, Tensor):
+        if margin.numel() != 1:
+            raise ValueError(f"margin must be a scalar, got a tensor of shape {tuple(margin.shape)}")
+        margin = margin.item()
+    if not isinstance(margin, numbers.Real) or isinstance(margin, bool) or not margin >= 0:
+        raise ValueError(f"margin must be a non-negative number, got {margin!r}")
+
+
+def _check_scores(name: str, scores: Tensor) -> None:
+    if scores.dim() != 2:
+        raise ValueError(f"{name} must be a (B, M) score matrix, got shape {tuple(scores.shape)}")
+
+
+def score(h: Tensor, z: Tensor, eps: float = 1e-8) -> Tensor:
+    """Score of each target against its own context (Eq. 3 of the Skip-Clip paper).
+
+    The mean over the ``H * W`` aligned cells of the cosine similarity (over channels) of the
+    context encoding and the target encoding.
+
+    Args:
+        h: context encodings, ``(B, C, H, W)``.
+        z: target encodings, ``(B, N, C, H, W)``; ``z[b]`` is scored against ``h[b]``.
+        eps: floor of the cell norms, so all-zero cells score 0 instead of NaN.
+
+    Returns:
+        Scores in ``[-1, 1]``, ``(B, N)``.
+
+    Raises:
+        ValueError: ``h`` is not 4-D, ``z`` is not 5-D, or their ``B, C, H, W`` differ.
+    """
+    if h.dim() != 4 or z.dim() != 5 or z.shape[0] != h.shape[0] or z.shape[2:] != h.shape[1:]:
+        raise ValueError(
+            f"score needs h (B, C, H, W) and z (B, N, C, H, W) with matching B, C, H, W; "
+            f"got h {tuple(h.shape)} and z {tuple(z.shape)}"
+        )
+    h = F.normalize(h, dim=1, eps=eps)  # B x C x H x W
+    z = F.normalize(z, dim=2, eps=eps)  # B x N x C x H x W
+    cells = h.shape[2] * h.shape[3]
+    return torch.einsum("bchw,bnchw->bn", h, z) / cells  # B x N
+
+
+def score_all(h: Tensor, z: Tensor, eps: float = 1e-8) -> Tensor:
+    """Score of every context against every frame encoding (Eq. 3), in one einsum.
+
+    Training scores each context against all frames of the batch at once: a row's own targets
+    are its positives, the other videos' frames its in-batch negatives.
+
+    Args:
+        h: context encodings, ``(B, C, H, W)``.
+        z: frame encodings, ``(P, C, H, W)``.
+        eps: floor of the cell norms.
+
+    Returns:
+        Scores, ``(B, P)``; entry ``[b, p]`` equals ``score(h[b:b+1], z[p][None, None])``.
+
+    Raises:
+        ValueError: ``h`` or ``z`` is not 4-D, or their ``C, H, W`` differ.
+    """
+    if h.dim() != 4 or z.dim() != 4 or z.shape[1:] != h.shape[1:]:
+        raise ValueError(
+            f"score_all needs h (B, C, H, W) and z (P, C, H, W) with matching C, H, W; "
+            f"got h {tuple(h.shape)} and z {tuple(z.shape)}"
+        )
+    h = F.normalize(h, dim=1, eps=eps)  # B x C x H x W
+    z = F.normalize(z, dim=1, eps=eps)  # P x C x H x W
+    cells = h.shape[2] * h.shape[3]
+    return torch.einsum("bchw,pchw->bp", h, z) / cells  # B x P
+
+
+def ranking_loss(pos: Tensor, margin: float) -> Tensor:
+    """Hinge ranking loss over the target order (Eq. 1 of the Skip-Clip paper).
+
+    ``sum_{i<j} max(0, -pos_i + pos_j + margin)`` per context, averaged over the batch: each
+    target must score at least ``margin`` above every later one.
+
+    Args:
+        pos: scores of the targets, ``(B, M)``, nearest to the context first.
+        margin: ``δ_rank``, non-negative.
+
+    Returns:
+        Scalar loss (0 when ``M == 1``: there are no pairs).
+
+    Raises:
+        ValueError: ``pos`` is not 2-D or ``margin`` is negative.
+    """
+    _check_scores("pos", pos)
+    _check_margin(margin)
+    m = pos.shape[1]
+    hinge = (pos.unsqueeze(1) - pos.unsqueeze(2) + margin).clamp(min=0)  # B x M x M, [b,i,j]: -p_i+p_j+δ
+    pairs = torch.ones(m, m, dtype=torch.bool, device=pos.device).triu(diagonal=1)  # M x M, i < j
+    return (hinge * pairs).sum(dim=(1, 2)).mean()
+
+
+def contrastive_loss(pos: Tensor, neg: Tensor, margin: float, mask: Tensor | None = None) -> Tensor:
+    """Hinge contrastive loss of targets against negatives (Eq. 2 of the Skip-Clip paper).
+
+    ``sum_i max(0, -pos_i + E_q[neg_q] + margin)`` over the ``M`` targets of a context, averaged
+    over the batch. The expectation is the mean over the negatives (the paper's index runs to
+    ``M`` inclusive, a typo for the ``M`` targets).
+
+    Args:
+        pos: scores of the targets, ``(B, M)``.
+        neg: scores of frames from other videos, ``(B, Q)``.
+        margin: ``δ_neg``, non-negative.
+        mask: optional boolean ``(B, Q)``; ``True`` marks valid negatives, and the mean runs over
+            those only (in-batch negatives exclude a row's own frames).
+
+    Returns:
+        Scalar loss.
+
+    Raises:
+        ValueError: bad shapes, a negative ``margin``, a non-boolean ``mask`` of another shape than
+            ``neg``, or a row with no valid negative.
+    """
+    _check_scores("pos", pos)
+    _check_scores("neg", neg)
+    _check_margin(margin)
+    if neg.shape[0] != pos.shape[0] or neg.shape[1] == 0:
+        raise ValueError(
+            f"neg must be (B, Q) with the B of pos and Q >= 1; got pos {tuple(pos.shape)}, neg {tuple(neg.shape)}"
+        )
+    if mask is None:
+        neg_mean = neg.mean(dim=1, keepdim=True)  # B x 1
+    else:
+        if mask.dtype != torch.bool or mask.shape != neg.shape:
+            raise ValueError(
+                f"mask must be a bool tensor shaped like neg {tuple(neg.shape)}, "
+                f"got {mask.dtype} {tuple(mask.shape)}"
+            )
+        count = mask.sum(dim=1, keepdim=True)  # B x 1
+        if bool((count == 0).any()):
+            rows = torch.nonzero(count.squeeze(1) == 0).flatten().tolist()
+            raise ValueError(f"rows {rows[:10]} of mask have no valid negative; each row needs at least one")
+        neg_mean = (neg * mask).sum(dim=1, keepdim=True) / count  # B x 1
+    return (neg_mean - pos + margin).clamp(min=0).sum(dim=1).mean()
+
+
+def rotation_loss(logits: Tensor, labels: Tensor) -> Tensor:
+    """Cross-entropy of the rotation prediction (auxiliary task, Sec. 3.1), mean over frames.
+
+    Args:
+        logits: ``(N, K)`` rotation logits (K = 4 angles).
+        labels: ``(N,)`` integer rotation indices in ``[0, K)``.
+
+    Returns:
+        Scalar loss.
+
+    Raises:
+        ValueError: ``logits`` is not 2-D or ``labels`` not a matching 1-D integer tensor.
+    """
+    if logits.dim() != 2 or labels.dim() != 1 or labels.shape[0] != logits.shape[0]:
+        raise ValueError(
+            f"rotation_loss needs logits (N, K) and labels (N,); got {tuple(logits.shape)} and {tuple(labels.shape)}"
+        )
+    if labels.dtype.is_floating_point or labels.dtype == torch.bool:
+        raise ValueError(f"labels must be integer class indices, got dtype {labels.dtype}")
+    return F.cross_entropy(logits, labels)
+
+
+__all__ = ["contrastive_loss", "ranking_loss", "rotation_loss", "score", "score_all"]

@@ -1,0 +1,113 @@
+"""The prepared store: same frames as decoding, random access, resumable prepare, manifest."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from skipclip.data.files import VideoFileSource
+from skipclip.data.prepare import prepare
+from skipclip.data.pretext import PretextDataset
+from skipclip.data.registry import open_source
+from skipclip.data.sampler import PretextWindow
+from skipclip.data.source import VideoReadError, VideoSource
+from skipclip.data.store import PreparedStore, load_manifest
+from skipclip.data.video_io import decode
+from video_factory import make_folder, make_hmdb51, make_ucf101, video
+
+
+@pytest.fixture(scope="module")
+def ucf(tmp_path_factory):
+    return make_ucf101(tmp_path_factory.mktemp("ucf"), groups=3, test_groups=1, frames=24)
+
+
+@pytest.fixture(scope="module")
+def ucf_store(ucf, tmp_path_factory):
+    out = tmp_path_factory.mktemp("store")
+    report = prepare(ucf, out, short_side=32, workers=0, progress=False)
+    assert report.ok and report.prepared == 18 and not report.failed
+    return out
+
+
+def test_manifest_records_every_video(ucf_store):
+    m = load_manifest(ucf_store)
+    assert m["layout"] == "ucf101" and m["short_side"] == 32 and len(m["videos"]) == 18
+    v = {x["name"]: x for x in m["videos"]}["YoYo/v_YoYo_g01_c02.avi"]
+    assert (v["frames"], v["height"], v["width"], v["label"], v["group"]) == (24, 32, 43, 2, "g01")
+    assert v["fps"] == pytest.approx(25, rel=0.01) and v["folds"] == {"1": "test"}
+    assert m["failed"] == [] and m["bytes"] > 0 and m["hours"] == pytest.approx(18 * 24 / 25 / 3600, rel=0.01)
+
+
+@pytest.mark.parametrize("codec,tol", [("jpeg", 4.0), ("raw", 0.0)])
+def test_store_returns_the_decoded_frames_in_any_order(ucf, tmp_path, codec, tol):
+    report = prepare(ucf, tmp_path, short_side=32, workers=0, codec=codec, progress=False)
+    store = PreparedStore(tmp_path, split="all")
+    assert isinstance(store, VideoSource) and report.ok
+    i = [store.name(k) for k in range(len(store))].index("Basketball/v_Basketball_g02_c01.avi")
+    full, _ = decode(ucf / "UCF-101" / store.name(i), 32)
+    idx = [23, 0, 7, 7, 12]
+    got = store.read(i, idx)
+    assert got.shape == (5, 32, 43, 3) and got.dtype == np.uint8
+    assert np.abs(got.astype(int) - full[idx]).mean() <= tol
+    np.testing.assert_array_equal(got[2], got[3])
+    with pytest.raises(VideoReadError, match="out of range"):
+        store.read(i, [24])
+
+
+def test_store_and_files_give_the_same_pretext_samples(ucf, ucf_store):
+    store = PreparedStore(ucf_store, split="all")
+    files = open_source(ucf, split="all")
+    assert isinstance(files, VideoFileSource) and [files.name(i) for i in range(len(files))] == [store.name(i) for i in range(len(store))]
+    window = PretextWindow(4, 2, 3, 1)
+    a = PretextDataset(store, window, 32, short_side=32, seed=3)[5]
+    b = PretextDataset(files, window, 32, short_side=32, seed=3)[5]
+    assert a["video"] == b["video"] and a["context"].shape == (3, 4, 32, 32)
+    assert (a["context"].float() - b["context"].float()).abs().mean() < 6
+
+
+def test_splits_of_a_store(ucf_store):
+    train, val = PreparedStore(ucf_store, "train", val_fraction=0.3), PreparedStore(ucf_store, "val", val_fraction=0.3)
+    test = PreparedStore(ucf_store, "test")
+    groups = lambda s: {s.group(i) for i in range(len(s))}
+    assert groups(test) == {"g01"} and len(test) == 6
+    assert len(train) + len(val) == 12 and not groups(train) & groups(val) and not groups(val) & {"g01"}
+    assert open_source(ucf_store, split="test").__class__ is PreparedStore
+
+
+def test_prepare_resumes(ucf, tmp_path):
+    first = prepare(ucf, tmp_path, short_side=32, workers=0, progress=False)
+    shard = tmp_path / "videos" / "YoYo" / "v_YoYo_g03_c01.avi.frames"
+    mtimes = {p: p.stat().st_mtime_ns for p in (tmp_path / "videos").rglob("*.frames")}
+    shard.unlink()  # as if killed before this video
+    damaged = tmp_path / "videos" / "YoYo" / "v_YoYo_g02_c01.avi.frames"
+    damaged.write_bytes(damaged.read_bytes()[:-10])  # cut short
+    (tmp_path / "videos" / "YoYo" / "x.frames.tmp123").write_bytes(b"partial")  # leftover temp file
+    (tmp_path / "manifest.json").unlink()  # as if killed before the first manifest save
+    second = prepare(ucf, tmp_path, short_side=32, workers=0, progress=False)
+    assert (first.prepared, second.prepared, second.skipped) == (18, 2, 16)
+    assert shard.exists() and len(PreparedStore(tmp_path)) == 18
+    untouched = [p for p in mtimes if p not in (shard, damaged)]
+    assert all(p.stat().st_mtime_ns == mtimes[p] for p in untouched)
+    third = prepare(ucf, tmp_path, short_side=32, workers=0, progress=False)
+    assert (third.prepared, third.skipped) == (0, 18)
+    with pytest.raises(ValueError, match="short_side=32, not 64"):
+        prepare(ucf, tmp_path, short_side=64, workers=0, progress=False)
+
+
+def test_prepare_with_worker_processes(tmp_path):
+    make_folder(tmp_path / "v", classes=("a", "b"), per_class=2, frames=12)
+    report = prepare(tmp_path / "v", tmp_path / "s", short_side=24, workers=2, progress=False)
+    assert report.ok and report.prepared == 4 and PreparedStore(tmp_path / "s").classes == ["a", "b"]
+
+
+def test_hmdb51_and_flat_folder_stores(tmp_path):
+    prepare(make_hmdb51(tmp_path / "h", films=3, frames=12), tmp_path / "hs", short_side=24, workers=0, progress=False)
+    assert len(PreparedStore(tmp_path / "hs", "test", fold=2)) == 4
+    for i in range(2):
+        video(tmp_path / "flat" / f"clip{i}.mp4", n=12)
+    prepare(tmp_path / "flat", tmp_path / "fs", short_side=24, workers=0, progress=False)
+    s = PreparedStore(tmp_path / "fs")
+    assert s.classes == [] and [s.label(i) for i in range(len(s))] == [-1, -1]
+    assert json.loads((tmp_path / "fs" / "manifest.json").read_text())["layout"] == "folder"

@@ -1,0 +1,54 @@
+"""Decoding with PyAV: exact frame counts, frame order, odd and portrait sizes, variable frame rate."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from skipclip.data.files import VideoFileSource
+from skipclip.data.splits import VideoEntry
+from skipclip.data.video_io import decode, probe, resized_size
+from video_factory import frames_for, video
+
+
+@pytest.mark.parametrize("name,codec", [("a.avi", "mpeg4"), ("b.mp4", "libx264"), ("c.mkv", "mpeg4")])
+def test_decode_counts_and_orders_frames(tmp_path, name, codec):
+    path = video(tmp_path / name, n=30, codec=codec)
+    info, pts = probe(path)
+    frames, info2 = decode(path)
+    assert info.frames == info2.frames == len(frames) == len(pts) == 30
+    assert frames.shape == (30, 48, 64, 3) and frames.dtype == np.uint8
+    assert info.fps == pytest.approx(25, rel=0.01) and info2.fps == pytest.approx(25, rel=0.01)
+    brightness = frames.reshape(30, -1).mean(1)
+    assert np.all(np.diff(brightness) > 0)  # frame t is brighter than t-1: presentation order
+    assert np.abs(frames.astype(int) - frames_for(30)).mean() < 6  # lossy, but the same picture
+
+
+@pytest.mark.parametrize("h,w,short,want", [(47, 63, 32, (32, 43)), (64, 36, 32, (57, 32)), (48, 64, 128, (128, 171))])
+def test_odd_and_portrait_sizes_keep_the_aspect_ratio(tmp_path, h, w, short, want):
+    assert resized_size(h, w, short) == want
+    frames, info = decode(video(tmp_path / "v.avi", n=5, h=h, w=w), short)
+    assert frames.shape == (5, *want, 3) and (info.height, info.width) == (h, w)
+
+
+def test_variable_frame_rate_counts_every_frame(tmp_path):
+    times = np.cumsum([0.0] + [0.02, 0.1, 0.04] * 13)[:40]
+    path = video(tmp_path / "vfr.mp4", n=40, codec="libx264", timestamps=times)
+    info, pts = probe(path)
+    frames, info2 = decode(path)
+    assert info.frames == info2.frames == len(frames) == 40
+    assert info.vfr and info2.vfr
+    assert info2.duration == pytest.approx(times[-1] * 40 / 39, rel=0.05)
+    # on-the-fly seeking lands on the same frames as a full decode
+    src = VideoFileSource(tmp_path, [VideoEntry("vfr.mp4", -1, "vfr")], [])
+    got = src.read(0, [37, 3, 20, 20])
+    np.testing.assert_array_equal(got, frames[[37, 3, 20, 20]])
+
+
+def test_on_the_fly_reads_exact_frames_after_seeking(tmp_path):
+    path = video(tmp_path / "long.avi", n=120)  # several keyframes (gop 12)
+    frames, _ = decode(path)
+    src = VideoFileSource(tmp_path, [VideoEntry("long.avi", 0, "long")], ["x"])
+    assert src.num_frames(0) == 120
+    for idx in ([0, 1, 2], [119], [50, 60, 70, 55], [100, 5]):
+        np.testing.assert_array_equal(src.read(0, idx), frames[idx])
