@@ -171,7 +171,7 @@ def decode(path: str | os.PathLike, short_side: int | None = None) -> tuple[np.n
         promised = stream.frames
         container.close()
     if not frames:
-        raise VideoReadError(str(path), "the video has no decodable frames (empty or truncated); delete it or re-copy it")
+        raise VideoReadError(str(path), "the video stream has no decodable frames; delete it or re-copy it")
     n = len(frames)
     _check_truncated(path, n, promised)
     t = np.asarray(times) if len(times) == n else np.zeros(0)

@@ -1,0 +1,38 @@
+"""Frozen features of the context encoder, one vector per video (sliding windows, centre crop)."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader
+
+from ..data.clips import ClipDataset
+from ..data.transforms import normalize
+
+
+@torch.no_grad()
+def video_features(encoder, source, clip_len: int, crop_size: int, short_side: int | None = None,
+                   batch_size: int = 32, device: str | torch.device = "cpu") -> tuple[np.ndarray, np.ndarray]:
+    """Global-average-pooled features of ``encoder`` over every non-overlapping window of every
+    video, averaged per video.
+
+    Returns:
+        features ``(V, C)`` float32 and labels ``(V,)`` int64, in source order.
+    """
+    ds = ClipDataset(source, clip_len, crop_size, short_side, train=False)
+    loader = DataLoader(ds, batch_size=batch_size, shuffle=False, num_workers=0)
+    was_training = encoder.training
+    encoder.eval().to(device)
+    sums: dict[int, torch.Tensor] = {}
+    counts: dict[int, int] = {}
+    for batch in loader:
+        x = normalize(batch["clip"].to(device), channel_dim=1)  # B x 3 x T x S x S
+        feats = encoder.pooled(x).float().cpu()  # B x C
+        for f, v in zip(feats, batch["video"].tolist()):
+            sums[v] = sums.get(v, 0) + f
+            counts[v] = counts.get(v, 0) + 1
+    encoder.train(was_training)
+    videos = sorted(sums)
+    x = torch.stack([sums[v] / counts[v] for v in videos]).numpy()
+    y = np.array([source.label(v) for v in videos], dtype=np.int64)
+    return x, y

@@ -1,0 +1,78 @@
+"""Action recognition with the context encoder g: g + global average pooling + a linear layer
+(section 4.2 of the paper). Used for fine-tuning, the supervised baseline and linear probing
+(``freeze_encoder``)."""
+
+from __future__ import annotations
+
+import lightning as L
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from ..data.transforms import normalize
+from ..models import ClassifierHead
+
+
+class ActionClassifier(L.LightningModule):
+    """Clip classifier on top of a context encoder.
+
+    Args:
+        encoder: a :class:`~skipclip.models.ContextEncoder`.
+        num_classes: action classes.
+        lr, weight_decay: Adam.
+        lr_step_epochs, lr_gamma, lr_last_step_epoch: the lr is multiplied by ``lr_gamma`` every
+            ``lr_step_epochs`` epochs up to ``lr_last_step_epoch`` (paper: 0.5 every 15 up to 60).
+        freeze_encoder: train the linear layer only (linear probe).
+        dropout: before the linear layer.
+    """
+
+    def __init__(self, encoder: nn.Module, num_classes: int, *, lr: float = 5e-4, weight_decay: float = 1e-2,
+                 lr_step_epochs: int = 15, lr_gamma: float = 0.5, lr_last_step_epoch: int = 60,
+                 freeze_encoder: bool = False, dropout: float = 0.0, config: dict | None = None):
+        super().__init__()
+        self.encoder = encoder
+        self.head = ClassifierHead(encoder.out_channels, num_classes, dropout=dropout)
+        self.num_classes = num_classes
+        self.lr, self.weight_decay = lr, weight_decay
+        self.lr_step_epochs, self.lr_gamma, self.lr_last_step_epoch = lr_step_epochs, lr_gamma, lr_last_step_epoch
+        self.freeze_encoder = freeze_encoder
+        if freeze_encoder:
+            self.encoder.requires_grad_(False)
+        self.save_hyperparameters({"config": config or {}, "num_classes": num_classes,
+                                   "freeze_encoder": freeze_encoder})
+
+    def forward(self, clip_uint8: torch.Tensor) -> torch.Tensor:
+        """Logits ``(B, num_classes)`` of uint8 clips ``(B, 3, T, S, S)``."""
+        x = normalize(clip_uint8, channel_dim=1).contiguous(memory_format=torch.channels_last_3d)
+        if self.freeze_encoder:
+            self.encoder.eval()
+            with torch.no_grad():
+                h = self.encoder(x)
+        else:
+            h = self.encoder(x)  # B x C x H x W
+        return self.head(h)
+
+    def training_step(self, batch, batch_idx):
+        logits = self(batch["clip"])
+        loss = F.cross_entropy(logits, batch["label"])
+        acc = (logits.argmax(1) == batch["label"]).float().mean()
+        b = len(batch["label"])
+        self.log("train/loss", loss, prog_bar=True, batch_size=b)
+        self.log("train/acc", acc, prog_bar=True, batch_size=b)
+        if not torch.isfinite(loss):
+            raise FloatingPointError(f"non-finite classification loss at step {self.global_step}")
+        return loss
+
+    def validation_step(self, batch, batch_idx):
+        logits = self(batch["clip"])
+        b = len(batch["label"])
+        self.log("val/loss", F.cross_entropy(logits, batch["label"]), batch_size=b, sync_dist=True)
+        self.log("val/acc", (logits.argmax(1) == batch["label"]).float().mean(), prog_bar=True,
+                 batch_size=b, sync_dist=True)
+
+    def configure_optimizers(self):
+        params = [p for p in self.parameters() if p.requires_grad]
+        opt = torch.optim.Adam(params, lr=self.lr, weight_decay=self.weight_decay)
+        step, gamma, last = self.lr_step_epochs, self.lr_gamma, self.lr_last_step_epoch
+        sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda e: gamma ** (min(e, last) // step))
+        return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "epoch"}}
