@@ -89,12 +89,63 @@ class TrainerConfig:
 
 
 @dataclass
+class FinetuneConfig:
+    """Fine-tuning g for action recognition (section 4.2 of the paper): Adam, lr 5e-4 x0.5 every
+    15 epochs up to the 60th, weight decay 1e-2, 300 epochs, 16-frame 112x112 random crops.
+
+    ``None`` sizes follow pretraining: ``pretext.context_frames``, ``data.crop_size``,
+    ``data.short_side``. ``window_stride`` ``None`` = ``clip_frames`` (non-overlapping test windows).
+    """
+
+    lr: float = 5e-4
+    weight_decay: float = 1e-2
+    lr_step_epochs: int = 15
+    lr_gamma: float = 0.5
+    lr_last_step_epoch: int = 60
+    max_epochs: int = 300
+    clip_frames: Any = None
+    crop_size: Any = None
+    short_side: Any = None
+    window_stride: Any = None
+    batch_size: int = 32
+    dropout: float = 0.0
+    val_every: int = 1  # epochs between validations (model selection)
+
+
+def validate_finetune(cfg: "Config") -> None:
+    """Ranges of the ``finetune`` section. Raises ValueError naming the key."""
+    f = cfg.finetune
+    for name in ("lr", "weight_decay"):
+        v = getattr(f, name)
+        if not isinstance(v, (int, float)) or isinstance(v, bool) or v < 0 or (name == "lr" and v == 0):
+            raise ValueError(f"finetune.{name} must be {'> 0' if name == 'lr' else '>= 0'}, got {v!r}")
+    for name in ("lr_step_epochs", "lr_last_step_epoch", "max_epochs", "batch_size", "val_every"):
+        v = getattr(f, name)
+        if not isinstance(v, int) or isinstance(v, bool) or v < 1:
+            raise ValueError(f"finetune.{name} must be an integer >= 1, got {v!r}")
+    if not (isinstance(f.lr_gamma, (int, float)) and 0 < f.lr_gamma <= 1):
+        raise ValueError(f"finetune.lr_gamma must be in (0, 1], got {f.lr_gamma!r}")
+    if not (isinstance(f.dropout, (int, float)) and 0 <= f.dropout < 1):
+        raise ValueError(f"finetune.dropout must be in [0, 1), got {f.dropout!r}")
+    for name, low in (("clip_frames", 1), ("crop_size", 16), ("short_side", 16), ("window_stride", 1)):
+        v = getattr(f, name)
+        if v is not None and (not isinstance(v, int) or isinstance(v, bool) or v < low):
+            raise ValueError(f"finetune.{name} must be null (follow pretraining) or an integer >= {low}, got {v!r}")
+    crop = f.crop_size if f.crop_size is not None else cfg.data.crop_size
+    short = f.short_side if f.short_side is not None else cfg.data.short_side
+    if crop > short:
+        raise ValueError(f"finetune crop ({crop}) must not be larger than the short side frames are resized "
+                         f"to ({short}); lower finetune.crop_size or raise finetune.short_side")
+
+
+@dataclass
 class Config:
     model: ModelConfig = field(default_factory=ModelConfig)
     pretext: PretextConfig = field(default_factory=PretextConfig)
     data: DataConfig = field(default_factory=DataConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
     trainer: TrainerConfig = field(default_factory=TrainerConfig)
+    finetune: FinetuneConfig = field(default_factory=FinetuneConfig)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -253,4 +304,5 @@ def validate(cfg: Config) -> Config:
            f"trainer.checkpoint_keep must be >= 1, got {t.checkpoint_keep!r}")
     _check(t.precision != "16-mixed" or t.accelerator != "cpu",
            "trainer.precision 16-mixed needs a GPU; on CPU use 32-true or bf16-mixed")
+    validate_finetune(cfg)
     return cfg

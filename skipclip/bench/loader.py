@@ -73,7 +73,7 @@ def _time(dataset, samples: int) -> dict:
     import psutil
 
     proc = psutil.Process()
-    for i in range(2):  # warm-up: imports, first file opens
+    for i in range(4):  # warm-up: imports, first file opens, allocator pools
         dataset[i % len(dataset)]
     rss_start = proc.memory_info().rss
     peak = rss_start

@@ -17,7 +17,7 @@ def open_source(
     seed: int = 0,
     layout: str | None = None,
     splits: str | Path | None = None,
-    **synthetic_kwargs,
+    cfg=None,
 ) -> VideoSource:
     """The videos of one split of a data set.
 
@@ -32,18 +32,22 @@ def open_source(
         seed: seed of the validation draw.
         layout: force ``ucf101``, ``hmdb51`` or ``folder`` for a raw folder.
         splits: the split folder of a raw data set when it is not next to the videos.
-        **synthetic_kwargs: passed to ``SyntheticSource`` when ``data == "synthetic"``.
+        cfg: the run's :class:`~skipclip.config.Config`, sizing the synthetic set (default: the
+            defaults); ``trainval`` and ``all`` of the synthetic set are its training part.
 
     Raises:
         FileNotFoundError: ``data`` does not exist.
         ValueError: unknown split, or bad split files (:class:`~skipclip.data.splits.SplitError`).
     """
     if str(data) == "synthetic":
-        try:
-            from .synthetic import SyntheticSource
-        except ImportError as exc:
-            raise ValueError("the synthetic data set is not available in this build (skipclip.data.synthetic)") from exc
-        return SyntheticSource(split=split, **synthetic_kwargs)
+        from ..config import Config
+        from .build import synthetic_sources
+
+        sets = synthetic_sources(cfg or Config(), seed=seed)
+        key = {"trainval": "train", "all": "train"}.get(split, split)
+        if key not in sets:
+            raise ValueError(f"unknown split {split!r} of the synthetic set; choose one of {', '.join(sets)}, all")
+        return sets[key]
     path = Path(data)
     if not path.exists():
         raise FileNotFoundError(f"--data {data}: no such folder; give a prepared store, a video folder or 'synthetic'")

@@ -111,3 +111,10 @@ def test_hmdb51_and_flat_folder_stores(tmp_path):
     s = PreparedStore(tmp_path / "fs")
     assert s.classes == [] and [s.label(i) for i in range(len(s))] == [-1, -1]
     assert json.loads((tmp_path / "fs" / "manifest.json").read_text())["layout"] == "folder"
+
+
+def test_open_source_synthetic_and_missing_folder(tmp_path):
+    val = open_source("synthetic", split="val")
+    assert isinstance(val, VideoSource) and len(val) > 0
+    with pytest.raises(FileNotFoundError, match="no such folder"):
+        open_source(tmp_path / "nope")
