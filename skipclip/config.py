@@ -304,5 +304,19 @@ def validate(cfg: Config) -> Config:
            f"trainer.checkpoint_keep must be >= 1, got {t.checkpoint_keep!r}")
     _check(t.precision != "16-mixed" or t.accelerator != "cpu",
            "trainer.precision 16-mixed needs a GPU; on CPU use 32-true or bf16-mixed")
+    _check(t.accelerator in ("cpu", "gpu", "cuda", "mps", "auto"),
+           f"trainer.accelerator must be cpu, gpu, cuda, mps or auto, got {t.accelerator!r}")
+    _check(t.devices == "auto" or (isinstance(t.devices, int) and not isinstance(t.devices, bool) and t.devices >= 1)
+           or (isinstance(t.devices, list) and len(t.devices) > 0),
+           f"trainer.devices must be 'auto', a count >= 1 or a list of device ids, got {t.devices!r}")
+    _check(isinstance(t.num_nodes, int) and t.num_nodes >= 1,
+           f"trainer.num_nodes must be an integer >= 1, got {t.num_nodes!r}")
+    _check(isinstance(t.seed, int) and 0 <= t.seed < 2**32,
+           f"trainer.seed must be an integer in [0, 2**32), got {t.seed!r}")
+    _check(isinstance(t.log_every_n_steps, int) and t.log_every_n_steps >= 1,
+           f"trainer.log_every_n_steps must be an integer >= 1, got {t.log_every_n_steps!r}")
+    ltb = t.limit_train_batches
+    _check((isinstance(ltb, float) and 0 < ltb <= 1) or (isinstance(ltb, int) and not isinstance(ltb, bool) and ltb >= 1),
+           f"trainer.limit_train_batches must be a fraction in (0, 1] or a batch count >= 1, got {ltb!r}")
     validate_finetune(cfg)
     return cfg

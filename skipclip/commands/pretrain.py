@@ -72,6 +72,18 @@ def add_arguments(p):
     m.add_argument("--arch", choices=["r3d18_hara", "r3d_18", "r2plus1d_18"], help="context encoder")
     m.add_argument("--width", type=int, help="channels of the first stage (64 = paper)")
     p.add_argument("--on-nonfinite", choices=["stop", "skip"], help="on a NaN/inf loss: stop, or skip the batch")
+    p.add_argument("--checkpoint-every", type=_non_negative, default=50, metavar="STEPS",
+                   help="write OUT/checkpoints/last.ckpt every STEPS optimiser steps, so --resume continues "
+                        "mid-epoch after a crash (0: at epoch ends only)")
+
+
+def _non_negative(text: str) -> int:
+    import argparse
+
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
+    return value
 
 
 def config_from_args(args):
@@ -92,14 +104,15 @@ def run(args) -> int:
 
     cfg = config_from_args(args)  # validated before any work starts
     _, _, summary = pretrain(cfg, args.data, args.out, resume=args.resume, force=args.force,
-                             progress=not args.no_progress)
+                             progress=not args.no_progress, checkpoint_every=args.checkpoint_every)
     m = summary["metrics"]
     print(f"\npretrained {summary['epochs']} epochs, {summary['steps']} steps in {summary['wall_s']:.0f} s")
     for key in ("val/rank_acc", "val/kendall_tau", "val/pos_neg_gap", "train/loss"):
         if key in m:
             print(f"  {key:18s} {m[key]:.3f}")
-    if summary["too_short_videos"] or summary["failed_videos"]:
-        print(f"  skipped: {summary['too_short_videos']} too short, {len(summary['failed_videos'])} unreadable")
+    if summary["too_short_videos"] or summary["failed_videos"] or summary.get("skipped_videos"):
+        print(f"  skipped: {summary['too_short_videos']} too short, {len(summary['failed_videos'])} unreadable, "
+              f"{summary.get('skipped_videos', 0)} reads passed over")
     print(f"  checkpoint: {summary['last_checkpoint']}")
     if getattr(args, "json", None):
         print(json.dumps(summary, indent=2, default=str))

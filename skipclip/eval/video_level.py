@@ -17,8 +17,47 @@ def aggregate_by_video(clip_scores: np.ndarray, clip_videos: np.ndarray) -> tupl
     return videos, sums / counts
 
 
+def video_accuracy(clip_scores: np.ndarray, clip_videos: np.ndarray, clip_labels: np.ndarray, k: int = 1) -> float:
+    """Top-``k`` accuracy of per-video mean scores (the paper's sliding-window test).
+
+    Raises:
+        ValueError: the arrays disagree in length, or a video's clips carry different labels.
+    """
+    scores, labels = video_scores(clip_scores, clip_videos, clip_labels)
+    top = np.argsort(-scores, axis=1)[:, : min(k, scores.shape[1])]
+    return float((top == labels[:, None]).any(1).mean())
+
+
+def video_scores(clip_scores: np.ndarray, clip_videos: np.ndarray,
+                 clip_labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per-video mean scores ``(V, C)`` and labels ``(V,)``, videos in sorted id order.
+
+    Raises:
+        ValueError: the arrays disagree in length, or a video's clips carry different labels.
+    """
+    clip_videos, clip_labels = np.asarray(clip_videos), np.asarray(clip_labels)
+    if not len(clip_scores) == len(clip_videos) == len(clip_labels):
+        raise ValueError(f"need one video id and label per clip score, got {len(clip_scores)} scores, "
+                         f"{len(clip_videos)} video ids, {len(clip_labels)} labels")
+    videos, mean = aggregate_by_video(clip_scores, clip_videos)
+    index = np.searchsorted(videos, clip_videos)
+    labels = np.full(len(videos), -1, dtype=np.int64)
+    labels[index] = clip_labels
+    if np.any(labels[index] != clip_labels):
+        bad = videos[index[labels[index] != clip_labels][0]]
+        raise ValueError(f"the clips of video {bad} carry different labels")
+    return mean, labels
+
+
+def windows_per_video(clip_videos: np.ndarray) -> dict:
+    """How many windows each video contributed: min, mean, max and the total."""
+    counts = np.bincount(np.unique(clip_videos, return_inverse=True)[1])
+    return {"min": int(counts.min()), "mean": float(counts.mean()), "max": int(counts.max()),
+            "total": int(counts.sum()), "videos": int(len(counts))}
+
+
 @torch.no_grad()
-def video_level_predictions(model, dataset, batch_size: int = 32, device="cpu"):
+def video_level_predictions(model, dataset, batch_size: int = 32, device="cpu", num_workers: int = 0):
     """Softmax of every window of ``dataset`` (a test :class:`ClipDataset`), averaged per video.
 
     Returns:
@@ -26,7 +65,7 @@ def video_level_predictions(model, dataset, batch_size: int = 32, device="cpu"):
     """
     model.eval().to(device)
     probs, videos, labels = [], [], []
-    for batch in DataLoader(dataset, batch_size=batch_size, shuffle=False):
+    for batch in DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=num_workers):
         logits = model(batch["clip"].to(device)).float()
         probs.append(torch.softmax(logits, 1).cpu())
         videos.append(batch["video"])
@@ -34,6 +73,5 @@ def video_level_predictions(model, dataset, batch_size: int = 32, device="cpu"):
     p = torch.cat(probs).numpy()
     v = torch.cat(videos).numpy()
     y = torch.cat(labels).numpy()
-    vid, mean = aggregate_by_video(p, v)
-    video_labels = np.array([y[v == i][0] for i in vid])
+    mean, video_labels = video_scores(p, v, y)
     return mean, video_labels, {"probs": p, "videos": v, "labels": y}

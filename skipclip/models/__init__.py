@@ -4,6 +4,7 @@ from .context_encoder import ARCHS, ContextEncoder, build_context_encoder
 from .frame_encoder import FrameEncoder
 from .heads import ClassifierHead, RotationHead
 from .inflate import InflationReport, inflate_2d_into_3d
+from .memory_format import to_channels_last_
 
 __all__ = [
     "ARCHS",
@@ -14,4 +15,5 @@ __all__ = [
     "RotationHead",
     "build_context_encoder",
     "inflate_2d_into_3d",
+    "to_channels_last_",
 ]

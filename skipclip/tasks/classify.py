@@ -43,7 +43,9 @@ class ActionClassifier(L.LightningModule):
 
     def forward(self, clip_uint8: torch.Tensor) -> torch.Tensor:
         """Logits ``(B, num_classes)`` of uint8 clips ``(B, 3, T, S, S)``."""
-        x = normalize(clip_uint8, channel_dim=1).contiguous(memory_format=torch.channels_last_3d)
+        x = normalize(clip_uint8, channel_dim=1)  # B x 3 x T x S x S
+        if x.is_cuda:  # channels-last 3D convolutions are faster on GPUs, slower and erratic on CPUs
+            x = x.contiguous(memory_format=torch.channels_last_3d)
         if self.freeze_encoder:
             self.encoder.eval()
             with torch.no_grad():
@@ -63,12 +65,28 @@ class ActionClassifier(L.LightningModule):
             raise FloatingPointError(f"non-finite classification loss at step {self.global_step}")
         return loss
 
+    def on_validation_epoch_start(self):
+        self._val_outputs: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = []
+
     def validation_step(self, batch, batch_idx):
         logits = self(batch["clip"])
         b = len(batch["label"])
         self.log("val/loss", F.cross_entropy(logits, batch["label"]), batch_size=b, sync_dist=True)
         self.log("val/acc", (logits.argmax(1) == batch["label"]).float().mean(), prog_bar=True,
                  batch_size=b, sync_dist=True)
+        self._val_outputs.append((torch.softmax(logits.float(), 1).cpu(), batch["video"].cpu(), batch["label"].cpu()))
+
+    def on_validation_epoch_end(self):
+        """Video accuracy on the validation split: softmax averaged over each video's windows
+        (the paper's test protocol), the quantity model selection maximises. One process only:
+        the windows of a video must all be here."""
+        from ..eval.video_level import video_accuracy
+
+        if not getattr(self, "_val_outputs", None):
+            return
+        probs, videos, labels = (torch.cat(t).numpy() for t in zip(*self._val_outputs))
+        self._val_outputs = []
+        self.log("val/video_acc", video_accuracy(probs, videos, labels), prog_bar=True)
 
     def configure_optimizers(self):
         params = [p for p in self.parameters() if p.requires_grad]
@@ -76,3 +94,46 @@ class ActionClassifier(L.LightningModule):
         step, gamma, last = self.lr_step_epochs, self.lr_gamma, self.lr_last_step_epoch
         sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda e: gamma ** (min(e, last) // step))
         return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "epoch"}}
+
+
+class KeepBest(L.Callback):
+    """Keep, in memory, the weights of the epoch with the best ``monitor`` (model selection on the
+    validation split). After ``fit``, :meth:`restore` loads them back; without any validation the
+    last epoch's weights stay.
+
+    Args:
+        monitor: a logged metric, higher is better (``val/video_acc``); ties go to the later epoch,
+            which has trained longer.
+    """
+
+    def __init__(self, monitor: str = "val/video_acc"):
+        self.monitor = monitor
+        self.best: float | None = None
+        self.best_epoch: int | None = None
+        self.best_state: dict | None = None
+        self.history: list[tuple[int, float]] = []
+
+    def on_validation_end(self, trainer, pl_module):
+        # not on_validation_epoch_end: Lightning calls callbacks' before the module's, which logs the metric
+        if trainer.sanity_checking or self.monitor not in trainer.callback_metrics:
+            return
+        value = float(trainer.callback_metrics[self.monitor])
+        self.history.append((trainer.current_epoch, value))
+        if self.best is None or value >= self.best:
+            self.best, self.best_epoch = value, trainer.current_epoch
+            self.best_state = {k: v.detach().clone().cpu() for k, v in pl_module.state_dict().items()}
+
+    def restore(self, module: nn.Module) -> None:
+        if self.best_state is not None:
+            module.load_state_dict(self.best_state)
+
+
+class SetEpoch(L.Callback):
+    """Tell a dataset with ``set_epoch`` the epoch before its loader is iterated, so every epoch
+    draws new random clips, reproducibly."""
+
+    def __init__(self, dataset):
+        self.dataset = dataset
+
+    def on_train_epoch_start(self, trainer, pl_module):
+        self.dataset.set_epoch(trainer.current_epoch)

@@ -18,6 +18,7 @@ top-left cell with the frame's bottom-left). See the README for the measured com
 
 from __future__ import annotations
 
+import functools
 import math
 
 import lightning as L
@@ -27,17 +28,55 @@ import torch.nn as nn
 from .. import losses
 from ..data.transforms import normalize
 from ..eval.pretext_metrics import kendall_tau, pairwise_ranking_accuracy
-from ..utils.dist import gather_with_grad, rank as dist_rank
+from ..utils.dist import any_rank, gather_with_grad, rank as dist_rank
 
 
 def rotate_batch(frames: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
-    """Rotate each ``(N, C, H, W)`` frame by ``k[n] * 90`` degrees counter-clockwise (square frames)."""
-    out = frames.clone()
-    for quarter in (1, 2, 3):
-        sel = k == quarter
-        if sel.any():
-            out[sel] = torch.rot90(frames[sel], quarter, dims=(-2, -1))
-    return out
+    """Rotate each ``(N, C, H, W)`` frame by ``k[n] * 90`` degrees counter-clockwise (square frames).
+
+    One ``gather`` of each frame's pixels through a table of the four rotations' pixel orders:
+    no boolean masks, so no data-dependent shapes and no host sync on a GPU.
+    Equals ``torch.rot90(frames[n], k[n], dims=(-2, -1))`` for every ``n``.
+
+    Raises:
+        ValueError: the frames are not ``(N, C, H, W)`` with ``H == W``, or ``k`` is not ``(N,)``.
+    """
+    if frames.dim() != 4 or frames.shape[-1] != frames.shape[-2] or k.shape != frames.shape[:1]:
+        raise ValueError(f"rotate_batch needs square (N, C, H, W) frames and (N,) quarter turns, "
+                         f"got {tuple(frames.shape)} and {tuple(k.shape)}")
+    n, c, s = frames.shape[:3]
+    cells = torch.arange(s * s, device=frames.device).view(s, s)  # S x S, source pixel of each pixel
+    orders = torch.stack([cells.rot90(q, dims=(0, 1)).flatten() for q in range(4)])  # 4 x S*S
+    index = orders[k].unsqueeze(1).expand(n, c, s * s)  # N x C x S*S
+    return frames.reshape(n, c, s * s).gather(2, index).view(n, c, s, s)  # N x C x S x S
+
+
+def _normalize(clip: torch.Tensor, channel_dim: int, memory_format: torch.memory_format) -> torch.Tensor:
+    """:func:`normalize` in one pass, written straight in ``memory_format``.
+
+    ``x * (1 / (255 std)) - mean / std``; the channel axis may hold ``d`` RGB frames (``3 * d``
+    channels), the statistics repeating per frame. Under autocast the result is written in the
+    autocast dtype (computed in fp32, rounded once): the encoders' first convolution would cast
+    it to that dtype anyway, so this saves a pass and the fp32 copy.
+    """
+    shift, scale = _normalize_affine(clip.shape[channel_dim], clip.dim(), channel_dim, clip.device)
+    kind = clip.device.type
+    dtype = torch.get_autocast_dtype(kind) if torch.is_autocast_enabled(kind) else torch.float32
+    out = torch.empty(clip.shape, device=clip.device, dtype=dtype, memory_format=memory_format)
+    return torch.addcmul(shift, clip, scale, out=out)  # same shape, float32
+
+
+@functools.lru_cache(maxsize=32)
+def _normalize_affine(channels: int, ndim: int, channel_dim: int, device: torch.device):
+    """``(-mean / std, 1 / (255 std))`` shaped to broadcast; cached, so a GPU step makes no
+    host-to-device copy (a pageable copy would wait for the work already queued)."""
+    from ..data.transforms import MEAN, STD
+
+    shape = [1] * ndim
+    shape[channel_dim] = channels
+    mean = torch.tensor(MEAN, dtype=torch.float64).repeat(channels // 3).view(shape)
+    std = torch.tensor(STD, dtype=torch.float64).repeat(channels // 3).view(shape)
+    return (-mean / std).float().to(device), (1.0 / (255.0 * std)).float().to(device)
 
 
 class SkipClip(L.LightningModule):
@@ -113,16 +152,21 @@ class SkipClip(L.LightningModule):
         Returns a dict with ``h`` ``(B, C, H, W)``, ``z`` ``(B*M, C, H, W)`` and, when
         ``rotation``, ``rot_logits`` ``(B*M, 4)`` and ``rot_labels`` ``(B*M,)``.
         """
-        context = normalize(batch["context"], channel_dim=1)  # B x 3 x K x S x S
         targets = batch["targets"]  # B x M x d x 3 x S x S, uint8
         b, m, d = targets.shape[:3]
-        frames = normalize(targets, channel_dim=3).flatten(2, 3).flatten(0, 1)  # B*M x 3d x S x S
-        if rotation:
+        frames = targets.flatten(0, 1).flatten(1, 2)  # B*M x 3d x S x S, uint8 (a view)
+        if rotation:  # rotate and stack the uint8 frames: a quarter of the bytes of float ones
             rot_labels = torch.randint(0, 4, (b * m,), device=frames.device)
             frames = torch.cat([frames, rotate_batch(frames, rot_labels)])  # 2*B*M x 3d x S x S
-        if self.channels_last:
-            context = context.contiguous(memory_format=torch.channels_last_3d)
-            frames = frames.contiguous(memory_format=torch.channels_last)
+        if self.channels_last and not getattr(self, "_weights_channels_last", False):
+            from ..models.memory_format import to_channels_last_
+
+            to_channels_last_(self)  # once; else every convolution reorders its weight per call
+            self._weights_channels_last = True
+        fmt2d, fmt3d = ((torch.channels_last, torch.channels_last_3d) if self.channels_last
+                        else (torch.contiguous_format, torch.contiguous_format))
+        context = _normalize(batch["context"], 1, fmt3d)  # B x 3 x K x S x S, float
+        frames = _normalize(frames, 1, fmt2d)  # (2)B*M x 3d x S x S, float
         h = self.context_encoder(context)  # B x C x H x W
         z_all = self.frame_encoder(frames)  # (2)B*M x C x H x W
         out = {"h": h, "z": z_all[: b * m], "num_targets": m}
@@ -175,7 +219,8 @@ class SkipClip(L.LightningModule):
         terms, metrics = self.compute_losses(batch)
         loss = sum(terms.values())
         bad = [name for name, value in terms.items() if not torch.isfinite(value)]
-        if bad:
+        if any_rank(bool(bad), loss.device):  # every process stops, or skips, together
+            bad = bad or ["another process's"]
             message = (
                 f"non-finite {', '.join(bad)} loss at step {self.global_step} "
                 f"(epoch {self.current_epoch}, batch {batch_idx}): "
@@ -188,7 +233,7 @@ class SkipClip(L.LightningModule):
             self.print(f"skipping batch: {message}")
             return None
         b = batch["context"].shape[0]
-        self.log("train/loss", loss, prog_bar=True, batch_size=b)
+        self.log("train/loss", loss, prog_bar=True, batch_size=b, sync_dist=True)  # the global batch's loss
         for name, value in terms.items():
             self.log(f"train/{name}", value, batch_size=b)
         for name, value in metrics.items():

@@ -40,3 +40,26 @@ def gather_with_grad(x: torch.Tensor) -> torch.Tensor:
     if world_size() == 1:
         return x
     return torch.cat(_GatherLayer.apply(x), dim=0)
+
+
+def launch_rank() -> int:
+    """This process's global rank as the launcher announced it, before any process group exists:
+    ``RANK`` (torchrun), ``SLURM_PROCID`` (srun), or ``NODE_RANK``/``LOCAL_RANK`` (Lightning's own
+    launcher, which gives ranks > 0 to the processes it starts); 0 for a plain run."""
+    import os
+
+    if "RANK" in os.environ:
+        return int(os.environ["RANK"])
+    if int(os.environ.get("SLURM_NTASKS", "1")) > 1 and "SLURM_PROCID" in os.environ:
+        return int(os.environ["SLURM_PROCID"])
+    local, node = int(os.environ.get("LOCAL_RANK", "0")), int(os.environ.get("NODE_RANK", "0"))
+    return 0 if local == 0 and node == 0 else max(local, 1)
+
+
+def any_rank(flag: bool, device: torch.device | None = None) -> bool:
+    """True when ``flag`` is true on at least one process (every process gets the same answer)."""
+    if world_size() == 1:
+        return bool(flag)
+    t = torch.tensor([1.0 if flag else 0.0], device=device)
+    dist.all_reduce(t, op=dist.ReduceOp.MAX)
+    return bool(t.item() > 0)

@@ -1,0 +1,421 @@
+"""``skipclip bench train``: a pretraining step against the machine's limit and the bare encoders.
+
+All in one process and one run, after warm-up, medians over repeats; the matmul rate, the
+Skip-Clip step and the bare-encoder step are timed interleaved (one of each per repeat), so that
+load from other processes hits all three alike:
+
+- limit: a large matrix product's rate, fp32 on CPU, bf16 on CUDA;
+- Skip-Clip step: a batch of sampler output (uint8 context clips and target frames, in memory;
+  on CUDA copied from pinned memory with ``non_blocking``), both encoders, all losses and the
+  pretext health metrics, backward, optimiser -> FLOPs (``torch.utils.flop_counter``) per second
+  over the limit = model FLOPs utilisation (MFU);
+- bare encoders: g on the same context clips and f on as many frames as the Skip-Clip step feeds
+  it (targets plus rotated copies), already normalised and on the device, a mean as the loss,
+  backward, the same optimiser -> their MFU, and the Skip-Clip overhead ratio = Skip-Clip step
+  time / bare step time (normalisation, rotation, scoring, losses, health metrics, rotation head);
+- peak memory per sample: the step's peak (parameters, gradients, optimiser state, batch and
+  activations) over the batch size; CUDA: ``max_memory_allocated``, CPU: the peak resident set
+  size (``VmHWM``, reset before the step) above the process's size before the model was built.
+
+On CUDA the forward runs under bf16 autocast, the encoders take channels_last(_3d) tensors, and
+``--compile`` compiles both encoders (compile time stays in the warm-up). Nothing here imports
+video decoding, so the benchmark runs where PyAV is missing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import ctypes
+import json
+import os
+import statistics
+import time
+from pathlib import Path
+
+HELP = "training step speed: MFU against the matmul rate, Skip-Clip overhead over the bare encoders, memory"
+DESCRIPTION = __doc__.split("\n\n")[1] if __doc__ else HELP
+
+# A configuration small enough for tests: every shape of the method, seconds on one core.
+TINY = {
+    "model.width": 4,
+    "pretext.context_frames": 4,
+    "pretext.num_targets": 3,
+    "data.crop_size": 32,
+    "data.short_side": 32,
+    "data.batch_size": 4,
+}
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", default="cpu", help="preset name (cpu, paper) or a YAML file")
+    parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"], help="where to run the steps")
+    parser.add_argument("--batch-size", type=int, default=None, help="videos per step (default: the config's)")
+    parser.add_argument("--tiny", action="store_true", help="shrink the config to a seconds-long smoke test")
+    parser.add_argument("--repeats", type=int, default=7, help="timed steps of each kind (medians reported)")
+    parser.add_argument("--warmup", type=int, default=2, help="untimed steps of each kind first")
+    parser.add_argument("--matmul-size", type=int, default=None,
+                        help="side of the square matmul that measures the limit (default 2048 CPU, 8192 CUDA)")
+    parser.add_argument("--compile", action="store_true", help="torch.compile both encoders")
+    parser.add_argument("--threads", type=int, default=None, help="CPU threads (default: torch's choice)")
+    parser.add_argument("--clock", default="wall", choices=["wall", "cpu"],
+                        help="'cpu': time by process CPU seconds (needs --threads 1), steadier than wall "
+                             "time on cores shared with other jobs")
+    parser.add_argument("--profile", action="store_true",
+                        help="also print the top operators of one Skip-Clip step and one bare step")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--json", default=None, help="also write the results to this JSON file")
+
+
+# ---------------------------------------------------------------------------------- memory
+class PeakMemory:
+    """Peak memory of a stretch of code: CUDA allocator statistics, or the CPU resident set size."""
+
+    def __init__(self, device):
+        self.device = device
+        self.cuda = device.type == "cuda"
+        self.base = self.current()
+
+    def current(self) -> int:
+        import torch
+
+        if self.cuda:
+            return torch.cuda.memory_allocated(self.device)
+        return _status_kb("VmRSS") * 1024
+
+    def reset(self) -> None:
+        import torch
+
+        if self.cuda:
+            torch.cuda.synchronize(self.device)
+            torch.cuda.reset_peak_memory_stats(self.device)
+            return
+        _malloc_trim()  # hand freed heap back, so the peak is not a leftover of earlier steps
+        try:
+            Path("/proc/self/clear_refs").write_text("5")  # reset VmHWM to the current RSS (Linux >= 4.0)
+        except OSError:
+            pass  # then the peak is the whole process's, an upper bound
+
+    def peak_above_base(self) -> int:
+        import torch
+
+        if self.cuda:
+            torch.cuda.synchronize(self.device)
+            return torch.cuda.max_memory_allocated(self.device) - self.base
+        return _status_kb("VmHWM") * 1024 - self.base
+
+
+def _status_kb(key: str) -> int:
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith(key + ":"):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KB on Linux; no current RSS elsewhere
+
+
+def _minor_faults() -> int:
+    """Minor page faults of this process so far (first touches of memory fresh from the OS)."""
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+
+
+def _malloc_trim() -> None:
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+
+
+# ---------------------------------------------------------------------------------- pieces
+def _sync(device) -> None:
+    import torch
+
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+_CLOCK = time.perf_counter  # or time.process_time, set by measure() for --clock cpu
+
+
+def _timed(fn, device) -> float:
+    _sync(device)
+    t0 = _CLOCK()
+    fn()
+    _sync(device)
+    return _CLOCK() - t0
+
+
+def matmul_timer(device, n: int):
+    """A function timing one ``n x n @ n x n`` product (fp32 on CPU, bf16 on CUDA); returns GFLOP/s."""
+    import torch
+
+    dtype = torch.bfloat16 if device.type == "cuda" else torch.float32
+    gen = torch.Generator(device=device).manual_seed(0)
+    a = torch.randn(n, n, device=device, dtype=dtype, generator=gen)
+    b = torch.randn(n, n, device=device, dtype=dtype, generator=gen)
+    out = torch.empty(n, n, device=device, dtype=dtype)
+    reps = 10 if device.type == "cuda" else 1  # a CUDA product is too short to time alone
+
+    def once() -> float:
+        seconds = _timed(lambda: [torch.mm(a, b, out=out) for _ in range(reps)], device)
+        return 2 * n**3 * reps / seconds / 1e9
+
+    return once
+
+
+def make_batch(cfg, device):
+    """Sampler output of one step: uint8 ``context`` (B, 3, K, S, S), ``targets`` (B, M, d, 3, S, S).
+
+    Kept on the host (pinned) when ``device`` is CUDA; the step copies it with ``non_blocking``.
+    """
+    import torch
+
+    b, s = cfg.data.batch_size, cfg.data.crop_size
+    p = cfg.pretext
+    gen = torch.Generator().manual_seed(0)
+    batch = {
+        "context": torch.randint(0, 256, (b, 3, p.context_frames, s, s), dtype=torch.uint8, generator=gen),
+        "targets": torch.randint(0, 256, (b, p.num_targets, p.target_length, 3, s, s), dtype=torch.uint8,
+                                 generator=gen),
+    }
+    if device.type == "cuda":
+        batch = {k: v.pin_memory() for k, v in batch.items()}
+    return batch
+
+
+def bare_inputs(model, batch: dict, device, dtype=None):
+    """The encoders' inputs of a Skip-Clip step, prepared once: normalised, on the device, laid out
+    as the model lays them out, in ``dtype`` (the autocast dtype, as the step's first convolutions
+    see them); f gets as many frames as in the step (targets + rotated copies)."""
+    import torch
+
+    from ..data.transforms import normalize
+
+    with torch.no_grad():
+        context = normalize(batch["context"].to(device), channel_dim=1)  # B x 3 x K x S x S
+        targets = batch["targets"].to(device)  # B x M x d x 3 x S x S
+        frames = normalize(targets, channel_dim=3).flatten(2, 3).flatten(0, 1)  # B*M x 3d x S x S
+        if model.rotation_head is not None:
+            frames = torch.cat([frames, torch.rot90(frames, 1, dims=(-2, -1))])  # 2*B*M x 3d x S x S
+        if model.channels_last:
+            context = context.contiguous(memory_format=torch.channels_last_3d)
+            frames = frames.contiguous(memory_format=torch.channels_last)
+        if dtype is not None:
+            context, frames = context.to(dtype), frames.to(dtype)  # .to keeps the layout
+    return context, frames
+
+
+def make_steps(model, batch: dict, device, autocast):
+    """``(skipclip_step, bare_step)``: closures running one optimiser step each."""
+    import torch
+
+    opt = model.configure_optimizers()["optimizer"]
+    g, f = model.context_encoder, model.frame_encoder
+    bare_params = list(g.parameters()) + list(f.parameters())
+    bare_opt = type(opt)(bare_params, **{k: v for k, v in opt.defaults.items() if k != "params"})
+    on_cuda = device.type == "cuda"
+    context, frames = bare_inputs(model, batch, device, torch.bfloat16 if on_cuda else None)
+
+    def skipclip_step():
+        opt.zero_grad(set_to_none=True)
+        data = {k: v.to(device, non_blocking=True) for k, v in batch.items()} if on_cuda else batch
+        with autocast():
+            terms, _metrics = model.compute_losses(data)
+            loss = sum(terms.values())
+        loss.backward()
+        opt.step()
+
+    def bare_step():
+        bare_opt.zero_grad(set_to_none=True)
+        with autocast():
+            loss = g(context).float().mean() + f(frames).float().mean()
+        loss.backward()
+        bare_opt.step()
+
+    return skipclip_step, bare_step
+
+
+def count_flops(step) -> int:
+    """FLOPs of one run of ``step`` (forward and backward; the optimiser's are not counted)."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    with FlopCounterMode(display=False) as counter:
+        step()
+    return counter.get_total_flops()
+
+
+def _profile_table(step, device, rows: int = 15) -> str:
+    from torch.profiler import ProfilerActivity, profile
+
+    activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device.type == "cuda" else [])
+    with profile(activities=activities) as prof:
+        step()
+        _sync(device)
+    key = "self_cuda_time_total" if device.type == "cuda" else "self_cpu_time_total"
+    return prof.key_averages().table(sort_by=key, row_limit=rows)
+
+
+# ---------------------------------------------------------------------------------- the run
+def measure(args: argparse.Namespace) -> dict:
+    """Build the model of ``args.config``, time the steps and return the results (see module doc)."""
+    import torch
+
+    from ..config import load_config
+    from ..tasks.pretrain import SkipClip
+
+    if args.device == "cuda" and not torch.cuda.is_available():
+        raise ValueError("--device cuda asked for, but torch sees no CUDA device; use --device cpu")
+    if args.repeats < 1 or args.warmup < 0:
+        raise ValueError(f"--repeats must be >= 1 and --warmup >= 0, got {args.repeats} and {args.warmup}")
+    if args.threads is not None:
+        if args.threads < 1:
+            raise ValueError(f"--threads must be >= 1, got {args.threads}")
+        torch.set_num_threads(args.threads)
+    if args.clock == "cpu" and (args.device != "cpu" or torch.get_num_threads() != 1):
+        raise ValueError("--clock cpu counts process CPU seconds, which equal step time only on one "
+                         "CPU thread: add --threads 1 (and --device cpu), or use --clock wall")
+    global _CLOCK
+    _CLOCK = time.process_time if args.clock == "cpu" else time.perf_counter
+    device = torch.device(args.device)
+    overrides = dict(TINY) if args.tiny else {}
+    if args.batch_size is not None:
+        overrides["data.batch_size"] = args.batch_size
+    cfg = load_config(args.config, overrides)
+    torch.manual_seed(args.seed)
+    on_cuda = device.type == "cuda"
+    if on_cuda:
+        torch.backends.cudnn.benchmark = True
+
+    def autocast():
+        if on_cuda:
+            return torch.autocast("cuda", dtype=torch.bfloat16)
+        return contextlib.nullcontext()
+
+    memory = PeakMemory(device)
+    model = SkipClip.from_config(cfg).to(device).train()
+    batch = make_batch(cfg, device)
+    skipclip_step, bare_step = make_steps(model, batch, device, autocast)
+
+    step_flops = count_flops(skipclip_step)  # eager, before any compile
+    bare_flops = count_flops(bare_step)
+    if args.compile:
+        model.context_encoder.compile()
+        model.frame_encoder.compile()
+    matmul = matmul_timer(device, args.matmul_size or (8192 if on_cuda else 2048))
+    for _ in range(args.warmup):
+        matmul()
+        skipclip_step()
+        bare_step()
+    matmul()  # the compiled or cached kernels are ready; one more product settles the clocks
+
+    rates, full_s, bare_s, full_faults, bare_faults = [], [], [], [], []
+    for _ in range(args.repeats):  # interleaved: other processes' load hits all three alike
+        rates.append(matmul())
+        faults = _minor_faults()
+        full_s.append(_timed(skipclip_step, device))
+        full_faults.append(_minor_faults() - faults)
+        faults = _minor_faults()
+        bare_s.append(_timed(bare_step, device))
+        bare_faults.append(_minor_faults() - faults)
+    rate, full, bare = statistics.median(rates), statistics.median(full_s), statistics.median(bare_s)
+
+    memory.reset()
+    bare_step()
+    bare_peak = memory.peak_above_base()
+    memory.reset()
+    skipclip_step()
+    full_peak = memory.peak_above_base()
+    h2d_ms = None
+    if on_cuda:
+        h2d_ms = 1e3 * statistics.median(
+            _timed(lambda: [v.to(device, non_blocking=True) for v in batch.values()], device) for _ in range(5))
+
+    b = cfg.data.batch_size
+    p = cfg.pretext
+    result = {
+        "config": str(args.config) + (" --tiny" if args.tiny else ""),
+        "device": torch.cuda.get_device_name(device) if on_cuda else f"cpu ({torch.get_num_threads()} thread{'s' if torch.get_num_threads() > 1 else ''})",
+        "precision": "bf16 autocast" if on_cuda else "fp32",
+        "compile": bool(args.compile),
+        "clock": args.clock,
+        "torch": torch.__version__,
+        "batch_size": b,
+        "shapes": {"context": [b, 3, p.context_frames, cfg.data.crop_size, cfg.data.crop_size],
+                   "targets": [b, p.num_targets, p.target_length, 3, cfg.data.crop_size, cfg.data.crop_size],
+                   "frames_through_f": b * p.num_targets * (2 if model.rotation_head is not None else 1),
+                   "width": cfg.model.width},
+        "repeats": args.repeats,
+        "matmul_gflops": rate,
+        "step_gflop": step_flops / 1e9,
+        "bare_step_gflop": bare_flops / 1e9,
+        "step_ms": 1e3 * full,
+        "bare_step_ms": 1e3 * bare,
+        "step_ms_all": [1e3 * t for t in full_s],
+        "bare_step_ms_all": [1e3 * t for t in bare_s],
+        "samples_per_s": b / full,
+        "mfu": step_flops / full / (rate * 1e9),
+        "bare_encoders_mfu": bare_flops / bare / (rate * 1e9),
+        "overhead_ratio": full / bare,
+        "peak_mem_mb": full_peak / 2**20,
+        "peak_mem_mb_per_sample": full_peak / 2**20 / b,
+        "bare_peak_mem_mb_per_sample": bare_peak / 2**20 / b,
+        "h2d_ms": h2d_ms,
+        "page_faults_per_step": statistics.median(full_faults),
+        "bare_page_faults_per_step": statistics.median(bare_faults),
+        "malloc": os.environ.get("GLIBC_TUNABLES") or "default",
+        "health_metrics": "included in the Skip-Clip step",
+        "load_average": os.getloadavg()[0] if hasattr(os, "getloadavg") else None,
+    }
+    if args.profile:
+        result["profile"] = {"skipclip": _profile_table(skipclip_step, device),
+                             "bare": _profile_table(bare_step, device)}
+    return result
+
+
+def format_table(r: dict) -> str:
+    """The results as a fixed-width table."""
+    limit = "bf16" if r["precision"].startswith("bf16") else "fp32"
+    head = f"{'':<22}{'ms/step':>10}{'GFLOP/step':>12}{'GFLOP/s':>10}{'MFU':>7}{'peak MB/sample':>16}"
+    rows = [
+        f"skipclip bench train: config {r['config']}, batch {r['batch_size']}, {r['device']}, "
+        f"{r['precision']}{', compiled' if r['compile'] else ''}, median of {r['repeats']}"
+        + (", process CPU time" if r["clock"] == "cpu" else ""),
+        f"machine limit: {limit} matmul {r['matmul_gflops']:.1f} GFLOP/s",
+        head,
+        f"{'Skip-Clip step':<22}{r['step_ms']:>10.1f}{r['step_gflop']:>12.2f}"
+        f"{r['step_gflop'] / r['step_ms'] * 1e3:>10.1f}{r['mfu']:>7.3f}{r['peak_mem_mb_per_sample']:>16.2f}",
+        f"{'bare encoders':<22}{r['bare_step_ms']:>10.1f}{r['bare_step_gflop']:>12.2f}"
+        f"{r['bare_step_gflop'] / r['bare_step_ms'] * 1e3:>10.1f}{r['bare_encoders_mfu']:>7.3f}"
+        f"{r['bare_peak_mem_mb_per_sample']:>16.2f}",
+        f"overhead ratio (Skip-Clip / bare): {r['overhead_ratio']:.3f}; {r['samples_per_s']:.1f} videos/s"
+        + (f"; host->device copy of the batch {r['h2d_ms']:.1f} ms (in the Skip-Clip step)"
+           if r["h2d_ms"] is not None else ""),
+    ]
+    if r["device"].startswith("cpu"):
+        rows.append(f"minor page faults per step: Skip-Clip {r['page_faults_per_step']:.0f}, "
+                    f"bare {r['bare_page_faults_per_step']:.0f} (malloc: {r['malloc']})")
+    if r.get("load_average") is not None:
+        rows.append(f"(1-minute load average {r['load_average']:.2f}: other processes share the cores)")
+    return "\n".join(rows)
+
+
+def run(args: argparse.Namespace) -> int:
+    import torch
+
+    try:
+        result = measure(args)
+    except torch.OutOfMemoryError as exc:
+        print(f"out of memory at batch size {args.batch_size or 'of the config'}: {str(exc).splitlines()[0]}")
+        return 3  # benchmarks/gpu_check.sh then tries a smaller batch
+    profile = result.pop("profile", None)
+    print(format_table(result))
+    if profile:
+        print("\ntop operators, Skip-Clip step:\n" + profile["skipclip"])
+        print("top operators, bare encoders:\n" + profile["bare"])
+    if args.json:
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.json).write_text(json.dumps(result, indent=2) + "\n")
+    return 0

@@ -1,0 +1,48 @@
+"""Nearest-neighbour video retrieval on frozen features, as VCOP (Xu et al., CVPR 2019) reports it:
+each test video queries the training videos by cosine similarity, and a query counts as a hit at
+``k`` when a video of its class is among its ``k`` nearest neighbours (recall at k)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+RECALL_AT = (1, 5, 10, 20, 50)
+
+
+def cosine_similarity(query: np.ndarray, gallery: np.ndarray, eps: float = 1e-12) -> np.ndarray:
+    """``(Q, G)`` cosine similarities of the rows of ``query`` ``(Q, C)`` and ``gallery`` ``(G, C)``."""
+    q = query / np.maximum(np.linalg.norm(query, axis=1, keepdims=True), eps)  # Q x C
+    g = gallery / np.maximum(np.linalg.norm(gallery, axis=1, keepdims=True), eps)  # G x C
+    return q @ g.T  # Q x G
+
+
+def retrieval_recall(query: np.ndarray, query_labels: np.ndarray, gallery: np.ndarray,
+                     gallery_labels: np.ndarray, ks: Sequence[int] = RECALL_AT) -> dict[int, float]:
+    """Recall at each ``k``: the fraction of queries with a same-class gallery item among their
+    ``k`` most cosine-similar gallery items. A ``k`` beyond the gallery size uses the whole gallery.
+    Ties are broken by gallery order (stable sort).
+
+    Raises:
+        ValueError: empty inputs, mismatched lengths or feature sizes, or a ``k`` < 1.
+    """
+    query, gallery = np.asarray(query, dtype=np.float64), np.asarray(gallery, dtype=np.float64)
+    query_labels, gallery_labels = np.asarray(query_labels), np.asarray(gallery_labels)
+    if len(query) == 0 or len(gallery) == 0:
+        raise ValueError(f"retrieval needs queries and a gallery, got {len(query)} and {len(gallery)}")
+    if len(query) != len(query_labels) or len(gallery) != len(gallery_labels):
+        raise ValueError(f"one label per row needed: {len(query)} queries / {len(query_labels)} labels, "
+                         f"{len(gallery)} gallery rows / {len(gallery_labels)} labels")
+    if query.shape[1] != gallery.shape[1]:
+        raise ValueError(f"query features have {query.shape[1]} dims, gallery features {gallery.shape[1]}")
+    if any(k < 1 for k in ks):
+        raise ValueError(f"recall ks must be >= 1, got {list(ks)}")
+    sim = cosine_similarity(query, gallery)  # Q x G
+    order = np.argsort(-sim, axis=1, kind="stable")  # Q x G, nearest first
+    same = gallery_labels[order] == query_labels[:, None]  # Q x G
+    first_hit = np.where(same.any(1), same.argmax(1), len(gallery))  # Q, rank of the first same-class item
+    return {int(k): float((first_hit < k).mean()) for k in ks}
+
+
+__all__ = ["RECALL_AT", "cosine_similarity", "retrieval_recall"]

@@ -1,0 +1,154 @@
+"""Figure 3 of the paper: where a target frame agrees with its context.
+
+The score of a target (Eq. 3) is the mean over the ``H x W`` aligned cells of the cosine
+similarity between the context encoding ``h = g(c)`` and the target encoding ``z = f(x)``. This
+module computes those per-cell similarities for one pretext sample of a video and draws them as
+heat maps over the target frames, next to the context clip, with each target's score.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+
+def load_skipclip(ckpt_path: str | Path):
+    """A Skip-Clip pretraining checkpoint as ``(SkipClip module in eval mode, Config)``.
+
+    Raises:
+        ValueError: not a Skip-Clip checkpoint, no recorded config, or weights that do not fit.
+        FileNotFoundError: no such file.
+    """
+    from ..config import config_from_dict, validate
+    from ..downstream import checkpoint_config, checkpoint_kind, load_checked, read_checkpoint, _state_dict
+    from ..tasks.pretrain import SkipClip
+
+    obj = read_checkpoint(ckpt_path)
+    kind = checkpoint_kind(obj)
+    if kind != "skipclip":
+        raise ValueError(f"{ckpt_path} is not a Skip-Clip pretraining checkpoint (found a {kind} file); the "
+                         "similarity maps need both encoders g and f, from `skipclip pretrain`")
+    raw = checkpoint_config(obj)
+    if not raw:
+        raise ValueError(f"{ckpt_path} records no configuration (hyper_parameters.config); it was not written "
+                         "by `skipclip pretrain`")
+    cfg = validate(config_from_dict(raw, f"{ckpt_path} config"))
+    model = SkipClip.from_config(cfg)
+    load_checked(model, _state_dict(obj), str(ckpt_path))
+    return model.eval(), cfg
+
+
+def read_frames(video: str, cfg) -> tuple[np.ndarray, str]:
+    """All frames ``(T, H, W, 3)`` uint8 of ``video``: a file, or ``synthetic:N`` (test video N of
+    the built-in set at the checkpoint's size).
+
+    Raises:
+        ValueError: a bad ``synthetic:N``; FileNotFoundError / VideoReadError: an unreadable file.
+    """
+    if video.startswith("synthetic:"):
+        from ..data.build import synthetic_sources
+
+        try:
+            index = int(video.split(":", 1)[1])
+        except ValueError:
+            raise ValueError(f"--video {video}: write synthetic:N with N a video number, e.g. synthetic:0") from None
+        src = synthetic_sources(cfg)["test"]
+        if not 0 <= index < len(src):
+            raise ValueError(f"--video {video}: the synthetic test set has videos 0..{len(src) - 1}")
+        return src.read(index, range(src.num_frames(index))), src.name(index)
+    path = Path(video)
+    if not path.is_file():
+        raise FileNotFoundError(f"--video {video}: no such file (or write synthetic:N for a built-in video)")
+    from ..data.video_io import decode
+
+    frames, _ = decode(path, short_side=cfg.data.short_side)
+    return frames, path.name
+
+
+@torch.no_grad()
+def similarity_maps(model, context: np.ndarray, targets: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per-cell cosine similarities of ``g(context)`` and each ``f(target)``, and the scores.
+
+    Args:
+        model: a :class:`~skipclip.tasks.pretrain.SkipClip`.
+        context: ``(K, S, S, 3)`` uint8 frames.
+        targets: ``(M, d, S, S, 3)`` uint8 target clips.
+
+    Returns:
+        maps ``(M, H, W)`` and scores ``(M,)`` (the cell mean, Eq. 3).
+    """
+    from ..data.transforms import normalize
+
+    c = torch.from_numpy(np.ascontiguousarray(context)).permute(3, 0, 1, 2)[None]  # 1 x 3 x K x S x S
+    x = torch.from_numpy(np.ascontiguousarray(targets)).permute(0, 1, 4, 2, 3)  # M x d x 3 x S x S
+    h = model.context_encoder(normalize(c, channel_dim=1))  # 1 x C x H x W
+    z = model.frame_encoder(normalize(x, channel_dim=2).flatten(1, 2))  # M x C x H x W
+    maps = (F.normalize(h, dim=1) * F.normalize(z, dim=1)).sum(1)  # M x H x W
+    return maps.numpy(), maps.flatten(1).mean(1).numpy()
+
+
+def _centre_crop(frames: np.ndarray, short_side: int, crop: int) -> np.ndarray:
+    from ..data.transforms import random_crop_flip, resize_short_side
+
+    x = torch.from_numpy(np.ascontiguousarray(frames)).permute(0, 3, 1, 2)  # T x 3 x H x W
+    x = random_crop_flip(resize_short_side(x, short_side), crop, np.random.default_rng(0), train=False)
+    return x.permute(0, 2, 3, 1).numpy()  # T x S x S x 3
+
+
+def draw_similarity(ckpt_path: str | Path, video: str, png_path: str | Path, start: int | None = None) -> dict:
+    """Figure 3 for one pretext sample of ``video`` (its middle window unless ``start`` is given).
+
+    Returns:
+        ``{"video", "start", "context_frames", "target_frames", "scores", "png"}``.
+
+    Raises:
+        ValueError: the video is shorter than the pretext window, or a bad checkpoint.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from ..train import pretext_window
+    from .bars import _save
+
+    model, cfg = load_skipclip(ckpt_path)
+    frames, name = read_frames(video, cfg)
+    w = pretext_window(cfg)
+    if not w.fits(len(frames)):
+        raise ValueError(f"{name} has {len(frames)} frames, shorter than the pretext window "
+                         f"K + M*r + d - 1 = {w.length} of this checkpoint")
+    start = (len(frames) - w.length) // 2 if start is None else start
+    if not 0 <= start <= len(frames) - w.length:
+        raise ValueError(f"start {start} out of range 0..{len(frames) - w.length} for {name}")
+    ctx_idx, tgt_idx = w.offsets()
+    ctx_idx, tgt_idx = ctx_idx + start, tgt_idx + start  # K, M x d
+    clip = _centre_crop(frames[: start + w.length], cfg.data.short_side, cfg.data.crop_size)
+    maps, scores = similarity_maps(model, clip[ctx_idx], clip[tgt_idx])
+    m = len(scores)
+    shown_ctx = np.linspace(0, len(ctx_idx) - 1, min(len(ctx_idx), m)).round().astype(int)
+    fig, axes = plt.subplots(2, m, figsize=(1.9 * m, 4.3), squeeze=False)
+    for ax, i in zip(axes[0], shown_ctx):
+        ax.imshow(clip[ctx_idx[i]])
+        ax.set_title(f"context t={ctx_idx[i]}", fontsize=7)
+    s = clip.shape[1]
+    vmin, vmax = float(maps.min()), float(maps.max())
+    for j, ax in enumerate(axes[1]):
+        ax.imshow(clip[tgt_idx[j, 0]])
+        im = ax.imshow(maps[j], cmap="jet", alpha=0.45, vmin=vmin, vmax=vmax, extent=(-0.5, s - 0.5, s - 0.5, -0.5),
+                       interpolation="nearest")
+        ax.set_title(f"target {j + 1} t={tgt_idx[j, 0]}\nscore {scores[j]:.3f}", fontsize=7)
+    for ax in axes.flat:
+        ax.axis("off")
+    fig.colorbar(im, ax=axes[1].tolist(), fraction=0.02, pad=0.01, label="cell cosine similarity")
+    fig.suptitle(f"{name}: context clip (top) and target frames with per-cell cosine similarity to the context "
+                 f"map (bottom); score = cell mean (Eq. 3)", fontsize=8)
+    _save(fig, png_path)
+    return {"video": name, "start": int(start), "context_frames": ctx_idx.tolist(),
+            "target_frames": tgt_idx[:, 0].tolist(), "scores": [float(v) for v in scores], "png": str(png_path)}
+
+
+__all__ = ["draw_similarity", "load_skipclip", "read_frames", "similarity_maps"]

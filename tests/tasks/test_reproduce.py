@@ -1,0 +1,26 @@
+"""The reproduction command's tables on a tiny synthetic budget."""
+
+import json
+
+import pytest
+
+from skipclip.cli import main
+
+
+@pytest.mark.slow
+def test_reproduce_quick_writes_both_tables(tmp_path, capsys):
+    out = tmp_path / "repro"
+    assert main(["reproduce", "--quick", "--out", str(out), "--no-progress"]) == 0
+    report = json.loads((out / "report.json").read_text())
+    t1, t2 = report["tables"]
+    assert [r["row"] for r in t1["rows"]] == ["random", "inflation", "rotation+negatives"]
+    assert [r["row"] for r in t2["rows"]] == ["basic", "rotation", "rotation+negatives"]
+    for row in t1["rows"] + t2["rows"]:
+        assert row["seeds"] == 3 and len(row["values"]) == 3 and 0 <= row["mean"] <= 1 and row["std"] >= 0
+    assert t1["rows"][2]["values"] == t2["rows"][2]["values"]  # the full model is one row of both tables
+    assert len(report["results"]) == 15
+    assert "not ImageNet" in report["protocol_card"]["inflation"]
+    assert (out / "tables.png").stat().st_size > 10_000
+    printed = capsys.readouterr().out
+    assert "Table 1" in printed and "Table 2" in printed and "±" in printed
+    assert main(["reproduce", "--quick", "--out", str(out)]) == 2  # never overwrites without --force
