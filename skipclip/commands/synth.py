@@ -3,7 +3,7 @@
 HELP = "write the built-in synthetic videos as .avi files in the UCF101 layout"
 DESCRIPTION = (
     "Write the built-in synthetic data set as video files laid out like UCF101: "
-    "OUT/videos/<Class>/v_<Class>_gNN_cMM.avi and OUT/splits/{classInd,trainlist01,testlist01}.txt, "
+    "OUT/UCF-101/<Class>/v_<Class>_gNN_cMM.avi and OUT/ucfTrainTestlist/{classInd,trainlist01,testlist01}.txt, "
     "so the real-data path (`skipclip prepare`, `--data DIR`) can be exercised on it."
 )
 
@@ -23,6 +23,6 @@ def run(args) -> int:
 
     src = SyntheticSource(args.classes, args.videos_per_class, args.frames, args.size, args.seed)
     counts = write_synthetic_ucf101(src, args.out)
-    print(f"wrote {counts['videos']} videos of {counts['classes']} classes to {args.out}/videos "
-          f"({counts['train']} train / {counts['test']} test in {args.out}/splits)")
+    print(f"wrote {counts['videos']} videos of {counts['classes']} classes to {args.out}/UCF-101 "
+          f"({counts['train']} train / {counts['test']} test in {args.out}/ucfTrainTestlist)")
     return 0

@@ -39,12 +39,12 @@ def write_video(path: str | Path, frames: np.ndarray, fps: int = 25, codec: str 
 def write_synthetic_ucf101(source, out: str | Path, test_fraction: float = 0.3, progress: bool = True) -> dict:
     """Write a :class:`~skipclip.data.synthetic.SyntheticSource` as UCF101 does its files.
 
-    ``out/videos/<Class>/v_<Class>_gNN_cMM.avi`` and ``out/splits/`` with ``classInd.txt``,
+    ``out/UCF-101/<Class>/v_<Class>_gNN_cMM.avi`` and ``out/ucfTrainTestlist/`` with ``classInd.txt``,
     ``trainlist01.txt`` (path and 1-based label) and ``testlist01.txt`` (path only). Groups
     (gNN) never straddle train and test. Returns counts.
     """
     out = Path(out)
-    videos, splits = out / "videos", out / "splits"
+    videos, splits = out / "UCF-101", out / "ucfTrainTestlist"
     splits.mkdir(parents=True, exist_ok=True)
     classes = source.classes
     (splits / "classInd.txt").write_text("".join(f"{i + 1} {c}\n" for i, c in enumerate(classes)))
