@@ -39,6 +39,7 @@ class PretextConfig:
     neg_margin: float = 0.1  # delta_neg, Eq. 2
     rotation: bool = True
     negatives: bool = True
+    rotation_input: str = "copies"  # "copies": separate rotated copies; "targets": rank rotated targets
     reverse_prob: float = 0.5  # random reversal of the whole video before sampling
     flip_prob: float = 0.5  # horizontal flip, identical for context and targets
 
@@ -262,6 +263,8 @@ def validate(cfg: Config) -> Config:
         v = getattr(p, name)
         _check(isinstance(v, (int, float)) and 0 <= v <= 2,
                f"pretext.{name} must be in [0, 2] (scores are cosine similarities), got {v!r}")
+    _check(p.rotation_input in ("copies", "targets"),
+           f"pretext.rotation_input must be 'copies' or 'targets', got {p.rotation_input!r}")
     for name in ("reverse_prob", "flip_prob"):
         v = getattr(p, name)
         _check(isinstance(v, (int, float)) and 0 <= v <= 1, f"pretext.{name} must be in [0, 1], got {v!r}")

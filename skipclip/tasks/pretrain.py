@@ -99,6 +99,9 @@ class SkipClip(L.LightningModule):
         lr, weight_decay, lr_step_epochs, lr_gamma: Adam and its step schedule.
         channels_last: feed the encoders channels-last tensors (faster convolutions).
         on_nonfinite: ``"stop"`` raises on a non-finite loss, ``"skip"`` skips the batch.
+        rotation_input: ``"copies"``: the rotation head sees one rotated copy of each target
+            frame and the ranking the unrotated frames (default); ``"targets"``: the targets
+            themselves are rotated and the ranking scores the rotated frames (one f pass less).
         config: the resolved run configuration, saved in checkpoints.
     """
 
@@ -117,6 +120,7 @@ class SkipClip(L.LightningModule):
         lr_gamma: float = 0.1,
         channels_last: bool = True,
         on_nonfinite: str = "stop",
+        rotation_input: str = "copies",
         config: dict | None = None,
     ):
         super().__init__()
@@ -132,6 +136,9 @@ class SkipClip(L.LightningModule):
         self.lr_step_epochs, self.lr_gamma = lr_step_epochs, lr_gamma
         self.channels_last = channels_last
         self.on_nonfinite = on_nonfinite
+        if rotation_input not in ("copies", "targets"):
+            raise ValueError(f"rotation_input must be 'copies' or 'targets', got {rotation_input!r}")
+        self.rotation_input = rotation_input
         self.save_hyperparameters({"config": config or {}})
         self.skipped_nonfinite = 0
 
@@ -149,6 +156,7 @@ class SkipClip(L.LightningModule):
             g, f, head, rank_margin=p.rank_margin, neg_margin=p.neg_margin, negatives=p.negatives,
             lr=o.lr, weight_decay=o.weight_decay, lr_step_epochs=o.lr_step_epochs, lr_gamma=o.lr_gamma,
             channels_last=cfg.trainer.channels_last, on_nonfinite=cfg.trainer.on_nonfinite,
+            rotation_input=p.rotation_input,
             config=cfg.to_dict(),
         )
 
@@ -162,9 +170,11 @@ class SkipClip(L.LightningModule):
         targets = batch["targets"]  # B x M x d x 3 x S x S, uint8
         b, m, d = targets.shape[:3]
         frames = targets.flatten(0, 1).flatten(1, 2)  # B*M x 3d x S x S, uint8 (a view)
-        if rotation:  # rotate and stack the uint8 frames: a quarter of the bytes of float ones
+        copies = rotation and self.rotation_input == "copies"
+        if rotation:  # rotate the uint8 frames: a quarter of the bytes of float ones
             rot_labels = torch.randint(0, 4, (b * m,), device=frames.device)
-            frames = torch.cat([frames, rotate_batch(frames, rot_labels)])  # 2*B*M x 3d x S x S
+            rotated = rotate_batch(frames, rot_labels)  # B*M x 3d x S x S
+            frames = torch.cat([frames, rotated]) if copies else rotated  # (2)B*M x 3d x S x S
         if self.channels_last and not getattr(self, "_weights_channels_last", False):
             from ..models.memory_format import to_channels_last_
 
@@ -178,7 +188,7 @@ class SkipClip(L.LightningModule):
         z_all = self.frame_encoder(frames)  # (2)B*M x C x H x W
         out = {"h": h, "z": z_all[: b * m], "num_targets": m}
         if rotation:
-            out["rot_logits"] = self.rotation_head(z_all[b * m :])  # B*M x 4
+            out["rot_logits"] = self.rotation_head(z_all[b * m :] if copies else z_all)  # B*M x 4
             out["rot_labels"] = rot_labels
         return out
 
