@@ -46,8 +46,8 @@ class ReproduceBudget:
     overrides: dict = dataclasses.field(default_factory=dict)
 
 
-# about 25 minutes on 2 CPU cores with the cpu preset
-DEFAULT = ReproduceBudget(pretrain_epochs=8, finetune_epochs=10)
+# about 15-20 minutes on 2 idle CPU cores with the cpu preset
+DEFAULT = ReproduceBudget(pretrain_epochs=30, finetune_epochs=30)
 # seconds, for tests: tiny data, one epoch each
 QUICK = ReproduceBudget(
     pretrain_epochs=1, finetune_epochs=1, seeds=3, videos_per_class=4,
