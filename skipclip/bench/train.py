@@ -89,12 +89,14 @@ class PeakMemory:
         if self.cuda:
             torch.cuda.synchronize(self.device)
             torch.cuda.reset_peak_memory_stats(self.device)
+            self.base = self.current()
             return
         _malloc_trim()  # hand freed heap back, so the peak is not a leftover of earlier steps
         try:
             Path("/proc/self/clear_refs").write_text("5")  # reset VmHWM to the current RSS (Linux >= 4.0)
         except OSError:
             pass  # then the peak is the whole process's, an upper bound
+        self.base = self.current()  # after the trim: the peak is measured from here
 
     def peak_above_base(self) -> int:
         import torch
