@@ -300,6 +300,10 @@ def finetune(cfg: Config, encoder: nn.Module, train_src, val_src, *, epochs: int
         callbacks=[keep, SetEpoch(train_ds), *([TQDMProgressBar(refresh_rate=10)] if progress else [])],
     )
     start = time.time()
+    # Lightning keeps each submodule's train/eval mode as it finds it, and an encoder handed over
+    # after feature extraction or validation may be in eval mode: fine-tuning it so would train
+    # with BatchNorm frozen at pretraining statistics (measured: top-1 0.10-0.26 instead of 0.43)
+    model.train()
     trainer.fit(model, train_loader, val_loader)
     keep.restore(model)
     history = {"epochs": trainer.current_epoch, "steps": trainer.global_step, "wall_s": time.time() - start,

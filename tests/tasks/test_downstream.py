@@ -149,3 +149,23 @@ def test_short_test_video_is_refused_with_its_name():
     with pytest.raises(ValueError, match=r"clip1 \(5 frames\).*clip_frames"):
         check_sources(_Src([40, 40]), None, _Src([40, 5]), clip_frames=8)
     check_sources(_Src([40, 40]), None, _Src([40, 8]), clip_frames=8)  # exactly one window is fine
+
+
+def test_finetune_trains_an_encoder_handed_over_in_eval_mode():
+    """An encoder left in eval mode (after feature extraction) must still be fine-tuned with
+    BatchNorm in training mode: its running statistics move."""
+    import torch
+
+    from skipclip.config import load_config
+    from skipclip.data.synthetic import SyntheticSource
+    from skipclip.downstream import finetune
+    from skipclip.models import ContextEncoder
+
+    cfg = load_config("cpu", {"model.width": 4, "pretext.context_frames": 4, "data.crop_size": 32,
+                              "data.short_side": 32, "data.synthetic_size": 32, "data.synthetic_frames": 24,
+                              "finetune.batch_size": 4, "finetune.val_every": 1})
+    src = SyntheticSource(num_classes=2, videos_per_class=2, frames=8, size=32)
+    enc = ContextEncoder("r3d18_hara", 4).eval()
+    before = enc.trunk.stem[1].running_mean.clone()
+    model, _ = finetune(cfg, enc, src, None, epochs=1)
+    assert not torch.equal(model.encoder.trunk.stem[1].running_mean, before)
