@@ -20,6 +20,9 @@ def add_arguments(p):
 
 def run(args) -> int:
     from ..demo import run_demo
+    from ..utils.quiet import quiet_lightning
+
+    quiet_lightning()
 
     run_demo(args.out, quick=args.quick, seed=args.seed, progress=not args.no_progress)
     return 0

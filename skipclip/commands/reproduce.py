@@ -32,6 +32,9 @@ def run(args) -> int:
 
     from ..config import load_config
     from ..reproduce import DEFAULT, QUICK, reproduce
+    from ..utils.quiet import quiet_lightning
+
+    quiet_lightning()
 
     out = Path(args.out)
     if (out / "report.json").exists() and not args.force:
