@@ -12,7 +12,6 @@
 
 from __future__ import annotations
 
-import copy
 import json
 import time
 from dataclasses import dataclass

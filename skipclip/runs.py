@@ -8,30 +8,18 @@ command, status), ``checkpoints/`` and the CSV logs. A finished run is never ove
 from __future__ import annotations
 
 import json
-import os
 import platform
 import sys
-import tempfile
 from pathlib import Path
 
 import yaml
 
 
 def atomic_write_text(path: Path, text: str) -> None:
-    """Write to a temporary file in the same folder, then rename over ``path``."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    """Write ``text`` to a temporary file in the same folder, fsync, then rename over ``path``."""
+    from .utils.checkpoint import atomic_write
+
+    atomic_write(path, lambda fh: fh.write(text.encode()))
 
 
 def versions() -> dict:

@@ -19,14 +19,12 @@ top-left cell with the frame's bottom-left). See the README for the measured com
 from __future__ import annotations
 
 import functools
-import math
 
 import lightning as L
 import torch
 import torch.nn as nn
 
 from .. import losses
-from ..data.transforms import normalize
 from ..eval.pretext_metrics import kendall_tau, pairwise_ranking_accuracy
 from ..utils.dist import any_rank, gather_with_grad, rank as dist_rank
 
