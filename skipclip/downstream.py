@@ -260,11 +260,17 @@ def build_classifier(cfg: Config, encoder: nn.Module, num_classes: int, linear: 
 
 
 def finetune(cfg: Config, encoder: nn.Module, train_src, val_src, *, epochs: int | None = None, seed: int = 0,
-             progress: bool = False, linear: bool = False, log_dir: str | Path | None = None):
+             progress: bool = False, linear: bool = False, log_dir: str | Path | None = None,
+             devices=1, num_nodes: int = 1):
     """Fine-tune g (or, ``linear``, only the linear layer on frozen g) on ``train_src``; keep the
     weights of the epoch with the best validation video accuracy.
 
     ``encoder`` is trained in place. Returns ``(classifier, history)``.
+
+    ``devices``/``num_nodes`` above one run Lightning's DDP: each process trains on its share of
+    the clips, validation scores are gathered so every process selects the same epoch, and
+    ``history["global_zero"]`` tells the caller which process should test and write. Library
+    callers (demo, reproduce) keep the default single device.
     """
     import lightning as L
     from lightning.pytorch.callbacks import TQDMProgressBar
@@ -293,7 +299,9 @@ def finetune(cfg: Config, encoder: nn.Module, train_src, val_src, *, epochs: int
 
         logger = CSVLogger(log_dir, name="logs", version="")
     trainer = L.Trainer(
-        accelerator="gpu" if _device(cfg) == "cuda" else "cpu", devices=1, precision=cfg.trainer.precision,
+        accelerator="gpu" if _device(cfg) == "cuda" else "cpu", devices=devices, num_nodes=num_nodes,
+        strategy="ddp" if (devices not in (1, "1", "auto") or num_nodes > 1) else "auto",
+        precision=cfg.trainer.precision,
         max_epochs=epochs, check_val_every_n_epoch=ft.val_every, logger=logger,
         log_every_n_steps=cfg.trainer.log_every_n_steps, enable_checkpointing=False,
         enable_model_summary=False, num_sanity_val_steps=0, enable_progress_bar=progress,
@@ -310,7 +318,8 @@ def finetune(cfg: Config, encoder: nn.Module, train_src, val_src, *, epochs: int
                "best_epoch": keep.best_epoch if keep.best_epoch is not None else trainer.current_epoch - 1,
                "val_top1": keep.best, "val_curve": keep.history,
                "selected_by": "best validation video top-1" if keep.best is not None else "last epoch (no validation split)",
-               "too_short_train_videos": len(train_ds.too_short)}
+               "too_short_train_videos": len(train_ds.too_short), "world_size": trainer.world_size,
+               "global_zero": trainer.is_global_zero}
     return model, history
 
 

@@ -179,3 +179,19 @@ def test_lightning_ddp_on_two_cpu_processes(tmp_path):
     ckpt = torch.load(tmp_path / "run" / "checkpoints" / "last.ckpt", weights_only=False)
     assert ckpt["callbacks"]["TrainingPosition"]["world_size"] == 2
     assert len(ckpt["callbacks"]["TrainingPosition"]["rng"]) == 2
+
+
+@pytest.mark.slow
+def test_finetune_on_two_cpu_processes(tmp_path):
+    """`skipclip finetune --devices 2`: Lightning's DDP over gloo; validation scores are gathered,
+    so both processes select the same epoch; only the first writes the report."""
+    config = tiny_config(tmp_path / "tiny.yaml", finetune={"max_epochs": 2, "batch_size": 4, "val_every": 1})
+    run = run_cli("finetune", "--data", "synthetic", "--config", config, "--out", tmp_path / "ft",
+                  "--init", "random", "--devices", "2", "--accelerator", "cpu", "--no-progress")
+    assert run.returncode == 0, run.stderr[-3000:]
+    report = json.loads((tmp_path / "ft" / "report.json").read_text())
+    (result,) = report["results"]
+    assert result["protocol"] == "finetune" and 0.0 <= result["top1"] <= result["top5"] <= 1.0
+    assert report["history"]["world_size"] == 2
+    assert report["history"]["val_top1"] is not None and report["history"]["best_epoch"] in (0, 1)
+    assert (tmp_path / "ft" / "checkpoints" / "best.ckpt").exists()

@@ -19,6 +19,9 @@ OVERRIDES = {
     "crop_size": "finetune.crop_size",
     "seed": "trainer.seed",
     "num_workers": "data.num_workers",
+    "devices": "trainer.devices",
+    "num_nodes": "trainer.num_nodes",
+    "accelerator": "trainer.accelerator",
 }
 
 
@@ -35,6 +38,10 @@ def add_data_arguments(p):
     p.add_argument("--num-workers", type=int, help="data-loading worker processes")
     p.add_argument("--seed", type=int, help="random seed")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    p.add_argument("--devices", type=lambda t: t if t == "auto" else int(t),
+                   help="devices per node (several: Lightning's DDP; `finetune` only)")
+    p.add_argument("--num-nodes", type=int, help="machines (for SLURM / torchrun; `finetune` only)")
+    p.add_argument("--accelerator", choices=["cpu", "gpu", "cuda", "auto"], help="where to train")
 
 
 def add_arguments(p):
@@ -66,9 +73,12 @@ def run(args) -> int:
                               finetune_settings, load_encoder)
     from ..eval.report import finetune_card, results_table, write_report
 
+    from ..utils.dist import launch_rank
+
     cfg = config_from_args(args)
     out = Path(args.out)
-    if (out / "report.json").exists() and not args.force:
+    first = launch_rank() == 0  # under DDP only the first process checks and writes the folder
+    if first and (out / "report.json").exists() and not args.force:
         raise FileExistsError(f"{out} already holds a fine-tuning report; pass --force or choose another --out")
     # everything that can be wrong is checked before the run folder is touched
     encoder, info = load_encoder(cfg, args.init, args.inflate, seed=cfg.trainer.seed)
@@ -80,7 +90,10 @@ def run(args) -> int:
     start = time.time()
     out.mkdir(parents=True, exist_ok=True)
     model, history = finetune(cfg, encoder, train_src, val_src, seed=cfg.trainer.seed,
-                              progress=not args.no_progress, linear=args.linear, log_dir=out)
+                              progress=not args.no_progress, linear=args.linear, log_dir=out,
+                              devices=cfg.trainer.devices, num_nodes=cfg.trainer.num_nodes)
+    if not history.get("global_zero", True):
+        return 0  # the other DDP processes stop here; the first tests and writes
     ckpt = out / "checkpoints" / "best.ckpt"
     ckpt.parent.mkdir(parents=True, exist_ok=True)
     tmp = ckpt.with_name(".best.ckpt.tmp")

@@ -79,13 +79,18 @@ class ActionClassifier(L.LightningModule):
 
     def on_validation_epoch_end(self):
         """Video accuracy on the validation split: softmax averaged over each video's windows
-        (the paper's test protocol), the quantity model selection maximises. One process only:
-        the windows of a video must all be here."""
+        (the paper's test protocol), the quantity model selection maximises. Under DDP every
+        process's windows are gathered first (the distributed sampler gives each the same count,
+        repeating a few windows to even them out), so all processes select the same epoch."""
         from ..eval.video_level import video_accuracy
 
         if not getattr(self, "_val_outputs", None):
             return
-        probs, videos, labels = (torch.cat(t).numpy() for t in zip(*self._val_outputs))
+        probs, videos, labels = (torch.cat(t) for t in zip(*self._val_outputs))
+        if self.trainer.world_size > 1:
+            probs, videos, labels = (self.all_gather(t.to(self.device)).flatten(0, 1).cpu()
+                                     for t in (probs, videos, labels))  # W*N x ...
+        probs, videos, labels = probs.numpy(), videos.numpy(), labels.numpy()
         self._val_outputs = []
         self.log("val/video_acc", video_accuracy(probs, videos, labels), prog_bar=True)
 
