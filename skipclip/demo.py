@@ -54,6 +54,10 @@ def pretext_health(model, dataset, batch_size: int = 32) -> dict:
     return {k: v / max(n, 1) for k, v in totals.items()}
 
 
+def stage(message: str) -> None:
+    print(message, flush=True)
+
+
 def _mean_std(values: list[float]) -> tuple[float, float]:
     a = np.asarray(values, dtype=float)
     return float(a.mean()), float(a.std(ddof=1)) if len(a) > 1 else 0.0
@@ -122,6 +126,8 @@ def run_demo(out: str | Path = "demo-out", quick: bool = False, seed: int = 0, p
     timings = {}
 
     # 1. untrained reference (the same initialisation pretraining starts from) and pretraining
+    stage(f"[1/4] pretraining Skip-Clip on {len(sources['train'])} unlabelled synthetic videos, "
+          f"{budget.pretrain_epochs} epochs")
     import lightning as L
 
     L.seed_everything(seed, verbose=False)
@@ -131,10 +137,13 @@ def run_demo(out: str | Path = "demo-out", quick: bool = False, seed: int = 0, p
     timings["pretrain_s"] = time.time() - t0
 
     # 2. pretext health on held-out videos
+    stage(f"[2/4] pretext health on {len(sources['val'])} held-out videos")
     val_ds = PretextDataset(sources["val"], pretext_window(cfg), crop, seed=seed, train=False)
     health = {"untrained": pretext_health(untrained, val_ds), "pretrained": pretext_health(pretrained, val_ds)}
 
     # 3. linear probe on frozen context-encoder features, few labelled videos, several seeds
+    stage(f"[3/4] linear probe and fine-tuning from {budget.shots} labelled videos per class, "
+          f"{budget.seeds} seeds, pretrained vs random initialisation")
     t0 = time.time()
     lab_src, test_src = sources["labelled"], sources["test"]
     num_classes = len(lab_src.classes)
@@ -164,6 +173,7 @@ def run_demo(out: str | Path = "demo-out", quick: bool = False, seed: int = 0, p
     timings["finetune_s"] = finetune_s
 
     # 4. supervised upper bound: all labels of the pretraining videos
+    stage(f"[4/4] supervised upper bound: all labels of the {len(sources['train'])} pretraining videos")
     t0 = time.time()
     sup = train_supervised(cfg, sources["train"], test_src, budget.supervised_epochs, seed, progress)
     timings["supervised_s"] = time.time() - t0
