@@ -1,5 +1,7 @@
 """`skipclip finetune`: fine-tune the context encoder g for action recognition (section 4.2)."""
 
+from .pretrain import add_device_arguments
+
 HELP = "fine-tune the context encoder for action recognition and test it (paper section 4.2)"
 DESCRIPTION = (
     "Fine-tune g + global average pooling + a linear layer on the labelled training split, keep the "
@@ -38,10 +40,7 @@ def add_data_arguments(p):
     p.add_argument("--num-workers", type=int, help="data-loading worker processes")
     p.add_argument("--seed", type=int, help="random seed")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
-    p.add_argument("--devices", type=lambda t: t if t == "auto" else int(t),
-                   help="devices per node (several: Lightning's DDP; `finetune` only)")
-    p.add_argument("--num-nodes", type=int, help="machines (for SLURM / torchrun; `finetune` only)")
-    p.add_argument("--accelerator", choices=["cpu", "gpu", "cuda", "auto"], help="where to train")
+    add_device_arguments(p)
 
 
 def add_arguments(p):

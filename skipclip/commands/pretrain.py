@@ -40,14 +40,19 @@ def add_common_training_arguments(p, default_config: str = "cpu") -> None:
     p.add_argument("--batch-size", type=int, help="videos per batch (per device)")
     p.add_argument("--num-workers", type=int, help="data-loading worker processes")
     p.add_argument("--crop-size", type=int, help="square crop side in pixels")
-    p.add_argument("--devices", type=_devices, help="devices per node: a number, or 'auto'")
-    p.add_argument("--num-nodes", type=int, help="machines (for SLURM / torchrun)")
-    p.add_argument("--accelerator", choices=["cpu", "gpu", "cuda", "auto"], help="where to train")
+    add_device_arguments(p)
     p.add_argument("--precision", help="32-true, bf16-mixed or 16-mixed (GPU)")
     p.add_argument("--seed", type=int, help="random seed")
     p.add_argument("--resume", action="store_true", help="continue from OUT/checkpoints/last.ckpt")
     p.add_argument("--force", action="store_true", help="overwrite a run already in --out")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+
+
+def add_device_arguments(p) -> None:
+    """--devices, --num-nodes, --accelerator: where Lightning trains (several: DDP)."""
+    p.add_argument("--devices", type=_devices, help="devices per node: a number, or 'auto' (several: DDP)")
+    p.add_argument("--num-nodes", type=int, help="machines (for SLURM / torchrun)")
+    p.add_argument("--accelerator", choices=["cpu", "gpu", "cuda", "auto"], help="where to train")
 
 
 def _devices(text: str):

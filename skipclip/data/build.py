@@ -3,7 +3,7 @@ prepared store, or a folder of videos."""
 
 from __future__ import annotations
 
-from .source import InMemorySource, SubsetSource, VideoSource
+from .source import InMemorySource, VideoSource
 from .synthetic import SyntheticSource
 
 
@@ -55,5 +55,3 @@ def pretrain_sources(data: str, cfg) -> tuple[VideoSource, VideoSource | None]:
         val = None
     return train, val
 
-
-__all__ = ["SubsetSource", "synthetic_sources", "pretrain_sources"]

@@ -6,7 +6,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from .source import VideoReadError, VideoSource
+from .source import VideoSource
 from .transforms import random_crop_flip, resize_short_side
 
 
@@ -67,10 +67,7 @@ class ClipDataset(Dataset):
         n = self.source.num_frames(video)
         if start < 0:
             start = int(rng.integers(0, n - self.clip_len + 1))
-        try:
-            frames = self.source.read(video, range(start, start + self.clip_len))
-        except VideoReadError:
-            raise
+        frames = self.source.read(video, range(start, start + self.clip_len))  # VideoReadError names the video
         x = torch.from_numpy(np.ascontiguousarray(frames)).permute(0, 3, 1, 2)  # T x 3 x H x W
         if self.short_side is not None:
             x = resize_short_side(x, self.short_side)
