@@ -26,7 +26,7 @@ nvidia-smi --query-gpu=name,memory.total,clocks.max.sm --format=csv,noheader 2>/
 "$PY" - <<'EOF' || exit 1
 import sys
 import torch
-import skipclip.bench.train, skipclip.tasks.pretrain  # the benchmark's whole import path
+import skipclip.bench.train, skipclip.method.model  # the benchmark's whole import path
 assert "av" not in sys.modules, "the benchmark path imports PyAV"
 assert torch.cuda.is_available(), "torch sees no CUDA device"
 print(f"torch {torch.__version__}, {torch.cuda.get_device_name()}")

@@ -37,13 +37,14 @@ def main() -> None:
     import lightning as L
 
     from skipclip.config import load_config
-    from skipclip.data.build import synthetic_sources
+    from skipclip.data.open import synthetic_sources
     from skipclip.data.pretext import PretextDataset
     from skipclip.data.source import InMemorySource
-    from skipclip.demo import _few_shot, pretext_health
+    from skipclip.recipes.demo import _few_shot, pretext_health
     from skipclip.eval.features import video_features
     from skipclip.eval.linear_probe import fit_linear_probe, topk_accuracy
-    from skipclip.train import pretext_window, pretrain
+    from skipclip.data.window import PretextWindow
+    from skipclip.recipes.pretrain import pretrain
 
     out = Path(args.out)
     rows = []
@@ -54,12 +55,13 @@ def main() -> None:
                                   "data.synthetic_videos_per_class": args.videos_per_class, **overrides})
         L.seed_everything(0, verbose=False)
         t0 = time.time()
-        model, _, _ = pretrain(cfg, "synthetic", out / name.replace(" ", "_").replace("/", "-"), force=True,
+        module, _, _ = pretrain(cfg, "synthetic", out / name.replace(" ", "_").replace("/", "-"), force=True,
                                progress=False)
         wall = time.time() - t0
+        model = module.model
         src = {k: InMemorySource(v) for k, v in synthetic_sources(cfg).items() if k in ("val", "labelled", "test")}
         k, crop = cfg.pretext.context_frames, cfg.data.crop_size
-        health = pretext_health(model, PretextDataset(src["val"], pretext_window(cfg), crop, train=False))
+        health = pretext_health(model, PretextDataset(src["val"], PretextWindow.from_config(cfg), crop, train=False))
         (xl, yl), (xt, yt) = (video_features(model.context_encoder, src[s], k, crop) for s in ("labelled", "test"))
         accs = [topk_accuracy(fit_linear_probe(xl[p], yl[p], len(src["test"].classes), seed=s)(xt), yt)
                 for s in range(3) for p in [_few_shot(yl, args.shots, s)]]

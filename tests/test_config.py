@@ -73,7 +73,7 @@ def test_unknown_yaml_key_through_the_cli(tmp_path, capsys):
 
 
 def test_existing_run_is_refused(tmp_path, capsys):
-    from skipclip.runs import prepare_run_dir
+    from skipclip.engine.runs import prepare_run_dir
 
     prepare_run_dir(tmp_path / "run", load_config("cpu"), resume=False, force=False, kind="pretrain")
     code = main(["pretrain", "--out", str(tmp_path / "run"), "--no-progress"])

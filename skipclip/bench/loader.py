@@ -104,8 +104,9 @@ def benchmark(data: str | None = None, videos: int = 12, samples: int = 96, shor
     from skipclip.data.files import VideoFileSource
     from skipclip.data.pretext import PretextDataset
     from skipclip.data.prepare import prepare
-    from skipclip.data.sampler import PretextWindow
-    from skipclip.data.splits import VideoEntry, load_index
+    from skipclip.data.window import PretextWindow
+    from skipclip.data.index import VideoEntry
+    from skipclip.data.layouts import load_index
     from skipclip.data.store import MANIFEST, PreparedStore, load_manifest
 
     window = window or PretextWindow(16, 8, 4, 1)
@@ -185,7 +186,7 @@ def table(r: dict) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from skipclip.data.sampler import PretextWindow
+    from skipclip.data.window import PretextWindow
 
     window = PretextWindow(args.context_frames, args.num_targets, args.sampling_rate, args.target_length)
     result = benchmark(args.data, args.videos, args.samples, args.short_side, args.crop, window)

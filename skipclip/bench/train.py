@@ -26,19 +26,21 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import ctypes
 import json
 import os
 import statistics
-import time
 from pathlib import Path
+
+from .memory import PeakMemory, malloc_state, minor_faults
+from .steps import count_flops, make_batch, make_steps, profile_table
+from .timing import CLOCKS, matmul_timer, timed
 
 HELP = "training step speed: MFU against the matmul rate, Skip-Clip overhead over the bare encoders, memory"
 DESCRIPTION = __doc__.split("\n\n")[1] if __doc__ else HELP
 
-# A configuration small enough for tests: every shape of the method, seconds on one core.
-TINY = {
-    "model.width": 4,
+# --tiny: every shape of the method at a size that runs in seconds on one core (a smoke run)
+SMOKE = {
+    "model.width": 8,  # width 4 + channels-last + 1 thread corrupts the heap in oneDNN (torch 2.14.1, AVX2)
     "pretext.context_frames": 4,
     "pretext.num_targets": 3,
     "data.crop_size": 32,
@@ -67,212 +69,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", default=None, help="also write the results to this JSON file")
 
 
-# ---------------------------------------------------------------------------------- memory
-class PeakMemory:
-    """Peak memory of a stretch of code: CUDA allocator statistics, or the CPU resident set size."""
-
-    def __init__(self, device):
-        self.device = device
-        self.cuda = device.type == "cuda"
-        self.base = self.current()
-
-    def current(self) -> int:
-        import torch
-
-        if self.cuda:
-            return torch.cuda.memory_allocated(self.device)
-        return _status_kb("VmRSS") * 1024
-
-    def reset(self) -> None:
-        import torch
-
-        if self.cuda:
-            torch.cuda.synchronize(self.device)
-            torch.cuda.reset_peak_memory_stats(self.device)
-            self.base = self.current()
-            return
-        _malloc_trim()  # hand freed heap back, so the peak is not a leftover of earlier steps
-        try:
-            Path("/proc/self/clear_refs").write_text("5")  # reset VmHWM to the current RSS (Linux >= 4.0)
-        except OSError:
-            pass  # then the peak is the whole process's, an upper bound
-        self.base = self.current()  # after the trim: the peak is measured from here
-
-    def peak_above_base(self) -> int:
-        import torch
-
-        if self.cuda:
-            torch.cuda.synchronize(self.device)
-            return torch.cuda.max_memory_allocated(self.device) - self.base
-        return _status_kb("VmHWM") * 1024 - self.base
-
-
-def _status_kb(key: str) -> int:
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith(key + ":"):
-                return int(line.split()[1])
-    except OSError:
-        pass
-    import resource
-
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KB on Linux; no current RSS elsewhere
-
-
-def _minor_faults() -> int:
-    """Minor page faults of this process so far (first touches of memory fresh from the OS)."""
-    import resource
-
-    return resource.getrusage(resource.RUSAGE_SELF).ru_minflt
-
-
-def _malloc_state() -> str:
-    from ..utils import malloc
-
-    return malloc.state if malloc.state != "default" else (os.environ.get("GLIBC_TUNABLES") or "default")
-
-
-def _malloc_trim() -> None:
-    with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL("libc.so.6").malloc_trim(0)
-
-
-# ---------------------------------------------------------------------------------- pieces
-def _sync(device) -> None:
-    import torch
-
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
-_CLOCK = time.perf_counter  # or time.process_time, set by measure() for --clock cpu
-
-
-def _timed(fn, device) -> float:
-    _sync(device)
-    t0 = _CLOCK()
-    fn()
-    _sync(device)
-    return _CLOCK() - t0
-
-
-def matmul_timer(device, n: int):
-    """A function timing one ``n x n @ n x n`` product (fp32 on CPU, bf16 on CUDA); returns GFLOP/s."""
-    import torch
-
-    dtype = torch.bfloat16 if device.type == "cuda" else torch.float32
-    gen = torch.Generator(device=device).manual_seed(0)
-    a = torch.randn(n, n, device=device, dtype=dtype, generator=gen)
-    b = torch.randn(n, n, device=device, dtype=dtype, generator=gen)
-    out = torch.empty(n, n, device=device, dtype=dtype)
-    reps = 10 if device.type == "cuda" else 1  # a CUDA product is too short to time alone
-
-    def once() -> float:
-        seconds = _timed(lambda: [torch.mm(a, b, out=out) for _ in range(reps)], device)
-        return 2 * n**3 * reps / seconds / 1e9
-
-    return once
-
-
-def make_batch(cfg, device):
-    """Sampler output of one step: uint8 ``context`` (B, 3, K, S, S), ``targets`` (B, M, d, 3, S, S).
-
-    Kept on the host (pinned) when ``device`` is CUDA; the step copies it with ``non_blocking``.
-    """
-    import torch
-
-    b, s = cfg.data.batch_size, cfg.data.crop_size
-    p = cfg.pretext
-    gen = torch.Generator().manual_seed(0)
-    batch = {
-        "context": torch.randint(0, 256, (b, 3, p.context_frames, s, s), dtype=torch.uint8, generator=gen),
-        "targets": torch.randint(0, 256, (b, p.num_targets, p.target_length, 3, s, s), dtype=torch.uint8,
-                                 generator=gen),
-    }
-    if device.type == "cuda":
-        batch = {k: v.pin_memory() for k, v in batch.items()}
-    return batch
-
-
-def bare_inputs(model, batch: dict, device, dtype=None):
-    """The encoders' inputs of a Skip-Clip step, prepared once: normalised, on the device, laid out
-    as the model lays them out, in ``dtype`` (the autocast dtype, as the step's first convolutions
-    see them); f gets as many frames as in the step (targets + rotated copies)."""
-    import torch
-
-    from ..data.transforms import normalize
-
-    with torch.no_grad():
-        context = normalize(batch["context"].to(device), channel_dim=1)  # B x 3 x K x S x S
-        targets = batch["targets"].to(device)  # B x M x d x 3 x S x S
-        frames = normalize(targets, channel_dim=3).flatten(2, 3).flatten(0, 1)  # B*M x 3d x S x S
-        if model.rotation_head is not None:
-            frames = torch.cat([frames, torch.rot90(frames, 1, dims=(-2, -1))])  # 2*B*M x 3d x S x S
-        if model.channels_last:
-            context = context.contiguous(memory_format=torch.channels_last_3d)
-            frames = frames.contiguous(memory_format=torch.channels_last)
-        if dtype is not None:
-            context, frames = context.to(dtype), frames.to(dtype)  # .to keeps the layout
-    return context, frames
-
-
-def make_steps(model, batch: dict, device, autocast):
-    """``(skipclip_step, bare_step)``: closures running one optimiser step each."""
-    import torch
-
-    opt = model.configure_optimizers()["optimizer"]
-    g, f = model.context_encoder, model.frame_encoder
-    bare_params = list(g.parameters()) + list(f.parameters())
-    bare_opt = type(opt)(bare_params, **{k: v for k, v in opt.defaults.items() if k != "params"})
-    on_cuda = device.type == "cuda"
-    context, frames = bare_inputs(model, batch, device, torch.bfloat16 if on_cuda else None)
-
-    def skipclip_step():
-        opt.zero_grad(set_to_none=True)
-        data = {k: v.to(device, non_blocking=True) for k, v in batch.items()} if on_cuda else batch
-        with autocast():
-            terms, _metrics = model.compute_losses(data)
-            loss = sum(terms.values())
-        loss.backward()
-        opt.step()
-
-    def bare_step():
-        bare_opt.zero_grad(set_to_none=True)
-        with autocast():
-            loss = g(context).float().mean() + f(frames).float().mean()
-        loss.backward()
-        bare_opt.step()
-
-    return skipclip_step, bare_step
-
-
-def count_flops(step) -> int:
-    """FLOPs of one run of ``step`` (forward and backward; the optimiser's are not counted)."""
-    from torch.utils.flop_counter import FlopCounterMode
-
-    with FlopCounterMode(display=False) as counter:
-        step()
-    return counter.get_total_flops()
-
-
-def _profile_table(step, device, rows: int = 15) -> str:
-    from torch.profiler import ProfilerActivity, profile
-
-    activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device.type == "cuda" else [])
-    with profile(activities=activities) as prof:
-        step()
-        _sync(device)
-    key = "self_cuda_time_total" if device.type == "cuda" else "self_cpu_time_total"
-    return prof.key_averages().table(sort_by=key, row_limit=rows)
-
-
 # ---------------------------------------------------------------------------------- the run
 def measure(args: argparse.Namespace) -> dict:
     """Build the model of ``args.config``, time the steps and return the results (see module doc)."""
     import torch
 
     from ..config import load_config
-    from ..tasks.pretrain import SkipClip
+    from ..method.model import build_skipclip
 
     if args.device == "cuda" and not torch.cuda.is_available():
         raise ValueError("--device cuda asked for, but torch sees no CUDA device; use --device cpu")
@@ -285,10 +88,9 @@ def measure(args: argparse.Namespace) -> dict:
     if args.clock == "cpu" and (args.device != "cpu" or torch.get_num_threads() != 1):
         raise ValueError("--clock cpu counts process CPU seconds, which equal step time only on one "
                          "CPU thread: add --threads 1 (and --device cpu), or use --clock wall")
-    global _CLOCK
-    _CLOCK = time.process_time if args.clock == "cpu" else time.perf_counter
+    clock = CLOCKS[args.clock]
     device = torch.device(args.device)
-    overrides = dict(TINY) if args.tiny else {}
+    overrides = dict(SMOKE) if args.tiny else {}
     if args.batch_size is not None:
         overrides["data.batch_size"] = args.batch_size
     cfg = load_config(args.config, overrides)
@@ -303,16 +105,16 @@ def measure(args: argparse.Namespace) -> dict:
         return contextlib.nullcontext()
 
     memory = PeakMemory(device)
-    model = SkipClip.from_config(cfg).to(device).train()
+    model = build_skipclip(cfg).to(device).train()
     batch = make_batch(cfg, device)
-    skipclip_step, bare_step = make_steps(model, batch, device, autocast)
+    skipclip_step, bare_step = make_steps(model, batch, device, autocast, cfg.optim.lr)
 
     step_flops = count_flops(skipclip_step)  # eager, before any compile
     bare_flops = count_flops(bare_step)
     if args.compile:
         model.context_encoder.compile()
         model.frame_encoder.compile()
-    matmul = matmul_timer(device, args.matmul_size or (8192 if on_cuda else 2048))
+    matmul = matmul_timer(device, args.matmul_size or (8192 if on_cuda else 2048), clock)
     for _ in range(args.warmup):
         matmul()
         skipclip_step()
@@ -322,12 +124,12 @@ def measure(args: argparse.Namespace) -> dict:
     rates, full_s, bare_s, full_faults, bare_faults = [], [], [], [], []
     for _ in range(args.repeats):  # interleaved: other processes' load hits all three alike
         rates.append(matmul())
-        faults = _minor_faults()
-        full_s.append(_timed(skipclip_step, device))
-        full_faults.append(_minor_faults() - faults)
-        faults = _minor_faults()
-        bare_s.append(_timed(bare_step, device))
-        bare_faults.append(_minor_faults() - faults)
+        faults = minor_faults()
+        full_s.append(timed(skipclip_step, device, clock))
+        full_faults.append(minor_faults() - faults)
+        faults = minor_faults()
+        bare_s.append(timed(bare_step, device, clock))
+        bare_faults.append(minor_faults() - faults)
     rate, full, bare = statistics.median(rates), statistics.median(full_s), statistics.median(bare_s)
 
     memory.reset()
@@ -339,7 +141,7 @@ def measure(args: argparse.Namespace) -> dict:
     h2d_ms = None
     if on_cuda:
         h2d_ms = 1e3 * statistics.median(
-            _timed(lambda: [v.to(device, non_blocking=True) for v in batch.values()], device) for _ in range(5))
+            timed(lambda: [v.to(device, non_blocking=True) for v in batch.values()], device, clock) for _ in range(5))
 
     b = cfg.data.batch_size
     p = cfg.pretext
@@ -373,13 +175,13 @@ def measure(args: argparse.Namespace) -> dict:
         "h2d_ms": h2d_ms,
         "page_faults_per_step": statistics.median(full_faults),
         "bare_page_faults_per_step": statistics.median(bare_faults),
-        "malloc": _malloc_state(),
+        "malloc": malloc_state(),
         "health_metrics": "included in the Skip-Clip step",
         "load_average": os.getloadavg()[0] if hasattr(os, "getloadavg") else None,
     }
     if args.profile:
-        result["profile"] = {"skipclip": _profile_table(skipclip_step, device),
-                             "bare": _profile_table(bare_step, device)}
+        result["profile"] = {"skipclip": profile_table(skipclip_step, device),
+                             "bare": profile_table(bare_step, device)}
     return result
 
 

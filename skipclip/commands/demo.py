@@ -19,7 +19,7 @@ def add_arguments(p):
 
 
 def run(args) -> int:
-    from ..demo import run_demo
+    from ..recipes.demo import run_demo
     from ..utils.quiet import quiet_lightning
 
     quiet_lightning()

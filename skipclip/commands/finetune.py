@@ -10,7 +10,8 @@ DESCRIPTION = (
     "averaged per video. Start g at random (--init random), from a Skip-Clip checkpoint "
     "(--init CKPT), or from 2D weights inflated into 3D (--inflate FILE: a torchvision ResNet-18 "
     "state dict, or a Skip-Clip checkpoint whose frame encoder is inflated). --linear trains only "
-    "the linear layer on frozen g. Writes OUT/report.json, OUT/checkpoints/best.ckpt and CSV logs."
+    "the linear layer on frozen g (the finetune_frozen protocol). Writes OUT/report.json, "
+    "OUT/checkpoints/best.ckpt and CSV logs."
 )
 
 OVERRIDES = {
@@ -61,61 +62,16 @@ def config_from_args(args):
 
 
 def run(args) -> int:
-    import json
-    import time
-    from pathlib import Path
+    from ..eval.report import results_table
+    from ..recipes.finetune import run_finetune
 
-    import torch
-
-    from ..config import apply_overrides, validate
-    from ..downstream import (check_sources, downstream_sources, evaluate_video_level, finetune,
-                              finetune_settings, load_encoder)
-    from ..eval.report import finetune_card, results_table, write_report
-
-    from ..utils.dist import launch_rank
-
-    cfg = config_from_args(args)
-    out = Path(args.out)
-    first = launch_rank() == 0  # under DDP only the first process checks and writes the folder
-    if first and (out / "report.json").exists() and not args.force:
-        raise FileExistsError(f"{out} already holds a fine-tuning report; pass --force or choose another --out")
-    # everything that can be wrong is checked before the run folder is touched
-    encoder, info = load_encoder(cfg, args.init, args.inflate, seed=cfg.trainer.seed)
-    validate(apply_overrides(cfg, {"model.context_arch": info["arch"], "model.width": info["width"]}))
-    train_src, val_src, test_src = downstream_sources(args.data, cfg)
-    ft = finetune_settings(cfg)
-    check_sources(train_src, val_src, test_src, ft.clip_frames)
-
-    start = time.time()
-    out.mkdir(parents=True, exist_ok=True)
-    model, history = finetune(cfg, encoder, train_src, val_src, seed=cfg.trainer.seed,
-                              progress=not args.no_progress, linear=args.linear, log_dir=out,
-                              devices=cfg.trainer.devices, num_nodes=cfg.trainer.num_nodes)
-    if not history.get("global_zero", True):
-        return 0  # the other DDP processes stop here; the first tests and writes
-    ckpt = out / "checkpoints" / "best.ckpt"
-    ckpt.parent.mkdir(parents=True, exist_ok=True)
-    tmp = ckpt.with_name(".best.ckpt.tmp")
-    torch.save({"state_dict": model.state_dict(), "hyper_parameters": dict(model.hparams),
-                "init": info, "selection": {k: v for k, v in history.items() if k != "val_curve"}}, tmp)
-    tmp.replace(ckpt)
-    test = evaluate_video_level(model, test_src, cfg)
-    protocol = "linear" if args.linear else "finetune"
-    result = {"init": info["init"], "protocol": protocol, **test, "val_top1": history["val_top1"],
-              "best_epoch": history["best_epoch"], "epochs": history["epochs"], "seed": cfg.trainer.seed}
-    if args.linear:
-        result["method"] = "linear layer trained with Adam on frozen g (fine-tuning pipeline)"
-    report = {"results": [result],
-              "protocol_card": {protocol: finetune_card(ft, test["windows_per_video"])},
-              "init": info, "history": history, "checkpoint": str(ckpt),
-              "data": {"data": args.data, "classes": list(train_src.classes), "train_videos": len(train_src),
-                       "val_videos": len(val_src) if val_src is not None else 0, "test_videos": len(test_src)},
-              "config": cfg.to_dict(), "wall_s": time.time() - start}
-    write_report(out / "report.json", report)
+    report = run_finetune(config_from_args(args), args.data, args.out, init=args.init, inflate=args.inflate,
+                          frozen=args.linear, force=args.force, progress=not args.no_progress)
+    if not report:
+        return 0
+    history, test = report["history"], report["results"][0]
     print("\n" + results_table(report["results"]))
     print(f"\nselected epoch {history['best_epoch']} ({history['selected_by']}); "
           f"{test['windows_per_video']['mean']:.1f} windows per test video")
-    print(f"wrote {out / 'report.json'} and {ckpt}")
-    if getattr(args, "json", False):
-        print(json.dumps(result, indent=2, default=str))
+    print(f"wrote {args.out}/report.json and {report['checkpoint']}")
     return 0

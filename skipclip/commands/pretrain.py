@@ -103,9 +103,7 @@ def config_from_args(args):
 
 
 def run(args) -> int:
-    import json
-
-    from ..train import pretrain
+    from ..recipes.pretrain import pretrain
 
     cfg = config_from_args(args)  # validated before any work starts
     _, _, summary = pretrain(cfg, args.data, args.out, resume=args.resume, force=args.force,
@@ -119,6 +117,4 @@ def run(args) -> int:
         print(f"  skipped: {summary['too_short_videos']} too short, {len(summary['failed_videos'])} unreadable, "
               f"{summary.get('skipped_videos', 0)} reads passed over")
     print(f"  checkpoint: {summary['last_checkpoint']}")
-    if getattr(args, "json", None):
-        print(json.dumps(summary, indent=2, default=str))
     return 0

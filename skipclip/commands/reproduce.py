@@ -31,7 +31,7 @@ def run(args) -> int:
     from pathlib import Path
 
     from ..config import load_config
-    from ..reproduce import DEFAULT, QUICK, reproduce
+    from ..recipes.reproduce import DEFAULT, QUICK, reproduce
     from ..utils.quiet import quiet_lightning
 
     quiet_lightning()

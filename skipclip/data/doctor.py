@@ -7,7 +7,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .source import VideoReadError
-from .splits import EXPECTED, group_split, load_index
+from .index import group_split
+from .layouts import EXPECTED, load_index
 from .store import MANIFEST, load_manifest, manifest_entries
 
 

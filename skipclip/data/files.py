@@ -15,7 +15,7 @@ from typing import Sequence
 import numpy as np
 
 from .source import VideoReadError
-from .splits import VideoEntry
+from .index import VideoEntry
 from .video_io import _open, probe, resized_size
 
 
@@ -24,7 +24,7 @@ class VideoFileSource:
 
     Args:
         root: the video root; entry paths are relative to it.
-        entries: the videos (from :func:`skipclip.data.splits.load_index` and ``select``).
+        entries: the videos (from :func:`skipclip.data.layouts.load_index` and ``select``).
         classes: class names, index = label.
         short_side: resize at decoding time (FFmpeg's scaler); None returns the source size.
     """

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .source import VideoReadError
-from .splits import load_index
+from .layouts import load_index
 from .store import CODECS, MANIFEST, check_shard, load_manifest, save_manifest, shard_name, write_shard
 
 log = logging.getLogger(__name__)
@@ -99,7 +99,7 @@ def prepare(
     """Prepare (or resume preparing) a store from a data set.
 
     Args:
-        videos: the video folder (see :func:`skipclip.data.splits.resolve`).
+        videos: the video folder (see :func:`skipclip.data.layouts.resolve`).
         out: the store directory; created if needed.
         splits: the split folder when it is not next to the videos.
         layout: ``ucf101``, ``hmdb51`` or ``folder``; detected when None.

@@ -8,7 +8,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from .sampler import PretextWindow
+from .window import PretextWindow
 from .source import VideoReadError, VideoSource
 from .transforms import random_crop_flip, resize_short_side
 

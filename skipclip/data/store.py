@@ -25,7 +25,7 @@ from typing import Sequence
 import numpy as np
 
 from .source import VideoReadError
-from .splits import VideoEntry, select
+from .index import VideoEntry, select
 
 MAGIC = b"SKIPCLIP"
 VERSION = 1
@@ -187,7 +187,7 @@ class PreparedStore:
 
     Args:
         root: the store directory (holds ``manifest.json``).
-        split: ``train``, ``val``, ``test``, ``trainval`` or ``all`` (see :func:`skipclip.data.splits.select`).
+        split: ``train``, ``val``, ``test``, ``trainval`` or ``all`` (see :func:`skipclip.data.index.select`).
         fold: official split number (1-3) for UCF101 and HMDB51.
         val_fraction: share of the training list held out, by group, as ``val``.
         seed: seed of the validation draw.
@@ -222,6 +222,3 @@ class PreparedStore:
 
     def group(self, index: int) -> str:
         return self.videos[index]["group"]
-
-    def fps(self, index: int) -> float:
-        return float(self.videos[index]["fps"])

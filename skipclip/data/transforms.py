@@ -1,10 +1,12 @@
 """Clip augmentations: resize, a random crop and horizontal flip shared by context and targets.
 
 Frames stay uint8 here (cheap to crop, 4x less to copy); conversion to float and normalisation
-happen on the device, in :func:`normalize`.
+happen on the device, in :func:`normalize` (the one normalisation of the project).
 """
 
 from __future__ import annotations
+
+import functools
 
 import numpy as np
 import torch
@@ -47,10 +49,35 @@ def random_crop_flip(
     return out
 
 
-def normalize(clip: torch.Tensor, channel_dim: int) -> torch.Tensor:
-    """uint8 -> float in [0, 1], then standardised with the Kinetics mean and std."""
-    shape = [1] * clip.dim()
-    shape[channel_dim] = 3
-    mean = torch.tensor(MEAN, device=clip.device).view(shape)
-    std = torch.tensor(STD, device=clip.device).view(shape)
-    return (clip.float().div_(255.0) - mean) / std
+def normalize(clip: torch.Tensor, channel_dim: int,
+              memory_format: torch.memory_format = torch.contiguous_format) -> torch.Tensor:
+    """uint8 -> float standardised with the Kinetics mean and std, in one pass.
+
+    ``x * (1 / (255 std)) - mean / std``, written straight in ``memory_format``. The channel axis
+    may hold ``d`` RGB frames (``3 * d`` channels), the statistics repeating per frame. Under
+    autocast the result is written in the autocast dtype (computed in fp32, rounded once): the
+    encoders' first convolution would cast it anyway, so this saves a pass and the fp32 copy.
+
+    Raises:
+        ValueError: the channel axis does not hold a multiple of 3 channels.
+    """
+    channels = clip.shape[channel_dim]
+    if channels % 3:
+        raise ValueError(f"normalize expects RGB frames (a multiple of 3 channels) on axis {channel_dim}, "
+                         f"got shape {tuple(clip.shape)}")
+    shift, scale = _affine(channels, clip.dim(), channel_dim % clip.dim(), clip.device)
+    kind = clip.device.type
+    dtype = torch.get_autocast_dtype(kind) if torch.is_autocast_enabled(kind) else torch.float32
+    out = torch.empty(clip.shape, device=clip.device, dtype=dtype, memory_format=memory_format)
+    return torch.addcmul(shift, clip, scale, out=out)  # same shape, float
+
+
+@functools.lru_cache(maxsize=32)
+def _affine(channels: int, ndim: int, channel_dim: int, device: torch.device):
+    """``(-mean / std, 1 / (255 std))`` shaped to broadcast; cached, so a GPU step makes no
+    host-to-device copy (a pageable copy would wait for the work already queued)."""
+    shape = [1] * ndim
+    shape[channel_dim] = channels
+    mean = torch.tensor(MEAN, dtype=torch.float64).repeat(channels // 3).view(shape)
+    std = torch.tensor(STD, dtype=torch.float64).repeat(channels // 3).view(shape)
+    return (-mean / std).float().to(device), (1.0 / (255.0 * std)).float().to(device)

@@ -36,3 +36,14 @@ def video_features(encoder, source, clip_len: int, crop_size: int, short_side: i
     x = torch.stack([sums[v] / counts[v] for v in videos]).numpy()
     y = np.array([source.label(v) for v in videos], dtype=np.int64)
     return x, y
+
+
+def frozen_features(cfg, encoder, *sources):
+    """Per-video features of frozen ``encoder`` (mean over its non-overlapping windows) of each
+    source, at the ``finetune`` section's clip length, crop and short side."""
+    from ..engine.trainer import device_of
+    from .finetune import finetune_settings
+
+    ft = finetune_settings(cfg)
+    return [video_features(encoder, s, ft.clip_frames, ft.crop_size, ft.short_side, batch_size=ft.batch_size,
+                           device=device_of(cfg)) for s in sources]

@@ -1,4 +1,6 @@
-"""A linear probe: multinomial logistic regression on frozen, standardised features."""
+"""The ``linear_probe`` protocol: multinomial logistic regression (L-BFGS) on frozen, standardised
+per-video features. (The ``finetune_frozen`` protocol of :mod:`.finetune` instead trains a linear
+layer with Adam on clips through the fine-tuning pipeline.)"""
 
 from __future__ import annotations
 
@@ -43,8 +45,20 @@ def fit_linear_probe(x: np.ndarray, y: np.ndarray, num_classes: int, weight_deca
     return predict
 
 
-def topk_accuracy(scores: np.ndarray, labels: np.ndarray, k: int = 1) -> float:
-    """Fraction of rows whose label is among the ``k`` highest scores."""
-    k = min(k, scores.shape[1])
-    top = np.argsort(-scores, axis=1)[:, :k]
-    return float((top == labels[:, None]).any(1).mean())
+def linear_probe(cfg, encoder, train_src, test_src, *, seed: int = 0, weight_decay: float = 1e-3,
+                 features=None) -> dict:
+    """The ``linear_probe`` protocol: softmax regression (L-BFGS) on frozen per-video features;
+    train on ``train_src``, test on ``test_src``. ``features``: precomputed
+    ``((x_train, y_train), (x_test, y_test))`` from :func:`~skipclip.eval.features.frozen_features`."""
+    from .features import frozen_features
+    from .metrics import topk_accuracy
+
+    (xl, yl), (xt, yt) = features or frozen_features(cfg, encoder, train_src, test_src)
+    predict = fit_linear_probe(xl, yl, len(train_src.classes), weight_decay=weight_decay, seed=seed)
+    scores = predict(xt)
+    return {"protocol": "linear_probe", "method": METHOD,
+            "top1": topk_accuracy(scores, yt, 1), "top5": topk_accuracy(scores, yt, 5),
+            "train_videos": int(len(yl)), "test_videos": int(len(yt)), "seed": seed}
+
+
+METHOD = "L-BFGS softmax regression on frozen, standardised per-video features"

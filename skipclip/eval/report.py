@@ -3,8 +3,8 @@ protocol card saying exactly how they were measured, and plain-text tables of th
 
 Report layout::
 
-    {"results": [{"init": ..., "protocol": "finetune"|"linear"|"retrieval", "top1": ..., "top5": ..., ...}],
-     "protocol_card": {"finetune": {...}, "linear": {...}, "retrieval": {...}}, ...}
+    {"results": [{"init": ..., "protocol": "finetune"|"finetune_frozen"|"linear_probe"|"retrieval", "top1": ..., "top5": ..., ...}],
+     "protocol_card": {"finetune": {...}, "linear_probe": {...}, "retrieval": {...}}, ...}
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..runs import atomic_write_text
+from ..engine.runs import atomic_write_text
 
 
 def mean_std(values: Sequence[float]) -> tuple[float, float]:

@@ -45,4 +45,15 @@ def retrieval_recall(query: np.ndarray, query_labels: np.ndarray, gallery: np.nd
     return {int(k): float((first_hit < k).mean()) for k in ks}
 
 
-__all__ = ["RECALL_AT", "cosine_similarity", "retrieval_recall"]
+def retrieval(cfg, encoder, train_src, test_src, *, features=None) -> dict:
+    """The ``retrieval`` protocol: test videos query training videos by cosine similarity of
+    frozen features (VCOP's protocol)."""
+    from .features import frozen_features
+
+    (xl, yl), (xt, yt) = features or frozen_features(cfg, encoder, train_src, test_src)
+    recall = retrieval_recall(xt, yt, xl, yl, RECALL_AT)
+    return {"protocol": "retrieval", "top1": recall[1], "top5": recall[5],
+            "recall": {str(k): v for k, v in recall.items()}, "queries": int(len(yt)), "gallery": int(len(yl))}
+
+
+__all__ = ["RECALL_AT", "cosine_similarity", "retrieval", "retrieval_recall"]

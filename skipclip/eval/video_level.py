@@ -6,6 +6,8 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
+from .metrics import topk_accuracy
+
 
 def aggregate_by_video(clip_scores: np.ndarray, clip_videos: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Average clip scores per video. Returns (video ids sorted, ``(V, C)`` mean scores)."""
@@ -24,8 +26,7 @@ def video_accuracy(clip_scores: np.ndarray, clip_videos: np.ndarray, clip_labels
         ValueError: the arrays disagree in length, or a video's clips carry different labels.
     """
     scores, labels = video_scores(clip_scores, clip_videos, clip_labels)
-    top = np.argsort(-scores, axis=1)[:, : min(k, scores.shape[1])]
-    return float((top == labels[:, None]).any(1).mean())
+    return topk_accuracy(scores, labels, k)
 
 
 def video_scores(clip_scores: np.ndarray, clip_videos: np.ndarray,

@@ -1,6 +1,6 @@
 """Encoders (3D context ``g``, 2D frame ``f``) and heads of Skip-Clip; no losses, no optimisers."""
 
-from .context_encoder import ARCHS, ContextEncoder, build_context_encoder
+from .context_encoder import ARCHS, ContextEncoder
 from .frame_encoder import FrameEncoder
 from .heads import ClassifierHead, RotationHead
 from .inflate import InflationReport, inflate_2d_into_3d
@@ -13,7 +13,6 @@ __all__ = [
     "FrameEncoder",
     "InflationReport",
     "RotationHead",
-    "build_context_encoder",
     "inflate_2d_into_3d",
     "to_channels_last_",
 ]

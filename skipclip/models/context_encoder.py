@@ -216,17 +216,11 @@ class ContextEncoder(nn.Module):
         return self.forward(x).mean(dim=(2, 3))  # B x C
 
 
-def build_context_encoder(arch: str = "r3d18_hara", width: int = 64) -> ContextEncoder:
-    """Thin factory for :class:`ContextEncoder` (see it for the arguments)."""
-    return ContextEncoder(arch=arch, width=width)
-
-
 __all__ = [
     "ARCHS",
     "ContextEncoder",
     "VideoResNetTrunk",
     "basic_stem",
-    "build_context_encoder",
     "build_trunk",
     "hara_stem",
     "init_resnet_weights",

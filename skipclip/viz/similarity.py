@@ -15,65 +15,12 @@ import torch
 import torch.nn.functional as F
 
 
-def load_skipclip(ckpt_path: str | Path):
-    """A Skip-Clip pretraining checkpoint as ``(SkipClip module in eval mode, Config)``.
-
-    Raises:
-        ValueError: not a Skip-Clip checkpoint, no recorded config, or weights that do not fit.
-        FileNotFoundError: no such file.
-    """
-    from ..config import config_from_dict, validate
-    from ..downstream import checkpoint_config, checkpoint_kind, load_checked, read_checkpoint, _state_dict
-    from ..tasks.pretrain import SkipClip
-
-    obj = read_checkpoint(ckpt_path)
-    kind = checkpoint_kind(obj)
-    if kind != "skipclip":
-        raise ValueError(f"{ckpt_path} is not a Skip-Clip pretraining checkpoint (found a {kind} file); the "
-                         "similarity maps need both encoders g and f, from `skipclip pretrain`")
-    raw = checkpoint_config(obj)
-    if not raw:
-        raise ValueError(f"{ckpt_path} records no configuration (hyper_parameters.config); it was not written "
-                         "by `skipclip pretrain`")
-    cfg = validate(config_from_dict(raw, f"{ckpt_path} config"))
-    model = SkipClip.from_config(cfg)
-    load_checked(model, _state_dict(obj), str(ckpt_path))
-    return model.eval(), cfg
-
-
-def read_frames(video: str, cfg) -> tuple[np.ndarray, str]:
-    """All frames ``(T, H, W, 3)`` uint8 of ``video``: a file, or ``synthetic:N`` (test video N of
-    the built-in set at the checkpoint's size).
-
-    Raises:
-        ValueError: a bad ``synthetic:N``; FileNotFoundError / VideoReadError: an unreadable file.
-    """
-    if video.startswith("synthetic:"):
-        from ..data.build import synthetic_sources
-
-        try:
-            index = int(video.split(":", 1)[1])
-        except ValueError:
-            raise ValueError(f"--video {video}: write synthetic:N with N a video number, e.g. synthetic:0") from None
-        src = synthetic_sources(cfg)["test"]
-        if not 0 <= index < len(src):
-            raise ValueError(f"--video {video}: the synthetic test set has videos 0..{len(src) - 1}")
-        return src.read(index, range(src.num_frames(index))), src.name(index)
-    path = Path(video)
-    if not path.is_file():
-        raise FileNotFoundError(f"--video {video}: no such file (or write synthetic:N for a built-in video)")
-    from ..data.video_io import decode
-
-    frames, _ = decode(path, short_side=cfg.data.short_side)
-    return frames, path.name
-
-
 @torch.no_grad()
 def similarity_maps(model, context: np.ndarray, targets: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Per-cell cosine similarities of ``g(context)`` and each ``f(target)``, and the scores.
 
     Args:
-        model: a :class:`~skipclip.tasks.pretrain.SkipClip`.
+        model: a :class:`~skipclip.method.model.SkipClipModel`.
         context: ``(K, S, S, 3)`` uint8 frames.
         targets: ``(M, d, S, S, 3)`` uint8 target clips.
 
@@ -112,12 +59,15 @@ def draw_similarity(ckpt_path: str | Path, video: str, png_path: str | Path, sta
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from ..train import pretext_window
+    from ..data.window import PretextWindow
     from .bars import _save
 
+    from ..data.open import open_video
+    from ..engine.initialise import load_skipclip
+
     model, cfg = load_skipclip(ckpt_path)
-    frames, name = read_frames(video, cfg)
-    w = pretext_window(cfg)
+    frames, name = open_video(video, cfg)
+    w = PretextWindow.from_config(cfg)
     if not w.fits(len(frames)):
         raise ValueError(f"{name} has {len(frames)} frames, shorter than the pretext window "
                          f"K + M*r + d - 1 = {w.length} of this checkpoint")
@@ -151,4 +101,4 @@ def draw_similarity(ckpt_path: str | Path, video: str, png_path: str | Path, sta
             "target_frames": tgt_idx[:, 0].tolist(), "scores": [float(v) for v in scores], "png": str(png_path)}
 
 
-__all__ = ["draw_similarity", "load_skipclip", "read_frames", "similarity_maps"]
+__all__ = ["draw_similarity", "similarity_maps"]

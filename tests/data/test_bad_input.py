@@ -10,7 +10,8 @@ from skipclip.cli import main
 from skipclip.data.files import VideoFileSource
 from skipclip.data.prepare import prepare
 from skipclip.data.source import VideoReadError
-from skipclip.data.splits import SplitError, VideoEntry, load_index
+from skipclip.data.index import SplitError, VideoEntry
+from skipclip.data.layouts import load_index
 from skipclip.data.store import PreparedStore
 from skipclip.data.video_io import decode, probe
 from video_factory import make_hmdb51, make_ucf101, video
@@ -154,7 +155,7 @@ def test_prepare_fails_when_nothing_usable_is_left(tmp_path, capsys):
 
 def test_on_the_fly_missing_file_is_skipped_by_the_pretext_dataset(tmp_path):
     from skipclip.data.pretext import PretextDataset
-    from skipclip.data.sampler import PretextWindow
+    from skipclip.data.window import PretextWindow
 
     video(tmp_path / "ok.avi", n=20)
     src = VideoFileSource(tmp_path, [VideoEntry("gone.avi", -1, "g"), VideoEntry("ok.avi", -1, "o")], [])

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from skipclip.data.files import VideoFileSource
-from skipclip.data.splits import load_index
+from skipclip.data.layouts import load_index
 from skipclip.data.video_io import decode, probe
 from video_factory import REAL_CLIPS
 

@@ -10,8 +10,8 @@ import pytest
 from skipclip.data.files import VideoFileSource
 from skipclip.data.prepare import prepare
 from skipclip.data.pretext import PretextDataset
-from skipclip.data.registry import open_source
-from skipclip.data.sampler import PretextWindow
+from skipclip.data.open import open_split as open_source
+from skipclip.data.window import PretextWindow
 from skipclip.data.source import VideoReadError, VideoSource
 from skipclip.data.store import PreparedStore, load_manifest
 from skipclip.data.video_io import decode

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from skipclip.data.files import VideoFileSource
-from skipclip.data.splits import VideoEntry
+from skipclip.data.index import VideoEntry
 from skipclip.data.video_io import decode, probe, resized_size
 from video_factory import frames_for, video
 

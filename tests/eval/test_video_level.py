@@ -6,34 +6,7 @@ import pytest
 from skipclip.data.clips import ClipDataset, sliding_windows
 from skipclip.eval.video_level import aggregate_by_video, video_accuracy, video_scores, windows_per_video
 
-
-class IndexSource:
-    """Videos whose every pixel of frame t holds t (so a clip tells which frames it covers)."""
-
-    classes = ["a", "b"]
-
-    def __init__(self, lengths):
-        self.lengths = lengths
-
-    def __len__(self):
-        return len(self.lengths)
-
-    def num_frames(self, i):
-        return self.lengths[i]
-
-    def read(self, i, frames):
-        frames = np.asarray(list(frames))
-        assert frames.min() >= 0 and frames.max() < self.lengths[i], "read past the end of a video"
-        return np.broadcast_to(frames[:, None, None, None], (len(frames), 20, 20, 3)).astype(np.uint8)
-
-    def label(self, i):
-        return i % 2
-
-    def name(self, i):
-        return f"v{i}"
-
-    def group(self, i):
-        return self.name(i)
+from conftest import FakeSource
 
 
 @pytest.mark.parametrize("n, clip_len", [(40, 8), (41, 8), (47, 8), (16, 16), (33, 16), (7, 1)])
@@ -52,7 +25,7 @@ def test_short_video_gets_no_window():
 
 def test_test_dataset_reads_every_window_of_every_video_once():
     lengths = [16, 23, 40, 5]
-    ds = ClipDataset(IndexSource(lengths), clip_len=8, crop_size=16, train=False)
+    ds = ClipDataset(FakeSource(lengths, num_classes=2), clip_len=8, crop_size=16, train=False)
     seen = {}
     for i in range(len(ds)):
         item = ds[i]

@@ -9,7 +9,6 @@ from skipclip.models import (
     ContextEncoder,
     FrameEncoder,
     RotationHead,
-    build_context_encoder,
 )
 from skipclip.models.context_encoder import ARCHS
 
@@ -130,8 +129,8 @@ def test_seeded_determinism():
         assert not torch.allclose(other(x), outputs[0][0])
 
 
-def test_build_context_encoder_and_bad_arguments():
-    g = build_context_encoder("r3d_18", width=4)
+def test_context_encoder_by_name_and_bad_arguments():
+    g = ContextEncoder("r3d_18", width=4)
     assert isinstance(g, ContextEncoder) and g.arch == "r3d_18" and g.out_channels == 32
     with pytest.raises(ValueError, match="r3d18_hara.*r3d_18.*r2plus1d_18"):
         ContextEncoder("resnet50")

@@ -1,0 +1,16 @@
+"""Run configuration: typed sections, YAML presets, command-line overrides and validation.
+
+A configuration is a :class:`Config` of six sections (:mod:`.sections`). Presets live in
+``skipclip/configs/*.yaml`` (``configs/`` at the repository root points there); ``load_config``
+(:mod:`.load`) takes a preset name or a path, applies overrides and validates every value
+(:mod:`.validate`) before any work starts.
+"""
+
+from .load import PRESET_DIR, apply_overrides, config_from_dict, load_config, preset_names
+from .sections import (CONTEXT_ARCHS, Config, DataConfig, FinetuneConfig, ModelConfig, OptimConfig, PretextConfig,
+                       TrainerConfig)
+from .validate import validate, validate_finetune
+
+__all__ = ["CONTEXT_ARCHS", "Config", "DataConfig", "FinetuneConfig", "ModelConfig", "OptimConfig", "PRESET_DIR",
+           "PretextConfig", "TrainerConfig", "apply_overrides", "config_from_dict", "load_config", "preset_names",
+           "validate", "validate_finetune"]

@@ -1,0 +1,95 @@
+"""Presets, YAML files and dotted overrides into a :class:`~skipclip.config.sections.Config`."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import fields
+from pathlib import Path
+from typing import Any, Mapping
+
+import yaml
+
+from .sections import Config
+from .validate import validate
+
+PRESET_DIR = Path(__file__).resolve().parent.parent / "configs"
+
+
+def preset_names() -> list[str]:
+    return sorted(p.stem for p in PRESET_DIR.glob("*.yaml"))
+
+
+def _merge_section(section: Any, values: Mapping[str, Any], where: str) -> None:
+    known = {f.name: f for f in fields(section)}
+    for key, value in values.items():
+        if key not in known:
+            raise ValueError(
+                f"unknown key '{key}' in {where}; known keys: {', '.join(sorted(known))}"
+            )
+        setattr(section, key, value)
+
+
+def config_from_dict(data: Mapping[str, Any], where: str = "config") -> Config:
+    """Build a Config from nested mappings, rejecting unknown sections and keys."""
+    cfg = Config()
+    for name, values in (data or {}).items():
+        if name not in {f.name for f in fields(Config)}:
+            raise ValueError(
+                f"unknown section '{name}' in {where}; known sections: "
+                f"{', '.join(f.name for f in fields(Config))}"
+            )
+        if not isinstance(values, Mapping):
+            raise ValueError(f"section '{name}' in {where} must be a mapping, got {values!r}")
+        _merge_section(getattr(cfg, name), values, f"{where} section '{name}'")
+    return cfg
+
+
+def load_config(name_or_path: str | Path = "cpu", overrides: Mapping[str, Any] | None = None) -> Config:
+    """Load a preset by name (``paper``, ``cpu``, ...) or a YAML file, then apply overrides.
+
+    Args:
+        name_or_path: a preset name from ``skipclip/configs`` or a path to a YAML file.
+        overrides: dotted keys such as ``{"pretext.sampling_rate": 2}``; ``None`` values are ignored.
+
+    Raises:
+        ValueError: unknown preset, unknown key, or a value out of range (see ``validate``).
+        FileNotFoundError: the path does not exist.
+    """
+    text_path = Path(str(name_or_path))
+    if text_path.suffix in (".yaml", ".yml") or text_path.exists():
+        if not text_path.exists():
+            raise FileNotFoundError(f"config file {text_path} does not exist")
+        path, where = text_path, str(text_path)
+    else:
+        path = PRESET_DIR / f"{name_or_path}.yaml"
+        where = f"preset '{name_or_path}'"
+        if not path.exists():
+            raise ValueError(
+                f"unknown preset '{name_or_path}'; choose one of {', '.join(preset_names())} "
+                "or give a path to a YAML file"
+            )
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise ValueError(f"{path} is not valid YAML: {exc}") from exc
+    if not isinstance(data, Mapping):
+        raise ValueError(f"{path} must hold a mapping of sections, got {type(data).__name__}")
+    cfg = config_from_dict(data, where)
+    apply_overrides(cfg, overrides or {})
+    validate(cfg)
+    return cfg
+
+
+def apply_overrides(cfg: Config, overrides: Mapping[str, Any]) -> Config:
+    """Set dotted keys (``section.key``) on ``cfg``; ``None`` means "not given"."""
+    for dotted, value in overrides.items():
+        if value is None:
+            continue
+        section_name, _, key = dotted.partition(".")
+        section = getattr(cfg, section_name, None)
+        if section is None or not dataclasses.is_dataclass(section):
+            raise ValueError(f"unknown config section in override '{dotted}'")
+        _merge_section(section, {key: value}, f"override '{dotted}'")
+    return cfg
+
+

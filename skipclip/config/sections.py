@@ -1,0 +1,123 @@
+"""The sections of a run configuration (typed dataclasses) and their defaults."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+CONTEXT_ARCHS = ("r3d18_hara", "r3d_18", "r2plus1d_18")
+
+
+@dataclass
+class ModelConfig:
+    """Encoders. ``width`` is the channel count of the first stage (64 = the paper's ResNet-18)."""
+
+    context_arch: str = "r3d18_hara"
+    width: int = 64
+
+
+@dataclass
+class PretextConfig:
+    """The Skip-Clip pretext task (section 3.1 of the paper)."""
+
+    context_frames: int = 16  # K
+    num_targets: int = 8  # M
+    sampling_rate: int = 4  # r
+    target_length: int = 1  # d
+    rank_margin: float = 0.1  # delta_rank, Eq. 1
+    neg_margin: float = 0.1  # delta_neg, Eq. 2
+    rotation: bool = True
+    negatives: bool = True
+    rotation_input: str = "copies"  # "copies": separate rotated copies; "targets": rank rotated targets
+    reverse_prob: float = 0.5  # random reversal of the whole video before sampling
+    flip_prob: float = 0.5  # horizontal flip, identical for context and targets
+
+
+@dataclass
+class DataConfig:
+    """Input pipeline. ``crop_size`` is the square crop fed to both encoders."""
+
+    crop_size: int = 224
+    short_side: int = 256
+    batch_size: int = 128
+    num_workers: int = 4
+    val_fraction: float = 0.1
+    # built-in synthetic data set
+    synthetic_classes: int = 8
+    synthetic_videos_per_class: int = 60
+    synthetic_frames: int = 64
+    synthetic_size: int = 256
+
+
+@dataclass
+class OptimConfig:
+    """Adam with a step schedule (Appendix B: lr 3e-4 x0.1 every 200 epochs, wd 1e-7)."""
+
+    lr: float = 3e-4
+    weight_decay: float = 1e-7
+    lr_step_epochs: int = 200
+    lr_gamma: float = 0.1
+    max_epochs: int = 600
+
+
+@dataclass
+class TrainerConfig:
+    """What Lightning's Trainer receives."""
+
+    accelerator: str = "auto"
+    devices: Any = "auto"
+    num_nodes: int = 1
+    precision: str = "32-true"
+    seed: int = 0
+    deterministic: bool = False
+    log_every_n_steps: int = 10
+    limit_train_batches: Any = 1.0
+    checkpoint_keep: int = 3
+    compile: bool = False
+    channels_last: bool = True
+    on_nonfinite: str = "stop"  # "stop" | "skip"
+
+
+@dataclass
+class FinetuneConfig:
+    """Fine-tuning g for action recognition (section 4.2 of the paper): Adam, lr 5e-4 x0.5 every
+    15 epochs up to the 60th, weight decay 1e-2, 300 epochs, 16-frame 112x112 random crops.
+
+    ``None`` sizes follow pretraining: ``pretext.context_frames``, ``data.crop_size``,
+    ``data.short_side``. ``window_stride`` ``None`` = ``clip_frames`` (non-overlapping test windows).
+    """
+
+    lr: float = 5e-4
+    weight_decay: float = 1e-2
+    lr_step_epochs: int = 15
+    lr_gamma: float = 0.5
+    lr_last_step_epoch: int = 60
+    max_epochs: int = 300
+    clip_frames: Any = None
+    crop_size: Any = None
+    short_side: Any = None
+    window_stride: Any = None
+    batch_size: int = 32
+    dropout: float = 0.0
+    val_every: int = 1  # epochs between validations (model selection)
+
+
+@dataclass
+class Config:
+    model: ModelConfig = field(default_factory=ModelConfig)
+    pretext: PretextConfig = field(default_factory=PretextConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    trainer: TrainerConfig = field(default_factory=TrainerConfig)
+    finetune: FinetuneConfig = field(default_factory=FinetuneConfig)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @property
+    def window_length(self) -> int:
+        """Frames a pretext sample spans: K + M*r + d - 1."""
+        p = self.pretext
+        return p.context_frames + p.num_targets * p.sampling_rate + p.target_length - 1
+
+

@@ -1,0 +1,121 @@
+"""Validation of every configuration value: ranges and the options' compatibility, each error
+naming the key, the value and what would be accepted."""
+
+from __future__ import annotations
+
+from .sections import CONTEXT_ARCHS, Config
+
+
+def validate_finetune(cfg: "Config") -> None:
+    """Ranges of the ``finetune`` section. Raises ValueError naming the key."""
+    f = cfg.finetune
+    for name in ("lr", "weight_decay"):
+        v = getattr(f, name)
+        if not isinstance(v, (int, float)) or isinstance(v, bool) or v < 0 or (name == "lr" and v == 0):
+            raise ValueError(f"finetune.{name} must be {'> 0' if name == 'lr' else '>= 0'}, got {v!r}")
+    for name in ("lr_step_epochs", "lr_last_step_epoch", "max_epochs", "batch_size", "val_every"):
+        v = getattr(f, name)
+        if not isinstance(v, int) or isinstance(v, bool) or v < 1:
+            raise ValueError(f"finetune.{name} must be an integer >= 1, got {v!r}")
+    if not (isinstance(f.lr_gamma, (int, float)) and 0 < f.lr_gamma <= 1):
+        raise ValueError(f"finetune.lr_gamma must be in (0, 1], got {f.lr_gamma!r}")
+    if not (isinstance(f.dropout, (int, float)) and 0 <= f.dropout < 1):
+        raise ValueError(f"finetune.dropout must be in [0, 1), got {f.dropout!r}")
+    for name, low in (("clip_frames", 1), ("crop_size", 16), ("short_side", 16), ("window_stride", 1)):
+        v = getattr(f, name)
+        if v is not None and (not isinstance(v, int) or isinstance(v, bool) or v < low):
+            raise ValueError(f"finetune.{name} must be null (follow pretraining) or an integer >= {low}, got {v!r}")
+    crop = f.crop_size if f.crop_size is not None else cfg.data.crop_size
+    short = f.short_side if f.short_side is not None else cfg.data.short_side
+    if crop > short:
+        raise ValueError(f"finetune crop ({crop}) must not be larger than the short side frames are resized "
+                         f"to ({short}); lower finetune.crop_size or raise finetune.short_side")
+
+
+def _check(cond: bool, message: str) -> None:
+    if not cond:
+        raise ValueError(message)
+
+
+def validate(cfg: Config) -> Config:
+    """Check every value's range and the options' compatibility.
+
+    Raises:
+        ValueError: naming the offending key and value, and what would be accepted.
+    """
+    p, d, o, m, t = cfg.pretext, cfg.data, cfg.optim, cfg.model, cfg.trainer
+    _check(isinstance(p.context_frames, int) and p.context_frames >= 1,
+           f"pretext.context_frames (K) must be an integer >= 1, got {p.context_frames!r}")
+    _check(isinstance(p.num_targets, int) and p.num_targets >= 2,
+           f"pretext.num_targets (M) must be an integer >= 2 (ranking needs a pair), got {p.num_targets!r}")
+    _check(isinstance(p.sampling_rate, int) and p.sampling_rate >= 1,
+           f"pretext.sampling_rate (r) must be an integer >= 1, got {p.sampling_rate!r}")
+    _check(isinstance(p.target_length, int) and p.target_length >= 1,
+           f"pretext.target_length (d) must be an integer >= 1, got {p.target_length!r}")
+    _check(p.target_length <= p.sampling_rate,
+           f"pretext.target_length (d={p.target_length}) must not exceed the sampling rate "
+           f"(r={p.sampling_rate}), or target clips would overlap")
+    for name in ("rank_margin", "neg_margin"):
+        v = getattr(p, name)
+        _check(isinstance(v, (int, float)) and 0 <= v <= 2,
+               f"pretext.{name} must be in [0, 2] (scores are cosine similarities), got {v!r}")
+    _check(p.rotation_input in ("copies", "targets"),
+           f"pretext.rotation_input must be 'copies' or 'targets', got {p.rotation_input!r}")
+    for name in ("reverse_prob", "flip_prob"):
+        v = getattr(p, name)
+        _check(isinstance(v, (int, float)) and 0 <= v <= 1, f"pretext.{name} must be in [0, 1], got {v!r}")
+    _check(m.context_arch in CONTEXT_ARCHS,
+           f"model.context_arch must be one of {', '.join(CONTEXT_ARCHS)}, got {m.context_arch!r}")
+    _check(isinstance(m.width, int) and m.width >= 4 and m.width % 4 == 0,
+           f"model.width must be a multiple of 4 and >= 4 (64 = the paper's), got {m.width!r}")
+    _check(isinstance(d.crop_size, int) and d.crop_size >= 16,
+           f"data.crop_size must be an integer >= 16, got {d.crop_size!r}")
+    _check(isinstance(d.short_side, int) and d.short_side >= d.crop_size,
+           f"data.crop_size ({d.crop_size}) must not be larger than data.short_side ({d.short_side}), "
+           "the size frames are resized to; lower the crop or raise the short side")
+    _check(d.synthetic_size >= d.crop_size,
+           f"data.crop_size ({d.crop_size}) must not be larger than the synthetic frames "
+           f"(data.synthetic_size={d.synthetic_size})")
+    _check(isinstance(d.batch_size, int) and d.batch_size >= 2,
+           f"data.batch_size must be >= 2 (negatives come from other videos in the batch), got {d.batch_size!r}")
+    _check(isinstance(d.num_workers, int) and d.num_workers >= 0,
+           f"data.num_workers must be >= 0, got {d.num_workers!r}")
+    _check(0 <= d.val_fraction < 1, f"data.val_fraction must be in [0, 1), got {d.val_fraction!r}")
+    _check(d.synthetic_frames >= cfg.window_length,
+           f"data.synthetic_frames ({d.synthetic_frames}) is shorter than the pretext window "
+           f"K + M*r + d - 1 = {cfg.window_length}; raise it or shorten the window")
+    _check(d.synthetic_classes >= 2, f"data.synthetic_classes must be >= 2, got {d.synthetic_classes!r}")
+    _check(d.synthetic_videos_per_class >= 2,
+           f"data.synthetic_videos_per_class must be >= 2, got {d.synthetic_videos_per_class!r}")
+    _check(isinstance(o.lr, (int, float)) and o.lr > 0, f"optim.lr must be > 0, got {o.lr!r}")
+    _check(isinstance(o.weight_decay, (int, float)) and o.weight_decay >= 0,
+           f"optim.weight_decay must be >= 0, got {o.weight_decay!r}")
+    _check(isinstance(o.lr_step_epochs, int) and o.lr_step_epochs >= 1,
+           f"optim.lr_step_epochs must be an integer >= 1, got {o.lr_step_epochs!r}")
+    _check(0 < o.lr_gamma <= 1, f"optim.lr_gamma must be in (0, 1], got {o.lr_gamma!r}")
+    _check(isinstance(o.max_epochs, int) and o.max_epochs >= 1,
+           f"optim.max_epochs must be an integer >= 1, got {o.max_epochs!r}")
+    _check(t.precision in ("32-true", "32", "16-mixed", "bf16-mixed", "bf16-true", "64-true"),
+           f"trainer.precision must be one of 32-true, 16-mixed, bf16-mixed, bf16-true, got {t.precision!r}")
+    _check(t.on_nonfinite in ("stop", "skip"),
+           f"trainer.on_nonfinite must be 'stop' or 'skip', got {t.on_nonfinite!r}")
+    _check(isinstance(t.checkpoint_keep, int) and t.checkpoint_keep >= 1,
+           f"trainer.checkpoint_keep must be >= 1, got {t.checkpoint_keep!r}")
+    _check(t.precision != "16-mixed" or t.accelerator != "cpu",
+           "trainer.precision 16-mixed needs a GPU; on CPU use 32-true or bf16-mixed")
+    _check(t.accelerator in ("cpu", "gpu", "cuda", "mps", "auto"),
+           f"trainer.accelerator must be cpu, gpu, cuda, mps or auto, got {t.accelerator!r}")
+    _check(t.devices == "auto" or (isinstance(t.devices, int) and not isinstance(t.devices, bool) and t.devices >= 1)
+           or (isinstance(t.devices, list) and len(t.devices) > 0),
+           f"trainer.devices must be 'auto', a count >= 1 or a list of device ids, got {t.devices!r}")
+    _check(isinstance(t.num_nodes, int) and t.num_nodes >= 1,
+           f"trainer.num_nodes must be an integer >= 1, got {t.num_nodes!r}")
+    _check(isinstance(t.seed, int) and 0 <= t.seed < 2**32,
+           f"trainer.seed must be an integer in [0, 2**32), got {t.seed!r}")
+    _check(isinstance(t.log_every_n_steps, int) and t.log_every_n_steps >= 1,
+           f"trainer.log_every_n_steps must be an integer >= 1, got {t.log_every_n_steps!r}")
+    ltb = t.limit_train_batches
+    _check((isinstance(ltb, float) and 0 < ltb <= 1) or (isinstance(ltb, int) and not isinstance(ltb, bool) and ltb >= 1),
+           f"trainer.limit_train_batches must be a fraction in (0, 1] or a batch count >= 1, got {ltb!r}")
+    validate_finetune(cfg)
+    return cfg

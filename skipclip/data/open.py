@@ -1,0 +1,166 @@
+"""The one place a data argument is read: ``open_data(data, cfg) -> Splits``.
+
+A data argument is ``"synthetic"`` (the built-in generated set), a prepared store (a folder with
+``manifest.json``) or a raw video folder in any layout of :mod:`skipclip.data.layouts`. Every
+command turns its ``--data`` into :class:`Splits` here and nowhere else.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from .source import InMemorySource, VideoSource
+from .synthetic import SyntheticSource
+
+SYNTHETIC = "synthetic"
+SPLIT_NAMES = ("train", "val", "test", "trainval", "all")
+
+
+@dataclass
+class Splits:
+    """The sources a run needs, each ``None`` when the data set has no such part.
+
+    Attributes:
+        train: pretraining videos (a real data set: the training list minus validation).
+        val: held out from ``train`` by group: pretext health and fine-tuning model selection.
+        labelled: labelled training videos for downstream training (synthetic: a few-label set
+            disjoint from ``train``; a real data set: ``train`` itself).
+        test: the test list, used only for the final report.
+        short_side: the short side frames are resized to before cropping (``None``: as stored;
+            the synthetic set renders at its own size).
+    """
+
+    train: VideoSource
+    val: VideoSource | None
+    labelled: VideoSource | None
+    test: VideoSource | None
+    short_side: int | None
+
+
+def is_synthetic(data) -> bool:
+    return str(data) == SYNTHETIC
+
+
+def synthetic_sources(cfg, seed: int | None = None) -> dict[str, SyntheticSource]:
+    """Disjoint synthetic sets: ``train`` (pretraining), ``val`` (pretext health), ``labelled``
+    (few-shot downstream training) and ``test``. Sizes follow ``cfg.data``."""
+    d = cfg.data
+    seed = cfg.trainer.seed if seed is None else seed
+    n = d.synthetic_videos_per_class
+    n_val, n_lab, n_test = max(2, n // 8), max(4, n // 4), max(4, n // 2)
+    kw = dict(num_classes=d.synthetic_classes, frames=d.synthetic_frames, size=d.synthetic_size, seed=seed)
+    c = d.synthetic_classes
+    return {
+        "train": SyntheticSource(videos_per_class=n, offset=0, **kw),
+        "val": SyntheticSource(videos_per_class=n_val, offset=c * n, **kw),
+        "labelled": SyntheticSource(videos_per_class=n_lab, offset=c * (n + n_val), **kw),
+        "test": SyntheticSource(videos_per_class=n_test, offset=c * (n + n_val + n_lab), **kw),
+    }
+
+
+def maybe_in_memory(source: SyntheticSource, limit_bytes: int = 1 << 30):
+    """Render a small synthetic set once into memory (so the loader costs nothing); render large
+    ones on the fly."""
+    nbytes = len(source) * source.frames * source.size * source.size * 3
+    return InMemorySource(source) if nbytes <= limit_bytes else source
+
+
+def open_split(data: str | Path, split: str = "train", *, cfg=None, fold: int = 1, val_fraction: float | None = None,
+               seed: int | None = None, layout: str | None = None, splits: str | Path | None = None) -> VideoSource:
+    """The videos of one split of a data set.
+
+    Args:
+        data: ``"synthetic"``, a prepared store, or a raw video folder (see :mod:`.layouts`).
+        split: ``train``, ``val`` (carved from the training list by group), ``test``, ``trainval``
+            or ``all``; the synthetic set also has ``labelled``.
+        cfg: the run's :class:`~skipclip.config.Config` (synthetic sizes, ``data.val_fraction``,
+            the seed); the defaults when ``None``.
+        fold: official split number (1-3) for UCF101 and HMDB51.
+        val_fraction, seed: override ``cfg.data.val_fraction`` and ``cfg.trainer.seed``.
+        layout: force a layout of a raw folder.
+        splits: the split folder of a raw data set when it is not next to the videos.
+
+    Raises:
+        FileNotFoundError: ``data`` does not exist.
+        ValueError: unknown split, or bad split files (:class:`~skipclip.data.index.SplitError`).
+    """
+    if cfg is None:
+        from ..config import Config
+
+        cfg = Config()
+    seed = cfg.trainer.seed if seed is None else seed
+    val_fraction = cfg.data.val_fraction if val_fraction is None else val_fraction
+    if is_synthetic(data):
+        sets = synthetic_sources(cfg, seed=seed)
+        key = {"trainval": "train", "all": "train"}.get(split, split)
+        if key not in sets:
+            raise ValueError(f"unknown split {split!r} of the synthetic set; choose one of {', '.join(sets)}, all")
+        return sets[key]
+    from .store import MANIFEST, PreparedStore
+
+    path = Path(data)
+    if not path.exists():
+        raise FileNotFoundError(f"--data {data}: no such folder; give a prepared store, a video folder or 'synthetic'")
+    if (path / MANIFEST).is_file():
+        return PreparedStore(path, split=split, fold=fold, val_fraction=val_fraction, seed=seed)
+    from .files import VideoFileSource
+    from .index import select
+    from .layouts import load_index
+
+    index = load_index(path, splits, layout)
+    chosen = select(index.entries, split, fold, val_fraction, seed)
+    return VideoFileSource(index.root, [index.entries[i] for i in chosen], index.classes)
+
+
+def open_data(data: str | Path, cfg, *, seed: int | None = None, need_test: bool = False) -> Splits:
+    """Every source a run needs from one data argument.
+
+    Args:
+        data: ``"synthetic"``, a prepared store or a video folder.
+        cfg: the run's configuration (``data.val_fraction``, ``data.short_side``, the seed).
+        seed: seed of the validation draw (default ``cfg.trainer.seed``).
+        need_test: read the test split (downstream work); pretraining leaves it ``None``.
+
+    Raises:
+        FileNotFoundError, ValueError: ``data`` names nothing usable.
+    """
+    if is_synthetic(data):
+        s = synthetic_sources(cfg, seed)
+        return Splits(train=maybe_in_memory(s["train"]), val=maybe_in_memory(s["val"]),
+                      labelled=maybe_in_memory(s["labelled"]), test=maybe_in_memory(s["test"]), short_side=None)
+    kw = dict(cfg=cfg, seed=seed)
+    train = open_split(data, "train", **kw)
+    try:
+        val = open_split(data, "val", **kw)
+    except ValueError:
+        val = None
+    if val is not None and len(val) == 0:
+        val = None
+    test = open_split(data, "test", **kw) if need_test else None
+    return Splits(train=train, val=val, labelled=train, test=test, short_side=cfg.data.short_side)
+
+
+def open_video(video: str, cfg):
+    """All frames ``(T, H, W, 3)`` uint8 of one video and its name: a file (resized to
+    ``cfg.data.short_side``), or ``synthetic:N`` (test video N of the built-in set at ``cfg``'s size).
+
+    Raises:
+        ValueError: a bad ``synthetic:N``; FileNotFoundError / VideoReadError: an unreadable file.
+    """
+    if video.startswith(SYNTHETIC + ":"):
+        try:
+            index = int(video.split(":", 1)[1])
+        except ValueError:
+            raise ValueError(f"--video {video}: write synthetic:N with N a video number, e.g. synthetic:0") from None
+        src = synthetic_sources(cfg)["test"]
+        if not 0 <= index < len(src):
+            raise ValueError(f"--video {video}: the synthetic test set has videos 0..{len(src) - 1}")
+        return src.read(index, range(src.num_frames(index))), src.name(index)
+    path = Path(video)
+    if not path.is_file():
+        raise FileNotFoundError(f"--video {video}: no such file (or write synthetic:N for a built-in video)")
+    from .video_io import decode
+
+    frames, _ = decode(path, short_side=cfg.data.short_side)
+    return frames, path.name

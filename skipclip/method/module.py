@@ -1,0 +1,54 @@
+"""A thin LightningModule around :class:`~skipclip.method.model.SkipClipModel`: it logs the loss
+terms and pretext health, and leaves optimiser, schedule and the non-finite policy to
+:class:`~skipclip.engine.module.TrainModule`."""
+
+from __future__ import annotations
+
+from ..engine.module import TrainModule
+from .model import SkipClipModel, build_skipclip
+
+
+class SkipClipModule(TrainModule):
+    """Skip-Clip pretraining: the loss is the unweighted sum of the model's terms.
+
+    Args:
+        model: the Skip-Clip model (its encoders are checkpointed as ``model.context_encoder.*``
+            and ``model.frame_encoder.*``).
+        config: the resolved run configuration, saved in checkpoints.
+        **optim: see :class:`~skipclip.engine.module.TrainModule`.
+    """
+
+    def __init__(self, model: SkipClipModel, *, config: dict | None = None, **optim):
+        super().__init__(**optim)
+        self.model = model
+        self.save_hyperparameters({"config": config or {}})
+
+    @classmethod
+    def from_config(cls, cfg) -> "SkipClipModule":
+        o = cfg.optim
+        return cls(build_skipclip(cfg), lr=o.lr, weight_decay=o.weight_decay, lr_step_epochs=o.lr_step_epochs,
+                   lr_gamma=o.lr_gamma, on_nonfinite=cfg.trainer.on_nonfinite, config=cfg.to_dict())
+
+    def training_step(self, batch: dict, batch_idx: int):
+        terms, metrics = self.model(batch)
+        if self.nonfinite(terms, batch_idx):
+            return None
+        loss = sum(terms.values())
+        b = batch["context"].shape[0]
+        self.log("train/loss", loss, prog_bar=True, batch_size=b, sync_dist=True)  # the global batch's loss
+        for name, value in terms.items():
+            self.log(f"train/{name}", value, batch_size=b)
+        for name, value in metrics.items():
+            self.log(f"train/{name}", value, prog_bar=name == "rank_acc", batch_size=b)
+        if "skipped" in batch:
+            self.log("train/skipped_videos", batch["skipped"].sum().float(), reduce_fx="sum", batch_size=b)
+        return loss
+
+    def validation_step(self, batch: dict, batch_idx: int):
+        terms, metrics = self.model(batch)
+        b = batch["context"].shape[0]
+        for name, value in terms.items():
+            self.log(f"val/{name}", value, batch_size=b, sync_dist=True)
+        for name, value in metrics.items():
+            self.log(f"val/{name}", value, batch_size=b, prog_bar=name in ("rank_acc", "pos_neg_gap"),
+                     sync_dist=True)

@@ -1,0 +1,240 @@
+"""`skipclip demo`: the main job on the built-in synthetic videos.
+
+1. Pretrain Skip-Clip on unlabelled synthetic videos.
+2. Pretext health (pairwise ranking accuracy, Kendall's tau, positive-negative gap) on held-out
+   videos: the pretrained encoders against untrained ones.
+3. A linear probe on frozen context-encoder features, and fine-tuning of the whole context
+   encoder, pretrained against randomly initialised, trained on few labelled videos held apart
+   from pretraining, over several seeds (each seed draws its own few-shot subset, classifier
+   initialisation and random encoder).
+4. Upper bound: the same encoder trained with all labels of the pretraining videos.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+
+@dataclass
+class DemoBudget:
+    pretrain_epochs: int
+    supervised_epochs: int
+    videos_per_class: int  # pretraining videos per class
+    shots: int  # labelled videos per class for the probe
+    finetune_epochs: int
+    seeds: int = 3
+
+
+DEFAULT = DemoBudget(pretrain_epochs=40, supervised_epochs=40, videos_per_class=80, shots=10, finetune_epochs=30)
+QUICK = DemoBudget(pretrain_epochs=6, supervised_epochs=6, videos_per_class=24, shots=5, finetune_epochs=3)
+
+
+@torch.no_grad()
+def pretext_health(model, dataset, batch_size: int = 32) -> dict:
+    """Mean pretext metrics of ``model`` over every sample of ``dataset`` (eval mode)."""
+    from torch.utils.data import DataLoader
+
+    model.eval()
+    totals: dict[str, float] = {}
+    n = 0
+    for batch in DataLoader(dataset, batch_size=batch_size, shuffle=False):
+        if len(batch["video"]) < 2:
+            continue
+        _, metrics = model(batch)
+        b = len(batch["video"])
+        for k, v in metrics.items():
+            totals[k] = totals.get(k, 0.0) + float(v) * b
+        n += b
+    return {k: v / max(n, 1) for k, v in totals.items()}
+
+
+def stage(message: str) -> None:
+    print(message, flush=True)
+
+
+def _mean_std(values: list[float]) -> tuple[float, float]:
+    a = np.asarray(values, dtype=float)
+    return float(a.mean()), float(a.std(ddof=1)) if len(a) > 1 else 0.0
+
+
+def _few_shot(labels: np.ndarray, shots: int, seed: int) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    picks = [rng.choice(np.flatnonzero(labels == c), size=min(shots, int((labels == c).sum())), replace=False)
+             for c in np.unique(labels)]
+    return np.sort(np.concatenate(picks))
+
+
+def train_supervised(cfg, train_src, test_src, epochs: int, seed: int, progress: bool) -> dict:
+    """The upper bound: g trained from scratch with every label of ``train_src``; video-level
+    accuracy on ``test_src`` by averaging softmax over all non-overlapping windows."""
+    import lightning as L
+    from torch.utils.data import DataLoader
+
+    from ..data.clips import ClipDataset
+    from ..engine.trainer import make_trainer
+    from ..eval.classifier import ActionClassifier
+    from ..eval.metrics import topk_accuracy
+    from ..eval.video_level import video_level_predictions
+    from ..models import ContextEncoder
+
+    L.seed_everything(seed, verbose=False)
+    k, d = cfg.pretext.context_frames, cfg.data
+    model = ActionClassifier(ContextEncoder(cfg.model.context_arch, cfg.model.width), len(train_src.classes),
+                             lr=1e-3, weight_decay=1e-4, lr_step_epochs=max(1, epochs // 2), lr_gamma=0.3,
+                             lr_last_step_epoch=epochs)
+    train_ds = ClipDataset(train_src, k, d.crop_size, train=True, seed=seed)
+    trainer = make_trainer(cfg, max_epochs=epochs, progress=progress, devices=1, num_nodes=1)
+    trainer.fit(model, DataLoader(train_ds, batch_size=d.batch_size, shuffle=True, drop_last=True))
+    scores, labels, _ = video_level_predictions(model, ClipDataset(test_src, k, d.crop_size, train=False))
+    return {"top1": topk_accuracy(scores, labels, 1), "top5": topk_accuracy(scores, labels, 5)}
+
+
+def run_demo(out: str | Path = "demo-out", quick: bool = False, seed: int = 0, progress: bool = True) -> dict:
+    from ..config import load_config
+    from ..data.open import synthetic_sources
+    from ..data.pretext import PretextDataset
+    from ..data.source import InMemorySource, SubsetSource
+    from ..eval.features import video_features
+    from ..eval.finetune import finetune_and_test
+    from ..eval.linear_probe import fit_linear_probe
+    from ..eval.metrics import topk_accuracy
+    from ..method.model import build_skipclip
+    from ..models import ContextEncoder
+    from ..viz.curves import plot_pretraining_curves
+    from ..data.window import PretextWindow
+    from .pretrain import pretrain
+
+    budget = QUICK if quick else DEFAULT
+    start = time.time()
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    torch.set_num_threads(max(1, torch.get_num_threads()))
+    cfg = load_config("cpu", {
+        "trainer.seed": seed,
+        "optim.max_epochs": budget.pretrain_epochs,
+        "data.synthetic_videos_per_class": budget.videos_per_class,
+    })
+    sources = {k: InMemorySource(v) for k, v in synthetic_sources(cfg).items()}
+    k, crop = cfg.pretext.context_frames, cfg.data.crop_size
+    timings = {}
+
+    # 1. untrained reference (the same initialisation pretraining starts from) and pretraining
+    stage(f"[1/4] pretraining Skip-Clip on {len(sources['train'])} unlabelled synthetic videos, "
+          f"{budget.pretrain_epochs} epochs")
+    import lightning as L
+
+    L.seed_everything(seed, verbose=False)
+    untrained = build_skipclip(cfg)
+    t0 = time.time()
+    pretrained_module, _, summary = pretrain(cfg, "synthetic", out / "pretrain", force=True, progress=progress)
+    timings["pretrain_s"] = time.time() - t0
+    pretrained = pretrained_module.model
+
+    # 2. pretext health on held-out videos
+    stage(f"[2/4] pretext health on {len(sources['val'])} held-out videos")
+    val_ds = PretextDataset(sources["val"], PretextWindow.from_config(cfg), crop, seed=seed, train=False)
+    health = {"untrained": pretext_health(untrained, val_ds), "pretrained": pretext_health(pretrained, val_ds)}
+
+    # 3. linear probe on frozen context-encoder features, few labelled videos, several seeds
+    stage(f"[3/4] linear probe and fine-tuning from {budget.shots} labelled videos per class, "
+          f"{budget.seeds} seeds, pretrained vs random initialisation")
+    t0 = time.time()
+    lab_src, test_src = sources["labelled"], sources["test"]
+    num_classes = len(lab_src.classes)
+    feats = {"skipclip": (video_features(pretrained.context_encoder, lab_src, k, crop),
+                          video_features(pretrained.context_encoder, test_src, k, crop))}
+    probe: dict[str, list[dict]] = {"skipclip": [], "random": []}
+    tuned: dict[str, list[dict]] = {"skipclip": [], "random": []}
+    finetune_s = 0.0
+    for s in range(budget.seeds):
+        torch.manual_seed(1000 + s)
+        rand_enc = ContextEncoder(cfg.model.context_arch, cfg.model.width)
+        rand_feats = (video_features(rand_enc, lab_src, k, crop), video_features(rand_enc, test_src, k, crop))
+        pick = _few_shot(feats["skipclip"][0][1], budget.shots, seed=s)  # this seed's labelled videos
+        for init, ((xl, yl), (xt, yt)) in (("skipclip", feats["skipclip"]), ("random", rand_feats)):
+            predict = fit_linear_probe(xl[pick], yl[pick], num_classes, seed=s)
+            scores = predict(xt)
+            probe[init].append({"seed": s, "top1": topk_accuracy(scores, yt, 1), "top5": topk_accuracy(scores, yt, 5)})
+        # fine-tuning g end to end on the same few labelled videos (paper section 4.2, CPU scale)
+        t1 = time.time()
+        for init, encoder in (("skipclip", pretrained.context_encoder), ("random", rand_enc)):
+            r = finetune_and_test(cfg, encoder, SubsetSource(lab_src, pick), sources["val"], test_src,
+                                  epochs=budget.finetune_epochs, seed=s, progress=False)
+            tuned[init].append({"seed": s, "top1": r["top1"], "top5": r["top5"], "clip_top1": r["clip_top1"],
+                                "best_epoch": r["best_epoch"]})
+        finetune_s += time.time() - t1
+    timings["linear_probe_s"] = time.time() - t0 - finetune_s
+    timings["finetune_s"] = finetune_s
+
+    # 4. supervised upper bound: all labels of the pretraining videos
+    stage(f"[4/4] supervised upper bound: all labels of the {len(sources['train'])} pretraining videos")
+    t0 = time.time()
+    sup = train_supervised(cfg, sources["train"], test_src, budget.supervised_epochs, seed, progress)
+    timings["supervised_s"] = time.time() - t0
+
+    results = []
+    for protocol, runs in (("linear_probe", probe), ("finetune", tuned)):
+        for init in ("random", "skipclip"):
+            t1, t1s = _mean_std([r["top1"] for r in runs[init]])
+            t5, t5s = _mean_std([r["top5"] for r in runs[init]])
+            results.append({"init": init, "protocol": protocol, "labelled_videos_per_class": budget.shots,
+                            "top1": t1, "top1_std": t1s, "top5": t5, "top5_std": t5s,
+                            "seeds": len(runs[init]), "per_seed": runs[init]})
+    results.append({"init": "supervised", "protocol": "supervised (all labels, upper bound)",
+                    "labelled_videos_per_class": budget.videos_per_class, "top1": sup["top1"], "top1_std": 0.0,
+                    "top5": sup["top5"], "top5_std": 0.0, "seeds": 1})
+    def versus(protocol: str) -> dict:
+        rnd, skc = (next(r for r in results if r["init"] == i and r["protocol"] == protocol)
+                    for i in ("random", "skipclip"))
+        gain, spread = skc["top1"] - rnd["top1"], max(skc["top1_std"], rnd["top1_std"])
+        return {"top1_gain": gain, "larger_spread": spread, "beats_random_by_more_than_spread": bool(gain > spread)}
+
+    timings["total_s"] = time.time() - start
+    report = {
+        "results": results,
+        "pretext_health": health,
+        "skipclip_vs_random": versus("linear_probe"),
+        "skipclip_vs_random_finetune": versus("finetune"),
+        "chance_top1": 1.0 / num_classes,
+        "data": {"classes": lab_src.classes, "pretrain_videos": len(sources["train"]),
+                 "labelled_pool_videos": len(lab_src), "test_videos": len(test_src),
+                 "frames_per_video": cfg.data.synthetic_frames, "frame_size": cfg.data.synthetic_size},
+        "pretraining": {k: v for k, v in summary.items() if k != "metrics"},
+        "config": cfg.to_dict(),
+        "quick": quick,
+        "seed": seed,
+        "timings": timings,
+    }
+    (out / "report.json").write_text(json.dumps(report, indent=2, default=str))
+    plot_pretraining_curves(out / "pretrain" / "logs" / "metrics.csv", out / "loss_curves.png")
+    print_report(report)
+    print(f"\nwrote {out / 'report.json'} and {out / 'loss_curves.png'}")
+    return report
+
+
+def print_report(report: dict) -> None:
+    h = report["pretext_health"]
+    print("\nPretext health on held-out videos (targets ranked against the context):")
+    print(f"  {'encoders':12s} {'rank acc':>9s} {'Kendall tau':>12s} {'pos-neg gap':>12s}")
+    for name in ("untrained", "pretrained"):
+        m = h[name]
+        print(f"  {name:12s} {m['rank_acc']:9.3f} {m['kendall_tau']:12.3f} {m['pos_neg_gap']:12.3f}")
+    print(f"\nAction recognition on {report['data']['test_videos']} held-out test videos "
+          f"({len(report['data']['classes'])} classes, chance {report['chance_top1']:.3f}):")
+    print(f"  {'init':12s} {'protocol':38s} {'labels/class':>12s} {'top-1':>15s} {'top-5':>15s}")
+    for r in report["results"]:
+        print(f"  {r['init']:12s} {r['protocol']:38s} {r['labelled_videos_per_class']:12d} "
+              f"{r['top1']:8.3f} ± {r['top1_std']:.3f} {r['top5']:8.3f} ± {r['top5_std']:.3f}")
+    print()
+    for key, protocol in (("skipclip_vs_random", "linear probe"), ("skipclip_vs_random_finetune", "fine-tuning")):
+        c = report[key]
+        verdict = "beats" if c["beats_random_by_more_than_spread"] else "does NOT beat"
+        print(f"{protocol:>12s}: Skip-Clip {verdict} random initialisation by more than the spread: "
+              f"top-1 gain {c['top1_gain']:+.3f} vs spread (std over seeds) {c['larger_spread']:.3f}")
+    print(f"wall time {report['timings']['total_s']:.0f} s")

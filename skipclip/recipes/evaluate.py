@@ -1,0 +1,104 @@
+"""The evaluation recipe (`skipclip evaluate`): one checkpoint, every downstream protocol, one
+report with its protocol card."""
+
+from __future__ import annotations
+
+from ..config import Config
+
+PROTOCOLS = ("finetune", "linear_probe", "retrieval")
+
+
+def evaluate(cfg: Config, encoder, train_src, val_src, test_src, *, init: str, protocols=PROTOCOLS,
+             classifier=None, epochs: int | None = None, seed: int = 0, progress: bool = False) -> dict:
+    """Every protocol into one report: ``{"results": [...], "protocol_card": {...}, "data": {...}}``.
+
+    Args:
+        classifier: an already fine-tuned :class:`~skipclip.eval.classifier.ActionClassifier`; the
+            ``finetune`` row then tests it instead of fine-tuning ``encoder``.
+
+    Raises:
+        ValueError: an unknown protocol, or unusable splits.
+    """
+    from ..eval.features import frozen_features
+    from ..eval.finetune import check_sources, evaluate_video_level, finetune_and_test, finetune_settings
+    from ..eval.linear_probe import linear_probe
+    from ..eval.report import finetune_card, linear_card, retrieval_card
+    from ..eval.retrieval import RECALL_AT, retrieval
+
+    unknown = [p for p in protocols if p not in PROTOCOLS]
+    if unknown:
+        raise ValueError(f"unknown protocol(s) {unknown}; choose from {', '.join(PROTOCOLS)}")
+    ft = finetune_settings(cfg)
+    check_sources(train_src, val_src, test_src, ft.clip_frames)
+    results, card = [], {}
+    if "finetune" in protocols:
+        if classifier is not None:
+            r = {"protocol": "finetune", **evaluate_video_level(classifier, test_src, cfg), "seed": None}
+            selection = "done when the checkpoint was fine-tuned (see its run folder)"
+        else:
+            r = finetune_and_test(cfg, encoder, train_src, val_src, test_src, epochs=epochs, seed=seed,
+                                  progress=progress)
+            selection = None
+        results.append({"init": init, **r})
+        card["finetune"] = finetune_card(ft, r["windows_per_video"], selection)
+    if {"linear_probe", "retrieval"} & set(protocols):
+        feats = frozen_features(cfg, encoder, train_src, test_src)
+        if "linear_probe" in protocols:
+            results.append({"init": init, **linear_probe(cfg, encoder, train_src, test_src, seed=seed, features=feats)})
+            card["linear_probe"] = linear_card(ft, 1e-3)
+        if "retrieval" in protocols:
+            results.append({"init": init, **retrieval(cfg, encoder, train_src, test_src, features=feats)})
+            card["retrieval"] = retrieval_card(ft, RECALL_AT)
+    return {"results": results, "protocol_card": card,
+            "data": {"classes": list(train_src.classes), "train_videos": len(train_src),
+                     "val_videos": len(val_src) if val_src is not None else 0, "test_videos": len(test_src)}}
+
+
+def run_evaluate(args_config, ckpt: str, data: str, *, protocols=PROTOCOLS, overrides: dict | None = None,
+                 progress: bool = True) -> dict:
+    """Evaluate the context encoder of ``ckpt`` (a Skip-Clip checkpoint, or a fine-tuned
+    ``best.ckpt`` whose classifier is then tested as is) on ``data``.
+
+    Args:
+        args_config: a preset name or YAML path, or ``None`` for the checkpoint's own settings.
+        overrides: dotted config keys from the command line.
+
+    Raises:
+        ValueError, FileNotFoundError: a checkpoint of the wrong kind, unusable data.
+    """
+    from ..config import apply_overrides, config_from_dict, load_config, validate
+    from ..data.open import open_data
+    from ..engine.checkpoints import checkpoint_config, checkpoint_kind, load_checked, read_checkpoint, state_dict_of
+    from ..engine.initialise import initial_encoder
+    from ..eval.finetune import build_classifier
+
+    obj = read_checkpoint(ckpt)
+    kind = checkpoint_kind(obj)
+    if kind not in ("skipclip", "classifier"):
+        hint = "; evaluate inflated 2D weights with `skipclip finetune --inflate FILE`" if kind == "resnet2d" else ""
+        raise ValueError(f"{ckpt} is neither a Skip-Clip checkpoint nor a fine-tuned classifier{hint}")
+    raw = checkpoint_config(obj)
+    if args_config is None and raw:  # the checkpoint's own settings, then the command line's
+        cfg = config_from_dict(raw, f"{ckpt} config")
+        apply_overrides(cfg, overrides or {})
+        validate(cfg)
+    else:
+        cfg = load_config(args_config or "cpu", overrides or {})
+    encoder, info = initial_encoder(cfg, ckpt, seed=cfg.trainer.seed)
+    validate(apply_overrides(cfg, {"model.context_arch": info["arch"], "model.width": info["width"]}))
+    splits = open_data(data, cfg, need_test=True)
+    train_src, val_src, test_src = splits.labelled, splits.val, splits.test
+    classifier = None
+    if kind == "classifier":
+        state = state_dict_of(obj)
+        n_ckpt = int(state["head.fc.weight"].shape[0])
+        if n_ckpt != len(train_src.classes):
+            raise ValueError(f"{ckpt} classifies {n_ckpt} classes but --data {data} has "
+                             f"{len(train_src.classes)}; evaluate it on the data set it was fine-tuned on")
+        classifier = build_classifier(cfg, encoder, n_ckpt)
+        load_checked(classifier, state, str(ckpt))
+        encoder = classifier.encoder
+    report = evaluate(cfg, encoder, train_src, val_src, test_src, init=info["init"], protocols=protocols,
+                      classifier=classifier, seed=cfg.trainer.seed, progress=progress)
+    report.update(checkpoint=str(ckpt), config=cfg.to_dict())
+    return report

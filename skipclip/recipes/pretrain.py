@@ -1,0 +1,113 @@
+"""The pretraining recipe: data (``open_data``) + the Skip-Clip module + the engine's Trainer and
+checkpoint kit; fit, summarise into the run folder."""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+
+from ..config import Config
+from ..data.open import open_data
+from ..data.pretext import PretextDataset
+from ..data.window import PretextWindow
+from ..engine.runs import finish_run, prepare_run_dir
+
+log = logging.getLogger(__name__)
+
+
+def pretext_datasets(cfg: Config, data: str) -> tuple[PretextDataset, PretextDataset | None]:
+    splits = open_data(data, cfg)
+    train_src, val_src = splits.train, splits.val
+    w, d, p = PretextWindow.from_config(cfg), cfg.data, cfg.pretext
+    short = splits.short_side
+    train = PretextDataset(train_src, w, d.crop_size, short, p.reverse_prob, p.flip_prob,
+                           seed=cfg.trainer.seed, train=True)
+    val = None
+    if val_src is not None and len(val_src) > 0:
+        val = PretextDataset(val_src, w, d.crop_size, short, seed=cfg.trainer.seed, train=False)
+    return train, val
+
+
+def make_loader(dataset, cfg: Config, shuffle: bool, drop_last: bool):
+    """A loader with a resumable, rank-sharded :class:`~skipclip.data.epoch_sampler.EpochSampler`."""
+    from ..data.epoch_sampler import epoch_loader
+
+    return epoch_loader(dataset, cfg.data.batch_size, shuffle=shuffle, drop_last=drop_last,
+                        seed=cfg.trainer.seed, num_workers=cfg.data.num_workers)
+
+
+def pretrain(cfg: Config, data: str, out: str | Path, *, resume: bool = False, force: bool = False,
+             progress: bool = True, callbacks: list | None = None, max_minutes: float | None = None,
+             checkpoint_every: int | None = 50):
+    """Pretrain Skip-Clip; returns ``(module, trainer, summary)``, ``module.model`` being the
+    trained :class:`~skipclip.method.model.SkipClipModel`.
+
+    One process or many (Lightning's DDP, launched by ``torchrun``, SLURM's ``srun`` or Lightning
+    itself for ``devices > 1``): the negatives are gathered across processes, each video is seen
+    once per epoch across them, and each process's random streams are seeded from (seed, rank).
+
+    Args:
+        cfg: validated configuration.
+        data: ``synthetic``, a prepared store or a folder of videos.
+        out: run folder (config, checkpoints, logs).
+        resume: continue exactly from ``out/checkpoints/last.ckpt`` (model, optimiser, schedule,
+            random streams, sampler position), even after a kill mid-epoch.
+        force: overwrite a run already in ``out``.
+        progress: show Lightning's progress bar.
+        callbacks: extra Lightning callbacks.
+        max_minutes: stop after this wall time (checkpoints are still written).
+        checkpoint_every: optimiser steps between mid-epoch ``last.ckpt`` writes (0: epoch ends only).
+
+    Raises:
+        ValueError: ``resume`` and ``force`` together, or a resume with an incompatible config.
+        FileExistsError: ``out`` holds a run and neither ``resume`` nor ``force`` was given.
+    """
+    import os
+    import warnings
+
+    import lightning as L
+
+    from ..engine.checkpoints import fit_kit
+    from ..engine.trainer import make_trainer
+    from ..method.module import SkipClipModule
+
+    out = prepare_run_dir(Path(out), cfg, resume=resume, force=force, kind="pretrain")
+    if cfg.trainer.deterministic:  # deterministic cuBLAS (torch raises without it on GPU)
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+    L.seed_everything(cfg.trainer.seed, workers=True, verbose=False)  # same initial weights on every rank
+    train_ds, val_ds = pretext_datasets(cfg, data)
+    module = SkipClipModule.from_config(cfg)
+    if cfg.trainer.compile:  # torch.compile both encoders (minutes of compilation, faster steps)
+        module.model.context_encoder.compile()
+        module.model.frame_encoder.compile()
+    train_loader = make_loader(train_ds, cfg, shuffle=True, drop_last=True)
+    val_loader = make_loader(val_ds, cfg, shuffle=False, drop_last=False) if val_ds is not None else None
+    t = cfg.trainer
+    kit = fit_kit(out, train_loader, keep=t.checkpoint_keep, every_n_steps=checkpoint_every, seed=t.seed,
+                  resume=resume)
+    trainer = make_trainer(cfg, max_epochs=cfg.optim.max_epochs, out=out, callbacks=[*kit.callbacks, *(callbacks or [])],
+                           plugins=kit.plugins, progress=progress, max_minutes=max_minutes,
+                           enable_checkpointing=True, resumable_sampler=True)
+    start = time.time()
+    with warnings.catch_warnings():  # the sampler is resumable, though not a stateful loader
+        warnings.filterwarnings("ignore", message=".*your dataloader is not resumable.*")
+        trainer.fit(module, train_loader, val_loader, ckpt_path=kit.ckpt_path)
+    last = out / "checkpoints" / "last.ckpt"
+    summary = {
+        "wall_s": time.time() - start,
+        "epochs": trainer.current_epoch,
+        "steps": trainer.global_step,
+        "world_size": trainer.world_size,
+        "resumed_from": kit.ckpt_path,
+        "train_videos": len(train_ds),
+        "too_short_videos": len(train_ds.too_short),
+        "failed_videos": dict(train_ds.failed),
+        "skipped_videos": kit.position.total_skipped_videos,
+        "skipped_nonfinite_batches": module.skipped_nonfinite,
+        "metrics": {k: float(v) for k, v in trainer.callback_metrics.items()},
+        "last_checkpoint": str(last),
+    }
+    if trainer.is_global_zero:
+        finish_run(out, summary=summary)
+    return module, trainer, summary

@@ -1,0 +1,73 @@
+"""Atomic checkpoint writes: a process SIGKILLed in the middle of writing leaves the previous
+checkpoint whole; the leftover temporary is cleaned up on resume."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import textwrap
+
+import pytest
+import torch
+
+from skipclip.engine.checkpoints import (AtomicCheckpointIO, atomic_torch_save, fit_kit,
+                                       remove_stale_temporaries, resume_path)
+from conftest import child_env
+
+KILLED_MID_WRITE = textwrap.dedent("""
+    import os, signal, sys, torch
+    from skipclip.engine.checkpoints import atomic_torch_save
+
+    class KillWhilePickled:  # pickled after the big tensor's bytes started going out
+        def __reduce__(self):
+            os.kill(os.getpid(), signal.SIGKILL)
+
+    path = sys.argv[1]
+    atomic_torch_save({"version": 1, "w": torch.ones(1000)}, path)
+    atomic_torch_save({"version": 2, "w": torch.zeros(1_000_000), "z": KillWhilePickled()}, path)
+""")
+
+
+def test_sigkill_while_writing_keeps_the_previous_checkpoint(tmp_path):
+    path = tmp_path / "checkpoints" / "last.ckpt"
+    proc = subprocess.run([sys.executable, "-c", KILLED_MID_WRITE, str(path)], env=child_env(), timeout=120)
+    assert proc.returncode == -signal.SIGKILL
+    assert torch.load(path, weights_only=True)["version"] == 1  # the old one, whole
+    stale = list(path.parent.glob(".last.ckpt.*.tmp"))
+    assert len(stale) == 1  # the unfinished new one
+    assert resume_path(tmp_path, resume=True) == str(path)
+    assert not list(path.parent.glob("*.tmp"))  # cleaned when the run is resumed
+
+
+def test_failed_write_leaves_no_temporary_and_old_file(tmp_path, monkeypatch):
+    path = tmp_path / "last.ckpt"
+    atomic_torch_save({"v": 1}, path)
+
+    def boom(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(torch, "save", boom)
+    with pytest.raises(OSError, match="No space"):
+        AtomicCheckpointIO().save_checkpoint({"v": 2}, path)
+    monkeypatch.undo()
+    assert torch.load(path, weights_only=True) == {"v": 1}
+    assert [p.name for p in tmp_path.iterdir()] == ["last.ckpt"]
+    assert remove_stale_temporaries(tmp_path) == []
+
+
+def test_resume_path(tmp_path):
+    assert resume_path(tmp_path, resume=False) is None
+    assert resume_path(tmp_path, resume=True) is None  # nothing yet: fresh start, with a warning
+
+
+def test_fit_kit_rejects_bad_values(tmp_path):
+    from skipclip.data.epoch_sampler import epoch_loader
+
+    loader = epoch_loader(list(range(8)), 2, shuffle=True, drop_last=True)
+    with pytest.raises(ValueError, match="keep must be >= 1"):
+        fit_kit(tmp_path, loader, keep=0)
+    with pytest.raises(ValueError, match="every_n_steps must be >= 0, got -1"):
+        fit_kit(tmp_path, loader, every_n_steps=-1)
+    kit = fit_kit(tmp_path, loader, keep=2, every_n_steps=10)
+    assert isinstance(kit.plugins[0], AtomicCheckpointIO) and kit.ckpt_path is None

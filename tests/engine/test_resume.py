@@ -1,0 +1,104 @@
+"""Exact resume: a run SIGKILLed mid-epoch and resumed ends with the same weights, optimiser
+state and sampler position as an uninterrupted one; run folders refuse to be overwritten."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import time
+
+import pytest
+import torch
+
+from skipclip.config import load_config
+from skipclip.engine.runs import finish_run, prepare_run_dir
+from conftest import child_env, cli, max_weight_diff, run_cli, tiny_config, weights
+
+
+def _opt_state(ckpt):
+    state = torch.load(ckpt, map_location="cpu", weights_only=False)["optimizer_states"][0]["state"]
+    return {f"{i}.{k}": v for i, s in state.items() for k, v in s.items() if torch.is_tensor(v)}
+
+
+@pytest.mark.slow
+def test_sigkill_mid_epoch_then_resume_matches_uninterrupted(tmp_path):
+    config = tiny_config(tmp_path / "tiny.yaml")  # 64 videos, batch 4: 16 steps an epoch, 3 epochs
+    common = ["pretrain", "--data", "synthetic", "--config", config, "--no-progress", "--checkpoint-every", "5"]
+
+    ref = run_cli(*common, "--out", tmp_path / "ref")
+    assert ref.returncode == 0, ref.stderr[-3000:]
+
+    run = tmp_path / "cut"
+    last = run / "checkpoints" / "last.ckpt"
+    proc = subprocess.Popen(cli(*common, "--out", run), env=child_env(),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 180
+    while not last.exists() and proc.poll() is None and time.time() < deadline:
+        time.sleep(0.005)
+    os.kill(proc.pid, signal.SIGKILL)  # a real kill: no handler, no clean-up
+    assert proc.wait() == -signal.SIGKILL
+    cut = torch.load(last, map_location="cpu", weights_only=False)
+    position = cut["callbacks"]["TrainingPosition"]
+    assert 0 < cut["global_step"] < 48
+    assert not position["epoch_done"] and 0 < position["batches_done"] < 16  # killed mid-epoch
+    assert json.loads((run / "run.json").read_text())["status"] == "running"
+
+    # a plain re-run refuses to overwrite the killed run
+    again = run_cli(*common, "--out", run)
+    assert again.returncode == 2 and "--resume" in again.stderr
+
+    resumed = run_cli(*common, "--out", run, "--resume")
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    info = json.loads((run / "run.json").read_text())
+    assert info["status"] == "finished" and info["summary"]["steps"] == 48
+    assert info["summary"]["resumed_from"].endswith("last.ckpt")
+
+    a, b = weights(tmp_path / "ref" / "checkpoints" / "last.ckpt"), weights(last)
+    assert max_weight_diff(a, b) == 0.0  # bit-exact (deterministic mode, same thread count)
+    oa, ob = _opt_state(tmp_path / "ref" / "checkpoints" / "last.ckpt"), _opt_state(last)
+    assert max_weight_diff(oa, ob) == 0.0
+    # the last k=3 epoch checkpoints, plus last.ckpt, and no stale temporaries
+    names = sorted(p.name for p in (run / "checkpoints").iterdir())
+    assert names == ["epoch0000.ckpt", "epoch0001.ckpt", "epoch0002.ckpt", "last.ckpt"]
+
+
+def _cfg():
+    return load_config("cpu")
+
+
+def test_finished_run_is_not_overwritten_without_force(tmp_path):
+    out = prepare_run_dir(tmp_path / "run", _cfg(), resume=False, force=False, kind="pretrain")
+    (out / "checkpoints").mkdir()
+    (out / "checkpoints" / "last.ckpt").write_bytes(b"old")
+    finish_run(out, summary={"steps": 1})
+    with pytest.raises(FileExistsError, match="finished pretrain run; pass --resume"):
+        prepare_run_dir(out, _cfg(), resume=False, force=False, kind="pretrain")
+    assert (out / "checkpoints" / "last.ckpt").read_bytes() == b"old"
+    prepare_run_dir(out, _cfg(), resume=False, force=True, kind="pretrain")
+    assert not (out / "checkpoints").exists()  # --force starts over
+    info = json.loads((out / "run.json").read_text())
+    assert info["status"] == "running" and info["seed"] == 0 and "torch" in info["versions"]
+    assert (out / "config.yaml").read_text().startswith("model:")
+
+
+def test_resume_and_force_together_is_an_error(tmp_path):
+    with pytest.raises(ValueError, match="--resume and --force"):
+        prepare_run_dir(tmp_path, _cfg(), resume=True, force=True, kind="pretrain")
+
+
+def test_resume_with_a_different_config_names_the_change(tmp_path):
+    out = prepare_run_dir(tmp_path / "run", _cfg(), resume=False, force=False, kind="pretrain")
+    changed = load_config("cpu", {"pretext.sampling_rate": 3, "optim.max_epochs": 60})
+    with pytest.raises(ValueError, match=r"pretext.sampling_rate: 2 -> 3"):
+        prepare_run_dir(out, changed, resume=True, force=False, kind="pretrain")
+    longer = load_config("cpu", {"optim.max_epochs": 60})  # training longer is allowed
+    prepare_run_dir(out, longer, resume=True, force=False, kind="pretrain")
+    assert json.loads((out / "run.json").read_text())["resumes"] == 1
+
+
+def test_only_launch_rank_zero_writes_the_run_folder(tmp_path, monkeypatch):
+    monkeypatch.setenv("RANK", "1")
+    out = prepare_run_dir(tmp_path / "run", _cfg(), resume=False, force=False, kind="pretrain")
+    assert not out.exists()

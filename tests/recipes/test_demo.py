@@ -1,0 +1,33 @@
+"""`skipclip demo --quick` end to end on CPU: the table, report.json and the loss-curve PNG."""
+
+import json
+
+import pytest
+
+from skipclip.cli import main
+
+
+@pytest.mark.slow
+def test_demo_quick_end_to_end(tmp_path, capsys):
+    out = tmp_path / "demo"
+    assert main(["demo", "--quick", "--out", str(out), "--no-progress"]) == 0
+    printed = capsys.readouterr().out
+    assert "Pretext health" in printed and "random" in printed and "skipclip" in printed
+    report = json.loads((out / "report.json").read_text())
+    rows = {(r["init"], r["protocol"]): r for r in report["results"]}
+    assert ("skipclip", "linear_probe") in rows and ("random", "linear_probe") in rows
+    assert any(init == "supervised" for init, _ in rows)
+    for r in report["results"]:
+        assert 0.0 <= r["top1"] <= r["top5"] <= 1.0
+        assert r["top1_std"] >= 0.0
+    assert rows[("skipclip", "linear_probe")]["seeds"] >= 3
+    assert len(rows[("skipclip", "linear_probe")]["per_seed"]) >= 3
+    gain = report["skipclip_vs_random"]
+    assert gain["top1_gain"] == pytest.approx(rows[("skipclip", "linear_probe")]["top1"] - rows[("random", "linear_probe")]["top1"])
+    h = report["pretext_health"]
+    for enc in ("untrained", "pretrained"):
+        assert 0.0 <= h[enc]["rank_acc"] <= 1.0 and -1.0 <= h[enc]["kendall_tau"] <= 1.0
+    # pretraining moved the scores: positives now score above other videos' frames
+    assert h["pretrained"]["pos_neg_gap"] > h["untrained"]["pos_neg_gap"]
+    png = (out / "loss_curves.png").read_bytes()
+    assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 10_000
