@@ -59,13 +59,26 @@ def check_sources(train, val, test, clip_frames: int) -> None:
         unlabelled = [src.name(i) for i in range(len(src)) if src.label(i) < 0]
         if unlabelled:
             raise ValueError(f"{len(unlabelled)} {name} videos have no label, e.g. {unlabelled[0]}")
-    short = [(test.name(i), test.num_frames(i)) for i in range(len(test)) if test.num_frames(i) < clip_frames]
+    short = [(test.name(i), n) for i, n in enumerate(_frame_counts(test)) if n is not None and n < clip_frames]
     if short:
         listed = ", ".join(f"{n} ({f} frames)" for n, f in short[:5])
         raise ValueError(
             f"{len(short)} test videos are shorter than one {clip_frames}-frame window: {listed}"
             f"{' ...' if len(short) > 5 else ''}; every test video must be scored, so lower "
             "finetune.clip_frames (e.g. --clip-frames) or remove those videos from the test list")
+
+
+def _frame_counts(src) -> list[int | None]:
+    """Frames per video; ``None`` for a video that cannot be read (skipped and reported later)."""
+    from ..data.source import VideoReadError
+
+    counts = []
+    for i in range(len(src)):
+        try:
+            counts.append(src.num_frames(i))
+        except VideoReadError:
+            counts.append(None)
+    return counts
 
 
 def build_classifier(cfg: Config, encoder: nn.Module, num_classes: int, frozen: bool = False):
@@ -94,7 +107,7 @@ def finetune(cfg: Config, encoder: nn.Module, train_src, val_src, *, epochs: int
     from torch.utils.data import DataLoader
 
     from ..data.clips import ClipDataset
-    from ..engine.callbacks import KeepBest, SetEpoch
+    from ..engine.callbacks import CollectFailures, KeepBest, SetEpoch
 
     ft = finetune_settings(cfg)
     epochs = ft.max_epochs if epochs is None else epochs
@@ -102,15 +115,17 @@ def finetune(cfg: Config, encoder: nn.Module, train_src, val_src, *, epochs: int
     model = build_classifier(cfg, encoder, len(train_src.classes), frozen)
     train_ds = ClipDataset(train_src, ft.clip_frames, ft.crop_size, ft.short_side, train=True, seed=seed)
     workers = cfg.data.num_workers
+    timeout = cfg.data.loader_timeout if workers else 0
     train_loader = DataLoader(train_ds, batch_size=ft.batch_size, shuffle=True, num_workers=workers,
-                              drop_last=len(train_ds) > ft.batch_size)
+                              drop_last=len(train_ds) > ft.batch_size, timeout=timeout)
     val_loader = None
     if val_src is not None:
         val_ds = ClipDataset(val_src, ft.clip_frames, ft.crop_size, ft.short_side, train=False,
                              stride=ft.window_stride)
-        val_loader = DataLoader(val_ds, batch_size=ft.batch_size, shuffle=False, num_workers=workers)
-    keep = KeepBest("val/video_acc")
-    trainer = make_trainer(cfg, max_epochs=epochs, out=log_dir, callbacks=[keep, SetEpoch(train_ds)],
+        val_loader = DataLoader(val_ds, batch_size=ft.batch_size, shuffle=False, num_workers=workers,
+                                timeout=timeout)
+    keep, failures = KeepBest("val/video_acc"), CollectFailures()
+    trainer = make_trainer(cfg, max_epochs=epochs, out=log_dir, callbacks=[keep, SetEpoch(train_ds), failures],
                            progress=progress, devices=devices, num_nodes=num_nodes,
                            check_val_every_n_epoch=ft.val_every)
     start = time.time()
@@ -125,6 +140,8 @@ def finetune(cfg: Config, encoder: nn.Module, train_src, val_src, *, epochs: int
                "val_top1": keep.best, "val_curve": keep.history,
                "selected_by": "best validation video top-1" if keep.best is not None else "last epoch (no validation split)",
                "too_short_train_videos": len(train_ds.too_short), "world_size": trainer.world_size,
+               "failed_videos": {**train_ds.failed, **(val_ds.failed if val_src is not None else {}),
+                                 **failures.failed},
                "global_zero": trainer.is_global_zero}
     return model, history
 
@@ -139,11 +156,13 @@ def evaluate_video_level(model, test_src, cfg: Config) -> dict:
     ft = finetune_settings(cfg)
     ds = ClipDataset(test_src, ft.clip_frames, ft.crop_size, ft.short_side, train=False, stride=ft.window_stride)
     scores, labels, clips = video_level_predictions(model, ds, batch_size=ft.batch_size, device=device_of(cfg),
-                                                    num_workers=cfg.data.num_workers)
+                                                    num_workers=cfg.data.num_workers, timeout=cfg.data.loader_timeout)
+    failed = {**ds.failed, **clips["failed"]}
     return {"top1": topk_accuracy(scores, labels, 1), "top5": topk_accuracy(scores, labels, 5),
             "clip_top1": topk_accuracy(clips["probs"], clips["labels"], 1),
             "clip_top5": topk_accuracy(clips["probs"], clips["labels"], 5),
-            "test_videos": int(len(labels)), "windows_per_video": windows_per_video(clips["videos"])}
+            "test_videos": int(len(labels)), "windows_per_video": windows_per_video(clips["videos"]),
+            "skipped_test_videos": len(failed), "failed_test_videos": failed}
 
 
 FROZEN_METHOD = "linear layer trained with Adam on frozen g, clip level (fine-tuning pipeline)"
@@ -182,6 +201,7 @@ def finetune_and_test(cfg: Config, encoder: nn.Module, train_src, val_src, test_
     result = {"protocol": protocol_name(frozen), **evaluate_video_level(model, test_src, cfg),
               "val_top1": history["val_top1"], "best_epoch": history["best_epoch"], "epochs": history["epochs"],
               "selected_by": history["selected_by"], "seed": seed, "train_s": history["wall_s"]}
+    result["failed_videos"] = {**history["failed_videos"], **result["failed_test_videos"]}
     if frozen:
         result["method"] = FROZEN_METHOD
     result["wall_s"] = time.time() - start
