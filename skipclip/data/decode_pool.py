@@ -54,12 +54,12 @@ def prepare_one(src: str, dest: str, short_side: int, codec: str, quality: int,
 
     torch.set_num_threads(1)
     timed = bool(time_limit) and threading.current_thread() is threading.main_thread()
-    if timed:
-        old = signal.signal(signal.SIGALRM, _on_alarm)
-        signal.setitimer(signal.ITIMER_REAL, time_limit)
-        if hard_limit:
-            faulthandler.dump_traceback_later(time_limit + GRACE_S, exit=True)
+    old = signal.signal(signal.SIGALRM, _on_alarm) if timed else None
     try:
+        if timed:
+            signal.setitimer(signal.ITIMER_REAL, time_limit)
+            if hard_limit:
+                faulthandler.dump_traceback_later(time_limit + GRACE_S, exit=True)
         with ShardWriter(Path(dest), codec, quality) as writer:
             info = decode_into(src, writer.add, short_side)
             meta = {"fps": info.fps, "duration": info.duration, "source_height": info.height,

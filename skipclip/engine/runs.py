@@ -86,7 +86,7 @@ def check_run_dir(out: Path, cfg, *, resume: bool, force: bool, kind: str) -> di
             from the saved one in a key that would change the result.
         FileExistsError: ``out`` holds a run (or files a run would overwrite: a ``config.yaml``,
             ``checkpoints/``, ``logs/`` that no run record accounts for) and neither ``resume``
-            nor ``force`` was given; or ``out`` holds a run of another kind.
+            nor ``force`` was given; or ``out`` holds a run of another kind (even with ``force``).
     """
     out = Path(out)
     if resume and force:
@@ -96,7 +96,7 @@ def check_run_dir(out: Path, cfg, *, resume: bool, force: bool, kind: str) -> di
     if info is not None and info.get("kind", kind) != kind:
         raise FileExistsError(f"{out} holds a {info.get('kind')} run; a {kind} run would overwrite its logs and "
                               "checkpoints, even with --force: choose another --out")
-    if info is None and not force:
+    if info is None and not (force or resume):
         present = [name for name in RUN_FILES if (out / name).exists()]
         if present:
             raise FileExistsError(f"{out} holds {', '.join(present)} but no run.json: files this run would "
