@@ -57,3 +57,19 @@ def test_doctor_prints_the_names_on_a_utf8_terminal(store):
 def test_printable():
     assert printable(NAME) == "cats/caf\\xe9.avi"
     assert printable("Basketball/ü.avi") == "Basketball/ü.avi"
+
+
+def test_a_split_list_naming_a_non_utf8_file_finds_it(tmp_path):
+    from skipclip.data.layouts import load_index
+    from video_factory import video
+
+    name = b"A/v_A_g01_caf\xe9.avi"
+    video(tmp_path / "UCF-101" / os.fsdecode(name), n=12)
+    lists = tmp_path / "ucfTrainTestlist"
+    lists.mkdir()
+    (lists / "classInd.txt").write_text("1 A\n")
+    (lists / "trainlist01.txt").write_bytes(name + b" 1\n")
+    (lists / "testlist01.txt").write_bytes(b"A/v_A_g02_c01.avi\n")
+    video(tmp_path / "UCF-101" / "A" / "v_A_g02_c01.avi", n=12)
+    index = load_index(tmp_path)
+    assert [e.path for e in index.entries][0] == os.fsdecode(name) and index.missing() == []
