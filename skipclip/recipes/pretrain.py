@@ -61,7 +61,11 @@ def pretrain(cfg: Config, data: str, out: str | Path, *, resume: bool = False, f
 
     Raises:
         ValueError: ``resume`` and ``force`` together, or a resume with an incompatible config.
-        FileExistsError: ``out`` holds a run and neither ``resume`` nor ``force`` was given.
+        FileExistsError: ``out`` holds a run (or a ``config.yaml``, ``checkpoints/``, ``logs/`` of
+            no run) and neither ``resume`` nor ``force`` was given.
+        UnsafeCheckpointError: ``--resume`` meets a ``last.ckpt`` holding pickled objects.
+        FileNotFoundError, ValueError: unusable data; nothing is written to ``out`` then. A failure
+            once training started is recorded in ``run.json`` (status ``failed``) and re-raised.
     """
     import os
     import warnings
