@@ -170,7 +170,8 @@ class UnsafeCheckpointError(ValueError):
 
 
 def read_checkpoint(path: str | Path) -> dict:
-    """Load a checkpoint or state-dict file onto the CPU, tensors and plain containers only.
+    """Load a checkpoint or state-dict file onto the CPU, tensors and plain containers only
+    (a ``.safetensors`` file from ``skipclip export`` reads as the checkpoint it came from).
 
     Weight files are data, never code: ``torch.load(weights_only=True)`` refuses any pickled
     object other than tensors and plain Python containers, and a file that needs more is refused.
@@ -183,6 +184,10 @@ def read_checkpoint(path: str | Path) -> dict:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"checkpoint {path} does not exist")
+    if path.suffix == ".safetensors":  # an encoder from `skipclip export`, or any safetensors state dict
+        from .export import exported_as_checkpoint
+
+        return exported_as_checkpoint(path)
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # noqa: BLE001 - torch raises UnpicklingError, RuntimeError, EOFError...
