@@ -23,6 +23,7 @@ def add_arguments(p):
 
 
 def run(args) -> int:
+    from ..config import parse_sets
     from ..eval.report import results_table, write_report
     from ..recipes.evaluate import run_evaluate
     from .finetune import OVERRIDES
@@ -30,7 +31,7 @@ def run(args) -> int:
     protocols = [p.strip() for p in args.protocols.split(",") if p.strip()]
     overrides = {key: getattr(args, flag, None) for flag, key in OVERRIDES.items()}
     report = run_evaluate(args.config, args.ckpt, args.data, protocols=protocols, overrides=overrides,
-                          progress=not args.no_progress)
+                          sets=parse_sets(args.set), progress=not args.no_progress)
     print("\n" + results_table(report["results"]))
     for r in report["results"]:
         if r["protocol"] == "retrieval":

@@ -1,6 +1,6 @@
 """`skipclip finetune`: fine-tune the context encoder g for action recognition (section 4.2)."""
 
-from .pretrain import add_device_arguments
+from .pretrain import add_device_arguments, add_set_argument
 
 HELP = "fine-tune the context encoder for action recognition and test it (paper section 4.2)"
 DESCRIPTION = (
@@ -42,6 +42,7 @@ def add_data_arguments(p):
     p.add_argument("--seed", type=int, help="random seed")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     add_device_arguments(p)
+    add_set_argument(p)
 
 
 def add_arguments(p):
@@ -56,9 +57,10 @@ def add_arguments(p):
 
 
 def config_from_args(args):
-    from ..config import load_config
+    from ..config import load_config, parse_sets
 
-    return load_config(args.config, {key: getattr(args, flag, None) for flag, key in OVERRIDES.items()})
+    return load_config(args.config, {key: getattr(args, flag, None) for flag, key in OVERRIDES.items()},
+                       sets=parse_sets(args.set))
 
 
 def run(args) -> int:

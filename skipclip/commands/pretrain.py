@@ -43,9 +43,17 @@ def add_common_training_arguments(p, default_config: str = "cpu") -> None:
     add_device_arguments(p)
     p.add_argument("--precision", help="32-true, bf16-mixed or 16-mixed (GPU)")
     p.add_argument("--seed", type=int, help="random seed")
+    add_set_argument(p)
     p.add_argument("--resume", action="store_true", help="continue from OUT/checkpoints/last.ckpt")
     p.add_argument("--force", action="store_true", help="overwrite a run already in --out")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+
+
+def add_set_argument(p) -> None:
+    """--set KEY=VALUE ...: any configuration key, value parsed as YAML (applied after the flags)."""
+    p.add_argument("--set", nargs="+", action="extend", default=[], metavar="KEY=VALUE",
+                   help="override any config key, e.g. --set optim.lr=1e-4 data.val_fraction=0 "
+                        "(values are YAML; `skipclip config` prints the result)")
 
 
 def add_device_arguments(p) -> None:
@@ -92,14 +100,14 @@ def _non_negative(text: str) -> int:
 
 
 def config_from_args(args):
-    from ..config import load_config
+    from ..config import load_config, parse_sets
 
     overrides = {key: getattr(args, flag, None) for flag, key in OVERRIDES.items()}
     if getattr(args, "no_rotation", False):
         overrides["pretext.rotation"] = False
     if getattr(args, "no_negatives", False):
         overrides["pretext.negatives"] = False
-    return load_config(args.config, overrides)
+    return load_config(args.config, overrides, sets=parse_sets(getattr(args, "set", None)))
 
 
 def run(args) -> int:

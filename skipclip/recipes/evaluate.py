@@ -55,18 +55,19 @@ def evaluate(cfg: Config, encoder, train_src, val_src, test_src, *, init: str, p
 
 
 def run_evaluate(args_config, ckpt: str, data: str, *, protocols=PROTOCOLS, overrides: dict | None = None,
-                 progress: bool = True) -> dict:
+                 sets: dict | None = None, progress: bool = True) -> dict:
     """Evaluate the context encoder of ``ckpt`` (a Skip-Clip checkpoint, or a fine-tuned
     ``best.ckpt`` whose classifier is then tested as is) on ``data``.
 
     Args:
         args_config: a preset name or YAML path, or ``None`` for the checkpoint's own settings.
-        overrides: dotted config keys from the command line.
+        overrides: dotted config keys from the command line's flags.
+        sets: dotted config keys from ``--set`` (applied last; ``None`` is a value).
 
     Raises:
         ValueError, FileNotFoundError: a checkpoint of the wrong kind, unusable data.
     """
-    from ..config import apply_overrides, config_from_dict, load_config, validate
+    from ..config import apply_overrides, apply_sets, config_from_dict, load_config, validate
     from ..data.open import open_data
     from ..engine.checkpoints import checkpoint_config, checkpoint_kind, load_checked, read_checkpoint, state_dict_of
     from ..engine.initialise import initial_encoder
@@ -81,9 +82,10 @@ def run_evaluate(args_config, ckpt: str, data: str, *, protocols=PROTOCOLS, over
     if args_config is None and raw:  # the checkpoint's own settings, then the command line's
         cfg = config_from_dict(raw, f"{ckpt} config")
         apply_overrides(cfg, overrides or {})
+        apply_sets(cfg, sets or {})
         validate(cfg)
     else:
-        cfg = load_config(args_config or "cpu", overrides or {})
+        cfg = load_config(args_config or "cpu", overrides or {}, sets=sets)
     encoder, info = initial_encoder(cfg, ckpt, seed=cfg.trainer.seed)
     validate(apply_overrides(cfg, {"model.context_arch": info["arch"], "model.width": info["width"]}))
     splits = open_data(data, cfg, need_test=True)
