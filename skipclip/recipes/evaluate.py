@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from ..config import Config
 
-PROTOCOLS = ("finetune", "linear_probe", "retrieval")
+PROTOCOLS = ("finetune", "linear_probe", "retrieval", "knn")
 
 
 def evaluate(cfg: Config, encoder, train_src, val_src, test_src, *, init: str, protocols=PROTOCOLS,
@@ -22,7 +22,8 @@ def evaluate(cfg: Config, encoder, train_src, val_src, test_src, *, init: str, p
     from ..eval.features import frozen_features
     from ..eval.finetune import check_sources, evaluate_video_level, finetune_and_test, finetune_settings
     from ..eval.linear_probe import linear_probe
-    from ..eval.report import finetune_card, linear_card, retrieval_card
+    from ..eval.knn import KNN_K, KNN_TEMPERATURE, knn
+    from ..eval.report import finetune_card, knn_card, linear_card, retrieval_card
     from ..eval.retrieval import RECALL_AT, retrieval
 
     unknown = [p for p in protocols if p not in PROTOCOLS]
@@ -41,7 +42,7 @@ def evaluate(cfg: Config, encoder, train_src, val_src, test_src, *, init: str, p
             selection = None
         results.append({"init": init, **r})
         card["finetune"] = finetune_card(ft, r["windows_per_video"], selection)
-    if {"linear_probe", "retrieval"} & set(protocols):
+    if {"linear_probe", "retrieval", "knn"} & set(protocols):
         feats = frozen_features(cfg, encoder, train_src, test_src)
         if "linear_probe" in protocols:
             results.append({"init": init, **linear_probe(cfg, encoder, train_src, test_src, seed=seed, features=feats)})
@@ -49,6 +50,9 @@ def evaluate(cfg: Config, encoder, train_src, val_src, test_src, *, init: str, p
         if "retrieval" in protocols:
             results.append({"init": init, **retrieval(cfg, encoder, train_src, test_src, features=feats)})
             card["retrieval"] = retrieval_card(ft, RECALL_AT)
+        if "knn" in protocols:
+            results.append({"init": init, **knn(cfg, encoder, train_src, test_src, features=feats)})
+            card["knn"] = knn_card(ft, KNN_K, KNN_TEMPERATURE)
     return {"results": results, "protocol_card": card,
             "data": {"classes": list(train_src.classes), "train_videos": len(train_src),
                      "val_videos": len(val_src) if val_src is not None else 0, "test_videos": len(test_src)}}
