@@ -119,7 +119,7 @@ class FitKit:
 
 
 def fit_kit(out: str | Path, train_loader, *, keep: int = 3, every_n_steps: int | None = 50,
-            seed: int = 0, resume: bool = False) -> FitKit:
+            seed: int = 0, resume: bool = False, save_on_train_epoch_end: bool | None = None) -> FitKit:
     """Checkpointing and exact-resume machinery for a run folder.
 
     Writes ``out/checkpoints/last.ckpt`` every ``every_n_steps`` optimiser steps (mid-epoch) and
@@ -134,6 +134,9 @@ def fit_kit(out: str | Path, train_loader, *, keep: int = 3, every_n_steps: int 
         every_n_steps: steps between mid-epoch ``last.ckpt`` writes; None or 0 for epoch ends only.
         seed: the run's seed; each rank's random streams are seeded from (seed, rank).
         resume: continue from ``last.ckpt`` when it exists.
+        save_on_train_epoch_end: write the epoch checkpoint at each epoch end, after that epoch's
+            validation (``True``; needed when validation runs only every few epochs), or let
+            Lightning choose (``None``).
 
     Raises:
         ValueError: ``keep`` < 1 or ``every_n_steps`` < 0.
@@ -149,7 +152,8 @@ def fit_kit(out: str | Path, train_loader, *, keep: int = 3, every_n_steps: int 
     folder = Path(out) / "checkpoints"
     epochs = ModelCheckpoint(dirpath=folder, filename="epoch{epoch:04d}", auto_insert_metric_name=False,
                              save_last=True, save_top_k=keep, monitor="epoch", mode="max", every_n_epochs=1,
-                             enable_version_counter=False)  # both callbacks write the one last.ckpt
+                             enable_version_counter=False,  # both callbacks write the one last.ckpt
+                             save_on_train_epoch_end=save_on_train_epoch_end)
     callbacks = [epochs]
     if every_n_steps:
         callbacks.append(ModelCheckpoint(dirpath=folder, filename="step", save_last=True, save_top_k=0,
