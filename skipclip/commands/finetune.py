@@ -1,6 +1,6 @@
 """`skipclip finetune`: fine-tune the context encoder g for action recognition (section 4.2)."""
 
-from .pretrain import _non_negative, add_device_arguments, add_logger_argument, add_set_argument
+from .pretrain import add_device_arguments, add_logger_argument, add_set_argument
 
 HELP = "fine-tune the context encoder for action recognition and test it (paper section 4.2)"
 DESCRIPTION = (
@@ -12,7 +12,8 @@ DESCRIPTION = (
     "state dict, or a Skip-Clip checkpoint whose frame encoder is inflated). --linear trains only "
     "the linear layer on frozen g (the finetune_frozen protocol). Writes OUT/report.json, "
     "OUT/checkpoints/best.ckpt (the selected epoch's weights, updated as validation improves), "
-    "OUT/checkpoints/last.ckpt (atomic, for --resume after a crash or preemption) and the logs."
+    "OUT/checkpoints/last.ckpt (atomic, at each epoch end, for --resume after a crash or preemption) "
+    "and the logs."
 )
 
 OVERRIDES = {
@@ -55,9 +56,6 @@ def add_arguments(p):
     p.add_argument("--linear", action="store_true", help="train the linear layer only, on frozen g")
     p.add_argument("--resume", action="store_true", help="continue the run in --out from OUT/checkpoints/last.ckpt")
     p.add_argument("--force", action="store_true", help="overwrite a run or report already in --out")
-    p.add_argument("--checkpoint-every", type=_non_negative, default=50, metavar="STEPS",
-                   help="write OUT/checkpoints/last.ckpt every STEPS optimiser steps as well as at epoch ends "
-                        "(0: epoch ends only)")
     add_logger_argument(p)
     add_data_arguments(p)
 
@@ -76,8 +74,7 @@ def run(args) -> int:
 
     cfg, loggers = config_from_args(args), parse_loggers(args.logger)
     report = run_finetune(cfg, args.data, args.out, init=args.init, inflate=args.inflate, frozen=args.linear,
-                          force=args.force, resume=args.resume, progress=not args.no_progress,
-                          checkpoint_every=args.checkpoint_every, loggers=loggers)
+                          force=args.force, resume=args.resume, progress=not args.no_progress, loggers=loggers)
     if not report:
         return 0
     history, test = report["history"], report["results"][0]

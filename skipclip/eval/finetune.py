@@ -80,17 +80,18 @@ def build_classifier(cfg: Config, encoder: nn.Module, num_classes: int, frozen: 
 
 def finetune(cfg: Config, encoder: nn.Module, train_src, val_src, *, epochs: int | None = None, seed: int = 0,
              progress: bool = False, frozen: bool = False, log_dir=None, devices=1, num_nodes: int = 1,
-             resume: bool = False, checkpoint_every: int | None = 0, loggers=("csv",)):
+             resume: bool = False, loggers=("csv",)):
     """Fine-tune g (or, ``frozen``, only the linear layer on frozen g) on ``train_src``; keep the
     weights of the epoch with the best validation video accuracy.
 
     ``encoder`` is trained in place. Returns ``(classifier, history)``.
 
-    With a run folder (``log_dir``) the run is checkpointed as pretraining is (atomic
-    ``log_dir/checkpoints/last.ckpt`` at every epoch end and every ``checkpoint_every`` steps, the
-    last ``trainer.checkpoint_keep`` epoch checkpoints, and ``best.ckpt`` each time validation
-    improves), and ``resume`` continues from ``last.ckpt`` exactly: model, optimiser, schedule,
-    random streams, clip order and the best epoch so far.
+    With a run folder (``log_dir``) the run is checkpointed atomically: ``log_dir/checkpoints/last.ckpt``
+    at every epoch end, after that epoch's validation (a kill loses at most the epoch in progress;
+    mid-epoch checkpoints would resume past a validation Lightning then skips, changing the
+    selection), the last ``trainer.checkpoint_keep`` epoch checkpoints, and ``best.ckpt`` each time
+    validation improves. ``resume`` continues from ``last.ckpt`` exactly: model, optimiser,
+    schedule, random streams, clip order and the best epoch so far.
 
     ``devices``/``num_nodes`` above one run Lightning's DDP: each process trains on its share of
     the clips, validation scores are gathered so every process selects the same epoch, and
@@ -125,7 +126,7 @@ def finetune(cfg: Config, encoder: nn.Module, train_src, val_src, *, epochs: int
                                   num_workers=workers)
     if log_dir is not None:
         keep = KeepBest("val/video_acc", save_to=Path(log_dir) / "checkpoints" / "best.ckpt")
-        kit = fit_kit(log_dir, train_loader, keep=cfg.trainer.checkpoint_keep, every_n_steps=checkpoint_every,
+        kit = fit_kit(log_dir, train_loader, keep=cfg.trainer.checkpoint_keep, every_n_steps=0,
                       seed=seed, resume=resume, save_on_train_epoch_end=True)  # after the epoch's validation
         callbacks, plugins, ckpt_path = [*kit.callbacks, keep], kit.plugins, kit.ckpt_path
     else:

@@ -12,14 +12,14 @@ from ..config import Config, apply_overrides, validate
 
 def run_finetune(cfg: Config, data: str, out: str | Path, *, init: str = "random", inflate: str | None = None,
                  frozen: bool = False, force: bool = False, progress: bool = True, resume: bool = False,
-                 checkpoint_every: int | None = 50, loggers=("csv",)) -> dict:
+                 loggers=("csv",)) -> dict:
     """Fine-tune g from ``init`` / ``inflate`` on ``data``'s labelled training split, select the
     epoch on its validation split, test on its test split; write ``OUT/report.json`` and
     ``OUT/checkpoints/best.ckpt``. Returns the report (``{}`` on the non-first DDP processes).
 
     The run folder is a resumable run as pretraining's (``config.yaml``, ``run.json``, atomic
-    ``checkpoints/last.ckpt`` every ``checkpoint_every`` steps and at each epoch end): after a
-    kill, ``resume`` continues it and ends as the uninterrupted run would have.
+    ``checkpoints/last.ckpt`` at each epoch end): after a kill, ``resume`` continues it and ends
+    as the uninterrupted run would have.
 
     Raises:
         FileExistsError: ``out`` already holds a run or report and neither ``resume`` nor ``force``
@@ -57,8 +57,7 @@ def run_finetune(cfg: Config, data: str, out: str | Path, *, init: str = "random
         update_run(out, finetune=start_point)
     model, history = finetune(cfg, encoder, train_src, val_src, seed=cfg.trainer.seed, progress=progress,
                               frozen=frozen, log_dir=out, devices=cfg.trainer.devices,
-                              num_nodes=cfg.trainer.num_nodes, resume=resume, checkpoint_every=checkpoint_every,
-                              loggers=loggers)
+                              num_nodes=cfg.trainer.num_nodes, resume=resume, loggers=loggers)
     if not history.get("global_zero", True):
         return {}  # the other DDP processes stop here; the first tests and writes
     return _test_and_report(cfg, model, history, info, frozen, data, out, (train_src, val_src, test_src), start)
