@@ -81,5 +81,10 @@ def run(args) -> int:
     print("\n" + results_table(report["results"]))
     print(f"\nselected epoch {history['best_epoch']} ({history['selected_by']}); "
           f"{test['windows_per_video']['mean']:.1f} windows per test video")
+    if report["failed_videos"]:
+        from ..data.paths import printable
+
+        print(f"skipped {len(report['failed_videos'])} unreadable videos (named in report.json), e.g. "
+              + "; ".join(f"{printable(n)}: {r}" for n, r in list(report["failed_videos"].items())[:3]))
     print(f"wrote {args.out}/report.json and {report['checkpoint']}")
     return 0

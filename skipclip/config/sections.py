@@ -41,6 +41,7 @@ class DataConfig:
     short_side: int = 256
     batch_size: int = 128
     num_workers: int = 4
+    loader_timeout: float = 600.0  # seconds a loader worker may take for one batch (0: no limit)
     val_fraction: float = 0.1
     # built-in synthetic data set
     synthetic_classes: int = 8

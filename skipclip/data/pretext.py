@@ -9,6 +9,7 @@ import torch
 from torch.utils.data import Dataset
 
 from .window import PretextWindow
+from .skips import FAILED, encode
 from .source import VideoReadError, VideoSource
 from .transforms import random_crop_flip, resize_short_side
 
@@ -95,15 +96,17 @@ class PretextDataset(Dataset):
         return np.random.default_rng((self.seed, self.epoch, index))
 
     def __getitem__(self, index: int) -> dict:
+        passed: dict[str, str] = {}
         for attempt in range(len(self.valid)):
             j = (index + attempt) % len(self.valid)
             video = self.valid[j]
             try:
                 sample = self._sample(video, self.rng(j))
                 sample["skipped"] = attempt  # unreadable videos passed over for this item
+                sample[FAILED] = encode(passed)  # their names, to the main process (any worker count)
                 return sample
             except VideoReadError as exc:
-                self.failed[self.source.name(video)] = exc.reason
+                passed[self.source.name(video)] = self.failed[self.source.name(video)] = exc.reason
                 log.warning("skipping unreadable video %s", exc)
         raise RuntimeError("no video of the data set could be read; see the log for the reasons")
 

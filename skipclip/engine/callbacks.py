@@ -57,6 +57,24 @@ class KeepBest(L.Callback):
             module.load_state_dict(self.best_state)
 
 
+class CollectFailures(L.Callback):
+    """The unreadable videos the loaders passed over (named in each batch, so they arrive from
+    any number of loader workers), gathered in the main process: ``failed`` (name -> reason)."""
+
+    def __init__(self):
+        self.failed: dict[str, str] = {}
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
+        from ..data.skips import from_batch
+
+        self.failed.update(from_batch(batch))
+
+    def on_validation_batch_end(self, trainer, pl_module, outputs, batch, batch_idx, dataloader_idx=0):
+        from ..data.skips import from_batch
+
+        self.failed.update(from_batch(batch))
+
+
 class SetEpoch(L.Callback):
     """Tell a dataset with ``set_epoch`` the epoch before its loader is iterated, so every epoch
     draws new random clips, reproducibly."""

@@ -89,12 +89,23 @@ class AtomicCheckpointIO(TorchCheckpointIO):
             raise TypeError(f"{type(self).__name__} takes no storage_options, got {storage_options!r}")
         atomic_torch_save(checkpoint, path)
 
+    def load_checkpoint(self, path, map_location: Any = lambda storage, loc: storage,
+                        weights_only: bool | None = None) -> dict[str, Any]:
+        """Lightning's load, always with ``weights_only=True``: a checkpoint is data, never code."""
+        if weights_only is False:
+            raise UnsafeCheckpointError(f"refusing to load {path} with weights_only=False")
+        return super().load_checkpoint(path, map_location=map_location, weights_only=True)
+
 
 def resume_path(out: str | Path, resume: bool) -> str | None:
     """``out/checkpoints/last.ckpt`` when resuming and it exists, else None (a fresh start).
 
+    ``last.ckpt`` is read once through :func:`read_checkpoint` (tensors only) before Lightning
+    sees it, so a crafted or foreign file is a clear error, not code run or a traceback.
+
     Raises:
-        ValueError: ``last.ckpt`` exists but cannot be read (it was not written by this code).
+        UnsafeCheckpointError: ``last.ckpt`` holds pickled objects (never loaded).
+        ValueError: ``last.ckpt`` exists but is not a training checkpoint of this code.
     """
     if not resume:
         return None
@@ -104,7 +115,15 @@ def resume_path(out: str | Path, resume: bool) -> str | None:
     if not last.exists():
         log.warning("--resume given but %s does not exist; starting from scratch", last)
         return None
+    obj = read_checkpoint(last)
+    missing = [k for k in RESUME_KEYS if k not in obj]
+    if missing:
+        raise ValueError(f"{last} is not a training checkpoint written by `skipclip pretrain` (no {', '.join(missing)}); "
+                         "--resume cannot continue from it. Move it away to start afresh, or use --force")
     return str(last)
+
+
+RESUME_KEYS = ("state_dict", "optimizer_states", "loops")
 
 
 @dataclass

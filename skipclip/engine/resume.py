@@ -16,6 +16,7 @@ import lightning as L
 import numpy as np
 import torch
 
+from ..data.skips import from_batch
 from ..utils import dist
 
 log = logging.getLogger(__name__)
@@ -80,6 +81,7 @@ class TrainingPosition(L.Callback):
         self.epoch_done = False
         self.skipped_videos = 0  # this rank's, since the run started (resumes included)
         self.total_skipped_videos = 0  # all ranks, set at the end of fit
+        self.failed_videos: dict[str, str] = {}  # name -> reason, from the batches (any worker count)
         self._restored_rng: list | None = None
 
     def _position(self, epoch: int, start: int) -> None:
@@ -116,17 +118,24 @@ class TrainingPosition(L.Callback):
         self.batches_done = batch_idx + 1
         if isinstance(batch, dict) and "skipped" in batch:
             self.skipped_videos += int(batch["skipped"].sum())
+        self.failed_videos.update(from_batch(batch))
+
+    def on_validation_batch_end(self, trainer, pl_module, outputs, batch, batch_idx, dataloader_idx=0):
+        self.failed_videos.update(from_batch(batch))
 
     def on_train_epoch_end(self, trainer, pl_module):
         self.epoch_done = True
 
     def on_train_end(self, trainer, pl_module):
         self.total_skipped_videos = int(sum(_gather_objects(self.skipped_videos)))
+        for failed in _gather_objects(self.failed_videos):
+            self.failed_videos.update(failed)
 
     # ------------------------------------------------------------------ checkpoint state
     def state_dict(self) -> dict:
         # called on every rank when a checkpoint is written (rank 0 writes the file)
-        per_rank = _gather_objects({"rng": rng_states(), "skipped_videos": self.skipped_videos})
+        per_rank = _gather_objects({"rng": rng_states(), "skipped_videos": self.skipped_videos,
+                                    "failed_videos": dict(self.failed_videos)})
         return {
             "epoch": self.epoch,
             "batches_done": self.batches_done,
@@ -135,6 +144,7 @@ class TrainingPosition(L.Callback):
             "world_size": len(per_rank),
             "rng": [s["rng"] for s in per_rank],
             "skipped_videos": [s["skipped_videos"] for s in per_rank],
+            "failed_videos": {k: v for s in per_rank for k, v in s["failed_videos"].items()},
         }
 
     def load_state_dict(self, state: dict) -> None:
@@ -154,3 +164,4 @@ class TrainingPosition(L.Callback):
         self._position(epoch, start if same_world else 0)
         self._restored_rng = state["rng"]
         self.skipped_videos = state["skipped_videos"][dist.rank()] if same_world else 0
+        self.failed_videos = dict(state.get("failed_videos", {}))

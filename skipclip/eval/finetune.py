@@ -59,13 +59,26 @@ def check_sources(train, val, test, clip_frames: int) -> None:
         unlabelled = [src.name(i) for i in range(len(src)) if src.label(i) < 0]
         if unlabelled:
             raise ValueError(f"{len(unlabelled)} {name} videos have no label, e.g. {unlabelled[0]}")
-    short = [(test.name(i), test.num_frames(i)) for i in range(len(test)) if test.num_frames(i) < clip_frames]
+    short = [(test.name(i), n) for i, n in enumerate(_frame_counts(test)) if n is not None and n < clip_frames]
     if short:
         listed = ", ".join(f"{n} ({f} frames)" for n, f in short[:5])
         raise ValueError(
             f"{len(short)} test videos are shorter than one {clip_frames}-frame window: {listed}"
             f"{' ...' if len(short) > 5 else ''}; every test video must be scored, so lower "
             "finetune.clip_frames (e.g. --clip-frames) or remove those videos from the test list")
+
+
+def _frame_counts(src) -> list[int | None]:
+    """Frames per video; ``None`` for a video that cannot be read (skipped and reported later)."""
+    from ..data.source import VideoReadError
+
+    counts = []
+    for i in range(len(src)):
+        try:
+            counts.append(src.num_frames(i))
+        except VideoReadError:
+            counts.append(None)
+    return counts
 
 
 def build_classifier(cfg: Config, encoder: nn.Module, num_classes: int, frozen: bool = False):
@@ -105,7 +118,7 @@ def finetune(cfg: Config, encoder: nn.Module, train_src, val_src, *, epochs: int
 
     from ..data.clips import ClipDataset
     from ..data.epoch_sampler import epoch_loader
-    from ..engine.callbacks import KeepBest
+    from ..engine.callbacks import CollectFailures, KeepBest
     from ..engine.checkpoints import fit_kit
     from ..engine.resume import TrainingPosition
 
@@ -115,23 +128,25 @@ def finetune(cfg: Config, encoder: nn.Module, train_src, val_src, *, epochs: int
     model = build_classifier(cfg, encoder, len(train_src.classes), frozen)
     train_ds = ClipDataset(train_src, ft.clip_frames, ft.crop_size, ft.short_side, train=True, seed=seed)
     workers = cfg.data.num_workers
+    timeout = cfg.data.loader_timeout if workers else 0
     # clip order a pure function of (seed, epoch), sharded over DDP ranks, restartable mid-epoch
     train_loader = epoch_loader(train_ds, ft.batch_size, shuffle=True, drop_last=len(train_ds) > ft.batch_size,
-                                seed=seed, num_workers=workers)
+                                seed=seed, num_workers=workers, timeout=timeout)
     val_loader = None
     if val_src is not None:
         val_ds = ClipDataset(val_src, ft.clip_frames, ft.crop_size, ft.short_side, train=False,
                              stride=ft.window_stride)
         val_loader = epoch_loader(val_ds, ft.batch_size, shuffle=False, drop_last=False, seed=seed,
-                                  num_workers=workers)
+                                  num_workers=workers, timeout=timeout)
+    failures = CollectFailures()
     if log_dir is not None:
         keep = KeepBest("val/video_acc", save_to=Path(log_dir) / "checkpoints" / "best.ckpt")
         kit = fit_kit(log_dir, train_loader, keep=cfg.trainer.checkpoint_keep, every_n_steps=0,
                       seed=seed, resume=resume, save_on_train_epoch_end=True)  # after the epoch's validation
-        callbacks, plugins, ckpt_path = [*kit.callbacks, keep], kit.plugins, kit.ckpt_path
+        callbacks, plugins, ckpt_path = [*kit.callbacks, keep, failures], kit.plugins, kit.ckpt_path
     else:
         keep = KeepBest("val/video_acc")
-        callbacks, plugins, ckpt_path = [TrainingPosition(train_loader, seed=seed), keep], None, None
+        callbacks, plugins, ckpt_path = [TrainingPosition(train_loader, seed=seed), keep, failures], None, None
     trainer = make_trainer(cfg, max_epochs=epochs, out=log_dir, callbacks=callbacks, plugins=plugins,
                            progress=progress, devices=devices, num_nodes=num_nodes,
                            check_val_every_n_epoch=ft.val_every, enable_checkpointing=log_dir is not None,
@@ -143,13 +158,15 @@ def finetune(cfg: Config, encoder: nn.Module, train_src, val_src, *, epochs: int
     model.train()
     with warnings.catch_warnings():  # the sampler is resumable, though not a stateful loader
         warnings.filterwarnings("ignore", message=".*your dataloader is not resumable.*")
-        trainer.fit(model, train_loader, val_loader, ckpt_path=ckpt_path)
+        trainer.fit(model, train_loader, val_loader, ckpt_path=ckpt_path, weights_only=True)
     keep.restore(model)
     history = {"epochs": trainer.current_epoch, "steps": trainer.global_step, "wall_s": time.time() - start,
                "best_epoch": keep.best_epoch if keep.best_epoch is not None else trainer.current_epoch - 1,
                "val_top1": keep.best, "val_curve": keep.history,
                "selected_by": "best validation video top-1" if keep.best is not None else "last epoch (no validation split)",
                "too_short_train_videos": len(train_ds.too_short), "world_size": trainer.world_size,
+               "failed_videos": {**train_ds.failed, **(val_ds.failed if val_src is not None else {}),
+                                 **failures.failed},
                "global_zero": trainer.is_global_zero, "resumed_from": ckpt_path}
     return model, history
 
@@ -164,11 +181,13 @@ def evaluate_video_level(model, test_src, cfg: Config) -> dict:
     ft = finetune_settings(cfg)
     ds = ClipDataset(test_src, ft.clip_frames, ft.crop_size, ft.short_side, train=False, stride=ft.window_stride)
     scores, labels, clips = video_level_predictions(model, ds, batch_size=ft.batch_size, device=device_of(cfg),
-                                                    num_workers=cfg.data.num_workers)
+                                                    num_workers=cfg.data.num_workers, timeout=cfg.data.loader_timeout)
+    failed = {**ds.failed, **clips["failed"]}
     return {"top1": topk_accuracy(scores, labels, 1), "top5": topk_accuracy(scores, labels, 5),
             "clip_top1": topk_accuracy(clips["probs"], clips["labels"], 1),
             "clip_top5": topk_accuracy(clips["probs"], clips["labels"], 5),
-            "test_videos": int(len(labels)), "windows_per_video": windows_per_video(clips["videos"])}
+            "test_videos": int(len(labels)), "windows_per_video": windows_per_video(clips["videos"]),
+            "skipped_test_videos": len(failed), "failed_test_videos": failed}
 
 
 FROZEN_METHOD = "linear layer trained with Adam on frozen g, clip level (fine-tuning pipeline)"
@@ -207,6 +226,7 @@ def finetune_and_test(cfg: Config, encoder: nn.Module, train_src, val_src, test_
     result = {"protocol": protocol_name(frozen), **evaluate_video_level(model, test_src, cfg),
               "val_top1": history["val_top1"], "best_epoch": history["best_epoch"], "epochs": history["epochs"],
               "selected_by": history["selected_by"], "seed": seed, "train_s": history["wall_s"]}
+    result["failed_videos"] = {**history["failed_videos"], **result["failed_test_videos"]}
     if frozen:
         result["method"] = FROZEN_METHOD
     result["wall_s"] = time.time() - start

@@ -31,7 +31,7 @@ def evaluate(cfg: Config, encoder, train_src, val_src, test_src, *, init: str, p
         raise ValueError(f"unknown protocol(s) {unknown}; choose from {', '.join(PROTOCOLS)}")
     ft = finetune_settings(cfg)
     check_sources(train_src, val_src, test_src, ft.clip_frames)
-    results, card = [], {}
+    results, card, failed = [], {}, {}
     if "finetune" in protocols:
         if classifier is not None:
             r = {"protocol": "finetune", **evaluate_video_level(classifier, test_src, cfg), "seed": None}
@@ -41,9 +41,10 @@ def evaluate(cfg: Config, encoder, train_src, val_src, test_src, *, init: str, p
                                   progress=progress)
             selection = None
         results.append({"init": init, **r})
+        failed.update(r.get("failed_test_videos", {}))
         card["finetune"] = finetune_card(ft, r["windows_per_video"], selection)
     if {"linear_probe", "retrieval", "knn"} & set(protocols):
-        feats = frozen_features(cfg, encoder, train_src, test_src)
+        feats = frozen_features(cfg, encoder, train_src, test_src, failed=failed)
         if "linear_probe" in protocols:
             results.append({"init": init, **linear_probe(cfg, encoder, train_src, test_src, seed=seed, features=feats)})
             card["linear_probe"] = linear_card(ft, 1e-3)
@@ -55,7 +56,8 @@ def evaluate(cfg: Config, encoder, train_src, val_src, test_src, *, init: str, p
             card["knn"] = knn_card(ft, KNN_K, KNN_TEMPERATURE)
     return {"results": results, "protocol_card": card,
             "data": {"classes": list(train_src.classes), "train_videos": len(train_src),
-                     "val_videos": len(val_src) if val_src is not None else 0, "test_videos": len(test_src)}}
+                     "val_videos": len(val_src) if val_src is not None else 0, "test_videos": len(test_src),
+                     "skipped_videos": len(failed), "failed_videos": failed}}
 
 
 def run_evaluate(args_config, ckpt: str, data: str, *, protocols=PROTOCOLS, overrides: dict | None = None,

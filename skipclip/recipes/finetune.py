@@ -10,6 +10,28 @@ from pathlib import Path
 from ..config import Config, apply_overrides, validate
 
 
+def check_finetune_dir(out: Path, force: bool) -> None:
+    """Refuse to write into a folder holding another run, or an earlier fine-tuning without ``force``.
+
+    Raises:
+        FileExistsError: ``out`` holds a pretraining run (its logs and checkpoints would be
+            overwritten; never, even with ``force``), or a fine-tuning report, logs or
+            checkpoints without a ``run.json`` and ``force`` is not given. A fine-tuning run
+            folder (its ``run.json``) is left to :func:`~skipclip.engine.runs.prepare_run_dir`
+            (``--resume`` / ``--force``).
+    """
+    from ..engine.runs import read_run
+
+    info = read_run(out)
+    if info is not None and info.get("kind") != "finetune":
+        raise FileExistsError(f"{out} holds a {info.get('kind', 'skipclip')} run (run.json); fine-tuning would "
+                              "overwrite its logs/metrics.csv and checkpoints, even with --force: choose another --out")
+    present = [n for n in ("report.json", "logs", "checkpoints") if (out / n).exists()]
+    if info is None and present and not force:  # a fine-tuning run folder is checked by prepare_run_dir
+        raise FileExistsError(f"{out} already holds {', '.join(present)} (a fine-tuning run?); pass --force to "
+                              "overwrite them, or choose another --out")
+
+
 def run_finetune(cfg: Config, data: str, out: str | Path, *, init: str = "random", inflate: str | None = None,
                  frozen: bool = False, force: bool = False, progress: bool = True, resume: bool = False,
                  loggers=("csv",)) -> dict:
@@ -36,8 +58,8 @@ def run_finetune(cfg: Config, data: str, out: str | Path, *, init: str = "random
 
     out = Path(out)
     first = launch_rank() == 0  # under DDP only the first process checks and writes the folder
-    if first and (out / "report.json").exists() and not (force or resume):
-        raise FileExistsError(f"{out} already holds a fine-tuning report; pass --force or choose another --out")
+    if first:
+        check_finetune_dir(out, force)
     # everything that can be wrong is checked before the run folder is touched
     encoder, info = initial_encoder(cfg, init, inflate, seed=cfg.trainer.seed)
     validate(apply_overrides(cfg, {"model.context_arch": info["arch"], "model.width": info["width"]}))
@@ -85,7 +107,9 @@ def _test_and_report(cfg, model, history, info, frozen, data, out, splits, start
               "init": info, "history": history, "checkpoint": str(ckpt),
               "data": {"data": str(data), "classes": list(train_src.classes), "train_videos": len(train_src),
                        "val_videos": len(val_src) if val_src is not None else 0, "test_videos": len(test_src)},
-              "config": cfg.to_dict(), "wall_s": time.time() - start}
+              "config": cfg.to_dict(), "wall_s": time.time() - start,
+              "failed_videos": {**history["failed_videos"], **test["failed_test_videos"]}}
+    report["skipped_videos"] = len(report["failed_videos"])
     write_report(out / "report.json", report)
     finish_run(out, summary={"best_epoch": history["best_epoch"], "test_top1": test["top1"], "epochs": history["epochs"]})
     return report
