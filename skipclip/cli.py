@@ -17,9 +17,11 @@ COMMANDS = [
     "doctor",
     "finetune",
     "evaluate",
+    "export",
     "reproduce",
     "visualize",
     "bench",
+    "config",
 ]
 
 

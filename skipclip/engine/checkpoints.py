@@ -138,7 +138,7 @@ class FitKit:
 
 
 def fit_kit(out: str | Path, train_loader, *, keep: int = 3, every_n_steps: int | None = 50,
-            seed: int = 0, resume: bool = False) -> FitKit:
+            seed: int = 0, resume: bool = False, save_on_train_epoch_end: bool | None = None) -> FitKit:
     """Checkpointing and exact-resume machinery for a run folder.
 
     Writes ``out/checkpoints/last.ckpt`` every ``every_n_steps`` optimiser steps (mid-epoch) and
@@ -153,6 +153,9 @@ def fit_kit(out: str | Path, train_loader, *, keep: int = 3, every_n_steps: int 
         every_n_steps: steps between mid-epoch ``last.ckpt`` writes; None or 0 for epoch ends only.
         seed: the run's seed; each rank's random streams are seeded from (seed, rank).
         resume: continue from ``last.ckpt`` when it exists.
+        save_on_train_epoch_end: write the epoch checkpoint at each epoch end, after that epoch's
+            validation (``True``; needed when validation runs only every few epochs), or let
+            Lightning choose (``None``).
 
     Raises:
         ValueError: ``keep`` < 1 or ``every_n_steps`` < 0.
@@ -168,7 +171,8 @@ def fit_kit(out: str | Path, train_loader, *, keep: int = 3, every_n_steps: int 
     folder = Path(out) / "checkpoints"
     epochs = ModelCheckpoint(dirpath=folder, filename="epoch{epoch:04d}", auto_insert_metric_name=False,
                              save_last=True, save_top_k=keep, monitor="epoch", mode="max", every_n_epochs=1,
-                             enable_version_counter=False)  # both callbacks write the one last.ckpt
+                             enable_version_counter=False,  # both callbacks write the one last.ckpt
+                             save_on_train_epoch_end=save_on_train_epoch_end)
     callbacks = [epochs]
     if every_n_steps:
         callbacks.append(ModelCheckpoint(dirpath=folder, filename="step", save_last=True, save_top_k=0,
@@ -189,7 +193,8 @@ class UnsafeCheckpointError(ValueError):
 
 
 def read_checkpoint(path: str | Path) -> dict:
-    """Load a checkpoint or state-dict file onto the CPU, tensors and plain containers only.
+    """Load a checkpoint or state-dict file onto the CPU, tensors and plain containers only
+    (a ``.safetensors`` file from ``skipclip export`` reads as the checkpoint it came from).
 
     Weight files are data, never code: ``torch.load(weights_only=True)`` refuses any pickled
     object other than tensors and plain Python containers, and a file that needs more is refused.
@@ -202,6 +207,10 @@ def read_checkpoint(path: str | Path) -> dict:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"checkpoint {path} does not exist")
+    if path.suffix == ".safetensors":  # an encoder from `skipclip export`, or any safetensors state dict
+        from .export import exported_as_checkpoint
+
+        return exported_as_checkpoint(path)
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # noqa: BLE001 - torch raises UnpicklingError, RuntimeError, EOFError...

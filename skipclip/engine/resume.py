@@ -92,6 +92,11 @@ class TrainingPosition(L.Callback):
 
     # ------------------------------------------------------------------ training hooks
     def on_train_start(self, trainer, pl_module):
+        if self._restored_rng is not None and self.batches_done and self.batches_done >= trainer.num_training_batches:
+            # checkpointed after the epoch's last batch, before its end: Lightning counts that epoch
+            # as done and starts the next without on_train_epoch_start, so position it here
+            self.epoch, self.batches_done = self.epoch + 1, 0
+            self._position(self.epoch, 0)
         if self._restored_rng is not None:
             r, w = trainer.global_rank, trainer.world_size
             if len(self._restored_rng) == w:
@@ -155,7 +160,7 @@ class TrainingPosition(L.Callback):
         if state["batch_size"] != self.batch_size:
             raise ValueError(f"the checkpoint was trained with batch size {state['batch_size']}, "
                              f"this run has {self.batch_size}; resume with the same batch size")
-        self.epoch, self.batches_done, self.epoch_done = epoch, start // self.batch_size, False
+        self.epoch, self.batches_done, self.epoch_done = epoch, (start // self.batch_size) if same_world else 0, False
         self._position(epoch, start if same_world else 0)
         self._restored_rng = state["rng"]
         self.skipped_videos = state["skipped_videos"][dist.rank()] if same_world else 0

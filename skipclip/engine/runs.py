@@ -48,7 +48,8 @@ def read_run(out: Path) -> dict | None:
 
 
 # keys a resumed run may change: they do not alter what the continuation computes
-RESUMABLE_CHANGES = {"optim.max_epochs", "data.num_workers", "data.loader_timeout", "trainer.log_every_n_steps",
+RESUMABLE_CHANGES = {"optim.max_epochs", "finetune.max_epochs", "data.num_workers", "data.loader_timeout",
+                     "trainer.log_every_n_steps",
                      "trainer.on_nonfinite", "trainer.accelerator", "trainer.limit_train_batches",
                      "trainer.devices", "trainer.num_nodes"}  # a new world size warns: not bit-exact
 
@@ -187,3 +188,11 @@ def finish_run(out: Path, status: str = "finished", **extra) -> None:
     info = read_run(out) or {}
     info.update(status=status, ended=time.strftime("%Y-%m-%dT%H:%M:%S%z"), **extra)
     atomic_write_text(Path(out) / "run.json", json.dumps(info, indent=2, default=str))
+
+
+def update_run(out: Path, **extra) -> None:
+    """Add keys to ``run.json`` (its status unchanged)."""
+    info = read_run(out) or {}
+    info.update(**extra)
+    atomic_write_text(Path(out) / "run.json", json.dumps(info, indent=2, default=str))
+

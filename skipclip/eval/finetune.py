@@ -92,22 +92,35 @@ def build_classifier(cfg: Config, encoder: nn.Module, num_classes: int, frozen: 
 
 
 def finetune(cfg: Config, encoder: nn.Module, train_src, val_src, *, epochs: int | None = None, seed: int = 0,
-             progress: bool = False, frozen: bool = False, log_dir=None, devices=1, num_nodes: int = 1):
+             progress: bool = False, frozen: bool = False, log_dir=None, devices=1, num_nodes: int = 1,
+             resume: bool = False, loggers=("csv",)):
     """Fine-tune g (or, ``frozen``, only the linear layer on frozen g) on ``train_src``; keep the
     weights of the epoch with the best validation video accuracy.
 
     ``encoder`` is trained in place. Returns ``(classifier, history)``.
+
+    With a run folder (``log_dir``) the run is checkpointed atomically: ``log_dir/checkpoints/last.ckpt``
+    at every epoch end, after that epoch's validation (a kill loses at most the epoch in progress;
+    mid-epoch checkpoints would resume past a validation Lightning then skips, changing the
+    selection), the last ``trainer.checkpoint_keep`` epoch checkpoints, and ``best.ckpt`` each time
+    validation improves. ``resume`` continues from ``last.ckpt`` exactly: model, optimiser,
+    schedule, random streams, clip order and the best epoch so far.
 
     ``devices``/``num_nodes`` above one run Lightning's DDP: each process trains on its share of
     the clips, validation scores are gathered so every process selects the same epoch, and
     ``history["global_zero"]`` tells the caller which process should test and write. Library
     callers (demo, reproduce) keep the default single device.
     """
+    import warnings
+    from pathlib import Path
+
     import lightning as L
-    from torch.utils.data import DataLoader
 
     from ..data.clips import ClipDataset
-    from ..engine.callbacks import CollectFailures, KeepBest, SetEpoch
+    from ..data.epoch_sampler import epoch_loader
+    from ..engine.callbacks import CollectFailures, KeepBest
+    from ..engine.checkpoints import fit_kit
+    from ..engine.resume import TrainingPosition
 
     ft = finetune_settings(cfg)
     epochs = ft.max_epochs if epochs is None else epochs
@@ -116,24 +129,36 @@ def finetune(cfg: Config, encoder: nn.Module, train_src, val_src, *, epochs: int
     train_ds = ClipDataset(train_src, ft.clip_frames, ft.crop_size, ft.short_side, train=True, seed=seed)
     workers = cfg.data.num_workers
     timeout = cfg.data.loader_timeout if workers else 0
-    train_loader = DataLoader(train_ds, batch_size=ft.batch_size, shuffle=True, num_workers=workers,
-                              drop_last=len(train_ds) > ft.batch_size, timeout=timeout)
+    # clip order a pure function of (seed, epoch), sharded over DDP ranks, restartable mid-epoch
+    train_loader = epoch_loader(train_ds, ft.batch_size, shuffle=True, drop_last=len(train_ds) > ft.batch_size,
+                                seed=seed, num_workers=workers, timeout=timeout)
     val_loader = None
     if val_src is not None:
         val_ds = ClipDataset(val_src, ft.clip_frames, ft.crop_size, ft.short_side, train=False,
                              stride=ft.window_stride)
-        val_loader = DataLoader(val_ds, batch_size=ft.batch_size, shuffle=False, num_workers=workers,
-                                timeout=timeout)
-    keep, failures = KeepBest("val/video_acc"), CollectFailures()
-    trainer = make_trainer(cfg, max_epochs=epochs, out=log_dir, callbacks=[keep, SetEpoch(train_ds), failures],
+        val_loader = epoch_loader(val_ds, ft.batch_size, shuffle=False, drop_last=False, seed=seed,
+                                  num_workers=workers, timeout=timeout)
+    failures = CollectFailures()
+    if log_dir is not None:
+        keep = KeepBest("val/video_acc", save_to=Path(log_dir) / "checkpoints" / "best.ckpt")
+        kit = fit_kit(log_dir, train_loader, keep=cfg.trainer.checkpoint_keep, every_n_steps=0,
+                      seed=seed, resume=resume, save_on_train_epoch_end=True)  # after the epoch's validation
+        callbacks, plugins, ckpt_path = [*kit.callbacks, keep, failures], kit.plugins, kit.ckpt_path
+    else:
+        keep = KeepBest("val/video_acc")
+        callbacks, plugins, ckpt_path = [TrainingPosition(train_loader, seed=seed), keep, failures], None, None
+    trainer = make_trainer(cfg, max_epochs=epochs, out=log_dir, callbacks=callbacks, plugins=plugins,
                            progress=progress, devices=devices, num_nodes=num_nodes,
-                           check_val_every_n_epoch=ft.val_every)
+                           check_val_every_n_epoch=ft.val_every, enable_checkpointing=log_dir is not None,
+                           resumable_sampler=True, loggers=loggers)
     start = time.time()
     # Lightning keeps each submodule's train/eval mode as it finds it, and an encoder handed over
     # after feature extraction or validation may be in eval mode: fine-tuning it so would train
     # with BatchNorm frozen at pretraining statistics (measured: top-1 0.10-0.26 instead of 0.43)
     model.train()
-    trainer.fit(model, train_loader, val_loader)
+    with warnings.catch_warnings():  # the sampler is resumable, though not a stateful loader
+        warnings.filterwarnings("ignore", message=".*your dataloader is not resumable.*")
+        trainer.fit(model, train_loader, val_loader, ckpt_path=ckpt_path, weights_only=True)
     keep.restore(model)
     history = {"epochs": trainer.current_epoch, "steps": trainer.global_step, "wall_s": time.time() - start,
                "best_epoch": keep.best_epoch if keep.best_epoch is not None else trainer.current_epoch - 1,
@@ -142,7 +167,7 @@ def finetune(cfg: Config, encoder: nn.Module, train_src, val_src, *, epochs: int
                "too_short_train_videos": len(train_ds.too_short), "world_size": trainer.world_size,
                "failed_videos": {**train_ds.failed, **(val_ds.failed if val_src is not None else {}),
                                  **failures.failed},
-               "global_zero": trainer.is_global_zero}
+               "global_zero": trainer.is_global_zero, "resumed_from": ckpt_path}
     return model, history
 
 

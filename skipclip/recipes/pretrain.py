@@ -39,7 +39,7 @@ def make_loader(dataset, cfg: Config, shuffle: bool, drop_last: bool):
 
 def pretrain(cfg: Config, data: str, out: str | Path, *, resume: bool = False, force: bool = False,
              progress: bool = True, callbacks: list | None = None, max_minutes: float | None = None,
-             checkpoint_every: int | None = 50):
+             checkpoint_every: int | None = 50, loggers=("csv",), images_every: int = 10):
     """Pretrain Skip-Clip; returns ``(module, trainer, summary)``, ``module.model`` being the
     trained :class:`~skipclip.method.model.SkipClipModel`.
 
@@ -58,6 +58,8 @@ def pretrain(cfg: Config, data: str, out: str | Path, *, resume: bool = False, f
         callbacks: extra Lightning callbacks.
         max_minutes: stop after this wall time (checkpoints are still written).
         checkpoint_every: optimiser steps between mid-epoch ``last.ckpt`` writes (0: epoch ends only).
+        loggers: ``csv``, ``tensorboard``, ``wandb`` (:mod:`skipclip.engine.loggers`).
+        images_every: epochs between Figure 3 similarity maps of 3 fixed validation videos (0: none).
 
     Raises:
         ValueError: ``resume`` and ``force`` together, or a resume with an incompatible config.
@@ -73,6 +75,7 @@ def pretrain(cfg: Config, data: str, out: str | Path, *, resume: bool = False, f
     import lightning as L
 
     from ..engine.checkpoints import fit_kit
+    from ..engine.loggers import SimilarityMaps
     from ..engine.trainer import make_trainer
     from ..method.module import SkipClipModule
 
@@ -98,9 +101,11 @@ def pretrain(cfg: Config, data: str, out: str | Path, *, resume: bool = False, f
                   resume=resume)  # a last.ckpt that is not plain tensors is refused here
     if first:
         start_run(out, cfg, info, resume=resume, force=force, kind="pretrain")
-    trainer = make_trainer(cfg, max_epochs=cfg.optim.max_epochs, out=out, callbacks=[*kit.callbacks, *(callbacks or [])],
-                           plugins=kit.plugins, progress=progress, max_minutes=max_minutes,
-                           enable_checkpointing=True, resumable_sampler=True)
+    figures = [SimilarityMaps(val_ds, out, images_every)] if images_every and val_ds is not None else []
+    trainer = make_trainer(cfg, max_epochs=cfg.optim.max_epochs, out=out,
+                           callbacks=[*kit.callbacks, *figures, *(callbacks or [])], plugins=kit.plugins,
+                           progress=progress, max_minutes=max_minutes, enable_checkpointing=True,
+                           resumable_sampler=True, loggers=loggers)
     start = time.time()
     try:
         with warnings.catch_warnings():  # the sampler is resumable, though not a stateful loader
