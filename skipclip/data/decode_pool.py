@@ -50,7 +50,9 @@ def prepare_one(src: str, dest: str, short_side: int, codec: str, quality: int,
     from .shard import ShardWriter
     from .video_io import decode_into
 
+    import av  # noqa: F401  (imported before the timer is armed: a limit never lands mid-import)
     import torch
+    from torchvision.io import encode_jpeg  # noqa: F401
 
     torch.set_num_threads(1)
     timed = bool(time_limit) and threading.current_thread() is threading.main_thread()
