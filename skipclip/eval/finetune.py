@@ -34,6 +34,8 @@ def finetune_settings(cfg: Config) -> FinetuneConfig:
         ft.short_side = cfg.data.short_side
     if ft.window_stride is None:
         ft.window_stride = ft.clip_frames
+    if ft.val_fraction is None:
+        ft.val_fraction = cfg.data.val_fraction
     return ft
 
 
@@ -81,7 +83,11 @@ def build_classifier(cfg: Config, encoder: nn.Module, num_classes: int, frozen: 
 def finetune(cfg: Config, encoder: nn.Module, train_src, val_src, *, epochs: int | None = None, seed: int = 0,
              progress: bool = False, frozen: bool = False, log_dir=None, devices=1, num_nodes: int = 1):
     """Fine-tune g (or, ``frozen``, only the linear layer on frozen g) on ``train_src``; keep the
-    weights of the epoch with the best validation video accuracy.
+    weights of the epoch with the best validation video accuracy (``finetune.selection: best``)
+    or of the last epoch (``last``, the paper's reading; the validation curve is still logged).
+
+    ``finetune.batch_size`` is per process, or the global batch split over the processes under
+    ``data.batch_per: global``.
 
     ``encoder`` is trained in place. Returns ``(classifier, history)``.
 
@@ -102,13 +108,14 @@ def finetune(cfg: Config, encoder: nn.Module, train_src, val_src, *, epochs: int
     model = build_classifier(cfg, encoder, len(train_src.classes), frozen)
     train_ds = ClipDataset(train_src, ft.clip_frames, ft.crop_size, ft.short_side, train=True, seed=seed)
     workers = cfg.data.num_workers
-    train_loader = DataLoader(train_ds, batch_size=ft.batch_size, shuffle=True, num_workers=workers,
-                              drop_last=len(train_ds) > ft.batch_size)
+    batch = finetune_batch(cfg, ft.batch_size, devices, num_nodes)
+    train_loader = DataLoader(train_ds, batch_size=batch, shuffle=True, num_workers=workers,
+                              drop_last=len(train_ds) > batch)
     val_loader = None
     if val_src is not None:
         val_ds = ClipDataset(val_src, ft.clip_frames, ft.crop_size, ft.short_side, train=False,
                              stride=ft.window_stride)
-        val_loader = DataLoader(val_ds, batch_size=ft.batch_size, shuffle=False, num_workers=workers)
+        val_loader = DataLoader(val_ds, batch_size=batch, shuffle=False, num_workers=workers)
     keep = KeepBest("val/video_acc")
     trainer = make_trainer(cfg, max_epochs=epochs, out=log_dir, callbacks=[keep, SetEpoch(train_ds)],
                            progress=progress, devices=devices, num_nodes=num_nodes,
@@ -119,14 +126,34 @@ def finetune(cfg: Config, encoder: nn.Module, train_src, val_src, *, epochs: int
     # with BatchNorm frozen at pretraining statistics (measured: top-1 0.10-0.26 instead of 0.43)
     model.train()
     trainer.fit(model, train_loader, val_loader)
-    keep.restore(model)
+    best = ft.selection == "best" and keep.best is not None
+    if best:
+        keep.restore(model)
+        selected_by, epoch, val_top1 = "best validation video top-1", keep.best_epoch, keep.best
+    else:
+        last_val = keep.history[-1][1] if keep.history and keep.history[-1][0] == trainer.current_epoch - 1 else None
+        why = "finetune.selection: last" if ft.selection == "last" else "no validation split"
+        selected_by, epoch, val_top1 = f"last epoch ({why})", trainer.current_epoch - 1, last_val
     history = {"epochs": trainer.current_epoch, "steps": trainer.global_step, "wall_s": time.time() - start,
-               "best_epoch": keep.best_epoch if keep.best_epoch is not None else trainer.current_epoch - 1,
-               "val_top1": keep.best, "val_curve": keep.history,
-               "selected_by": "best validation video top-1" if keep.best is not None else "last epoch (no validation split)",
+               "best_epoch": epoch, "val_top1": val_top1, "val_curve": keep.history,
+               "batch_per_process": batch, "selected_by": selected_by,
                "too_short_train_videos": len(train_ds.too_short), "world_size": trainer.world_size,
                "global_zero": trainer.is_global_zero}
     return model, history
+
+
+def finetune_batch(cfg: Config, batch_size: int, devices=1, num_nodes: int = 1) -> int:
+    """Clips per process and step of fine-tuning (see :func:`~skipclip.utils.dist.batch_per_process`).
+
+    Raises:
+        ValueError: a global batch (``data.batch_per: global``) the processes cannot share evenly.
+    """
+    from ..engine.trainer import device_of
+    from ..utils.dist import batch_per_process, planned_world_size
+
+    one = devices in (1, "1") and int(num_nodes) == 1
+    world = 1 if one else planned_world_size(devices, num_nodes, gpu=device_of(cfg) == "cuda")
+    return batch_per_process(batch_size, cfg.data.batch_per, world, key="finetune.batch_size")
 
 
 def evaluate_video_level(model, test_src, cfg: Config) -> dict:

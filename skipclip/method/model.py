@@ -140,7 +140,7 @@ def build_skipclip(cfg) -> SkipClipModel:
     from ..models import ContextEncoder, FrameEncoder, RotationHead
 
     p = cfg.pretext
-    g = ContextEncoder(cfg.model.context_arch, cfg.model.width)
+    g = ContextEncoder(cfg.model.context_arch, cfg.model.width, cfg.model.shortcut)
     f = FrameEncoder(cfg.model.width, in_channels=3 * p.target_length)
     head = RotationHead(f.out_channels) if p.rotation else None
     return SkipClipModel(g, f, head, rank_margin=p.rank_margin, neg_margin=p.neg_margin, negatives=p.negatives,
