@@ -32,11 +32,6 @@ def validate_finetune(cfg: "Config") -> None:
     if f.selection not in ("best", "last"):
         raise ValueError(f"finetune.selection must be 'best' (best validation epoch) or 'last' (last epoch), "
                          f"got {f.selection!r}")
-    held_out = f.val_fraction if f.val_fraction is not None else cfg.data.val_fraction
-    if f.selection == "best" and held_out == 0:
-        raise ValueError("finetune.selection 'best' needs a validation split, but finetune.val_fraction "
-                         "(or data.val_fraction) is 0; set finetune.val_fraction > 0 (e.g. 0.1) or "
-                         "finetune.selection 'last'")
     crop = f.crop_size if f.crop_size is not None else cfg.data.crop_size
     short = f.short_side if f.short_side is not None else cfg.data.short_side
     if crop > short:
