@@ -62,7 +62,10 @@ def initial_encoder(cfg, init: str = "random", inflate: str | Path | None = None
                              f"{'a fine-tuned classifier' if kind == 'classifier' else describe(obj)}")
         g = ContextEncoder(arch, width, "B")  # the 2D weights fill 1x1x1 conv shortcuts, whatever model.shortcut says
         report = inflate_2d_into_3d(state, g)
+        if kind == "resnet2d":  # torchvision-format ImageNet weights expect ImageNet statistics
+            g.input_stats = "imagenet"
         return g, {"init": "inflation", "source": source, "arch": arch, "width": width, "shortcut": "B",
+                   "input_stats": g.input_stats,
                    "inflated_kernels": len(report.inflated), "copied": len(report.copied)}
     if init == "random":
         g = ContextEncoder(cfg.model.context_arch, cfg.model.width, cfg.model.shortcut)
@@ -77,6 +80,7 @@ def initial_encoder(cfg, init: str = "random", inflate: str | Path | None = None
     state = encoder_state(obj, "context")
     g = ContextEncoder(arch, width, shortcut_of(state))
     load_checked(g, state, f"{init}")
+    g.input_stats = (obj.get("hyper_parameters") or {}).get("input_stats", "kinetics")  # a fine-tuned classifier's
     return g, {"init": "skipclip" if kind == "skipclip" else "finetuned", "source": str(init),
                "arch": arch, "width": width, "shortcut": g.shortcut}
 

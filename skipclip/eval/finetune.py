@@ -77,7 +77,8 @@ def build_classifier(cfg: Config, encoder: nn.Module, num_classes: int, frozen: 
     return ActionClassifier(encoder, num_classes, lr=ft.lr, weight_decay=ft.weight_decay,
                             lr_step_epochs=ft.lr_step_epochs, lr_gamma=ft.lr_gamma,
                             lr_last_step_epoch=ft.lr_last_step_epoch, freeze_encoder=frozen,
-                            dropout=ft.dropout, config=cfg.to_dict())
+                            dropout=ft.dropout, config=cfg.to_dict(),
+                            input_stats=getattr(encoder, "input_stats", "kinetics"))
 
 
 def finetune(cfg: Config, encoder: nn.Module, train_src, val_src, *, epochs: int | None = None, seed: int = 0,

@@ -238,6 +238,9 @@ class ContextEncoder(nn.Module):
         self.width = width
         self.shortcut = shortcut
         self.trunk = build_trunk(arch, width, shortcut)
+        # the statistics its inputs are standardised with: "imagenet" once filled with inflated
+        # ImageNet weights (engine.initialise), which expect them
+        self.input_stats = "kinetics"
         self.out_channels = self.trunk.out_channels
 
     def forward(self, x: Tensor) -> Tensor:
