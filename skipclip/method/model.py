@@ -97,7 +97,7 @@ class SkipClipModel(nn.Module):
     def scores(self, h: torch.Tensor, z: torch.Tensor, m: int, videos: torch.Tensor | None = None,
                pad: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
         """Positive scores ``(B, M)``, negative scores ``(B, P)``, the negatives' mask ``(B, P)``
-        and the rows that count ``(B,)``.
+        and the rows that count ``(B,)`` (``None`` without ``videos``: all of them).
 
         Negatives are the target frames of every other video, gathered across processes (with
         gradients) under distributed training, so the pool grows with the world size. With the
@@ -114,7 +114,7 @@ class SkipClipModel(nn.Module):
         pos = s_videos[torch.arange(b, device=dev), own]  # B x M
         mask = torch.ones(s_videos.shape[:2], dtype=torch.bool, device=dev)  # B x W*B
         mask[torch.arange(b, device=dev), own] = False
-        counts = torch.ones(b, dtype=torch.bool, device=dev)  # B
+        counts = None  # without video ids every row counts
         if videos is not None:
             pool_videos = gather_no_grad(videos.to(dev))  # W*B
             pool_pad = (gather_no_grad(pad.to(dev).bool()) if pad is not None
@@ -135,13 +135,21 @@ class SkipClipModel(nn.Module):
         enc = self.encode(batch, rotation)
         pos_all, neg_all, mask_all, counts = self.scores(enc["h"], enc["z"], enc["num_targets"],
                                                          batch.get("video"), batch.get("pad"))
-        pos, neg, mask = pos_all[counts], neg_all[counts], mask_all[counts]  # R x M, R x P, R x P
         zero = pos_all.sum() * 0  # keeps the graph (and DDP's gradient hooks) when no row counts
+        if counts is None:  # every row counts and has every other row's frames as negatives
+            pos, neg, mask = pos_all, neg_all, mask_all  # B x M, B x P, B x P
+            with_neg = None if neg.shape[1] > enc["num_targets"] else False  # a lone video has none
+        else:
+            pos, neg, mask = pos_all[counts], neg_all[counts], mask_all[counts]  # R x M, R x P, R x P
+            with_neg = mask.any(1)  # R: rows with at least one negative
+            with_neg = with_neg if bool(with_neg.any()) else False
         terms = {"rank": losses.ranking_loss(pos, self.rank_margin) if len(pos) else zero}
-        with_neg = mask.any(1)  # R: rows with at least one negative (a lone video has none)
-        if self.negatives and bool(with_neg.any()):
-            terms["contrastive"] = losses.contrastive_loss(pos[with_neg], neg[with_neg], self.neg_margin,
-                                                           mask=mask[with_neg])
+        if self.negatives and with_neg is not False:
+            if with_neg is not None:
+                pos_n, neg_n, mask_n = pos[with_neg], neg[with_neg], mask[with_neg]
+            else:
+                pos_n, neg_n, mask_n = pos, neg, mask
+            terms["contrastive"] = losses.contrastive_loss(pos_n, neg_n, self.neg_margin, mask=mask_n)
         if rotation:
             terms["rotation"] = losses.rotation_loss(enc["rot_logits"], enc["rot_labels"])
         with torch.no_grad():
@@ -159,7 +167,7 @@ class SkipClipModel(nn.Module):
                                                       "pos_neg_gap")}
             if rotation:
                 metrics["rot_acc"] = (enc["rot_logits"].argmax(1) == enc["rot_labels"]).float().mean()
-            metrics["videos"] = counts.sum()
+            metrics["videos"] = counts.sum() if counts is not None else torch.tensor(len(pos), device=pos.device)
         return terms, metrics
 
 
