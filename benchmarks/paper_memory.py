@@ -215,7 +215,10 @@ def main(argv: list[str] | None = None) -> int:
     if not 0 < args.mfu <= 1:
         raise SystemExit(f"--mfu must be in (0, 1], got {args.mfu}")
     peak = args.measure_peak or args.device == "cuda"
-    results = [measure(args.device, p, args.mfu, peak) for p in args.precision]
+    results = []
+    for p in args.precision:  # each precision's figures as soon as they are known
+        results.append(measure(args.device, p, args.mfu, peak))
+        print(json.dumps({k: v for k, v in results[-1].items() if k != "cards"}), flush=True)
     print(table(results))
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=2))
