@@ -17,9 +17,11 @@ COMMANDS = [
     "doctor",
     "finetune",
     "evaluate",
+    "export",
     "reproduce",
     "visualize",
     "bench",
+    "config",
 ]
 
 
@@ -55,6 +57,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    for stream in (sys.stdout, sys.stderr):  # a file name that is not UTF-8 never kills a report
+        if hasattr(stream, "reconfigure"):
+            stream.reconfigure(errors="backslashreplace")
     parser = build_parser()
     args = parser.parse_args(argv)
     from .utils.malloc import keep_freed_memory

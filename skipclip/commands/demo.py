@@ -15,6 +15,7 @@ def add_arguments(p):
     p.add_argument("--out", default="demo-out", help="folder for report.json, loss_curves.png and the run")
     p.add_argument("--quick", action="store_true", help="a smaller, faster run (about 2 minutes)")
     p.add_argument("--seed", type=int, default=0, help="seed of data, pretraining and probes")
+    p.add_argument("--force", action="store_true", help="replace a report and run already in --out")
     p.add_argument("--no-progress", action="store_true", help="hide progress bars")
 
 
@@ -24,5 +25,5 @@ def run(args) -> int:
 
     quiet_lightning()
 
-    run_demo(args.out, quick=args.quick, seed=args.seed, progress=not args.no_progress)
+    run_demo(args.out, quick=args.quick, seed=args.seed, progress=not args.no_progress, force=args.force)
     return 0

@@ -1,11 +1,12 @@
 """`skipclip evaluate`: every downstream protocol for one checkpoint, in one report."""
 
-HELP = "evaluate a checkpoint: fine-tuning, linear probe and retrieval in one report"
+HELP = "evaluate a checkpoint: fine-tuning, linear probe, retrieval and kNN in one report"
 DESCRIPTION = (
     "Evaluate the context encoder g of a checkpoint on a labelled data set. For a Skip-Clip "
     "pretraining checkpoint: fine-tune a copy (finetune section of the config, --max-epochs), a "
     "linear probe (L-BFGS softmax regression on frozen per-video features), and nearest-neighbour "
-    "retrieval (cosine; test videos query training videos; recall at 1/5/10/20/50). For a checkpoint "
+    "retrieval (cosine; test videos query training videos; recall at 1/5/10/20/50) and weighted kNN "
+    "classification (k=20, cosine, votes exp(cos/0.07), as in Wu et al. 2018). For a checkpoint "
     "from `skipclip finetune`: its classifier is tested as is, and its g is probed and used for "
     "retrieval. Prints a table; --json writes the report with its protocol card."
 )
@@ -16,13 +17,14 @@ def add_arguments(p):
 
     p.add_argument("--ckpt", required=True, help="a Skip-Clip checkpoint or a fine-tuned best.ckpt")
     p.add_argument("--json", metavar="PATH", help="write the report here (atomically)")
-    p.add_argument("--protocols", default="finetune,linear_probe,retrieval",
-                   help="comma-separated subset of finetune, linear_probe, retrieval")
+    p.add_argument("--protocols", default="finetune,linear_probe,retrieval,knn",
+                   help="comma-separated subset of finetune, linear_probe, retrieval, knn")
     add_data_arguments(p)
     p.set_defaults(config=None)
 
 
 def run(args) -> int:
+    from ..config import parse_sets
     from ..eval.report import results_table, write_report
     from ..recipes.evaluate import run_evaluate
     from .finetune import OVERRIDES
@@ -30,11 +32,13 @@ def run(args) -> int:
     protocols = [p.strip() for p in args.protocols.split(",") if p.strip()]
     overrides = {key: getattr(args, flag, None) for flag, key in OVERRIDES.items()}
     report = run_evaluate(args.config, args.ckpt, args.data, protocols=protocols, overrides=overrides,
-                          progress=not args.no_progress)
+                          sets=parse_sets(args.set), progress=not args.no_progress)
     print("\n" + results_table(report["results"]))
     for r in report["results"]:
         if r["protocol"] == "retrieval":
             print("retrieval recall@k (%): " + ", ".join(f"R@{k} {100 * v:.1f}" for k, v in r["recall"].items()))
+        if r["protocol"] == "knn":
+            print(f"kNN (k={r['k']}, T={r['temperature']:g}) top-1 {100 * r['top1']:.1f} %")
     if args.json:
         write_report(args.json, report)
         print(f"wrote {args.json}")

@@ -1,6 +1,6 @@
 """`skipclip finetune`: fine-tune the context encoder g for action recognition (section 4.2)."""
 
-from .pretrain import add_device_arguments
+from .pretrain import add_device_arguments, add_logger_argument, add_set_argument
 
 HELP = "fine-tune the context encoder for action recognition and test it (paper section 4.2)"
 DESCRIPTION = (
@@ -11,7 +11,9 @@ DESCRIPTION = (
     "(--init CKPT), or from 2D weights inflated into 3D (--inflate FILE: a torchvision ResNet-18 "
     "state dict, or a Skip-Clip checkpoint whose frame encoder is inflated). --linear trains only "
     "the linear layer on frozen g (the finetune_frozen protocol). Writes OUT/report.json, "
-    "OUT/checkpoints/best.ckpt and CSV logs."
+    "OUT/checkpoints/best.ckpt (the selected epoch's weights, updated as validation improves), "
+    "OUT/checkpoints/last.ckpt (atomic, at each epoch end, for --resume after a crash or preemption) "
+    "and the logs."
 )
 
 OVERRIDES = {
@@ -42,6 +44,7 @@ def add_data_arguments(p):
     p.add_argument("--seed", type=int, help="random seed")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     add_device_arguments(p)
+    add_set_argument(p)
 
 
 def add_arguments(p):
@@ -51,27 +54,37 @@ def add_arguments(p):
                    help="start g from inflated 2D weights: a torchvision ResNet-18 state dict, or a Skip-Clip "
                         "checkpoint (its frame encoder)")
     p.add_argument("--linear", action="store_true", help="train the linear layer only, on frozen g")
-    p.add_argument("--force", action="store_true", help="overwrite a report already in --out")
+    p.add_argument("--resume", action="store_true", help="continue the run in --out from OUT/checkpoints/last.ckpt")
+    p.add_argument("--force", action="store_true", help="overwrite a run or report already in --out")
+    add_logger_argument(p)
     add_data_arguments(p)
 
 
 def config_from_args(args):
-    from ..config import load_config
+    from ..config import load_config, parse_sets
 
-    return load_config(args.config, {key: getattr(args, flag, None) for flag, key in OVERRIDES.items()})
+    return load_config(args.config, {key: getattr(args, flag, None) for flag, key in OVERRIDES.items()},
+                       sets=parse_sets(args.set))
 
 
 def run(args) -> int:
+    from ..engine.loggers import parse_loggers
     from ..eval.report import results_table
     from ..recipes.finetune import run_finetune
 
-    report = run_finetune(config_from_args(args), args.data, args.out, init=args.init, inflate=args.inflate,
-                          frozen=args.linear, force=args.force, progress=not args.no_progress)
+    cfg, loggers = config_from_args(args), parse_loggers(args.logger)
+    report = run_finetune(cfg, args.data, args.out, init=args.init, inflate=args.inflate, frozen=args.linear,
+                          force=args.force, resume=args.resume, progress=not args.no_progress, loggers=loggers)
     if not report:
         return 0
     history, test = report["history"], report["results"][0]
     print("\n" + results_table(report["results"]))
     print(f"\nselected epoch {history['best_epoch']} ({history['selected_by']}); "
           f"{test['windows_per_video']['mean']:.1f} windows per test video")
+    if report["failed_videos"]:
+        from ..data.paths import printable
+
+        print(f"skipped {len(report['failed_videos'])} unreadable videos (named in report.json), e.g. "
+              + "; ".join(f"{printable(n)}: {r}" for n, r in list(report["failed_videos"].items())[:3]))
     print(f"wrote {args.out}/report.json and {report['checkpoint']}")
     return 0

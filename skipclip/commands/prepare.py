@@ -24,6 +24,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--workers", type=int, default=None, help="decoding processes (default: all cores; 0 = in process)")
     parser.add_argument("--codec", choices=("jpeg", "raw"), default="jpeg", help="frame storage (raw: no decoding, ~16x bigger)")
     parser.add_argument("--quality", type=int, default=90, help="JPEG quality")
+    parser.add_argument("--time-limit", type=float, default=1800.0, metavar="SECONDS",
+                        help="per-video decoding time limit; a video past it is recorded as failed and skipped")
+    parser.add_argument("--retry-failed", action="store_true",
+                        help="decode again videos that killed a decoding process in an earlier run")
     parser.add_argument("--check", action="store_true", help="run `skipclip doctor` on the store afterwards")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
@@ -32,7 +36,8 @@ def run(args: argparse.Namespace) -> int:
     from skipclip.data.prepare import prepare
 
     report = prepare(args.videos, args.out, splits=args.splits, layout=args.layout, short_side=args.short_side,
-                     workers=args.workers, codec=args.codec, quality=args.quality, progress=not args.no_progress)
+                     workers=args.workers, codec=args.codec, quality=args.quality, progress=not args.no_progress,
+                     time_limit=args.time_limit or None, retry_failed=args.retry_failed)
     print(report.summary())
     if not report.ok:
         print(f"skipclip prepare: error: no usable video in {args.out}; see the reasons above")

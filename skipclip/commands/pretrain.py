@@ -43,9 +43,25 @@ def add_common_training_arguments(p, default_config: str = "cpu") -> None:
     add_device_arguments(p)
     p.add_argument("--precision", help="32-true, bf16-mixed or 16-mixed (GPU)")
     p.add_argument("--seed", type=int, help="random seed")
+    add_set_argument(p)
+    add_logger_argument(p)
     p.add_argument("--resume", action="store_true", help="continue from OUT/checkpoints/last.ckpt")
     p.add_argument("--force", action="store_true", help="overwrite a run already in --out")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+
+
+def add_set_argument(p) -> None:
+    """--set KEY=VALUE ...: any configuration key, value parsed as YAML (applied after the flags)."""
+    p.add_argument("--set", nargs="+", action="extend", default=[], metavar="KEY=VALUE",
+                   help="override any config key, e.g. --set optim.lr=1e-4 data.val_fraction=0 "
+                        "(values are YAML; `skipclip config` prints the result)")
+
+
+def add_logger_argument(p) -> None:
+    """--logger csv|tensorboard|wandb, repeatable or comma-separated."""
+    p.add_argument("--logger", action="append", metavar="NAME",
+                   help="where logs go: csv (default; OUT/logs/metrics.csv), tensorboard (OUT/logs/tensorboard), "
+                        "wandb (OUT/logs/wandb; offline without WANDB_API_KEY); repeat or comma-separate for several")
 
 
 def add_device_arguments(p) -> None:
@@ -77,6 +93,9 @@ def add_arguments(p):
     m.add_argument("--arch", choices=["r3d18_hara", "r3d_18", "r2plus1d_18"], help="context encoder")
     m.add_argument("--width", type=int, help="channels of the first stage (64 = paper)")
     p.add_argument("--on-nonfinite", choices=["stop", "skip"], help="on a NaN/inf loss: stop, or skip the batch")
+    p.add_argument("--log-images-every", type=_non_negative, default=10, metavar="EPOCHS",
+                   help="draw Figure 3 (similarity maps) of 3 fixed validation videos every EPOCHS epochs to "
+                        "OUT/figures/ and to the TensorBoard / W&B loggers (0: never)")
     p.add_argument("--checkpoint-every", type=_non_negative, default=50, metavar="STEPS",
                    help="write OUT/checkpoints/last.ckpt every STEPS optimiser steps, so --resume continues "
                         "mid-epoch after a crash (0: at epoch ends only)")
@@ -92,22 +111,25 @@ def _non_negative(text: str) -> int:
 
 
 def config_from_args(args):
-    from ..config import load_config
+    from ..config import load_config, parse_sets
 
     overrides = {key: getattr(args, flag, None) for flag, key in OVERRIDES.items()}
     if getattr(args, "no_rotation", False):
         overrides["pretext.rotation"] = False
     if getattr(args, "no_negatives", False):
         overrides["pretext.negatives"] = False
-    return load_config(args.config, overrides)
+    return load_config(args.config, overrides, sets=parse_sets(getattr(args, "set", None)))
 
 
 def run(args) -> int:
+    from ..engine.loggers import parse_loggers
     from ..recipes.pretrain import pretrain
 
     cfg = config_from_args(args)  # validated before any work starts
+    loggers = parse_loggers(args.logger)
     _, _, summary = pretrain(cfg, args.data, args.out, resume=args.resume, force=args.force,
-                             progress=not args.no_progress, checkpoint_every=args.checkpoint_every)
+                             progress=not args.no_progress, checkpoint_every=args.checkpoint_every,
+                             loggers=loggers, images_every=args.log_images_every)
     m = summary["metrics"]
     print(f"\npretrained {summary['epochs']} epochs, {summary['steps']} steps in {summary['wall_s']:.0f} s")
     for key in ("val/rank_acc", "val/kendall_tau", "val/pos_neg_gap", "train/loss"):

@@ -22,7 +22,7 @@ def add_arguments(p):
                    help="synthetic videos per class (pretraining; the labelled and test sets scale with it)")
     p.add_argument("--inflate", metavar="FILE", help="a 2D ResNet-18 state dict for the inflation row")
     p.add_argument("--quick", action="store_true", help="tiny data and one epoch each (a smoke test)")
-    p.add_argument("--force", action="store_true", help="overwrite a report already in --out")
+    p.add_argument("--force", action="store_true", help="replace a report and pretraining runs already in --out")
     p.add_argument("--no-progress", action="store_true", help="hide progress bars")
 
 
@@ -37,8 +37,6 @@ def run(args) -> int:
     quiet_lightning()
 
     out = Path(args.out)
-    if (out / "report.json").exists() and not args.force:
-        raise FileExistsError(f"{out} already holds a reproduction report; pass --force or choose another --out")
     budget = dataclasses.replace(QUICK if args.quick else DEFAULT, seeds=args.seeds)
     if args.pretrain_epochs is not None:
         budget.pretrain_epochs = args.pretrain_epochs
@@ -49,5 +47,6 @@ def run(args) -> int:
     if args.data != "synthetic":
         budget.videos_per_class = None
     cfg = load_config(args.config)
-    reproduce(cfg, args.data, out, budget=budget, inflate=args.inflate, progress=not args.no_progress)
+    reproduce(cfg, args.data, out, budget=budget, inflate=args.inflate, progress=not args.no_progress,
+              force=args.force)
     return 0

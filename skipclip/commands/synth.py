@@ -15,6 +15,7 @@ def add_arguments(p):
     p.add_argument("--frames", type=int, default=64, help="frames per video")
     p.add_argument("--size", type=int, default=128, help="frame height and width in pixels")
     p.add_argument("--seed", type=int, default=0, help="data seed")
+    p.add_argument("--force", action="store_true", help="overwrite UCF-101/ and ucfTrainTestlist/ already in --out")
 
 
 def run(args) -> int:
@@ -22,7 +23,7 @@ def run(args) -> int:
     from ..data.writer import write_synthetic_ucf101
 
     src = SyntheticSource(args.classes, args.videos_per_class, args.frames, args.size, args.seed)
-    counts = write_synthetic_ucf101(src, args.out)
+    counts = write_synthetic_ucf101(src, args.out, force=args.force)
     print(f"wrote {counts['videos']} videos of {counts['classes']} classes to {args.out}/UCF-101 "
           f"({counts['train']} train / {counts['test']} test in {args.out}/ucfTrainTestlist)")
     return 0

@@ -44,12 +44,14 @@ def config_from_dict(data: Mapping[str, Any], where: str = "config") -> Config:
     return cfg
 
 
-def load_config(name_or_path: str | Path = "cpu", overrides: Mapping[str, Any] | None = None) -> Config:
+def load_config(name_or_path: str | Path = "cpu", overrides: Mapping[str, Any] | None = None,
+                sets: Mapping[str, Any] | None = None) -> Config:
     """Load a preset by name (``paper``, ``cpu``, ...) or a YAML file, then apply overrides.
 
     Args:
         name_or_path: a preset name from ``skipclip/configs`` or a path to a YAML file.
         overrides: dotted keys such as ``{"pretext.sampling_rate": 2}``; ``None`` values are ignored.
+        sets: dotted keys from ``--set`` (see :func:`parse_sets`), applied last; ``None`` is a value.
 
     Raises:
         ValueError: unknown preset, unknown key, or a value out of range (see ``validate``).
@@ -76,6 +78,7 @@ def load_config(name_or_path: str | Path = "cpu", overrides: Mapping[str, Any] |
         raise ValueError(f"{path} must hold a mapping of sections, got {type(data).__name__}")
     cfg = config_from_dict(data, where)
     apply_overrides(cfg, overrides or {})
+    apply_sets(cfg, sets or {})
     validate(cfg)
     return cfg
 
@@ -92,4 +95,66 @@ def apply_overrides(cfg: Config, overrides: Mapping[str, Any]) -> Config:
         _merge_section(section, {key: value}, f"override '{dotted}'")
     return cfg
 
+
+def parse_sets(items: list[str] | None) -> dict[str, Any]:
+    """``["optim.lr=1e-4", "data.val_fraction=0"]`` (``--set`` arguments) as ``{dotted key: value}``,
+    each value parsed as YAML (``1e-4`` a float, ``null`` None, ``[0, 1]`` a list), as in a preset.
+
+    Raises:
+        ValueError: an item that is not ``section.key=value``, or a value that is not YAML.
+    """
+    out: dict[str, Any] = {}
+    for item in items or []:
+        key, eq, text = item.partition("=")
+        key = key.strip()
+        section, dot, name = key.partition(".")
+        if not eq or not dot or not section or not name:
+            raise ValueError(f"--set {item!r}: expected section.key=value, e.g. --set optim.lr=1e-4")
+        try:
+            out[key] = yaml.safe_load(text) if text.strip() else None
+        except yaml.YAMLError as exc:
+            raise ValueError(f"--set {key}: value {text!r} is not valid YAML ({exc.problem})") from None
+    return out
+
+
+def apply_sets(cfg: Config, sets: Mapping[str, Any]) -> Config:
+    """Set dotted keys from ``--set`` on ``cfg``; unlike :func:`apply_overrides`, ``None`` is a value.
+
+    Raises:
+        ValueError: an unknown section or key (named, with the known ones).
+    """
+    known = [f.name for f in fields(Config)]
+    for dotted, value in sets.items():
+        section_name, _, key = dotted.partition(".")
+        if section_name not in known:
+            raise ValueError(f"--set {dotted}: unknown section '{section_name}'; known sections: {', '.join(known)}")
+        section = getattr(cfg, section_name)
+        _merge_section(section, {key: value}, f"--set {dotted}")
+        annotation = {f.name: f.type for f in fields(section)}[key]
+        if annotation in ("float", float) and isinstance(value, str):  # PyYAML reads 1e-4 as a string
+            try:
+                value = float(value)
+            except ValueError:
+                pass
+            setattr(section, key, value)
+        _check_type(dotted, value, annotation)
+    return cfg
+
+
+_TYPES = {"int": (int,), "float": (int, float), "str": (str,), "bool": (bool,)}
+
+
+def _check_type(dotted: str, value: Any, annotation: Any) -> None:
+    """A ``--set`` value of the field's declared type (``int`` also for a ``float`` field).
+
+    Raises:
+        ValueError: naming the key, the value and the type wanted.
+    """
+    name = annotation if isinstance(annotation, str) else getattr(annotation, "__name__", "")
+    wanted = _TYPES.get(name)
+    if wanted is None:  # Any / Optional fields: validate() checks their values
+        return
+    if not isinstance(value, wanted) or (name != "bool" and isinstance(value, bool)):
+        raise ValueError(f"--set {dotted}: expected {'a number' if name == 'float' else 'an ' + name if name == 'int' else 'a ' + name}"
+                         f", got {value!r} ({type(value).__name__})")
 

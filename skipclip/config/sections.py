@@ -47,6 +47,7 @@ class DataConfig:
     # "global": batch_size is the global batch, split evenly over the processes
     batch_per: str = "device"
     num_workers: int = 4
+    loader_timeout: float = 600.0  # seconds a loader worker may take for one batch (0: no limit)
     val_fraction: float = 0.1
     # built-in synthetic data set
     synthetic_classes: int = 8

@@ -3,7 +3,58 @@ naming the key, the value and what would be accepted."""
 
 from __future__ import annotations
 
+from dataclasses import fields
+
 from .sections import CONTEXT_ARCHS, Config
+
+_EXPECTED = {"bool": "a boolean (true or false)", "int": "an integer", "float": "a number", "str": "a string"}
+
+
+def _type_ok(kind: str, v) -> bool:
+    if kind == "bool":
+        return isinstance(v, bool)
+    if kind == "int":
+        return isinstance(v, int) and not isinstance(v, bool)
+    if kind == "float":
+        return isinstance(v, (int, float)) and not isinstance(v, bool)
+    if kind == "str":
+        return isinstance(v, str)
+    return True  # "Any": checked by the range checks below
+
+
+def _hint(kind: str, v) -> str:
+    if not isinstance(v, str):
+        return ""
+    if kind == "bool" and v.lower() in ("true", "false", "yes", "no", "on", "off", "0", "1"):
+        return "; write true or false without quotes"
+    try:
+        float(v)
+    except ValueError:
+        return ""
+    if kind not in ("int", "float"):
+        return ""
+    if "e" in v.lower() and "." not in v:
+        return f"; YAML reads {v} without a dot as text: write it as {float(v):.1e}"
+    return "; write the number without quotes"
+
+
+def check_types(cfg: Config) -> Config:
+    """Every value has its field's type: booleans are booleans (not ``"false"``, not 0), integers
+    are integers (not ``true``, not ``"56"``), numbers are int or float, strings are strings. Run
+    before the range checks, so a wrong type is a clear message rather than a ``TypeError``.
+
+    Raises:
+        ValueError: naming the key, the expected type and the value given.
+    """
+    for section in fields(cfg):
+        values = getattr(cfg, section.name)
+        for f in fields(values):
+            kind = f.type if isinstance(f.type, str) else getattr(f.type, "__name__", "Any")
+            v = getattr(values, f.name)
+            if kind in _EXPECTED and not _type_ok(kind, v):
+                raise ValueError(f"{section.name}.{f.name} must be {_EXPECTED[kind]}, got {v!r} "
+                                 f"({type(v).__name__}){_hint(kind, v)}")
+    return cfg
 
 
 def validate_finetune(cfg: "Config") -> None:
@@ -45,11 +96,12 @@ def _check(cond: bool, message: str) -> None:
 
 
 def validate(cfg: Config) -> Config:
-    """Check every value's range and the options' compatibility.
+    """Check every value's type (:func:`check_types`), then its range and the options' compatibility.
 
     Raises:
         ValueError: naming the offending key and value, and what would be accepted.
     """
+    check_types(cfg)
     p, d, o, m, t = cfg.pretext, cfg.data, cfg.optim, cfg.model, cfg.trainer
     _check(isinstance(p.context_frames, int) and p.context_frames >= 1,
            f"pretext.context_frames (K) must be an integer >= 1, got {p.context_frames!r}")
@@ -93,6 +145,8 @@ def validate(cfg: Config) -> Config:
            f"got {m.shortcut!r}")
     _check(isinstance(d.num_workers, int) and d.num_workers >= 0,
            f"data.num_workers must be >= 0, got {d.num_workers!r}")
+    _check(d.loader_timeout >= 0,
+           f"data.loader_timeout must be >= 0 seconds (0: no limit), got {d.loader_timeout!r}")
     _check(0 <= d.val_fraction < 1, f"data.val_fraction must be in [0, 1), got {d.val_fraction!r}")
     _check(d.synthetic_frames >= cfg.window_length,
            f"data.synthetic_frames ({d.synthetic_frames}) is shorter than the pretext window "

@@ -6,7 +6,8 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from .source import VideoSource
+from .skips import FAILED, encode
+from .source import VideoReadError, VideoSource
 from .transforms import random_crop_flip, resize_short_side
 
 
@@ -30,7 +31,13 @@ class ClipDataset(Dataset):
     Testing: every non-overlapping window of every video (the paper's sliding-window test), centre
     crop; items carry ``video`` so scores can be averaged per video.
 
-    Items: ``clip`` ``(3, T, S, S)`` uint8, ``label``, ``video``.
+    Items: ``clip`` ``(3, T, S, S)`` uint8, ``label``, ``video``, ``ok`` and ``failed``.
+
+    An unreadable video never stops a run: it is named in ``failed`` (here, and in the items, so
+    the names reach the main process from any number of loader workers, see
+    :mod:`skipclip.data.skips`). Training replaces it by the next readable video; testing
+    returns a blank clip with ``ok=False``, which the scoring drops along with the video's other
+    windows.
 
     Raises:
         ValueError: no video is at least one clip long.
@@ -42,9 +49,14 @@ class ClipDataset(Dataset):
         self.short_side, self.train, self.seed, self.flip_prob = short_side, train, seed, flip_prob
         self.epoch = 0
         self.too_short: list[str] = []
+        self.failed: dict[str, str] = {}
         self.items: list[tuple[int, int]] = []  # (video, start); start -1 = random
         for v in range(len(source)):
-            n = source.num_frames(v)
+            try:
+                n = source.num_frames(v)
+            except VideoReadError as exc:
+                self.failed[source.name(v)] = exc.reason
+                continue
             starts = sliding_windows(n, clip_len, stride)
             if not starts:
                 self.too_short.append(source.name(v))
@@ -52,8 +64,8 @@ class ClipDataset(Dataset):
             self.items.extend([(v, -1)] if train else [(v, s) for s in starts])
         if not self.items:
             raise ValueError(
-                f"no video is at least one clip ({clip_len} frames) long; shorten the clip"
-            )
+                f"no video is at least one clip ({clip_len} frames) long and readable; shorten the clip"
+                + (f" ({len(self.failed)} unreadable, e.g. {next(iter(self.failed))})" if self.failed else ""))
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
@@ -62,12 +74,30 @@ class ClipDataset(Dataset):
         return len(self.items)
 
     def __getitem__(self, index: int) -> dict:
+        passed: dict[str, str] = {}
+        for attempt in range(len(self.items) if self.train else 1):
+            j = (index + attempt) % len(self.items)
+            try:
+                item = self._clip(j)
+                item.update(ok=True, **{FAILED: encode(passed)})
+                return item
+            except VideoReadError as exc:
+                name = self.source.name(self.items[j][0])
+                passed[name] = self.failed[name] = exc.reason
+        if self.train:
+            raise RuntimeError("no video of the data set could be read: " + encode(passed)[:500])
+        video = self.items[index][0]
+        blank = torch.zeros(3, self.clip_len, self.crop_size, self.crop_size, dtype=torch.uint8)
+        return {"clip": blank, "label": self.source.label(video), "video": video, "ok": False,
+                FAILED: encode(passed)}
+
+    def _clip(self, index: int) -> dict:
         video, start = self.items[index]
         rng = np.random.default_rng((self.seed, self.epoch, index))
         n = self.source.num_frames(video)
         if start < 0:
             start = int(rng.integers(0, n - self.clip_len + 1))
-        frames = self.source.read(video, range(start, start + self.clip_len))  # VideoReadError names the video
+        frames = self.source.read(video, range(start, start + self.clip_len))  # T x H x W x 3
         x = torch.from_numpy(np.ascontiguousarray(frames)).permute(0, 3, 1, 2)  # T x 3 x H x W
         if self.short_side is not None:
             x = resize_short_side(x, self.short_side)

@@ -9,6 +9,7 @@ from pathlib import Path
 from .source import VideoReadError
 from .index import group_split
 from .layouts import EXPECTED, load_index
+from .paths import printable
 from .store import MANIFEST, load_manifest, manifest_entries
 
 
@@ -36,7 +37,7 @@ class DoctorReport:
         return len(self.missing) + len(self.unreadable) + len(self.leaks)
 
     def text(self, max_list: int = 20) -> str:
-        out = [f"{self.data} ({self.kind}, layout {self.layout}), fold {self.fold}, {len(self.classes)} classes"]
+        out = [f"{printable(str(self.data))} ({self.kind}, layout {self.layout}), fold {self.fold}, {len(self.classes)} classes"]
         for split in ("train", "val", "test", "unused"):
             if split in self.counts:
                 out.append(f"  {split:>6}: {self.counts[split]:6d} videos")
@@ -53,7 +54,7 @@ class DoctorReport:
             out.append("  per class (train/val/test):")
             for c in self.classes[:max_list]:
                 row = "/".join(str(self.per_class.get(s, Counter())[c]) for s in ("train", "val", "test"))
-                out.append(f"    {c:<28} {row}")
+                out.append(f"    {printable(c):<28} {row}")
             if len(self.classes) > max_list:
                 out.append(f"    ... {len(self.classes) - max_list} more classes")
         for title, items in (
@@ -65,7 +66,7 @@ class DoctorReport:
         ):
             if items:
                 out.append(f"  {len(items)} {title}:")
-                out += [f"    {x}" for x in items[:max_list]]
+                out += [f"    {printable(x)}" for x in items[:max_list]]
                 if len(items) > max_list:
                     out.append(f"    ... and {len(items) - max_list} more")
         out.append("  no problems found" if not self.problems else f"  {self.problems} problems found")

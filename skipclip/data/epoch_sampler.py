@@ -90,12 +90,14 @@ class EpochSampler(Sampler[int]):
 
 def epoch_loader(dataset, batch_size: int, *, shuffle: bool, drop_last: bool, seed: int = 0,
                  num_workers: int = 0, pin_memory: bool | None = None, collate_fn=None,
-                 mark_padding: bool = False) -> DataLoader:
+                 mark_padding: bool = False, timeout: float = 0) -> DataLoader:
     """A DataLoader over ``dataset`` with an :class:`EpochSampler` (for training and evaluation,
     one process or many). Pass ``use_distributed_sampler=False`` to the Trainer.
 
     The loader draws its workers' base seed from its own generator, never from the global torch
     stream, so creating it does not shift the training randomness (exact resume needs that).
+    ``timeout`` (seconds, workers only): a worker stuck on one batch (a hung decoder) ends the
+    run with an error instead of blocking it forever.
     """
     sampler = EpochSampler(len(dataset), shuffle=shuffle, seed=seed, drop_last=drop_last, mark_padding=mark_padding)
     return DataLoader(
@@ -108,4 +110,5 @@ def epoch_loader(dataset, batch_size: int, *, shuffle: bool, drop_last: bool, se
         persistent_workers=False,  # re-created each epoch, so they see the dataset's epoch
         generator=torch.Generator().manual_seed(seed),
         collate_fn=collate_fn,
+        timeout=timeout if num_workers else 0,
     )

@@ -66,8 +66,10 @@ def list_videos(root: Path) -> list[str]:
 
 
 def lines_of(path: Path) -> list[tuple[int, str]]:
-    """Non-blank lines with their 1-based numbers; tolerates CRLF and a UTF-8 BOM."""
-    text = path.read_text(encoding="utf-8-sig", errors="replace")
+    """Non-blank lines with their 1-based numbers; tolerates CRLF and a UTF-8 BOM. Bytes that are
+    not UTF-8 (a Latin-1 file name) are kept as Python keeps them in file names, so the name in
+    the list still finds its file."""
+    text = path.read_text(encoding="utf-8-sig", errors="surrogateescape")
     return [(n, line.strip()) for n, line in enumerate(text.splitlines(), 1) if line.strip()]
 
 

@@ -8,16 +8,16 @@ a second run skips every complete shard. Bad videos are listed with their reason
 from __future__ import annotations
 
 import logging
-import multiprocessing
 import os
 import time
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .source import VideoReadError
+from .decode_pool import DIED, prepare_one, run_pool
 from .layouts import load_index
-from .store import CODECS, MANIFEST, check_shard, load_manifest, save_manifest, shard_name, write_shard
+from .paths import contained, printable
+from .shard import remove_stale
+from .store import CODECS, MANIFEST, check_shard, load_manifest, save_manifest, shard_name
 
 log = logging.getLogger(__name__)
 
@@ -57,32 +57,13 @@ class PrepareReport:
         if self.failed:
             lines.append(f"  {len(self.failed)} videos could not be used:")
             for name, reason in list(self.failed.items())[:max_list]:
-                lines.append(f"    {name}: {reason}")
+                lines.append(f"    {printable(name)}: {printable(reason)}")
             if len(self.failed) > max_list:
                 lines.append(f"    ... and {len(self.failed) - max_list} more (see 'failed' in {self.out / MANIFEST})")
         if self.unlisted:
             lines.append(f"  {len(self.unlisted)} video files are listed in no split file and were not prepared "
-                         f"(e.g. {self.unlisted[0]}); `skipclip doctor` lists them")
+                         f"(e.g. {printable(self.unlisted[0])}); `skipclip doctor` lists them")
         return "\n".join(lines)
-
-
-def _prepare_one(src: str, dest: str, short_side: int, codec: str, quality: int) -> tuple[str, dict | str]:
-    """Worker: decode one video and write its shard. Returns (dest, info) or (dest, reason)."""
-    from .video_io import decode
-
-    try:
-        import torch
-
-        torch.set_num_threads(1)
-        frames, info = decode(src, short_side)
-        meta = {"fps": info.fps, "duration": info.duration, "source_height": info.height,
-                "source_width": info.width, "vfr": info.vfr}
-        size = write_shard(Path(dest), frames, meta, codec, quality)
-        return dest, {**meta, "frames": len(frames), "height": frames.shape[1], "width": frames.shape[2], "bytes": size}
-    except VideoReadError as exc:
-        return dest, exc.reason
-    except Exception as exc:  # an unexpected decoder failure must not stop the other videos
-        return dest, f"unexpected error while decoding: {type(exc).__name__}: {exc}"
 
 
 def prepare(
@@ -95,6 +76,8 @@ def prepare(
     codec: str = "jpeg",
     quality: int = 90,
     progress: bool = True,
+    time_limit: float | None = 1800.0,
+    retry_failed: bool = False,
 ) -> PrepareReport:
     """Prepare (or resume preparing) a store from a data set.
 
@@ -109,6 +92,10 @@ def prepare(
         codec: ``jpeg`` (small) or ``raw`` (no decoding when reading, ~16x bigger).
         quality: JPEG quality.
         progress: show a progress bar.
+        time_limit: seconds one video may take to decode (None: no limit); a video past it is
+            recorded as failed and the run carries on.
+        retry_failed: decode again the videos that killed a decoding process in an earlier run
+            (by default they stay recorded as failed, so a rerun does not hit them again).
 
     Returns:
         the report; ``report.ok`` is False when no usable video is left.
@@ -121,12 +108,17 @@ def prepare(
         raise ValueError(f"short side must be >= 16 px, got {short_side}")
     if codec not in CODECS:
         raise ValueError(f"unknown codec {codec!r}; choose one of {', '.join(CODECS)}")
+    if time_limit is not None and time_limit <= 0:
+        raise ValueError(f"the per-video time limit must be > 0 seconds, got {time_limit}")
     start = time.time()
     index = load_index(videos, splits, layout)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
+    if remove_stale(out / "videos"):
+        log.info("removed unfinished shard files of an interrupted run in %s", out)
     settings = {"short_side": short_side, "codec": codec}
     done: dict[str, dict] = {}
+    died: dict[str, str] = {}  # videos that killed a decoding process in an earlier run
     if (out / MANIFEST).exists():
         old = load_manifest(out)
         for key, value in settings.items():
@@ -134,13 +126,15 @@ def prepare(
                 raise ValueError(f"{out} was prepared with {key}={old.get(key)}, not {value}; use another --out "
                                  f"or the same --{key.replace('_', '-')}")
         done = {v["name"]: v for v in old["videos"]}
+        died = {f["name"]: f["reason"] for f in old.get("failed", []) if f.get("reason", "").startswith(DIED)}
 
     report = PrepareReport(out, index.layout, unlisted=index.unlisted())
     records: dict[str, dict] = {}
     todo = []
     for e in index.entries:
         src = index.root / e.path
-        base = {"name": e.path, "file": shard_name(e.path), "label": e.label, "group": e.group,
+        shard = contained(out, shard_name(e.path), f"video {printable(e.path)!r}")  # stays in the store
+        base = {"name": e.path, "file": shard, "label": e.label, "group": e.group,
                 "folds": {str(k): v for k, v in e.folds.items()}}
         if not src.is_file():
             report.failed[e.path] = f"listed in the split files but not found at {src}; re-copy it or fix the list"
@@ -151,6 +145,8 @@ def prepare(
             keep = {k: header[k] for k in ("frames", "height", "width", "fps", "duration", "vfr") if k in header}
             records[e.path] = {**(prior or {}), **keep, **base, "bytes": (out / base["file"]).stat().st_size}
             report.skipped += 1
+        elif e.path in died and not retry_failed:
+            report.failed[e.path] = died[e.path]
         else:
             todo.append((e, base, src))
 
@@ -168,29 +164,28 @@ def prepare(
         e, base, _ = item
         if isinstance(result, str):
             report.failed[e.path] = result
-            log.warning("skipping %s: %s", e.path, result)
+            log.warning("skipping %s: %s", printable(e.path), result)
         else:
             records[e.path] = {**base, **result}
             report.prepared += 1
         bar.update(1)
 
-    args = [(str(src), str(out / base["file"]), short_side, codec, quality) for _, base, src in todo]
+    def tick():
+        nonlocal last_save
+        if time.time() - last_save > 10:
+            save_manifest(out, manifest())
+            last_save = time.time()
+
+    jobs = [(item, (str(src), str(out / base["file"]), short_side, codec, quality, time_limit, workers > 1))
+            for item in todo for _, base, src in [item]]
     if workers <= 1:
-        for item, a in zip(todo, args):
-            collect(item, _prepare_one(*a)[1])
-            if time.time() - last_save > 10:
-                save_manifest(out, manifest())
-                last_save = time.time()
+        for item, args in jobs:
+            collect(item, prepare_one(*args)[1])
+            tick()
     else:
-        context = multiprocessing.get_context("forkserver" if os.name == "posix" else "spawn")
-        with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
-            futures = {pool.submit(_prepare_one, *a): item for item, a in zip(todo, args)}
-            for fut in as_completed(futures):
-                collect(futures[fut], fut.result()[1])
-                if time.time() - last_save > 10:
-                    save_manifest(out, manifest())
-                    last_save = time.time()
+        run_pool(jobs, workers, collect, tick)
     bar.close()
+    remove_stale(out / "videos")  # what workers that died or timed out left behind
     final = manifest()
     final["hours"] = sum(v.get("duration", 0.0) for v in final["videos"]) / 3600
     final["bytes"] = sum(v.get("bytes", 0) for v in final["videos"])

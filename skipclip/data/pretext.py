@@ -9,6 +9,7 @@ import torch
 from torch.utils.data import Dataset
 
 from .window import PretextWindow
+from .skips import FAILED, encode
 from .source import VideoReadError, VideoSource
 from .transforms import random_crop_flip, resize_short_side
 
@@ -102,6 +103,7 @@ class PretextDataset(Dataset):
         n = len(self.valid)
         pad = index >= n  # a padded repeat of index - n (EpochSampler's mark_padding)
         index = index - n if pad else index
+        passed: dict[str, str] = {}
         for attempt in range(n):
             j = (index + attempt) % n
             video = self.valid[j]
@@ -111,9 +113,10 @@ class PretextDataset(Dataset):
                 sample = self._sample(video, rng)
                 sample["skipped"] = attempt  # unreadable videos passed over for this item
                 sample["pad"] = pad
+                sample[FAILED] = encode(passed)  # their names, to the main process (any worker count)
                 return sample
             except VideoReadError as exc:
-                self.failed[self.source.name(video)] = exc.reason
+                passed[self.source.name(video)] = self.failed[self.source.name(video)] = exc.reason
                 log.warning("skipping unreadable video %s", exc)
         raise RuntimeError("no video of the data set could be read; see the log for the reasons")
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
@@ -130,6 +131,8 @@ def _is_vfr(times: np.ndarray) -> bool:
 def decode(path: str | os.PathLike, short_side: int | None = None) -> tuple[np.ndarray, VideoInfo]:
     """Decode every frame of a video, in presentation order, resized so the short side is ``short_side``.
 
+    Holds the whole video in memory; :func:`decode_into` hands frames over one at a time.
+
     Args:
         path: the video file.
         short_side: target short side in pixels (aspect ratio kept; portrait works); ``None`` keeps
@@ -142,10 +145,26 @@ def decode(path: str | os.PathLike, short_side: int | None = None) -> tuple[np.n
         VideoReadError: missing, empty, not a video, corrupt, truncated before the first frame, or
             frames of changing size.
     """
+    frames: list[np.ndarray] = []
+    info = decode_into(path, frames.append, short_side)
+    return np.stack(frames), info
+
+
+def decode_into(path: str | os.PathLike, sink: Callable[[np.ndarray], None],
+                short_side: int | None = None) -> VideoInfo:
+    """Decode every frame of a video in presentation order and hand each ``(H, W, 3)`` uint8 RGB
+    frame to ``sink`` as soon as it is decoded: memory stays one frame, whatever the length.
+
+    Returns:
+        the video's info (source size, exact frame count).
+
+    Raises:
+        VideoReadError: see :func:`decode`.
+    """
     import av
 
     container, stream = _open(path)
-    frames: list[np.ndarray] = []
+    n = 0
     times: list[float] = []
     src_hw = None
     try:
@@ -159,27 +178,26 @@ def decode(path: str | os.PathLike, short_side: int | None = None) -> tuple[np.n
                     f"{frame.width}x{frame.height}); re-encode it at one size"
                 )
             rgb = frame.reformat(width=w, height=h, format="rgb24", interpolation="AREA")
-            frames.append(rgb.to_ndarray())
+            sink(rgb.to_ndarray())
+            n += 1
             if frame.time is not None:
                 times.append(frame.time)
     except av.error.FFmpegError as exc:
-        if not frames:
+        if not n:
             raise VideoReadError(str(path), f"corrupt video, no frame decodes ({exc.strerror or exc}); re-copy it") from exc
         # a truncated tail: keep what decoded, the count below is the exact number kept
     finally:
         rate = stream.average_rate or stream.guessed_rate
         promised = stream.frames
         container.close()
-    if not frames:
+    if not n:
         raise VideoReadError(str(path), "the video stream has no decodable frames; delete it or re-copy it")
-    n = len(frames)
     _check_truncated(path, n, promised)
     t = np.asarray(times) if len(times) == n else np.zeros(0)
     duration = float(t[-1] - t[0]) * n / max(n - 1, 1) if len(t) > 1 else 0.0
     fps = n / duration if duration > 0 else (float(rate) if rate else 0.0)
     vfr = _is_vfr(np.round(t * 1e6).astype(np.int64)) if len(t) else False
-    info = VideoInfo(n, fps, src_hw[0], src_hw[1], duration if duration > 0 else (n / fps if fps else 0.0), vfr)
-    return np.stack(frames), info
+    return VideoInfo(n, fps, src_hw[0], src_hw[1], duration if duration > 0 else (n / fps if fps else 0.0), vfr)
 
 
 def write_video(

@@ -36,18 +36,29 @@ def write_video(path: str | Path, frames: np.ndarray, fps: int = 25, codec: str 
     os.replace(tmp, path)
 
 
-def write_synthetic_ucf101(source, out: str | Path, test_fraction: float = 0.3, progress: bool = True) -> dict:
+def write_synthetic_ucf101(source, out: str | Path, test_fraction: float = 0.3, progress: bool = True,
+                           force: bool = False) -> dict:
     """Write a :class:`~skipclip.data.synthetic.SyntheticSource` as UCF101 does its files.
 
     ``out/UCF-101/<Class>/v_<Class>_gNN_cMM.avi`` and ``out/ucfTrainTestlist/`` with ``classInd.txt``,
     ``trainlist01.txt`` (path and 1-based label) and ``testlist01.txt`` (path only). Groups
     (gNN) never straddle train and test. Returns counts.
+
+    Raises:
+        FileExistsError: ``out`` already holds ``UCF-101/`` or ``ucfTrainTestlist/`` (a real data
+            set's videos and split lists would be overwritten) and ``force`` is not given.
     """
+    from ..engine.runs import atomic_write_text
+
     out = Path(out)
     videos, splits = out / "UCF-101", out / "ucfTrainTestlist"
+    present = [p.name for p in (videos, splits) if p.exists()]
+    if present and not force:
+        raise FileExistsError(f"{out} already holds {' and '.join(present)}; writing the synthetic set there would "
+                              "overwrite its videos and split lists. Choose another --out, or pass --force")
     splits.mkdir(parents=True, exist_ok=True)
     classes = source.classes
-    (splits / "classInd.txt").write_text("".join(f"{i + 1} {c}\n" for i, c in enumerate(classes)))
+    atomic_write_text(splits / "classInd.txt", "".join(f"{i + 1} {c}\n" for i, c in enumerate(classes)))
     groups = sorted({source.name(i).split("_g")[1][:2] for i in range(len(source))})
     n_test_groups = max(1, round(len(groups) * test_fraction))
     test_groups = set(groups[-n_test_groups:])
@@ -59,6 +70,6 @@ def write_synthetic_ucf101(source, out: str | Path, test_fraction: float = 0.3, 
             test_lines.append(f"{rel}\n")
         else:
             train_lines.append(f"{rel} {source.label(i) + 1}\n")
-    (splits / "trainlist01.txt").write_text("".join(train_lines))
-    (splits / "testlist01.txt").write_text("".join(test_lines))
+    atomic_write_text(splits / "trainlist01.txt", "".join(train_lines))
+    atomic_write_text(splits / "testlist01.txt", "".join(test_lines))
     return {"videos": len(source), "train": len(train_lines), "test": len(test_lines), "classes": len(classes)}

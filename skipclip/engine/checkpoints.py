@@ -89,12 +89,23 @@ class AtomicCheckpointIO(TorchCheckpointIO):
             raise TypeError(f"{type(self).__name__} takes no storage_options, got {storage_options!r}")
         atomic_torch_save(checkpoint, path)
 
+    def load_checkpoint(self, path, map_location: Any = lambda storage, loc: storage,
+                        weights_only: bool | None = None) -> dict[str, Any]:
+        """Lightning's load, always with ``weights_only=True``: a checkpoint is data, never code."""
+        if weights_only is False:
+            raise UnsafeCheckpointError(f"refusing to load {path} with weights_only=False")
+        return super().load_checkpoint(path, map_location=map_location, weights_only=True)
+
 
 def resume_path(out: str | Path, resume: bool) -> str | None:
     """``out/checkpoints/last.ckpt`` when resuming and it exists, else None (a fresh start).
 
+    ``last.ckpt`` is read once through :func:`read_checkpoint` (tensors only) before Lightning
+    sees it, so a crafted or foreign file is a clear error, not code run or a traceback.
+
     Raises:
-        ValueError: ``last.ckpt`` exists but cannot be read (it was not written by this code).
+        UnsafeCheckpointError: ``last.ckpt`` holds pickled objects (never loaded).
+        ValueError: ``last.ckpt`` exists but is not a training checkpoint of this code.
     """
     if not resume:
         return None
@@ -104,7 +115,15 @@ def resume_path(out: str | Path, resume: bool) -> str | None:
     if not last.exists():
         log.warning("--resume given but %s does not exist; starting from scratch", last)
         return None
+    obj = read_checkpoint(last)
+    missing = [k for k in RESUME_KEYS if k not in obj]
+    if missing:
+        raise ValueError(f"{last} is not a training checkpoint written by `skipclip pretrain` (no {', '.join(missing)}); "
+                         "--resume cannot continue from it. Move it away to start afresh, or use --force")
     return str(last)
+
+
+RESUME_KEYS = ("state_dict", "optimizer_states", "loops")
 
 
 @dataclass
@@ -119,7 +138,7 @@ class FitKit:
 
 
 def fit_kit(out: str | Path, train_loader, *, keep: int = 3, every_n_steps: int | None = 50,
-            seed: int = 0, resume: bool = False) -> FitKit:
+            seed: int = 0, resume: bool = False, save_on_train_epoch_end: bool | None = None) -> FitKit:
     """Checkpointing and exact-resume machinery for a run folder.
 
     Writes ``out/checkpoints/last.ckpt`` every ``every_n_steps`` optimiser steps (mid-epoch) and
@@ -134,6 +153,9 @@ def fit_kit(out: str | Path, train_loader, *, keep: int = 3, every_n_steps: int 
         every_n_steps: steps between mid-epoch ``last.ckpt`` writes; None or 0 for epoch ends only.
         seed: the run's seed; each rank's random streams are seeded from (seed, rank).
         resume: continue from ``last.ckpt`` when it exists.
+        save_on_train_epoch_end: write the epoch checkpoint at each epoch end, after that epoch's
+            validation (``True``; needed when validation runs only every few epochs), or let
+            Lightning choose (``None``).
 
     Raises:
         ValueError: ``keep`` < 1 or ``every_n_steps`` < 0.
@@ -149,7 +171,8 @@ def fit_kit(out: str | Path, train_loader, *, keep: int = 3, every_n_steps: int 
     folder = Path(out) / "checkpoints"
     epochs = ModelCheckpoint(dirpath=folder, filename="epoch{epoch:04d}", auto_insert_metric_name=False,
                              save_last=True, save_top_k=keep, monitor="epoch", mode="max", every_n_epochs=1,
-                             enable_version_counter=False)  # both callbacks write the one last.ckpt
+                             enable_version_counter=False,  # both callbacks write the one last.ckpt
+                             save_on_train_epoch_end=save_on_train_epoch_end)
     callbacks = [epochs]
     if every_n_steps:
         callbacks.append(ModelCheckpoint(dirpath=folder, filename="step", save_last=True, save_top_k=0,
@@ -170,7 +193,8 @@ class UnsafeCheckpointError(ValueError):
 
 
 def read_checkpoint(path: str | Path) -> dict:
-    """Load a checkpoint or state-dict file onto the CPU, tensors and plain containers only.
+    """Load a checkpoint or state-dict file onto the CPU, tensors and plain containers only
+    (a ``.safetensors`` file from ``skipclip export`` reads as the checkpoint it came from).
 
     Weight files are data, never code: ``torch.load(weights_only=True)`` refuses any pickled
     object other than tensors and plain Python containers, and a file that needs more is refused.
@@ -183,6 +207,10 @@ def read_checkpoint(path: str | Path) -> dict:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"checkpoint {path} does not exist")
+    if path.suffix == ".safetensors":  # an encoder from `skipclip export`, or any safetensors state dict
+        from .export import exported_as_checkpoint
+
+        return exported_as_checkpoint(path)
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # noqa: BLE001 - torch raises UnpicklingError, RuntimeError, EOFError...

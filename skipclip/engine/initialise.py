@@ -29,8 +29,10 @@ def initial_encoder(cfg, init: str = "random", inflate: str | Path | None = None
     Args:
         cfg: run configuration (arch and width of a random g).
         init: ``"random"``, or a Skip-Clip pretraining checkpoint (its g is taken; its recorded arch
-            and width win over ``cfg``'s) or a fine-tuned classifier checkpoint (its g).
-        inflate: a 2D ResNet-18 state dict in torchvision's format, or a Skip-Clip checkpoint whose
+            and width win over ``cfg``'s), a fine-tuned classifier checkpoint (its g), or a
+            ``context_encoder.safetensors`` from ``skipclip export``.
+        inflate: a 2D ResNet-18 state dict in torchvision's format (``.pt`` or ``.safetensors``,
+            e.g. ``frame_encoder.safetensors`` from ``skipclip export``), or a Skip-Clip checkpoint whose
             frame encoder f is taken, inflated into g (each 2D kernel repeated along time and
             divided by the temporal kernel size). Excludes ``init``.
         seed: seed of the random initialisation (random g, or inflation's untouched parts).
@@ -50,6 +52,9 @@ def initial_encoder(cfg, init: str = "random", inflate: str | Path | None = None
         kind = checkpoint_kind(obj)
         if kind == "skipclip":
             state = encoder_state(obj, "frame")
+            if not state:  # an exported context encoder: g, not f
+                raise ValueError(f"--inflate {inflate} holds a 3D context encoder, not 2D weights; start from it "
+                                 "with --init FILE, or export the frame encoder (skipclip export --frame-encoder)")
             arch, width = model_section(cfg, obj)
             source = f"frame encoder f of Skip-Clip checkpoint {inflate}"
         elif kind == "resnet2d":

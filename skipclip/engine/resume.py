@@ -16,6 +16,7 @@ import lightning as L
 import numpy as np
 import torch
 
+from ..data.skips import from_batch
 from ..utils import dist
 
 log = logging.getLogger(__name__)
@@ -80,6 +81,7 @@ class TrainingPosition(L.Callback):
         self.epoch_done = False
         self.skipped_videos = 0  # this rank's, since the run started (resumes included)
         self.total_skipped_videos = 0  # all ranks, set at the end of fit
+        self.failed_videos: dict[str, str] = {}  # name -> reason, from the batches (any worker count)
         self._restored_rng: list | None = None
 
     def _position(self, epoch: int, start: int) -> None:
@@ -90,6 +92,11 @@ class TrainingPosition(L.Callback):
 
     # ------------------------------------------------------------------ training hooks
     def on_train_start(self, trainer, pl_module):
+        if self._restored_rng is not None and self.batches_done and self.batches_done >= trainer.num_training_batches:
+            # checkpointed after the epoch's last batch, before its end: Lightning counts that epoch
+            # as done and starts the next without on_train_epoch_start, so position it here
+            self.epoch, self.batches_done = self.epoch + 1, 0
+            self._position(self.epoch, 0)
         if self._restored_rng is not None:
             r, w = trainer.global_rank, trainer.world_size
             if len(self._restored_rng) == w:
@@ -111,17 +118,24 @@ class TrainingPosition(L.Callback):
         self.batches_done = batch_idx + 1
         if isinstance(batch, dict) and "skipped" in batch:
             self.skipped_videos += int(batch["skipped"].sum())
+        self.failed_videos.update(from_batch(batch))
+
+    def on_validation_batch_end(self, trainer, pl_module, outputs, batch, batch_idx, dataloader_idx=0):
+        self.failed_videos.update(from_batch(batch))
 
     def on_train_epoch_end(self, trainer, pl_module):
         self.epoch_done = True
 
     def on_train_end(self, trainer, pl_module):
         self.total_skipped_videos = int(sum(_gather_objects(self.skipped_videos)))
+        for failed in _gather_objects(self.failed_videos):
+            self.failed_videos.update(failed)
 
     # ------------------------------------------------------------------ checkpoint state
     def state_dict(self) -> dict:
         # called on every rank when a checkpoint is written (rank 0 writes the file)
-        per_rank = _gather_objects({"rng": rng_states(), "skipped_videos": self.skipped_videos})
+        per_rank = _gather_objects({"rng": rng_states(), "skipped_videos": self.skipped_videos,
+                                    "failed_videos": dict(self.failed_videos)})
         return {
             "epoch": self.epoch,
             "batches_done": self.batches_done,
@@ -130,6 +144,7 @@ class TrainingPosition(L.Callback):
             "world_size": len(per_rank),
             "rng": [s["rng"] for s in per_rank],
             "skipped_videos": [s["skipped_videos"] for s in per_rank],
+            "failed_videos": {k: v for s in per_rank for k, v in s["failed_videos"].items()},
         }
 
     def load_state_dict(self, state: dict) -> None:
@@ -145,7 +160,8 @@ class TrainingPosition(L.Callback):
         if state["batch_size"] != self.batch_size:
             raise ValueError(f"the checkpoint was trained with batch size {state['batch_size']}, "
                              f"this run has {self.batch_size}; resume with the same batch size")
-        self.epoch, self.batches_done, self.epoch_done = epoch, start // self.batch_size, False
+        self.epoch, self.batches_done, self.epoch_done = epoch, (start // self.batch_size) if same_world else 0, False
         self._position(epoch, start if same_world else 0)
         self._restored_rng = state["rng"]
         self.skipped_videos = state["skipped_videos"][dist.rank()] if same_world else 0
+        self.failed_videos = dict(state.get("failed_videos", {}))

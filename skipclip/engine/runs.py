@@ -48,7 +48,8 @@ def read_run(out: Path) -> dict | None:
 
 
 # keys a resumed run may change: they do not alter what the continuation computes
-RESUMABLE_CHANGES = {"optim.max_epochs", "data.num_workers", "trainer.log_every_n_steps",
+RESUMABLE_CHANGES = {"optim.max_epochs", "finetune.max_epochs", "data.num_workers", "data.loader_timeout",
+                     "trainer.log_every_n_steps",
                      "trainer.on_nonfinite", "trainer.accelerator", "trainer.limit_train_batches",
                      "trainer.devices", "trainer.num_nodes"}  # a new world size warns: not bit-exact
 
@@ -72,27 +73,39 @@ def config_changes(saved: dict, cfg) -> dict:
     return {k: (a.get(k), b.get(k)) for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)}
 
 
-def prepare_run_dir(out: Path, cfg, *, resume: bool, force: bool, kind: str) -> Path:
-    """Create (or reopen, when resuming) a run folder and record the run's configuration.
+RUN_FILES = ("config.yaml", "checkpoints", "logs")  # what a run writes into its folder
 
-    Only the launch's rank 0 touches the folder (the other processes of a distributed run get the
-    path back). ``force`` deletes the old run's checkpoints and logs.
+
+def _reusable(out: Path, info: dict) -> bool:
+    """A start that failed before any checkpoint: a retry may reuse its folder."""
+    return info.get("status") == "failed" and not any((out / "checkpoints").glob("*.ckpt"))
+
+
+def check_run_dir(out: Path, cfg, *, resume: bool, force: bool, kind: str) -> dict | None:
+    """Check, writing nothing, that a run may start (or resume) in ``out``; returns its
+    ``run.json`` (``None`` when there is none).
 
     Raises:
         ValueError: ``resume`` and ``force`` together, or a resume whose configuration differs
             from the saved one in a key that would change the result.
-        FileExistsError: ``out`` holds a run and neither ``resume`` nor ``force`` was given.
+        FileExistsError: ``out`` holds a run (or files a run would overwrite: a ``config.yaml``,
+            ``checkpoints/``, ``logs/`` that no run record accounts for) and neither ``resume``
+            nor ``force`` was given; or ``out`` holds a run of another kind (even with ``force``).
     """
-    from ..utils.dist import launch_rank
-
     out = Path(out)
     if resume and force:
         raise ValueError("--resume and --force contradict each other: --resume continues the run in "
                          f"{out}, --force deletes it; pass one of them")
-    if launch_rank() != 0:
-        return out
     info = read_run(out)
-    if info is not None and not (resume or force):
+    if info is not None and info.get("kind", kind) != kind:
+        raise FileExistsError(f"{out} holds a {info.get('kind')} run; a {kind} run would overwrite its logs and "
+                              "checkpoints, even with --force: choose another --out")
+    if info is None and not (force or resume):
+        present = [name for name in RUN_FILES if (out / name).exists()]
+        if present:
+            raise FileExistsError(f"{out} holds {', '.join(present)} but no run.json: files this run would "
+                                  "overwrite. Choose another --out, or pass --force to overwrite them")
+    if info is not None and not (resume or force or _reusable(out, info)):
         state = "finished" if info.get("status") == "finished" else "unfinished"
         raise FileExistsError(
             f"{out} already holds a {state} {info.get('kind', '')} run; pass --resume to continue it, "
@@ -106,7 +119,17 @@ def prepare_run_dir(out: Path, cfg, *, resume: bool, force: bool, kind: str) -> 
             raise ValueError(f"cannot resume {out} with a different configuration ({listing}); only "
                              f"{', '.join(sorted(RESUMABLE_CHANGES))} may change. Resume with the saved "
                              "values, or start a new run in another --out")
-    if force and info is not None:
+    return info
+
+
+def start_run(out: Path, cfg, info: dict | None, *, resume: bool, force: bool, kind: str) -> Path:
+    """Write the run's ``config.yaml`` and ``run.json`` (status ``running``); call it only once
+    everything that can be wrong with the input was checked. ``force`` deletes the old run's
+    checkpoints and logs. A resume keeps the earlier attempts under ``attempts`` in ``run.json``."""
+    import time
+
+    out = Path(out)
+    if force:
         import shutil
 
         for sub in ("checkpoints", "logs"):
@@ -116,18 +139,63 @@ def prepare_run_dir(out: Path, cfg, *, resume: bool, force: bool, kind: str) -> 
     record = {
         "kind": kind,
         "status": "running",
+        "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "seed": cfg.trainer.seed,
         "command": " ".join(sys.argv),
         "versions": versions(),
     }
-    if info and resume:
-        record["resumed_from_status"] = info.get("status")
-        record["resumes"] = info.get("resumes", 0) + 1
-    atomic_write_text(out / "run.json", json.dumps(record, indent=2))
+    if info and (resume or _reusable(out, info)) and not force:
+        earlier = {k: v for k, v in info.items() if k != "attempts"}
+        record["attempts"] = [*info.get("attempts", []), earlier]
+        if resume:
+            record["resumed_from_status"] = info.get("status")
+            record["resumes"] = info.get("resumes", 0) + 1
+    atomic_write_text(out / "run.json", json.dumps(record, indent=2, default=str))
     return out
 
 
-def finish_run(out: Path, **extra) -> None:
+def prepare_run_dir(out: Path, cfg, *, resume: bool, force: bool, kind: str) -> Path:
+    """:func:`check_run_dir` then :func:`start_run`, on the launch's rank 0 only (the other
+    processes of a distributed run get the path back).
+
+    Raises:
+        ValueError, FileExistsError: see :func:`check_run_dir`.
+    """
+    from ..utils.dist import launch_rank
+
+    out = Path(out)
+    if launch_rank() != 0:
+        if resume and force:
+            raise ValueError("--resume and --force contradict each other; pass one of them")
+        return out
+    info = check_run_dir(out, cfg, resume=resume, force=force, kind=kind)
+    return start_run(out, cfg, info, resume=resume, force=force, kind=kind)
+
+
+def check_output_dir(out: Path, force: bool, names=("report.json", "pretrain")) -> None:
+    """Refuse an output folder that already holds a report or runs, unless ``force``.
+
+    Raises:
+        FileExistsError: ``out`` holds one of ``names`` and ``force`` is not given.
+    """
+    present = [n for n in names if (Path(out) / n).exists()]
+    if present and not force:
+        raise FileExistsError(f"{out} already holds {', '.join(present)}; pass --force to replace them, or choose "
+                              "another --out")
+
+
+def finish_run(out: Path, status: str = "finished", **extra) -> None:
+    """Record the end of a run in ``run.json``: ``finished``, or ``failed`` with the error."""
+    import time
+
     info = read_run(out) or {}
-    info.update(status="finished", **extra)
+    info.update(status=status, ended=time.strftime("%Y-%m-%dT%H:%M:%S%z"), **extra)
     atomic_write_text(Path(out) / "run.json", json.dumps(info, indent=2, default=str))
+
+
+def update_run(out: Path, **extra) -> None:
+    """Add keys to ``run.json`` (its status unchanged)."""
+    info = read_run(out) or {}
+    info.update(**extra)
+    atomic_write_text(Path(out) / "run.json", json.dumps(info, indent=2, default=str))
+

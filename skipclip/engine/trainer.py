@@ -15,13 +15,13 @@ def device_of(cfg) -> str:
 def make_trainer(cfg, *, max_epochs: int, out: str | Path | None = None, callbacks: list | None = None,
                  plugins: list | None = None, progress: bool = False, devices=None, num_nodes: int | None = None,
                  check_val_every_n_epoch: int = 1, max_minutes: float | None = None,
-                 enable_checkpointing: bool = False, resumable_sampler: bool = False):
+                 enable_checkpointing: bool = False, resumable_sampler: bool = False, loggers=("csv",)):
     """A Lightning ``Trainer`` configured from ``cfg.trainer``.
 
     Args:
         cfg: the run's configuration (accelerator, precision, determinism, logging cadence).
         max_epochs: epochs to train.
-        out: run folder for the CSV logs (``out/logs/metrics.csv``); ``None``: no logger.
+        out: run folder for the logs (``out/logs/``); ``None``: no logger.
         callbacks, plugins: extra Lightning callbacks and plugins.
         progress: show a tqdm progress bar (Rich's costs 4x the step time on 2 cores).
         devices, num_nodes: default ``cfg.trainer``'s; more than one process runs DDP.
@@ -31,6 +31,10 @@ def make_trainer(cfg, *, max_epochs: int, out: str | Path | None = None, callbac
             ``callbacks``) write.
         resumable_sampler: the loaders bring their own rank-sharded, resumable sampler
             (:class:`~skipclip.data.epoch_sampler.EpochSampler`), so Lightning adds none.
+        loggers: names from ``csv``, ``tensorboard``, ``wandb`` (see :mod:`skipclip.engine.loggers`).
+
+    Raises:
+        ValueError: an unknown logger, or one whose package is missing.
     """
     import lightning as L
     from lightning.pytorch.callbacks import TQDMProgressBar
@@ -40,9 +44,10 @@ def make_trainer(cfg, *, max_epochs: int, out: str | Path | None = None, callbac
     num_nodes = t.num_nodes if num_nodes is None else num_nodes
     logger = False
     if out is not None:
-        from lightning.pytorch.loggers import CSVLogger
+        from .loggers import FinishLoggers, make_loggers
 
-        logger = CSVLogger(out, name="logs", version="")
+        logger = make_loggers(loggers, out)
+        callbacks = [*(callbacks or []), FinishLoggers()]
     several = devices not in (1, "1", "auto") or num_nodes > 1
     return L.Trainer(
         accelerator="mps" if t.accelerator == "mps" else ("gpu" if device_of(cfg) == "cuda" else "cpu"),

@@ -61,13 +61,26 @@ def check_sources(train, val, test, clip_frames: int) -> None:
         unlabelled = [src.name(i) for i in range(len(src)) if src.label(i) < 0]
         if unlabelled:
             raise ValueError(f"{len(unlabelled)} {name} videos have no label, e.g. {unlabelled[0]}")
-    short = [(test.name(i), test.num_frames(i)) for i in range(len(test)) if test.num_frames(i) < clip_frames]
+    short = [(test.name(i), n) for i, n in enumerate(_frame_counts(test)) if n is not None and n < clip_frames]
     if short:
         listed = ", ".join(f"{n} ({f} frames)" for n, f in short[:5])
         raise ValueError(
             f"{len(short)} test videos are shorter than one {clip_frames}-frame window: {listed}"
             f"{' ...' if len(short) > 5 else ''}; every test video must be scored, so lower "
             "finetune.clip_frames (e.g. --clip-frames) or remove those videos from the test list")
+
+
+def _frame_counts(src) -> list[int | None]:
+    """Frames per video; ``None`` for a video that cannot be read (skipped and reported later)."""
+    from ..data.source import VideoReadError
+
+    counts = []
+    for i in range(len(src)):
+        try:
+            counts.append(src.num_frames(i))
+        except VideoReadError:
+            counts.append(None)
+    return counts
 
 
 def build_classifier(cfg: Config, encoder: nn.Module, num_classes: int, frozen: bool = False):
@@ -82,7 +95,8 @@ def build_classifier(cfg: Config, encoder: nn.Module, num_classes: int, frozen: 
 
 
 def finetune(cfg: Config, encoder: nn.Module, train_src, val_src, *, epochs: int | None = None, seed: int = 0,
-             progress: bool = False, frozen: bool = False, log_dir=None, devices=1, num_nodes: int = 1):
+             progress: bool = False, frozen: bool = False, log_dir=None, devices=1, num_nodes: int = 1,
+             resume: bool = False, loggers=("csv",)):
     """Fine-tune g (or, ``frozen``, only the linear layer on frozen g) on ``train_src``; keep the
     weights of the epoch with the best validation video accuracy (``finetune.selection: best``)
     or of the last epoch (``last``, the paper's reading; the validation curve is still logged).
@@ -92,16 +106,28 @@ def finetune(cfg: Config, encoder: nn.Module, train_src, val_src, *, epochs: int
 
     ``encoder`` is trained in place. Returns ``(classifier, history)``.
 
+    With a run folder (``log_dir``) the run is checkpointed atomically: ``log_dir/checkpoints/last.ckpt``
+    at every epoch end, after that epoch's validation (a kill loses at most the epoch in progress;
+    mid-epoch checkpoints would resume past a validation Lightning then skips, changing the
+    selection), the last ``trainer.checkpoint_keep`` epoch checkpoints, and ``best.ckpt`` each time
+    validation improves. ``resume`` continues from ``last.ckpt`` exactly: model, optimiser,
+    schedule, random streams, clip order and the best epoch so far.
+
     ``devices``/``num_nodes`` above one run Lightning's DDP: each process trains on its share of
     the clips, validation scores are gathered so every process selects the same epoch, and
     ``history["global_zero"]`` tells the caller which process should test and write. Library
     callers (demo, reproduce) keep the default single device.
     """
+    import warnings
+    from pathlib import Path
+
     import lightning as L
-    from torch.utils.data import DataLoader
 
     from ..data.clips import ClipDataset
-    from ..engine.callbacks import KeepBest, SetEpoch
+    from ..data.epoch_sampler import epoch_loader
+    from ..engine.callbacks import CollectFailures, KeepBest
+    from ..engine.checkpoints import fit_kit
+    from ..engine.resume import TrainingPosition
 
     ft = finetune_settings(cfg)
     epochs = ft.max_epochs if epochs is None else epochs
@@ -109,24 +135,38 @@ def finetune(cfg: Config, encoder: nn.Module, train_src, val_src, *, epochs: int
     model = build_classifier(cfg, encoder, len(train_src.classes), frozen)
     train_ds = ClipDataset(train_src, ft.clip_frames, ft.crop_size, ft.short_side, train=True, seed=seed)
     workers = cfg.data.num_workers
-    batch = finetune_batch(cfg, ft.batch_size, devices, num_nodes)
-    train_loader = DataLoader(train_ds, batch_size=batch, shuffle=True, num_workers=workers,
-                              drop_last=len(train_ds) > batch)
+    timeout = cfg.data.loader_timeout if workers else 0
+    # clip order a pure function of (seed, epoch), sharded over DDP ranks, restartable mid-epoch
+    batch = finetune_batch(cfg, ft.batch_size, devices, num_nodes)  # per process
+    train_loader = epoch_loader(train_ds, batch, shuffle=True, drop_last=len(train_ds) > batch,
+                                seed=seed, num_workers=workers, timeout=timeout)
     val_loader = None
     if val_src is not None:
         val_ds = ClipDataset(val_src, ft.clip_frames, ft.crop_size, ft.short_side, train=False,
                              stride=ft.window_stride)
-        val_loader = DataLoader(val_ds, batch_size=batch, shuffle=False, num_workers=workers)
-    keep = KeepBest("val/video_acc")
-    trainer = make_trainer(cfg, max_epochs=epochs, out=log_dir, callbacks=[keep, SetEpoch(train_ds)],
+        val_loader = epoch_loader(val_ds, batch, shuffle=False, drop_last=False, seed=seed,
+                                  num_workers=workers, timeout=timeout)
+    failures = CollectFailures()
+    if log_dir is not None:
+        keep = KeepBest("val/video_acc", save_to=Path(log_dir) / "checkpoints" / "best.ckpt")
+        kit = fit_kit(log_dir, train_loader, keep=cfg.trainer.checkpoint_keep, every_n_steps=0,
+                      seed=seed, resume=resume, save_on_train_epoch_end=True)  # after the epoch's validation
+        callbacks, plugins, ckpt_path = [*kit.callbacks, keep, failures], kit.plugins, kit.ckpt_path
+    else:
+        keep = KeepBest("val/video_acc")
+        callbacks, plugins, ckpt_path = [TrainingPosition(train_loader, seed=seed), keep, failures], None, None
+    trainer = make_trainer(cfg, max_epochs=epochs, out=log_dir, callbacks=callbacks, plugins=plugins,
                            progress=progress, devices=devices, num_nodes=num_nodes,
-                           check_val_every_n_epoch=ft.val_every)
+                           check_val_every_n_epoch=ft.val_every, enable_checkpointing=log_dir is not None,
+                           resumable_sampler=True, loggers=loggers)
     start = time.time()
     # Lightning keeps each submodule's train/eval mode as it finds it, and an encoder handed over
     # after feature extraction or validation may be in eval mode: fine-tuning it so would train
     # with BatchNorm frozen at pretraining statistics (measured: top-1 0.10-0.26 instead of 0.43)
     model.train()
-    trainer.fit(model, train_loader, val_loader)
+    with warnings.catch_warnings():  # the sampler is resumable, though not a stateful loader
+        warnings.filterwarnings("ignore", message=".*your dataloader is not resumable.*")
+        trainer.fit(model, train_loader, val_loader, ckpt_path=ckpt_path, weights_only=True)
     best = ft.selection == "best" and keep.best is not None
     if best:
         keep.restore(model)
@@ -139,7 +179,9 @@ def finetune(cfg: Config, encoder: nn.Module, train_src, val_src, *, epochs: int
                "best_epoch": epoch, "val_top1": val_top1, "val_curve": keep.history,
                "batch_per_process": batch, "selected_by": selected_by,
                "too_short_train_videos": len(train_ds.too_short), "world_size": trainer.world_size,
-               "global_zero": trainer.is_global_zero}
+               "failed_videos": {**train_ds.failed, **(val_ds.failed if val_src is not None else {}),
+                                 **failures.failed},
+               "global_zero": trainer.is_global_zero, "resumed_from": ckpt_path}
     return model, history
 
 
@@ -167,11 +209,13 @@ def evaluate_video_level(model, test_src, cfg: Config) -> dict:
     ft = finetune_settings(cfg)
     ds = ClipDataset(test_src, ft.clip_frames, ft.crop_size, ft.short_side, train=False, stride=ft.window_stride)
     scores, labels, clips = video_level_predictions(model, ds, batch_size=ft.batch_size, device=device_of(cfg),
-                                                    num_workers=cfg.data.num_workers)
+                                                    num_workers=cfg.data.num_workers, timeout=cfg.data.loader_timeout)
+    failed = {**ds.failed, **clips["failed"]}
     return {"top1": topk_accuracy(scores, labels, 1), "top5": topk_accuracy(scores, labels, 5),
             "clip_top1": topk_accuracy(clips["probs"], clips["labels"], 1),
             "clip_top5": topk_accuracy(clips["probs"], clips["labels"], 5),
-            "test_videos": int(len(labels)), "windows_per_video": windows_per_video(clips["videos"])}
+            "test_videos": int(len(labels)), "windows_per_video": windows_per_video(clips["videos"]),
+            "skipped_test_videos": len(failed), "failed_test_videos": failed}
 
 
 FROZEN_METHOD = "linear layer trained with Adam on frozen g, clip level (fine-tuning pipeline)"
@@ -210,6 +254,7 @@ def finetune_and_test(cfg: Config, encoder: nn.Module, train_src, val_src, test_
     result = {"protocol": protocol_name(frozen), **evaluate_video_level(model, test_src, cfg),
               "val_top1": history["val_top1"], "best_epoch": history["best_epoch"], "epochs": history["epochs"],
               "selected_by": history["selected_by"], "seed": seed, "train_s": history["wall_s"]}
+    result["failed_videos"] = {**history["failed_videos"], **result["failed_test_videos"]}
     if frozen:
         result["method"] = FROZEN_METHOD
     result["wall_s"] = time.time() - start

@@ -3,8 +3,8 @@ protocol card saying exactly how they were measured, and plain-text tables of th
 
 Report layout::
 
-    {"results": [{"init": ..., "protocol": "finetune"|"finetune_frozen"|"linear_probe"|"retrieval", "top1": ..., "top5": ..., ...}],
-     "protocol_card": {"finetune": {...}, "linear_probe": {...}, "retrieval": {...}}, ...}
+    {"results": [{"init": ..., "protocol": "finetune"|"finetune_frozen"|"linear_probe"|"retrieval"|"knn", "top1": ..., "top5": ..., ...}],
+     "protocol_card": {"finetune": {...}, "linear_probe": {...}, "retrieval": {...}, "knn": {...}}, ...}
 """
 
 from __future__ import annotations
@@ -73,6 +73,18 @@ def retrieval_card(ft, ks: Iterable[int]) -> dict:
     }
 
 
+def knn_card(ft, k: int, temperature: float) -> dict:
+    return {
+        "features": f"frozen g, global-average-pooled, averaged over every non-overlapping "
+                    f"{ft.clip_frames}-frame window (centre {ft.crop_size}x{ft.crop_size}) of a video",
+        "similarity": "cosine",
+        "queries": "test videos", "gallery": "training videos (labelled)",
+        "k": k, "temperature": temperature,
+        "vote": f"each of the k nearest training videos adds exp(cosine / {temperature:g}) to its class; the "
+                "largest total is the prediction (Wu et al. 2018; solo-learn, DINO)",
+    }
+
+
 def write_report(path: str | Path, report: dict) -> Path:
     """Write ``report`` as indented JSON, atomically (a temporary file renamed over ``path``)."""
     path = Path(path)
@@ -122,5 +134,5 @@ def summary_table(title: str, rows: Sequence[dict], metric: str = "top1") -> str
     return "\n".join(lines)
 
 
-__all__ = ["finetune_card", "linear_card", "mean_std", "results_table", "retrieval_card",
+__all__ = ["finetune_card", "knn_card", "linear_card", "mean_std", "results_table", "retrieval_card",
            "summary_table", "write_report"]

@@ -58,21 +58,39 @@ def windows_per_video(clip_videos: np.ndarray) -> dict:
 
 
 @torch.no_grad()
-def video_level_predictions(model, dataset, batch_size: int = 32, device="cpu", num_workers: int = 0):
+def video_level_predictions(model, dataset, batch_size: int = 32, device="cpu", num_workers: int = 0,
+                            timeout: float = 0):
     """Softmax of every window of ``dataset`` (a test :class:`ClipDataset`), averaged per video.
 
+    Videos with an unreadable window are left out and named in ``clips["failed"]``.
+
     Returns:
-        ``(V, C)`` mean softmax, ``(V,)`` labels, and a dict of clip-level arrays.
+        ``(V, C)`` mean softmax, ``(V,)`` labels, and a dict of clip-level arrays and ``failed``.
+
+    Raises:
+        ValueError: no video of ``dataset`` could be read.
     """
+    from ..data.skips import from_batch
+
     model.eval().to(device)
-    probs, videos, labels = [], [], []
-    for batch in DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=num_workers):
-        logits = model(batch["clip"].to(device)).float()
-        probs.append(torch.softmax(logits, 1).cpu())
+    probs, videos, labels, oks, failed = [], [], [], [], {}
+    loader = DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=num_workers,
+                        timeout=timeout if num_workers else 0)
+    for batch in loader:
+        failed.update(from_batch(batch))
+        ok = batch.get("ok", torch.ones(len(batch["video"]), dtype=torch.bool))
+        if ok.any():
+            logits = model(batch["clip"][ok].to(device)).float()
+            probs.append(torch.softmax(logits, 1).cpu())
         videos.append(batch["video"])
         labels.append(batch["label"])
-    p = torch.cat(probs).numpy()
-    v = torch.cat(videos).numpy()
-    y = torch.cat(labels).numpy()
+        oks.append(ok)
+    v, y, ok = torch.cat(videos).numpy(), torch.cat(labels).numpy(), torch.cat(oks).numpy()
+    keep = ~np.isin(v, v[~ok])  # every window of a video with an unreadable one is left out
+    if not keep.any():
+        raise ValueError(f"none of the {len(np.unique(v))} test videos could be read, e.g. "
+                         f"{next(iter(failed.items()), ('?', '?'))}")
+    p = torch.cat(probs).numpy()[keep[ok]]
+    v, y = v[keep], y[keep]
     mean, video_labels = video_scores(p, v, y)
-    return mean, video_labels, {"probs": p, "videos": v, "labels": y}
+    return mean, video_labels, {"probs": p, "videos": v, "labels": y, "failed": failed}

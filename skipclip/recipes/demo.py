@@ -12,7 +12,6 @@
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -95,12 +94,19 @@ def train_supervised(cfg, train_src, test_src, epochs: int, seed: int, progress:
     return {"top1": topk_accuracy(scores, labels, 1), "top5": topk_accuracy(scores, labels, 5)}
 
 
-def run_demo(out: str | Path = "demo-out", quick: bool = False, seed: int = 0, progress: bool = True) -> dict:
+def run_demo(out: str | Path = "demo-out", quick: bool = False, seed: int = 0, progress: bool = True,
+             force: bool = False) -> dict:
+    """Run the demo into ``out`` (see the module's docstring); returns the report.
+
+    Raises:
+        FileExistsError: ``out`` already holds a report or a pretraining run and ``force`` is not given.
+    """
     from ..config import load_config
     from ..data.open import synthetic_sources
     from ..data.pretext import PretextDataset
     from ..data.source import InMemorySource, SubsetSource
     from ..eval.features import video_features
+    from ..eval.report import write_report
     from ..eval.finetune import finetune_and_test
     from ..eval.linear_probe import fit_linear_probe
     from ..eval.metrics import topk_accuracy
@@ -108,11 +114,13 @@ def run_demo(out: str | Path = "demo-out", quick: bool = False, seed: int = 0, p
     from ..models import ContextEncoder
     from ..viz.curves import plot_pretraining_curves
     from ..data.window import PretextWindow
+    from ..engine.runs import check_output_dir
     from .pretrain import pretrain
 
     budget = QUICK if quick else DEFAULT
     start = time.time()
     out = Path(out)
+    check_output_dir(out, force)
     out.mkdir(parents=True, exist_ok=True)
     torch.set_num_threads(max(1, torch.get_num_threads()))
     cfg = load_config("cpu", {
@@ -132,7 +140,7 @@ def run_demo(out: str | Path = "demo-out", quick: bool = False, seed: int = 0, p
     L.seed_everything(seed, verbose=False)
     untrained = build_skipclip(cfg)
     t0 = time.time()
-    pretrained_module, _, summary = pretrain(cfg, "synthetic", out / "pretrain", force=True, progress=progress)
+    pretrained_module, _, summary = pretrain(cfg, "synthetic", out / "pretrain", force=force, progress=progress)
     timings["pretrain_s"] = time.time() - t0
     pretrained = pretrained_module.model
 
@@ -211,7 +219,7 @@ def run_demo(out: str | Path = "demo-out", quick: bool = False, seed: int = 0, p
         "seed": seed,
         "timings": timings,
     }
-    (out / "report.json").write_text(json.dumps(report, indent=2, default=str))
+    write_report(out / "report.json", report)
     plot_pretraining_curves(out / "pretrain" / "logs" / "metrics.csv", out / "loss_curves.png")
     print_report(report)
     print(f"\nwrote {out / 'report.json'} and {out / 'loss_curves.png'}")

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from ..config import Config
 
-PROTOCOLS = ("finetune", "linear_probe", "retrieval")
+PROTOCOLS = ("finetune", "linear_probe", "retrieval", "knn")
 
 
 def evaluate(cfg: Config, encoder, train_src, val_src, test_src, *, init: str, protocols=PROTOCOLS,
@@ -22,7 +22,8 @@ def evaluate(cfg: Config, encoder, train_src, val_src, test_src, *, init: str, p
     from ..eval.features import frozen_features
     from ..eval.finetune import check_sources, evaluate_video_level, finetune_and_test, finetune_settings
     from ..eval.linear_probe import linear_probe
-    from ..eval.report import finetune_card, linear_card, retrieval_card
+    from ..eval.knn import KNN_K, KNN_TEMPERATURE, knn
+    from ..eval.report import finetune_card, knn_card, linear_card, retrieval_card
     from ..eval.retrieval import RECALL_AT, retrieval
 
     unknown = [p for p in protocols if p not in PROTOCOLS]
@@ -30,7 +31,7 @@ def evaluate(cfg: Config, encoder, train_src, val_src, test_src, *, init: str, p
         raise ValueError(f"unknown protocol(s) {unknown}; choose from {', '.join(PROTOCOLS)}")
     ft = finetune_settings(cfg)
     check_sources(train_src, val_src, test_src, ft.clip_frames)
-    results, card = [], {}
+    results, card, failed = [], {}, {}
     if "finetune" in protocols:
         if classifier is not None:
             r = {"protocol": "finetune", **evaluate_video_level(classifier, test_src, cfg), "seed": None}
@@ -40,33 +41,39 @@ def evaluate(cfg: Config, encoder, train_src, val_src, test_src, *, init: str, p
                                   progress=progress)
             selection = None
         results.append({"init": init, **r})
+        failed.update(r.get("failed_test_videos", {}))
         card["finetune"] = finetune_card(ft, r["windows_per_video"], selection)
-    if {"linear_probe", "retrieval"} & set(protocols):
-        feats = frozen_features(cfg, encoder, train_src, test_src)
+    if {"linear_probe", "retrieval", "knn"} & set(protocols):
+        feats = frozen_features(cfg, encoder, train_src, test_src, failed=failed)
         if "linear_probe" in protocols:
             results.append({"init": init, **linear_probe(cfg, encoder, train_src, test_src, seed=seed, features=feats)})
             card["linear_probe"] = linear_card(ft, 1e-3)
         if "retrieval" in protocols:
             results.append({"init": init, **retrieval(cfg, encoder, train_src, test_src, features=feats)})
             card["retrieval"] = retrieval_card(ft, RECALL_AT)
+        if "knn" in protocols:
+            results.append({"init": init, **knn(cfg, encoder, train_src, test_src, features=feats)})
+            card["knn"] = knn_card(ft, KNN_K, KNN_TEMPERATURE)
     return {"results": results, "protocol_card": card,
             "data": {"classes": list(train_src.classes), "train_videos": len(train_src),
-                     "val_videos": len(val_src) if val_src is not None else 0, "test_videos": len(test_src)}}
+                     "val_videos": len(val_src) if val_src is not None else 0, "test_videos": len(test_src),
+                     "skipped_videos": len(failed), "failed_videos": failed}}
 
 
 def run_evaluate(args_config, ckpt: str, data: str, *, protocols=PROTOCOLS, overrides: dict | None = None,
-                 progress: bool = True) -> dict:
+                 sets: dict | None = None, progress: bool = True) -> dict:
     """Evaluate the context encoder of ``ckpt`` (a Skip-Clip checkpoint, or a fine-tuned
     ``best.ckpt`` whose classifier is then tested as is) on ``data``.
 
     Args:
         args_config: a preset name or YAML path, or ``None`` for the checkpoint's own settings.
-        overrides: dotted config keys from the command line.
+        overrides: dotted config keys from the command line's flags.
+        sets: dotted config keys from ``--set`` (applied last; ``None`` is a value).
 
     Raises:
         ValueError, FileNotFoundError: a checkpoint of the wrong kind, unusable data.
     """
-    from ..config import apply_overrides, config_from_dict, load_config, validate
+    from ..config import apply_overrides, apply_sets, config_from_dict, load_config, validate
     from ..data.open import open_data
     from ..engine.checkpoints import checkpoint_config, checkpoint_kind, load_checked, read_checkpoint, state_dict_of
     from ..engine.initialise import initial_encoder
@@ -81,9 +88,10 @@ def run_evaluate(args_config, ckpt: str, data: str, *, protocols=PROTOCOLS, over
     if args_config is None and raw:  # the checkpoint's own settings, then the command line's
         cfg = config_from_dict(raw, f"{ckpt} config")
         apply_overrides(cfg, overrides or {})
+        apply_sets(cfg, sets or {})
         validate(cfg)
     else:
-        cfg = load_config(args_config or "cpu", overrides or {})
+        cfg = load_config(args_config or "cpu", overrides or {}, sets=sets)
     encoder, info = initial_encoder(cfg, ckpt, seed=cfg.trainer.seed)
     validate(apply_overrides(cfg, {"model.context_arch": info["arch"], "model.width": info["width"],
                                   "model.shortcut": info["shortcut"]}))

@@ -3,37 +3,65 @@
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 
 from ..config import Config, apply_overrides, validate
 
 
+def check_finetune_dir(out: Path, force: bool) -> None:
+    """Refuse to write into a folder holding another run, or an earlier fine-tuning without ``force``.
+
+    Raises:
+        FileExistsError: ``out`` holds a pretraining run (its logs and checkpoints would be
+            overwritten; never, even with ``force``), or a fine-tuning report, logs or
+            checkpoints without a ``run.json`` and ``force`` is not given. A fine-tuning run
+            folder (its ``run.json``) is left to :func:`~skipclip.engine.runs.prepare_run_dir`
+            (``--resume`` / ``--force``).
+    """
+    from ..engine.runs import read_run
+
+    info = read_run(out)
+    if info is not None and info.get("kind") != "finetune":
+        raise FileExistsError(f"{out} holds a {info.get('kind', 'skipclip')} run (run.json); fine-tuning would "
+                              "overwrite its logs/metrics.csv and checkpoints, even with --force: choose another --out")
+    present = [n for n in ("report.json", "logs", "checkpoints") if (out / n).exists()]
+    if info is None and present and not force:  # a fine-tuning run folder is checked by prepare_run_dir
+        raise FileExistsError(f"{out} already holds {', '.join(present)} (a fine-tuning run?); pass --force to "
+                              "overwrite them, or choose another --out")
+
+
 def run_finetune(cfg: Config, data: str, out: str | Path, *, init: str = "random", inflate: str | None = None,
-                 frozen: bool = False, force: bool = False, progress: bool = True) -> dict:
+                 frozen: bool = False, force: bool = False, progress: bool = True, resume: bool = False,
+                 loggers=("csv",)) -> dict:
     """Fine-tune g from ``init`` / ``inflate`` on ``data``'s labelled training split, keep the best
     epoch on its validation split (``finetune.selection: best``) or the last epoch (``last``; with
     ``finetune.val_fraction: 0`` the whole training list trains, the paper's reading), test on
     its test split; write ``OUT/report.json`` and
     ``OUT/checkpoints/best.ckpt``. Returns the report (``{}`` on the non-first DDP processes).
 
+    The run folder is a resumable run as pretraining's (``config.yaml``, ``run.json``, atomic
+    ``checkpoints/last.ckpt`` at each epoch end): after a kill, ``resume`` continues it and ends
+    as the uninterrupted run would have.
+
     Raises:
-        FileExistsError: ``out`` already holds a report and ``force`` is not given.
-        ValueError, FileNotFoundError: bad checkpoint, data or configuration (checked before the
-            run folder is touched).
+        FileExistsError: ``out`` already holds a run or report and neither ``resume`` nor ``force``
+            is given.
+        ValueError, FileNotFoundError: bad checkpoint, data or configuration, ``resume`` with
+            ``force``, or a resume with other settings or another starting point (checked before
+            the run folder is touched).
     """
     from ..data.open import open_data
-    from ..engine.checkpoints import atomic_torch_save
     from ..engine.initialise import initial_encoder
-    from ..eval.finetune import (FROZEN_METHOD, check_sources, evaluate_video_level, finetune, finetune_settings,
-                                 protocol_name)
-    from ..eval.report import finetune_card, write_report
+    from ..engine.runs import prepare_run_dir, read_run, update_run
+    from ..eval.finetune import check_sources, finetune, finetune_settings
     from ..utils.dist import launch_rank
 
     out = Path(out)
     first = launch_rank() == 0  # under DDP only the first process checks and writes the folder
-    if first and (out / "report.json").exists() and not force:
-        raise FileExistsError(f"{out} already holds a fine-tuning report; pass --force or choose another --out")
+    if first:
+        check_finetune_dir(out, force)
     # everything that can be wrong is checked before the run folder is touched
     encoder, info = initial_encoder(cfg, init, inflate, seed=cfg.trainer.seed)
     validate(apply_overrides(cfg, {"model.context_arch": info["arch"], "model.width": info["width"],
@@ -42,14 +70,32 @@ def run_finetune(cfg: Config, data: str, out: str | Path, *, init: str = "random
     splits = open_data(data, cfg, need_test=True, val_fraction=ft.val_fraction, short_side=ft.short_side)
     train_src, val_src, test_src = splits.labelled, splits.val, splits.test
     check_sources(train_src, val_src, test_src, ft.clip_frames)
+    start_point = {"init": info, "frozen": frozen, "data": str(data)}
+    saved = (read_run(out) or {}).get("finetune") if first and resume else None
+    if saved is not None and saved != json.loads(json.dumps(start_point, default=str)):
+        raise ValueError(f"cannot resume {out}: it was started from {saved}, this run starts from {start_point}; "
+                         "resume with the same --init/--inflate/--linear/--data, or use another --out")
 
     start = time.time()
-    out.mkdir(parents=True, exist_ok=True)
+    prepare_run_dir(out, cfg, resume=resume, force=force, kind="finetune")
+    if first:
+        update_run(out, finetune=start_point)
     model, history = finetune(cfg, encoder, train_src, val_src, seed=cfg.trainer.seed, progress=progress,
                               frozen=frozen, log_dir=out, devices=cfg.trainer.devices,
-                              num_nodes=cfg.trainer.num_nodes)
+                              num_nodes=cfg.trainer.num_nodes, resume=resume, loggers=loggers)
     if not history.get("global_zero", True):
         return {}  # the other DDP processes stop here; the first tests and writes
+    return _test_and_report(cfg, model, history, info, frozen, data, out, (train_src, val_src, test_src), start)
+
+
+def _test_and_report(cfg, model, history, info, frozen, data, out, splits, start) -> dict:
+    from ..engine.checkpoints import atomic_torch_save
+    from ..engine.runs import finish_run
+    from ..eval.finetune import FROZEN_METHOD, evaluate_video_level, finetune_settings, protocol_name
+    from ..eval.report import finetune_card, write_report
+
+    train_src, val_src, test_src = splits
+    ft = finetune_settings(cfg)
     ckpt = out / "checkpoints" / "best.ckpt"
     atomic_torch_save({"state_dict": model.state_dict(), "hyper_parameters": dict(model.hparams),
                        "init": info, "selection": {k: v for k, v in history.items() if k != "val_curve"}}, ckpt)
@@ -64,6 +110,9 @@ def run_finetune(cfg: Config, data: str, out: str | Path, *, init: str = "random
               "init": info, "history": history, "checkpoint": str(ckpt),
               "data": {"data": str(data), "classes": list(train_src.classes), "train_videos": len(train_src),
                        "val_videos": len(val_src) if val_src is not None else 0, "test_videos": len(test_src)},
-              "config": cfg.to_dict(), "wall_s": time.time() - start}
+              "config": cfg.to_dict(), "wall_s": time.time() - start,
+              "failed_videos": {**history["failed_videos"], **test["failed_test_videos"]}}
+    report["skipped_videos"] = len(report["failed_videos"])
     write_report(out / "report.json", report)
+    finish_run(out, summary={"best_epoch": history["best_epoch"], "test_top1": test["top1"], "epochs": history["epochs"]})
     return report

@@ -11,7 +11,7 @@ from ..config import Config
 from ..data.open import open_data
 from ..data.pretext import PretextDataset
 from ..data.window import PretextWindow
-from ..engine.runs import finish_run, prepare_run_dir
+from ..engine.runs import check_run_dir, finish_run, start_run
 
 log = logging.getLogger(__name__)
 
@@ -52,12 +52,13 @@ def make_loader(dataset, cfg: Config, shuffle: bool, drop_last: bool, batch_size
 
     batch = process_batch(cfg) if batch_size is None else batch_size
     return epoch_loader(dataset, batch, shuffle=shuffle, drop_last=drop_last, seed=cfg.trainer.seed,
-                        num_workers=cfg.data.num_workers, mark_padding=not drop_last)
+                        num_workers=cfg.data.num_workers, mark_padding=not drop_last,
+                        timeout=cfg.data.loader_timeout)
 
 
 def pretrain(cfg: Config, data: str, out: str | Path, *, resume: bool = False, force: bool = False,
              progress: bool = True, callbacks: list | None = None, max_minutes: float | None = None,
-             checkpoint_every: int | None = 50):
+             checkpoint_every: int | None = 50, loggers=("csv",), images_every: int = 10):
     """Pretrain Skip-Clip; returns ``(module, trainer, summary)``, ``module.model`` being the
     trained :class:`~skipclip.method.model.SkipClipModel`.
 
@@ -76,11 +77,17 @@ def pretrain(cfg: Config, data: str, out: str | Path, *, resume: bool = False, f
         callbacks: extra Lightning callbacks.
         max_minutes: stop after this wall time (checkpoints are still written).
         checkpoint_every: optimiser steps between mid-epoch ``last.ckpt`` writes (0: epoch ends only).
+        loggers: ``csv``, ``tensorboard``, ``wandb`` (:mod:`skipclip.engine.loggers`).
+        images_every: epochs between Figure 3 similarity maps of 3 fixed validation videos (0: none).
 
     Raises:
         ValueError: ``resume`` and ``force`` together, a resume with an incompatible config, or a
             global batch (``data.batch_per: global``) the number of processes does not divide.
-        FileExistsError: ``out`` holds a run and neither ``resume`` nor ``force`` was given.
+        FileExistsError: ``out`` holds a run (or a ``config.yaml``, ``checkpoints/``, ``logs/`` of
+            no run) and neither ``resume`` nor ``force`` was given.
+        UnsafeCheckpointError: ``--resume`` meets a ``last.ckpt`` holding pickled objects.
+        FileNotFoundError, ValueError: unusable data; nothing is written to ``out`` then. A failure
+            once training started is recorded in ``run.json`` (status ``failed``) and re-raised.
     """
     import os
     import warnings
@@ -88,15 +95,23 @@ def pretrain(cfg: Config, data: str, out: str | Path, *, resume: bool = False, f
     import lightning as L
 
     from ..engine.checkpoints import fit_kit
+    from ..engine.loggers import SimilarityMaps
     from ..engine.trainer import make_trainer
     from ..method.module import SkipClipModule
 
+    from ..utils.dist import launch_rank
+
     batch = process_batch(cfg)  # before the run folder is touched: an uneven global batch is refused
-    out = prepare_run_dir(Path(out), cfg, resume=resume, force=force, kind="pretrain")
+
+    out, first = Path(out), launch_rank() == 0
+    if resume and force:
+        raise ValueError(f"--resume and --force contradict each other: --resume continues the run in {out}, "
+                         "--force deletes it; pass one of them")
+    info = check_run_dir(out, cfg, resume=resume, force=force, kind="pretrain") if first else None
     if cfg.trainer.deterministic:  # deterministic cuBLAS (torch raises without it on GPU)
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
     L.seed_everything(cfg.trainer.seed, workers=True, verbose=False)  # same initial weights on every rank
-    train_ds, val_ds = pretext_datasets(cfg, data)
+    train_ds, val_ds = pretext_datasets(cfg, data)  # bad data: an error before the folder is touched
     module = SkipClipModule.from_config(cfg)
     if cfg.trainer.compile:  # torch.compile both encoders (minutes of compilation, faster steps)
         module.model.context_encoder.compile()
@@ -105,14 +120,23 @@ def pretrain(cfg: Config, data: str, out: str | Path, *, resume: bool = False, f
     val_loader = make_loader(val_ds, cfg, shuffle=False, drop_last=False, batch_size=batch) if val_ds is not None else None
     t = cfg.trainer
     kit = fit_kit(out, train_loader, keep=t.checkpoint_keep, every_n_steps=checkpoint_every, seed=t.seed,
-                  resume=resume)
-    trainer = make_trainer(cfg, max_epochs=cfg.optim.max_epochs, out=out, callbacks=[*kit.callbacks, *(callbacks or [])],
-                           plugins=kit.plugins, progress=progress, max_minutes=max_minutes,
-                           enable_checkpointing=True, resumable_sampler=True)
+                  resume=resume)  # a last.ckpt that is not plain tensors is refused here
+    if first:
+        start_run(out, cfg, info, resume=resume, force=force, kind="pretrain")
+    figures = [SimilarityMaps(val_ds, out, images_every)] if images_every and val_ds is not None else []
+    trainer = make_trainer(cfg, max_epochs=cfg.optim.max_epochs, out=out,
+                           callbacks=[*kit.callbacks, *figures, *(callbacks or [])], plugins=kit.plugins,
+                           progress=progress, max_minutes=max_minutes, enable_checkpointing=True,
+                           resumable_sampler=True, loggers=loggers)
     start = time.time()
-    with warnings.catch_warnings():  # the sampler is resumable, though not a stateful loader
-        warnings.filterwarnings("ignore", message=".*your dataloader is not resumable.*")
-        trainer.fit(module, train_loader, val_loader, ckpt_path=kit.ckpt_path)
+    try:
+        with warnings.catch_warnings():  # the sampler is resumable, though not a stateful loader
+            warnings.filterwarnings("ignore", message=".*your dataloader is not resumable.*")
+            trainer.fit(module, train_loader, val_loader, ckpt_path=kit.ckpt_path, weights_only=True)
+    except Exception as exc:
+        if first:
+            finish_run(out, status="failed", error=f"{type(exc).__name__}: {exc}")
+        raise
     last = out / "checkpoints" / "last.ckpt"
     summary = {
         "wall_s": time.time() - start,
@@ -124,7 +148,9 @@ def pretrain(cfg: Config, data: str, out: str | Path, *, resume: bool = False, f
         "resumed_from": kit.ckpt_path,
         "train_videos": len(train_ds),
         "too_short_videos": len(train_ds.too_short),
-        "failed_videos": dict(train_ds.failed),
+        # found while listing (this process) and while reading (any loader worker, via the batches)
+        "failed_videos": {**train_ds.failed, **(val_ds.failed if val_ds is not None else {}),
+                          **kit.position.failed_videos},
         "skipped_videos": kit.position.total_skipped_videos,
         "skipped_nonfinite_batches": module.skipped_nonfinite,
         "metrics": {k: float(v) for k, v in trainer.callback_metrics.items()},

@@ -64,7 +64,7 @@ def variant_config(cfg: Config, name: str) -> Config:
 
 
 def reproduce(cfg: Config, data: str, out: str | Path, *, budget: ReproduceBudget = DEFAULT,
-              inflate: str | Path | None = None, progress: bool = False, log=print) -> dict:
+              inflate: str | Path | None = None, progress: bool = False, log=print, force: bool = False) -> dict:
     """Pretrain the three Skip-Clip variants, fine-tune and test every row over ``budget.seeds``
     seeds, write ``OUT/report.json``, ``OUT/tables.txt`` and ``OUT/tables.png``.
 
@@ -74,6 +74,7 @@ def reproduce(cfg: Config, data: str, out: str | Path, *, budget: ReproduceBudge
 
     Raises:
         ValueError: unusable data (checked before pretraining starts).
+        FileExistsError: ``out`` already holds a report or pretraining runs and ``force`` is not given.
     """
     from ..data.open import open_data
     from ..engine.initialise import initial_encoder
@@ -83,8 +84,11 @@ def reproduce(cfg: Config, data: str, out: str | Path, *, budget: ReproduceBudge
     from ..viz.bars import plot_tables
     from .pretrain import pretrain
 
+    from ..engine.runs import check_output_dir
+
     start = time.time()
     out = Path(out)
+    check_output_dir(out, force)
     if budget.videos_per_class is not None:
         apply_overrides(cfg, {"data.synthetic_videos_per_class": budget.videos_per_class})
     apply_overrides(cfg, {"optim.max_epochs": budget.pretrain_epochs, **budget.overrides})
@@ -102,7 +106,8 @@ def reproduce(cfg: Config, data: str, out: str | Path, *, budget: ReproduceBudge
     for name in VARIANTS:
         t0 = time.time()
         vcfg = variant_config(cfg, name)
-        _, _, summary = pretrain(vcfg, data, out / "pretrain" / name.replace("+", "_"), force=True, progress=progress)
+        _, _, summary = pretrain(vcfg, data, out / "pretrain" / name.replace("+", "_"), force=force,
+                               progress=progress)
         ckpts[name] = summary["last_checkpoint"]
         timings[f"pretrain_{name}_s"] = time.time() - t0
         log(f"[{time.time() - start:6.0f} s] pretrained {name}: {summary['epochs']} epochs, "

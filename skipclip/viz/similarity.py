@@ -29,12 +29,52 @@ def similarity_maps(model, context: np.ndarray, targets: np.ndarray) -> tuple[np
     """
     from ..data.transforms import normalize
 
+    device = next(model.parameters()).device
     c = torch.from_numpy(np.ascontiguousarray(context)).permute(3, 0, 1, 2)[None]  # 1 x 3 x K x S x S
     x = torch.from_numpy(np.ascontiguousarray(targets)).permute(0, 1, 4, 2, 3)  # M x d x 3 x S x S
-    h = model.context_encoder(normalize(c, channel_dim=1))  # 1 x C x H x W
-    z = model.frame_encoder(normalize(x, channel_dim=2).flatten(1, 2))  # M x C x H x W
-    maps = (F.normalize(h, dim=1) * F.normalize(z, dim=1)).sum(1)  # M x H x W
+    h = model.context_encoder(normalize(c.to(device), channel_dim=1))  # 1 x C x H x W
+    z = model.frame_encoder(normalize(x.to(device), channel_dim=2).flatten(1, 2))  # M x C x H x W
+    maps = (F.normalize(h.float(), dim=1) * F.normalize(z.float(), dim=1)).sum(1).cpu()  # M x H x W
     return maps.numpy(), maps.flatten(1).mean(1).numpy()
+
+
+def draw(context: np.ndarray, targets: np.ndarray, maps: np.ndarray, scores: np.ndarray, name: str,
+         context_t=None, target_t=None):
+    """Figure 3 as a matplotlib figure: context frames (top row) and the first frame of each target
+    overlaid with its per-cell similarity map and titled with its score (bottom row).
+
+    Args:
+        context: ``(K, S, S, 3)`` uint8 frames; targets: ``(M, d, S, S, 3)`` uint8 target clips.
+        maps, scores: from :func:`similarity_maps`.
+        name: the video's name, for the title.
+        context_t, target_t: frame numbers for the titles (default: positions).
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    m, k = len(scores), len(context)
+    context_t = list(range(k)) if context_t is None else list(context_t)
+    target_t = list(range(k, k + m)) if target_t is None else list(target_t)
+    shown_ctx = np.linspace(0, k - 1, min(k, m)).round().astype(int)
+    fig, axes = plt.subplots(2, m, figsize=(1.9 * m, 4.3), squeeze=False)
+    for ax, i in zip(axes[0], shown_ctx):
+        ax.imshow(context[i])
+        ax.set_title(f"context t={context_t[i]}", fontsize=7)
+    s = context.shape[1]
+    vmin, vmax = float(maps.min()), float(maps.max())
+    for j, ax in enumerate(axes[1]):
+        ax.imshow(targets[j, 0])
+        im = ax.imshow(maps[j], cmap="jet", alpha=0.45, vmin=vmin, vmax=vmax, extent=(-0.5, s - 0.5, s - 0.5, -0.5),
+                       interpolation="nearest")
+        ax.set_title(f"target {j + 1} t={target_t[j]}\nscore {scores[j]:.3f}", fontsize=7)
+    for ax in axes.flat:
+        ax.axis("off")
+    fig.colorbar(im, ax=axes[1].tolist(), fraction=0.02, pad=0.01, label="cell cosine similarity")
+    fig.suptitle(f"{name}: context clip (top) and target frames with per-cell cosine similarity to the context "
+                 f"map (bottom); score = cell mean (Eq. 3)", fontsize=8, wrap=True)
+    return fig
 
 
 def _centre_crop(frames: np.ndarray, short_side: int, crop: int) -> np.ndarray:
@@ -54,16 +94,10 @@ def draw_similarity(ckpt_path: str | Path, video: str, png_path: str | Path, sta
     Raises:
         ValueError: the video is shorter than the pretext window, or a bad checkpoint.
     """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from ..data.window import PretextWindow
-    from .bars import _save
-
     from ..data.open import open_video
+    from ..data.window import PretextWindow
     from ..engine.initialise import load_skipclip
+    from .bars import _save
 
     model, cfg = load_skipclip(ckpt_path)
     frames, name = open_video(video, cfg)
@@ -78,27 +112,10 @@ def draw_similarity(ckpt_path: str | Path, video: str, png_path: str | Path, sta
     ctx_idx, tgt_idx = ctx_idx + start, tgt_idx + start  # K, M x d
     clip = _centre_crop(frames[: start + w.length], cfg.data.short_side, cfg.data.crop_size)
     maps, scores = similarity_maps(model, clip[ctx_idx], clip[tgt_idx])
-    m = len(scores)
-    shown_ctx = np.linspace(0, len(ctx_idx) - 1, min(len(ctx_idx), m)).round().astype(int)
-    fig, axes = plt.subplots(2, m, figsize=(1.9 * m, 4.3), squeeze=False)
-    for ax, i in zip(axes[0], shown_ctx):
-        ax.imshow(clip[ctx_idx[i]])
-        ax.set_title(f"context t={ctx_idx[i]}", fontsize=7)
-    s = clip.shape[1]
-    vmin, vmax = float(maps.min()), float(maps.max())
-    for j, ax in enumerate(axes[1]):
-        ax.imshow(clip[tgt_idx[j, 0]])
-        im = ax.imshow(maps[j], cmap="jet", alpha=0.45, vmin=vmin, vmax=vmax, extent=(-0.5, s - 0.5, s - 0.5, -0.5),
-                       interpolation="nearest")
-        ax.set_title(f"target {j + 1} t={tgt_idx[j, 0]}\nscore {scores[j]:.3f}", fontsize=7)
-    for ax in axes.flat:
-        ax.axis("off")
-    fig.colorbar(im, ax=axes[1].tolist(), fraction=0.02, pad=0.01, label="cell cosine similarity")
-    fig.suptitle(f"{name}: context clip (top) and target frames with per-cell cosine similarity to the context "
-                 f"map (bottom); score = cell mean (Eq. 3)", fontsize=8)
+    fig = draw(clip[ctx_idx], clip[tgt_idx], maps, scores, name, ctx_idx, tgt_idx[:, 0])
     _save(fig, png_path)
     return {"video": name, "start": int(start), "context_frames": ctx_idx.tolist(),
             "target_frames": tgt_idx[:, 0].tolist(), "scores": [float(v) for v in scores], "png": str(png_path)}
 
 
-__all__ = ["draw_similarity", "similarity_maps"]
+__all__ = ["draw", "draw_similarity", "similarity_maps"]

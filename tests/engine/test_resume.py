@@ -102,3 +102,30 @@ def test_only_launch_rank_zero_writes_the_run_folder(tmp_path, monkeypatch):
     monkeypatch.setenv("RANK", "1")
     out = prepare_run_dir(tmp_path / "run", _cfg(), resume=False, force=False, kind="pretrain")
     assert not out.exists()
+
+
+@pytest.mark.slow
+def test_resume_from_a_checkpoint_of_an_epochs_last_batch_trains_every_epoch(tmp_path):
+    """A step checkpoint written after an epoch's last batch (before its end): Lightning starts the
+    next epoch without on_train_epoch_start, and the run must still train all its epochs, exactly."""
+    import lightning as L
+
+    from conftest import tiny_cfg
+    from skipclip.recipes.pretrain import pretrain
+
+    class Stop(Exception):
+        pass
+
+    class StopAtValidation(L.Callback):  # the step checkpoint of batch 16/16 is written, the epoch's is not
+        def on_validation_start(self, trainer, pl_module):
+            raise Stop
+
+    run = tmp_path / "cut"
+    with pytest.raises(Stop):
+        pretrain(tiny_cfg(), "synthetic", run, progress=False, callbacks=[StopAtValidation()], checkpoint_every=16)
+    assert torch.load(run / "checkpoints" / "last.ckpt", weights_only=True)["global_step"] == 16
+    _, _, summary = pretrain(tiny_cfg(), "synthetic", run, progress=False, resume=True, checkpoint_every=16)
+    assert summary["steps"] == 48  # not 32: the epoch after the interrupted one is trained too
+    pretrain(tiny_cfg(), "synthetic", tmp_path / "ref", progress=False, checkpoint_every=16)
+    ref, cut = weights(tmp_path / "ref" / "checkpoints" / "last.ckpt"), weights(run / "checkpoints" / "last.ckpt")
+    assert max_weight_diff(ref, cut) == 0.0

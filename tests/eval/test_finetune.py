@@ -65,12 +65,16 @@ def test_finetune_then_evaluate_end_to_end(videos, tmp_path, capsys):
                  "--json", str(js), "--no-progress"]) == 0
     ev = json.loads(js.read_text())
     protocols = [x["protocol"] for x in ev["results"]]
-    assert protocols == ["finetune", "linear_probe", "retrieval"]
+    assert protocols == ["finetune", "linear_probe", "retrieval", "knn"]
     assert ev["results"][0]["top1"] == pytest.approx(r["top1"])  # the same classifier, tested again
     rec = ev["results"][2]["recall"]
     assert list(rec) == ["1", "5", "10", "20", "50"] and rec["50"] == 1.0  # 12-video gallery
     assert all(rec[a] <= rec[b] for a, b in zip(list(rec), list(rec)[1:]))
-    assert set(ev["protocol_card"]) == {"finetune", "linear_probe", "retrieval"}
+    assert set(ev["protocol_card"]) == {"finetune", "linear_probe", "retrieval", "knn"}
+    knn = ev["results"][3]
+    assert knn["k"] == min(20, knn["gallery"]) and knn["queries"] == 12
+    assert 0 <= knn["top1"] <= knn["top5"] == 1.0  # 3 classes: top-5 holds every label
+    assert ev["protocol_card"]["knn"]["temperature"] == 0.07
 
 
 def test_wrong_kind_of_checkpoint_is_refused_before_any_file(videos, tmp_path, capsys):

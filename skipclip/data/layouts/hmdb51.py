@@ -7,6 +7,7 @@ import re
 from pathlib import Path
 
 from ..index import SplitError, VideoEntry, lines_of
+from ..paths import contained
 
 SPLIT_DIR = "testTrainMulti_7030_splits"
 EXPECTED = {"classes": 51, 1: (3570, 1530), 2: (3570, 1530), 3: (3570, 1530)}
@@ -59,7 +60,9 @@ def parse(split_dir: str | Path) -> tuple[list[str], list[VideoEntry], list[int]
                 parts = line.split()
                 if len(parts) != 2 or parts[1] not in _HMDB_ROLE:
                     raise SplitError(f"{f} line {n}: expected '<video>.avi <0|1|2>' (1 train, 2 test, 0 unused), got {line!r}")
-                path = f"{cls}/{parts[0]}"
+                path = contained("the video folder", f"{cls}/{parts[0]}", f"{f} line {n}")
+                if not path.startswith(f"{cls}/"):
+                    raise SplitError(f"{f} line {n}: {parts[0]!r} leaves the class folder {cls}/; fix or delete the line")
                 entry = entries.setdefault(path, VideoEntry(path, label, hmdb_group(parts[0], cls)))
                 if fold in entry.folds:
                     raise SplitError(f"{f} line {n}: {parts[0]} is listed twice for fold {fold}")

@@ -7,6 +7,7 @@ import re
 from pathlib import Path
 
 from ..index import SplitError, VideoEntry, lines_of
+from ..paths import contained
 
 SPLIT_DIR = "ucfTrainTestlist"
 # official figures per fold: (train, test) videos, and the class count
@@ -68,7 +69,7 @@ def parse(split_dir: str | Path) -> tuple[list[str], list[VideoEntry], list[int]
                 if role == "train" and len(parts) != 2 or role == "test" and len(parts) not in (1, 2):
                     want = "'<Class>/<video>.avi <1-based label>'" if role == "train" else "'<Class>/<video>.avi'"
                     raise SplitError(f"{f} line {n}: expected {want}, got {line!r}")
-                path = parts[0].replace("\\", "/")
+                path = contained("the video folder", parts[0], f"{f} line {n}")
                 cls = path.split("/")[0] if "/" in path else None
                 if cls is None:
                     raise SplitError(f"{f} line {n}: {path!r} has no class folder; expected '<Class>/<video>.avi'")
