@@ -14,6 +14,9 @@ class ModelConfig:
 
     context_arch: str = "r3d18_hara"
     width: int = 64
+    # residual shortcut where a stage changes shape: "A" zero-padding identity with stride (Hara et
+    # al.'s ResNet-18), "B" 1x1x1 conv + BN (torchvision's; what inflated 2D weights need)
+    shortcut: str = "B"
 
 
 @dataclass
@@ -40,6 +43,9 @@ class DataConfig:
     crop_size: int = 224
     short_side: int = 256
     batch_size: int = 128
+    # "device": batch_size videos per process (global batch = batch_size x world size);
+    # "global": batch_size is the global batch, split evenly over the processes
+    batch_per: str = "device"
     num_workers: int = 4
     loader_timeout: float = 600.0  # seconds a loader worker may take for one batch (0: no limit)
     val_fraction: float = 0.1
@@ -101,6 +107,10 @@ class FinetuneConfig:
     batch_size: int = 32
     dropout: float = 0.0
     val_every: int = 1  # epochs between validations (model selection)
+    # share of the training list held out (by group) for validation; None = data.val_fraction
+    val_fraction: Any = None
+    # "best": keep the epoch with the best validation video top-1; "last": keep the last epoch
+    selection: str = "best"
 
 
 @dataclass

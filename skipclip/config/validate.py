@@ -76,6 +76,13 @@ def validate_finetune(cfg: "Config") -> None:
         v = getattr(f, name)
         if v is not None and (not isinstance(v, int) or isinstance(v, bool) or v < low):
             raise ValueError(f"finetune.{name} must be null (follow pretraining) or an integer >= {low}, got {v!r}")
+    if f.val_fraction is not None and (isinstance(f.val_fraction, bool) or not isinstance(f.val_fraction, (int, float))
+                                       or not 0 <= f.val_fraction < 1):
+        raise ValueError(f"finetune.val_fraction must be null (follow data.val_fraction) or in [0, 1), "
+                         f"got {f.val_fraction!r}")
+    if f.selection not in ("best", "last"):
+        raise ValueError(f"finetune.selection must be 'best' (best validation epoch) or 'last' (last epoch), "
+                         f"got {f.selection!r}")
     crop = f.crop_size if f.crop_size is not None else cfg.data.crop_size
     short = f.short_side if f.short_side is not None else cfg.data.short_side
     if crop > short:
@@ -130,6 +137,12 @@ def validate(cfg: Config) -> Config:
            f"(data.synthetic_size={d.synthetic_size})")
     _check(isinstance(d.batch_size, int) and d.batch_size >= 2,
            f"data.batch_size must be >= 2 (negatives come from other videos in the batch), got {d.batch_size!r}")
+    _check(d.batch_per in ("device", "global"),
+           f"data.batch_per must be 'device' (batch_size per process) or 'global' (batch_size split over "
+           f"the processes), got {d.batch_per!r}")
+    _check(m.shortcut in ("A", "B"),
+           f"model.shortcut must be 'A' (zero-padding identity, Hara et al.) or 'B' (1x1x1 conv + BN), "
+           f"got {m.shortcut!r}")
     _check(isinstance(d.num_workers, int) and d.num_workers >= 0,
            f"data.num_workers must be >= 0, got {d.num_workers!r}")
     _check(d.loader_timeout >= 0,

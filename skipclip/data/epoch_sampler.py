@@ -32,13 +32,16 @@ class EpochSampler(Sampler[int]):
         drop_last: drop the tail that does not split evenly (else pad it).
         rank, world_size: this process and the number of processes; default to the process
             group's, read when the sampler is iterated (after Lightning set up DDP).
+        mark_padding: yield a padded repeat of item ``i`` as ``i + size``, so a dataset that
+            knows the convention (:class:`~skipclip.data.pretext.PretextDataset`) can flag it and
+            the step leave it out of the negatives and the metrics.
 
     Raises:
         ValueError: ``size`` < 1.
     """
 
     def __init__(self, size: int, *, shuffle: bool = True, seed: int = 0, drop_last: bool = True,
-                 rank: int | None = None, world_size: int | None = None):
+                 rank: int | None = None, world_size: int | None = None, mark_padding: bool = False):
         if size < 1:
             raise ValueError(f"EpochSampler needs at least one item, got size={size}")
         self.size = size
@@ -47,6 +50,7 @@ class EpochSampler(Sampler[int]):
         self.drop_last = drop_last
         self._rank = rank
         self._world_size = world_size
+        self.mark_padding = mark_padding
         self.epoch = 0
         self.start = 0  # items of this rank's epoch order to skip (set on a mid-epoch resume)
 
@@ -68,7 +72,8 @@ class EpochSampler(Sampler[int]):
         if self.drop_last and n >= w:
             return order[: n - n % w]
         pad = (-n) % w
-        return np.concatenate([order, np.resize(order, pad)]) if pad else order
+        repeats = np.resize(order, pad) + (n if self.mark_padding else 0)
+        return np.concatenate([order, repeats]) if pad else order
 
     def indices(self) -> np.ndarray:
         """This rank's whole order for the current epoch (``start`` not applied)."""
@@ -85,7 +90,7 @@ class EpochSampler(Sampler[int]):
 
 def epoch_loader(dataset, batch_size: int, *, shuffle: bool, drop_last: bool, seed: int = 0,
                  num_workers: int = 0, pin_memory: bool | None = None, collate_fn=None,
-                 timeout: float = 0) -> DataLoader:
+                 mark_padding: bool = False, timeout: float = 0) -> DataLoader:
     """A DataLoader over ``dataset`` with an :class:`EpochSampler` (for training and evaluation,
     one process or many). Pass ``use_distributed_sampler=False`` to the Trainer.
 
@@ -94,7 +99,7 @@ def epoch_loader(dataset, batch_size: int, *, shuffle: bool, drop_last: bool, se
     ``timeout`` (seconds, workers only): a worker stuck on one batch (a hung decoder) ends the
     run with an error instead of blocking it forever.
     """
-    sampler = EpochSampler(len(dataset), shuffle=shuffle, seed=seed, drop_last=drop_last)
+    sampler = EpochSampler(len(dataset), shuffle=shuffle, seed=seed, drop_last=drop_last, mark_padding=mark_padding)
     return DataLoader(
         dataset,
         batch_size=batch_size,

@@ -113,7 +113,8 @@ def open_split(data: str | Path, split: str = "train", *, cfg=None, fold: int = 
     return VideoFileSource(index.root, [index.entries[i] for i in chosen], index.classes)
 
 
-def open_data(data: str | Path, cfg, *, seed: int | None = None, need_test: bool = False) -> Splits:
+def open_data(data: str | Path, cfg, *, seed: int | None = None, need_test: bool = False,
+              val_fraction: float | None = None, short_side: int | None = None) -> Splits:
     """Every source a run needs from one data argument.
 
     Args:
@@ -121,16 +122,23 @@ def open_data(data: str | Path, cfg, *, seed: int | None = None, need_test: bool
         cfg: the run's configuration (``data.val_fraction``, ``data.short_side``, the seed).
         seed: seed of the validation draw (default ``cfg.trainer.seed``).
         need_test: read the test split (downstream work); pretraining leaves it ``None``.
+        val_fraction: share of the training list held out as ``val`` (default
+            ``cfg.data.val_fraction``); 0 trains on the whole list and ``val`` is ``None``.
+        short_side: the short side the run resizes frames to (default ``cfg.data.short_side``);
+            a prepared store stored smaller than this is refused (see :func:`check_store_size`).
 
     Raises:
-        FileNotFoundError, ValueError: ``data`` names nothing usable.
+        FileNotFoundError, ValueError: ``data`` names nothing usable, or a prepared store is
+            smaller than the run needs.
     """
     if is_synthetic(data):
         s = synthetic_sources(cfg, seed)
         return Splits(train=maybe_in_memory(s["train"]), val=maybe_in_memory(s["val"]),
                       labelled=maybe_in_memory(s["labelled"]), test=maybe_in_memory(s["test"]), short_side=None)
-    kw = dict(cfg=cfg, seed=seed)
+    needed = cfg.data.short_side if short_side is None else short_side
+    kw = dict(cfg=cfg, seed=seed, val_fraction=val_fraction)
     train = open_split(data, "train", **kw)
+    check_store_size(data, getattr(train, "short_side", None), needed)
     try:
         val = open_split(data, "val", **kw)
     except ValueError:
@@ -138,7 +146,23 @@ def open_data(data: str | Path, cfg, *, seed: int | None = None, need_test: bool
     if val is not None and len(val) == 0:
         val = None
     test = open_split(data, "test", **kw) if need_test else None
-    return Splits(train=train, val=val, labelled=train, test=test, short_side=cfg.data.short_side)
+    return Splits(train=train, val=val, labelled=train, test=test, short_side=needed)
+
+
+def check_store_size(data, stored: int | None, needed: int) -> None:
+    """Refuse a prepared store whose frames are smaller than the run resizes them to: they would
+    be upsampled silently (a 128 px store fed to the paper's 256 px resize and 224 crop).
+
+    Raises:
+        ValueError: ``stored < needed``, naming both sizes and the ``prepare`` command to run.
+    """
+    if stored is not None and stored < needed:
+        raise ValueError(
+            f"--data {data} was prepared with a {stored} px short side, but this run resizes frames to "
+            f"{needed} px (data.short_side, or finetune.short_side for fine-tuning), so every frame would "
+            f"be upsampled. Prepare the videos again at the size the run needs: skipclip prepare --videos "
+            f"VIDEOS --out NEW_STORE --short-side {needed}; or lower the run's short side to {stored} "
+            f"(and the crop to at most {stored})")
 
 
 def open_video(video: str, cfg):

@@ -20,13 +20,17 @@ class PretextDataset(Dataset):
     """Samples of the Skip-Clip pretext task from a :class:`VideoSource`.
 
     Each item is a dict of uint8 tensors (normalised later, on the device):
-    ``context`` ``(3, K, S, S)``, ``targets`` ``(M, d, 3, S, S)`` nearest first, and ``video``,
-    the source index. Negatives are not sampled here: they are the targets of the other videos
-    in the batch (see :mod:`skipclip.tasks.pretrain`).
+    ``context`` ``(3, K, S, S)``, ``targets`` ``(M, d, 3, S, S)`` nearest first, ``video``, the
+    source index, ``skipped``, the unreadable videos passed over for this item, and ``pad``, true
+    for a padded repeat (an index ``i + len(self)`` from an
+    :class:`~skipclip.data.epoch_sampler.EpochSampler` with ``mark_padding``). Negatives are not
+    sampled here: they are the targets of the other videos in the batch (see
+    :mod:`skipclip.method.model`, which also drops a repeated video and padded items).
 
     Videos shorter than the window are skipped (listed in ``too_short``). A video that fails to
-    decode is recorded in ``failed`` and replaced by the next readable one, so one corrupt file
-    never stops a run.
+    decode is recorded in ``failed`` and replaced by the next readable one, drawn with a random
+    stream of its own (never the stream of that video's own item), so one corrupt file never
+    stops a run.
 
     Args:
         source: the videos.
@@ -96,13 +100,19 @@ class PretextDataset(Dataset):
         return np.random.default_rng((self.seed, self.epoch, index))
 
     def __getitem__(self, index: int) -> dict:
+        n = len(self.valid)
+        pad = index >= n  # a padded repeat of index - n (EpochSampler's mark_padding)
+        index = index - n if pad else index
         passed: dict[str, str] = {}
-        for attempt in range(len(self.valid)):
-            j = (index + attempt) % len(self.valid)
+        for attempt in range(n):
+            j = (index + attempt) % n
             video = self.valid[j]
+            # a replacement gets a stream of its own: item j's stream would copy item j's sample
+            rng = self.rng(index) if attempt == 0 else np.random.default_rng((self.seed, self.epoch, index, attempt))
             try:
-                sample = self._sample(video, self.rng(j))
+                sample = self._sample(video, rng)
                 sample["skipped"] = attempt  # unreadable videos passed over for this item
+                sample["pad"] = pad
                 sample[FAILED] = encode(passed)  # their names, to the main process (any worker count)
                 return sample
             except VideoReadError as exc:

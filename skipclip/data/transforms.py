@@ -14,6 +14,10 @@ import torch.nn.functional as F
 
 MEAN = (0.43216, 0.394666, 0.37645)  # Kinetics statistics, as torchvision's video models use
 STD = (0.22803, 0.22145, 0.216989)
+# what torchvision's ImageNet weights expect: used when g starts from inflated ImageNet weights
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+STATS = {"kinetics": (MEAN, STD), "imagenet": (IMAGENET_MEAN, IMAGENET_STD)}
 
 
 def resize_short_side(frames: torch.Tensor, short_side: int) -> torch.Tensor:
@@ -50,8 +54,9 @@ def random_crop_flip(
 
 
 def normalize(clip: torch.Tensor, channel_dim: int,
-              memory_format: torch.memory_format = torch.contiguous_format) -> torch.Tensor:
-    """uint8 -> float standardised with the Kinetics mean and std, in one pass.
+              memory_format: torch.memory_format = torch.contiguous_format, stats: str = "kinetics") -> torch.Tensor:
+    """uint8 -> float standardised with the Kinetics mean and std (``stats="imagenet"``: ImageNet's,
+    for weights inflated from an ImageNet 2D network), in one pass.
 
     ``x * (1 / (255 std)) - mean / std``, written straight in ``memory_format``. The channel axis
     may hold ``d`` RGB frames (``3 * d`` channels), the statistics repeating per frame. Under
@@ -59,13 +64,15 @@ def normalize(clip: torch.Tensor, channel_dim: int,
     encoders' first convolution would cast it anyway, so this saves a pass and the fp32 copy.
 
     Raises:
-        ValueError: the channel axis does not hold a multiple of 3 channels.
+        ValueError: the channel axis does not hold a multiple of 3 channels, or unknown ``stats``.
     """
+    if stats not in STATS:
+        raise ValueError(f"normalize stats must be one of {', '.join(STATS)}, got {stats!r}")
     channels = clip.shape[channel_dim]
     if channels % 3:
         raise ValueError(f"normalize expects RGB frames (a multiple of 3 channels) on axis {channel_dim}, "
                          f"got shape {tuple(clip.shape)}")
-    shift, scale = _affine(channels, clip.dim(), channel_dim % clip.dim(), clip.device)
+    shift, scale = _affine(channels, clip.dim(), channel_dim % clip.dim(), clip.device, stats)
     kind = clip.device.type
     dtype = torch.get_autocast_dtype(kind) if torch.is_autocast_enabled(kind) else torch.float32
     out = torch.empty(clip.shape, device=clip.device, dtype=dtype, memory_format=memory_format)
@@ -73,11 +80,12 @@ def normalize(clip: torch.Tensor, channel_dim: int,
 
 
 @functools.lru_cache(maxsize=32)
-def _affine(channels: int, ndim: int, channel_dim: int, device: torch.device):
+def _affine(channels: int, ndim: int, channel_dim: int, device: torch.device, stats: str = "kinetics"):
     """``(-mean / std, 1 / (255 std))`` shaped to broadcast; cached, so a GPU step makes no
     host-to-device copy (a pageable copy would wait for the work already queued)."""
     shape = [1] * ndim
     shape[channel_dim] = channels
-    mean = torch.tensor(MEAN, dtype=torch.float64).repeat(channels // 3).view(shape)
-    std = torch.tensor(STD, dtype=torch.float64).repeat(channels // 3).view(shape)
+    mean_rgb, std_rgb = STATS[stats]
+    mean = torch.tensor(mean_rgb, dtype=torch.float64).repeat(channels // 3).view(shape)
+    std = torch.tensor(std_rgb, dtype=torch.float64).repeat(channels // 3).view(shape)
     return (-mean / std).float().to(device), (1.0 / (255.0 * std)).float().to(device)

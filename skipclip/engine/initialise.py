@@ -17,6 +17,12 @@ def model_section(cfg, obj: dict) -> tuple[str, int]:
     return m.get("context_arch", cfg.model.context_arch), int(m.get("width", cfg.model.width))
 
 
+def shortcut_of(state: dict) -> str:
+    """The shortcut type of g's weights: ``"B"`` when they hold 1x1x1 ``downsample`` convolutions,
+    else ``"A"`` (zero-padding shortcuts have no parameters)."""
+    return "B" if any(".downsample." in k for k in state) else "A"
+
+
 def initial_encoder(cfg, init: str = "random", inflate: str | Path | None = None, seed: int = 0):
     """The context encoder g to start from, and a description of where it came from.
 
@@ -59,13 +65,16 @@ def initial_encoder(cfg, init: str = "random", inflate: str | Path | None = None
             raise ValueError(f"--inflate {inflate}: expected a 2D ResNet-18 state dict (torchvision format: "
                              f"conv1.weight, layer1.0.conv1.weight, ...) or a Skip-Clip checkpoint, found "
                              f"{'a fine-tuned classifier' if kind == 'classifier' else describe(obj)}")
-        g = ContextEncoder(arch, width)
+        g = ContextEncoder(arch, width, "B")  # the 2D weights fill 1x1x1 conv shortcuts, whatever model.shortcut says
         report = inflate_2d_into_3d(state, g)
-        return g, {"init": "inflation", "source": source, "arch": arch, "width": width,
+        if kind == "resnet2d":  # torchvision-format ImageNet weights expect ImageNet statistics
+            g.input_stats = "imagenet"
+        return g, {"init": "inflation", "source": source, "arch": arch, "width": width, "shortcut": "B",
+                   "input_stats": g.input_stats,
                    "inflated_kernels": len(report.inflated), "copied": len(report.copied)}
     if init == "random":
-        g = ContextEncoder(cfg.model.context_arch, cfg.model.width)
-        return g, {"init": "random", "arch": g.arch, "width": g.width, "seed": seed}
+        g = ContextEncoder(cfg.model.context_arch, cfg.model.width, cfg.model.shortcut)
+        return g, {"init": "random", "arch": g.arch, "width": g.width, "shortcut": g.shortcut, "seed": seed}
     obj = read_checkpoint(init)
     kind = checkpoint_kind(obj)
     if kind not in ("skipclip", "classifier"):
@@ -73,10 +82,12 @@ def initial_encoder(cfg, init: str = "random", inflate: str | Path | None = None
         raise ValueError(f"--init {init} is not a Skip-Clip checkpoint (no 'context_encoder.*' weights; "
                          f"found {describe(obj)}){hint}")
     arch, width = model_section(cfg, obj)
-    g = ContextEncoder(arch, width)
-    load_checked(g, encoder_state(obj, "context"), f"{init}")
+    state = encoder_state(obj, "context")
+    g = ContextEncoder(arch, width, shortcut_of(state))
+    load_checked(g, state, f"{init}")
+    g.input_stats = (obj.get("hyper_parameters") or {}).get("input_stats", "kinetics")  # a fine-tuned classifier's
     return g, {"init": "skipclip" if kind == "skipclip" else "finetuned", "source": str(init),
-               "arch": arch, "width": width}
+               "arch": arch, "width": width, "shortcut": g.shortcut}
 
 
 def load_skipclip(ckpt_path: str | Path):

@@ -24,25 +24,29 @@ class ActionClassifier(TrainModule):
             ``lr_step_epochs`` epochs up to ``lr_last_step_epoch`` (paper: 0.5 every 15 up to 60).
         freeze_encoder: train the linear layer only (linear probe).
         dropout: before the linear layer.
+        input_stats: ``"kinetics"`` (default) or ``"imagenet"``: the statistics clips are
+            standardised with (ImageNet's for g inflated from ImageNet weights, as those expect).
     """
 
     def __init__(self, encoder: nn.Module, num_classes: int, *, lr: float = 5e-4, weight_decay: float = 1e-2,
                  lr_step_epochs: int = 15, lr_gamma: float = 0.5, lr_last_step_epoch: int = 60,
-                 freeze_encoder: bool = False, dropout: float = 0.0, config: dict | None = None):
+                 freeze_encoder: bool = False, dropout: float = 0.0, config: dict | None = None,
+                 input_stats: str = "kinetics"):
         super().__init__(lr=lr, weight_decay=weight_decay, lr_step_epochs=lr_step_epochs, lr_gamma=lr_gamma,
                          lr_last_step_epoch=lr_last_step_epoch)
         self.encoder = encoder
         self.head = ClassifierHead(encoder.out_channels, num_classes, dropout=dropout)
         self.num_classes = num_classes
         self.freeze_encoder = freeze_encoder
+        self.input_stats = input_stats
         if freeze_encoder:
             self.encoder.requires_grad_(False)
         self.save_hyperparameters({"config": config or {}, "num_classes": num_classes,
-                                   "freeze_encoder": freeze_encoder})
+                                   "freeze_encoder": freeze_encoder, "input_stats": input_stats})
 
     def forward(self, clip_uint8: torch.Tensor) -> torch.Tensor:
         """Logits ``(B, num_classes)`` of uint8 clips ``(B, 3, T, S, S)``."""
-        x = normalize(clip_uint8, channel_dim=1)  # B x 3 x T x S x S
+        x = normalize(clip_uint8, channel_dim=1, stats=self.input_stats)  # B x 3 x T x S x S
         if x.is_cuda:  # channels-last 3D convolutions are faster on GPUs, slower and erratic on CPUs
             x = x.contiguous(memory_format=torch.channels_last_3d)
         if self.freeze_encoder:

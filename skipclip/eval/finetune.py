@@ -34,6 +34,8 @@ def finetune_settings(cfg: Config) -> FinetuneConfig:
         ft.short_side = cfg.data.short_side
     if ft.window_stride is None:
         ft.window_stride = ft.clip_frames
+    if ft.val_fraction is None:
+        ft.val_fraction = cfg.data.val_fraction
     return ft
 
 
@@ -88,14 +90,19 @@ def build_classifier(cfg: Config, encoder: nn.Module, num_classes: int, frozen: 
     return ActionClassifier(encoder, num_classes, lr=ft.lr, weight_decay=ft.weight_decay,
                             lr_step_epochs=ft.lr_step_epochs, lr_gamma=ft.lr_gamma,
                             lr_last_step_epoch=ft.lr_last_step_epoch, freeze_encoder=frozen,
-                            dropout=ft.dropout, config=cfg.to_dict())
+                            dropout=ft.dropout, config=cfg.to_dict(),
+                            input_stats=getattr(encoder, "input_stats", "kinetics"))
 
 
 def finetune(cfg: Config, encoder: nn.Module, train_src, val_src, *, epochs: int | None = None, seed: int = 0,
              progress: bool = False, frozen: bool = False, log_dir=None, devices=1, num_nodes: int = 1,
              resume: bool = False, loggers=("csv",)):
     """Fine-tune g (or, ``frozen``, only the linear layer on frozen g) on ``train_src``; keep the
-    weights of the epoch with the best validation video accuracy.
+    weights of the epoch with the best validation video accuracy (``finetune.selection: best``)
+    or of the last epoch (``last``, the paper's reading; the validation curve is still logged).
+
+    ``finetune.batch_size`` is per process, or the global batch split over the processes under
+    ``data.batch_per: global``.
 
     ``encoder`` is trained in place. Returns ``(classifier, history)``.
 
@@ -130,13 +137,14 @@ def finetune(cfg: Config, encoder: nn.Module, train_src, val_src, *, epochs: int
     workers = cfg.data.num_workers
     timeout = cfg.data.loader_timeout if workers else 0
     # clip order a pure function of (seed, epoch), sharded over DDP ranks, restartable mid-epoch
-    train_loader = epoch_loader(train_ds, ft.batch_size, shuffle=True, drop_last=len(train_ds) > ft.batch_size,
+    batch = finetune_batch(cfg, ft.batch_size, devices, num_nodes)  # per process
+    train_loader = epoch_loader(train_ds, batch, shuffle=True, drop_last=len(train_ds) > batch,
                                 seed=seed, num_workers=workers, timeout=timeout)
     val_loader = None
     if val_src is not None:
         val_ds = ClipDataset(val_src, ft.clip_frames, ft.crop_size, ft.short_side, train=False,
                              stride=ft.window_stride)
-        val_loader = epoch_loader(val_ds, ft.batch_size, shuffle=False, drop_last=False, seed=seed,
+        val_loader = epoch_loader(val_ds, batch, shuffle=False, drop_last=False, seed=seed,
                                   num_workers=workers, timeout=timeout)
     failures = CollectFailures()
     if log_dir is not None:
@@ -159,16 +167,36 @@ def finetune(cfg: Config, encoder: nn.Module, train_src, val_src, *, epochs: int
     with warnings.catch_warnings():  # the sampler is resumable, though not a stateful loader
         warnings.filterwarnings("ignore", message=".*your dataloader is not resumable.*")
         trainer.fit(model, train_loader, val_loader, ckpt_path=ckpt_path, weights_only=True)
-    keep.restore(model)
+    best = ft.selection == "best" and keep.best is not None
+    if best:
+        keep.restore(model)
+        selected_by, epoch, val_top1 = "best validation video top-1", keep.best_epoch, keep.best
+    else:
+        last_val = keep.history[-1][1] if keep.history and keep.history[-1][0] == trainer.current_epoch - 1 else None
+        why = "finetune.selection: last" if ft.selection == "last" else "no validation split"
+        selected_by, epoch, val_top1 = f"last epoch ({why})", trainer.current_epoch - 1, last_val
     history = {"epochs": trainer.current_epoch, "steps": trainer.global_step, "wall_s": time.time() - start,
-               "best_epoch": keep.best_epoch if keep.best_epoch is not None else trainer.current_epoch - 1,
-               "val_top1": keep.best, "val_curve": keep.history,
-               "selected_by": "best validation video top-1" if keep.best is not None else "last epoch (no validation split)",
+               "best_epoch": epoch, "val_top1": val_top1, "val_curve": keep.history,
+               "batch_per_process": batch, "selected_by": selected_by,
                "too_short_train_videos": len(train_ds.too_short), "world_size": trainer.world_size,
                "failed_videos": {**train_ds.failed, **(val_ds.failed if val_src is not None else {}),
                                  **failures.failed},
                "global_zero": trainer.is_global_zero, "resumed_from": ckpt_path}
     return model, history
+
+
+def finetune_batch(cfg: Config, batch_size: int, devices=1, num_nodes: int = 1) -> int:
+    """Clips per process and step of fine-tuning (see :func:`~skipclip.utils.dist.batch_per_process`).
+
+    Raises:
+        ValueError: a global batch (``data.batch_per: global``) the processes cannot share evenly.
+    """
+    from ..engine.trainer import device_of
+    from ..utils.dist import batch_per_process, planned_world_size
+
+    one = devices in (1, "1") and int(num_nodes) == 1
+    world = 1 if one else planned_world_size(devices, num_nodes, gpu=device_of(cfg) == "cuda")
+    return batch_per_process(batch_size, cfg.data.batch_per, world, key="finetune.batch_size")
 
 
 def evaluate_video_level(model, test_src, cfg: Config) -> dict:

@@ -24,7 +24,7 @@ import torch.nn as nn
 from ..data.transforms import normalize
 from ..eval.pretext_metrics import kendall_tau, pairwise_ranking_accuracy
 from ..models.memory_format import to_channels_last_
-from ..utils.dist import gather_with_grad, rank as dist_rank
+from ..utils.dist import gather_no_grad, gather_with_grad, rank as dist_rank
 from . import losses
 from .rotation import rotate_batch
 
@@ -94,44 +94,80 @@ class SkipClipModel(nn.Module):
             out["rot_labels"] = rot_labels
         return out
 
-    def scores(self, h: torch.Tensor, z: torch.Tensor, m: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Positive scores ``(B, M)``, negative scores ``(B, P)`` and the negatives' mask ``(B, P)``.
+    def scores(self, h: torch.Tensor, z: torch.Tensor, m: int, videos: torch.Tensor | None = None,
+               pad: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Positive scores ``(B, M)``, negative scores ``(B, P)``, the negatives' mask ``(B, P)``
+        and the rows that count ``(B,)`` (``None`` without ``videos``: all of them).
 
         Negatives are the target frames of every other video, gathered across processes (with
-        gradients) under distributed training, so the pool grows with the world size.
+        gradients) under distributed training, so the pool grows with the world size. With the
+        samples' ``videos`` ids ``(B,)`` and ``pad`` flags ``(B,)``: a video met earlier in the
+        global batch (a failed video's replacement, a padded validation repeat) and every padded
+        item are left out of the pool and their rows do not count, and no row takes frames of
+        its own video as negatives.
         """
-        b = h.shape[0]
+        b, dev = h.shape[0], h.device
         z_pool = gather_with_grad(z)  # W*B*M x C x H x W
         s = losses.score_all(h, z_pool)  # B x W*B*M
-        own = dist_rank() * b + torch.arange(b, device=h.device)  # this rank's rows in the pool
+        own = dist_rank() * b + torch.arange(b, device=dev)  # this rank's rows in the pool
         s_videos = s.view(b, -1, m)  # B x W*B x M
-        pos = s_videos[torch.arange(b, device=h.device), own]  # B x M
-        mask = torch.ones_like(s_videos, dtype=torch.bool)
-        mask[torch.arange(b, device=h.device), own] = False
-        return pos, s, mask.view(b, -1)
+        pos = s_videos[torch.arange(b, device=dev), own]  # B x M
+        mask = torch.ones(s_videos.shape[:2], dtype=torch.bool, device=dev)  # B x W*B
+        mask[torch.arange(b, device=dev), own] = False
+        counts = None  # without video ids every row counts
+        if videos is not None:
+            pool_videos = gather_no_grad(videos.to(dev))  # W*B
+            pool_pad = (gather_no_grad(pad.to(dev).bool()) if pad is not None
+                        else torch.zeros_like(pool_videos, dtype=torch.bool))  # W*B
+            same = pool_videos[:, None] == pool_videos[None, :]  # W*B x W*B
+            repeat = (same & torch.ones_like(same).tril(-1)).any(1)  # W*B: met earlier in the batch
+            pool_ok = ~pool_pad & ~repeat  # W*B
+            counts = pool_ok[own]  # B
+            mask &= pool_ok[None, :] & ~same[own]  # B x W*B
+        mask = mask[:, :, None].expand(-1, -1, m).reshape(b, -1)  # B x W*B*M
+        return pos, s, mask, counts
 
     def forward(self, batch: dict) -> tuple[dict, dict]:
         """All loss terms ``{"rank", "contrastive"?, "rotation"?}`` and the pretext health metrics
-        of one batch. The rotation task runs in training mode only."""
+        of one batch, over the rows that count (see :meth:`scores`); ``metrics["videos"]`` is
+        their number. The rotation task runs in training mode only."""
         rotation = self.rotation_head is not None and self.training
         enc = self.encode(batch, rotation)
-        pos, neg, mask = self.scores(enc["h"], enc["z"], enc["num_targets"])
-        terms = {"rank": losses.ranking_loss(pos, self.rank_margin)}
-        if self.negatives and neg.shape[1] > enc["num_targets"]:  # a lone video has no negatives
-            terms["contrastive"] = losses.contrastive_loss(pos, neg, self.neg_margin, mask=mask)
+        pos_all, neg_all, mask_all, counts = self.scores(enc["h"], enc["z"], enc["num_targets"],
+                                                         batch.get("video"), batch.get("pad"))
+        zero = pos_all.sum() * 0  # keeps the graph (and DDP's gradient hooks) when no row counts
+        if counts is None:  # every row counts and has every other row's frames as negatives
+            pos, neg, mask = pos_all, neg_all, mask_all  # B x M, B x P, B x P
+            with_neg = None if neg.shape[1] > enc["num_targets"] else False  # a lone video has none
+        else:
+            pos, neg, mask = pos_all[counts], neg_all[counts], mask_all[counts]  # R x M, R x P, R x P
+            with_neg = mask.any(1)  # R: rows with at least one negative
+            with_neg = with_neg if bool(with_neg.any()) else False
+        terms = {"rank": losses.ranking_loss(pos, self.rank_margin) if len(pos) else zero}
+        if self.negatives and with_neg is not False:
+            if with_neg is not None:
+                pos_n, neg_n, mask_n = pos[with_neg], neg[with_neg], mask[with_neg]
+            else:
+                pos_n, neg_n, mask_n = pos, neg, mask
+            terms["contrastive"] = losses.contrastive_loss(pos_n, neg_n, self.neg_margin, mask=mask_n)
         if rotation:
             terms["rotation"] = losses.rotation_loss(enc["rot_logits"], enc["rot_labels"])
         with torch.no_grad():
-            neg_mean = (neg * mask).sum(1) / mask.sum(1).clamp_min(1)
-            metrics = {
-                "rank_acc": pairwise_ranking_accuracy(pos),
-                "kendall_tau": kendall_tau(pos),
-                "pos_score": pos.mean(),
-                "neg_score": neg_mean.mean(),
-                "pos_neg_gap": pos.mean() - neg_mean.mean(),
-            }
+            if len(pos):
+                neg_mean = (neg * mask).sum(1) / mask.sum(1).clamp_min(1)
+                metrics = {
+                    "rank_acc": pairwise_ranking_accuracy(pos),
+                    "kendall_tau": kendall_tau(pos),
+                    "pos_score": pos.mean(),
+                    "neg_score": neg_mean.mean(),
+                    "pos_neg_gap": pos.mean() - neg_mean.mean(),
+                }
+            else:
+                metrics = {k: zero.detach() for k in ("rank_acc", "kendall_tau", "pos_score", "neg_score",
+                                                      "pos_neg_gap")}
             if rotation:
                 metrics["rot_acc"] = (enc["rot_logits"].argmax(1) == enc["rot_labels"]).float().mean()
+            metrics["videos"] = counts.sum() if counts is not None else torch.tensor(len(pos), device=pos.device)
         return terms, metrics
 
 
@@ -140,7 +176,7 @@ def build_skipclip(cfg) -> SkipClipModel:
     from ..models import ContextEncoder, FrameEncoder, RotationHead
 
     p = cfg.pretext
-    g = ContextEncoder(cfg.model.context_arch, cfg.model.width)
+    g = ContextEncoder(cfg.model.context_arch, cfg.model.width, cfg.model.shortcut)
     f = FrameEncoder(cfg.model.width, in_channels=3 * p.target_length)
     head = RotationHead(f.out_channels) if p.rotation else None
     return SkipClipModel(g, f, head, rank_margin=p.rank_margin, neg_margin=p.neg_margin, negatives=p.negatives,

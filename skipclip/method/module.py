@@ -34,7 +34,7 @@ class SkipClipModule(TrainModule):
         if self.nonfinite(terms, batch_idx):
             return None
         loss = sum(terms.values())
-        b = batch["context"].shape[0]
+        b = int(metrics.pop("videos"))  # the videos that counted (a repeated video does not)
         self.log("train/loss", loss, prog_bar=True, batch_size=b, sync_dist=True)  # the global batch's loss
         for name, value in terms.items():
             self.log(f"train/{name}", value, batch_size=b)
@@ -46,7 +46,9 @@ class SkipClipModule(TrainModule):
 
     def validation_step(self, batch: dict, batch_idx: int):
         terms, metrics = self.model(batch)
-        b = batch["context"].shape[0]
+        # padded repeats and repeated videos count for nothing: each term is the mean over the
+        # videos that count, weighted by their number (0 for an all-padding batch)
+        b = int(metrics.pop("videos"))
         for name, value in terms.items():
             self.log(f"val/{name}", value, batch_size=b, sync_dist=True)
         for name, value in metrics.items():

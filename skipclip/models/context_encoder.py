@@ -85,6 +85,32 @@ def r2plus1d_stem(width: int = 64) -> nn.Sequential:
     )
 
 
+SHORTCUTS = ("A", "B")
+
+
+class ZeroPadShortcut(nn.Module):
+    """The "type A" residual shortcut of He et al. (2016), as in Hara et al.'s 3D ResNet-18:
+    subsample with the block's stride and pad the new channels with zeros; no parameters.
+
+    (Hara et al.'s code detaches the subsampled input, ``out.data``; here gradients flow through
+    the shortcut, as in the ResNet paper.)
+
+    Args:
+        planes: output channels (>= the input's).
+        stride: ``(t, h, w)`` subsampling.
+    """
+
+    def __init__(self, planes: int, stride: Sequence[int]):
+        super().__init__()
+        self.planes = planes
+        self.stride = tuple(stride)
+
+    def forward(self, x: Tensor) -> Tensor:
+        st, sh, sw = self.stride
+        x = x[:, :, ::st, ::sh, ::sw]  # B x C x T/st x H/sh x W/sw
+        return nn.functional.pad(x, (0, 0, 0, 0, 0, 0, 0, self.planes - x.shape[1]))  # B x planes x ...
+
+
 class VideoResNetTrunk(VideoResNet):
     """A :class:`VideoResNet` without ``avgpool``/``fc`` and with stage widths ``width * (1, 2, 4, 8)``.
 
@@ -98,9 +124,12 @@ class VideoResNetTrunk(VideoResNet):
         layers: number of blocks per stage.
         stem: called with ``width``; returns a module mapping ``(B, 3, T, H, W)`` to ``width`` channels.
         width: channels of the first stage.
+        shortcut: where a block changes shape, ``"B"`` (torchvision's 1x1x1 conv + BN) or ``"A"``
+            (:class:`ZeroPadShortcut`, Hara et al.'s ResNet-18; no parameters).
 
     Raises:
-        ValueError: ``width`` is not a positive int or the stage lists do not have 4 entries.
+        ValueError: ``width`` is not a positive int, the stage lists do not have 4 entries, or
+            ``shortcut`` is not ``"A"``/``"B"``.
     """
 
     def __init__(
@@ -110,14 +139,18 @@ class VideoResNetTrunk(VideoResNet):
         layers: Sequence[int],
         stem: Callable[[int], nn.Module],
         width: int = 64,
+        shortcut: str = "B",
     ):
         _check_width(width)
+        if shortcut not in SHORTCUTS:
+            raise ValueError(f"shortcut must be 'A' (zero-padding identity) or 'B' (1x1x1 conv + BN), got {shortcut!r}")
         if len(conv_makers) != 4 or len(layers) != 4:
             raise ValueError(
                 f"need 4 stages, got {len(conv_makers)} conv makers and {len(layers)} layer counts"
             )
         nn.Module.__init__(self)  # not VideoResNet.__init__: it builds fixed 64..512 stages and fc
         self.width = width
+        self.shortcut = shortcut
         self.inplanes = width
         self.stem = stem(width)
         self.layer1 = self._make_layer(block, conv_makers[0], width, layers[0], stride=1)
@@ -127,6 +160,18 @@ class VideoResNetTrunk(VideoResNet):
         self.out_channels = 8 * width * block.expansion
         init_resnet_weights(self)
 
+    def _make_layer(self, block, conv_builder, planes: int, blocks: int, stride: int = 1) -> nn.Sequential:
+        """torchvision's stage builder, with a :class:`ZeroPadShortcut` where type A is asked for."""
+        if self.shortcut == "B":
+            return super()._make_layer(block, conv_builder, planes, blocks, stride)
+        downsample = None
+        if stride != 1 or self.inplanes != planes * block.expansion:
+            downsample = ZeroPadShortcut(planes * block.expansion, conv_builder.get_downsample_stride(stride))
+        layers = [block(self.inplanes, planes, conv_builder, stride, downsample)]
+        self.inplanes = planes * block.expansion
+        layers += [block(self.inplanes, planes, conv_builder) for _ in range(1, blocks)]
+        return nn.Sequential(*layers)
+
     def forward(self, x: Tensor) -> Tensor:
         x = self.stem(x)  # B x w x T1 x H1 x W1
         x = self.layer1(x)  # B x w x T1 x H1 x W1
@@ -135,40 +180,40 @@ class VideoResNetTrunk(VideoResNet):
         return self.layer4(x)  # B x 8w x T1/8 x H1/8 x W1/8
 
 
-def r3d18_hara(width: int = 64) -> VideoResNetTrunk:
+def r3d18_hara(width: int = 64, shortcut: str = "B") -> VideoResNetTrunk:
     """3D ResNet-18 of Hara et al. (CVPR 2018), the paper's ``g``; ``3x16x224x224 -> 8w x 1 x 7 x 7``."""
-    return VideoResNetTrunk(BasicBlock, [Conv3DSimple] * 4, [2, 2, 2, 2], hara_stem, width)
+    return VideoResNetTrunk(BasicBlock, [Conv3DSimple] * 4, [2, 2, 2, 2], hara_stem, width, shortcut)
 
 
-def r3d_18(width: int = 64) -> VideoResNetTrunk:
+def r3d_18(width: int = 64, shortcut: str = "B") -> VideoResNetTrunk:
     """torchvision's R3D-18 trunk (no max-pool in the stem); ``3x16x112x112 -> 8w x 2 x 7 x 7``."""
-    return VideoResNetTrunk(BasicBlock, [Conv3DSimple] * 4, [2, 2, 2, 2], basic_stem, width)
+    return VideoResNetTrunk(BasicBlock, [Conv3DSimple] * 4, [2, 2, 2, 2], basic_stem, width, shortcut)
 
 
-def r2plus1d_18(width: int = 64) -> VideoResNetTrunk:
+def r2plus1d_18(width: int = 64, shortcut: str = "B") -> VideoResNetTrunk:
     """torchvision's R(2+1)D-18 trunk; ``3x16x112x112 -> 8w x 2 x 7 x 7``.
 
     Mid channels of the factorised convs follow torchvision's formula in ``BasicBlock``.
     """
-    return VideoResNetTrunk(BasicBlock, [Conv2Plus1D] * 4, [2, 2, 2, 2], r2plus1d_stem, width)
+    return VideoResNetTrunk(BasicBlock, [Conv2Plus1D] * 4, [2, 2, 2, 2], r2plus1d_stem, width, shortcut)
 
 
-_TRUNKS: dict[str, Callable[[int], VideoResNetTrunk]] = {
+_TRUNKS: dict[str, Callable[..., VideoResNetTrunk]] = {
     "r3d18_hara": r3d18_hara,
     "r3d_18": r3d_18,
     "r2plus1d_18": r2plus1d_18,
 }
 
 
-def build_trunk(arch: str, width: int = 64) -> VideoResNetTrunk:
-    """The 3D trunk named ``arch`` at ``width``.
+def build_trunk(arch: str, width: int = 64, shortcut: str = "B") -> VideoResNetTrunk:
+    """The 3D trunk named ``arch`` at ``width`` with ``shortcut`` type ``"A"`` or ``"B"``.
 
     Raises:
-        ValueError: unknown ``arch`` (the message lists the known names) or bad ``width``.
+        ValueError: unknown ``arch`` (the message lists the known names), bad ``width`` or ``shortcut``.
     """
     if arch not in _TRUNKS:
         raise ValueError(f"unknown context encoder arch {arch!r}; choose one of {', '.join(map(repr, ARCHS))}")
-    return _TRUNKS[arch](width)
+    return _TRUNKS[arch](width, shortcut)
 
 
 class ContextEncoder(nn.Module):
@@ -180,16 +225,22 @@ class ContextEncoder(nn.Module):
     Args:
         arch: ``"r3d18_hara"`` (the paper's), ``"r3d_18"`` or ``"r2plus1d_18"``.
         width: channels of the first stage; the encoding has ``8 * width`` channels (64 -> 512).
+        shortcut: ``"A"`` zero-padding identity shortcuts (Hara et al.'s ResNet-18, the paper
+            preset) or ``"B"`` 1x1x1 conv + BN (torchvision's; what inflated 2D weights fill).
 
     Raises:
-        ValueError: unknown ``arch`` or bad ``width``.
+        ValueError: unknown ``arch``, bad ``width`` or ``shortcut``.
     """
 
-    def __init__(self, arch: str = "r3d18_hara", width: int = 64):
+    def __init__(self, arch: str = "r3d18_hara", width: int = 64, shortcut: str = "B"):
         super().__init__()
         self.arch = arch
         self.width = width
-        self.trunk = build_trunk(arch, width)
+        self.shortcut = shortcut
+        self.trunk = build_trunk(arch, width, shortcut)
+        # the statistics its inputs are standardised with: "imagenet" once filled with inflated
+        # ImageNet weights (engine.initialise), which expect them
+        self.input_stats = "kinetics"
         self.out_channels = self.trunk.out_channels
 
     def forward(self, x: Tensor) -> Tensor:
@@ -219,7 +270,9 @@ class ContextEncoder(nn.Module):
 __all__ = [
     "ARCHS",
     "ContextEncoder",
+    "SHORTCUTS",
     "VideoResNetTrunk",
+    "ZeroPadShortcut",
     "basic_stem",
     "build_trunk",
     "hara_stem",

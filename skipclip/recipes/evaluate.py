@@ -77,7 +77,7 @@ def run_evaluate(args_config, ckpt: str, data: str, *, protocols=PROTOCOLS, over
     from ..data.open import open_data
     from ..engine.checkpoints import checkpoint_config, checkpoint_kind, load_checked, read_checkpoint, state_dict_of
     from ..engine.initialise import initial_encoder
-    from ..eval.finetune import build_classifier
+    from ..eval.finetune import build_classifier, finetune_settings
 
     obj = read_checkpoint(ckpt)
     kind = checkpoint_kind(obj)
@@ -93,8 +93,10 @@ def run_evaluate(args_config, ckpt: str, data: str, *, protocols=PROTOCOLS, over
     else:
         cfg = load_config(args_config or "cpu", overrides or {}, sets=sets)
     encoder, info = initial_encoder(cfg, ckpt, seed=cfg.trainer.seed)
-    validate(apply_overrides(cfg, {"model.context_arch": info["arch"], "model.width": info["width"]}))
-    splits = open_data(data, cfg, need_test=True)
+    validate(apply_overrides(cfg, {"model.context_arch": info["arch"], "model.width": info["width"],
+                                  "model.shortcut": info["shortcut"]}))
+    ft = finetune_settings(cfg)
+    splits = open_data(data, cfg, need_test=True, val_fraction=ft.val_fraction, short_side=ft.short_side)
     train_src, val_src, test_src = splits.labelled, splits.val, splits.test
     classifier = None
     if kind == "classifier":

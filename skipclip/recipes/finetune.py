@@ -35,8 +35,10 @@ def check_finetune_dir(out: Path, force: bool) -> None:
 def run_finetune(cfg: Config, data: str, out: str | Path, *, init: str = "random", inflate: str | None = None,
                  frozen: bool = False, force: bool = False, progress: bool = True, resume: bool = False,
                  loggers=("csv",)) -> dict:
-    """Fine-tune g from ``init`` / ``inflate`` on ``data``'s labelled training split, select the
-    epoch on its validation split, test on its test split; write ``OUT/report.json`` and
+    """Fine-tune g from ``init`` / ``inflate`` on ``data``'s labelled training split, keep the best
+    epoch on its validation split (``finetune.selection: best``) or the last epoch (``last``; with
+    ``finetune.val_fraction: 0`` the whole training list trains, the paper's reading), test on
+    its test split; write ``OUT/report.json`` and
     ``OUT/checkpoints/best.ckpt``. Returns the report (``{}`` on the non-first DDP processes).
 
     The run folder is a resumable run as pretraining's (``config.yaml``, ``run.json``, atomic
@@ -62,10 +64,11 @@ def run_finetune(cfg: Config, data: str, out: str | Path, *, init: str = "random
         check_finetune_dir(out, force)
     # everything that can be wrong is checked before the run folder is touched
     encoder, info = initial_encoder(cfg, init, inflate, seed=cfg.trainer.seed)
-    validate(apply_overrides(cfg, {"model.context_arch": info["arch"], "model.width": info["width"]}))
-    splits = open_data(data, cfg, need_test=True)
-    train_src, val_src, test_src = splits.labelled, splits.val, splits.test
+    validate(apply_overrides(cfg, {"model.context_arch": info["arch"], "model.width": info["width"],
+                                  "model.shortcut": info["shortcut"]}))
     ft = finetune_settings(cfg)
+    splits = open_data(data, cfg, need_test=True, val_fraction=ft.val_fraction, short_side=ft.short_side)
+    train_src, val_src, test_src = splits.labelled, splits.val, splits.test
     check_sources(train_src, val_src, test_src, ft.clip_frames)
     start_point = {"init": info, "frozen": frozen, "data": str(data)}
     saved = (read_run(out) or {}).get("finetune") if first and resume else None

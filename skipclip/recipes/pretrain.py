@@ -29,12 +29,31 @@ def pretext_datasets(cfg: Config, data: str) -> tuple[PretextDataset, PretextDat
     return train, val
 
 
-def make_loader(dataset, cfg: Config, shuffle: bool, drop_last: bool):
-    """A loader with a resumable, rank-sharded :class:`~skipclip.data.epoch_sampler.EpochSampler`."""
+def process_batch(cfg: Config) -> int:
+    """Videos per process and step: ``data.batch_size`` itself (``data.batch_per: device``) or
+    ``data.batch_size`` / the world size (``global``, the paper preset), the world size being the
+    launcher's or ``trainer.devices x trainer.num_nodes``.
+
+    Raises:
+        ValueError: a global batch the world size does not divide.
+    """
+    from ..engine.trainer import device_of
+    from ..utils.dist import batch_per_process, planned_world_size
+
+    t = cfg.trainer
+    world = planned_world_size(t.devices, t.num_nodes, gpu=device_of(cfg) == "cuda")
+    return batch_per_process(cfg.data.batch_size, cfg.data.batch_per, world)
+
+
+def make_loader(dataset, cfg: Config, shuffle: bool, drop_last: bool, batch_size: int | None = None):
+    """A loader with a resumable, rank-sharded :class:`~skipclip.data.epoch_sampler.EpochSampler`;
+    ``batch_size`` per process (default :func:`process_batch`)."""
     from ..data.epoch_sampler import epoch_loader
 
-    return epoch_loader(dataset, cfg.data.batch_size, shuffle=shuffle, drop_last=drop_last,
-                        seed=cfg.trainer.seed, num_workers=cfg.data.num_workers, timeout=cfg.data.loader_timeout)
+    batch = process_batch(cfg) if batch_size is None else batch_size
+    return epoch_loader(dataset, batch, shuffle=shuffle, drop_last=drop_last, seed=cfg.trainer.seed,
+                        num_workers=cfg.data.num_workers, mark_padding=not drop_last,
+                        timeout=cfg.data.loader_timeout)
 
 
 def pretrain(cfg: Config, data: str, out: str | Path, *, resume: bool = False, force: bool = False,
@@ -62,7 +81,8 @@ def pretrain(cfg: Config, data: str, out: str | Path, *, resume: bool = False, f
         images_every: epochs between Figure 3 similarity maps of 3 fixed validation videos (0: none).
 
     Raises:
-        ValueError: ``resume`` and ``force`` together, or a resume with an incompatible config.
+        ValueError: ``resume`` and ``force`` together, a resume with an incompatible config, or a
+            global batch (``data.batch_per: global``) the number of processes does not divide.
         FileExistsError: ``out`` holds a run (or a ``config.yaml``, ``checkpoints/``, ``logs/`` of
             no run) and neither ``resume`` nor ``force`` was given.
         UnsafeCheckpointError: ``--resume`` meets a ``last.ckpt`` holding pickled objects.
@@ -81,6 +101,8 @@ def pretrain(cfg: Config, data: str, out: str | Path, *, resume: bool = False, f
 
     from ..utils.dist import launch_rank
 
+    batch = process_batch(cfg)  # before the run folder is touched: an uneven global batch is refused
+
     out, first = Path(out), launch_rank() == 0
     if resume and force:
         raise ValueError(f"--resume and --force contradict each other: --resume continues the run in {out}, "
@@ -94,8 +116,8 @@ def pretrain(cfg: Config, data: str, out: str | Path, *, resume: bool = False, f
     if cfg.trainer.compile:  # torch.compile both encoders (minutes of compilation, faster steps)
         module.model.context_encoder.compile()
         module.model.frame_encoder.compile()
-    train_loader = make_loader(train_ds, cfg, shuffle=True, drop_last=True)
-    val_loader = make_loader(val_ds, cfg, shuffle=False, drop_last=False) if val_ds is not None else None
+    train_loader = make_loader(train_ds, cfg, shuffle=True, drop_last=True, batch_size=batch)
+    val_loader = make_loader(val_ds, cfg, shuffle=False, drop_last=False, batch_size=batch) if val_ds is not None else None
     t = cfg.trainer
     kit = fit_kit(out, train_loader, keep=t.checkpoint_keep, every_n_steps=checkpoint_every, seed=t.seed,
                   resume=resume)  # a last.ckpt that is not plain tensors is refused here
@@ -121,6 +143,8 @@ def pretrain(cfg: Config, data: str, out: str | Path, *, resume: bool = False, f
         "epochs": trainer.current_epoch,
         "steps": trainer.global_step,
         "world_size": trainer.world_size,
+        "batch_per_process": batch,
+        "global_batch": batch * trainer.world_size,
         "resumed_from": kit.ckpt_path,
         "train_videos": len(train_ds),
         "too_short_videos": len(train_ds.too_short),

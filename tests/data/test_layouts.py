@@ -82,6 +82,18 @@ def test_unknown_split_name_is_rejected(ucf):
         select(load_index(ucf).entries, "validation")
 
 
-def test_expected_official_figures():
-    assert EXPECTED["ucf101"][1] == (9537, 3783)
-    assert sum(EXPECTED["ucf101"][1]) == 13320
+def test_expected_official_figures_agree_with_each_other():
+    """Each official split partitions the same videos (UCF101: 13,320 in 101 classes; HMDB51: 70
+    training and 30 test clips in each of 51 classes), so a mistyped figure breaks a sum."""
+    ucf, hmdb = EXPECTED["ucf101"], EXPECTED["hmdb51"]
+    assert ucf["classes"] == 101 and {sum(ucf[fold]) for fold in (1, 2, 3)} == {13320}
+    assert hmdb["classes"] == 51 and all(hmdb[fold] == (51 * 70, 51 * 30) for fold in (1, 2, 3))
+
+
+def test_doctor_compares_counts_with_the_official_figures(ucf):
+    """The tiny UCF101 copy has 12 / 12 videos: the doctor says it differs from split 1's 9537 / 3783."""
+    from skipclip.data.doctor import examine
+
+    report = examine(ucf, fold=1)
+    assert report.expected == (9537, 3783)
+    assert "train+val 12 / test 12 DIFFERS from the official ucf101 split 1: 9537 / 3783" in report.text()

@@ -118,3 +118,31 @@ def test_open_source_synthetic_and_missing_folder(tmp_path):
     assert isinstance(val, VideoSource) and len(val) > 0
     with pytest.raises(FileNotFoundError, match="no such folder"):
         open_source(tmp_path / "nope")
+
+
+def test_a_store_smaller_than_the_run_needs_is_refused(ucf_store):
+    """A store prepared at 32 px is refused by a run resizing to 40 px (it would be upsampled
+    silently), naming both sizes and the prepare command; smaller runs read it."""
+    from skipclip.data.open import open_data
+
+    from conftest import tiny_cfg
+
+    too_big = tiny_cfg(data={"short_side": 40, "crop_size": 32})
+    with pytest.raises(ValueError, match=r"prepared with a 32 px short side.*resizes frames to 40 px.*--short-side 40"):
+        open_data(ucf_store, too_big)
+    fits = open_data(ucf_store, tiny_cfg(data={"short_side": 32, "crop_size": 32}))
+    assert fits.short_side == 32 and len(fits.train) > 0
+    # fine-tuning checks its own size: 24 px clips from the 32 px store, whatever data.short_side says
+    assert open_data(ucf_store, too_big, short_side=24).short_side == 24
+
+
+def test_whole_training_list_when_nothing_is_held_out(ucf_store):
+    from skipclip.data.open import open_data
+
+    from conftest import tiny_cfg
+
+    whole = open_data(ucf_store, tiny_cfg(data={"val_fraction": 0.0}))
+    carved = open_data(ucf_store, tiny_cfg(data={"val_fraction": 0.3}))
+    assert whole.val is None and carved.val is not None
+    assert len(whole.train) == len(carved.train) + len(carved.val) == len(PreparedStore(ucf_store, "trainval"))
+    assert len(open_data(ucf_store, tiny_cfg(data={"val_fraction": 0.3}), val_fraction=0.0).train) == len(whole.train)

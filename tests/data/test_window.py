@@ -126,3 +126,58 @@ def test_unreadable_video_is_skipped_and_counted():
 def test_no_video_long_enough():
     with pytest.raises(ValueError, match="none of the 2 videos"):
         PretextDataset(FakeSource([5, 6]), PretextWindow(4, 3, 2), crop_size=16)
+
+
+def _direction(sample) -> int:
+    """+1 when the sample runs forward in file order, -1 when it was drawn from the reversed video."""
+    ctx = sample["context"][0, :, 0, 0].long()  # K frame numbers (FakeSource pixels hold them)
+    return int(ctx[1] - ctx[0])
+
+
+def test_dataset_reverses_half_of_the_samples():
+    """Appendix B: videos are randomly reversed before the context is sampled. Fails with
+    reversal off (reverse_prob 0 gives no reversed sample)."""
+    w = PretextWindow(4, 3, 2)
+    ds = PretextDataset(FakeSource([60] * 10), w, crop_size=16, reverse_prob=0.5, seed=0)
+    directions = []
+    for epoch in range(20):
+        ds.set_epoch(epoch)
+        for i in range(len(ds)):
+            s = ds[i]
+            d = _direction(s)
+            tgt = s["targets"][:, 0, 0, 0, 0].long()
+            ctx = s["context"][0, :, 0, 0].long()
+            if d == -1:  # the reversed video's future lies earlier in the file
+                assert int(tgt[0]) == int(ctx[-1]) - 2 and torch.all(tgt.diff() == -2)
+            directions.append(d)
+    reversed_share = directions.count(-1) / len(directions)
+    assert 0.4 <= reversed_share <= 0.6, reversed_share  # 200 draws of p = 0.5: 5 sigma = 0.18 wide
+    off = PretextDataset(FakeSource([60] * 10), w, crop_size=16, reverse_prob=0.0, seed=0)
+    assert {_direction(off[i]) for i in range(len(off))} == {1}
+    evaluation = PretextDataset(FakeSource([60] * 10), w, crop_size=16, reverse_prob=1.0, seed=0, train=False)
+    assert {_direction(evaluation[i]) for i in range(len(evaluation))} == {1}  # no augmentation in evaluation
+
+
+def test_replacement_of_an_unreadable_video_copies_no_other_item():
+    """A failed video is replaced by the next readable one, drawn with a stream of its own: the
+    replacement never equals the sample that video gives as its own item."""
+    class Broken(FakeSource):
+        def read(self, i, frames):
+            if i == 0:
+                raise VideoReadError("v0", "truncated file")
+            return super().read(i, frames)
+
+    w = PretextWindow(4, 3, 2)
+    for epoch in range(5):
+        ds = PretextDataset(Broken([200, 200, 200]), w, crop_size=16, reverse_prob=0.5, seed=epoch)
+        ds.set_epoch(epoch)
+        replacement, own = ds[0], ds[1]
+        assert replacement["video"] == own["video"] == 1 and replacement["skipped"] == 1
+        assert not torch.equal(replacement["context"], own["context"])
+
+
+def test_padded_index_is_flagged_and_reads_the_item_it_repeats():
+    ds = PretextDataset(FakeSource([40, 40, 40]), PretextWindow(4, 3, 2), crop_size=16, seed=0)
+    padded, item = ds[len(ds) + 1], ds[1]
+    assert padded["pad"] and not item["pad"]
+    assert padded["video"] == item["video"] and torch.equal(padded["context"], item["context"])

@@ -196,3 +196,14 @@ def test_finetune_on_two_cpu_processes(tmp_path):
     assert report["history"]["world_size"] == 2
     assert report["history"]["val_top1"] is not None and report["history"]["best_epoch"] in (0, 1)
     assert (tmp_path / "ft" / "checkpoints" / "best.ckpt").exists()
+
+
+def test_padded_evaluation_items_are_marked():
+    """Evaluation pads 7 items to 9 for 3 ranks by repeating the first two; with mark_padding the
+    repeats come as index + size, so the dataset flags them and the step leaves them out."""
+    orders = [list(EpochSampler(7, shuffle=False, drop_last=False, rank=r, world_size=3, mark_padding=True))
+              for r in range(3)]
+    flat = sorted(i for order in orders for i in order)
+    assert flat == [0, 1, 2, 3, 4, 5, 6, 7 + 0, 7 + 1]
+    plain = sorted(i for r in range(3) for i in EpochSampler(7, shuffle=False, drop_last=False, rank=r, world_size=3))
+    assert plain == [0, 0, 1, 1, 2, 3, 4, 5, 6]

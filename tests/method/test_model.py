@@ -102,7 +102,8 @@ def test_batched_scores_equal_a_per_pair_loop(b, m, c, hw):
     h = torch.randn(b, c, hw, hw)
     z = torch.randn(b * m, c, hw, hw)
     model = SkipClipModel(torch.nn.Identity(), torch.nn.Identity(), channels_last=False)
-    pos, neg, mask = model.scores(h, z, m)
+    pos, neg, mask, counts = model.scores(h, z, m)
+    assert counts is None  # without video ids every row counts
     for i in range(b):
         for p in range(b * m):
             # Eq. 3: mean over cells of the channel cosine similarity, one pair at a time
@@ -163,3 +164,40 @@ def test_fast_step_equals_plain_step(rotation):
     fast_conv = fast.frame_encoder.conv1.weight
     assert fast_conv.is_contiguous(memory_format=torch.channels_last)
     assert fast.context_encoder.trunk.stem[0].weight.is_contiguous(memory_format=torch.channels_last_3d)
+
+
+def test_repeated_and_padded_videos_leave_the_negative_pool():
+    torch.manual_seed(0)
+    b, m, c = 4, 2, 5
+    h, z = torch.randn(b, c, 1, 1), torch.randn(b * m, c, 1, 1)
+    model = SkipClipModel(torch.nn.Identity(), torch.nn.Identity(), channels_last=False)
+    videos = torch.tensor([5, 7, 5, 9])  # row 2 repeats video 5 (a failed video's replacement)
+    pad = torch.tensor([False, False, False, True])  # row 3 is a padded validation repeat
+    _, _, mask, counts = model.scores(h, z, m, videos, pad)
+    assert counts.tolist() == [True, True, False, False]
+    pool_video_of_column = [p // m for p in range(b * m)]
+    want = [[pool_video_of_column[p] == 1 for p in range(b * m)],  # video 5: only video 7's frames
+            [pool_video_of_column[p] == 0 for p in range(b * m)]]  # video 7: only the first video 5
+    assert mask[:2].tolist() == want
+
+
+def test_a_duplicated_sample_changes_no_loss():
+    """A batch holding a second copy of one video (as a replacement could make) gives the losses of
+    the batch without it; counted as its own negative it would not."""
+    cfg = tiny_cfg(model={"width": 8}, pretext={"rotation": False}, trainer={"channels_last": False})
+    torch.manual_seed(0)
+    model = build_skipclip(cfg).eval()
+    k, m, s = cfg.pretext.context_frames, cfg.pretext.num_targets, cfg.data.crop_size
+    gen = torch.Generator().manual_seed(1)
+    batch = {"context": torch.randint(0, 256, (3, 3, k, s, s), dtype=torch.uint8, generator=gen),
+             "targets": torch.randint(0, 256, (3, m, 1, 3, s, s), dtype=torch.uint8, generator=gen),
+             "video": torch.tensor([0, 1, 2])}
+    dup = {key: torch.cat([v, v[:1]]) for key, v in batch.items()}  # video 0 twice
+    with torch.no_grad():
+        want, want_metrics = model(batch)
+        got, got_metrics = model(dup)
+        blind, _ = model({key: v for key, v in dup.items() if key != "video"})
+    assert set(got) == set(want) and int(got_metrics["videos"]) == 3
+    for name in want:
+        torch.testing.assert_close(got[name], want[name])
+    assert not torch.allclose(blind["contrastive"], want["contrastive"])  # the old behaviour differs

@@ -160,3 +160,48 @@ def test_heads():
         rot(torch.randn(5, 16, 3, 3))
     with pytest.raises(ValueError, match="dropout"):
         ClassifierHead(32, 10, dropout=1.0)
+
+
+def test_type_a_shortcut_pads_zeros_and_subsamples():
+    from skipclip.models.context_encoder import ZeroPadShortcut
+
+    x = torch.randn(2, 8, 4, 6, 6)
+    y = ZeroPadShortcut(16, (2, 2, 2))(x)
+    assert y.shape == (2, 16, 2, 3, 3)
+    assert torch.equal(y[:, :8], x[:, :, ::2, ::2, ::2]) and not y[:, 8:].any()
+
+
+def test_type_a_context_encoder_has_no_shortcut_weights_and_learns_everywhere():
+    a, b = ContextEncoder("r3d18_hara", 8, "A"), ContextEncoder("r3d18_hara", 8, "B")
+    names_a = {n for n, _ in a.named_parameters()}
+    assert not any(".downsample." in n for n in names_a)
+    assert names_a < {n for n, _ in b.named_parameters()}  # B adds the 1x1x1 convs + BN of 3 stages
+    extra = sum(p.numel() for n, p in b.named_parameters() if ".downsample." in n)
+    assert extra == (8 * 16 + 2 * 16) + (16 * 32 + 2 * 32) + (32 * 64 + 2 * 64)
+    x = torch.randn(2, 3, 8, 32, 32)
+    h = a(x)
+    assert h.shape == b(x).shape == (2, 64, 1, 1)
+    h.sum().backward()
+    assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in a.parameters())
+    with pytest.raises(ValueError, match="shortcut must be 'A'"):
+        ContextEncoder("r3d18_hara", 8, "C")
+
+
+def test_the_shortcut_type_follows_the_weights(tmp_path):
+    """A Skip-Clip checkpoint with type A shortcuts is read back as type A; inflation always fills
+    type B, whatever model.shortcut says."""
+    from skipclip.engine.initialise import initial_encoder
+    from skipclip.method import build_skipclip
+
+    from conftest import tiny_cfg
+
+    cfg = tiny_cfg(model={"width": 8, "shortcut": "A"})
+    model = build_skipclip(cfg)
+    assert model.context_encoder.shortcut == "A"
+    ckpt = tmp_path / "a.ckpt"
+    torch.save({"state_dict": {f"model.{k}": v for k, v in model.state_dict().items()},
+                "hyper_parameters": {"config": cfg.to_dict()}}, ckpt)
+    g, info = initial_encoder(tiny_cfg(model={"width": 8}), str(ckpt))
+    assert g.shortcut == info["shortcut"] == "A"
+    inflated, info = initial_encoder(cfg, inflate=str(ckpt))
+    assert inflated.shortcut == info["shortcut"] == "B"

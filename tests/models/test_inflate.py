@@ -149,3 +149,25 @@ def test_errors(frame_encoder):
         inflate_2d_into_3d(partial, ContextEncoder(width=8))
     with pytest.raises(ValueError, match="head.weight"):
         inflate_2d_into_3d({**sd, "head.weight": torch.zeros(1)}, ContextEncoder(width=8))
+
+
+def test_imagenet_inflation_standardises_with_imagenet_statistics(tmp_path):
+    """torchvision's ImageNet weights expect ImageNet mean/std: a g inflated from them is fed
+    clips standardised that way; a random or Skip-Clip g keeps the Kinetics statistics."""
+    from skipclip.data.transforms import IMAGENET_MEAN, IMAGENET_STD, MEAN, STD, normalize
+    from skipclip.engine.initialise import initial_encoder
+    from skipclip.eval.finetune import build_classifier
+
+    from conftest import tiny_cfg
+
+    path = tmp_path / "resnet18.pth"
+    torch.save(torchvision.models.resnet18(num_classes=4).state_dict(), path)
+    cfg = tiny_cfg(model={"width": 8})
+    g, info = initial_encoder(cfg, inflate=str(path))
+    assert info["input_stats"] == "imagenet" and build_classifier(cfg, g, 3).input_stats == "imagenet"
+    random_g, _ = initial_encoder(cfg)
+    assert build_classifier(cfg, random_g, 3).input_stats == "kinetics"
+    grey = torch.full((1, 3, 1, 1, 1), 128, dtype=torch.uint8)
+    for stats, mean, std in (("imagenet", IMAGENET_MEAN, IMAGENET_STD), ("kinetics", MEAN, STD)):
+        want = torch.tensor([(128 / 255 - m) / s for m, s in zip(mean, std)]).view(1, 3, 1, 1, 1)
+        torch.testing.assert_close(normalize(grey, 1, stats=stats), want)
