@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .source import VideoReadError
+from .doctor import wrap_names
 from .layouts import load_index
 from .store import CODECS, MANIFEST, check_shard, load_manifest, save_manifest, shard_name, write_shard
 
@@ -30,8 +31,10 @@ class PrepareReport:
     layout: str
     prepared: int = 0  # decoded in this run
     skipped: int = 0  # already in the store
-    failed: dict[str, str] = field(default_factory=dict)  # name -> reason
+    failed: dict[str, str] = field(default_factory=dict)  # name -> reason (unreadable)
+    missing: dict[str, list[str]] = field(default_factory=dict)  # list file -> listed videos not found
     unlisted: list[str] = field(default_factory=list)
+    split_files: list[str] = field(default_factory=list)
     videos: int = 0  # usable videos in the store
     frames: int = 0
     hours: float = 0.0
@@ -54,15 +57,23 @@ class PrepareReport:
             f"{self.seconds:.1f} s",
             f"  size: {self.bytes / 1e6:.1f} MB = {self.gb_per_hour:.2f} GB per hour of video",
         ]
+        n_missing = sum(len(v) for v in self.missing.values())
+        if n_missing:
+            per = ", ".join(f"{len(v)} in {k}" for k, v in self.missing.items())
+            lines.append(f"  {n_missing} videos are listed but missing ({per}); carrying on without them:")
+            for where, names in self.missing.items():
+                lines += wrap_names(names, 5 * max_list, f"{where}:")
+        if self.unlisted:
+            lines.append(f"  {len(self.unlisted)} video files are listed in no split file and were not prepared:")
+            lines += wrap_names(self.unlisted, 5 * max_list)
         if self.failed:
             lines.append(f"  {len(self.failed)} videos could not be used:")
             for name, reason in list(self.failed.items())[:max_list]:
                 lines.append(f"    {name}: {reason}")
             if len(self.failed) > max_list:
                 lines.append(f"    ... and {len(self.failed) - max_list} more (see 'failed' in {self.out / MANIFEST})")
-        if self.unlisted:
-            lines.append(f"  {len(self.unlisted)} video files are listed in no split file and were not prepared "
-                         f"(e.g. {self.unlisted[0]}); `skipclip doctor` lists them")
+        if self.split_files:
+            lines.append(f"  split written to {', '.join(self.split_files)}")
         return "\n".join(lines)
 
 
@@ -95,6 +106,9 @@ def prepare(
     codec: str = "jpeg",
     quality: int = 90,
     progress: bool = True,
+    test_fraction: float = 0.2,
+    group_pattern: str | None = None,
+    fallback: str = "videos",
 ) -> PrepareReport:
     """Prepare (or resume preparing) a store from a data set.
 
@@ -102,13 +116,16 @@ def prepare(
         videos: the video folder (see :func:`skipclip.data.layouts.resolve`).
         out: the store directory; created if needed.
         splits: the split folder when it is not next to the videos.
-        layout: ``ucf101``, ``hmdb51`` or ``folder``; detected when None.
+        layout: one of :data:`skipclip.data.layouts.LAYOUTS`; detected when None.
         short_side: frames are resized so their short side has this length (256 for the paper's
             224-px crops, 128 for 112-px crops).
         workers: decoding processes; 0 decodes in this process. Default: all cores.
         codec: ``jpeg`` (small) or ``raw`` (no decoding when reading, ~16x bigger).
         quality: JPEG quality.
         progress: show a progress bar.
+        test_fraction, group_pattern, fallback: how a folder without split files is split into
+            train and test (see :func:`skipclip.data.layouts.load_index`); the split is written to
+            ``OUT/splits/``.
 
     Returns:
         the report; ``report.ok`` is False when no usable video is left.
@@ -122,7 +139,8 @@ def prepare(
     if codec not in CODECS:
         raise ValueError(f"unknown codec {codec!r}; choose one of {', '.join(CODECS)}")
     start = time.time()
-    index = load_index(videos, splits, layout)
+    index = load_index(videos, splits, layout, test_fraction=test_fraction, group_pattern=group_pattern,
+                       fallback=fallback)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     settings = {"short_side": short_side, "codec": codec}
@@ -135,15 +153,15 @@ def prepare(
                                  f"or the same --{key.replace('_', '-')}")
         done = {v["name"]: v for v in old["videos"]}
 
-    report = PrepareReport(out, index.layout, unlisted=index.unlisted())
+    report = PrepareReport(out, index.layout, unlisted=index.unlisted(), missing=index.missing_by_list())
+    absent = {p for names in report.missing.values() for p in names}
     records: dict[str, dict] = {}
     todo = []
     for e in index.entries:
         src = index.root / e.path
         base = {"name": e.path, "file": shard_name(e.path), "label": e.label, "group": e.group,
                 "folds": {str(k): v for k, v in e.folds.items()}}
-        if not src.is_file():
-            report.failed[e.path] = f"listed in the split files but not found at {src}; re-copy it or fix the list"
+        if e.path in absent:
             continue
         prior = done.get(e.path)
         header = check_shard(out / base["file"])
@@ -158,7 +176,8 @@ def prepare(
         listed = [records[e.path] for e in index.entries if e.path in records]
         return {"version": 1, "layout": index.layout, **settings, "quality": quality,
                 "source": str(index.root.resolve()), "classes": index.classes, "folds": index.folds,
-                "videos": listed, "failed": [{"name": k, "reason": v} for k, v in report.failed.items()]}
+                "videos": listed, "failed": [{"name": k, "reason": v} for k, v in report.failed.items()],
+                "missing": report.missing, "unlisted": report.unlisted, "split": index.split}
 
     workers = (os.cpu_count() or 1) if workers is None else workers
     bar = _progress(len(todo), progress)
@@ -195,11 +214,39 @@ def prepare(
     final["hours"] = sum(v.get("duration", 0.0) for v in final["videos"]) / 3600
     final["bytes"] = sum(v.get("bytes", 0) for v in final["videos"])
     save_manifest(out, final)
+    report.split_files = write_split_files(out, index)
     report.videos = len(final["videos"])
     report.frames = sum(v["frames"] for v in final["videos"])
     report.hours, report.bytes = final["hours"], final["bytes"]
     report.seconds = time.time() - start
     return report
+
+
+def write_split_files(out: Path, index) -> list[str]:
+    """``OUT/splits/{train,val,test}.txt`` (``<path> <0-based label>``, mmaction2 style) and
+    ``OUT/splits/classes.txt``: the split of fold 1 made visible (for a folder without split
+    files: the split skipclip made). Returns the files written."""
+    from ..engine.checkpoints import atomic_write
+
+    rows: dict[str, list[str]] = {}
+    for e in index.entries:
+        role = e.role(index.folds[0] if index.folds else 1)
+        if role in ("train", "val", "test") and e.label >= 0:
+            rows.setdefault(role, []).append(f"{e.path} {e.label}\n")
+    written = []
+    if not rows:
+        return written
+    (out / "splits").mkdir(exist_ok=True)
+    for role in ("train", "val", "test"):
+        dest = out / "splits" / f"{role}.txt"
+        if role not in rows:
+            dest.unlink(missing_ok=True)  # a split of an earlier run that this one no longer has
+            continue
+        atomic_write(dest, lambda fh, b="".join(rows[role]).encode(): fh.write(b))
+        written.append(f"splits/{role}.txt")
+    names = "".join(f"{c}\n" for c in index.classes).encode()
+    atomic_write(out / "splits" / "classes.txt", lambda fh: fh.write(names))
+    return written
 
 
 class _NoBar:

@@ -20,7 +20,7 @@ def run_finetune(cfg: Config, data: str, out: str | Path, *, init: str = "random
         ValueError, FileNotFoundError: bad checkpoint, data or configuration (checked before the
             run folder is touched).
     """
-    from ..data.open import open_data
+    from ..data.open import open_data, per_class
     from ..engine.checkpoints import atomic_torch_save
     from ..engine.initialise import initial_encoder
     from ..eval.finetune import (FROZEN_METHOD, check_sources, evaluate_video_level, finetune, finetune_settings,
@@ -60,7 +60,8 @@ def run_finetune(cfg: Config, data: str, out: str | Path, *, init: str = "random
               "protocol_card": {protocol: finetune_card(ft, test["windows_per_video"])},
               "init": info, "history": history, "checkpoint": str(ckpt),
               "data": {"data": str(data), "classes": list(train_src.classes), "train_videos": len(train_src),
-                       "val_videos": len(val_src) if val_src is not None else 0, "test_videos": len(test_src)},
+                       "val_videos": len(val_src) if val_src is not None else 0, "test_videos": len(test_src),
+                       "per_class": per_class(train_src, val_src, test_src)},
               "config": cfg.to_dict(), "wall_s": time.time() - start}
     write_report(out / "report.json", report)
     return report
