@@ -47,9 +47,9 @@ def find(root: Path) -> tuple[dict[str, list[Path]], Path | None] | None:
             label_map = label_map or f
             continue
         role = role_of(f.name)
-        if role is not None and _looks_like_list(f):
+        if role is not None and (_looks_like_list(f) or not lines_of(f)):  # an empty list is an error later
             lists.setdefault(role, []).append(f)
-    if "train" not in lists:
+    if "train" not in lists or not any(lines_of(f) for f in lists["train"]):
         return None
     return lists, label_map
 
