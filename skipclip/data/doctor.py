@@ -107,6 +107,15 @@ def examine(data: str | Path, fold: int = 1, min_frames: int = 0, val_fraction: 
         SplitError: the split files are missing or malformed.
         FileNotFoundError: ``data`` does not exist.
     """
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", CoverageWarning)
+        report = _examine(Path(data), fold, min_frames, val_fraction, seed, splits, layout, test_fraction,
+                          group_pattern, fallback)
+    report.coverage = list(dict.fromkeys(str(w.message) for w in caught if issubclass(w.category, CoverageWarning)))
+    return report
+
+
+def _examine(data, fold, min_frames, val_fraction, seed, splits, layout, test_fraction, group_pattern, fallback):
     data = Path(data)
     if (data / MANIFEST).is_file():
         manifest = load_manifest(data)
@@ -140,10 +149,7 @@ def examine(data: str | Path, fold: int = 1, min_frames: int = 0, val_fraction: 
                 report.unreadable[e.path] = exc.reason
     if report.layout in EXPECTED and fold in EXPECTED[report.layout]:
         report.expected = EXPECTED[report.layout][fold]
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always", CoverageWarning)
-        roles = split_of(entries, fold, val_fraction, seed, fallback, report.classes)
-    report.coverage = [str(w.message) for w in caught if issubclass(w.category, CoverageWarning)]
+    roles = split_of(entries, fold, val_fraction, seed, fallback, report.classes)
     for i, e in enumerate(entries):
         report.counts[roles[i]] = report.counts.get(roles[i], 0) + 1
         if e.label >= 0:

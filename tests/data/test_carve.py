@@ -53,3 +53,20 @@ def test_bad_fraction_and_fallback_are_refused():
         carve([], [], 1.0)
     with pytest.raises(ValueError, match="unknown fallback 'maybe'"):
         carve([], [], 0.1, fallback="maybe")
+
+
+def test_doctor_names_the_classes_validation_cannot_hold(tmp_path, capsys):
+    from skipclip.cli import main
+    from video_factory import video
+
+    for c, people in (("box", (1, 2, 3, 4, 5, 6)), ("wave", (7,))):
+        for p in people:
+            for take in range(2):
+                video(tmp_path / c / f"person{p:02d}_{c}_d{take}.avi", n=8, h=16, w=16)
+    args = ["doctor", "--data", str(tmp_path), "--min-frames", "1", "--group-pattern", r"(person\d+)"]
+    assert main(args + ["--val-fallback", "skip"]) == 0
+    out = capsys.readouterr().out
+    assert "warning: 1 classes cannot be in the test split by whole groups" in out and ": wave;" in out
+    assert "warning: 1 classes cannot be in the validation split by whole groups" in out
+    assert main(args + ["--val-fallback", "error"]) == 2
+    assert "wave" in capsys.readouterr().err
