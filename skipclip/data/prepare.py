@@ -214,7 +214,7 @@ def prepare(
     final["hours"] = sum(v.get("duration", 0.0) for v in final["videos"]) / 3600
     final["bytes"] = sum(v.get("bytes", 0) for v in final["videos"])
     save_manifest(out, final)
-    report.split_files = write_split_files(out, index)
+    report.split_files = write_split_files(out, index, {v["name"] for v in final["videos"]})
     report.videos = len(final["videos"])
     report.frames = sum(v["frames"] for v in final["videos"])
     report.hours, report.bytes = final["hours"], final["bytes"]
@@ -222,16 +222,16 @@ def prepare(
     return report
 
 
-def write_split_files(out: Path, index) -> list[str]:
+def write_split_files(out: Path, index, keep: set[str]) -> list[str]:
     """``OUT/splits/{train,val,test}.txt`` (``<path> <0-based label>``, mmaction2 style) and
     ``OUT/splits/classes.txt``: the split of fold 1 made visible (for a folder without split
-    files: the split skipclip made). Returns the files written."""
+    files: the split skipclip made), for the videos in the store (``keep``). Returns the files written."""
     from ..engine.checkpoints import atomic_write
 
     rows: dict[str, list[str]] = {}
     for e in index.entries:
         role = e.role(index.folds[0] if index.folds else 1)
-        if role in ("train", "val", "test") and e.label >= 0:
+        if role in ("train", "val", "test") and e.label >= 0 and e.path in keep:
             rows.setdefault(role, []).append(f"{e.path} {e.label}\n")
     written = []
     if not rows:

@@ -119,3 +119,22 @@ def test_doctor_names_every_missing_and_unlisted_clip(capsys):
     assert "train/doing_exercises1.mp4" in out or "train/typing" in out
     assert "5 present but listed in no split file" in out and "test/typing40.mp4" in out
     assert "per class (train/val/test)" in out
+
+
+def test_prepare_names_the_gaps_by_list_and_carries_on(tmp_path, capsys):
+    from video_factory import video
+
+    root = tmp_path / "lists"
+    make_lists(root, train=[("a0.mp4", 0), ("!gone.mp4", 1), ("b0.mp4", 1)], val=[("c0.mp4", 0), ("!lost.mp4", 1)])
+    for p in list(root.rglob("*.mp4")):
+        video(p, n=8, h=16, w=16)
+    video(root / "test" / "stray.mp4", n=8, h=16, w=16)
+    out = tmp_path / "store"
+    assert main(["prepare", "--videos", str(root), "--out", str(out), "--short-side", "16", "--workers", "0",
+                 "--no-progress"]) == 0
+    text = capsys.readouterr().out
+    assert "2 videos are listed but missing (1 in k_train_video.txt, 1 in k_val_video.txt)" in text
+    assert "k_train_video.txt: train/gone.mp4" in text and "k_val_video.txt: val/lost.mp4" in text
+    assert "1 video files are listed in no split file and were not prepared:\n    test/stray.mp4" in text
+    assert (out / "splits" / "train.txt").read_text() == "train/a0.mp4 0\ntrain/b0.mp4 1\n"  # what the store holds
+    assert (out / "splits" / "test.txt").read_text() == "val/c0.mp4 0\n"
