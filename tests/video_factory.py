@@ -73,3 +73,19 @@ def make_folder(root: Path, classes: tuple[str, ...] = ("cats", "dogs"), per_cla
         for i in range(per_class):
             video(root / c / f"{c}_{i}.avi", n=frames, seed=i)
     return root
+
+
+def touch(path: Path) -> Path:
+    """An empty file with a video's name: enough for layout parsing, which never decodes."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(b"")
+    return path
+
+
+def make_splitdirs(root: Path, classes=("jump", "run", "walk"), per_split=None, make=touch) -> Path:
+    """``root/<split>/<class>/<class>_<split>_<i>.mp4``; ``per_split`` maps split -> videos per class."""
+    for split, n in (per_split or {"train": 4, "val": 2}).items():
+        for c in classes:
+            for i in range(n):
+                make(root / split / c / f"{c}_{split}_{i}.mp4")
+    return root

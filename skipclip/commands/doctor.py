@@ -19,7 +19,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data", required=True, help="a prepared store or a raw video folder")
     parser.add_argument("--split", type=int, default=1, choices=(1, 2, 3), help="official fold")
     parser.add_argument("--splits", default=None, help="split folder when it is not next to the videos")
-    parser.add_argument("--layout", choices=("ucf101", "hmdb51", "folder"), default=None, help="detected when omitted")
+    from .prepare import add_layout_arguments
+
+    add_layout_arguments(parser)
     parser.add_argument("--min-frames", type=int, default=Config().window_length,
                         help="pretext window K + M*r + d - 1 (the default is the paper's)")
     parser.add_argument("--val-fraction", type=float, default=0.1, help="share of the training list held out by group")
@@ -30,6 +32,7 @@ def run(args: argparse.Namespace) -> int:
     from skipclip.data.doctor import examine
 
     report = examine(args.data, fold=args.split, min_frames=args.min_frames, val_fraction=args.val_fraction,
-                     splits=args.splits, layout=args.layout)
+                     splits=args.splits, layout=args.layout, test_fraction=args.test_fraction,
+                     group_pattern=args.group_pattern, fallback=args.val_fallback)
     print(report.text(args.max_list))
     return 1 if report.problems else 0

@@ -28,11 +28,15 @@ def run(args) -> int:
     from ..eval.report import results_table, write_report
     from ..recipes.evaluate import run_evaluate
     from .finetune import OVERRIDES
+    from .prepare import LAYOUT_OVERRIDES
 
     protocols = [p.strip() for p in args.protocols.split(",") if p.strip()]
-    overrides = {key: getattr(args, flag, None) for flag, key in OVERRIDES.items()}
+    overrides = {key: getattr(args, flag, None) for flag, key in {**OVERRIDES, **LAYOUT_OVERRIDES}.items()}
     report = run_evaluate(args.config, args.ckpt, args.data, protocols=protocols, overrides=overrides,
                           sets=parse_sets(args.set), progress=not args.no_progress)
+    from ..data.open import per_class_table
+
+    print("\n" + per_class_table(report["data"]["per_class"]))
     print("\n" + results_table(report["results"]))
     for r in report["results"]:
         if r["protocol"] == "retrieval":

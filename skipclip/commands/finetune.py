@@ -27,13 +27,19 @@ OVERRIDES = {
     "devices": "trainer.devices",
     "num_nodes": "trainer.num_nodes",
     "accelerator": "trainer.accelerator",
+    "val_fraction": "data.val_fraction",
 }
 
 
 def add_data_arguments(p):
+    from .prepare import add_layout_arguments
+
     p.add_argument("--data", default="synthetic",
-                   help="'synthetic' (built in), a prepared store or a labelled video folder (UCF101/HMDB51 "
-                        "layout or class subfolders)")
+                   help="'synthetic' (built in), a prepared store or a labelled video folder in any layout "
+                        "(class subfolders, train/ val/ trees, list files, Kinetics, SSv2, UCF101, HMDB51)")
+    add_layout_arguments(p, with_defaults=False)
+    p.add_argument("--val-fraction", type=float, help="share of each class's training videos held out by group "
+                   "for model selection (default: data.val_fraction)")
     p.add_argument("--config", default="cpu", help="preset name (cpu, paper) or a YAML file; its finetune section")
     p.add_argument("--max-epochs", type=int, help="fine-tuning epochs (default: finetune.max_epochs)")
     p.add_argument("--lr", type=float, help="fine-tuning learning rate")
@@ -63,11 +69,15 @@ def add_arguments(p):
 def config_from_args(args):
     from ..config import load_config, parse_sets
 
-    return load_config(args.config, {key: getattr(args, flag, None) for flag, key in OVERRIDES.items()},
+    from .prepare import LAYOUT_OVERRIDES
+
+    flags = {**OVERRIDES, **LAYOUT_OVERRIDES}
+    return load_config(args.config, {key: getattr(args, flag, None) for flag, key in flags.items()},
                        sets=parse_sets(args.set))
 
 
 def run(args) -> int:
+    from ..data.open import per_class_table
     from ..engine.loggers import parse_loggers
     from ..eval.report import results_table
     from ..recipes.finetune import run_finetune
@@ -78,6 +88,7 @@ def run(args) -> int:
     if not report:
         return 0
     history, test = report["history"], report["results"][0]
+    print("\n" + per_class_table(report["data"]["per_class"]))
     print("\n" + results_table(report["results"]))
     print(f"\nselected epoch {history['best_epoch']} ({history['selected_by']}); "
           f"{test['windows_per_video']['mean']:.1f} windows per test video")

@@ -4,7 +4,25 @@ from __future__ import annotations
 
 import argparse
 
-HELP = "decode UCF101, HMDB51 or a folder of videos once into a fast prepared store"
+HELP = "decode a data set (UCF101, HMDB51, Kinetics, SSv2, list files, split folders, any folder) into a fast store"
+
+LAYOUT_OVERRIDES = {"layout": "data.layout", "test_fraction": "data.test_fraction",
+                    "group_pattern": "data.group_pattern", "val_fallback": "data.val_fallback"}
+
+
+def add_layout_arguments(parser: argparse.ArgumentParser, with_defaults: bool = True) -> None:
+    """--layout, --test-fraction, --group-pattern, --val-fallback: how a raw folder is read and split."""
+    from skipclip.data.layouts import LAYOUTS
+
+    parser.add_argument("--layout", choices=LAYOUTS, default=None, help="force a layout (detected when omitted)")
+    parser.add_argument("--test-fraction", type=float, default=0.2 if with_defaults else None,
+                        help="share of each class a folder without split files holds out as test (by group)")
+    parser.add_argument("--group-pattern", default=None, metavar="REGEX",
+                        help="regular expression whose match (first group) is a video's recording session, "
+                             r"e.g. 'person\d+'; default: UCF-style gNN names, else one group per video")
+    parser.add_argument("--val-fallback", choices=("videos", "skip", "error"), default="videos" if with_defaults else None,
+                        help="classes whose groups cannot be held out: hold out single videos, leave them out "
+                             "of validation, or stop")
 DESCRIPTION = (
     "Decode every listed video once with PyAV, resized to a short side, into a store that gives "
     "random access to any frames (one file per video, JPEG frames behind an offset table). "
@@ -14,11 +32,12 @@ DESCRIPTION = (
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--videos", required=True, help="the video folder (UCF-101/, HMDB51's class folders, or any folder)")
+    parser.add_argument("--videos", required=True, help="the video folder in any layout of the README's table (class subfolders, "
+                        "train/ val/ trees, list files, Kinetics CSVs, SSv2 JSON, UCF101, HMDB51)")
     parser.add_argument("--out", required=True, help="the store directory to create or complete")
     parser.add_argument("--splits", default=None, help="split folder (ucfTrainTestlist/ or testTrainMulti_7030_splits/) "
                         "when it is not next to the videos")
-    parser.add_argument("--layout", choices=("ucf101", "hmdb51", "folder"), default=None, help="detected when omitted")
+    add_layout_arguments(parser)
     parser.add_argument("--short-side", type=int, default=128, help="short side of the stored frames in px "
                         "(256 for the paper's 224-px crops)")
     parser.add_argument("--workers", type=int, default=None, help="decoding processes (default: all cores; 0 = in process)")
@@ -37,7 +56,8 @@ def run(args: argparse.Namespace) -> int:
 
     report = prepare(args.videos, args.out, splits=args.splits, layout=args.layout, short_side=args.short_side,
                      workers=args.workers, codec=args.codec, quality=args.quality, progress=not args.no_progress,
-                     time_limit=args.time_limit or None, retry_failed=args.retry_failed)
+                     time_limit=args.time_limit or None, retry_failed=args.retry_failed,
+                     test_fraction=args.test_fraction, group_pattern=args.group_pattern, fallback=args.val_fallback)
     print(report.summary())
     if not report.ok:
         print(f"skipclip prepare: error: no usable video in {args.out}; see the reasons above")
@@ -45,5 +65,5 @@ def run(args: argparse.Namespace) -> int:
     if args.check:
         from skipclip.data.doctor import examine
 
-        print(examine(args.out).text())
+        print(examine(args.out, fallback=args.val_fallback).text())
     return 0

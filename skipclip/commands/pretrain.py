@@ -79,6 +79,9 @@ def add_arguments(p):
     p.add_argument("--data", default="synthetic",
                    help="'synthetic' (built in), a prepared store (from `skipclip prepare`) or a video folder")
     p.add_argument("--out", required=True, help="run folder: checkpoints, logs, resolved config")
+    from .prepare import add_layout_arguments
+
+    add_layout_arguments(p, with_defaults=False)
     add_common_training_arguments(p)
     g = p.add_argument_group("pretext task (paper section 3.1)")
     g.add_argument("--context-frames", type=int, metavar="K", help="context clip length K")
@@ -113,7 +116,9 @@ def _non_negative(text: str) -> int:
 def config_from_args(args):
     from ..config import load_config, parse_sets
 
-    overrides = {key: getattr(args, flag, None) for flag, key in OVERRIDES.items()}
+    from .prepare import LAYOUT_OVERRIDES
+
+    overrides = {key: getattr(args, flag, None) for flag, key in {**OVERRIDES, **LAYOUT_OVERRIDES}.items()}
     if getattr(args, "no_rotation", False):
         overrides["pretext.rotation"] = False
     if getattr(args, "no_negatives", False):

@@ -49,6 +49,12 @@ class DataConfig:
     num_workers: int = 4
     loader_timeout: float = 600.0  # seconds a loader worker may take for one batch (0: no limit)
     val_fraction: float = 0.1
+    val_fallback: str = "videos"  # classes whose groups cannot be held out: "videos" | "skip" | "error"
+    # raw folders: force a layout; a folder without split files holds out this share of each
+    # class as test; a regular expression whose match is a video's leakage group
+    layout: str | None = None
+    test_fraction: float = 0.2
+    group_pattern: str | None = None
     # built-in synthetic data set
     synthetic_classes: int = 8
     synthetic_videos_per_class: int = 60

@@ -148,6 +148,9 @@ def validate(cfg: Config) -> Config:
     _check(d.loader_timeout >= 0,
            f"data.loader_timeout must be >= 0 seconds (0: no limit), got {d.loader_timeout!r}")
     _check(0 <= d.val_fraction < 1, f"data.val_fraction must be in [0, 1), got {d.val_fraction!r}")
+    _check(0 < d.test_fraction < 1, f"data.test_fraction must be in (0, 1), got {d.test_fraction!r}")
+    _check(d.val_fallback in ("videos", "skip", "error"),
+           f"data.val_fallback must be videos, skip or error, got {d.val_fallback!r}")
     _check(d.synthetic_frames >= cfg.window_length,
            f"data.synthetic_frames ({d.synthetic_frames}) is shorter than the pretext window "
            f"K + M*r + d - 1 = {cfg.window_length}; raise it or shorten the window")

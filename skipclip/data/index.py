@@ -10,8 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
 
+from .carve import carve
 from .video_io import is_video_file
 
 class SplitError(ValueError):
@@ -26,7 +26,7 @@ class VideoEntry:
         path: path relative to the video root, with forward slashes (``Class/v_Class_g08_c01.avi``).
         label: class index, -1 for unlabelled footage.
         group: leakage group (UCF101 ``g08``; HMDB51 the source film; else the file's stem).
-        folds: fold number -> ``"train"``, ``"test"`` or ``"unused"``; empty means train in any fold.
+        folds: fold number -> ``"train"``, ``"val"``, ``"test"`` or ``"unused"``; empty means train in any fold.
     """
 
     path: str
@@ -48,6 +48,8 @@ class DatasetIndex:
     entries: list[VideoEntry]
     folds: list[int]
     split_dir: Path | None = None
+    listed_in: dict[str, str] = field(default_factory=dict)  # path -> the list file naming it
+    split: dict = field(default_factory=dict)  # how a split was made here (folder: fraction, groups)
 
     def unlisted(self) -> list[str]:
         """Video files under the root that no split file lists."""
@@ -57,6 +59,32 @@ class DatasetIndex:
     def missing(self) -> list[str]:
         """Listed videos whose file is absent."""
         return [e.path for e in self.entries if not (self.root / e.path).is_file()]
+
+    def present(self) -> list[VideoEntry]:
+        """The listed videos whose file is there (a run carries on with these)."""
+        return [e for e in self.entries if (self.root / e.path).is_file()]
+
+    def missing_by_list(self) -> dict[str, list[str]]:
+        """Listed-but-absent videos grouped by the list (or split) that names them."""
+        out: dict[str, list[str]] = {}
+        for p in self.missing():
+            out.setdefault(self.listed_in.get(p, "the split files"), []).append(p)
+        return out
+
+
+def inside(path: str, where: str) -> str:
+    """``path`` from a list, normalised to forward slashes, checked to stay inside its folder.
+
+    Raises:
+        SplitError: an absolute path or one that climbs out with ``..`` (naming ``where``).
+    """
+    import posixpath
+
+    clean = posixpath.normpath(path.replace("\\", "/"))
+    if clean.startswith("/") or clean == ".." or clean.startswith("../") or (len(clean) > 1 and clean[1] == ":"):
+        raise SplitError(f"{where}: {path!r} points outside the data set's folder; list paths must be "
+                         "relative and stay inside it (edit the list, or move the videos under the folder)")
+    return clean
 
 
 def list_videos(root: Path) -> list[str]:
@@ -80,45 +108,48 @@ def lines_of(path: Path) -> list[tuple[int, str]]:
 SPLITS = ("train", "val", "test", "trainval", "all")
 
 
-def group_split(entries: list[VideoEntry], indices: list[int], val_fraction: float, seed: int = 0) -> tuple[list[int], list[int]]:
-    """Split ``indices`` into train and validation so that no group is in both.
-
-    Whole groups are drawn in a seeded random order until the validation part holds at least
-    ``val_fraction`` of the videos. At least one group stays in train.
+def group_split(entries: list[VideoEntry], indices: list[int], val_fraction: float, seed: int = 0,
+                fallback: str = "videos", classes=None) -> tuple[list[int], list[int]]:
+    """Split ``indices`` into train and validation so that no group is in both and every class is
+    in validation: whole groups are drawn per class (see :func:`skipclip.data.carve.carve`).
 
     Raises:
-        ValueError: ``val_fraction`` outside [0, 1).
+        ValueError: ``val_fraction`` outside [0, 1), or ``fallback="error"`` with a class the
+            groups cannot cover.
     """
-    if not 0 <= val_fraction < 1:
-        raise ValueError(f"val_fraction must be in [0, 1), got {val_fraction!r}")
-    if val_fraction == 0 or not indices:
-        return list(indices), []
-    groups = sorted({entries[i].group for i in indices})
-    order = np.random.default_rng(seed).permutation(len(groups))
-    size = {g: 0 for g in groups}
-    for i in indices:
-        size[entries[i].group] += 1
-    val_groups: set[str] = set()
-    taken = 0
-    for j in order[:-1]:  # keep at least one group for training
-        if taken >= val_fraction * len(indices):
-            break
-        val_groups.add(groups[j])
-        taken += size[groups[j]]
-    train = [i for i in indices if entries[i].group not in val_groups]
-    val = [i for i in indices if entries[i].group in val_groups]
-    return train, val
+    c = carve(entries, indices, val_fraction, seed, fallback, classes)
+    return c.keep, c.held
 
 
-def select(entries: list[VideoEntry], split: str = "train", fold: int = 1, val_fraction: float = 0.1, seed: int = 0) -> list[int]:
+def split_of(entries: list[VideoEntry], fold: int = 1, val_fraction: float = 0.1, seed: int = 0,
+             fallback: str = "videos", classes=None) -> list[str]:
+    """The split of every entry in ``fold``: ``train``, ``val``, ``test`` or ``unused``.
+
+    A data set that ships its own validation list (role ``val``) keeps it; otherwise validation
+    is carved from the training list by group, per class (:func:`group_split`).
+
+    Raises:
+        ValueError: see :func:`group_split`.
+    """
+    roles = [e.role(fold) for e in entries]
+    if "val" not in roles:
+        trainval = [i for i, r in enumerate(roles) if r == "train"]
+        for i in group_split(entries, trainval, val_fraction, seed, fallback, classes)[1]:
+            roles[i] = "val"
+    return roles
+
+
+def select(entries: list[VideoEntry], split: str = "train", fold: int = 1, val_fraction: float = 0.1, seed: int = 0,
+           fallback: str = "videos", classes=None) -> list[int]:
     """Indices of the entries in ``split`` of ``fold``.
 
-    ``train`` and ``val`` partition the fold's training list by group; ``trainval`` is the whole
-    training list; ``test`` is the fold's test list (use it only for the final report); ``all``
-    is every listed video (pretraining on everything, labels unused).
+    ``train`` and ``val`` partition the fold's training list by group (or are the shipped
+    training and validation lists); ``trainval`` is both; ``test`` is the fold's test list (use it
+    only for the final report); ``all`` is every listed video (pretraining on everything, labels
+    unused).
 
     Raises:
-        ValueError: an unknown split name.
+        ValueError: an unknown split name; see :func:`group_split`.
     """
     if split not in SPLITS:
         raise ValueError(f"unknown split {split!r}; choose one of {', '.join(SPLITS)}")
@@ -126,8 +157,7 @@ def select(entries: list[VideoEntry], split: str = "train", fold: int = 1, val_f
         return list(range(len(entries)))
     if split == "test":
         return [i for i, e in enumerate(entries) if e.role(fold) == "test"]
-    trainval = [i for i, e in enumerate(entries) if e.role(fold) == "train"]
     if split == "trainval":
-        return trainval
-    train, val = group_split(entries, trainval, val_fraction, seed)
-    return train if split == "train" else val
+        return [i for i, e in enumerate(entries) if e.role(fold) in ("train", "val")]
+    roles = split_of(entries, fold, val_fraction, seed, fallback, classes)
+    return [i for i, r in enumerate(roles) if r == split]

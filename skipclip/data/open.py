@@ -72,13 +72,14 @@ def open_split(data: str | Path, split: str = "train", *, cfg=None, fold: int = 
 
     Args:
         data: ``"synthetic"``, a prepared store, or a raw video folder (see :mod:`.layouts`).
-        split: ``train``, ``val`` (carved from the training list by group), ``test``, ``trainval``
-            or ``all``; the synthetic set also has ``labelled``.
+        split: ``train``, ``val`` (carved from the training list by group, every class in it),
+            ``test``, ``trainval`` or ``all``; the synthetic set also has ``labelled``.
         cfg: the run's :class:`~skipclip.config.Config` (synthetic sizes, ``data.val_fraction``,
+            ``data.val_fallback``, ``data.layout``, ``data.test_fraction``, ``data.group_pattern``,
             the seed); the defaults when ``None``.
         fold: official split number (1-3) for UCF101 and HMDB51.
         val_fraction, seed: override ``cfg.data.val_fraction`` and ``cfg.trainer.seed``.
-        layout: force a layout of a raw folder.
+        layout: force a layout of a raw folder (default ``cfg.data.layout``).
         splits: the split folder of a raw data set when it is not next to the videos.
 
     Raises:
@@ -91,6 +92,7 @@ def open_split(data: str | Path, split: str = "train", *, cfg=None, fold: int = 
         cfg = Config()
     seed = cfg.trainer.seed if seed is None else seed
     val_fraction = cfg.data.val_fraction if val_fraction is None else val_fraction
+    fallback = cfg.data.val_fallback
     if is_synthetic(data):
         sets = synthetic_sources(cfg, seed=seed)
         key = {"trainval": "train", "all": "train"}.get(split, split)
@@ -103,14 +105,16 @@ def open_split(data: str | Path, split: str = "train", *, cfg=None, fold: int = 
     if not path.exists():
         raise FileNotFoundError(f"--data {data}: no such folder; give a prepared store, a video folder or 'synthetic'")
     if (path / MANIFEST).is_file():
-        return PreparedStore(path, split=split, fold=fold, val_fraction=val_fraction, seed=seed)
+        return PreparedStore(path, split=split, fold=fold, val_fraction=val_fraction, seed=seed, fallback=fallback)
     from .files import VideoFileSource
     from .index import select
     from .layouts import load_index
 
-    index = load_index(path, splits, layout)
-    chosen = select(index.entries, split, fold, val_fraction, seed)
-    return VideoFileSource(index.root, [index.entries[i] for i in chosen], index.classes)
+    index = load_index(path, splits, layout or cfg.data.layout, test_fraction=cfg.data.test_fraction,
+                       group_pattern=cfg.data.group_pattern, fallback=fallback)
+    present = index.present()  # listed-but-missing videos are reported by prepare/doctor; carry on without
+    chosen = select(present, split, fold, val_fraction, seed, fallback, index.classes)
+    return VideoFileSource(index.root, [present[i] for i in chosen], index.classes)
 
 
 def open_data(data: str | Path, cfg, *, seed: int | None = None, need_test: bool = False,
@@ -139,11 +143,8 @@ def open_data(data: str | Path, cfg, *, seed: int | None = None, need_test: bool
     kw = dict(cfg=cfg, seed=seed, val_fraction=val_fraction)
     train = open_split(data, "train", **kw)
     check_store_size(data, getattr(train, "short_side", None), needed)
-    try:
-        val = open_split(data, "val", **kw)
-    except ValueError:
-        val = None
-    if val is not None and len(val) == 0:
+    val = open_split(data, "val", **kw)
+    if len(val) == 0:
         val = None
     test = open_split(data, "test", **kw) if need_test else None
     return Splits(train=train, val=val, labelled=train, test=test, short_side=needed)
@@ -163,6 +164,34 @@ def check_store_size(data, stored: int | None, needed: int) -> None:
             f"be upsampled. Prepare the videos again at the size the run needs: skipclip prepare --videos "
             f"VIDEOS --out NEW_STORE --short-side {needed}; or lower the run's short side to {stored} "
             f"(and the crop to at most {stored})")
+
+
+def per_class(*sources, names=("train", "val", "test")) -> dict[str, dict[str, int]]:
+    """Videos per class of each source (``None`` sources give empty counts):
+    ``{"train": {"typing": 25, ...}, "val": {...}, "test": {...}}``."""
+    out = {}
+    for name, src in zip(names, sources):
+        counts = dict.fromkeys(getattr(src, "classes", []) if src is not None else [], 0)
+        for i in range(len(src) if src is not None else 0):
+            label = src.label(i)
+            if 0 <= label < len(src.classes):
+                counts[src.classes[label]] += 1
+        out[name] = counts
+    return out
+
+
+def per_class_table(counts: dict[str, dict[str, int]], max_rows: int = 30) -> str:
+    """The counts of :func:`per_class` as text, one class a line (``train/val/test``)."""
+    classes = list(counts.get("train", {}))
+    lines = [f"videos per class ({'/'.join(counts)}):"]
+    for c in classes[:max_rows]:
+        lines.append(f"  {c:<28} " + "/".join(str(counts[s].get(c, 0)) for s in counts))
+    if len(classes) > max_rows:
+        lines.append(f"  ... {len(classes) - max_rows} more classes")
+    absent = [c for c in classes if counts.get("val") and not counts["val"].get(c)]
+    if absent and "val" in counts:
+        lines.append(f"  warning: {len(absent)} classes have no validation video: {', '.join(absent[:10])}")
+    return "\n".join(lines)
 
 
 def open_video(video: str, cfg):

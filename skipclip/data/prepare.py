@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .decode_pool import DIED, prepare_one, run_pool
+from .doctor import wrap_names
 from .layouts import load_index
 from .paths import contained, printable
 from .shard import remove_stale
@@ -30,8 +31,10 @@ class PrepareReport:
     layout: str
     prepared: int = 0  # decoded in this run
     skipped: int = 0  # already in the store
-    failed: dict[str, str] = field(default_factory=dict)  # name -> reason
+    failed: dict[str, str] = field(default_factory=dict)  # name -> reason (unreadable)
+    missing: dict[str, list[str]] = field(default_factory=dict)  # list file -> listed videos not found
     unlisted: list[str] = field(default_factory=list)
+    split_files: list[str] = field(default_factory=list)
     videos: int = 0  # usable videos in the store
     frames: int = 0
     hours: float = 0.0
@@ -54,6 +57,15 @@ class PrepareReport:
             f"{self.seconds:.1f} s",
             f"  size: {self.bytes / 1e6:.1f} MB = {self.gb_per_hour:.2f} GB per hour of video",
         ]
+        n_missing = sum(len(v) for v in self.missing.values())
+        if n_missing:
+            per = ", ".join(f"{len(v)} in {k}" for k, v in self.missing.items())
+            lines.append(f"  {n_missing} videos are listed but missing ({per}); carrying on without them:")
+            for where, names in self.missing.items():
+                lines += wrap_names(names, 5 * max_list, f"{where}:")
+        if self.unlisted:
+            lines.append(f"  {len(self.unlisted)} video files are listed in no split file and were not prepared:")
+            lines += wrap_names(self.unlisted, 5 * max_list)
         if self.failed:
             lines.append(f"  {len(self.failed)} videos could not be used:")
             for name, reason in list(self.failed.items())[:max_list]:
@@ -63,6 +75,8 @@ class PrepareReport:
         if self.unlisted:
             lines.append(f"  {len(self.unlisted)} video files are listed in no split file and were not prepared "
                          f"(e.g. {printable(self.unlisted[0])}); `skipclip doctor` lists them")
+        if self.split_files:
+            lines.append(f"  split written to {', '.join(self.split_files)}")
         return "\n".join(lines)
 
 
@@ -78,6 +92,9 @@ def prepare(
     progress: bool = True,
     time_limit: float | None = 1800.0,
     retry_failed: bool = False,
+    test_fraction: float = 0.2,
+    group_pattern: str | None = None,
+    fallback: str = "videos",
 ) -> PrepareReport:
     """Prepare (or resume preparing) a store from a data set.
 
@@ -85,7 +102,7 @@ def prepare(
         videos: the video folder (see :func:`skipclip.data.layouts.resolve`).
         out: the store directory; created if needed.
         splits: the split folder when it is not next to the videos.
-        layout: ``ucf101``, ``hmdb51`` or ``folder``; detected when None.
+        layout: one of :data:`skipclip.data.layouts.LAYOUTS`; detected when None.
         short_side: frames are resized so their short side has this length (256 for the paper's
             224-px crops, 128 for 112-px crops).
         workers: decoding processes; 0 decodes in this process. Default: all cores.
@@ -96,6 +113,9 @@ def prepare(
             recorded as failed and the run carries on.
         retry_failed: decode again the videos that killed a decoding process in an earlier run
             (by default they stay recorded as failed, so a rerun does not hit them again).
+        test_fraction, group_pattern, fallback: how a folder without split files is split into
+            train and test (see :func:`skipclip.data.layouts.load_index`); the split is written to
+            ``OUT/splits/``.
 
     Returns:
         the report; ``report.ok`` is False when no usable video is left.
@@ -111,7 +131,8 @@ def prepare(
     if time_limit is not None and time_limit <= 0:
         raise ValueError(f"the per-video time limit must be > 0 seconds, got {time_limit}")
     start = time.time()
-    index = load_index(videos, splits, layout)
+    index = load_index(videos, splits, layout, test_fraction=test_fraction, group_pattern=group_pattern,
+                       fallback=fallback)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     if remove_stale(out / "videos"):
@@ -128,7 +149,8 @@ def prepare(
         done = {v["name"]: v for v in old["videos"]}
         died = {f["name"]: f["reason"] for f in old.get("failed", []) if f.get("reason", "").startswith(DIED)}
 
-    report = PrepareReport(out, index.layout, unlisted=index.unlisted())
+    report = PrepareReport(out, index.layout, unlisted=index.unlisted(), missing=index.missing_by_list())
+    absent = {p for names in report.missing.values() for p in names}
     records: dict[str, dict] = {}
     todo = []
     for e in index.entries:
@@ -136,8 +158,7 @@ def prepare(
         shard = contained(out, shard_name(e.path), f"video {printable(e.path)!r}")  # stays in the store
         base = {"name": e.path, "file": shard, "label": e.label, "group": e.group,
                 "folds": {str(k): v for k, v in e.folds.items()}}
-        if not src.is_file():
-            report.failed[e.path] = f"listed in the split files but not found at {src}; re-copy it or fix the list"
+        if e.path in absent:
             continue
         prior = done.get(e.path)
         header = check_shard(out / base["file"])
@@ -154,7 +175,8 @@ def prepare(
         listed = [records[e.path] for e in index.entries if e.path in records]
         return {"version": 1, "layout": index.layout, **settings, "quality": quality,
                 "source": str(index.root.resolve()), "classes": index.classes, "folds": index.folds,
-                "videos": listed, "failed": [{"name": k, "reason": v} for k, v in report.failed.items()]}
+                "videos": listed, "failed": [{"name": k, "reason": v} for k, v in report.failed.items()],
+                "missing": report.missing, "unlisted": report.unlisted, "split": index.split}
 
     workers = (os.cpu_count() or 1) if workers is None else workers
     bar = _progress(len(todo), progress)
@@ -190,11 +212,39 @@ def prepare(
     final["hours"] = sum(v.get("duration", 0.0) for v in final["videos"]) / 3600
     final["bytes"] = sum(v.get("bytes", 0) for v in final["videos"])
     save_manifest(out, final)
+    report.split_files = write_split_files(out, index, {v["name"] for v in final["videos"]})
     report.videos = len(final["videos"])
     report.frames = sum(v["frames"] for v in final["videos"])
     report.hours, report.bytes = final["hours"], final["bytes"]
     report.seconds = time.time() - start
     return report
+
+
+def write_split_files(out: Path, index, keep: set[str]) -> list[str]:
+    """``OUT/splits/{train,val,test}.txt`` (``<path> <0-based label>``, mmaction2 style) and
+    ``OUT/splits/classes.txt``: the split of fold 1 made visible (for a folder without split
+    files: the split skipclip made), for the videos in the store (``keep``). Returns the files written."""
+    from ..engine.checkpoints import atomic_write
+
+    rows: dict[str, list[str]] = {}
+    for e in index.entries:
+        role = e.role(index.folds[0] if index.folds else 1)
+        if role in ("train", "val", "test") and e.label >= 0 and e.path in keep:
+            rows.setdefault(role, []).append(f"{e.path} {e.label}\n")
+    written = []
+    if not rows:
+        return written
+    (out / "splits").mkdir(exist_ok=True)
+    for role in ("train", "val", "test"):
+        dest = out / "splits" / f"{role}.txt"
+        if role not in rows:
+            dest.unlink(missing_ok=True)  # a split of an earlier run that this one no longer has
+            continue
+        atomic_write(dest, lambda fh, b="".join(rows[role]).encode(): fh.write(b))
+        written.append(f"splits/{role}.txt")
+    names = "".join(f"{c}\n" for c in index.classes).encode()
+    atomic_write(out / "splits" / "classes.txt", lambda fh: fh.write(names))
+    return written
 
 
 class _NoBar:

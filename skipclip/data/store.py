@@ -79,13 +79,15 @@ class PreparedStore:
         fold: official split number (1-3) for UCF101 and HMDB51.
         val_fraction: share of the training list held out, by group, as ``val``.
         seed: seed of the validation draw.
+        fallback: classes whose groups cannot be held out (see :mod:`skipclip.data.carve`).
 
     Raises:
         FileNotFoundError: not a store.
         ValueError: damaged manifest or unknown split.
     """
 
-    def __init__(self, root: str | Path, split: str = "all", fold: int = 1, val_fraction: float = 0.1, seed: int = 0):
+    def __init__(self, root: str | Path, split: str = "all", fold: int = 1, val_fraction: float = 0.1, seed: int = 0,
+                 fallback: str = "videos"):
         self.root = Path(root)
         self.manifest = load_manifest(root)
         self.classes: list[str] = list(self.manifest.get("classes", []))
@@ -93,7 +95,8 @@ class PreparedStore:
         videos = self.manifest["videos"]
         for n, v in enumerate(videos):  # a manifest travels with a store: its paths stay inside it
             v["file"] = contained(self.root, str(v.get("file", "")), f"{self.root / MANIFEST} video {n + 1}")
-        self.videos = [videos[i] for i in select(manifest_entries(self.manifest), split, fold, val_fraction, seed)]
+        chosen = select(manifest_entries(self.manifest), split, fold, val_fraction, seed, fallback, self.classes)
+        self.videos = [videos[i] for i in chosen]
 
     def __len__(self) -> int:
         return len(self.videos)

@@ -19,6 +19,7 @@ def evaluate(cfg: Config, encoder, train_src, val_src, test_src, *, init: str, p
     Raises:
         ValueError: an unknown protocol, or unusable splits.
     """
+    from ..data.open import per_class
     from ..eval.features import frozen_features
     from ..eval.finetune import check_sources, evaluate_video_level, finetune_and_test, finetune_settings
     from ..eval.linear_probe import linear_probe
@@ -57,7 +58,8 @@ def evaluate(cfg: Config, encoder, train_src, val_src, test_src, *, init: str, p
     return {"results": results, "protocol_card": card,
             "data": {"classes": list(train_src.classes), "train_videos": len(train_src),
                      "val_videos": len(val_src) if val_src is not None else 0, "test_videos": len(test_src),
-                     "skipped_videos": len(failed), "failed_videos": failed}}
+                     "skipped_videos": len(failed), "failed_videos": failed,
+                     "per_class": per_class(train_src, val_src, test_src)}}
 
 
 def run_evaluate(args_config, ckpt: str, data: str, *, protocols=PROTOCOLS, overrides: dict | None = None,

@@ -89,6 +89,7 @@ def run_finetune(cfg: Config, data: str, out: str | Path, *, init: str = "random
 
 
 def _test_and_report(cfg, model, history, info, frozen, data, out, splits, start) -> dict:
+    from ..data.open import per_class
     from ..engine.checkpoints import atomic_torch_save
     from ..engine.runs import finish_run
     from ..eval.finetune import FROZEN_METHOD, evaluate_video_level, finetune_settings, protocol_name
@@ -109,7 +110,8 @@ def _test_and_report(cfg, model, history, info, frozen, data, out, splits, start
               "protocol_card": {protocol: finetune_card(ft, test["windows_per_video"])},
               "init": info, "history": history, "checkpoint": str(ckpt),
               "data": {"data": str(data), "classes": list(train_src.classes), "train_videos": len(train_src),
-                       "val_videos": len(val_src) if val_src is not None else 0, "test_videos": len(test_src)},
+                       "val_videos": len(val_src) if val_src is not None else 0, "test_videos": len(test_src),
+                       "per_class": per_class(train_src, val_src, test_src)},
               "config": cfg.to_dict(), "wall_s": time.time() - start,
               "failed_videos": {**history["failed_videos"], **test["failed_test_videos"]}}
     report["skipped_videos"] = len(report["failed_videos"])

@@ -137,12 +137,13 @@ def test_prepare_carries_on_past_bad_videos_and_lists_them(ucf, tmp_path, capsys
     out = tmp_path / "s"
     assert main(["prepare", "--videos", str(ucf), "--out", str(out), "--short-side", "24", "--workers", "0", "--no-progress"]) == 0
     text = capsys.readouterr().out
-    assert "4 videos could not be used" in text
+    assert "3 videos could not be used" in text
     assert "YoYo/v_YoYo_g01_c01.avi: truncated" in text
     assert "YoYo/v_YoYo_g01_c02.avi: not a video" in text
     assert "Basketball/v_Basketball_g02_c01.avi: the video stream has no decodable frames" in text
-    assert "Basketball/v_Basketball_g02_c02.avi: listed in the split files but not found" in text
-    assert "1 video files are listed in no split file" in text
+    assert "1 videos are listed but missing (1 in the split files)" in text
+    assert "the split files: Basketball/v_Basketball_g02_c02.avi" in text
+    assert "1 video files are listed in no split file and were not prepared:\n    Basketball/v_Basketball_g09_c01.avi" in text
     assert len(PreparedStore(out)) == 8
 
 

@@ -45,7 +45,10 @@ def test_folder_with_class_subfolders(tmp_path):
     index = load_index(make_folder(tmp_path))
     assert index.layout == "folder" and index.classes == ["cats", "dogs"]
     assert sorted(e.label for e in index.entries) == [0, 0, 0, 1, 1, 1]
-    assert all(e.role(1) == "train" for e in index.entries)
+    # no split files: each class holds out ceil(0.2 * 3) = 1 video (its own group) as test
+    roles = sorted((e.label, e.role(1)) for e in index.entries)
+    assert roles == [(0, "test"), (0, "train"), (0, "train"), (1, "test"), (1, "train"), (1, "train")]
+    assert index.split["test_fraction"] == 0.2 and load_index(tmp_path).entries == index.entries  # deterministic
 
 
 def test_flat_folder_is_unlabelled(tmp_path):
