@@ -14,7 +14,9 @@ DESCRIPTION = (
 def add_arguments(p):
     from .finetune import add_data_arguments
 
-    p.add_argument("--ckpt", required=True, help="a Skip-Clip checkpoint or a fine-tuned best.ckpt")
+    p.add_argument("--ckpt", required=True,
+                   help="a Skip-Clip checkpoint, a fine-tuned best.ckpt, or 'random' (the random-initialisation "
+                        "baseline, with --config's model)")
     p.add_argument("--json", metavar="PATH", help="write the report here (atomically)")
     p.add_argument("--protocols", default="finetune,linear_probe,retrieval",
                    help="comma-separated subset of finetune, linear_probe, retrieval")
@@ -29,12 +31,17 @@ def run(args) -> int:
 
     protocols = [p.strip() for p in args.protocols.split(",") if p.strip()]
     overrides = {key: getattr(args, flag, None) for flag, key in OVERRIDES.items()}
+    epochs = args.max_epochs if args.max_epochs is not None and args.max_steps is None else None
     report = run_evaluate(args.config, args.ckpt, args.data, protocols=protocols, overrides=overrides,
-                          progress=not args.no_progress)
+                          progress=not args.no_progress, seeds=args.seeds, epochs=epochs)
     print("\n" + results_table(report["results"]))
     for r in report["results"]:
         if r["protocol"] == "retrieval":
             print("retrieval recall@k (%): " + ", ".join(f"R@{k} {100 * v:.1f}" for k, v in r["recall"].items()))
+    for r in report.get("per_seed", report["results"]):
+        if r["protocol"] == "finetune" and r.get("best_step") is not None:
+            print(f"finetune seed {r['seed']}: top-1 {100 * r['top1']:.1f}, selected epoch {r['best_epoch']} / step "
+                  f"{r['best_step']} of {r['steps']} (budget {r['budget']})")
     if args.json:
         write_report(args.json, report)
         print(f"wrote {args.json}")

@@ -17,6 +17,8 @@ OVERRIDES = {
     "rank_margin": "pretext.rank_margin",
     "neg_margin": "pretext.neg_margin",
     "max_epochs": "optim.max_epochs",
+    "max_steps": "optim.max_steps",
+    "time_budget": "trainer.time_budget_min",
     "lr": "optim.lr",
     "batch_size": "data.batch_size",
     "num_workers": "data.num_workers",
@@ -35,7 +37,11 @@ OVERRIDES = {
 def add_common_training_arguments(p, default_config: str = "cpu") -> None:
     p.add_argument("--config", default=default_config,
                    help="preset name (cpu, paper) or path to a YAML file")
-    p.add_argument("--max-epochs", type=int, help="epochs to train")
+    p.add_argument("--max-steps", type=_positive, metavar="N",
+                   help="optimiser steps to train (default: the preset's; its epochs without one)")
+    p.add_argument("--max-epochs", type=int,
+                   help="train this many epochs instead of a step budget (alone: overrides the preset's steps)")
+    p.add_argument("--time-budget", type=float, metavar="MIN", help="stop after this many minutes of training")
     p.add_argument("--lr", type=float, help="learning rate")
     p.add_argument("--batch-size", type=int, help="videos per batch (per device)")
     p.add_argument("--num-workers", type=int, help="data-loading worker processes")
@@ -82,6 +88,22 @@ def add_arguments(p):
                         "mid-epoch after a crash (0: at epoch ends only)")
 
 
+def _positive(text: str) -> int:
+    import argparse
+
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    return value
+
+
+def epochs_instead_of_steps(args, cfg, section) -> None:
+    """``--max-epochs`` without ``--max-steps``: the user asked for epochs, so the preset's step
+    budget gives way (``section``: ``cfg.optim`` or ``cfg.finetune``)."""
+    if getattr(args, "max_epochs", None) is not None and getattr(args, "max_steps", None) is None:
+        section.max_steps = None
+
+
 def _non_negative(text: str) -> int:
     import argparse
 
@@ -99,7 +121,9 @@ def config_from_args(args):
         overrides["pretext.rotation"] = False
     if getattr(args, "no_negatives", False):
         overrides["pretext.negatives"] = False
-    return load_config(args.config, overrides)
+    cfg = load_config(args.config, overrides)
+    epochs_instead_of_steps(args, cfg, cfg.optim)
+    return cfg
 
 
 def run(args) -> int:
@@ -109,7 +133,9 @@ def run(args) -> int:
     _, _, summary = pretrain(cfg, args.data, args.out, resume=args.resume, force=args.force,
                              progress=not args.no_progress, checkpoint_every=args.checkpoint_every)
     m = summary["metrics"]
-    print(f"\npretrained {summary['epochs']} epochs, {summary['steps']} steps in {summary['wall_s']:.0f} s")
+    b = summary["budget"]
+    print(f"\npretrained {summary['epochs']} epochs, {summary['steps']} steps in {summary['wall_s']:.0f} s "
+          f"(budget: {b['budget']}; stopped by {b['stopped_by']})")
     for key in ("val/rank_acc", "val/kendall_tau", "val/pos_neg_gap", "train/loss"):
         if key in m:
             print(f"  {key:18s} {m[key]:.3f}")

@@ -57,7 +57,9 @@ class OptimConfig:
     weight_decay: float = 1e-7
     lr_step_epochs: int = 200
     lr_gamma: float = 0.1
-    max_epochs: int = 600
+    max_epochs: int = 600  # the budget without max_steps; the schedule's nominal epochs with it
+    max_steps: Any = None  # optimiser steps (engine/budget.py); None: train max_epochs epochs
+    val_every_steps: Any = None  # steps between validations under max_steps (None: a tenth)
 
 
 @dataclass
@@ -76,6 +78,7 @@ class TrainerConfig:
     compile: bool = False
     channels_last: bool = True
     on_nonfinite: str = "stop"  # "stop" | "skip"
+    time_budget_min: Any = None  # wall-time cap of a pretraining or fine-tuning run, minutes
 
 
 @dataclass
@@ -99,7 +102,9 @@ class FinetuneConfig:
     window_stride: Any = None
     batch_size: int = 32
     dropout: float = 0.0
-    val_every: int = 1  # epochs between validations (model selection)
+    val_every: int = 1  # epochs between validations (model selection) under an epoch budget
+    max_steps: Any = None  # optimiser steps (engine/budget.py); None: train max_epochs epochs
+    val_every_steps: Any = None  # steps between validations under max_steps (None: a tenth)
 
 
 @dataclass

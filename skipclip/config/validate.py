@@ -117,5 +117,14 @@ def validate(cfg: Config) -> Config:
     ltb = t.limit_train_batches
     _check((isinstance(ltb, float) and 0 < ltb <= 1) or (isinstance(ltb, int) and not isinstance(ltb, bool) and ltb >= 1),
            f"trainer.limit_train_batches must be a fraction in (0, 1] or a batch count >= 1, got {ltb!r}")
+    _check(t.time_budget_min is None or (isinstance(t.time_budget_min, (int, float)) and t.time_budget_min > 0),
+           f"trainer.time_budget_min must be null or > 0 minutes, got {t.time_budget_min!r}")
+    from ..engine.budget import finetune_budget, pretrain_budget
+
+    for section, budget in (("optim", pretrain_budget), ("finetune", finetune_budget)):
+        try:
+            budget(cfg)
+        except ValueError as e:
+            raise ValueError(f"{section}.{e}") from None
     validate_finetune(cfg)
     return cfg

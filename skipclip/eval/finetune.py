@@ -23,6 +23,7 @@ from torch import nn
 from ..config import Config, FinetuneConfig
 from ..engine.trainer import device_of, make_trainer
 
+
 def finetune_settings(cfg: Config) -> FinetuneConfig:
     """The ``finetune`` section with its ``None`` sizes resolved from pretraining's."""
     ft = dataclasses.replace(cfg.finetune)
@@ -85,6 +86,10 @@ def finetune(cfg: Config, encoder: nn.Module, train_src, val_src, *, epochs: int
 
     ``encoder`` is trained in place. Returns ``(classifier, history)``.
 
+    The length is ``finetune.max_steps`` optimiser steps (validation every
+    ``finetune.val_every_steps``), or ``finetune.max_epochs`` epochs without it or when ``epochs``
+    is given (:mod:`~skipclip.engine.budget`); ``trainer.time_budget_min`` caps the wall time.
+
     ``devices``/``num_nodes`` above one run Lightning's DDP: each process trains on its share of
     the clips, validation scores are gathered so every process selects the same epoch, and
     ``history["global_zero"]`` tells the caller which process should test and write. Library
@@ -94,12 +99,14 @@ def finetune(cfg: Config, encoder: nn.Module, train_src, val_src, *, epochs: int
     from torch.utils.data import DataLoader
 
     from ..data.clips import ClipDataset
+    from ..engine.budget import finetune_budget
     from ..engine.callbacks import KeepBest, SetEpoch
 
     ft = finetune_settings(cfg)
-    epochs = ft.max_epochs if epochs is None else epochs
+    budget = finetune_budget(cfg, epochs)
     L.seed_everything(seed, workers=True, verbose=False)
     model = build_classifier(cfg, encoder, len(train_src.classes), frozen)
+    model.schedule_epoch_steps = budget.schedule_epoch_steps
     train_ds = ClipDataset(train_src, ft.clip_frames, ft.crop_size, ft.short_side, train=True, seed=seed)
     workers = cfg.data.num_workers
     train_loader = DataLoader(train_ds, batch_size=ft.batch_size, shuffle=True, num_workers=workers,
@@ -110,9 +117,11 @@ def finetune(cfg: Config, encoder: nn.Module, train_src, val_src, *, epochs: int
                              stride=ft.window_stride)
         val_loader = DataLoader(val_ds, batch_size=ft.batch_size, shuffle=False, num_workers=workers)
     keep = KeepBest("val/video_acc")
-    trainer = make_trainer(cfg, max_epochs=epochs, out=log_dir, callbacks=[keep, SetEpoch(train_ds)],
-                           progress=progress, devices=devices, num_nodes=num_nodes,
-                           check_val_every_n_epoch=ft.val_every)
+    trainer = make_trainer(cfg, out=log_dir, callbacks=[keep, SetEpoch(train_ds)], progress=progress,
+                           devices=devices, num_nodes=num_nodes, **budget.trainer_kwargs())
+    if progress and trainer.is_global_zero:
+        print(f"fine-tuning on {len(train_ds)} videos, {len(train_loader)} steps an epoch: {budget.describe()}",
+              flush=True)
     start = time.time()
     # Lightning keeps each submodule's train/eval mode as it finds it, and an encoder handed over
     # after feature extraction or validation may be in eval mode: fine-tuning it so would train
@@ -120,8 +129,11 @@ def finetune(cfg: Config, encoder: nn.Module, train_src, val_src, *, epochs: int
     model.train()
     trainer.fit(model, train_loader, val_loader)
     keep.restore(model)
-    history = {"epochs": trainer.current_epoch, "steps": trainer.global_step, "wall_s": time.time() - start,
+    wall = time.time() - start
+    history = {"epochs": trainer.current_epoch, "steps": trainer.global_step, "wall_s": wall,
+               "budget": budget.used(trainer, wall),
                "best_epoch": keep.best_epoch if keep.best_epoch is not None else trainer.current_epoch - 1,
+               "best_step": keep.best_step if keep.best_step is not None else trainer.global_step,
                "val_top1": keep.best, "val_curve": keep.history,
                "selected_by": "best validation video top-1" if keep.best is not None else "last epoch (no validation split)",
                "too_short_train_videos": len(train_ds.too_short), "world_size": trainer.world_size,
@@ -181,6 +193,7 @@ def finetune_and_test(cfg: Config, encoder: nn.Module, train_src, val_src, test_
                               progress=progress, frozen=frozen)
     result = {"protocol": protocol_name(frozen), **evaluate_video_level(model, test_src, cfg),
               "val_top1": history["val_top1"], "best_epoch": history["best_epoch"], "epochs": history["epochs"],
+              "best_step": history["best_step"], "steps": history["steps"], "budget": history["budget"]["budget"],
               "selected_by": history["selected_by"], "seed": seed, "train_s": history["wall_s"]}
     if frozen:
         result["method"] = FROZEN_METHOD

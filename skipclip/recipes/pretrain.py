@@ -56,7 +56,9 @@ def pretrain(cfg: Config, data: str, out: str | Path, *, resume: bool = False, f
         force: overwrite a run already in ``out``.
         progress: show Lightning's progress bar.
         callbacks: extra Lightning callbacks.
-        max_minutes: stop after this wall time (checkpoints are still written).
+        max_minutes: stop after this wall time (checkpoints are still written); default
+            ``trainer.time_budget_min``. The length is ``optim.max_steps`` optimiser steps, or
+            ``optim.max_epochs`` epochs without it (:mod:`~skipclip.engine.budget`).
         checkpoint_every: optimiser steps between mid-epoch ``last.ckpt`` writes (0: epoch ends only).
 
     Raises:
@@ -68,6 +70,7 @@ def pretrain(cfg: Config, data: str, out: str | Path, *, resume: bool = False, f
 
     import lightning as L
 
+    from ..engine.budget import pretrain_budget
     from ..engine.checkpoints import fit_kit
     from ..engine.trainer import make_trainer
     from ..method.module import SkipClipModule
@@ -78,6 +81,10 @@ def pretrain(cfg: Config, data: str, out: str | Path, *, resume: bool = False, f
     L.seed_everything(cfg.trainer.seed, workers=True, verbose=False)  # same initial weights on every rank
     train_ds, val_ds = pretext_datasets(cfg, data)
     module = SkipClipModule.from_config(cfg)
+    budget = pretrain_budget(cfg)
+    if max_minutes:
+        budget.minutes = max_minutes
+    module.schedule_epoch_steps = budget.schedule_epoch_steps
     if cfg.trainer.compile:  # torch.compile both encoders (minutes of compilation, faster steps)
         module.model.context_encoder.compile()
         module.model.frame_encoder.compile()
@@ -86,16 +93,21 @@ def pretrain(cfg: Config, data: str, out: str | Path, *, resume: bool = False, f
     t = cfg.trainer
     kit = fit_kit(out, train_loader, keep=t.checkpoint_keep, every_n_steps=checkpoint_every, seed=t.seed,
                   resume=resume)
-    trainer = make_trainer(cfg, max_epochs=cfg.optim.max_epochs, out=out, callbacks=[*kit.callbacks, *(callbacks or [])],
-                           plugins=kit.plugins, progress=progress, max_minutes=max_minutes,
-                           enable_checkpointing=True, resumable_sampler=True)
+    trainer = make_trainer(cfg, out=out, callbacks=[*kit.callbacks, *(callbacks or [])], plugins=kit.plugins,
+                           progress=progress, enable_checkpointing=True, resumable_sampler=True,
+                           **budget.trainer_kwargs())
+    if progress and trainer.is_global_zero:
+        print(f"pretraining {len(train_ds)} videos, {len(train_loader)} steps an epoch: {budget.describe()}",
+              flush=True)
     start = time.time()
     with warnings.catch_warnings():  # the sampler is resumable, though not a stateful loader
         warnings.filterwarnings("ignore", message=".*your dataloader is not resumable.*")
         trainer.fit(module, train_loader, val_loader, ckpt_path=kit.ckpt_path)
     last = out / "checkpoints" / "last.ckpt"
+    wall = time.time() - start
     summary = {
-        "wall_s": time.time() - start,
+        "wall_s": wall,
+        "budget": budget.used(trainer, wall),
         "epochs": trainer.current_epoch,
         "steps": trainer.global_step,
         "world_size": trainer.world_size,
