@@ -92,6 +92,8 @@ def make_budget(max_steps, max_epochs: int, val_every_steps=None, val_every_epoc
         raise ValueError(f"the time budget must be > 0 minutes, got {minutes!r}")
     if max_steps and val_every_steps is None:
         val_every_steps = max(1, math.ceil(max_steps / DEFAULT_VALIDATIONS))
+    if max_steps and val_every_steps > max_steps:  # a budget cut below the interval still validates once
+        val_every_steps = max_steps
     return Budget(max_steps, max_epochs, val_every_steps if max_steps else None, val_every_epochs, minutes)
 
 
