@@ -16,6 +16,7 @@ OVERRIDES = {
     "target_length": "pretext.target_length",
     "rank_margin": "pretext.rank_margin",
     "neg_margin": "pretext.neg_margin",
+    "neg_reduce": "pretext.neg_reduce",
     "max_epochs": "optim.max_epochs",
     "max_steps": "optim.max_steps",
     "time_budget": "trainer.time_budget_min",
@@ -77,6 +78,8 @@ def add_arguments(p):
     g.add_argument("--target-length", type=int, metavar="D", help="frames per target clip d")
     g.add_argument("--rank-margin", type=float, metavar="X", help="margin of the ranking loss (Eq. 1)")
     g.add_argument("--neg-margin", type=float, metavar="X", help="margin of the contrastive loss (Eq. 2)")
+    g.add_argument("--neg-reduce", choices=["mean", "hardest"],
+                   help="Eq. 2 against the mean of the negatives (the paper) or the hardest one")
     g.add_argument("--no-rotation", action="store_true", help="drop the rotation task")
     g.add_argument("--no-negatives", action="store_true", help="drop the contrastive loss")
     m = p.add_argument_group("model")

@@ -29,6 +29,7 @@ class PretextConfig:
     rotation: bool = True
     negatives: bool = True
     rotation_input: str = "copies"  # "copies": separate rotated copies; "targets": rank rotated targets
+    neg_reduce: str = "mean"  # Eq. 2 over the negatives: "mean" (the paper) or "hardest"
     reverse_prob: float = 0.5  # random reversal of the whole video before sampling
     flip_prob: float = 0.5  # horizontal flip, identical for context and targets
 

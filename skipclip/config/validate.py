@@ -59,6 +59,8 @@ def validate(cfg: Config) -> Config:
         v = getattr(p, name)
         _check(isinstance(v, (int, float)) and 0 <= v <= 2,
                f"pretext.{name} must be in [0, 2] (scores are cosine similarities), got {v!r}")
+    _check(p.neg_reduce in ("mean", "hardest"),
+           f"pretext.neg_reduce must be 'mean' (the paper) or 'hardest', got {p.neg_reduce!r}")
     _check(p.rotation_input in ("copies", "targets"),
            f"pretext.rotation_input must be 'copies' or 'targets', got {p.rotation_input!r}")
     for name in ("reverse_prob", "flip_prob"):

@@ -41,6 +41,7 @@ class SkipClipModel(nn.Module):
         rank_margin: delta_rank of Eq. 1.
         neg_margin: delta_neg of Eq. 2.
         negatives: include the contrastive term (Eq. 2) with in-batch negatives.
+        neg_reduce: how Eq. 2 reduces the negatives: ``"mean"`` (the paper) or ``"hardest"``.
         rotation_input: ``"copies"``: the rotation head sees one rotated copy of each target
             frame and the ranking the unrotated frames (default); ``"targets"``: the targets
             themselves are rotated and the ranking scores the rotated frames (one f pass less).
@@ -52,7 +53,7 @@ class SkipClipModel(nn.Module):
 
     def __init__(self, context_encoder: nn.Module, frame_encoder: nn.Module, rotation_head: nn.Module | None = None,
                  *, rank_margin: float = 0.1, neg_margin: float = 0.1, negatives: bool = True,
-                 rotation_input: str = "copies", channels_last: bool = True):
+                 rotation_input: str = "copies", channels_last: bool = True, neg_reduce: str = "mean"):
         super().__init__()
         if rank_margin < 0 or neg_margin < 0:
             raise ValueError(f"margins must be >= 0, got rank {rank_margin}, neg {neg_margin}")
@@ -63,6 +64,9 @@ class SkipClipModel(nn.Module):
         self.rotation_head = rotation_head
         self.rank_margin, self.neg_margin = rank_margin, neg_margin
         self.negatives = negatives
+        if neg_reduce not in losses.NEG_REDUCTIONS:
+            raise ValueError(f"neg_reduce must be one of {losses.NEG_REDUCTIONS}, got {neg_reduce!r}")
+        self.neg_reduce = neg_reduce
         self.rotation_input = rotation_input
         self.channels_last = channels_last
         if channels_last:
@@ -118,7 +122,8 @@ class SkipClipModel(nn.Module):
         pos, neg, mask = self.scores(enc["h"], enc["z"], enc["num_targets"])
         terms = {"rank": losses.ranking_loss(pos, self.rank_margin)}
         if self.negatives and neg.shape[1] > enc["num_targets"]:  # a lone video has no negatives
-            terms["contrastive"] = losses.contrastive_loss(pos, neg, self.neg_margin, mask=mask)
+            terms["contrastive"] = losses.contrastive_loss(pos, neg, self.neg_margin, mask=mask,
+                                                           reduce=self.neg_reduce)
         if rotation:
             terms["rotation"] = losses.rotation_loss(enc["rot_logits"], enc["rot_labels"])
         with torch.no_grad():
@@ -144,4 +149,5 @@ def build_skipclip(cfg) -> SkipClipModel:
     f = FrameEncoder(cfg.model.width, in_channels=3 * p.target_length)
     head = RotationHead(f.out_channels) if p.rotation else None
     return SkipClipModel(g, f, head, rank_margin=p.rank_margin, neg_margin=p.neg_margin, negatives=p.negatives,
-                         rotation_input=p.rotation_input, channels_last=cfg.trainer.channels_last)
+                         rotation_input=p.rotation_input, channels_last=cfg.trainer.channels_last,
+                         neg_reduce=p.neg_reduce)
