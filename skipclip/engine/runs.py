@@ -64,8 +64,11 @@ def _flat(d: dict, prefix: str = "") -> dict:
 
 
 def config_changes(saved: dict, cfg) -> dict:
-    """``{key: (saved, now)}`` for every setting that differs from the saved configuration."""
-    a, b = _flat(saved), _flat(cfg.to_dict())
+    """``{key: (saved, now)}`` for every setting that differs from the saved configuration; a key
+    the saved configuration lacks (written before the key existed) counts as its default."""
+    from ..config.sections import Config
+
+    a, b = {**_flat(Config().to_dict()), **_flat(saved)}, _flat(cfg.to_dict())
     return {k: (a.get(k), b.get(k)) for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)}
 
 
