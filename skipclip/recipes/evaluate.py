@@ -107,9 +107,11 @@ def run_evaluate(args_config, ckpt: str, data: str, *, protocols=PROTOCOLS, over
         classifier = build_classifier(cfg, encoder, n_ckpt)
         load_checked(classifier, state, str(ckpt))
         encoder = classifier.encoder
-    reports = [evaluate(cfg, encoder, train_src, val_src, test_src, init=info["init"], protocols=protocols,
-                        classifier=classifier, seed=cfg.trainer.seed + i, progress=progress, epochs=epochs)
-               for i in range(seeds)]
+    reports = []
+    for i in range(seeds):
+        reports.append(evaluate(cfg, encoder, train_src, val_src, test_src, init=info["init"], protocols=protocols,
+                                classifier=classifier, seed=cfg.trainer.seed + i, progress=progress, epochs=epochs))
+        _say_seed(reports[-1], seeds)
     report = merge_seeds(reports)
     report.update(checkpoint=str(ckpt), config=cfg.to_dict())
     return report
@@ -128,9 +130,17 @@ def _evaluate_random(args_config, data, protocols, overrides, progress, seeds, e
         encoder, info = initial_encoder(cfg, "random", seed=cfg.trainer.seed + i)
         reports.append(evaluate(cfg, encoder, splits.labelled, splits.val, splits.test, init=info["init"],
                                 protocols=protocols, seed=cfg.trainer.seed + i, progress=progress, epochs=epochs))
+        _say_seed(reports[-1], seeds)
     report = merge_seeds(reports)
     report.update(checkpoint="random", config=cfg.to_dict())
     return report
+
+
+def _say_seed(report: dict, seeds: int) -> None:
+    """One line per protocol as each seed finishes, so a long run shows its progress."""
+    if seeds > 1:
+        for r in report["results"]:
+            print(f"seed {r.get('seed')}: {r['init']} {r['protocol']} top-1 {r.get('top1')}", flush=True)
 
 
 def merge_seeds(reports: list[dict]) -> dict:
