@@ -15,7 +15,9 @@ DESCRIPTION = (
 def add_arguments(p):
     from .finetune import add_data_arguments
 
-    p.add_argument("--ckpt", required=True, help="a Skip-Clip checkpoint or a fine-tuned best.ckpt")
+    p.add_argument("--ckpt", required=True,
+                   help="a Skip-Clip checkpoint, a fine-tuned best.ckpt, or 'random' (the random-initialisation "
+                        "baseline, with --config's model)")
     p.add_argument("--json", metavar="PATH", help="write the report here (atomically)")
     p.add_argument("--protocols", default="finetune,linear_probe,retrieval,knn",
                    help="comma-separated subset of finetune, linear_probe, retrieval, knn")
@@ -32,8 +34,9 @@ def run(args) -> int:
 
     protocols = [p.strip() for p in args.protocols.split(",") if p.strip()]
     overrides = {key: getattr(args, flag, None) for flag, key in {**OVERRIDES, **LAYOUT_OVERRIDES}.items()}
+    epochs = args.max_epochs if args.max_epochs is not None and args.max_steps is None else None
     report = run_evaluate(args.config, args.ckpt, args.data, protocols=protocols, overrides=overrides,
-                          sets=parse_sets(args.set), progress=not args.no_progress)
+                          sets=parse_sets(args.set), progress=not args.no_progress, seeds=args.seeds, epochs=epochs)
     from ..data.open import per_class_table
 
     print("\n" + per_class_table(report["data"]["per_class"]))
@@ -43,6 +46,10 @@ def run(args) -> int:
             print("retrieval recall@k (%): " + ", ".join(f"R@{k} {100 * v:.1f}" for k, v in r["recall"].items()))
         if r["protocol"] == "knn":
             print(f"kNN (k={r['k']}, T={r['temperature']:g}) top-1 {100 * r['top1']:.1f} %")
+    for r in report.get("per_seed", report["results"]):
+        if r["protocol"] == "finetune" and r.get("best_step") is not None:
+            print(f"finetune seed {r['seed']}: top-1 {100 * r['top1']:.1f}, selected epoch {r['best_epoch']} / step "
+                  f"{r['best_step']} of {r['steps']} (budget {r['budget']})")
     if args.json:
         write_report(args.json, report)
         print(f"wrote {args.json}")

@@ -1,6 +1,6 @@
 """`skipclip finetune`: fine-tune the context encoder g for action recognition (section 4.2)."""
 
-from .pretrain import add_device_arguments, add_logger_argument, add_set_argument
+from .pretrain import _positive, add_device_arguments, add_logger_argument, add_set_argument, epochs_instead_of_steps
 
 HELP = "fine-tune the context encoder for action recognition and test it (paper section 4.2)"
 DESCRIPTION = (
@@ -18,6 +18,8 @@ DESCRIPTION = (
 
 OVERRIDES = {
     "max_epochs": "finetune.max_epochs",
+    "max_steps": "finetune.max_steps",
+    "time_budget": "trainer.time_budget_min",
     "lr": "finetune.lr",
     "batch_size": "finetune.batch_size",
     "clip_frames": "finetune.clip_frames",
@@ -41,7 +43,13 @@ def add_data_arguments(p):
     p.add_argument("--val-fraction", type=float, help="share of each class's training videos held out by group "
                    "for model selection (default: data.val_fraction)")
     p.add_argument("--config", default="cpu", help="preset name (cpu, paper) or a YAML file; its finetune section")
-    p.add_argument("--max-epochs", type=int, help="fine-tuning epochs (default: finetune.max_epochs)")
+    p.add_argument("--max-steps", type=_positive, metavar="N",
+                   help="fine-tuning optimiser steps (default: finetune.max_steps; epochs without it)")
+    p.add_argument("--max-epochs", type=int,
+                   help="fine-tune this many epochs instead of a step budget (alone: overrides the preset's steps)")
+    p.add_argument("--time-budget", type=float, metavar="MIN", help="stop fine-tuning after this many minutes")
+    p.add_argument("--seeds", type=_positive, default=1, metavar="N",
+                   help="repeat with seeds SEED..SEED+N-1 and report mean and spread (default 1)")
     p.add_argument("--lr", type=float, help="fine-tuning learning rate")
     p.add_argument("--batch-size", type=int, help="clips per batch")
     p.add_argument("--clip-frames", type=int, help="frames per clip and test window (paper: 16)")
@@ -72,8 +80,10 @@ def config_from_args(args):
     from .prepare import LAYOUT_OVERRIDES
 
     flags = {**OVERRIDES, **LAYOUT_OVERRIDES}
-    return load_config(args.config, {key: getattr(args, flag, None) for flag, key in flags.items()},
-                       sets=parse_sets(args.set))
+    cfg = load_config(args.config, {key: getattr(args, flag, None) for flag, key in flags.items()},
+                      sets=parse_sets(args.set))
+    epochs_instead_of_steps(args, cfg, cfg.finetune)
+    return cfg
 
 
 def run(args) -> int:
@@ -84,15 +94,19 @@ def run(args) -> int:
 
     cfg, loggers = config_from_args(args), parse_loggers(args.logger)
     report = run_finetune(cfg, args.data, args.out, init=args.init, inflate=args.inflate, frozen=args.linear,
-                          force=args.force, resume=args.resume, progress=not args.no_progress, loggers=loggers)
+                          force=args.force, resume=args.resume, progress=not args.no_progress, loggers=loggers,
+                          seeds=args.seeds)
     if not report:
         return 0
     history, test = report["history"], report["results"][0]
     print("\n" + per_class_table(report["data"]["per_class"]))
     print("\n" + results_table(report["results"]))
-    print(f"\nselected epoch {history['best_epoch']} ({history['selected_by']}); "
-          f"{test['windows_per_video']['mean']:.1f} windows per test video")
-    if report["failed_videos"]:
+    for r in report.get("per_seed", [report["results"][0]]):
+        print(f"seed {r['seed']}: top-1 {100 * r['top1']:.1f}, selected epoch {r['best_epoch']} / step "
+              f"{r.get('best_step')} of {r.get('steps')} ({history['selected_by']}; budget {r.get('budget')}, "
+              f"{r.get('train_s', 0):.0f} s)")
+    print(f"{test['windows_per_video']['mean']:.1f} windows per test video")
+    if report.get("failed_videos"):
         from ..data.paths import printable
 
         print(f"skipped {len(report['failed_videos'])} unreadable videos (named in report.json), e.g. "

@@ -16,7 +16,10 @@ OVERRIDES = {
     "target_length": "pretext.target_length",
     "rank_margin": "pretext.rank_margin",
     "neg_margin": "pretext.neg_margin",
+    "neg_reduce": "pretext.neg_reduce",
     "max_epochs": "optim.max_epochs",
+    "max_steps": "optim.max_steps",
+    "time_budget": "trainer.time_budget_min",
     "lr": "optim.lr",
     "batch_size": "data.batch_size",
     "num_workers": "data.num_workers",
@@ -35,7 +38,11 @@ OVERRIDES = {
 def add_common_training_arguments(p, default_config: str = "cpu") -> None:
     p.add_argument("--config", default=default_config,
                    help="preset name (cpu, paper) or path to a YAML file")
-    p.add_argument("--max-epochs", type=int, help="epochs to train")
+    p.add_argument("--max-steps", type=_positive, metavar="N",
+                   help="optimiser steps to train (default: the preset's; its epochs without one)")
+    p.add_argument("--max-epochs", type=int,
+                   help="train this many epochs instead of a step budget (alone: overrides the preset's steps)")
+    p.add_argument("--time-budget", type=float, metavar="MIN", help="stop after this many minutes of training")
     p.add_argument("--lr", type=float, help="learning rate")
     p.add_argument("--batch-size", type=int, help="videos per batch (per device)")
     p.add_argument("--num-workers", type=int, help="data-loading worker processes")
@@ -90,6 +97,8 @@ def add_arguments(p):
     g.add_argument("--target-length", type=int, metavar="D", help="frames per target clip d")
     g.add_argument("--rank-margin", type=float, metavar="X", help="margin of the ranking loss (Eq. 1)")
     g.add_argument("--neg-margin", type=float, metavar="X", help="margin of the contrastive loss (Eq. 2)")
+    g.add_argument("--neg-reduce", choices=["mean", "hardest"],
+                   help="Eq. 2 against the mean of the negatives (the paper) or the hardest one")
     g.add_argument("--no-rotation", action="store_true", help="drop the rotation task")
     g.add_argument("--no-negatives", action="store_true", help="drop the contrastive loss")
     m = p.add_argument_group("model")
@@ -102,6 +111,22 @@ def add_arguments(p):
     p.add_argument("--checkpoint-every", type=_non_negative, default=50, metavar="STEPS",
                    help="write OUT/checkpoints/last.ckpt every STEPS optimiser steps, so --resume continues "
                         "mid-epoch after a crash (0: at epoch ends only)")
+
+
+def _positive(text: str) -> int:
+    import argparse
+
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    return value
+
+
+def epochs_instead_of_steps(args, cfg, section) -> None:
+    """``--max-epochs`` without ``--max-steps``: the user asked for epochs, so the preset's step
+    budget gives way (``section``: ``cfg.optim`` or ``cfg.finetune``)."""
+    if getattr(args, "max_epochs", None) is not None and getattr(args, "max_steps", None) is None:
+        section.max_steps = None
 
 
 def _non_negative(text: str) -> int:
@@ -123,7 +148,9 @@ def config_from_args(args):
         overrides["pretext.rotation"] = False
     if getattr(args, "no_negatives", False):
         overrides["pretext.negatives"] = False
-    return load_config(args.config, overrides, sets=parse_sets(getattr(args, "set", None)))
+    cfg = load_config(args.config, overrides, sets=parse_sets(getattr(args, "set", None)))
+    epochs_instead_of_steps(args, cfg, cfg.optim)
+    return cfg
 
 
 def run(args) -> int:
@@ -136,7 +163,9 @@ def run(args) -> int:
                              progress=not args.no_progress, checkpoint_every=args.checkpoint_every,
                              loggers=loggers, images_every=args.log_images_every)
     m = summary["metrics"]
-    print(f"\npretrained {summary['epochs']} epochs, {summary['steps']} steps in {summary['wall_s']:.0f} s")
+    b = summary["budget"]
+    print(f"\npretrained {summary['epochs']} epochs, {summary['steps']} steps in {summary['wall_s']:.0f} s "
+          f"(budget: {b['budget']}; stopped by {b['stopped_by']})")
     for key in ("val/rank_acc", "val/kendall_tau", "val/pos_neg_gap", "train/loss"):
         if key in m:
             print(f"  {key:18s} {m[key]:.3f}")

@@ -32,6 +32,7 @@ class PretextConfig:
     rotation: bool = True
     negatives: bool = True
     rotation_input: str = "copies"  # "copies": separate rotated copies; "targets": rank rotated targets
+    neg_reduce: str = "mean"  # Eq. 2 over the negatives: "mean" (the paper) or "hardest"
     reverse_prob: float = 0.5  # random reversal of the whole video before sampling
     flip_prob: float = 0.5  # horizontal flip, identical for context and targets
 
@@ -70,7 +71,9 @@ class OptimConfig:
     weight_decay: float = 1e-7
     lr_step_epochs: int = 200
     lr_gamma: float = 0.1
-    max_epochs: int = 600
+    max_epochs: int = 600  # the budget without max_steps; the schedule's nominal epochs with it
+    max_steps: Any = None  # optimiser steps (engine/budget.py); None: train max_epochs epochs
+    val_every_steps: Any = None  # steps between validations under max_steps (None: a tenth)
 
 
 @dataclass
@@ -89,6 +92,7 @@ class TrainerConfig:
     compile: bool = False
     channels_last: bool = True
     on_nonfinite: str = "stop"  # "stop" | "skip"
+    time_budget_min: Any = None  # wall-time cap of a pretraining or fine-tuning run, minutes
 
 
 @dataclass
@@ -112,11 +116,13 @@ class FinetuneConfig:
     window_stride: Any = None
     batch_size: int = 32
     dropout: float = 0.0
-    val_every: int = 1  # epochs between validations (model selection)
+    val_every: int = 1  # epochs between validations (model selection) under an epoch budget
     # share of the training list held out (by group) for validation; None = data.val_fraction
     val_fraction: Any = None
     # "best": keep the epoch with the best validation video top-1; "last": keep the last epoch
     selection: str = "best"
+    max_steps: Any = None  # optimiser steps (engine/budget.py); None: train max_epochs epochs
+    val_every_steps: Any = None  # steps between validations under max_steps (None: a tenth)
 
 
 @dataclass

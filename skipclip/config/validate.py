@@ -118,6 +118,8 @@ def validate(cfg: Config) -> Config:
         v = getattr(p, name)
         _check(isinstance(v, (int, float)) and 0 <= v <= 2,
                f"pretext.{name} must be in [0, 2] (scores are cosine similarities), got {v!r}")
+    _check(p.neg_reduce in ("mean", "hardest"),
+           f"pretext.neg_reduce must be 'mean' (the paper) or 'hardest', got {p.neg_reduce!r}")
     _check(p.rotation_input in ("copies", "targets"),
            f"pretext.rotation_input must be 'copies' or 'targets', got {p.rotation_input!r}")
     for name in ("reverse_prob", "flip_prob"):
@@ -187,5 +189,14 @@ def validate(cfg: Config) -> Config:
     ltb = t.limit_train_batches
     _check((isinstance(ltb, float) and 0 < ltb <= 1) or (isinstance(ltb, int) and not isinstance(ltb, bool) and ltb >= 1),
            f"trainer.limit_train_batches must be a fraction in (0, 1] or a batch count >= 1, got {ltb!r}")
+    _check(t.time_budget_min is None or (isinstance(t.time_budget_min, (int, float)) and t.time_budget_min > 0),
+           f"trainer.time_budget_min must be null or > 0 minutes, got {t.time_budget_min!r}")
+    from ..engine.budget import finetune_budget, pretrain_budget
+
+    for section, budget in (("optim", pretrain_budget), ("finetune", finetune_budget)):
+        try:
+            budget(cfg)
+        except ValueError as e:
+            raise ValueError(f"{section}.{e}") from None
     validate_finetune(cfg)
     return cfg

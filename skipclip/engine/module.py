@@ -25,6 +25,10 @@ def step_factor(epoch: int, every: int, gamma: float, last: int | None = None) -
 class TrainModule(L.LightningModule):
     """Adam over the trainable parameters with a per-epoch step schedule (:func:`step_factor`).
 
+    Under a step budget the caller sets ``schedule_epoch_steps`` (steps per nominal epoch, see
+    :mod:`~skipclip.engine.budget`): the schedule then advances every optimiser step, at
+    ``step / schedule_epoch_steps`` epochs, so it keeps its shape whatever the data size.
+
     Args:
         lr, weight_decay: Adam.
         lr_step_epochs, lr_gamma, lr_last_step_epoch: the schedule (see :func:`step_factor`).
@@ -40,11 +44,16 @@ class TrainModule(L.LightningModule):
         self.lr_step_epochs, self.lr_gamma, self.lr_last_step_epoch = lr_step_epochs, lr_gamma, lr_last_step_epoch
         self.on_nonfinite = on_nonfinite
         self.skipped_nonfinite = 0
+        self.schedule_epoch_steps: float | None = None
 
     def configure_optimizers(self):
         params = [p for p in self.parameters() if p.requires_grad]
         opt = torch.optim.Adam(params, lr=self.lr, weight_decay=self.weight_decay, **fused_adam())
         every, gamma, last = self.lr_step_epochs, self.lr_gamma, self.lr_last_step_epoch
+        per = self.schedule_epoch_steps
+        if per:  # a step budget: nominal epochs of `per` steps
+            sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: step_factor(int(s // per), every, gamma, last))
+            return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
         sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda e: step_factor(e, every, gamma, last))
         return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "epoch"}}
 

@@ -15,12 +15,17 @@ def device_of(cfg) -> str:
 def make_trainer(cfg, *, max_epochs: int, out: str | Path | None = None, callbacks: list | None = None,
                  plugins: list | None = None, progress: bool = False, devices=None, num_nodes: int | None = None,
                  check_val_every_n_epoch: int = 1, max_minutes: float | None = None,
+                 max_steps: int | None = None, val_every_steps: int | None = None,
                  enable_checkpointing: bool = False, resumable_sampler: bool = False, loggers=("csv",)):
     """A Lightning ``Trainer`` configured from ``cfg.trainer``.
 
     Args:
         cfg: the run's configuration (accelerator, precision, determinism, logging cadence).
-        max_epochs: epochs to train.
+        max_epochs: epochs to train (-1: until ``max_steps``).
+        max_steps: optimiser steps to train (``None``: ``max_epochs`` decides); see
+            :mod:`~skipclip.engine.budget`.
+        val_every_steps: validate every this many training batches, across epoch boundaries
+            (``None``: every ``check_val_every_n_epoch`` epochs).
         out: run folder for the logs (``out/logs/``); ``None``: no logger.
         callbacks, plugins: extra Lightning callbacks and plugins.
         progress: show a tqdm progress bar (Rich's costs 4x the step time on 2 cores).
@@ -56,11 +61,15 @@ def make_trainer(cfg, *, max_epochs: int, out: str | Path | None = None, callbac
         strategy="ddp" if several else "auto",
         precision=t.precision,
         max_epochs=max_epochs,
+        max_steps=max_steps if max_steps else -1,
         max_time={"minutes": max_minutes} if max_minutes else None,
         deterministic=t.deterministic,
         log_every_n_steps=t.log_every_n_steps,
         limit_train_batches=t.limit_train_batches if t.limit_train_batches != 1.0 else None,
-        check_val_every_n_epoch=check_val_every_n_epoch,
+        # every N steps: Lightning's val_check_interval counts batches across epochs only when
+        # check_val_every_n_epoch is None
+        check_val_every_n_epoch=None if val_every_steps else check_val_every_n_epoch,
+        val_check_interval=val_every_steps or None,
         logger=logger,
         callbacks=[*(callbacks or []), *([TQDMProgressBar(refresh_rate=10)] if progress else [])],
         plugins=plugins or None,

@@ -23,6 +23,7 @@ from torch import nn
 from ..config import Config, FinetuneConfig
 from ..engine.trainer import device_of, make_trainer
 
+
 def finetune_settings(cfg: Config) -> FinetuneConfig:
     """The ``finetune`` section with its ``None`` sizes resolved from pretraining's."""
     ft = dataclasses.replace(cfg.finetune)
@@ -113,6 +114,10 @@ def finetune(cfg: Config, encoder: nn.Module, train_src, val_src, *, epochs: int
     validation improves. ``resume`` continues from ``last.ckpt`` exactly: model, optimiser,
     schedule, random streams, clip order and the best epoch so far.
 
+    The length is ``finetune.max_steps`` optimiser steps (validation every
+    ``finetune.val_every_steps``), or ``finetune.max_epochs`` epochs without it or when ``epochs``
+    is given (:mod:`~skipclip.engine.budget`); ``trainer.time_budget_min`` caps the wall time.
+
     ``devices``/``num_nodes`` above one run Lightning's DDP: each process trains on its share of
     the clips, validation scores are gathered so every process selects the same epoch, and
     ``history["global_zero"]`` tells the caller which process should test and write. Library
@@ -125,14 +130,16 @@ def finetune(cfg: Config, encoder: nn.Module, train_src, val_src, *, epochs: int
 
     from ..data.clips import ClipDataset
     from ..data.epoch_sampler import epoch_loader
+    from ..engine.budget import finetune_budget
     from ..engine.callbacks import CollectFailures, KeepBest
     from ..engine.checkpoints import fit_kit
     from ..engine.resume import TrainingPosition
 
     ft = finetune_settings(cfg)
-    epochs = ft.max_epochs if epochs is None else epochs
+    budget = finetune_budget(cfg, epochs)
     L.seed_everything(seed, workers=True, verbose=False)
     model = build_classifier(cfg, encoder, len(train_src.classes), frozen)
+    model.schedule_epoch_steps = budget.schedule_epoch_steps
     train_ds = ClipDataset(train_src, ft.clip_frames, ft.crop_size, ft.short_side, train=True, seed=seed)
     workers = cfg.data.num_workers
     timeout = cfg.data.loader_timeout if workers else 0
@@ -155,10 +162,13 @@ def finetune(cfg: Config, encoder: nn.Module, train_src, val_src, *, epochs: int
     else:
         keep = KeepBest("val/video_acc")
         callbacks, plugins, ckpt_path = [TrainingPosition(train_loader, seed=seed), keep, failures], None, None
-    trainer = make_trainer(cfg, max_epochs=epochs, out=log_dir, callbacks=callbacks, plugins=plugins,
+    trainer = make_trainer(cfg, out=log_dir, callbacks=callbacks, plugins=plugins,
                            progress=progress, devices=devices, num_nodes=num_nodes,
-                           check_val_every_n_epoch=ft.val_every, enable_checkpointing=log_dir is not None,
-                           resumable_sampler=True, loggers=loggers)
+                           enable_checkpointing=log_dir is not None,
+                           resumable_sampler=True, loggers=loggers, **budget.trainer_kwargs())
+    if progress and trainer.is_global_zero:
+        print(f"fine-tuning on {len(train_ds)} videos, {len(train_loader)} steps an epoch: {budget.describe()}",
+              flush=True)
     start = time.time()
     # Lightning keeps each submodule's train/eval mode as it finds it, and an encoder handed over
     # after feature extraction or validation may be in eval mode: fine-tuning it so would train
@@ -167,16 +177,18 @@ def finetune(cfg: Config, encoder: nn.Module, train_src, val_src, *, epochs: int
     with warnings.catch_warnings():  # the sampler is resumable, though not a stateful loader
         warnings.filterwarnings("ignore", message=".*your dataloader is not resumable.*")
         trainer.fit(model, train_loader, val_loader, ckpt_path=ckpt_path, weights_only=True)
+    wall = time.time() - start
     best = ft.selection == "best" and keep.best is not None
     if best:
         keep.restore(model)
-        selected_by, epoch, val_top1 = "best validation video top-1", keep.best_epoch, keep.best
+        selected_by, epoch, step, val_top1 = "best validation video top-1", keep.best_epoch, keep.best_step, keep.best
     else:
-        last_val = keep.history[-1][1] if keep.history and keep.history[-1][0] == trainer.current_epoch - 1 else None
+        last_val = keep.history[-1][-1] if keep.history and keep.history[-1][1] == trainer.global_step else None
         why = "finetune.selection: last" if ft.selection == "last" else "no validation split"
-        selected_by, epoch, val_top1 = f"last epoch ({why})", trainer.current_epoch - 1, last_val
-    history = {"epochs": trainer.current_epoch, "steps": trainer.global_step, "wall_s": time.time() - start,
-               "best_epoch": epoch, "val_top1": val_top1, "val_curve": keep.history,
+        selected_by, epoch, step, val_top1 = f"last ({why})", trainer.current_epoch - 1, trainer.global_step, last_val
+    history = {"epochs": trainer.current_epoch, "steps": trainer.global_step, "wall_s": wall,
+               "budget": budget.used(trainer, wall), "best_epoch": epoch, "best_step": step,
+               "val_top1": val_top1, "val_curve": keep.history,
                "batch_per_process": batch, "selected_by": selected_by,
                "too_short_train_videos": len(train_ds.too_short), "world_size": trainer.world_size,
                "failed_videos": {**train_ds.failed, **(val_ds.failed if val_src is not None else {}),
@@ -253,6 +265,7 @@ def finetune_and_test(cfg: Config, encoder: nn.Module, train_src, val_src, test_
                               progress=progress, frozen=frozen)
     result = {"protocol": protocol_name(frozen), **evaluate_video_level(model, test_src, cfg),
               "val_top1": history["val_top1"], "best_epoch": history["best_epoch"], "epochs": history["epochs"],
+              "best_step": history["best_step"], "steps": history["steps"], "budget": history["budget"]["budget"],
               "selected_by": history["selected_by"], "seed": seed, "train_s": history["wall_s"]}
     result["failed_videos"] = {**history["failed_videos"], **result["failed_test_videos"]}
     if frozen:

@@ -27,6 +27,26 @@ def mean_std(values: Sequence[float]) -> tuple[float, float]:
     return float(a.mean()), float(a.std(ddof=1)) if a.size > 1 else 0.0
 
 
+def over_seeds(rows: Sequence[dict], keys: Iterable[str] = ("top1", "top5", "clip_top1")) -> dict:
+    """One row from the same protocol's rows over several seeds: ``keys`` as their mean, with
+    ``<key>_std`` (sample spread), ``seeds`` (how many) and ``per_seed`` (``{seed: top1}``); other
+    fields from the first row.
+
+    Raises:
+        ValueError: no rows.
+    """
+    if not rows:
+        raise ValueError("no results to summarise over seeds")
+    row = dict(rows[0])
+    for key in keys:
+        values = [r[key] for r in rows if r.get(key) is not None]
+        if values:
+            row[key], row[f"{key}_std"] = mean_std(values)
+    row["seeds"] = len(rows)
+    row["per_seed"] = {str(r.get("seed")): r.get("top1") for r in rows}
+    return row
+
+
 def finetune_card(ft, windows: dict | None = None, model_selection: str | None = None) -> dict:
     """The fine-tuning protocol (section 4.2) as run: ``ft`` is the resolved finetune section."""
     card = {
@@ -134,5 +154,5 @@ def summary_table(title: str, rows: Sequence[dict], metric: str = "top1") -> str
     return "\n".join(lines)
 
 
-__all__ = ["finetune_card", "knn_card", "linear_card", "mean_std", "results_table", "retrieval_card",
+__all__ = ["finetune_card", "knn_card", "linear_card", "mean_std", "over_seeds", "results_table", "retrieval_card",
            "summary_table", "write_report"]

@@ -108,12 +108,17 @@ def ranking_loss(pos: Tensor, margin: float) -> Tensor:
     return (hinge * pairs).sum(dim=(1, 2)).mean()
 
 
-def contrastive_loss(pos: Tensor, neg: Tensor, margin: float, mask: Tensor | None = None) -> Tensor:
+NEG_REDUCTIONS = ("mean", "hardest")
+
+
+def contrastive_loss(pos: Tensor, neg: Tensor, margin: float, mask: Tensor | None = None,
+                     reduce: str = "mean") -> Tensor:
     """Hinge contrastive loss of targets against negatives (Eq. 2 of the Skip-Clip paper).
 
     ``sum_i max(0, -pos_i + E_q[neg_q] + margin)`` over the ``M`` targets of a context, averaged
     over the batch. The expectation is the mean over the negatives (the paper's index runs to
-    ``M`` inclusive, a typo for the ``M`` targets).
+    ``M`` inclusive, a typo for the ``M`` targets); ``reduce="hardest"`` puts the highest-scoring
+    valid negative in its place (every target must beat every negative, not their average).
 
     Args:
         pos: scores of the targets, ``(B, M)``.
@@ -121,14 +126,17 @@ def contrastive_loss(pos: Tensor, neg: Tensor, margin: float, mask: Tensor | Non
         margin: ``δ_neg``, non-negative.
         mask: optional boolean ``(B, Q)``; ``True`` marks valid negatives, and the mean runs over
             those only (in-batch negatives exclude a row's own frames).
+        reduce: ``"mean"`` (the paper) or ``"hardest"``.
 
     Returns:
         Scalar loss.
 
     Raises:
         ValueError: bad shapes, a negative ``margin``, a non-boolean ``mask`` of another shape than
-            ``neg``, or a row with no valid negative.
+            ``neg``, a row with no valid negative, or an unknown ``reduce``.
     """
+    if reduce not in NEG_REDUCTIONS:
+        raise ValueError(f"reduce must be one of {NEG_REDUCTIONS}, got {reduce!r}")
     _check_scores("pos", pos)
     _check_scores("neg", neg)
     _check_margin(margin)
@@ -137,7 +145,7 @@ def contrastive_loss(pos: Tensor, neg: Tensor, margin: float, mask: Tensor | Non
             f"neg must be (B, Q) with the B of pos and Q >= 1; got pos {tuple(pos.shape)}, neg {tuple(neg.shape)}"
         )
     if mask is None:
-        neg_mean = neg.mean(dim=1, keepdim=True)  # B x 1
+        mask = torch.ones_like(neg, dtype=torch.bool)
     else:
         if mask.dtype != torch.bool or mask.shape != neg.shape:
             raise ValueError(
@@ -148,8 +156,11 @@ def contrastive_loss(pos: Tensor, neg: Tensor, margin: float, mask: Tensor | Non
         if bool((count == 0).any()):
             rows = torch.nonzero(count.squeeze(1) == 0).flatten().tolist()
             raise ValueError(f"rows {rows[:10]} of mask have no valid negative; each row needs at least one")
-        neg_mean = (neg * mask).sum(dim=1, keepdim=True) / count  # B x 1
-    return (neg_mean - pos + margin).clamp(min=0).sum(dim=1).mean()
+    if reduce == "hardest":
+        neg_ref = neg.masked_fill(~mask, float("-inf")).amax(dim=1, keepdim=True)  # B x 1
+    else:
+        neg_ref = (neg * mask).sum(dim=1, keepdim=True) / mask.sum(dim=1, keepdim=True)  # B x 1
+    return (neg_ref - pos + margin).clamp(min=0).sum(dim=1).mean()
 
 
 def rotation_loss(logits: Tensor, labels: Tensor) -> Tensor:

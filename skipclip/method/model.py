@@ -41,6 +41,7 @@ class SkipClipModel(nn.Module):
         rank_margin: delta_rank of Eq. 1.
         neg_margin: delta_neg of Eq. 2.
         negatives: include the contrastive term (Eq. 2) with in-batch negatives.
+        neg_reduce: how Eq. 2 reduces the negatives: ``"mean"`` (the paper) or ``"hardest"``.
         rotation_input: ``"copies"``: the rotation head sees one rotated copy of each target
             frame and the ranking the unrotated frames (default); ``"targets"``: the targets
             themselves are rotated and the ranking scores the rotated frames (one f pass less).
@@ -52,7 +53,7 @@ class SkipClipModel(nn.Module):
 
     def __init__(self, context_encoder: nn.Module, frame_encoder: nn.Module, rotation_head: nn.Module | None = None,
                  *, rank_margin: float = 0.1, neg_margin: float = 0.1, negatives: bool = True,
-                 rotation_input: str = "copies", channels_last: bool = True):
+                 rotation_input: str = "copies", channels_last: bool = True, neg_reduce: str = "mean"):
         super().__init__()
         if rank_margin < 0 or neg_margin < 0:
             raise ValueError(f"margins must be >= 0, got rank {rank_margin}, neg {neg_margin}")
@@ -63,6 +64,9 @@ class SkipClipModel(nn.Module):
         self.rotation_head = rotation_head
         self.rank_margin, self.neg_margin = rank_margin, neg_margin
         self.negatives = negatives
+        if neg_reduce not in losses.NEG_REDUCTIONS:
+            raise ValueError(f"neg_reduce must be one of {losses.NEG_REDUCTIONS}, got {neg_reduce!r}")
+        self.neg_reduce = neg_reduce
         self.rotation_input = rotation_input
         self.channels_last = channels_last
         if channels_last:
@@ -149,7 +153,8 @@ class SkipClipModel(nn.Module):
                 pos_n, neg_n, mask_n = pos[with_neg], neg[with_neg], mask[with_neg]
             else:
                 pos_n, neg_n, mask_n = pos, neg, mask
-            terms["contrastive"] = losses.contrastive_loss(pos_n, neg_n, self.neg_margin, mask=mask_n)
+            terms["contrastive"] = losses.contrastive_loss(pos_n, neg_n, self.neg_margin, mask=mask_n,
+                                                           reduce=self.neg_reduce)
         if rotation:
             terms["rotation"] = losses.rotation_loss(enc["rot_logits"], enc["rot_labels"])
         with torch.no_grad():
@@ -180,4 +185,5 @@ def build_skipclip(cfg) -> SkipClipModel:
     f = FrameEncoder(cfg.model.width, in_channels=3 * p.target_length)
     head = RotationHead(f.out_channels) if p.rotation else None
     return SkipClipModel(g, f, head, rank_margin=p.rank_margin, neg_margin=p.neg_margin, negatives=p.negatives,
-                         rotation_input=p.rotation_input, channels_last=cfg.trainer.channels_last)
+                         rotation_input=p.rotation_input, channels_last=cfg.trainer.channels_last,
+                         neg_reduce=p.neg_reduce)

@@ -63,14 +63,20 @@ def evaluate(cfg: Config, encoder, train_src, val_src, test_src, *, init: str, p
 
 
 def run_evaluate(args_config, ckpt: str, data: str, *, protocols=PROTOCOLS, overrides: dict | None = None,
-                 sets: dict | None = None, progress: bool = True) -> dict:
+                 sets: dict | None = None, progress: bool = True, seeds: int = 1,
+                 epochs: int | None = None) -> dict:
     """Evaluate the context encoder of ``ckpt`` (a Skip-Clip checkpoint, or a fine-tuned
-    ``best.ckpt`` whose classifier is then tested as is) on ``data``.
+    ``best.ckpt`` whose classifier is then tested as is, or ``"random"``: randomly initialised
+    weights, the baseline) on ``data``.
 
     Args:
         args_config: a preset name or YAML path, or ``None`` for the checkpoint's own settings.
         overrides: dotted config keys from the command line's flags.
         sets: dotted config keys from ``--set`` (applied last; ``None`` is a value).
+        seeds: repeat every protocol with seeds ``trainer.seed`` .. ``+ seeds - 1`` (for
+            ``random``, each seed draws its own weights); each protocol's row is then the mean,
+            with ``top1_std`` etc. the spread and ``per_seed`` the single values.
+        epochs: fine-tune this many epochs instead of the preset's budget.
 
     Raises:
         ValueError, FileNotFoundError: a checkpoint of the wrong kind, unusable data.
@@ -81,6 +87,10 @@ def run_evaluate(args_config, ckpt: str, data: str, *, protocols=PROTOCOLS, over
     from ..engine.initialise import initial_encoder
     from ..eval.finetune import build_classifier, finetune_settings
 
+    if seeds < 1:
+        raise ValueError(f"seeds must be >= 1, got {seeds}")
+    if ckpt == "random":
+        return _evaluate_random(args_config, data, protocols, overrides, sets, progress, seeds, epochs)
     obj = read_checkpoint(ckpt)
     kind = checkpoint_kind(obj)
     if kind not in ("skipclip", "classifier"):
@@ -110,7 +120,53 @@ def run_evaluate(args_config, ckpt: str, data: str, *, protocols=PROTOCOLS, over
         classifier = build_classifier(cfg, encoder, n_ckpt)
         load_checked(classifier, state, str(ckpt))
         encoder = classifier.encoder
-    report = evaluate(cfg, encoder, train_src, val_src, test_src, init=info["init"], protocols=protocols,
-                      classifier=classifier, seed=cfg.trainer.seed, progress=progress)
+    reports = []
+    for i in range(seeds):
+        reports.append(evaluate(cfg, encoder, train_src, val_src, test_src, init=info["init"], protocols=protocols,
+                                classifier=classifier, seed=cfg.trainer.seed + i, progress=progress, epochs=epochs))
+        _say_seed(reports[-1], seeds)
+    report = merge_seeds(reports)
     report.update(checkpoint=str(ckpt), config=cfg.to_dict())
     return report
+
+
+def _evaluate_random(args_config, data, protocols, overrides, sets, progress, seeds, epochs) -> dict:
+    """The random-initialisation baseline: each seed draws its own weights."""
+    from ..config import load_config
+    from ..data.open import open_data
+    from ..engine.initialise import initial_encoder
+    from ..eval.finetune import finetune_settings
+
+    cfg = load_config(args_config or "cpu", overrides or {}, sets=sets)
+    ft = finetune_settings(cfg)
+    splits = open_data(data, cfg, need_test=True, val_fraction=ft.val_fraction, short_side=ft.short_side)
+    reports = []
+    for i in range(seeds):
+        encoder, info = initial_encoder(cfg, "random", seed=cfg.trainer.seed + i)
+        reports.append(evaluate(cfg, encoder, splits.labelled, splits.val, splits.test, init=info["init"],
+                                protocols=protocols, seed=cfg.trainer.seed + i, progress=progress, epochs=epochs))
+        _say_seed(reports[-1], seeds)
+    report = merge_seeds(reports)
+    report.update(checkpoint="random", config=cfg.to_dict())
+    return report
+
+
+def _say_seed(report: dict, seeds: int) -> None:
+    """One line per protocol as each seed finishes, so a long run shows its progress."""
+    if seeds > 1:
+        for r in report["results"]:
+            print(f"seed {r.get('seed')}: {r['init']} {r['protocol']} top-1 {r.get('top1')}", flush=True)
+
+
+def merge_seeds(reports: list[dict]) -> dict:
+    """One report from the same evaluation over several seeds: each protocol's rows averaged
+    (:func:`~skipclip.eval.report.over_seeds`), the single rows under ``per_seed``."""
+    from ..eval.report import over_seeds
+
+    if len(reports) == 1:
+        return reports[0]
+    merged = dict(reports[0])
+    rows = list(zip(*(r["results"] for r in reports)))
+    merged["results"] = [over_seeds(list(group)) for group in rows]
+    merged["per_seed"] = [row for r in reports for row in r["results"]]
+    return merged

@@ -34,16 +34,21 @@ def check_finetune_dir(out: Path, force: bool) -> None:
 
 def run_finetune(cfg: Config, data: str, out: str | Path, *, init: str = "random", inflate: str | None = None,
                  frozen: bool = False, force: bool = False, progress: bool = True, resume: bool = False,
-                 loggers=("csv",)) -> dict:
+                 loggers=("csv",), seeds: int = 1) -> dict:
     """Fine-tune g from ``init`` / ``inflate`` on ``data``'s labelled training split, keep the best
     epoch on its validation split (``finetune.selection: best``) or the last epoch (``last``; with
     ``finetune.val_fraction: 0`` the whole training list trains, the paper's reading), test on
-    its test split; write ``OUT/report.json`` and
-    ``OUT/checkpoints/best.ckpt``. Returns the report (``{}`` on the non-first DDP processes).
+    its test split; write ``OUT/report.json`` and ``OUT/checkpoints/best.ckpt``. Returns the
+    report (``{}`` on the non-first DDP processes).
 
     The run folder is a resumable run as pretraining's (``config.yaml``, ``run.json``, atomic
     ``checkpoints/last.ckpt`` at each epoch end): after a kill, ``resume`` continues it and ends
     as the uninterrupted run would have.
+
+    ``seeds`` > 1 repeats the run (random initial weights included) with seeds ``trainer.seed`` ..
+    ``trainer.seed + seeds - 1``: ``results`` then holds one row, the mean with its spread over
+    seeds (``top1_std``...), ``per_seed`` the single runs; the run folder (logs, checkpoints,
+    ``best.ckpt``) is the first seed's.
 
     Raises:
         FileExistsError: ``out`` already holds a run or report and neither ``resume`` nor ``force``
@@ -59,6 +64,8 @@ def run_finetune(cfg: Config, data: str, out: str | Path, *, init: str = "random
     from ..utils.dist import launch_rank
 
     out = Path(out)
+    if seeds < 1:
+        raise ValueError(f"--seeds must be >= 1, got {seeds}")
     first = launch_rank() == 0  # under DDP only the first process checks and writes the folder
     if first:
         check_finetune_dir(out, force)
@@ -80,41 +87,65 @@ def run_finetune(cfg: Config, data: str, out: str | Path, *, init: str = "random
     prepare_run_dir(out, cfg, resume=resume, force=force, kind="finetune")
     if first:
         update_run(out, finetune=start_point)
-    model, history = finetune(cfg, encoder, train_src, val_src, seed=cfg.trainer.seed, progress=progress,
-                              frozen=frozen, log_dir=out, devices=cfg.trainer.devices,
-                              num_nodes=cfg.trainer.num_nodes, resume=resume, loggers=loggers)
-    if not history.get("global_zero", True):
-        return {}  # the other DDP processes stop here; the first tests and writes
-    return _test_and_report(cfg, model, history, info, frozen, data, out, (train_src, val_src, test_src), start)
+    runs = []
+    for i in range(seeds):
+        seed = cfg.trainer.seed + i
+        if i:  # every seed starts from its own random draw (a checkpoint loads the same weights)
+            encoder, _ = initial_encoder(cfg, init, inflate, seed=seed)
+        model, history = finetune(cfg, encoder, train_src, val_src, seed=seed, progress=progress,
+                                  frozen=frozen, log_dir=out if i == 0 else None, devices=cfg.trainer.devices,
+                                  num_nodes=cfg.trainer.num_nodes, resume=resume and i == 0,
+                                  loggers=loggers if i == 0 else ())
+        if not history.get("global_zero", True):
+            return {}  # the other DDP processes stop here; the first tests and writes
+        runs.append((seed, model, history))
+        if progress and seeds > 1:
+            print(f"seed {seed}: fine-tuned (selected epoch {history['best_epoch']}, val {history['val_top1']})",
+                  flush=True)
+    return _test_and_report(cfg, runs, info, frozen, data, out, (train_src, val_src, test_src), start)
 
 
-def _test_and_report(cfg, model, history, info, frozen, data, out, splits, start) -> dict:
+def _test_and_report(cfg, runs, info, frozen, data, out, splits, start) -> dict:
     from ..data.open import per_class
     from ..engine.checkpoints import atomic_torch_save
     from ..engine.runs import finish_run
     from ..eval.finetune import FROZEN_METHOD, evaluate_video_level, finetune_settings, protocol_name
-    from ..eval.report import finetune_card, write_report
+    from ..eval.report import finetune_card, over_seeds, write_report
 
     train_src, val_src, test_src = splits
     ft = finetune_settings(cfg)
-    ckpt = out / "checkpoints" / "best.ckpt"
-    atomic_torch_save({"state_dict": model.state_dict(), "hyper_parameters": dict(model.hparams),
-                       "init": info, "selection": {k: v for k, v in history.items() if k != "val_curve"}}, ckpt)
-    test = evaluate_video_level(model, test_src, cfg)
     protocol = protocol_name(frozen)
-    result = {"init": info["init"], "protocol": protocol, **test, "val_top1": history["val_top1"],
-              "best_epoch": history["best_epoch"], "epochs": history["epochs"], "seed": cfg.trainer.seed}
-    if frozen:
-        result["method"] = FROZEN_METHOD
-    report = {"results": [result],
-              "protocol_card": {protocol: finetune_card(ft, test["windows_per_video"])},
-              "init": info, "history": history, "checkpoint": str(ckpt),
+    ckpt = out / "checkpoints" / "best.ckpt"
+    per_seed, failed = [], {}
+    for i, (seed, model, history) in enumerate(runs):
+        if i == 0:
+            atomic_torch_save({"state_dict": model.state_dict(), "hyper_parameters": dict(model.hparams),
+                               "init": info, "selection": {k: v for k, v in history.items() if k != "val_curve"}},
+                              ckpt)
+        test = evaluate_video_level(model, test_src, cfg)
+        result = {"init": info["init"], "protocol": protocol, **test, "val_top1": history["val_top1"],
+                  "best_epoch": history["best_epoch"], "best_step": history.get("best_step"),
+                  "epochs": history["epochs"], "steps": history["steps"],
+                  "budget": (history.get("budget") or {}).get("budget"), "seed": seed, "train_s": history["wall_s"]}
+        if frozen:
+            result["method"] = FROZEN_METHOD
+        per_seed.append(result)
+        failed.update({**history["failed_videos"], **test["failed_test_videos"]})
+    first_history = runs[0][2]
+    report = {"results": [over_seeds(per_seed)] if len(runs) > 1 else per_seed,
+              "protocol_card": {protocol: finetune_card(ft, per_seed[0]["windows_per_video"])},
+              "init": info, "history": first_history, "checkpoint": str(ckpt),
               "data": {"data": str(data), "classes": list(train_src.classes), "train_videos": len(train_src),
                        "val_videos": len(val_src) if val_src is not None else 0, "test_videos": len(test_src),
                        "per_class": per_class(train_src, val_src, test_src)},
               "config": cfg.to_dict(), "wall_s": time.time() - start,
-              "failed_videos": {**history["failed_videos"], **test["failed_test_videos"]}}
-    report["skipped_videos"] = len(report["failed_videos"])
+              "failed_videos": failed}
+    report["skipped_videos"] = len(failed)
+    if len(runs) > 1:
+        report["per_seed"] = per_seed
+        report["histories"] = [h for _, _, h in runs]
     write_report(out / "report.json", report)
-    finish_run(out, summary={"best_epoch": history["best_epoch"], "test_top1": test["top1"], "epochs": history["epochs"]})
+    r0 = report["results"][0]
+    finish_run(out, summary={"best_epoch": first_history["best_epoch"], "test_top1": r0["top1"],
+                             "epochs": first_history["epochs"], "seeds": len(runs)})
     return report

@@ -75,7 +75,9 @@ def pretrain(cfg: Config, data: str, out: str | Path, *, resume: bool = False, f
         force: overwrite a run already in ``out``.
         progress: show Lightning's progress bar.
         callbacks: extra Lightning callbacks.
-        max_minutes: stop after this wall time (checkpoints are still written).
+        max_minutes: stop after this wall time (checkpoints are still written); default
+            ``trainer.time_budget_min``. The length is ``optim.max_steps`` optimiser steps, or
+            ``optim.max_epochs`` epochs without it (:mod:`~skipclip.engine.budget`).
         checkpoint_every: optimiser steps between mid-epoch ``last.ckpt`` writes (0: epoch ends only).
         loggers: ``csv``, ``tensorboard``, ``wandb`` (:mod:`skipclip.engine.loggers`).
         images_every: epochs between Figure 3 similarity maps of 3 fixed validation videos (0: none).
@@ -94,6 +96,7 @@ def pretrain(cfg: Config, data: str, out: str | Path, *, resume: bool = False, f
 
     import lightning as L
 
+    from ..engine.budget import pretrain_budget
     from ..engine.checkpoints import fit_kit
     from ..engine.loggers import SimilarityMaps
     from ..engine.trainer import make_trainer
@@ -113,6 +116,10 @@ def pretrain(cfg: Config, data: str, out: str | Path, *, resume: bool = False, f
     L.seed_everything(cfg.trainer.seed, workers=True, verbose=False)  # same initial weights on every rank
     train_ds, val_ds = pretext_datasets(cfg, data)  # bad data: an error before the folder is touched
     module = SkipClipModule.from_config(cfg)
+    budget = pretrain_budget(cfg)
+    if max_minutes:
+        budget.minutes = max_minutes
+    module.schedule_epoch_steps = budget.schedule_epoch_steps
     if cfg.trainer.compile:  # torch.compile both encoders (minutes of compilation, faster steps)
         module.model.context_encoder.compile()
         module.model.frame_encoder.compile()
@@ -124,10 +131,12 @@ def pretrain(cfg: Config, data: str, out: str | Path, *, resume: bool = False, f
     if first:
         start_run(out, cfg, info, resume=resume, force=force, kind="pretrain")
     figures = [SimilarityMaps(val_ds, out, images_every)] if images_every and val_ds is not None else []
-    trainer = make_trainer(cfg, max_epochs=cfg.optim.max_epochs, out=out,
-                           callbacks=[*kit.callbacks, *figures, *(callbacks or [])], plugins=kit.plugins,
-                           progress=progress, max_minutes=max_minutes, enable_checkpointing=True,
-                           resumable_sampler=True, loggers=loggers)
+    trainer = make_trainer(cfg, out=out, callbacks=[*kit.callbacks, *figures, *(callbacks or [])],
+                           plugins=kit.plugins, progress=progress, enable_checkpointing=True,
+                           resumable_sampler=True, loggers=loggers, **budget.trainer_kwargs())
+    if progress and trainer.is_global_zero:
+        print(f"pretraining {len(train_ds)} videos, {len(train_loader)} steps an epoch: {budget.describe()}",
+              flush=True)
     start = time.time()
     try:
         with warnings.catch_warnings():  # the sampler is resumable, though not a stateful loader
@@ -138,8 +147,10 @@ def pretrain(cfg: Config, data: str, out: str | Path, *, resume: bool = False, f
             finish_run(out, status="failed", error=f"{type(exc).__name__}: {exc}")
         raise
     last = out / "checkpoints" / "last.ckpt"
+    wall = time.time() - start
     summary = {
-        "wall_s": time.time() - start,
+        "wall_s": wall,
+        "budget": budget.used(trainer, wall),
         "epochs": trainer.current_epoch,
         "steps": trainer.global_step,
         "world_size": trainer.world_size,

@@ -76,6 +76,28 @@ def draw(context: np.ndarray, targets: np.ndarray, maps: np.ndarray, scores: np.
                  f"map (bottom); score = cell mean (Eq. 3)", fontsize=8, wrap=True)
     return fig
 
+def busiest_window(frames: np.ndarray, length: int, candidates: int = 16) -> int:
+    """The start of the ``length``-frame window where the frames change most: of ``candidates``
+    evenly spaced starts, the one with the largest mean absolute difference between consecutive
+    frames (grey, subsampled 4x), so a figure shows motion rather than an empty stretch. Ties go to
+    the earliest.
+
+    Args:
+        frames: ``(T, H, W, 3)`` uint8.
+
+    Raises:
+        ValueError: fewer than ``length`` frames.
+    """
+    t = len(frames)
+    if t < length:
+        raise ValueError(f"{t} frames are fewer than the {length}-frame window")
+    grey = frames[:, ::4, ::4].astype(np.float32).mean(-1)  # T x H/4 x W/4
+    change = np.abs(np.diff(grey, axis=0)).mean((1, 2))  # T-1: change between frames t and t+1
+    cum = np.concatenate([[0.0], np.cumsum(change)])
+    starts = np.unique(np.linspace(0, t - length, min(candidates, t - length + 1)).round().astype(int))
+    motion = [(cum[s + length - 1] - cum[s]) / max(length - 1, 1) for s in starts]
+    return int(starts[int(np.argmax(motion))])
+
 
 def _centre_crop(frames: np.ndarray, short_side: int, crop: int) -> np.ndarray:
     from ..data.transforms import random_crop_flip, resize_short_side
@@ -86,10 +108,11 @@ def _centre_crop(frames: np.ndarray, short_side: int, crop: int) -> np.ndarray:
 
 
 def draw_similarity(ckpt_path: str | Path, video: str, png_path: str | Path, start: int | None = None) -> dict:
-    """Figure 3 for one pretext sample of ``video`` (its middle window unless ``start`` is given).
+    """Figure 3 for one pretext sample of ``video``: the window starting at frame ``start``, or by
+    default the one where the frames change most (:func:`busiest_window`).
 
     Returns:
-        ``{"video", "start", "context_frames", "target_frames", "scores", "png"}``.
+        ``{"video", "start", "chosen_by", "context_frames", "target_frames", "scores", "png"}``.
 
     Raises:
         ValueError: the video is shorter than the pretext window, or a bad checkpoint.
@@ -105,7 +128,8 @@ def draw_similarity(ckpt_path: str | Path, video: str, png_path: str | Path, sta
     if not w.fits(len(frames)):
         raise ValueError(f"{name} has {len(frames)} frames, shorter than the pretext window "
                          f"K + M*r + d - 1 = {w.length} of this checkpoint")
-    start = (len(frames) - w.length) // 2 if start is None else start
+    chosen_by = "given" if start is not None else "most frame change"
+    start = busiest_window(frames, w.length) if start is None else start
     if not 0 <= start <= len(frames) - w.length:
         raise ValueError(f"start {start} out of range 0..{len(frames) - w.length} for {name}")
     ctx_idx, tgt_idx = w.offsets()
@@ -114,8 +138,8 @@ def draw_similarity(ckpt_path: str | Path, video: str, png_path: str | Path, sta
     maps, scores = similarity_maps(model, clip[ctx_idx], clip[tgt_idx])
     fig = draw(clip[ctx_idx], clip[tgt_idx], maps, scores, name, ctx_idx, tgt_idx[:, 0])
     _save(fig, png_path)
-    return {"video": name, "start": int(start), "context_frames": ctx_idx.tolist(),
+    return {"video": name, "start": int(start), "chosen_by": chosen_by, "context_frames": ctx_idx.tolist(),
             "target_frames": tgt_idx[:, 0].tolist(), "scores": [float(v) for v in scores], "png": str(png_path)}
 
 
-__all__ = ["draw", "draw_similarity", "similarity_maps"]
+__all__ = ["busiest_window", "draw", "draw_similarity", "similarity_maps"]

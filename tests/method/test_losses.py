@@ -245,3 +245,20 @@ def test_bad_arguments():
         rotation_loss(torch.rand(4, 4), torch.zeros(3, dtype=torch.long))
     with pytest.raises(ValueError, match="dtype"):
         rotation_loss(torch.rand(4, 4), torch.zeros(4))
+
+
+def test_contrastive_hardest_negative_against_mean():
+    import torch
+
+    from skipclip.method.losses import contrastive_loss
+
+    pos = torch.tensor([[0.5, 0.2]])
+    neg = torch.tensor([[0.1, 0.4, 0.9]])
+    mask = torch.tensor([[True, True, False]])  # the 0.9 is the row's own frame, never a negative
+    # mean of valid negatives 0.25: hinge(0.25-0.5+0.1)=0, hinge(0.25-0.2+0.1)=0.15
+    assert contrastive_loss(pos, neg, 0.1, mask=mask).item() == pytest.approx(0.15)
+    # hardest valid negative 0.4: hinge(0.4-0.5+0.1)=0, hinge(0.4-0.2+0.1)=0.3
+    assert contrastive_loss(pos, neg, 0.1, mask=mask, reduce="hardest").item() == pytest.approx(0.3)
+    assert contrastive_loss(pos, neg, 0.1, reduce="hardest").item() == pytest.approx(0.5 + 0.8)
+    with pytest.raises(ValueError, match="reduce"):
+        contrastive_loss(pos, neg, 0.1, reduce="max")

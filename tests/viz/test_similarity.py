@@ -7,7 +7,9 @@ from skipclip.method import build_skipclip, losses
 from skipclip.cli import main
 from skipclip.config import load_config
 from skipclip.data.transforms import normalize
-from skipclip.viz.similarity import similarity_maps
+import pytest
+
+from skipclip.viz.similarity import busiest_window, similarity_maps
 
 
 def _tiny():
@@ -42,3 +44,25 @@ def test_visualize_command_writes_a_png(tmp_path, capsys):
     assert png.stat().st_size > 5_000 and "scores" in capsys.readouterr().out
     assert main(["visualize", "--ckpt", str(ckpt), "--video", "synthetic:x", "--out", str(tmp_path / "n.png")]) == 2
     assert "synthetic:N" in capsys.readouterr().err and not (tmp_path / "n.png").exists()
+
+
+def test_default_window_is_where_the_frames_change():
+    # 100 still frames with motion only in frames 60..79: the chosen 16-frame window lies inside it
+    frames = np.zeros((100, 16, 16, 3), dtype=np.uint8)
+    rng = np.random.default_rng(0)
+    frames[60:80] = rng.integers(0, 255, (20, 16, 16, 3), dtype=np.uint8)
+    start = busiest_window(frames, 16)
+    assert 60 <= start and start + 16 <= 81
+    assert busiest_window(np.zeros((40, 8, 8, 3), np.uint8), 16) == 0  # all still: the earliest
+    with pytest.raises(ValueError, match="fewer than"):
+        busiest_window(frames[:10], 16)
+
+
+def test_visualize_start_chooses_the_window(tmp_path, capsys):
+    model, cfg = _tiny()
+    ckpt = tmp_path / "s.ckpt"
+    torch.save({"state_dict": model.state_dict(), "hyper_parameters": {"config": cfg.to_dict()}}, ckpt)
+    assert main(["visualize", "--ckpt", str(ckpt), "--video", "synthetic:1", "--out", str(tmp_path / "a.png"),
+                 "--start", "3"]) == 0
+    out = capsys.readouterr().out
+    assert "window at frame 3 (given)" in out and "context frames 3..10" in out
