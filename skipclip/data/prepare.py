@@ -240,9 +240,9 @@ def write_split_files(out: Path, index, keep: set[str]) -> list[str]:
         if role not in rows:
             dest.unlink(missing_ok=True)  # a split of an earlier run that this one no longer has
             continue
-        atomic_write(dest, lambda fh, b="".join(rows[role]).encode(): fh.write(b))
+        atomic_write(dest, lambda fh, b="".join(rows[role]).encode("utf-8", "surrogateescape"): fh.write(b))
         written.append(f"splits/{role}.txt")
-    names = "".join(f"{c}\n" for c in index.classes).encode()
+    names = "".join(f"{c}\n" for c in index.classes).encode("utf-8", "surrogateescape")
     atomic_write(out / "splits" / "classes.txt", lambda fh: fh.write(names))
     return written
 

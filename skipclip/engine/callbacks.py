@@ -1,5 +1,5 @@
-"""Callbacks of the fine-tuning loop: model selection on the validation split, and per-epoch clip
-draws."""
+"""Callbacks of the fine-tuning loop: model selection on the validation split, and the names of
+unreadable videos gathered from the batches."""
 
 from __future__ import annotations
 
@@ -77,14 +77,3 @@ class CollectFailures(L.Callback):
         from ..data.skips import from_batch
 
         self.failed.update(from_batch(batch))
-
-
-class SetEpoch(L.Callback):
-    """Tell a dataset with ``set_epoch`` the epoch before its loader is iterated, so every epoch
-    draws new random clips, reproducibly."""
-
-    def __init__(self, dataset):
-        self.dataset = dataset
-
-    def on_train_epoch_start(self, trainer, pl_module):
-        self.dataset.set_epoch(trainer.current_epoch)

@@ -19,7 +19,7 @@ from video_factory import make_ucf101, video
 
 TRAIN_BAD = "Basketball/v_Basketball_g03_c01.avi"
 TEST_BAD = "YoYo/v_YoYo_g01_c02.avi"
-FT = {"finetune": {"max_epochs": 1, "clip_frames": 4, "batch_size": 4}}
+FT = {"finetune": {"max_epochs": 1, "clip_frames": 4, "batch_size": 4, "val_every": 1}}  # bad video: train or val
 
 
 @pytest.fixture(scope="module")
