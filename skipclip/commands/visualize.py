@@ -14,13 +14,18 @@ def add_arguments(p):
     p.add_argument("--ckpt", required=True, help="a Skip-Clip pretraining checkpoint")
     p.add_argument("--video", required=True, help="a video file, or synthetic:N")
     p.add_argument("--out", required=True, help="PNG to write")
+    p.add_argument("--force", action="store_true", help="overwrite an existing PNG at --out")
     p.add_argument("--start", type=int, help="first context frame (default: the window, of 16 evenly spaced candidates, "
                         "with the largest mean absolute change between consecutive frames)")
 
 
 def run(args) -> int:
+    from pathlib import Path
+
     from ..viz.similarity import draw_similarity
 
+    if Path(args.out).exists() and not args.force:
+        raise FileExistsError(f"--out {args.out} already exists; pass --force to overwrite it, or choose another path")
     info = draw_similarity(args.ckpt, args.video, args.out, start=args.start)
     scores = ", ".join(f"{s:.3f}" for s in info["scores"])
     print(f"{info['video']}: window at frame {info['start']} ({info['chosen_by']}), context frames "

@@ -44,6 +44,9 @@ def test_visualize_command_writes_a_png(tmp_path, capsys):
     assert png.stat().st_size > 5_000 and "scores" in capsys.readouterr().out
     assert main(["visualize", "--ckpt", str(ckpt), "--video", "synthetic:x", "--out", str(tmp_path / "n.png")]) == 2
     assert "synthetic:N" in capsys.readouterr().err and not (tmp_path / "n.png").exists()
+    before = png.read_bytes()  # an existing figure is kept without --force
+    assert main(["visualize", "--ckpt", str(ckpt), "--video", "synthetic:2", "--out", str(png)]) == 2
+    assert "--force" in capsys.readouterr().err and png.read_bytes() == before
 
 
 def test_default_window_is_where_the_frames_change():
