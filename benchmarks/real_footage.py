@@ -1,20 +1,21 @@
-"""Skip-Clip against random initialisation on real footage, at a preset's defaults: pretrain, then
-the fine-tuning and linear-probe protocols over seeds from both initialisations, and the pretext
-health (held-out rank accuracy, Kendall's tau, positive-negative gap) over pretraining.
+"""Skip-Clip against random initialisation on real footage, at a preset's defaults, over seeds:
+for each seed s, pretrain with seed s and evaluate that checkpoint with seed s (fine-tuning and
+linear probe), and evaluate random initialisation with seed s (its own random weights). The
+Skip-Clip spread therefore includes the pretraining seed. Also prints the pretext health
+(held-out rank accuracy, Kendall's tau, positive-negative gap) over pretraining.
 
-    OMP_NUM_THREADS=1 python benchmarks/real_footage.py --data /tmp/ktiny-store --out /tmp/real-ktiny
+    OMP_NUM_THREADS=1 python benchmarks/real_footage.py --data STORE --out OUT [--seeds 3]
 
-Runs exactly these commands (each skipped when its output already exists, so a run can be
-finished or re-tabled later):
+Runs exactly these commands (each skipped when its output already exists, so an interrupted run
+is finished, or a finished one re-tabled, by running it again):
 
-    skipclip pretrain --config cpu-real --data DATA --out OUT/pretrain
-    skipclip evaluate --config cpu-real --data DATA --ckpt random --seeds 3 \\
-        --protocols finetune,linear_probe --json OUT/random.json
-    skipclip evaluate --config cpu-real --data DATA --ckpt OUT/pretrain/checkpoints/last.ckpt --seeds 3 \\
-        --protocols finetune,linear_probe --json OUT/skipclip.json
+    skipclip pretrain --config cpu-real --data DATA --seed S --out OUT/pretrain-S
+    skipclip evaluate --config cpu-real --data DATA --ckpt random --seed S \\
+        --protocols finetune,linear_probe --json OUT/random-S.json
+    skipclip evaluate --config cpu-real --data DATA --ckpt OUT/pretrain-S/checkpoints/last.ckpt --seed S \\
+        --protocols finetune,linear_probe --json OUT/skipclip-S.json
 
-One pretraining seed (pretraining is the expensive part on CPU); the evaluation seeds vary the
-fine-tuning and, for random initialisation, the initial weights. Prints two tables.
+Writes OUT/summary.json and prints the tables.
 """
 
 from __future__ import annotations
@@ -22,19 +23,20 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import statistics
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 
-def run(cmd: list[str], done: Path) -> float:
+def run(cmd: list[str], done: Path, wall: dict, key: str) -> None:
     if done.exists():
-        return float("nan")
+        return
     start = time.time()
     print("$ skipclip " + " ".join(cmd), flush=True)
     subprocess.run([sys.executable, "-m", "skipclip.cli", *cmd], check=True)
-    return time.time() - start
+    wall[key] = round(time.time() - start)
 
 
 def health_curve(metrics_csv: Path) -> list[dict]:
@@ -47,39 +49,62 @@ def health_curve(metrics_csv: Path) -> list[dict]:
     return rows
 
 
+def mean_std(values: list[float]) -> tuple[float, float]:
+    return statistics.mean(values), (statistics.stdev(values) if len(values) > 1 else 0.0)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", required=True)
     ap.add_argument("--out", required=True)
     ap.add_argument("--config", default="cpu-real")
     ap.add_argument("--seeds", type=int, default=3)
+    ap.add_argument("--only", choices=("random", "skipclip"), help="run one initialisation's side only")
     args = ap.parse_args()
 
     out = Path(args.out)
-    ckpt = out / "pretrain" / "checkpoints" / "last.ckpt"
     common = ["--config", args.config, "--data", args.data, "--no-progress"]
-    ev = ["--seeds", str(args.seeds), "--protocols", "finetune,linear_probe"]
-    wall = {"pretrain": run(["pretrain", *common, "--out", str(out / "pretrain")], ckpt),
-            "random": run(["evaluate", *common, "--ckpt", "random", *ev, "--json", str(out / "random.json")],
-                          out / "random.json"),
-            "skipclip": run(["evaluate", *common, "--ckpt", str(ckpt), *ev, "--json", str(out / "skipclip.json")],
-                            out / "skipclip.json")}
-    print(f"\n{args.data} ({args.config} defaults, {args.seeds} evaluation seeds); wall s: "
-          + ", ".join(f"{k} {v:.0f}" for k, v in wall.items()))
-    print(f"{'init':10s} {'protocol':13s} {'video top-1':>15s}  per seed        selected step (of)")
+    ev = ["--protocols", "finetune,linear_probe"]
+    wall: dict[str, int] = {}
+    for s in range(args.seeds):
+        ckpt = out / f"pretrain-{s}" / "checkpoints" / "last.ckpt"
+        if args.only != "skipclip":
+            run(["evaluate", *common, "--seed", str(s), "--ckpt", "random", *ev, "--json", str(out / f"random-{s}.json")],
+                out / f"random-{s}.json", wall, f"random-{s}")
+        if args.only != "random":
+            run(["pretrain", *common, "--seed", str(s), "--out", str(out / f"pretrain-{s}")], ckpt, wall,
+                f"pretrain-{s}")
+            run(["evaluate", *common, "--seed", str(s), "--ckpt", str(ckpt), *ev, "--json",
+                 str(out / f"skipclip-{s}.json")], out / f"skipclip-{s}.json", wall, f"skipclip-{s}")
+    if args.only:
+        return
+
+    summary = {"data": args.data, "config": args.config, "seeds": args.seeds, "wall_s": wall, "rows": []}
+    print(f"\n{args.data} ({args.config} defaults, seeds 0..{args.seeds - 1}); wall s this run: {wall}")
+    print(f"{'init':9s} {'protocol':13s} {'video top-1':>15s}  {'per seed':18s} {'clip top-1':>10s}  selected step (of)")
     for init in ("random", "skipclip"):
-        rep = json.loads((out / f"{init}.json").read_text())
-        for row in rep["results"]:
-            singles = [r for r in rep.get("per_seed", rep["results"]) if r["protocol"] == row["protocol"]]
-            steps = ", ".join(f"{r['best_step']}" for r in singles if r.get("best_step") is not None)
-            total = f" ({singles[0]['steps']})" if steps else ""
-            per_seed = ", ".join(f"{r['top1']:.2f}" for r in singles)
-            print(f"{init:10s} {row['protocol']:13s} {row['top1']:7.3f} ± {row.get('top1_std', 0):.3f}  "
-                  f"{per_seed:14s}  {steps}{total}")
-    curve = health_curve(out / "pretrain" / "logs" / "metrics.csv")
-    print(f"\npretext health on held-out videos over pretraining\n{'step':>5s} {'rank acc':>9s} {'tau':>6s} {'gap':>6s}")
-    for r in curve:
-        print(f"{r['step']:5d} {r['rank_acc']:9.3f} {r['tau']:6.3f} {r['gap']:6.3f}")
+        reps = [json.loads((out / f"{init}-{s}.json").read_text()) for s in range(args.seeds)]
+        for protocol in ("finetune", "linear_probe"):
+            rows = [next(r for r in rep["results"] if r["protocol"] == protocol) for rep in reps]
+            top1 = [r["top1"] for r in rows]
+            m, sd = mean_std(top1)
+            clip = [r["clip_top1"] for r in rows if r.get("clip_top1") is not None]
+            steps = [r.get("best_step") for r in rows]
+            row = {"init": init, "protocol": protocol, "top1": m, "top1_std": sd, "per_seed": top1,
+                   "clip_top1": mean_std(clip) if clip else None, "best_step": steps,
+                   "steps": rows[0].get("steps"), "test_videos": rows[0].get("test_videos")}
+            summary["rows"].append(row)
+            clip_s = f"{row['clip_top1'][0]:.3f}" if clip else "-"
+            sel = (", ".join(str(x) for x in steps) + f" ({row['steps']})") if steps[0] is not None else ""
+            print(f"{init:9s} {protocol:13s} {m:7.3f} ± {sd:.3f}  {', '.join(f'{t:.2f}' for t in top1):18s} "
+                  f"{clip_s:>10s}  {sel}")
+    print("\npretext health on held-out videos over pretraining (seeds in columns: rank acc / gap)")
+    curves = [health_curve(out / f"pretrain-{s}" / "logs" / "metrics.csv") for s in range(args.seeds)]
+    summary["health"] = curves
+    for i, r in enumerate(curves[0]):
+        cells = [f"{c[i]['rank_acc']:.3f} / {c[i]['gap']:.3f}" for c in curves if i < len(c)]
+        print(f"{r['step']:5d}  " + "   ".join(cells))
+    (out / "summary.json").write_text(json.dumps(summary, indent=2))
 
 
 if __name__ == "__main__":

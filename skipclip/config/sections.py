@@ -33,6 +33,9 @@ class PretextConfig:
     negatives: bool = True
     rotation_input: str = "copies"  # "copies": separate rotated copies; "targets": rank rotated targets
     neg_reduce: str = "mean"  # Eq. 2 over the negatives: "mean" (the paper) or "hardest"
+    # target-shaped stretches of the same video beyond the last target, added to that context's
+    # negatives (0: none, the paper: negatives come from other videos only)
+    far_negatives: int = 0
     reverse_prob: float = 0.5  # random reversal of the whole video before sampling
     flip_prob: float = 0.5  # horizontal flip, identical for context and targets
 

@@ -120,6 +120,8 @@ def validate(cfg: Config) -> Config:
                f"pretext.{name} must be in [0, 2] (scores are cosine similarities), got {v!r}")
     _check(p.neg_reduce in ("mean", "hardest"),
            f"pretext.neg_reduce must be 'mean' (the paper) or 'hardest', got {p.neg_reduce!r}")
+    _check(isinstance(p.far_negatives, int) and 0 <= p.far_negatives <= 64,
+           f"pretext.far_negatives must be an integer in [0, 64] (0: the paper), got {p.far_negatives!r}")
     _check(p.rotation_input in ("copies", "targets"),
            f"pretext.rotation_input must be 'copies' or 'targets', got {p.rotation_input!r}")
     for name in ("reverse_prob", "flip_prob"):

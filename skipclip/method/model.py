@@ -86,15 +86,21 @@ class SkipClipModel(nn.Module):
             rot_labels = torch.randint(0, 4, (b * m,), device=frames.device)
             rotated = rotate_batch(frames, rot_labels)  # B*M x 3d x S x S
             frames = torch.cat([frames, rotated]) if copies else rotated  # (2)B*M x 3d x S x S
+        n_rank = frames.shape[0]  # (2)B*M frames for ranking and rotation
+        far = batch.get("far")  # B x F x d x 3 x S x S, uint8: same-video negatives, never rotated
+        if far is not None:
+            frames = torch.cat([frames, far.flatten(0, 1).flatten(1, 2)])  # (2)B*M + B*F x 3d x S x S
         fmt2d, fmt3d = ((torch.channels_last, torch.channels_last_3d) if self.channels_last
                         else (torch.contiguous_format, torch.contiguous_format))
         context = normalize(batch["context"], 1, fmt3d)  # B x 3 x K x S x S, float
-        frames = normalize(frames, 1, fmt2d)  # (2)B*M x 3d x S x S, float
+        frames = normalize(frames, 1, fmt2d)  # (2)B*M [+ B*F] x 3d x S x S, float
         h = self.context_encoder(context)  # B x C x H x W
-        z_all = self.frame_encoder(frames)  # (2)B*M x C x H x W
+        z_all = self.frame_encoder(frames)  # (2)B*M [+ B*F] x C x H x W
         out = {"h": h, "z": z_all[: b * m], "num_targets": m}
+        if far is not None:
+            out["z_far"] = z_all[n_rank:].unflatten(0, (b, far.shape[1]))  # B x F x C x H x W
         if rotation:
-            out["rot_logits"] = self.rotation_head(z_all[b * m :] if copies else z_all)  # B*M x 4
+            out["rot_logits"] = self.rotation_head(z_all[b * m : n_rank] if copies else z_all[:n_rank])  # B*M x 4
             out["rot_labels"] = rot_labels
         return out
 
@@ -140,21 +146,18 @@ class SkipClipModel(nn.Module):
         pos_all, neg_all, mask_all, counts = self.scores(enc["h"], enc["z"], enc["num_targets"],
                                                          batch.get("video"), batch.get("pad"))
         zero = pos_all.sum() * 0  # keeps the graph (and DDP's gradient hooks) when no row counts
-        if counts is None:  # every row counts and has every other row's frames as negatives
-            pos, neg, mask = pos_all, neg_all, mask_all  # B x M, B x P, B x P
-            with_neg = None if neg.shape[1] > enc["num_targets"] else False  # a lone video has none
-        else:
-            pos, neg, mask = pos_all[counts], neg_all[counts], mask_all[counts]  # R x M, R x P, R x P
-            with_neg = mask.any(1)  # R: rows with at least one negative
-            with_neg = with_neg if bool(with_neg.any()) else False
+        rows = counts if counts is not None else torch.ones(len(pos_all), dtype=torch.bool, device=zero.device)
+        pos, neg, mask = pos_all[rows], neg_all[rows], mask_all[rows]  # R x M, R x P, R x P
+        neg_c, mask_c = neg, mask  # the contrastive term's negatives: other videos' frames ...
+        if "z_far" in enc:  # ... and the same video's far stretches
+            far = losses.score(enc["h"], enc["z_far"])  # B x F
+            far_ok = batch["far_valid"].to(far.device).bool()  # B x F
+            neg_c, mask_c = torch.cat([neg, far[rows]], 1), torch.cat([mask, far_ok[rows]], 1)  # R x (P + F)
         terms = {"rank": losses.ranking_loss(pos, self.rank_margin) if len(pos) else zero}
-        if self.negatives and with_neg is not False:
-            if with_neg is not None:
-                pos_n, neg_n, mask_n = pos[with_neg], neg[with_neg], mask[with_neg]
-            else:
-                pos_n, neg_n, mask_n = pos, neg, mask
-            terms["contrastive"] = losses.contrastive_loss(pos_n, neg_n, self.neg_margin, mask=mask_n,
-                                                           reduce=self.neg_reduce)
+        with_neg = mask_c.any(1)  # R: rows with at least one negative (a lone video has none)
+        if self.negatives and bool(with_neg.any()):
+            terms["contrastive"] = losses.contrastive_loss(pos[with_neg], neg_c[with_neg], self.neg_margin,
+                                                           mask=mask_c[with_neg], reduce=self.neg_reduce)
         if rotation:
             terms["rotation"] = losses.rotation_loss(enc["rot_logits"], enc["rot_labels"])
         with torch.no_grad():
@@ -167,12 +170,14 @@ class SkipClipModel(nn.Module):
                     "neg_score": neg_mean.mean(),
                     "pos_neg_gap": pos.mean() - neg_mean.mean(),
                 }
+                if "z_far" in enc and bool(far_ok[rows].any()):  # the gap to the same video's far stretches
+                    metrics["far_gap"] = pos.mean() - far[rows][far_ok[rows]].mean()
             else:
                 metrics = {k: zero.detach() for k in ("rank_acc", "kendall_tau", "pos_score", "neg_score",
                                                       "pos_neg_gap")}
             if rotation:
                 metrics["rot_acc"] = (enc["rot_logits"].argmax(1) == enc["rot_labels"]).float().mean()
-            metrics["videos"] = counts.sum() if counts is not None else torch.tensor(len(pos), device=pos.device)
+            metrics["videos"] = rows.sum()
         return terms, metrics
 
 
@@ -186,4 +191,4 @@ def build_skipclip(cfg) -> SkipClipModel:
     head = RotationHead(f.out_channels) if p.rotation else None
     return SkipClipModel(g, f, head, rank_margin=p.rank_margin, neg_margin=p.neg_margin, negatives=p.negatives,
                          rotation_input=p.rotation_input, channels_last=cfg.trainer.channels_last,
-                         neg_reduce=p.neg_reduce)
+                         neg_reduce=p.neg_reduce)  # far negatives: the batch's "far" (data.pretext)

@@ -22,10 +22,11 @@ def pretext_datasets(cfg: Config, data: str) -> tuple[PretextDataset, PretextDat
     w, d, p = PretextWindow.from_config(cfg), cfg.data, cfg.pretext
     short = splits.short_side
     train = PretextDataset(train_src, w, d.crop_size, short, p.reverse_prob, p.flip_prob,
-                           seed=cfg.trainer.seed, train=True)
+                           seed=cfg.trainer.seed, train=True, far_negatives=p.far_negatives)
     val = None
     if val_src is not None and len(val_src) > 0:
-        val = PretextDataset(val_src, w, d.crop_size, short, seed=cfg.trainer.seed, train=False)
+        val = PretextDataset(val_src, w, d.crop_size, short, seed=cfg.trainer.seed, train=False,
+                             far_negatives=p.far_negatives)
     return train, val
 
 

@@ -201,3 +201,37 @@ def test_a_duplicated_sample_changes_no_loss():
     for name in want:
         torch.testing.assert_close(got[name], want[name])
     assert not torch.allclose(blind["contrastive"], want["contrastive"])  # the old behaviour differs
+
+
+def test_far_negatives_join_the_contrastive_term_and_masked_ones_change_nothing():
+    """Same-video far stretches (pretext.far_negatives) are negatives of their own context only:
+    masked out they change no loss; valid, Eq. 2 averages over the other videos' frames and them;
+    a lone video, which has no in-batch negative, gets a contrastive term from them."""
+    cfg = tiny_cfg(model={"width": 8}, pretext={"rotation": False}, trainer={"channels_last": False})
+    torch.manual_seed(0)
+    model = build_skipclip(cfg).eval()
+    k, m, s = cfg.pretext.context_frames, cfg.pretext.num_targets, cfg.data.crop_size
+    gen = torch.Generator().manual_seed(2)
+    batch = {"context": torch.randint(0, 256, (3, 3, k, s, s), dtype=torch.uint8, generator=gen),
+             "targets": torch.randint(0, 256, (3, m, 1, 3, s, s), dtype=torch.uint8, generator=gen),
+             "video": torch.tensor([0, 1, 2])}
+    far = torch.randint(0, 256, (3, 2, 1, 3, s, s), dtype=torch.uint8, generator=gen)
+    with torch.no_grad():
+        plain, _ = model(batch)
+        masked, _ = model({**batch, "far": far, "far_valid": torch.zeros(3, 2, dtype=torch.bool)})
+        valid_ok = torch.tensor([[True, False], [True, True], [False, False]])
+        mixed, metrics = model({**batch, "far": far, "far_valid": valid_ok})
+        enc = model.encode({**batch, "far": far}, rotation=False)
+        pos, neg, mask, _ = model.scores(enc["h"], enc["z"], m, batch["video"])
+        far_s = losses.score(enc["h"], enc["z_far"])  # 3 x 2
+        want = losses.contrastive_loss(pos, torch.cat([neg, far_s], 1), cfg.pretext.neg_margin,
+                                       mask=torch.cat([mask, valid_ok], 1))
+        lone = {key: v[:1] for key, v in batch.items()}
+        alone, _ = model(lone)
+        alone_far, _ = model({**lone, "far": far[:1], "far_valid": valid_ok[:1]})
+    for name in plain:
+        torch.testing.assert_close(masked[name], plain[name])
+    torch.testing.assert_close(mixed["contrastive"], want)
+    assert not torch.allclose(mixed["contrastive"], plain["contrastive"])
+    assert "far_gap" in metrics
+    assert "contrastive" not in alone and "contrastive" in alone_far
