@@ -56,7 +56,6 @@ class PretextWindow:
         targets = starts[:, None] + np.arange(d)[None, :]  # M x d
         return context, targets
 
-
     def fits(self, num_frames: int) -> bool:
         return num_frames >= self.length
 
