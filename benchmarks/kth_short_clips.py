@@ -3,10 +3,15 @@ the real-footage measurements can run on short clips of three action classes.
 
     python benchmarks/kth_short_clips.py --kth ../shared/data/real-clips/kth --out /tmp/kth-2s
 
-Each video gives consecutive 2 s segments; the first two thirds of a video's segments are
-training clips, the rest test clips (KTH ships only one jogging video, so a split by person is
-impossible here: train and test clips share people and scenes, never frames). Groups of three
-consecutive segments keep neighbours together when the validation split is drawn.
+Each video gives consecutive 2 s segments. `--split time` (default): the first two thirds of a
+video's segments are training clips, the rest test clips; train and test clips share people and
+scenes, never frames. `--split video`: whole videos are held out, so no test clip shares a
+recording with a training clip: boxing is trained on person01 and person03 and tested on person04,
+handclapping trained on scenario d1 and tested on d2 (person01 both; KTH ships one jogging video
+here, so jogging is left out and 2 classes remain). Groups of three consecutive segments keep
+neighbours together when the validation split is drawn.
+
+    python benchmarks/kth_short_clips.py --split video --out /tmp/kth-2s-video
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ def main() -> None:
     ap.add_argument("--kth", default="../shared/data/real-clips/kth")
     ap.add_argument("--out", required=True)
     ap.add_argument("--seconds", type=float, default=2.0)
+    ap.add_argument("--split", choices=("time", "video"), default="time")
     args = ap.parse_args()
 
     from skipclip.data.video_io import decode, write_video
@@ -27,6 +33,9 @@ def main() -> None:
     out = Path(args.out)
     (out / "ucfTrainTestlist").mkdir(parents=True, exist_ok=True)
     videos = sorted(p for p in Path(args.kth).iterdir() if p.suffix in (".avi", ".mp4"))
+    held_out = {"person04_boxing_d1_uncomp", "person01_handclapping_d2_uncomp"}  # --split video
+    if args.split == "video":
+        videos = [p for p in videos if "_jogging_" not in p.name]
     classes = sorted({p.name.split("_")[1].capitalize() for p in videos})
     train, test = [], []
     for v, path in enumerate(videos):
@@ -38,7 +47,8 @@ def main() -> None:
             name = f"{cls}/v_{cls}_g{v * 10 + s // 3:02d}_c{s % 3 + 1:02d}.avi"
             (out / "UCF-101" / cls).mkdir(parents=True, exist_ok=True)
             write_video(out / "UCF-101" / name, frames[s * n:(s + 1) * n], fps=info.fps or 25)
-            (train if s < 2 * segments // 3 else test).append((name, classes.index(cls) + 1))
+            is_test = path.stem in held_out if args.split == "video" else s >= 2 * segments // 3
+            (test if is_test else train).append((name, classes.index(cls) + 1))
         print(f"{path.name}: {segments} clips of {n} frames")
     lists = out / "ucfTrainTestlist"
     (lists / "classInd.txt").write_text("".join(f"{i + 1} {c}\n" for i, c in enumerate(classes)))
