@@ -11,7 +11,7 @@ Each variant runs exactly:
     skipclip evaluate --config cpu-real --data DATA --seed S --ckpt OUT/NAME/checkpoints/last.ckpt \\
         --protocols linear_probe --json OUT/NAME.json --set KEY=VALUE ...
 
-and is skipped when its outputs exist (an interrupted benchmark resumes; `--reuse-default RUN`
+and is skipped when its outputs exist (an interrupted benchmark resumes, an unfinished pretraining run with `--resume`; `--reuse-default RUN`
 takes the default variant from an existing pretraining run of the same preset and seed, e.g. one
 of benchmarks/real_footage.py). Writes OUT/choices.json and prints the table.
 """
@@ -26,6 +26,9 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+from real_footage import finished, resume_flag  # noqa: E402
 
 VARIANTS: dict[str, list[str]] = {
     "default": [],  # cpu-real: Eq. 2 mean, margins 0.1/0.1, lr 1e-3, 48 px
@@ -75,11 +78,11 @@ def main() -> None:
         over = ["--set", *sets] if sets else []
         ckpt = run_dir / "checkpoints" / "last.ckpt"
         wall = None
-        if not ckpt.exists():
+        if not finished(run_dir):
             t0 = time.time()
             print(f"$ skipclip pretrain ... --out {run_dir} {' '.join(over)}", flush=True)
-            subprocess.run([sys.executable, "-m", "skipclip.cli", "pretrain", *common, "--out", str(run_dir), *over],
-                           check=True)
+            subprocess.run([sys.executable, "-m", "skipclip.cli", "pretrain", *common, "--out", str(run_dir),
+                            *resume_flag(run_dir), *over], check=True)
             wall = round(time.time() - t0)
         if not report.exists():
             subprocess.run([sys.executable, "-m", "skipclip.cli", "evaluate", *common, "--ckpt", str(ckpt),

@@ -6,8 +6,8 @@ Skip-Clip spread therefore includes the pretraining seed. Also prints the pretex
 
     OMP_NUM_THREADS=1 python benchmarks/real_footage.py --data STORE --out OUT [--seeds 3]
 
-Runs exactly these commands (each skipped when its output already exists, so an interrupted run
-is finished, or a finished one re-tabled, by running it again):
+Runs exactly these commands (each skipped when its output already exists, an unfinished pretraining
+run resumed, so an interrupted benchmark is finished, or a finished one re-tabled, by running it again):
 
     skipclip pretrain --config cpu-real --data DATA --seed S --out OUT/pretrain-S
     skipclip evaluate --config cpu-real --data DATA --ckpt random --seed S \\
@@ -37,6 +37,17 @@ def run(cmd: list[str], done: Path, wall: dict, key: str) -> None:
     print("$ skipclip " + " ".join(cmd), flush=True)
     subprocess.run([sys.executable, "-m", "skipclip.cli", *cmd], check=True)
     wall[key] = round(time.time() - start)
+
+
+def finished(run_dir: Path) -> bool:
+    """The pretraining run in ``run_dir`` ran to its end (``last.ckpt`` alone may be an epoch's)."""
+    info = run_dir / "run.json"
+    return info.exists() and json.loads(info.read_text()).get("status") == "finished"
+
+
+def resume_flag(run_dir: Path) -> list[str]:
+    """``--resume`` for a run that was started and not finished."""
+    return ["--resume"] if (run_dir / "run.json").exists() else []
 
 
 def health_curve(metrics_csv: Path) -> list[dict]:
@@ -72,8 +83,10 @@ def main() -> None:
             run(["evaluate", *common, "--seed", str(s), "--ckpt", "random", *ev, "--json", str(out / f"random-{s}.json")],
                 out / f"random-{s}.json", wall, f"random-{s}")
         if args.only != "random":
-            run(["pretrain", *common, "--seed", str(s), "--out", str(out / f"pretrain-{s}")], ckpt, wall,
-                f"pretrain-{s}")
+            pre = out / f"pretrain-{s}"
+            if not finished(pre):
+                run(["pretrain", *common, "--seed", str(s), "--out", str(pre), *resume_flag(pre)], pre / "none",
+                    wall, f"pretrain-{s}")
             run(["evaluate", *common, "--seed", str(s), "--ckpt", str(ckpt), *ev, "--json",
                  str(out / f"skipclip-{s}.json")], out / f"skipclip-{s}.json", wall, f"skipclip-{s}")
     if args.only:
