@@ -33,6 +33,10 @@ class ClipDataset(Dataset):
 
     Items: ``clip`` ``(3, T, S, S)`` uint8, ``label``, ``video``, ``ok`` and ``failed``.
 
+    An index ``i + len(self)`` (an :class:`~skipclip.data.epoch_sampler.EpochSampler` with
+    ``mark_padding``, evening out the processes' shares under DDP) is a padded repeat of window
+    ``i``: in testing it comes with ``ok=False``, so no window is scored twice.
+
     An unreadable video never stops a run: it is named in ``failed`` (here, and in the items, so
     the names reach the main process from any number of loader workers, see
     :mod:`skipclip.data.skips`). Training replaces it by the next readable video; testing
@@ -74,12 +78,14 @@ class ClipDataset(Dataset):
         return len(self.items)
 
     def __getitem__(self, index: int) -> dict:
+        pad = index >= len(self.items)  # a padded repeat (EpochSampler's mark_padding)
+        index = index % len(self.items)
         passed: dict[str, str] = {}
         for attempt in range(len(self.items) if self.train else 1):
             j = (index + attempt) % len(self.items)
             try:
                 item = self._clip(j)
-                item.update(ok=True, **{FAILED: encode(passed)})
+                item.update(ok=not (pad and not self.train), **{FAILED: encode(passed)})
                 return item
             except VideoReadError as exc:
                 name = self.source.name(self.items[j][0])

@@ -68,33 +68,38 @@ class ActionClassifier(TrainModule):
         return loss
 
     def on_validation_epoch_start(self):
-        self._val_outputs: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = []
+        self._val_outputs: list[tuple[torch.Tensor, ...]] = []
 
     def validation_step(self, batch, batch_idx):
-        if "ok" in batch:  # windows of unreadable videos are blank: leave them out of the scores
-            batch = {k: batch[k][batch["ok"]] for k in ("clip", "label", "video")}
-            if len(batch["label"]) == 0:
-                return
+        # blank windows of unreadable videos and DDP's padded repeats (ok=False) are not scored;
+        # they are kept until the gather, so every process contributes the same count
+        ok = batch.get("ok", torch.ones(len(batch["label"]), dtype=torch.bool, device=batch["label"].device))
         logits = self(batch["clip"])
-        b = len(batch["label"])
-        self.log("val/loss", F.cross_entropy(logits, batch["label"]), batch_size=b, sync_dist=True)
-        self.log("val/acc", (logits.argmax(1) == batch["label"]).float().mean(), prog_bar=True,
-                 batch_size=b, sync_dist=True)
-        self._val_outputs.append((torch.softmax(logits.float(), 1).cpu(), batch["video"].cpu(), batch["label"].cpu()))
+        if bool(ok.any()):
+            b = int(ok.sum())
+            self.log("val/loss", F.cross_entropy(logits[ok], batch["label"][ok]), batch_size=b, sync_dist=True)
+            self.log("val/acc", (logits[ok].argmax(1) == batch["label"][ok]).float().mean(), prog_bar=True,
+                     batch_size=b, sync_dist=True)
+        self._val_outputs.append((torch.softmax(logits.float(), 1).cpu(), batch["video"].cpu(), batch["label"].cpu(),
+                                  ok.to(torch.uint8).cpu()))  # uint8: gathers on every backend
 
     def on_validation_epoch_end(self):
         """Video accuracy on the validation split: softmax averaged over each video's windows
         (the paper's test protocol), the quantity model selection maximises. Under DDP every
-        process's windows are gathered first (the distributed sampler gives each the same count,
-        repeating a few windows to even them out), so all processes select the same epoch."""
+        process's windows are gathered first (the sampler gives each the same count by repeating
+        a few windows, marked ``ok=False``), then the windows that are not ``ok`` are dropped, so
+        every window counts once and all processes select the same epoch."""
         from .video_level import video_accuracy
 
         if not getattr(self, "_val_outputs", None):
             return
-        probs, videos, labels = (torch.cat(t) for t in zip(*self._val_outputs))
+        probs, videos, labels, ok = (torch.cat(t) for t in zip(*self._val_outputs))
         if self.trainer.world_size > 1:
-            probs, videos, labels = (self.all_gather(t.to(self.device)).flatten(0, 1).cpu()
-                                     for t in (probs, videos, labels))  # W*N x ...
-        probs, videos, labels = probs.numpy(), videos.numpy(), labels.numpy()
+            probs, videos, labels, ok = (self.all_gather(t.to(self.device)).flatten(0, 1).cpu()
+                                         for t in (probs, videos, labels, ok))  # W*N x ...
+        ok = ok.bool()
+        probs, videos, labels = probs[ok].numpy(), videos[ok].numpy(), labels[ok].numpy()
         self._val_outputs = []
+        if len(videos) == 0:
+            return
         self.log("val/video_acc", video_accuracy(probs, videos, labels), prog_bar=True)

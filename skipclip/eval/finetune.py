@@ -152,7 +152,7 @@ def finetune(cfg: Config, encoder: nn.Module, train_src, val_src, *, epochs: int
         val_ds = ClipDataset(val_src, ft.clip_frames, ft.crop_size, ft.short_side, train=False,
                              stride=ft.window_stride)
         val_loader = epoch_loader(val_ds, batch, shuffle=False, drop_last=False, seed=seed,
-                                  num_workers=workers, timeout=timeout)
+                                  num_workers=workers, timeout=timeout, mark_padding=True)  # DDP padding unscored
     failures = CollectFailures()
     if log_dir is not None:
         keep = KeepBest("val/video_acc", save_to=Path(log_dir) / "checkpoints" / "best.ckpt")

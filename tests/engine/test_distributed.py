@@ -207,3 +207,17 @@ def test_padded_evaluation_items_are_marked():
     assert flat == [0, 1, 2, 3, 4, 5, 6, 7 + 0, 7 + 1]
     plain = sorted(i for r in range(3) for i in EpochSampler(7, shuffle=False, drop_last=False, rank=r, world_size=3))
     assert plain == [0, 0, 1, 1, 2, 3, 4, 5, 6]
+
+
+def test_padded_validation_windows_are_not_scored():
+    """Fine-tuning validation under DDP: a padded repeat of a window comes with ok=False (so the
+    video-level score counts each window once), the same clip as the window it repeats."""
+    from skipclip.data.clips import ClipDataset
+    from conftest import FakeSource
+
+    ds = ClipDataset(FakeSource([20, 12], num_classes=2), clip_len=4, crop_size=16, train=False)
+    n = len(ds)
+    for i in range(n):
+        real, padded = ds[i], ds[i + n]
+        assert real["ok"] and not padded["ok"]
+        assert torch.equal(real["clip"], padded["clip"]) and real["video"] == padded["video"]
