@@ -40,6 +40,7 @@ VARIANTS: dict[str, list[str]] = {
     "lr 3e-4": ["optim.lr=3.0e-4"],
     "lr 3e-3": ["optim.lr=3.0e-3"],
     "64 px": ["data.crop_size=64", "data.short_side=72"],
+    "450 steps": ["optim.max_steps=450"],  # 3x the budget (the schedule's nominal epochs stretch with it)
 }
 
 
