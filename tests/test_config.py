@@ -15,6 +15,7 @@ BAD_FLAGS = [
     (["--target-length", "3"], "pretext.target_length (d=3) must not exceed the sampling rate (r=2)"),
     (["--rank-margin", "-0.1"], "pretext.rank_margin must be in [0, 2]"),
     (["--neg-margin", "-1"], "pretext.neg_margin must be in [0, 2]"),
+    (["--far-negatives", "-1"], "pretext.far_negatives must be an integer in [0, 64]"),
     (["--crop-size", "64"], "data.crop_size (64) must not be larger than data.short_side (56)"),
     (["--batch-size", "1"], "data.batch_size must be >= 2"),
     (["--lr", "0"], "optim.lr must be > 0, got 0.0"),
