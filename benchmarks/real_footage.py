@@ -118,6 +118,41 @@ def main() -> None:
         cells = [f"{c[i]['rank_acc']:.3f} / {c[i]['gap']:.3f}" for c in curves if i < len(c)]
         print(f"{r['step']:5d}  " + "   ".join(cells))
     (out / "summary.json").write_text(json.dumps(summary, indent=2))
+    print(f"figure: {plot(summary, out / 'summary.png')}")
+
+
+def plot(summary: dict, png: Path) -> Path:
+    """Held-out rank accuracy and gap over pretraining per seed; video top-1 per seed and init."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 3, figsize=(14, 3.6))
+    for s, curve in enumerate(summary["health"]):
+        steps = [r["step"] for r in curve]
+        axes[0].plot(steps, [r["rank_acc"] for r in curve], "o-", ms=3, label=f"seed {s}")
+        axes[1].plot(steps, [r["gap"] for r in curve], "o-", ms=3, label=f"seed {s}")
+    axes[0].axhline(0.5, color="grey", ls=":", label="chance")
+    axes[0].set_title("held-out rank accuracy")
+    axes[1].set_title("held-out positive - negative score")
+    for ax in axes[:2]:
+        ax.set_xlabel("pretraining step")
+        ax.legend(fontsize=7)
+        ax.grid(alpha=0.3)
+    ax = axes[2]
+    for i, row in enumerate(summary["rows"]):
+        ax.plot([i] * len(row["per_seed"]), row["per_seed"], "o", alpha=0.6)
+        ax.errorbar(i + 0.15, row["top1"], yerr=row["top1_std"], fmt="s", color="black", ms=4, capsize=3)
+    ax.set_xticks(range(len(summary["rows"])),
+                  [f"{r['init']}\n{r['protocol']}" for r in summary["rows"]], fontsize=7)
+    ax.set_title("test video top-1 (dots: seeds; square: mean ± sd)")
+    ax.grid(alpha=0.3)
+    fig.suptitle(f"{summary['data']} ({summary['config']})")
+    fig.tight_layout()
+    fig.savefig(png, dpi=100)
+    plt.close(fig)
+    return png
 
 
 if __name__ == "__main__":

@@ -31,7 +31,8 @@ def plot_pretraining_curves(csv_path: str | Path, png_path: str | Path, title: s
         ("losses (train)", [k for k in ("train/loss", "train/rank", "train/contrastive", "train/rotation") if k in s]),
         ("ranking accuracy", [k for k in ("train/rank_acc", "val/rank_acc", "train/rot_acc") if k in s]),
         ("Kendall's tau", [k for k in ("train/kendall_tau", "val/kendall_tau") if k in s]),
-        ("positive - negative score", [k for k in ("train/pos_neg_gap", "val/pos_neg_gap") if k in s]),
+        ("positive - negative score",
+         [k for k in ("train/pos_neg_gap", "val/pos_neg_gap", "train/far_gap", "val/far_gap") if k in s]),
     ]
     fig, axes = plt.subplots(1, 4, figsize=(16, 3.6))
     for ax, (name, keys) in zip(axes, panels):
