@@ -181,17 +181,23 @@ def test_repeated_and_padded_videos_leave_the_negative_pool():
     assert mask[:2].tolist() == want
 
 
-def test_a_duplicated_sample_changes_no_loss():
-    """A batch holding a second copy of one video (as a replacement could make) gives the losses of
-    the batch without it; counted as its own negative it would not."""
+def three_videos(seed: int):
+    """A tiny model without rotation in eval mode and a uint8 batch of videos 0, 1, 2."""
     cfg = tiny_cfg(model={"width": 8}, pretext={"rotation": False}, trainer={"channels_last": False})
     torch.manual_seed(0)
     model = build_skipclip(cfg).eval()
     k, m, s = cfg.pretext.context_frames, cfg.pretext.num_targets, cfg.data.crop_size
-    gen = torch.Generator().manual_seed(1)
+    gen = torch.Generator().manual_seed(seed)
     batch = {"context": torch.randint(0, 256, (3, 3, k, s, s), dtype=torch.uint8, generator=gen),
              "targets": torch.randint(0, 256, (3, m, 1, 3, s, s), dtype=torch.uint8, generator=gen),
              "video": torch.tensor([0, 1, 2])}
+    return cfg, model, batch, gen
+
+
+def test_a_duplicated_sample_changes_no_loss():
+    """A batch holding a second copy of one video (as a replacement could make) gives the losses of
+    the batch without it; counted as its own negative it would not."""
+    cfg, model, batch, _ = three_videos(seed=1)
     dup = {key: torch.cat([v, v[:1]]) for key, v in batch.items()}  # video 0 twice
     with torch.no_grad():
         want, want_metrics = model(batch)
@@ -207,14 +213,8 @@ def test_far_negatives_join_the_contrastive_term_and_masked_ones_change_nothing(
     """Same-video far stretches (pretext.far_negatives) are negatives of their own context only:
     masked out they change no loss; valid, Eq. 2 averages over the other videos' frames and them;
     a lone video, which has no in-batch negative, gets a contrastive term from them."""
-    cfg = tiny_cfg(model={"width": 8}, pretext={"rotation": False}, trainer={"channels_last": False})
-    torch.manual_seed(0)
-    model = build_skipclip(cfg).eval()
-    k, m, s = cfg.pretext.context_frames, cfg.pretext.num_targets, cfg.data.crop_size
-    gen = torch.Generator().manual_seed(2)
-    batch = {"context": torch.randint(0, 256, (3, 3, k, s, s), dtype=torch.uint8, generator=gen),
-             "targets": torch.randint(0, 256, (3, m, 1, 3, s, s), dtype=torch.uint8, generator=gen),
-             "video": torch.tensor([0, 1, 2])}
+    cfg, model, batch, gen = three_videos(seed=2)
+    m, s = cfg.pretext.num_targets, cfg.data.crop_size
     far = torch.randint(0, 256, (3, 2, 1, 3, s, s), dtype=torch.uint8, generator=gen)
     with torch.no_grad():
         plain, _ = model(batch)
