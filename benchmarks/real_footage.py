@@ -71,6 +71,8 @@ def main() -> None:
     ap.add_argument("--config", default="cpu-real")
     ap.add_argument("--seeds", type=int, default=3)
     ap.add_argument("--only", choices=("random", "skipclip"), help="run one initialisation's side only")
+    ap.add_argument("--set", nargs="+", default=[], metavar="KEY=VALUE",
+                    help="overrides for pretraining only (e.g. optim.lr=3e-4); the evaluations keep the preset")
     args = ap.parse_args()
 
     out = Path(args.out)
@@ -85,14 +87,16 @@ def main() -> None:
         if args.only != "random":
             pre = out / f"pretrain-{s}"
             if not finished(pre):
-                run(["pretrain", *common, "--seed", str(s), "--out", str(pre), *resume_flag(pre)], pre / "none",
+                over = ["--set", *args.set] if args.set else []
+            run(["pretrain", *common, "--seed", str(s), "--out", str(pre), *resume_flag(pre), *over], pre / "none",
                     wall, f"pretrain-{s}")
             run(["evaluate", *common, "--seed", str(s), "--ckpt", str(ckpt), *ev, "--json",
                  str(out / f"skipclip-{s}.json")], out / f"skipclip-{s}.json", wall, f"skipclip-{s}")
     if args.only:
         return
 
-    summary = {"data": args.data, "config": args.config, "seeds": args.seeds, "wall_s": wall, "rows": []}
+    summary = {"data": args.data, "config": args.config, "pretrain_set": args.set, "seeds": args.seeds, "wall_s": wall,
+               "rows": []}
     print(f"\n{args.data} ({args.config} defaults, seeds 0..{args.seeds - 1}); wall s this run: {wall}")
     print(f"{'init':9s} {'protocol':13s} {'video top-1':>15s}  {'per seed':18s} {'clip top-1':>10s}  selected step (of)")
     for init in ("random", "skipclip"):
