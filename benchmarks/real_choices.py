@@ -44,6 +44,18 @@ VARIANTS: dict[str, list[str]] = {
 }
 
 
+def run_seconds(run_dir: Path) -> int | None:
+    """Wall seconds of a finished run, from its run.json's start and end."""
+    from datetime import datetime
+
+    info = json.loads((run_dir / "run.json").read_text())
+    try:
+        fmt = "%Y-%m-%dT%H:%M:%S%z"
+        return round((datetime.strptime(info["ended"], fmt) - datetime.strptime(info["started"], fmt)).total_seconds())
+    except (KeyError, ValueError):
+        return None
+
+
 def last_health(metrics_csv: Path) -> dict:
     rows = [r for r in csv.DictReader(open(metrics_csv)) if r.get("val/rank_acc")]
     first, last = rows[0], rows[-1]
@@ -93,7 +105,7 @@ def main() -> None:
                             "--protocols", "linear_probe", "--json", str(report), *over], check=True)
         probe = json.loads(report.read_text())["results"][0]
         rows.append({"variant": name, "set": sets, "probe_top1": probe["top1"], "test_videos": probe["test_videos"],
-                     "pretrain_wall_s": wall, **last_health(run_dir / "logs" / "metrics.csv")})
+                     "pretrain_wall_s": wall or run_seconds(run_dir), **last_health(run_dir / "logs" / "metrics.csv")})
         print(json.dumps(rows[-1]), flush=True)
     (out / "choices.json").write_text(json.dumps(rows, indent=2))
     print(f"\n{args.data}, {args.config}, seed {args.seed}; held-out pretext health at the last validation")
