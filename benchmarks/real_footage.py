@@ -152,7 +152,8 @@ def plot(summary: dict, png: Path) -> Path:
                   [f"{r['init']}\n{r['protocol']}" for r in summary["rows"]], fontsize=7)
     ax.set_title("test video top-1 (dots: seeds; square: mean ± sd)")
     ax.grid(alpha=0.3)
-    fig.suptitle(f"{summary['data']} ({summary['config']})")
+    extra = f", pretraining {' '.join(summary['pretrain_set'])}" if summary.get("pretrain_set") else ""
+    fig.suptitle(f"{Path(summary['data']).name} ({summary['config']}{extra})")
     fig.tight_layout()
     fig.savefig(png, dpi=100)
     plt.close(fig)
