@@ -88,7 +88,7 @@ def main() -> None:
             pre = out / f"pretrain-{s}"
             if not finished(pre):
                 over = ["--set", *args.set] if args.set else []
-            run(["pretrain", *common, "--seed", str(s), "--out", str(pre), *resume_flag(pre), *over], pre / "none",
+                run(["pretrain", *common, "--seed", str(s), "--out", str(pre), *resume_flag(pre), *over], pre / "none",
                     wall, f"pretrain-{s}")
             run(["evaluate", *common, "--seed", str(s), "--ckpt", str(ckpt), *ev, "--json",
                  str(out / f"skipclip-{s}.json")], out / f"skipclip-{s}.json", wall, f"skipclip-{s}")
