@@ -81,6 +81,9 @@ def main() -> None:
     ap.add_argument("--reuse-default", metavar="RUN", help="a finished pretraining run of the preset and seed")
     args = ap.parse_args()
 
+    if args.reuse_default and not finished(Path(args.reuse_default)):
+        sys.exit(f"--reuse-default {args.reuse_default}: not a finished pretraining run (its run.json must say "
+                 "\"status\": \"finished\"); leave the option out to pretrain the default variant here")
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     if args.reuse_default and not (out / "default").exists():

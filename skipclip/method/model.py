@@ -149,10 +149,11 @@ class SkipClipModel(nn.Module):
         rows = counts if counts is not None else torch.ones(len(pos_all), dtype=torch.bool, device=zero.device)
         pos, neg, mask = pos_all[rows], neg_all[rows], mask_all[rows]  # R x M, R x P, R x P
         neg_c, mask_c = neg, mask  # the contrastive term's negatives: other videos' frames ...
+        far = None
         if "z_far" in enc:  # ... and the same video's far stretches
-            far = losses.score(enc["h"], enc["z_far"])  # B x F
-            far_ok = batch["far_valid"].to(far.device).bool()  # B x F
-            neg_c, mask_c = torch.cat([neg, far[rows]], 1), torch.cat([mask, far_ok[rows]], 1)  # R x (P + F)
+            far = losses.score(enc["h"], enc["z_far"])[rows]  # R x F
+            far_ok = batch["far_valid"].to(far.device).bool()[rows]  # R x F
+            neg_c, mask_c = torch.cat([neg, far], 1), torch.cat([mask, far_ok], 1)  # R x (P + F)
         terms = {"rank": losses.ranking_loss(pos, self.rank_margin) if len(pos) else zero}
         with_neg = mask_c.any(1)  # R: rows with at least one negative (a lone video has none)
         if self.negatives and bool(with_neg.any()):
@@ -170,8 +171,8 @@ class SkipClipModel(nn.Module):
                     "neg_score": neg_mean.mean(),
                     "pos_neg_gap": pos.mean() - neg_mean.mean(),
                 }
-                if "z_far" in enc and bool(far_ok[rows].any()):  # the gap to the same video's far stretches
-                    metrics["far_gap"] = pos.mean() - far[rows][far_ok[rows]].mean()
+                if far is not None and bool(far_ok.any()):  # the gap to the same video's far stretches
+                    metrics["far_gap"] = pos.mean() - far[far_ok].mean()
             else:
                 metrics = {k: zero.detach() for k in ("rank_acc", "kendall_tau", "pos_score", "neg_score",
                                                       "pos_neg_gap")}
@@ -191,4 +192,4 @@ def build_skipclip(cfg) -> SkipClipModel:
     head = RotationHead(f.out_channels) if p.rotation else None
     return SkipClipModel(g, f, head, rank_margin=p.rank_margin, neg_margin=p.neg_margin, negatives=p.negatives,
                          rotation_input=p.rotation_input, channels_last=cfg.trainer.channels_last,
-                         neg_reduce=p.neg_reduce)  # far negatives: the batch's "far" (data.pretext)
+                         neg_reduce=p.neg_reduce)  # far negatives come in the batch ("far", data/pretext.py)
