@@ -23,6 +23,7 @@ from typing import Any, BinaryIO, Callable
 
 import torch
 from lightning.fabric.plugins.io.torch_io import TorchCheckpointIO
+from lightning.pytorch.callbacks import ModelCheckpoint
 
 log = logging.getLogger(__name__)
 
@@ -78,11 +79,43 @@ def remove_stale_temporaries(folder: str | Path) -> list[Path]:
     return stale
 
 
+def inside(path: str | Path, folder: str | Path) -> bool:
+    """Whether ``path``, resolved (``..`` and symbolic links followed), lies inside ``folder``."""
+    try:
+        return Path(path).resolve().is_relative_to(Path(folder).resolve())
+    except (OSError, RuntimeError, ValueError, TypeError):
+        return False
+
+
+class CheckpointRemovalRefused(ValueError):
+    """A checkpoint removal that would reach outside the run's checkpoint folder or a folder."""
+
+
 class AtomicCheckpointIO(TorchCheckpointIO):
     """Lightning checkpoint IO that writes each file atomically (tmp + fsync + rename).
 
-    Pass it as ``L.Trainer(plugins=[AtomicCheckpointIO()])``; under DDP only rank 0 writes.
+    Pass it as ``L.Trainer(plugins=[AtomicCheckpointIO(root=out / "checkpoints")])``; under DDP
+    only rank 0 writes. Removal is confined: only a regular file (never a folder, never
+    recursively) inside ``root`` is ever deleted, whatever path a checkpoint's state names.
     """
+
+    def __init__(self, root: str | Path | None = None):
+        super().__init__()
+        self.root = Path(root) if root is not None else None
+
+    def remove_checkpoint(self, path) -> None:
+        path = Path(path)
+        if self.root is None or not inside(path, self.root):
+            log.warning("not removing %s: it is not inside the run's checkpoint folder %s", path, self.root)
+            return
+        if path.is_symlink() or not path.exists():
+            path.unlink(missing_ok=True)  # a link itself, never what it points to
+            return
+        if not path.is_file():
+            log.warning("not removing %s: it is not a checkpoint file", path)
+            return
+        path.unlink()
+        log.debug("removed checkpoint %s", path)
 
     def save_checkpoint(self, checkpoint: dict[str, Any], path, storage_options: Any | None = None) -> None:
         if storage_options is not None:
@@ -95,6 +128,59 @@ class AtomicCheckpointIO(TorchCheckpointIO):
         if weights_only is False:
             raise UnsafeCheckpointError(f"refusing to load {path} with weights_only=False")
         return super().load_checkpoint(path, map_location=map_location, weights_only=True)
+
+
+def _score(value) -> torch.Tensor | None:
+    """A checkpoint's monitored score as a 0-d float tensor, or None when it is not one."""
+    if isinstance(value, torch.Tensor) and value.numel() == 1 and value.is_floating_point():
+        return value.detach().reshape(())
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return torch.tensor(float(value))
+    return None
+
+
+class RunCheckpoint(ModelCheckpoint):
+    """Lightning's ``ModelCheckpoint`` whose restored state is data, never a path to act on.
+
+    A checkpoint's callback state names files the callback later deletes (older epochs, the
+    previous ``last``). Lightning restores those names as written and checks them by comparing
+    text, which ``..`` defeats. Here only the fields skipclip needs are restored, each path is
+    resolved and kept only when it names a ``.ckpt`` file inside this callback's folder; anything
+    else is dropped with a warning (the run goes on; at worst an old checkpoint is kept).
+    """
+
+    def _safe_path(self, value, field_name: str) -> str:
+        if value in ("", None):
+            return ""
+        if isinstance(value, str) and value.endswith(".ckpt") and inside(value, self.dirpath) \
+                and Path(value).resolve().parent == Path(self.dirpath).resolve():
+            return str(Path(self.dirpath) / Path(value).name)
+        log.warning("checkpoint state field %s=%r is not a checkpoint file in %s; ignored",
+                    field_name, value if isinstance(value, str) else type(value).__name__, self.dirpath)
+        return ""
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        if not isinstance(state_dict, dict):
+            log.warning("checkpoint callback state is a %s, not a dict; ignored", type(state_dict).__name__)
+            return
+        same_folder = isinstance(state_dict.get("dirpath"), str) and self.dirpath is not None and \
+            inside(state_dict["dirpath"], self.dirpath) and inside(self.dirpath, state_dict["dirpath"])
+        self.best_model_path = self._safe_path(state_dict.get("best_model_path"), "best_model_path")
+        if not same_folder:
+            return  # a run folder moved or a foreign state: start the bookkeeping afresh
+        self.best_model_score = _score(state_dict.get("best_model_score"))
+        self.kth_value = _score(state_dict.get("kth_value")) if state_dict.get("kth_value") is not None \
+            else self.kth_value
+        self.kth_best_model_path = self._safe_path(state_dict.get("kth_best_model_path"), "kth_best_model_path")
+        self.last_model_path = self._safe_path(state_dict.get("last_model_path"), "last_model_path")
+        best = state_dict.get("best_k_models")
+        kept = {}
+        if isinstance(best, dict):
+            for path, score in best.items():
+                safe, value = self._safe_path(path, "best_k_models"), _score(score)
+                if safe and value is not None:
+                    kept[safe] = value
+        self.best_k_models = kept
 
 
 def resume_path(out: str | Path, resume: bool) -> str | None:
@@ -160,8 +246,6 @@ def fit_kit(out: str | Path, train_loader, *, keep: int = 3, every_n_steps: int 
     Raises:
         ValueError: ``keep`` < 1 or ``every_n_steps`` < 0.
     """
-    from lightning.pytorch.callbacks import ModelCheckpoint
-
     from .resume import TrainingPosition
 
     if keep < 1:
@@ -169,16 +253,16 @@ def fit_kit(out: str | Path, train_loader, *, keep: int = 3, every_n_steps: int 
     if every_n_steps is not None and every_n_steps < 0:
         raise ValueError(f"every_n_steps must be >= 0, got {every_n_steps}")
     folder = Path(out) / "checkpoints"
-    epochs = ModelCheckpoint(dirpath=folder, filename="epoch{epoch:04d}", auto_insert_metric_name=False,
+    epochs = RunCheckpoint(dirpath=folder, filename="epoch{epoch:04d}", auto_insert_metric_name=False,
                              save_last=True, save_top_k=keep, monitor="epoch", mode="max", every_n_epochs=1,
                              enable_version_counter=False,  # both callbacks write the one last.ckpt
                              save_on_train_epoch_end=save_on_train_epoch_end)
     callbacks = [epochs]
     if every_n_steps:
-        callbacks.append(ModelCheckpoint(dirpath=folder, filename="step", save_last=True, save_top_k=0,
+        callbacks.append(RunCheckpoint(dirpath=folder, filename="step", save_last=True, save_top_k=0,
                                          every_n_train_steps=every_n_steps, enable_version_counter=False))
     position = TrainingPosition(train_loader, seed=seed)
-    return FitKit(callbacks=[position, *callbacks], plugins=[AtomicCheckpointIO()],
+    return FitKit(callbacks=[position, *callbacks], plugins=[AtomicCheckpointIO(root=folder)],
                   ckpt_path=resume_path(out, resume), position=position)
 
 
