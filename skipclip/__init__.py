@@ -7,7 +7,7 @@ __version__ = "0.1.0"
 def load_encoder(path):
     """A ready encoder (``nn.Module`` in eval mode) from a file written by ``skipclip export``;
     see :func:`skipclip.engine.export.load_encoder`."""
-    from .engine.export import load_encoder as _load
+    from skipclip.engine.export import load_encoder as _load
 
     return _load(path)
 

@@ -66,7 +66,7 @@ def minor_faults() -> int:
 
 
 def malloc_state() -> str:
-    from ..utils import malloc
+    from skipclip.utils import malloc
 
     return malloc.state if malloc.state != "default" else (os.environ.get("GLIBC_TUNABLES") or "default")
 

@@ -3,7 +3,7 @@ on one in-memory batch of sampler-shaped uint8 clips; and their FLOP count."""
 
 from __future__ import annotations
 
-from .timing import sync
+from skipclip.bench.timing import sync
 
 
 def make_batch(cfg, device):
@@ -32,7 +32,7 @@ def bare_inputs(model, batch: dict, device, dtype=None):
     see them); f gets as many frames as in the step (targets + rotated copies)."""
     import torch
 
-    from ..data.transforms import normalize
+    from skipclip.data.transforms import normalize
 
     with torch.no_grad():
         context = normalize(batch["context"].to(device), channel_dim=1)  # B x 3 x K x S x S
@@ -52,7 +52,7 @@ def make_steps(model, batch: dict, device, autocast, lr: float):
     """``(skipclip_step, bare_step)``: closures running one optimiser step each."""
     import torch
 
-    from ..engine.module import fused_adam
+    from skipclip.engine.module import fused_adam
 
     opt = torch.optim.Adam(model.parameters(), lr=lr, **fused_adam())
     g, f = model.context_encoder, model.frame_encoder

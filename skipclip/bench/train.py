@@ -31,9 +31,9 @@ import os
 import statistics
 from pathlib import Path
 
-from .memory import PeakMemory, malloc_state, minor_faults
-from .steps import count_flops, make_batch, make_steps, profile_table
-from .timing import CLOCKS, matmul_timer, timed
+from skipclip.bench.memory import PeakMemory, malloc_state, minor_faults
+from skipclip.bench.steps import count_flops, make_batch, make_steps, profile_table
+from skipclip.bench.timing import CLOCKS, matmul_timer, timed
 
 HELP = "training step speed: MFU against the matmul rate, Skip-Clip overhead over the bare encoders, memory"
 DESCRIPTION = __doc__.split("\n\n")[1] if __doc__ else HELP
@@ -74,8 +74,8 @@ def measure(args: argparse.Namespace) -> dict:
     """Build the model of ``args.config``, time the steps and return the results (see module doc)."""
     import torch
 
-    from ..config import load_config
-    from ..method.model import build_skipclip
+    from skipclip.config import load_config
+    from skipclip.method.model import build_skipclip
 
     if args.device == "cuda" and not torch.cuda.is_available():
         raise ValueError("--device cuda asked for, but torch sees no CUDA device; use --device cpu")
@@ -237,7 +237,7 @@ def main(argv: list[str] | None = None) -> int:
                                      formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     add_arguments(parser)
     args = parser.parse_args(argv)
-    from ..utils.malloc import keep_freed_memory
+    from skipclip.utils.malloc import keep_freed_memory
 
     keep_freed_memory()  # as the `skipclip` command does
     return run(args)

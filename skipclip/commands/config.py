@@ -9,7 +9,7 @@ DESCRIPTION = (
 
 
 def add_arguments(p):
-    from .pretrain import add_set_argument
+    from skipclip.commands.pretrain import add_set_argument
 
     p.add_argument("--config", default="cpu", help="preset name (cpu, paper) or path to a YAML file")
     add_set_argument(p)
@@ -18,7 +18,7 @@ def add_arguments(p):
 def run(args) -> int:
     import yaml
 
-    from ..config import load_config, parse_sets
+    from skipclip.config import load_config, parse_sets
 
     cfg = load_config(args.config, sets=parse_sets(args.set))
     print(yaml.safe_dump(cfg.to_dict(), sort_keys=False), end="")

@@ -20,8 +20,8 @@ def add_arguments(p):
 
 
 def run(args) -> int:
-    from ..recipes.demo import run_demo
-    from ..utils.quiet import quiet_lightning
+    from skipclip.recipes.demo import run_demo
+    from skipclip.utils.quiet import quiet_lightning
 
     quiet_lightning()
 

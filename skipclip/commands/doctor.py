@@ -19,7 +19,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data", required=True, help="a prepared store or a raw video folder")
     parser.add_argument("--split", type=int, default=1, choices=(1, 2, 3), help="official fold")
     parser.add_argument("--splits", default=None, help="split folder when it is not next to the videos")
-    from .prepare import add_layout_arguments
+    from skipclip.commands.prepare import add_layout_arguments
 
     add_layout_arguments(parser)
     parser.add_argument("--min-frames", type=int, default=Config().window_length,

@@ -1,6 +1,6 @@
 """`skipclip finetune`: fine-tune the context encoder g for action recognition (section 4.2)."""
 
-from .pretrain import _positive, add_device_arguments, add_logger_argument, add_set_argument, epochs_instead_of_steps
+from skipclip.commands.pretrain import _positive, add_device_arguments, add_logger_argument, add_set_argument, epochs_instead_of_steps
 
 HELP = "fine-tune the context encoder for action recognition and test it (paper section 4.2)"
 DESCRIPTION = (
@@ -34,7 +34,7 @@ OVERRIDES = {
 
 
 def add_data_arguments(p):
-    from .prepare import add_layout_arguments
+    from skipclip.commands.prepare import add_layout_arguments
 
     p.add_argument("--data", default="synthetic",
                    help="'synthetic' (built in), a prepared store or a labelled video folder in any layout "
@@ -75,9 +75,9 @@ def add_arguments(p):
 
 
 def config_from_args(args):
-    from ..config import load_config, parse_sets
+    from skipclip.config import load_config, parse_sets
 
-    from .prepare import LAYOUT_OVERRIDES
+    from skipclip.commands.prepare import LAYOUT_OVERRIDES
 
     flags = {**OVERRIDES, **LAYOUT_OVERRIDES}
     cfg = load_config(args.config, {key: getattr(args, flag, None) for flag, key in flags.items()},
@@ -87,10 +87,10 @@ def config_from_args(args):
 
 
 def run(args) -> int:
-    from ..data.open import per_class_table
-    from ..engine.loggers import parse_loggers
-    from ..eval.report import results_table
-    from ..recipes.finetune import run_finetune
+    from skipclip.data.open import per_class_table
+    from skipclip.engine.loggers import parse_loggers
+    from skipclip.eval.report import results_table
+    from skipclip.recipes.finetune import run_finetune
 
     cfg, loggers = config_from_args(args), parse_loggers(args.logger)
     report = run_finetune(cfg, args.data, args.out, init=args.init, inflate=args.inflate, frozen=args.linear,
@@ -107,7 +107,7 @@ def run(args) -> int:
               f"{r.get('train_s', 0):.0f} s)")
     print(f"{test['windows_per_video']['mean']:.1f} windows per test video")
     if report.get("failed_videos"):
-        from ..data.paths import printable
+        from skipclip.data.paths import printable
 
         print(f"skipped {len(report['failed_videos'])} unreadable videos (named in report.json), e.g. "
               + "; ".join(f"{printable(n)}: {r}" for n, r in list(report["failed_videos"].items())[:3]))

@@ -87,7 +87,7 @@ def add_arguments(p):
     p.add_argument("--data", default="synthetic",
                    help="'synthetic' (built in), a prepared store (from `skipclip prepare`) or a video folder")
     p.add_argument("--out", required=True, help="run folder: checkpoints, logs, resolved config")
-    from .prepare import add_layout_arguments
+    from skipclip.commands.prepare import add_layout_arguments
 
     add_layout_arguments(p, with_defaults=False)
     add_common_training_arguments(p)
@@ -143,9 +143,9 @@ def _non_negative(text: str) -> int:
 
 
 def config_from_args(args):
-    from ..config import load_config, parse_sets
+    from skipclip.config import load_config, parse_sets
 
-    from .prepare import LAYOUT_OVERRIDES
+    from skipclip.commands.prepare import LAYOUT_OVERRIDES
 
     overrides = {key: getattr(args, flag, None) for flag, key in {**OVERRIDES, **LAYOUT_OVERRIDES}.items()}
     if getattr(args, "no_rotation", False):
@@ -158,8 +158,8 @@ def config_from_args(args):
 
 
 def run(args) -> int:
-    from ..engine.loggers import parse_loggers
-    from ..recipes.pretrain import pretrain
+    from skipclip.engine.loggers import parse_loggers
+    from skipclip.recipes.pretrain import pretrain
 
     cfg = config_from_args(args)  # validated before any work starts
     loggers = parse_loggers(args.logger)

@@ -30,9 +30,9 @@ def run(args) -> int:
     import dataclasses
     from pathlib import Path
 
-    from ..config import load_config
-    from ..recipes.reproduce import DEFAULT, QUICK, reproduce
-    from ..utils.quiet import quiet_lightning
+    from skipclip.config import load_config
+    from skipclip.recipes.reproduce import DEFAULT, QUICK, reproduce
+    from skipclip.utils.quiet import quiet_lightning
 
     quiet_lightning()
 

@@ -22,7 +22,7 @@ def add_arguments(p):
 def run(args) -> int:
     from pathlib import Path
 
-    from ..viz.similarity import draw_similarity
+    from skipclip.viz.similarity import draw_similarity
 
     if Path(args.out).exists() and not args.force:
         raise FileExistsError(f"--out {args.out} already exists; pass --force to overwrite it, or choose another path")

@@ -6,10 +6,10 @@ A configuration is a :class:`Config` of six sections (:mod:`.sections`). Presets
 (:mod:`.validate`) before any work starts.
 """
 
-from .load import PRESET_DIR, apply_overrides, apply_sets, config_from_dict, load_config, parse_sets, preset_names
-from .sections import (CONTEXT_ARCHS, Config, DataConfig, FinetuneConfig, ModelConfig, OptimConfig, PretextConfig,
+from skipclip.config.load import PRESET_DIR, apply_overrides, apply_sets, config_from_dict, load_config, parse_sets, preset_names
+from skipclip.config.sections import (CONTEXT_ARCHS, Config, DataConfig, FinetuneConfig, ModelConfig, OptimConfig, PretextConfig,
                        TrainerConfig)
-from .validate import validate, validate_finetune
+from skipclip.config.validate import validate, validate_finetune
 
 __all__ = ["CONTEXT_ARCHS", "Config", "DataConfig", "FinetuneConfig", "ModelConfig", "OptimConfig", "PRESET_DIR",
            "PretextConfig", "TrainerConfig", "apply_overrides", "apply_sets", "parse_sets", "config_from_dict", "load_config", "preset_names",

@@ -9,8 +9,8 @@ from typing import Any, Mapping
 
 import yaml
 
-from .sections import Config
-from .validate import validate
+from skipclip.config.sections import Config
+from skipclip.config.validate import validate
 
 PRESET_DIR = Path(__file__).resolve().parent.parent / "configs"
 

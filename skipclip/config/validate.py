@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import fields
 
-from .sections import CONTEXT_ARCHS, Config
+from skipclip.config.sections import CONTEXT_ARCHS, Config
 
 _EXPECTED = {"bool": "a boolean (true or false)", "int": "an integer", "float": "a number", "str": "a string"}
 
@@ -193,7 +193,7 @@ def validate(cfg: Config) -> Config:
            f"trainer.limit_train_batches must be a fraction in (0, 1] or a batch count >= 1, got {ltb!r}")
     _check(t.time_budget_min is None or (isinstance(t.time_budget_min, (int, float)) and t.time_budget_min > 0),
            f"trainer.time_budget_min must be null or > 0 minutes, got {t.time_budget_min!r}")
-    from ..engine.budget import finetune_budget, pretrain_budget
+    from skipclip.engine.budget import finetune_budget, pretrain_budget
 
     for section, budget in (("optim", pretrain_budget), ("finetune", finetune_budget)):
         try:

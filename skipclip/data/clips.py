@@ -6,9 +6,9 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from .skips import FAILED, encode
-from .source import VideoReadError, VideoSource
-from .transforms import random_crop_flip, resize_short_side
+from skipclip.data.skips import FAILED, encode
+from skipclip.data.source import VideoReadError, VideoSource
+from skipclip.data.transforms import random_crop_flip, resize_short_side
 
 
 def sliding_windows(num_frames: int, clip_len: int, stride: int | None = None) -> list[int]:

@@ -21,7 +21,7 @@ from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 from typing import Callable
 
-from .source import VideoReadError
+from skipclip.data.source import VideoReadError
 
 log = logging.getLogger(__name__)
 
@@ -47,8 +47,8 @@ def prepare_one(src: str, dest: str, short_side: int, codec: str, quality: int,
     ``time_limit`` (seconds) stops a slow decode between frames; with ``hard_limit`` (worker
     processes only) a decoder stuck inside FFmpeg ends the process ``GRACE_S`` later.
     """
-    from .shard import ShardWriter
-    from .video_io import decode_into
+    from skipclip.data.shard import ShardWriter
+    from skipclip.data.video_io import decode_into
 
     import av  # noqa: F401  (imported before the timer is armed: a limit never lands mid-import)
     import torch

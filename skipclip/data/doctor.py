@@ -7,12 +7,12 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .source import VideoReadError
-from .carve import CoverageWarning
-from .index import split_of
-from .layouts import EXPECTED, load_index
-from .paths import printable
-from .store import MANIFEST, load_manifest, manifest_entries
+from skipclip.data.source import VideoReadError
+from skipclip.data.carve import CoverageWarning
+from skipclip.data.index import split_of
+from skipclip.data.layouts import EXPECTED, load_index
+from skipclip.data.paths import printable
+from skipclip.data.store import MANIFEST, load_manifest, manifest_entries
 
 
 def wrap_names(names: list[str], limit: int, title: str = "") -> list[str]:
@@ -133,7 +133,7 @@ def _examine(data, fold, min_frames, val_fraction, seed, splits, layout, test_fr
         report.missing = [n for names in report.missing_by_list.values() for n in names]
         report.unlisted = list(manifest.get("unlisted", []))
     else:
-        from .video_io import probe
+        from skipclip.data.video_io import probe
 
         index = load_index(data, splits, layout, test_fraction=test_fraction, group_pattern=group_pattern,
                            fallback=fallback)

@@ -12,7 +12,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Sampler
 
-from ..utils import dist
+from skipclip.utils import dist
 
 
 class EpochSampler(Sampler[int]):

@@ -14,9 +14,9 @@ from typing import Sequence
 
 import numpy as np
 
-from .source import VideoReadError
-from .index import VideoEntry
-from .video_io import _open, probe, resized_size
+from skipclip.data.source import VideoReadError
+from skipclip.data.index import VideoEntry
+from skipclip.data.video_io import _open, probe, resized_size
 
 
 class VideoFileSource:

@@ -11,8 +11,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 
-from .carve import carve
-from .video_io import is_video_file
+from skipclip.data.carve import carve
+from skipclip.data.video_io import is_video_file
 
 class SplitError(ValueError):
     """A split file is missing or malformed. Names the file (and line) and the fix."""

@@ -10,8 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from .source import InMemorySource, VideoSource
-from .synthetic import SyntheticSource
+from skipclip.data.source import InMemorySource, VideoSource
+from skipclip.data.synthetic import SyntheticSource
 
 SYNTHETIC = "synthetic"
 SPLIT_NAMES = ("train", "val", "test", "trainval", "all")
@@ -87,7 +87,7 @@ def open_split(data: str | Path, split: str = "train", *, cfg=None, fold: int = 
         ValueError: unknown split, or bad split files (:class:`~skipclip.data.index.SplitError`).
     """
     if cfg is None:
-        from ..config import Config
+        from skipclip.config import Config
 
         cfg = Config()
     seed = cfg.trainer.seed if seed is None else seed
@@ -99,16 +99,16 @@ def open_split(data: str | Path, split: str = "train", *, cfg=None, fold: int = 
         if key not in sets:
             raise ValueError(f"unknown split {split!r} of the synthetic set; choose one of {', '.join(sets)}, all")
         return sets[key]
-    from .store import MANIFEST, PreparedStore
+    from skipclip.data.store import MANIFEST, PreparedStore
 
     path = Path(data)
     if not path.exists():
         raise FileNotFoundError(f"--data {data}: no such folder; give a prepared store, a video folder or 'synthetic'")
     if (path / MANIFEST).is_file():
         return PreparedStore(path, split=split, fold=fold, val_fraction=val_fraction, seed=seed, fallback=fallback)
-    from .files import VideoFileSource
-    from .index import select
-    from .layouts import load_index
+    from skipclip.data.files import VideoFileSource
+    from skipclip.data.index import select
+    from skipclip.data.layouts import load_index
 
     index = load_index(path, splits, layout or cfg.data.layout, test_fraction=cfg.data.test_fraction,
                        group_pattern=cfg.data.group_pattern, fallback=fallback)
@@ -213,7 +213,7 @@ def open_video(video: str, cfg):
     path = Path(video)
     if not path.is_file():
         raise FileNotFoundError(f"--video {video}: no such file (or write synthetic:N for a built-in video)")
-    from .video_io import decode
+    from skipclip.data.video_io import decode
 
     frames, _ = decode(path, short_side=cfg.data.short_side)
     return frames, path.name

@@ -13,12 +13,12 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .decode_pool import DIED, prepare_one, run_pool
-from .doctor import wrap_names
-from .layouts import load_index
-from .paths import contained, printable
-from .shard import remove_stale
-from .store import CODECS, MANIFEST, check_shard, load_manifest, save_manifest, shard_name
+from skipclip.data.decode_pool import DIED, prepare_one, run_pool
+from skipclip.data.doctor import wrap_names
+from skipclip.data.layouts import load_index
+from skipclip.data.paths import contained, printable
+from skipclip.data.shard import remove_stale
+from skipclip.data.store import CODECS, MANIFEST, check_shard, load_manifest, save_manifest, shard_name
 
 log = logging.getLogger(__name__)
 
@@ -224,7 +224,7 @@ def write_split_files(out: Path, index, keep: set[str]) -> list[str]:
     """``OUT/splits/{train,val,test}.txt`` (``<path> <0-based label>``, mmaction2 style) and
     ``OUT/splits/classes.txt``: the split of fold 1 made visible (for a folder without split
     files: the split skipclip made), for the videos in the store (``keep``). Returns the files written."""
-    from ..engine.checkpoints import atomic_write
+    from skipclip.engine.checkpoints import atomic_write
 
     rows: dict[str, list[str]] = {}
     for e in index.entries:

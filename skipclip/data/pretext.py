@@ -8,10 +8,10 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from .window import PretextWindow
-from .skips import FAILED, encode
-from .source import VideoReadError, VideoSource
-from .transforms import random_crop_flip, resize_short_side
+from skipclip.data.window import PretextWindow
+from skipclip.data.skips import FAILED, encode
+from skipclip.data.source import VideoReadError, VideoSource
+from skipclip.data.transforms import random_crop_flip, resize_short_side
 
 log = logging.getLogger(__name__)
 

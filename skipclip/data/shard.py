@@ -22,7 +22,7 @@ from typing import Sequence
 
 import numpy as np
 
-from .source import VideoReadError
+from skipclip.data.source import VideoReadError
 
 MAGIC = b"SKIPCLIP"
 VERSION = 1
@@ -33,7 +33,7 @@ MAX_SIDE = 1 << 15
 
 
 def _fsync_dir(folder: Path) -> None:
-    from ..engine.checkpoints import _fsync_dir as sync
+    from skipclip.engine.checkpoints import _fsync_dir as sync
 
     sync(folder)
 

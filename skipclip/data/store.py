@@ -22,9 +22,9 @@ from typing import Sequence
 
 import numpy as np
 
-from .index import VideoEntry, select
-from .paths import contained
-from .shard import CODECS, MAGIC, VERSION, check_shard, read_header, read_shard, write_shard  # noqa: F401
+from skipclip.data.index import VideoEntry, select
+from skipclip.data.paths import contained
+from skipclip.data.shard import CODECS, MAGIC, VERSION, check_shard, read_header, read_shard, write_shard  # noqa: F401
 
 MANIFEST = "manifest.json"
 
@@ -58,7 +58,7 @@ def save_manifest(root: str | Path, manifest: dict) -> None:
     one, never half. Names are stored as ``json`` writes them: a file name that is not valid
     UTF-8 (kept by Python as lone surrogates) becomes a ``\\udcXX`` escape, which reads back as the
     same name."""
-    from ..engine.runs import atomic_write_text
+    from skipclip.engine.runs import atomic_write_text
 
     atomic_write_text(Path(root) / MANIFEST, json.dumps(manifest, indent=1))
 

@@ -20,7 +20,7 @@ from typing import Sequence
 
 import numpy as np
 
-from .source import VideoReadError
+from skipclip.data.source import VideoReadError
 
 CLASSES = (
     "SlideRight",  # one-way, constant speed, to the right

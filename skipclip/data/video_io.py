@@ -15,7 +15,7 @@ from typing import Callable
 
 import numpy as np
 
-from .source import VideoReadError
+from skipclip.data.source import VideoReadError
 
 VIDEO_EXTENSIONS = (".avi", ".mp4", ".mkv", ".mov", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv", ".flv", ".3gp")
 

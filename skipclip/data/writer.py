@@ -48,7 +48,7 @@ def write_synthetic_ucf101(source, out: str | Path, test_fraction: float = 0.3, 
         FileExistsError: ``out`` already holds ``UCF-101/`` or ``ucfTrainTestlist/`` (a real data
             set's videos and split lists would be overwritten) and ``force`` is not given.
     """
-    from ..engine.runs import atomic_write_text
+    from skipclip.engine.runs import atomic_write_text
 
     out = Path(out)
     videos, splits = out / "UCF-101", out / "ucfTrainTestlist"

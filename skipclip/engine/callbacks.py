@@ -51,7 +51,7 @@ class KeepBest(L.Callback):
             self.best, self.best_epoch, self.best_step = value, trainer.current_epoch, trainer.global_step
             self.best_state = {k: v.detach().clone().cpu() for k, v in pl_module.state_dict().items()}
             if self.save_to is not None and trainer.is_global_zero:
-                from .checkpoints import atomic_torch_save
+                from skipclip.engine.checkpoints import atomic_torch_save
 
                 atomic_torch_save({"state_dict": self.best_state, "hyper_parameters": dict(pl_module.hparams),
                                    "selection": {"best_epoch": self.best_epoch, "val_top1": self.best}}, self.save_to)
@@ -69,11 +69,11 @@ class CollectFailures(L.Callback):
         self.failed: dict[str, str] = {}
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
-        from ..data.skips import from_batch
+        from skipclip.data.skips import from_batch
 
         self.failed.update(from_batch(batch))
 
     def on_validation_batch_end(self, trainer, pl_module, outputs, batch, batch_idx, dataloader_idx=0):
-        from ..data.skips import from_batch
+        from skipclip.data.skips import from_batch
 
         self.failed.update(from_batch(batch))

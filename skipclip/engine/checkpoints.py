@@ -246,7 +246,7 @@ def fit_kit(out: str | Path, train_loader, *, keep: int = 3, every_n_steps: int 
     Raises:
         ValueError: ``keep`` < 1 or ``every_n_steps`` < 0.
     """
-    from .resume import TrainingPosition
+    from skipclip.engine.resume import TrainingPosition
 
     if keep < 1:
         raise ValueError(f"keep must be >= 1 (checkpoints to keep), got {keep}")
@@ -292,7 +292,7 @@ def read_checkpoint(path: str | Path) -> dict:
     if not path.is_file():
         raise FileNotFoundError(f"checkpoint {path} does not exist")
     if path.suffix == ".safetensors":  # an encoder from `skipclip export`, or any safetensors state dict
-        from .export import exported_as_checkpoint
+        from skipclip.engine.export import exported_as_checkpoint
 
         return exported_as_checkpoint(path)
     try:

@@ -46,7 +46,7 @@ def write_safetensors(path: Path, tensors: dict, metadata: dict) -> None:
     """Tensors and string metadata to a safetensors file, atomically."""
     from safetensors.torch import save
 
-    from .checkpoints import atomic_write
+    from skipclip.engine.checkpoints import atomic_write
 
     data = save({k: v.detach().cpu().contiguous().clone() for k, v in tensors.items()},
                 metadata={k: v if isinstance(v, str) else json.dumps(v) for k, v in metadata.items()})
@@ -96,8 +96,8 @@ def exported_as_checkpoint(path: str | Path) -> dict:
 
 
 def _card(cfg: dict, obj: dict, arch: str, width: int, ckpt: Path, frame: bool) -> dict:
-    from .. import __version__
-    from ..data.transforms import MEAN, STD
+    from skipclip import __version__
+    from skipclip.data.transforms import MEAN, STD
 
     data, pretext, ft = cfg.get("data", {}), cfg.get("pretext", {}), cfg.get("finetune", {})
     crop = data.get("crop_size")
@@ -144,8 +144,8 @@ def export_encoders(ckpt: str | Path, out: str | Path, *, frame: bool = False, f
         FileExistsError: ``out`` already holds an export and ``force`` is not given.
         FileNotFoundError: no such checkpoint.
     """
-    from ..engine.runs import atomic_write_text
-    from .checkpoints import checkpoint_config, checkpoint_kind, describe, encoder_state, read_checkpoint
+    from skipclip.engine.runs import atomic_write_text
+    from skipclip.engine.checkpoints import checkpoint_config, checkpoint_kind, describe, encoder_state, read_checkpoint
 
     ckpt, out = Path(ckpt), Path(out)
     obj = read_checkpoint(ckpt)
@@ -185,8 +185,8 @@ def load_encoder(path: str | Path) -> torch.nn.Module:
         ValueError: the file was not written by ``skipclip export``, or its weights do not fit.
         FileNotFoundError: no such file.
     """
-    from ..models import ContextEncoder, FrameEncoder
-    from .checkpoints import load_checked
+    from skipclip.models import ContextEncoder, FrameEncoder
+    from skipclip.engine.checkpoints import load_checked
 
     tensors, meta = read_exported(path)
     if meta.get("format") != FORMAT or meta.get("encoder") not in ("context", "frame"):

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import torch
 
-from .checkpoints import (checkpoint_config, checkpoint_kind, describe, encoder_state, load_checked,
+from skipclip.engine.checkpoints import (checkpoint_config, checkpoint_kind, describe, encoder_state, load_checked,
                           read_checkpoint, state_dict_of)
 
 
@@ -42,7 +42,7 @@ def initial_encoder(cfg, init: str = "random", inflate: str | Path | None = None
             match (naming the key).
         FileNotFoundError: a missing file.
     """
-    from ..models import ContextEncoder, inflate_2d_into_3d
+    from skipclip.models import ContextEncoder, inflate_2d_into_3d
 
     if inflate is not None and init != "random":
         raise ValueError("give either --init CKPT or --inflate FILE, not both: each initialises g")
@@ -97,9 +97,9 @@ def load_skipclip(ckpt_path: str | Path):
         ValueError: not a Skip-Clip checkpoint, no recorded config, or weights that do not fit.
         FileNotFoundError: no such file.
     """
-    from ..config import config_from_dict, validate
-    from ..method.model import build_skipclip
-    from .checkpoints import skipclip_prefix, sub_state
+    from skipclip.config import config_from_dict, validate
+    from skipclip.method.model import build_skipclip
+    from skipclip.engine.checkpoints import skipclip_prefix, sub_state
 
     obj = read_checkpoint(ckpt_path)
     kind = checkpoint_kind(obj)

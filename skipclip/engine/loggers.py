@@ -139,8 +139,8 @@ class SimilarityMaps(L.Callback):
         import matplotlib.pyplot as plt
         from lightning.pytorch.loggers import TensorBoardLogger, WandbLogger
 
-        from ..viz.bars import _save
-        from ..viz.similarity import draw, similarity_maps
+        from skipclip.viz.bars import _save
+        from skipclip.viz.similarity import draw, similarity_maps
 
         sample = self.dataset[item]
         context = sample["context"].permute(1, 2, 3, 0).numpy()  # K x S x S x 3

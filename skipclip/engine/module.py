@@ -64,7 +64,7 @@ class TrainModule(L.LightningModule):
         Raises:
             FloatingPointError: a non-finite term under ``"stop"``.
         """
-        from ..utils.dist import any_rank
+        from skipclip.utils.dist import any_rank
 
         bad = [name for name, value in terms.items() if not torch.isfinite(value)]
         loss_device = next(iter(terms.values())).device

@@ -16,8 +16,8 @@ import lightning as L
 import numpy as np
 import torch
 
-from ..data.skips import from_batch
-from ..utils import dist
+from skipclip.data.skips import from_batch
+from skipclip.utils import dist
 
 log = logging.getLogger(__name__)
 

@@ -17,7 +17,7 @@ import yaml
 
 def atomic_write_text(path: Path, text: str) -> None:
     """Write ``text`` to a temporary file in the same folder, fsync, then rename over ``path``."""
-    from .checkpoints import atomic_write
+    from skipclip.engine.checkpoints import atomic_write
 
     atomic_write(path, lambda fh: fh.write(text.encode()))
 
@@ -28,7 +28,7 @@ def versions() -> dict:
     import torch
     import torchvision
 
-    from .. import __version__
+    from skipclip import __version__
 
     return {
         "skipclip": __version__,
@@ -67,7 +67,7 @@ def _flat(d: dict, prefix: str = "") -> dict:
 def config_changes(saved: dict, cfg) -> dict:
     """``{key: (saved, now)}`` for every setting that differs from the saved configuration; a key
     the saved configuration lacks (written before the key existed) counts as its default."""
-    from ..config import Config
+    from skipclip.config import Config
 
     a, b = {**_flat(Config().to_dict()), **_flat(saved)}, _flat(cfg.to_dict())
     return {k: (a.get(k), b.get(k)) for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)}
@@ -161,7 +161,7 @@ def prepare_run_dir(out: Path, cfg, *, resume: bool, force: bool, kind: str) -> 
     Raises:
         ValueError, FileExistsError: see :func:`check_run_dir`.
     """
-    from ..utils.dist import launch_rank
+    from skipclip.utils.dist import launch_rank
 
     out = Path(out)
     if launch_rank() != 0:

@@ -49,7 +49,7 @@ def make_trainer(cfg, *, max_epochs: int, out: str | Path | None = None, callbac
     num_nodes = t.num_nodes if num_nodes is None else num_nodes
     logger = False
     if out is not None:
-        from .loggers import FinishLoggers, make_loggers
+        from skipclip.engine.loggers import FinishLoggers, make_loggers
 
         logger = make_loggers(loggers, out)
         callbacks = [*(callbacks or []), FinishLoggers()]

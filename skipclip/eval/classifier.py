@@ -8,9 +8,9 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from ..data.transforms import normalize
-from ..engine.module import TrainModule
-from ..models import ClassifierHead
+from skipclip.data.transforms import normalize
+from skipclip.engine.module import TrainModule
+from skipclip.models import ClassifierHead
 
 
 class ActionClassifier(TrainModule):
@@ -89,7 +89,7 @@ class ActionClassifier(TrainModule):
         process's windows are gathered first (the sampler gives each the same count by repeating
         a few windows, marked ``ok=False``), then the windows that are not ``ok`` are dropped, so
         every window counts once and all processes select the same epoch."""
-        from .video_level import video_accuracy
+        from skipclip.eval.video_level import video_accuracy
 
         if not getattr(self, "_val_outputs", None):
             return

@@ -6,8 +6,8 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
-from ..data.clips import ClipDataset
-from ..data.transforms import normalize
+from skipclip.data.clips import ClipDataset
+from skipclip.data.transforms import normalize
 
 
 @torch.no_grad()
@@ -24,7 +24,7 @@ def video_features(encoder, source, clip_len: int, crop_size: int, short_side: i
     Raises:
         ValueError: no video could be read.
     """
-    from ..data.skips import from_batch
+    from skipclip.data.skips import from_batch
 
     ds = ClipDataset(source, clip_len, crop_size, short_side, train=False)
     loader = DataLoader(ds, batch_size=batch_size, shuffle=False, num_workers=0)
@@ -60,8 +60,8 @@ def frozen_features(cfg, encoder, *sources, failed: dict | None = None):
     """Per-video features of frozen ``encoder`` (mean over its non-overlapping windows) of each
     source, at the ``finetune`` section's clip length, crop and short side; unreadable videos are
     left out and named in ``failed``."""
-    from ..engine.trainer import device_of
-    from .finetune import finetune_settings
+    from skipclip.engine.trainer import device_of
+    from skipclip.eval.finetune import finetune_settings
 
     ft = finetune_settings(cfg)
     return [video_features(encoder, s, ft.clip_frames, ft.crop_size, ft.short_side, batch_size=ft.batch_size,

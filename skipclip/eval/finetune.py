@@ -20,8 +20,8 @@ import time
 
 from torch import nn
 
-from ..config import Config, FinetuneConfig
-from ..engine.trainer import device_of, make_trainer
+from skipclip.config import Config, FinetuneConfig
+from skipclip.engine.trainer import device_of, make_trainer
 
 
 def finetune_settings(cfg: Config) -> FinetuneConfig:
@@ -73,7 +73,7 @@ def check_sources(train, val, test, clip_frames: int) -> None:
 
 def _frame_counts(src) -> list[int | None]:
     """Frames per video; ``None`` for a video that cannot be read (skipped and reported later)."""
-    from ..data.source import VideoReadError
+    from skipclip.data.source import VideoReadError
 
     counts = []
     for i in range(len(src)):
@@ -85,7 +85,7 @@ def _frame_counts(src) -> list[int | None]:
 
 
 def build_classifier(cfg: Config, encoder: nn.Module, num_classes: int, frozen: bool = False):
-    from .classifier import ActionClassifier
+    from skipclip.eval.classifier import ActionClassifier
 
     ft = finetune_settings(cfg)
     return ActionClassifier(encoder, num_classes, lr=ft.lr, weight_decay=ft.weight_decay,
@@ -128,12 +128,12 @@ def finetune(cfg: Config, encoder: nn.Module, train_src, val_src, *, epochs: int
 
     import lightning as L
 
-    from ..data.clips import ClipDataset
-    from ..data.epoch_sampler import epoch_loader
-    from ..engine.budget import finetune_budget
-    from ..engine.callbacks import CollectFailures, KeepBest
-    from ..engine.checkpoints import fit_kit
-    from ..engine.resume import TrainingPosition
+    from skipclip.data.clips import ClipDataset
+    from skipclip.data.epoch_sampler import epoch_loader
+    from skipclip.engine.budget import finetune_budget
+    from skipclip.engine.callbacks import CollectFailures, KeepBest
+    from skipclip.engine.checkpoints import fit_kit
+    from skipclip.engine.resume import TrainingPosition
 
     ft = finetune_settings(cfg)
     budget = finetune_budget(cfg, epochs)
@@ -203,8 +203,8 @@ def finetune_batch(cfg: Config, batch_size: int, devices=1, num_nodes: int = 1) 
     Raises:
         ValueError: a global batch (``data.batch_per: global``) the processes cannot share evenly.
     """
-    from ..engine.trainer import device_of
-    from ..utils.dist import batch_per_process, planned_world_size
+    from skipclip.engine.trainer import device_of
+    from skipclip.utils.dist import batch_per_process, planned_world_size
 
     one = devices in (1, "1") and int(num_nodes) == 1
     world = 1 if one else planned_world_size(devices, num_nodes, gpu=device_of(cfg) == "cuda")
@@ -214,9 +214,9 @@ def finetune_batch(cfg: Config, batch_size: int, devices=1, num_nodes: int = 1) 
 def evaluate_video_level(model, test_src, cfg: Config) -> dict:
     """The paper's test: centre crop, every non-overlapping window, softmax averaged per video.
     Returns video and clip top-1/top-5 and the windows per video."""
-    from ..data.clips import ClipDataset
-    from .metrics import topk_accuracy
-    from .video_level import video_level_predictions, windows_per_video
+    from skipclip.data.clips import ClipDataset
+    from skipclip.eval.metrics import topk_accuracy
+    from skipclip.eval.video_level import video_level_predictions, windows_per_video
 
     ft = finetune_settings(cfg)
     ds = ClipDataset(test_src, ft.clip_frames, ft.crop_size, ft.short_side, train=False, stride=ft.window_stride)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .retrieval import cosine_similarity
+from skipclip.eval.retrieval import cosine_similarity
 
 KNN_K = 20
 KNN_TEMPERATURE = 0.07
@@ -53,7 +53,7 @@ def knn_accuracy(query: np.ndarray, query_labels: np.ndarray, gallery: np.ndarra
     Raises:
         ValueError: as :func:`knn_scores`, or one label per query missing.
     """
-    from .metrics import topk_accuracy
+    from skipclip.eval.metrics import topk_accuracy
 
     query_labels = np.asarray(query_labels)
     if len(query) != len(query_labels):
@@ -66,7 +66,7 @@ def knn(cfg, encoder, train_src, test_src, *, features=None, k: int = KNN_K,
         temperature: float = KNN_TEMPERATURE) -> dict:
     """The ``knn`` protocol: test videos classified by a weighted vote of their ``k`` nearest
     training videos (cosine on frozen per-video features)."""
-    from .features import frozen_features
+    from skipclip.eval.features import frozen_features
 
     (xl, yl), (xt, yt) = features or frozen_features(cfg, encoder, train_src, test_src)
     acc = knn_accuracy(xt, yt, xl, yl, len(train_src.classes), k, temperature)

@@ -50,8 +50,8 @@ def linear_probe(cfg, encoder, train_src, test_src, *, seed: int = 0, weight_dec
     """The ``linear_probe`` protocol: softmax regression (L-BFGS) on frozen per-video features;
     train on ``train_src``, test on ``test_src``. ``features``: precomputed
     ``((x_train, y_train), (x_test, y_test))`` from :func:`~skipclip.eval.features.frozen_features`."""
-    from .features import frozen_features
-    from .metrics import topk_accuracy
+    from skipclip.eval.features import frozen_features
+    from skipclip.eval.metrics import topk_accuracy
 
     (xl, yl), (xt, yt) = features or frozen_features(cfg, encoder, train_src, test_src)
     predict = fit_linear_probe(xl, yl, len(train_src.classes), weight_decay=weight_decay, seed=seed)

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..engine.runs import atomic_write_text
+from skipclip.engine.runs import atomic_write_text
 
 
 def mean_std(values: Sequence[float]) -> tuple[float, float]:

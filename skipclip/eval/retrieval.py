@@ -48,7 +48,7 @@ def retrieval_recall(query: np.ndarray, query_labels: np.ndarray, gallery: np.nd
 def retrieval(cfg, encoder, train_src, test_src, *, features=None) -> dict:
     """The ``retrieval`` protocol: test videos query training videos by cosine similarity of
     frozen features (VCOP's protocol)."""
-    from .features import frozen_features
+    from skipclip.eval.features import frozen_features
 
     (xl, yl), (xt, yt) = features or frozen_features(cfg, encoder, train_src, test_src)
     recall = retrieval_recall(xt, yt, xl, yl, RECALL_AT)

@@ -6,7 +6,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
-from .metrics import topk_accuracy
+from skipclip.eval.metrics import topk_accuracy
 
 
 def aggregate_by_video(clip_scores: np.ndarray, clip_videos: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -70,7 +70,7 @@ def video_level_predictions(model, dataset, batch_size: int = 32, device="cpu", 
     Raises:
         ValueError: no video of ``dataset`` could be read.
     """
-    from ..data.skips import from_batch
+    from skipclip.data.skips import from_batch
 
     model.eval().to(device)
     probs, videos, labels, oks, failed = [], [], [], [], {}

@@ -21,12 +21,12 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 
-from ..data.transforms import normalize
-from ..eval.pretext_metrics import kendall_tau, pairwise_ranking_accuracy
-from ..models.memory_format import to_channels_last_
-from ..utils.dist import gather_no_grad, gather_with_grad, rank as dist_rank
-from . import losses
-from .rotation import rotate_batch
+from skipclip.data.transforms import normalize
+from skipclip.eval.pretext_metrics import kendall_tau, pairwise_ranking_accuracy
+from skipclip.models.memory_format import to_channels_last_
+from skipclip.utils.dist import gather_no_grad, gather_with_grad, rank as dist_rank
+from skipclip.method import losses
+from skipclip.method.rotation import rotate_batch
 
 ROTATION_INPUTS = ("copies", "targets")
 
@@ -184,7 +184,7 @@ class SkipClipModel(nn.Module):
 
 def build_skipclip(cfg) -> SkipClipModel:
     """Encoders and heads from a :class:`~skipclip.config.Config`, handed to :class:`SkipClipModel`."""
-    from ..models import ContextEncoder, FrameEncoder, RotationHead
+    from skipclip.models import ContextEncoder, FrameEncoder, RotationHead
 
     p = cfg.pretext
     g = ContextEncoder(cfg.model.context_arch, cfg.model.width, cfg.model.shortcut)

@@ -4,8 +4,8 @@ terms and pretext health, and leaves optimiser, schedule and the non-finite poli
 
 from __future__ import annotations
 
-from ..engine.module import TrainModule
-from .model import SkipClipModel, build_skipclip
+from skipclip.engine.module import TrainModule
+from skipclip.method.model import SkipClipModel, build_skipclip
 
 
 class SkipClipModule(TrainModule):

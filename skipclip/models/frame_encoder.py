@@ -10,7 +10,7 @@ from __future__ import annotations
 from torch import Tensor, nn
 from torchvision.models.resnet import BasicBlock, ResNet
 
-from .context_encoder import _check_width, init_resnet_weights
+from skipclip.models.context_encoder import _check_width, init_resnet_weights
 
 
 class FrameEncoder(ResNet):

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import Tensor
 
-from .context_encoder import ContextEncoder
+from skipclip.models.context_encoder import ContextEncoder
 
 INFLATABLE_ARCHS = ("r3d18_hara", "r3d_18")
 

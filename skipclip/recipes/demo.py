@@ -75,12 +75,12 @@ def train_supervised(cfg, train_src, test_src, epochs: int, seed: int, progress:
     import lightning as L
     from torch.utils.data import DataLoader
 
-    from ..data.clips import ClipDataset
-    from ..engine.trainer import make_trainer
-    from ..eval.classifier import ActionClassifier
-    from ..eval.metrics import topk_accuracy
-    from ..eval.video_level import video_level_predictions
-    from ..models import ContextEncoder
+    from skipclip.data.clips import ClipDataset
+    from skipclip.engine.trainer import make_trainer
+    from skipclip.eval.classifier import ActionClassifier
+    from skipclip.eval.metrics import topk_accuracy
+    from skipclip.eval.video_level import video_level_predictions
+    from skipclip.models import ContextEncoder
 
     L.seed_everything(seed, verbose=False)
     k, d = cfg.pretext.context_frames, cfg.data
@@ -101,21 +101,21 @@ def run_demo(out: str | Path = "demo-out", quick: bool = False, seed: int = 0, p
     Raises:
         FileExistsError: ``out`` already holds a report or a pretraining run and ``force`` is not given.
     """
-    from ..config import load_config
-    from ..data.open import synthetic_sources
-    from ..data.pretext import PretextDataset
-    from ..data.source import InMemorySource, SubsetSource
-    from ..eval.features import video_features
-    from ..eval.report import write_report
-    from ..eval.finetune import finetune_and_test
-    from ..eval.linear_probe import fit_linear_probe
-    from ..eval.metrics import topk_accuracy
-    from ..method.model import build_skipclip
-    from ..models import ContextEncoder
-    from ..viz.curves import plot_pretraining_curves
-    from ..data.window import PretextWindow
-    from ..engine.runs import check_output_dir
-    from .pretrain import pretrain
+    from skipclip.config import load_config
+    from skipclip.data.open import synthetic_sources
+    from skipclip.data.pretext import PretextDataset
+    from skipclip.data.source import InMemorySource, SubsetSource
+    from skipclip.eval.features import video_features
+    from skipclip.eval.report import write_report
+    from skipclip.eval.finetune import finetune_and_test
+    from skipclip.eval.linear_probe import fit_linear_probe
+    from skipclip.eval.metrics import topk_accuracy
+    from skipclip.method.model import build_skipclip
+    from skipclip.models import ContextEncoder
+    from skipclip.viz.curves import plot_pretraining_curves
+    from skipclip.data.window import PretextWindow
+    from skipclip.engine.runs import check_output_dir
+    from skipclip.recipes.pretrain import pretrain
 
     budget = QUICK if quick else DEFAULT
     start = time.time()

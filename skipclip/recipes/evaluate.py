@@ -3,7 +3,7 @@ report with its protocol card."""
 
 from __future__ import annotations
 
-from ..config import Config
+from skipclip.config import Config
 
 PROTOCOLS = ("finetune", "linear_probe", "retrieval", "knn")
 
@@ -19,13 +19,13 @@ def evaluate(cfg: Config, encoder, train_src, val_src, test_src, *, init: str, p
     Raises:
         ValueError: an unknown protocol, or unusable splits.
     """
-    from ..data.open import per_class
-    from ..eval.features import frozen_features
-    from ..eval.finetune import check_sources, evaluate_video_level, finetune_and_test, finetune_settings
-    from ..eval.linear_probe import linear_probe
-    from ..eval.knn import KNN_K, KNN_TEMPERATURE, knn
-    from ..eval.report import finetune_card, knn_card, linear_card, retrieval_card
-    from ..eval.retrieval import RECALL_AT, retrieval
+    from skipclip.data.open import per_class
+    from skipclip.eval.features import frozen_features
+    from skipclip.eval.finetune import check_sources, evaluate_video_level, finetune_and_test, finetune_settings
+    from skipclip.eval.linear_probe import linear_probe
+    from skipclip.eval.knn import KNN_K, KNN_TEMPERATURE, knn
+    from skipclip.eval.report import finetune_card, knn_card, linear_card, retrieval_card
+    from skipclip.eval.retrieval import RECALL_AT, retrieval
 
     unknown = [p for p in protocols if p not in PROTOCOLS]
     if unknown:
@@ -81,11 +81,11 @@ def run_evaluate(args_config, ckpt: str, data: str, *, protocols=PROTOCOLS, over
     Raises:
         ValueError, FileNotFoundError: a checkpoint of the wrong kind, unusable data.
     """
-    from ..config import apply_overrides, apply_sets, config_from_dict, load_config, validate
-    from ..data.open import open_data
-    from ..engine.checkpoints import checkpoint_config, checkpoint_kind, load_checked, read_checkpoint, state_dict_of
-    from ..engine.initialise import initial_encoder
-    from ..eval.finetune import build_classifier, finetune_settings
+    from skipclip.config import apply_overrides, apply_sets, config_from_dict, load_config, validate
+    from skipclip.data.open import open_data
+    from skipclip.engine.checkpoints import checkpoint_config, checkpoint_kind, load_checked, read_checkpoint, state_dict_of
+    from skipclip.engine.initialise import initial_encoder
+    from skipclip.eval.finetune import build_classifier, finetune_settings
 
     if seeds < 1:
         raise ValueError(f"seeds must be >= 1, got {seeds}")
@@ -132,10 +132,10 @@ def run_evaluate(args_config, ckpt: str, data: str, *, protocols=PROTOCOLS, over
 
 def _evaluate_random(args_config, data, protocols, overrides, sets, progress, seeds, epochs) -> dict:
     """The random-initialisation baseline: each seed draws its own weights."""
-    from ..config import load_config
-    from ..data.open import open_data
-    from ..engine.initialise import initial_encoder
-    from ..eval.finetune import finetune_settings
+    from skipclip.config import load_config
+    from skipclip.data.open import open_data
+    from skipclip.engine.initialise import initial_encoder
+    from skipclip.eval.finetune import finetune_settings
 
     cfg = load_config(args_config or "cpu", overrides or {}, sets=sets)
     ft = finetune_settings(cfg)
@@ -161,7 +161,7 @@ def _say_seed(report: dict, seeds: int) -> None:
 def merge_seeds(reports: list[dict]) -> dict:
     """One report from the same evaluation over several seeds: each protocol's rows averaged
     (:func:`~skipclip.eval.report.over_seeds`), the single rows under ``per_seed``."""
-    from ..eval.report import over_seeds
+    from skipclip.eval.report import over_seeds
 
     if len(reports) == 1:
         return reports[0]

@@ -7,7 +7,7 @@ import json
 import time
 from pathlib import Path
 
-from ..config import Config, apply_overrides, validate
+from skipclip.config import Config, apply_overrides, validate
 
 
 def check_finetune_dir(out: Path, force: bool) -> None:
@@ -20,7 +20,7 @@ def check_finetune_dir(out: Path, force: bool) -> None:
             folder (its ``run.json``) is left to :func:`~skipclip.engine.runs.prepare_run_dir`
             (``--resume`` / ``--force``).
     """
-    from ..engine.runs import read_run
+    from skipclip.engine.runs import read_run
 
     info = read_run(out)
     if info is not None and info.get("kind") != "finetune":
@@ -57,11 +57,11 @@ def run_finetune(cfg: Config, data: str, out: str | Path, *, init: str = "random
             ``force``, or a resume with other settings or another starting point (checked before
             the run folder is touched).
     """
-    from ..data.open import open_data
-    from ..engine.initialise import initial_encoder
-    from ..engine.runs import prepare_run_dir, read_run, update_run
-    from ..eval.finetune import check_sources, finetune, finetune_settings
-    from ..utils.dist import launch_rank
+    from skipclip.data.open import open_data
+    from skipclip.engine.initialise import initial_encoder
+    from skipclip.engine.runs import prepare_run_dir, read_run, update_run
+    from skipclip.eval.finetune import check_sources, finetune, finetune_settings
+    from skipclip.utils.dist import launch_rank
 
     out = Path(out)
     if seeds < 1:
@@ -106,11 +106,11 @@ def run_finetune(cfg: Config, data: str, out: str | Path, *, init: str = "random
 
 
 def _test_and_report(cfg, runs, info, frozen, data, out, splits, start) -> dict:
-    from ..data.open import per_class
-    from ..engine.checkpoints import atomic_torch_save
-    from ..engine.runs import finish_run
-    from ..eval.finetune import FROZEN_METHOD, evaluate_video_level, finetune_settings, protocol_name
-    from ..eval.report import finetune_card, over_seeds, write_report
+    from skipclip.data.open import per_class
+    from skipclip.engine.checkpoints import atomic_torch_save
+    from skipclip.engine.runs import finish_run
+    from skipclip.eval.finetune import FROZEN_METHOD, evaluate_video_level, finetune_settings, protocol_name
+    from skipclip.eval.report import finetune_card, over_seeds, write_report
 
     train_src, val_src, test_src = splits
     ft = finetune_settings(cfg)

@@ -7,11 +7,11 @@ import logging
 import time
 from pathlib import Path
 
-from ..config import Config
-from ..data.open import open_data
-from ..data.pretext import PretextDataset
-from ..data.window import PretextWindow
-from ..engine.runs import check_run_dir, finish_run, start_run
+from skipclip.config import Config
+from skipclip.data.open import open_data
+from skipclip.data.pretext import PretextDataset
+from skipclip.data.window import PretextWindow
+from skipclip.engine.runs import check_run_dir, finish_run, start_run
 
 log = logging.getLogger(__name__)
 
@@ -38,8 +38,8 @@ def process_batch(cfg: Config) -> int:
     Raises:
         ValueError: a global batch the world size does not divide.
     """
-    from ..engine.trainer import device_of
-    from ..utils.dist import batch_per_process, planned_world_size
+    from skipclip.engine.trainer import device_of
+    from skipclip.utils.dist import batch_per_process, planned_world_size
 
     t = cfg.trainer
     world = planned_world_size(t.devices, t.num_nodes, gpu=device_of(cfg) == "cuda")
@@ -49,7 +49,7 @@ def process_batch(cfg: Config) -> int:
 def make_loader(dataset, cfg: Config, shuffle: bool, drop_last: bool, batch_size: int | None = None):
     """A loader with a resumable, rank-sharded :class:`~skipclip.data.epoch_sampler.EpochSampler`;
     ``batch_size`` per process (default :func:`process_batch`)."""
-    from ..data.epoch_sampler import epoch_loader
+    from skipclip.data.epoch_sampler import epoch_loader
 
     batch = process_batch(cfg) if batch_size is None else batch_size
     return epoch_loader(dataset, batch, shuffle=shuffle, drop_last=drop_last, seed=cfg.trainer.seed,
@@ -97,13 +97,13 @@ def pretrain(cfg: Config, data: str, out: str | Path, *, resume: bool = False, f
 
     import lightning as L
 
-    from ..engine.budget import pretrain_budget
-    from ..engine.checkpoints import fit_kit
-    from ..engine.loggers import SimilarityMaps
-    from ..engine.trainer import make_trainer
-    from ..method.module import SkipClipModule
+    from skipclip.engine.budget import pretrain_budget
+    from skipclip.engine.checkpoints import fit_kit
+    from skipclip.engine.loggers import SimilarityMaps
+    from skipclip.engine.trainer import make_trainer
+    from skipclip.method.module import SkipClipModule
 
-    from ..utils.dist import launch_rank
+    from skipclip.utils.dist import launch_rank
 
     batch = process_batch(cfg)  # before the run folder is touched: an uneven global batch is refused
 

@@ -18,7 +18,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..config import Config, apply_overrides, validate
+from skipclip.config import Config, apply_overrides, validate
 
 VARIANTS = {  # Table 2 rows: name -> pretext overrides
     "basic": {"pretext.rotation": False, "pretext.negatives": False},
@@ -76,15 +76,15 @@ def reproduce(cfg: Config, data: str, out: str | Path, *, budget: ReproduceBudge
         ValueError: unusable data (checked before pretraining starts).
         FileExistsError: ``out`` already holds a report or pretraining runs and ``force`` is not given.
     """
-    from ..data.open import open_data
-    from ..engine.initialise import initial_encoder
-    from ..engine.runs import atomic_write_text
-    from ..eval.finetune import check_sources, finetune_and_test, finetune_settings
-    from ..eval.report import finetune_card, mean_std, summary_table, write_report
-    from ..viz.bars import plot_tables
-    from .pretrain import pretrain
+    from skipclip.data.open import open_data
+    from skipclip.engine.initialise import initial_encoder
+    from skipclip.engine.runs import atomic_write_text
+    from skipclip.eval.finetune import check_sources, finetune_and_test, finetune_settings
+    from skipclip.eval.report import finetune_card, mean_std, summary_table, write_report
+    from skipclip.viz.bars import plot_tables
+    from skipclip.recipes.pretrain import pretrain
 
-    from ..engine.runs import check_output_dir
+    from skipclip.engine.runs import check_output_dir
 
     start = time.time()
     out = Path(out)

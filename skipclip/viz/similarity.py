@@ -27,7 +27,7 @@ def similarity_maps(model, context: np.ndarray, targets: np.ndarray) -> tuple[np
     Returns:
         maps ``(M, H, W)`` and scores ``(M,)`` (the cell mean, Eq. 3).
     """
-    from ..data.transforms import normalize
+    from skipclip.data.transforms import normalize
 
     device = next(model.parameters()).device
     c = torch.from_numpy(np.ascontiguousarray(context)).permute(3, 0, 1, 2)[None]  # 1 x 3 x K x S x S
@@ -100,7 +100,7 @@ def busiest_window(frames: np.ndarray, length: int, candidates: int = 16) -> int
 
 
 def _centre_crop(frames: np.ndarray, short_side: int, crop: int) -> np.ndarray:
-    from ..data.transforms import random_crop_flip, resize_short_side
+    from skipclip.data.transforms import random_crop_flip, resize_short_side
 
     x = torch.from_numpy(np.ascontiguousarray(frames)).permute(0, 3, 1, 2)  # T x 3 x H x W
     x = random_crop_flip(resize_short_side(x, short_side), crop, np.random.default_rng(0), train=False)
@@ -117,10 +117,10 @@ def draw_similarity(ckpt_path: str | Path, video: str, png_path: str | Path, sta
     Raises:
         ValueError: the video is shorter than the pretext window, or a bad checkpoint.
     """
-    from ..data.open import open_video
-    from ..data.window import PretextWindow
-    from ..engine.initialise import load_skipclip
-    from .bars import _save
+    from skipclip.data.open import open_video
+    from skipclip.data.window import PretextWindow
+    from skipclip.engine.initialise import load_skipclip
+    from skipclip.viz.bars import _save
 
     model, cfg = load_skipclip(ckpt_path)
     frames, name = open_video(video, cfg)

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..index import DatasetIndex
-from . import folder, hmdb51, kinetics, lists, splitdirs, ssv2, ucf101
+from skipclip.data.index import DatasetIndex
+from skipclip.data.layouts import folder, hmdb51, kinetics, lists, splitdirs, ssv2, ucf101
 
 LAYOUTS = ("ucf101", "hmdb51", "ssv2", "kinetics", "lists", "splitdirs", "folder")
 UCF_SPLIT_DIR = ucf101.SPLIT_DIR

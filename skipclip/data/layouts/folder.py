@@ -12,9 +12,9 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from ..carve import carve
-from ..index import VideoEntry, list_videos
-from .ucf101 import ucf_group
+from skipclip.data.carve import carve
+from skipclip.data.index import VideoEntry, list_videos
+from skipclip.data.layouts.ucf101 import ucf_group
 
 SPLIT_SEED = 0  # the test split never moves with a run's --seed
 

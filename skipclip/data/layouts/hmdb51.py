@@ -6,8 +6,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from ..index import SplitError, VideoEntry, lines_of
-from ..paths import contained
+from skipclip.data.index import SplitError, VideoEntry, lines_of
+from skipclip.data.paths import contained
 
 SPLIT_DIR = "testTrainMulti_7030_splits"
 EXPECTED = {"classes": 51, 1: (3570, 1530), 2: (3570, 1530), 3: (3570, 1530)}

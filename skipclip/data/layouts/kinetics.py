@@ -10,7 +10,7 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
-from ..index import SplitError, VideoEntry, list_videos
+from skipclip.data.index import SplitError, VideoEntry, list_videos
 
 COLUMNS = ("youtube_id", "time_start", "time_end")
 CLASS_COUNTS = (400, 600, 700)

@@ -13,9 +13,9 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from ..index import SplitError, VideoEntry, inside, lines_of
-from ..video_io import is_video_file
-from .ucf101 import ucf_group
+from skipclip.data.index import SplitError, VideoEntry, inside, lines_of
+from skipclip.data.video_io import is_video_file
+from skipclip.data.layouts.ucf101 import ucf_group
 
 FOLDERS = {"train": ("train", "training"), "val": ("val", "validation", "valid"), "test": ("test", "testing")}
 

@@ -6,9 +6,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..index import SplitError, VideoEntry, list_videos
-from .lists import FOLDERS
-from .ucf101 import ucf_group
+from skipclip.data.index import SplitError, VideoEntry, list_videos
+from skipclip.data.layouts.lists import FOLDERS
+from skipclip.data.layouts.ucf101 import ucf_group
 
 
 def find(root: Path) -> dict[str, Path] | None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from ..index import SplitError, VideoEntry
+from skipclip.data.index import SplitError, VideoEntry
 
 EXPECTED = {"classes": 174, 1: (168913, 24777)}
 FILES = {"train": "train.json", "test": "validation.json", "unused": "test.json"}

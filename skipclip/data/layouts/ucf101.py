@@ -6,8 +6,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from ..index import SplitError, VideoEntry, lines_of
-from ..paths import contained
+from skipclip.data.index import SplitError, VideoEntry, lines_of
+from skipclip.data.paths import contained
 
 SPLIT_DIR = "ucfTrainTestlist"
 # official figures per fold: (train, test) videos, and the class count
