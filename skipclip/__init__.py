@@ -1,13 +1,13 @@
 """skipclip: Skip-Clip self-supervised video representation learning (ranking future frames
 against a context clip)."""
 
-__version__ = "0.1.0"
+from skipclip._version import __version__
 
 
 def load_encoder(path):
     """A ready encoder (``nn.Module`` in eval mode) from a file written by ``skipclip export``;
-    see :func:`skipclip.engine.export.load_encoder`."""
-    from skipclip.engine.export import load_encoder as _load
+    see :func:`skipclip.weights.export.load_encoder`."""
+    from skipclip.weights.export import load_encoder as _load
 
     return _load(path)
 

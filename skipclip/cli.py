@@ -34,7 +34,7 @@ def build_parser() -> argparse.ArgumentParser:
         ),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    from skipclip import __version__
+    from skipclip._version import __version__
 
     parser.add_argument("--version", action="version", version=f"skipclip {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -72,9 +72,11 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "command", None):
         parser.print_help()
         return 0
+    from skipclip.errors import SkipClipError
+
     try:
         return int(args._module.run(args) or 0)
-    except (ValueError, FileNotFoundError, FileExistsError) as exc:
+    except SkipClipError as exc:  # the user's to fix: one line; anything else is a bug, with its traceback
         print(f"skipclip {args.command}: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -76,7 +76,7 @@ def lr_by_epoch(module, epochs: int) -> list[float]:
 
 
 def test_pretraining_schedule_epoch_by_epoch():
-    from skipclip.method.module import SkipClipModule
+    from skipclip.engine.skipclip_module import SkipClipModule
 
     cfg = load_config("paper", {"model.width": 8})  # the schedule does not depend on the width
     lrs = lr_by_epoch(SkipClipModule.from_config(cfg), 600)

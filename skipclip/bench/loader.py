@@ -1,6 +1,6 @@
 """``skipclip bench loader``: the pretext loader reading a prepared store vs decoding the files.
 
-Both runs use the same :class:`~skipclip.data.pretext.PretextDataset` (same window, crop, seed)
+Both runs use the same :class:`~skipclip.data.sampling.pretext.PretextDataset` (same window, crop, seed)
 over the same videos in the same process, one thread, no DataLoader workers, so "per core" is
 honest: frames per second of process CPU time (decoding threads included). On-the-fly decoding
 reads like torchvision's ``read_video``: seek to the keyframe before the first wanted frame,
@@ -15,6 +15,8 @@ import os
 import tempfile
 import time
 from pathlib import Path
+
+from skipclip.errors import InvalidInputError
 
 HELP = "pretext samples/s and frames/s per core: prepared store vs on-the-fly PyAV decoding"
 DESCRIPTION = __doc__.split("\n\n")[1] if __doc__ else HELP
@@ -38,7 +40,7 @@ def make_videos(root: Path, count: int, frames: int = 160, size: tuple[int, int]
     """Write ``count`` moving-pattern videos in UCF101's naming, MPEG-4 in AVI (as UCF101 ships)."""
     import numpy as np
 
-    from skipclip.data.video_io import write_video
+    from skipclip.data import write_video
 
     h, w = size
     yy, xx = np.mgrid[0:h, 0:w]
@@ -61,7 +63,7 @@ def _subset_folder(index, count: int, dest: Path) -> None:
     """Symlink ``count`` videos spread over the data set into ``dest`` (keeping their relative paths)."""
     present = [e for e in index.entries if (index.root / e.path).is_file()]
     if not present:
-        raise ValueError(f"no video file of {index.root} is present")
+        raise InvalidInputError(f"no video file of {index.root} is present")
     step = max(1, len(present) // count)
     for e in present[::step][:count]:
         link = dest / e.path
@@ -101,13 +103,17 @@ def benchmark(data: str | None = None, videos: int = 12, samples: int = 96, shor
     """
     import torch
 
-    from skipclip.data.files import VideoFileSource
-    from skipclip.data.pretext import PretextDataset
-    from skipclip.data.prepare import prepare
-    from skipclip.data.window import PretextWindow
-    from skipclip.data.index import VideoEntry
-    from skipclip.data.layouts import load_index
-    from skipclip.data.store import MANIFEST, PreparedStore, load_manifest
+    from skipclip.data import (
+        MANIFEST,
+        PreparedStore,
+        PretextDataset,
+        PretextWindow,
+        VideoEntry,
+        VideoFileSource,
+        load_index,
+        load_manifest,
+        prepare,
+    )
 
     window = window or PretextWindow(16, 8, 4, 1)
     torch.set_num_threads(1)
@@ -117,7 +123,7 @@ def benchmark(data: str | None = None, videos: int = 12, samples: int = 96, shor
             store_dir = Path(data)
             source_root = Path(load_manifest(store_dir).get("source", ""))
             if not source_root.is_dir():
-                raise ValueError(f"the source videos of {data} ({source_root}) are gone; on-the-fly decoding needs "
+                raise InvalidInputError(f"the source videos of {data} ({source_root}) are gone; on-the-fly decoding needs "
                                  "them: pass the raw video folder as --data instead")
         else:
             source_root = tmp / "videos"
@@ -128,7 +134,7 @@ def benchmark(data: str | None = None, videos: int = 12, samples: int = 96, shor
             store_dir = tmp / "store"
             report = prepare(source_root, store_dir, layout="folder", short_side=short_side, workers=0, progress=False)
             if not report.ok:
-                raise ValueError(f"no usable video among those picked from {data}:\n{report.summary()}")
+                raise InvalidInputError(f"no usable video among those picked from {data}:\n{report.summary()}")
         store = PreparedStore(store_dir, split="all")
         if len(store) > videos:
             store.videos = store.videos[:: max(1, len(store) // videos)][:videos]
@@ -186,7 +192,7 @@ def table(r: dict) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from skipclip.data.window import PretextWindow
+    from skipclip.data import PretextWindow
 
     window = PretextWindow(args.context_frames, args.num_targets, args.sampling_rate, args.target_length)
     result = benchmark(args.data, args.videos, args.samples, args.short_side, args.crop, window)

@@ -7,6 +7,7 @@ import ctypes
 import os
 from pathlib import Path
 
+
 class PeakMemory:
     """Peak memory of a stretch of code: CUDA allocator statistics, or the CPU resident set size."""
 

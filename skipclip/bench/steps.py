@@ -32,7 +32,7 @@ def bare_inputs(model, batch: dict, device, dtype=None):
     see them); f gets as many frames as in the step (targets + rotated copies)."""
     import torch
 
-    from skipclip.data.transforms import normalize
+    from skipclip.models.normalize import normalize
 
     with torch.no_grad():
         context = normalize(batch["context"].to(device), channel_dim=1)  # B x 3 x K x S x S

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 
+
 def sync(device) -> None:
     import torch
 

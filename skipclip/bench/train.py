@@ -34,6 +34,7 @@ from pathlib import Path
 from skipclip.bench.memory import PeakMemory, malloc_state, minor_faults
 from skipclip.bench.steps import count_flops, make_batch, make_steps, profile_table
 from skipclip.bench.timing import CLOCKS, matmul_timer, timed
+from skipclip.errors import InvalidInputError
 
 HELP = "training step speed: MFU against the matmul rate, Skip-Clip overhead over the bare encoders, memory"
 DESCRIPTION = __doc__.split("\n\n")[1] if __doc__ else HELP
@@ -78,15 +79,15 @@ def measure(args: argparse.Namespace) -> dict:
     from skipclip.method.model import build_skipclip
 
     if args.device == "cuda" and not torch.cuda.is_available():
-        raise ValueError("--device cuda asked for, but torch sees no CUDA device; use --device cpu")
+        raise InvalidInputError("--device cuda asked for, but torch sees no CUDA device; use --device cpu")
     if args.repeats < 1 or args.warmup < 0:
-        raise ValueError(f"--repeats must be >= 1 and --warmup >= 0, got {args.repeats} and {args.warmup}")
+        raise InvalidInputError(f"--repeats must be >= 1 and --warmup >= 0, got {args.repeats} and {args.warmup}")
     if args.threads is not None:
         if args.threads < 1:
-            raise ValueError(f"--threads must be >= 1, got {args.threads}")
+            raise InvalidInputError(f"--threads must be >= 1, got {args.threads}")
         torch.set_num_threads(args.threads)
     if args.clock == "cpu" and (args.device != "cpu" or torch.get_num_threads() != 1):
-        raise ValueError("--clock cpu counts process CPU seconds, which equal step time only on one "
+        raise InvalidInputError("--clock cpu counts process CPU seconds, which equal step time only on one "
                          "CPU thread: add --threads 1 (and --device cpu), or use --clock wall")
     clock = CLOCKS[args.clock]
     device = torch.device(args.device)

@@ -29,7 +29,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from skipclip.data.doctor import examine
+    from skipclip.data import examine
 
     report = examine(args.data, fold=args.split, min_frames=args.min_frames, val_fraction=args.val_fraction,
                      splits=args.splits, layout=args.layout, test_fraction=args.test_fraction,

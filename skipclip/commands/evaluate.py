@@ -26,18 +26,18 @@ def add_arguments(p):
 
 
 def run(args) -> int:
+    from skipclip.commands.finetune import OVERRIDES
+    from skipclip.commands.prepare import LAYOUT_OVERRIDES
     from skipclip.config import parse_sets
     from skipclip.eval.report import results_table, write_report
     from skipclip.recipes.evaluate import run_evaluate
-    from skipclip.commands.finetune import OVERRIDES
-    from skipclip.commands.prepare import LAYOUT_OVERRIDES
 
     protocols = [p.strip() for p in args.protocols.split(",") if p.strip()]
     overrides = {key: getattr(args, flag, None) for flag, key in {**OVERRIDES, **LAYOUT_OVERRIDES}.items()}
     epochs = args.max_epochs if args.max_epochs is not None and args.max_steps is None else None
     report = run_evaluate(args.config, args.ckpt, args.data, protocols=protocols, overrides=overrides,
                           sets=parse_sets(args.set), progress=not args.no_progress, seeds=args.seeds, epochs=epochs)
-    from skipclip.data.open import per_class_table
+    from skipclip.data import per_class_table
 
     print("\n" + per_class_table(report["data"]["per_class"]))
     print("\n" + results_table(report["results"]))

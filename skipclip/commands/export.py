@@ -19,7 +19,7 @@ def add_arguments(p):
 
 
 def run(args) -> int:
-    from skipclip.engine.export import export_encoders
+    from skipclip.weights.export import export_encoders
 
     card = export_encoders(args.ckpt, args.out, frame=args.frame_encoder, force=args.force)
     g = card["context_encoder"]

@@ -1,6 +1,12 @@
 """`skipclip finetune`: fine-tune the context encoder g for action recognition (section 4.2)."""
 
-from skipclip.commands.pretrain import _positive, add_device_arguments, add_logger_argument, add_set_argument, epochs_instead_of_steps
+from skipclip.commands.pretrain import (
+    add_device_arguments,
+    add_logger_argument,
+    add_set_argument,
+    epochs_instead_of_steps,
+    positive_int,
+)
 
 HELP = "fine-tune the context encoder for action recognition and test it (paper section 4.2)"
 DESCRIPTION = (
@@ -43,12 +49,12 @@ def add_data_arguments(p):
     p.add_argument("--val-fraction", type=float, help="share of each class's training videos held out by group "
                    "for model selection (default: data.val_fraction)")
     p.add_argument("--config", default="cpu", help="preset name (cpu, paper) or a YAML file; its finetune section")
-    p.add_argument("--max-steps", type=_positive, metavar="N",
+    p.add_argument("--max-steps", type=positive_int, metavar="N",
                    help="fine-tuning optimiser steps (default: finetune.max_steps; epochs without it)")
     p.add_argument("--max-epochs", type=int,
                    help="fine-tune this many epochs instead of a step budget (alone: overrides the preset's steps)")
     p.add_argument("--time-budget", type=float, metavar="MIN", help="stop fine-tuning after this many minutes")
-    p.add_argument("--seeds", type=_positive, default=1, metavar="N",
+    p.add_argument("--seeds", type=positive_int, default=1, metavar="N",
                    help="repeat with seeds SEED..SEED+N-1 and report mean and spread (default 1)")
     p.add_argument("--lr", type=float, help="fine-tuning learning rate")
     p.add_argument("--batch-size", type=int, help="clips per batch")
@@ -75,9 +81,8 @@ def add_arguments(p):
 
 
 def config_from_args(args):
-    from skipclip.config import load_config, parse_sets
-
     from skipclip.commands.prepare import LAYOUT_OVERRIDES
+    from skipclip.config import load_config, parse_sets
 
     flags = {**OVERRIDES, **LAYOUT_OVERRIDES}
     cfg = load_config(args.config, {key: getattr(args, flag, None) for flag, key in flags.items()},
@@ -87,7 +92,7 @@ def config_from_args(args):
 
 
 def run(args) -> int:
-    from skipclip.data.open import per_class_table
+    from skipclip.data import per_class_table
     from skipclip.engine.loggers import parse_loggers
     from skipclip.eval.report import results_table
     from skipclip.recipes.finetune import run_finetune
@@ -107,7 +112,7 @@ def run(args) -> int:
               f"{r.get('train_s', 0):.0f} s)")
     print(f"{test['windows_per_video']['mean']:.1f} windows per test video")
     if report.get("failed_videos"):
-        from skipclip.data.paths import printable
+        from skipclip.data import printable
 
         print(f"skipped {len(report['failed_videos'])} unreadable videos (named in report.json), e.g. "
               + "; ".join(f"{printable(n)}: {r}" for n, r in list(report["failed_videos"].items())[:3]))

@@ -12,7 +12,7 @@ LAYOUT_OVERRIDES = {"layout": "data.layout", "test_fraction": "data.test_fractio
 
 def add_layout_arguments(parser: argparse.ArgumentParser, with_defaults: bool = True) -> None:
     """--layout, --test-fraction, --group-pattern, --val-fallback: how a raw folder is read and split."""
-    from skipclip.data.layouts import LAYOUTS
+    from skipclip.config.sections import LAYOUTS
 
     parser.add_argument("--layout", choices=LAYOUTS, default=None, help="force a layout (detected when omitted)")
     parser.add_argument("--test-fraction", type=float, default=0.2 if with_defaults else None,
@@ -52,7 +52,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from skipclip.data.prepare import prepare
+    from skipclip.data import prepare
 
     report = prepare(args.videos, args.out, splits=args.splits, layout=args.layout, short_side=args.short_side,
                      workers=args.workers, codec=args.codec, quality=args.quality, progress=not args.no_progress,
@@ -63,7 +63,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"skipclip prepare: error: no usable video in {args.out}; see the reasons above")
         return 1
     if args.check:
-        from skipclip.data.doctor import examine
+        from skipclip.data import examine
 
         print(examine(args.out, fallback=args.val_fallback).text())
     return 0

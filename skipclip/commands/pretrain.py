@@ -39,7 +39,7 @@ OVERRIDES = {
 def add_common_training_arguments(p, default_config: str = "cpu") -> None:
     p.add_argument("--config", default=default_config,
                    help="preset name (cpu, paper) or path to a YAML file")
-    p.add_argument("--max-steps", type=_positive, metavar="N",
+    p.add_argument("--max-steps", type=positive_int, metavar="N",
                    help="optimiser steps to train (default: the preset's; its epochs without one)")
     p.add_argument("--max-epochs", type=int,
                    help="train this many epochs instead of a step budget (alone: overrides the preset's steps)")
@@ -117,7 +117,8 @@ def add_arguments(p):
                         "mid-epoch after a crash (0: at epoch ends only)")
 
 
-def _positive(text: str) -> int:
+def positive_int(text: str) -> int:
+    """argparse type: a whole number >= 1."""
     import argparse
 
     value = int(text)
@@ -143,9 +144,8 @@ def _non_negative(text: str) -> int:
 
 
 def config_from_args(args):
-    from skipclip.config import load_config, parse_sets
-
     from skipclip.commands.prepare import LAYOUT_OVERRIDES
+    from skipclip.config import load_config, parse_sets
 
     overrides = {key: getattr(args, flag, None) for flag, key in {**OVERRIDES, **LAYOUT_OVERRIDES}.items()}
     if getattr(args, "no_rotation", False):

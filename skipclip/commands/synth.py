@@ -19,8 +19,7 @@ def add_arguments(p):
 
 
 def run(args) -> int:
-    from skipclip.data.synthetic import SyntheticSource
-    from skipclip.data.writer import write_synthetic_ucf101
+    from skipclip.data import SyntheticSource, write_synthetic_ucf101
 
     src = SyntheticSource(args.classes, args.videos_per_class, args.frames, args.size, args.seed)
     counts = write_synthetic_ucf101(src, args.out, force=args.force)

@@ -1,5 +1,8 @@
 """`skipclip visualize`: Figure 3, per-cell context-target similarity as heat maps."""
 
+
+from skipclip.errors import OutputExistsError
+
 HELP = "draw the context clip and target frames with per-cell similarity heat maps (Figure 3)"
 DESCRIPTION = (
     "For one pretext sample of a video (by default the window where the frames change most; --start "
@@ -25,7 +28,7 @@ def run(args) -> int:
     from skipclip.viz.similarity import draw_similarity
 
     if Path(args.out).exists() and not args.force:
-        raise FileExistsError(f"--out {args.out} already exists; pass --force to overwrite it, or choose another path")
+        raise OutputExistsError(f"--out {args.out} already exists; pass --force to overwrite it, or choose another path")
     info = draw_similarity(args.ckpt, args.video, args.out, start=args.start)
     scores = ", ".join(f"{s:.3f}" for s in info["scores"])
     print(f"{info['video']}: window at frame {info['start']} ({info['chosen_by']}), context frames "

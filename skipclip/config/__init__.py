@@ -6,9 +6,25 @@ A configuration is a :class:`Config` of six sections (:mod:`.sections`). Presets
 (:mod:`.validate`) before any work starts.
 """
 
-from skipclip.config.load import PRESET_DIR, apply_overrides, apply_sets, config_from_dict, load_config, parse_sets, preset_names
-from skipclip.config.sections import (CONTEXT_ARCHS, Config, DataConfig, FinetuneConfig, ModelConfig, OptimConfig, PretextConfig,
-                       TrainerConfig)
+from skipclip.config.load import (
+                       PRESET_DIR,
+                       apply_overrides,
+                       apply_sets,
+                       config_from_dict,
+                       load_config,
+                       parse_sets,
+                       preset_names,
+)
+from skipclip.config.sections import (
+                       CONTEXT_ARCHS,
+                       Config,
+                       DataConfig,
+                       FinetuneConfig,
+                       ModelConfig,
+                       OptimConfig,
+                       PretextConfig,
+                       TrainerConfig,
+)
 from skipclip.config.validate import validate, validate_finetune
 
 __all__ = ["CONTEXT_ARCHS", "Config", "DataConfig", "FinetuneConfig", "ModelConfig", "OptimConfig", "PRESET_DIR",

@@ -11,6 +11,7 @@ import yaml
 
 from skipclip.config.sections import Config
 from skipclip.config.validate import validate
+from skipclip.errors import InputNotFoundError, InvalidInputError
 
 PRESET_DIR = Path(__file__).resolve().parent.parent / "configs"
 
@@ -23,7 +24,7 @@ def _merge_section(section: Any, values: Mapping[str, Any], where: str) -> None:
     known = {f.name: f for f in fields(section)}
     for key, value in values.items():
         if key not in known:
-            raise ValueError(
+            raise InvalidInputError(
                 f"unknown key '{key}' in {where}; known keys: {', '.join(sorted(known))}"
             )
         setattr(section, key, value)
@@ -34,12 +35,12 @@ def config_from_dict(data: Mapping[str, Any], where: str = "config") -> Config:
     cfg = Config()
     for name, values in (data or {}).items():
         if name not in {f.name for f in fields(Config)}:
-            raise ValueError(
+            raise InvalidInputError(
                 f"unknown section '{name}' in {where}; known sections: "
                 f"{', '.join(f.name for f in fields(Config))}"
             )
         if not isinstance(values, Mapping):
-            raise ValueError(f"section '{name}' in {where} must be a mapping, got {values!r}")
+            raise InvalidInputError(f"section '{name}' in {where} must be a mapping, got {values!r}")
         _merge_section(getattr(cfg, name), values, f"{where} section '{name}'")
     return cfg
 
@@ -60,22 +61,22 @@ def load_config(name_or_path: str | Path = "cpu", overrides: Mapping[str, Any] |
     text_path = Path(str(name_or_path))
     if text_path.suffix in (".yaml", ".yml") or text_path.exists():
         if not text_path.exists():
-            raise FileNotFoundError(f"config file {text_path} does not exist")
+            raise InputNotFoundError(f"config file {text_path} does not exist")
         path, where = text_path, str(text_path)
     else:
         path = PRESET_DIR / f"{name_or_path}.yaml"
         where = f"preset '{name_or_path}'"
         if not path.exists():
-            raise ValueError(
+            raise InvalidInputError(
                 f"unknown preset '{name_or_path}'; choose one of {', '.join(preset_names())} "
                 "or give a path to a YAML file"
             )
     try:
         data = yaml.safe_load(path.read_text()) or {}
     except yaml.YAMLError as exc:
-        raise ValueError(f"{path} is not valid YAML: {exc}") from exc
+        raise InvalidInputError(f"{path} is not valid YAML: {exc}") from exc
     if not isinstance(data, Mapping):
-        raise ValueError(f"{path} must hold a mapping of sections, got {type(data).__name__}")
+        raise InvalidInputError(f"{path} must hold a mapping of sections, got {type(data).__name__}")
     cfg = config_from_dict(data, where)
     apply_overrides(cfg, overrides or {})
     apply_sets(cfg, sets or {})
@@ -91,7 +92,7 @@ def apply_overrides(cfg: Config, overrides: Mapping[str, Any]) -> Config:
         section_name, _, key = dotted.partition(".")
         section = getattr(cfg, section_name, None)
         if section is None or not dataclasses.is_dataclass(section):
-            raise ValueError(f"unknown config section in override '{dotted}'")
+            raise InvalidInputError(f"unknown config section in override '{dotted}'")
         _merge_section(section, {key: value}, f"override '{dotted}'")
     return cfg
 
@@ -109,11 +110,11 @@ def parse_sets(items: list[str] | None) -> dict[str, Any]:
         key = key.strip()
         section, dot, name = key.partition(".")
         if not eq or not dot or not section or not name:
-            raise ValueError(f"--set {item!r}: expected section.key=value, e.g. --set optim.lr=1e-4")
+            raise InvalidInputError(f"--set {item!r}: expected section.key=value, e.g. --set optim.lr=1e-4")
         try:
             out[key] = yaml.safe_load(text) if text.strip() else None
         except yaml.YAMLError as exc:
-            raise ValueError(f"--set {key}: value {text!r} is not valid YAML ({exc.problem})") from None
+            raise InvalidInputError(f"--set {key}: value {text!r} is not valid YAML ({exc.problem})") from None
     return out
 
 
@@ -127,7 +128,7 @@ def apply_sets(cfg: Config, sets: Mapping[str, Any]) -> Config:
     for dotted, value in sets.items():
         section_name, _, key = dotted.partition(".")
         if section_name not in known:
-            raise ValueError(f"--set {dotted}: unknown section '{section_name}'; known sections: {', '.join(known)}")
+            raise InvalidInputError(f"--set {dotted}: unknown section '{section_name}'; known sections: {', '.join(known)}")
         section = getattr(cfg, section_name)
         _merge_section(section, {key: value}, f"--set {dotted}")
         annotation = {f.name: f.type for f in fields(section)}[key]
@@ -155,6 +156,6 @@ def _check_type(dotted: str, value: Any, annotation: Any) -> None:
     if wanted is None:  # Any / Optional fields: validate() checks their values
         return
     if not isinstance(value, wanted) or (name != "bool" and isinstance(value, bool)):
-        raise ValueError(f"--set {dotted}: expected {'a number' if name == 'float' else 'an ' + name if name == 'int' else 'a ' + name}"
+        raise InvalidInputError(f"--set {dotted}: expected {'a number' if name == 'float' else 'an ' + name if name == 'int' else 'a ' + name}"
                          f", got {value!r} ({type(value).__name__})")
 

@@ -6,6 +6,8 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 CONTEXT_ARCHS = ("r3d18_hara", "r3d_18", "r2plus1d_18")
+# data set layouts read as they ship (skipclip.data.catalog.layouts has one module each)
+LAYOUTS = ("ucf101", "hmdb51", "ssv2", "kinetics", "lists", "splitdirs", "folder")
 
 
 @dataclass

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 from dataclasses import fields
 
+from skipclip.config.budget import finetune_budget, pretrain_budget
 from skipclip.config.sections import CONTEXT_ARCHS, Config
+from skipclip.errors import InvalidInputError
 
 _EXPECTED = {"bool": "a boolean (true or false)", "int": "an integer", "float": "a number", "str": "a string"}
 
@@ -52,7 +54,7 @@ def check_types(cfg: Config) -> Config:
             kind = f.type if isinstance(f.type, str) else getattr(f.type, "__name__", "Any")
             v = getattr(values, f.name)
             if kind in _EXPECTED and not _type_ok(kind, v):
-                raise ValueError(f"{section.name}.{f.name} must be {_EXPECTED[kind]}, got {v!r} "
+                raise InvalidInputError(f"{section.name}.{f.name} must be {_EXPECTED[kind]}, got {v!r} "
                                  f"({type(v).__name__}){_hint(kind, v)}")
     return cfg
 
@@ -63,36 +65,36 @@ def validate_finetune(cfg: "Config") -> None:
     for name in ("lr", "weight_decay"):
         v = getattr(f, name)
         if not isinstance(v, (int, float)) or isinstance(v, bool) or v < 0 or (name == "lr" and v == 0):
-            raise ValueError(f"finetune.{name} must be {'> 0' if name == 'lr' else '>= 0'}, got {v!r}")
+            raise InvalidInputError(f"finetune.{name} must be {'> 0' if name == 'lr' else '>= 0'}, got {v!r}")
     for name in ("lr_step_epochs", "lr_last_step_epoch", "max_epochs", "batch_size", "val_every"):
         v = getattr(f, name)
         if not isinstance(v, int) or isinstance(v, bool) or v < 1:
-            raise ValueError(f"finetune.{name} must be an integer >= 1, got {v!r}")
+            raise InvalidInputError(f"finetune.{name} must be an integer >= 1, got {v!r}")
     if not (isinstance(f.lr_gamma, (int, float)) and 0 < f.lr_gamma <= 1):
-        raise ValueError(f"finetune.lr_gamma must be in (0, 1], got {f.lr_gamma!r}")
+        raise InvalidInputError(f"finetune.lr_gamma must be in (0, 1], got {f.lr_gamma!r}")
     if not (isinstance(f.dropout, (int, float)) and 0 <= f.dropout < 1):
-        raise ValueError(f"finetune.dropout must be in [0, 1), got {f.dropout!r}")
+        raise InvalidInputError(f"finetune.dropout must be in [0, 1), got {f.dropout!r}")
     for name, low in (("clip_frames", 1), ("crop_size", 16), ("short_side", 16), ("window_stride", 1)):
         v = getattr(f, name)
         if v is not None and (not isinstance(v, int) or isinstance(v, bool) or v < low):
-            raise ValueError(f"finetune.{name} must be null (follow pretraining) or an integer >= {low}, got {v!r}")
+            raise InvalidInputError(f"finetune.{name} must be null (follow pretraining) or an integer >= {low}, got {v!r}")
     if f.val_fraction is not None and (isinstance(f.val_fraction, bool) or not isinstance(f.val_fraction, (int, float))
                                        or not 0 <= f.val_fraction < 1):
-        raise ValueError(f"finetune.val_fraction must be null (follow data.val_fraction) or in [0, 1), "
+        raise InvalidInputError(f"finetune.val_fraction must be null (follow data.val_fraction) or in [0, 1), "
                          f"got {f.val_fraction!r}")
     if f.selection not in ("best", "last"):
-        raise ValueError(f"finetune.selection must be 'best' (best validation epoch) or 'last' (last epoch), "
+        raise InvalidInputError(f"finetune.selection must be 'best' (best validation epoch) or 'last' (last epoch), "
                          f"got {f.selection!r}")
     crop = f.crop_size if f.crop_size is not None else cfg.data.crop_size
     short = f.short_side if f.short_side is not None else cfg.data.short_side
     if crop > short:
-        raise ValueError(f"finetune crop ({crop}) must not be larger than the short side frames are resized "
+        raise InvalidInputError(f"finetune crop ({crop}) must not be larger than the short side frames are resized "
                          f"to ({short}); lower finetune.crop_size or raise finetune.short_side")
 
 
 def _check(cond: bool, message: str) -> None:
     if not cond:
-        raise ValueError(message)
+        raise InvalidInputError(message)
 
 
 def validate(cfg: Config) -> Config:
@@ -193,12 +195,11 @@ def validate(cfg: Config) -> Config:
            f"trainer.limit_train_batches must be a fraction in (0, 1] or a batch count >= 1, got {ltb!r}")
     _check(t.time_budget_min is None or (isinstance(t.time_budget_min, (int, float)) and t.time_budget_min > 0),
            f"trainer.time_budget_min must be null or > 0 minutes, got {t.time_budget_min!r}")
-    from skipclip.engine.budget import finetune_budget, pretrain_budget
 
     for section, budget in (("optim", pretrain_budget), ("finetune", finetune_budget)):
         try:
             budget(cfg)
         except ValueError as e:
-            raise ValueError(f"{section}.{e}") from None
+            raise InvalidInputError(f"{section}.{e}") from None
     validate_finetune(cfg)
     return cfg

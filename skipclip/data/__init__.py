@@ -1,0 +1,74 @@
+"""Video data for Skip-Clip: the only door other packages use.
+
+Rooms, and where a new piece goes:
+
+- ``sources/``  a data set as indexable videos (:class:`VideoSource`): synthetic, raw files, in memory;
+- ``video/``    decoding and encoding video files (PyAV);
+- ``store/``    the prepared store: shards, manifest, ``prepare`` and its worker pool;
+- ``catalog/``  what a folder holds: layouts (one module each), the index, carving, ``doctor``;
+- ``sampling/`` what a model sees: the pretext window and dataset, labelled clips, the epoch
+  sampler, crop and flip;
+- ``open.py``   the one place a ``--data`` argument is read; ``failures.py`` unreadable videos
+  reported from DataLoader workers.
+"""
+
+from skipclip.data.catalog.carve import CoverageWarning, carve
+from skipclip.data.catalog.doctor import DoctorReport, examine, wrap_names
+from skipclip.data.catalog.index import (
+    DatasetIndex,
+    SplitError,
+    VideoEntry,
+    list_videos,
+    select,
+    split_of,
+)
+from skipclip.data.catalog.layouts import EXPECTED, load_index
+from skipclip.data.catalog.paths import PathEscapeError, contained, printable
+from skipclip.data.failures import FAILED, collate, from_batch
+from skipclip.data.open import (
+    Splits,
+    open_data,
+    open_video,
+    per_class,
+    per_class_table,
+    synthetic_sources,
+)
+from skipclip.data.sampling.clips import ClipDataset, sliding_windows
+from skipclip.data.sampling.crop_flip import random_crop_flip, resize_short_side
+from skipclip.data.sampling.epoch_sampler import EpochSampler, epoch_loader
+from skipclip.data.sampling.pretext import PretextDataset
+from skipclip.data.sampling.window import PretextWindow
+from skipclip.data.sources.base import (
+    InMemorySource,
+    SubsetSource,
+    VideoReadError,
+    VideoSource,
+)
+from skipclip.data.sources.files import VideoFileSource
+from skipclip.data.sources.synthetic import SyntheticSource
+from skipclip.data.sources.synthetic_ucf101 import write_synthetic_ucf101
+from skipclip.data.store.prepare import PrepareReport, prepare
+from skipclip.data.store.prepared import (
+    MANIFEST,
+    PreparedStore,
+    load_manifest,
+    manifest_entries,
+)
+from skipclip.data.video.pyav import (
+    VideoInfo,
+    decode,
+    is_video_file,
+    probe,
+    write_video,
+)
+
+__all__ = [
+    "EXPECTED", "FAILED", "MANIFEST", "ClipDataset", "CoverageWarning", "DatasetIndex", "DoctorReport",
+    "EpochSampler", "InMemorySource", "PathEscapeError", "PrepareReport", "PreparedStore", "PretextDataset",
+    "PretextWindow", "SplitError", "Splits", "SubsetSource", "SyntheticSource", "VideoEntry", "VideoFileSource",
+    "VideoInfo", "VideoReadError", "VideoSource", "carve", "collate", "contained", "decode", "epoch_loader",
+    "examine", "from_batch", "is_video_file", "list_videos", "load_index", "load_manifest", "manifest_entries",
+    "open_data", "open_video", "per_class", "per_class_table", "prepare", "printable", "probe", "random_crop_flip",
+    "resize_short_side", "select", "sliding_windows", "split_of", "synthetic_sources", "wrap_names",
+    "write_synthetic_ucf101", "write_video",
+]

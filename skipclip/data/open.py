@@ -1,7 +1,7 @@
 """The one place a data argument is read: ``open_data(data, cfg) -> Splits``.
 
 A data argument is ``"synthetic"`` (the built-in generated set), a prepared store (a folder with
-``manifest.json``) or a raw video folder in any layout of :mod:`skipclip.data.layouts`. Every
+``manifest.json``) or a raw video folder in any layout of :mod:`skipclip.data.catalog.layouts`. Every
 command turns its ``--data`` into :class:`Splits` here and nowhere else.
 """
 
@@ -10,8 +10,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from skipclip.data.source import InMemorySource, VideoSource
-from skipclip.data.synthetic import SyntheticSource
+from skipclip.data.catalog.index import select
+from skipclip.data.catalog.layouts import load_index
+from skipclip.data.sources.base import InMemorySource, VideoSource
+from skipclip.data.sources.files import VideoFileSource
+from skipclip.data.sources.synthetic import SyntheticSource
+from skipclip.data.store.prepared import MANIFEST, PreparedStore
+from skipclip.data.video.pyav import decode
+from skipclip.errors import InputNotFoundError, InvalidInputError
 
 SYNTHETIC = "synthetic"
 SPLIT_NAMES = ("train", "val", "test", "trainval", "all")
@@ -84,7 +90,7 @@ def open_split(data: str | Path, split: str = "train", *, cfg=None, fold: int = 
 
     Raises:
         FileNotFoundError: ``data`` does not exist.
-        ValueError: unknown split, or bad split files (:class:`~skipclip.data.index.SplitError`).
+        ValueError: unknown split, or bad split files (:class:`~skipclip.data.catalog.index.SplitError`).
     """
     if cfg is None:
         from skipclip.config import Config
@@ -97,18 +103,14 @@ def open_split(data: str | Path, split: str = "train", *, cfg=None, fold: int = 
         sets = synthetic_sources(cfg, seed=seed)
         key = {"trainval": "train", "all": "train"}.get(split, split)
         if key not in sets:
-            raise ValueError(f"unknown split {split!r} of the synthetic set; choose one of {', '.join(sets)}, all")
+            raise InvalidInputError(f"unknown split {split!r} of the synthetic set; choose one of {', '.join(sets)}, all")
         return sets[key]
-    from skipclip.data.store import MANIFEST, PreparedStore
 
     path = Path(data)
     if not path.exists():
-        raise FileNotFoundError(f"--data {data}: no such folder; give a prepared store, a video folder or 'synthetic'")
+        raise InputNotFoundError(f"--data {data}: no such folder; give a prepared store, a video folder or 'synthetic'")
     if (path / MANIFEST).is_file():
         return PreparedStore(path, split=split, fold=fold, val_fraction=val_fraction, seed=seed, fallback=fallback)
-    from skipclip.data.files import VideoFileSource
-    from skipclip.data.index import select
-    from skipclip.data.layouts import load_index
 
     index = load_index(path, splits, layout or cfg.data.layout, test_fraction=cfg.data.test_fraction,
                        group_pattern=cfg.data.group_pattern, fallback=fallback)
@@ -158,7 +160,7 @@ def check_store_size(data, stored: int | None, needed: int) -> None:
         ValueError: ``stored < needed``, naming both sizes and the ``prepare`` command to run.
     """
     if stored is not None and stored < needed:
-        raise ValueError(
+        raise InvalidInputError(
             f"--data {data} was prepared with a {stored} px short side, but this run resizes frames to "
             f"{needed} px (data.short_side, or finetune.short_side for fine-tuning), so every frame would "
             f"be upsampled. Prepare the videos again at the size the run needs: skipclip prepare --videos "
@@ -205,15 +207,14 @@ def open_video(video: str, cfg):
         try:
             index = int(video.split(":", 1)[1])
         except ValueError:
-            raise ValueError(f"--video {video}: write synthetic:N with N a video number, e.g. synthetic:0") from None
+            raise InvalidInputError(f"--video {video}: write synthetic:N with N a video number, e.g. synthetic:0") from None
         src = synthetic_sources(cfg)["test"]
         if not 0 <= index < len(src):
-            raise ValueError(f"--video {video}: the synthetic test set has videos 0..{len(src) - 1}")
+            raise InvalidInputError(f"--video {video}: the synthetic test set has videos 0..{len(src) - 1}")
         return src.read(index, range(src.num_frames(index))), src.name(index)
     path = Path(video)
     if not path.is_file():
-        raise FileNotFoundError(f"--video {video}: no such file (or write synthetic:N for a built-in video)")
-    from skipclip.data.video_io import decode
+        raise InputNotFoundError(f"--video {video}: no such file (or write synthetic:N for a built-in video)")
 
     frames, _ = decode(path, short_side=cfg.data.short_side)
     return frames, path.name

@@ -6,6 +6,8 @@ from __future__ import annotations
 import lightning as L
 import torch.nn as nn
 
+from skipclip.data import from_batch
+
 
 class KeepBest(L.Callback):
     """Keep, in memory, the weights of the validation with the best ``monitor`` (model selection on
@@ -51,7 +53,7 @@ class KeepBest(L.Callback):
             self.best, self.best_epoch, self.best_step = value, trainer.current_epoch, trainer.global_step
             self.best_state = {k: v.detach().clone().cpu() for k, v in pl_module.state_dict().items()}
             if self.save_to is not None and trainer.is_global_zero:
-                from skipclip.engine.checkpoints import atomic_torch_save
+                from skipclip.utils.io import atomic_torch_save
 
                 atomic_torch_save({"state_dict": self.best_state, "hyper_parameters": dict(pl_module.hparams),
                                    "selection": {"best_epoch": self.best_epoch, "val_top1": self.best}}, self.save_to)
@@ -69,11 +71,7 @@ class CollectFailures(L.Callback):
         self.failed: dict[str, str] = {}
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
-        from skipclip.data.skips import from_batch
-
         self.failed.update(from_batch(batch))
 
     def on_validation_batch_end(self, trainer, pl_module, outputs, batch, batch_idx, dataloader_idx=0):
-        from skipclip.data.skips import from_batch
-
         self.failed.update(from_batch(batch))

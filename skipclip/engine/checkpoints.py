@@ -15,57 +15,22 @@ of a run folder that can be resumed exactly with ``--resume``.
 from __future__ import annotations
 
 import logging
-import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, BinaryIO, Callable
+from typing import Any
 
 import torch
 from lightning.fabric.plugins.io.torch_io import TorchCheckpointIO
 from lightning.pytorch.callbacks import ModelCheckpoint
 
+from skipclip.engine.resume import TrainingPosition
+from skipclip.errors import InvalidInputError
+from skipclip.utils.io import TMP_SUFFIX, atomic_torch_save
+from skipclip.weights.read import UnsafeCheckpointError, read_checkpoint
+
 log = logging.getLogger(__name__)
 
 LAST = "last.ckpt"
-TMP_SUFFIX = ".tmp"
-
-
-def _fsync_dir(folder: Path) -> None:
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:  # pragma: no cover - platforms without directory fds
-        return
-    try:
-        os.fsync(fd)
-    except OSError:  # pragma: no cover
-        pass
-    finally:
-        os.close(fd)
-
-
-def atomic_write(path: str | Path, write: Callable[[BinaryIO], None]) -> None:
-    """Call ``write`` on a temporary file in ``path``'s folder, fsync, then rename over ``path``:
-    a kill at any moment leaves either the old file or the new one, whole."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=TMP_SUFFIX)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            write(fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    _fsync_dir(path.parent)
-
-
-def atomic_torch_save(obj: Any, path: str | Path) -> None:
-    """``torch.save`` to ``path`` atomically (see :func:`atomic_write`)."""
-    atomic_write(path, lambda fh: torch.save(obj, fh))
 
 
 def remove_stale_temporaries(folder: str | Path) -> list[Path]:
@@ -85,10 +50,6 @@ def inside(path: str | Path, folder: str | Path) -> bool:
         return Path(path).resolve().is_relative_to(Path(folder).resolve())
     except (OSError, RuntimeError, ValueError, TypeError):
         return False
-
-
-class CheckpointRemovalRefused(ValueError):
-    """A checkpoint removal that would reach outside the run's checkpoint folder or a folder."""
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):
@@ -204,7 +165,7 @@ def resume_path(out: str | Path, resume: bool) -> str | None:
     obj = read_checkpoint(last)
     missing = [k for k in RESUME_KEYS if k not in obj]
     if missing:
-        raise ValueError(f"{last} is not a training checkpoint written by `skipclip pretrain` (no {', '.join(missing)}); "
+        raise InvalidInputError(f"{last} is not a training checkpoint written by `skipclip pretrain` (no {', '.join(missing)}); "
                          "--resume cannot continue from it. Move it away to start afresh, or use --force")
     return str(last)
 
@@ -230,7 +191,7 @@ def fit_kit(out: str | Path, train_loader, *, keep: int = 3, every_n_steps: int 
     Writes ``out/checkpoints/last.ckpt`` every ``every_n_steps`` optimiser steps (mid-epoch) and
     at every epoch end, and keeps the last ``keep`` end-of-epoch checkpoints
     (``epoch0003.ckpt``...). All writes are atomic. The loader must come from
-    :func:`skipclip.data.epoch_sampler.epoch_loader`, whose sampler can restart mid-epoch.
+    :func:`skipclip.data.sampling.epoch_sampler.epoch_loader`, whose sampler can restart mid-epoch.
 
     Args:
         out: the run folder.
@@ -246,12 +207,11 @@ def fit_kit(out: str | Path, train_loader, *, keep: int = 3, every_n_steps: int 
     Raises:
         ValueError: ``keep`` < 1 or ``every_n_steps`` < 0.
     """
-    from skipclip.engine.resume import TrainingPosition
 
     if keep < 1:
-        raise ValueError(f"keep must be >= 1 (checkpoints to keep), got {keep}")
+        raise InvalidInputError(f"keep must be >= 1 (checkpoints to keep), got {keep}")
     if every_n_steps is not None and every_n_steps < 0:
-        raise ValueError(f"every_n_steps must be >= 0, got {every_n_steps}")
+        raise InvalidInputError(f"every_n_steps must be >= 0, got {every_n_steps}")
     folder = Path(out) / "checkpoints"
     epochs = RunCheckpoint(dirpath=folder, filename="epoch{epoch:04d}", auto_insert_metric_name=False,
                              save_last=True, save_top_k=keep, monitor="epoch", mode="max", every_n_epochs=1,
@@ -266,129 +226,3 @@ def fit_kit(out: str | Path, train_loader, *, keep: int = 3, every_n_steps: int 
                   ckpt_path=resume_path(out, resume), position=position)
 
 
-# ---------------------------------------------------------------------------------------- reading
-# where each kind of checkpoint keeps the context encoder g (and Skip-Clip's frame encoder f)
-SKIPCLIP_PREFIXES = ("model.", "")  # "model.context_encoder.*"; "" reads checkpoints of skipclip 0.1
-CLASSIFIER_ENCODER = "encoder."
-
-
-class UnsafeCheckpointError(ValueError):
-    """A file that can only be read by running pickled code; refused."""
-
-
-def read_checkpoint(path: str | Path) -> dict:
-    """Load a checkpoint or state-dict file onto the CPU, tensors and plain containers only
-    (a ``.safetensors`` file from ``skipclip export`` reads as the checkpoint it came from).
-
-    Weight files are data, never code: ``torch.load(weights_only=True)`` refuses any pickled
-    object other than tensors and plain Python containers, and a file that needs more is refused.
-
-    Raises:
-        FileNotFoundError: no such file.
-        UnsafeCheckpointError: the file holds pickled objects that would run code when loaded.
-        ValueError: not a PyTorch file, or not a dict.
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"checkpoint {path} does not exist")
-    if path.suffix == ".safetensors":  # an encoder from `skipclip export`, or any safetensors state dict
-        from skipclip.engine.export import exported_as_checkpoint
-
-        return exported_as_checkpoint(path)
-    try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # noqa: BLE001 - torch raises UnpicklingError, RuntimeError, EOFError...
-        text = str(exc)
-        if "GLOBAL" in text or "Unsupported global" in text:  # a pickled object: code would run
-            raise UnsafeCheckpointError(
-                f"{path} holds pickled Python objects, not only tensors; skipclip never runs code from a "
-                "weight file. If you trust its author, convert it once in Python: "
-                "sd = torch.load(path, weights_only=False)['state_dict']; "
-                "torch.save({k: v for k, v in sd.items() if torch.is_tensor(v)}, 'weights.pt')") from None
-        raise ValueError(f"{path} is not a PyTorch checkpoint or state dict ({type(exc).__name__}); "
-                         "give a file written by torch.save or `skipclip export`") from None
-    if not isinstance(obj, dict):
-        raise ValueError(f"{path} holds a {type(obj).__name__}, not a checkpoint or a state dict")
-    return obj
-
-
-def state_dict_of(obj: dict) -> dict:
-    """The tensors of a checkpoint (Lightning's ``state_dict``, ``model``, ``model_state_dict``) or
-    of a bare state dict, with DDP's ``module.`` prefix removed."""
-    for key in ("state_dict", "model", "model_state_dict"):
-        if isinstance(obj.get(key), dict):
-            obj = obj[key]
-            break
-    return {k.removeprefix("module."): v for k, v in obj.items() if isinstance(v, torch.Tensor)}
-
-
-def sub_state(obj: dict, prefix: str) -> dict:
-    """The tensors under ``prefix``, with the prefix removed."""
-    return {k[len(prefix):]: v for k, v in state_dict_of(obj).items() if k.startswith(prefix)}
-
-
-def skipclip_prefix(obj: dict) -> str | None:
-    """The prefix under which a Skip-Clip checkpoint keeps its encoders, or ``None``."""
-    keys = state_dict_of(obj)
-    for prefix in SKIPCLIP_PREFIXES:
-        if any(k.startswith(prefix + "context_encoder.") for k in keys):
-            return prefix
-    return None
-
-
-def checkpoint_kind(obj: dict) -> str:
-    """``"skipclip"`` (pretraining), ``"classifier"`` (fine-tuned: ``encoder.*`` + ``head.*``),
-    ``"resnet2d"`` (a torchvision-format 2D ResNet state dict) or ``"unknown"``."""
-    keys = set(state_dict_of(obj))
-    if skipclip_prefix(obj) is not None:
-        return "skipclip"
-    if any(k.startswith("encoder.trunk.") for k in keys) and any(k.startswith("head.fc.") for k in keys):
-        return "classifier"
-    if "conv1.weight" in keys and any(k.startswith("layer1.") for k in keys):
-        return "resnet2d"
-    return "unknown"
-
-
-def encoder_state(obj: dict, which: str = "context") -> dict:
-    """g's (``which="context"``) or f's (``"frame"``) weights of a Skip-Clip checkpoint, or g's of
-    a fine-tuned classifier checkpoint.
-
-    Raises:
-        ValueError: the checkpoint holds no such encoder.
-    """
-    prefix = skipclip_prefix(obj)
-    if prefix is not None:
-        return sub_state(obj, f"{prefix}{which}_encoder.")
-    if which == "context" and checkpoint_kind(obj) == "classifier":
-        return sub_state(obj, CLASSIFIER_ENCODER)
-    raise ValueError(f"no {which} encoder in this checkpoint ({describe(obj)})")
-
-
-def describe(obj: dict) -> str:
-    keys = list(state_dict_of(obj))
-    return f"{len(keys)} tensors, e.g. {keys[:3]}" if keys else "no tensors"
-
-
-def checkpoint_config(obj: dict) -> dict:
-    """The run configuration recorded in a checkpoint (``{}`` when absent)."""
-    return dict(((obj.get("hyper_parameters") or {}).get("config")) or {})
-
-
-def load_checked(module: torch.nn.Module, state: dict, what: str) -> None:
-    """``load_state_dict(strict=True)`` with a message naming the first bad key and both shapes.
-
-    Raises:
-        ValueError: missing or unexpected keys, or a shape mismatch.
-    """
-    own = module.state_dict()
-    missing = [k for k in own if k not in state]
-    unexpected = [k for k in state if k not in own]
-    if missing or unexpected:
-        raise ValueError(f"{what} does not fit the model: missing {missing[:3]}, unexpected {unexpected[:3]} "
-                         f"({len(missing)} missing, {len(unexpected)} unexpected); was it made with another "
-                         "--arch or preset?")
-    for k, v in state.items():
-        if tuple(v.shape) != tuple(own[k].shape):
-            raise ValueError(f"{what}: key {k!r} has shape {tuple(v.shape)} but the model expects "
-                             f"{tuple(own[k].shape)}; check model.width / model.context_arch of the config")
-    module.load_state_dict(state, strict=True)

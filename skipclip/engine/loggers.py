@@ -1,6 +1,5 @@
-"""Where a run's numbers and pictures go: Lightning's CSV, TensorBoard and Weights & Biases
-loggers, and a callback that draws Figure 3 (per-cell similarity maps) of a few fixed validation
-videos every few epochs.
+"""Where a run's numbers go: Lightning's CSV, TensorBoard and Weights & Biases loggers (figures drawn
+during training are :mod:`skipclip.viz.similarity_callback`'s).
 
 ``--logger csv`` (the default) writes ``RUN/logs/metrics.csv``; ``tensorboard`` writes event
 files to ``RUN/logs/tensorboard/``; ``wandb`` writes ``RUN/logs/wandb/`` and syncs when a
@@ -18,7 +17,9 @@ from importlib.util import find_spec
 from pathlib import Path
 
 import lightning as L
-import numpy as np
+from lightning.pytorch.loggers import WandbLogger
+
+from skipclip.errors import InvalidInputError
 
 log = logging.getLogger(__name__)
 
@@ -43,10 +44,10 @@ def parse_loggers(values: str | Iterable[str] | None) -> tuple[str, ...]:
             if not name:
                 continue
             if name not in LOGGERS:
-                raise ValueError(f"unknown logger {name!r}; choose from {', '.join(LOGGERS)} "
+                raise InvalidInputError(f"unknown logger {name!r}; choose from {', '.join(LOGGERS)} "
                                  "(several: --logger csv,tensorboard)")
             if name in _EXTRAS and find_spec(_EXTRAS[name][0]) is None:
-                raise ValueError(f"--logger {name} needs the {_EXTRAS[name][0]} package: "
+                raise InvalidInputError(f"--logger {name} needs the {_EXTRAS[name][0]} package: "
                                  f"pip install \"skipclip[{_EXTRAS[name][1]}]\"")
             if name not in names:
                 names.append(name)
@@ -85,80 +86,10 @@ class FinishLoggers(L.Callback):
     (Lightning's ``WandbLogger`` would otherwise attach to the first)."""
 
     def teardown(self, trainer, pl_module, stage):
-        from lightning.pytorch.loggers import WandbLogger
-
         for logger in trainer.loggers:
             if isinstance(logger, WandbLogger) and getattr(logger, "_experiment", None) is not None:
                 logger.experiment.finish()
                 logger._experiment = None
 
 
-def figure_pixels(fig) -> np.ndarray:
-    """An ``(H, W, 3)`` uint8 rendering of a matplotlib figure."""
-    fig.canvas.draw()
-    return np.asarray(fig.canvas.buffer_rgba())[..., :3].copy()
-
-
-class SimilarityMaps(L.Callback):
-    """Every ``every_n_epochs`` epochs, Figure 3 of a few fixed videos: per-cell similarity maps
-    of the model's g and f (:func:`skipclip.viz.similarity.similarity_maps`), drawn with
-    :func:`skipclip.viz.similarity.draw`, written to ``out/figures/`` as PNGs and sent as images
-    to the TensorBoard and W&B loggers of the trainer.
-
-    Args:
-        dataset: a :class:`~skipclip.data.pretext.PretextDataset` with ``train=False`` (the same
-            centre-cropped window of a video every time), usually the validation split's.
-        out: run folder.
-        every_n_epochs: epochs between figures; 0 draws none.
-        count: videos drawn (spread evenly over the data set).
-
-    Raises:
-        ValueError: ``every_n_epochs`` < 0 or ``count`` < 1.
-    """
-
-    def __init__(self, dataset, out: str | Path, every_n_epochs: int = 10, count: int = 3):
-        if every_n_epochs < 0 or count < 1:
-            raise ValueError(f"every_n_epochs must be >= 0 and count >= 1, got {every_n_epochs} and {count}")
-        self.dataset, self.out, self.every, self.count = dataset, Path(out), every_n_epochs, count
-        self.items = sorted(set(np.linspace(0, len(dataset) - 1, min(count, len(dataset))).round().astype(int)))
-        self.drawn: list[Path] = []
-
-    def on_train_epoch_end(self, trainer, pl_module):
-        epoch = trainer.current_epoch
-        if not self.every or (epoch + 1) % self.every or not trainer.is_global_zero:
-            return
-        was_training = pl_module.training
-        pl_module.eval()
-        try:
-            for i in self.items:
-                self._draw(trainer, pl_module.model, int(i), epoch)
-        finally:
-            pl_module.train(was_training)
-
-    def _draw(self, trainer, model, item: int, epoch: int) -> None:
-        import matplotlib.pyplot as plt
-        from lightning.pytorch.loggers import TensorBoardLogger, WandbLogger
-
-        from skipclip.viz.bars import _save
-        from skipclip.viz.similarity import draw, similarity_maps
-
-        sample = self.dataset[item]
-        context = sample["context"].permute(1, 2, 3, 0).numpy()  # K x S x S x 3
-        targets = sample["targets"].permute(0, 1, 3, 4, 2).numpy()  # M x d x S x S x 3
-        maps, scores = similarity_maps(model, context, targets)
-        name = self.dataset.source.name(int(sample["video"]))
-        fig = draw(context, targets, maps, scores, f"{name}, epoch {epoch}")
-        tag = f"similarity/{item}"
-        pixels = figure_pixels(fig)
-        for logger in trainer.loggers:
-            if isinstance(logger, TensorBoardLogger):
-                logger.experiment.add_image(tag, pixels, global_step=trainer.global_step, dataformats="HWC")
-            elif isinstance(logger, WandbLogger):
-                logger.log_image(key=tag, images=[pixels], caption=[f"{name}, epoch {epoch}"])
-        png = self.out / "figures" / f"similarity_epoch{epoch:04d}_{item}.png"
-        _save(fig, png)  # closes the figure
-        plt.close(fig)
-        self.drawn.append(png)
-
-
-__all__ = ["LOGGERS", "FinishLoggers", "SimilarityMaps", "figure_pixels", "make_loggers", "parse_loggers"]
+__all__ = ["LOGGERS", "FinishLoggers", "make_loggers", "parse_loggers"]

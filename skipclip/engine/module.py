@@ -6,6 +6,9 @@ from __future__ import annotations
 import lightning as L
 import torch
 
+from skipclip.errors import InvalidInputError
+from skipclip.utils.dist import any_rank
+
 
 def fused_adam() -> dict:
     """``fused=True`` where torch has a fused Adam for every device (2.4+): one kernel for all
@@ -26,7 +29,7 @@ class TrainModule(L.LightningModule):
     """Adam over the trainable parameters with a per-epoch step schedule (:func:`step_factor`).
 
     Under a step budget the caller sets ``schedule_epoch_steps`` (steps per nominal epoch, see
-    :mod:`~skipclip.engine.budget`): the schedule then advances every optimiser step, at
+    :mod:`~skipclip.config.budget`): the schedule then advances every optimiser step, at
     ``step / schedule_epoch_steps`` epochs, so it keeps its shape whatever the data size.
 
     Args:
@@ -39,7 +42,7 @@ class TrainModule(L.LightningModule):
                  lr_last_step_epoch: int | None = None, on_nonfinite: str = "stop"):
         super().__init__()
         if on_nonfinite not in ("stop", "skip"):
-            raise ValueError(f"on_nonfinite must be 'stop' or 'skip', got {on_nonfinite!r}")
+            raise InvalidInputError(f"on_nonfinite must be 'stop' or 'skip', got {on_nonfinite!r}")
         self.lr, self.weight_decay = lr, weight_decay
         self.lr_step_epochs, self.lr_gamma, self.lr_last_step_epoch = lr_step_epochs, lr_gamma, lr_last_step_epoch
         self.on_nonfinite = on_nonfinite
@@ -64,7 +67,6 @@ class TrainModule(L.LightningModule):
         Raises:
             FloatingPointError: a non-finite term under ``"stop"``.
         """
-        from skipclip.utils.dist import any_rank
 
         bad = [name for name, value in terms.items() if not torch.isfinite(value)]
         loss_device = next(iter(terms.values())).device

@@ -3,7 +3,7 @@
 Lightning restores the model, optimiser, scheduler and loop counters; it does not restore the
 random streams, nor the position of a sampler that is not a stateful loader. The
 :class:`TrainingPosition` callback adds both: each rank's RNG states (torch, CUDA, NumPy, Python)
-and (epoch, batches done) of the :class:`~skipclip.data.epoch_sampler.EpochSampler`. It also
+and (epoch, batches done) of the :class:`~skipclip.data.sampling.epoch_sampler.EpochSampler`. It also
 counts the videos the data set had to skip, so the run summary can report them.
 """
 
@@ -16,7 +16,8 @@ import lightning as L
 import numpy as np
 import torch
 
-from skipclip.data.skips import from_batch
+from skipclip.data import from_batch
+from skipclip.errors import InvalidInputError
 from skipclip.utils import dist
 
 log = logging.getLogger(__name__)
@@ -66,7 +67,7 @@ class TrainingPosition(L.Callback):
 
     Args:
         loader: the training loader; its ``sampler`` must have ``set_epoch`` and ``start``
-            (:class:`~skipclip.data.epoch_sampler.EpochSampler`); its dataset's ``set_epoch`` is
+            (:class:`~skipclip.data.sampling.epoch_sampler.EpochSampler`); its dataset's ``set_epoch`` is
             called when present.
         seed: each rank's random streams start from ``seed_for_rank(seed, rank)`` on a fresh run.
     """
@@ -158,7 +159,7 @@ class TrainingPosition(L.Callback):
             log.warning("mid-epoch checkpoint of a %d-process run resumed on %d: the rest of epoch %d "
                         "starts over on a new split of the videos", state["world_size"], dist.world_size(), epoch)
         if state["batch_size"] != self.batch_size:
-            raise ValueError(f"the checkpoint was trained with batch size {state['batch_size']}, "
+            raise InvalidInputError(f"the checkpoint was trained with batch size {state['batch_size']}, "
                              f"this run has {self.batch_size}; resume with the same batch size")
         self.epoch, self.batches_done, self.epoch_done = epoch, (start // self.batch_size) if same_world else 0, False
         self._position(epoch, start if same_world else 0)

@@ -10,26 +10,23 @@ from __future__ import annotations
 import json
 import platform
 import sys
+import time
 from pathlib import Path
 
+import lightning
+import numpy
+import torch
+import torchvision
 import yaml
 
-
-def atomic_write_text(path: Path, text: str) -> None:
-    """Write ``text`` to a temporary file in the same folder, fsync, then rename over ``path``."""
-    from skipclip.engine.checkpoints import atomic_write
-
-    atomic_write(path, lambda fh: fh.write(text.encode()))
+from skipclip._version import __version__
+from skipclip.config import Config
+from skipclip.errors import InvalidInputError, OutputExistsError
+from skipclip.utils.dist import launch_rank
+from skipclip.utils.io import atomic_write_text
 
 
 def versions() -> dict:
-    import lightning
-    import numpy
-    import torch
-    import torchvision
-
-    from skipclip import __version__
-
     return {
         "skipclip": __version__,
         "python": platform.python_version(),
@@ -67,7 +64,6 @@ def _flat(d: dict, prefix: str = "") -> dict:
 def config_changes(saved: dict, cfg) -> dict:
     """``{key: (saved, now)}`` for every setting that differs from the saved configuration; a key
     the saved configuration lacks (written before the key existed) counts as its default."""
-    from skipclip.config import Config
 
     a, b = {**_flat(Config().to_dict()), **_flat(saved)}, _flat(cfg.to_dict())
     return {k: (a.get(k), b.get(k)) for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)}
@@ -94,20 +90,20 @@ def check_run_dir(out: Path, cfg, *, resume: bool, force: bool, kind: str) -> di
     """
     out = Path(out)
     if resume and force:
-        raise ValueError("--resume and --force contradict each other: --resume continues the run in "
+        raise InvalidInputError("--resume and --force contradict each other: --resume continues the run in "
                          f"{out}, --force deletes it; pass one of them")
     info = read_run(out)
     if info is not None and info.get("kind", kind) != kind:
-        raise FileExistsError(f"{out} holds a {info.get('kind')} run; a {kind} run would overwrite its logs and "
+        raise OutputExistsError(f"{out} holds a {info.get('kind')} run; a {kind} run would overwrite its logs and "
                               "checkpoints, even with --force: choose another --out")
     if info is None and not (force or resume):
         present = [name for name in RUN_FILES if (out / name).exists()]
         if present:
-            raise FileExistsError(f"{out} holds {', '.join(present)} but no run.json: files this run would "
+            raise OutputExistsError(f"{out} holds {', '.join(present)} but no run.json: files this run would "
                                   "overwrite. Choose another --out, or pass --force to overwrite them")
     if info is not None and not (resume or force or _reusable(out, info)):
         state = "finished" if info.get("status") == "finished" else "unfinished"
-        raise FileExistsError(
+        raise OutputExistsError(
             f"{out} already holds a {state} {info.get('kind', '')} run; pass --resume to continue it, "
             "--force to overwrite it, or choose another --out"
         )
@@ -116,7 +112,7 @@ def check_run_dir(out: Path, cfg, *, resume: bool, force: bool, kind: str) -> di
         bad = {k: v for k, v in config_changes(saved, cfg).items() if k not in RESUMABLE_CHANGES}
         if bad:
             listing = ", ".join(f"{k}: {a!r} -> {b!r}" for k, (a, b) in bad.items())
-            raise ValueError(f"cannot resume {out} with a different configuration ({listing}); only "
+            raise InvalidInputError(f"cannot resume {out} with a different configuration ({listing}); only "
                              f"{', '.join(sorted(RESUMABLE_CHANGES))} may change. Resume with the saved "
                              "values, or start a new run in another --out")
     return info
@@ -126,7 +122,6 @@ def start_run(out: Path, cfg, info: dict | None, *, resume: bool, force: bool, k
     """Write the run's ``config.yaml`` and ``run.json`` (status ``running``); call it only once
     everything that can be wrong with the input was checked. ``force`` deletes the old run's
     checkpoints and logs. A resume keeps the earlier attempts under ``attempts`` in ``run.json``."""
-    import time
 
     out = Path(out)
     if force:
@@ -161,12 +156,11 @@ def prepare_run_dir(out: Path, cfg, *, resume: bool, force: bool, kind: str) -> 
     Raises:
         ValueError, FileExistsError: see :func:`check_run_dir`.
     """
-    from skipclip.utils.dist import launch_rank
 
     out = Path(out)
     if launch_rank() != 0:
         if resume and force:
-            raise ValueError("--resume and --force contradict each other; pass one of them")
+            raise InvalidInputError("--resume and --force contradict each other; pass one of them")
         return out
     info = check_run_dir(out, cfg, resume=resume, force=force, kind=kind)
     return start_run(out, cfg, info, resume=resume, force=force, kind=kind)
@@ -180,13 +174,12 @@ def check_output_dir(out: Path, force: bool, names=("report.json", "pretrain")) 
     """
     present = [n for n in names if (Path(out) / n).exists()]
     if present and not force:
-        raise FileExistsError(f"{out} already holds {', '.join(present)}; pass --force to replace them, or choose "
+        raise OutputExistsError(f"{out} already holds {', '.join(present)}; pass --force to replace them, or choose "
                               "another --out")
 
 
 def finish_run(out: Path, status: str = "finished", **extra) -> None:
     """Record the end of a run in ``run.json``: ``finished``, or ``failed`` with the error."""
-    import time
 
     info = read_run(out) or {}
     info.update(status=status, ended=time.strftime("%Y-%m-%dT%H:%M:%S%z"), **extra)

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import lightning as L
+import torch
+from lightning.pytorch.callbacks import TQDMProgressBar
+
 
 def device_of(cfg) -> str:
     """``"cuda"`` where the config allows a GPU and one is present, else ``"cpu"``."""
-    import torch
 
     return "cuda" if cfg.trainer.accelerator in ("auto", "gpu", "cuda") and torch.cuda.is_available() else "cpu"
 
@@ -23,7 +26,7 @@ def make_trainer(cfg, *, max_epochs: int, out: str | Path | None = None, callbac
         cfg: the run's configuration (accelerator, precision, determinism, logging cadence).
         max_epochs: epochs to train (-1: until ``max_steps``).
         max_steps: optimiser steps to train (``None``: ``max_epochs`` decides); see
-            :mod:`~skipclip.engine.budget`.
+            :mod:`~skipclip.config.budget`.
         val_every_steps: validate every this many training batches, across epoch boundaries
             (``None``: every ``check_val_every_n_epoch`` epochs).
         out: run folder for the logs (``out/logs/``); ``None``: no logger.
@@ -35,14 +38,12 @@ def make_trainer(cfg, *, max_epochs: int, out: str | Path | None = None, callbac
         enable_checkpointing: let Lightning's ``ModelCheckpoint`` callbacks (passed in
             ``callbacks``) write.
         resumable_sampler: the loaders bring their own rank-sharded, resumable sampler
-            (:class:`~skipclip.data.epoch_sampler.EpochSampler`), so Lightning adds none.
+            (:class:`~skipclip.data.sampling.epoch_sampler.EpochSampler`), so Lightning adds none.
         loggers: names from ``csv``, ``tensorboard``, ``wandb`` (see :mod:`skipclip.engine.loggers`).
 
     Raises:
         ValueError: an unknown logger, or one whose package is missing.
     """
-    import lightning as L
-    from lightning.pytorch.callbacks import TQDMProgressBar
 
     t = cfg.trainer
     devices = t.devices if devices is None else devices

@@ -8,9 +8,10 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from skipclip.data.transforms import normalize
 from skipclip.engine.module import TrainModule
+from skipclip.eval.video_level import video_accuracy
 from skipclip.models import ClassifierHead
+from skipclip.models.normalize import normalize
 
 
 class ActionClassifier(TrainModule):
@@ -89,7 +90,6 @@ class ActionClassifier(TrainModule):
         process's windows are gathered first (the sampler gives each the same count by repeating
         a few windows, marked ``ok=False``), then the windows that are not ``ok`` are dropped, so
         every window counts once and all processes select the same epoch."""
-        from skipclip.eval.video_level import video_accuracy
 
         if not getattr(self, "_val_outputs", None):
             return

@@ -6,8 +6,11 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
-from skipclip.data.clips import ClipDataset
-from skipclip.data.transforms import normalize
+from skipclip.data import ClipDataset, collate, from_batch
+from skipclip.engine.trainer import device_of
+from skipclip.errors import InvalidInputError
+from skipclip.eval.finetune import finetune_settings
+from skipclip.models.normalize import normalize
 
 
 @torch.no_grad()
@@ -24,10 +27,9 @@ def video_features(encoder, source, clip_len: int, crop_size: int, short_side: i
     Raises:
         ValueError: no video could be read.
     """
-    from skipclip.data.skips import from_batch
 
     ds = ClipDataset(source, clip_len, crop_size, short_side, train=False)
-    loader = DataLoader(ds, batch_size=batch_size, shuffle=False, num_workers=0)
+    loader = DataLoader(ds, batch_size=batch_size, shuffle=False, num_workers=0, collate_fn=collate)
     lost: dict[str, str] = dict(ds.failed)
     bad: set[int] = set()
     was_training = encoder.training
@@ -50,7 +52,7 @@ def video_features(encoder, source, clip_len: int, crop_size: int, short_side: i
         failed.update(lost)
     videos = sorted(set(sums) - bad)
     if not videos:
-        raise ValueError(f"no video of the {len(source)} could be read, e.g. {next(iter(lost.items()), ('?', '?'))}")
+        raise InvalidInputError(f"no video of the {len(source)} could be read, e.g. {next(iter(lost.items()), ('?', '?'))}")
     x = torch.stack([sums[v] / counts[v] for v in videos]).numpy()
     y = np.array([source.label(v) for v in videos], dtype=np.int64)
     return x, y
@@ -60,8 +62,6 @@ def frozen_features(cfg, encoder, *sources, failed: dict | None = None):
     """Per-video features of frozen ``encoder`` (mean over its non-overlapping windows) of each
     source, at the ``finetune`` section's clip length, crop and short side; unreadable videos are
     left out and named in ``failed``."""
-    from skipclip.engine.trainer import device_of
-    from skipclip.eval.finetune import finetune_settings
 
     ft = finetune_settings(cfg)
     return [video_features(encoder, s, ft.clip_frames, ft.crop_size, ft.short_side, batch_size=ft.batch_size,

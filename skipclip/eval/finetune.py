@@ -17,11 +17,24 @@ from __future__ import annotations
 import copy
 import dataclasses
 import time
+import warnings
+from pathlib import Path
 
+import lightning as L
 from torch import nn
 
 from skipclip.config import Config, FinetuneConfig
+from skipclip.config.budget import finetune_budget
+from skipclip.data import ClipDataset, VideoReadError, epoch_loader
+from skipclip.engine.callbacks import CollectFailures, KeepBest
+from skipclip.engine.checkpoints import fit_kit
+from skipclip.engine.resume import TrainingPosition
 from skipclip.engine.trainer import device_of, make_trainer
+from skipclip.errors import InvalidInputError
+from skipclip.eval.classifier import ActionClassifier
+from skipclip.eval.metrics import topk_accuracy
+from skipclip.eval.video_level import video_level_predictions, windows_per_video
+from skipclip.utils.dist import batch_per_process, planned_world_size
 
 
 def finetune_settings(cfg: Config) -> FinetuneConfig:
@@ -52,20 +65,20 @@ def check_sources(train, val, test, clip_frames: int) -> None:
         if src is None:
             continue
         if len(src) == 0:
-            raise ValueError(f"the {name} split has no videos")
+            raise InvalidInputError(f"the {name} split has no videos")
         if len(src.classes) < 2:
-            raise ValueError(f"the {name} split has {len(src.classes)} classes; action recognition needs "
+            raise InvalidInputError(f"the {name} split has {len(src.classes)} classes; action recognition needs "
                              "labelled videos of at least 2 classes (class subfolders or split files)")
         if list(src.classes) != list(train.classes):
-            raise ValueError(f"the {name} split's classes differ from the training split's "
+            raise InvalidInputError(f"the {name} split's classes differ from the training split's "
                              f"({len(src.classes)} vs {len(train.classes)}); use one data set for all splits")
         unlabelled = [src.name(i) for i in range(len(src)) if src.label(i) < 0]
         if unlabelled:
-            raise ValueError(f"{len(unlabelled)} {name} videos have no label, e.g. {unlabelled[0]}")
+            raise InvalidInputError(f"{len(unlabelled)} {name} videos have no label, e.g. {unlabelled[0]}")
     short = [(test.name(i), n) for i, n in enumerate(_frame_counts(test)) if n is not None and n < clip_frames]
     if short:
         listed = ", ".join(f"{n} ({f} frames)" for n, f in short[:5])
-        raise ValueError(
+        raise InvalidInputError(
             f"{len(short)} test videos are shorter than one {clip_frames}-frame window: {listed}"
             f"{' ...' if len(short) > 5 else ''}; every test video must be scored, so lower "
             "finetune.clip_frames (e.g. --clip-frames) or remove those videos from the test list")
@@ -73,7 +86,6 @@ def check_sources(train, val, test, clip_frames: int) -> None:
 
 def _frame_counts(src) -> list[int | None]:
     """Frames per video; ``None`` for a video that cannot be read (skipped and reported later)."""
-    from skipclip.data.source import VideoReadError
 
     counts = []
     for i in range(len(src)):
@@ -85,8 +97,6 @@ def _frame_counts(src) -> list[int | None]:
 
 
 def build_classifier(cfg: Config, encoder: nn.Module, num_classes: int, frozen: bool = False):
-    from skipclip.eval.classifier import ActionClassifier
-
     ft = finetune_settings(cfg)
     return ActionClassifier(encoder, num_classes, lr=ft.lr, weight_decay=ft.weight_decay,
                             lr_step_epochs=ft.lr_step_epochs, lr_gamma=ft.lr_gamma,
@@ -116,24 +126,13 @@ def finetune(cfg: Config, encoder: nn.Module, train_src, val_src, *, epochs: int
 
     The length is ``finetune.max_steps`` optimiser steps (validation every
     ``finetune.val_every_steps``), or ``finetune.max_epochs`` epochs without it or when ``epochs``
-    is given (:mod:`~skipclip.engine.budget`); ``trainer.time_budget_min`` caps the wall time.
+    is given (:mod:`~skipclip.config.budget`); ``trainer.time_budget_min`` caps the wall time.
 
     ``devices``/``num_nodes`` above one run Lightning's DDP: each process trains on its share of
     the clips, validation scores are gathered so every process selects the same epoch, and
     ``history["global_zero"]`` tells the caller which process should test and write. Library
     callers (demo, reproduce) keep the default single device.
     """
-    import warnings
-    from pathlib import Path
-
-    import lightning as L
-
-    from skipclip.data.clips import ClipDataset
-    from skipclip.data.epoch_sampler import epoch_loader
-    from skipclip.engine.budget import finetune_budget
-    from skipclip.engine.callbacks import CollectFailures, KeepBest
-    from skipclip.engine.checkpoints import fit_kit
-    from skipclip.engine.resume import TrainingPosition
 
     ft = finetune_settings(cfg)
     budget = finetune_budget(cfg, epochs)
@@ -203,8 +202,6 @@ def finetune_batch(cfg: Config, batch_size: int, devices=1, num_nodes: int = 1) 
     Raises:
         ValueError: a global batch (``data.batch_per: global``) the processes cannot share evenly.
     """
-    from skipclip.engine.trainer import device_of
-    from skipclip.utils.dist import batch_per_process, planned_world_size
 
     one = devices in (1, "1") and int(num_nodes) == 1
     world = 1 if one else planned_world_size(devices, num_nodes, gpu=device_of(cfg) == "cuda")
@@ -214,9 +211,6 @@ def finetune_batch(cfg: Config, batch_size: int, devices=1, num_nodes: int = 1) 
 def evaluate_video_level(model, test_src, cfg: Config) -> dict:
     """The paper's test: centre crop, every non-overlapping window, softmax averaged per video.
     Returns video and clip top-1/top-5 and the windows per video."""
-    from skipclip.data.clips import ClipDataset
-    from skipclip.eval.metrics import topk_accuracy
-    from skipclip.eval.video_level import video_level_predictions, windows_per_video
 
     ft = finetune_settings(cfg)
     ds = ClipDataset(test_src, ft.clip_frames, ft.crop_size, ft.short_side, train=False, stride=ft.window_stride)

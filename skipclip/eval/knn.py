@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from skipclip.errors import InvalidInputError
+from skipclip.eval.features import frozen_features
+from skipclip.eval.metrics import topk_accuracy
 from skipclip.eval.retrieval import cosine_similarity
 
 KNN_K = 20
@@ -27,15 +30,15 @@ def knn_scores(query: np.ndarray, gallery: np.ndarray, gallery_labels: np.ndarra
     query, gallery = np.asarray(query, dtype=np.float64), np.asarray(gallery, dtype=np.float64)
     gallery_labels = np.asarray(gallery_labels)
     if len(query) == 0 or len(gallery) == 0:
-        raise ValueError(f"kNN needs queries and a gallery, got {len(query)} and {len(gallery)}")
+        raise InvalidInputError(f"kNN needs queries and a gallery, got {len(query)} and {len(gallery)}")
     if len(gallery) != len(gallery_labels):
-        raise ValueError(f"one label per gallery row needed: {len(gallery)} rows, {len(gallery_labels)} labels")
+        raise InvalidInputError(f"one label per gallery row needed: {len(gallery)} rows, {len(gallery_labels)} labels")
     if query.shape[1] != gallery.shape[1]:
-        raise ValueError(f"query features have {query.shape[1]} dims, gallery features {gallery.shape[1]}")
+        raise InvalidInputError(f"query features have {query.shape[1]} dims, gallery features {gallery.shape[1]}")
     if k < 1 or not temperature > 0:
-        raise ValueError(f"kNN needs k >= 1 and a temperature > 0, got k={k}, temperature={temperature}")
+        raise InvalidInputError(f"kNN needs k >= 1 and a temperature > 0, got k={k}, temperature={temperature}")
     if gallery_labels.min() < 0 or gallery_labels.max() >= num_classes:
-        raise ValueError(f"gallery labels must lie in [0, {num_classes}), got {gallery_labels.min()}.."
+        raise InvalidInputError(f"gallery labels must lie in [0, {num_classes}), got {gallery_labels.min()}.."
                          f"{gallery_labels.max()}; unlabelled videos cannot vote")
     k = min(k, len(gallery))
     sim = cosine_similarity(query, gallery)  # Q x G
@@ -53,11 +56,10 @@ def knn_accuracy(query: np.ndarray, query_labels: np.ndarray, gallery: np.ndarra
     Raises:
         ValueError: as :func:`knn_scores`, or one label per query missing.
     """
-    from skipclip.eval.metrics import topk_accuracy
 
     query_labels = np.asarray(query_labels)
     if len(query) != len(query_labels):
-        raise ValueError(f"one label per query needed: {len(query)} queries, {len(query_labels)} labels")
+        raise InvalidInputError(f"one label per query needed: {len(query)} queries, {len(query_labels)} labels")
     scores = knn_scores(query, gallery, gallery_labels, num_classes, k, temperature)
     return {"top1": topk_accuracy(scores, query_labels, 1), "top5": topk_accuracy(scores, query_labels, 5)}
 
@@ -66,7 +68,6 @@ def knn(cfg, encoder, train_src, test_src, *, features=None, k: int = KNN_K,
         temperature: float = KNN_TEMPERATURE) -> dict:
     """The ``knn`` protocol: test videos classified by a weighted vote of their ``k`` nearest
     training videos (cosine on frozen per-video features)."""
-    from skipclip.eval.features import frozen_features
 
     (xl, yl), (xt, yt) = features or frozen_features(cfg, encoder, train_src, test_src)
     acc = knn_accuracy(xt, yt, xl, yl, len(train_src.classes), k, temperature)

@@ -8,6 +8,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from skipclip.errors import InvalidInputError
+from skipclip.eval.features import frozen_features
+from skipclip.eval.metrics import topk_accuracy
+
 
 def fit_linear_probe(x: np.ndarray, y: np.ndarray, num_classes: int, weight_decay: float = 1e-3,
                      seed: int = 0, max_iter: int = 300):
@@ -19,7 +23,7 @@ def fit_linear_probe(x: np.ndarray, y: np.ndarray, num_classes: int, weight_deca
         ValueError: empty or mismatched inputs.
     """
     if len(x) == 0 or len(x) != len(y):
-        raise ValueError(f"need as many labels as feature rows, got {len(x)} rows and {len(y)} labels")
+        raise InvalidInputError(f"need as many labels as feature rows, got {len(x)} rows and {len(y)} labels")
     g = torch.Generator().manual_seed(seed)
     xt = torch.as_tensor(x, dtype=torch.float64)
     yt = torch.as_tensor(y, dtype=torch.long)
@@ -50,8 +54,6 @@ def linear_probe(cfg, encoder, train_src, test_src, *, seed: int = 0, weight_dec
     """The ``linear_probe`` protocol: softmax regression (L-BFGS) on frozen per-video features;
     train on ``train_src``, test on ``test_src``. ``features``: precomputed
     ``((x_train, y_train), (x_test, y_test))`` from :func:`~skipclip.eval.features.frozen_features`."""
-    from skipclip.eval.features import frozen_features
-    from skipclip.eval.metrics import topk_accuracy
 
     (xl, yl), (xt, yt) = features or frozen_features(cfg, encoder, train_src, test_src)
     predict = fit_linear_probe(xl, yl, len(train_src.classes), weight_decay=weight_decay, seed=seed)

@@ -16,7 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
-from skipclip.engine.runs import atomic_write_text
+from skipclip.errors import InvalidInputError
+from skipclip.utils.io import atomic_write_text
 
 
 def mean_std(values: Sequence[float]) -> tuple[float, float]:
@@ -36,7 +37,7 @@ def over_seeds(rows: Sequence[dict], keys: Iterable[str] = ("top1", "top5", "cli
         ValueError: no rows.
     """
     if not rows:
-        raise ValueError("no results to summarise over seeds")
+        raise InvalidInputError("no results to summarise over seeds")
     row = dict(rows[0])
     for key in keys:
         values = [r[key] for r in rows if r.get(key) is not None]

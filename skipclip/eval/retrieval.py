@@ -8,6 +8,9 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from skipclip.errors import InvalidInputError
+from skipclip.eval.features import frozen_features
+
 RECALL_AT = (1, 5, 10, 20, 50)
 
 
@@ -30,14 +33,14 @@ def retrieval_recall(query: np.ndarray, query_labels: np.ndarray, gallery: np.nd
     query, gallery = np.asarray(query, dtype=np.float64), np.asarray(gallery, dtype=np.float64)
     query_labels, gallery_labels = np.asarray(query_labels), np.asarray(gallery_labels)
     if len(query) == 0 or len(gallery) == 0:
-        raise ValueError(f"retrieval needs queries and a gallery, got {len(query)} and {len(gallery)}")
+        raise InvalidInputError(f"retrieval needs queries and a gallery, got {len(query)} and {len(gallery)}")
     if len(query) != len(query_labels) or len(gallery) != len(gallery_labels):
-        raise ValueError(f"one label per row needed: {len(query)} queries / {len(query_labels)} labels, "
+        raise InvalidInputError(f"one label per row needed: {len(query)} queries / {len(query_labels)} labels, "
                          f"{len(gallery)} gallery rows / {len(gallery_labels)} labels")
     if query.shape[1] != gallery.shape[1]:
-        raise ValueError(f"query features have {query.shape[1]} dims, gallery features {gallery.shape[1]}")
+        raise InvalidInputError(f"query features have {query.shape[1]} dims, gallery features {gallery.shape[1]}")
     if any(k < 1 for k in ks):
-        raise ValueError(f"recall ks must be >= 1, got {list(ks)}")
+        raise InvalidInputError(f"recall ks must be >= 1, got {list(ks)}")
     sim = cosine_similarity(query, gallery)  # Q x G
     order = np.argsort(-sim, axis=1, kind="stable")  # Q x G, nearest first
     same = gallery_labels[order] == query_labels[:, None]  # Q x G
@@ -48,7 +51,6 @@ def retrieval_recall(query: np.ndarray, query_labels: np.ndarray, gallery: np.nd
 def retrieval(cfg, encoder, train_src, test_src, *, features=None) -> dict:
     """The ``retrieval`` protocol: test videos query training videos by cosine similarity of
     frozen features (VCOP's protocol)."""
-    from skipclip.eval.features import frozen_features
 
     (xl, yl), (xt, yt) = features or frozen_features(cfg, encoder, train_src, test_src)
     recall = retrieval_recall(xt, yt, xl, yl, RECALL_AT)

@@ -6,6 +6,8 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
+from skipclip.data import collate, from_batch
+from skipclip.errors import InvalidInputError
 from skipclip.eval.metrics import topk_accuracy
 
 
@@ -38,7 +40,7 @@ def video_scores(clip_scores: np.ndarray, clip_videos: np.ndarray,
     """
     clip_videos, clip_labels = np.asarray(clip_videos), np.asarray(clip_labels)
     if not len(clip_scores) == len(clip_videos) == len(clip_labels):
-        raise ValueError(f"need one video id and label per clip score, got {len(clip_scores)} scores, "
+        raise InvalidInputError(f"need one video id and label per clip score, got {len(clip_scores)} scores, "
                          f"{len(clip_videos)} video ids, {len(clip_labels)} labels")
     videos, mean = aggregate_by_video(clip_scores, clip_videos)
     index = np.searchsorted(videos, clip_videos)
@@ -46,7 +48,7 @@ def video_scores(clip_scores: np.ndarray, clip_videos: np.ndarray,
     labels[index] = clip_labels
     if np.any(labels[index] != clip_labels):
         bad = videos[index[labels[index] != clip_labels][0]]
-        raise ValueError(f"the clips of video {bad} carry different labels")
+        raise InvalidInputError(f"the clips of video {bad} carry different labels")
     return mean, labels
 
 
@@ -70,12 +72,11 @@ def video_level_predictions(model, dataset, batch_size: int = 32, device="cpu", 
     Raises:
         ValueError: no video of ``dataset`` could be read.
     """
-    from skipclip.data.skips import from_batch
 
     model.eval().to(device)
     probs, videos, labels, oks, failed = [], [], [], [], {}
     loader = DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=num_workers,
-                        timeout=timeout if num_workers else 0)
+                        timeout=timeout if num_workers else 0, collate_fn=collate)
     for batch in loader:
         failed.update(from_batch(batch))
         ok = batch.get("ok", torch.ones(len(batch["video"]), dtype=torch.bool))
@@ -88,7 +89,7 @@ def video_level_predictions(model, dataset, batch_size: int = 32, device="cpu", 
     v, y, ok = torch.cat(videos).numpy(), torch.cat(labels).numpy(), torch.cat(oks).numpy()
     keep = ~np.isin(v, v[~ok])  # every window of a video with an unreadable one is left out
     if not keep.any():
-        raise ValueError(f"none of the {len(np.unique(v))} test videos could be read, e.g. "
+        raise InvalidInputError(f"none of the {len(np.unique(v))} test videos could be read, e.g. "
                          f"{next(iter(failed.items()), ('?', '?'))}")
     p = torch.cat(probs).numpy()[keep[ok]]
     v, y = v[keep], y[keep]

@@ -13,19 +13,21 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from skipclip.errors import InvalidInputError
+
 
 def _check_margin(margin: float) -> None:
     if isinstance(margin, Tensor):
         if margin.numel() != 1:
-            raise ValueError(f"margin must be a scalar, got a tensor of shape {tuple(margin.shape)}")
+            raise InvalidInputError(f"margin must be a scalar, got a tensor of shape {tuple(margin.shape)}")
         margin = margin.item()
     if not isinstance(margin, numbers.Real) or isinstance(margin, bool) or not margin >= 0:
-        raise ValueError(f"margin must be a non-negative number, got {margin!r}")
+        raise InvalidInputError(f"margin must be a non-negative number, got {margin!r}")
 
 
 def _check_scores(name: str, scores: Tensor) -> None:
     if scores.dim() != 2:
-        raise ValueError(f"{name} must be a (B, M) score matrix, got shape {tuple(scores.shape)}")
+        raise InvalidInputError(f"{name} must be a (B, M) score matrix, got shape {tuple(scores.shape)}")
 
 
 def score(h: Tensor, z: Tensor, eps: float = 1e-8) -> Tensor:
@@ -46,7 +48,7 @@ def score(h: Tensor, z: Tensor, eps: float = 1e-8) -> Tensor:
         ValueError: ``h`` is not 4-D, ``z`` is not 5-D, or their ``B, C, H, W`` differ.
     """
     if h.dim() != 4 or z.dim() != 5 or z.shape[0] != h.shape[0] or z.shape[2:] != h.shape[1:]:
-        raise ValueError(
+        raise InvalidInputError(
             f"score needs h (B, C, H, W) and z (B, N, C, H, W) with matching B, C, H, W; "
             f"got h {tuple(h.shape)} and z {tuple(z.shape)}"
         )
@@ -74,7 +76,7 @@ def score_all(h: Tensor, z: Tensor, eps: float = 1e-8) -> Tensor:
         ValueError: ``h`` or ``z`` is not 4-D, or their ``C, H, W`` differ.
     """
     if h.dim() != 4 or z.dim() != 4 or z.shape[1:] != h.shape[1:]:
-        raise ValueError(
+        raise InvalidInputError(
             f"score_all needs h (B, C, H, W) and z (P, C, H, W) with matching C, H, W; "
             f"got h {tuple(h.shape)} and z {tuple(z.shape)}"
         )
@@ -136,26 +138,26 @@ def contrastive_loss(pos: Tensor, neg: Tensor, margin: float, mask: Tensor | Non
             ``neg``, a row with no valid negative, or an unknown ``reduce``.
     """
     if reduce not in NEG_REDUCTIONS:
-        raise ValueError(f"reduce must be one of {NEG_REDUCTIONS}, got {reduce!r}")
+        raise InvalidInputError(f"reduce must be one of {NEG_REDUCTIONS}, got {reduce!r}")
     _check_scores("pos", pos)
     _check_scores("neg", neg)
     _check_margin(margin)
     if neg.shape[0] != pos.shape[0] or neg.shape[1] == 0:
-        raise ValueError(
+        raise InvalidInputError(
             f"neg must be (B, Q) with the B of pos and Q >= 1; got pos {tuple(pos.shape)}, neg {tuple(neg.shape)}"
         )
     if mask is None:
         mask = torch.ones_like(neg, dtype=torch.bool)
     else:
         if mask.dtype != torch.bool or mask.shape != neg.shape:
-            raise ValueError(
+            raise InvalidInputError(
                 f"mask must be a bool tensor shaped like neg {tuple(neg.shape)}, "
                 f"got {mask.dtype} {tuple(mask.shape)}"
             )
         count = mask.sum(dim=1, keepdim=True)  # B x 1
         if bool((count == 0).any()):
             rows = torch.nonzero(count.squeeze(1) == 0).flatten().tolist()
-            raise ValueError(f"rows {rows[:10]} of mask have no valid negative; each row needs at least one")
+            raise InvalidInputError(f"rows {rows[:10]} of mask have no valid negative; each row needs at least one")
     if reduce == "hardest":
         neg_ref = neg.masked_fill(~mask, float("-inf")).amax(dim=1, keepdim=True)  # B x 1
     else:
@@ -177,11 +179,11 @@ def rotation_loss(logits: Tensor, labels: Tensor) -> Tensor:
         ValueError: ``logits`` is not 2-D or ``labels`` not a matching 1-D integer tensor.
     """
     if logits.dim() != 2 or labels.dim() != 1 or labels.shape[0] != logits.shape[0]:
-        raise ValueError(
+        raise InvalidInputError(
             f"rotation_loss needs logits (N, K) and labels (N,); got {tuple(logits.shape)} and {tuple(labels.shape)}"
         )
     if labels.dtype.is_floating_point or labels.dtype == torch.bool:
-        raise ValueError(f"labels must be integer class indices, got dtype {labels.dtype}")
+        raise InvalidInputError(f"labels must be integer class indices, got dtype {labels.dtype}")
     return F.cross_entropy(logits, labels)
 
 

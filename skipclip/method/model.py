@@ -21,12 +21,15 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 
-from skipclip.data.transforms import normalize
-from skipclip.eval.pretext_metrics import kendall_tau, pairwise_ranking_accuracy
-from skipclip.models.memory_format import to_channels_last_
-from skipclip.utils.dist import gather_no_grad, gather_with_grad, rank as dist_rank
+from skipclip.errors import InvalidInputError
 from skipclip.method import losses
+from skipclip.method.pretext_metrics import kendall_tau, pairwise_ranking_accuracy
 from skipclip.method.rotation import rotate_batch
+from skipclip.models import ContextEncoder, FrameEncoder, RotationHead
+from skipclip.models.memory_format import to_channels_last_
+from skipclip.models.normalize import normalize
+from skipclip.utils.dist import gather_no_grad, gather_with_grad
+from skipclip.utils.dist import rank as dist_rank
 
 ROTATION_INPUTS = ("copies", "targets")
 
@@ -56,16 +59,16 @@ class SkipClipModel(nn.Module):
                  rotation_input: str = "copies", channels_last: bool = True, neg_reduce: str = "mean"):
         super().__init__()
         if rank_margin < 0 or neg_margin < 0:
-            raise ValueError(f"margins must be >= 0, got rank {rank_margin}, neg {neg_margin}")
+            raise InvalidInputError(f"margins must be >= 0, got rank {rank_margin}, neg {neg_margin}")
         if rotation_input not in ROTATION_INPUTS:
-            raise ValueError(f"rotation_input must be 'copies' or 'targets', got {rotation_input!r}")
+            raise InvalidInputError(f"rotation_input must be 'copies' or 'targets', got {rotation_input!r}")
         self.context_encoder = context_encoder
         self.frame_encoder = frame_encoder
         self.rotation_head = rotation_head
         self.rank_margin, self.neg_margin = rank_margin, neg_margin
         self.negatives = negatives
         if neg_reduce not in losses.NEG_REDUCTIONS:
-            raise ValueError(f"neg_reduce must be one of {losses.NEG_REDUCTIONS}, got {neg_reduce!r}")
+            raise InvalidInputError(f"neg_reduce must be one of {losses.NEG_REDUCTIONS}, got {neg_reduce!r}")
         self.neg_reduce = neg_reduce
         self.rotation_input = rotation_input
         self.channels_last = channels_last
@@ -184,7 +187,6 @@ class SkipClipModel(nn.Module):
 
 def build_skipclip(cfg) -> SkipClipModel:
     """Encoders and heads from a :class:`~skipclip.config.Config`, handed to :class:`SkipClipModel`."""
-    from skipclip.models import ContextEncoder, FrameEncoder, RotationHead
 
     p = cfg.pretext
     g = ContextEncoder(cfg.model.context_arch, cfg.model.width, cfg.model.shortcut)

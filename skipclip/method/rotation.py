@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import torch
 
+from skipclip.errors import InvalidInputError
+
 
 def rotate_batch(frames: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
     """Rotate each ``(N, C, H, W)`` frame by ``k[n] * 90`` degrees counter-clockwise (square frames).
@@ -16,7 +18,7 @@ def rotate_batch(frames: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
         ValueError: the frames are not ``(N, C, H, W)`` with ``H == W``, or ``k`` is not ``(N,)``.
     """
     if frames.dim() != 4 or frames.shape[-1] != frames.shape[-2] or k.shape != frames.shape[:1]:
-        raise ValueError(f"rotate_batch needs square (N, C, H, W) frames and (N,) quarter turns, "
+        raise InvalidInputError(f"rotate_batch needs square (N, C, H, W) frames and (N,) quarter turns, "
                          f"got {tuple(frames.shape)} and {tuple(k.shape)}")
     n, c, s = frames.shape[:3]
     cells = torch.arange(s * s, device=frames.device).view(s, s)  # S x S, source pixel of each pixel

@@ -19,12 +19,14 @@ from torchvision.models.video.resnet import (
     VideoResNet,
 )
 
+from skipclip.errors import InvalidInputError
+
 ARCHS = ("r3d18_hara", "r3d_18", "r2plus1d_18")
 
 
 def _check_width(width: int) -> None:
     if not isinstance(width, int) or isinstance(width, bool) or width < 1:
-        raise ValueError(f"width must be a positive int (64 is the paper's ResNet-18), got {width!r}")
+        raise InvalidInputError(f"width must be a positive int (64 is the paper's ResNet-18), got {width!r}")
 
 
 def init_resnet_weights(module: nn.Module) -> None:
@@ -143,9 +145,9 @@ class VideoResNetTrunk(VideoResNet):
     ):
         _check_width(width)
         if shortcut not in SHORTCUTS:
-            raise ValueError(f"shortcut must be 'A' (zero-padding identity) or 'B' (1x1x1 conv + BN), got {shortcut!r}")
+            raise InvalidInputError(f"shortcut must be 'A' (zero-padding identity) or 'B' (1x1x1 conv + BN), got {shortcut!r}")
         if len(conv_makers) != 4 or len(layers) != 4:
-            raise ValueError(
+            raise InvalidInputError(
                 f"need 4 stages, got {len(conv_makers)} conv makers and {len(layers)} layer counts"
             )
         nn.Module.__init__(self)  # not VideoResNet.__init__: it builds fixed 64..512 stages and fc
@@ -212,7 +214,7 @@ def build_trunk(arch: str, width: int = 64, shortcut: str = "B") -> VideoResNetT
         ValueError: unknown ``arch`` (the message lists the known names), bad ``width`` or ``shortcut``.
     """
     if arch not in _TRUNKS:
-        raise ValueError(f"unknown context encoder arch {arch!r}; choose one of {', '.join(map(repr, ARCHS))}")
+        raise InvalidInputError(f"unknown context encoder arch {arch!r}; choose one of {', '.join(map(repr, ARCHS))}")
     return _TRUNKS[arch](width, shortcut)
 
 
@@ -256,7 +258,7 @@ class ContextEncoder(nn.Module):
             ValueError: ``x`` is not a ``(B, 3, T, H, W)`` tensor.
         """
         if x.dim() != 5 or x.shape[1] != 3:
-            raise ValueError(
+            raise InvalidInputError(
                 f"context clip must be (B, 3, T, H, W), got shape {tuple(x.shape)}; "
                 "convert (B, T, 3, H, W) with x.permute(0, 2, 1, 3, 4)"
             )

@@ -10,6 +10,7 @@ from __future__ import annotations
 from torch import Tensor, nn
 from torchvision.models.resnet import BasicBlock, ResNet
 
+from skipclip.errors import InvalidInputError
 from skipclip.models.context_encoder import _check_width, init_resnet_weights
 
 
@@ -32,7 +33,7 @@ class FrameEncoder(ResNet):
     def __init__(self, width: int = 64, in_channels: int = 3):
         _check_width(width)
         if not isinstance(in_channels, int) or isinstance(in_channels, bool) or in_channels < 1:
-            raise ValueError(f"in_channels must be a positive int (3 * d for d frames), got {in_channels!r}")
+            raise InvalidInputError(f"in_channels must be a positive int (3 * d for d frames), got {in_channels!r}")
         nn.Module.__init__(self)  # not ResNet.__init__: it builds fixed 64..512 stages and fc
         self.width = width
         self.in_channels = in_channels
@@ -66,7 +67,7 @@ class FrameEncoder(ResNet):
             ValueError: ``x`` is not ``(N, in_channels, H, W)``.
         """
         if x.dim() != 4 or x.shape[1] != self.in_channels:
-            raise ValueError(
+            raise InvalidInputError(
                 f"frames must be (N, {self.in_channels}, H, W), got shape {tuple(x.shape)}; "
                 "flatten (B, M, d, 3, H, W) targets to (B * M, 3 * d, H, W) first"
             )

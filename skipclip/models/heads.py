@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from torch import Tensor, nn
 
+from skipclip.errors import InvalidInputError
+
 
 def _check_positive(name: str, value: int) -> None:
     if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-        raise ValueError(f"{name} must be a positive int, got {value!r}")
+        raise InvalidInputError(f"{name} must be a positive int, got {value!r}")
 
 
 class RotationHead(nn.Module):
@@ -38,7 +40,7 @@ class RotationHead(nn.Module):
             ValueError: ``z`` is not ``(N, in_channels, H, W)``.
         """
         if z.dim() != 4 or z.shape[1] != self.in_channels:
-            raise ValueError(f"rotation head expects (N, {self.in_channels}, H, W), got {tuple(z.shape)}")
+            raise InvalidInputError(f"rotation head expects (N, {self.in_channels}, H, W), got {tuple(z.shape)}")
         return self.fc(z.mean(dim=(2, 3)))  # N x num_classes
 
 
@@ -62,7 +64,7 @@ class ClassifierHead(nn.Module):
         _check_positive("in_channels", in_channels)
         _check_positive("num_classes", num_classes)
         if not 0.0 <= dropout < 1.0:
-            raise ValueError(f"dropout must be in [0, 1), got {dropout!r}")
+            raise InvalidInputError(f"dropout must be in [0, 1), got {dropout!r}")
         self.in_channels = in_channels
         self.dropout = nn.Dropout(dropout)
         self.fc = nn.Linear(in_channels, num_classes)
@@ -74,7 +76,7 @@ class ClassifierHead(nn.Module):
             ValueError: ``x`` is neither, or its channels are not ``in_channels``.
         """
         if x.dim() not in (4, 5) or x.shape[1] != self.in_channels:
-            raise ValueError(
+            raise InvalidInputError(
                 f"classifier head expects (B, {self.in_channels}, [T,] H, W), got {tuple(x.shape)}"
             )
         x = x.flatten(2).mean(dim=2)  # B x C

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import Tensor
 
+from skipclip.errors import InvalidInputError
 from skipclip.models.context_encoder import ContextEncoder
 
 INFLATABLE_ARCHS = ("r3d18_hara", "r3d_18")
@@ -83,7 +84,7 @@ def inflate_2d_into_3d(
     """
     arch = getattr(context_encoder, "arch", None)
     if arch not in INFLATABLE_ARCHS:
-        raise ValueError(
+        raise InvalidInputError(
             f"cannot inflate a 2D ResNet into arch {arch!r}: only {', '.join(INFLATABLE_ARCHS)} have "
             "full 3D kernels (r2plus1d_18 factorises them into spatial and temporal convs)"
         )
@@ -103,7 +104,7 @@ def inflate_2d_into_3d(
         if want.dim() == 5:  # conv weight: O x I x kt x kh x kw
             kt = want.shape[2]
             if value.dim() != 4 or (want.shape[:2] + want.shape[3:]) != value.shape:
-                raise ValueError(
+                raise InvalidInputError(
                     f"cannot inflate {key_2d!r} of shape {tuple(value.shape)} into {key_3d!r} of "
                     f"shape {tuple(want.shape)}: need (O, I, kh, kw) = "
                     f"{tuple(want.shape[:2] + want.shape[3:])} (same width and input channels)"
@@ -112,20 +113,20 @@ def inflate_2d_into_3d(
             report.inflated.append((key_3d, key_2d, kt))
         else:
             if value.shape != want.shape:
-                raise ValueError(
+                raise InvalidInputError(
                     f"cannot copy {key_2d!r} of shape {tuple(value.shape)} into {key_3d!r} of "
                     f"shape {tuple(want.shape)} (same width needed)"
                 )
             new_state[key_3d] = value.clone()
             report.copied.append((key_3d, key_2d))
     if unexpected:
-        raise ValueError(
+        raise InvalidInputError(
             f"2D keys with no place in the {arch} trunk: {unexpected[:5]}"
             f"{' ...' if len(unexpected) > 5 else ''}; expected a torchvision ResNet-18 state dict"
         )
     missing = sorted(set(target) - set(new_state))
     if missing:
-        raise ValueError(
+        raise InvalidInputError(
             f"the 2D state dict lacks sources for {len(missing)} {arch} trunk keys, e.g. {missing[:5]}; "
             "expected a torchvision ResNet-18 state dict"
         )

@@ -16,8 +16,34 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import lightning as L
 import numpy as np
 import torch
+from torch.utils.data import DataLoader
+
+from skipclip.config import load_config
+from skipclip.data import (
+    ClipDataset,
+    InMemorySource,
+    PretextDataset,
+    PretextWindow,
+    SubsetSource,
+    collate,
+    synthetic_sources,
+)
+from skipclip.engine.runs import check_output_dir
+from skipclip.engine.trainer import make_trainer
+from skipclip.eval.classifier import ActionClassifier
+from skipclip.eval.features import video_features
+from skipclip.eval.finetune import finetune_and_test
+from skipclip.eval.linear_probe import fit_linear_probe
+from skipclip.eval.metrics import topk_accuracy
+from skipclip.eval.report import write_report
+from skipclip.eval.video_level import video_level_predictions
+from skipclip.method.model import build_skipclip
+from skipclip.models import ContextEncoder
+from skipclip.recipes.pretrain import pretrain
+from skipclip.viz.curves import plot_pretraining_curves
 
 
 @dataclass
@@ -37,12 +63,11 @@ QUICK = DemoBudget(pretrain_epochs=6, supervised_epochs=6, videos_per_class=24, 
 @torch.no_grad()
 def pretext_health(model, dataset, batch_size: int = 32) -> dict:
     """Mean pretext metrics of ``model`` over every sample of ``dataset`` (eval mode)."""
-    from torch.utils.data import DataLoader
 
     model.eval()
     totals: dict[str, float] = {}
     n = 0
-    for batch in DataLoader(dataset, batch_size=batch_size, shuffle=False):
+    for batch in DataLoader(dataset, batch_size=batch_size, shuffle=False, collate_fn=collate):
         if len(batch["video"]) < 2:
             continue
         _, metrics = model(batch)
@@ -72,15 +97,6 @@ def _few_shot(labels: np.ndarray, shots: int, seed: int) -> np.ndarray:
 def train_supervised(cfg, train_src, test_src, epochs: int, seed: int, progress: bool) -> dict:
     """The upper bound: g trained from scratch with every label of ``train_src``; video-level
     accuracy on ``test_src`` by averaging softmax over all non-overlapping windows."""
-    import lightning as L
-    from torch.utils.data import DataLoader
-
-    from skipclip.data.clips import ClipDataset
-    from skipclip.engine.trainer import make_trainer
-    from skipclip.eval.classifier import ActionClassifier
-    from skipclip.eval.metrics import topk_accuracy
-    from skipclip.eval.video_level import video_level_predictions
-    from skipclip.models import ContextEncoder
 
     L.seed_everything(seed, verbose=False)
     k, d = cfg.pretext.context_frames, cfg.data
@@ -89,7 +105,7 @@ def train_supervised(cfg, train_src, test_src, epochs: int, seed: int, progress:
                              lr_last_step_epoch=epochs)
     train_ds = ClipDataset(train_src, k, d.crop_size, train=True, seed=seed)
     trainer = make_trainer(cfg, max_epochs=epochs, progress=progress, devices=1, num_nodes=1)
-    trainer.fit(model, DataLoader(train_ds, batch_size=d.batch_size, shuffle=True, drop_last=True))
+    trainer.fit(model, DataLoader(train_ds, batch_size=d.batch_size, shuffle=True, drop_last=True, collate_fn=collate))
     scores, labels, _ = video_level_predictions(model, ClipDataset(test_src, k, d.crop_size, train=False))
     return {"top1": topk_accuracy(scores, labels, 1), "top5": topk_accuracy(scores, labels, 5)}
 
@@ -101,21 +117,6 @@ def run_demo(out: str | Path = "demo-out", quick: bool = False, seed: int = 0, p
     Raises:
         FileExistsError: ``out`` already holds a report or a pretraining run and ``force`` is not given.
     """
-    from skipclip.config import load_config
-    from skipclip.data.open import synthetic_sources
-    from skipclip.data.pretext import PretextDataset
-    from skipclip.data.source import InMemorySource, SubsetSource
-    from skipclip.eval.features import video_features
-    from skipclip.eval.report import write_report
-    from skipclip.eval.finetune import finetune_and_test
-    from skipclip.eval.linear_probe import fit_linear_probe
-    from skipclip.eval.metrics import topk_accuracy
-    from skipclip.method.model import build_skipclip
-    from skipclip.models import ContextEncoder
-    from skipclip.viz.curves import plot_pretraining_curves
-    from skipclip.data.window import PretextWindow
-    from skipclip.engine.runs import check_output_dir
-    from skipclip.recipes.pretrain import pretrain
 
     budget = QUICK if quick else DEFAULT
     start = time.time()
@@ -135,7 +136,6 @@ def run_demo(out: str | Path = "demo-out", quick: bool = False, seed: int = 0, p
     # 1. untrained reference (the same initialisation pretraining starts from) and pretraining
     stage(f"[1/4] pretraining Skip-Clip on {len(sources['train'])} unlabelled synthetic videos, "
           f"{budget.pretrain_epochs} epochs")
-    import lightning as L
 
     L.seed_everything(seed, verbose=False)
     untrained = build_skipclip(cfg)

@@ -3,7 +3,42 @@ report with its protocol card."""
 
 from __future__ import annotations
 
-from skipclip.config import Config
+from skipclip.config import (
+    Config,
+    apply_overrides,
+    apply_sets,
+    config_from_dict,
+    load_config,
+    validate,
+)
+from skipclip.data import open_data, per_class
+from skipclip.errors import InvalidInputError
+from skipclip.eval.features import frozen_features
+from skipclip.eval.finetune import (
+    build_classifier,
+    check_sources,
+    evaluate_video_level,
+    finetune_and_test,
+    finetune_settings,
+)
+from skipclip.eval.knn import KNN_K, KNN_TEMPERATURE, knn
+from skipclip.eval.linear_probe import linear_probe
+from skipclip.eval.report import (
+    finetune_card,
+    knn_card,
+    linear_card,
+    over_seeds,
+    retrieval_card,
+)
+from skipclip.eval.retrieval import RECALL_AT, retrieval
+from skipclip.weights.initialise import initial_encoder
+from skipclip.weights.read import (
+    checkpoint_config,
+    checkpoint_kind,
+    load_checked,
+    read_checkpoint,
+    state_dict_of,
+)
 
 PROTOCOLS = ("finetune", "linear_probe", "retrieval", "knn")
 
@@ -19,17 +54,10 @@ def evaluate(cfg: Config, encoder, train_src, val_src, test_src, *, init: str, p
     Raises:
         ValueError: an unknown protocol, or unusable splits.
     """
-    from skipclip.data.open import per_class
-    from skipclip.eval.features import frozen_features
-    from skipclip.eval.finetune import check_sources, evaluate_video_level, finetune_and_test, finetune_settings
-    from skipclip.eval.linear_probe import linear_probe
-    from skipclip.eval.knn import KNN_K, KNN_TEMPERATURE, knn
-    from skipclip.eval.report import finetune_card, knn_card, linear_card, retrieval_card
-    from skipclip.eval.retrieval import RECALL_AT, retrieval
 
     unknown = [p for p in protocols if p not in PROTOCOLS]
     if unknown:
-        raise ValueError(f"unknown protocol(s) {unknown}; choose from {', '.join(PROTOCOLS)}")
+        raise InvalidInputError(f"unknown protocol(s) {unknown}; choose from {', '.join(PROTOCOLS)}")
     ft = finetune_settings(cfg)
     check_sources(train_src, val_src, test_src, ft.clip_frames)
     results, card, failed = [], {}, {}
@@ -81,21 +109,16 @@ def run_evaluate(args_config, ckpt: str, data: str, *, protocols=PROTOCOLS, over
     Raises:
         ValueError, FileNotFoundError: a checkpoint of the wrong kind, unusable data.
     """
-    from skipclip.config import apply_overrides, apply_sets, config_from_dict, load_config, validate
-    from skipclip.data.open import open_data
-    from skipclip.engine.checkpoints import checkpoint_config, checkpoint_kind, load_checked, read_checkpoint, state_dict_of
-    from skipclip.engine.initialise import initial_encoder
-    from skipclip.eval.finetune import build_classifier, finetune_settings
 
     if seeds < 1:
-        raise ValueError(f"seeds must be >= 1, got {seeds}")
+        raise InvalidInputError(f"seeds must be >= 1, got {seeds}")
     if ckpt == "random":
         return _evaluate_random(args_config, data, protocols, overrides, sets, progress, seeds, epochs)
     obj = read_checkpoint(ckpt)
     kind = checkpoint_kind(obj)
     if kind not in ("skipclip", "classifier"):
         hint = "; evaluate inflated 2D weights with `skipclip finetune --inflate FILE`" if kind == "resnet2d" else ""
-        raise ValueError(f"{ckpt} is neither a Skip-Clip checkpoint nor a fine-tuned classifier{hint}")
+        raise InvalidInputError(f"{ckpt} is neither a Skip-Clip checkpoint nor a fine-tuned classifier{hint}")
     raw = checkpoint_config(obj)
     if args_config is None and raw:  # the checkpoint's own settings, then the command line's
         cfg = config_from_dict(raw, f"{ckpt} config")
@@ -115,7 +138,7 @@ def run_evaluate(args_config, ckpt: str, data: str, *, protocols=PROTOCOLS, over
         state = state_dict_of(obj)
         n_ckpt = int(state["head.fc.weight"].shape[0])
         if n_ckpt != len(train_src.classes):
-            raise ValueError(f"{ckpt} classifies {n_ckpt} classes but --data {data} has "
+            raise InvalidInputError(f"{ckpt} classifies {n_ckpt} classes but --data {data} has "
                              f"{len(train_src.classes)}; evaluate it on the data set it was fine-tuned on")
         classifier = build_classifier(cfg, encoder, n_ckpt)
         load_checked(classifier, state, str(ckpt))
@@ -132,10 +155,6 @@ def run_evaluate(args_config, ckpt: str, data: str, *, protocols=PROTOCOLS, over
 
 def _evaluate_random(args_config, data, protocols, overrides, sets, progress, seeds, epochs) -> dict:
     """The random-initialisation baseline: each seed draws its own weights."""
-    from skipclip.config import load_config
-    from skipclip.data.open import open_data
-    from skipclip.engine.initialise import initial_encoder
-    from skipclip.eval.finetune import finetune_settings
 
     cfg = load_config(args_config or "cpu", overrides or {}, sets=sets)
     ft = finetune_settings(cfg)
@@ -161,7 +180,6 @@ def _say_seed(report: dict, seeds: int) -> None:
 def merge_seeds(reports: list[dict]) -> dict:
     """One report from the same evaluation over several seeds: each protocol's rows averaged
     (:func:`~skipclip.eval.report.over_seeds`), the single rows under ``per_seed``."""
-    from skipclip.eval.report import over_seeds
 
     if len(reports) == 1:
         return reports[0]

@@ -8,6 +8,21 @@ import time
 from pathlib import Path
 
 from skipclip.config import Config, apply_overrides, validate
+from skipclip.data import open_data, per_class
+from skipclip.engine.runs import finish_run, prepare_run_dir, read_run, update_run
+from skipclip.errors import InvalidInputError, OutputExistsError
+from skipclip.eval.finetune import (
+    FROZEN_METHOD,
+    check_sources,
+    evaluate_video_level,
+    finetune,
+    finetune_settings,
+    protocol_name,
+)
+from skipclip.eval.report import finetune_card, over_seeds, write_report
+from skipclip.utils.dist import launch_rank
+from skipclip.utils.io import atomic_torch_save
+from skipclip.weights.initialise import initial_encoder
 
 
 def check_finetune_dir(out: Path, force: bool) -> None:
@@ -20,15 +35,14 @@ def check_finetune_dir(out: Path, force: bool) -> None:
             folder (its ``run.json``) is left to :func:`~skipclip.engine.runs.prepare_run_dir`
             (``--resume`` / ``--force``).
     """
-    from skipclip.engine.runs import read_run
 
     info = read_run(out)
     if info is not None and info.get("kind") != "finetune":
-        raise FileExistsError(f"{out} holds a {info.get('kind', 'skipclip')} run (run.json); fine-tuning would "
+        raise OutputExistsError(f"{out} holds a {info.get('kind', 'skipclip')} run (run.json); fine-tuning would "
                               "overwrite its logs/metrics.csv and checkpoints, even with --force: choose another --out")
     present = [n for n in ("report.json", "logs", "checkpoints") if (out / n).exists()]
     if info is None and present and not force:  # a fine-tuning run folder is checked by prepare_run_dir
-        raise FileExistsError(f"{out} already holds {', '.join(present)} (a fine-tuning run?); pass --force to "
+        raise OutputExistsError(f"{out} already holds {', '.join(present)} (a fine-tuning run?); pass --force to "
                               "overwrite them, or choose another --out")
 
 
@@ -57,15 +71,10 @@ def run_finetune(cfg: Config, data: str, out: str | Path, *, init: str = "random
             ``force``, or a resume with other settings or another starting point (checked before
             the run folder is touched).
     """
-    from skipclip.data.open import open_data
-    from skipclip.engine.initialise import initial_encoder
-    from skipclip.engine.runs import prepare_run_dir, read_run, update_run
-    from skipclip.eval.finetune import check_sources, finetune, finetune_settings
-    from skipclip.utils.dist import launch_rank
 
     out = Path(out)
     if seeds < 1:
-        raise ValueError(f"--seeds must be >= 1, got {seeds}")
+        raise InvalidInputError(f"--seeds must be >= 1, got {seeds}")
     first = launch_rank() == 0  # under DDP only the first process checks and writes the folder
     if first:
         check_finetune_dir(out, force)
@@ -80,7 +89,7 @@ def run_finetune(cfg: Config, data: str, out: str | Path, *, init: str = "random
     start_point = {"init": info, "frozen": frozen, "data": str(data)}
     saved = (read_run(out) or {}).get("finetune") if first and resume else None
     if saved is not None and saved != json.loads(json.dumps(start_point, default=str)):
-        raise ValueError(f"cannot resume {out}: it was started from {saved}, this run starts from {start_point}; "
+        raise InvalidInputError(f"cannot resume {out}: it was started from {saved}, this run starts from {start_point}; "
                          "resume with the same --init/--inflate/--linear/--data, or use another --out")
 
     start = time.time()
@@ -106,12 +115,6 @@ def run_finetune(cfg: Config, data: str, out: str | Path, *, init: str = "random
 
 
 def _test_and_report(cfg, runs, info, frozen, data, out, splits, start) -> dict:
-    from skipclip.data.open import per_class
-    from skipclip.engine.checkpoints import atomic_torch_save
-    from skipclip.engine.runs import finish_run
-    from skipclip.eval.finetune import FROZEN_METHOD, evaluate_video_level, finetune_settings, protocol_name
-    from skipclip.eval.report import finetune_card, over_seeds, write_report
-
     train_src, val_src, test_src = splits
     ft = finetune_settings(cfg)
     protocol = protocol_name(frozen)

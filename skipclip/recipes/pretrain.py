@@ -4,14 +4,23 @@ checkpoint kit; fit, summarise into the run folder."""
 from __future__ import annotations
 
 import logging
+import os
 import time
+import warnings
 from pathlib import Path
 
+import lightning as L
+
 from skipclip.config import Config
-from skipclip.data.open import open_data
-from skipclip.data.pretext import PretextDataset
-from skipclip.data.window import PretextWindow
+from skipclip.config.budget import pretrain_budget
+from skipclip.data import PretextDataset, PretextWindow, epoch_loader, open_data
+from skipclip.engine.checkpoints import fit_kit
 from skipclip.engine.runs import check_run_dir, finish_run, start_run
+from skipclip.engine.skipclip_module import SkipClipModule
+from skipclip.engine.trainer import device_of, make_trainer
+from skipclip.errors import InvalidInputError
+from skipclip.utils.dist import batch_per_process, launch_rank, planned_world_size
+from skipclip.viz.similarity_callback import SimilarityMaps
 
 log = logging.getLogger(__name__)
 
@@ -38,8 +47,6 @@ def process_batch(cfg: Config) -> int:
     Raises:
         ValueError: a global batch the world size does not divide.
     """
-    from skipclip.engine.trainer import device_of
-    from skipclip.utils.dist import batch_per_process, planned_world_size
 
     t = cfg.trainer
     world = planned_world_size(t.devices, t.num_nodes, gpu=device_of(cfg) == "cuda")
@@ -47,9 +54,8 @@ def process_batch(cfg: Config) -> int:
 
 
 def make_loader(dataset, cfg: Config, shuffle: bool, drop_last: bool, batch_size: int | None = None):
-    """A loader with a resumable, rank-sharded :class:`~skipclip.data.epoch_sampler.EpochSampler`;
+    """A loader with a resumable, rank-sharded :class:`~skipclip.data.sampling.epoch_sampler.EpochSampler`;
     ``batch_size`` per process (default :func:`process_batch`)."""
-    from skipclip.data.epoch_sampler import epoch_loader
 
     batch = process_batch(cfg) if batch_size is None else batch_size
     return epoch_loader(dataset, batch, shuffle=shuffle, drop_last=drop_last, seed=cfg.trainer.seed,
@@ -78,7 +84,7 @@ def pretrain(cfg: Config, data: str, out: str | Path, *, resume: bool = False, f
         callbacks: extra Lightning callbacks.
         max_minutes: stop after this wall time (checkpoints are still written); default
             ``trainer.time_budget_min``. The length is ``optim.max_steps`` optimiser steps, or
-            ``optim.max_epochs`` epochs without it (:mod:`~skipclip.engine.budget`).
+            ``optim.max_epochs`` epochs without it (:mod:`~skipclip.config.budget`).
         checkpoint_every: optimiser steps between mid-epoch ``last.ckpt`` writes (0: epoch ends only).
         loggers: ``csv``, ``tensorboard``, ``wandb`` (:mod:`skipclip.engine.loggers`).
         images_every: epochs between Figure 3 similarity maps of 3 fixed validation videos (0: none).
@@ -92,24 +98,12 @@ def pretrain(cfg: Config, data: str, out: str | Path, *, resume: bool = False, f
         FileNotFoundError, ValueError: unusable data; nothing is written to ``out`` then. A failure
             once training started is recorded in ``run.json`` (status ``failed``) and re-raised.
     """
-    import os
-    import warnings
-
-    import lightning as L
-
-    from skipclip.engine.budget import pretrain_budget
-    from skipclip.engine.checkpoints import fit_kit
-    from skipclip.engine.loggers import SimilarityMaps
-    from skipclip.engine.trainer import make_trainer
-    from skipclip.method.module import SkipClipModule
-
-    from skipclip.utils.dist import launch_rank
 
     batch = process_batch(cfg)  # before the run folder is touched: an uneven global batch is refused
 
     out, first = Path(out), launch_rank() == 0
     if resume and force:
-        raise ValueError(f"--resume and --force contradict each other: --resume continues the run in {out}, "
+        raise InvalidInputError(f"--resume and --force contradict each other: --resume continues the run in {out}, "
                          "--force deletes it; pass one of them")
     info = check_run_dir(out, cfg, resume=resume, force=force, kind="pretrain") if first else None
     if cfg.trainer.deterministic:  # deterministic cuBLAS (torch raises without it on GPU)

@@ -19,6 +19,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from skipclip.config import Config, apply_overrides, validate
+from skipclip.data import open_data
+from skipclip.engine.runs import check_output_dir
+from skipclip.errors import InvalidInputError
+from skipclip.eval.finetune import check_sources, finetune_and_test, finetune_settings
+from skipclip.eval.report import finetune_card, mean_std, summary_table, write_report
+from skipclip.recipes.pretrain import pretrain
+from skipclip.utils.io import atomic_write_text
+from skipclip.viz.bars import plot_tables
+from skipclip.weights.initialise import initial_encoder
 
 VARIANTS = {  # Table 2 rows: name -> pretext overrides
     "basic": {"pretext.rotation": False, "pretext.negatives": False},
@@ -76,15 +85,6 @@ def reproduce(cfg: Config, data: str, out: str | Path, *, budget: ReproduceBudge
         ValueError: unusable data (checked before pretraining starts).
         FileExistsError: ``out`` already holds a report or pretraining runs and ``force`` is not given.
     """
-    from skipclip.data.open import open_data
-    from skipclip.engine.initialise import initial_encoder
-    from skipclip.engine.runs import atomic_write_text
-    from skipclip.eval.finetune import check_sources, finetune_and_test, finetune_settings
-    from skipclip.eval.report import finetune_card, mean_std, summary_table, write_report
-    from skipclip.viz.bars import plot_tables
-    from skipclip.recipes.pretrain import pretrain
-
-    from skipclip.engine.runs import check_output_dir
 
     start = time.time()
     out = Path(out)
@@ -94,7 +94,7 @@ def reproduce(cfg: Config, data: str, out: str | Path, *, budget: ReproduceBudge
     apply_overrides(cfg, {"optim.max_epochs": budget.pretrain_epochs, **budget.overrides})
     validate(cfg)
     if budget.seeds < 1:
-        raise ValueError(f"--seeds must be >= 1 (the paper's tables need >= 3 for a spread), got {budget.seeds}")
+        raise InvalidInputError(f"--seeds must be >= 1 (the paper's tables need >= 3 for a spread), got {budget.seeds}")
     splits = open_data(data, cfg, need_test=True)
     train_src, val_src, test_src = splits.labelled, splits.val, splits.test
     ft = finetune_settings(cfg)

@@ -3,8 +3,12 @@ group exists. Never hard-codes a backend: CPU runs use gloo, GPU runs whatever L
 
 from __future__ import annotations
 
+import os
+
 import torch
 import torch.distributed as dist
+
+from skipclip.errors import InvalidInputError
 
 
 def is_distributed() -> bool:
@@ -46,7 +50,6 @@ def launch_rank() -> int:
     """This process's global rank as the launcher announced it, before any process group exists:
     ``RANK`` (torchrun), ``SLURM_PROCID`` (srun), or ``NODE_RANK``/``LOCAL_RANK`` (Lightning's own
     launcher, which gives ranks > 0 to the processes it starts); 0 for a plain run."""
-    import os
 
     if "RANK" in os.environ:
         return int(os.environ["RANK"])
@@ -83,7 +86,6 @@ def planned_world_size(devices, num_nodes: int = 1, *, gpu: bool = False) -> int
     Raises:
         ValueError: ``devices`` is none of those.
     """
-    import os
 
     if "WORLD_SIZE" in os.environ:
         return int(os.environ["WORLD_SIZE"])
@@ -98,7 +100,7 @@ def planned_world_size(devices, num_nodes: int = 1, *, gpu: bool = False) -> int
     elif isinstance(devices, int) and not isinstance(devices, bool):
         count = devices if devices != -1 else (max(torch.cuda.device_count(), 1) if gpu else 1)
     else:
-        raise ValueError(f"devices must be 'auto', a count or a list of device ids, got {devices!r}")
+        raise InvalidInputError(f"devices must be 'auto', a count or a list of device ids, got {devices!r}")
     return count * int(num_nodes)
 
 
@@ -113,9 +115,9 @@ def batch_per_process(batch_size: int, batch_per: str, world: int, key: str = "d
     if batch_per == "device":
         return batch_size
     if batch_per != "global":
-        raise ValueError(f"data.batch_per must be 'device' or 'global', got {batch_per!r}")
+        raise InvalidInputError(f"data.batch_per must be 'device' or 'global', got {batch_per!r}")
     if world < 1 or batch_size % world:
-        raise ValueError(f"{key} {batch_size} is the global batch (data.batch_per: global), which {world} "
+        raise InvalidInputError(f"{key} {batch_size} is the global batch (data.batch_per: global), which {world} "
                          f"processes cannot share evenly; choose a device count that divides {batch_size}, a "
                          f"batch size divisible by {world}, or data.batch_per: device")
     return batch_size // world

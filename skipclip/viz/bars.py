@@ -3,8 +3,14 @@ as error bars and every seed as a dot."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from pathlib import Path
+
+import matplotlib
+import matplotlib.pyplot as plt
+
+from skipclip.errors import InvalidInputError
 
 
 def plot_tables(tables: Sequence[dict], png_path: str | Path, chance: float | None = None) -> Path:
@@ -14,13 +20,11 @@ def plot_tables(tables: Sequence[dict], png_path: str | Path, chance: float | No
     Raises:
         ValueError: no tables, or a table without rows.
     """
-    import matplotlib
 
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
 
     if not tables or any(not t["rows"] for t in tables):
-        raise ValueError("need at least one table with at least one row to draw")
+        raise InvalidInputError("need at least one table with at least one row to draw")
     fig, axes = plt.subplots(1, len(tables), figsize=(5.5 * len(tables), 4.6), squeeze=False)
     for ax, table in zip(axes[0], tables):
         rows = table["rows"]
@@ -41,14 +45,11 @@ def plot_tables(tables: Sequence[dict], png_path: str | Path, chance: float | No
         ax.set_title(table["title"].split(". ", 1)[0] + f" (n={rows[0].get('seeds', len(rows[0]['values']))} seeds)",
                      fontsize=10)
     fig.tight_layout()
-    return _save(fig, png_path)
+    return save_figure(fig, png_path)
 
 
-def _save(fig, png_path: str | Path) -> Path:
+def save_figure(fig, png_path: str | Path) -> Path:
     """Save a figure to a temporary file next to ``png_path`` and rename it over (never half-written)."""
-    import os
-
-    import matplotlib.pyplot as plt
 
     png_path = Path(png_path)
     png_path.parent.mkdir(parents=True, exist_ok=True)

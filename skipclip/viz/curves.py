@@ -5,6 +5,9 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
+import matplotlib
+import matplotlib.pyplot as plt
+
 
 def read_metrics(csv_path: str | Path) -> dict[str, list[tuple[int, float]]]:
     """Series ``name -> [(step, value), ...]`` from a Lightning ``metrics.csv``."""
@@ -21,10 +24,8 @@ def read_metrics(csv_path: str | Path) -> dict[str, list[tuple[int, float]]]:
 
 def plot_pretraining_curves(csv_path: str | Path, png_path: str | Path, title: str = "Skip-Clip pretraining") -> Path:
     """Draw every loss term and the pretext health metrics (train and held-out) to a PNG."""
-    import matplotlib
 
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
 
     s = read_metrics(csv_path)
     panels = [

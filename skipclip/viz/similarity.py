@@ -10,9 +10,17 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import matplotlib
+import matplotlib.pyplot as plt
 import numpy as np
 import torch
 import torch.nn.functional as F
+
+from skipclip.data import PretextWindow, open_video, random_crop_flip, resize_short_side
+from skipclip.errors import InvalidInputError
+from skipclip.models.normalize import normalize
+from skipclip.viz.bars import save_figure
+from skipclip.weights.initialise import load_skipclip
 
 
 @torch.no_grad()
@@ -27,7 +35,6 @@ def similarity_maps(model, context: np.ndarray, targets: np.ndarray) -> tuple[np
     Returns:
         maps ``(M, H, W)`` and scores ``(M,)`` (the cell mean, Eq. 3).
     """
-    from skipclip.data.transforms import normalize
 
     device = next(model.parameters()).device
     c = torch.from_numpy(np.ascontiguousarray(context)).permute(3, 0, 1, 2)[None]  # 1 x 3 x K x S x S
@@ -49,10 +56,8 @@ def draw(context: np.ndarray, targets: np.ndarray, maps: np.ndarray, scores: np.
         name: the video's name, for the title.
         context_t, target_t: frame numbers for the titles (default: positions).
     """
-    import matplotlib
 
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
 
     m, k = len(scores), len(context)
     context_t = list(range(k)) if context_t is None else list(context_t)
@@ -90,7 +95,7 @@ def busiest_window(frames: np.ndarray, length: int, candidates: int = 16) -> int
     """
     t = len(frames)
     if t < length:
-        raise ValueError(f"{t} frames are fewer than the {length}-frame window")
+        raise InvalidInputError(f"{t} frames are fewer than the {length}-frame window")
     grey = frames[:, ::4, ::4].astype(np.float32).mean(-1)  # T x H/4 x W/4
     change = np.abs(np.diff(grey, axis=0)).mean((1, 2))  # T-1: change between frames t and t+1
     cum = np.concatenate([[0.0], np.cumsum(change)])
@@ -100,8 +105,6 @@ def busiest_window(frames: np.ndarray, length: int, candidates: int = 16) -> int
 
 
 def _centre_crop(frames: np.ndarray, short_side: int, crop: int) -> np.ndarray:
-    from skipclip.data.transforms import random_crop_flip, resize_short_side
-
     x = torch.from_numpy(np.ascontiguousarray(frames)).permute(0, 3, 1, 2)  # T x 3 x H x W
     x = random_crop_flip(resize_short_side(x, short_side), crop, np.random.default_rng(0), train=False)
     return x.permute(0, 2, 3, 1).numpy()  # T x S x S x 3
@@ -117,27 +120,23 @@ def draw_similarity(ckpt_path: str | Path, video: str, png_path: str | Path, sta
     Raises:
         ValueError: the video is shorter than the pretext window, or a bad checkpoint.
     """
-    from skipclip.data.open import open_video
-    from skipclip.data.window import PretextWindow
-    from skipclip.engine.initialise import load_skipclip
-    from skipclip.viz.bars import _save
 
     model, cfg = load_skipclip(ckpt_path)
     frames, name = open_video(video, cfg)
     w = PretextWindow.from_config(cfg)
     if not w.fits(len(frames)):
-        raise ValueError(f"{name} has {len(frames)} frames, shorter than the pretext window "
+        raise InvalidInputError(f"{name} has {len(frames)} frames, shorter than the pretext window "
                          f"K + M*r + d - 1 = {w.length} of this checkpoint")
     chosen_by = "given" if start is not None else "most frame change"
     start = busiest_window(frames, w.length) if start is None else start
     if not 0 <= start <= len(frames) - w.length:
-        raise ValueError(f"start {start} out of range 0..{len(frames) - w.length} for {name}")
+        raise InvalidInputError(f"start {start} out of range 0..{len(frames) - w.length} for {name}")
     ctx_idx, tgt_idx = w.offsets()
     ctx_idx, tgt_idx = ctx_idx + start, tgt_idx + start  # K, M x d
     clip = _centre_crop(frames[: start + w.length], cfg.data.short_side, cfg.data.crop_size)
     maps, scores = similarity_maps(model, clip[ctx_idx], clip[tgt_idx])
     fig = draw(clip[ctx_idx], clip[tgt_idx], maps, scores, name, ctx_idx, tgt_idx[:, 0])
-    _save(fig, png_path)
+    save_figure(fig, png_path)
     return {"video": name, "start": int(start), "chosen_by": chosen_by, "context_frames": ctx_idx.tolist(),
             "target_frames": tgt_idx[:, 0].tolist(), "scores": [float(v) for v in scores], "png": str(png_path)}
 

@@ -8,7 +8,7 @@ import json
 import pytest
 
 from skipclip.cli import main
-from skipclip.data.window import PretextWindow
+from skipclip.data.sampling.window import PretextWindow
 from video_factory import make_folder
 
 
@@ -32,7 +32,7 @@ def test_ratio_is_the_store_over_on_the_fly(tmp_path, monkeypatch):
     """With known rates put in for each source, the ratio and its goal follow: the store's rate
     over the decoder's, not the other way round (which a recomputation from the JSON cannot see)."""
     from skipclip.bench import loader
-    from skipclip.data.store import PreparedStore
+    from skipclip.data.store.prepared import PreparedStore
 
     seen = []
 

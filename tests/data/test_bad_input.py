@@ -7,13 +7,13 @@ import shutil
 import pytest
 
 from skipclip.cli import main
-from skipclip.data.files import VideoFileSource
-from skipclip.data.prepare import prepare
-from skipclip.data.source import VideoReadError
-from skipclip.data.index import SplitError, VideoEntry
-from skipclip.data.layouts import load_index
-from skipclip.data.store import PreparedStore
-from skipclip.data.video_io import decode, probe
+from skipclip.data.sources.files import VideoFileSource
+from skipclip.data.store.prepare import prepare
+from skipclip.data.sources.base import VideoReadError
+from skipclip.data.catalog.index import SplitError, VideoEntry
+from skipclip.data.catalog.layouts import load_index
+from skipclip.data.store.prepared import PreparedStore
+from skipclip.data.video.pyav import decode, probe
 from video_factory import make_hmdb51, make_ucf101, video
 
 
@@ -155,8 +155,8 @@ def test_prepare_fails_when_nothing_usable_is_left(tmp_path, capsys):
 
 
 def test_on_the_fly_missing_file_is_skipped_by_the_pretext_dataset(tmp_path):
-    from skipclip.data.pretext import PretextDataset
-    from skipclip.data.window import PretextWindow
+    from skipclip.data.sampling.pretext import PretextDataset
+    from skipclip.data.sampling.window import PretextWindow
 
     video(tmp_path / "ok.avi", n=20)
     src = VideoFileSource(tmp_path, [VideoEntry("gone.avi", -1, "g"), VideoEntry("ok.avi", -1, "o")], [])

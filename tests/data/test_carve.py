@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from skipclip.data.carve import CoverageWarning, carve
-from skipclip.data.index import VideoEntry, group_split
+from skipclip.data.catalog.carve import CoverageWarning, carve
+from skipclip.data.catalog.index import VideoEntry, group_split
 
 
 def sessions(groups_per_class: dict[int, list[str]], per_group: int = 5) -> list[VideoEntry]:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from skipclip.cli import main
-from skipclip.data.doctor import examine
-from skipclip.data.prepare import prepare
+from skipclip.data.catalog.doctor import examine
+from skipclip.data.store.prepare import prepare
 from video_factory import make_ucf101, video
 
 

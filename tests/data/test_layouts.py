@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from skipclip.data.index import group_split, select
-from skipclip.data.layouts import EXPECTED, load_index, resolve
+from skipclip.data.catalog.index import group_split, select
+from skipclip.data.catalog.layouts import EXPECTED, load_index, resolve
 from video_factory import HMDB_CLASSES, UCF_CLASSES, make_folder, make_hmdb51, make_ucf101, video
 
 
@@ -61,7 +61,7 @@ def test_flat_folder_is_unlabelled(tmp_path):
 
 @pytest.mark.parametrize("val_fraction", [0.1, 0.3, 0.6])
 def test_group_split_never_straddles_a_group(val_fraction):
-    from skipclip.data.index import VideoEntry
+    from skipclip.data.catalog.index import VideoEntry
 
     entries = [VideoEntry(f"C{c}/v_C{c}_g{g:02d}_c{k:02d}.avi", c, f"g{g:02d}") for c in range(5) for g in range(8, 26) for k in range(3)]
     idx = list(range(len(entries)))
@@ -95,7 +95,7 @@ def test_expected_official_figures_agree_with_each_other():
 
 def test_doctor_compares_counts_with_the_official_figures(ucf):
     """The tiny UCF101 copy has 12 / 12 videos: the doctor says it differs from split 1's 9537 / 3783."""
-    from skipclip.data.doctor import examine
+    from skipclip.data.catalog.doctor import examine
 
     report = examine(ucf, fold=1)
     assert report.expected == (9537, 3783)

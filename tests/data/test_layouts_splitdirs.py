@@ -6,8 +6,8 @@ from collections import Counter
 
 import pytest
 
-from skipclip.data.index import SplitError, select, split_of
-from skipclip.data.layouts import load_index, resolve
+from skipclip.data.catalog.index import SplitError, select, split_of
+from skipclip.data.catalog.layouts import load_index, resolve
 from video_factory import make_splitdirs, touch
 
 

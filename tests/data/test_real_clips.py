@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from skipclip.data.files import VideoFileSource
-from skipclip.data.layouts import load_index
-from skipclip.data.video_io import decode, probe
+from skipclip.data.sources.files import VideoFileSource
+from skipclip.data.catalog.layouts import load_index
+from skipclip.data.video.pyav import decode, probe
 from video_factory import REAL_CLIPS
 
 KTH = REAL_CLIPS / "kth"

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from skipclip.data.synthetic import CLASSES, SyntheticSource, object_state, video_params
+from skipclip.data.sources.synthetic import CLASSES, SyntheticSource, object_state, video_params
 
 
 def test_deterministic_and_random_access():
@@ -51,7 +51,7 @@ def test_spin_directions_and_zoom():
 
 
 def test_frames_out_of_range_raise():
-    from skipclip.data.source import VideoReadError
+    from skipclip.data.sources.base import VideoReadError
 
     with pytest.raises(VideoReadError, match="out of range"):
         SyntheticSource(2, 1, frames=5, size=32).read(0, [5])

@@ -4,10 +4,10 @@ import numpy as np
 import pytest
 import torch
 
-from skipclip.data.pretext import PretextDataset
-from skipclip.data.window import PretextWindow
-from skipclip.data.source import VideoReadError
-from skipclip.data.synthetic import SyntheticSource
+from skipclip.data.sampling.pretext import PretextDataset
+from skipclip.data.sampling.window import PretextWindow
+from skipclip.data.sources.base import VideoReadError
+from skipclip.data.sources.synthetic import SyntheticSource
 
 from conftest import FakeSource
 

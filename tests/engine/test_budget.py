@@ -9,7 +9,7 @@ import torch
 
 from skipclip.cli import main
 from skipclip.config import load_config
-from skipclip.engine.budget import finetune_budget, make_budget, pretrain_budget
+from skipclip.config.budget import finetune_budget, make_budget, pretrain_budget
 from skipclip.engine.module import TrainModule
 
 from conftest import tiny_config, tiny_overrides

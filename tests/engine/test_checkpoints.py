@@ -11,13 +11,13 @@ import textwrap
 import pytest
 import torch
 
-from skipclip.engine.checkpoints import (AtomicCheckpointIO, atomic_torch_save, fit_kit,
-                                       remove_stale_temporaries, resume_path)
+from skipclip.engine.checkpoints import AtomicCheckpointIO, fit_kit, remove_stale_temporaries, resume_path
+from skipclip.utils.io import atomic_torch_save
 from conftest import child_env
 
 KILLED_MID_WRITE = textwrap.dedent("""
     import os, signal, sys, torch
-    from skipclip.engine.checkpoints import atomic_torch_save
+    from skipclip.utils.io import atomic_torch_save
 
     class KillWhilePickled:  # pickled after the big tensor's bytes started going out
         def __reduce__(self):
@@ -62,7 +62,7 @@ def test_resume_path(tmp_path):
 
 
 def test_fit_kit_rejects_bad_values(tmp_path):
-    from skipclip.data.epoch_sampler import epoch_loader
+    from skipclip.data.sampling.epoch_sampler import epoch_loader
 
     loader = epoch_loader(list(range(8)), 2, shuffle=True, drop_last=True)
     with pytest.raises(ValueError, match="keep must be >= 1"):

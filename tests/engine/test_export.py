@@ -13,7 +13,7 @@ from torch import nn
 import skipclip
 from skipclip.cli import main
 from skipclip.config import load_config
-from skipclip.engine.initialise import initial_encoder
+from skipclip.weights.initialise import initial_encoder
 from skipclip.method import build_skipclip
 
 from conftest import tiny_overrides

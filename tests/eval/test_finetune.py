@@ -8,7 +8,7 @@ import torch
 
 from skipclip.cli import main
 from skipclip.config import load_config
-from skipclip.engine.initialise import initial_encoder
+from skipclip.weights.initialise import initial_encoder
 from skipclip.eval.finetune import check_sources
 from skipclip.method import build_skipclip
 from skipclip.models import FrameEncoder
@@ -163,7 +163,7 @@ def test_finetune_trains_an_encoder_handed_over_in_eval_mode():
     import torch
 
     from skipclip.config import load_config
-    from skipclip.data.synthetic import SyntheticSource
+    from skipclip.data.sources.synthetic import SyntheticSource
     from skipclip.eval.finetune import finetune
     from skipclip.models import ContextEncoder
 

@@ -5,7 +5,7 @@ import itertools
 import pytest
 import torch
 
-from skipclip.eval.pretext_metrics import kendall_tau, pairwise_ranking_accuracy
+from skipclip.method.pretext_metrics import kendall_tau, pairwise_ranking_accuracy
 
 
 def naive_tau(row):

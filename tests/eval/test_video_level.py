@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from skipclip.data.clips import ClipDataset, sliding_windows
+from skipclip.data.sampling.clips import ClipDataset, sliding_windows
 from skipclip.eval.video_level import aggregate_by_video, video_accuracy, video_scores, windows_per_video
 
 from conftest import FakeSource

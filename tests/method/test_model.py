@@ -11,7 +11,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from skipclip.data.transforms import MEAN, STD, normalize
+from skipclip.models.normalize import MEAN, STD, normalize
 from skipclip.method import SkipClipModel, build_skipclip, losses, rotate_batch
 from skipclip.models import to_channels_last_
 

@@ -190,7 +190,7 @@ def test_type_a_context_encoder_has_no_shortcut_weights_and_learns_everywhere():
 def test_the_shortcut_type_follows_the_weights(tmp_path):
     """A Skip-Clip checkpoint with type A shortcuts is read back as type A; inflation always fills
     type B, whatever model.shortcut says."""
-    from skipclip.engine.initialise import initial_encoder
+    from skipclip.weights.initialise import initial_encoder
     from skipclip.method import build_skipclip
 
     from conftest import tiny_cfg

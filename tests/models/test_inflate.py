@@ -154,8 +154,8 @@ def test_errors(frame_encoder):
 def test_imagenet_inflation_standardises_with_imagenet_statistics(tmp_path):
     """torchvision's ImageNet weights expect ImageNet mean/std: a g inflated from them is fed
     clips standardised that way; a random or Skip-Clip g keeps the Kinetics statistics."""
-    from skipclip.data.transforms import IMAGENET_MEAN, IMAGENET_STD, MEAN, STD, normalize
-    from skipclip.engine.initialise import initial_encoder
+    from skipclip.models.normalize import IMAGENET_MEAN, IMAGENET_STD, MEAN, STD, normalize
+    from skipclip.weights.initialise import initial_encoder
     from skipclip.eval.finetune import build_classifier
 
     from conftest import tiny_cfg

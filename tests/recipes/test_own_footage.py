@@ -9,7 +9,7 @@ import pytest
 
 from skipclip.cli import main
 from skipclip.data.open import open_split
-from skipclip.data.store import PreparedStore
+from skipclip.data.store.prepared import PreparedStore
 
 from conftest import tiny_config
 from video_factory import make_splitdirs, video

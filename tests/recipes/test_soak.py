@@ -7,8 +7,8 @@ import json
 
 import pytest
 
-from skipclip.data.synthetic import SyntheticSource
-from skipclip.data.writer import write_synthetic_ucf101
+from skipclip.data.sources.synthetic import SyntheticSource
+from skipclip.data.sources.synthetic_ucf101 import write_synthetic_ucf101
 from conftest import run_cli, tiny_config, tiny_overrides
 
 
@@ -51,7 +51,7 @@ def test_videos_failing_mid_run_are_counted_in_the_summary(tmp_path, monkeypatch
     import torch
 
     from skipclip.config import load_config
-    from skipclip.data.source import InMemorySource, VideoReadError
+    from skipclip.data.sources.base import InMemorySource, VideoReadError
     from skipclip.recipes.pretrain import pretrain
 
     read = InMemorySource.read

@@ -11,10 +11,10 @@ import pytest
 import torch
 
 from conftest import FakeSource, tiny_cfg
-from skipclip.data.clips import ClipDataset
-from skipclip.data.prepare import prepare
-from skipclip.data.source import VideoReadError
-from skipclip.data.store import load_manifest
+from skipclip.data.sampling.clips import ClipDataset
+from skipclip.data.store.prepare import prepare
+from skipclip.data.sources.base import VideoReadError
+from skipclip.data.store.prepared import load_manifest
 from video_factory import make_ucf101, video
 
 TRAIN_BAD = "Basketball/v_Basketball_g03_c01.avi"
@@ -57,7 +57,7 @@ class Flaky(FakeSource):
 def test_clip_dataset_names_unreadable_videos_from_any_worker_count(workers):
     from torch.utils.data import DataLoader
 
-    from skipclip.data.skips import from_batch
+    from skipclip.data.failures import from_batch
 
     for train in (True, False):
         ds = ClipDataset(Flaky([8] * 4, size=16, num_classes=2), 4, 16, train=train)
@@ -109,8 +109,8 @@ def test_pretraining_reports_unreadable_videos_from_workers(store, tmp_path, wor
 
 
 def test_a_raw_test_video_that_cannot_be_probed_is_skipped_not_a_traceback(tmp_path):
-    from skipclip.data.files import VideoFileSource
-    from skipclip.data.index import VideoEntry
+    from skipclip.data.sources.files import VideoFileSource
+    from skipclip.data.catalog.index import VideoEntry
     from skipclip.eval.finetune import check_sources
 
     video(tmp_path / "a" / "ok.avi", n=12)

@@ -10,7 +10,8 @@ import torch
 
 from conftest import tiny_cfg, tiny_config
 from skipclip.cli import main
-from skipclip.engine.checkpoints import AtomicCheckpointIO, UnsafeCheckpointError, read_checkpoint
+from skipclip.engine.checkpoints import AtomicCheckpointIO
+from skipclip.weights.read import UnsafeCheckpointError, read_checkpoint
 
 
 class Evil:
@@ -93,7 +94,7 @@ def test_resume_from_a_foreign_tensor_file_is_a_clear_error(tmp_path, capsys):
 
 
 def test_own_checkpoints_still_load(tmp_path):
-    from skipclip.engine.initialise import initial_encoder
+    from skipclip.weights.initialise import initial_encoder
     from skipclip.method.model import build_skipclip
 
     cfg = tiny_cfg()

@@ -11,9 +11,9 @@ import subprocess
 import pytest
 
 from conftest import child_env, cli
-from skipclip.data.paths import printable
-from skipclip.data.prepare import prepare
-from skipclip.data.store import PreparedStore
+from skipclip.data.catalog.paths import printable
+from skipclip.data.store.prepare import prepare
+from skipclip.data.store.prepared import PreparedStore
 from video_factory import make_folder
 
 NAME = os.fsdecode(b"cats/caf\xe9.avi")  # Latin-1 bytes: Python keeps the \xe9 as a lone surrogate
@@ -60,7 +60,7 @@ def test_printable():
 
 
 def test_a_split_list_naming_a_non_utf8_file_finds_it(tmp_path):
-    from skipclip.data.layouts import load_index
+    from skipclip.data.catalog.layouts import load_index
     from video_factory import video
 
     name = b"A/v_A_g01_caf\xe9.avi"

@@ -71,7 +71,7 @@ def test_a_start_that_fails_on_its_data_leaves_nothing(tmp_path, capsys):
 
 
 def test_a_run_that_fails_in_training_is_recorded_and_may_be_retried(tmp_path, monkeypatch):
-    from skipclip.method.module import SkipClipModule
+    from skipclip.engine.skipclip_module import SkipClipModule
     from skipclip.recipes.pretrain import pretrain
 
     def broken(self, batch, batch_idx):

@@ -10,9 +10,9 @@ import time
 
 import pytest
 
-from skipclip.data import decode_pool
-from skipclip.data.prepare import prepare
-from skipclip.data.store import load_manifest
+from skipclip.data.store import pool as decode_pool
+from skipclip.data.store.prepare import prepare
+from skipclip.data.store.prepared import load_manifest
 from video_factory import make_folder
 
 KILLER = "dogs/dogs_1.avi"
@@ -51,7 +51,7 @@ def test_a_worker_killed_mid_video_costs_only_that_video(footage, tmp_path, monk
 
 
 def test_a_video_past_the_time_limit_is_recorded_and_the_rest_carries_on(footage, tmp_path, monkeypatch):
-    from skipclip.data import video_io
+    from skipclip.data.video import pyav as video_io
 
     real = video_io.decode_into
 
@@ -68,14 +68,14 @@ def test_a_video_past_the_time_limit_is_recorded_and_the_rest_carries_on(footage
 
 
 def test_prepare_never_holds_a_whole_video(footage, tmp_path, monkeypatch):
-    from skipclip.data import video_io
+    from skipclip.data.video import pyav as video_io
 
     def whole(*args, **kwargs):
         raise AssertionError("decode() holds every frame of a video in memory")
 
     monkeypatch.setattr(video_io, "decode", whole)
     held = []
-    from skipclip.data import shard
+    from skipclip.data.store import shard
 
     class Counting(shard.ShardWriter):
         def add(self, frame):
@@ -99,7 +99,7 @@ def test_stale_shard_temporaries_are_removed(footage, tmp_path):
 
 
 def test_shards_manifest_and_checkpoints_are_fsynced(footage, tmp_path, monkeypatch):
-    from skipclip.engine.checkpoints import atomic_torch_save
+    from skipclip.utils.io import atomic_torch_save
 
     synced = []
     real = os.fsync
@@ -127,7 +127,7 @@ class Hangs:
 
 
 def test_a_hung_loader_worker_ends_with_an_error_not_forever():
-    from skipclip.data.epoch_sampler import epoch_loader
+    from skipclip.data.sampling.epoch_sampler import epoch_loader
 
     loader = epoch_loader(Hangs(), 2, shuffle=False, drop_last=False, num_workers=1, timeout=1)
     assert loader.timeout == 1

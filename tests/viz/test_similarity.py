@@ -6,7 +6,7 @@ import torch
 from skipclip.method import build_skipclip, losses
 from skipclip.cli import main
 from skipclip.config import load_config
-from skipclip.data.transforms import normalize
+from skipclip.models.normalize import normalize
 import pytest
 
 from skipclip.viz.similarity import busiest_window, similarity_maps

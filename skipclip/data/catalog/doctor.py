@@ -1,0 +1,162 @@
+"""``skipclip doctor``: what a data set (raw folder or prepared store) holds, and what is wrong."""
+
+from __future__ import annotations
+
+import textwrap
+import warnings
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from skipclip.data.catalog.carve import CoverageWarning
+from skipclip.data.catalog.index import split_of
+from skipclip.data.catalog.layouts import EXPECTED, load_index
+from skipclip.data.catalog.paths import printable
+from skipclip.data.sources.base import VideoReadError
+from skipclip.data.store.prepared import MANIFEST, load_manifest, manifest_entries
+
+
+def wrap_names(names: list[str], limit: int, title: str = "") -> list[str]:
+    """``names`` comma-separated and wrapped into indented lines, at most ``limit`` names."""
+
+    text = ", ".join(names[:limit]) + (f", ... and {len(names) - limit} more" if len(names) > limit else "")
+    return textwrap.wrap(f"{title} {text}".strip(), width=100, initial_indent="    ", subsequent_indent="      ",
+                         break_on_hyphens=False)
+
+
+@dataclass
+class DoctorReport:
+    """Counts and problems of one fold of a data set."""
+
+    data: Path
+    kind: str  # "store" or "raw"
+    layout: str
+    fold: int
+    classes: list[str]
+    counts: dict[str, int] = field(default_factory=dict)  # split -> videos
+    per_class: dict[str, Counter] = field(default_factory=dict)  # split -> class -> videos
+    expected: tuple[int, int] | None = None  # official (train, test)
+    missing: list[str] = field(default_factory=list)
+    unlisted: list[str] = field(default_factory=list)
+    unreadable: dict[str, str] = field(default_factory=dict)
+    too_short: list[tuple[str, int]] = field(default_factory=list)
+    min_frames: int = 0
+    leaks: list[str] = field(default_factory=list)  # groups in both train and val
+    missing_by_list: dict[str, list[str]] = field(default_factory=dict)
+    coverage: list[str] = field(default_factory=list)  # warnings: classes validation cannot hold by group
+
+    @property
+    def problems(self) -> int:
+        # groups straddling train and val because the user's fallback holds out single videos
+        # of classes the groups cannot cover are warned about, not counted
+        leaks = 0 if self.coverage and "held out single videos" in self.coverage[0] else len(self.leaks)
+        return len(self.missing) + len(self.unreadable) + leaks
+
+    def text(self, max_list: int = 20) -> str:
+        out = [f"{printable(str(self.data))} ({self.kind}, layout {self.layout}), fold {self.fold}, {len(self.classes)} classes"]
+        for split in ("train", "val", "test", "unused"):
+            if split in self.counts:
+                out.append(f"  {split:>6}: {self.counts[split]:6d} videos")
+        if self.expected:
+            train, test = self.expected
+            got = (self.counts.get("train", 0) + self.counts.get("val", 0), self.counts.get("test", 0))
+            verdict = "matches" if got == self.expected else "DIFFERS from"
+            out.append(f"  train+val {got[0]} / test {got[1]} {verdict} the official {self.layout} split "
+                       f"{self.fold}: {train} / {test}")
+            want_classes = EXPECTED[self.layout]["classes"]
+            if len(self.classes) != want_classes:
+                out.append(f"  {len(self.classes)} classes, the official release has {want_classes}")
+        for w in self.coverage:
+            out.append(f"  warning: {w}")
+        if self.per_class:
+            out.append("  per class (train/val/test):")
+            for c in self.classes[:max_list]:
+                row = "/".join(str(self.per_class.get(s, Counter())[c]) for s in ("train", "val", "test"))
+                out.append(f"    {printable(c):<28} {row}")
+            if len(self.classes) > max_list:
+                out.append(f"    ... {len(self.classes) - max_list} more classes")
+        for where, names in self.missing_by_list.items():
+            out.append(f"  {len(names)} listed in {where} but missing:")
+            out += wrap_names(names, 5 * max_list)
+        if self.unlisted:
+            out.append(f"  {len(self.unlisted)} present but listed in no split file:")
+            out += wrap_names(self.unlisted, 5 * max_list)
+        for title, items in (
+            ("unreadable", [f"{k}: {v}" for k, v in self.unreadable.items()]),
+            (f"shorter than the pretext window ({self.min_frames} frames)", [f"{n} ({k} frames)" for n, k in self.too_short]),
+            ("groups in both train and val (leak)", self.leaks),
+        ):
+            if items:
+                out.append(f"  {len(items)} {title}:")
+                out += [f"    {printable(x)}" for x in items[:max_list]]
+                if len(items) > max_list:
+                    out.append(f"    ... and {len(items) - max_list} more")
+        out.append("  no problems found" if not self.problems else f"  {self.problems} problems found")
+        return "\n".join(out)
+
+
+def examine(data: str | Path, fold: int = 1, min_frames: int = 0, val_fraction: float = 0.1, seed: int = 0,
+            splits: str | Path | None = None, layout: str | None = None, *, test_fraction: float = 0.2,
+            group_pattern: str | None = None, fallback: str = "videos") -> DoctorReport:
+    """Count a data set per split and class and list what is wrong.
+
+    Frame counts come from the manifest for a store, and from demuxing each file for a raw folder.
+    Validation is carved as a run carves it (per class, by group, ``fallback``); listed-but-missing
+    videos are named per list and left out of the counts.
+
+    Raises:
+        SplitError: the split files are missing or malformed.
+        FileNotFoundError: ``data`` does not exist.
+    """
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", CoverageWarning)
+        report = _examine(Path(data), fold, min_frames, val_fraction, seed, splits, layout, test_fraction,
+                          group_pattern, fallback)
+    report.coverage = list(dict.fromkeys(str(w.message) for w in caught if issubclass(w.category, CoverageWarning)))
+    return report
+
+
+def _examine(data, fold, min_frames, val_fraction, seed, splits, layout, test_fraction, group_pattern, fallback):
+    data = Path(data)
+    if (data / MANIFEST).is_file():
+        manifest = load_manifest(data)
+        entries = manifest_entries(manifest)
+        report = DoctorReport(data, "store", manifest.get("layout", "?"), fold, list(manifest.get("classes", [])))
+        frames = {v["name"]: v["frames"] for v in manifest["videos"]}
+        for f in manifest.get("failed", []):
+            if "not found" in f["reason"]:  # stores of older versions
+                report.missing_by_list.setdefault("the split files", []).append(f["name"])
+            else:
+                report.unreadable[f["name"]] = f["reason"]
+        for k, names in manifest.get("missing", {}).items():
+            report.missing_by_list.setdefault(k, []).extend(names)
+        report.missing = [n for names in report.missing_by_list.values() for n in names]
+        report.unlisted = list(manifest.get("unlisted", []))
+    else:
+        from skipclip.data.video.pyav import probe
+
+        index = load_index(data, splits, layout, test_fraction=test_fraction, group_pattern=group_pattern,
+                           fallback=fallback)
+        entries = index.present()
+        report = DoctorReport(data, "raw", index.layout, fold, index.classes)
+        report.missing_by_list = index.missing_by_list()
+        report.missing = index.missing()
+        report.unlisted = index.unlisted()
+        frames = {}
+        for e in entries:
+            try:
+                frames[e.path] = probe(index.root / e.path)[0].frames
+            except VideoReadError as exc:
+                report.unreadable[e.path] = exc.reason
+    if report.layout in EXPECTED and fold in EXPECTED[report.layout]:
+        report.expected = EXPECTED[report.layout][fold]
+    roles = split_of(entries, fold, val_fraction, seed, fallback, report.classes)
+    for i, e in enumerate(entries):
+        report.counts[roles[i]] = report.counts.get(roles[i], 0) + 1
+        if e.label >= 0:
+            report.per_class.setdefault(roles[i], Counter())[report.classes[e.label]] += 1
+    in_val = {entries[i].group for i, r in enumerate(roles) if r == "val"}
+    report.leaks = sorted({entries[i].group for i, r in enumerate(roles) if r == "train"} & in_val)
+    report.min_frames = min_frames
+    report.too_short = [(e.path, frames[e.path]) for e in entries if e.path in frames and frames[e.path] < min_frames]
+    return report

@@ -1,0 +1,76 @@
+"""A folder of footage: class subfolders (``root/<class>/**/<video>``), or flat and unlabelled.
+
+A folder of class subfolders ships no split, so it gets a deterministic, group-aware train/test
+split: whole groups drawn per class (:func:`skipclip.data.catalog.carve.carve`, a fixed seed, so the same
+folder always gives the same split) until each class has ``test_fraction`` of its videos in
+test. Groups are UCF-style ``gNN`` names, else the match of ``group_pattern``, else the video.
+``skipclip prepare`` writes the split into the store as list files.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from skipclip.data.catalog.carve import carve
+from skipclip.data.catalog.index import VideoEntry, list_videos
+from skipclip.data.catalog.layouts.ucf101 import ucf_group
+from skipclip.errors import InvalidInputError
+
+SPLIT_SEED = 0  # the test split never moves with a run's --seed
+
+
+def group_of(path: str, pattern: str | None) -> str:
+    """The leakage group of ``path``: ``pattern``'s first group (or match), else UCF's ``gNN``,
+    else the video itself."""
+    if pattern:
+        m = re.search(pattern, path)
+        if m:
+            return m.group(1) if m.groups() and m.group(1) is not None else m.group(0)
+    return ucf_group(path) if re.search(r"_g\d+_c\d+", Path(path).name) else path
+
+
+def regroup(entries: list[VideoEntry], pattern: str | None) -> None:
+    """Set the groups of ``entries`` from their paths (see :func:`group_of`).
+
+    Raises:
+        ValueError: ``pattern`` is not a valid regular expression.
+    """
+    try:
+        re.compile(pattern or "")
+    except re.error as exc:
+        raise InvalidInputError(f"--group-pattern {pattern!r} is not a valid regular expression: {exc}") from None
+    for e in entries:
+        e.group = group_of(e.path, pattern)
+
+
+def scan(root: str | Path, test_fraction: float = 0.2, group_pattern: str | None = None,
+         fallback: str = "videos") -> tuple[list[str], list[VideoEntry], dict]:
+    """Class subfolders (``root/<class>/**/<video>``) or a flat folder of unlabelled footage.
+
+    Videos directly under ``root`` next to class subfolders are kept as unlabelled (-1) training
+    videos. Labelled videos are split into train and test by group, per class.
+
+    Returns:
+        classes, entries, and how the split was made (empty for unlabelled footage).
+
+    Raises:
+        ValueError: no video file under ``root``; a bad ``test_fraction`` or ``group_pattern``.
+    """
+    root = Path(root)
+    paths = list_videos(root)
+    if not paths:
+        raise InvalidInputError(f"no video files (.avi, .mp4, .mkv, .mov, ...) under {root}")
+    classes = sorted({p.split("/")[0] for p in paths if "/" in p})
+    label_of = {c: i for i, c in enumerate(classes)}
+    entries = [VideoEntry(p, label_of[p.split("/")[0]] if "/" in p else -1, "") for p in paths]
+    regroup(entries, group_pattern)
+    if not classes:
+        return classes, entries, {}
+    labelled = [i for i, e in enumerate(entries) if e.label >= 0]
+    held = set(carve(entries, labelled, test_fraction, SPLIT_SEED, fallback, classes, part="test").held)
+    for i, e in enumerate(entries):
+        e.folds[1] = "test" if i in held else "train"
+    split = {"made_by": "skipclip (folder without split files)", "test_fraction": test_fraction,
+             "group_pattern": group_pattern, "seed": SPLIT_SEED}
+    return classes, entries, split

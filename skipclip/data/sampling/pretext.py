@@ -1,0 +1,152 @@
+"""The pretext dataset: one Skip-Clip sample (context clip + target frames) per video and epoch."""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from skipclip.data.failures import FAILED
+from skipclip.data.sampling.crop_flip import random_crop_flip, resize_short_side
+from skipclip.data.sampling.window import PretextWindow
+from skipclip.data.sources.base import VideoReadError, VideoSource
+from skipclip.errors import InvalidInputError
+
+log = logging.getLogger(__name__)
+
+
+class PretextDataset(Dataset):
+    """Samples of the Skip-Clip pretext task from a :class:`VideoSource`.
+
+    Each item is a dict of uint8 tensors (normalised later, on the device):
+    ``context`` ``(3, K, S, S)``, ``targets`` ``(M, d, 3, S, S)`` nearest first, ``video``, the
+    source index, ``skipped``, the unreadable videos passed over for this item, and ``pad``, true
+    for a padded repeat (an index ``i + len(self)`` from an
+    :class:`~skipclip.data.sampling.epoch_sampler.EpochSampler` with ``mark_padding``). Negatives are not
+    sampled here: they are the targets of the other videos in the batch (see
+    :mod:`skipclip.method.model`, which also drops a repeated video and padded items). With
+    ``far_negatives`` N > 0 an item also holds ``far`` ``(N, d, 3, S, S)``, stretches of the same
+    video beyond the last target (:meth:`PretextWindow.far`), and ``far_valid`` ``(N,)``, False
+    where the video had no frame left beyond the window.
+
+    Videos shorter than the window are skipped (listed in ``too_short``). A video that fails to
+    decode is recorded in ``failed`` and replaced by the next readable one, drawn with a random
+    stream of its own (never the stream of that video's own item), so one corrupt file never
+    stops a run.
+
+    Args:
+        source: the videos.
+        window: K, M, r, d.
+        crop_size: side of the square crop shared by context and targets.
+        short_side: frames are resized so their short side has this length before cropping.
+        reverse_prob: probability of reversing the whole video before sampling.
+        flip_prob: probability of a horizontal flip (same for context and targets).
+        seed: base seed; the sample of (epoch, index) is a pure function of (seed, epoch, index).
+        train: random crops and flips when True, centre crop otherwise.
+        far_negatives: same-video stretches beyond the window per item (0: none, the paper).
+
+    Raises:
+        ValueError: no video of the source is long enough for the window.
+    """
+
+    def __init__(
+        self,
+        source: VideoSource,
+        window: PretextWindow,
+        crop_size: int,
+        short_side: int | None = None,
+        reverse_prob: float = 0.5,
+        flip_prob: float = 0.5,
+        seed: int = 0,
+        train: bool = True,
+        far_negatives: int = 0,
+    ):
+        self.source = source
+        self.window = window
+        self.crop_size = crop_size
+        self.short_side = short_side
+        self.reverse_prob = reverse_prob
+        self.flip_prob = flip_prob
+        self.seed = seed
+        self.train = train
+        self.far_negatives = far_negatives
+        self.epoch = 0
+        self.valid: list[int] = []
+        self.too_short: list[str] = []
+        self.failed: dict[str, str] = {}
+        for i in range(len(source)):
+            try:
+                n = source.num_frames(i)
+            except VideoReadError as exc:
+                self.failed[source.name(i)] = exc.reason
+                continue
+            if window.fits(n):
+                self.valid.append(i)
+            else:
+                self.too_short.append(source.name(i))
+        if self.too_short:
+            log.warning(
+                "%d of %d videos are shorter than the pretext window (%d frames) and are skipped",
+                len(self.too_short), len(source), window.length,
+            )
+        if not self.valid:
+            raise InvalidInputError(
+                f"none of the {len(source)} videos is long enough for the pretext window of "
+                f"{window.length} frames (K + M*r + d - 1); lower K, M or r"
+            )
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return len(self.valid)
+
+    def rng(self, index: int) -> np.random.Generator:
+        return np.random.default_rng((self.seed, self.epoch, index))
+
+    def __getitem__(self, index: int) -> dict:
+        n = len(self.valid)
+        pad = index >= n  # a padded repeat of index - n (EpochSampler's mark_padding)
+        index = index - n if pad else index
+        passed: dict[str, str] = {}
+        for attempt in range(n):
+            j = (index + attempt) % n
+            video = self.valid[j]
+            # a replacement gets a stream of its own: item j's stream would copy item j's sample
+            rng = self.rng(index) if attempt == 0 else np.random.default_rng((self.seed, self.epoch, index, attempt))
+            try:
+                sample = self._sample(video, rng)
+                sample["skipped"] = attempt  # unreadable videos passed over for this item
+                sample["pad"] = pad
+                sample[FAILED] = dict(passed)  # their names, to the main process (any worker count)
+                return sample
+            except VideoReadError as exc:
+                passed[self.source.name(video)] = self.failed[self.source.name(video)] = exc.reason
+                log.warning("skipping unreadable video %s", exc)
+        raise RuntimeError("no video of the data set could be read; see the log for the reasons")
+
+    def _sample(self, video: int, rng: np.random.Generator) -> dict:
+        w = self.window
+        n = self.source.num_frames(video)
+        reverse = self.train and rng.random() < self.reverse_prob
+        if not self.train:
+            rng = np.random.default_rng((self.seed, video))
+        context_idx, target_idx = w.sample(n, rng, reverse=reverse)  # K, M x d
+        far_idx, far_valid = w.far(n, context_idx, self.far_negatives, rng, reverse=reverse)  # F x d, F
+        idx = np.concatenate([context_idx, target_idx.reshape(-1), far_idx.reshape(-1)])
+        frames = torch.from_numpy(np.ascontiguousarray(self.source.read(video, idx)))  # T x H x W x 3
+        frames = frames.permute(0, 3, 1, 2)  # T x 3 x H x W
+        if self.short_side is not None:
+            frames = resize_short_side(frames, self.short_side)
+        frames = random_crop_flip(frames, self.crop_size, rng, self.flip_prob, train=self.train)
+        k = w.context_frames
+        context = frames[:k].permute(1, 0, 2, 3).contiguous()  # 3 x K x S x S
+        md = w.num_targets * w.target_length
+        targets = frames[k:k + md].reshape(w.num_targets, w.target_length, *frames.shape[1:])  # M x d x 3 x S x S
+        item = {"context": context, "targets": targets.contiguous(), "video": video}
+        if self.far_negatives:
+            far = frames[k + md:].reshape(self.far_negatives, w.target_length, *frames.shape[1:])  # F x d x 3 x S x S
+            item["far"], item["far_valid"] = far.contiguous(), torch.from_numpy(far_valid)
+        return item

@@ -1,0 +1,118 @@
+"""The Skip-Clip pretext sampler (section 3.1 of the paper).
+
+From a video of N frames: a random start t such that the whole window fits; the context clip is
+the K contiguous frames t .. t+K-1; target clip i (i = 0 .. M-1) starts (i+1)*r frames after the
+last context frame and holds d contiguous frames. The window therefore spans K + M*r + d - 1
+frames. With probability ``reverse_prob`` the whole video is reversed before sampling (Appendix
+B), which is done by mapping indices, so no frame is read twice or past either end.
+
+Policy for videos shorter than the window: they are skipped (never sampled, never read past their
+end), counted and reported by :class:`skipclip.data.sampling.pretext.PretextDataset`. Shrinking r instead
+would silently change the task the model learns.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from skipclip.errors import InvalidInputError
+
+
+@dataclass(frozen=True)
+class PretextWindow:
+    """Shape of one pretext sample: K context frames, M targets of d frames, r apart."""
+
+    context_frames: int  # K
+    num_targets: int  # M
+    sampling_rate: int  # r
+    target_length: int = 1  # d
+
+    def __post_init__(self):
+        if self.context_frames < 1:
+            raise InvalidInputError(f"context_frames (K) must be >= 1, got {self.context_frames}")
+        if self.num_targets < 2:
+            raise InvalidInputError(f"num_targets (M) must be >= 2, got {self.num_targets}")
+        if self.sampling_rate < 1:
+            raise InvalidInputError(f"sampling_rate (r) must be >= 1, got {self.sampling_rate}")
+        if self.target_length < 1:
+            raise InvalidInputError(f"target_length (d) must be >= 1, got {self.target_length}")
+
+    @classmethod
+    def from_config(cls, cfg) -> "PretextWindow":
+        """K, M, r, d of ``cfg.pretext``."""
+        p = cfg.pretext
+        return cls(p.context_frames, p.num_targets, p.sampling_rate, p.target_length)
+
+    @property
+    def length(self) -> int:
+        """Frames spanned by one sample: K + M*r + d - 1."""
+        return self.context_frames + self.num_targets * self.sampling_rate + self.target_length - 1
+
+    def offsets(self) -> tuple[np.ndarray, np.ndarray]:
+        """Frame offsets from the start t: context ``(K,)`` and targets ``(M, d)``, nearest first."""
+        k, r, d = self.context_frames, self.sampling_rate, self.target_length
+        context = np.arange(k)  # K
+        starts = (k - 1) + r * np.arange(1, self.num_targets + 1)  # M, first target r after context
+        targets = starts[:, None] + np.arange(d)[None, :]  # M x d
+        return context, targets
+
+    def fits(self, num_frames: int) -> bool:
+        return num_frames >= self.length
+
+    def sample(
+        self, num_frames: int, rng: np.random.Generator, reverse: bool = False
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Frame indices of one sample in the original video's numbering.
+
+        Args:
+            num_frames: N, the video's frame count.
+            rng: random generator for the start t.
+            reverse: sample from the reversed video (index j of the reversed video is N-1-j).
+
+        Returns:
+            context indices ``(K,)`` and target indices ``(M, d)``, all in [0, N).
+
+        Raises:
+            ValueError: the video is shorter than the window.
+        """
+        if not self.fits(num_frames):
+            raise InvalidInputError(
+                f"video of {num_frames} frames is shorter than the pretext window "
+                f"K + M*r + d - 1 = {self.length}"
+            )
+        t = int(rng.integers(0, num_frames - self.length + 1))
+        context, targets = self.offsets()
+        context, targets = context + t, targets + t
+        if reverse:
+            context, targets = num_frames - 1 - context, num_frames - 1 - targets
+        return context, targets
+
+    def far(self, num_frames: int, context: np.ndarray, count: int, rng: np.random.Generator,
+            reverse: bool = False) -> tuple[np.ndarray, np.ndarray]:
+        """Frame indices of ``count`` stretches of d frames of the same video that start after the
+        window (further ahead than the M-th target, in the direction the sample was drawn), drawn
+        uniformly with replacement: the same-video "far" negatives.
+
+        Args:
+            num_frames: N.
+            context: the context indices :meth:`sample` returned (they give the start t).
+            count: stretches to draw.
+            rng: random generator.
+            reverse: the sample was drawn from the reversed video.
+
+        Returns:
+            indices ``(count, d)`` in [0, N) and a boolean ``(count,)``, False where the video has no
+            frame left beyond the window (those rows repeat the context's first frame, to be masked).
+        """
+        d = self.target_length
+        t = num_frames - 1 - int(context[0]) if reverse else int(context[0])  # start, in sampling order
+        first, last = t + self.length, num_frames - d  # far stretch starts, in sampling order
+        if count == 0 or first > last:
+            return np.full((count, d), int(context[0])), np.zeros(count, dtype=bool)
+        starts = rng.integers(first, last + 1, size=count)  # count
+        idx = starts[:, None] + np.arange(d)[None, :]  # count x d
+        if reverse:
+            idx = num_frames - 1 - idx
+        return idx, np.ones(count, dtype=bool)

@@ -1,0 +1,134 @@
+"""Decoding videos into shards in worker processes that may die: each video is streamed frame by
+frame into its shard (bounded memory), under a per-video time limit, and a worker that dies (the
+kernel's out-of-memory killer, a decoder crash, a SIGKILL) costs only the video it was reading.
+
+When a worker dies, Python's pool fails every call still in it (``BrokenProcessPool``) without
+saying which video killed it. At most ``workers`` videos are in the pool at a time, so the
+suspects are few: each is run again alone in a fresh one-process pool, the one that kills it
+again is recorded as failed with the reason, and the rest carries on in a new pool.
+"""
+
+from __future__ import annotations
+
+import faulthandler
+import logging
+import multiprocessing
+import os
+import signal
+import threading
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
+from pathlib import Path
+from typing import Callable
+
+import av  # noqa: F401  (imported before any time limit is armed: a limit never lands mid-import)
+import torch
+from torchvision.io import encode_jpeg  # noqa: F401
+
+from skipclip.data.sources.base import VideoReadError
+from skipclip.data.store.shard import ShardWriter
+from skipclip.data.video.pyav import decode_into
+
+log = logging.getLogger(__name__)
+
+START_METHOD = "forkserver" if os.name == "posix" else "spawn"
+GRACE_S = 30  # after the time limit, a worker stuck inside the decoder is ended this much later
+DIED = ("the decoding process died while reading it (killed by the system, e.g. out of memory, a decoder "
+        "crash, or stuck past --time-limit); skipped, the other videos were prepared")
+
+
+class DecodeTimeout(Exception):
+    """A video took longer than the per-video time limit."""
+
+
+def _on_alarm(signum, frame):
+    raise DecodeTimeout
+
+
+def prepare_one(src: str, dest: str, short_side: int, codec: str, quality: int,
+                time_limit: float | None = None, hard_limit: bool = False) -> tuple[str, dict | str]:
+    """Decode one video, streaming its frames into its shard. Returns ``(dest, info)`` or
+    ``(dest, reason)`` when the video cannot be used.
+
+    ``time_limit`` (seconds) stops a slow decode between frames; with ``hard_limit`` (worker
+    processes only) a decoder stuck inside FFmpeg ends the process ``GRACE_S`` later.
+    """
+
+    torch.set_num_threads(1)
+    timed = bool(time_limit) and threading.current_thread() is threading.main_thread()
+    old = signal.signal(signal.SIGALRM, _on_alarm) if timed else None
+    try:
+        if timed:
+            signal.setitimer(signal.ITIMER_REAL, time_limit)
+            if hard_limit:
+                faulthandler.dump_traceback_later(time_limit + GRACE_S, exit=True)
+        with ShardWriter(Path(dest), codec, quality) as writer:
+            info = decode_into(src, writer.add, short_side)
+            meta = {"fps": info.fps, "duration": info.duration, "source_height": info.height,
+                    "source_width": info.width, "vfr": info.vfr}
+            h, w = writer.shape
+            size = writer.finish(meta)
+        return dest, {**meta, "frames": info.frames, "height": int(h), "width": int(w), "bytes": size}
+    except VideoReadError as exc:
+        return dest, exc.reason
+    except DecodeTimeout:
+        return dest, (f"decoding took longer than the per-video time limit of {time_limit:g} s; raise "
+                      "--time-limit for very long videos, or check the file")
+    except Exception as exc:  # an unexpected decoder failure must not stop the other videos
+        return dest, f"unexpected error while decoding: {type(exc).__name__}: {exc}"
+    finally:
+        if timed:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            signal.signal(signal.SIGALRM, old)
+            if hard_limit:
+                faulthandler.cancel_dump_traceback_later()
+
+
+def _work(args: tuple) -> tuple[str, dict | str]:
+    return prepare_one(*args)
+
+
+def run_pool(jobs: list[tuple[object, tuple]], workers: int, collect: Callable[[object, dict | str], None],
+             tick: Callable[[], None] = lambda: None) -> None:
+    """Run ``prepare_one(*args)`` for every ``(key, args)`` of ``jobs`` in ``workers`` processes
+    and call ``collect(key, info_or_reason)`` once per job, in the calling process, whatever
+    happens to the workers; ``tick()`` after each result (periodic manifest saves)."""
+    context = multiprocessing.get_context(START_METHOD)
+    queue = list(reversed(jobs))
+    while queue:
+        suspects = _window(queue, workers, context, collect, tick)
+        if len(suspects) == 1:  # it was alone in the pool: it is the one
+            collect(suspects[0][0], DIED)
+            tick()
+            continue
+        for key, args in suspects:  # find the one that kills a worker of its own
+            alone = _window([(key, args)], 1, context, collect, tick)
+            if alone:
+                log.warning("a decoding process died on %s", args[0])
+                collect(key, DIED)
+                tick()
+
+
+def _window(queue: list, workers: int, context, collect, tick) -> list:
+    """Run jobs from the end of ``queue`` with at most ``workers`` in flight until the queue is
+    empty (returns ``[]``) or a worker dies (returns the jobs that were in the pool)."""
+    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+        running: dict = {}
+        while queue or running:
+            while queue and len(running) < workers:
+                key, args = queue.pop()
+                running[pool.submit(_work, args)] = (key, args)
+            done, _ = wait(running, return_when=FIRST_COMPLETED)
+            broken = []
+            for fut in done:
+                job = running.pop(fut)
+                try:
+                    result = fut.result()[1]
+                except BrokenProcessPool:
+                    broken.append(job)
+                    continue
+                collect(job[0], result)
+                tick()
+            if broken:
+                return broken + list(running.values())
+    return []

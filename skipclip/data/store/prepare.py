@@ -1,0 +1,273 @@
+"""``skipclip prepare``: decode every listed video once, in parallel, into a prepared store.
+
+Resumable: each shard is written to a temporary file and renamed when complete, and the manifest
+is rewritten (atomically) every few seconds, so a killed run loses at most the videos in flight;
+a second run skips every complete shard. Bad videos are listed with their reasons and skipped.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tqdm import tqdm
+
+from skipclip.data.catalog.doctor import wrap_names
+from skipclip.data.catalog.layouts import load_index
+from skipclip.data.catalog.paths import contained, printable
+from skipclip.data.store.pool import DIED, prepare_one, run_pool
+from skipclip.data.store.prepared import (
+    CODECS,
+    MANIFEST,
+    check_shard,
+    load_manifest,
+    save_manifest,
+    shard_name,
+)
+from skipclip.data.store.shard import remove_stale
+from skipclip.errors import InvalidInputError
+from skipclip.utils.io import atomic_write
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class PrepareReport:
+    """What a prepare run did. ``ok`` is False when no usable video is left."""
+
+    out: Path
+    layout: str
+    prepared: int = 0  # decoded in this run
+    skipped: int = 0  # already in the store
+    failed: dict[str, str] = field(default_factory=dict)  # name -> reason (unreadable)
+    missing: dict[str, list[str]] = field(default_factory=dict)  # list file -> listed videos not found
+    unlisted: list[str] = field(default_factory=list)
+    split_files: list[str] = field(default_factory=list)
+    videos: int = 0  # usable videos in the store
+    frames: int = 0
+    hours: float = 0.0
+    bytes: int = 0
+    seconds: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return self.videos > 0
+
+    @property
+    def gb_per_hour(self) -> float:
+        return self.bytes / 1e9 / self.hours if self.hours else 0.0
+
+    def summary(self, max_list: int = 20) -> str:
+        lines = [
+            f"store {self.out} ({self.layout}): {self.videos} videos, {self.frames} frames, "
+            f"{self.hours * 60:.1f} min of video",
+            f"  this run: {self.prepared} decoded, {self.skipped} already done, {len(self.failed)} failed, "
+            f"{self.seconds:.1f} s",
+            f"  size: {self.bytes / 1e6:.1f} MB = {self.gb_per_hour:.2f} GB per hour of video",
+        ]
+        n_missing = sum(len(v) for v in self.missing.values())
+        if n_missing:
+            per = ", ".join(f"{len(v)} in {k}" for k, v in self.missing.items())
+            lines.append(f"  {n_missing} videos are listed but missing ({per}); carrying on without them:")
+            for where, names in self.missing.items():
+                lines += wrap_names(names, 5 * max_list, f"{where}:")
+        if self.unlisted:
+            lines.append(f"  {len(self.unlisted)} video files are listed in no split file and were not prepared:")
+            lines += wrap_names(self.unlisted, 5 * max_list)
+        if self.failed:
+            lines.append(f"  {len(self.failed)} videos could not be used:")
+            for name, reason in list(self.failed.items())[:max_list]:
+                lines.append(f"    {printable(name)}: {printable(reason)}")
+            if len(self.failed) > max_list:
+                lines.append(f"    ... and {len(self.failed) - max_list} more (see 'failed' in {self.out / MANIFEST})")
+        if self.unlisted:
+            lines.append(f"  {len(self.unlisted)} video files are listed in no split file and were not prepared "
+                         f"(e.g. {printable(self.unlisted[0])}); `skipclip doctor` lists them")
+        if self.split_files:
+            lines.append(f"  split written to {', '.join(self.split_files)}")
+        return "\n".join(lines)
+
+
+def prepare(
+    videos: str | Path,
+    out: str | Path,
+    splits: str | Path | None = None,
+    layout: str | None = None,
+    short_side: int = 128,
+    workers: int | None = None,
+    codec: str = "jpeg",
+    quality: int = 90,
+    progress: bool = True,
+    time_limit: float | None = 1800.0,
+    retry_failed: bool = False,
+    test_fraction: float = 0.2,
+    group_pattern: str | None = None,
+    fallback: str = "videos",
+) -> PrepareReport:
+    """Prepare (or resume preparing) a store from a data set.
+
+    Args:
+        videos: the video folder (see :func:`skipclip.data.catalog.layouts.resolve`).
+        out: the store directory; created if needed.
+        splits: the split folder when it is not next to the videos.
+        layout: one of :data:`skipclip.data.catalog.layouts.LAYOUTS`; detected when None.
+        short_side: frames are resized so their short side has this length (256 for the paper's
+            224-px crops, 128 for 112-px crops).
+        workers: decoding processes; 0 decodes in this process. Default: all cores.
+        codec: ``jpeg`` (small) or ``raw`` (no decoding when reading, ~16x bigger).
+        quality: JPEG quality.
+        progress: show a progress bar.
+        time_limit: seconds one video may take to decode (None: no limit); a video past it is
+            recorded as failed and the run carries on.
+        retry_failed: decode again the videos that killed a decoding process in an earlier run
+            (by default they stay recorded as failed, so a rerun does not hit them again).
+        test_fraction, group_pattern, fallback: how a folder without split files is split into
+            train and test (see :func:`skipclip.data.catalog.layouts.load_index`); the split is written to
+            ``OUT/splits/``.
+
+    Returns:
+        the report; ``report.ok`` is False when no usable video is left.
+
+    Raises:
+        SplitError: the split files are missing or wrong (nothing is written).
+        ValueError: bad arguments, or ``out`` was prepared with other settings.
+    """
+    if short_side < 16:
+        raise InvalidInputError(f"short side must be >= 16 px, got {short_side}")
+    if codec not in CODECS:
+        raise InvalidInputError(f"unknown codec {codec!r}; choose one of {', '.join(CODECS)}")
+    if time_limit is not None and time_limit <= 0:
+        raise InvalidInputError(f"the per-video time limit must be > 0 seconds, got {time_limit}")
+    start = time.time()
+    index = load_index(videos, splits, layout, test_fraction=test_fraction, group_pattern=group_pattern,
+                       fallback=fallback)
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    if remove_stale(out / "videos"):
+        log.info("removed unfinished shard files of an interrupted run in %s", out)
+    settings = {"short_side": short_side, "codec": codec}
+    done: dict[str, dict] = {}
+    died: dict[str, str] = {}  # videos that killed a decoding process in an earlier run
+    if (out / MANIFEST).exists():
+        old = load_manifest(out)
+        for key, value in settings.items():
+            if old.get(key) != value:
+                raise InvalidInputError(f"{out} was prepared with {key}={old.get(key)}, not {value}; use another --out "
+                                 f"or the same --{key.replace('_', '-')}")
+        done = {v["name"]: v for v in old["videos"]}
+        died = {f["name"]: f["reason"] for f in old.get("failed", []) if f.get("reason", "").startswith(DIED)}
+
+    report = PrepareReport(out, index.layout, unlisted=index.unlisted(), missing=index.missing_by_list())
+    absent = {p for names in report.missing.values() for p in names}
+    records: dict[str, dict] = {}
+    todo = []
+    for e in index.entries:
+        src = index.root / e.path
+        shard = contained(out, shard_name(e.path), f"video {printable(e.path)!r}")  # stays in the store
+        base = {"name": e.path, "file": shard, "label": e.label, "group": e.group,
+                "folds": {str(k): v for k, v in e.folds.items()}}
+        if e.path in absent:
+            continue
+        prior = done.get(e.path)
+        header = check_shard(out / base["file"])
+        if header is not None and min(header["height"], header["width"]) == short_side:
+            keep = {k: header[k] for k in ("frames", "height", "width", "fps", "duration", "vfr") if k in header}
+            records[e.path] = {**(prior or {}), **keep, **base, "bytes": (out / base["file"]).stat().st_size}
+            report.skipped += 1
+        elif e.path in died and not retry_failed:
+            report.failed[e.path] = died[e.path]
+        else:
+            todo.append((e, base, src))
+
+    def manifest() -> dict:
+        listed = [records[e.path] for e in index.entries if e.path in records]
+        return {"version": 1, "layout": index.layout, **settings, "quality": quality,
+                "source": str(index.root.resolve()), "classes": index.classes, "folds": index.folds,
+                "videos": listed, "failed": [{"name": k, "reason": v} for k, v in report.failed.items()],
+                "missing": report.missing, "unlisted": report.unlisted, "split": index.split}
+
+    workers = (os.cpu_count() or 1) if workers is None else workers
+    bar = _progress(len(todo), progress)
+    last_save = time.time()
+
+    def collect(item, result):
+        e, base, _ = item
+        if isinstance(result, str):
+            report.failed[e.path] = result
+            log.warning("skipping %s: %s", printable(e.path), result)
+        else:
+            records[e.path] = {**base, **result}
+            report.prepared += 1
+        bar.update(1)
+
+    def tick():
+        nonlocal last_save
+        if time.time() - last_save > 10:
+            save_manifest(out, manifest())
+            last_save = time.time()
+
+    jobs = [(item, (str(src), str(out / base["file"]), short_side, codec, quality, time_limit, workers > 1))
+            for item in todo for _, base, src in [item]]
+    if workers <= 1:
+        for item, args in jobs:
+            collect(item, prepare_one(*args)[1])
+            tick()
+    else:
+        run_pool(jobs, workers, collect, tick)
+    bar.close()
+    remove_stale(out / "videos")  # what workers that died or timed out left behind
+    final = manifest()
+    final["hours"] = sum(v.get("duration", 0.0) for v in final["videos"]) / 3600
+    final["bytes"] = sum(v.get("bytes", 0) for v in final["videos"])
+    save_manifest(out, final)
+    report.split_files = write_split_files(out, index, {v["name"] for v in final["videos"]})
+    report.videos = len(final["videos"])
+    report.frames = sum(v["frames"] for v in final["videos"])
+    report.hours, report.bytes = final["hours"], final["bytes"]
+    report.seconds = time.time() - start
+    return report
+
+
+def write_split_files(out: Path, index, keep: set[str]) -> list[str]:
+    """``OUT/splits/{train,val,test}.txt`` (``<path> <0-based label>``, mmaction2 style) and
+    ``OUT/splits/classes.txt``: the split of fold 1 made visible (for a folder without split
+    files: the split skipclip made), for the videos in the store (``keep``). Returns the files written."""
+
+    rows: dict[str, list[str]] = {}
+    for e in index.entries:
+        role = e.role(index.folds[0] if index.folds else 1)
+        if role in ("train", "val", "test") and e.label >= 0 and e.path in keep:
+            rows.setdefault(role, []).append(f"{e.path} {e.label}\n")
+    written = []
+    if not rows:
+        return written
+    (out / "splits").mkdir(exist_ok=True)
+    for role in ("train", "val", "test"):
+        dest = out / "splits" / f"{role}.txt"
+        if role not in rows:
+            dest.unlink(missing_ok=True)  # a split of an earlier run that this one no longer has
+            continue
+        atomic_write(dest, lambda fh, b="".join(rows[role]).encode("utf-8", "surrogateescape"): fh.write(b))
+        written.append(f"splits/{role}.txt")
+    names = "".join(f"{c}\n" for c in index.classes).encode("utf-8", "surrogateescape")
+    atomic_write(out / "splits" / "classes.txt", lambda fh: fh.write(names))
+    return written
+
+
+class _NoBar:
+    def update(self, n: int) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+def _progress(total: int, show: bool):
+    if not show or total == 0:
+        return _NoBar()
+
+    return tqdm(total=total, unit="video", desc="prepare", dynamic_ncols=True)
+

@@ -1,0 +1,81 @@
+"""A callback that draws Figure 3 (per-cell similarity maps) of a few fixed validation videos every
+few epochs, to ``RUN/figures/`` and to the TensorBoard or Weights & Biases logger."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import lightning as L
+import matplotlib.pyplot as plt
+import numpy as np
+from lightning.pytorch.loggers import TensorBoardLogger, WandbLogger
+
+from skipclip.errors import InvalidInputError
+from skipclip.viz.bars import save_figure
+from skipclip.viz.similarity import draw, similarity_maps
+
+
+def figure_pixels(fig) -> np.ndarray:
+    """An ``(H, W, 3)`` uint8 rendering of a matplotlib figure."""
+    fig.canvas.draw()
+    return np.asarray(fig.canvas.buffer_rgba())[..., :3].copy()
+
+
+
+class SimilarityMaps(L.Callback):
+    """Every ``every_n_epochs`` epochs, Figure 3 of a few fixed videos: per-cell similarity maps
+    of the model's g and f (:func:`skipclip.viz.similarity.similarity_maps`), drawn with
+    :func:`skipclip.viz.similarity.draw`, written to ``out/figures/`` as PNGs and sent as images
+    to the TensorBoard and W&B loggers of the trainer.
+
+    Args:
+        dataset: a :class:`~skipclip.data.sampling.pretext.PretextDataset` with ``train=False`` (the same
+            centre-cropped window of a video every time), usually the validation split's.
+        out: run folder.
+        every_n_epochs: epochs between figures; 0 draws none.
+        count: videos drawn (spread evenly over the data set).
+
+    Raises:
+        ValueError: ``every_n_epochs`` < 0 or ``count`` < 1.
+    """
+
+    def __init__(self, dataset, out: str | Path, every_n_epochs: int = 10, count: int = 3):
+        if every_n_epochs < 0 or count < 1:
+            raise InvalidInputError(f"every_n_epochs must be >= 0 and count >= 1, got {every_n_epochs} and {count}")
+        self.dataset, self.out, self.every, self.count = dataset, Path(out), every_n_epochs, count
+        self.items = sorted(set(np.linspace(0, len(dataset) - 1, min(count, len(dataset))).round().astype(int)))
+        self.drawn: list[Path] = []
+
+    def on_train_epoch_end(self, trainer, pl_module):
+        epoch = trainer.current_epoch
+        if not self.every or (epoch + 1) % self.every or not trainer.is_global_zero:
+            return
+        was_training = pl_module.training
+        pl_module.eval()
+        try:
+            for i in self.items:
+                self._draw(trainer, pl_module.model, int(i), epoch)
+        finally:
+            pl_module.train(was_training)
+
+    def _draw(self, trainer, model, item: int, epoch: int) -> None:
+        sample = self.dataset[item]
+        context = sample["context"].permute(1, 2, 3, 0).numpy()  # K x S x S x 3
+        targets = sample["targets"].permute(0, 1, 3, 4, 2).numpy()  # M x d x S x S x 3
+        maps, scores = similarity_maps(model, context, targets)
+        name = self.dataset.source.name(int(sample["video"]))
+        fig = draw(context, targets, maps, scores, f"{name}, epoch {epoch}")
+        tag = f"similarity/{item}"
+        pixels = figure_pixels(fig)
+        for logger in trainer.loggers:
+            if isinstance(logger, TensorBoardLogger):
+                logger.experiment.add_image(tag, pixels, global_step=trainer.global_step, dataformats="HWC")
+            elif isinstance(logger, WandbLogger):
+                logger.log_image(key=tag, images=[pixels], caption=[f"{name}, epoch {epoch}"])
+        png = self.out / "figures" / f"similarity_epoch{epoch:04d}_{item}.png"
+        save_figure(fig, png)  # closes the figure
+        plt.close(fig)
+        self.drawn.append(png)
+
+
+__all__ = ["SimilarityMaps", "figure_pixels"]

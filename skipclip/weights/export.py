@@ -1,0 +1,209 @@
+"""Encoders out of a run, for use elsewhere: safetensors weight files plus a JSON card.
+
+``export_encoders`` writes the context encoder g (and, on request, the frame encoder f) of a
+Skip-Clip or fine-tuned checkpoint as ``context_encoder.safetensors`` /
+``frame_encoder.safetensors`` with a ``card.json`` beside them. The tensor names are
+torchvision's: g's are those of ``torchvision.models.video.r3d_18()`` / ``r2plus1d_18()`` without
+``fc`` (the ``trunk.`` prefix of :class:`~skipclip.models.ContextEncoder` is dropped), f's those
+of ``torchvision.models.resnet18()`` without ``fc``. Each file also carries its architecture,
+width and run configuration in the safetensors metadata, so :func:`load_encoder` needs nothing
+else, and ``--init`` / ``--inflate`` read it like the checkpoint it came from.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, safe_open, save
+
+from skipclip._version import __version__
+from skipclip.errors import InputNotFoundError, InvalidInputError, OutputExistsError
+from skipclip.models import ContextEncoder, FrameEncoder
+from skipclip.models.normalize import MEAN, STD
+from skipclip.utils.io import atomic_write, atomic_write_text
+from skipclip.weights.read import (
+    checkpoint_config,
+    checkpoint_kind,
+    describe,
+    encoder_state,
+    load_checked,
+    read_checkpoint,
+)
+
+FORMAT = "skipclip-encoder/1"
+CONTEXT_FILE, FRAME_FILE, CARD_FILE = "context_encoder.safetensors", "frame_encoder.safetensors", "card.json"
+TRUNK = "trunk."  # ContextEncoder's prefix before torchvision's names
+TORCHVISION_ARCHS = ("r3d_18", "r2plus1d_18")
+
+
+def _hara_recipe(width: int) -> str:
+    return (f"torchvision.models.video.VideoResNet(BasicBlock, [Conv3DSimple] * 4, [2, 2, 2, 2], stem=lambda: "
+            f"nn.Sequential(nn.Conv3d(3, {width}, 7, stride=(1, 2, 2), padding=3, bias=False), "
+            f"nn.BatchNorm3d({width}), nn.ReLU(inplace=True), nn.MaxPool3d(3, stride=2, padding=1))), then "
+            "model.fc = nn.Identity() and model.load_state_dict(weights, strict=True)"
+            + ("" if width == 64 else f"; width {width} is not 64, so only skipclip.load_encoder(path) builds it"))
+
+
+def how_to_load(arch: str, width: int) -> str:
+    """One sentence: how to rebuild g from its exported weights outside skipclip."""
+    if arch in TORCHVISION_ARCHS and width == 64:
+        return (f"m = torchvision.models.video.{arch}(); m.fc = torch.nn.Identity(); "
+                f"m.load_state_dict(safetensors.torch.load_file(path), strict=True); m(x) gives 512-d features "
+                "(the global average of g's last feature map)")
+    if arch in TORCHVISION_ARCHS:
+        return f"skipclip.load_encoder(path) (width {width}: torchvision's {arch} has width 64)"
+    return "skipclip.load_encoder(path); or, without skipclip, " + _hara_recipe(width)
+
+
+def write_safetensors(path: Path, tensors: dict, metadata: dict) -> None:
+    """Tensors and string metadata to a safetensors file, atomically."""
+
+    data = save({k: v.detach().cpu().contiguous().clone() for k, v in tensors.items()},
+                metadata={k: v if isinstance(v, str) else json.dumps(v) for k, v in metadata.items()})
+    atomic_write(path, lambda fh: fh.write(data))
+
+
+def read_exported(path: str | Path) -> tuple[dict, dict]:
+    """The tensors and metadata of an exported file (metadata values JSON-decoded where they can be).
+
+    Raises:
+        FileNotFoundError: no such file.
+        ValueError: not a safetensors file.
+    """
+
+    path = Path(path)
+    if not path.is_file():
+        raise InputNotFoundError(f"weight file {path} does not exist")
+    try:
+        with safe_open(str(path), framework="pt") as fh:
+            raw = fh.metadata() or {}
+        tensors = load_file(str(path))
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise InvalidInputError(f"{path} is not a readable safetensors file ({exc})") from None
+    meta = {}
+    for k, v in raw.items():
+        try:
+            meta[k] = json.loads(v)
+        except json.JSONDecodeError:
+            meta[k] = v
+    return tensors, meta
+
+
+def exported_as_checkpoint(path: str | Path) -> dict:
+    """An exported file in the layout of the checkpoint it came from: g as a Skip-Clip checkpoint
+    (``model.context_encoder.trunk.*`` with its recorded config), f as a torchvision ResNet-18
+    state dict; any other safetensors file as a bare state dict."""
+    tensors, meta = read_exported(path)
+    if meta.get("format") == FORMAT and meta.get("encoder") == "context":
+        model = {"context_arch": meta["arch"], "width": int(meta["width"])}
+        config = dict(meta.get("config") or {})
+        config["model"] = {**config.get("model", {}), **model}
+        return {"state_dict": {f"model.context_encoder.{TRUNK}{k}": v for k, v in tensors.items()},
+                "hyper_parameters": {"config": config}}
+    return {"state_dict": tensors}
+
+
+def _card(cfg: dict, obj: dict, arch: str, width: int, ckpt: Path, frame: bool) -> dict:
+    data, pretext, ft = cfg.get("data", {}), cfg.get("pretext", {}), cfg.get("finetune", {})
+    crop = data.get("crop_size")
+    card = {
+        "format": FORMAT, "skipclip_version": __version__, "source_checkpoint": str(ckpt),
+        "context_encoder": {
+            "file": CONTEXT_FILE, "arch": arch, "width": width, "out_channels": 8 * width,
+            "input": {"layout": "(B, 3, T, H, W) float", "channel_order": "RGB",
+                      "frames": pretext.get("context_frames"), "size": [crop, crop],
+                      "scale": "uint8 / 255, then (x - mean) / std per channel", "mean": list(MEAN), "std": list(STD),
+                      "finetune_frames": ft.get("clip_frames") or pretext.get("context_frames"),
+                      "finetune_size": ft.get("crop_size") or crop},
+            "output": "(B, 8*width, T', H', W') feature map; skipclip averages time, then space for a vector",
+            "how_to_load": how_to_load(arch, width)},
+        "pretext": pretext, "epochs": obj.get("epoch"), "steps": obj.get("global_step"), "config": cfg,
+    }
+    if frame:
+        d = int(pretext.get("target_length") or 1)
+        card["frame_encoder"] = {
+            "file": FRAME_FILE, "arch": "resnet18 (2D)", "width": width, "in_channels": 3 * d,
+            "input": {"layout": f"(N, {3 * d}, H, W) float: {d} target frame(s) stacked on channels", "channel_order": "RGB",
+                      "mean": list(MEAN), "std": list(STD)},
+            "how_to_load": ("m = torchvision.models.resnet18(); m.fc = torch.nn.Identity(); "
+                            "m.load_state_dict(safetensors.torch.load_file(path), strict=True)"
+                            if width == 64 and d == 1 else "skipclip.load_encoder(path)")}
+    return card
+
+
+def export_encoders(ckpt: str | Path, out: str | Path, *, frame: bool = False, force: bool = False) -> dict:
+    """Write g (and f with ``frame``) of ``ckpt`` as safetensors plus ``card.json`` into ``out``.
+
+    Args:
+        ckpt: a Skip-Clip pretraining checkpoint (``last.ckpt``) or a fine-tuned ``best.ckpt``
+            (its g only).
+        out: folder to write.
+        frame: also export the frame encoder f (Skip-Clip checkpoints only).
+        force: overwrite files already there.
+
+    Returns:
+        The card.
+
+    Raises:
+        ValueError: not a Skip-Clip or fine-tuned checkpoint; ``frame`` on a checkpoint without f.
+        FileExistsError: ``out`` already holds an export and ``force`` is not given.
+        FileNotFoundError: no such checkpoint.
+    """
+
+    ckpt, out = Path(ckpt), Path(out)
+    obj = read_checkpoint(ckpt)
+    kind = checkpoint_kind(obj)
+    if kind not in ("skipclip", "classifier"):
+        raise InvalidInputError(f"{ckpt} is neither a Skip-Clip checkpoint nor a fine-tuned classifier ({describe(obj)}); "
+                         "give RUN/checkpoints/last.ckpt of `skipclip pretrain` or best.ckpt of `skipclip finetune`")
+    if frame and kind != "skipclip":
+        raise InvalidInputError(f"{ckpt} is a fine-tuned classifier: it has no frame encoder f; drop --frame-encoder")
+    names = [CONTEXT_FILE, CARD_FILE] + ([FRAME_FILE] if frame else [])
+    there = [n for n in names if (out / n).exists()]
+    if there and not force:
+        raise OutputExistsError(f"{out} already holds {', '.join(there)}; pass --force or choose another --out")
+    cfg = checkpoint_config(obj)
+    model = cfg.get("model") or {}
+    g = encoder_state(obj, "context")
+    arch = model.get("context_arch", "r3d18_hara")
+    width = int(model.get("width", g[f"{TRUNK}stem.0.weight"].shape[0]))
+    meta = {"format": FORMAT, "arch": arch, "width": width, "config": cfg}
+    write_safetensors(out / CONTEXT_FILE, {k.removeprefix(TRUNK): v for k, v in g.items()},
+                      {**meta, "encoder": "context"})
+    if frame:
+        f = encoder_state(obj, "frame")
+        write_safetensors(out / FRAME_FILE, f, {**meta, "encoder": "frame",
+                                                "in_channels": int(f["conv1.weight"].shape[1])})
+    card = _card(cfg, obj, arch, width, ckpt, frame)
+    atomic_write_text(out / CARD_FILE, json.dumps(card, indent=2, default=str) + "\n")
+    return card
+
+
+def load_encoder(path: str | Path) -> torch.nn.Module:
+    """A ready encoder, in eval mode, from a file written by ``skipclip export``: a
+    :class:`~skipclip.models.ContextEncoder` (``(B, 3, T, H, W)`` clip to a ``(B, C, H', W')``
+    map; ``.pooled(x)`` gives ``(B, C)``) or a :class:`~skipclip.models.FrameEncoder`.
+
+    Raises:
+        ValueError: the file was not written by ``skipclip export``, or its weights do not fit.
+        FileNotFoundError: no such file.
+    """
+
+    tensors, meta = read_exported(path)
+    if meta.get("format") != FORMAT or meta.get("encoder") not in ("context", "frame"):
+        raise InvalidInputError(f"{path} was not written by `skipclip export` (no {FORMAT!r} metadata); load a plain "
+                         "state dict with model.load_state_dict(safetensors.torch.load_file(path))")
+    width = int(meta["width"])
+    if meta["encoder"] == "context":
+        module = ContextEncoder(meta["arch"], width)
+        tensors = {f"{TRUNK}{k}": v for k, v in tensors.items()}
+    else:
+        module = FrameEncoder(width, int(meta.get("in_channels", 3)))
+    load_checked(module, tensors, str(path))
+    return module.eval()
+
+
+__all__ = ["export_encoders", "exported_as_checkpoint", "how_to_load", "load_encoder", "read_exported"]

@@ -1,0 +1,125 @@
+"""Where a context encoder g starts from (the paper's Table 1 rows): random initialisation, a
+Skip-Clip checkpoint, a fine-tuned classifier, or 2D weights inflated into 3D."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from skipclip.config import config_from_dict, validate
+from skipclip.errors import InvalidInputError
+from skipclip.method.model import build_skipclip
+from skipclip.models import ContextEncoder, inflate_2d_into_3d
+from skipclip.weights.read import (
+    checkpoint_config,
+    checkpoint_kind,
+    describe,
+    encoder_state,
+    load_checked,
+    read_checkpoint,
+    skipclip_prefix,
+    state_dict_of,
+    sub_state,
+)
+
+
+def model_section(cfg, obj: dict) -> tuple[str, int]:
+    """Architecture and width recorded in a checkpoint (the run's own when absent)."""
+    m = checkpoint_config(obj).get("model") or {}
+    return m.get("context_arch", cfg.model.context_arch), int(m.get("width", cfg.model.width))
+
+
+def shortcut_of(state: dict) -> str:
+    """The shortcut type of g's weights: ``"B"`` when they hold 1x1x1 ``downsample`` convolutions,
+    else ``"A"`` (zero-padding shortcuts have no parameters)."""
+    return "B" if any(".downsample." in k for k in state) else "A"
+
+
+def initial_encoder(cfg, init: str = "random", inflate: str | Path | None = None, seed: int = 0):
+    """The context encoder g to start from, and a description of where it came from.
+
+    Args:
+        cfg: run configuration (arch and width of a random g).
+        init: ``"random"``, or a Skip-Clip pretraining checkpoint (its g is taken; its recorded arch
+            and width win over ``cfg``'s), a fine-tuned classifier checkpoint (its g), or a
+            ``context_encoder.safetensors`` from ``skipclip export``.
+        inflate: a 2D ResNet-18 state dict in torchvision's format (``.pt`` or ``.safetensors``,
+            e.g. ``frame_encoder.safetensors`` from ``skipclip export``), or a Skip-Clip checkpoint whose
+            frame encoder f is taken, inflated into g (each 2D kernel repeated along time and
+            divided by the temporal kernel size). Excludes ``init``.
+        seed: seed of the random initialisation (random g, or inflation's untouched parts).
+
+    Raises:
+        ValueError: both ``init`` and ``inflate``; a file of the wrong kind; a shape that does not
+            match (naming the key).
+        FileNotFoundError: a missing file.
+    """
+
+    if inflate is not None and init != "random":
+        raise InvalidInputError("give either --init CKPT or --inflate FILE, not both: each initialises g")
+    torch.manual_seed(seed)
+    if inflate is not None:
+        obj = read_checkpoint(inflate)
+        kind = checkpoint_kind(obj)
+        if kind == "skipclip":
+            state = encoder_state(obj, "frame")
+            if not state:  # an exported context encoder: g, not f
+                raise InvalidInputError(f"--inflate {inflate} holds a 3D context encoder, not 2D weights; start from it "
+                                 "with --init FILE, or export the frame encoder (skipclip export --frame-encoder)")
+            arch, width = model_section(cfg, obj)
+            source = f"frame encoder f of Skip-Clip checkpoint {inflate}"
+        elif kind == "resnet2d":
+            state = state_dict_of(obj)
+            arch, width = cfg.model.context_arch, int(state["conv1.weight"].shape[0])
+            source = f"2D ResNet-18 state dict {inflate}"
+        else:
+            raise InvalidInputError(f"--inflate {inflate}: expected a 2D ResNet-18 state dict (torchvision format: "
+                             f"conv1.weight, layer1.0.conv1.weight, ...) or a Skip-Clip checkpoint, found "
+                             f"{'a fine-tuned classifier' if kind == 'classifier' else describe(obj)}")
+        g = ContextEncoder(arch, width, "B")  # the 2D weights fill 1x1x1 conv shortcuts, whatever model.shortcut says
+        report = inflate_2d_into_3d(state, g)
+        if kind == "resnet2d":  # torchvision-format ImageNet weights expect ImageNet statistics
+            g.input_stats = "imagenet"
+        return g, {"init": "inflation", "source": source, "arch": arch, "width": width, "shortcut": "B",
+                   "input_stats": g.input_stats,
+                   "inflated_kernels": len(report.inflated), "copied": len(report.copied)}
+    if init == "random":
+        g = ContextEncoder(cfg.model.context_arch, cfg.model.width, cfg.model.shortcut)
+        return g, {"init": "random", "arch": g.arch, "width": g.width, "shortcut": g.shortcut, "seed": seed}
+    obj = read_checkpoint(init)
+    kind = checkpoint_kind(obj)
+    if kind not in ("skipclip", "classifier"):
+        hint = "; for a 2D ResNet state dict use --inflate FILE" if kind == "resnet2d" else ""
+        raise InvalidInputError(f"--init {init} is not a Skip-Clip checkpoint (no 'context_encoder.*' weights; "
+                         f"found {describe(obj)}){hint}")
+    arch, width = model_section(cfg, obj)
+    state = encoder_state(obj, "context")
+    g = ContextEncoder(arch, width, shortcut_of(state))
+    load_checked(g, state, f"{init}")
+    g.input_stats = (obj.get("hyper_parameters") or {}).get("input_stats", "kinetics")  # a fine-tuned classifier's
+    return g, {"init": "skipclip" if kind == "skipclip" else "finetuned", "source": str(init),
+               "arch": arch, "width": width, "shortcut": g.shortcut}
+
+
+def load_skipclip(ckpt_path: str | Path):
+    """A Skip-Clip pretraining checkpoint as ``(SkipClipModel in eval mode, Config)``.
+
+    Raises:
+        ValueError: not a Skip-Clip checkpoint, no recorded config, or weights that do not fit.
+        FileNotFoundError: no such file.
+    """
+
+    obj = read_checkpoint(ckpt_path)
+    kind = checkpoint_kind(obj)
+    if kind != "skipclip":
+        raise InvalidInputError(f"{ckpt_path} is not a Skip-Clip pretraining checkpoint (found a {kind} file); the "
+                         "similarity maps need both encoders g and f, from `skipclip pretrain`")
+    raw = checkpoint_config(obj)
+    if not raw:
+        raise InvalidInputError(f"{ckpt_path} records no configuration (hyper_parameters.config); it was not written "
+                         "by `skipclip pretrain`")
+    cfg = validate(config_from_dict(raw, f"{ckpt_path} config"))
+    model = build_skipclip(cfg)
+    load_checked(model, sub_state(obj, skipclip_prefix(obj)), str(ckpt_path))
+    return model.eval(), cfg
