@@ -57,12 +57,12 @@ class Flaky(FakeSource):
 def test_clip_dataset_names_unreadable_videos_from_any_worker_count(workers):
     from torch.utils.data import DataLoader
 
-    from skipclip.data.failures import from_batch
+    from skipclip.data.failures import collate, from_batch
 
     for train in (True, False):
         ds = ClipDataset(Flaky([8] * 4, size=16, num_classes=2), 4, 16, train=train)
         failed, ok = {}, []
-        for batch in DataLoader(ds, batch_size=2, num_workers=workers):
+        for batch in DataLoader(ds, batch_size=2, num_workers=workers, collate_fn=collate):
             failed.update(from_batch(batch))
             ok += batch["ok"].tolist()
         assert failed == {"v1": "corrupt video"}

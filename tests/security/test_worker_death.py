@@ -51,16 +51,14 @@ def test_a_worker_killed_mid_video_costs_only_that_video(footage, tmp_path, monk
 
 
 def test_a_video_past_the_time_limit_is_recorded_and_the_rest_carries_on(footage, tmp_path, monkeypatch):
-    from skipclip.data.video import pyav as video_io
-
-    real = video_io.decode_into
+    real = decode_pool.decode_into
 
     def slow(path, sink, short_side=None):
         if str(path).endswith(KILLER):
             time.sleep(60)  # the alarm interrupts it
         return real(path, sink, short_side)
 
-    monkeypatch.setattr(video_io, "decode_into", slow)
+    monkeypatch.setattr(decode_pool, "decode_into", slow)  # the name the worker calls
     report = prepare(footage, tmp_path / "store", short_side=32, workers=0, progress=False, time_limit=3)
     assert list(report.failed) == [KILLER] and "time limit of 3 s" in report.failed[KILLER]
     assert report.videos == 5 and _shards_on_disk(tmp_path / "store") == sorted(
@@ -82,7 +80,7 @@ def test_prepare_never_holds_a_whole_video(footage, tmp_path, monkeypatch):
             held.append(frame.nbytes)
             super().add(frame)
 
-    monkeypatch.setattr(shard, "ShardWriter", Counting)
+    monkeypatch.setattr(decode_pool, "ShardWriter", Counting)  # the name the worker uses
     report = prepare(footage, tmp_path / "store", short_side=32, workers=0, progress=False)
     assert report.videos == 6 and not report.failed
     assert max(held) == 32 * 43 * 3 and len(held) == 6 * 12  # one 48x64 -> 32x43 frame at a time
