@@ -101,3 +101,12 @@ def test_data_is_entered_by_its_door_only():
            if _package(src) != "data" and dst.startswith("skipclip.data.")
            and dst.split(".")[2] in {"sources", "video", "store", "catalog", "sampling", "open", "failures"}]
     assert not bad, "import skipclip.data, not its sub-packages:\n" + "\n".join(bad)
+
+
+def test_layout_choices_are_declared_once():
+    """The config's layout names (used by validation and ``--layout``) are the registry's."""
+    from skipclip.config.sections import LAYOUTS
+    from skipclip.data.catalog.layouts import REGISTRY
+
+    assert tuple(REGISTRY) == LAYOUTS
+    assert all(REGISTRY[name].name == name for name in LAYOUTS)

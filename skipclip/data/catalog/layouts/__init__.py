@@ -21,12 +21,15 @@ from skipclip.data.catalog.layouts import (
     ssv2,
     ucf101,
 )
+from skipclip.data.catalog.layouts.base import Layout, ParsedLayout, ReadOptions
 from skipclip.errors import InputNotFoundError, InvalidInputError
 
 UCF_SPLIT_DIR = ucf101.SPLIT_DIR
 HMDB_SPLIT_DIR = hmdb51.SPLIT_DIR
 EXPECTED = {"ucf101": ucf101.EXPECTED, "hmdb51": hmdb51.EXPECTED, "ssv2": ssv2.EXPECTED}
-_FINDERS = {"ssv2": ssv2.find, "kinetics": kinetics.find, "lists": lists.find, "splitdirs": splitdirs.find}
+# name -> Layout; detection tries the layouts with a ``find`` in this order, "folder" last
+REGISTRY = {m.LAYOUT.name: m.LAYOUT for m in (ucf101, hmdb51, ssv2, kinetics, lists, splitdirs, folder)}
+_FINDERS = {name: layout.find for name, layout in REGISTRY.items() if layout.find is not None}
 
 
 def resolve(videos: str | Path, splits: str | Path | None = None, layout: str | None = None) -> tuple[str, Path, Path | None]:
@@ -94,25 +97,13 @@ def load_index(videos: str | Path, splits: str | Path | None = None, layout: str
         FileNotFoundError, ValueError: see :func:`resolve`.
     """
     layout, root, split_dir = resolve(videos, splits, layout)
-    listed_in, how = {}, {}
-    if layout == "ucf101":
-        classes, entries, folds = ucf101.parse(split_dir)
-    elif layout == "hmdb51":
-        classes, entries, folds = hmdb51.parse(split_dir)
-    elif layout == "ssv2":
-        classes, entries, listed_in = ssv2.parse(root)
-        folds = [1]
-    elif layout == "kinetics":
-        classes, entries, listed_in = kinetics.parse(root)
-        folds = [1]
-    elif layout == "lists":
-        classes, entries, folds, listed_in = lists.parse(root)
-    elif layout == "splitdirs":
-        classes, entries = splitdirs.parse(root)
-        folds = [1]
-    else:
-        classes, entries, how = folder.scan(root, test_fraction, group_pattern, fallback)
-        folds = [1]
+    options = ReadOptions(split_dir, test_fraction, group_pattern, fallback)
+    parsed = REGISTRY[layout].read(root, options)
+    classes, entries, folds, listed_in, how = parsed.classes, parsed.entries, parsed.folds, parsed.listed_in, parsed.how
     if group_pattern and layout != "folder":
         folder.regroup(entries, group_pattern)
     return DatasetIndex(layout, root, classes, entries, folds, split_dir, listed_in, how)
+
+
+__all__ = ["EXPECTED", "HMDB_SPLIT_DIR", "REGISTRY", "UCF_SPLIT_DIR", "Layout", "ParsedLayout", "ReadOptions",
+           "load_index", "resolve"]

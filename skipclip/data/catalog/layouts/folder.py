@@ -14,6 +14,7 @@ from pathlib import Path
 
 from skipclip.data.catalog.carve import carve
 from skipclip.data.catalog.index import VideoEntry, list_videos
+from skipclip.data.catalog.layouts.base import Layout, ParsedLayout, ReadOptions
 from skipclip.data.catalog.layouts.ucf101 import ucf_group
 from skipclip.errors import InvalidInputError
 
@@ -74,3 +75,11 @@ def scan(root: str | Path, test_fraction: float = 0.2, group_pattern: str | None
     split = {"made_by": "skipclip (folder without split files)", "test_fraction": test_fraction,
              "group_pattern": group_pattern, "seed": SPLIT_SEED}
     return classes, entries, split
+
+
+def _read(root: Path, options: ReadOptions) -> ParsedLayout:
+    classes, entries, how = scan(root, options.test_fraction, options.group_pattern, options.fallback)
+    return ParsedLayout(classes, entries, how=how)
+
+
+LAYOUT = Layout("folder", _read)

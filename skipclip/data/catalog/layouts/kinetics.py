@@ -11,6 +11,7 @@ import csv
 from pathlib import Path
 
 from skipclip.data.catalog.index import SplitError, VideoEntry, list_videos
+from skipclip.data.catalog.layouts.base import Layout, ParsedLayout, ReadOptions
 
 COLUMNS = ("youtube_id", "time_start", "time_end")
 CLASS_COUNTS = (400, 600, 700)
@@ -96,3 +97,11 @@ def parse(root: str | Path, csvs: dict[str, Path] | None = None) -> tuple[list[s
             entries.append(VideoEntry(path, lab, yid, {1: fold_role}))
             listed_in[path] = f.name
     return classes, entries, listed_in
+
+
+def _read(root: Path, options: ReadOptions) -> ParsedLayout:
+    classes, entries, listed_in = parse(root)
+    return ParsedLayout(classes, entries, listed_in=listed_in)
+
+
+LAYOUT = Layout("kinetics", _read, find)

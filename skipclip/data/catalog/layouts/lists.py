@@ -14,6 +14,7 @@ import re
 from pathlib import Path
 
 from skipclip.data.catalog.index import SplitError, VideoEntry, inside, lines_of
+from skipclip.data.catalog.layouts.base import Layout, ParsedLayout, ReadOptions
 from skipclip.data.catalog.layouts.ucf101 import ucf_group
 from skipclip.data.video.pyav import is_video_file
 
@@ -142,3 +143,11 @@ def parse(root: str | Path, found=None) -> tuple[list[str], list[VideoEntry], li
             e.folds.setdefault(fold, "unused")
     classes = names if names is not None else [str(i) for i in range(top + 1)]
     return classes, list(entries.values()), folds, listed_in
+
+
+def _read(root: Path, options: ReadOptions) -> ParsedLayout:
+    classes, entries, folds, listed_in = parse(root)
+    return ParsedLayout(classes, entries, folds, listed_in)
+
+
+LAYOUT = Layout("lists", _read, find)

@@ -7,6 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from skipclip.data.catalog.index import SplitError, VideoEntry, list_videos
+from skipclip.data.catalog.layouts.base import Layout, ParsedLayout, ReadOptions
 from skipclip.data.catalog.layouts.lists import FOLDERS
 from skipclip.data.catalog.layouts.ucf101 import ucf_group
 
@@ -58,3 +59,11 @@ def parse(root: str | Path, dirs: dict[str, Path] | None = None) -> tuple[list[s
             rel = f"{dirs[role].name}/{p}"
             entries.append(VideoEntry(rel, label_of[p.split("/")[0]], ucf_group(p), {1: roles.get(role, role)}))
     return classes, entries
+
+
+def _read(root: Path, options: ReadOptions) -> ParsedLayout:
+    classes, entries = parse(root)
+    return ParsedLayout(classes, entries)
+
+
+LAYOUT = Layout("splitdirs", _read, find)

@@ -11,6 +11,7 @@ import json
 from pathlib import Path
 
 from skipclip.data.catalog.index import SplitError, VideoEntry
+from skipclip.data.catalog.layouts.base import Layout, ParsedLayout, ReadOptions
 
 EXPECTED = {"classes": 174, 1: (168913, 24777)}
 FILES = {"train": "train.json", "test": "validation.json", "unused": "test.json"}
@@ -83,3 +84,11 @@ def parse(root: str | Path, labels: Path | None = None) -> tuple[list[str], list
             entries.append(VideoEntry(path, label, vid, {1: role}))
             listed_in[path] = f.name
     return order, entries, listed_in
+
+
+def _read(root: Path, options: ReadOptions) -> ParsedLayout:
+    classes, entries, listed_in = parse(root)
+    return ParsedLayout(classes, entries, listed_in=listed_in)
+
+
+LAYOUT = Layout("ssv2", _read, find)

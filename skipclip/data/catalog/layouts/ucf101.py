@@ -7,6 +7,7 @@ import re
 from pathlib import Path
 
 from skipclip.data.catalog.index import SplitError, VideoEntry, lines_of
+from skipclip.data.catalog.layouts.base import Layout, ParsedLayout, ReadOptions
 from skipclip.data.catalog.paths import contained
 
 SPLIT_DIR = "ucfTrainTestlist"
@@ -97,3 +98,9 @@ def parse(split_dir: str | Path) -> tuple[list[str], list[VideoEntry], list[int]
     return classes, list(entries.values()), folds
 
 
+def _read(root: Path, options: ReadOptions) -> ParsedLayout:
+    classes, entries, folds = parse(options.split_dir)
+    return ParsedLayout(classes, entries, folds)
+
+
+LAYOUT = Layout("ucf101", _read)
