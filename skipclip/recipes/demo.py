@@ -38,7 +38,7 @@ from skipclip.eval.features import video_features
 from skipclip.eval.finetune import finetune_and_test
 from skipclip.eval.linear_probe import fit_linear_probe
 from skipclip.eval.metrics import topk_accuracy
-from skipclip.eval.report import write_report
+from skipclip.eval.report import mean_std, write_report
 from skipclip.eval.video_level import video_level_predictions
 from skipclip.method.model import build_skipclip
 from skipclip.models import ContextEncoder
@@ -80,11 +80,6 @@ def pretext_health(model, dataset, batch_size: int = 32) -> dict:
 
 def stage(message: str) -> None:
     print(message, flush=True)
-
-
-def _mean_std(values: list[float]) -> tuple[float, float]:
-    a = np.asarray(values, dtype=float)
-    return float(a.mean()), float(a.std(ddof=1)) if len(a) > 1 else 0.0
 
 
 def _few_shot(labels: np.ndarray, shots: int, seed: int) -> np.ndarray:
@@ -189,8 +184,8 @@ def run_demo(out: str | Path = "demo-out", quick: bool = False, seed: int = 0, p
     results = []
     for protocol, runs in (("linear_probe", probe), ("finetune", tuned)):
         for init in ("random", "skipclip"):
-            t1, t1s = _mean_std([r["top1"] for r in runs[init]])
-            t5, t5s = _mean_std([r["top5"] for r in runs[init]])
+            t1, t1s = mean_std([r["top1"] for r in runs[init]])
+            t5, t5s = mean_std([r["top5"] for r in runs[init]])
             results.append({"init": init, "protocol": protocol, "labelled_videos_per_class": budget.shots,
                             "top1": t1, "top1_std": t1s, "top5": t5, "top5_std": t5s,
                             "seeds": len(runs[init]), "per_seed": runs[init]})
