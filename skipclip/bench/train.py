@@ -71,13 +71,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 # ---------------------------------------------------------------------------------- the run
-def measure(args: argparse.Namespace) -> dict:
-    """Build the model of ``args.config``, time the steps and return the results (see module doc)."""
-    import torch
-
-    from skipclip.config import load_config
-    from skipclip.method.model import build_skipclip
-
+def _check(args: argparse.Namespace, torch) -> None:
     if args.device == "cuda" and not torch.cuda.is_available():
         raise InvalidInputError("--device cuda asked for, but torch sees no CUDA device; use --device cpu")
     if args.repeats < 1 or args.warmup < 0:
@@ -89,6 +83,48 @@ def measure(args: argparse.Namespace) -> dict:
     if args.clock == "cpu" and (args.device != "cpu" or torch.get_num_threads() != 1):
         raise InvalidInputError("--clock cpu counts process CPU seconds, which equal step time only on one "
                          "CPU thread: add --threads 1 (and --device cpu), or use --clock wall")
+
+
+def _time_steps(args, skipclip_step, bare_step, matmul, device, clock) -> dict:
+    """Interleaved repeats (other processes' load hits all three alike); medians and page faults."""
+    for _ in range(args.warmup):
+        matmul()
+        skipclip_step()
+        bare_step()
+    matmul()  # the compiled or cached kernels are ready; one more product settles the clocks
+    rates, full_s, bare_s, full_faults, bare_faults = [], [], [], [], []
+    for _ in range(args.repeats):
+        rates.append(matmul())
+        faults = minor_faults()
+        full_s.append(timed(skipclip_step, device, clock))
+        full_faults.append(minor_faults() - faults)
+        faults = minor_faults()
+        bare_s.append(timed(bare_step, device, clock))
+        bare_faults.append(minor_faults() - faults)
+    return {"rate": statistics.median(rates), "full": statistics.median(full_s), "bare": statistics.median(bare_s),
+            "full_s": full_s, "bare_s": bare_s, "full_faults": statistics.median(full_faults),
+            "bare_faults": statistics.median(bare_faults)}
+
+
+def _peaks(device, skipclip_step, bare_step) -> tuple[int, int]:
+    """Peak memory above the base of one bare step and one Skip-Clip step, in bytes."""
+    memory = PeakMemory(device)
+    memory.reset()
+    bare_step()
+    bare_peak = memory.peak_above_base()
+    memory.reset()
+    skipclip_step()
+    return memory.peak_above_base(), bare_peak
+
+
+def measure(args: argparse.Namespace) -> dict:
+    """Build the model of ``args.config``, time the steps and return the results (see module doc)."""
+    import torch
+
+    from skipclip.config import load_config
+    from skipclip.method.model import build_skipclip
+
+    _check(args, torch)
     clock = CLOCKS[args.clock]
     device = torch.device(args.device)
     overrides = dict(SMOKE) if args.tiny else {}
@@ -101,54 +137,37 @@ def measure(args: argparse.Namespace) -> dict:
         torch.backends.cudnn.benchmark = True
 
     def autocast():
-        if on_cuda:
-            return torch.autocast("cuda", dtype=torch.bfloat16)
-        return contextlib.nullcontext()
+        return torch.autocast("cuda", dtype=torch.bfloat16) if on_cuda else contextlib.nullcontext()
 
-    memory = PeakMemory(device)
     model = build_skipclip(cfg).to(device).train()
     batch = make_batch(cfg, device)
     skipclip_step, bare_step = make_steps(model, batch, device, autocast, cfg.optim.lr)
-
-    step_flops = count_flops(skipclip_step)  # eager, before any compile
-    bare_flops = count_flops(bare_step)
+    flops = {"step": count_flops(skipclip_step), "bare": count_flops(bare_step)}  # eager, before any compile
     if args.compile:
         model.context_encoder.compile()
         model.frame_encoder.compile()
     matmul = matmul_timer(device, args.matmul_size or (8192 if on_cuda else 2048), clock)
-    for _ in range(args.warmup):
-        matmul()
-        skipclip_step()
-        bare_step()
-    matmul()  # the compiled or cached kernels are ready; one more product settles the clocks
-
-    rates, full_s, bare_s, full_faults, bare_faults = [], [], [], [], []
-    for _ in range(args.repeats):  # interleaved: other processes' load hits all three alike
-        rates.append(matmul())
-        faults = minor_faults()
-        full_s.append(timed(skipclip_step, device, clock))
-        full_faults.append(minor_faults() - faults)
-        faults = minor_faults()
-        bare_s.append(timed(bare_step, device, clock))
-        bare_faults.append(minor_faults() - faults)
-    rate, full, bare = statistics.median(rates), statistics.median(full_s), statistics.median(bare_s)
-
-    memory.reset()
-    bare_step()
-    bare_peak = memory.peak_above_base()
-    memory.reset()
-    skipclip_step()
-    full_peak = memory.peak_above_base()
+    times = _time_steps(args, skipclip_step, bare_step, matmul, device, clock)
+    peaks = _peaks(device, skipclip_step, bare_step)
     h2d_ms = None
     if on_cuda:
         h2d_ms = 1e3 * statistics.median(
             timed(lambda: [v.to(device, non_blocking=True) for v in batch.values()], device, clock) for _ in range(5))
+    result = _result(args, cfg, model, device, flops, times, peaks, h2d_ms)
+    if args.profile:
+        result["profile"] = {"skipclip": profile_table(skipclip_step, device),
+                             "bare": profile_table(bare_step, device)}
+    return result
 
-    b = cfg.data.batch_size
-    p = cfg.pretext
-    result = {
+
+def _result(args, cfg, model, device, flops: dict, t: dict, peaks: tuple[int, int], h2d_ms) -> dict:
+    import torch
+
+    on_cuda, (full_peak, bare_peak) = device.type == "cuda", peaks
+    b, p, threads = cfg.data.batch_size, cfg.pretext, torch.get_num_threads()
+    return {
         "config": str(args.config) + (" --tiny" if args.tiny else ""),
-        "device": torch.cuda.get_device_name(device) if on_cuda else f"cpu ({torch.get_num_threads()} thread{'s' if torch.get_num_threads() > 1 else ''})",
+        "device": torch.cuda.get_device_name(device) if on_cuda else f"cpu ({threads} thread{'s' if threads > 1 else ''})",
         "precision": "bf16 autocast" if on_cuda else "fp32",
         "compile": bool(args.compile),
         "clock": args.clock,
@@ -159,31 +178,27 @@ def measure(args: argparse.Namespace) -> dict:
                    "frames_through_f": b * p.num_targets * (2 if model.rotation_head is not None else 1),
                    "width": cfg.model.width},
         "repeats": args.repeats,
-        "matmul_gflops": rate,
-        "step_gflop": step_flops / 1e9,
-        "bare_step_gflop": bare_flops / 1e9,
-        "step_ms": 1e3 * full,
-        "bare_step_ms": 1e3 * bare,
-        "step_ms_all": [1e3 * t for t in full_s],
-        "bare_step_ms_all": [1e3 * t for t in bare_s],
-        "samples_per_s": b / full,
-        "mfu": step_flops / full / (rate * 1e9),
-        "bare_encoders_mfu": bare_flops / bare / (rate * 1e9),
-        "overhead_ratio": full / bare,
+        "matmul_gflops": t["rate"],
+        "step_gflop": flops["step"] / 1e9,
+        "bare_step_gflop": flops["bare"] / 1e9,
+        "step_ms": 1e3 * t["full"],
+        "bare_step_ms": 1e3 * t["bare"],
+        "step_ms_all": [1e3 * x for x in t["full_s"]],
+        "bare_step_ms_all": [1e3 * x for x in t["bare_s"]],
+        "samples_per_s": b / t["full"],
+        "mfu": flops["step"] / t["full"] / (t["rate"] * 1e9),
+        "bare_encoders_mfu": flops["bare"] / t["bare"] / (t["rate"] * 1e9),
+        "overhead_ratio": t["full"] / t["bare"],
         "peak_mem_mb": full_peak / 2**20,
         "peak_mem_mb_per_sample": full_peak / 2**20 / b,
         "bare_peak_mem_mb_per_sample": bare_peak / 2**20 / b,
         "h2d_ms": h2d_ms,
-        "page_faults_per_step": statistics.median(full_faults),
-        "bare_page_faults_per_step": statistics.median(bare_faults),
+        "page_faults_per_step": t["full_faults"],
+        "bare_page_faults_per_step": t["bare_faults"],
         "malloc": malloc_state(),
         "health_metrics": "included in the Skip-Clip step",
         "load_average": os.getloadavg()[0] if hasattr(os, "getloadavg") else None,
     }
-    if args.profile:
-        result["profile"] = {"skipclip": profile_table(skipclip_step, device),
-                             "bare": profile_table(bare_step, device)}
-    return result
 
 
 def format_table(r: dict) -> str:
