@@ -13,7 +13,7 @@ import torch
 
 from skipclip.commands import bench
 
-from conftest import tiny_cfg
+from helpers import tiny_cfg
 
 KEYS = ("matmul_gflops", "step_gflop", "mfu", "bare_encoders_mfu", "overhead_ratio", "peak_mem_mb_per_sample")
 

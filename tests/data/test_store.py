@@ -125,7 +125,7 @@ def test_a_store_smaller_than_the_run_needs_is_refused(ucf_store):
     silently), naming both sizes and the prepare command; smaller runs read it."""
     from skipclip.data.open import open_data
 
-    from conftest import tiny_cfg
+    from helpers import tiny_cfg
 
     too_big = tiny_cfg(data={"short_side": 40, "crop_size": 32})
     with pytest.raises(ValueError, match=r"prepared with a 32 px short side.*resizes frames to 40 px.*--short-side 40"):
@@ -139,7 +139,7 @@ def test_a_store_smaller_than_the_run_needs_is_refused(ucf_store):
 def test_whole_training_list_when_nothing_is_held_out(ucf_store):
     from skipclip.data.open import open_data
 
-    from conftest import tiny_cfg
+    from helpers import tiny_cfg
 
     whole = open_data(ucf_store, tiny_cfg(data={"val_fraction": 0.0}))
     carved = open_data(ucf_store, tiny_cfg(data={"val_fraction": 0.3}))

@@ -9,7 +9,7 @@ from skipclip.data.window import PretextWindow
 from skipclip.data.source import VideoReadError
 from skipclip.data.synthetic import SyntheticSource
 
-from conftest import FakeSource
+from helpers import FakeSource
 
 
 @pytest.mark.parametrize("k,m,r,d", [(16, 8, 4, 1), (8, 4, 2, 1), (3, 2, 1, 1), (4, 3, 3, 2)])

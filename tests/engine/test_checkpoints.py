@@ -13,7 +13,7 @@ import torch
 
 from skipclip.engine.checkpoints import (AtomicCheckpointIO, atomic_torch_save, fit_kit,
                                        remove_stale_temporaries, resume_path)
-from conftest import child_env
+from helpers import child_env
 
 KILLED_MID_WRITE = textwrap.dedent("""
     import os, signal, sys, torch

@@ -16,7 +16,7 @@ from skipclip.config import load_config
 from skipclip.engine.initialise import initial_encoder
 from skipclip.method import build_skipclip
 
-from conftest import tiny_overrides
+from helpers import tiny_overrides
 
 safetensors_torch = pytest.importorskip("safetensors.torch")
 

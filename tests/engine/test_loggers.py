@@ -15,7 +15,7 @@ import pytest
 
 from skipclip.engine.loggers import parse_loggers
 
-from conftest import child_env, cli, tiny_config
+from helpers import child_env, cli, tiny_config
 
 HEALTH = ("train/loss", "train/rank_acc", "val/rank_acc", "val/kendall_tau", "val/pos_neg_gap")
 

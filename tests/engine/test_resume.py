@@ -14,7 +14,7 @@ import torch
 
 from skipclip.config import load_config
 from skipclip.engine.runs import finish_run, prepare_run_dir
-from conftest import child_env, cli, max_weight_diff, run_cli, tiny_config, weights
+from helpers import child_env, cli, max_weight_diff, run_cli, tiny_config, weights
 
 
 def _opt_state(ckpt):
@@ -110,7 +110,7 @@ def test_resume_from_a_checkpoint_of_an_epochs_last_batch_trains_every_epoch(tmp
     next epoch without on_train_epoch_start, and the run must still train all its epochs, exactly."""
     import lightning as L
 
-    from conftest import tiny_cfg
+    from helpers import tiny_cfg
     from skipclip.recipes.pretrain import pretrain
 
     class Stop(Exception):

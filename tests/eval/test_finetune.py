@@ -13,7 +13,7 @@ from skipclip.eval.finetune import check_sources
 from skipclip.method import build_skipclip
 from skipclip.models import FrameEncoder
 
-from conftest import tiny_config
+from helpers import tiny_config
 from video_factory import make_ucf101
 
 

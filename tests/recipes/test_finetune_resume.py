@@ -12,7 +12,7 @@ import time
 import pytest
 import torch
 
-from conftest import child_env, cli, max_weight_diff, run_cli, tiny_config, weights
+from helpers import child_env, cli, max_weight_diff, run_cli, tiny_config, weights
 
 
 @pytest.mark.slow

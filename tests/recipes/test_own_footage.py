@@ -11,7 +11,7 @@ from skipclip.cli import main
 from skipclip.data.open import open_split
 from skipclip.data.store import PreparedStore
 
-from conftest import tiny_config
+from helpers import tiny_config
 from video_factory import make_splitdirs, video
 
 CLASSES = ("jump", "run", "walk")

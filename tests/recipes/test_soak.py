@@ -9,7 +9,7 @@ import pytest
 
 from skipclip.data.synthetic import SyntheticSource
 from skipclip.data.writer import write_synthetic_ucf101
-from conftest import run_cli, tiny_config, tiny_overrides
+from helpers import run_cli, tiny_config, tiny_overrides
 
 
 def _plant_corrupt(root):

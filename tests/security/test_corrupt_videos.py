@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import FakeSource, tiny_cfg
+from helpers import FakeSource, tiny_cfg
 from skipclip.data.clips import ClipDataset
 from skipclip.data.prepare import prepare
 from skipclip.data.source import VideoReadError

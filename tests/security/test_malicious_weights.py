@@ -8,7 +8,7 @@ import os
 import pytest
 import torch
 
-from conftest import tiny_cfg, tiny_config
+from helpers import tiny_cfg, tiny_config
 from skipclip.cli import main
 from skipclip.engine.checkpoints import AtomicCheckpointIO, UnsafeCheckpointError, read_checkpoint
 

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from skipclip.engine.checkpoints import AtomicCheckpointIO, RunCheckpoint
-from conftest import run_cli, tiny_config
+from helpers import run_cli, tiny_config
 
 PATH_FIELDS = ("last_model_path", "best_model_path", "kth_best_model_path", "best_k_models")
 

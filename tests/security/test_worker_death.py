@@ -138,7 +138,7 @@ def test_a_hung_loader_worker_ends_with_an_error_not_forever():
 
 
 def test_the_loader_timeout_is_a_setting(tmp_path):
-    from conftest import tiny_cfg
+    from helpers import tiny_cfg
 
     assert tiny_cfg().data.loader_timeout == 600
     with pytest.raises(ValueError, match="data.loader_timeout must be >= 0"):

@@ -1,8 +1,8 @@
 """Shared by every test: the tiny configuration (a step takes milliseconds on one CPU core), a fake
 video source, and helpers to run `skipclip` in a child process (SIGKILL and multi-process tests).
 
-Tests import these names with ``from conftest import ...`` (pytest puts this folder on the path);
-generated video files come from ``video_factory``.
+Tests import these names with ``from helpers import ...`` (``pythonpath = ["tests"]`` in
+pyproject.toml puts this folder on the path); generated video files come from ``video_factory``.
 """
 
 from __future__ import annotations
@@ -114,3 +114,4 @@ def weights(ckpt: str | Path) -> dict[str, torch.Tensor]:
 def max_weight_diff(a: dict, b: dict) -> float:
     assert a.keys() == b.keys()
     return max(float((a[k].double() - b[k].double()).abs().max()) if a[k].numel() else 0.0 for k in a)
+
