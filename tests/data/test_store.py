@@ -96,6 +96,7 @@ def test_prepare_resumes(ucf, tmp_path):
         prepare(ucf, tmp_path, short_side=64, workers=0, progress=False)
 
 
+@pytest.mark.e2e
 def test_prepare_with_worker_processes(tmp_path):
     make_folder(tmp_path / "v", classes=("a", "b"), per_class=2, frames=12)
     report = prepare(tmp_path / "v", tmp_path / "s", short_side=24, workers=2, progress=False)

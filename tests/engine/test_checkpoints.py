@@ -29,6 +29,7 @@ KILLED_MID_WRITE = textwrap.dedent("""
 """)
 
 
+@pytest.mark.e2e
 def test_sigkill_while_writing_keeps_the_previous_checkpoint(tmp_path):
     path = tmp_path / "checkpoints" / "last.ckpt"
     proc = subprocess.run([sys.executable, "-c", KILLED_MID_WRITE, str(path)], env=child_env(), timeout=120)

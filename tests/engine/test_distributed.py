@@ -141,7 +141,7 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.mark.slow
+@pytest.mark.e2e
 def test_two_gloo_processes_match_one_process_on_the_same_global_batch(tmp_path):
     out = tmp_path / "ddp.pt"
     mp.start_processes(_worker, args=(WORLD, _free_port(), str(out)), nprocs=WORLD, start_method="spawn")
@@ -167,7 +167,7 @@ def test_without_gathering_the_pool_differs():
     assert abs(float(full["contrastive"]) - sum(float(h["contrastive"]) for h in halves) / 2) > 1e-4
 
 
-@pytest.mark.slow
+@pytest.mark.e2e
 def test_lightning_ddp_on_two_cpu_processes(tmp_path):
     """End to end through the CLI: Lightning launches a second process, gloo connects them."""
     config = tiny_config(tmp_path / "tiny.yaml", optim={"max_epochs": 1})
@@ -182,7 +182,7 @@ def test_lightning_ddp_on_two_cpu_processes(tmp_path):
     assert len(ckpt["callbacks"]["TrainingPosition"]["rng"]) == 2
 
 
-@pytest.mark.slow
+@pytest.mark.e2e
 def test_finetune_on_two_cpu_processes(tmp_path):
     """`skipclip finetune --devices 2`: Lightning's DDP over gloo; validation scores are gathered,
     so both processes select the same epoch; only the first writes the report."""

@@ -22,7 +22,7 @@ def _opt_state(ckpt):
     return {f"{i}.{k}": v for i, s in state.items() for k, v in s.items() if torch.is_tensor(v)}
 
 
-@pytest.mark.slow
+@pytest.mark.e2e
 def test_sigkill_mid_epoch_then_resume_matches_uninterrupted(tmp_path):
     config = tiny_config(tmp_path / "tiny.yaml")  # 64 videos, batch 4: 16 steps an epoch, 3 epochs
     common = ["pretrain", "--data", "synthetic", "--config", config, "--no-progress", "--checkpoint-every", "5"]
@@ -104,7 +104,7 @@ def test_only_launch_rank_zero_writes_the_run_folder(tmp_path, monkeypatch):
     assert not out.exists()
 
 
-@pytest.mark.slow
+@pytest.mark.e2e
 def test_resume_from_a_checkpoint_of_an_epochs_last_batch_trains_every_epoch(tmp_path):
     """A step checkpoint written after an epoch's last batch (before its end): Lightning starts the
     next epoch without on_train_epoch_start, and the run must still train all its epochs, exactly."""

@@ -40,6 +40,7 @@ def _skipclip_ckpt(path, cfg):
     return model
 
 
+@pytest.mark.e2e
 def test_finetune_then_evaluate_end_to_end(videos, tmp_path, capsys):
     cfg_path = str(videos / "tiny.yaml")
     ckpt = tmp_path / "skipclip.ckpt"

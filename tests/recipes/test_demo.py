@@ -8,7 +8,7 @@ import pytest
 from skipclip.cli import main
 
 
-@pytest.mark.slow
+@pytest.mark.e2e
 def test_demo_quick_end_to_end(tmp_path, capsys):
     out = tmp_path / "demo"
     assert main(["demo", "--quick", "--out", str(out), "--no-progress"]) == 0

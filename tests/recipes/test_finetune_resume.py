@@ -15,7 +15,7 @@ import torch
 from helpers import child_env, cli, max_weight_diff, run_cli, tiny_config, weights
 
 
-@pytest.mark.slow
+@pytest.mark.e2e
 def test_sigkilled_finetune_resumes_to_the_uninterrupted_result(tmp_path):
     # 64 synthetic videos, batch 4: 8 steps an epoch, 4 epochs, validation every epoch
     config = tiny_config(tmp_path / "tiny.yaml", finetune={"max_epochs": 4, "batch_size": 4, "val_every": 1,

@@ -55,6 +55,7 @@ def _finetune_and_evaluate(data, tmp_path, capsys):
     return report
 
 
+@pytest.mark.e2e
 def test_folder_of_class_subfolders_fine_tunes_from_the_folder(folder, tmp_path, capsys):
     report = _finetune_and_evaluate(folder, tmp_path, capsys)
     assert report["data"]["per_class"]["test"] == {"jump": 1, "run": 1, "walk": 1}  # ceil(0.2 * 5) per class
@@ -74,6 +75,7 @@ def test_prepare_writes_the_folder_split_and_the_store_fine_tunes(folder, tmp_pa
     _finetune_and_evaluate(store, tmp_path, capsys)
 
 
+@pytest.mark.e2e
 def test_train_val_tree_fine_tunes_with_val_as_test(tmp_path, capsys):
     root = make_splitdirs(tmp_path / "tree", classes=CLASSES, per_split={"train": 4, "val": 2}, make=_video)
     report = _finetune_and_evaluate(root, tmp_path, capsys)

@@ -8,7 +8,7 @@ import pytest
 from skipclip.cli import main
 
 
-@pytest.mark.slow
+@pytest.mark.e2e
 def test_reproduce_quick_writes_both_tables(tmp_path, capsys):
     out = tmp_path / "repro"
     assert main(["reproduce", "--quick", "--out", str(out), "--no-progress"]) == 0

@@ -25,7 +25,7 @@ def _plant_corrupt(root):
     return {train[0], train[5], train[10]}
 
 
-@pytest.mark.slow
+@pytest.mark.e2e
 def test_soak_with_corrupt_videos(tmp_path):
     root = tmp_path / "ucf"
     counts = write_synthetic_ucf101(SyntheticSource(num_classes=4, videos_per_class=16, frames=16, size=32, seed=3),

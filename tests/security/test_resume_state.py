@@ -71,7 +71,7 @@ def test_removal_never_leaves_the_folder_nor_recurses(tmp_path):
     assert (folder / "adir" / "x").exists()
 
 
-@pytest.mark.slow
+@pytest.mark.e2e
 def test_pretrain_resume_from_a_crafted_checkpoint_deletes_nothing_outside(tmp_path):
     config = tiny_config(tmp_path / "tiny.yaml", optim={"max_epochs": 1},
                          data={"synthetic_videos_per_class": 2})
