@@ -2,11 +2,13 @@
 video source, and helpers to run `skipclip` in a child process (SIGKILL and multi-process tests).
 
 Tests import these names with ``from helpers import ...`` (``pythonpath = ["tests"]`` in
-pyproject.toml puts this folder on the path); generated video files come from ``video_factory``.
+pyproject.toml puts this folder on the path); generated video files come from ``video_factory``,
+fixtures from ``conftest.py``.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
@@ -115,3 +117,14 @@ def max_weight_diff(a: dict, b: dict) -> float:
     assert a.keys() == b.keys()
     return max(float((a[k].double() - b[k].double()).abs().max()) if a[k].numel() else 0.0 for k in a)
 
+
+@contextlib.contextmanager
+def torch_threads(n: int):
+    """Run the block with ``n`` torch threads (bit-exact comparisons need the same count as the
+    run compared with; child processes get one through :func:`child_env`)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)

@@ -104,3 +104,11 @@ def test_own_checkpoints_still_load(tmp_path):
     assert info["init"] == "skipclip"
     theirs = model.context_encoder.state_dict()
     assert all(torch.equal(v, theirs[k]) for k, v in g.state_dict().items())
+
+
+def test_a_pretraining_runs_own_checkpoint_reads_as_data(tiny_pretrained_run):
+    """All a pretraining run writes besides the weights (optimiser, loops, callback states) is
+    tensors and plain containers: it reads with tensors only."""
+    ckpt = read_checkpoint(tiny_pretrained_run / "checkpoints" / "last.ckpt")
+    assert {"state_dict", "optimizer_states", "loops", "callbacks"} <= set(ckpt) and ckpt["global_step"] == 48
+    assert any(k.startswith("model.context_encoder.") for k in ckpt["state_dict"])

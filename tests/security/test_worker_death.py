@@ -61,8 +61,8 @@ def test_a_video_past_the_time_limit_is_recorded_and_the_rest_carries_on(footage
         return real(path, sink, short_side)
 
     monkeypatch.setattr(video_io, "decode_into", slow)
-    report = prepare(footage, tmp_path / "store", short_side=32, workers=0, progress=False, time_limit=3)
-    assert list(report.failed) == [KILLER] and "time limit of 3 s" in report.failed[KILLER]
+    report = prepare(footage, tmp_path / "store", short_side=32, workers=0, progress=False, time_limit=1)
+    assert list(report.failed) == [KILLER] and "time limit of 1 s" in report.failed[KILLER]
     assert report.videos == 5 and _shards_on_disk(tmp_path / "store") == sorted(
         v["file"] for v in load_manifest(tmp_path / "store")["videos"])
 
@@ -118,23 +118,35 @@ def test_shards_manifest_and_checkpoints_are_fsynced(footage, tmp_path, monkeypa
 
 
 class Hangs:
+    """A decoder that never returns, until the test lets it go (so closing the loader need not wait)."""
+
+    def __init__(self):
+        import multiprocessing
+
+        self.release = multiprocessing.get_context("fork").Event()
+
     def __len__(self):
         return 4
 
     def __getitem__(self, i):
-        time.sleep(30)  # a decoder that never returns
+        self.release.wait(60)
         return i
 
 
 def test_a_hung_loader_worker_ends_with_an_error_not_forever():
     from skipclip.data.epoch_sampler import epoch_loader
 
-    loader = epoch_loader(Hangs(), 2, shuffle=False, drop_last=False, num_workers=1, timeout=1)
+    hangs = Hangs()
+    loader = epoch_loader(hangs, 2, shuffle=False, drop_last=False, num_workers=1, timeout=1)
     assert loader.timeout == 1
+    batches = iter(loader)
     start = time.time()
     with pytest.raises(RuntimeError, match="timed out"):
-        next(iter(loader))
-    assert time.time() - start < 25
+        next(batches)
+    waited = time.time() - start
+    hangs.release.set()
+    del batches
+    assert waited < 25
 
 
 def test_the_loader_timeout_is_a_setting(tmp_path):
