@@ -28,3 +28,42 @@ def tiny_pretrained_run(tmp_path_factory):
         pretrain(cfg, "synthetic", root / "run", progress=False, checkpoint_every=0)
     return root / "run"
 
+
+@pytest.fixture
+def report_writes(monkeypatch):
+    """How each ``report.json`` reached the disk while the test ran, as ``(how, path)`` pairs:
+    ``"renamed"`` (a finished temporary file renamed over it: a kill leaves the old report or the
+    new one, whole) or ``"opened"`` (opened for writing in place: a kill leaves half a report)."""
+    import builtins
+    import io
+    import os
+
+    seen: list[tuple[str, str]] = []
+    real_open, real_os_open, real_replace, real_rename = builtins.open, os.open, os.replace, os.rename
+
+    def report(path) -> bool:
+        return isinstance(path, (str, bytes, os.PathLike)) and os.path.basename(os.fsdecode(path)) == "report.json"
+
+    def spy_open(file, mode="r", *args, **kwargs):
+        if report(file) and set(mode) & set("wax+"):
+            seen.append(("opened", os.fsdecode(file)))
+        return real_open(file, mode, *args, **kwargs)
+
+    def spy_os_open(path, flags, *args, **kwargs):
+        if report(path) and flags & (os.O_WRONLY | os.O_RDWR):
+            seen.append(("opened", os.fsdecode(path)))
+        return real_os_open(path, flags, *args, **kwargs)
+
+    def spy_rename(real):
+        def rename(src, dst, *args, **kwargs):
+            if report(dst):
+                seen.append(("renamed", os.fsdecode(dst)))
+            return real(src, dst, *args, **kwargs)
+        return rename
+
+    monkeypatch.setattr(builtins, "open", spy_open)
+    monkeypatch.setattr(io, "open", spy_open)
+    monkeypatch.setattr(os, "open", spy_os_open)
+    monkeypatch.setattr(os, "replace", spy_rename(real_replace))
+    monkeypatch.setattr(os, "rename", spy_rename(real_rename))
+    return seen

@@ -41,13 +41,15 @@ def _skipclip_ckpt(path, cfg):
 
 
 @pytest.mark.e2e
-def test_finetune_then_evaluate_end_to_end(videos, tmp_path, capsys):
+def test_finetune_then_evaluate_end_to_end(videos, tmp_path, capsys, report_writes):
     cfg_path = str(videos / "tiny.yaml")
     ckpt = tmp_path / "skipclip.ckpt"
     _skipclip_ckpt(ckpt, load_config(cfg_path))
     out = tmp_path / "ft"
     assert main(["finetune", "--data", str(videos), "--out", str(out), "--init", str(ckpt),
                  "--config", cfg_path, "--no-progress"]) == 0
+    assert ("renamed", str(out / "report.json")) in report_writes  # atomically: a temporary file renamed over it
+    assert {how for how, _ in report_writes} == {"renamed"}  # no report of the run written in place
     report = json.loads((out / "report.json").read_text())
     (r,) = report["results"]
     assert r["protocol"] == "finetune" and r["init"] == "skipclip"

@@ -9,11 +9,13 @@ from skipclip.cli import main
 
 
 @pytest.mark.e2e
-def test_demo_quick_end_to_end(tmp_path, capsys):
+def test_demo_quick_end_to_end(tmp_path, capsys, report_writes):
     out = tmp_path / "demo"
     assert main(["demo", "--quick", "--out", str(out), "--no-progress"]) == 0
     printed = capsys.readouterr().out
     assert "Pretext health" in printed and "random" in printed and "skipclip" in printed
+    assert ("renamed", str(out / "report.json")) in report_writes  # atomically: a temporary file renamed over it
+    assert {how for how, _ in report_writes} == {"renamed"}  # no report of the run written in place
     report = json.loads((out / "report.json").read_text())
     rows = {(r["init"], r["protocol"]): r for r in report["results"]}
     assert ("skipclip", "linear_probe") in rows and ("random", "linear_probe") in rows

@@ -9,9 +9,11 @@ from skipclip.cli import main
 
 
 @pytest.mark.e2e
-def test_reproduce_quick_writes_both_tables(tmp_path, capsys):
+def test_reproduce_quick_writes_both_tables(tmp_path, capsys, report_writes):
     out = tmp_path / "repro"
     assert main(["reproduce", "--quick", "--out", str(out), "--no-progress"]) == 0
+    assert ("renamed", str(out / "report.json")) in report_writes  # atomically: a temporary file renamed over it
+    assert {how for how, _ in report_writes} == {"renamed"}  # no report of the run written in place
     report = json.loads((out / "report.json").read_text())
     t1, t2 = report["tables"]
     assert [r["row"] for r in t1["rows"]] == ["random", "inflation", "rotation+negatives"]
