@@ -59,7 +59,8 @@ def test_store_returns_the_decoded_frames_in_any_order(ucf, tmp_path, codec, tol
 def test_store_and_files_give_the_same_pretext_samples(ucf, ucf_store):
     store = PreparedStore(ucf_store, split="all")
     files = open_source(ucf, split="all")
-    assert isinstance(files, VideoFileSource) and [files.name(i) for i in range(len(files))] == [store.name(i) for i in range(len(store))]
+    assert isinstance(files, VideoFileSource)
+    assert [files.name(i) for i in range(len(files))] == [store.name(i) for i in range(len(store))]
     window = PretextWindow(4, 2, 3, 1)
     a = PretextDataset(store, window, 32, short_side=32, seed=3)[5]
     b = PretextDataset(files, window, 32, short_side=32, seed=3)[5]
@@ -70,7 +71,10 @@ def test_store_and_files_give_the_same_pretext_samples(ucf, ucf_store):
 def test_splits_of_a_store(ucf_store):
     train, val = PreparedStore(ucf_store, "train", val_fraction=0.3), PreparedStore(ucf_store, "val", val_fraction=0.3)
     test = PreparedStore(ucf_store, "test")
-    groups = lambda s: {s.group(i) for i in range(len(s))}
+
+    def groups(s):
+        return {s.group(i) for i in range(len(s))}
+
     assert groups(test) == {"g01"} and len(test) == 6
     assert len(train) + len(val) == 12 and not groups(train) & groups(val) and not groups(val) & {"g01"}
     assert open_source(ucf_store, split="test").__class__ is PreparedStore

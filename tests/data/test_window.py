@@ -54,7 +54,8 @@ def test_too_short_raises():
         w.sample(w.length - 1, np.random.default_rng(0))
 
 
-@pytest.mark.parametrize("bad", [dict(context_frames=0), dict(num_targets=1), dict(sampling_rate=0), dict(target_length=0)])
+@pytest.mark.parametrize("bad", [dict(context_frames=0), dict(num_targets=1), dict(sampling_rate=0),
+                                 dict(target_length=0)])
 def test_bad_window_values(bad):
     args = dict(context_frames=4, num_targets=3, sampling_rate=1, target_length=1) | bad
     with pytest.raises(ValueError, match=next(iter(bad))):

@@ -12,7 +12,7 @@ from skipclip.config import load_config
 from skipclip.engine.budget import finetune_budget, make_budget, pretrain_budget
 from skipclip.engine.module import TrainModule
 
-from helpers import tiny_config, tiny_overrides
+from helpers import tiny_config
 from video_factory import make_ucf101
 
 

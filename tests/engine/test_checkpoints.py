@@ -24,7 +24,8 @@ KILLED_MID_WRITE = textwrap.dedent("""
             os.kill(os.getpid(), signal.SIGKILL)
 
     path = sys.argv[1]
-    atomic_torch_save({"version": 1, "w": torch.ones(1000), "state_dict": {}, "optimizer_states": [], "loops": {}}, path)
+    old = {"version": 1, "w": torch.ones(1000), "state_dict": {}, "optimizer_states": [], "loops": {}}
+    atomic_torch_save(old, path)
     atomic_torch_save({"version": 2, "w": torch.zeros(1_000_000), "z": KillWhilePickled()}, path)
 """)
 

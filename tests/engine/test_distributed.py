@@ -47,7 +47,8 @@ def test_global_batch_is_the_same_for_one_and_two_processes():
     one = list(EpochSampler(64, seed=0))
     two = [list(EpochSampler(64, seed=0, rank=r, world_size=2)) for r in range(2)]
     for k in range(8):  # global batch k of 2*B videos: the same videos either way
-        assert sorted(one[2 * B * k: 2 * B * (k + 1)]) == sorted(two[0][B * k: B * (k + 1)] + two[1][B * k: B * (k + 1)])
+        mine = two[0][B * k: B * (k + 1)] + two[1][B * k: B * (k + 1)]
+        assert sorted(one[2 * B * k: 2 * B * (k + 1)]) == sorted(mine)
 
 
 def test_start_skips_and_evaluation_pads_evenly():
@@ -95,8 +96,9 @@ def _model():
 def _global_batches():
     g = torch.Generator().manual_seed(1)
     p = TINY["pretext"]
-    return [{"context": torch.randint(0, 256, (WORLD * B, 3, p["context_frames"], 32, 32), generator=g, dtype=torch.uint8),
-             "targets": torch.randint(0, 256, (WORLD * B, p["num_targets"], 1, 3, 32, 32), generator=g, dtype=torch.uint8)}
+    pixels = dict(generator=g, dtype=torch.uint8)
+    return [{"context": torch.randint(0, 256, (WORLD * B, 3, p["context_frames"], 32, 32), **pixels),
+             "targets": torch.randint(0, 256, (WORLD * B, p["num_targets"], 1, 3, 32, 32), **pixels)}
             for _ in range(STEPS)]
 
 
@@ -154,7 +156,8 @@ def test_two_gloo_processes_match_one_process_on_the_same_global_batch(tmp_path)
     for name, value in single.state_dict().items():
         # Adam turns a gradient near zero whose last bits differ (another summation order) into a
         # step of up to lr x its sign ratio: allow 1e-4 (seen here: 2.2e-5 on 1 of 8232 stem weights)
-        torch.testing.assert_close(ddp["state"][name], value, rtol=1e-4, atol=1e-4, msg=lambda m: f"{name}: {m}")
+        torch.testing.assert_close(ddp["state"][name], value, rtol=1e-4, atol=1e-4,
+                                   msg=lambda m, name=name: f"{name}: {m}")
 
 
 def test_without_gathering_the_pool_differs():

@@ -52,8 +52,8 @@ def test_pretrain_keeps_a_config_yaml_it_did_not_write(tmp_path, capsys):
     out = tmp_path / "mine"
     out.mkdir()
     (out / "config.yaml").write_text("my: own notes\n")
-    assert main(["pretrain", "--data", "synthetic", "--out", str(out), "--config", str(tiny_config(tmp_path / "t.yaml")),
-                 "--no-progress"]) == 2
+    config = tiny_config(tmp_path / "t.yaml")
+    assert main(["pretrain", "--data", "synthetic", "--out", str(out), "--config", str(config), "--no-progress"]) == 2
     assert "config.yaml but no run.json" in capsys.readouterr().err
     assert (out / "config.yaml").read_text() == "my: own notes\n"
 
