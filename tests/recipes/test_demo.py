@@ -38,3 +38,33 @@ def test_demo_quick_end_to_end(tmp_path, capsys, report_writes):
     assert h["pretrained"]["pos_neg_gap"] > h["untrained"]["pos_neg_gap"]
     png = (out / "loss_curves.png").read_bytes()
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 10_000
+
+
+def test_few_shot_draws_each_class_its_shots_once():
+    from skipclip.recipes.demo import _few_shot
+
+    labels = np.repeat(np.arange(3), [6, 2, 5])
+    pick = _few_shot(labels, 4, seed=0)
+    assert list(pick) == sorted(set(pick))  # sorted, no video twice
+    assert np.bincount(labels[pick]).tolist() == [4, 2, 4]  # a class with fewer videos gives all it has
+    assert list(_few_shot(labels, 4, seed=0)) == list(pick)  # the seed decides the draw
+    assert any(list(_few_shot(labels, 4, seed=s)) != list(pick) for s in range(1, 5))
+
+
+def test_the_printed_verdict_is_the_reports(capsys):
+    from skipclip.recipes.demo import print_report
+
+    health = {"rank_acc": 0.5, "kendall_tau": 0.0, "pos_neg_gap": 0.1}
+    row = {"labelled_videos_per_class": 5, "top1": 0.5, "top1_std": 0.1, "top5": 0.9, "top5_std": 0.05}
+    report = {"pretext_health": {"untrained": health, "pretrained": health},
+              "data": {"test_videos": 32, "classes": list("abcdefgh")}, "chance_top1": 0.125,
+              "results": [{"init": init, "protocol": "linear_probe", **row} for init in ("random", "skipclip")],
+              "skipclip_vs_random": {"top1_gain": 0.2, "larger_spread": 0.1, "beats_random_by_more_than_spread": True},
+              "skipclip_vs_random_finetune": {"top1_gain": 0.05, "larger_spread": 0.1,
+                                              "beats_random_by_more_than_spread": False},
+              "timings": {"total_s": 12.0}}
+    print_report(report)
+    out = capsys.readouterr().out
+    assert "32 held-out test videos (8 classes, chance 0.125)" in out
+    assert "linear probe: Skip-Clip beats random initialisation" in out and "top-1 gain +0.200" in out
+    assert "fine-tuning: Skip-Clip does NOT beat random initialisation" in out
