@@ -190,11 +190,13 @@ def measure(device_name: str, precision: str, mfu: float, peak: bool) -> dict:
 
 
 def table(results: list[dict]) -> str:
-    lines = [f"paper shapes: K=16, M=8 (+8 rotated), {CROP['size']}x{CROP['size']}, width 64; one training step (fwd+bwd)",
+    lines = [f"paper shapes: K=16, M=8 (+8 rotated), {CROP['size']}x{CROP['size']}, width 64; "
+             "one training step (fwd+bwd)",
              f"{'precision':<10}{'MB/sample':>10}{'saved MB/s.':>12}{'fixed MB':>10}{'GFLOP/s.':>10}"
              + "".join(f"{gb + ' GB: batch, GPUs':>22}" for gb in map(str, CARDS_GB))]
     for r in results:
-        cells = "".join(f"{c['max_batch_per_gpu']:>15}, {str(c['gpus_for_global_128']):>5}" for c in r["cards"].values())
+        cells = "".join(f"{c['max_batch_per_gpu']:>15}, {str(c['gpus_for_global_128']):>5}"
+                        for c in r["cards"].values())
         lines.append(f"{r['precision']:<10}{r['per_sample_mb']:>10.0f}{r['saved_per_sample_mb']:>12.0f}"
                      f"{r['fixed_mb']:>10.0f}{r['gflop_per_sample']:>10.1f}{cells}")
     r = results[-1]

@@ -11,9 +11,10 @@ Each variant runs exactly:
     skipclip evaluate --config cpu-real --data DATA --seed S --ckpt OUT/NAME/checkpoints/last.ckpt \\
         --protocols linear_probe --json OUT/NAME.json --set KEY=VALUE ...
 
-and is skipped when its outputs exist (an interrupted benchmark resumes, an unfinished pretraining run with `--resume`; `--reuse-default RUN`
-takes the default variant from an existing pretraining run of the same preset and seed, e.g. one
-of benchmarks/real_footage.py). Writes OUT/choices.json and prints the table.
+and is skipped when its outputs exist (an interrupted benchmark resumes, an unfinished pretraining
+run with `--resume`; `--reuse-default RUN` takes the default variant from an existing pretraining
+run of the same preset and seed, e.g. one of benchmarks/real_footage.py). Writes OUT/choices.json
+and prints the table.
 """
 
 from __future__ import annotations
@@ -93,7 +94,8 @@ def main() -> None:
     for name, sets in VARIANTS.items():
         if args.only and name not in args.only:
             continue
-        run_dir, report = out / name.replace(" ", "_").replace("/", "-"), out / f"{name.replace(' ', '_').replace('/', '-')}.json"
+        slug = name.replace(" ", "_").replace("/", "-")
+        run_dir, report = out / slug, out / f"{slug}.json"
         over = ["--set", *sets] if sets else []
         ckpt = run_dir / "checkpoints" / "last.ckpt"
         wall = None
@@ -116,8 +118,9 @@ def main() -> None:
           f"{'probe top-1':>11s} {'pretrain s':>10s}")
     for r in rows:
         far = f"{r['far_gap']:.3f}" if "far_gap" in r else "-"
-        print(f"{r['variant']:20s} {r['rank_acc']:8.3f} {r['rank_acc_last5']:6.3f} {r['tau']:6.3f} {r['tau_last5']:6.3f} "
-              f"{r['gap_first']:.3f}->{r['gap']:.3f} {far:>7s} {r['probe_top1']:11.3f} {r['pretrain_wall_s'] or '-':>10}")
+        print(f"{r['variant']:20s} {r['rank_acc']:8.3f} {r['rank_acc_last5']:6.3f} {r['tau']:6.3f} "
+              f"{r['tau_last5']:6.3f} {r['gap_first']:.3f}->{r['gap']:.3f} {far:>7s} {r['probe_top1']:11.3f} "
+              f"{r['pretrain_wall_s'] or '-':>10}")
 
 
 if __name__ == "__main__":

@@ -82,8 +82,9 @@ def main() -> None:
     for s in range(args.seeds):
         ckpt = out / f"pretrain-{s}" / "checkpoints" / "last.ckpt"
         if args.only != "skipclip":
-            run(["evaluate", *common, "--seed", str(s), "--ckpt", "random", *ev, "--json", str(out / f"random-{s}.json")],
-                out / f"random-{s}.json", wall, f"random-{s}")
+            rnd = out / f"random-{s}.json"
+            run(["evaluate", *common, "--seed", str(s), "--ckpt", "random", *ev, "--json", str(rnd)], rnd, wall,
+                f"random-{s}")
         if args.only != "random":
             pre = out / f"pretrain-{s}"
             if not finished(pre):
@@ -98,7 +99,8 @@ def main() -> None:
     summary = {"data": args.data, "config": args.config, "pretrain_set": args.set, "seeds": args.seeds, "wall_s": wall,
                "rows": []}
     print(f"\n{args.data} ({args.config} defaults, seeds 0..{args.seeds - 1}); wall s this run: {wall}")
-    print(f"{'init':9s} {'protocol':13s} {'video top-1':>15s}  {'per seed':18s} {'clip top-1':>10s}  selected step (of)")
+    print(f"{'init':9s} {'protocol':13s} {'video top-1':>15s}  {'per seed':18s} {'clip top-1':>10s}  "
+          "selected step (of)")
     for init in ("random", "skipclip"):
         reps = [json.loads((out / f"{init}-{s}.json").read_text()) for s in range(args.seeds)]
         for protocol in ("finetune", "linear_probe"):

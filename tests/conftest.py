@@ -1,116 +1,69 @@
-"""Shared by every test: the tiny configuration (a step takes milliseconds on one CPU core), a fake
-video source, and helpers to run `skipclip` in a child process (SIGKILL and multi-process tests).
-
-Tests import these names with ``from conftest import ...`` (pytest puts this folder on the path);
-generated video files come from ``video_factory``.
-"""
+"""Fixtures shared across test folders. Helper functions and the tiny configuration live in
+``helpers.py`` (``from helpers import ...``)."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-from pathlib import Path
+import pytest
 
-import torch
-import yaml
-
-TINY = {
-    "model": {"width": 8},
-    "pretext": {"context_frames": 4, "num_targets": 3, "sampling_rate": 1},
-    "data": {"crop_size": 32, "short_side": 32, "synthetic_size": 32, "batch_size": 4, "num_workers": 0,
-             "synthetic_classes": 8, "synthetic_videos_per_class": 8, "synthetic_frames": 16},
-    "optim": {"max_epochs": 3, "lr": 1e-3},
-    "trainer": {"accelerator": "cpu", "devices": 1, "deterministic": True, "log_every_n_steps": 1, "seed": 7},
-}
+from helpers import tiny_config, torch_threads
 
 
-def tiny_sections(**sections) -> dict:
-    """The tiny configuration as nested sections, with ``section={key: value}`` changes."""
-    data = {k: dict(v) for k, v in TINY.items()}
-    for section, values in sections.items():
-        data.setdefault(section, {}).update(values)
-    return data
+@pytest.fixture(scope="session")
+def tiny_pretrained_run(tmp_path_factory):
+    """A finished pretraining run of the tiny configuration, trained once per session as
+    ``skipclip pretrain --data synthetic --config tiny.yaml --checkpoint-every 0`` trains it in a
+    child process (:func:`helpers.child_env`: one thread): 64 synthetic videos, 3 epochs of 16
+    steps. It holds ``checkpoints/{last,epoch0000,epoch0001,epoch0002}.ckpt``, ``run.json``,
+    ``logs/`` and ``config.yaml`` (pass it as ``--config`` to train the same way again).
 
-
-def tiny_overrides(**sections) -> dict:
-    """The tiny configuration as dotted overrides (``{"model.width": 8, ...}``) for ``load_config``."""
-    return {f"{s}.{k}": v for s, kv in tiny_sections(**sections).items() for k, v in kv.items()}
-
-
-def tiny_cfg(**sections):
-    """The tiny configuration as a validated :class:`~skipclip.config.Config`."""
-    from skipclip.config import load_config
-
-    return load_config("cpu", tiny_overrides(**sections))
-
-
-def tiny_config(path: Path, **sections) -> Path:
-    """Write the tiny configuration, with ``section={key: value}`` changes, to ``path``; returns it."""
-    Path(path).write_text(yaml.safe_dump(tiny_sections(**sections)))
-    return Path(path)
-
-
-class FakeSource:
-    """An in-memory video source whose every pixel of frame ``t`` holds ``t`` (mod 256), so a clip
-    tells which frames it read; reading past a video's end fails the test.
-
-    Args:
-        lengths: frames per video.
-        size: frame side in pixels.
-        num_classes: labels cycle through this many classes; 0 for unlabelled footage (label -1).
+    Shared by every test that asks for it: read it, never write into it (``shutil.copytree`` it
+    first). It is the uninterrupted reference of the exact-resume tests.
     """
+    from skipclip.config import load_config
+    from skipclip.recipes.pretrain import pretrain
 
-    def __init__(self, lengths, size: int = 20, num_classes: int = 0):
-        self.lengths = list(lengths)
-        self.size = size
-        self.classes = [f"c{i}" for i in range(num_classes)]
-        self.reads: list[tuple[int, list[int]]] = []
-
-    def __len__(self) -> int:
-        return len(self.lengths)
-
-    def num_frames(self, index: int) -> int:
-        return self.lengths[index]
-
-    def read(self, index: int, frames):
-        import numpy as np
-
-        frames = list(frames)
-        self.reads.append((index, frames))
-        if min(frames) < 0 or max(frames) >= self.lengths[index]:
-            raise AssertionError(f"read past the end: {frames} of {self.lengths[index]}")
-        return np.stack([np.full((self.size, self.size, 3), f % 256, np.uint8) for f in frames])
-
-    def label(self, index: int) -> int:
-        return index % len(self.classes) if self.classes else -1
-
-    def name(self, index: int) -> str:
-        return f"v{index}"
-
-    def group(self, index: int) -> str:
-        return f"g{index}"
+    root = tmp_path_factory.mktemp("tiny_pretrained")
+    cfg = load_config(str(tiny_config(root / "tiny.yaml")))
+    with torch_threads(1):
+        pretrain(cfg, "synthetic", root / "run", progress=False, checkpoint_every=0)
+    return root / "run"
 
 
-def child_env() -> dict:
-    env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", PYTHONWARNINGS="ignore")
-    for key in ("RANK", "LOCAL_RANK", "NODE_RANK", "WORLD_SIZE", "SLURM_NTASKS", "SLURM_PROCID"):
-        env.pop(key, None)
-    return env
+@pytest.fixture
+def report_writes(monkeypatch):
+    """How each ``report.json`` reached the disk while the test ran, as ``(how, path)`` pairs:
+    ``"renamed"`` (a finished temporary file renamed over it: a kill leaves the old report or the
+    new one, whole) or ``"opened"`` (opened for writing in place: a kill leaves half a report)."""
+    import builtins
+    import io
+    import os
 
+    seen: list[tuple[str, str]] = []
+    real_open, real_os_open, real_replace, real_rename = builtins.open, os.open, os.replace, os.rename
 
-def cli(*args: str) -> list[str]:
-    return [sys.executable, "-m", "skipclip.cli", *map(str, args)]
+    def report(path) -> bool:
+        return isinstance(path, (str, bytes, os.PathLike)) and os.path.basename(os.fsdecode(path)) == "report.json"
 
+    def spy_open(file, mode="r", *args, **kwargs):
+        if report(file) and set(mode) & set("wax+"):
+            seen.append(("opened", os.fsdecode(file)))
+        return real_open(file, mode, *args, **kwargs)
 
-def run_cli(*args: str, timeout: float = 240) -> subprocess.CompletedProcess:
-    return subprocess.run(cli(*args), env=child_env(), capture_output=True, text=True, timeout=timeout)
+    def spy_os_open(path, flags, *args, **kwargs):
+        if report(path) and flags & (os.O_WRONLY | os.O_RDWR):
+            seen.append(("opened", os.fsdecode(path)))
+        return real_os_open(path, flags, *args, **kwargs)
 
+    def spy_rename(real):
+        def rename(src, dst, *args, **kwargs):
+            if report(dst):
+                seen.append(("renamed", os.fsdecode(dst)))
+            return real(src, dst, *args, **kwargs)
+        return rename
 
-def weights(ckpt: str | Path) -> dict[str, torch.Tensor]:
-    return torch.load(ckpt, map_location="cpu", weights_only=True)["state_dict"]
-
-
-def max_weight_diff(a: dict, b: dict) -> float:
-    assert a.keys() == b.keys()
-    return max(float((a[k].double() - b[k].double()).abs().max()) if a[k].numel() else 0.0 for k in a)
+    monkeypatch.setattr(builtins, "open", spy_open)
+    monkeypatch.setattr(io, "open", spy_open)
+    monkeypatch.setattr(os, "open", spy_os_open)
+    monkeypatch.setattr(os, "replace", spy_rename(real_replace))
+    monkeypatch.setattr(os, "rename", spy_rename(real_rename))
+    return seen

@@ -7,7 +7,7 @@ import yaml
 
 from skipclip.cli import build_parser, main
 
-from conftest import tiny_config
+from helpers import tiny_config
 
 
 def test_config_prints_the_resolved_yaml_with_sets(capsys):

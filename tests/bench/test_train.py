@@ -13,7 +13,7 @@ import torch
 
 from skipclip.commands import bench
 
-from conftest import tiny_cfg
+from helpers import tiny_cfg
 
 KEYS = ("matmul_gflops", "step_gflop", "mfu", "bare_encoders_mfu", "overhead_ratio", "peak_mem_mb_per_sample")
 
@@ -74,6 +74,7 @@ def test_bad_repeats_are_rejected():
         bench.run(parse("--tiny", "--repeats", "0"))
 
 
+@pytest.mark.e2e
 def test_benchmark_path_imports_no_video_decoding():
     """The lent GPU machines have no PyAV: nothing the benchmark imports may need it."""
     import subprocess

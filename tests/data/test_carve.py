@@ -10,7 +10,8 @@ from skipclip.data.catalog.index import VideoEntry, group_split
 
 
 def sessions(groups_per_class: dict[int, list[str]], per_group: int = 5) -> list[VideoEntry]:
-    return [VideoEntry(f"c{c}/{g}_{k}.avi", c, g) for c, gs in groups_per_class.items() for g in gs for k in range(per_group)]
+    return [VideoEntry(f"c{c}/{g}_{k}.avi", c, g)
+            for c, gs in groups_per_class.items() for g in gs for k in range(per_group)]
 
 
 def test_every_class_is_in_validation_with_few_sessions_per_class():

@@ -11,7 +11,8 @@ from skipclip.data.catalog.layouts import load_index, resolve
 from video_factory import touch
 
 HEADER = "label,youtube_id,time_start,time_end,split\n"
-ROWS = {"train": [("abseiling", "aaa", 10), ("abseiling", "bbb", 0), ("air drumming", "ccc", 5), ("air drumming", "ddd", 7)],
+ROWS = {"train": [("abseiling", "aaa", 10), ("abseiling", "bbb", 0), ("air drumming", "ccc", 5),
+                  ("air drumming", "ddd", 7)],
         "validate": [("abseiling", "eee", 3), ("air drumming", "fff", 1)]}
 
 
@@ -62,8 +63,9 @@ def make_ssv2(root, train=None, validation=None):
     (root / "labels" / "labels.json").write_text(json.dumps(LABELS))
     train = train if train is not None else [{"id": str(i), "template": "Holding [something]"} for i in range(3)] + \
         [{"id": str(i), "template": "Pushing [something] from left to right"} for i in range(3, 6)]
-    validation = validation if validation is not None else [{"id": "10", "template": "Holding [something]"},
-                                                            {"id": "11", "template": "Pushing [something] from left to right"}]
+    if validation is None:
+        validation = [{"id": "10", "template": "Holding [something]"},
+                      {"id": "11", "template": "Pushing [something] from left to right"}]
     (root / "labels" / "train.json").write_text(json.dumps(train))
     (root / "labels" / "validation.json").write_text(json.dumps(validation))
     (root / "labels" / "test.json").write_text(json.dumps([{"id": "20"}]))
@@ -85,7 +87,8 @@ def test_ssv2_labels_json_and_webm(tmp_path):
 
 
 @pytest.mark.parametrize("validation, match", [
-    ([{"id": "10", "template": "Juggling [something]"}], r"validation.json entry 0: unknown label 'Juggling something'"),
+    ([{"id": "10", "template": "Juggling [something]"}],
+     r"validation.json entry 0: unknown label 'Juggling something'"),
     ([{"id": "1", "template": "Holding [something]"}], r"validation.json entry 0: video 1 is listed twice"),
     ([{"id": "../../1", "template": "Holding [something]"}], r"validation.json entry 0: id '../../1' is not a plain"),
     ([], r"validation.json lists no videos: the test split is empty"),

@@ -100,7 +100,8 @@ def test_kinetics_tiny_as_it_ships():
     index = load_index(KT)
     assert index.layout == "lists" and index.classes == ["doing exercises", "typing"]
     missing = index.missing_by_list()
-    assert {k: len(v) for k, v in missing.items()} == {"kinetics_tiny_train_video.txt": 25, "kinetics_tiny_val_video.txt": 5}
+    assert {k: len(v) for k, v in missing.items()} == {"kinetics_tiny_train_video.txt": 25,
+                                                       "kinetics_tiny_val_video.txt": 5}
     assert index.unlisted() == ["test/doing_exercises38.mp4", "test/doing_exercises40.mp4", "test/typing38.mp4",
                                 "test/typing39.mp4", "test/typing40.mp4"]
     present = index.present()

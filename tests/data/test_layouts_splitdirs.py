@@ -54,7 +54,8 @@ def test_folder_split_is_per_class_by_group_and_deterministic(tmp_path):
     assert Counter(e.label for e in test) == {0: 2, 1: 2, 2: 2}  # one person of each class
     train_groups = {(e.label, e.group) for e in index.entries if e.role(1) == "train"}
     assert not {(e.label, e.group) for e in test} & train_groups
-    assert [e.folds for e in load_index(tmp_path, group_pattern=r"(person\d+)").entries] == [e.folds for e in index.entries]
+    regrouped = load_index(tmp_path, group_pattern=r"(person\d+)")
+    assert [e.folds for e in regrouped.entries] == [e.folds for e in index.entries]
     roles = split_of(index.entries, val_fraction=0.1, classes=index.classes)
     assert {e.label for r, e in zip(roles, index.entries) if r == "val"} == {0, 1, 2}
 

@@ -59,7 +59,8 @@ def test_store_returns_the_decoded_frames_in_any_order(ucf, tmp_path, codec, tol
 def test_store_and_files_give_the_same_pretext_samples(ucf, ucf_store):
     store = PreparedStore(ucf_store, split="all")
     files = open_source(ucf, split="all")
-    assert isinstance(files, VideoFileSource) and [files.name(i) for i in range(len(files))] == [store.name(i) for i in range(len(store))]
+    assert isinstance(files, VideoFileSource)
+    assert [files.name(i) for i in range(len(files))] == [store.name(i) for i in range(len(store))]
     window = PretextWindow(4, 2, 3, 1)
     a = PretextDataset(store, window, 32, short_side=32, seed=3)[5]
     b = PretextDataset(files, window, 32, short_side=32, seed=3)[5]
@@ -70,7 +71,10 @@ def test_store_and_files_give_the_same_pretext_samples(ucf, ucf_store):
 def test_splits_of_a_store(ucf_store):
     train, val = PreparedStore(ucf_store, "train", val_fraction=0.3), PreparedStore(ucf_store, "val", val_fraction=0.3)
     test = PreparedStore(ucf_store, "test")
-    groups = lambda s: {s.group(i) for i in range(len(s))}
+
+    def groups(s):
+        return {s.group(i) for i in range(len(s))}
+
     assert groups(test) == {"g01"} and len(test) == 6
     assert len(train) + len(val) == 12 and not groups(train) & groups(val) and not groups(val) & {"g01"}
     assert open_source(ucf_store, split="test").__class__ is PreparedStore
@@ -96,6 +100,7 @@ def test_prepare_resumes(ucf, tmp_path):
         prepare(ucf, tmp_path, short_side=64, workers=0, progress=False)
 
 
+@pytest.mark.e2e
 def test_prepare_with_worker_processes(tmp_path):
     make_folder(tmp_path / "v", classes=("a", "b"), per_class=2, frames=12)
     report = prepare(tmp_path / "v", tmp_path / "s", short_side=24, workers=2, progress=False)
@@ -125,7 +130,7 @@ def test_a_store_smaller_than_the_run_needs_is_refused(ucf_store):
     silently), naming both sizes and the prepare command; smaller runs read it."""
     from skipclip.data.open import open_data
 
-    from conftest import tiny_cfg
+    from helpers import tiny_cfg
 
     too_big = tiny_cfg(data={"short_side": 40, "crop_size": 32})
     with pytest.raises(ValueError, match=r"prepared with a 32 px short side.*resizes frames to 40 px.*--short-side 40"):
@@ -139,7 +144,7 @@ def test_a_store_smaller_than_the_run_needs_is_refused(ucf_store):
 def test_whole_training_list_when_nothing_is_held_out(ucf_store):
     from skipclip.data.open import open_data
 
-    from conftest import tiny_cfg
+    from helpers import tiny_cfg
 
     whole = open_data(ucf_store, tiny_cfg(data={"val_fraction": 0.0}))
     carved = open_data(ucf_store, tiny_cfg(data={"val_fraction": 0.3}))

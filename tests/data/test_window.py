@@ -9,7 +9,7 @@ from skipclip.data.sampling.window import PretextWindow
 from skipclip.data.sources.base import VideoReadError
 from skipclip.data.sources.synthetic import SyntheticSource
 
-from conftest import FakeSource
+from helpers import FakeSource
 
 
 @pytest.mark.parametrize("k,m,r,d", [(16, 8, 4, 1), (8, 4, 2, 1), (3, 2, 1, 1), (4, 3, 3, 2)])
@@ -54,7 +54,8 @@ def test_too_short_raises():
         w.sample(w.length - 1, np.random.default_rng(0))
 
 
-@pytest.mark.parametrize("bad", [dict(context_frames=0), dict(num_targets=1), dict(sampling_rate=0), dict(target_length=0)])
+@pytest.mark.parametrize("bad", [dict(context_frames=0), dict(num_targets=1), dict(sampling_rate=0),
+                                 dict(target_length=0)])
 def test_bad_window_values(bad):
     args = dict(context_frames=4, num_targets=3, sampling_rate=1, target_length=1) | bad
     with pytest.raises(ValueError, match=next(iter(bad))):

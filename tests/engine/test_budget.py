@@ -12,7 +12,7 @@ from skipclip.config import load_config
 from skipclip.config.budget import finetune_budget, make_budget, pretrain_budget
 from skipclip.engine.module import TrainModule
 
-from conftest import tiny_config, tiny_overrides
+from helpers import tiny_config
 from video_factory import make_ucf101
 
 
@@ -69,6 +69,7 @@ def test_presets_cpu_counts_epochs_and_cpu_real_counts_steps():
     assert real.window_length <= 48 and real.pretext.context_frames <= 48
 
 
+@pytest.mark.e2e
 def test_pretrain_counts_steps_and_says_what_stopped_it(tmp_path, capsys):
     cfg = tiny_config(tmp_path / "t.yaml", optim={"max_steps": 5, "val_every_steps": 2, "max_epochs": 3})
     out = tmp_path / "run"
@@ -95,6 +96,7 @@ def videos(tmp_path_factory):
     return root
 
 
+@pytest.mark.e2e
 def test_finetune_validates_every_n_steps_and_repeats_seeds(videos, tmp_path, capsys):
     out = tmp_path / "ft"
     assert main(["finetune", "--data", str(videos), "--out", str(out), "--config", str(videos / "tiny.yaml"),

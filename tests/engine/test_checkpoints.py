@@ -13,7 +13,7 @@ import torch
 
 from skipclip.engine.checkpoints import AtomicCheckpointIO, fit_kit, remove_stale_temporaries, resume_path
 from skipclip.utils.io import atomic_torch_save
-from conftest import child_env
+from helpers import child_env
 
 KILLED_MID_WRITE = textwrap.dedent("""
     import os, signal, sys, torch
@@ -24,11 +24,13 @@ KILLED_MID_WRITE = textwrap.dedent("""
             os.kill(os.getpid(), signal.SIGKILL)
 
     path = sys.argv[1]
-    atomic_torch_save({"version": 1, "w": torch.ones(1000), "state_dict": {}, "optimizer_states": [], "loops": {}}, path)
+    old = {"version": 1, "w": torch.ones(1000), "state_dict": {}, "optimizer_states": [], "loops": {}}
+    atomic_torch_save(old, path)
     atomic_torch_save({"version": 2, "w": torch.zeros(1_000_000), "z": KillWhilePickled()}, path)
 """)
 
 
+@pytest.mark.e2e
 def test_sigkill_while_writing_keeps_the_previous_checkpoint(tmp_path):
     path = tmp_path / "checkpoints" / "last.ckpt"
     proc = subprocess.run([sys.executable, "-c", KILLED_MID_WRITE, str(path)], env=child_env(), timeout=120)

@@ -17,7 +17,7 @@ from skipclip.config import load_config
 from skipclip.data.sampling.epoch_sampler import EpochSampler
 from skipclip.utils.dist import any_rank, gather_with_grad, launch_rank
 from skipclip.engine.resume import seed_for_rank
-from conftest import TINY, run_cli, tiny_config, tiny_overrides
+from helpers import TINY, run_cli, tiny_config, tiny_overrides
 
 STEPS, B, WORLD = 3, 4, 2  # per-rank batch B; the global batch is WORLD*B
 
@@ -47,7 +47,8 @@ def test_global_batch_is_the_same_for_one_and_two_processes():
     one = list(EpochSampler(64, seed=0))
     two = [list(EpochSampler(64, seed=0, rank=r, world_size=2)) for r in range(2)]
     for k in range(8):  # global batch k of 2*B videos: the same videos either way
-        assert sorted(one[2 * B * k: 2 * B * (k + 1)]) == sorted(two[0][B * k: B * (k + 1)] + two[1][B * k: B * (k + 1)])
+        mine = two[0][B * k: B * (k + 1)] + two[1][B * k: B * (k + 1)]
+        assert sorted(one[2 * B * k: 2 * B * (k + 1)]) == sorted(mine)
 
 
 def test_start_skips_and_evaluation_pads_evenly():
@@ -95,8 +96,9 @@ def _model():
 def _global_batches():
     g = torch.Generator().manual_seed(1)
     p = TINY["pretext"]
-    return [{"context": torch.randint(0, 256, (WORLD * B, 3, p["context_frames"], 32, 32), generator=g, dtype=torch.uint8),
-             "targets": torch.randint(0, 256, (WORLD * B, p["num_targets"], 1, 3, 32, 32), generator=g, dtype=torch.uint8)}
+    pixels = dict(generator=g, dtype=torch.uint8)
+    return [{"context": torch.randint(0, 256, (WORLD * B, 3, p["context_frames"], 32, 32), **pixels),
+             "targets": torch.randint(0, 256, (WORLD * B, p["num_targets"], 1, 3, 32, 32), **pixels)}
             for _ in range(STEPS)]
 
 
@@ -141,7 +143,7 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.mark.slow
+@pytest.mark.e2e
 def test_two_gloo_processes_match_one_process_on_the_same_global_batch(tmp_path):
     out = tmp_path / "ddp.pt"
     mp.start_processes(_worker, args=(WORLD, _free_port(), str(out)), nprocs=WORLD, start_method="spawn")
@@ -154,7 +156,8 @@ def test_two_gloo_processes_match_one_process_on_the_same_global_batch(tmp_path)
     for name, value in single.state_dict().items():
         # Adam turns a gradient near zero whose last bits differ (another summation order) into a
         # step of up to lr x its sign ratio: allow 1e-4 (seen here: 2.2e-5 on 1 of 8232 stem weights)
-        torch.testing.assert_close(ddp["state"][name], value, rtol=1e-4, atol=1e-4, msg=lambda m: f"{name}: {m}")
+        torch.testing.assert_close(ddp["state"][name], value, rtol=1e-4, atol=1e-4,
+                                   msg=lambda m, name=name: f"{name}: {m}")
 
 
 def test_without_gathering_the_pool_differs():
@@ -167,7 +170,7 @@ def test_without_gathering_the_pool_differs():
     assert abs(float(full["contrastive"]) - sum(float(h["contrastive"]) for h in halves) / 2) > 1e-4
 
 
-@pytest.mark.slow
+@pytest.mark.e2e
 def test_lightning_ddp_on_two_cpu_processes(tmp_path):
     """End to end through the CLI: Lightning launches a second process, gloo connects them."""
     config = tiny_config(tmp_path / "tiny.yaml", optim={"max_epochs": 1})
@@ -182,7 +185,7 @@ def test_lightning_ddp_on_two_cpu_processes(tmp_path):
     assert len(ckpt["callbacks"]["TrainingPosition"]["rng"]) == 2
 
 
-@pytest.mark.slow
+@pytest.mark.e2e
 def test_finetune_on_two_cpu_processes(tmp_path):
     """`skipclip finetune --devices 2`: Lightning's DDP over gloo; validation scores are gathered,
     so both processes select the same epoch; only the first writes the report."""
@@ -213,7 +216,7 @@ def test_padded_validation_windows_are_not_scored():
     """Fine-tuning validation under DDP: a padded repeat of a window comes with ok=False (so the
     video-level score counts each window once), the same clip as the window it repeats."""
     from skipclip.data.sampling.clips import ClipDataset
-    from conftest import FakeSource
+    from helpers import FakeSource
 
     ds = ClipDataset(FakeSource([20, 12], num_classes=2), clip_len=4, crop_size=16, train=False)
     n = len(ds)

@@ -16,7 +16,7 @@ from skipclip.config import load_config
 from skipclip.weights.initialise import initial_encoder
 from skipclip.method import build_skipclip
 
-from conftest import tiny_overrides
+from helpers import tiny_overrides
 
 safetensors_torch = pytest.importorskip("safetensors.torch")
 
@@ -101,3 +101,17 @@ def test_init_and_inflate_accept_exported_files(tmp_path, capsys):
     torch.testing.assert_close(conv.sum(2), f_w)
     with pytest.raises(ValueError, match="--init FILE"):
         initial_encoder(cfg, inflate=str(exp / "context_encoder.safetensors"))
+
+
+def test_a_pretraining_runs_own_checkpoint_exports(tmp_path, tiny_pretrained_run):
+    """The checkpoint a pretraining run wrote (not one laid out by hand): both encoders come out
+    equal to its weights, and the card tells its training."""
+    ckpt = tiny_pretrained_run / "checkpoints" / "last.ckpt"
+    assert main(["export", "--ckpt", str(ckpt), "--out", str(tmp_path / "exp"), "--frame-encoder"]) == 0
+    trained = torch.load(ckpt, map_location="cpu", weights_only=True)
+    for name in ("context_encoder", "frame_encoder"):
+        enc = skipclip.load_encoder(tmp_path / "exp" / f"{name}.safetensors")
+        mine = {k: v for k, v in enc.state_dict().items() if not k.endswith("num_batches_tracked")}
+        assert mine and all(torch.equal(v, trained["state_dict"][f"model.{name}.{k}"]) for k, v in mine.items())
+    card = json.loads((tmp_path / "exp" / "card.json").read_text())
+    assert (card["epochs"], card["steps"]) == (trained["epoch"], trained["global_step"]) and card["steps"] == 48

@@ -15,7 +15,7 @@ import pytest
 
 from skipclip.engine.loggers import parse_loggers
 
-from conftest import child_env, cli, tiny_config
+from helpers import child_env, cli, tiny_config
 
 HEALTH = ("train/loss", "train/rank_acc", "val/rank_acc", "val/kendall_tau", "val/pos_neg_gap")
 
@@ -51,7 +51,7 @@ def test_parse_loggers():
         parse_loggers(["csv,mlflow"])
 
 
-@pytest.mark.slow
+@pytest.mark.e2e
 def test_csv_holds_the_pretext_health_and_figures_are_drawn(run):
     for key in HEALTH:
         assert csv_series(run, key), key
@@ -60,7 +60,7 @@ def test_csv_holds_the_pretext_health_and_figures_are_drawn(run):
     assert len(pngs) == 6 and pngs[0].startswith("similarity_epoch0000_")  # 3 videos x 2 epochs
 
 
-@pytest.mark.slow
+@pytest.mark.e2e
 def test_tensorboard_event_file_has_the_scalars_and_images(run):
     pytest.importorskip("tensorboard")
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
@@ -104,7 +104,7 @@ def read_wandb_history(path):
     return rows
 
 
-@pytest.mark.slow
+@pytest.mark.e2e
 def test_wandb_offline_run_has_the_scalars_and_images(run):
     pytest.importorskip("wandb")
     (offline,) = glob.glob(str(run / "logs" / "wandb" / "offline-run-*"))

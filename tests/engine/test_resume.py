@@ -12,9 +12,10 @@ import time
 import pytest
 import torch
 
+from skipclip.cli import main
 from skipclip.config import load_config
 from skipclip.engine.runs import finish_run, prepare_run_dir
-from conftest import child_env, cli, max_weight_diff, run_cli, tiny_config, weights
+from helpers import child_env, cli, max_weight_diff, torch_threads, weights
 
 
 def _opt_state(ckpt):
@@ -22,13 +23,11 @@ def _opt_state(ckpt):
     return {f"{i}.{k}": v for i, s in state.items() for k, v in s.items() if torch.is_tensor(v)}
 
 
-@pytest.mark.slow
-def test_sigkill_mid_epoch_then_resume_matches_uninterrupted(tmp_path):
-    config = tiny_config(tmp_path / "tiny.yaml")  # 64 videos, batch 4: 16 steps an epoch, 3 epochs
-    common = ["pretrain", "--data", "synthetic", "--config", config, "--no-progress", "--checkpoint-every", "5"]
-
-    ref = run_cli(*common, "--out", tmp_path / "ref")
-    assert ref.returncode == 0, ref.stderr[-3000:]
+@pytest.mark.e2e
+def test_sigkill_mid_epoch_then_resume_matches_uninterrupted(tmp_path, tiny_pretrained_run, capsys):
+    ref = tiny_pretrained_run / "checkpoints" / "last.ckpt"  # the same run uninterrupted, one thread
+    config = tiny_pretrained_run / "config.yaml"  # 64 videos, batch 4: 16 steps an epoch, 3 epochs
+    common = ["pretrain", "--data", "synthetic", "--config", str(config), "--no-progress", "--checkpoint-every", "5"]
 
     run = tmp_path / "cut"
     last = run / "checkpoints" / "last.ckpt"
@@ -46,19 +45,17 @@ def test_sigkill_mid_epoch_then_resume_matches_uninterrupted(tmp_path):
     assert json.loads((run / "run.json").read_text())["status"] == "running"
 
     # a plain re-run refuses to overwrite the killed run
-    again = run_cli(*common, "--out", run)
-    assert again.returncode == 2 and "--resume" in again.stderr
+    assert main([*common, "--out", str(run)]) == 2
+    assert "--resume" in capsys.readouterr().err
 
-    resumed = run_cli(*common, "--out", run, "--resume")
-    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    with torch_threads(1):  # as the killed child and the reference ran
+        assert main([*common, "--out", str(run), "--resume"]) == 0
     info = json.loads((run / "run.json").read_text())
     assert info["status"] == "finished" and info["summary"]["steps"] == 48
     assert info["summary"]["resumed_from"].endswith("last.ckpt")
 
-    a, b = weights(tmp_path / "ref" / "checkpoints" / "last.ckpt"), weights(last)
-    assert max_weight_diff(a, b) == 0.0  # bit-exact (deterministic mode, same thread count)
-    oa, ob = _opt_state(tmp_path / "ref" / "checkpoints" / "last.ckpt"), _opt_state(last)
-    assert max_weight_diff(oa, ob) == 0.0
+    assert max_weight_diff(weights(ref), weights(last)) == 0.0  # bit-exact (deterministic mode, same thread count)
+    assert max_weight_diff(_opt_state(ref), _opt_state(last)) == 0.0
     # the last k=3 epoch checkpoints, plus last.ckpt, and no stale temporaries
     names = sorted(p.name for p in (run / "checkpoints").iterdir())
     assert names == ["epoch0000.ckpt", "epoch0001.ckpt", "epoch0002.ckpt", "last.ckpt"]
@@ -104,13 +101,12 @@ def test_only_launch_rank_zero_writes_the_run_folder(tmp_path, monkeypatch):
     assert not out.exists()
 
 
-@pytest.mark.slow
-def test_resume_from_a_checkpoint_of_an_epochs_last_batch_trains_every_epoch(tmp_path):
+@pytest.mark.e2e
+def test_resume_from_a_checkpoint_of_an_epochs_last_batch_trains_every_epoch(tmp_path, tiny_pretrained_run):
     """A step checkpoint written after an epoch's last batch (before its end): Lightning starts the
     next epoch without on_train_epoch_start, and the run must still train all its epochs, exactly."""
     import lightning as L
 
-    from conftest import tiny_cfg
     from skipclip.recipes.pretrain import pretrain
 
     class Stop(Exception):
@@ -120,12 +116,13 @@ def test_resume_from_a_checkpoint_of_an_epochs_last_batch_trains_every_epoch(tmp
         def on_validation_start(self, trainer, pl_module):
             raise Stop
 
+    cfg = load_config(str(tiny_pretrained_run / "config.yaml"))
     run = tmp_path / "cut"
-    with pytest.raises(Stop):
-        pretrain(tiny_cfg(), "synthetic", run, progress=False, callbacks=[StopAtValidation()], checkpoint_every=16)
+    with torch_threads(1), pytest.raises(Stop):
+        pretrain(cfg, "synthetic", run, progress=False, callbacks=[StopAtValidation()], checkpoint_every=16)
     assert torch.load(run / "checkpoints" / "last.ckpt", weights_only=True)["global_step"] == 16
-    _, _, summary = pretrain(tiny_cfg(), "synthetic", run, progress=False, resume=True, checkpoint_every=16)
+    with torch_threads(1):
+        _, _, summary = pretrain(cfg, "synthetic", run, progress=False, resume=True, checkpoint_every=16)
     assert summary["steps"] == 48  # not 32: the epoch after the interrupted one is trained too
-    pretrain(tiny_cfg(), "synthetic", tmp_path / "ref", progress=False, checkpoint_every=16)
-    ref, cut = weights(tmp_path / "ref" / "checkpoints" / "last.ckpt"), weights(run / "checkpoints" / "last.ckpt")
+    ref, cut = weights(tiny_pretrained_run / "checkpoints" / "last.ckpt"), weights(run / "checkpoints" / "last.ckpt")
     assert max_weight_diff(ref, cut) == 0.0

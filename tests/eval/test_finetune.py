@@ -2,7 +2,6 @@
 
 import json
 
-import numpy as np
 import pytest
 import torch
 
@@ -13,7 +12,7 @@ from skipclip.eval.finetune import check_sources
 from skipclip.method import build_skipclip
 from skipclip.models import FrameEncoder
 
-from conftest import tiny_config
+from helpers import tiny_config
 from video_factory import make_ucf101
 
 
@@ -40,13 +39,16 @@ def _skipclip_ckpt(path, cfg):
     return model
 
 
-def test_finetune_then_evaluate_end_to_end(videos, tmp_path, capsys):
+@pytest.mark.e2e
+def test_finetune_then_evaluate_end_to_end(videos, tmp_path, capsys, report_writes):
     cfg_path = str(videos / "tiny.yaml")
     ckpt = tmp_path / "skipclip.ckpt"
     _skipclip_ckpt(ckpt, load_config(cfg_path))
     out = tmp_path / "ft"
     assert main(["finetune", "--data", str(videos), "--out", str(out), "--init", str(ckpt),
                  "--config", cfg_path, "--no-progress"]) == 0
+    assert ("renamed", str(out / "report.json")) in report_writes  # atomically: a temporary file renamed over it
+    assert {how for how, _ in report_writes} == {"renamed"}  # no report of the run written in place
     report = json.loads((out / "report.json").read_text())
     (r,) = report["results"]
     assert r["protocol"] == "finetune" and r["init"] == "skipclip"

@@ -6,7 +6,7 @@ import pytest
 from skipclip.data.sampling.clips import ClipDataset, sliding_windows
 from skipclip.eval.video_level import aggregate_by_video, video_accuracy, video_scores, windows_per_video
 
-from conftest import FakeSource
+from helpers import FakeSource
 
 
 @pytest.mark.parametrize("n, clip_len", [(40, 8), (41, 8), (47, 8), (16, 16), (33, 16), (7, 1)])

@@ -15,7 +15,7 @@ from skipclip.models.normalize import MEAN, STD, normalize
 from skipclip.method import SkipClipModel, build_skipclip, losses, rotate_batch
 from skipclip.models import to_channels_last_
 
-from conftest import tiny_cfg
+from helpers import tiny_cfg
 
 
 def plain_normalize(clip: torch.Tensor, channel_dim: int) -> torch.Tensor:

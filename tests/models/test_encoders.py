@@ -193,7 +193,7 @@ def test_the_shortcut_type_follows_the_weights(tmp_path):
     from skipclip.weights.initialise import initial_encoder
     from skipclip.method import build_skipclip
 
-    from conftest import tiny_cfg
+    from helpers import tiny_cfg
 
     cfg = tiny_cfg(model={"width": 8, "shortcut": "A"})
     model = build_skipclip(cfg)

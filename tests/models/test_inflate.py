@@ -158,7 +158,7 @@ def test_imagenet_inflation_standardises_with_imagenet_statistics(tmp_path):
     from skipclip.weights.initialise import initial_encoder
     from skipclip.eval.finetune import build_classifier
 
-    from conftest import tiny_cfg
+    from helpers import tiny_cfg
 
     path = tmp_path / "resnet18.pth"
     torch.save(torchvision.models.resnet18(num_classes=4).state_dict(), path)

@@ -12,17 +12,19 @@ import time
 import pytest
 import torch
 
-from conftest import child_env, cli, max_weight_diff, run_cli, tiny_config, weights
+from skipclip.cli import main
+from helpers import child_env, cli, max_weight_diff, tiny_config, torch_threads, weights
 
 
-@pytest.mark.slow
-def test_sigkilled_finetune_resumes_to_the_uninterrupted_result(tmp_path):
+@pytest.mark.e2e
+def test_sigkilled_finetune_resumes_to_the_uninterrupted_result(tmp_path, capsys):
     # 64 synthetic videos, batch 4: 8 steps an epoch, 4 epochs, validation every epoch
     config = tiny_config(tmp_path / "tiny.yaml", finetune={"max_epochs": 4, "batch_size": 4, "val_every": 1,
                                                            "lr_step_epochs": 2, "lr_last_step_epoch": 4})
-    common = ["finetune", "--data", "synthetic", "--config", config, "--no-progress"]
-    ref = run_cli(*common, "--out", tmp_path / "ref")
-    assert ref.returncode == 0, ref.stderr[-3000:]
+    common = ["finetune", "--data", "synthetic", "--config", str(config), "--no-progress"]
+    # only the killed run needs a child process; the rest runs here, with the child's one thread
+    with torch_threads(1):
+        assert main([*common, "--out", str(tmp_path / "ref")]) == 0
 
     run = tmp_path / "cut"
     ckpts = run / "checkpoints"
@@ -39,13 +41,14 @@ def test_sigkilled_finetune_resumes_to_the_uninterrupted_result(tmp_path):
     assert not (run / "report.json").exists()
     assert json.loads((run / "run.json").read_text())["status"] == "running"
 
-    again = run_cli(*common, "--out", run)  # a plain re-run refuses to overwrite the killed run
-    assert again.returncode == 2 and "--resume" in again.stderr
-    other = run_cli(*common, "--out", run, "--resume", "--linear")  # another starting point is refused
-    assert other.returncode == 2 and "cannot resume" in other.stderr
+    capsys.readouterr()
+    assert main([*common, "--out", str(run)]) == 2  # a plain re-run refuses to overwrite the killed run
+    assert "--resume" in capsys.readouterr().err
+    assert main([*common, "--out", str(run), "--resume", "--linear"]) == 2  # another starting point is refused
+    assert "cannot resume" in capsys.readouterr().err
 
-    resumed = run_cli(*common, "--out", run, "--resume")
-    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    with torch_threads(1):
+        assert main([*common, "--out", str(run), "--resume"]) == 0
     a, b = (json.loads((d / "report.json").read_text()) for d in (tmp_path / "ref", run))
     assert b["history"]["resumed_from"].endswith("last.ckpt")
     assert b["history"]["best_epoch"] == a["history"]["best_epoch"]
@@ -56,7 +59,6 @@ def test_sigkilled_finetune_resumes_to_the_uninterrupted_result(tmp_path):
     assert max_weight_diff(best_a, best_b) == 0.0  # bit-exact (deterministic mode, one thread)
     assert json.loads((run / "run.json").read_text())["status"] == "finished"
 
-    forced = run_cli(*common, "--out", run, "--force", "--max-epochs", "1")  # --force starts over
-    assert forced.returncode == 0, forced.stderr[-3000:]
+    assert main([*common, "--out", str(run), "--force", "--max-epochs", "1"]) == 0  # --force starts over
     assert json.loads((run / "report.json").read_text())["history"]["epochs"] == 1
     assert sorted(p.name for p in ckpts.iterdir()) == ["best.ckpt", "epoch0000.ckpt", "last.ckpt"]

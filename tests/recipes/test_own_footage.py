@@ -11,7 +11,7 @@ from skipclip.cli import main
 from skipclip.data.open import open_split
 from skipclip.data.store.prepared import PreparedStore
 
-from conftest import tiny_config
+from helpers import tiny_config
 from video_factory import make_splitdirs, video
 
 CLASSES = ("jump", "run", "walk")
@@ -55,25 +55,37 @@ def _finetune_and_evaluate(data, tmp_path, capsys):
     return report
 
 
+@pytest.mark.e2e
 def test_folder_of_class_subfolders_fine_tunes_from_the_folder(folder, tmp_path, capsys):
     report = _finetune_and_evaluate(folder, tmp_path, capsys)
     assert report["data"]["per_class"]["test"] == {"jump": 1, "run": 1, "walk": 1}  # ceil(0.2 * 5) per class
 
 
-def test_prepare_writes_the_folder_split_and_the_store_fine_tunes(folder, tmp_path, capsys):
-    store = tmp_path / "store"
+def _prepare(folder, store, capsys):
     assert main(["prepare", "--videos", str(folder), "--out", str(store), "--short-side", "32", "--workers", "0",
                  "--no-progress"]) == 0
-    assert "split written to splits/train.txt, splits/test.txt" in capsys.readouterr().out
+    return capsys.readouterr().out
+
+
+def test_prepare_writes_the_folder_split(folder, tmp_path, capsys):
+    store = tmp_path / "store"
+    assert "split written to splits/train.txt, splits/test.txt" in _prepare(folder, store, capsys)
     test_lines = (store / "splits" / "test.txt").read_text().splitlines()
     raw_test = open_split(folder, "test")
     assert sorted(test_lines) == sorted(f"{raw_test.name(i)} {raw_test.label(i)}" for i in range(len(raw_test)))
     assert (store / "splits" / "classes.txt").read_text() == "jump\nrun\nwalk\n"
     assert json.loads((store / "manifest.json").read_text())["split"]["test_fraction"] == 0.2
     assert len(PreparedStore(store, "test")) == 3
+
+
+@pytest.mark.e2e
+def test_the_prepared_folder_store_fine_tunes(folder, tmp_path, capsys):
+    store = tmp_path / "store"
+    _prepare(folder, store, capsys)
     _finetune_and_evaluate(store, tmp_path, capsys)
 
 
+@pytest.mark.e2e
 def test_train_val_tree_fine_tunes_with_val_as_test(tmp_path, capsys):
     root = make_splitdirs(tmp_path / "tree", classes=CLASSES, per_split={"train": 4, "val": 2}, make=_video)
     report = _finetune_and_evaluate(root, tmp_path, capsys)

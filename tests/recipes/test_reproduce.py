@@ -8,10 +8,12 @@ import pytest
 from skipclip.cli import main
 
 
-@pytest.mark.slow
-def test_reproduce_quick_writes_both_tables(tmp_path, capsys):
+@pytest.mark.e2e
+def test_reproduce_quick_writes_both_tables(tmp_path, capsys, report_writes):
     out = tmp_path / "repro"
     assert main(["reproduce", "--quick", "--out", str(out), "--no-progress"]) == 0
+    assert ("renamed", str(out / "report.json")) in report_writes  # atomically: a temporary file renamed over it
+    assert {how for how, _ in report_writes} == {"renamed"}  # no report of the run written in place
     report = json.loads((out / "report.json").read_text())
     t1, t2 = report["tables"]
     assert [r["row"] for r in t1["rows"]] == ["random", "inflation", "rotation+negatives"]
@@ -27,3 +29,21 @@ def test_reproduce_quick_writes_both_tables(tmp_path, capsys):
     printed = capsys.readouterr().out
     assert "Table 1" in printed and "Table 2" in printed and "±" in printed
     assert main(["reproduce", "--quick", "--out", str(out)]) == 2  # never overwrites without --force
+
+
+def test_each_table_2_row_switches_only_its_pretext_terms():
+    from skipclip.config import load_config
+    from skipclip.recipes.reproduce import VARIANTS, variant_config
+
+    cfg = load_config("cpu")
+    rows = {name: variant_config(cfg, name) for name in VARIANTS}
+    assert {name: (v.pretext.rotation, v.pretext.negatives) for name, v in rows.items()} == {
+        "basic": (False, False), "rotation": (True, False), "rotation+negatives": (True, True)}
+    assert all(v.model == cfg.model and v.optim == cfg.optim and v.data == cfg.data for v in rows.values())
+    assert cfg.pretext.rotation and cfg.pretext.negatives  # the configuration handed in is left as it was
+
+
+def test_fewer_than_one_seed_is_refused_before_any_work(tmp_path, capsys):
+    out = tmp_path / "repro"
+    assert main(["reproduce", "--quick", "--seeds", "0", "--out", str(out), "--no-progress"]) == 2
+    assert "--seeds must be >= 1" in capsys.readouterr().err and not (out / "pretrain").exists()

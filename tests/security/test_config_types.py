@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import tiny_config
+from helpers import tiny_config
 from skipclip.cli import main
 from skipclip.config import load_config
 

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import FakeSource, tiny_cfg
+from helpers import FakeSource, tiny_cfg
 from skipclip.data.sampling.clips import ClipDataset
 from skipclip.data.store.prepare import prepare
 from skipclip.data.sources.base import VideoReadError
@@ -93,7 +93,8 @@ def test_evaluate_and_features_skip_and_name_corrupt_videos(store):
     failed = {}
     x, y = video_features(g, splits.test, 4, 32, failed=failed)
     assert list(failed) == [TEST_BAD] and len(x) == len(y) == 5
-    report = evaluate(cfg, g, splits.labelled, splits.val, splits.test, protocols=("linear_probe", "retrieval"), init="random")
+    report = evaluate(cfg, g, splits.labelled, splits.val, splits.test, protocols=("linear_probe", "retrieval"),
+                      init="random")
     assert TEST_BAD in report["data"]["failed_videos"] and report["data"]["skipped_videos"] >= 1
 
 

@@ -4,11 +4,12 @@ reduce runs a command is refused by every command that reads weights, and the co
 from __future__ import annotations
 
 import os
+import pickle
 
 import pytest
 import torch
 
-from conftest import tiny_cfg, tiny_config
+from helpers import tiny_cfg, tiny_config
 from skipclip.cli import main
 from skipclip.engine.checkpoints import AtomicCheckpointIO
 from skipclip.weights.read import UnsafeCheckpointError, read_checkpoint
@@ -44,7 +45,7 @@ def test_read_checkpoint_refuses_pickled_code_and_says_how_to_convert(evil):
 
 def test_lightning_checkpoint_io_loads_with_weights_only(evil):
     path, marker = evil
-    with pytest.raises(Exception):
+    with pytest.raises(pickle.UnpicklingError, match="Weights only load failed"):
         AtomicCheckpointIO().load_checkpoint(path)
     with pytest.raises(UnsafeCheckpointError):
         AtomicCheckpointIO().load_checkpoint(path, weights_only=False)
@@ -105,3 +106,11 @@ def test_own_checkpoints_still_load(tmp_path):
     assert info["init"] == "skipclip"
     theirs = model.context_encoder.state_dict()
     assert all(torch.equal(v, theirs[k]) for k, v in g.state_dict().items())
+
+
+def test_a_pretraining_runs_own_checkpoint_reads_as_data(tiny_pretrained_run):
+    """All a pretraining run writes besides the weights (optimiser, loops, callback states) is
+    tensors and plain containers: it reads with tensors only."""
+    ckpt = read_checkpoint(tiny_pretrained_run / "checkpoints" / "last.ckpt")
+    assert {"state_dict", "optimizer_states", "loops", "callbacks"} <= set(ckpt) and ckpt["global_step"] == 48
+    assert any(k.startswith("model.context_encoder.") for k in ckpt["state_dict"])

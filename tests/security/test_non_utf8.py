@@ -10,7 +10,7 @@ import subprocess
 
 import pytest
 
-from conftest import child_env, cli
+from helpers import child_env, cli
 from skipclip.data.catalog.paths import printable
 from skipclip.data.store.prepare import prepare
 from skipclip.data.store.prepared import PreparedStore

@@ -116,27 +116,39 @@ def test_shards_manifest_and_checkpoints_are_fsynced(footage, tmp_path, monkeypa
 
 
 class Hangs:
+    """A decoder that never returns, until the test lets it go (so closing the loader need not wait)."""
+
+    def __init__(self):
+        import multiprocessing
+
+        self.release = multiprocessing.get_context("fork").Event()
+
     def __len__(self):
         return 4
 
     def __getitem__(self, i):
-        time.sleep(30)  # a decoder that never returns
+        self.release.wait(60)
         return i
 
 
 def test_a_hung_loader_worker_ends_with_an_error_not_forever():
     from skipclip.data.sampling.epoch_sampler import epoch_loader
 
-    loader = epoch_loader(Hangs(), 2, shuffle=False, drop_last=False, num_workers=1, timeout=1)
+    hangs = Hangs()
+    loader = epoch_loader(hangs, 2, shuffle=False, drop_last=False, num_workers=1, timeout=1)
     assert loader.timeout == 1
+    batches = iter(loader)
     start = time.time()
     with pytest.raises(RuntimeError, match="timed out"):
-        next(iter(loader))
-    assert time.time() - start < 25
+        next(batches)
+    waited = time.time() - start
+    hangs.release.set()
+    del batches
+    assert waited < 25
 
 
 def test_the_loader_timeout_is_a_setting(tmp_path):
-    from conftest import tiny_cfg
+    from helpers import tiny_cfg
 
     assert tiny_cfg().data.loader_timeout == 600
     with pytest.raises(ValueError, match="data.loader_timeout must be >= 0"):
