@@ -39,11 +39,11 @@ def main() -> None:
     from skipclip.config import load_config
     from skipclip.data.open import synthetic_sources
     from skipclip.data.sampling.pretext import PretextDataset
+    from skipclip.data.sampling.window import PretextWindow
     from skipclip.data.sources.base import InMemorySource
-    from skipclip.recipes.demo import _few_shot, pretext_health
     from skipclip.eval.features import video_features
     from skipclip.eval.linear_probe import fit_linear_probe, topk_accuracy
-    from skipclip.data.sampling.window import PretextWindow
+    from skipclip.recipes.demo import _few_shot, pretext_health
     from skipclip.recipes.pretrain import pretrain
 
     out = Path(args.out)

@@ -9,6 +9,7 @@ import pytest
 
 from skipclip.cli import main
 from skipclip.data.sampling.window import PretextWindow
+
 from video_factory import make_folder
 
 

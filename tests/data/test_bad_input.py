@@ -7,13 +7,13 @@ import shutil
 import pytest
 
 from skipclip.cli import main
-from skipclip.data.sources.files import VideoFileSource
-from skipclip.data.store.prepare import prepare
-from skipclip.data.sources.base import VideoReadError
 from skipclip.data.catalog.index import SplitError, VideoEntry
 from skipclip.data.catalog.layouts import load_index
+from skipclip.data.sources.base import VideoReadError
+from skipclip.data.sources.files import VideoFileSource
 from skipclip.data.store.prepared import PreparedStore
 from skipclip.data.video.pyav import decode, probe
+
 from video_factory import make_hmdb51, make_ucf101, video
 
 

@@ -58,6 +58,7 @@ def test_bad_fraction_and_fallback_are_refused():
 
 def test_doctor_names_the_classes_validation_cannot_hold(tmp_path, capsys):
     from skipclip.cli import main
+
     from video_factory import video
 
     for c, people in (("box", (1, 2, 3, 4, 5, 6)), ("wave", (7,))):

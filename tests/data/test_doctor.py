@@ -7,6 +7,7 @@ import pytest
 from skipclip.cli import main
 from skipclip.data.catalog.doctor import examine
 from skipclip.data.store.prepare import prepare
+
 from video_factory import make_ucf101, video
 
 

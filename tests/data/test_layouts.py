@@ -6,6 +6,7 @@ import pytest
 
 from skipclip.data.catalog.index import group_split, select
 from skipclip.data.catalog.layouts import EXPECTED, load_index, resolve
+
 from video_factory import HMDB_CLASSES, UCF_CLASSES, make_folder, make_hmdb51, make_ucf101, video
 
 

@@ -8,6 +8,7 @@ import pytest
 
 from skipclip.data.catalog.index import SplitError, select
 from skipclip.data.catalog.layouts import load_index, resolve
+
 from video_factory import touch
 
 HEADER = "label,youtube_id,time_start,time_end,split\n"

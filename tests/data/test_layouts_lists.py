@@ -9,6 +9,7 @@ import pytest
 from skipclip.cli import main
 from skipclip.data.catalog.index import SplitError, select, split_of
 from skipclip.data.catalog.layouts import load_index, resolve
+
 from video_factory import REAL_CLIPS, touch
 
 LABELS = ["doing exercises", "typing"]

@@ -8,6 +8,7 @@ import pytest
 
 from skipclip.data.catalog.index import SplitError, select, split_of
 from skipclip.data.catalog.layouts import load_index, resolve
+
 from video_factory import make_splitdirs, touch
 
 

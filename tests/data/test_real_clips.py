@@ -5,9 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from skipclip.data.sources.files import VideoFileSource
 from skipclip.data.catalog.layouts import load_index
+from skipclip.data.sources.files import VideoFileSource
 from skipclip.data.video.pyav import decode, probe
+
 from video_factory import REAL_CLIPS
 
 KTH = REAL_CLIPS / "kth"

@@ -7,14 +7,15 @@ import json
 import numpy as np
 import pytest
 
-from skipclip.data.sources.files import VideoFileSource
-from skipclip.data.store.prepare import prepare
-from skipclip.data.sampling.pretext import PretextDataset
 from skipclip.data.open import open_split as open_source
+from skipclip.data.sampling.pretext import PretextDataset
 from skipclip.data.sampling.window import PretextWindow
 from skipclip.data.sources.base import VideoReadError, VideoSource
+from skipclip.data.sources.files import VideoFileSource
+from skipclip.data.store.prepare import prepare
 from skipclip.data.store.prepared import PreparedStore, load_manifest
 from skipclip.data.video.pyav import decode
+
 from video_factory import make_folder, make_hmdb51, make_ucf101, video
 
 

@@ -5,9 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from skipclip.data.sources.files import VideoFileSource
 from skipclip.data.catalog.index import VideoEntry
+from skipclip.data.sources.files import VideoFileSource
 from skipclip.data.video.pyav import decode, probe, resized_size
+
 from video_factory import frames_for, video
 
 

@@ -13,6 +13,7 @@ import torch
 
 from skipclip.engine.checkpoints import AtomicCheckpointIO, fit_kit, remove_stale_temporaries, resume_path
 from skipclip.utils.io import atomic_torch_save
+
 from helpers import child_env
 
 KILLED_MID_WRITE = textwrap.dedent("""

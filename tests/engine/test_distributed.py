@@ -15,8 +15,9 @@ import torch.multiprocessing as mp
 
 from skipclip.config import load_config
 from skipclip.data.sampling.epoch_sampler import EpochSampler
-from skipclip.utils.dist import any_rank, gather_with_grad, launch_rank
 from skipclip.engine.resume import seed_for_rank
+from skipclip.utils.dist import any_rank, gather_with_grad, launch_rank
+
 from helpers import TINY, run_cli, tiny_config, tiny_overrides
 
 STEPS, B, WORLD = 3, 4, 2  # per-rank batch B; the global batch is WORLD*B
@@ -216,6 +217,7 @@ def test_padded_validation_windows_are_not_scored():
     """Fine-tuning validation under DDP: a padded repeat of a window comes with ok=False (so the
     video-level score counts each window once), the same clip as the window it repeats."""
     from skipclip.data.sampling.clips import ClipDataset
+
     from helpers import FakeSource
 
     ds = ClipDataset(FakeSource([20, 12], num_classes=2), clip_len=4, crop_size=16, train=False)

@@ -13,8 +13,8 @@ from torch import nn
 import skipclip
 from skipclip.cli import main
 from skipclip.config import load_config
-from skipclip.weights.initialise import initial_encoder
 from skipclip.method import build_skipclip
+from skipclip.weights.initialise import initial_encoder
 
 from helpers import tiny_overrides
 

@@ -12,6 +12,7 @@ import torch
 
 from skipclip.config import load_config
 from skipclip.recipes.pretrain import pretrain
+
 from helpers import tiny_overrides
 
 STEPS_PER_EPOCH = 16  # 64 videos, batch 4

@@ -15,6 +15,7 @@ import torch
 from skipclip.cli import main
 from skipclip.config import load_config
 from skipclip.engine.runs import finish_run, prepare_run_dir
+
 from helpers import child_env, cli, max_weight_diff, torch_threads, weights
 
 

@@ -7,10 +7,10 @@ import torch
 
 from skipclip.cli import main
 from skipclip.config import load_config
-from skipclip.weights.initialise import initial_encoder
 from skipclip.eval.finetune import check_sources
 from skipclip.method import build_skipclip
 from skipclip.models import FrameEncoder
+from skipclip.weights.initialise import initial_encoder
 
 from helpers import tiny_config
 from video_factory import make_ucf101

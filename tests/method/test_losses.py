@@ -8,7 +8,6 @@ import torch.nn.functional as F
 
 from skipclip.method.losses import contrastive_loss, ranking_loss, rotation_loss, score, score_all
 
-
 # ---- naive references: one Python loop per sum in the paper's equations ----------------------
 
 

@@ -11,9 +11,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from skipclip.models.normalize import MEAN, STD, normalize
 from skipclip.method import SkipClipModel, build_skipclip, losses, rotate_batch
 from skipclip.models import to_channels_last_
+from skipclip.models.normalize import MEAN, STD, normalize
 
 from helpers import tiny_cfg
 

@@ -190,8 +190,8 @@ def test_type_a_context_encoder_has_no_shortcut_weights_and_learns_everywhere():
 def test_the_shortcut_type_follows_the_weights(tmp_path):
     """A Skip-Clip checkpoint with type A shortcuts is read back as type A; inflation always fills
     type B, whatever model.shortcut says."""
-    from skipclip.weights.initialise import initial_encoder
     from skipclip.method import build_skipclip
+    from skipclip.weights.initialise import initial_encoder
 
     from helpers import tiny_cfg
 

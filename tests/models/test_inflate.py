@@ -154,9 +154,9 @@ def test_errors(frame_encoder):
 def test_imagenet_inflation_standardises_with_imagenet_statistics(tmp_path):
     """torchvision's ImageNet weights expect ImageNet mean/std: a g inflated from them is fed
     clips standardised that way; a random or Skip-Clip g keeps the Kinetics statistics."""
+    from skipclip.eval.finetune import build_classifier
     from skipclip.models.normalize import IMAGENET_MEAN, IMAGENET_STD, MEAN, STD, normalize
     from skipclip.weights.initialise import initial_encoder
-    from skipclip.eval.finetune import build_classifier
 
     from helpers import tiny_cfg
 

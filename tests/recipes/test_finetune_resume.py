@@ -13,6 +13,7 @@ import pytest
 import torch
 
 from skipclip.cli import main
+
 from helpers import child_env, cli, max_weight_diff, tiny_config, torch_threads, weights
 
 

@@ -9,6 +9,7 @@ import pytest
 
 from skipclip.data.sources.synthetic import SyntheticSource
 from skipclip.data.sources.synthetic_ucf101 import write_synthetic_ucf101
+
 from helpers import run_cli, tiny_config, tiny_overrides
 
 

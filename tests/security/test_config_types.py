@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import pytest
 
-from helpers import tiny_config
 from skipclip.cli import main
 from skipclip.config import load_config
+
+from helpers import tiny_config
 
 
 @pytest.mark.parametrize("section, key, value, expected", [

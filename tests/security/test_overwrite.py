@@ -8,9 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from helpers import tiny_cfg, tiny_config
 from skipclip.cli import main
 from skipclip.engine.runs import check_run_dir, finish_run, prepare_run_dir
+
+from helpers import tiny_cfg, tiny_config
 
 
 def _pretrain_run(folder: Path) -> Path:

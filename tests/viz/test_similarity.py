@@ -1,14 +1,13 @@
 """Figure 3: per-cell context-target cosine similarity, whose cell mean is the score of Eq. 3."""
 
 import numpy as np
+import pytest
 import torch
 
-from skipclip.method import build_skipclip, losses
 from skipclip.cli import main
 from skipclip.config import load_config
+from skipclip.method import build_skipclip, losses
 from skipclip.models.normalize import normalize
-import pytest
-
 from skipclip.viz.similarity import busiest_window, similarity_maps
 
 
