@@ -39,6 +39,13 @@ def test_lists_counts_and_nodes(monkeypatch, devices, nodes, world):
     assert process_plan(cfg, devices=1, num_nodes=1).world_size == 1  # a caller's own choice wins
 
 
+def test_the_launchers_world_size_wins_except_over_one_device(monkeypatch):
+    gpus(monkeypatch, 4)
+    monkeypatch.setenv("WORLD_SIZE", "8")  # torchrun over two nodes of four
+    assert process_plan(load_config("paper", {"trainer.num_nodes": 2})).world_size == 8
+    assert process_plan(load_config("paper"), devices=1, num_nodes=1).world_size == 1
+
+
 def test_cpu_processes_never_sync_batch_norm(monkeypatch):
     gpus(monkeypatch, 4)
     cpu = process_plan(load_config("paper", {"trainer.accelerator": "cpu", "trainer.devices": 2}))
