@@ -34,6 +34,7 @@ from skipclip.errors import InvalidInputError
 from skipclip.eval.classifier import ActionClassifier
 from skipclip.eval.metrics import topk_accuracy
 from skipclip.eval.video_level import video_level_predictions, windows_per_video
+from skipclip.models.normalize import input_stats_of
 from skipclip.utils.dist import batch_per_process
 
 
@@ -102,7 +103,7 @@ def build_classifier(cfg: Config, encoder: nn.Module, num_classes: int, frozen: 
                             lr_step_epochs=ft.lr_step_epochs, lr_gamma=ft.lr_gamma,
                             lr_last_step_epoch=ft.lr_last_step_epoch, freeze_encoder=frozen,
                             dropout=ft.dropout, config=cfg.to_dict(),
-                            input_stats=getattr(encoder, "input_stats", "kinetics"))
+                            input_stats=input_stats_of(encoder))
 
 
 def train_clips(ft: FinetuneConfig, source, seed: int) -> ClipDataset:
