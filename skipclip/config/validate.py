@@ -100,10 +100,18 @@ def _check(cond: bool, message: str) -> None:
         raise InvalidInputError(message)
 
 
-def _check_init_from_frame(cfg: Config) -> None:
-    """``model.init_context_from_frame`` inflates f's 2D kernels into g: g needs full 3D kernels,
-    1x1x1 conv shortcuts (f's downsample convolutions fill them) and f 3 input channels (d = 1)."""
+def _check_options(cfg: Config) -> None:
+    """The options beyond the paper: the far term's reduction, the contrastive term's form and
+    temperature, and ``model.init_context_from_frame``, which inflates f's 2D kernels into g (g
+    needs full 3D kernels, 1x1x1 conv shortcuts that f's downsample convolutions fill, and f 3
+    input channels, d = 1)."""
     m, p = cfg.model, cfg.pretext
+    _check(p.far_reduce in ("mean", "hardest"),
+           f"pretext.far_reduce must be 'mean' or 'hardest', got {p.far_reduce!r}")
+    _check(p.contrastive in ("hinge", "infonce"),
+           f"pretext.contrastive must be 'hinge' (Eq. 2, the paper) or 'infonce', got {p.contrastive!r}")
+    _check(isinstance(p.temperature, (int, float)) and 0 < p.temperature <= 10,
+           f"pretext.temperature must be in (0, 10] (InfoNCE's, on cosine scores), got {p.temperature!r}")
     if not m.init_context_from_frame:
         return
     _check(m.context_arch in INFLATABLE_ARCHS,
@@ -144,12 +152,6 @@ def validate(cfg: Config) -> Config:
            f"pretext.neg_reduce must be 'mean' (the paper) or 'hardest', got {p.neg_reduce!r}")
     _check(isinstance(p.far_negatives, int) and 0 <= p.far_negatives <= 64,
            f"pretext.far_negatives must be an integer in [0, 64] (0: the paper), got {p.far_negatives!r}")
-    _check(p.far_reduce in ("mean", "hardest"),
-           f"pretext.far_reduce must be 'mean' or 'hardest', got {p.far_reduce!r}")
-    _check(p.contrastive in ("hinge", "infonce"),
-           f"pretext.contrastive must be 'hinge' (Eq. 2, the paper) or 'infonce', got {p.contrastive!r}")
-    _check(isinstance(p.temperature, (int, float)) and 0 < p.temperature <= 10,
-           f"pretext.temperature must be in (0, 10] (InfoNCE's, on cosine scores), got {p.temperature!r}")
     _check(p.rotation_input in ("copies", "targets"),
            f"pretext.rotation_input must be 'copies' or 'targets', got {p.rotation_input!r}")
     for name in ("reverse_prob", "flip_prob"):
@@ -159,7 +161,7 @@ def validate(cfg: Config) -> Config:
            f"model.context_arch must be one of {', '.join(CONTEXT_ARCHS)}, got {m.context_arch!r}")
     _check(isinstance(m.width, int) and m.width >= 4 and m.width % 4 == 0,
            f"model.width must be a multiple of 4 and >= 4 (64 = the paper's), got {m.width!r}")
-    _check_init_from_frame(cfg)
+    _check_options(cfg)
     _check(isinstance(d.crop_size, int) and d.crop_size >= 16,
            f"data.crop_size must be an integer >= 16, got {d.crop_size!r}")
     _check(isinstance(d.short_side, int) and d.short_side >= d.crop_size,
