@@ -28,6 +28,10 @@ PAPER_PRETRAINING = {
     "optim.lr_step_epochs": 200,  # "every 200 epochs"
     "optim.weight_decay": 1e-7,  # "weight decay of 1e-7"
     "optim.max_epochs": 600,  # "We trained for 600 epochs"
+    # the options of issue 18, point 4, at the paper's choice
+    "model.init_context_from_frame": False,  # "Both encoders are trained from scratch"
+    "pretext.contrastive": "hinge",  # Eq. 2, a hinge over the mean of the negatives
+    "pretext.far_negatives": 0,  # "we sample another M clips from different videos"
 }
 PAPER_FINETUNING = {
     "finetune.clip_frames": 16,  # "an input of 16 frames"
@@ -40,6 +44,7 @@ PAPER_FINETUNING = {
     "finetune.lr_last_step_epoch": 60,  # "up to the 60th epoch"
     "finetune.val_fraction": 0.0,  # the paper's reading: the whole training list ...
     "finetune.selection": "last",  # ... and the last epoch reported
+    "finetune.flip_prob": 0.0,  # "after applying random cropping": no flip named for fine-tuning
 }
 
 
@@ -111,3 +116,27 @@ def test_bad_values_of_the_new_keys_are_refused():
         load_config("paper", {"data.batch_per": "node"})
     with pytest.raises(ValueError, match="model.shortcut must be"):
         load_config("paper", {"model.shortcut": "C"})
+
+
+def test_bad_values_of_the_options_are_refused_naming_the_key():
+    """The options of issue 18 (point 4 and the fine-tuning flip): each error names its key."""
+    cfg = load_config("paper", {"pretext.contrastive": "infonce", "pretext.temperature": 0.07,
+                                "pretext.far_reduce": "hardest", "finetune.flip_prob": 0.5,
+                                "model.init_context_from_frame": True, "model.shortcut": "B"})
+    assert (cfg.pretext.contrastive, cfg.pretext.temperature, cfg.pretext.far_reduce) == ("infonce", 0.07, "hardest")
+    assert load_config("paper", {"pretext.rotation": False}).pretext.rotation is False  # the rotation task is optional
+    for key, value, match in [
+        ("pretext.contrastive", "triplet", "pretext.contrastive must be"),
+        ("pretext.temperature", 0.0, "pretext.temperature must be"),
+        ("pretext.far_reduce", "sum", "pretext.far_reduce must be"),
+        ("finetune.flip_prob", 1.5, "finetune.flip_prob must be"),
+        ("model.init_context_from_frame", "yes", "model.init_context_from_frame must be"),
+    ]:
+        with pytest.raises(ValueError, match=match):
+            load_config("paper", {key: value})
+    # inflating f's initial weights into g needs full 3D kernels, 1x1x1 conv shortcuts and d = 1
+    for extra, match in [({"model.shortcut": "A"}, "model.shortcut"),
+                         ({"model.shortcut": "B", "model.context_arch": "r2plus1d_18"}, "model.context_arch"),
+                         ({"model.shortcut": "B", "pretext.target_length": 2}, "pretext.target_length")]:
+        with pytest.raises(ValueError, match=f"model.init_context_from_frame.*{match}"):
+            load_config("paper", {"model.init_context_from_frame": True, **extra})

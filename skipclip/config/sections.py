@@ -6,6 +6,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 CONTEXT_ARCHS = ("r3d18_hara", "r3d_18", "r2plus1d_18")
+INFLATABLE_ARCHS = ("r3d18_hara", "r3d_18")  # full 3D kernels: a 2D ResNet inflates into them
 # data set layouts read as they ship (skipclip.data.catalog.layouts has one module each)
 LAYOUTS = ("ucf101", "hmdb51", "ssv2", "kinetics", "lists", "splitdirs", "folder")
 
@@ -19,6 +20,9 @@ class ModelConfig:
     # residual shortcut where a stage changes shape: "A" zero-padding identity with stride (Hara et
     # al.'s ResNet-18), "B" 1x1x1 conv + BN (torchvision's; what inflated 2D weights need)
     shortcut: str = "B"
+    # g starts from f's initial weights inflated into 3D (I3D inflation) instead of its own random
+    # initialisation (the paper: both from scratch); needs an inflatable arch, shortcut B and d = 1
+    init_context_from_frame: bool = False
 
 
 @dataclass
@@ -38,6 +42,11 @@ class PretextConfig:
     # target-shaped stretches of the same video beyond the last target, added to that context's
     # negatives (0: none, the paper: negatives come from other videos only)
     far_negatives: int = 0
+    far_reduce: str = "mean"  # the far term over a row's far frames: "mean" or "hardest"
+    # the term against other videos' frames: "hinge" (Eq. 2, the paper) or "infonce" (softmax over
+    # the targets against other videos' targets and the far frames, at pretext.temperature)
+    contrastive: str = "hinge"
+    temperature: float = 0.1
     reverse_prob: float = 0.5  # random reversal of the whole video before sampling
     flip_prob: float = 0.5  # horizontal flip, identical for context and targets
 
@@ -121,6 +130,7 @@ class FinetuneConfig:
     window_stride: Any = None
     batch_size: int = 32
     dropout: float = 0.0
+    flip_prob: float = 0.5  # random horizontal flip of training clips (the paper names random crops only)
     val_every: int = 1  # epochs between validations (model selection) under an epoch budget
     # share of the training list held out (by group) for validation; None = data.val_fraction
     val_fraction: Any = None

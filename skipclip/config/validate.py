@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import fields
 
 from skipclip.config.budget import finetune_budget, pretrain_budget
-from skipclip.config.sections import CONTEXT_ARCHS, Config
+from skipclip.config.sections import CONTEXT_ARCHS, INFLATABLE_ARCHS, Config
 from skipclip.errors import InvalidInputError
 
 _EXPECTED = {"bool": "a boolean (true or false)", "int": "an integer", "float": "a number", "str": "a string"}
@@ -74,6 +74,9 @@ def validate_finetune(cfg: "Config") -> None:
         raise InvalidInputError(f"finetune.lr_gamma must be in (0, 1], got {f.lr_gamma!r}")
     if not (isinstance(f.dropout, (int, float)) and 0 <= f.dropout < 1):
         raise InvalidInputError(f"finetune.dropout must be in [0, 1), got {f.dropout!r}")
+    if not (isinstance(f.flip_prob, (int, float)) and 0 <= f.flip_prob <= 1):
+        raise InvalidInputError(f"finetune.flip_prob must be in [0, 1] (0: the paper's random crops only), "
+                                f"got {f.flip_prob!r}")
     for name, low in (("clip_frames", 1), ("crop_size", 16), ("short_side", 16), ("window_stride", 1)):
         v = getattr(f, name)
         if v is not None and (not isinstance(v, int) or isinstance(v, bool) or v < low):
@@ -95,6 +98,31 @@ def validate_finetune(cfg: "Config") -> None:
 def _check(cond: bool, message: str) -> None:
     if not cond:
         raise InvalidInputError(message)
+
+
+def _check_options(cfg: Config) -> None:
+    """The options beyond the paper: the far term's reduction, the contrastive term's form and
+    temperature, and ``model.init_context_from_frame``, which inflates f's 2D kernels into g (g
+    needs full 3D kernels, 1x1x1 conv shortcuts that f's downsample convolutions fill, and f 3
+    input channels, d = 1)."""
+    m, p = cfg.model, cfg.pretext
+    _check(p.far_reduce in ("mean", "hardest"),
+           f"pretext.far_reduce must be 'mean' or 'hardest', got {p.far_reduce!r}")
+    _check(p.contrastive in ("hinge", "infonce"),
+           f"pretext.contrastive must be 'hinge' (Eq. 2, the paper) or 'infonce', got {p.contrastive!r}")
+    _check(isinstance(p.temperature, (int, float)) and 0 < p.temperature <= 10,
+           f"pretext.temperature must be in (0, 10] (InfoNCE's, on cosine scores), got {p.temperature!r}")
+    if not m.init_context_from_frame:
+        return
+    _check(m.context_arch in INFLATABLE_ARCHS,
+           f"model.init_context_from_frame needs model.context_arch {' or '.join(INFLATABLE_ARCHS)} (full 3D "
+           f"kernels), got {m.context_arch!r}")
+    _check(m.shortcut == "B",
+           f"model.init_context_from_frame needs model.shortcut B (f's 1x1 downsample convolutions fill g's), "
+           f"got {m.shortcut!r}")
+    _check(p.target_length == 1,
+           f"model.init_context_from_frame needs pretext.target_length 1 (f then reads 3 channels, as g), "
+           f"got {p.target_length!r}")
 
 
 def validate(cfg: Config) -> Config:
@@ -133,6 +161,7 @@ def validate(cfg: Config) -> Config:
            f"model.context_arch must be one of {', '.join(CONTEXT_ARCHS)}, got {m.context_arch!r}")
     _check(isinstance(m.width, int) and m.width >= 4 and m.width % 4 == 0,
            f"model.width must be a multiple of 4 and >= 4 (64 = the paper's), got {m.width!r}")
+    _check_options(cfg)
     _check(isinstance(d.crop_size, int) and d.crop_size >= 16,
            f"data.crop_size must be an integer >= 16, got {d.crop_size!r}")
     _check(isinstance(d.short_side, int) and d.short_side >= d.crop_size,

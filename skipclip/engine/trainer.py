@@ -2,17 +2,56 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import lightning as L
 import torch
 from lightning.pytorch.callbacks import TQDMProgressBar
 
+from skipclip.utils.dist import planned_world_size
+
 
 def device_of(cfg) -> str:
     """``"cuda"`` where the config allows a GPU and one is present, else ``"cpu"``."""
 
     return "cuda" if cfg.trainer.accelerator in ("auto", "gpu", "cuda") and torch.cuda.is_available() else "cpu"
+
+
+@dataclass(frozen=True)
+class ProcessPlan:
+    """How many processes a run will have and what follows from it.
+
+    Attributes:
+        world_size: processes over all nodes (:func:`~skipclip.utils.dist.planned_world_size`).
+        strategy: ``"ddp"`` with more than one process, else ``"auto"``.
+        sync_batchnorm: one set of batch statistics over the global batch, as in one process;
+            GPU only (torch's SyncBatchNorm has no CPU kernel, so CPU/gloo runs normalise per process).
+    """
+
+    world_size: int
+    strategy: str
+    sync_batchnorm: bool
+
+
+def process_plan(cfg, devices=None, num_nodes: int | None = None) -> ProcessPlan:
+    """The processes a run will have, from ``cfg.trainer`` (or the caller's ``devices``/``num_nodes``):
+    the one place that decides DDP and synchronised batch norm. ``devices: auto`` counts every
+    visible GPU on a GPU accelerator (one process on CPU), a list counts its ids, and the count is
+    per node; a launcher's ``WORLD_SIZE`` wins, except over one device on one node (library
+    callers such as the demo and reproduce train in one process, as
+    :func:`~skipclip.eval.finetune.finetune_batch` counts them).
+
+    Raises:
+        ValueError: ``devices`` is not ``"auto"``, a count or a list.
+    """
+    t = cfg.trainer
+    devices = t.devices if devices is None else devices
+    num_nodes = t.num_nodes if num_nodes is None else num_nodes
+    gpu = device_of(cfg) == "cuda"
+    one = devices in (1, "1") and int(num_nodes) == 1
+    world = 1 if one else planned_world_size(devices, num_nodes, gpu=gpu)
+    return ProcessPlan(world, "ddp" if world > 1 else "auto", gpu and world > 1)
 
 
 def make_trainer(cfg, *, max_epochs: int, out: str | Path | None = None, callbacks: list | None = None,
@@ -54,12 +93,12 @@ def make_trainer(cfg, *, max_epochs: int, out: str | Path | None = None, callbac
 
         logger = make_loggers(loggers, out)
         callbacks = [*(callbacks or []), FinishLoggers()]
-    several = devices not in (1, "1", "auto") or num_nodes > 1
+    plan = process_plan(cfg, devices, num_nodes)
     return L.Trainer(
         accelerator="mps" if t.accelerator == "mps" else ("gpu" if device_of(cfg) == "cuda" else "cpu"),
         devices=devices,
         num_nodes=num_nodes,
-        strategy="ddp" if several else "auto",
+        strategy=plan.strategy,
         precision=t.precision,
         max_epochs=max_epochs,
         max_steps=max_steps if max_steps else -1,
@@ -79,7 +118,5 @@ def make_trainer(cfg, *, max_epochs: int, out: str | Path | None = None, callbac
         enable_model_summary=False,
         num_sanity_val_steps=0,
         use_distributed_sampler=not resumable_sampler,
-        # one set of batch statistics over the global batch, as in one process (GPU only: torch's
-        # SyncBatchNorm has no CPU kernel, so CPU/gloo runs normalise per process)
-        sync_batchnorm=device_of(cfg) == "cuda" and several,
+        sync_batchnorm=plan.sync_batchnorm,
     )

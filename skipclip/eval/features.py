@@ -10,7 +10,7 @@ from skipclip.data import ClipDataset, collate, from_batch
 from skipclip.engine.trainer import device_of
 from skipclip.errors import InvalidInputError
 from skipclip.eval.finetune import finetune_settings
-from skipclip.models.normalize import normalize
+from skipclip.models.normalize import input_stats_of, normalize
 
 
 @torch.no_grad()
@@ -18,8 +18,9 @@ def video_features(encoder, source, clip_len: int, crop_size: int, short_side: i
                    batch_size: int = 32, device: str | torch.device = "cpu",
                  failed: dict | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Global-average-pooled features of ``encoder`` over every non-overlapping window of every
-    video, averaged per video. A video with an unreadable window is left out and, when
-    ``failed`` is given, named in it (name -> reason).
+    video, averaged per video, the clips standardised with the encoder's statistics
+    (:func:`~skipclip.models.normalize.input_stats_of`). A video with an unreadable window is left
+    out and, when ``failed`` is given, named in it (name -> reason).
 
     Returns:
         features ``(V, C)`` float32 and labels ``(V,)`` int64, in source order.
@@ -34,6 +35,7 @@ def video_features(encoder, source, clip_len: int, crop_size: int, short_side: i
     bad: set[int] = set()
     was_training = encoder.training
     encoder.eval().to(device)
+    stats = input_stats_of(encoder)
     sums: dict[int, torch.Tensor] = {}
     counts: dict[int, int] = {}
     for batch in loader:
@@ -42,7 +44,7 @@ def video_features(encoder, source, clip_len: int, crop_size: int, short_side: i
         bad.update(batch["video"][~ok].tolist())
         if not ok.any():
             continue
-        x = normalize(batch["clip"][ok].to(device), channel_dim=1)  # B x 3 x T x S x S
+        x = normalize(batch["clip"][ok].to(device), channel_dim=1, stats=stats)  # B x 3 x T x S x S
         feats = encoder.pooled(x).float().cpu()  # B x C
         for f, v in zip(feats, batch["video"][ok].tolist()):
             sums[v] = sums.get(v, 0) + f

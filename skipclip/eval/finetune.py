@@ -29,12 +29,13 @@ from skipclip.data import ClipDataset, VideoReadError, epoch_loader
 from skipclip.engine.callbacks import CollectFailures, KeepBest
 from skipclip.engine.checkpoints import fit_kit
 from skipclip.engine.resume import TrainingPosition
-from skipclip.engine.trainer import device_of, make_trainer
+from skipclip.engine.trainer import device_of, make_trainer, process_plan
 from skipclip.errors import InvalidInputError
 from skipclip.eval.classifier import ActionClassifier
 from skipclip.eval.metrics import topk_accuracy
 from skipclip.eval.video_level import video_level_predictions, windows_per_video
-from skipclip.utils.dist import batch_per_process, planned_world_size
+from skipclip.models.normalize import input_stats_of
+from skipclip.utils.dist import batch_per_process
 
 
 def finetune_settings(cfg: Config) -> FinetuneConfig:
@@ -102,7 +103,15 @@ def build_classifier(cfg: Config, encoder: nn.Module, num_classes: int, frozen: 
                             lr_step_epochs=ft.lr_step_epochs, lr_gamma=ft.lr_gamma,
                             lr_last_step_epoch=ft.lr_last_step_epoch, freeze_encoder=frozen,
                             dropout=ft.dropout, config=cfg.to_dict(),
-                            input_stats=getattr(encoder, "input_stats", "kinetics"))
+                            input_stats=input_stats_of(encoder))
+
+
+def train_clips(ft: FinetuneConfig, source, seed: int) -> ClipDataset:
+    """Fine-tuning's training clips: one random ``clip_frames`` clip per video and epoch, a random
+    ``crop_size`` crop, and a horizontal flip with probability ``ft.flip_prob`` (the paper names
+    random crops only, section 4.2: 0 in the paper preset)."""
+    return ClipDataset(source, ft.clip_frames, ft.crop_size, ft.short_side, train=True, seed=seed,
+                       flip_prob=ft.flip_prob)
 
 
 def finetune(cfg: Config, encoder: nn.Module, train_src, val_src, *, epochs: int | None = None, seed: int = 0,
@@ -139,7 +148,7 @@ def finetune(cfg: Config, encoder: nn.Module, train_src, val_src, *, epochs: int
     L.seed_everything(seed, workers=True, verbose=False)
     model = build_classifier(cfg, encoder, len(train_src.classes), frozen)
     model.schedule_epoch_steps = budget.schedule_epoch_steps
-    train_ds = ClipDataset(train_src, ft.clip_frames, ft.crop_size, ft.short_side, train=True, seed=seed)
+    train_ds = train_clips(ft, train_src, seed)
     workers = cfg.data.num_workers
     timeout = cfg.data.loader_timeout if workers else 0
     # clip order a pure function of (seed, epoch), sharded over DDP ranks, restartable mid-epoch
@@ -203,8 +212,7 @@ def finetune_batch(cfg: Config, batch_size: int, devices=1, num_nodes: int = 1) 
         ValueError: a global batch (``data.batch_per: global``) the processes cannot share evenly.
     """
 
-    one = devices in (1, "1") and int(num_nodes) == 1
-    world = 1 if one else planned_world_size(devices, num_nodes, gpu=device_of(cfg) == "cuda")
+    world = process_plan(cfg, devices, num_nodes).world_size
     return batch_per_process(batch_size, cfg.data.batch_per, world, key="finetune.batch_size")
 
 

@@ -53,8 +53,9 @@ def finetune_card(ft, windows: dict | None = None, model_selection: str | None =
     card = {
         "model": "context encoder g + global average pooling + fully connected layer (softmax in the loss)",
         "frames": ft.clip_frames,
-        "train_crop": f"random {ft.crop_size}x{ft.crop_size} crop and horizontal flip of one random "
-                      f"{ft.clip_frames}-frame clip per video per epoch",
+        "train_crop": f"random {ft.crop_size}x{ft.crop_size} crop"
+                      + (f" and horizontal flip (probability {ft.flip_prob:g})" if ft.flip_prob > 0 else "")
+                      + f" of one random {ft.clip_frames}-frame clip per video per epoch",
         "test_crop": f"centre {ft.crop_size}x{ft.crop_size}",
         "short_side": ft.short_side,
         "window_stride": ft.window_stride,

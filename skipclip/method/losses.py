@@ -2,11 +2,19 @@
 
 Equations refer to the Skip-Clip paper: Eq. 3 the score ``Γ(h, z)``, Eq. 1 the ranking loss,
 Eq. 2 the contrastive loss; the rotation loss is the auxiliary task of Sec. 3.1. All terms are
-summed without weights (Sec. 4.1); that sum is the caller's.
+summed without weights (Sec. 4.1); that sum is the caller's. Two terms are not the paper's:
+:func:`far_loss` (the same video's far frames as negatives of their own) and
+:func:`info_nce_loss` (a non-saturating alternative to Eq. 2).
+
+Scores are computed in fp32 whatever the autocast state: under bf16 autocast they would be off
+by up to ~2e-3 (resolution 4e-3 in [0.5, 1]), while neighbouring targets' scores differ by
+~1.5e-2 at initialisation, so the hinges and the rank metrics would see rounding noise. The
+losses, given fp32 scores, stay in fp32 (autocast leaves element-wise ops alone).
 """
 
 from __future__ import annotations
 
+import contextlib
 import numbers
 
 import torch
@@ -30,6 +38,13 @@ def _check_scores(name: str, scores: Tensor) -> None:
         raise InvalidInputError(f"{name} must be a (B, M) score matrix, got shape {tuple(scores.shape)}")
 
 
+def fp32(device: torch.device):
+    """A context in which autocast is off on ``device`` (a no-op where autocast does not exist)."""
+    if torch.amp.is_autocast_available(device.type):
+        return torch.autocast(device.type, enabled=False)
+    return contextlib.nullcontext()
+
+
 def score(h: Tensor, z: Tensor, eps: float = 1e-8) -> Tensor:
     """Score of each target against its own context (Eq. 3 of the Skip-Clip paper).
 
@@ -42,7 +57,7 @@ def score(h: Tensor, z: Tensor, eps: float = 1e-8) -> Tensor:
         eps: floor of the cell norms, so all-zero cells score 0 instead of NaN.
 
     Returns:
-        Scores in ``[-1, 1]``, ``(B, N)``.
+        Scores in ``[-1, 1]``, ``(B, N)``, float32 (computed outside autocast).
 
     Raises:
         ValueError: ``h`` is not 4-D, ``z`` is not 5-D, or their ``B, C, H, W`` differ.
@@ -52,10 +67,11 @@ def score(h: Tensor, z: Tensor, eps: float = 1e-8) -> Tensor:
             f"score needs h (B, C, H, W) and z (B, N, C, H, W) with matching B, C, H, W; "
             f"got h {tuple(h.shape)} and z {tuple(z.shape)}"
         )
-    h = F.normalize(h, dim=1, eps=eps)  # B x C x H x W
-    z = F.normalize(z, dim=2, eps=eps)  # B x N x C x H x W
-    cells = h.shape[2] * h.shape[3]
-    return torch.einsum("bchw,bnchw->bn", h, z) / cells  # B x N
+    with fp32(h.device):
+        h = F.normalize(h.float(), dim=1, eps=eps)  # B x C x H x W
+        z = F.normalize(z.float(), dim=2, eps=eps)  # B x N x C x H x W
+        cells = h.shape[2] * h.shape[3]
+        return torch.einsum("bchw,bnchw->bn", h, z) / cells  # B x N
 
 
 def score_all(h: Tensor, z: Tensor, eps: float = 1e-8) -> Tensor:
@@ -70,7 +86,7 @@ def score_all(h: Tensor, z: Tensor, eps: float = 1e-8) -> Tensor:
         eps: floor of the cell norms.
 
     Returns:
-        Scores, ``(B, P)``; entry ``[b, p]`` equals ``score(h[b:b+1], z[p][None, None])``.
+        Scores, ``(B, P)``, float32; entry ``[b, p]`` equals ``score(h[b:b+1], z[p][None, None])``.
 
     Raises:
         ValueError: ``h`` or ``z`` is not 4-D, or their ``C, H, W`` differ.
@@ -80,10 +96,11 @@ def score_all(h: Tensor, z: Tensor, eps: float = 1e-8) -> Tensor:
             f"score_all needs h (B, C, H, W) and z (P, C, H, W) with matching C, H, W; "
             f"got h {tuple(h.shape)} and z {tuple(z.shape)}"
         )
-    h = F.normalize(h, dim=1, eps=eps)  # B x C x H x W
-    z = F.normalize(z, dim=1, eps=eps)  # P x C x H x W
-    cells = h.shape[2] * h.shape[3]
-    return torch.einsum("bchw,pchw->bp", h, z) / cells  # B x P
+    with fp32(h.device):
+        h = F.normalize(h.float(), dim=1, eps=eps)  # B x C x H x W
+        z = F.normalize(z.float(), dim=1, eps=eps)  # P x C x H x W
+        cells = h.shape[2] * h.shape[3]
+        return torch.einsum("bchw,pchw->bp", h, z) / cells  # B x P
 
 
 def ranking_loss(pos: Tensor, margin: float) -> Tensor:
@@ -113,6 +130,32 @@ def ranking_loss(pos: Tensor, margin: float) -> Tensor:
 NEG_REDUCTIONS = ("mean", "hardest")
 
 
+def _negatives_mask(pos: Tensor, neg: Tensor, mask: Tensor | None, need_one: bool = True) -> Tensor:
+    """The checked boolean mask of valid negatives, ``(B, Q)`` (all ``True`` when ``mask`` is None).
+
+    Raises:
+        ValueError: ``neg`` not ``(B, Q)`` with the ``B`` of ``pos`` and ``Q >= 1``, a mask of another
+            dtype or shape, or (``need_one``) a row with no valid negative.
+    """
+    _check_scores("pos", pos)
+    _check_scores("neg", neg)
+    if neg.shape[0] != pos.shape[0] or neg.shape[1] == 0:
+        raise InvalidInputError(
+            f"neg must be (B, Q) with the B of pos and Q >= 1; got pos {tuple(pos.shape)}, neg {tuple(neg.shape)}"
+        )
+    if mask is None:
+        return torch.ones_like(neg, dtype=torch.bool)
+    if mask.dtype != torch.bool or mask.shape != neg.shape:
+        raise InvalidInputError(
+            f"mask must be a bool tensor shaped like neg {tuple(neg.shape)}, got {mask.dtype} {tuple(mask.shape)}"
+        )
+    empty = ~mask.any(dim=1)  # B
+    if need_one and bool(empty.any()):
+        rows = torch.nonzero(empty).flatten().tolist()
+        raise InvalidInputError(f"rows {rows[:10]} of mask have no valid negative; each row needs at least one")
+    return mask
+
+
 def contrastive_loss(pos: Tensor, neg: Tensor, margin: float, mask: Tensor | None = None,
                      reduce: str = "mean") -> Tensor:
     """Hinge contrastive loss of targets against negatives (Eq. 2 of the Skip-Clip paper).
@@ -139,30 +182,67 @@ def contrastive_loss(pos: Tensor, neg: Tensor, margin: float, mask: Tensor | Non
     """
     if reduce not in NEG_REDUCTIONS:
         raise InvalidInputError(f"reduce must be one of {NEG_REDUCTIONS}, got {reduce!r}")
-    _check_scores("pos", pos)
-    _check_scores("neg", neg)
     _check_margin(margin)
-    if neg.shape[0] != pos.shape[0] or neg.shape[1] == 0:
-        raise InvalidInputError(
-            f"neg must be (B, Q) with the B of pos and Q >= 1; got pos {tuple(pos.shape)}, neg {tuple(neg.shape)}"
-        )
-    if mask is None:
-        mask = torch.ones_like(neg, dtype=torch.bool)
-    else:
-        if mask.dtype != torch.bool or mask.shape != neg.shape:
-            raise InvalidInputError(
-                f"mask must be a bool tensor shaped like neg {tuple(neg.shape)}, "
-                f"got {mask.dtype} {tuple(mask.shape)}"
-            )
-        count = mask.sum(dim=1, keepdim=True)  # B x 1
-        if bool((count == 0).any()):
-            rows = torch.nonzero(count.squeeze(1) == 0).flatten().tolist()
-            raise InvalidInputError(f"rows {rows[:10]} of mask have no valid negative; each row needs at least one")
+    mask = _negatives_mask(pos, neg, mask)
     if reduce == "hardest":
         neg_ref = neg.masked_fill(~mask, float("-inf")).amax(dim=1, keepdim=True)  # B x 1
     else:
         neg_ref = (neg * mask).sum(dim=1, keepdim=True) / mask.sum(dim=1, keepdim=True)  # B x 1
     return (neg_ref - pos + margin).clamp(min=0).sum(dim=1).mean()
+
+
+def far_loss(pos: Tensor, far: Tensor, margin: float, mask: Tensor | None = None, reduce: str = "mean") -> Tensor:
+    """Hinge of each target against its own video's far frames (not in the paper).
+
+    ``sum_i max(0, -pos_i + R_f[far_f] + margin)`` per context, averaged over the batch, ``R`` the
+    mean (``reduce="mean"``) or the maximum (``"hardest"``) over the valid far frames: the frames of
+    the same video beyond the last target, which must score below every target. A term of its
+    own, so a few far frames are not diluted into the mean over ~100 in-batch negatives of Eq. 2.
+
+    Args:
+        pos: scores of the targets, ``(B, M)``.
+        far: scores of the same video's far frames, ``(B, F)``.
+        margin: non-negative (the model passes ``δ_neg``).
+        mask: optional boolean ``(B, F)``, ``True`` for a valid far frame; every row needs one.
+        reduce: ``"mean"`` or ``"hardest"``.
+
+    Returns:
+        Scalar loss.
+
+    Raises:
+        ValueError: as :func:`contrastive_loss`.
+    """
+    return contrastive_loss(pos, far, margin, mask=mask, reduce=reduce)
+
+
+def info_nce_loss(pos: Tensor, neg: Tensor, temperature: float, mask: Tensor | None = None) -> Tensor:
+    """InfoNCE of each target against the negatives: a non-saturating alternative to Eq. 2.
+
+    ``sum_i -log(exp(pos_i / t) / (exp(pos_i / t) + sum_q exp(neg_q / t)))`` over the ``M``
+    targets of a context (summed, as Eq. 2 sums its hinges), averaged over the batch; the sum over
+    ``q`` runs over the valid negatives. Unlike a hinge, the loss never reaches 0, so targets keep
+    being pulled above the negatives after the margin is met, hard negatives weighted most.
+
+    Args:
+        pos: scores of the targets, ``(B, M)``.
+        neg: scores of the negatives (other videos' targets, the same video's far frames), ``(B, Q)``.
+        temperature: ``t > 0``; scores are cosines in ``[-1, 1]``, so ``t`` sets the logits' range.
+        mask: optional boolean ``(B, Q)``, ``True`` for a valid negative (a row with none gives 0
+            for each target: the positive alone).
+
+    Returns:
+        Scalar loss.
+
+    Raises:
+        ValueError: bad shapes, a non-positive ``temperature`` or a bad ``mask``.
+    """
+    if isinstance(temperature, bool) or not isinstance(temperature, numbers.Real) or not temperature > 0:
+        raise InvalidInputError(f"temperature must be a number > 0, got {temperature!r}")
+    mask = _negatives_mask(pos, neg, mask, need_one=False)
+    neg_logits = (neg / temperature).masked_fill(~mask, float("-inf"))  # B x Q
+    pos_logits = pos / temperature  # B x M
+    logits = torch.cat([pos_logits.unsqueeze(2), neg_logits.unsqueeze(1).expand(-1, pos.shape[1], -1)], 2)  # B x M x 1+Q
+    return (torch.logsumexp(logits, dim=2) - pos_logits).sum(dim=1).mean()
 
 
 def rotation_loss(logits: Tensor, labels: Tensor) -> Tensor:
@@ -187,4 +267,5 @@ def rotation_loss(logits: Tensor, labels: Tensor) -> Tensor:
     return F.cross_entropy(logits, labels)
 
 
-__all__ = ["contrastive_loss", "ranking_loss", "rotation_loss", "score", "score_all"]
+__all__ = ["contrastive_loss", "far_loss", "fp32", "info_nce_loss", "ranking_loss", "rotation_loss", "score",
+           "score_all"]

@@ -240,8 +240,8 @@ class ContextEncoder(nn.Module):
         self.width = width
         self.shortcut = shortcut
         self.trunk = build_trunk(arch, width, shortcut)
-        # the statistics its inputs are standardised with: "imagenet" once filled with inflated
-        # ImageNet weights (engine.initialise), which expect them
+        # the statistics its inputs are standardised with (models.normalize.input_stats_of):
+        # "imagenet" once filled with inflated ImageNet weights (weights.initialise), which expect them
         self.input_stats = "kinetics"
         self.out_channels = self.trunk.out_channels
 

@@ -52,6 +52,7 @@ class FrameEncoder(ResNet):
         self.layer3 = self._make_layer(BasicBlock, 4 * width, 2, stride=2)
         self.layer4 = self._make_layer(BasicBlock, 8 * width, 2, stride=2)
         self.out_channels = 8 * width
+        self.input_stats = "kinetics"  # the statistics its inputs are standardised with (input_stats_of)
         init_resnet_weights(self)
 
     def forward(self, x: Tensor) -> Tensor:

@@ -17,6 +17,24 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 STATS = {"kinetics": (MEAN, STD), "imagenet": (IMAGENET_MEAN, IMAGENET_STD)}
 
 
+def input_stats_of(encoder) -> str:
+    """The statistics an encoder's inputs are standardised with: its ``input_stats`` attribute,
+    ``"kinetics"`` when it has none.
+
+    The attribute travels with the encoder: it is decided once, where the encoder's weights are
+    (:func:`skipclip.weights.initialise.initial_encoder`: ``"imagenet"`` for g inflated from a 2D
+    ImageNet ResNet), recorded in fine-tuned checkpoints and exported files, and read here by every
+    consumer (pretraining, frozen features, linear probe, kNN, fine-tuning, figures, export card).
+
+    Raises:
+        ValueError: the encoder names statistics that do not exist.
+    """
+    stats = getattr(encoder, "input_stats", "kinetics")
+    if stats not in STATS:
+        raise InvalidInputError(f"input statistics must be one of {', '.join(STATS)}, got {stats!r}")
+    return stats
+
+
 def normalize(clip: torch.Tensor, channel_dim: int,
               memory_format: torch.memory_format = torch.contiguous_format, stats: str = "kinetics") -> torch.Tensor:
     """uint8 -> float standardised with the Kinetics mean and std (``stats="imagenet"``: ImageNet's,

@@ -18,7 +18,8 @@ import torch.nn.functional as F
 
 from skipclip.data import PretextWindow, open_video, random_crop_flip, resize_short_side
 from skipclip.errors import InvalidInputError
-from skipclip.models.normalize import normalize
+from skipclip.method.model import to_frame_grid
+from skipclip.models.normalize import input_stats_of, normalize
 from skipclip.viz.bars import save_figure
 from skipclip.weights.initialise import load_skipclip
 
@@ -39,8 +40,9 @@ def similarity_maps(model, context: np.ndarray, targets: np.ndarray) -> tuple[np
     device = next(model.parameters()).device
     c = torch.from_numpy(np.ascontiguousarray(context)).permute(3, 0, 1, 2)[None]  # 1 x 3 x K x S x S
     x = torch.from_numpy(np.ascontiguousarray(targets)).permute(0, 1, 4, 2, 3)  # M x d x 3 x S x S
-    h = model.context_encoder(normalize(c.to(device), channel_dim=1))  # 1 x C x H x W
-    z = model.frame_encoder(normalize(x.to(device), channel_dim=2).flatten(1, 2))  # M x C x H x W
+    g, f = model.context_encoder, model.frame_encoder
+    z = f(normalize(x.to(device), channel_dim=2, stats=input_stats_of(f)).flatten(1, 2))  # M x C x H x W
+    h = to_frame_grid(g(normalize(c.to(device), channel_dim=1, stats=input_stats_of(g))), z.shape[-2:])  # 1 x C x H x W
     maps = (F.normalize(h.float(), dim=1) * F.normalize(z.float(), dim=1)).sum(1).cpu()  # M x H x W
     return maps.numpy(), maps.flatten(1).mean(1).numpy()
 

@@ -22,10 +22,11 @@ from safetensors.torch import load_file, safe_open, save
 from skipclip._version import __version__
 from skipclip.errors import InputNotFoundError, InvalidInputError, OutputExistsError
 from skipclip.models import ContextEncoder, FrameEncoder
-from skipclip.models.normalize import MEAN, STD
+from skipclip.models.normalize import STATS
 from skipclip.utils.io import atomic_write, atomic_write_text
 from skipclip.weights.read import (
     checkpoint_config,
+    checkpoint_input_stats,
     checkpoint_kind,
     describe,
     encoder_state,
@@ -97,25 +98,29 @@ def exported_as_checkpoint(path: str | Path) -> dict:
     (``model.context_encoder.trunk.*`` with its recorded config), f as a torchvision ResNet-18
     state dict; any other safetensors file as a bare state dict."""
     tensors, meta = read_exported(path)
+    stats = {"input_stats": meta["input_stats"]} if meta.get("format") == FORMAT and "input_stats" in meta else {}
     if meta.get("format") == FORMAT and meta.get("encoder") == "context":
         model = {"context_arch": meta["arch"], "width": int(meta["width"])}
         config = dict(meta.get("config") or {})
         config["model"] = {**config.get("model", {}), **model}
         return {"state_dict": {f"model.context_encoder.{TRUNK}{k}": v for k, v in tensors.items()},
-                "hyper_parameters": {"config": config}}
-    return {"state_dict": tensors}
+                "hyper_parameters": {"config": config, **stats}}
+    return {"state_dict": tensors, **({"hyper_parameters": stats} if stats else {})}
 
 
 def _card(cfg: dict, obj: dict, arch: str, width: int, ckpt: Path, frame: bool) -> dict:
     data, pretext, ft = cfg.get("data", {}), cfg.get("pretext", {}), cfg.get("finetune", {})
     crop = data.get("crop_size")
+    stats = checkpoint_input_stats(obj)  # g's: ImageNet's for a classifier fine-tuned from inflated ImageNet weights
+    mean, std = STATS[stats]
     card = {
         "format": FORMAT, "skipclip_version": __version__, "source_checkpoint": str(ckpt),
         "context_encoder": {
             "file": CONTEXT_FILE, "arch": arch, "width": width, "out_channels": 8 * width,
             "input": {"layout": "(B, 3, T, H, W) float", "channel_order": "RGB",
                       "frames": pretext.get("context_frames"), "size": [crop, crop],
-                      "scale": "uint8 / 255, then (x - mean) / std per channel", "mean": list(MEAN), "std": list(STD),
+                      "scale": "uint8 / 255, then (x - mean) / std per channel", "statistics": stats,
+                      "mean": list(mean), "std": list(std),
                       "finetune_frames": ft.get("clip_frames") or pretext.get("context_frames"),
                       "finetune_size": ft.get("crop_size") or crop},
             "output": "(B, 8*width, T', H', W') feature map; skipclip averages time, then space for a vector",
@@ -127,7 +132,7 @@ def _card(cfg: dict, obj: dict, arch: str, width: int, ckpt: Path, frame: bool) 
         card["frame_encoder"] = {
             "file": FRAME_FILE, "arch": "resnet18 (2D)", "width": width, "in_channels": 3 * d,
             "input": {"layout": f"(N, {3 * d}, H, W) float: {d} target frame(s) stacked on channels", "channel_order": "RGB",
-                      "mean": list(MEAN), "std": list(STD)},
+                      "statistics": "kinetics", "mean": list(STATS["kinetics"][0]), "std": list(STATS["kinetics"][1])},
             "how_to_load": ("m = torchvision.models.resnet18(); m.fc = torch.nn.Identity(); "
                             "m.load_state_dict(safetensors.torch.load_file(path), strict=True)"
                             if width == 64 and d == 1 else "skipclip.load_encoder(path)")}
@@ -172,10 +177,10 @@ def export_encoders(ckpt: str | Path, out: str | Path, *, frame: bool = False, f
     width = int(model.get("width", g[f"{TRUNK}stem.0.weight"].shape[0]))
     meta = {"format": FORMAT, "arch": arch, "width": width, "config": cfg}
     write_safetensors(out / CONTEXT_FILE, {k.removeprefix(TRUNK): v for k, v in g.items()},
-                      {**meta, "encoder": "context"})
-    if frame:
+                      {**meta, "encoder": "context", "input_stats": checkpoint_input_stats(obj)})
+    if frame:  # f of a Skip-Clip checkpoint: pretrained on Kinetics-standardised frames
         f = encoder_state(obj, "frame")
-        write_safetensors(out / FRAME_FILE, f, {**meta, "encoder": "frame",
+        write_safetensors(out / FRAME_FILE, f, {**meta, "encoder": "frame", "input_stats": "kinetics",
                                                 "in_channels": int(f["conv1.weight"].shape[1])})
     card = _card(cfg, obj, arch, width, ckpt, frame)
     atomic_write_text(out / CARD_FILE, json.dumps(card, indent=2, default=str) + "\n")
@@ -185,7 +190,8 @@ def export_encoders(ckpt: str | Path, out: str | Path, *, frame: bool = False, f
 def load_encoder(path: str | Path) -> torch.nn.Module:
     """A ready encoder, in eval mode, from a file written by ``skipclip export``: a
     :class:`~skipclip.models.ContextEncoder` (``(B, 3, T, H, W)`` clip to a ``(B, C, H', W')``
-    map; ``.pooled(x)`` gives ``(B, C)``) or a :class:`~skipclip.models.FrameEncoder`.
+    map; ``.pooled(x)`` gives ``(B, C)``) or a :class:`~skipclip.models.FrameEncoder`, its
+    ``input_stats`` those recorded in the file.
 
     Raises:
         ValueError: the file was not written by ``skipclip export``, or its weights do not fit.
@@ -203,6 +209,7 @@ def load_encoder(path: str | Path) -> torch.nn.Module:
     else:
         module = FrameEncoder(width, int(meta.get("in_channels", 3)))
     load_checked(module, tensors, str(path))
+    module.input_stats = str(meta.get("input_stats", "kinetics"))  # files of skipclip < 0.3 record none
     return module.eval()
 
 

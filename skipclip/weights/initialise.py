@@ -13,6 +13,7 @@ from skipclip.method.model import build_skipclip
 from skipclip.models import ContextEncoder, inflate_2d_into_3d
 from skipclip.weights.read import (
     checkpoint_config,
+    checkpoint_input_stats,
     checkpoint_kind,
     describe,
     encoder_state,
@@ -38,6 +39,11 @@ def shortcut_of(state: dict) -> str:
 
 def initial_encoder(cfg, init: str = "random", inflate: str | Path | None = None, seed: int = 0):
     """The context encoder g to start from, and a description of where it came from.
+
+    This is where g's input statistics are decided (``g.input_stats``, read by every protocol
+    through :func:`~skipclip.models.normalize.input_stats_of`): ImageNet's for a 2D state dict in
+    torchvision's format (ImageNet weights expect them), the recorded ones for a checkpoint or an
+    exported file that records them, else Kinetics'.
 
     Args:
         cfg: run configuration (arch and width of a random g).
@@ -79,8 +85,8 @@ def initial_encoder(cfg, init: str = "random", inflate: str | Path | None = None
                              f"{'a fine-tuned classifier' if kind == 'classifier' else describe(obj)}")
         g = ContextEncoder(arch, width, "B")  # the 2D weights fill 1x1x1 conv shortcuts, whatever model.shortcut says
         report = inflate_2d_into_3d(state, g)
-        if kind == "resnet2d":  # torchvision-format ImageNet weights expect ImageNet statistics
-            g.input_stats = "imagenet"
+        # torchvision-format 2D weights are ImageNet's unless the file says otherwise (an exported f)
+        g.input_stats = checkpoint_input_stats(obj, "imagenet" if kind == "resnet2d" else "kinetics")
         return g, {"init": "inflation", "source": source, "arch": arch, "width": width, "shortcut": "B",
                    "input_stats": g.input_stats,
                    "inflated_kernels": len(report.inflated), "copied": len(report.copied)}
@@ -97,9 +103,9 @@ def initial_encoder(cfg, init: str = "random", inflate: str | Path | None = None
     state = encoder_state(obj, "context")
     g = ContextEncoder(arch, width, shortcut_of(state))
     load_checked(g, state, f"{init}")
-    g.input_stats = (obj.get("hyper_parameters") or {}).get("input_stats", "kinetics")  # a fine-tuned classifier's
+    g.input_stats = checkpoint_input_stats(obj)  # a fine-tuned classifier's or an exported file's
     return g, {"init": "skipclip" if kind == "skipclip" else "finetuned", "source": str(init),
-               "arch": arch, "width": width, "shortcut": g.shortcut}
+               "arch": arch, "width": width, "shortcut": g.shortcut, "input_stats": g.input_stats}
 
 
 def load_skipclip(ckpt_path: str | Path):

@@ -117,6 +117,12 @@ def checkpoint_config(obj: dict) -> dict:
     return dict(((obj.get("hyper_parameters") or {}).get("config")) or {})
 
 
+def checkpoint_input_stats(obj: dict, default: str = "kinetics") -> str:
+    """The input statistics recorded with a checkpoint's encoder (``hyper_parameters.input_stats``:
+    a fine-tuned classifier's, an exported file's), ``default`` when none is recorded."""
+    return str((obj.get("hyper_parameters") or {}).get("input_stats") or default)
+
+
 def load_checked(module: torch.nn.Module, state: dict, what: str) -> None:
     """``load_state_dict(strict=True)`` with a message naming the first bad key and both shapes.
 

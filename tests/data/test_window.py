@@ -223,3 +223,29 @@ def test_dataset_gives_far_stretches_of_the_same_video():
                 assert bool((far * step > tgt.max() * step).all())
     assert seen_valid
     assert "far" not in PretextDataset(src, w, crop_size=16)[0]  # the paper: none
+
+
+class Recordings(FakeSource):
+    """Clips cut from a few recordings: ``groups[i]`` is clip i's recording."""
+
+    def __init__(self, groups, length: int = 30):
+        super().__init__([length] * len(groups), size=16)
+        self.groups = list(groups)
+
+    def group(self, index: int) -> str:
+        return self.groups[index]
+
+
+def test_each_pretext_sample_carries_its_group_id():
+    """Group strings become integer ids per source, deterministically (sorted), so the model can
+    mask negatives by recording (issue 18, fix 5); a source's subset keeps its videos' ids."""
+    from torch.utils.data import default_collate
+
+    src = Recordings(["person02_d1", "person01_d1", "person02_d1", "person01_d2", "person02_d1"])
+    ds = PretextDataset(src, PretextWindow(4, 3, 2), crop_size=16, seed=0)
+    ids = [ds[i]["group"] for i in range(len(ds))]
+    assert ids == [2, 0, 2, 1, 2]  # in sorted order: person01_d1 -> 0, person01_d2 -> 1, person02_d1 -> 2
+    again = PretextDataset(Recordings(list(src.groups)), PretextWindow(4, 3, 2), crop_size=16, seed=5, train=False)
+    assert [again[i]["group"] for i in range(len(again))] == ids
+    batch = default_collate([ds[i] for i in range(len(ds))])
+    assert batch["group"].dtype == torch.int64 and batch["group"].tolist() == ids

@@ -99,6 +99,9 @@ def test_init_and_inflate_accept_exported_files(tmp_path, capsys):
     conv = g2.trunk.layer1[0].conv1[0].weight  # 3D kernel from f's 2D one, divided by its depth
     f_w = model.frame_encoder.layer1[0].conv1.weight
     torch.testing.assert_close(conv.sum(2), f_w)
+    # an exported Skip-Clip f was trained on Kinetics-standardised frames: inflated, g keeps them
+    # (a bare torchvision 2D state dict means ImageNet weights: tests/eval/test_input_stats.py)
+    assert g.input_stats == g2.input_stats == info2["input_stats"] == "kinetics"
     with pytest.raises(ValueError, match="--init FILE"):
         initial_encoder(cfg, inflate=str(exp / "context_encoder.safetensors"))
 

@@ -177,3 +177,30 @@ def test_finetune_trains_an_encoder_handed_over_in_eval_mode():
     before = enc.trunk.stem[1].running_mean.clone()
     model, _ = finetune(cfg, enc, src, None, epochs=1)
     assert not torch.equal(model.encoder.trunk.stem[1].running_mean, before)
+
+
+def test_finetuning_flips_follow_the_setting():
+    """The paper names only random crops for fine-tuning (section 4.2): ``finetune.flip_prob`` is
+    0 in the paper preset (no clip is flipped) and 0.5 in the CPU presets; the card says which."""
+    from conftest import FakeSource
+    from skipclip.eval.finetune import finetune_settings, train_clips
+    from skipclip.eval.report import finetune_card
+
+    class Gradient(FakeSource):  # left half dark, right half bright: a flip shows
+        def read(self, index, frames):
+            x = super().read(index, frames)
+            x[:, :, : self.size // 2] = 0
+            return x
+
+    src = Gradient([40] * 6, size=16, num_classes=2)
+    for preset, prob in (("paper", 0.0), ("cpu", 0.5), ("cpu-real", 0.5)):
+        ft = finetune_settings(load_config(preset, {"finetune.crop_size": 16, "finetune.short_side": 16,
+                                                    "finetune.clip_frames": 4}))
+        assert ft.flip_prob == prob
+        ds = train_clips(ft, src, seed=0)
+        flipped = 0
+        for epoch in range(4):
+            ds.set_epoch(epoch)
+            flipped += sum(int(ds[i]["clip"][:, :, :, 0].max() > 0) for i in range(len(ds)))
+        assert (flipped > 0) == (prob > 0)
+        assert ("flip" in finetune_card(ft)["train_crop"]) == (prob > 0)

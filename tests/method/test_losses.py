@@ -261,3 +261,83 @@ def test_contrastive_hardest_negative_against_mean():
     assert contrastive_loss(pos, neg, 0.1, reduce="hardest").item() == pytest.approx(0.5 + 0.8)
     with pytest.raises(ValueError, match="reduce"):
         contrastive_loss(pos, neg, 0.1, reduce="max")
+
+
+# ---- precision: scores and losses in fp32 under autocast (issue 18, fix 3) --------------------
+
+
+def test_scores_are_fp32_under_bf16_autocast():
+    """Under bf16 autocast (the paper preset's precision) the scores come out float32 and equal
+    the fp32 computation: in bf16 they are off by up to ~2e-3, where neighbouring targets differ
+    by ~1.5e-2 at initialisation."""
+    torch.manual_seed(0)
+    h, z = torch.randn(4, 32, 3, 3), torch.randn(8, 32, 3, 3)
+    want_all, want = score_all(h, z), score(h, z.view(4, 2, 32, 3, 3))
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        got_all, got = score_all(h, z), score(h, z.view(4, 2, 32, 3, 3))
+        from_bf16 = score_all(h.bfloat16(), z.bfloat16())  # encoder outputs under autocast are bf16
+        loss = contrastive_loss(got, got_all, 0.1)
+    assert got_all.dtype == got.dtype == from_bf16.dtype == loss.dtype == torch.float32
+    torch.testing.assert_close(got_all, want_all, rtol=0, atol=1e-6)
+    torch.testing.assert_close(got, want, rtol=0, atol=1e-6)
+    torch.testing.assert_close(from_bf16, score_all(h.bfloat16().float(), z.bfloat16().float()), rtol=0, atol=1e-6)
+
+
+# ---- far negatives: their own hinge term (issue 18, fix 4) ------------------------------------
+
+
+def test_far_loss_hand_case():
+    from skipclip.method.losses import far_loss
+
+    pos = torch.tensor([[0.9, 0.6], [0.1, -0.2]])
+    far = torch.tensor([[0.2, 0.4, 0.95], [0.5, -0.5, 0.0]])
+    mask = torch.tensor([[True, True, False], [True, False, False]])
+    # mean: row 0 E = 0.3 -> max(0, -0.9+0.3+0.5)=0, max(0, -0.6+0.3+0.5)=0.2; row 1 E = 0.5 -> 0.9 + 1.2
+    torch.testing.assert_close(far_loss(pos, far, 0.5, mask=mask), torch.tensor((0.2 + 2.1) / 2))
+    # hardest: row 0 max 0.4 -> 0 + 0.3; row 1 max 0.5 -> 0.9 + 1.2
+    torch.testing.assert_close(far_loss(pos, far, 0.5, mask=mask, reduce="hardest"), torch.tensor((0.3 + 2.1) / 2))
+    with pytest.raises(ValueError, match="reduce"):
+        far_loss(pos, far, 0.5, reduce="sum")
+
+
+# ---- InfoNCE over targets against negatives (issue 18, point 4) -------------------------------
+
+
+def test_info_nce_hand_case():
+    from skipclip.method.losses import info_nce_loss
+
+    t = 0.5
+    pos = torch.tensor([[0.9, 0.6]])
+    neg = torch.tensor([[0.2, 0.4, 0.95]])
+    mask = torch.tensor([[True, True, False]])
+
+    def one(p, negs):  # -log(e^{p/t} / (e^{p/t} + sum_q e^{n_q/t}))
+        return -p / t + math.log(math.exp(p / t) + sum(math.exp(n / t) for n in negs))
+
+    want = one(0.9, [0.2, 0.4]) + one(0.6, [0.2, 0.4])  # summed over the targets, as Eq. 2
+    torch.testing.assert_close(info_nce_loss(pos, neg, t, mask=mask), torch.tensor(want))
+    full = one(0.9, [0.2, 0.4, 0.95]) + one(0.6, [0.2, 0.4, 0.95])
+    torch.testing.assert_close(info_nce_loss(pos, neg, t), torch.tensor(full))
+    # non-saturating: a target far above every negative still has a gradient (a hinge gives none)
+    p = torch.tensor([[0.9]], requires_grad=True)
+    info_nce_loss(p, torch.tensor([[0.0]]), t).backward()
+    assert p.grad.item() < 0
+    with pytest.raises(ValueError, match="temperature"):
+        info_nce_loss(pos, neg, 0.0)
+
+
+@pytest.mark.parametrize("b, m, q", [(1, 2, 1), (3, 8, 8), (4, 3, 10)])
+def test_info_nce_matches_loop(b, m, q):
+    from skipclip.method.losses import info_nce_loss
+
+    torch.manual_seed(b + m + q)
+    pos, neg = torch.rand(b, m) * 2 - 1, torch.rand(b, q) * 2 - 1
+    mask = torch.rand(b, q) < 0.6
+    mask[:, 0] = True
+    total = 0.0
+    for r in range(b):
+        negs = [neg[r, k].item() for k in range(q) if mask[r, k]]
+        for i in range(m):
+            p = pos[r, i].item()
+            total += -p / 0.1 + math.log(math.exp(p / 0.1) + sum(math.exp(n / 0.1) for n in negs))
+    torch.testing.assert_close(info_nce_loss(pos, neg, 0.1, mask=mask).item(), total / b, rtol=1e-5, atol=1e-5)

@@ -209,29 +209,25 @@ def test_a_duplicated_sample_changes_no_loss():
     assert not torch.allclose(blind["contrastive"], want["contrastive"])  # the old behaviour differs
 
 
-def test_far_negatives_join_the_contrastive_term_and_masked_ones_change_nothing():
-    """Same-video far stretches (pretext.far_negatives) are negatives of their own context only:
-    masked out they change no loss; valid, Eq. 2 averages over the other videos' frames and them;
-    a lone video, which has no in-batch negative, gets a contrastive term from them."""
+def test_far_negatives_leave_the_contrastive_term_and_masked_ones_change_nothing():
+    """Same-video far stretches (pretext.far_negatives) are negatives of their own context only, in
+    a term of their own (``far``; their hinge and its closed form are in test_model_terms.py):
+    masked out they change no other loss; Eq. 2 keeps averaging over the other videos' frames
+    alone; a lone video, which has no in-batch negative, gets a far term and no contrastive one."""
     cfg, model, batch, gen = three_videos(seed=2)
-    m, s = cfg.pretext.num_targets, cfg.data.crop_size
+    s = cfg.data.crop_size
     far = torch.randint(0, 256, (3, 2, 1, 3, s, s), dtype=torch.uint8, generator=gen)
     with torch.no_grad():
         plain, _ = model(batch)
         masked, _ = model({**batch, "far": far, "far_valid": torch.zeros(3, 2, dtype=torch.bool)})
         valid_ok = torch.tensor([[True, False], [True, True], [False, False]])
         mixed, metrics = model({**batch, "far": far, "far_valid": valid_ok})
-        enc = model.encode({**batch, "far": far}, rotation=False)
-        pos, neg, mask, _ = model.scores(enc["h"], enc["z"], m, batch["video"])
-        far_s = losses.score(enc["h"], enc["z_far"])  # 3 x 2
-        want = losses.contrastive_loss(pos, torch.cat([neg, far_s], 1), cfg.pretext.neg_margin,
-                                       mask=torch.cat([mask, valid_ok], 1))
         lone = {key: v[:1] for key, v in batch.items()}
         alone, _ = model(lone)
         alone_far, _ = model({**lone, "far": far[:1], "far_valid": valid_ok[:1]})
     for name in plain:
         torch.testing.assert_close(masked[name], plain[name])
-    torch.testing.assert_close(mixed["contrastive"], want)
-    assert not torch.allclose(mixed["contrastive"], plain["contrastive"])
+        torch.testing.assert_close(mixed[name], plain[name])
+    assert float(masked["far"]) == 0 and float(mixed["far"]) > 0
     assert "far_gap" in metrics
-    assert "contrastive" not in alone and "contrastive" in alone_far
+    assert "contrastive" not in alone and "contrastive" not in alone_far and "far" in alone_far

@@ -17,12 +17,28 @@ from skipclip.errors import InvalidInputError
 log = logging.getLogger(__name__)
 
 
+def group_ids(source: VideoSource) -> np.ndarray:
+    """An integer id per video of ``source`` for its group (``source.group``: UCF101's ``gNN``,
+    HMDB51's source film, a ``--group-pattern`` match, else the video itself): the sorted distinct
+    group names numbered from 0, so the ids are the same in every process and every run.
+
+    The group name alone is the key, as for the leakage-free splits: UCF101's ``g08`` of two
+    classes share an id, which masks a few true negatives but never keeps a clip of the same
+    recording as a negative (HMDB51 films do span classes).
+    """
+    names = [source.group(i) for i in range(len(source))]
+    index = {name: i for i, name in enumerate(sorted(set(names)))}
+    return np.array([index[name] for name in names], dtype=np.int64)
+
+
 class PretextDataset(Dataset):
     """Samples of the Skip-Clip pretext task from a :class:`VideoSource`.
 
     Each item is a dict of uint8 tensors (normalised later, on the device):
     ``context`` ``(3, K, S, S)``, ``targets`` ``(M, d, 3, S, S)`` nearest first, ``video``, the
-    source index, ``skipped``, the unreadable videos passed over for this item, and ``pad``, true
+    source index, ``group``, the integer id of the video's group (:func:`group_ids`: clips of one
+    recording are not each other's negatives), ``skipped``, the unreadable videos passed over for
+    this item, and ``pad``, true
     for a padded repeat (an index ``i + len(self)`` from an
     :class:`~skipclip.data.sampling.epoch_sampler.EpochSampler` with ``mark_padding``). Negatives are not
     sampled here: they are the targets of the other videos in the batch (see
@@ -72,6 +88,7 @@ class PretextDataset(Dataset):
         self.seed = seed
         self.train = train
         self.far_negatives = far_negatives
+        self.groups = group_ids(source)
         self.epoch = 0
         self.valid: list[int] = []
         self.too_short: list[str] = []
@@ -145,7 +162,8 @@ class PretextDataset(Dataset):
         context = frames[:k].permute(1, 0, 2, 3).contiguous()  # 3 x K x S x S
         md = w.num_targets * w.target_length
         targets = frames[k:k + md].reshape(w.num_targets, w.target_length, *frames.shape[1:])  # M x d x 3 x S x S
-        item = {"context": context, "targets": targets.contiguous(), "video": video}
+        item = {"context": context, "targets": targets.contiguous(), "video": video,
+                "group": int(self.groups[video])}
         if self.far_negatives:
             far = frames[k + md:].reshape(self.far_negatives, w.target_length, *frames.shape[1:])  # F x d x 3 x S x S
             item["far"], item["far_valid"] = far.contiguous(), torch.from_numpy(far_valid)
