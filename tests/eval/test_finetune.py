@@ -182,9 +182,10 @@ def test_finetune_trains_an_encoder_handed_over_in_eval_mode():
 def test_finetuning_flips_follow_the_setting():
     """The paper names only random crops for fine-tuning (section 4.2): ``finetune.flip_prob`` is
     0 in the paper preset (no clip is flipped) and 0.5 in the CPU presets; the card says which."""
-    from conftest import FakeSource
     from skipclip.eval.finetune import finetune_settings, train_clips
     from skipclip.eval.report import finetune_card
+
+    from conftest import FakeSource
 
     class Gradient(FakeSource):  # left half dark, right half bright: a flip shows
         def read(self, index, frames):
