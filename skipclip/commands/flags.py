@@ -1,0 +1,54 @@
+"""What the commands' flags share beyond argparse (:mod:`skipclip.utils.flags`): help texts read
+from the presets (their names, what ``--batch-size`` means in each, what fine-tuning keeps)."""
+
+from __future__ import annotations
+
+from skipclip.utils.flags import (
+    RENAMED,
+    HelpFormatter,
+    add_with_aliases,
+    alias,
+    plain,
+    renamed_in,
+)
+
+
+def preset_help(what: str = "") -> str:
+    """``"a preset (cpu, cpu-real, paper) or a YAML file ..."``, the presets read from skipclip/configs."""
+    from skipclip.config.load import preset_names
+
+    return (f"a preset ({', '.join(preset_names())}) or a YAML file (`base: NAME` in it starts from a preset; "
+            f"`skipclip config` prints one){what}")
+
+
+def preset_values(section: str, key: str) -> dict[str, object]:
+    """``{preset: value}`` of one key in every preset (the default where a preset leaves it out)."""
+    import yaml
+
+    from skipclip.config.load import PRESET_DIR, preset_names
+    from skipclip.config.sections import Config
+
+    default = getattr(getattr(Config(), section), key)
+    out = {}
+    for name in preset_names():
+        data = yaml.safe_load((PRESET_DIR / f"{name}.yaml").read_text()) or {}
+        out[name] = (data.get(section) or {}).get(key, default)
+    return out
+
+
+def by_value(values: dict[str, object], words: dict[object, str]) -> str:
+    """``"per device (cpu, cpu-real), global (paper)"`` from ``{preset: value}`` and ``{value: words}``."""
+    groups: dict[object, list[str]] = {}
+    for name, value in values.items():
+        groups.setdefault(value, []).append(name)
+    return ", ".join(f"{words.get(v, v)} ({', '.join(names)})" for v, names in groups.items())
+
+
+def batch_help(what: str = "videos", key: str = "data.batch_size") -> str:
+    """``--batch-size`` help saying whether each preset means it per device or as the global batch."""
+    meaning = by_value(preset_values("data", "batch_per"), {"device": "per device", "global": "the global batch"})
+    return f"{what} per batch ({key}): {meaning}, as data.batch_per says"
+
+
+__all__ = ["HelpFormatter", "RENAMED", "add_with_aliases", "alias", "batch_help", "by_value", "plain", "preset_help",
+           "preset_values", "renamed_in"]
