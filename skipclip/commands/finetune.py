@@ -15,16 +15,16 @@ def _keeps() -> str:
     from skipclip.commands.flags import by_value, preset_values
 
     return by_value(preset_values("finetune", "selection"), {
-        "best": "the epoch with the best validation video accuracy (finetune.selection: best)",
-        "last": "the last epoch, training on the whole training list (finetune.selection: last, "
+        "best": "the best validation video accuracy (finetune.selection: best)",
+        "last": "the last, training on the whole training list (finetune.selection: last, "
                 "finetune.val_fraction: 0, the paper's reading)"})
 
 
 _DESCRIPTION = (
     "Fine-tune g + global average pooling + a linear layer on the labelled training split, keep "
     "the weights the preset selects, never by the test split; then test the paper's way: centre "
-    "crop, every non-overlapping window of each test video, softmax averaged per video. The "
-    "preset keeps {keeps}. Start g at random (--ckpt random, the default), from a Skip-Clip "
+    "crop, every non-overlapping window of each test video, softmax averaged per video. Which "
+    "weights are kept: {keeps}. Start g at random (--ckpt random, the default), from a Skip-Clip "
     "checkpoint (--ckpt CKPT), or from 2D weights inflated into 3D (--inflate FILE: a torchvision "
     "ResNet-18 state dict, or a Skip-Clip checkpoint whose frame encoder is inflated). --linear "
     "trains only the linear layer on frozen g (the finetune_frozen protocol). Writes "

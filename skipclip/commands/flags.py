@@ -37,17 +37,17 @@ def preset_values(section: str, key: str) -> dict[str, object]:
 
 
 def by_value(values: dict[str, object], words: dict[object, str]) -> str:
-    """``"per device (cpu, cpu-real), global (paper)"`` from ``{preset: value}`` and ``{value: words}``."""
+    """``"cpu, cpu-real: per device; paper: the global batch"`` from ``{preset: value}`` and ``{value: words}``."""
     groups: dict[object, list[str]] = {}
     for name, value in values.items():
         groups.setdefault(value, []).append(name)
-    return ", ".join(f"{words.get(v, v)} ({', '.join(names)})" for v, names in groups.items())
+    return "; ".join(f"{', '.join(names)}: {words.get(v, v)}" for v, names in groups.items())
 
 
 def batch_help(what: str = "videos", key: str = "data.batch_size") -> str:
     """``--batch-size`` help saying whether each preset means it per device or as the global batch."""
     meaning = by_value(preset_values("data", "batch_per"), {"device": "per device", "global": "the global batch"})
-    return f"{what} per batch ({key}): {meaning}, as data.batch_per says"
+    return f"{what} per batch ({key}) - {meaning} (data.batch_per)"
 
 
 __all__ = ["HelpFormatter", "RENAMED", "add_with_aliases", "alias", "batch_help", "by_value", "plain", "preset_help",

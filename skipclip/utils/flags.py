@@ -30,6 +30,8 @@ def alias(action: argparse.Action, *old: str) -> argparse.Action:
 def add_with_aliases(parser, names, old=(), **kwargs) -> argparse.Action:
     """``parser.add_argument(*names, *old, **kwargs)`` with ``old`` hidden from ``--help``."""
     names = [names] if isinstance(names, str) else list(names)
+    if "dest" in kwargs and "action" not in kwargs and "choices" not in kwargs:
+        kwargs.setdefault("metavar", names[0].lstrip("-").upper().replace("-", "_"))  # not the old dest's name
     return alias(parser.add_argument(*names, *old, **kwargs), *old)
 
 
