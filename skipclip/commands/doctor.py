@@ -37,12 +37,12 @@ def run(args: argparse.Namespace) -> int:
                      group_pattern=args.group_pattern, fallback=args.val_fallback, label_pattern=args.label_pattern,
                      progress=not args.no_progress)
     print(report.text(args.max_list))
-    from skipclip.commands.next_step import say_next
+    from skipclip.commands.next_step import data_flags, quote, say_next
 
-    flags = f" --label-pattern '{args.label_pattern}'" if args.label_pattern else ""
+    data, flags = quote(args.data), data_flags(args)
     if report.kind == "raw":
-        say_next(None, f"skipclip prepare --data {args.data}{flags} --out STORE",
-                 f"skipclip pretrain --config cpu-real --data {args.data}{flags} --out runs/pretrain")
+        say_next(None, f"skipclip prepare --data {data}{flags} --out STORE",
+                 f"skipclip pretrain --config cpu-real --data {data}{flags} --out runs/pretrain")
     else:
-        say_next(None, f"skipclip pretrain --config cpu-real --data {args.data} --out runs/pretrain")
+        say_next(None, f"skipclip pretrain --config cpu-real --data {data} --out runs/pretrain")
     return 1 if report.problems else 0

@@ -75,8 +75,9 @@ def run(args: argparse.Namespace) -> int:
         from skipclip.data import examine
 
         print(examine(args.out, fallback=args.val_fallback).text())
-    from skipclip.commands.next_step import say_next
+    from skipclip.commands.next_step import quote, say_next
 
-    say_next(f"the store is in {args.out}", f"skipclip doctor --data {args.out}",
-             f"skipclip pretrain --config cpu-real --data {args.out} --out runs/pretrain")
+    store = quote(args.out)
+    say_next(f"the store is in {args.out}", f"skipclip doctor --data {store}",
+             f"skipclip pretrain --config cpu-real --data {store} --out runs/pretrain")
     return 0
