@@ -3,6 +3,8 @@ from the presets (their names, what ``--batch-size`` means in each, what fine-tu
 
 from __future__ import annotations
 
+import functools
+
 from skipclip.utils.flags import (
     RENAMED,
     HelpFormatter,
@@ -21,19 +23,23 @@ def preset_help(what: str = "") -> str:
             f"`skipclip config` prints one){what}")
 
 
-def preset_values(section: str, key: str) -> dict[str, object]:
-    """``{preset: value}`` of one key in every preset (the default where a preset leaves it out)."""
+@functools.lru_cache(maxsize=1)
+def _presets() -> dict[str, dict]:
+    """Every preset's YAML, read once per process (several commands' help texts quote them)."""
     import yaml
 
     from skipclip.config.load import PRESET_DIR, preset_names
+
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    return {name: yaml.load((PRESET_DIR / f"{name}.yaml").read_text(), Loader=loader) or {} for name in preset_names()}
+
+
+def preset_values(section: str, key: str) -> dict[str, object]:
+    """``{preset: value}`` of one key in every preset (the default where a preset leaves it out)."""
     from skipclip.config.sections import Config
 
     default = getattr(getattr(Config(), section), key)
-    out = {}
-    for name in preset_names():
-        data = yaml.safe_load((PRESET_DIR / f"{name}.yaml").read_text()) or {}
-        out[name] = (data.get(section) or {}).get(key, default)
-    return out
+    return {name: (data.get(section) or {}).get(key, default) for name, data in _presets().items()}
 
 
 def by_value(values: dict[str, object], words: dict[object, str]) -> str:
