@@ -7,13 +7,13 @@ import os
 import stat
 
 import pytest
+from conftest import child_env, cli, tiny_cfg, tiny_config
+from video_factory import make_folder
 
 import skipclip
-from conftest import child_env, cli, tiny_cfg, tiny_config
 from skipclip.data import prepare
 from skipclip.utils.io import atomic_write_text
 from skipclip.weights.export import export_encoders
-from video_factory import make_folder
 
 
 def test_a_pretraining_run_logged_to_a_file_has_no_redraws_or_banners(tmp_path):

@@ -11,7 +11,6 @@ import subprocess
 import sys
 
 import pytest
-
 from conftest import child_env
 from video_factory import REAL_CLIPS
 
