@@ -38,7 +38,7 @@ EOF
 bench() {  # bench TIMEOUT_S BATCH JSON [extra flags...]
   local limit=$1 batch=$2 json=$3
   shift 3
-  timeout --signal=INT "$limit" "$PY" -m skipclip.bench.train --config paper --device cuda \
+  timeout --signal=INT "$limit" "$PY" -m skipclip.bench.train --config paper --accelerator cuda \
     --batch-size "$batch" --repeats 5 --warmup 2 --json "$json" "$@"
 }
 

@@ -107,7 +107,8 @@ def main() -> None:
             wall = round(time.time() - t0)
         if not report.exists():
             subprocess.run([sys.executable, "-m", "skipclip.cli", "evaluate", *common, "--ckpt", str(ckpt),
-                            "--protocols", "linear_probe", "--json", str(report), *over], check=True)
+                            "--protocols", "linear_probe", "--out", str(report.with_suffix("")), "--force",
+                            "--json", str(report), *over], check=True)
         probe = json.loads(report.read_text())["results"][0]
         rows.append({"variant": name, "set": sets, "probe_top1": probe["top1"], "test_videos": probe["test_videos"],
                      "pretrain_wall_s": wall or run_seconds(run_dir), **last_health(run_dir / "logs" / "metrics.csv")})

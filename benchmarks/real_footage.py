@@ -82,17 +82,18 @@ def main() -> None:
     for s in range(args.seeds):
         ckpt = out / f"pretrain-{s}" / "checkpoints" / "last.ckpt"
         if args.only != "skipclip":
-            rnd = out / f"random-{s}.json"
-            run(["evaluate", *common, "--seed", str(s), "--ckpt", "random", *ev, "--json", str(rnd)], rnd, wall,
-                f"random-{s}")
+            run(["evaluate", *common, "--seed", str(s), "--ckpt", "random", *ev, "--out", str(out / f"random-{s}"),
+                 "--force", "--json", str(out / f"random-{s}.json")],
+                out / f"random-{s}.json", wall, f"random-{s}")
         if args.only != "random":
             pre = out / f"pretrain-{s}"
             if not finished(pre):
                 over = ["--set", *args.set] if args.set else []
                 run(["pretrain", *common, "--seed", str(s), "--out", str(pre), *resume_flag(pre), *over], pre / "none",
                     wall, f"pretrain-{s}")
-            run(["evaluate", *common, "--seed", str(s), "--ckpt", str(ckpt), *ev, "--json",
-                 str(out / f"skipclip-{s}.json")], out / f"skipclip-{s}.json", wall, f"skipclip-{s}")
+            run(["evaluate", *common, "--seed", str(s), "--ckpt", str(ckpt), *ev, "--out", str(out / f"skipclip-{s}"),
+                 "--force", "--json", str(out / f"skipclip-{s}.json")],
+                out / f"skipclip-{s}.json", wall, f"skipclip-{s}")
     if args.only:
         return
 

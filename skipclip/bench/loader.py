@@ -27,8 +27,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "(default: generate 320x240 test videos, like UCF101's)")
     parser.add_argument("--videos", type=int, default=12, help="videos used (spread over the data set)")
     parser.add_argument("--samples", type=int, default=96, help="pretext samples timed per source")
-    parser.add_argument("--short-side", type=int, default=128)
-    parser.add_argument("--crop", type=int, default=112)
+    parser.add_argument("--short-side", type=int, default=128, help="frames resized to this short side in px")
+    from skipclip.utils.flags import add_with_aliases
+
+    add_with_aliases(parser, "--crop-size", ["--crop"], dest="crop", type=int, default=112, help="square crop side in px")
     parser.add_argument("--context-frames", type=int, default=16, help="K")
     parser.add_argument("--num-targets", type=int, default=8, help="M")
     parser.add_argument("--sampling-rate", type=int, default=4, help="r")

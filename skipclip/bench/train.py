@@ -51,8 +51,12 @@ SMOKE = {
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--config", default="cpu", help="preset name (cpu, paper) or a YAML file")
-    parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"], help="where to run the steps")
+    from skipclip.config.load import preset_names
+    from skipclip.utils.flags import add_with_aliases
+
+    parser.add_argument("--config", default="cpu", help=f"a preset ({', '.join(preset_names())}) or a YAML file")
+    add_with_aliases(parser, "--accelerator", ["--device"], dest="device", default="cpu", choices=["cpu", "cuda", "gpu"],
+                     help="where to run the steps (gpu = cuda)")
     parser.add_argument("--batch-size", type=int, default=None, help="videos per step (default: the config's)")
     parser.add_argument("--tiny", action="store_true", help="shrink the config to a seconds-long smoke test")
     parser.add_argument("--repeats", type=int, default=7, help="timed steps of each kind (medians reported)")
@@ -72,8 +76,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 # ---------------------------------------------------------------------------------- the run
 def _check(args: argparse.Namespace, torch) -> None:
+    if args.device == "gpu":
+        args.device = "cuda"
     if args.device == "cuda" and not torch.cuda.is_available():
-        raise InvalidInputError("--device cuda asked for, but torch sees no CUDA device; use --device cpu")
+        raise InvalidInputError("--accelerator cuda asked for, but torch sees no CUDA device; use --accelerator cpu")
     if args.repeats < 1 or args.warmup < 0:
         raise InvalidInputError(f"--repeats must be >= 1 and --warmup >= 0, got {args.repeats} and {args.warmup}")
     if args.threads is not None:
@@ -82,7 +88,7 @@ def _check(args: argparse.Namespace, torch) -> None:
         torch.set_num_threads(args.threads)
     if args.clock == "cpu" and (args.device != "cpu" or torch.get_num_threads() != 1):
         raise InvalidInputError("--clock cpu counts process CPU seconds, which equal step time only on one "
-                         "CPU thread: add --threads 1 (and --device cpu), or use --clock wall")
+                         "CPU thread: add --threads 1 (and --accelerator cpu), or use --clock wall")
 
 
 def _time_steps(args, skipclip_step, bare_step, matmul, device, clock) -> dict:
@@ -249,8 +255,10 @@ def run(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     """``python -m skipclip.bench.train``: the benchmark without the rest of the CLI's imports."""
+    from skipclip.utils.flags import HelpFormatter
+
     parser = argparse.ArgumentParser(prog="python -m skipclip.bench.train", description=DESCRIPTION,
-                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                                     formatter_class=HelpFormatter)
     add_arguments(parser)
     args = parser.parse_args(argv)
     from skipclip.utils.malloc import keep_freed_memory

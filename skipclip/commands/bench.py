@@ -23,13 +23,15 @@ def _module(name: str):
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from skipclip.utils.flags import HelpFormatter
+
     sub = parser.add_subparsers(dest="bench", metavar="BENCHMARK")
     for name, help_ in SUBCOMMANDS.items():
         module = _module(name)
         if module is None:
             continue
         p = sub.add_parser(name, help=getattr(module, "HELP", help_), description=getattr(module, "DESCRIPTION", help_),
-                           formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                           formatter_class=HelpFormatter)
         module.add_arguments(p)
         p.set_defaults(_bench=module)
     parser.set_defaults(_bench_parser=parser)

@@ -2,16 +2,17 @@
 
 HELP = "print the resolved configuration (a preset or YAML file with --set overrides) as YAML"
 DESCRIPTION = (
-    "Load a preset (cpu, paper) or a YAML file, apply --set KEY=VALUE overrides (values parsed as YAML), "
+    "Load a preset (cpu, cpu-real, paper) or a YAML file (`base: NAME` in it starts from a preset), apply --set KEY=VALUE overrides (values parsed as YAML), "
     "validate every value as a run would, and print the result as YAML: what pretrain, finetune and "
     "evaluate would run with. The output is itself a valid --config file."
 )
 
 
 def add_arguments(p):
+    from skipclip.commands.flags import preset_help
     from skipclip.commands.pretrain import add_set_argument
 
-    p.add_argument("--config", default="cpu", help="preset name (cpu, paper) or path to a YAML file")
+    p.add_argument("--config", default="cpu", help=preset_help())
     add_set_argument(p)
 
 

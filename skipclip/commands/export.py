@@ -25,5 +25,9 @@ def run(args) -> int:
     g = card["context_encoder"]
     print(f"wrote {args.out}/{g['file']} ({g['arch']}, width {g['width']})"
           + (f" and {card['frame_encoder']['file']}" if "frame_encoder" in card else "") + " and card.json")
-    print(f"load it: {g['how_to_load']}")
+    print(f"without skipclip: {g['how_to_load']}")
+    from skipclip.commands.next_step import say_next
+
+    say_next(f"the export is in {args.out}", "python -c \"import skipclip; g = skipclip.load_encoder("
+             f"'{args.out}'); print(g.transforms)\"  # then skipclip.features(g, skipclip.read_clip(VIDEO))")
     return 0

@@ -9,18 +9,30 @@ from skipclip.commands.pretrain import (
 )
 
 HELP = "fine-tune the context encoder for action recognition and test it (paper section 4.2)"
-DESCRIPTION = (
-    "Fine-tune g + global average pooling + a linear layer on the labelled training split, keep the "
-    "epoch with the best video accuracy on the validation split (never the test split), then test "
-    "the paper's way: centre crop, every non-overlapping window of each test video, softmax "
-    "averaged per video. Start g at random (--init random), from a Skip-Clip checkpoint "
-    "(--init CKPT), or from 2D weights inflated into 3D (--inflate FILE: a torchvision ResNet-18 "
-    "state dict, or a Skip-Clip checkpoint whose frame encoder is inflated). --linear trains only "
-    "the linear layer on frozen g (the finetune_frozen protocol). Writes OUT/report.json, "
-    "OUT/checkpoints/best.ckpt (the selected epoch's weights, updated as validation improves), "
-    "OUT/checkpoints/last.ckpt (atomic, at each epoch end, for --resume after a crash or preemption) "
-    "and the logs."
+
+
+def _keeps() -> str:
+    from skipclip.commands.flags import by_value, preset_values
+
+    return by_value(preset_values("finetune", "selection"), {
+        "best": "the best validation video accuracy (finetune.selection: best)",
+        "last": "the last, training on the whole training list (finetune.selection: last, "
+                "finetune.val_fraction: 0, the paper's reading)"})
+
+
+_DESCRIPTION = (
+    "Fine-tune g + global average pooling + a linear layer on the labelled training split, keep "
+    "the weights the preset selects, never by the test split; then test the paper's way: centre "
+    "crop, every non-overlapping window of each test video, softmax averaged per video. Which "
+    "weights are kept: {keeps}. Start g at random (--ckpt random, the default), from a Skip-Clip "
+    "checkpoint (--ckpt CKPT), or from 2D weights inflated into 3D (--inflate FILE: a torchvision "
+    "ResNet-18 state dict, or a Skip-Clip checkpoint whose frame encoder is inflated). --linear "
+    "trains only the linear layer on frozen g (the finetune_frozen protocol). Writes "
+    "OUT/report.json, OUT/checkpoints/best.ckpt (the selected weights), OUT/checkpoints/last.ckpt "
+    "(atomic, at each epoch end, for --resume after a crash or preemption) and the logs."
 )
+
+DESCRIPTION = _DESCRIPTION.format(keeps=_keeps())
 
 OVERRIDES = {
     "max_epochs": "finetune.max_epochs",
@@ -46,9 +58,11 @@ def add_data_arguments(p):
                    help="'synthetic' (built in), a prepared store or a labelled video folder in any layout "
                         "(class subfolders, train/ val/ trees, list files, Kinetics, SSv2, UCF101, HMDB51)")
     add_layout_arguments(p, with_defaults=False)
+    from skipclip.commands.flags import batch_help, preset_help
+
     p.add_argument("--val-fraction", type=float, help="share of each class's training videos held out by group "
-                   "for model selection (default: data.val_fraction)")
-    p.add_argument("--config", default="cpu", help="preset name (cpu, paper) or a YAML file; its finetune section")
+                   "for model selection (default: finetune.val_fraction, else data.val_fraction)")
+    p.add_argument("--config", default="cpu", help=preset_help("; its finetune section"))
     p.add_argument("--max-steps", type=positive_int, metavar="N",
                    help="fine-tuning optimiser steps (default: finetune.max_steps; epochs without it)")
     p.add_argument("--max-epochs", type=int,
@@ -57,19 +71,24 @@ def add_data_arguments(p):
     p.add_argument("--seeds", type=positive_int, default=1, metavar="N",
                    help="repeat with seeds SEED..SEED+N-1 and report mean and spread (default 1)")
     p.add_argument("--lr", type=float, help="fine-tuning learning rate")
-    p.add_argument("--batch-size", type=int, help="clips per batch")
+    p.add_argument("--batch-size", type=int, help=batch_help("clips", "finetune.batch_size"))
     p.add_argument("--clip-frames", type=int, help="frames per clip and test window (paper: 16)")
     p.add_argument("--crop-size", type=int, help="crop side in pixels (paper: 112)")
     p.add_argument("--num-workers", type=int, help="data-loading worker processes")
     p.add_argument("--seed", type=int, help="random seed")
-    p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    p.add_argument("--no-progress", action="store_true",
+                   help="no progress (shown on stderr: a bar on a terminal, a line every 30 s in a file)")
     add_device_arguments(p)
     add_set_argument(p)
 
 
 def add_arguments(p):
     p.add_argument("--out", required=True, help="run folder: report.json, checkpoints, logs")
-    p.add_argument("--init", default="random", help="'random' or a Skip-Clip checkpoint to start g from")
+    from skipclip.commands.flags import add_with_aliases
+
+    add_with_aliases(p, "--ckpt", ["--init"], dest="init", default="random", metavar="CKPT",
+                     help="where g starts: 'random' (the default), a Skip-Clip checkpoint (RUN/checkpoints/last.ckpt), "
+                          "an exported context_encoder.safetensors, or a run folder")
     p.add_argument("--inflate", metavar="FILE",
                    help="start g from inflated 2D weights: a torchvision ResNet-18 state dict, or a Skip-Clip "
                         "checkpoint (its frame encoder)")
@@ -98,7 +117,10 @@ def run(args) -> int:
     from skipclip.recipes.finetune import run_finetune
 
     cfg, loggers = config_from_args(args), parse_loggers(args.logger)
-    report = run_finetune(cfg, args.data, args.out, init=args.init, inflate=args.inflate, frozen=args.linear,
+    from skipclip.recipes.features import resolve_weights
+
+    init = args.init if args.init == "random" else str(resolve_weights(args.init))
+    report = run_finetune(cfg, args.data, args.out, init=init, inflate=args.inflate, frozen=args.linear,
                           force=args.force, resume=args.resume, progress=not args.no_progress, loggers=loggers,
                           seeds=args.seeds)
     if not report:
@@ -116,5 +138,13 @@ def run(args) -> int:
 
         print(f"skipped {len(report['failed_videos'])} unreadable videos (named in report.json), e.g. "
               + "; ".join(f"{printable(n)}: {r}" for n, r in list(report["failed_videos"].items())[:3]))
-    print(f"wrote {args.out}/report.json and {report['checkpoint']}")
+    from pathlib import Path
+
+    from skipclip.commands.next_step import data_flags, quote, say_next
+
+    out, data, best = Path(args.out), quote(args.data), quote(report["checkpoint"])
+    say_next(f"the report is {out / 'report.json'}; the selected weights {report['checkpoint']}",
+             f"skipclip evaluate --ckpt {best} --data {data}{data_flags(args)}",
+             f"skipclip features --ckpt {best} --data {data}{data_flags(args)} --out {quote(out / 'features.npz')}",
+             f"skipclip export --ckpt {best} --out {quote(out / 'export')}")
     return 0

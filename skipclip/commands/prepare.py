@@ -7,7 +7,8 @@ import argparse
 HELP = "decode a data set (UCF101, HMDB51, Kinetics, SSv2, list files, split folders, any folder) into a fast store"
 
 LAYOUT_OVERRIDES = {"layout": "data.layout", "test_fraction": "data.test_fraction",
-                    "group_pattern": "data.group_pattern", "val_fallback": "data.val_fallback"}
+                    "group_pattern": "data.group_pattern", "label_pattern": "data.label_pattern",
+                    "val_fallback": "data.val_fallback"}
 
 
 def add_layout_arguments(parser: argparse.ArgumentParser, with_defaults: bool = True) -> None:
@@ -20,6 +21,10 @@ def add_layout_arguments(parser: argparse.ArgumentParser, with_defaults: bool = 
     parser.add_argument("--group-pattern", default=None, metavar="REGEX",
                         help="regular expression whose match (first group) is a video's recording session, "
                              r"e.g. 'person\d+'; default: UCF-style gNN names, else one group per video")
+    parser.add_argument("--label-pattern", default=None, metavar="REGEX",
+                        help="regular expression whose first group, searched in a video's path, is its class, for "
+                             r"folders whose file names carry the class: KTH's person01_boxing_d2_uncomp.avi with "
+                             r"'person\d+_([a-z]+)_' (folder layout; replaces class subfolders)")
     parser.add_argument("--val-fallback", choices=("videos", "skip", "error"), default="videos" if with_defaults else None,
                         help="classes whose groups cannot be held out: hold out single videos, leave them out "
                              "of validation, or stop")
@@ -32,15 +37,19 @@ DESCRIPTION = (
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--videos", required=True, help="the video folder in any layout of the README's table (class subfolders, "
-                        "train/ val/ trees, list files, Kinetics CSVs, SSv2 JSON, UCF101, HMDB51)")
+    from skipclip.commands.flags import add_with_aliases
+
+    add_with_aliases(parser, "--data", ["--videos"], required=True,
+                     help="the video folder in any layout of docs/data-layouts.md (class subfolders, flat with "
+                          "--label-pattern, train/ val/ trees, list files, Kinetics CSVs, SSv2 JSON, UCF101, HMDB51)")
     parser.add_argument("--out", required=True, help="the store directory to create or complete")
     parser.add_argument("--splits", default=None, help="split folder (ucfTrainTestlist/ or testTrainMulti_7030_splits/) "
                         "when it is not next to the videos")
     add_layout_arguments(parser)
     parser.add_argument("--short-side", type=int, default=128, help="short side of the stored frames in px "
                         "(256 for the paper's 224-px crops)")
-    parser.add_argument("--workers", type=int, default=None, help="decoding processes (default: all cores; 0 = in process)")
+    add_with_aliases(parser, "--num-workers", ["--workers"], type=int, default=None, metavar="N",
+                     help="decoding processes (default: all cores; 0 = in this process)")
     parser.add_argument("--codec", choices=("jpeg", "raw"), default="jpeg", help="frame storage (raw: no decoding, ~16x bigger)")
     parser.add_argument("--quality", type=int, default=90, help="JPEG quality")
     parser.add_argument("--time-limit", type=float, default=1800.0, metavar="SECONDS",
@@ -48,14 +57,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--retry-failed", action="store_true",
                         help="decode again videos that killed a decoding process in an earlier run")
     parser.add_argument("--check", action="store_true", help="run `skipclip doctor` on the store afterwards")
-    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.add_argument("--no-progress", action="store_true", help="no progress")
 
 
 def run(args: argparse.Namespace) -> int:
     from skipclip.data import prepare
 
-    report = prepare(args.videos, args.out, splits=args.splits, layout=args.layout, short_side=args.short_side,
-                     workers=args.workers, codec=args.codec, quality=args.quality, progress=not args.no_progress,
+    report = prepare(args.data, args.out, splits=args.splits, layout=args.layout, short_side=args.short_side,
+                     workers=args.num_workers, label_pattern=args.label_pattern, codec=args.codec, quality=args.quality, progress=not args.no_progress,
                      time_limit=args.time_limit or None, retry_failed=args.retry_failed,
                      test_fraction=args.test_fraction, group_pattern=args.group_pattern, fallback=args.val_fallback)
     print(report.summary())
@@ -66,4 +75,9 @@ def run(args: argparse.Namespace) -> int:
         from skipclip.data import examine
 
         print(examine(args.out, fallback=args.val_fallback).text())
+    from skipclip.commands.next_step import quote, say_next
+
+    store = quote(args.out)
+    say_next(f"the store is in {args.out}", f"skipclip doctor --data {store}",
+             f"skipclip pretrain --config cpu-real --data {store} --out runs/pretrain")
     return 0

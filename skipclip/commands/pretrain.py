@@ -37,15 +37,16 @@ OVERRIDES = {
 
 
 def add_common_training_arguments(p, default_config: str = "cpu") -> None:
-    p.add_argument("--config", default=default_config,
-                   help="preset name (cpu, paper) or path to a YAML file")
+    from skipclip.commands.flags import batch_help, preset_help
+
+    p.add_argument("--config", default=default_config, help=preset_help())
     p.add_argument("--max-steps", type=positive_int, metavar="N",
                    help="optimiser steps to train (default: the preset's; its epochs without one)")
     p.add_argument("--max-epochs", type=int,
                    help="train this many epochs instead of a step budget (alone: overrides the preset's steps)")
     p.add_argument("--time-budget", type=float, metavar="MIN", help="stop after this many minutes of training")
     p.add_argument("--lr", type=float, help="learning rate")
-    p.add_argument("--batch-size", type=int, help="videos per batch (per device)")
+    p.add_argument("--batch-size", type=int, help=batch_help())
     p.add_argument("--num-workers", type=int, help="data-loading worker processes")
     p.add_argument("--crop-size", type=int, help="square crop side in pixels")
     add_device_arguments(p)
@@ -55,7 +56,8 @@ def add_common_training_arguments(p, default_config: str = "cpu") -> None:
     add_logger_argument(p)
     p.add_argument("--resume", action="store_true", help="continue from OUT/checkpoints/last.ckpt")
     p.add_argument("--force", action="store_true", help="overwrite a run already in --out")
-    p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    p.add_argument("--no-progress", action="store_true",
+                   help="no progress (shown on stderr: a bar on a terminal, a line every 30 s in a file)")
 
 
 def add_set_argument(p) -> None:
@@ -76,7 +78,8 @@ def add_device_arguments(p) -> None:
     """--devices, --num-nodes, --accelerator: where Lightning trains (several: DDP)."""
     p.add_argument("--devices", type=_devices, help="devices per node: a number, or 'auto' (several: DDP)")
     p.add_argument("--num-nodes", type=int, help="machines (for SLURM / torchrun)")
-    p.add_argument("--accelerator", choices=["cpu", "gpu", "cuda", "auto"], help="where to train")
+    p.add_argument("--accelerator", choices=["cpu", "gpu", "cuda", "auto"],
+                   help="where to train (the cpu and cpu-real presets say cpu, paper auto)")
 
 
 def _devices(text: str):
@@ -176,5 +179,14 @@ def run(args) -> int:
     if summary["too_short_videos"] or summary["failed_videos"] or summary.get("skipped_videos"):
         print(f"  skipped: {summary['too_short_videos']} too short, {len(summary['failed_videos'])} unreadable, "
               f"{summary.get('skipped_videos', 0)} reads passed over")
-    print(f"  checkpoint: {summary['last_checkpoint']}")
+    from pathlib import Path
+
+    from skipclip.commands.next_step import data_flags, quote, say_next
+
+    out, data, ckpt = quote(Path(args.out)), quote(args.data), quote(summary["last_checkpoint"])
+    config = f" --config {quote(args.config)}" if args.config != "cpu" else ""
+    say_next(f"the run is in {args.out}: checkpoints/last.ckpt, config.yaml, run.json, logs/",
+             f"skipclip finetune{config} --data {data}{data_flags(args)} --ckpt {ckpt} --out {out}-finetune",
+             f"skipclip features --ckpt {ckpt} --data {data}{data_flags(args)} --out {out}/features.npz",
+             f"skipclip export --ckpt {ckpt} --out {out}/export")
     return 0

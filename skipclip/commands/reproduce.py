@@ -14,9 +14,12 @@ DESCRIPTION = (
 def add_arguments(p):
     p.add_argument("--data", default="synthetic", help="'synthetic', a prepared store or a labelled video folder")
     p.add_argument("--out", required=True, help="folder for the pretraining runs, report.json, tables.*")
-    p.add_argument("--config", default="cpu", help="preset name or YAML file")
+    from skipclip.commands.flags import add_with_aliases, preset_help
+
+    p.add_argument("--config", default="cpu", help=preset_help())
     p.add_argument("--seeds", type=int, default=3, help="fine-tuning seeds per row (>= 3 for a spread)")
-    p.add_argument("--pretrain-epochs", type=int, help="pretraining epochs per variant")
+    add_with_aliases(p, "--max-epochs", ["--pretrain-epochs"], dest="pretrain_epochs", type=int,
+                     help="pretraining epochs per variant (default: 30, --quick 1)")
     p.add_argument("--finetune-epochs", type=int, help="fine-tuning epochs per run")
     p.add_argument("--videos-per-class", type=int,
                    help="synthetic videos per class (pretraining; the labelled and test sets scale with it)")

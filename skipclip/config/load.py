@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import logging
 from dataclasses import fields
 from pathlib import Path
 from typing import Any, Mapping
@@ -14,6 +15,8 @@ from skipclip.config.validate import validate
 from skipclip.errors import InputNotFoundError, InvalidInputError
 
 PRESET_DIR = Path(__file__).resolve().parent.parent / "configs"
+BASE_KEY = "base"  # a YAML file's `base: NAME` starts from that preset (or file)
+log = logging.getLogger(__name__)
 
 
 def preset_names() -> list[str]:
@@ -32,22 +35,16 @@ def _merge_section(section: Any, values: Mapping[str, Any], where: str) -> None:
 
 def config_from_dict(data: Mapping[str, Any], where: str = "config") -> Config:
     """Build a Config from nested mappings, rejecting unknown sections and keys."""
-    cfg = Config()
-    for name, values in (data or {}).items():
-        if name not in {f.name for f in fields(Config)}:
-            raise InvalidInputError(
-                f"unknown section '{name}' in {where}; known sections: "
-                f"{', '.join(f.name for f in fields(Config))}"
-            )
-        if not isinstance(values, Mapping):
-            raise InvalidInputError(f"section '{name}' in {where} must be a mapping, got {values!r}")
-        _merge_section(getattr(cfg, name), values, f"{where} section '{name}'")
-    return cfg
+    return merge_dict(Config(), data, where)
 
 
 def load_config(name_or_path: str | Path = "cpu", overrides: Mapping[str, Any] | None = None,
                 sets: Mapping[str, Any] | None = None) -> Config:
     """Load a preset by name (``paper``, ``cpu``, ...) or a YAML file, then apply overrides.
+
+    A YAML file may start from a preset (or another file) with ``base: NAME``: its sections are
+    then set on that preset's values. A file without ``base:`` is set on skipclip's defaults (the
+    paper's sizes), and says so in a logged line when it leaves keys unset.
 
     Args:
         name_or_path: a preset name from ``skipclip/configs`` or a path to a YAML file.
@@ -58,29 +55,86 @@ def load_config(name_or_path: str | Path = "cpu", overrides: Mapping[str, Any] |
         ValueError: unknown preset, unknown key, or a value out of range (see ``validate``).
         FileNotFoundError: the path does not exist.
     """
+    cfg = _load(name_or_path, seen=())
+    apply_overrides(cfg, overrides or {})
+    apply_sets(cfg, sets or {})
+    validate(cfg)
+    return cfg
+
+
+def _locate(name_or_path: str | Path, relative_to: Path | None = None) -> tuple[Path, str, bool]:
+    """The YAML file of a preset name or a path (a relative ``base:`` path is read beside the file
+    naming it): ``(path, description, is_preset)``.
+
+    Raises:
+        ValueError: an unknown preset.
+        FileNotFoundError: the path does not exist.
+    """
     text_path = Path(str(name_or_path))
+    if relative_to is not None and not text_path.is_absolute() and (relative_to.parent / text_path).exists():
+        text_path = relative_to.parent / text_path
     if text_path.suffix in (".yaml", ".yml") or text_path.exists():
         if not text_path.exists():
             raise InputNotFoundError(f"config file {text_path} does not exist")
-        path, where = text_path, str(text_path)
-    else:
-        path = PRESET_DIR / f"{name_or_path}.yaml"
-        where = f"preset '{name_or_path}'"
-        if not path.exists():
-            raise InvalidInputError(
-                f"unknown preset '{name_or_path}'; choose one of {', '.join(preset_names())} "
-                "or give a path to a YAML file"
-            )
+        return text_path, str(text_path), False
+    path = PRESET_DIR / f"{name_or_path}.yaml"
+    if not path.exists():
+        raise InvalidInputError(
+            f"unknown preset '{name_or_path}'; choose one of {', '.join(preset_names())} "
+            "or give a path to a YAML file"
+        )
+    return path, f"preset '{name_or_path}'", True
+
+
+def _load(name_or_path: str | Path, seen: tuple[Path, ...], relative_to: Path | None = None) -> Config:
+    """A preset or YAML file as a Config, its ``base:`` (a preset name or another file) first."""
+    path, where, is_preset = _locate(name_or_path, relative_to)
+    if path.resolve() in seen:
+        raise InvalidInputError(f"{where}: `base:` goes round in a circle ({' -> '.join(str(p) for p in seen)})")
     try:
         data = yaml.safe_load(path.read_text()) or {}
     except yaml.YAMLError as exc:
         raise InvalidInputError(f"{path} is not valid YAML: {exc}") from exc
     if not isinstance(data, Mapping):
         raise InvalidInputError(f"{path} must hold a mapping of sections, got {type(data).__name__}")
-    cfg = config_from_dict(data, where)
-    apply_overrides(cfg, overrides or {})
-    apply_sets(cfg, sets or {})
-    validate(cfg)
+    data = dict(data)
+    base = data.pop(BASE_KEY, None)
+    if base is not None and not isinstance(base, str):
+        raise InvalidInputError(f"{where}: `base:` names a preset ({', '.join(preset_names())}) or a YAML file, "
+                                f"got {base!r}")
+    if base is None:
+        cfg = config_from_dict(data, where)
+        if not is_preset and _partial(data):
+            log.info("%s has no `base:`, so its values are set on skipclip's defaults (the paper's sizes, "
+                     "trainer.accelerator auto); start it with `base: cpu` (or %s) to build on a preset",
+                     where, ", ".join(n for n in preset_names() if n != "cpu"))
+        return cfg
+    cfg = _load(base, seen + (path.resolve(),), relative_to=path)
+    return merge_dict(cfg, data, where)
+
+
+def _partial(data: Mapping[str, Any]) -> bool:
+    """Whether a file's sections leave some key of the configuration unset."""
+    default = Config()
+    for f in fields(Config):
+        section = data.get(f.name)
+        keys = {g.name for g in fields(getattr(default, f.name))}
+        if not isinstance(section, Mapping) or keys - set(section):
+            return True
+    return False
+
+
+def merge_dict(cfg: Config, data: Mapping[str, Any], where: str = "config") -> Config:
+    """Set the sections and keys of ``data`` on ``cfg`` (unknown sections and keys refused)."""
+    for name, values in (data or {}).items():
+        if name not in {f.name for f in fields(Config)}:
+            raise InvalidInputError(
+                f"unknown section '{name}' in {where}; known sections: "
+                f"{', '.join(f.name for f in fields(Config))}"
+            )
+        if not isinstance(values, Mapping):
+            raise InvalidInputError(f"section '{name}' in {where} must be a mapping, got {values!r}")
+        _merge_section(getattr(cfg, name), values, f"{where} section '{name}'")
     return cfg
 
 

@@ -70,6 +70,7 @@ class DataConfig:
     layout: str | None = None
     test_fraction: float = 0.2
     group_pattern: str | None = None
+    label_pattern: str | None = None  # folder layout: the first group, searched in a path, is the class
     # built-in synthetic data set
     synthetic_classes: int = 8
     synthetic_videos_per_class: int = 60

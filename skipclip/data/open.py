@@ -81,7 +81,7 @@ def open_split(data: str | Path, split: str = "train", *, cfg=None, fold: int = 
         split: ``train``, ``val`` (carved from the training list by group, every class in it),
             ``test``, ``trainval`` or ``all``; the synthetic set also has ``labelled``.
         cfg: the run's :class:`~skipclip.config.Config` (synthetic sizes, ``data.val_fraction``,
-            ``data.val_fallback``, ``data.layout``, ``data.test_fraction``, ``data.group_pattern``,
+            ``data.val_fallback``, ``data.layout``, ``data.test_fraction``, ``data.group_pattern``, ``data.label_pattern``,
             the seed); the defaults when ``None``.
         fold: official split number (1-3) for UCF101 and HMDB51.
         val_fraction, seed: override ``cfg.data.val_fraction`` and ``cfg.trainer.seed``.
@@ -113,7 +113,8 @@ def open_split(data: str | Path, split: str = "train", *, cfg=None, fold: int = 
         return PreparedStore(path, split=split, fold=fold, val_fraction=val_fraction, seed=seed, fallback=fallback)
 
     index = load_index(path, splits, layout or cfg.data.layout, test_fraction=cfg.data.test_fraction,
-                       group_pattern=cfg.data.group_pattern, fallback=fallback)
+                       group_pattern=cfg.data.group_pattern, fallback=fallback,
+                       label_pattern=cfg.data.label_pattern)
     present = index.present()  # listed-but-missing videos are reported by prepare/doctor; carry on without
     chosen = select(present, split, fold, val_fraction, seed, fallback, index.classes)
     return VideoFileSource(index.root, [present[i] for i in chosen], index.classes)

@@ -11,19 +11,20 @@ from skipclip.engine.trainer import device_of
 from skipclip.errors import InvalidInputError
 from skipclip.eval.finetune import finetune_settings
 from skipclip.models.normalize import input_stats_of, normalize
+from skipclip.utils.progress import Progress
 
 
 @torch.no_grad()
-def video_features(encoder, source, clip_len: int, crop_size: int, short_side: int | None = None,
-                   batch_size: int = 32, device: str | torch.device = "cpu",
-                 failed: dict | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """Global-average-pooled features of ``encoder`` over every non-overlapping window of every
-    video, averaged per video, the clips standardised with the encoder's statistics
-    (:func:`~skipclip.models.normalize.input_stats_of`). A video with an unreadable window is left
-    out and, when ``failed`` is given, named in it (name -> reason).
+def window_features(encoder, source, clip_len: int, crop_size: int, short_side: int | None = None,
+                    batch_size: int = 32, device: str | torch.device = "cpu", failed: dict | None = None,
+                    progress: Progress | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Global-average-pooled features of ``encoder`` on every non-overlapping window of every video
+    (centre crop, the sliding-window test's clips). A video with an unreadable window is left out
+    entirely and, when ``failed`` is given, named in it (name -> reason).
 
     Returns:
-        features ``(V, C)`` float32 and labels ``(V,)`` int64, in source order.
+        features ``(W, C)`` float32, the video index ``(W,)`` and start frame ``(W,)`` of each
+        window, videos in source order.
 
     Raises:
         ValueError: no video could be read.
@@ -35,36 +36,90 @@ def video_features(encoder, source, clip_len: int, crop_size: int, short_side: i
     bad: set[int] = set()
     was_training = encoder.training
     encoder.eval().to(device)
-    stats = input_stats_of(encoder)
-    sums: dict[int, torch.Tensor] = {}
-    counts: dict[int, int] = {}
+    feats, videos = [], []
     for batch in loader:
         lost.update(from_batch(batch))
         ok = batch["ok"]
         bad.update(batch["video"][~ok].tolist())
-        if not ok.any():
-            continue
-        x = normalize(batch["clip"][ok].to(device), channel_dim=1, stats=stats)  # B x 3 x T x S x S
-        feats = encoder.pooled(x).float().cpu()  # B x C
-        for f, v in zip(feats, batch["video"][ok].tolist()):
-            sums[v] = sums.get(v, 0) + f
-            counts[v] = counts.get(v, 0) + 1
+        if ok.any():
+            x = normalize(batch["clip"][ok].to(device), channel_dim=1,
+                          stats=input_stats_of(encoder))  # B x 3 x T x S x S
+            feats.append(encoder.pooled(x).float().cpu())  # B x C
+            videos.append(batch["video"][ok])
+        if progress is not None:
+            progress.update(len(batch["video"]))
     encoder.train(was_training)
     if failed is not None:
         failed.update(lost)
-    videos = sorted(set(sums) - bad)
-    if not videos:
+    v = torch.cat(videos).numpy() if videos else np.zeros(0, np.int64)
+    keep = ~np.isin(v, sorted(bad))
+    if not keep.any():
         raise InvalidInputError(f"no video of the {len(source)} could be read, e.g. {next(iter(lost.items()), ('?', '?'))}")
-    x = torch.stack([sums[v] / counts[v] for v in videos]).numpy()
-    y = np.array([source.label(v) for v in videos], dtype=np.int64)
+    x = torch.cat(feats).numpy()[keep]
+    return x, v[keep], _starts_of(ds, v, keep)
+
+
+def _starts_of(ds, videos: np.ndarray, keep: np.ndarray) -> np.ndarray:
+    """Start frame of each kept window: the windows come in ``ds.items`` order, and a video's
+    windows are all kept or all dropped."""
+    starts = {}
+    for video, start in ds.items:
+        starts.setdefault(video, []).append(start)
+    out, seen = [], {}
+    for video in videos[keep]:
+        i = seen.get(video, 0)
+        out.append(starts[video][i])
+        seen[video] = i + 1
+    return np.asarray(out, dtype=np.int64)
+
+
+def average_by_video(features: np.ndarray, videos: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The mean feature of each video's windows: ``(V, C)`` and the video indices ``(V,)``, sorted."""
+    ids, index = np.unique(videos, return_inverse=True)
+    sums = torch.zeros(len(ids), features.shape[1], dtype=torch.float32)
+    sums.index_add_(0, torch.from_numpy(index), torch.from_numpy(features))
+    counts = torch.from_numpy(np.bincount(index, minlength=len(ids))).float()[:, None]
+    return (sums / counts).numpy(), ids
+
+
+def video_features(encoder, source, clip_len: int, crop_size: int, short_side: int | None = None,
+                   batch_size: int = 32, device: str | torch.device = "cpu",
+                   failed: dict | None = None, progress: Progress | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Global-average-pooled features of ``encoder`` over every non-overlapping window of every
+    video, averaged per video (see :func:`window_features`). A video with an unreadable window is
+    left out and, when ``failed`` is given, named in it (name -> reason).
+
+    Returns:
+        features ``(V, C)`` float32 and labels ``(V,)`` int64, in source order.
+
+    Raises:
+        ValueError: no video could be read.
+    """
+
+    feats, videos, _ = window_features(encoder, source, clip_len, crop_size, short_side, batch_size, device,
+                                       failed, progress)
+    x, ids = average_by_video(feats, videos)
+    y = np.array([source.label(int(v)) for v in ids], dtype=np.int64)
     return x, y
 
 
-def frozen_features(cfg, encoder, *sources, failed: dict | None = None):
+def count_windows(source, clip_len: int) -> int | None:
+    """Non-overlapping windows of ``source`` (for progress), or ``None`` when a count fails."""
+    try:
+        return sum(max(0, source.num_frames(i) // clip_len) for i in range(len(source)))
+    except Exception:  # noqa: BLE001 - an unreadable video: ClipDataset names it; progress just has no total
+        return None
+
+
+def frozen_features(cfg, encoder, *sources, failed: dict | None = None, progress: bool = False):
     """Per-video features of frozen ``encoder`` (mean over its non-overlapping windows) of each
     source, at the ``finetune`` section's clip length, crop and short side; unreadable videos are
-    left out and named in ``failed``."""
+    left out and named in ``failed``; ``progress`` on stderr."""
 
     ft = finetune_settings(cfg)
-    return [video_features(encoder, s, ft.clip_frames, ft.crop_size, ft.short_side, batch_size=ft.batch_size,
-                           device=device_of(cfg), failed=failed) for s in sources]
+    out = []
+    for s in sources:
+        with Progress(count_windows(s, ft.clip_frames), "features", "windows", enabled=progress) as bar:
+            out.append(video_features(encoder, s, ft.clip_frames, ft.crop_size, ft.short_side,
+                                      batch_size=ft.batch_size, device=device_of(cfg), failed=failed, progress=bar))
+    return out

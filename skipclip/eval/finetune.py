@@ -36,6 +36,7 @@ from skipclip.eval.metrics import topk_accuracy
 from skipclip.eval.video_level import video_level_predictions, windows_per_video
 from skipclip.models.normalize import input_stats_of
 from skipclip.utils.dist import batch_per_process
+from skipclip.utils.progress import Progress
 
 
 def finetune_settings(cfg: Config) -> FinetuneConfig:
@@ -216,14 +217,16 @@ def finetune_batch(cfg: Config, batch_size: int, devices=1, num_nodes: int = 1) 
     return batch_per_process(batch_size, cfg.data.batch_per, world, key="finetune.batch_size")
 
 
-def evaluate_video_level(model, test_src, cfg: Config) -> dict:
-    """The paper's test: centre crop, every non-overlapping window, softmax averaged per video.
-    Returns video and clip top-1/top-5 and the windows per video."""
+def evaluate_video_level(model, test_src, cfg: Config, progress: bool = False) -> dict:
+    """The paper's test: centre crop, every non-overlapping window, softmax averaged per video
+    (``progress`` on stderr). Returns video and clip top-1/top-5 and the windows per video."""
 
     ft = finetune_settings(cfg)
     ds = ClipDataset(test_src, ft.clip_frames, ft.crop_size, ft.short_side, train=False, stride=ft.window_stride)
-    scores, labels, clips = video_level_predictions(model, ds, batch_size=ft.batch_size, device=device_of(cfg),
-                                                    num_workers=cfg.data.num_workers, timeout=cfg.data.loader_timeout)
+    with Progress(len(ds), "testing", "windows", enabled=progress) as bar:
+        scores, labels, clips = video_level_predictions(model, ds, batch_size=ft.batch_size, device=device_of(cfg),
+                                                        num_workers=cfg.data.num_workers,
+                                                        timeout=cfg.data.loader_timeout, progress=bar)
     failed = {**ds.failed, **clips["failed"]}
     return {"top1": topk_accuracy(scores, labels, 1), "top5": topk_accuracy(scores, labels, 5),
             "clip_top1": topk_accuracy(clips["probs"], clips["labels"], 1),
@@ -265,7 +268,7 @@ def finetune_and_test(cfg: Config, encoder: nn.Module, train_src, val_src, test_
     start = time.time()
     model, history = finetune(cfg, copy.deepcopy(encoder), train_src, val_src, epochs=epochs, seed=seed,
                               progress=progress, frozen=frozen)
-    result = {"protocol": protocol_name(frozen), **evaluate_video_level(model, test_src, cfg),
+    result = {"protocol": protocol_name(frozen), **evaluate_video_level(model, test_src, cfg, progress),
               "val_top1": history["val_top1"], "best_epoch": history["best_epoch"], "epochs": history["epochs"],
               "best_step": history["best_step"], "steps": history["steps"], "budget": history["budget"]["budget"],
               "selected_by": history["selected_by"], "seed": seed, "train_s": history["wall_s"]}

@@ -61,8 +61,9 @@ def windows_per_video(clip_videos: np.ndarray) -> dict:
 
 @torch.no_grad()
 def video_level_predictions(model, dataset, batch_size: int = 32, device="cpu", num_workers: int = 0,
-                            timeout: float = 0):
-    """Softmax of every window of ``dataset`` (a test :class:`ClipDataset`), averaged per video.
+                            timeout: float = 0, progress=None):
+    """Softmax of every window of ``dataset`` (a test :class:`ClipDataset`), averaged per video;
+    ``progress`` (a :class:`~skipclip.utils.progress.Progress`) counts the windows.
 
     Videos with an unreadable window are left out and named in ``clips["failed"]``.
 
@@ -86,6 +87,8 @@ def video_level_predictions(model, dataset, batch_size: int = 32, device="cpu", 
         videos.append(batch["video"])
         labels.append(batch["label"])
         oks.append(ok)
+        if progress is not None:
+            progress.update(len(batch["video"]))
     v, y, ok = torch.cat(videos).numpy(), torch.cat(labels).numpy(), torch.cat(oks).numpy()
     keep = ~np.isin(v, v[~ok])  # every window of a video with an unreadable one is left out
     if not keep.any():

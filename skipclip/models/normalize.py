@@ -46,8 +46,14 @@ def normalize(clip: torch.Tensor, channel_dim: int,
     encoders' first convolution would cast it anyway, so this saves a pass and the fp32 copy.
 
     Raises:
-        ValueError: the channel axis does not hold a multiple of 3 channels, or unknown ``stats``.
+        InvalidInputError: ``clip`` is not uint8 (floats in [0, 1] would be divided by 255 again),
+            the channel axis does not hold a multiple of 3 channels, or unknown ``stats``.
     """
+    if clip.dtype != torch.uint8:
+        raise InvalidInputError(
+            f"normalize takes uint8 frames (0-255, as skipclip.read_clip and the data sets give them), got "
+            f"{clip.dtype}: it divides by 255 itself. Frames in [0, 1]: pass (x * 255).round().to(torch.uint8); "
+            "or use the encoder's own preprocessing, encoder.transforms(frames)")
     if stats not in STATS:
         raise InvalidInputError(f"normalize stats must be one of {', '.join(STATS)}, got {stats!r}")
     channels = clip.shape[channel_dim]

@@ -3,6 +3,8 @@ report with its protocol card."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from skipclip.config import (
     Config,
     apply_overrides,
@@ -12,7 +14,7 @@ from skipclip.config import (
     validate,
 )
 from skipclip.data import open_data, per_class
-from skipclip.errors import InvalidInputError
+from skipclip.errors import InvalidInputError, OutputExistsError
 from skipclip.eval.features import frozen_features
 from skipclip.eval.finetune import (
     build_classifier,
@@ -41,6 +43,33 @@ from skipclip.weights.read import (
 )
 
 PROTOCOLS = ("finetune", "linear_probe", "retrieval", "knn")
+REPORT = "report.json"
+
+
+def default_out(ckpt: str | Path) -> Path:
+    """Where ``evaluate`` writes its report when ``--out`` is not given: ``RUN/evaluation`` for a
+    checkpoint in ``RUN/checkpoints/`` or an export in ``RUN/export/``, else ``evaluation`` beside
+    the file; ``evaluation-random`` in the working folder for ``random``."""
+    if str(ckpt) == "random":
+        return Path("evaluation-random")
+    p = Path(ckpt)
+    folder = p if p.is_dir() else p.parent
+    if folder.name in ("checkpoints", "export") and not p.is_dir():
+        folder = folder.parent
+    return folder / "evaluation"
+
+
+def check_evaluate_out(out: str | Path, force: bool) -> Path:
+    """``out``, refused up front when it holds a report and ``force`` is not given.
+
+    Raises:
+        OutputExistsError: ``out/report.json`` exists and ``force`` is not given.
+    """
+    out = Path(out)
+    if (out / REPORT).exists() and not force:
+        raise OutputExistsError(f"{out / REPORT} exists (an earlier evaluation); pass --force to replace it, or "
+                                "--out DIR to write elsewhere")
+    return out
 
 
 def evaluate(cfg: Config, encoder, train_src, val_src, test_src, *, init: str, protocols=PROTOCOLS,
@@ -63,7 +92,7 @@ def evaluate(cfg: Config, encoder, train_src, val_src, test_src, *, init: str, p
     results, card, failed = [], {}, {}
     if "finetune" in protocols:
         if classifier is not None:
-            r = {"protocol": "finetune", **evaluate_video_level(classifier, test_src, cfg), "seed": None}
+            r = {"protocol": "finetune", **evaluate_video_level(classifier, test_src, cfg, progress), "seed": None}
             selection = "done when the checkpoint was fine-tuned (see its run folder)"
         else:
             r = finetune_and_test(cfg, encoder, train_src, val_src, test_src, epochs=epochs, seed=seed,
@@ -73,7 +102,7 @@ def evaluate(cfg: Config, encoder, train_src, val_src, test_src, *, init: str, p
         failed.update(r.get("failed_test_videos", {}))
         card["finetune"] = finetune_card(ft, r["windows_per_video"], selection)
     if {"linear_probe", "retrieval", "knn"} & set(protocols):
-        feats = frozen_features(cfg, encoder, train_src, test_src, failed=failed)
+        feats = frozen_features(cfg, encoder, train_src, test_src, failed=failed, progress=progress)
         if "linear_probe" in protocols:
             results.append({"init": init, **linear_probe(cfg, encoder, train_src, test_src, seed=seed, features=feats)})
             card["linear_probe"] = linear_card(ft, 1e-3)

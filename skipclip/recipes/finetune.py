@@ -111,10 +111,10 @@ def run_finetune(cfg: Config, data: str, out: str | Path, *, init: str = "random
         if progress and seeds > 1:
             print(f"seed {seed}: fine-tuned (selected epoch {history['best_epoch']}, val {history['val_top1']})",
                   flush=True)
-    return _test_and_report(cfg, runs, info, frozen, data, out, (train_src, val_src, test_src), start)
+    return _test_and_report(cfg, runs, info, frozen, data, out, (train_src, val_src, test_src), start, progress)
 
 
-def _test_and_report(cfg, runs, info, frozen, data, out, splits, start) -> dict:
+def _test_and_report(cfg, runs, info, frozen, data, out, splits, start, progress=False) -> dict:
     train_src, val_src, test_src = splits
     ft = finetune_settings(cfg)
     protocol = protocol_name(frozen)
@@ -125,7 +125,7 @@ def _test_and_report(cfg, runs, info, frozen, data, out, splits, start) -> dict:
             atomic_torch_save({"state_dict": model.state_dict(), "hyper_parameters": dict(model.hparams),
                                "init": info, "selection": {k: v for k, v in history.items() if k != "val_curve"}},
                               ckpt)
-        test = evaluate_video_level(model, test_src, cfg)
+        test = evaluate_video_level(model, test_src, cfg, progress)
         result = {"init": info["init"], "protocol": protocol, **test, "val_top1": history["val_top1"],
                   "best_epoch": history["best_epoch"], "best_step": history.get("best_step"),
                   "epochs": history["epochs"], "steps": history["steps"],

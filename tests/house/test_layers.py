@@ -13,7 +13,8 @@ ROOT = Path(skipclip.__file__).parent
 
 # top to bottom; packages on one row may not import each other
 LAYERS = [
-    ["__init__"],  # the public API (skipclip.load_encoder, ...) sits on top of everything
+    ["__init__"],  # the public names (skipclip.load_encoder, ...), loaded lazily from api
+    ["api"],  # the Python API: sits on top of everything below it
     ["__main__"],
     ["cli"],
     ["commands"],

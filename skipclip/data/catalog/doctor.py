@@ -14,6 +14,7 @@ from skipclip.data.catalog.layouts import EXPECTED, load_index
 from skipclip.data.catalog.paths import printable
 from skipclip.data.sources.base import VideoReadError
 from skipclip.data.store.prepared import MANIFEST, load_manifest, manifest_entries
+from skipclip.utils.progress import track
 
 
 def wrap_names(names: list[str], limit: int, title: str = "") -> list[str]:
@@ -97,10 +98,12 @@ class DoctorReport:
 
 def examine(data: str | Path, fold: int = 1, min_frames: int = 0, val_fraction: float = 0.1, seed: int = 0,
             splits: str | Path | None = None, layout: str | None = None, *, test_fraction: float = 0.2,
-            group_pattern: str | None = None, fallback: str = "videos") -> DoctorReport:
+            group_pattern: str | None = None, fallback: str = "videos", label_pattern: str | None = None,
+            progress: bool = False) -> DoctorReport:
     """Count a data set per split and class and list what is wrong.
 
-    Frame counts come from the manifest for a store, and from demuxing each file for a raw folder.
+    Frame counts come from the manifest for a store, and from demuxing each file for a raw folder
+    (``progress``: shown on stderr).
     Validation is carved as a run carves it (per class, by group, ``fallback``); listed-but-missing
     videos are named per list and left out of the counts.
 
@@ -111,12 +114,13 @@ def examine(data: str | Path, fold: int = 1, min_frames: int = 0, val_fraction: 
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", CoverageWarning)
         report = _examine(Path(data), fold, min_frames, val_fraction, seed, splits, layout, test_fraction,
-                          group_pattern, fallback)
+                          group_pattern, fallback, label_pattern, progress)
     report.coverage = list(dict.fromkeys(str(w.message) for w in caught if issubclass(w.category, CoverageWarning)))
     return report
 
 
-def _examine(data, fold, min_frames, val_fraction, seed, splits, layout, test_fraction, group_pattern, fallback):
+def _examine(data, fold, min_frames, val_fraction, seed, splits, layout, test_fraction, group_pattern, fallback,
+             label_pattern=None, progress=False):
     data = Path(data)
     if (data / MANIFEST).is_file():
         manifest = load_manifest(data)
@@ -136,14 +140,14 @@ def _examine(data, fold, min_frames, val_fraction, seed, splits, layout, test_fr
         from skipclip.data.video.pyav import probe
 
         index = load_index(data, splits, layout, test_fraction=test_fraction, group_pattern=group_pattern,
-                           fallback=fallback)
+                           fallback=fallback, label_pattern=label_pattern)
         entries = index.present()
         report = DoctorReport(data, "raw", index.layout, fold, index.classes)
         report.missing_by_list = index.missing_by_list()
         report.missing = index.missing()
         report.unlisted = index.unlisted()
         frames = {}
-        for e in entries:
+        for e in track(entries, len(entries), "doctor: reading", "videos", enabled=progress):
             try:
                 frames[e.path] = probe(index.root / e.path)[0].frames
             except VideoReadError as exc:

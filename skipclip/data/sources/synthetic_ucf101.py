@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tqdm import tqdm
-
 from skipclip.data.video.pyav import write_video
 from skipclip.errors import OutputExistsError
 from skipclip.utils.io import atomic_write_text
+from skipclip.utils.progress import track
 
 
 def write_synthetic_ucf101(source, out: str | Path, test_fraction: float = 0.3, progress: bool = True,
@@ -37,7 +36,7 @@ def write_synthetic_ucf101(source, out: str | Path, test_fraction: float = 0.3, 
     n_test_groups = max(1, round(len(groups) * test_fraction))
     test_groups = set(groups[-n_test_groups:])
     train_lines, test_lines = [], []
-    for i in tqdm(range(len(source)), desc="writing videos", disable=not progress):
+    for i in track(range(len(source)), len(source), "synth: writing", "videos", enabled=progress):
         rel = source.name(i) + ".avi"
         write_video(videos / rel, source.read(i, range(source.num_frames(i))), options={"qscale": "2"})
         if rel.split("_g")[1][:2] in test_groups:

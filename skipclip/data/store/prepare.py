@@ -13,8 +13,6 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tqdm import tqdm
-
 from skipclip.data.catalog.doctor import wrap_names
 from skipclip.data.catalog.layouts import load_index
 from skipclip.data.catalog.paths import contained, printable
@@ -30,6 +28,7 @@ from skipclip.data.store.prepared import (
 from skipclip.data.store.shard import remove_stale
 from skipclip.errors import InvalidInputError
 from skipclip.utils.io import atomic_write
+from skipclip.utils.progress import Progress
 
 log = logging.getLogger(__name__)
 
@@ -106,6 +105,7 @@ def prepare(
     test_fraction: float = 0.2,
     group_pattern: str | None = None,
     fallback: str = "videos",
+    label_pattern: str | None = None,
 ) -> PrepareReport:
     """Prepare (or resume preparing) a store from a data set.
 
@@ -124,7 +124,7 @@ def prepare(
             recorded as failed and the run carries on.
         retry_failed: decode again the videos that killed a decoding process in an earlier run
             (by default they stay recorded as failed, so a rerun does not hit them again).
-        test_fraction, group_pattern, fallback: how a folder without split files is split into
+        test_fraction, group_pattern, fallback, label_pattern: how a folder without split files is split into
             train and test (see :func:`skipclip.data.catalog.layouts.load_index`); the split is written to
             ``OUT/splits/``.
 
@@ -143,6 +143,7 @@ def prepare(
         raise InvalidInputError(f"the per-video time limit must be > 0 seconds, got {time_limit}")
     start = time.time()
     index = load_index(videos, splits, layout, test_fraction=test_fraction, group_pattern=group_pattern,
+                       label_pattern=label_pattern,
                        fallback=fallback)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -257,17 +258,7 @@ def write_split_files(out: Path, index, keep: set[str]) -> list[str]:
     return written
 
 
-class _NoBar:
-    def update(self, n: int) -> None:
-        pass
-
-    def close(self) -> None:
-        pass
-
-
-def _progress(total: int, show: bool):
-    if not show or total == 0:
-        return _NoBar()
-
-    return tqdm(total=total, unit="video", desc="prepare", dynamic_ncols=True)
+def _progress(total: int, show: bool) -> Progress:
+    """A bar on a terminal, plain lines in a file (stderr either way)."""
+    return Progress(total, "prepare", "videos", enabled=show)
 

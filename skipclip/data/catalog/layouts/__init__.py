@@ -81,7 +81,8 @@ def resolve(videos: str | Path, splits: str | Path | None = None, layout: str | 
 
 
 def load_index(videos: str | Path, splits: str | Path | None = None, layout: str | None = None, *,
-               test_fraction: float = 0.2, group_pattern: str | None = None, fallback: str = "videos") -> DatasetIndex:
+               test_fraction: float = 0.2, group_pattern: str | None = None, fallback: str = "videos",
+               label_pattern: str | None = None) -> DatasetIndex:
     """Parse a data set's split files (or folder structure) into a :class:`DatasetIndex`.
 
     Args:
@@ -91,17 +92,22 @@ def load_index(videos: str | Path, splits: str | Path | None = None, layout: str
             replaces the layout's own groups.
         fallback: what to do with classes whose groups cannot be held out (``videos``, ``skip``,
             ``error``; see :mod:`skipclip.data.catalog.carve`).
+        label_pattern: a regular expression whose first group, searched in a video's path, is its
+            class (the ``folder`` layout only; see :func:`.folder.class_names`).
 
     Raises:
         SplitError: missing or malformed split files, unknown classes, contradictory lists.
         FileNotFoundError, ValueError: see :func:`resolve`.
     """
     layout, root, split_dir = resolve(videos, splits, layout)
-    options = ReadOptions(split_dir, test_fraction, group_pattern, fallback)
+    options = ReadOptions(split_dir, test_fraction, group_pattern, fallback, label_pattern)
     parsed = REGISTRY[layout].read(root, options)
     classes, entries, folds, listed_in, how = parsed.classes, parsed.entries, parsed.folds, parsed.listed_in, parsed.how
     if group_pattern and layout != "folder":
         folder.regroup(entries, group_pattern)
+    if label_pattern and layout != "folder":
+        raise InvalidInputError(f"--label-pattern reads classes from file names in the folder layout; this folder "
+                                f"holds the {layout} layout, whose classes come from its split files: drop it")
     return DatasetIndex(layout, root, classes, entries, folds, split_dir, listed_in, how)
 
 

@@ -41,6 +41,7 @@ class ReadOptions:
     test_fraction: float = 0.2
     group_pattern: str | None = None
     fallback: str = "videos"
+    label_pattern: str | None = None
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,6 @@
-"""A folder of footage: class subfolders (``root/<class>/**/<video>``), or flat and unlabelled.
+r"""A folder of footage: class subfolders (``root/<class>/**/<video>``), file names that carry the
+class (``label_pattern``: KTH's ``person01_boxing_d2_uncomp.avi`` with ``person\d+_([a-z]+)_``),
+or flat and unlabelled.
 
 A folder of class subfolders ships no split, so it gets a deterministic, group-aware train/test
 split: whole groups drawn per class (:func:`skipclip.data.catalog.carve.carve`, a fixed seed, so the same
@@ -9,6 +11,7 @@ test. Groups are UCF-style ``gNN`` names, else the match of ``group_pattern``, e
 
 from __future__ import annotations
 
+import logging
 import re
 from pathlib import Path
 
@@ -19,6 +22,7 @@ from skipclip.data.catalog.layouts.ucf101 import ucf_group
 from skipclip.errors import InvalidInputError
 
 SPLIT_SEED = 0  # the test split never moves with a run's --seed
+log = logging.getLogger(__name__)
 
 
 def group_of(path: str, pattern: str | None) -> str:
@@ -45,26 +49,58 @@ def regroup(entries: list[VideoEntry], pattern: str | None) -> None:
         e.group = group_of(e.path, pattern)
 
 
-def scan(root: str | Path, test_fraction: float = 0.2, group_pattern: str | None = None,
-         fallback: str = "videos") -> tuple[list[str], list[VideoEntry], dict]:
-    """Class subfolders (``root/<class>/**/<video>``) or a flat folder of unlabelled footage.
+def class_names(paths: list[str], label_pattern: str | None) -> list[str | None]:
+    """The class of each path: the first group (or the match) of ``label_pattern`` searched in the
+    path, or without a pattern its first folder; ``None``: unlabelled.
 
-    Videos directly under ``root`` next to class subfolders are kept as unlabelled (-1) training
-    videos. Labelled videos are split into train and test by group, per class.
+    Raises:
+        ValueError: ``label_pattern`` is not a valid regular expression, or matches no path.
+    """
+    if not label_pattern:
+        return [p.split("/")[0] if "/" in p else None for p in paths]
+    try:
+        pattern = re.compile(label_pattern)
+    except re.error as exc:
+        raise InvalidInputError(f"--label-pattern {label_pattern!r} is not a valid regular expression: {exc}") from None
+    names = []
+    for p in paths:
+        m = pattern.search(p)
+        names.append((m.group(1) if m.groups() else m.group(0)) if m else None)
+    missed = [p for p, n in zip(paths, names) if not n]
+    if len(missed) == len(paths):
+        raise InvalidInputError(f"--label-pattern {label_pattern!r} matches none of the {len(paths)} video paths, "
+                                f"e.g. {paths[0]!r}; its first group must capture the class, e.g. "
+                                r"'person\d+_([a-z]+)_' for person01_boxing_d2_uncomp.avi")
+    if missed:
+        log.warning("--label-pattern %r matches %d of %d videos; the other %d are unlabelled, e.g. %s",
+                    label_pattern, len(paths) - len(missed), len(paths), len(missed), ", ".join(missed[:3]))
+    return names
+
+
+def scan(root: str | Path, test_fraction: float = 0.2, group_pattern: str | None = None,
+         fallback: str = "videos", label_pattern: str | None = None) -> tuple[list[str], list[VideoEntry], dict]:
+    """Class subfolders (``root/<class>/**/<video>``), a folder whose file names carry the class
+    (``label_pattern``), or a flat folder of unlabelled footage.
+
+    Videos directly under ``root`` next to class subfolders (or that ``label_pattern`` does not
+    match) are kept as unlabelled (-1) training videos. Labelled videos are split into train and
+    test by group, per class.
 
     Returns:
         classes, entries, and how the split was made (empty for unlabelled footage).
 
     Raises:
-        ValueError: no video file under ``root``; a bad ``test_fraction`` or ``group_pattern``.
+        ValueError: no video file under ``root``; a bad ``test_fraction``, ``group_pattern`` or
+            ``label_pattern``.
     """
     root = Path(root)
     paths = list_videos(root)
     if not paths:
         raise InvalidInputError(f"no video files (.avi, .mp4, .mkv, .mov, ...) under {root}")
-    classes = sorted({p.split("/")[0] for p in paths if "/" in p})
+    names = class_names(paths, label_pattern)
+    classes = sorted({n for n in names if n})
     label_of = {c: i for i, c in enumerate(classes)}
-    entries = [VideoEntry(p, label_of[p.split("/")[0]] if "/" in p else -1, "") for p in paths]
+    entries = [VideoEntry(p, label_of[n] if n else -1, "") for p, n in zip(paths, names)]
     regroup(entries, group_pattern)
     if not classes:
         return classes, entries, {}
@@ -73,12 +109,13 @@ def scan(root: str | Path, test_fraction: float = 0.2, group_pattern: str | None
     for i, e in enumerate(entries):
         e.folds[1] = "test" if i in held else "train"
     split = {"made_by": "skipclip (folder without split files)", "test_fraction": test_fraction,
-             "group_pattern": group_pattern, "seed": SPLIT_SEED}
+             "group_pattern": group_pattern, "label_pattern": label_pattern, "seed": SPLIT_SEED}
     return classes, entries, split
 
 
 def _read(root: Path, options: ReadOptions) -> ParsedLayout:
-    classes, entries, how = scan(root, options.test_fraction, options.group_pattern, options.fallback)
+    classes, entries, how = scan(root, options.test_fraction, options.group_pattern, options.fallback,
+                                options.label_pattern)
     return ParsedLayout(classes, entries, how=how)
 
 
