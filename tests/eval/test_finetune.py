@@ -185,7 +185,7 @@ def test_finetuning_flips_follow_the_setting():
     from skipclip.eval.finetune import finetune_settings, train_clips
     from skipclip.eval.report import finetune_card
 
-    from conftest import FakeSource
+    from helpers import FakeSource
 
     class Gradient(FakeSource):  # left half dark, right half bright: a flip shows
         def read(self, index, frames):

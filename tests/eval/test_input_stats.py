@@ -14,7 +14,7 @@ from skipclip.models.normalize import IMAGENET_MEAN, IMAGENET_STD, MEAN, STD, in
 from skipclip.weights.export import export_encoders, load_encoder
 from skipclip.weights.initialise import initial_encoder
 
-from conftest import FakeSource, tiny_cfg
+from helpers import FakeSource, tiny_cfg
 
 
 def imagenet_inflated(tmp_path):

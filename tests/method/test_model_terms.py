@@ -9,7 +9,7 @@ import torch
 
 from skipclip.method import SkipClipModel, build_skipclip, losses
 
-from conftest import tiny_cfg
+from helpers import tiny_cfg
 
 
 def batch_of(cfg, b: int, seed: int, far: int = 0) -> dict:

@@ -13,7 +13,7 @@ from skipclip.cli import main
 from skipclip.errors import InputNotFoundError, InvalidInputError
 from skipclip.weights.export import export_encoders
 
-from conftest import tiny_cfg
+from helpers import tiny_cfg
 from video_factory import make_folder
 
 

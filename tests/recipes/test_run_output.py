@@ -13,7 +13,7 @@ from skipclip.data import prepare
 from skipclip.utils.io import atomic_write_text
 from skipclip.weights.export import export_encoders
 
-from conftest import child_env, cli, tiny_cfg, tiny_config
+from helpers import child_env, cli, tiny_cfg, tiny_config
 from video_factory import make_folder
 
 

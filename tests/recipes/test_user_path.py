@@ -12,7 +12,7 @@ import sys
 
 import pytest
 
-from conftest import child_env
+from helpers import child_env
 from video_factory import REAL_CLIPS
 
 KTH = REAL_CLIPS / "kth"
