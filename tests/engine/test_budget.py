@@ -118,7 +118,8 @@ def test_finetune_validates_every_n_steps_and_repeats_seeds(videos, tmp_path, ca
 def test_evaluate_random_baseline_over_seeds(videos, tmp_path):
     js = tmp_path / "eval.json"
     assert main(["evaluate", "--data", str(videos), "--ckpt", "random", "--config", str(videos / "tiny.yaml"),
-                 "--protocols", "linear_probe", "--seeds", "3", "--json", str(js), "--no-progress"]) == 0
+                 "--protocols", "linear_probe", "--seeds", "3", "--json", str(js), "--out", str(tmp_path / "ev"),
+                 "--no-progress"]) == 0
     ev = json.loads(js.read_text())
     (row,) = ev["results"]
     assert row["init"] == "random" and row["seeds"] == 3 and len(ev["per_seed"]) == 3
