@@ -3,9 +3,23 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from helpers import tiny_config, torch_threads
+
+
+def pytest_configure(config):
+    """One torch thread in the test process, as the child processes get (``helpers.child_env``).
+    On a shared 2-core machine torch's two threads spin against the other jobs and a tiny run
+    takes up to 40x longer (the budget tests: 2.5 s idle, 60-120 s beside other work); the tiny
+    models gain little from a second thread when the cores are idle. ``OMP_NUM_THREADS`` decides
+    instead when it is set."""
+    if "OMP_NUM_THREADS" not in os.environ:
+        import torch
+
+        torch.set_num_threads(1)
 
 
 @pytest.fixture(scope="session")
