@@ -18,7 +18,9 @@ def add_arguments(p):
     p.add_argument("--ckpt", required=True,
                    help="a Skip-Clip checkpoint, a fine-tuned best.ckpt, or 'random' (the random-initialisation "
                         "baseline, with --config's model)")
-    p.add_argument("--json", metavar="PATH", help="write the report here (atomically)")
+    p.add_argument("--json", metavar="PATH", help="write the report here (atomically); an existing file is "
+                   "refused before any work unless --force")
+    p.add_argument("--force", action="store_true", help="replace the --json file if it exists")
     p.add_argument("--protocols", default="finetune,linear_probe,retrieval,knn",
                    help="comma-separated subset of finetune, linear_probe, retrieval, knn")
     add_data_arguments(p)
@@ -32,6 +34,7 @@ def run(args) -> int:
     from skipclip.eval.report import results_table, write_report
     from skipclip.recipes.evaluate import run_evaluate
 
+    check_json_out(args.json, args.force)  # before hours of evaluation, not after
     protocols = [p.strip() for p in args.protocols.split(",") if p.strip()]
     overrides = {key: getattr(args, flag, None) for flag, key in {**OVERRIDES, **LAYOUT_OVERRIDES}.items()}
     epochs = args.max_epochs if args.max_epochs is not None and args.max_steps is None else None
@@ -54,3 +57,21 @@ def run(args) -> int:
         write_report(args.json, report)
         print(f"wrote {args.json}")
     return 0
+
+
+def check_json_out(path: str | None, force: bool) -> None:
+    """Refuse a ``--json`` path that exists (unless ``force``) or that is a folder.
+
+    Raises:
+        OutputExistsError: the file exists and ``force`` is not given, or the path is a folder.
+    """
+    from pathlib import Path
+
+    from skipclip.errors import OutputExistsError
+
+    if path is None:
+        return
+    if Path(path).is_dir():
+        raise OutputExistsError(f"--json {path} is a folder; give the path of a file to write")
+    if Path(path).exists() and not force:
+        raise OutputExistsError(f"--json {path} already exists; pass --force to replace it, or choose another path")

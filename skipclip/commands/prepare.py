@@ -47,6 +47,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="per-video decoding time limit; a video past it is recorded as failed and skipped")
     parser.add_argument("--retry-failed", action="store_true",
                         help="decode again videos that killed a decoding process in an earlier run")
+    parser.add_argument("--force", action="store_true",
+                        help="replace OUT/splits/ as a whole even where it holds files skipclip did not write, and "
+                             "turn a store of another video folder into one of --videos (changed videos are decoded again)")
     parser.add_argument("--check", action="store_true", help="run `skipclip doctor` on the store afterwards")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
@@ -57,7 +60,8 @@ def run(args: argparse.Namespace) -> int:
     report = prepare(args.videos, args.out, splits=args.splits, layout=args.layout, short_side=args.short_side,
                      workers=args.workers, codec=args.codec, quality=args.quality, progress=not args.no_progress,
                      time_limit=args.time_limit or None, retry_failed=args.retry_failed,
-                     test_fraction=args.test_fraction, group_pattern=args.group_pattern, fallback=args.val_fallback)
+                     test_fraction=args.test_fraction, group_pattern=args.group_pattern, fallback=args.val_fallback,
+                     force=args.force)
     print(report.summary())
     if not report.ok:
         print(f"skipclip prepare: error: no usable video in {args.out}; see the reasons above")

@@ -8,11 +8,34 @@ import lightning as L
 import torch
 from lightning.pytorch.callbacks import TQDMProgressBar
 
+from skipclip.errors import InvalidInputError
+
 
 def device_of(cfg) -> str:
     """``"cuda"`` where the config allows a GPU and one is present, else ``"cpu"``."""
 
     return "cuda" if cfg.trainer.accelerator in ("auto", "gpu", "cuda") and torch.cuda.is_available() else "cpu"
+
+
+def check_devices(cfg) -> None:
+    """Refuse, before a run folder is made, a device list this machine cannot give: GPU ids on a
+    run that will train on the CPU, or ids past the GPUs present (Lightning would fail later).
+
+    Raises:
+        InvalidInputError: naming ``trainer.devices`` and what this machine has.
+    """
+    devices = cfg.trainer.devices
+    if not isinstance(devices, (list, tuple)) or cfg.trainer.accelerator == "mps":
+        return
+    if device_of(cfg) != "cuda":
+        raise InvalidInputError(f"trainer.devices {list(devices)!r} names GPU ids, but this run trains on the CPU "
+                                f"(trainer.accelerator {cfg.trainer.accelerator}, CUDA available: "
+                                f"{torch.cuda.is_available()}); give a process count instead, e.g. --devices 1")
+    count = torch.cuda.device_count()
+    absent = [d for d in devices if not 0 <= int(d) < count]
+    if absent:
+        raise InvalidInputError(f"trainer.devices {list(devices)!r} names GPU ids {absent} that this machine does not "
+                                f"have (it has {count}: ids 0..{count - 1})")
 
 
 def make_trainer(cfg, *, max_epochs: int, out: str | Path | None = None, callbacks: list | None = None,
