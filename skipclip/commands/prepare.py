@@ -26,8 +26,10 @@ def add_layout_arguments(parser: argparse.ArgumentParser, with_defaults: bool = 
 DESCRIPTION = (
     "Decode every listed video once with PyAV, resized to a short side, into a store that gives "
     "random access to any frames (one file per video, JPEG frames behind an offset table). "
-    "Resumable: run it again to finish an interrupted run. Bad videos are listed and skipped; the "
-    "exit status is non-zero only when the split files are wrong or no usable video is left."
+    "Resumable: run it again to finish an interrupted run (a video changed since is decoded again). Bad "
+    "videos are listed and skipped; the exit status is non-zero when the split files are wrong, no usable "
+    "video is left, the disk fills up, or --out holds what this run would replace without --force (split "
+    "files skipclip did not write, a store of another video folder)."
 )
 
 
