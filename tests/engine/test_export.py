@@ -8,15 +8,14 @@ import json
 
 import pytest
 import torch
+from conftest import tiny_overrides
 from torch import nn
 
 import skipclip
 from skipclip.cli import main
 from skipclip.config import load_config
-from skipclip.weights.initialise import initial_encoder
 from skipclip.method import build_skipclip
-
-from conftest import tiny_overrides
+from skipclip.weights.initialise import initial_encoder
 
 safetensors_torch = pytest.importorskip("safetensors.torch")
 
@@ -144,5 +143,14 @@ def test_every_preset_encoder_round_trips_through_export_load_and_the_card_recip
         torch.testing.assert_close(g_recipe(x), model.context_encoder.pooled(x), rtol=1e-5, atol=1e-6)
         torch.testing.assert_close(f_recipe(frames), model.frame_encoder(frames).mean(dim=(2, 3)),
                                    rtol=1e-5, atol=1e-6)
-    if shortcut == "A" or arch == "r3d18_hara":  # torchvision's own constructors cannot build it
-        assert "torchvision.models.video" not in card["context_encoder"]["how_to_load"].split(";")[0]
+
+
+def test_the_torchvision_one_liner_is_offered_only_where_it_builds_the_encoder():
+    from skipclip.weights.export import how_to_load
+
+    assert how_to_load("r3d_18", 64, "B").startswith("m = torchvision.models.video.r3d_18()")
+    for arch, width, shortcut in (("r3d_18", 64, "A"), ("r2plus1d_18", 64, "A"), ("r3d_18", 32, "B"),
+                                  ("r3d18_hara", 64, "B")):
+        how = how_to_load(arch, width, shortcut)
+        assert how.startswith("skipclip.load_encoder(path)") and "'recipe'" in how
+    assert "zero-padding (type A)" in how_to_load("r3d_18", 64, "A")

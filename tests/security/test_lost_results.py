@@ -20,7 +20,7 @@ from skipclip.cli import main
 from skipclip.config import load_config
 from skipclip.data.store.prepare import prepare
 from skipclip.data.store.prepared import PreparedStore, load_manifest
-from skipclip.engine.run_lock import RunInUseError
+from skipclip.engine.run_lock import RunInUseError, release_run_dir
 from skipclip.engine.runs import prepare_run_dir
 from skipclip.method import build_skipclip
 from skipclip.utils.io import replace_folder
@@ -151,21 +151,23 @@ time.sleep(600)
 """
 
 
-def test_a_run_folder_has_one_writer_and_a_killed_one_frees_it(tmp_path):
+@pytest.mark.parametrize("kind", ["pretrain", "finetune"])
+def test_a_run_folder_has_one_writer_and_a_killed_one_frees_it(tmp_path, kind):
     out = tmp_path / "run"
     holder = subprocess.Popen([sys.executable, "-c", LOCK_HOLDER, str(out)], env=child_env(),
                               stdout=subprocess.PIPE, text=True)
     try:
         assert holder.stdout.readline().strip() == "locked"
         with pytest.raises(RunInUseError, match=f"pid {holder.pid} on "):
-            prepare_run_dir(out, tiny_cfg(), resume=False, force=False, kind="pretrain")
+            prepare_run_dir(out, tiny_cfg(), resume=False, force=False, kind=kind)
         assert not (out / "run.json").exists() and not (out / "config.yaml").exists()
     finally:
         holder.kill()  # as a crash would: the OS releases the lock
         holder.wait()
-    prepare_run_dir(out, tiny_cfg(), resume=False, force=False, kind="pretrain")
+    prepare_run_dir(out, tiny_cfg(), resume=False, force=False, kind=kind)
     assert json.loads((out / "run.json").read_text())["status"] == "running"
     assert json.loads((out / ".lock").read_text())["pid"] == os.getpid()
+    release_run_dir(out)
 
 
 # ------------------------------------------------------------------------------ --force and other kinds
