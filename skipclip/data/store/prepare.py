@@ -351,7 +351,7 @@ def check_split_folder(out: Path, is_store: bool, force: bool) -> None:
         if ours is None:
             mine = is_store and f.name in OWN_SPLITS and f.is_file()
         else:
-            mine = f.is_file() and ours.get(f.name) == _sha256(f.read_bytes())
+            mine = f.name in ours and f.is_file() and ours[f.name] == _sha256(f.read_bytes())
         if not mine:
             theirs.append(f.name)
     if theirs:
