@@ -173,26 +173,7 @@ def prepare(
 
     report = PrepareReport(out, index.layout, unlisted=index.unlisted(), missing=index.missing_by_list())
     absent = {p for names in report.missing.values() for p in names}
-    records: dict[str, dict] = {}
-    todo = []
-    for e in index.entries:
-        if e.path in absent:
-            continue
-        src = index.root / e.path
-        shard = contained(out, shard_name(e.path), f"video {printable(e.path)!r}")  # stays in the store
-        base = {"name": e.path, "file": shard, "label": e.label, "group": e.group,
-                "folds": {str(k): v for k, v in e.folds.items()}, **fingerprint(src)}
-        prior = done.get(e.path)
-        header = check_shard(out / base["file"])
-        if header is not None and min(header["height"], header["width"]) == short_side \
-                and _same_video(prior, base, out / base["file"]):
-            keep = {k: header[k] for k in ("frames", "height", "width", "fps", "duration", "vfr") if k in header}
-            records[e.path] = {**(prior or {}), **keep, **base, "bytes": (out / base["file"]).stat().st_size}
-            report.skipped += 1
-        elif e.path in died and not retry_failed:
-            report.failed[e.path] = died[e.path]
-        else:
-            todo.append((e, base, src))
+    records, todo = _plan(index, out, short_side, done, died if not retry_failed else {}, absent, report)
 
     def manifest() -> dict:
         listed = [records[e.path] for e in index.entries if e.path in records]
@@ -219,6 +200,33 @@ def prepare(
     report.hours, report.bytes = final["hours"], final["bytes"]
     report.seconds = time.time() - start
     return report
+
+
+def _plan(index, out: Path, short_side: int, done: dict, died: dict, absent: set, report: PrepareReport):
+    """Which listed videos the store already holds (their records, counted as skipped), which
+    stay failed (``died``: killed a decoding process before), and which to decode; returns
+    ``(records, todo)``."""
+    records: dict[str, dict] = {}
+    todo = []
+    for e in index.entries:
+        if e.path in absent:
+            continue
+        src = index.root / e.path
+        shard = contained(out, shard_name(e.path), f"video {printable(e.path)!r}")  # stays in the store
+        base = {"name": e.path, "file": shard, "label": e.label, "group": e.group,
+                "folds": {str(k): v for k, v in e.folds.items()}, **fingerprint(src)}
+        prior = done.get(e.path)
+        header = check_shard(out / base["file"])
+        if header is not None and min(header["height"], header["width"]) == short_side \
+                and _same_video(prior, base, out / base["file"]):
+            keep = {k: header[k] for k in ("frames", "height", "width", "fps", "duration", "vfr") if k in header}
+            records[e.path] = {**(prior or {}), **keep, **base, "bytes": (out / base["file"]).stat().st_size}
+            report.skipped += 1
+        elif e.path in died:
+            report.failed[e.path] = died[e.path]
+        else:
+            todo.append((e, base, src))
+    return records, todo
 
 
 def _decode(todo: list, out: Path, how: tuple, workers: int | None, progress: bool, records: dict,
