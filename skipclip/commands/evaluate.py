@@ -22,7 +22,7 @@ def add_arguments(p):
     p.add_argument("--out", metavar="DIR",
                    help="folder for report.json (default: RUN/evaluation beside RUN/checkpoints/, evaluation-random "
                         "for --ckpt random)")
-    p.add_argument("--force", action="store_true", help="replace a report.json already in --out")
+    p.add_argument("--force", action="store_true", help="replace a report.json already in --out, and the --json file")
     p.add_argument("--json", metavar="PATH", help="also write the report to this file")
     p.add_argument("--protocols", default="finetune,linear_probe,retrieval,knn",
                    help="comma-separated subset of finetune, linear_probe, retrieval, knn")
@@ -45,6 +45,7 @@ def run(args) -> int:
 
     ckpt = args.ckpt if args.ckpt == "random" else str(resolve_weights(args.ckpt))
     out = check_evaluate_out(args.out or default_out(ckpt), args.force)  # before any work
+    check_json_out(args.json, args.force)  # before hours of evaluation, not after
     protocols = [p.strip() for p in args.protocols.split(",") if p.strip()]
     overrides = {key: getattr(args, flag, None) for flag, key in {**OVERRIDES, **LAYOUT_OVERRIDES}.items()}
     epochs = args.max_epochs if args.max_epochs is not None and args.max_steps is None else None
@@ -74,3 +75,21 @@ def run(args) -> int:
                 f"skipclip export --ckpt {quote(ckpt)} --out {quote(out.parent / 'export')}"] if ckpt != "random" else
                [f"skipclip evaluate --ckpt RUN/checkpoints/last.ckpt --data {quote(args.data)}{data_flags(args)}"]))
     return 0
+
+
+def check_json_out(path: str | None, force: bool) -> None:
+    """Refuse a ``--json`` path that exists (unless ``force``) or that is a folder.
+
+    Raises:
+        OutputExistsError: the file exists and ``force`` is not given, or the path is a folder.
+    """
+    from pathlib import Path
+
+    from skipclip.errors import OutputExistsError
+
+    if path is None:
+        return
+    if Path(path).is_dir():
+        raise OutputExistsError(f"--json {path} is a folder; give the path of a file to write")
+    if Path(path).exists() and not force:
+        raise OutputExistsError(f"--json {path} already exists; pass --force to replace it, or choose another path")

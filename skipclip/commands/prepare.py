@@ -31,8 +31,10 @@ def add_layout_arguments(parser: argparse.ArgumentParser, with_defaults: bool = 
 DESCRIPTION = (
     "Decode every listed video once with PyAV, resized to a short side, into a store that gives "
     "random access to any frames (one file per video, JPEG frames behind an offset table). "
-    "Resumable: run it again to finish an interrupted run. Bad videos are listed and skipped; the "
-    "exit status is non-zero only when the split files are wrong or no usable video is left."
+    "Resumable: run it again to finish an interrupted run (a video changed since is decoded again). Bad "
+    "videos are listed and skipped; the exit status is non-zero when the split files are wrong, no usable "
+    "video is left, the disk fills up, or --out holds what this run would replace without --force (split "
+    "files skipclip did not write, a store of another video folder)."
 )
 
 
@@ -56,6 +58,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="per-video decoding time limit; a video past it is recorded as failed and skipped")
     parser.add_argument("--retry-failed", action="store_true",
                         help="decode again videos that killed a decoding process in an earlier run")
+    parser.add_argument("--force", action="store_true",
+                        help="replace OUT/splits/ as a whole even where it holds files skipclip did not write, and "
+                             "turn a store of another video folder into one of --videos (changed videos are decoded again)")
     parser.add_argument("--check", action="store_true", help="run `skipclip doctor` on the store afterwards")
     parser.add_argument("--no-progress", action="store_true", help="no progress")
 
@@ -66,7 +71,8 @@ def run(args: argparse.Namespace) -> int:
     report = prepare(args.data, args.out, splits=args.splits, layout=args.layout, short_side=args.short_side,
                      workers=args.num_workers, label_pattern=args.label_pattern, codec=args.codec, quality=args.quality, progress=not args.no_progress,
                      time_limit=args.time_limit or None, retry_failed=args.retry_failed,
-                     test_fraction=args.test_fraction, group_pattern=args.group_pattern, fallback=args.val_fallback)
+                     test_fraction=args.test_fraction, group_pattern=args.group_pattern, fallback=args.val_fallback,
+                     force=args.force)
     print(report.summary())
     if not report.ok:
         print(f"skipclip prepare: error: no usable video in {args.out}; see the reasons above")

@@ -56,7 +56,28 @@ def check_types(cfg: Config) -> Config:
             if kind in _EXPECTED and not _type_ok(kind, v):
                 raise InvalidInputError(f"{section.name}.{f.name} must be {_EXPECTED[kind]}, got {v!r} "
                                  f"({type(v).__name__}){_hint(kind, v)}")
+            if kind not in _EXPECTED and _holds_bool(v):  # no free-typed key takes a boolean
+                raise InvalidInputError(f"{section.name}.{f.name} must not be a boolean, got {v!r}: YAML reads "
+                                        "yes/no/on/off/true/false as booleans; write a number (or null, or "
+                                        "'auto' where the key allows it)")
     return cfg
+
+
+def _holds_bool(v) -> bool:
+    """A boolean, or a list holding one (``trainer.devices: [true]``)."""
+    return isinstance(v, bool) or (isinstance(v, (list, tuple)) and any(isinstance(x, bool) for x in v))
+
+
+def _devices_ok(devices) -> bool:
+    """``auto``, a count >= 1, or a non-empty list of distinct device ids >= 0."""
+    if devices == "auto":
+        return True
+    if isinstance(devices, int) and not isinstance(devices, bool):
+        return devices >= 1
+    if isinstance(devices, list) and devices:
+        ids_ok = all(isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in devices)
+        return ids_ok and len(set(devices)) == len(devices)
+    return False
 
 
 def validate_finetune(cfg: "Config") -> None:
@@ -210,9 +231,12 @@ def validate(cfg: Config) -> Config:
            "trainer.precision 16-mixed needs a GPU; on CPU use 32-true or bf16-mixed")
     _check(t.accelerator in ("cpu", "gpu", "cuda", "mps", "auto"),
            f"trainer.accelerator must be cpu, gpu, cuda, mps or auto, got {t.accelerator!r}")
-    _check(t.devices == "auto" or (isinstance(t.devices, int) and not isinstance(t.devices, bool) and t.devices >= 1)
-           or (isinstance(t.devices, list) and len(t.devices) > 0),
-           f"trainer.devices must be 'auto', a count >= 1 or a list of device ids, got {t.devices!r}")
+    _check(_devices_ok(t.devices),
+           f"trainer.devices must be 'auto', a count >= 1 or a list of distinct GPU ids >= 0 (e.g. [0, 1]), "
+           f"got {t.devices!r}")
+    _check(not (isinstance(t.devices, list) and t.accelerator == "cpu"),
+           f"trainer.devices {t.devices!r} is a list of GPU ids, but trainer.accelerator is cpu: on CPU give a "
+           "process count (e.g. 1 or 2)")
     _check(isinstance(t.num_nodes, int) and t.num_nodes >= 1,
            f"trainer.num_nodes must be an integer >= 1, got {t.num_nodes!r}")
     _check(isinstance(t.seed, int) and 0 <= t.seed < 2**32,

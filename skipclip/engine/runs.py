@@ -2,15 +2,23 @@
 
 A run folder holds ``config.yaml`` (the resolved configuration), ``run.json`` (versions, seed,
 command, status), ``checkpoints/`` and the CSV logs. A finished run is never overwritten without
-``force``.
+``force``, and ``force`` never replaces a folder of another kind (a pretraining run under a
+fine-tuning, a prepared store), recognised by its contents, not only by ``run.json``. One process
+writes a run folder at a time (:mod:`~skipclip.engine.run_lock`). ``run.json``'s status is
+``running``, then ``finished``, ``failed`` (with the error) or ``interrupted`` (Ctrl+C; ``--resume``
+continues it); a run killed outright stays ``running`` and resumes the same way.
 """
 
 from __future__ import annotations
 
 import json
 import platform
+import shutil
+import signal
 import sys
+import threading
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import lightning
@@ -21,9 +29,11 @@ import yaml
 
 from skipclip._version import __version__
 from skipclip.config import Config
+from skipclip.engine.run_lock import lock_run_dir, release_run_dir
 from skipclip.errors import InvalidInputError, OutputExistsError
 from skipclip.utils.dist import launch_rank
 from skipclip.utils.io import atomic_write_text
+from skipclip.weights.read import checkpoint_kind
 
 
 def versions() -> dict:
@@ -73,8 +83,52 @@ RUN_FILES = ("config.yaml", "checkpoints", "logs")  # what a run writes into its
 
 
 def _reusable(out: Path, info: dict) -> bool:
-    """A start that failed before any checkpoint: a retry may reuse its folder."""
-    return info.get("status") == "failed" and not any((out / "checkpoints").glob("*.ckpt"))
+    """A start that failed (or was interrupted) before any checkpoint: a retry may reuse its folder."""
+    return info.get("status") in ("failed", "interrupted") and not any((out / "checkpoints").glob("*.ckpt"))
+
+
+CHECKPOINT_KINDS = {"skipclip": "pretrain", "classifier": "finetune"}  # weights -> the run that wrote them
+
+
+def _weights_kind(path: Path) -> str | None:
+    """The run kind whose weights ``path`` holds (memory-mapped, tensors only), ``None`` when unknown."""
+    try:
+        obj = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+    except Exception:  # noqa: BLE001 - unreadable or not plain tensors: not recognisably a run's
+        return None
+    return CHECKPOINT_KINDS.get(checkpoint_kind(obj)) if isinstance(obj, dict) else None
+
+
+def folder_kind(out: Path) -> str | None:
+    """What ``out`` holds, by its contents: ``"store"`` (a ``manifest.json`` of ``skipclip
+    prepare``), the ``kind`` of its ``run.json``, else ``"pretrain"`` / ``"finetune"`` when
+    ``checkpoints/`` holds Skip-Clip or fine-tuned classifier weights; ``None`` otherwise."""
+    out = Path(out)
+    if (out / "manifest.json").is_file():
+        return "store"
+    info = read_run(out)
+    if info is not None and info.get("kind"):
+        return str(info["kind"])
+    folder = out / "checkpoints"
+    if not folder.is_dir():
+        return None
+    named = [folder / n for n in ("last.ckpt", "best.ckpt")]
+    for path in [p for p in named if p.is_file()] + sorted(p for p in folder.glob("*.ckpt") if p not in named):
+        found = _weights_kind(path)
+        if found is not None:
+            return found
+    return None
+
+
+def refuse_other_kind(out: Path, kind: str) -> None:
+    """Raises OutputExistsError when ``out`` holds a store or a run of another kind (even with --force)."""
+    found = folder_kind(out)
+    if found == "store":
+        raise OutputExistsError(f"{out} holds a prepared store (manifest.json); a {kind} run would write its "
+                                "checkpoints and logs into it, even with --force: choose another --out")
+    if found is not None and found != kind:
+        raise OutputExistsError(f"{out} holds a {found} run (its checkpoints say so, run.json or not); a {kind} run "
+                                "would overwrite its logs and checkpoints, even with --force: choose another --out")
 
 
 def check_run_dir(out: Path, cfg, *, resume: bool, force: bool, kind: str) -> dict | None:
@@ -96,6 +150,8 @@ def check_run_dir(out: Path, cfg, *, resume: bool, force: bool, kind: str) -> di
     if info is not None and info.get("kind", kind) != kind:
         raise OutputExistsError(f"{out} holds a {info.get('kind')} run; a {kind} run would overwrite its logs and "
                               "checkpoints, even with --force: choose another --out")
+    if info is None or force:
+        refuse_other_kind(out, kind)
     if info is None and not (force or resume):
         present = [name for name in RUN_FILES if (out / name).exists()]
         if present:
@@ -119,14 +175,26 @@ def check_run_dir(out: Path, cfg, *, resume: bool, force: bool, kind: str) -> di
 
 
 def start_run(out: Path, cfg, info: dict | None, *, resume: bool, force: bool, kind: str) -> Path:
-    """Write the run's ``config.yaml`` and ``run.json`` (status ``running``); call it only once
-    everything that can be wrong with the input was checked. ``force`` deletes the old run's
-    checkpoints and logs. A resume keeps the earlier attempts under ``attempts`` in ``run.json``."""
+    """Take the folder's lock (:func:`~skipclip.engine.run_lock.lock_run_dir`, held until
+    :func:`finish_run`), check the folder again under it, then write the run's ``config.yaml`` and
+    ``run.json`` (status ``running``); call it only once everything that can be wrong with the
+    input was checked. ``force`` deletes the old run's checkpoints and logs. A resume keeps the
+    earlier attempts under ``attempts`` in ``run.json``.
+
+    Raises:
+        RunInUseError: another live process writes into ``out``.
+        ValueError, FileExistsError: see :func:`check_run_dir` (the folder changed since it was
+            checked).
+    """
 
     out = Path(out)
+    lock_run_dir(out)
+    try:  # what another run may have written since the first check
+        info = check_run_dir(out, cfg, resume=resume, force=force, kind=kind)
+    except BaseException:
+        release_run_dir(out)
+        raise
     if force:
-        import shutil
-
         for sub in ("checkpoints", "logs"):
             shutil.rmtree(out / sub, ignore_errors=True)
     out.mkdir(parents=True, exist_ok=True)
@@ -179,11 +247,70 @@ def check_output_dir(out: Path, force: bool, names=("report.json", "pretrain")) 
 
 
 def finish_run(out: Path, status: str = "finished", **extra) -> None:
-    """Record the end of a run in ``run.json``: ``finished``, or ``failed`` with the error."""
+    """Record the end of a run in ``run.json`` (``finished``, ``failed`` with the error, or
+    ``interrupted``) and release the folder's lock."""
 
-    info = read_run(out) or {}
-    info.update(status=status, ended=time.strftime("%Y-%m-%dT%H:%M:%S%z"), **extra)
-    atomic_write_text(Path(out) / "run.json", json.dumps(info, indent=2, default=str))
+    try:
+        info = read_run(out) or {}
+        info.update(status=status, ended=time.strftime("%Y-%m-%dT%H:%M:%S%z"), **extra)
+        atomic_write_text(Path(out) / "run.json", json.dumps(info, indent=2, default=str))
+    finally:
+        release_run_dir(out)
+
+
+class _CtrlC:
+    """A SIGINT handler that remembers it fired, then raises ``KeyboardInterrupt`` as Python's does."""
+
+    def __init__(self):
+        self.seen = False
+
+    def __call__(self, signum, frame):
+        self.seen = True
+        raise KeyboardInterrupt
+
+
+def _watch_ctrl_c() -> tuple[_CtrlC, object]:
+    """Install a :class:`_CtrlC` where Python's own SIGINT handler is (main thread only)."""
+    watch = _CtrlC()
+    if threading.current_thread() is not threading.main_thread():
+        return watch, None
+    previous = signal.getsignal(signal.SIGINT)
+    if previous is not signal.default_int_handler:  # ignored (nohup) or the user's own: left alone
+        return watch, None
+    signal.signal(signal.SIGINT, watch)
+    return watch, previous
+
+
+@contextmanager
+def recorded(out: Path, write: bool = True):
+    """Record in ``run.json`` how the work inside ends, when it does not end well, and re-raise:
+    Ctrl+C is ``interrupted`` (raised on as ``KeyboardInterrupt``, so the CLI exits 130 and
+    ``--resume`` continues the run; Lightning turns Ctrl+C into ``sys.exit(1)`` after its own
+    shutdown, recognised by a SIGINT handler installed for the duration), any other error
+    ``failed`` with the error. ``write``: this process keeps the run record (rank 0)."""
+
+    watch, previous = _watch_ctrl_c()
+    try:
+        yield
+    except KeyboardInterrupt:
+        if write:
+            finish_run(out, status="interrupted", error="KeyboardInterrupt (Ctrl+C); --resume continues the run")
+        raise
+    except SystemExit as exc:
+        if not watch.seen:
+            if write and exc.code not in (0, None):
+                finish_run(out, status="failed", error=f"SystemExit({exc.code})")
+            raise
+        if write:
+            finish_run(out, status="interrupted", error="KeyboardInterrupt (Ctrl+C); --resume continues the run")
+        raise KeyboardInterrupt from None
+    except Exception as exc:
+        if write:
+            finish_run(out, status="failed", error=f"{type(exc).__name__}: {exc}")
+        raise
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGINT, previous)
 
 
 def update_run(out: Path, **extra) -> None:

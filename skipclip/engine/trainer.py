@@ -10,6 +10,7 @@ import lightning as L
 import torch
 
 from skipclip.engine.progress import progress_callback
+from skipclip.errors import InvalidInputError
 from skipclip.utils.dist import planned_world_size
 from skipclip.utils.quiet import quiet_lightning
 
@@ -69,6 +70,27 @@ def warn_unused_gpu(cfg) -> None:
     _warned_cpu = True
     log.warning("a GPU is present but this run trains on the CPU (trainer.accelerator: cpu, as the cpu and "
                 "cpu-real presets set); pass --accelerator gpu (or --set trainer.accelerator=gpu) to use it")
+
+
+def check_devices(cfg) -> None:
+    """Refuse, before a run folder is made, a device list this machine cannot give: GPU ids on a
+    run that will train on the CPU, or ids past the GPUs present (Lightning would fail later).
+
+    Raises:
+        InvalidInputError: naming ``trainer.devices`` and what this machine has.
+    """
+    devices = cfg.trainer.devices
+    if not isinstance(devices, (list, tuple)) or cfg.trainer.accelerator == "mps":
+        return
+    if device_of(cfg) != "cuda":
+        raise InvalidInputError(f"trainer.devices {list(devices)!r} names GPU ids, but this run trains on the CPU "
+                                f"(trainer.accelerator {cfg.trainer.accelerator}, CUDA available: "
+                                f"{torch.cuda.is_available()}); give a process count instead, e.g. --devices 1")
+    count = torch.cuda.device_count()
+    absent = [d for d in devices if not 0 <= int(d) < count]
+    if absent:
+        raise InvalidInputError(f"trainer.devices {list(devices)!r} names GPU ids {absent} that this machine does not "
+                                f"have (it has {count}: ids 0..{count - 1})")
 
 
 def make_trainer(cfg, *, max_epochs: int, out: str | Path | None = None, callbacks: list | None = None,

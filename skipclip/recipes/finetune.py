@@ -9,7 +9,15 @@ from pathlib import Path
 
 from skipclip.config import Config, apply_overrides, validate
 from skipclip.data import open_data, per_class
-from skipclip.engine.runs import finish_run, prepare_run_dir, read_run, update_run
+from skipclip.engine.runs import (
+    finish_run,
+    prepare_run_dir,
+    read_run,
+    recorded,
+    refuse_other_kind,
+    update_run,
+)
+from skipclip.engine.trainer import check_devices
 from skipclip.errors import InvalidInputError, OutputExistsError
 from skipclip.eval.finetune import (
     FROZEN_METHOD,
@@ -29,8 +37,9 @@ def check_finetune_dir(out: Path, force: bool) -> None:
     """Refuse to write into a folder holding another run, or an earlier fine-tuning without ``force``.
 
     Raises:
-        FileExistsError: ``out`` holds a pretraining run (its logs and checkpoints would be
-            overwritten; never, even with ``force``), or a fine-tuning report, logs or
+        FileExistsError: ``out`` holds a pretraining run (by its ``run.json`` or its checkpoints'
+            weights: its logs and checkpoints would be overwritten; never, even with ``force``) or a
+            prepared store, or a fine-tuning report, logs or
             checkpoints without a ``run.json`` and ``force`` is not given. A fine-tuning run
             folder (its ``run.json``) is left to :func:`~skipclip.engine.runs.prepare_run_dir`
             (``--resume`` / ``--force``).
@@ -40,6 +49,7 @@ def check_finetune_dir(out: Path, force: bool) -> None:
     if info is not None and info.get("kind") != "finetune":
         raise OutputExistsError(f"{out} holds a {info.get('kind', 'skipclip')} run (run.json); fine-tuning would "
                               "overwrite its logs/metrics.csv and checkpoints, even with --force: choose another --out")
+    refuse_other_kind(out, "finetune")  # a pretraining run without its run.json, a store
     present = [n for n in ("report.json", "logs", "checkpoints") if (out / n).exists()]
     if info is None and present and not force:  # a fine-tuning run folder is checked by prepare_run_dir
         raise OutputExistsError(f"{out} already holds {', '.join(present)} (a fine-tuning run?); pass --force to "
@@ -66,16 +76,18 @@ def run_finetune(cfg: Config, data: str, out: str | Path, *, init: str = "random
 
     Raises:
         FileExistsError: ``out`` already holds a run or report and neither ``resume`` nor ``force``
-            is given.
+            is given; or another live process writes into it (``RunInUseError``).
         ValueError, FileNotFoundError: bad checkpoint, data or configuration, ``resume`` with
             ``force``, or a resume with other settings or another starting point (checked before
-            the run folder is touched).
+            the run folder is touched). A failure once the run started is recorded in ``run.json``
+            (``failed``, with the error) and re-raised; Ctrl+C is recorded as ``interrupted``.
     """
 
     out = Path(out)
     if seeds < 1:
         raise InvalidInputError(f"--seeds must be >= 1, got {seeds}")
     first = launch_rank() == 0  # under DDP only the first process checks and writes the folder
+    check_devices(cfg)
     if first:
         check_finetune_dir(out, force)
     # everything that can be wrong is checked before the run folder is touched
@@ -93,9 +105,18 @@ def run_finetune(cfg: Config, data: str, out: str | Path, *, init: str = "random
                          "resume with the same --init/--inflate/--linear/--data, or use another --out")
 
     start = time.time()
-    prepare_run_dir(out, cfg, resume=resume, force=force, kind="finetune")
-    if first:
-        update_run(out, finetune=start_point)
+    prepare_run_dir(out, cfg, resume=resume, force=force, kind="finetune")  # takes the folder's lock
+    with recorded(out, write=first):  # failed (with the error) / interrupted (Ctrl+C: exit 130)
+        if first:
+            update_run(out, finetune=start_point)
+        return _train_seeds(cfg, data, out, (train_src, val_src, test_src), encoder, init, inflate, info, frozen,
+                            progress, resume, loggers, seeds, start)
+
+
+def _train_seeds(cfg, data, out, splits, encoder, init, inflate, info, frozen, progress, resume, loggers, seeds,
+                 start) -> dict:
+    """Fine-tune once per seed (the first seed's run folder), then test and report."""
+    train_src, val_src, _ = splits
     runs = []
     for i in range(seeds):
         seed = cfg.trainer.seed + i
@@ -111,7 +132,7 @@ def run_finetune(cfg: Config, data: str, out: str | Path, *, init: str = "random
         if progress and seeds > 1:
             print(f"seed {seed}: fine-tuned (selected epoch {history['best_epoch']}, val {history['val_top1']})",
                   flush=True)
-    return _test_and_report(cfg, runs, info, frozen, data, out, (train_src, val_src, test_src), start, progress)
+    return _test_and_report(cfg, runs, info, frozen, data, out, splits, start, progress)
 
 
 def _test_and_report(cfg, runs, info, frozen, data, out, splits, start, progress=False) -> dict:

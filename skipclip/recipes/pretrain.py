@@ -15,9 +15,9 @@ from skipclip.config import Config
 from skipclip.config.budget import pretrain_budget
 from skipclip.data import PretextDataset, PretextWindow, epoch_loader, open_data
 from skipclip.engine.checkpoints import fit_kit
-from skipclip.engine.runs import check_run_dir, finish_run, start_run
+from skipclip.engine.runs import check_run_dir, finish_run, recorded, start_run
 from skipclip.engine.skipclip_module import SkipClipModule
-from skipclip.engine.trainer import device_of, make_trainer
+from skipclip.engine.trainer import check_devices, device_of, make_trainer
 from skipclip.errors import InvalidInputError
 from skipclip.utils.dist import batch_per_process, launch_rank, planned_world_size
 from skipclip.viz.similarity_callback import SimilarityMaps
@@ -95,11 +95,14 @@ def pretrain(cfg: Config, data: str, out: str | Path, *, resume: bool = False, f
         FileExistsError: ``out`` holds a run (or a ``config.yaml``, ``checkpoints/``, ``logs/`` of
             no run) and neither ``resume`` nor ``force`` was given.
         UnsafeCheckpointError: ``--resume`` meets a ``last.ckpt`` holding pickled objects.
+        RunInUseError: another live process writes into ``out`` (its lock, ``out/.lock``).
         FileNotFoundError, ValueError: unusable data; nothing is written to ``out`` then. A failure
-            once training started is recorded in ``run.json`` (status ``failed``) and re-raised.
+            once training started is recorded in ``run.json`` (status ``failed``) and re-raised;
+            Ctrl+C is recorded as ``interrupted`` and raised as ``KeyboardInterrupt``.
     """
 
-    batch = process_batch(cfg)  # before the run folder is touched: an uneven global batch is refused
+    check_devices(cfg)  # before the run folder is touched: GPU ids this machine cannot give are refused
+    batch = process_batch(cfg)  # and an uneven global batch
 
     out, first = Path(out), launch_rank() == 0
     if resume and force:
@@ -123,27 +126,29 @@ def pretrain(cfg: Config, data: str, out: str | Path, *, resume: bool = False, f
     t = cfg.trainer
     kit = fit_kit(out, train_loader, keep=t.checkpoint_keep, every_n_steps=checkpoint_every, seed=t.seed,
                   resume=resume)  # a last.ckpt that is not plain tensors is refused here
-    if first:
+    if first:  # takes the folder's lock: one run writes here at a time
         start_run(out, cfg, info, resume=resume, force=force, kind="pretrain")
-    figures = [SimilarityMaps(val_ds, out, images_every)] if images_every and val_ds is not None else []
-    trainer = make_trainer(cfg, out=out, callbacks=[*kit.callbacks, *figures, *(callbacks or [])],
-                           plugins=kit.plugins, progress=progress, enable_checkpointing=True,
-                           resumable_sampler=True, loggers=loggers, **budget.trainer_kwargs())
-    if progress and trainer.is_global_zero:
-        print(f"pretraining {len(train_ds)} videos, {len(train_loader)} steps an epoch: {budget.describe()}",
-              flush=True)
-    start = time.time()
-    try:
+    with recorded(out, write=first):  # failed / interrupted (Ctrl+C: exit 130, --resume continues)
+        figures = [SimilarityMaps(val_ds, out, images_every)] if images_every and val_ds is not None else []
+        trainer = make_trainer(cfg, out=out, callbacks=[*kit.callbacks, *figures, *(callbacks or [])],
+                               plugins=kit.plugins, progress=progress, enable_checkpointing=True,
+                               resumable_sampler=True, loggers=loggers, **budget.trainer_kwargs())
+        if progress and trainer.is_global_zero:
+            print(f"pretraining {len(train_ds)} videos, {len(train_loader)} steps an epoch: {budget.describe()}",
+                  flush=True)
+        start = time.time()
         with warnings.catch_warnings():  # the sampler is resumable, though not a stateful loader
             warnings.filterwarnings("ignore", message=".*your dataloader is not resumable.*")
             trainer.fit(module, train_loader, val_loader, ckpt_path=kit.ckpt_path, weights_only=True)
-    except Exception as exc:
-        if first:
-            finish_run(out, status="failed", error=f"{type(exc).__name__}: {exc}")
-        raise
-    last = out / "checkpoints" / "last.ckpt"
-    wall = time.time() - start
-    summary = {
+        summary = _summary(trainer, budget, time.time() - start, batch, kit, train_ds, val_ds, module, out)
+        if trainer.is_global_zero:
+            finish_run(out, summary=summary)
+    return module, trainer, summary
+
+
+def _summary(trainer, budget, wall: float, batch: int, kit, train_ds, val_ds, module, out: Path) -> dict:
+    """What ``run.json`` records of a finished pretraining."""
+    return {
         "wall_s": wall,
         "budget": budget.used(trainer, wall),
         "epochs": trainer.current_epoch,
@@ -160,8 +165,5 @@ def pretrain(cfg: Config, data: str, out: str | Path, *, resume: bool = False, f
         "skipped_videos": kit.position.total_skipped_videos,
         "skipped_nonfinite_batches": module.skipped_nonfinite,
         "metrics": {k: float(v) for k, v in trainer.callback_metrics.items()},
-        "last_checkpoint": str(last),
+        "last_checkpoint": str(out / "checkpoints" / "last.ckpt"),
     }
-    if trainer.is_global_zero:
-        finish_run(out, summary=summary)
-    return module, trainer, summary

@@ -1,12 +1,14 @@
 """Atomic file writes: a kill or a full disk at any moment leaves the old file or the new one,
-whole, never half of one. Files are created with the user's umask (readable by the group on a
+whole, never half of one; and folders replaced as a set (:func:`replace_folder`). Files are created with the user's umask (readable by the group on a
 shared cluster where the umask allows it). Imports nothing of skipclip."""
 
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 import threading
+import time
 from pathlib import Path
 from typing import Any, BinaryIO, Callable
 
@@ -74,5 +76,55 @@ def atomic_torch_save(obj: Any, path: str | Path) -> None:
     atomic_write(path, lambda fh: torch.save(obj, fh))
 
 
+def _replaced(dest: Path) -> list[Path]:
+    """Old sets a swap moved aside (newest last)."""
+    return sorted(dest.parent.glob(f".{dest.name}.old-*"), key=lambda p: p.name)
+
+
+def restore_replaced(dest: str | Path) -> bool:
+    """Put back the old set a swap moved aside when a kill came between its two renames (``dest``
+    missing, ``.NAME.old-*`` beside it); returns whether it did."""
+    dest = Path(dest)
+    olds = _replaced(dest)
+    if dest.exists() or not olds:
+        return False
+    os.rename(olds[-1], dest)
+    fsync_dir(dest.parent)
+    return True
+
+
+def replace_folder(dest: str | Path, build: Callable[[Path], None]) -> None:
+    """Replace the folder ``dest`` as a set: ``build(tmp)`` writes the new contents into a sibling
+    temporary folder, which is fsynced, then the old folder is renamed away, the new one renamed
+    in, and the old one deleted. A kill or a full disk at any moment leaves the old set or the new
+    one, whole (a kill between the two renames leaves the old set as ``.NAME.old-*`` beside
+    ``dest``; the next call, or :func:`restore_replaced`, puts it back). ``dest`` need not exist.
+    The new folder gets the user's umask."""
+    dest = Path(dest)
+    if dest.is_symlink():  # swap the folder it points to, on its own file system
+        dest = dest.resolve()
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    restore_replaced(dest)
+    tmp = Path(tempfile.mkdtemp(dir=dest.parent, prefix=f".{dest.name}.new-"))
+    old = dest.parent / f".{dest.name}.old-{time.time_ns()}-{os.getpid()}"
+    try:
+        os.chmod(tmp, 0o777 & ~current_umask())  # mkdtemp creates 0700 whatever the umask
+        build(tmp)
+        for f in tmp.rglob("*"):
+            if f.is_file():
+                with open(f, "rb") as fh:
+                    os.fsync(fh.fileno())
+        fsync_dir(tmp)
+        if dest.exists():
+            os.rename(dest, old)
+        os.rename(tmp, dest)
+        fsync_dir(dest.parent)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        restore_replaced(dest)
+        raise
+    shutil.rmtree(old, ignore_errors=True)
+
+
 __all__ = ["TMP_SUFFIX", "atomic_torch_save", "atomic_write", "atomic_write_bytes", "atomic_write_text",
-           "current_umask", "fsync_dir"]
+           "current_umask", "fsync_dir", "replace_folder", "restore_replaced"]

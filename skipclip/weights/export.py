@@ -13,6 +13,7 @@ else, and ``--init`` / ``--inflate`` read it like the checkpoint it came from.
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 
 import torch
@@ -23,7 +24,15 @@ from skipclip._version import __version__
 from skipclip.errors import InputNotFoundError, InvalidInputError, OutputExistsError
 from skipclip.models import ContextEncoder, FrameEncoder
 from skipclip.models.normalize import STATS
-from skipclip.utils.io import atomic_write, atomic_write_text
+from skipclip.utils.io import (
+    TMP_SUFFIX,
+    atomic_write,
+    atomic_write_text,
+    replace_folder,
+    restore_replaced,
+)
+from skipclip.weights.card_recipe import context_recipe, frame_recipe
+from skipclip.weights.initialise import shortcut_of
 from skipclip.weights.read import (
     checkpoint_config,
     checkpoint_input_stats,
@@ -38,25 +47,25 @@ FORMAT = "skipclip-encoder/1"
 CONTEXT_FILE, FRAME_FILE, CARD_FILE = "context_encoder.safetensors", "frame_encoder.safetensors", "card.json"
 TRUNK = "trunk."  # ContextEncoder's prefix before torchvision's names
 TORCHVISION_ARCHS = ("r3d_18", "r2plus1d_18")
+log = logging.getLogger(__name__)
 
 
-def _hara_recipe(width: int) -> str:
-    return (f"torchvision.models.video.VideoResNet(BasicBlock, [Conv3DSimple] * 4, [2, 2, 2, 2], stem=lambda: "
-            f"nn.Sequential(nn.Conv3d(3, {width}, 7, stride=(1, 2, 2), padding=3, bias=False), "
-            f"nn.BatchNorm3d({width}), nn.ReLU(inplace=True), nn.MaxPool3d(3, stride=2, padding=1))), then "
-            "model.fc = nn.Identity() and model.load_state_dict(weights, strict=True)"
-            + ("" if width == 64 else f"; width {width} is not 64, so only skipclip.load_encoder(path) builds it"))
-
-
-def how_to_load(arch: str, width: int) -> str:
+def how_to_load(arch: str, width: int, shortcut: str = "B") -> str:
     """One sentence: how to rebuild g from its exported weights outside skipclip."""
-    if arch in TORCHVISION_ARCHS and width == 64:
+    if arch in TORCHVISION_ARCHS and width == 64 and shortcut == "B":
         return (f"m = torchvision.models.video.{arch}(); m.fc = torch.nn.Identity(); "
                 f"m.load_state_dict(safetensors.torch.load_file(path), strict=True); m(x) gives 512-d features "
                 "(the global average of g's last feature map)")
-    if arch in TORCHVISION_ARCHS:
-        return f"skipclip.load_encoder(path) (width {width}: torchvision's {arch} has width 64)"
-    return "skipclip.load_encoder(path); or, without skipclip, " + _hara_recipe(width)
+    why = []
+    if arch not in TORCHVISION_ARCHS:
+        why.append(f"torchvision has no {arch}")
+    if width != 64:
+        why.append(f"width {width} is not torchvision's 64")
+    if shortcut != "B":
+        why.append("its shortcuts are zero-padding (type A), torchvision's are 1x1x1 convolutions")
+    return (f"skipclip.load_encoder(path); or, without skipclip ({'; '.join(why)}), run the lines of 'recipe' "
+            f"with path set: they build model, whose model(x) gives {8 * width}-d features (the global average "
+            "of g's last feature map)")
 
 
 def write_safetensors(path: Path, tensors: dict, metadata: dict) -> None:
@@ -100,7 +109,7 @@ def exported_as_checkpoint(path: str | Path) -> dict:
     tensors, meta = read_exported(path)
     stats = {"input_stats": meta["input_stats"]} if meta.get("format") == FORMAT and "input_stats" in meta else {}
     if meta.get("format") == FORMAT and meta.get("encoder") == "context":
-        model = {"context_arch": meta["arch"], "width": int(meta["width"])}
+        model = {"context_arch": meta["arch"], "width": int(meta["width"]), "shortcut": shortcut_of(tensors)}
         config = dict(meta.get("config") or {})
         config["model"] = {**config.get("model", {}), **model}
         return {"state_dict": {f"model.context_encoder.{TRUNK}{k}": v for k, v in tensors.items()},
@@ -108,7 +117,8 @@ def exported_as_checkpoint(path: str | Path) -> dict:
     return {"state_dict": tensors, **({"hyper_parameters": stats} if stats else {})}
 
 
-def _card(cfg: dict, obj: dict, arch: str, width: int, ckpt: Path, frame: bool) -> dict:
+def _card(cfg: dict, obj: dict, arch: str, width: int, shortcut: str, ckpt: Path, frame: int | None) -> dict:
+    """The card; ``frame``: the frame encoder's input channels (``None``: f not exported)."""
     data, pretext, ft = cfg.get("data", {}), cfg.get("pretext", {}), cfg.get("finetune", {})
     crop = data.get("crop_size")
     stats = checkpoint_input_stats(obj)  # g's: ImageNet's for a classifier fine-tuned from inflated ImageNet weights
@@ -116,7 +126,7 @@ def _card(cfg: dict, obj: dict, arch: str, width: int, ckpt: Path, frame: bool) 
     card = {
         "format": FORMAT, "skipclip_version": __version__, "source_checkpoint": str(ckpt),
         "context_encoder": {
-            "file": CONTEXT_FILE, "arch": arch, "width": width, "out_channels": 8 * width,
+            "file": CONTEXT_FILE, "arch": arch, "width": width, "shortcut": shortcut, "out_channels": 8 * width,
             "input": {"layout": "(B, 3, T, H, W) float", "channel_order": "RGB",
                       "frames": pretext.get("context_frames"), "size": [crop, crop],
                       "scale": "uint8 / 255, then (x - mean) / std per channel", "statistics": stats,
@@ -124,18 +134,21 @@ def _card(cfg: dict, obj: dict, arch: str, width: int, ckpt: Path, frame: bool) 
                       "finetune_frames": ft.get("clip_frames") or pretext.get("context_frames"),
                       "finetune_size": ft.get("crop_size") or crop},
             "output": "(B, 8*width, T', H', W') feature map; skipclip averages time, then space for a vector",
-            "how_to_load": how_to_load(arch, width)},
+            "how_to_load": how_to_load(arch, width, shortcut), "recipe": context_recipe(arch, width, shortcut)},
         "pretext": pretext, "epochs": obj.get("epoch"), "steps": obj.get("global_step"), "config": cfg,
     }
-    if frame:
-        d = int(pretext.get("target_length") or 1)
+    if frame is not None:
         card["frame_encoder"] = {
-            "file": FRAME_FILE, "arch": "resnet18 (2D)", "width": width, "in_channels": 3 * d,
-            "input": {"layout": f"(N, {3 * d}, H, W) float: {d} target frame(s) stacked on channels", "channel_order": "RGB",
-                      "statistics": "kinetics", "mean": list(STATS["kinetics"][0]), "std": list(STATS["kinetics"][1])},
+            "file": FRAME_FILE, "arch": "resnet18 (2D)", "width": width, "in_channels": frame,
+            "input": {"layout": f"(N, {frame}, H, W) float: {frame // 3} target frame(s) stacked on channels",
+                      "channel_order": "RGB", "statistics": "kinetics", "mean": list(STATS["kinetics"][0]),
+                      "std": list(STATS["kinetics"][1])},
             "how_to_load": ("m = torchvision.models.resnet18(); m.fc = torch.nn.Identity(); "
                             "m.load_state_dict(safetensors.torch.load_file(path), strict=True)"
-                            if width == 64 and d == 1 else "skipclip.load_encoder(path)")}
+                            if width == 64 and frame == 3 else
+                            "skipclip.load_encoder(path); or, without skipclip, run the lines of 'recipe' with "
+                            "path set: they build model"),
+            "recipe": frame_recipe(width, frame)}
     return card
 
 
@@ -147,14 +160,17 @@ def export_encoders(ckpt: str | Path, out: str | Path, *, frame: bool = False, f
             (its g only).
         out: folder to write.
         frame: also export the frame encoder f (Skip-Clip checkpoints only).
-        force: overwrite files already there.
+        force: replace an export already in ``out``, as a set: the new files are written to a
+            sibling temporary folder, then swapped in (old folder renamed away, new one renamed
+            in, old one deleted), so a kill or a full disk leaves the old export or the new one.
 
     Returns:
         The card.
 
     Raises:
         ValueError: not a Skip-Clip or fine-tuned checkpoint; ``frame`` on a checkpoint without f.
-        FileExistsError: ``out`` already holds an export and ``force`` is not given.
+        FileExistsError: ``out`` already holds an export and ``force`` is not given, or holds an
+            export and other files (even with ``force``).
         FileNotFoundError: no such checkpoint.
     """
 
@@ -166,25 +182,62 @@ def export_encoders(ckpt: str | Path, out: str | Path, *, frame: bool = False, f
                          "give RUN/checkpoints/last.ckpt of `skipclip pretrain` or best.ckpt of `skipclip finetune`")
     if frame and kind != "skipclip":
         raise InvalidInputError(f"{ckpt} is a fine-tuned classifier: it has no frame encoder f; drop --frame-encoder")
-    names = [CONTEXT_FILE, CARD_FILE] + ([FRAME_FILE] if frame else [])
-    there = [n for n in names if (out / n).exists()]
-    if there and not force:
-        raise OutputExistsError(f"{out} already holds {', '.join(there)}; pass --force or choose another --out")
+    _check_export_dir(out, force)
     cfg = checkpoint_config(obj)
     model = cfg.get("model") or {}
     g = encoder_state(obj, "context")
     arch = model.get("context_arch", "r3d18_hara")
-    width = int(model.get("width", g[f"{TRUNK}stem.0.weight"].shape[0]))
-    meta = {"format": FORMAT, "arch": arch, "width": width, "config": cfg}
-    write_safetensors(out / CONTEXT_FILE, {k.removeprefix(TRUNK): v for k, v in g.items()},
-                      {**meta, "encoder": "context", "input_stats": checkpoint_input_stats(obj)})
-    if frame:  # f of a Skip-Clip checkpoint: pretrained on Kinetics-standardised frames
-        f = encoder_state(obj, "frame")
-        write_safetensors(out / FRAME_FILE, f, {**meta, "encoder": "frame", "input_stats": "kinetics",
-                                                "in_channels": int(f["conv1.weight"].shape[1])})
-    card = _card(cfg, obj, arch, width, ckpt, frame)
-    atomic_write_text(out / CARD_FILE, json.dumps(card, indent=2, default=str) + "\n")
+    width = int(model.get("width", g[f"{TRUNK}layer1.0.conv1.1.weight"].shape[0]))  # layer1's BN: width wide
+    shortcut = shortcut_of(g)  # the weights say it: type B has 1x1x1 downsample convolutions
+    meta = {"format": FORMAT, "arch": arch, "width": width, "shortcut": shortcut, "config": cfg}
+    f = encoder_state(obj, "frame") if frame else None
+    in_channels = int(f["conv1.weight"].shape[1]) if f is not None else None
+    card = _card(cfg, obj, arch, width, shortcut, ckpt, in_channels)
+
+    def write(folder: Path) -> None:
+        write_safetensors(folder / CONTEXT_FILE, {k.removeprefix(TRUNK): v for k, v in g.items()},
+                          {**meta, "encoder": "context", "input_stats": checkpoint_input_stats(obj)})
+        if f is not None:
+            write_safetensors(folder / FRAME_FILE, f, {**meta, "encoder": "frame", "input_stats": "kinetics",
+                                                       "in_channels": in_channels})
+        atomic_write_text(folder / CARD_FILE, json.dumps(card, indent=2, default=str) + "\n")  # the card last
+
+    if _others(out):  # the user's folder, no export in it: the files are added, each atomically
+        write(out)
+    else:  # written beside, then swapped in: the old set or the new one, never a mix
+        replace_folder(out, write)
     return card
+
+
+EXPORT_FILES = (CONTEXT_FILE, FRAME_FILE, CARD_FILE)
+
+
+def _others(out: Path) -> list[str]:
+    """What ``out`` holds besides an export (temporary files of an atomic write aside)."""
+    if not out.is_dir():
+        return []
+    return sorted(p.name for p in out.iterdir()
+                  if p.name not in EXPORT_FILES and not (p.name.startswith(".") and p.name.endswith(TMP_SUFFIX)))
+
+
+def _check_export_dir(out: Path, force: bool) -> None:
+    """Refuse to replace an export without ``force``, and, even with it, a folder that holds other
+    files too (the set is swapped as a folder: they would go with it).
+
+    Raises:
+        FileExistsError: as above, or ``out`` is a file.
+    """
+    if restore_replaced(out):
+        log.warning("put back %s: an earlier export was stopped while swapping it", out)
+    if out.exists() and not out.is_dir():
+        raise OutputExistsError(f"--out {out} is a file; give a folder for the export")
+    there = [n for n in EXPORT_FILES if (out / n).exists()]
+    if there and not force:
+        raise OutputExistsError(f"{out} already holds {', '.join(there)}; pass --force or choose another --out")
+    others = _others(out)
+    if there and others:
+        raise OutputExistsError(f"{out} holds an export and other files ({', '.join(others[:5])}); --force replaces "
+                                "an export folder as a whole and would delete them: export into a folder of its own")
 
 
 def load_encoder(path: str | Path) -> torch.nn.Module:
@@ -203,8 +256,8 @@ def load_encoder(path: str | Path) -> torch.nn.Module:
         raise InvalidInputError(f"{path} was not written by `skipclip export` (no {FORMAT!r} metadata); load a plain "
                          "state dict with model.load_state_dict(safetensors.torch.load_file(path))")
     width = int(meta["width"])
-    if meta["encoder"] == "context":
-        module = ContextEncoder(meta["arch"], width)
+    if meta["encoder"] == "context":  # the shortcut type from the weights (files of 0.x lack it in metadata)
+        module = ContextEncoder(meta["arch"], width, shortcut_of(tensors))
         tensors = {f"{TRUNK}{k}": v for k, v in tensors.items()}
     else:
         module = FrameEncoder(width, int(meta.get("in_channels", 3)))

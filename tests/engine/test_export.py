@@ -59,7 +59,7 @@ def test_torchvision_arch_loads_strictly_and_gives_the_same_features(tmp_path, a
 
 
 def test_hara_variant_round_trips_and_the_card_recipe_is_true(tmp_path):
-    from torchvision.models.video.resnet import BasicBlock, Conv3DSimple, VideoResNet
+    from torchvision.models.video.resnet import VideoResNet
 
     model, _ = _checkpoint(tmp_path / "last.ckpt", "r3d18_hara", 8)
     assert main(["export", "--ckpt", str(tmp_path / "last.ckpt"), "--out", str(tmp_path / "exp"),
@@ -74,15 +74,15 @@ def test_hara_variant_round_trips_and_the_card_recipe_is_true(tmp_path):
     with torch.no_grad():
         torch.testing.assert_close(g(x), model.context_encoder(x))
     # the card's recipe without skipclip, checked at width 64
-    _checkpoint(tmp_path / "w64.ckpt", "r3d18_hara", 64)
+    w64, _ = _checkpoint(tmp_path / "w64.ckpt", "r3d18_hara", 64)
     assert main(["export", "--ckpt", str(tmp_path / "w64.ckpt"), "--out", str(tmp_path / "w64")]) == 0
-    how = json.loads((tmp_path / "w64" / "card.json").read_text())["context_encoder"]["how_to_load"]
-    assert "VideoResNet(BasicBlock, [Conv3DSimple] * 4" in how and "MaxPool3d(3, stride=2, padding=1)" in how
-    stem = lambda: nn.Sequential(nn.Conv3d(3, 64, 7, stride=(1, 2, 2), padding=3, bias=False),  # noqa: E731
-                                 nn.BatchNorm3d(64), nn.ReLU(inplace=True), nn.MaxPool3d(3, stride=2, padding=1))
-    tv = VideoResNet(BasicBlock, [Conv3DSimple] * 4, [2, 2, 2, 2], stem=stem)
-    tv.fc = nn.Identity()
-    tv.load_state_dict(safetensors_torch.load_file(str(tmp_path / "w64" / "context_encoder.safetensors")), strict=True)
+    g64 = json.loads((tmp_path / "w64" / "card.json").read_text())["context_encoder"]
+    assert "'recipe'" in g64["how_to_load"]
+    assert any("MaxPool3d(3, stride=2, padding=1)" in line for line in g64["recipe"])
+    tv = _run_recipe(g64["recipe"], tmp_path / "w64" / "context_encoder.safetensors")
+    assert isinstance(tv, VideoResNet)
+    with torch.no_grad():
+        torch.testing.assert_close(tv(x), w64.context_encoder.pooled(x), rtol=1e-4, atol=1e-5)
 
 
 def test_init_and_inflate_accept_exported_files(tmp_path, capsys):
@@ -118,3 +118,58 @@ def test_a_pretraining_runs_own_checkpoint_exports(tmp_path, tiny_pretrained_run
         assert mine and all(torch.equal(v, trained["state_dict"][f"model.{name}.{k}"]) for k, v in mine.items())
     card = json.loads((tmp_path / "exp" / "card.json").read_text())
     assert (card["epochs"], card["steps"]) == (trained["epoch"], trained["global_step"]) and card["steps"] == 48
+
+
+def _run_recipe(lines: list[str], path) -> nn.Module:
+    """Run a card's recipe as a user would: torch, torchvision and safetensors only."""
+    scope = {"path": str(path)}
+    exec("\n".join(lines), scope)  # noqa: S102 - the card's text is the thing under test
+    model = scope["model"]
+    assert not any(type(m).__module__.startswith("skipclip") for m in model.modules())
+    return model
+
+
+@pytest.mark.parametrize("arch", ["r3d18_hara", "r3d_18", "r2plus1d_18"])
+@pytest.mark.parametrize("shortcut", ["A", "B"])
+def test_every_preset_encoder_round_trips_through_export_load_and_the_card_recipe(tmp_path, arch, shortcut):
+    """Issue 21 case 4: build, export, load (skipclip.load_encoder and the card's recipe without
+    skipclip), same outputs on a random input; g of every arch and shortcut type, and f."""
+    cfg = load_config("cpu", {**tiny_overrides(), "model.context_arch": arch, "model.shortcut": shortcut})
+    torch.manual_seed(0)
+    model = build_skipclip(cfg)
+    with torch.no_grad():  # non-trivial BN statistics
+        model.context_encoder.train()(torch.randn(2, 3, 4, 32, 32))
+        model.frame_encoder.train()(torch.randn(4, 3, 32, 32))
+    model.eval()
+    torch.save({"state_dict": {f"model.{k}": v for k, v in model.state_dict().items()},
+                "hyper_parameters": {"config": cfg.to_dict()}}, tmp_path / "last.ckpt")
+    assert main(["export", "--ckpt", str(tmp_path / "last.ckpt"), "--out", str(tmp_path / "exp"),
+                 "--frame-encoder"]) == 0
+    card = json.loads((tmp_path / "exp" / "card.json").read_text())
+    assert card["context_encoder"]["shortcut"] == shortcut
+    x, frames = torch.randn(2, 3, 4, 32, 32), torch.randn(3, 3, 32, 32)
+    g = skipclip.load_encoder(tmp_path / "exp" / "context_encoder.safetensors")
+    f = skipclip.load_encoder(tmp_path / "exp" / "frame_encoder.safetensors")
+    assert (g.arch, g.width, g.shortcut) == (arch, 8, shortcut)
+    g_recipe = _run_recipe(card["context_encoder"]["recipe"], tmp_path / "exp" / "context_encoder.safetensors")
+    f_recipe = _run_recipe(card["frame_encoder"]["recipe"], tmp_path / "exp" / "frame_encoder.safetensors")
+    for mine, theirs in ((model.context_encoder, g), (model.frame_encoder, f)):
+        a, b = mine.state_dict(), theirs.state_dict()
+        assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    with torch.no_grad():
+        torch.testing.assert_close(g(x), model.context_encoder(x), rtol=1e-5, atol=1e-6)
+        torch.testing.assert_close(f(frames), model.frame_encoder(frames), rtol=1e-5, atol=1e-6)
+        torch.testing.assert_close(g_recipe(x), model.context_encoder.pooled(x), rtol=1e-5, atol=1e-6)
+        torch.testing.assert_close(f_recipe(frames), model.frame_encoder(frames).mean(dim=(2, 3)),
+                                   rtol=1e-5, atol=1e-6)
+
+
+def test_the_torchvision_one_liner_is_offered_only_where_it_builds_the_encoder():
+    from skipclip.weights.export import how_to_load
+
+    assert how_to_load("r3d_18", 64, "B").startswith("m = torchvision.models.video.r3d_18()")
+    for arch, width, shortcut in (("r3d_18", 64, "A"), ("r2plus1d_18", 64, "A"), ("r3d_18", 32, "B"),
+                                  ("r3d18_hara", 64, "B")):
+        how = how_to_load(arch, width, shortcut)
+        assert how.startswith("skipclip.load_encoder(path)") and "'recipe'" in how
+    assert "zero-padding (type A)" in how_to_load("r3d_18", 64, "A")

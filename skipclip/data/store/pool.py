@@ -6,16 +6,27 @@ When a worker dies, Python's pool fails every call still in it (``BrokenProcessP
 saying which video killed it. At most ``workers`` videos are in the pool at a time, so the
 suspects are few: each is run again alone in a fresh one-process pool, the one that kills it
 again is recorded as failed with the reason, and the rest carries on in a new pool.
+
+Workers end with the process that runs ``prepare``, however it ends: each watches it (a thread
+that polls its pid) and exits when it is gone, so a SIGKILL or SIGTERM of ``prepare`` leaves no
+worker decoding on, and with the workers gone the forkserver and the resource tracker see their
+pipes close and exit too. An exception in ``prepare`` (Ctrl+C included) terminates the workers
+at once rather than waiting for the videos in flight.
+
+A full disk (``ENOSPC``, or ``EDQUOT`` for a quota) is not the video's fault: it stops the run
+with :class:`DiskFullError` naming the path, instead of recording every later video as failed.
 """
 
 from __future__ import annotations
 
+import errno
 import faulthandler
 import logging
 import multiprocessing
 import os
 import signal
 import threading
+import time
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
@@ -28,6 +39,7 @@ from torchvision.io import encode_jpeg  # noqa: F401
 from skipclip.data.sources.base import VideoReadError
 from skipclip.data.store.shard import ShardWriter
 from skipclip.data.video.pyav import decode_into
+from skipclip.errors import SkipClipError
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +51,22 @@ DIED = ("the decoding process died while reading it (killed by the system, e.g. 
 
 class DecodeTimeout(Exception):
     """A video took longer than the per-video time limit."""
+
+
+class DiskFullError(SkipClipError):
+    """The store's disk (or the user's quota) is full; nothing is wrong with the videos."""
+
+
+DISK_FULL = (errno.ENOSPC, errno.EDQUOT)
+
+
+def disk_full(exc: BaseException, path: str | Path) -> DiskFullError | None:
+    """A :class:`DiskFullError` naming ``path`` when ``exc`` is a full disk or quota, else ``None``."""
+    if isinstance(exc, OSError) and exc.errno in DISK_FULL:
+        what = "disk quota exceeded" if exc.errno == errno.EDQUOT else "disk full"
+        return DiskFullError(f"{what} at {path} ({exc.strerror or exc}); free some space (or write the store "
+                             "elsewhere with --out) and run the same command again: finished videos are kept")
+    return None
 
 
 def _on_alarm(signum, frame):
@@ -75,6 +103,9 @@ def prepare_one(src: str, dest: str, short_side: int, codec: str, quality: int,
         return dest, (f"decoding took longer than the per-video time limit of {time_limit:g} s; raise "
                       "--time-limit for very long videos, or check the file")
     except Exception as exc:  # an unexpected decoder failure must not stop the other videos
+        full = disk_full(exc, Path(dest).parent)
+        if full is not None:  # but a full disk stops them all
+            raise full from None
         return dest, f"unexpected error while decoding: {type(exc).__name__}: {exc}"
     finally:
         if timed:
@@ -86,6 +117,32 @@ def prepare_one(src: str, dest: str, short_side: int, codec: str, quality: int,
 
 def _work(args: tuple) -> tuple[str, dict | str]:
     return prepare_one(*args)
+
+
+def _alive(pid: int) -> bool:
+    """Whether process ``pid`` runs (a zombie, dead but not yet reaped, does not)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # pragma: no cover - someone else's process took the pid
+        return False
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):  # no /proc (macOS): the signal test alone
+        return True
+    return state not in ("Z", "X")
+
+
+def _end_with(parent: int, every: float = 0.5) -> None:
+    """Worker initialiser: a daemon thread ends this worker as soon as ``parent`` is gone."""
+
+    def watch() -> None:
+        while _alive(parent):
+            time.sleep(every)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="skipclip-watch-parent", daemon=True).start()
 
 
 def run_pool(jobs: list[tuple[object, tuple]], workers: int, collect: Callable[[object, dict | str], None],
@@ -112,23 +169,45 @@ def run_pool(jobs: list[tuple[object, tuple]], workers: int, collect: Callable[[
 def _window(queue: list, workers: int, context, collect, tick) -> list:
     """Run jobs from the end of ``queue`` with at most ``workers`` in flight until the queue is
     empty (returns ``[]``) or a worker dies (returns the jobs that were in the pool)."""
-    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
-        running: dict = {}
-        while queue or running:
-            while queue and len(running) < workers:
-                key, args = queue.pop()
-                running[pool.submit(_work, args)] = (key, args)
-            done, _ = wait(running, return_when=FIRST_COMPLETED)
-            broken = []
-            for fut in done:
-                job = running.pop(fut)
-                try:
-                    result = fut.result()[1]
-                except BrokenProcessPool:
-                    broken.append(job)
-                    continue
-                collect(job[0], result)
-                tick()
-            if broken:
-                return broken + list(running.values())
+    pool = ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_end_with,
+                               initargs=(os.getpid(),))
+    try:
+        suspects = _drain(pool, queue, workers, collect, tick)
+    except BaseException:  # Ctrl+C, a full disk, a bug: the videos in flight are not waited for
+        _terminate(pool)
+        raise
+    pool.shutdown(wait=True)
+    return suspects
+
+
+def _drain(pool: ProcessPoolExecutor, queue: list, workers: int, collect, tick) -> list:
+    running: dict = {}
+    while queue or running:
+        while queue and len(running) < workers:
+            key, args = queue.pop()
+            running[pool.submit(_work, args)] = (key, args)
+        done, _ = wait(running, return_when=FIRST_COMPLETED)
+        broken = []
+        for fut in done:
+            job = running.pop(fut)
+            try:
+                result = fut.result()[1]
+            except BrokenProcessPool:
+                broken.append(job)
+                continue
+            collect(job[0], result)
+            tick()
+        if broken:
+            return broken + list(running.values())
     return []
+
+
+def _terminate(pool: ProcessPoolExecutor) -> None:
+    """Stop a pool's workers now (``shutdown`` alone waits for the calls in flight)."""
+    processes = list((getattr(pool, "_processes", None) or {}).values())  # no public handle on them
+    pool.shutdown(wait=False, cancel_futures=True)
+    for proc in processes:
+        if proc.is_alive():
+            proc.terminate()
+    for proc in processes:
+        proc.join(timeout=5)
