@@ -17,6 +17,7 @@ import logging
 
 import lightning as L
 import numpy as np
+import torch
 
 from skipclip.data import ClipDataset, HealthDataset, PretextWindow, SubsetSource
 from skipclip.errors import InvalidInputError
@@ -40,6 +41,14 @@ def _capped(source, most: int):
     if len(source) <= most:
         return source
     return SubsetSource(source, np.linspace(0, len(source) - 1, most).round().astype(int).tolist())
+
+
+def keep_rng(device):
+    """A context that restores torch's random streams (CPU, and ``device``'s when a GPU) on exit:
+    each first read of a data loader draws a seed from them, and a measurement must not move
+    the training's streams (a resumed run would otherwise draw differently from an uninterrupted one)."""
+    device = torch.device(device)
+    return torch.random.fork_rng(devices=[device] if device.type == "cuda" else [])
 
 
 class KnnProbe:
@@ -124,10 +133,15 @@ class PretextHealthMonitor(L.Callback):
     def on_fit_start(self, trainer, pl_module):
         if trainer.is_global_zero and self.initial is not None:
             batches = self.held_out if self.held_out is not None else self.train
-            self.health.baselines = measure_baselines(self.initial, batches, pl_module.device, seed=self.seed)
+            with keep_rng(pl_module.device):
+                self.health.baselines = measure_baselines(self.initial, batches, pl_module.device, seed=self.seed)
         self.initial = None  # measured once; the copy is not kept
 
     def _measure(self, trainer, pl_module, with_knn: bool) -> dict[str, float]:
+        with keep_rng(pl_module.device):
+            return self._measure_now(trainer, pl_module, with_knn)
+
+    def _measure_now(self, trainer, pl_module, with_knn: bool) -> dict[str, float]:
         h, step, device = self.health, trainer.global_step, pl_module.device
         h.step = step
         logged: dict[str, float] = {}
