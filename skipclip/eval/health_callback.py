@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import copy
 import logging
+import time
 
 import lightning as L
 import numpy as np
@@ -28,6 +29,7 @@ from skipclip.eval.pretext_health import PretextHealth, measure_baselines, measu
 log = logging.getLogger(__name__)
 
 KNN_MAX_VIDEOS = 1024  # most bank (and query) videos of the online kNN, spread evenly over the split
+KNN_CLIPS_PER_VIDEO = 4  # most clips a video's online kNN feature averages, spread evenly over it
 
 
 def is_labelled(source) -> bool:
@@ -53,23 +55,26 @@ def keep_rng(device):
 
 class KnnProbe:
     """Weighted kNN top-1 (:func:`~skipclip.eval.knn.knn_accuracy`) of frozen g features: each
-    video's feature is the mean of g's pooled output over its non-overlapping centre-cropped
-    clips of ``clip_len`` frames (as :func:`~skipclip.eval.features.video_features`); the bank
-    is the labelled split, the queries the held-out videos, each capped at ``max_videos``.
-    Clips are decoded once and kept while they fit in ``cache_bytes``.
+    video's feature is the mean of g's pooled output over up to ``clips_per_video`` of its
+    non-overlapping centre-cropped clips of ``clip_len`` frames, evenly spread (the ``knn``
+    protocol of ``skipclip evaluate`` averages all of them); the bank is the labelled split, the
+    queries the held-out videos, each capped at ``max_videos``. Clips are decoded once and kept
+    while they fit in ``cache_bytes``.
 
     Raises:
         ValueError: a split without two classes or without a label on every video.
     """
 
     def __init__(self, bank, queries, clip_len: int, crop_size: int, short_side: int | None, *,
-                 batch_size: int = 32, max_videos: int = KNN_MAX_VIDEOS, cache_bytes: int = 256 << 20):
+                 batch_size: int = 32, max_videos: int = KNN_MAX_VIDEOS, clips_per_video: int = KNN_CLIPS_PER_VIDEO,
+                 cache_bytes: int = 256 << 20):
         if not (is_labelled(bank) and is_labelled(queries)):
             raise InvalidInputError("the online kNN needs a labelled bank and labelled queries (two classes or more)")
         self.bank, self.queries = _capped(bank, max_videos), _capped(queries, max_videos)
         self.num_classes = len(bank.classes)
-        self.batches = [CachedBatches(ClipDataset(s, clip_len, crop_size, short_side, train=False), batch_size,
-                                      cache_bytes // 2) for s in (self.bank, self.queries)]
+        self.batches = [CachedBatches(ClipDataset(s, clip_len, crop_size, short_side, train=False,
+                                                  windows_per_video=clips_per_video), batch_size, cache_bytes // 2)
+                        for s in (self.bank, self.queries)]
 
     def top1(self, encoder, device) -> float:
         (xb, yb), (xq, yq) = (pooled_features(encoder, b, s, device) for b, s in zip(self.batches,
@@ -133,13 +138,18 @@ class PretextHealthMonitor(L.Callback):
     def on_fit_start(self, trainer, pl_module):
         if trainer.is_global_zero and self.initial is not None:
             batches = self.held_out if self.held_out is not None else self.train
+            start = time.perf_counter()
             with keep_rng(pl_module.device):
                 self.health.baselines = measure_baselines(self.initial, batches, pl_module.device, seed=self.seed)
+            self.health.seconds += time.perf_counter() - start
         self.initial = None  # measured once; the copy is not kept
 
     def _measure(self, trainer, pl_module, with_knn: bool) -> dict[str, float]:
+        start = time.perf_counter()
         with keep_rng(pl_module.device):
-            return self._measure_now(trainer, pl_module, with_knn)
+            logged = self._measure_now(trainer, pl_module, with_knn)
+        self.health.seconds += time.perf_counter() - start
+        return logged
 
     def _measure_now(self, trainer, pl_module, with_knn: bool) -> dict[str, float]:
         h, step, device = self.health, trainer.global_step, pl_module.device
@@ -184,4 +194,4 @@ class PretextHealthMonitor(L.Callback):
         return self.health
 
 
-__all__ = ["KNN_MAX_VIDEOS", "KnnProbe", "PretextHealthMonitor", "is_labelled"]
+__all__ = ["KNN_CLIPS_PER_VIDEO", "KNN_MAX_VIDEOS", "KnnProbe", "PretextHealthMonitor", "is_labelled"]

@@ -154,6 +154,7 @@ class PretextHealth:
         baselines: ``pixel``, ``untrained_f``, ``step0`` (see the module's docstring).
         baselines_on: ``"held_out"`` or ``"train"``.
         knn_top1: the last online kNN top-1 (``None``: not measured), at step ``knn_step``.
+        seconds: wall time the run spent measuring all this (baselines, every validation, kNN).
     """
 
     step: int
@@ -163,6 +164,7 @@ class PretextHealth:
     baselines_on: str = "held_out"
     knn_top1: float | None = None
     knn_step: int | None = None
+    seconds: float = 0.0
 
     def to_dict(self) -> dict:
         """The ``health`` record of ``run.json`` (docs/pretext-health.md)."""
@@ -183,6 +185,7 @@ class PretextHealth:
             "interval": INTERVAL,
             "knn_top1": self.knn_top1,
             "knn_step": self.knn_step,
+            "seconds": round(self.seconds, 2),
         }
 
 

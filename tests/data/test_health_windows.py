@@ -82,3 +82,15 @@ def test_centre_crop_without_flip():
     ds = HealthDataset(ColumnSource([30], size=12), W, crop_size=8, max_windows=None)
     for i in range(len(ds)):  # every window, both directions: columns 2..9, left to right
         assert ds[i]["context"][0, 0, 0].tolist() == list(range(2, 10))
+
+
+def test_clip_windows_per_video_are_capped_and_spread():
+    from skipclip.data import ClipDataset
+
+    src = FakeSource([40, 9], num_classes=2)  # 10 and 2 non-overlapping 4-frame windows
+    every = ClipDataset(src, 4, 8, train=False)
+    capped = ClipDataset(src, 4, 8, train=False, windows_per_video=3)
+    assert len(every) == 12
+    assert capped.items == [(0, 0), (0, 16), (0, 36), (1, 0), (1, 4)]  # first, middle, last; a short video whole
+    with pytest.raises(ValueError, match="windows_per_video"):
+        ClipDataset(src, 4, 8, train=False, windows_per_video=0)
