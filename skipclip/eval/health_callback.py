@@ -166,8 +166,11 @@ class PretextHealthMonitor(L.Callback):
             logged["health/train_rank_acc"] = h.train.rank_acc
         logged.update({f"health/baseline_{k}": v.rank_acc for k, v in h.baselines.items()})
         if with_knn and self.knn is not None:
-            h.knn_top1, h.knn_step = self.knn.top1(pl_module.model.context_encoder, device), step
-            logged["knn/top1"] = h.knn_top1
+            try:
+                h.knn_top1, h.knn_step = self.knn.top1(pl_module.model.context_encoder, device), step
+                logged["knn/top1"] = h.knn_top1
+            except InvalidInputError as exc:  # e.g. every query video unreadable: training goes on
+                log.warning("online kNN skipped at step %d: %s", step, exc)
         return logged
 
     def on_validation_epoch_end(self, trainer, pl_module):
