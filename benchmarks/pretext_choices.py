@@ -37,13 +37,14 @@ def main() -> None:
     import lightning as L
 
     from skipclip.config import load_config
+    from skipclip.data import HealthDataset
     from skipclip.data.open import synthetic_sources
-    from skipclip.data.sampling.pretext import PretextDataset
     from skipclip.data.sampling.window import PretextWindow
     from skipclip.data.sources.base import InMemorySource
-    from skipclip.eval.features import video_features
+    from skipclip.eval.features import CachedBatches, video_features
     from skipclip.eval.linear_probe import fit_linear_probe, topk_accuracy
-    from skipclip.recipes.demo import _few_shot, pretext_health
+    from skipclip.eval.pretext_health import measure_model
+    from skipclip.recipes.demo import _few_shot
     from skipclip.recipes.pretrain import pretrain
 
     out = Path(args.out)
@@ -61,7 +62,9 @@ def main() -> None:
         model = module.model
         src = {k: InMemorySource(v) for k, v in synthetic_sources(cfg).items() if k in ("val", "labelled", "test")}
         k, crop = cfg.pretext.context_frames, cfg.data.crop_size
-        health = pretext_health(model, PretextDataset(src["val"], PretextWindow.from_config(cfg), crop, train=False))
+        # the held-out windows of docs/pretext-health.md
+        windows = CachedBatches(HealthDataset(src["val"], PretextWindow.from_config(cfg), crop))
+        health = measure_model(model, windows, "cpu").to_dict()
         (xl, yl), (xt, yt) = (video_features(model.context_encoder, src[s], k, crop) for s in ("labelled", "test"))
         accs = [topk_accuracy(fit_linear_probe(xl[p], yl[p], len(src["test"].classes), seed=s)(xt), yt)
                 for s in range(3) for p in [_few_shot(yl, args.shots, s)]]

@@ -176,6 +176,8 @@ def run(args) -> int:
     for key in ("val/rank_acc", "val/kendall_tau", "val/pos_neg_gap", "train/loss"):
         if key in m:
             print(f"  {key:18s} {m[key]:.3f}")
+    for line in health_lines(summary.get("health")):
+        print(line)
     if summary["too_short_videos"] or summary["failed_videos"] or summary.get("skipped_videos"):
         print(f"  skipped: {summary['too_short_videos']} too short, {len(summary['failed_videos'])} unreadable, "
               f"{summary.get('skipped_videos', 0)} reads passed over")
@@ -190,3 +192,24 @@ def run(args) -> int:
              f"skipclip features --ckpt {ckpt} --data {data}{data_flags(args)} --out {out}/features.npz",
              f"skipclip export --ckpt {ckpt} --out {out}/export")
     return 0
+
+
+def health_lines(health: dict | None) -> list[str]:
+    """The pretext health of ``run.json`` (docs/pretext-health.md) as lines of the printed summary."""
+    if not health:
+        return []
+
+    def row(name: str, acc, ci, windows=None, videos=None) -> str:
+        if acc is None:
+            return f"    {name:20s} -"
+        where = f"  ({windows} windows" + (f" of {videos} videos)" if videos else ")") if windows else ""
+        return f"    {name:20s} {acc:.3f} [{ci[0]:.3f}, {ci[1]:.3f}]{where}"
+
+    lines = [f"  pretext health at step {health['step']}, rank accuracy [95% interval, bootstrap over videos]:",
+             row("held-out", health["rank_acc"], health["rank_acc_ci"], health["windows"], health["videos"]),
+             row("train sample", health["train_rank_acc"], health["train_rank_acc_ci"], health["train_windows"])]
+    for name, b in health["baselines"].items():
+        lines.append(row(f"{name} (baseline)", b["rank_acc"], b["rank_acc_ci"]))
+    if health.get("knn_top1") is not None:
+        lines.append(f"    {'kNN top-1':20s} {health['knn_top1']:.3f}  (held-out videos, step {health['knn_step']})")
+    return lines

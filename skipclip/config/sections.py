@@ -49,6 +49,9 @@ class PretextConfig:
     temperature: float = 0.1
     reverse_prob: float = 0.5  # random reversal of the whole video before sampling
     flip_prob: float = 0.5  # horizontal flip, identical for context and targets
+    # pretext health (docs/pretext-health.md): at most this many fixed windows of the held-out
+    # videos, and as many of the training videos, measured at every validation (0: none)
+    health_windows: int = 256
 
 
 @dataclass
@@ -108,6 +111,8 @@ class TrainerConfig:
     channels_last: bool = True
     on_nonfinite: str = "stop"  # "stop" | "skip"
     time_budget_min: Any = None  # wall-time cap of a pretraining or fine-tuning run, minutes
+    # pretraining on labelled data: kNN top-1 of frozen g features every this many validations (0: never)
+    knn_every: int = 1
 
 
 @dataclass

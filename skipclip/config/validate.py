@@ -178,6 +178,8 @@ def validate(cfg: Config) -> Config:
     for name in ("reverse_prob", "flip_prob"):
         v = getattr(p, name)
         _check(isinstance(v, (int, float)) and 0 <= v <= 1, f"pretext.{name} must be in [0, 1], got {v!r}")
+    _check(isinstance(p.health_windows, int) and p.health_windows >= 0,
+           f"pretext.health_windows must be an integer >= 0 (0: no pretext health), got {p.health_windows!r}")
     _check(m.context_arch in CONTEXT_ARCHS,
            f"model.context_arch must be one of {', '.join(CONTEXT_ARCHS)}, got {m.context_arch!r}")
     _check(isinstance(m.width, int) and m.width >= 4 and m.width % 4 == 0,
@@ -243,6 +245,8 @@ def validate(cfg: Config) -> Config:
            f"trainer.seed must be an integer in [0, 2**32), got {t.seed!r}")
     _check(isinstance(t.log_every_n_steps, int) and t.log_every_n_steps >= 1,
            f"trainer.log_every_n_steps must be an integer >= 1, got {t.log_every_n_steps!r}")
+    _check(isinstance(t.knn_every, int) and t.knn_every >= 0,
+           f"trainer.knn_every must be an integer >= 0 validations (0: no online kNN), got {t.knn_every!r}")
     ltb = t.limit_train_batches
     _check((isinstance(ltb, float) and 0 < ltb <= 1) or (isinstance(ltb, int) and not isinstance(ltb, bool) and ltb >= 1),
            f"trainer.limit_train_batches must be a fraction in (0, 1] or a batch count >= 1, got {ltb!r}")

@@ -6,8 +6,8 @@ Rooms, and where a new piece goes:
 - ``video/``    decoding and encoding video files (PyAV);
 - ``store/``    the prepared store: shards, manifest, ``prepare`` and its worker pool;
 - ``catalog/``  what a folder holds: layouts (one module each), the index, carving, ``doctor``;
-- ``sampling/`` what a model sees: the pretext window and dataset, labelled clips, the epoch
-  sampler, crop and flip;
+- ``sampling/`` what a model sees: the pretext window and dataset, the health windows, labelled
+  clips, the epoch sampler, crop and flip;
 - ``open.py``   the one place a ``--data`` argument is read; ``failures.py`` unreadable videos
   reported from DataLoader workers.
 """
@@ -36,6 +36,7 @@ from skipclip.data.open import (
 from skipclip.data.sampling.clips import ClipDataset, sliding_windows
 from skipclip.data.sampling.crop_flip import random_crop_flip, resize_short_side
 from skipclip.data.sampling.epoch_sampler import EpochSampler, epoch_loader
+from skipclip.data.sampling.health import HEALTH_STRIDE, HealthDataset, health_windows
 from skipclip.data.sampling.pretext import PretextDataset
 from skipclip.data.sampling.window import PretextWindow
 from skipclip.data.sources.base import (
@@ -63,11 +64,11 @@ from skipclip.data.video.pyav import (
 )
 
 __all__ = [
-    "EXPECTED", "FAILED", "MANIFEST", "ClipDataset", "CoverageWarning", "DatasetIndex", "DoctorReport",
-    "EpochSampler", "InMemorySource", "PathEscapeError", "PrepareReport", "PreparedStore", "PretextDataset",
+    "EXPECTED", "FAILED", "HEALTH_STRIDE", "MANIFEST", "ClipDataset", "CoverageWarning", "DatasetIndex", "DoctorReport",
+    "EpochSampler", "HealthDataset", "InMemorySource", "PathEscapeError", "PrepareReport", "PreparedStore", "PretextDataset",
     "PretextWindow", "SplitError", "Splits", "SubsetSource", "SyntheticSource", "VideoEntry", "VideoFileSource",
     "VideoInfo", "VideoReadError", "VideoSource", "carve", "collate", "contained", "decode", "epoch_loader",
-    "examine", "from_batch", "is_video_file", "list_videos", "load_index", "load_manifest", "manifest_entries",
+    "examine", "from_batch", "health_windows", "is_video_file", "list_videos", "load_index", "load_manifest", "manifest_entries",
     "open_data", "open_video", "per_class", "per_class_table", "prepare", "printable", "probe", "random_crop_flip",
     "resize_short_side", "select", "sliding_windows", "split_of", "synthetic_sources", "wrap_names",
     "write_synthetic_ucf101", "write_video",

@@ -58,7 +58,8 @@ def read_run(out: Path) -> dict | None:
 RESUMABLE_CHANGES = {"optim.max_epochs", "finetune.max_epochs", "trainer.time_budget_min", "data.num_workers",
                      "data.loader_timeout", "trainer.log_every_n_steps",
                      "trainer.on_nonfinite", "trainer.accelerator", "trainer.limit_train_batches",
-                     "trainer.devices", "trainer.num_nodes"}  # a new world size warns: not bit-exact
+                     "trainer.devices", "trainer.num_nodes",  # a new world size warns: not bit-exact
+                     "pretext.health_windows", "trainer.knn_every"}  # measurements only
 
 
 def _flat(d: dict, prefix: str = "") -> dict:

@@ -14,6 +14,77 @@ from skipclip.models.normalize import input_stats_of, normalize
 from skipclip.utils.progress import Progress
 
 
+class CachedBatches:
+    """Collated batches of a data set of fixed items (centre crops, fixed windows), read once and
+    kept in memory while they fit in ``cache_bytes``: a measurement repeated every validation then
+    costs the forward passes only, not the decoding. Beyond the limit they are read each time.
+
+    Args:
+        dataset: items that never change between reads (``train=False`` data sets).
+        batch_size: items per batch.
+        cache_bytes: most bytes of tensors kept.
+    """
+
+    def __init__(self, dataset, batch_size: int = 32, cache_bytes: int = 256 << 20):
+        self.dataset, self.batch_size, self.cache_bytes = dataset, batch_size, cache_bytes
+        self.cached: list[dict] | None = None
+
+    def __iter__(self):
+        if self.cached is not None:
+            yield from self.cached
+            return
+        kept: list[dict] | None = []
+        size = 0
+        for batch in DataLoader(self.dataset, batch_size=self.batch_size, shuffle=False, num_workers=0,
+                                collate_fn=collate):
+            if kept is not None:
+                size += sum(v.nbytes for v in batch.values() if isinstance(v, torch.Tensor))
+                if size <= self.cache_bytes:
+                    kept.append(batch)
+                else:
+                    kept = None
+            yield batch
+        self.cached = kept
+
+
+@torch.no_grad()
+def pooled_features(encoder, batches, source, device: str | torch.device = "cpu",
+                    failed: dict | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Global-average-pooled features of ``encoder`` over the clip batches of a
+    :class:`~skipclip.data.ClipDataset` of ``source`` (``clip``, ``video``, ``ok``; e.g. a
+    :class:`CachedBatches`), averaged per video, standardised with the encoder's statistics. A
+    video with an unreadable window is left out and, when ``failed`` is given, named in it.
+
+    Returns:
+        features ``(V, C)`` float32 and labels ``(V,)`` int64, in source order.
+
+    Raises:
+        ValueError: no video could be read.
+    """
+    lost: dict[str, str] = {}
+    bad: set[int] = set()
+    was_training = encoder.training
+    encoder.eval().to(device)
+    feats, videos = [], []
+    for batch in batches:
+        lost.update(from_batch(batch))
+        ok = batch["ok"]
+        bad.update(batch["video"][~ok].tolist())
+        if ok.any():
+            x = normalize(batch["clip"][ok].to(device), channel_dim=1, stats=input_stats_of(encoder))
+            feats.append(encoder.pooled(x).float().cpu())  # B x C
+            videos.append(batch["video"][ok])
+    encoder.train(was_training)
+    if failed is not None:
+        failed.update(lost)
+    v = torch.cat(videos).numpy() if videos else np.zeros(0, np.int64)
+    keep = ~np.isin(v, sorted(bad))
+    if not keep.any():
+        raise InvalidInputError(f"no video of the {len(source)} could be read, e.g. {next(iter(lost.items()), ('?', '?'))}")
+    x, ids = average_by_video(torch.cat(feats).numpy()[keep], v[keep])
+    return x, np.array([source.label(int(i)) for i in ids], dtype=np.int64)
+
+
 @torch.no_grad()
 def window_features(encoder, source, clip_len: int, crop_size: int, short_side: int | None = None,
                     batch_size: int = 32, device: str | torch.device = "cpu", failed: dict | None = None,

@@ -1,8 +1,10 @@
 """`skipclip demo`: the main job on the built-in synthetic videos.
 
 1. Pretrain Skip-Clip on unlabelled synthetic videos.
-2. Pretext health (pairwise ranking accuracy, Kendall's tau, positive-negative gap) on held-out
-   videos: the pretrained encoders against untrained ones.
+2. Pretext health (pairwise ranking accuracy with its 95 % interval, Kendall's tau,
+   positive-negative gap) on many fixed windows of the held-out videos: the pretrained encoders
+   against untrained ones and two rankers that learn nothing, pixels and an untrained frame
+   encoder against itself (docs/pretext-health.md).
 3. A linear probe on frozen context-encoder features, and fine-tuning of the whole context
    encoder, pretrained against randomly initialised, trained on few labelled videos held apart
    from pretraining, over several seeds (each seed draws its own few-shot subset, classifier
@@ -24,8 +26,8 @@ from torch.utils.data import DataLoader
 from skipclip.config import load_config
 from skipclip.data import (
     ClipDataset,
+    HealthDataset,
     InMemorySource,
-    PretextDataset,
     PretextWindow,
     SubsetSource,
     collate,
@@ -34,10 +36,16 @@ from skipclip.data import (
 from skipclip.engine.runs import check_output_dir
 from skipclip.engine.trainer import make_trainer
 from skipclip.eval.classifier import ActionClassifier
-from skipclip.eval.features import video_features
+from skipclip.eval.features import CachedBatches, video_features
 from skipclip.eval.finetune import finetune_and_test
 from skipclip.eval.linear_probe import fit_linear_probe
 from skipclip.eval.metrics import topk_accuracy
+from skipclip.eval.pretext_health import (
+    frame_ranker,
+    measure,
+    measure_model,
+    pixel_ranker,
+)
 from skipclip.eval.report import mean_std, write_report
 from skipclip.eval.video_level import video_level_predictions
 from skipclip.method.model import build_skipclip
@@ -60,22 +68,23 @@ DEFAULT = DemoBudget(pretrain_epochs=40, supervised_epochs=40, videos_per_class=
 QUICK = DemoBudget(pretrain_epochs=6, supervised_epochs=6, videos_per_class=24, shots=5, finetune_epochs=3)
 
 
-@torch.no_grad()
-def pretext_health(model, dataset, batch_size: int = 32) -> dict:
-    """Mean pretext metrics of ``model`` over every sample of ``dataset`` (eval mode)."""
+HEALTH_ROWS = (("pixel", "pixels"), ("untrained_f", "untrained f"), ("untrained", "untrained g, f"),
+               ("pretrained", "pretrained g, f"))
 
-    model.eval()
-    totals: dict[str, float] = {}
-    n = 0
-    for batch in DataLoader(dataset, batch_size=batch_size, shuffle=False, collate_fn=collate):
-        if len(batch["video"]) < 2:
-            continue
-        _, metrics = model(batch)
-        b = len(batch["video"])
-        for k, v in metrics.items():
-            totals[k] = totals.get(k, 0.0) + float(v) * b
-        n += b
-    return {k: v / max(n, 1) for k, v in totals.items()}
+
+def pretext_health(cfg, untrained, pretrained, source, seed: int = 0) -> dict:
+    """Pretext health (docs/pretext-health.md) of the untrained and the pretrained model and of the
+    pixel and untrained-f rankers, all on the same health windows of ``source`` (at most
+    ``pretext.health_windows``): ``{row: RankSummary.to_dict()}``, rows as in :data:`HEALTH_ROWS`."""
+    cap = cfg.pretext.health_windows or None
+    windows = CachedBatches(HealthDataset(source, PretextWindow.from_config(cfg), cfg.data.crop_size,
+                                          max_windows=cap, seed=seed), cfg.data.batch_size)
+    untrained.eval()
+    rows = {"pixel": measure(pixel_ranker(), windows, "cpu", seed=seed),
+            "untrained_f": measure(frame_ranker(untrained.frame_encoder), windows, "cpu", seed=seed),
+            "untrained": measure_model(untrained, windows, "cpu", seed=seed),
+            "pretrained": measure_model(pretrained, windows, "cpu", seed=seed)}
+    return {k: v.to_dict() for k, v in rows.items()}
 
 
 def stage(message: str) -> None:
@@ -141,8 +150,7 @@ def run_demo(out: str | Path = "demo-out", quick: bool = False, seed: int = 0, p
 
     # 2. pretext health on held-out videos
     stage(f"[2/4] pretext health on {len(sources['val'])} held-out videos")
-    val_ds = PretextDataset(sources["val"], PretextWindow.from_config(cfg), crop, seed=seed, train=False)
-    health = {"untrained": pretext_health(untrained, val_ds), "pretrained": pretext_health(pretrained, val_ds)}
+    health = pretext_health(cfg, untrained, pretrained.cpu(), sources["val"], seed)
 
     # 3. linear probe on frozen context-encoder features, few labelled videos, several seeds
     stage(f"[3/4] linear probe and fine-tuning from {budget.shots} labelled videos per class, "
@@ -215,7 +223,8 @@ def run_demo(out: str | Path = "demo-out", quick: bool = False, seed: int = 0, p
         "timings": timings,
     }
     write_report(out / "report.json", report)
-    plot_pretraining_curves(out / "pretrain" / "logs" / "metrics.csv", out / "loss_curves.png")
+    plot_pretraining_curves(out / "pretrain" / "logs" / "metrics.csv", out / "loss_curves.png",
+                            health=summary.get("health"))
     print_report(report)
     print(f"\nwrote {out / 'report.json'} and {out / 'loss_curves.png'}")
     return report
@@ -223,11 +232,17 @@ def run_demo(out: str | Path = "demo-out", quick: bool = False, seed: int = 0, p
 
 def print_report(report: dict) -> None:
     h = report["pretext_health"]
-    print("\nPretext health on held-out videos (targets ranked against the context):")
-    print(f"  {'encoders':12s} {'rank acc':>9s} {'Kendall tau':>12s} {'pos-neg gap':>12s}")
-    for name in ("untrained", "pretrained"):
-        m = h[name]
-        print(f"  {name:12s} {m['rank_acc']:9.3f} {m['kendall_tau']:12.3f} {m['pos_neg_gap']:12.3f}")
+    first = h["pretrained"]
+    print(f"\nPretext health on {first['windows']} windows of {first['videos']} held-out videos (targets ranked "
+          "against the context; 95% interval: bootstrap over videos):")
+    print(f"  {'ranker':16s} {'rank acc':>9s} {'95% interval':>16s} {'Kendall tau':>12s} {'pos-neg gap':>12s} "
+          f"{'windows':>8s}")
+    for key, name in HEALTH_ROWS:
+        m = h[key]
+        gap = f"{m['pos_neg_gap']:12.3f}" if m["pos_neg_gap"] is not None else f"{'-':>12s}"
+        lo, hi = m["rank_acc_ci"]
+        print(f"  {name:16s} {m['rank_acc']:9.3f} {f'[{lo:.3f}, {hi:.3f}]':>16s} {m['kendall_tau']:12.3f} {gap} "
+              f"{m['windows']:8d}")
     print(f"\nAction recognition on {report['data']['test_videos']} held-out test videos "
           f"({len(report['data']['classes'])} classes, chance {report['chance_top1']:.3f}):")
     print(f"  {'init':12s} {'protocol':38s} {'labels/class':>12s} {'top-1':>15s} {'top-5':>15s}")

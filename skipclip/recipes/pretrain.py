@@ -13,20 +13,23 @@ import lightning as L
 
 from skipclip.config import Config
 from skipclip.config.budget import pretrain_budget
-from skipclip.data import PretextDataset, PretextWindow, epoch_loader, open_data
+from skipclip.data import PretextDataset, PretextWindow, Splits, epoch_loader, open_data
 from skipclip.engine.checkpoints import fit_kit
 from skipclip.engine.runs import check_run_dir, finish_run, recorded, start_run
 from skipclip.engine.skipclip_module import SkipClipModule
 from skipclip.engine.trainer import check_devices, device_of, make_trainer
 from skipclip.errors import InvalidInputError
+from skipclip.eval.health_callback import PretextHealthMonitor
 from skipclip.utils.dist import batch_per_process, launch_rank, planned_world_size
+from skipclip.viz.curves import plot_pretraining_curves
 from skipclip.viz.similarity_callback import SimilarityMaps
 
 log = logging.getLogger(__name__)
 
 
-def pretext_datasets(cfg: Config, data: str) -> tuple[PretextDataset, PretextDataset | None]:
-    splits = open_data(data, cfg)
+def pretext_datasets(cfg: Config, data: str, splits: Splits | None = None
+                     ) -> tuple[PretextDataset, PretextDataset | None]:
+    splits = open_data(data, cfg) if splits is None else splits
     train_src, val_src = splits.train, splits.val
     w, d, p = PretextWindow.from_config(cfg), cfg.data, cfg.pretext
     short = splits.short_side
@@ -112,8 +115,10 @@ def pretrain(cfg: Config, data: str, out: str | Path, *, resume: bool = False, f
     if cfg.trainer.deterministic:  # deterministic cuBLAS (torch raises without it on GPU)
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
     L.seed_everything(cfg.trainer.seed, workers=True, verbose=False)  # same initial weights on every rank
-    train_ds, val_ds = pretext_datasets(cfg, data)  # bad data: an error before the folder is touched
+    splits = open_data(data, cfg)
+    train_ds, val_ds = pretext_datasets(cfg, data, splits)  # bad data: an error before the folder is touched
     module = SkipClipModule.from_config(cfg)
+    health = PretextHealthMonitor.from_config(cfg, splits, module.model)  # copies step 0's g and f
     budget = pretrain_budget(cfg)
     if max_minutes:
         budget.minutes = max_minutes
@@ -130,6 +135,7 @@ def pretrain(cfg: Config, data: str, out: str | Path, *, resume: bool = False, f
         start_run(out, cfg, info, resume=resume, force=force, kind="pretrain")
     with recorded(out, write=first):  # failed / interrupted (Ctrl+C: exit 130, --resume continues)
         figures = [SimilarityMaps(val_ds, out, images_every)] if images_every and val_ds is not None else []
+        figures += [health] if health is not None else []
         trainer = make_trainer(cfg, out=out, callbacks=[*kit.callbacks, *figures, *(callbacks or [])],
                                plugins=kit.plugins, progress=progress, enable_checkpointing=True,
                                resumable_sampler=True, loggers=loggers, **budget.trainer_kwargs())
@@ -142,7 +148,10 @@ def pretrain(cfg: Config, data: str, out: str | Path, *, resume: bool = False, f
             trainer.fit(module, train_loader, val_loader, ckpt_path=kit.ckpt_path, weights_only=True)
         summary = _summary(trainer, budget, time.time() - start, batch, kit, train_ds, val_ds, module, out)
         if trainer.is_global_zero:
-            finish_run(out, summary=summary)
+            record = health.result().to_dict() if health is not None else None
+            finish_run(out, summary=summary, health=record)
+            summary["health"] = record
+            draw_curves(out, record)
     return module, trainer, summary
 
 
@@ -167,3 +176,12 @@ def _summary(trainer, budget, wall: float, batch: int, kit, train_ds, val_ds, mo
         "metrics": {k: float(v) for k, v in trainer.callback_metrics.items()},
         "last_checkpoint": str(out / "checkpoints" / "last.ckpt"),
     }
+
+
+def draw_curves(out: Path, health: dict | None) -> Path | None:
+    """``out/figures/pretraining_curves.png`` from the run's CSV log (none without one), with the
+    health baselines as horizontal bands."""
+    csv_path = out / "logs" / "metrics.csv"
+    if not csv_path.is_file():
+        return None
+    return plot_pretraining_curves(csv_path, out / "figures" / "pretraining_curves.png", health=health)

@@ -22,8 +22,47 @@ def read_metrics(csv_path: str | Path) -> dict[str, list[tuple[int, float]]]:
     return series
 
 
-def plot_pretraining_curves(csv_path: str | Path, png_path: str | Path, title: str = "Skip-Clip pretraining") -> Path:
-    """Draw every loss term and the pretext health metrics (train and held-out) to a PNG."""
+BASELINE_STYLE = {"pixel": "tab:gray", "untrained_f": "tab:olive", "step0": "tab:red"}
+
+
+def draw_health(ax, s: dict, health: dict | None) -> bool:
+    """The pretext-health panel: held-out rank accuracy over many windows with its interval band,
+    the training sample's, and each baseline of ``health`` (``run.json``'s record) as a horizontal
+    line with its interval band. Returns whether there was anything to draw."""
+    drawn = False
+    if "health/rank_acc" in s:
+        steps, values = zip(*s["health/rank_acc"])
+        ax.plot(steps, values, "o-", color="tab:blue", label="held-out", markersize=3, linewidth=1.2)
+        if "health/rank_acc_lo" in s and "health/rank_acc_hi" in s:
+            lo, hi = dict(s["health/rank_acc_lo"]), dict(s["health/rank_acc_hi"])
+            band = [(x, lo[x], hi[x]) for x in steps if x in lo and x in hi]
+            if band:
+                x, low, high = zip(*band)
+                ax.fill_between(x, low, high, color="tab:blue", alpha=0.2, linewidth=0)
+        drawn = True
+    if "health/train_rank_acc" in s:
+        steps, values = zip(*s["health/train_rank_acc"])
+        ax.plot(steps, values, "s--", color="tab:orange", label="train sample", markersize=3, linewidth=1.0)
+        drawn = True
+    for name, b in ((health or {}).get("baselines") or {}).items():
+        color = BASELINE_STYLE.get(name, "black")
+        ax.axhline(b["rank_acc"], color=color, linestyle=":", linewidth=1.2, label=f"{name} (baseline)")
+        lo, hi = b.get("rank_acc_ci") or (None, None)
+        if lo is not None and hi is not None:
+            ax.axhspan(lo, hi, color=color, alpha=0.12, linewidth=0)
+        drawn = True
+    if "knn/top1" in s:
+        steps, values = zip(*s["knn/top1"])
+        ax.plot(steps, values, "^-", color="tab:purple", label="kNN top-1 (held-out)", markersize=3, linewidth=1.0)
+        drawn = True
+    return drawn
+
+
+def plot_pretraining_curves(csv_path: str | Path, png_path: str | Path, title: str = "Skip-Clip pretraining",
+                            health: dict | None = None) -> Path:
+    """Draw every loss term and the pretext health metrics (train and held-out) to a PNG; with the
+    run's pretext health over many windows (``health/*`` columns, and ``health``, ``run.json``'s
+    record, for the baselines) a fifth panel draws those with their 95 % intervals."""
 
     matplotlib.use("Agg")
 
@@ -35,7 +74,8 @@ def plot_pretraining_curves(csv_path: str | Path, png_path: str | Path, title: s
         ("positive - negative score",
          [k for k in ("train/pos_neg_gap", "val/pos_neg_gap", "train/far_gap", "val/far_gap") if k in s]),
     ]
-    fig, axes = plt.subplots(1, 4, figsize=(16, 3.6))
+    with_health = any(k.startswith(("health/", "knn/")) for k in s) or bool((health or {}).get("baselines"))
+    fig, axes = plt.subplots(1, 4 + with_health, figsize=(16 + 4 * with_health, 3.6))
     for ax, (name, keys) in zip(axes, panels):
         for key in keys:
             steps, values = zip(*s[key])
@@ -46,6 +86,13 @@ def plot_pretraining_curves(csv_path: str | Path, png_path: str | Path, title: s
         ax.grid(alpha=0.3)
         if keys:
             ax.legend(fontsize=7)
+    if with_health:
+        ax = axes[-1]
+        if draw_health(ax, s, health):
+            ax.legend(fontsize=7)
+        ax.set_title("pretext health: rank acc., many windows")
+        ax.set_xlabel("step")
+        ax.grid(alpha=0.3)
     fig.suptitle(title)
     fig.tight_layout()
     png_path = Path(png_path)

@@ -17,7 +17,9 @@ from skipclip.engine.loggers import parse_loggers
 
 from helpers import child_env, cli, tiny_config
 
-HEALTH = ("train/loss", "train/rank_acc", "val/rank_acc", "val/kendall_tau", "val/pos_neg_gap")
+HEALTH = ("train/loss", "train/rank_acc", "val/rank_acc", "val/kendall_tau", "val/pos_neg_gap",
+          # pretext health over many windows and the online kNN (docs/pretext-health.md)
+          "health/rank_acc", "health/rank_acc_lo", "health/rank_acc_hi", "health/train_rank_acc", "knn/top1")
 
 
 @pytest.fixture(scope="module")
@@ -56,8 +58,9 @@ def test_csv_holds_the_pretext_health_and_figures_are_drawn(run):
     for key in HEALTH:
         assert csv_series(run, key), key
     assert len(csv_series(run, "val/rank_acc")) == 2  # one value per epoch
-    pngs = sorted(p.name for p in (run / "figures").glob("*.png"))
+    pngs = sorted(p.name for p in (run / "figures").glob("similarity_*.png"))
     assert len(pngs) == 6 and pngs[0].startswith("similarity_epoch0000_")  # 3 videos x 2 epochs
+    assert (run / "figures" / "pretraining_curves.png").is_file()
 
 
 @pytest.mark.e2e

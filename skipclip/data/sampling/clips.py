@@ -38,6 +38,9 @@ class ClipDataset(Dataset):
     ``mark_padding``, evening out the processes' shares under DDP) is a padded repeat of window
     ``i``: in testing it comes with ``ok=False``, so no window is scored twice.
 
+    ``windows_per_video`` keeps, in testing, at most that many of a video's windows, evenly spread
+    over it (a bounded cost for a measurement repeated during training, such as the online kNN).
+
     An unreadable video never stops a run: it is named in ``failed`` (here, and in the items, so
     the names reach the main process from any number of loader workers, see
     :mod:`skipclip.data.failures`). Training replaces it by the next readable video; testing
@@ -49,7 +52,10 @@ class ClipDataset(Dataset):
     """
 
     def __init__(self, source: VideoSource, clip_len: int, crop_size: int, short_side: int | None = None,
-                 train: bool = True, seed: int = 0, stride: int | None = None, flip_prob: float = 0.5):
+                 train: bool = True, seed: int = 0, stride: int | None = None, flip_prob: float = 0.5,
+                 windows_per_video: int | None = None):
+        if windows_per_video is not None and windows_per_video < 1:
+            raise InvalidInputError(f"windows_per_video must be >= 1 (or None: all), got {windows_per_video}")
         self.source, self.clip_len, self.crop_size = source, clip_len, crop_size
         self.short_side, self.train, self.seed, self.flip_prob = short_side, train, seed, flip_prob
         self.epoch = 0
@@ -66,6 +72,8 @@ class ClipDataset(Dataset):
             if not starts:
                 self.too_short.append(source.name(v))
                 continue
+            if windows_per_video is not None and len(starts) > windows_per_video:
+                starts = [starts[i] for i in np.linspace(0, len(starts) - 1, windows_per_video).round().astype(int)]
             self.items.extend([(v, -1)] if train else [(v, s) for s in starts])
         if not self.items:
             raise InvalidInputError(

@@ -82,9 +82,21 @@ class PretextWindow:
                 f"video of {num_frames} frames is shorter than the pretext window "
                 f"K + M*r + d - 1 = {self.length}"
             )
-        t = int(rng.integers(0, num_frames - self.length + 1))
+        return self.at(num_frames, int(rng.integers(0, num_frames - self.length + 1)), reverse)
+
+    def at(self, num_frames: int, start: int, reverse: bool = False) -> tuple[np.ndarray, np.ndarray]:
+        """Frame indices of the sample that starts at ``start`` (counted in the direction of
+        sampling: frame ``start`` of the reversed video when ``reverse``), in the original
+        video's numbering: context ``(K,)`` and targets ``(M, d)``, nearest first, all in [0, N).
+
+        Raises:
+            ValueError: the window starting there does not fit in the video.
+        """
+        if not 0 <= start <= num_frames - self.length:
+            raise InvalidInputError(f"a window of {self.length} frames starting at {start} does not fit in a "
+                                    f"video of {num_frames} frames")
         context, targets = self.offsets()
-        context, targets = context + t, targets + t
+        context, targets = context + start, targets + start
         if reverse:
             context, targets = num_frames - 1 - context, num_frames - 1 - targets
         return context, targets
