@@ -9,6 +9,7 @@ from skipclip.config.budget import finetune_budget, pretrain_budget
 from skipclip.config.sections import CONTEXT_ARCHS, Config
 from skipclip.errors import InvalidInputError
 
+MAX_WIDTH = 512  # model.width: 8x the paper's 64 (a 3D ResNet-18 of ~2 billion parameters)
 _EXPECTED = {"bool": "a boolean (true or false)", "int": "an integer", "float": "a number", "str": "a string"}
 
 
@@ -131,8 +132,8 @@ def validate(cfg: Config) -> Config:
         _check(isinstance(v, (int, float)) and 0 <= v <= 1, f"pretext.{name} must be in [0, 1], got {v!r}")
     _check(m.context_arch in CONTEXT_ARCHS,
            f"model.context_arch must be one of {', '.join(CONTEXT_ARCHS)}, got {m.context_arch!r}")
-    _check(isinstance(m.width, int) and m.width >= 4 and m.width % 4 == 0,
-           f"model.width must be a multiple of 4 and >= 4 (64 = the paper's), got {m.width!r}")
+    _check(isinstance(m.width, int) and 4 <= m.width <= MAX_WIDTH and m.width % 4 == 0,
+           f"model.width must be a multiple of 4 in [4, {MAX_WIDTH}] (64 = the paper's), got {m.width!r}")
     _check(isinstance(d.crop_size, int) and d.crop_size >= 16,
            f"data.crop_size must be an integer >= 16, got {d.crop_size!r}")
     _check(isinstance(d.short_side, int) and d.short_side >= d.crop_size,
