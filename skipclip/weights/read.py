@@ -178,7 +178,7 @@ def claimed_int(value, what: str, field: str, limit: int) -> int:
     """
     if isinstance(value, float) and value.is_integer():
         value = int(value)
-    if isinstance(value, str) and value.strip().isdigit() and len(value.strip()) < 10:
+    if isinstance(value, str) and value.strip().isascii() and value.strip().isdigit() and len(value.strip()) < 10:
         value = int(value)
     if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= limit:
         raise InvalidInputError(f"{what}: {field} is {_short(value)}; it must be an integer in [1, {limit}] "
