@@ -68,15 +68,20 @@ class Ended:
     report: object = None
 
 
+def run_capped_script(body: str, budget: int = 1 << 30, timeout: float = 600) -> subprocess.CompletedProcess:
+    """Run Python ``body`` in a child capped at its imports plus ``budget`` bytes (``RLIMIT_AS``)."""
+    script = PRELUDE.format(budget=budget) + textwrap.dedent(body)
+    return subprocess.run([sys.executable, "-c", script], env=child_env(), capture_output=True, text=True,
+                          timeout=timeout)
+
+
 def run_capped(cases: dict[str, str] | str, budget: int = 1 << 30, timeout: float = 600) -> dict[str, Ended] | Ended:
     """Run each case's code, in order, in one child capped at its imports plus ``budget`` bytes;
     see the module doc. A case may set ``report`` to any JSON-able value to hand back. A single
     code string gives a single :class:`Ended`."""
     single = isinstance(cases, str)
     cases = {"case": cases} if single else cases
-    script = PRELUDE.format(budget=budget) + RUNNER.format(cases={k: textwrap.dedent(v) for k, v in cases.items()})
-    proc = subprocess.run([sys.executable, "-c", script], env=child_env(), capture_output=True, text=True,
-                          timeout=timeout)
+    proc = run_capped_script(RUNNER.format(cases={k: textwrap.dedent(v) for k, v in cases.items()}), budget, timeout)
     ended = {}
     for line in proc.stdout.splitlines():
         if line.startswith("OUTCOME "):

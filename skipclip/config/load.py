@@ -54,6 +54,9 @@ def read_yaml(text: str | bytes, where: str) -> Any:
         raise InvalidInputError(f"{where} is not valid YAML: {str(exc)[:300]}") from None
     except RecursionError:
         raise InvalidInputError(f"{where} nests values too deeply to be a configuration") from None
+    except Exception as exc:  # noqa: BLE001 - PyYAML's constructors fail on tagged values in their own ways
+        # (!!float x: ValueError, !!bool x: KeyError, !!timestamp x: AttributeError)
+        raise InvalidInputError(f"{where} is not valid YAML: {type(exc).__name__} {str(exc)[:200]}") from None
 
 
 def preset_names() -> list[str]:

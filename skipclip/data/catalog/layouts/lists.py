@@ -14,6 +14,7 @@ import re
 from pathlib import Path
 
 from skipclip.data.catalog.index import SplitError, VideoEntry, inside, lines_of
+from skipclip.data.catalog.paths import is_file
 from skipclip.data.catalog.layouts.ucf101 import ucf_group
 from skipclip.data.video.pyav import is_video_file
 
@@ -91,9 +92,9 @@ def _locate(root: Path, role: str, path: str) -> str:
     """The path of a listed file relative to ``root``: under the split's folder, else the root."""
     folders = [d for d in FOLDERS[role] if (root / d).is_dir()]
     for d in folders:
-        if (root / d / path).is_file():
+        if is_file(root / d / path):
             return f"{d}/{path}"
-    if (root / path).is_file() or not folders:
+    if is_file(root / path) or not folders:
         return path
     return f"{folders[0]}/{path}"
 
