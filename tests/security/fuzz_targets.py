@@ -27,6 +27,7 @@ import copy
 import json
 import math
 import random
+import reprlib
 import shutil
 import struct
 import time
@@ -71,6 +72,12 @@ def pickle_only_values() -> list:
     return [loop, bomb]
 
 
+def kind_of(rng: random.Random, kinds: list[str]) -> str:
+    """Mutation ``n`` of a family: each kind in turn first (so a short run tries every kind), then at random."""
+    n = getattr(rng, "n", 0)
+    return kinds[n] if n < len(kinds) else rng.choice(kinds)
+
+
 def flip_bytes(path: Path, rng: random.Random, count: int | None = None, within: int | None = None) -> str:
     data = bytearray(path.read_bytes())
     if not data:
@@ -111,14 +118,23 @@ def leaves(obj, prefix=()) -> list[tuple]:
 
 # ---------------------------------------------------------------------------------- checkpoint
 
+CLAIMS = {"width": [4, 16, 64, 256, 512, 2048, 2**31, 10**12], "context_arch": ["r3d_18", "r2plus1d_18", "x"],
+          "shortcut": ["A", "B", "C"], "target_length": [2, 64, 10**7], "in_channels": [6, 300, 10**7, 2**40]}
 CALLBACK_FIELDS = ("dirpath", "best_model_path", "last_model_path", "kth_best_model_path", "best_k_models")
 
 
 def mutate_checkpoint(base: dict, rng: random.Random, work: Path) -> tuple[dict | None, str]:
     obj = copy.deepcopy(base)
     state = obj["state_dict"]
-    kind = rng.choice(["shape", "dtype", "drop", "extra", "config", "structure", "callback", "stats", "bytes"])
+    kind = kind_of(rng, ["claim", "shape", "config", "callback", "dtype", "structure", "bytes", "drop", "extra", "stats",
+                         "claim"])
     evil = evil_values(rng, work) + pickle_only_values()
+    if kind == "claim":  # what the model is built from: a size that the tensors do not have
+        key = rng.choice(["width", "context_arch", "shortcut", "target_length"]) if rng.n else "width"
+        section = "pretext" if key == "target_length" else "model"
+        value = rng.choice(CLAIMS[key] + [rng.choice(evil)]) if rng.n else 256  # first: the issue's 575 KB file
+        obj["hyper_parameters"]["config"][section][key] = value
+        return obj, f"hyper_parameters.config.{section}.{key} = {short(value)}"
     if kind == "shape":
         key = rng.choice(sorted(state))
         shape = tuple(rng.choice([0, 1, 2, 3, 8, 16, 64]) for _ in range(rng.randint(0, 5)))
@@ -188,6 +204,13 @@ def fuzz_checkpoint(tiny: Path, work: Path, rng: random.Random, cfg) -> tuple[st
     base = torch.load(tiny / "run" / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)
     path = work / "run" / "checkpoints" / "last.ckpt"
     path.parent.mkdir(parents=True)
+    for state in base["callbacks"].values():  # the run's own folder is now this copy's
+        moved = json.loads(json.dumps({k: v for k, v in state.items() if isinstance(v, str)}).replace(
+            str(tiny / "run"), str(work / "run")))
+        state.update(moved)
+        state["best_k_models"] = {str(path.parent / Path(k).name): v for k, v in state["best_k_models"].items()}
+    for name in ("epoch0000.ckpt", "epoch0001.ckpt"):  # files the restored state names, inside the run
+        (path.parent / name).write_bytes(b"old")
     obj, what = mutate_checkpoint(base, rng, work)
     if obj is None:
         shutil.copy(tiny / "run" / "checkpoints" / "last.ckpt", path)
@@ -215,8 +238,14 @@ def write_header(path: Path, header: dict, payload: bytes, length: int | None = 
 def mutate_safetensors(path: Path, rng: random.Random, work: Path) -> str:
     header, payload = read_header(path)
     meta = header.setdefault("__metadata__", {})
-    kind = rng.choice(["metadata", "config", "shape", "dtype", "offsets", "length", "bytes"])
+    kind = kind_of(rng, ["claim", "metadata", "shape", "config", "offsets", "dtype", "length", "bytes", "claim"])
     evil = evil_values(rng, work)
+    if kind == "claim":
+        key = rng.choice(["width", "in_channels", "arch"])
+        value = rng.choice(CLAIMS["context_arch" if key == "arch" else key])
+        meta[key] = json.dumps(value)
+        write_header(path, header, payload)
+        return f"metadata {key} = {short(value)}"
     if kind in ("metadata", "config"):
         key = rng.choice(["format", "encoder", "arch", "width", "in_channels", "config"]) if kind == "metadata" else "config"
         value = rng.choice(evil)
@@ -269,7 +298,7 @@ def mutate_manifest(store: Path, rng: random.Random, work: Path) -> str:
     evil = evil_values(rng, work)
     evil[0:0] = ["videos/../../victim/keep.frames", "../" * 8 + "etc/passwd", "/etc/passwd", "videos/x/../../..",
                  "videos/cats/cats_0.avi.frames\x00", 100_000_000, 5_000_000, 41, 39]
-    roll = rng.random()
+    roll = [0.0, 0.7, 0.95][rng.n] if getattr(rng, "n", 3) < 3 else rng.random()
     if roll < 0.6:
         video = rng.choice(manifest["videos"])
         key = rng.choice(["name", "file", "label", "group", "folds", "frames", "height", "width", "fps", "duration",
@@ -326,7 +355,7 @@ def mutate_shard(path: Path, rng: random.Random, work: Path) -> str:
     offsets = list(struct.unpack(f"<{n + 1}Q", data[16 + size:16 + size + 8 * (n + 1)]))
     base = 16 + size + 8 * (n + 1)
     chunks = [data[base + offsets[i]:base + offsets[i + 1]] for i in range(n)]
-    kind = rng.choice(["field", "head bytes", "offset", "sof", "frame", "cut", "bytes"])
+    kind = kind_of(rng, ["sof", "field", "offset", "frame", "head bytes", "cut", "bytes"])
     if kind == "field":
         key = rng.choice(["frames", "height", "width", "codec"])
         header[key] = rng.choice(evil_values(rng, work) + [20000, 32768, n + 1, n - 1, "raw", 2**40])
@@ -342,7 +371,8 @@ def mutate_shard(path: Path, rng: random.Random, work: Path) -> str:
         return f"offset {i} = {value}"
     if kind in ("sof", "frame"):
         i = rng.randrange(n)
-        dims = rng.choice([(20000, 20000), (65535, 65535), (1, 1), (0, 0), (header["height"], header["width"] + 1)])
+        dims = rng.choice([(20000, 20000), (65535, 65535), (1, 1), (0, 0), (header["height"], header["width"] + 1)]) \
+            if rng.n > 3 else (20000, 20000)  # first: the issue's JPEG
         if kind == "sof":
             c = bytearray(chunks[i])
             at = c.find(b"\xff\xc0")
@@ -386,7 +416,7 @@ def mutate_lists(root: Path, rng: random.Random) -> str:
     lists = sorted(root.glob("*.txt"))
     f = rng.choice(lists)
     lines = f.read_text(encoding="utf-8", errors="surrogateescape").splitlines()
-    kind = rng.choice(["label", "path", "duplicate", "empty", "bytes", "map"])
+    kind = kind_of(rng, ["label", "path", "map", "duplicate", "bytes", "empty"])
     if kind == "map":
         f = root / "label_map.txt"
         names = f.read_text().splitlines()
@@ -432,7 +462,7 @@ EVIL_YAML = ["&a [*a]", "*undefined", "!!python/object/apply:os.system ['touch p
 
 def mutate_yaml(text: str, rng: random.Random) -> bytes:
     lines = text.splitlines()
-    kind = rng.choice(["value", "value", "value", "drop", "unknown", "bytes", "duplicate", "merge"])
+    kind = kind_of(rng, ["value", "merge", "value", "bytes", "unknown", "duplicate", "drop", "value"])
     values = [i for i, line in enumerate(lines) if line.startswith("  ")]
     i = rng.choice(values)
     key = lines[i].split(":")[0]
@@ -480,11 +510,13 @@ def fuzz_yaml(tiny: Path, work: Path, rng: random.Random, cfg) -> tuple[str, dic
 # ---------------------------------------------------------------------------------------- main
 
 
+_REPR = reprlib.Repr()
+_REPR.maxlevel, _REPR.maxlist, _REPR.maxdict, _REPR.maxstring, _REPR.maxother = 3, 4, 4, 50, 50
+
+
 def short(value) -> str:
-    try:
-        text = repr(value)
-    except RecursionError:
-        text = "<recursive>"
+    """A short text of any value (a list of 9**9 shared references, or one holding itself, too)."""
+    text = _REPR.repr(value)
     return text if len(text) <= 60 else text[:57] + "..."
 
 
@@ -492,7 +524,30 @@ def victim_intact(victim: Path) -> bool:
     return (victim / "keep.ckpt").is_file() and (victim / "sub" / "keep.txt").read_text() == "mine"
 
 
-def run_entry(entry) -> tuple[str, str]:
+def _status_mb(field: str) -> int:
+    for line in open("/proc/self/status"):
+        if line.startswith(field + ":"):
+            return int(line.split()[1]) // 1024
+    return 0
+
+
+def peak_reset() -> bool:
+    """Reset the process's peak resident memory (Linux ``clear_refs``); False where not allowed."""
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+        return True
+    except OSError:
+        return False
+
+
+def run_entry(entry) -> tuple[str, str, int | None]:
+    """``(kind, message, peak MB)``: how the entry ended and the resident memory it added at its peak."""
+    before, tracked = _status_mb("VmRSS"), peak_reset()
+    kind, message = _ended(entry)
+    return kind, message, (_status_mb("VmHWM") - before) if tracked else None
+
+
+def _ended(entry) -> tuple[str, str]:
     try:
         entry()
         return "ok", ""
@@ -517,15 +572,16 @@ def main(tiny: str, seed: int, iterations: int, families: list[str]) -> None:
     for n in range(iterations):
         for family in families:
             rng = random.Random(f"{seed}-{family}-{n}")
+            rng.n = n  # mutation n: the kinds are tried in turn first (kind_of)
             work = tiny.parent / "work" / f"{family}-{n}"
             work.mkdir(parents=True)
             print("START " + json.dumps([family, n]), flush=True)
             what, entries = fuzzers[family](tiny, work, rng, cfg)
             for name, entry in entries.items():
                 start = time.perf_counter()
-                kind, message = run_entry(entry)
+                kind, message, peak = run_entry(entry)
                 record = {"family": family, "n": n, "seed": seed, "mutation": what, "entry": name, "kind": kind,
-                          "message": message, "seconds": round(time.perf_counter() - start, 3),
+                          "message": message, "seconds": round(time.perf_counter() - start, 3), "peak_mb": peak,
                           "victim_intact": victim_intact(victim)}
                 print("FUZZ " + json.dumps(record), flush=True)
             shutil.rmtree(work, ignore_errors=True)

@@ -3,12 +3,13 @@
 A tiny run (a prepared store, a Skip-Clip checkpoint with its callback state, its exported
 safetensors, a raw folder with split lists and a label map, a config file) is made once per module;
 then one child process, capped at its imports plus 3 GB (``crafted.run_capped_script``), mutates
-each kind of file ``SKIPCLIP_FUZZ_ITERATIONS`` times (default 6 per kind, about a minute on one
-core; seeded by ``SKIPCLIP_FUZZ_SEED``, default 0) and runs every entry that reads it (see
-``fuzz_targets``). Every entry must end in success, a :class:`~skipclip.errors.SkipClipError`
+each kind of file ``SKIPCLIP_FUZZ_ITERATIONS`` times (default 20: every kind of mutation at least
+once, then at random; about a minute on one core) with random streams seeded by
+``SKIPCLIP_FUZZ_SEED`` (default 0), and runs every entry that reads it (see ``fuzz_targets``). Every entry must end in success, a :class:`~skipclip.errors.SkipClipError`
 (the CLI's exit 2 naming the file), or, for reads of a video, a skipped video
 (``VideoReadError``, which runs count and report) -- never another exception, never memory above
-the cap, never a deletion outside the run.
+the cap (nor more than ``ENTRY_MB`` added by one entry, measured by the peak resident memory),
+never a deletion outside the run.
 
 Run more: ``SKIPCLIP_FUZZ_ITERATIONS=200 SKIPCLIP_FUZZ_SEED=7 python -m pytest -s tests/security/test_fuzz.py``
 (``-s`` prints each kind's outcome counts and slowest entries).
@@ -29,8 +30,9 @@ from fuzz_targets import FAMILIES
 from video_factory import video
 
 SEED = int(os.environ.get("SKIPCLIP_FUZZ_SEED", "0"))
-ITERATIONS = int(os.environ.get("SKIPCLIP_FUZZ_ITERATIONS", "6"))
+ITERATIONS = int(os.environ.get("SKIPCLIP_FUZZ_ITERATIONS", "20"))
 HERE = Path(__file__).resolve().parent
+ENTRY_MB = 512  # resident memory one entry may add on tiny inputs (a regression allocates gigabytes)
 READS = ("read_shard", "store read", "open_split")  # entries that read a video: a VideoReadError is a skip
 
 
@@ -104,8 +106,10 @@ def fuzzed(tiny_run) -> dict:
 def summary(records: list[dict]) -> str:
     kinds = Counter((r["entry"], r["kind"]) for r in records)
     slow = sorted(records, key=lambda r: -r["seconds"])[:3]
+    big = max(records, key=lambda r: r["peak_mb"] or 0)
     return "\n".join([f"  {entry}: {kind} x{n}" for (entry, kind), n in sorted(kinds.items())] +
-                     [f"  slowest: {r['entry']} {r['seconds']} s ({r['mutation']})" for r in slow])
+                     [f"  slowest: {r['entry']} {r['seconds']} s ({r['mutation']})" for r in slow] +
+                     [f"  most memory: {big['entry']} {big['peak_mb']} MB ({big['mutation']})"])
 
 
 @pytest.mark.parametrize("family", FAMILIES)
@@ -119,5 +123,6 @@ def test_every_mutation_ends_in_success_or_a_skipclip_error(fuzzed, family):
         context = f"{family} #{r['n']} (seed {SEED}): {r['mutation']} -> {r['entry']}"
         assert r["victim_intact"], f"{context} deleted a file outside the run"
         assert r["kind"] != "crash", f"{context} ended in a traceback:\n{r['message']}"
+        assert r["peak_mb"] is None or r["peak_mb"] < ENTRY_MB, f"{context} took {r['peak_mb']} MB of memory"
         assert r["kind"] != "skipped" or r["entry"] in READS or "clips" in r["entry"], \
             f"{context}: a VideoReadError escaped an entry that does not read a video"
