@@ -14,6 +14,7 @@ from skipclip.config.load import (
                        load_config,
                        parse_sets,
                        preset_names,
+                       read_yaml,
 )
 from skipclip.config.sections import (
                        CONTEXT_ARCHS,
@@ -28,5 +29,5 @@ from skipclip.config.sections import (
 from skipclip.config.validate import validate, validate_finetune
 
 __all__ = ["CONTEXT_ARCHS", "Config", "DataConfig", "FinetuneConfig", "ModelConfig", "OptimConfig", "PRESET_DIR",
-           "PretextConfig", "TrainerConfig", "apply_overrides", "apply_sets", "parse_sets", "config_from_dict", "load_config", "preset_names",
+           "PretextConfig", "TrainerConfig", "apply_overrides", "apply_sets", "parse_sets", "config_from_dict", "load_config", "preset_names", "read_yaml",
            "validate", "validate_finetune"]

@@ -18,6 +18,50 @@ PRESET_DIR = Path(__file__).resolve().parent.parent / "configs"
 BASE_KEY = "base"  # a YAML file's `base: NAME` starts from that preset (or file)
 log = logging.getLogger(__name__)
 
+MAX_YAML = 1 << 20  # bytes of a configuration file; a preset is 2 KB
+
+
+class NoAliasLoader(yaml.SafeLoader):
+    """PyYAML's safe loader without anchors and aliases (``&a``, ``*a``, ``<<: *a``): a few hundred
+    bytes of nested aliases expand to gigabytes (a "billion laughs"), and no configuration needs
+    them."""
+
+    def compose_node(self, parent, index):
+        event = self.peek_event()
+        if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None) is not None:
+            raise yaml.composer.ComposerError(None, None, "anchors and aliases (&name, *name) are not allowed; "
+                                              "write the value out", event.start_mark)
+        return super().compose_node(parent, index)
+
+
+def read_yaml(text: str | bytes, where: str) -> Any:
+    """The YAML ``text`` (from ``where``, named in errors) as Python values, without anchors or
+    aliases (:class:`NoAliasLoader`) and at most :data:`MAX_YAML` bytes.
+
+    Raises:
+        InvalidInputError: too long, not UTF-8, not YAML, nested too deeply, or using aliases.
+    """
+    if len(text) > MAX_YAML:
+        raise InvalidInputError(f"{where} is {len(text)} bytes long; a configuration is at most {MAX_YAML}")
+    if isinstance(text, bytes):
+        try:
+            text = text.decode("utf-8-sig")
+        except UnicodeDecodeError as exc:
+            raise InvalidInputError(f"{where} is not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+    try:
+        return yaml.load(text, Loader=NoAliasLoader)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark
+        at = f" (line {mark.line + 1}, column {mark.column + 1})" if mark is not None else ""
+        raise InvalidInputError(f"{where} is not valid YAML: {exc.problem}{at}") from None
+    except yaml.YAMLError as exc:
+        raise InvalidInputError(f"{where} is not valid YAML: {str(exc)[:300]}") from None
+    except RecursionError:
+        raise InvalidInputError(f"{where} nests values too deeply to be a configuration") from None
+    except Exception as exc:  # noqa: BLE001 - PyYAML's constructors fail on tagged values in their own ways
+        # (!!float x: ValueError, !!bool x: KeyError, !!timestamp x: AttributeError)
+        raise InvalidInputError(f"{where} is not valid YAML: {type(exc).__name__} {str(exc)[:200]}") from None
+
 
 def preset_names() -> list[str]:
     return sorted(p.stem for p in PRESET_DIR.glob("*.yaml"))
@@ -92,9 +136,10 @@ def _load(name_or_path: str | Path, seen: tuple[Path, ...], relative_to: Path | 
     if path.resolve() in seen:
         raise InvalidInputError(f"{where}: `base:` goes round in a circle ({' -> '.join(str(p) for p in seen)})")
     try:
-        data = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as exc:
-        raise InvalidInputError(f"{path} is not valid YAML: {exc}") from exc
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise InvalidInputError(f"config file {path} cannot be read ({exc.strerror})") from None
+    data = read_yaml(raw, str(path)) or {}
     if not isinstance(data, Mapping):
         raise InvalidInputError(f"{path} must hold a mapping of sections, got {type(data).__name__}")
     data = dict(data)
@@ -165,10 +210,7 @@ def parse_sets(items: list[str] | None) -> dict[str, Any]:
         section, dot, name = key.partition(".")
         if not eq or not dot or not section or not name:
             raise InvalidInputError(f"--set {item!r}: expected section.key=value, e.g. --set optim.lr=1e-4")
-        try:
-            out[key] = yaml.safe_load(text) if text.strip() else None
-        except yaml.YAMLError as exc:
-            raise InvalidInputError(f"--set {key}: value {text!r} is not valid YAML ({exc.problem})") from None
+        out[key] = read_yaml(text, f"--set {key}: value {text[:100]!r}") if text.strip() else None
     return out
 
 

@@ -3,12 +3,14 @@ naming the key, the value and what would be accepted."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import fields
 
 from skipclip.config.budget import finetune_budget, pretrain_budget
-from skipclip.config.sections import CONTEXT_ARCHS, INFLATABLE_ARCHS, Config
+from skipclip.config.sections import CONTEXT_ARCHS, INFLATABLE_ARCHS, LAYOUTS, Config
 from skipclip.errors import InvalidInputError
 
+MAX_WIDTH = 512  # model.width: 8x the paper's 64 (a 3D ResNet-18 of ~2 billion parameters)
 _EXPECTED = {"bool": "a boolean (true or false)", "int": "an integer", "float": "a number", "str": "a string"}
 
 
@@ -52,14 +54,18 @@ def check_types(cfg: Config) -> Config:
         values = getattr(cfg, section.name)
         for f in fields(values):
             kind = f.type if isinstance(f.type, str) else getattr(f.type, "__name__", "Any")
+            optional = kind.endswith(" | None")
+            kind = kind.removesuffix(" | None")
             v = getattr(values, f.name)
-            if kind in _EXPECTED and not _type_ok(kind, v):
-                raise InvalidInputError(f"{section.name}.{f.name} must be {_EXPECTED[kind]}, got {v!r} "
-                                 f"({type(v).__name__}){_hint(kind, v)}")
+            if kind in _EXPECTED and not (optional and v is None) and not _type_ok(kind, v):
+                raise InvalidInputError(f"{section.name}.{f.name} must be {_EXPECTED[kind]}"
+                                        f"{' or null' if optional else ''}, got {_shown(v)} ({type(v).__name__})"
+                                        f"{_hint(kind, v)}")
             if kind not in _EXPECTED and _holds_bool(v):  # no free-typed key takes a boolean
                 raise InvalidInputError(f"{section.name}.{f.name} must not be a boolean, got {v!r}: YAML reads "
                                         "yes/no/on/off/true/false as booleans; write a number (or null, or "
                                         "'auto' where the key allows it)")
+    check_open_fields(cfg)
     return cfg
 
 
@@ -78,6 +84,50 @@ def _devices_ok(devices) -> bool:
         ids_ok = all(isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in devices)
         return ids_ok and len(set(devices)) == len(devices)
     return False
+
+
+def _shown(v) -> str:
+    """``repr(v)`` for a scalar, else its type and size: a value from a file may be huge or nested."""
+    if isinstance(v, (bool, int, float, type(None))) or (isinstance(v, str) and len(v) <= 80):
+        return repr(v)
+    return f"a {type(v).__name__} of {len(v)} items" if isinstance(v, (list, dict)) else f"a long {type(v).__name__}"
+
+
+def _count(v, low: int) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool) and v >= low
+
+
+def check_open_fields(cfg: Config) -> None:
+    """The fields typed ``Any`` or ``X | None`` whose values are not ranged below: optional step
+    counts, ``trainer.devices``, ``data.layout`` and ``data.group_pattern``.
+
+    Raises:
+        InvalidInputError: naming the key, what it accepts and what it got.
+    """
+    for section in fields(cfg):  # no list or mapping where a scalar goes (its repr alone may be huge)
+        for f in fields(getattr(cfg, section.name)):
+            v = getattr(getattr(cfg, section.name), f.name)
+            _check(isinstance(v, (str, int, float, type(None))) or f"{section.name}.{f.name}" == "trainer.devices",
+                   f"{section.name}.{f.name} must be a single value, got {_shown(v)}")
+    for name in ("optim.max_steps", "optim.val_every_steps", "finetune.max_steps", "finetune.val_every_steps"):
+        section, key = name.split(".")
+        v = getattr(getattr(cfg, section), key)
+        _check(v is None or _count(v, 1), f"{name} must be null or an integer >= 1, got {_shown(v)}")
+    d = cfg.trainer.devices
+    _check(d == "auto" or _count(d, 1) or (isinstance(d, list) and 0 < len(d) <= 4096
+                                          and all(_count(i, 0) for i in d) and len(set(d)) == len(d)),
+           f"trainer.devices must be 'auto', a count >= 1 or a list of distinct device ids (integers >= 0), "
+           f"got {_shown(d)}")
+    layout = cfg.data.layout
+    _check(layout is None or layout in LAYOUTS,
+           f"data.layout must be null (detect it) or one of {', '.join(LAYOUTS)}, got {_shown(layout)}")
+    pattern = cfg.data.group_pattern
+    if pattern is not None:
+        _check(len(pattern) <= 1000, f"data.group_pattern is {len(pattern)} characters long; at most 1000")
+        try:
+            re.compile(pattern)
+        except re.error as exc:
+            raise InvalidInputError(f"data.group_pattern {pattern!r} is not a valid regular expression: {exc}") from None
 
 
 def validate_finetune(cfg: "Config") -> None:
@@ -182,8 +232,8 @@ def validate(cfg: Config) -> Config:
            f"pretext.health_windows must be an integer >= 0 (0: no pretext health), got {p.health_windows!r}")
     _check(m.context_arch in CONTEXT_ARCHS,
            f"model.context_arch must be one of {', '.join(CONTEXT_ARCHS)}, got {m.context_arch!r}")
-    _check(isinstance(m.width, int) and m.width >= 4 and m.width % 4 == 0,
-           f"model.width must be a multiple of 4 and >= 4 (64 = the paper's), got {m.width!r}")
+    _check(isinstance(m.width, int) and 4 <= m.width <= MAX_WIDTH and m.width % 4 == 0,
+           f"model.width must be a multiple of 4 in [4, {MAX_WIDTH}] (64 = the paper's), got {m.width!r}")
     _check_options(cfg)
     _check(isinstance(d.crop_size, int) and d.crop_size >= 16,
            f"data.crop_size must be an integer >= 16, got {d.crop_size!r}")
@@ -233,9 +283,6 @@ def validate(cfg: Config) -> Config:
            "trainer.precision 16-mixed needs a GPU; on CPU use 32-true or bf16-mixed")
     _check(t.accelerator in ("cpu", "gpu", "cuda", "mps", "auto"),
            f"trainer.accelerator must be cpu, gpu, cuda, mps or auto, got {t.accelerator!r}")
-    _check(_devices_ok(t.devices),
-           f"trainer.devices must be 'auto', a count >= 1 or a list of distinct GPU ids >= 0 (e.g. [0, 1]), "
-           f"got {t.devices!r}")
     _check(not (isinstance(t.devices, list) and t.accelerator == "cpu"),
            f"trainer.devices {t.devices!r} is a list of GPU ids, but trainer.accelerator is cpu: on CPU give a "
            "process count (e.g. 1 or 2)")

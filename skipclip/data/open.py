@@ -73,7 +73,8 @@ def maybe_in_memory(source: SyntheticSource, limit_bytes: int = 1 << 30):
 
 
 def open_split(data: str | Path, split: str = "train", *, cfg=None, fold: int = 1, val_fraction: float | None = None,
-               seed: int | None = None, layout: str | None = None, splits: str | Path | None = None) -> VideoSource:
+               seed: int | None = None, layout: str | None = None, splits: str | Path | None = None,
+               short_side: int | None = None) -> VideoSource:
     """The videos of one split of a data set.
 
     Args:
@@ -87,6 +88,8 @@ def open_split(data: str | Path, split: str = "train", *, cfg=None, fold: int = 
         val_fraction, seed: override ``cfg.data.val_fraction`` and ``cfg.trainer.seed``.
         layout: force a layout of a raw folder (default ``cfg.data.layout``).
         splits: the split folder of a raw data set when it is not next to the videos.
+        short_side: a raw folder's videos are decoded straight to this short side (FFmpeg's
+            scaler), never held at their source size; ``None`` keeps the source size.
 
     Raises:
         FileNotFoundError: ``data`` does not exist.
@@ -117,7 +120,7 @@ def open_split(data: str | Path, split: str = "train", *, cfg=None, fold: int = 
                        label_pattern=cfg.data.label_pattern)
     present = index.present()  # listed-but-missing videos are reported by prepare/doctor; carry on without
     chosen = select(present, split, fold, val_fraction, seed, fallback, index.classes)
-    return VideoFileSource(index.root, [present[i] for i in chosen], index.classes)
+    return VideoFileSource(index.root, [present[i] for i in chosen], index.classes, short_side=short_side)
 
 
 def open_data(data: str | Path, cfg, *, seed: int | None = None, need_test: bool = False,
@@ -143,7 +146,7 @@ def open_data(data: str | Path, cfg, *, seed: int | None = None, need_test: bool
         return Splits(train=maybe_in_memory(s["train"]), val=maybe_in_memory(s["val"]),
                       labelled=maybe_in_memory(s["labelled"]), test=maybe_in_memory(s["test"]), short_side=None)
     needed = cfg.data.short_side if short_side is None else short_side
-    kw = dict(cfg=cfg, seed=seed, val_fraction=val_fraction)
+    kw = dict(cfg=cfg, seed=seed, val_fraction=val_fraction, short_side=needed)
     train = open_split(data, "train", **kw)
     check_store_size(data, getattr(train, "short_side", None), needed)
     val = open_split(data, "val", **kw)

@@ -28,7 +28,7 @@ import torchvision
 import yaml
 
 from skipclip._version import __version__
-from skipclip.config import Config
+from skipclip.config import Config, read_yaml
 from skipclip.engine.run_lock import lock_run_dir, release_run_dir
 from skipclip.errors import InvalidInputError, OutputExistsError
 from skipclip.utils.dist import launch_rank
@@ -165,7 +165,9 @@ def check_run_dir(out: Path, cfg, *, resume: bool, force: bool, kind: str) -> di
             "--force to overwrite it, or choose another --out"
         )
     if resume and (out / "config.yaml").exists():
-        saved = yaml.safe_load((out / "config.yaml").read_text()) or {}
+        saved = read_yaml((out / "config.yaml").read_bytes(), str(out / "config.yaml")) or {}  # no aliases
+        if not isinstance(saved, dict):
+            raise InvalidInputError(f"{out / 'config.yaml'} holds a {type(saved).__name__}, not a configuration")
         bad = {k: v for k, v in config_changes(saved, cfg).items() if k not in RESUMABLE_CHANGES}
         if bad:
             listing = ", ".join(f"{k}: {a!r} -> {b!r}" for k, (a, b) in bad.items())

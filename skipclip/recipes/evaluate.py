@@ -40,6 +40,7 @@ from skipclip.weights.read import (
     load_checked,
     read_checkpoint,
     state_dict_of,
+    tensor_size,
 )
 
 PROTOCOLS = ("finetune", "linear_probe", "retrieval", "knn")
@@ -148,7 +149,7 @@ def run_evaluate(args_config, ckpt: str, data: str, *, protocols=PROTOCOLS, over
     if kind not in ("skipclip", "classifier"):
         hint = "; evaluate inflated 2D weights with `skipclip finetune --inflate FILE`" if kind == "resnet2d" else ""
         raise InvalidInputError(f"{ckpt} is neither a Skip-Clip checkpoint nor a fine-tuned classifier{hint}")
-    raw = checkpoint_config(obj)
+    raw = checkpoint_config(obj, str(ckpt))
     if args_config is None and raw:  # the checkpoint's own settings, then the command line's
         cfg = config_from_dict(raw, f"{ckpt} config")
         apply_overrides(cfg, overrides or {})
@@ -165,7 +166,7 @@ def run_evaluate(args_config, ckpt: str, data: str, *, protocols=PROTOCOLS, over
     classifier = None
     if kind == "classifier":
         state = state_dict_of(obj)
-        n_ckpt = int(state["head.fc.weight"].shape[0])
+        n_ckpt = tensor_size(state, "head.fc.weight", 0, str(ckpt), 1 << 20)
         if n_ckpt != len(train_src.classes):
             raise InvalidInputError(f"{ckpt} classifies {n_ckpt} classes but --data {data} has "
                              f"{len(train_src.classes)}; evaluate it on the data set it was fine-tuned on")

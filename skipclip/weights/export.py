@@ -21,6 +21,8 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, safe_open, save
 
 from skipclip._version import __version__
+from skipclip.config import CONTEXT_ARCHS, config_from_dict, validate
+from skipclip.config.validate import MAX_WIDTH
 from skipclip.errors import InputNotFoundError, InvalidInputError, OutputExistsError
 from skipclip.models import ContextEncoder, FrameEncoder
 from skipclip.models.normalize import STATS
@@ -32,16 +34,22 @@ from skipclip.utils.io import (
     restore_replaced,
 )
 from skipclip.weights.card_recipe import context_recipe, frame_recipe
-from skipclip.weights.initialise import shortcut_of
 from skipclip.weights.read import (
+    MAX_IN_CHANNELS,
+    build_checked,
+    check_claims,
     checkpoint_config,
     checkpoint_input_stats,
     checkpoint_kind,
+    claimed_int,
     describe,
     encoder_state,
-    load_checked,
     read_checkpoint,
+    shortcut_of,
+    tensor_size,
 )
+
+MAX_METADATA = 1 << 20  # bytes of safetensors metadata; an export's is a few KB
 
 FORMAT = "skipclip-encoder/1"
 CONTEXT_FILE, FRAME_FILE, CARD_FILE = "context_encoder.safetensors", "frame_encoder.safetensors", "card.json"
@@ -91,15 +99,32 @@ def read_exported(path: str | Path) -> tuple[dict, dict]:
         with safe_open(str(path), framework="pt") as fh:
             raw = fh.metadata() or {}
         tensors = load_file(str(path))
-    except (SafetensorError, OSError, ValueError) as exc:
-        raise InvalidInputError(f"{path} is not a readable safetensors file ({exc})") from None
+    except (SafetensorError, OSError, ValueError, RuntimeError) as exc:
+        raise InvalidInputError(f"{path} is not a readable safetensors file ({str(exc)[:200]})") from None
+    if sum(len(k) + len(v) for k, v in raw.items()) > MAX_METADATA:
+        raise InvalidInputError(f"{path}: its metadata is over {MAX_METADATA} bytes; not a file of `skipclip export`")
     meta = {}
     for k, v in raw.items():
         try:
             meta[k] = json.loads(v)
-        except json.JSONDecodeError:
+        except (json.JSONDecodeError, RecursionError):
             meta[k] = v
     return tensors, meta
+
+
+def _exported_config(meta: dict, path) -> dict:
+    """The run configuration an export records, checked like a config file (``{}`` when absent).
+
+    Raises:
+        InvalidInputError: not a mapping, or a value a configuration may not hold.
+    """
+    config = meta.get("config")
+    if config is None:
+        return {}
+    if not isinstance(config, dict):
+        raise InvalidInputError(f"{path}: metadata 'config' is a {type(config).__name__}, not a mapping")
+    validate(config_from_dict(config, f"{path} metadata 'config'"))
+    return config
 
 
 def exported_as_checkpoint(path: str | Path) -> dict:
@@ -109,12 +134,21 @@ def exported_as_checkpoint(path: str | Path) -> dict:
     tensors, meta = read_exported(path)
     stats = {"input_stats": meta["input_stats"]} if meta.get("format") == FORMAT and "input_stats" in meta else {}
     if meta.get("format") == FORMAT and meta.get("encoder") == "context":
-        model = {"context_arch": meta["arch"], "width": int(meta["width"]), "shortcut": shortcut_of(tensors)}
-        config = dict(meta.get("config") or {})
+        model = {"context_arch": _arch(meta, path),
+                 "width": claimed_int(meta.get("width"), str(path), "width", MAX_WIDTH),
+                 "shortcut": shortcut_of({f"{TRUNK}{k}": v for k, v in tensors.items()})}
+        config = dict(_exported_config(meta, path))
         config["model"] = {**config.get("model", {}), **model}
         return {"state_dict": {f"model.context_encoder.{TRUNK}{k}": v for k, v in tensors.items()},
                 "hyper_parameters": {"config": config, **stats}}
     return {"state_dict": tensors, **({"hyper_parameters": stats} if stats else {})}
+
+
+def _arch(meta: dict, path) -> str:
+    arch = meta.get("arch")
+    if not isinstance(arch, str) or arch not in CONTEXT_ARCHS:
+        raise InvalidInputError(f"{path}: metadata 'arch' is not one of {', '.join(CONTEXT_ARCHS)}")
+    return arch
 
 
 def _card(cfg: dict, obj: dict, arch: str, width: int, shortcut: str, ckpt: Path, frame: int | None) -> dict:
@@ -183,20 +217,27 @@ def export_encoders(ckpt: str | Path, out: str | Path, *, frame: bool = False, f
     if frame and kind != "skipclip":
         raise InvalidInputError(f"{ckpt} is a fine-tuned classifier: it has no frame encoder f; drop --frame-encoder")
     _check_export_dir(out, force)
-    cfg = checkpoint_config(obj)
-    model = cfg.get("model") or {}
+    cfg = checkpoint_config(obj, str(ckpt))
+    if cfg:  # checked like a config file before it is copied into the export and its card
+        cfg = validate(config_from_dict(cfg, f"{ckpt} config")).to_dict()
     g = encoder_state(obj, "context")
-    arch = model.get("context_arch", "r3d18_hara")
-    width = int(model.get("width", g[f"{TRUNK}layer1.0.conv1.1.weight"].shape[0]))  # layer1's BN: width wide
+    arch = (cfg.get("model") or {}).get("context_arch", "r3d18_hara")
+    # g's width as its tensors hold it (layer1's last batch norm has `width` channels in every arch)
+    width = tensor_size(g, f"{TRUNK}layer1.0.conv2.1.weight", 0, str(ckpt), MAX_WIDTH)
     shortcut = shortcut_of(g)  # the weights say it: type B has 1x1x1 downsample convolutions
+    check_claims(lambda: ContextEncoder(arch, width, shortcut), g, str(ckpt))
     meta = {"format": FORMAT, "arch": arch, "width": width, "shortcut": shortcut, "config": cfg}
     f = encoder_state(obj, "frame") if frame else None
-    in_channels = int(f["conv1.weight"].shape[1]) if f is not None else None
+    in_channels = None
+    if f is not None:
+        in_channels = tensor_size(f, "conv1.weight", 1, str(ckpt), MAX_IN_CHANNELS)
+        check_claims(lambda: FrameEncoder(width, in_channels), f, str(ckpt))
     card = _card(cfg, obj, arch, width, shortcut, ckpt, in_channels)
+    stats = checkpoint_input_stats(obj, str(ckpt))
 
     def write(folder: Path) -> None:
         write_safetensors(folder / CONTEXT_FILE, {k.removeprefix(TRUNK): v for k, v in g.items()},
-                          {**meta, "encoder": "context", "input_stats": checkpoint_input_stats(obj)})
+                          {**meta, "encoder": "context", "input_stats": stats})
         if f is not None:
             write_safetensors(folder / FRAME_FILE, f, {**meta, "encoder": "frame", "input_stats": "kinetics",
                                                        "in_channels": in_channels})
@@ -255,14 +296,18 @@ def load_encoder(path: str | Path) -> torch.nn.Module:
     if meta.get("format") != FORMAT or meta.get("encoder") not in ("context", "frame"):
         raise InvalidInputError(f"{path} was not written by `skipclip export` (no {FORMAT!r} metadata); load a plain "
                          "state dict with model.load_state_dict(safetensors.torch.load_file(path))")
-    width = int(meta["width"])
-    if meta["encoder"] == "context":  # the shortcut type from the weights (files of 0.x lack it in metadata)
-        module = ContextEncoder(meta["arch"], width, shortcut_of(tensors))
+    width = claimed_int(meta.get("width"), str(path), "metadata 'width'", MAX_WIDTH)
+    if meta["encoder"] == "context":  # the claims are compared with the tensors before anything is built
+        arch = _arch(meta, path)
         tensors = {f"{TRUNK}{k}": v for k, v in tensors.items()}
+        shortcut = shortcut_of(tensors)  # "A" (Hara et al.'s, no parameters) or "B"
+        module = build_checked(lambda: ContextEncoder(arch, width, shortcut), tensors, str(path))
     else:
-        module = FrameEncoder(width, int(meta.get("in_channels", 3)))
-    load_checked(module, tensors, str(path))
-    module.input_stats = str(meta.get("input_stats", "kinetics"))  # files of skipclip < 0.3 record none
+        in_channels = claimed_int(meta.get("in_channels", 3), str(path), "metadata 'in_channels'", MAX_IN_CHANNELS)
+        module = build_checked(lambda: FrameEncoder(width, in_channels), tensors, str(path))
+    # files of skipclip < 0.3 record none
+    module.input_stats = checkpoint_input_stats({"hyper_parameters": {"input_stats": meta.get("input_stats")}},
+                                                str(path))
     return module.eval()
 
 

@@ -7,34 +7,45 @@ from pathlib import Path
 
 import torch
 
-from skipclip.config import config_from_dict, validate
+from skipclip.config import CONTEXT_ARCHS, config_from_dict, validate
+from skipclip.config.validate import MAX_WIDTH
 from skipclip.errors import InvalidInputError
 from skipclip.method.model import build_skipclip
 from skipclip.models import ContextEncoder, inflate_2d_into_3d
 from skipclip.weights.read import (
+    build_checked,
     checkpoint_config,
     checkpoint_input_stats,
     checkpoint_kind,
+    claimed_int,
     describe,
     encoder_state,
-    load_checked,
     read_checkpoint,
+    shortcut_of,
     skipclip_prefix,
     state_dict_of,
     sub_state,
+    tensor_size,
 )
 
 
-def model_section(cfg, obj: dict) -> tuple[str, int]:
-    """Architecture and width recorded in a checkpoint (the run's own when absent)."""
-    m = checkpoint_config(obj).get("model") or {}
-    return m.get("context_arch", cfg.model.context_arch), int(m.get("width", cfg.model.width))
+def model_section(cfg, obj: dict, what: str = "the checkpoint") -> tuple[str, int]:
+    """Architecture and width recorded in a checkpoint (the run's own when absent), checked to be
+    a known arch and a width in ``[1, MAX_WIDTH]``: claims, compared with the tensors before a
+    model is built (:func:`~skipclip.weights.read.build_checked`).
 
-
-def shortcut_of(state: dict) -> str:
-    """The shortcut type of g's weights: ``"B"`` when they hold 1x1x1 ``downsample`` convolutions,
-    else ``"A"`` (zero-padding shortcuts have no parameters)."""
-    return "B" if any(".downsample." in k for k in state) else "A"
+    Raises:
+        InvalidInputError: ``model`` is not a mapping, an unknown arch, or a width out of range.
+    """
+    m = checkpoint_config(obj, what).get("model") or {}
+    if not isinstance(m, dict):
+        raise InvalidInputError(f"{what}: hyper_parameters.config.model is a {type(m).__name__}, not a mapping")
+    arch = m.get("context_arch", cfg.model.context_arch)
+    if not isinstance(arch, str) or arch not in CONTEXT_ARCHS:
+        raise InvalidInputError(f"{what}: hyper_parameters.config.model.context_arch is not one of "
+                                f"{', '.join(CONTEXT_ARCHS)}")
+    width = claimed_int(m.get("width", cfg.model.width), what, "hyper_parameters.config.model.width", MAX_WIDTH)
+    return arch, width
 
 
 def initial_encoder(cfg, init: str = "random", inflate: str | Path | None = None, seed: int = 0):
@@ -73,20 +84,21 @@ def initial_encoder(cfg, init: str = "random", inflate: str | Path | None = None
             if not state:  # an exported context encoder: g, not f
                 raise InvalidInputError(f"--inflate {inflate} holds a 3D context encoder, not 2D weights; start from it "
                                  "with --init FILE, or export the frame encoder (skipclip export --frame-encoder)")
-            arch, width = model_section(cfg, obj)
+            arch = model_section(cfg, obj, f"--inflate {inflate}")[0]
             source = f"frame encoder f of Skip-Clip checkpoint {inflate}"
         elif kind == "resnet2d":
             state = state_dict_of(obj)
-            arch, width = cfg.model.context_arch, int(state["conv1.weight"].shape[0])
+            arch = cfg.model.context_arch
             source = f"2D ResNet-18 state dict {inflate}"
         else:
             raise InvalidInputError(f"--inflate {inflate}: expected a 2D ResNet-18 state dict (torchvision format: "
                              f"conv1.weight, layer1.0.conv1.weight, ...) or a Skip-Clip checkpoint, found "
                              f"{'a fine-tuned classifier' if kind == 'classifier' else describe(obj)}")
+        width = tensor_size(state, "conv1.weight", 0, f"--inflate {inflate}", MAX_WIDTH)  # the tensors', not a claim
         g = ContextEncoder(arch, width, "B")  # the 2D weights fill 1x1x1 conv shortcuts, whatever model.shortcut says
         report = inflate_2d_into_3d(state, g)
         # torchvision-format 2D weights are ImageNet's unless the file says otherwise (an exported f)
-        g.input_stats = checkpoint_input_stats(obj, "imagenet" if kind == "resnet2d" else "kinetics")
+        g.input_stats = checkpoint_input_stats(obj, default="imagenet" if kind == "resnet2d" else "kinetics")
         return g, {"init": "inflation", "source": source, "arch": arch, "width": width, "shortcut": "B",
                    "input_stats": g.input_stats,
                    "inflated_kernels": len(report.inflated), "copied": len(report.copied)}
@@ -99,11 +111,11 @@ def initial_encoder(cfg, init: str = "random", inflate: str | Path | None = None
         hint = "; for a 2D ResNet state dict use --inflate FILE" if kind == "resnet2d" else ""
         raise InvalidInputError(f"--init {init} is not a Skip-Clip checkpoint (no 'context_encoder.*' weights; "
                          f"found {describe(obj)}){hint}")
-    arch, width = model_section(cfg, obj)
+    arch, width = model_section(cfg, obj, f"--init {init}")
     state = encoder_state(obj, "context")
-    g = ContextEncoder(arch, width, shortcut_of(state))
-    load_checked(g, state, f"{init}")
-    g.input_stats = checkpoint_input_stats(obj)  # a fine-tuned classifier's or an exported file's
+    shortcut = shortcut_of(state)
+    g = build_checked(lambda: ContextEncoder(arch, width, shortcut), state, f"{init}")
+    g.input_stats = checkpoint_input_stats(obj, f"--init {init}")  # a fine-tuned classifier's or an exported file's
     return g, {"init": "skipclip" if kind == "skipclip" else "finetuned", "source": str(init),
                "arch": arch, "width": width, "shortcut": g.shortcut, "input_stats": g.input_stats}
 
@@ -121,11 +133,10 @@ def load_skipclip(ckpt_path: str | Path):
     if kind != "skipclip":
         raise InvalidInputError(f"{ckpt_path} is not a Skip-Clip pretraining checkpoint (found a {kind} file); the "
                          "similarity maps need both encoders g and f, from `skipclip pretrain`")
-    raw = checkpoint_config(obj)
+    raw = checkpoint_config(obj, str(ckpt_path))
     if not raw:
         raise InvalidInputError(f"{ckpt_path} records no configuration (hyper_parameters.config); it was not written "
                          "by `skipclip pretrain`")
     cfg = validate(config_from_dict(raw, f"{ckpt_path} config"))
-    model = build_skipclip(cfg)
-    load_checked(model, sub_state(obj, skipclip_prefix(obj)), str(ckpt_path))
+    model = build_checked(lambda: build_skipclip(cfg), sub_state(obj, skipclip_prefix(obj)), str(ckpt_path))
     return model.eval(), cfg

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from skipclip.data.catalog.carve import carve
+from skipclip.data.catalog.paths import MAX_NAME, MAX_PATH, is_file, too_long
 from skipclip.data.video.pyav import is_video_file
 from skipclip.errors import InvalidInputError
 
@@ -60,11 +61,11 @@ class DatasetIndex:
 
     def missing(self) -> list[str]:
         """Listed videos whose file is absent."""
-        return [e.path for e in self.entries if not (self.root / e.path).is_file()]
+        return [e.path for e in self.entries if not is_file(self.root / e.path)]
 
     def present(self) -> list[VideoEntry]:
         """The listed videos whose file is there (a run carries on with these)."""
-        return [e for e in self.entries if (self.root / e.path).is_file()]
+        return [e for e in self.entries if is_file(self.root / e.path)]
 
     def missing_by_list(self) -> dict[str, list[str]]:
         """Listed-but-absent videos grouped by the list (or split) that names them."""
@@ -82,6 +83,9 @@ def inside(path: str, where: str) -> str:
     """
 
     clean = posixpath.normpath(path.replace("\\", "/"))
+    if too_long(clean):
+        raise SplitError(f"{where}: {path[:80]!r}... is longer than a file system takes ({MAX_NAME} bytes a name, "
+                         f"{MAX_PATH} in all); fix the line")
     if clean.startswith("/") or clean == ".." or clean.startswith("../") or (len(clean) > 1 and clean[1] == ":"):
         raise SplitError(f"{where}: {path!r} points outside the data set's folder; list paths must be "
                          "relative and stay inside it (edit the list, or move the videos under the folder)")

@@ -13,9 +13,27 @@ from pathlib import Path
 
 from skipclip.errors import InvalidInputError
 
+MAX_NAME = 255  # bytes of one path component (every common file system's limit)
+MAX_PATH = 4095  # bytes of a whole relative path
+
 
 class PathEscapeError(InvalidInputError):
     """A path read from a file points outside the folder it must stay in."""
+
+
+def too_long(path: str) -> bool:
+    """Whether ``path`` (``/``-separated) has a component or a total length no file system takes,
+    so asking whether it exists would raise ``OSError: File name too long``."""
+    raw = path.encode("utf-8", "surrogateescape") if isinstance(path, str) else bytes(path)
+    return len(raw) > MAX_PATH or any(len(part) > MAX_NAME for part in raw.split(b"/"))
+
+
+def is_file(path: str | Path) -> bool:
+    """``Path(path).is_file()``, ``False`` where the name is too long or otherwise unusable."""
+    try:
+        return Path(path).is_file()
+    except (OSError, ValueError):
+        return False
 
 
 def contained(root: str | Path, relative: str, where: str) -> str:
@@ -40,6 +58,9 @@ def contained(root: str | Path, relative: str, where: str) -> str:
         raise PathEscapeError(f"{where}: path {relative!r} is absolute; paths in this file must be relative to "
                               f"{root}; fix or delete the line")
     norm = posixpath.normpath(text)
+    if too_long(norm):
+        raise PathEscapeError(f"{where}: path {relative[:80]!r}... is longer than a file system takes "
+                              f"({MAX_NAME} bytes a name, {MAX_PATH} in all); fix or delete the line")
     if norm == ".." or norm.startswith("../") or norm == ".":
         raise PathEscapeError(f"{where}: path {relative!r} leads outside {root}; skipclip only reads and writes "
                               "inside the data set's folder, fix or delete the line (the list may have been "

@@ -17,7 +17,7 @@ import numpy as np
 
 from skipclip.data.catalog.index import VideoEntry
 from skipclip.data.sources.base import VideoReadError
-from skipclip.data.video.pyav import _open, probe, resized_size
+from skipclip.data.video.pyav import _open, check_source_size, probe, resized_size
 
 
 class VideoFileSource:
@@ -93,6 +93,7 @@ class VideoFileSource:
                 else:
                     k += 1
                 if k in wanted_set:
+                    check_source_size(self.path(index), frame.height, frame.width)
                     h, w = resized_size(frame.height, frame.width, self.short_side)
                     out[k] = frame.reformat(width=w, height=h, format="rgb24").to_ndarray()
                 if k >= last:

@@ -24,6 +24,8 @@ import numpy as np
 
 from skipclip.data.catalog.index import VideoEntry, select
 from skipclip.data.catalog.paths import contained
+from skipclip.data.sources.base import VideoReadError
+from skipclip.data.store.fields import check_manifest
 from skipclip.data.store.shard import (  # noqa: F401
     CODECS,
     MAGIC,
@@ -48,19 +50,21 @@ def shard_name(path: str) -> str:
 
 
 def load_manifest(root: str | Path) -> dict:
-    """The manifest of a store.
+    """The manifest of a store, every field a reader uses checked (:func:`~skipclip.data.store.fields.check_manifest`).
 
     Raises:
         FileNotFoundError: ``root`` is not a prepared store.
-        ValueError: the manifest is damaged.
+        ValueError: the manifest is damaged, or a field has a wrong type or range (naming it).
     """
     path = Path(root) / MANIFEST
     if not path.is_file():
         raise InputNotFoundError(f"{root} is not a prepared store (no {MANIFEST}); run `skipclip prepare --videos ... --out {root}`")
     try:
-        return json.loads(path.read_text())
-    except ValueError as exc:
-        raise InvalidInputError(f"{path} is damaged ({exc}); run `skipclip prepare` again, finished shards are kept") from exc
+        manifest = json.loads(path.read_bytes())
+    except (ValueError, RecursionError) as exc:
+        raise InvalidInputError(f"{path} is damaged ({str(exc)[:200]}); run `skipclip prepare` again, finished "
+                                "shards are kept") from None
+    return check_manifest(manifest, path)
 
 
 def save_manifest(root: str | Path, manifest: dict) -> None:
@@ -106,12 +110,32 @@ class PreparedStore:
             v["file"] = contained(self.root, str(v.get("file", "")), f"{self.root / MANIFEST} video {n + 1}")
         chosen = select(manifest_entries(self.manifest), split, fold, val_fraction, seed, fallback, self.classes)
         self.videos = [videos[i] for i in chosen]
+        self._checked: set[int] = set()  # videos whose frame count matched their shard's header
 
     def __len__(self) -> int:
         return len(self.videos)
 
     def num_frames(self, index: int) -> int:
-        return int(self.videos[index]["frames"])
+        """The video's frame count from the manifest, compared with its shard's header the first
+        time (a count the shard does not hold is never used to plan reads).
+
+        Raises:
+            VideoReadError: the shard is unreadable or holds another number of frames (the video
+                is then skipped and reported like any unreadable one).
+        """
+        n = self.videos[index]["frames"]
+        if index not in self._checked:
+            path = self.root / self.videos[index]["file"]
+            try:
+                with open(path, "rb") as f:
+                    header, _ = read_header(f)
+            except OSError as exc:
+                raise VideoReadError(str(path), f"shard unreadable ({exc.strerror}); run `skipclip prepare` again") from None
+            if header["frames"] != n:
+                raise VideoReadError(str(path), f"{MANIFEST} says {n} frames but the shard holds {header['frames']}; "
+                                     "run `skipclip prepare` again")
+            self._checked.add(index)
+        return n
 
     def read(self, index: int, frames: Sequence[int]) -> np.ndarray:
         return read_shard(self.root / self.videos[index]["file"], frames)

@@ -31,7 +31,11 @@ VERSION = 1
 CODECS = ("jpeg", "raw")
 TMP_MARK = ".tmp"  # shard temporaries: <name>.frames.tmp<pid> and <name>.frames.tmp<pid>p
 MAX_HEADER = 1 << 20  # a header is a few hundred bytes of JSON
-MAX_SIDE = 1 << 15
+MAX_SIDE = 1 << 15  # pixels on either side of a stored frame
+MAX_PIXELS = 1 << 24  # pixels of a stored frame (50 MB as RGB): a 2160-px short side at 16:9 is 8.3 M
+MAX_FRAMES = 10_000_000  # frames of one video: 4.6 days at 25 fps
+# JPEG start-of-frame markers (SOF0-SOF15 but DHT C4, JPG C8, DAC CC), where a JPEG gives its size
+_SOF = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}
 
 
 class ShardWriter:
@@ -140,16 +144,17 @@ def read_header(f) -> tuple[dict, int]:
         raise _bad(f, f"header size {size} does not fit the {size_on_disk}-byte file")
     try:
         header = json.loads(f.read(size))
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:
         raise _bad(f, "damaged shard header") from exc
     if not isinstance(header, dict):
         raise _bad(f, "damaged shard header")
     pos = 16 + size
     n, h, w = header.get("frames"), header.get("height"), header.get("width")
-    if not all(isinstance(v, int) and not isinstance(v, bool) for v in (n, h, w)) or n < 0:
+    if not all(isinstance(v, int) and not isinstance(v, bool) for v in (n, h, w)) or not 0 <= n <= MAX_FRAMES:
         raise _bad(f, "damaged shard header (frames, height, width)")
-    if not (0 < h <= MAX_SIDE and 0 < w <= MAX_SIDE) or header.get("codec") not in CODECS:
-        raise _bad(f, f"damaged shard header (size {w}x{h}, codec {header.get('codec')!r})")
+    if not (0 < h <= MAX_SIDE and 0 < w <= MAX_SIDE and h * w <= MAX_PIXELS) or header.get("codec") not in CODECS:
+        raise _bad(f, f"damaged shard header (size {w}x{h}, codec {str(header.get('codec'))[:20]!r}; frames "
+                      f"are at most {MAX_PIXELS} pixels)")
     if pos + 8 * (n + 1) > size_on_disk:
         raise _bad(f, f"header promises {n} frames, more than the {size_on_disk}-byte file can hold")
     if header["codec"] == "raw" and pos + 8 * (n + 1) + n * h * w * 3 > size_on_disk:
@@ -166,6 +171,62 @@ def _offsets(f, header: dict, pos: int) -> np.ndarray:
             or end + offsets[-1] != os.fstat(f.fileno()).st_size:
         raise _bad(f, "damaged offset table (the shard is cut short or was altered)")
     return offsets
+
+
+def jpeg_size(data: bytes) -> tuple[int, int, int] | None:
+    """``(height, width, components)`` from a JPEG's start-of-frame marker, read without decoding;
+    ``None`` when the bytes are not a JPEG whose segments lead to one.
+
+    Walks the segments from the start-of-image marker the way libjpeg does (each marker, then its
+    length), so the size found is the size the decoder would allocate for.
+    """
+    if data[:2] != b"\xff\xd8":
+        return None
+    i, end = 2, len(data)
+    while i + 4 <= end:
+        if data[i] != 0xFF:
+            return None
+        marker = data[i + 1]
+        if marker == 0xFF:  # fill byte
+            i += 1
+            continue
+        if marker == 0x01 or 0xD0 <= marker <= 0xD7:  # markers without a length
+            i += 2
+            continue
+        if marker in (0xD8, 0xD9, 0xDA):  # another SOI, EOI or the scan before any SOF
+            return None
+        length = int.from_bytes(data[i + 2:i + 4], "big")
+        if length < 2:
+            return None
+        if marker in _SOF:
+            if length < 8 or i + 10 > end:
+                return None
+            return (int.from_bytes(data[i + 5:i + 7], "big"), int.from_bytes(data[i + 7:i + 9], "big"), data[i + 9])
+        i += 2 + length
+    return None
+
+
+def _decode_frames(path: Path, chunks: list[bytes], unique: np.ndarray, h: int, w: int) -> list[np.ndarray]:
+    """JPEG frames, each decoded only once its own header says it is ``h`` x ``w`` with 3 channels
+    (a JPEG claiming 20000 x 20000 is refused before the decoder allocates for it)."""
+    import torch
+    from torchvision.io import decode_jpeg
+
+    images = []
+    for j, c in enumerate(chunks):
+        size = jpeg_size(c)
+        if size != (h, w, 3):
+            said = "no readable size" if size is None else f"size {size[1]}x{size[0]} with {size[2]} channels"
+            raise VideoReadError(str(path), f"frame {int(unique[j])} is a JPEG of {said}, the header says {w}x{h} RGB; "
+                                 "run `skipclip prepare` again")
+        try:
+            img = decode_jpeg(torch.frombuffer(bytearray(c), dtype=torch.uint8))  # 3 x H x W
+        except RuntimeError as exc:
+            raise VideoReadError(str(path), f"damaged frame {int(unique[j])}; run `skipclip prepare` again") from exc
+        if tuple(img.shape) != (3, h, w):
+            raise VideoReadError(str(path), f"frame {int(unique[j])} is {tuple(img.shape)}, the header says 3x{h}x{w}")
+        images.append(img.permute(1, 2, 0).numpy())
+    return images
 
 
 def check_shard(path: Path) -> dict | None:
@@ -205,20 +266,10 @@ def read_shard(path: Path, frames: Sequence[int]) -> np.ndarray:
         for i in unique:
             f.seek(base + offsets[i])
             chunks.append(f.read(offsets[i + 1] - offsets[i]))
-    images = []
     if header["codec"] == "jpeg":
-        import torch
-        from torchvision.io import decode_jpeg
-
-        for j, c in enumerate(chunks):
-            try:
-                img = decode_jpeg(torch.frombuffer(bytearray(c), dtype=torch.uint8))  # 3 x H x W
-            except RuntimeError as exc:
-                raise VideoReadError(str(path), f"damaged frame {int(unique[j])}; run `skipclip prepare` again") from exc
-            if tuple(img.shape) != (3, h, w):
-                raise VideoReadError(str(path), f"frame {int(unique[j])} is {tuple(img.shape)}, the header says 3x{h}x{w}")
-            images.append(img.permute(1, 2, 0).numpy())
+        images = _decode_frames(path, chunks, unique, h, w)
     else:
+        images = []
         for j, c in enumerate(chunks):
             if len(c) != h * w * 3:
                 raise VideoReadError(str(path), f"frame {int(unique[j])} holds {len(c)} bytes, not {h}x{w}x3")

@@ -20,6 +20,9 @@ import numpy as np
 from skipclip.data.sources.base import VideoReadError
 from skipclip.errors import InvalidInputError
 
+# the largest source frames decoded: 8K (DCI 8192 x 4320); bigger videos are skipped as unreadable
+MAX_SOURCE_SIDE = 8192
+MAX_SOURCE_PIXELS = 8192 * 4320
 VIDEO_EXTENSIONS = (".avi", ".mp4", ".mkv", ".mov", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv", ".flv", ".3gp")
 
 
@@ -47,6 +50,19 @@ def resized_size(height: int, width: int, short_side: int | None) -> tuple[int, 
     return max(short_side, round(height * scale)), max(short_side, round(width * scale))
 
 
+def check_source_size(path, height: int, width: int) -> None:
+    """Refuse source frames over :data:`MAX_SOURCE_SIDE` / :data:`MAX_SOURCE_PIXELS` before any is
+    decoded or converted (one 10000 x 10000 RGB frame is 300 MB).
+
+    Raises:
+        VideoReadError: the frames are too large (the video is skipped and reported).
+    """
+    if max(height, width) > MAX_SOURCE_SIDE or height * width > MAX_SOURCE_PIXELS:
+        raise VideoReadError(str(path), f"frames of {width}x{height} are larger than skipclip reads "
+                             f"({MAX_SOURCE_SIDE} px a side, {MAX_SOURCE_PIXELS} pixels); downscale the video first, "
+                             "e.g. ffmpeg -i IN -vf scale=-2:720 OUT")
+
+
 def _open(path: str | os.PathLike):
     """Open ``path`` and return (container, video stream), or raise a VideoReadError saying why."""
 
@@ -66,6 +82,11 @@ def _open(path: str | os.PathLike):
         container.close()
         raise VideoReadError(path, "has no video stream (audio only or not a video); delete it or move it out")
     stream = container.streams.video[0]
+    try:
+        check_source_size(path, stream.codec_context.height or 0, stream.codec_context.width or 0)
+    except VideoReadError:
+        container.close()
+        raise
     stream.thread_type = "AUTO"
     return container, stream
 
@@ -170,6 +191,7 @@ def decode_into(path: str | os.PathLike, sink: Callable[[np.ndarray], None],
     try:
         for frame in container.decode(stream):
             if src_hw is None:
+                check_source_size(path, frame.height, frame.width)  # the container may not have said
                 src_hw = (frame.height, frame.width)
                 h, w = resized_size(frame.height, frame.width, short_side)
             elif (frame.height, frame.width) != src_hw:

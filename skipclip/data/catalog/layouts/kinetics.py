@@ -18,8 +18,11 @@ CLASS_COUNTS = (400, 600, 700)
 
 
 def _header(path: Path) -> list[str]:
-    with open(path, newline="", encoding="utf-8-sig") as f:
-        return [h.strip() for h in next(csv.reader(f), [])]
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as f:
+            return [h.strip() for h in next(csv.reader(f), [])]
+    except (csv.Error, ValueError):  # not a CSV (NUL bytes, a huge field, not UTF-8): not an annotation file
+        return []
 
 
 def find(root: Path) -> dict[str, Path] | None:
@@ -38,9 +41,12 @@ def find(root: Path) -> dict[str, Path] | None:
 
 def _seconds(value: str, where: str) -> int:
     try:
-        return int(float(value))
-    except ValueError:
-        raise SplitError(f"{where}: time {value!r} is not a number of seconds") from None
+        seconds = int(float(value))
+    except (TypeError, ValueError, OverflowError):
+        seconds = -1
+    if not 0 <= seconds < 10**6:  # 11 days: YouTube clips are shorter
+        raise SplitError(f"{where}: time {str(value)[:20]!r} is not a number of seconds") from None
+    return seconds
 
 
 def parse(root: str | Path, csvs: dict[str, Path] | None = None) -> tuple[list[str], list[VideoEntry], dict[str, str]]:
@@ -59,8 +65,12 @@ def parse(root: str | Path, csvs: dict[str, Path] | None = None) -> tuple[list[s
         files.setdefault(Path(p).stem, []).append(p)
     rows: dict[str, list[tuple[int, dict]]] = {}
     for role, f in csvs.items():
-        with open(f, newline="", encoding="utf-8-sig") as fh:
-            rows[role] = [(n, r) for n, r in enumerate(csv.DictReader(fh), 2) if any((v or "").strip() for v in r.values())]
+        try:
+            with open(f, newline="", encoding="utf-8-sig") as fh:
+                rows[role] = [(n, r) for n, r in enumerate(csv.DictReader(fh), 2)
+                              if any(isinstance(v, str) and v.strip() for v in r.values())]
+        except (csv.Error, ValueError) as exc:
+            raise SplitError(f"{f} is not a readable CSV ({str(exc)[:100]}); re-download the annotations") from None
         if not rows[role]:
             raise SplitError(f"{f} has a header but no clips: the {role} split is empty; re-download the annotations")
     classes = sorted({(r.get("label") or "").strip() for _, r in rows["train"]})

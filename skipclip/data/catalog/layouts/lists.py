@@ -16,8 +16,14 @@ from pathlib import Path
 from skipclip.data.catalog.index import SplitError, VideoEntry, inside, lines_of
 from skipclip.data.catalog.layouts.base import Layout, ParsedLayout, ReadOptions
 from skipclip.data.catalog.layouts.ucf101 import ucf_group
+from skipclip.data.catalog.paths import is_file
 from skipclip.data.video.pyav import is_video_file
 
+# labels without a label map: below max(listed videos, FREE_LABELS), and never MAX_CLASSES or more,
+# so a short list cannot make the class list (one name per label up to the largest) huge
+FREE_LABELS = 1000  # a subset of Kinetics-700 keeps its labels
+MAX_CLASSES = 100_000
+_LABEL = re.compile(r"-?[0-9]+")  # str.isdigit() also takes "²", which int() refuses
 FOLDERS = {"train": ("train", "training"), "val": ("val", "validation", "valid"), "test": ("test", "testing")}
 
 
@@ -34,7 +40,7 @@ def role_of(name: str) -> str | None:
 def _looks_like_list(path: Path) -> bool:
     for _, line in lines_of(path)[:1]:
         parts = line.rsplit(None, 1)
-        return len(parts) == 2 and parts[1].lstrip("-").isdigit() and is_video_file(parts[0])
+        return len(parts) == 2 and _LABEL.fullmatch(parts[1]) is not None and is_video_file(parts[0])
     return False
 
 
@@ -71,12 +77,15 @@ def read_label_map(path: Path | None) -> list[str] | None:
     """
     if path is None:
         return None
-    names = [line for _, line in lines_of(path)]
+    lines = lines_of(path)
+    names = [line for _, line in lines]
     if not names:
         raise SplitError(f"{path} is empty; it should hold one class name per line, in label order")
-    for n, name in lines_of(path):
-        if names.count(name) > 1:
+    seen: set[str] = set()
+    for n, name in lines:
+        if name in seen:
             raise SplitError(f"{path} line {n}: class {name!r} appears twice")
+        seen.add(name)
     return names
 
 
@@ -84,9 +93,9 @@ def _locate(root: Path, role: str, path: str) -> str:
     """The path of a listed file relative to ``root``: under the split's folder, else the root."""
     folders = [d for d in FOLDERS[role] if (root / d).is_dir()]
     for d in folders:
-        if (root / d / path).is_file():
+        if is_file(root / d / path):
             return f"{d}/{path}"
-    if (root / path).is_file() or not folders:
+    if is_file(root / path) or not folders:
         return path
     return f"{folders[0]}/{path}"
 
@@ -112,21 +121,24 @@ def parse(root: str | Path, found=None) -> tuple[list[str], list[VideoEntry], li
     where: dict[str, str] = {}
     listed_in: dict[str, str] = {}
     top = -1
+    read = {f: lines_of(f) for files in lists.values() for f in files}
+    limit = len(names) if names is not None else min(MAX_CLASSES, max(FREE_LABELS, sum(map(len, read.values()))))
     for role, files in lists.items():
         for f in files:
             fold = _fold(f, len(files))
-            lines = lines_of(f)
+            lines = read[f]
             if not lines:
                 raise SplitError(f"{f} is empty: the {role} split has no videos; remove the file or list its videos")
             for n, line in lines:
                 parts = line.rsplit(None, 1)
-                if len(parts) != 2 or not parts[1].lstrip("-").isdigit() or not is_video_file(parts[0]):
-                    raise SplitError(f"{f} line {n}: expected '<video path> <0-based label>', got {line!r}")
-                label = int(parts[1])
-                if label < 0 or names is not None and label >= len(names):
-                    span = f"0..{len(names) - 1} of {label_map.name}" if names is not None else "0 and up"
-                    raise SplitError(f"{f} line {n}: unknown label {label} (labels are {span}); fix the line "
-                                     "or the label map")
+                if len(parts) != 2 or not _LABEL.fullmatch(parts[1]) or not is_video_file(parts[0]):
+                    raise SplitError(f"{f} line {n}: expected '<video path> <0-based label>', got {line[:200]!r}")
+                label = int(parts[1]) if len(parts[1]) < 12 else limit  # ASCII digits only (_LABEL)
+                if not 0 <= label < limit:
+                    span = f"0..{limit - 1} of {label_map.name}" if names is not None else \
+                        f"0..{limit - 1} without a label map, for {sum(map(len, read.values()))} listed videos"
+                    raise SplitError(f"{f} line {n}: unknown label {parts[1][:20]} (labels are {span}); fix the line "
+                                     "or add a label map (label_map.txt, one class name per line)")
                 path = _locate(root, role, inside(parts[0], f"{f} line {n}"))
                 here = f"{f.name} line {n}"
                 entry = entries.setdefault(path, VideoEntry(path, label, ucf_group(path)))

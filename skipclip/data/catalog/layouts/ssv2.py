@@ -30,8 +30,8 @@ def find(root: Path) -> Path | None:
 def _load(path: Path):
     try:
         return json.loads(path.read_text(encoding="utf-8-sig"))
-    except ValueError as exc:
-        raise SplitError(f"{path} is not valid JSON ({exc}); re-extract the labels archive") from exc
+    except (ValueError, RecursionError) as exc:
+        raise SplitError(f"{path} is not valid JSON ({str(exc)[:200]}); re-extract the labels archive") from None
 
 
 def parse(root: str | Path, labels: Path | None = None) -> tuple[list[str], list[VideoEntry], dict[str, str]]:
@@ -51,7 +51,7 @@ def parse(root: str | Path, labels: Path | None = None) -> tuple[list[str], list
         raise SplitError(f"{labels} should map each template to its label index, got {type(table).__name__}")
     try:
         order = sorted(table, key=lambda k: int(table[k]))
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         raise SplitError(f"{labels}: label indices must be integers") from None
     label_of = {name: i for i, name in enumerate(order)}
     video_dir = next((d for d in VIDEO_DIRS if (root / d).is_dir() and any((root / d).glob("*.webm"))), "")

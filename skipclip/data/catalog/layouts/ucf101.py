@@ -37,7 +37,7 @@ def parse(split_dir: str | Path) -> tuple[list[str], list[VideoEntry], list[int]
     ids: dict[int, str] = {}
     for n, line in lines_of(class_file):
         parts = line.split()
-        if len(parts) != 2 or not parts[0].isdigit():
+        if len(parts) != 2 or not (parts[0].isascii() and parts[0].isdigit() and len(parts[0]) < 10):
             raise SplitError(f"{class_file} line {n}: expected '<1-based index> <ClassName>', got {line!r}")
         idx = int(parts[0])
         if idx in ids:
@@ -79,7 +79,7 @@ def parse(split_dir: str | Path) -> tuple[list[str], list[VideoEntry], list[int]
                                      "the split folder and the videos come from different releases")
                 label = label_of[cls]
                 if len(parts) == 2:
-                    if not parts[1].lstrip("-").isdigit():
+                    if not (parts[1].isascii() and parts[1].lstrip("-").isdigit() and len(parts[1]) < 10):
                         raise SplitError(f"{f} line {n}: label {parts[1]!r} is not an integer")
                     given = int(parts[1])
                     if not 1 <= given <= len(classes):
