@@ -203,7 +203,23 @@ def validate(cfg: Config) -> Config:
         ValueError: naming the offending key and value, and what would be accepted.
     """
     check_types(cfg)
-    p, d, o, m, t = cfg.pretext, cfg.data, cfg.optim, cfg.model, cfg.trainer
+    _check_pretext(cfg.pretext)
+    _check_model(cfg.model)
+    _check_options(cfg)
+    _check_data(cfg.data, cfg)
+    _check_optim(cfg.optim)
+    _check_trainer(cfg.trainer)
+    for section, budget in (("optim", pretrain_budget), ("finetune", finetune_budget)):
+        try:
+            budget(cfg)
+        except ValueError as e:
+            raise InvalidInputError(f"{section}.{e}") from None
+    validate_finetune(cfg)
+    return cfg
+
+
+def _check_pretext(p) -> None:
+    """The pretext section's ranges (K, M, r, d, margins, negatives, augmentation)."""
     _check(isinstance(p.context_frames, int) and p.context_frames >= 1,
            f"pretext.context_frames (K) must be an integer >= 1, got {p.context_frames!r}")
     _check(isinstance(p.num_targets, int) and p.num_targets >= 2,
@@ -230,11 +246,21 @@ def validate(cfg: Config) -> Config:
         _check(isinstance(v, (int, float)) and 0 <= v <= 1, f"pretext.{name} must be in [0, 1], got {v!r}")
     _check(isinstance(p.health_windows, int) and p.health_windows >= 0,
            f"pretext.health_windows must be an integer >= 0 (0: no pretext health), got {p.health_windows!r}")
+
+
+def _check_model(m) -> None:
+    """The model section: architecture, width, shortcut type."""
     _check(m.context_arch in CONTEXT_ARCHS,
            f"model.context_arch must be one of {', '.join(CONTEXT_ARCHS)}, got {m.context_arch!r}")
     _check(isinstance(m.width, int) and 4 <= m.width <= MAX_WIDTH and m.width % 4 == 0,
            f"model.width must be a multiple of 4 in [4, {MAX_WIDTH}] (64 = the paper's), got {m.width!r}")
-    _check_options(cfg)
+    _check(m.shortcut in ("A", "B"),
+           f"model.shortcut must be 'A' (zero-padding identity, Hara et al.) or 'B' (1x1x1 conv + BN), "
+           f"got {m.shortcut!r}")
+
+
+def _check_data(d, cfg: Config) -> None:
+    """The data section: sizes, batch, loader, splits, synthetic set."""
     _check(isinstance(d.crop_size, int) and d.crop_size >= 16,
            f"data.crop_size must be an integer >= 16, got {d.crop_size!r}")
     _check(isinstance(d.short_side, int) and d.short_side >= d.crop_size,
@@ -248,9 +274,6 @@ def validate(cfg: Config) -> Config:
     _check(d.batch_per in ("device", "global"),
            f"data.batch_per must be 'device' (batch_size per process) or 'global' (batch_size split over "
            f"the processes), got {d.batch_per!r}")
-    _check(m.shortcut in ("A", "B"),
-           f"model.shortcut must be 'A' (zero-padding identity, Hara et al.) or 'B' (1x1x1 conv + BN), "
-           f"got {m.shortcut!r}")
     _check(isinstance(d.num_workers, int) and d.num_workers >= 0,
            f"data.num_workers must be >= 0, got {d.num_workers!r}")
     _check(d.loader_timeout >= 0,
@@ -265,6 +288,10 @@ def validate(cfg: Config) -> Config:
     _check(d.synthetic_classes >= 2, f"data.synthetic_classes must be >= 2, got {d.synthetic_classes!r}")
     _check(d.synthetic_videos_per_class >= 2,
            f"data.synthetic_videos_per_class must be >= 2, got {d.synthetic_videos_per_class!r}")
+
+
+def _check_optim(o) -> None:
+    """The pretraining optimiser and schedule."""
     _check(isinstance(o.lr, (int, float)) and o.lr > 0, f"optim.lr must be > 0, got {o.lr!r}")
     _check(isinstance(o.weight_decay, (int, float)) and o.weight_decay >= 0,
            f"optim.weight_decay must be >= 0, got {o.weight_decay!r}")
@@ -273,6 +300,10 @@ def validate(cfg: Config) -> Config:
     _check(0 < o.lr_gamma <= 1, f"optim.lr_gamma must be in (0, 1], got {o.lr_gamma!r}")
     _check(isinstance(o.max_epochs, int) and o.max_epochs >= 1,
            f"optim.max_epochs must be an integer >= 1, got {o.max_epochs!r}")
+
+
+def _check_trainer(t) -> None:
+    """The trainer section: precision, devices, seeds, logging, budgets."""
     _check(t.precision in ("32-true", "32", "16-mixed", "bf16-mixed", "bf16-true", "64-true"),
            f"trainer.precision must be one of 32-true, 16-mixed, bf16-mixed, bf16-true, got {t.precision!r}")
     _check(t.on_nonfinite in ("stop", "skip"),
@@ -299,11 +330,3 @@ def validate(cfg: Config) -> Config:
            f"trainer.limit_train_batches must be a fraction in (0, 1] or a batch count >= 1, got {ltb!r}")
     _check(t.time_budget_min is None or (isinstance(t.time_budget_min, (int, float)) and t.time_budget_min > 0),
            f"trainer.time_budget_min must be null or > 0 minutes, got {t.time_budget_min!r}")
-
-    for section, budget in (("optim", pretrain_budget), ("finetune", finetune_budget)):
-        try:
-            budget(cfg)
-        except ValueError as e:
-            raise InvalidInputError(f"{section}.{e}") from None
-    validate_finetune(cfg)
-    return cfg

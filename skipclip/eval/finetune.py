@@ -17,7 +17,6 @@ from __future__ import annotations
 import copy
 import dataclasses
 import time
-import warnings
 from pathlib import Path
 
 import lightning as L
@@ -28,8 +27,9 @@ from skipclip.config.budget import finetune_budget
 from skipclip.data import ClipDataset, VideoReadError, epoch_loader
 from skipclip.engine.callbacks import CollectFailures, KeepBest
 from skipclip.engine.checkpoints import fit_kit
+from skipclip.engine.fit import fit
 from skipclip.engine.resume import TrainingPosition
-from skipclip.engine.trainer import device_of, make_trainer, process_plan
+from skipclip.engine.trainer import device_of, process_plan
 from skipclip.errors import InvalidInputError
 from skipclip.eval.classifier import ActionClassifier
 from skipclip.eval.metrics import topk_accuracy
@@ -171,22 +171,10 @@ def finetune(cfg: Config, encoder: nn.Module, train_src, val_src, *, epochs: int
     else:
         keep = KeepBest("val/video_acc")
         callbacks, plugins, ckpt_path = [TrainingPosition(train_loader, seed=seed), keep, failures], None, None
-    trainer = make_trainer(cfg, out=log_dir, callbacks=callbacks, plugins=plugins,
-                           progress=progress, devices=devices, num_nodes=num_nodes,
-                           enable_checkpointing=log_dir is not None,
-                           resumable_sampler=True, loggers=loggers, **budget.trainer_kwargs())
-    if progress and trainer.is_global_zero:
-        print(f"fine-tuning on {len(train_ds)} videos, {len(train_loader)} steps an epoch: {budget.describe()}",
-              flush=True)
-    start = time.time()
-    # Lightning keeps each submodule's train/eval mode as it finds it, and an encoder handed over
-    # after feature extraction or validation may be in eval mode: fine-tuning it so would train
-    # with BatchNorm frozen at pretraining statistics (measured: top-1 0.10-0.26 instead of 0.43)
-    model.train()
-    with warnings.catch_warnings():  # the sampler is resumable, though not a stateful loader
-        warnings.filterwarnings("ignore", message=".*your dataloader is not resumable.*")
-        trainer.fit(model, train_loader, val_loader, ckpt_path=ckpt_path, weights_only=True)
-    wall = time.time() - start
+    done = fit(cfg, model, train_loader, val_loader, budget=budget, what="fine-tuning on", out=log_dir,
+               callbacks=callbacks, plugins=plugins, ckpt_path=ckpt_path, progress=progress, loggers=loggers,
+               devices=devices, num_nodes=num_nodes, enable_checkpointing=log_dir is not None)
+    trainer, wall = done.trainer, done.wall_s
     best = ft.selection == "best" and keep.best is not None
     if best:
         keep.restore(model)

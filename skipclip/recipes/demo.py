@@ -121,7 +121,6 @@ def run_demo(out: str | Path = "demo-out", quick: bool = False, seed: int = 0, p
     Raises:
         FileExistsError: ``out`` already holds a report or a pretraining run and ``force`` is not given.
     """
-
     budget = QUICK if quick else DEFAULT
     start = time.time()
     out = Path(out)
@@ -134,13 +133,11 @@ def run_demo(out: str | Path = "demo-out", quick: bool = False, seed: int = 0, p
         "data.synthetic_videos_per_class": budget.videos_per_class,
     })
     sources = {k: InMemorySource(v) for k, v in synthetic_sources(cfg).items()}
-    k, crop = cfg.pretext.context_frames, cfg.data.crop_size
     timings = {}
 
     # 1. untrained reference (the same initialisation pretraining starts from) and pretraining
     stage(f"[1/4] pretraining Skip-Clip on {len(sources['train'])} unlabelled synthetic videos, "
           f"{budget.pretrain_epochs} epochs")
-
     L.seed_everything(seed, verbose=False)
     untrained = build_skipclip(cfg)
     t0 = time.time()
@@ -152,29 +149,63 @@ def run_demo(out: str | Path = "demo-out", quick: bool = False, seed: int = 0, p
     stage(f"[2/4] pretext health on {len(sources['val'])} held-out videos")
     health = pretext_health(cfg, untrained, pretrained.cpu(), sources["val"], seed)
 
-    # 3. linear probe on frozen context-encoder features, few labelled videos, several seeds
+    # 3. few labels: linear probe and fine-tuning, pretrained against random initialisation
     stage(f"[3/4] linear probe and fine-tuning from {budget.shots} labelled videos per class, "
           f"{budget.seeds} seeds, pretrained vs random initialisation")
+    probe, tuned = few_label_runs(cfg, budget, pretrained.context_encoder, sources, timings)
+
+    # 4. supervised upper bound: all labels of the pretraining videos
+    stage(f"[4/4] supervised upper bound: all labels of the {len(sources['train'])} pretraining videos")
     t0 = time.time()
+    sup = train_supervised(cfg, sources["train"], sources["test"], budget.supervised_epochs, seed, progress)
+    timings["supervised_s"] = time.time() - t0
+
+    results = result_rows(probe, tuned, sup, budget)
+    timings["total_s"] = time.time() - start
+    report = {
+        "results": results,
+        "pretext_health": health,
+        "skipclip_vs_random": versus(results, "linear_probe"),
+        "skipclip_vs_random_finetune": versus(results, "finetune"),
+        "chance_top1": 1.0 / len(sources["labelled"].classes),
+        "data": {"classes": sources["labelled"].classes, "pretrain_videos": len(sources["train"]),
+                 "labelled_pool_videos": len(sources["labelled"]), "test_videos": len(sources["test"]),
+                 "frames_per_video": cfg.data.synthetic_frames, "frame_size": cfg.data.synthetic_size},
+        "pretraining": {k: v for k, v in summary.items() if k != "metrics"},
+        "config": cfg.to_dict(), "quick": quick, "seed": seed, "timings": timings,
+    }
+    write_report(out / "report.json", report)
+    plot_pretraining_curves(out / "pretrain" / "logs" / "metrics.csv", out / "loss_curves.png",
+                            health=summary.get("health"))
+    print_report(report)
+    print(f"\nwrote {out / 'report.json'} and {out / 'loss_curves.png'}")
+    return report
+
+
+def few_label_runs(cfg, budget: DemoBudget, pretrained_g, sources: dict, timings: dict):
+    """Linear probe and fine-tuning from ``budget.shots`` labelled videos per class, for the
+    pretrained g and for a random g, over ``budget.seeds`` seeds (each draws its own labelled
+    subset, classifier initialisation and random encoder); per-seed rows of each."""
+    t0 = time.time()
+    k, crop = cfg.pretext.context_frames, cfg.data.crop_size
     lab_src, test_src = sources["labelled"], sources["test"]
     num_classes = len(lab_src.classes)
-    feats = {"skipclip": (video_features(pretrained.context_encoder, lab_src, k, crop),
-                          video_features(pretrained.context_encoder, test_src, k, crop))}
+    feats = {"skipclip": (video_features(pretrained_g, lab_src, k, crop), video_features(pretrained_g, test_src, k, crop))}
     probe: dict[str, list[dict]] = {"skipclip": [], "random": []}
     tuned: dict[str, list[dict]] = {"skipclip": [], "random": []}
     finetune_s = 0.0
     for s in range(budget.seeds):
         torch.manual_seed(1000 + s)
         rand_enc = ContextEncoder(cfg.model.context_arch, cfg.model.width)
-        rand_feats = (video_features(rand_enc, lab_src, k, crop), video_features(rand_enc, test_src, k, crop))
+        feats["random"] = (video_features(rand_enc, lab_src, k, crop), video_features(rand_enc, test_src, k, crop))
         pick = _few_shot(feats["skipclip"][0][1], budget.shots, seed=s)  # this seed's labelled videos
-        for init, ((xl, yl), (xt, yt)) in (("skipclip", feats["skipclip"]), ("random", rand_feats)):
-            predict = fit_linear_probe(xl[pick], yl[pick], num_classes, seed=s)
-            scores = predict(xt)
+        for init in ("skipclip", "random"):
+            (xl, yl), (xt, yt) = feats[init]
+            scores = fit_linear_probe(xl[pick], yl[pick], num_classes, seed=s)(xt)
             probe[init].append({"seed": s, "top1": topk_accuracy(scores, yt, 1), "top5": topk_accuracy(scores, yt, 5)})
         # fine-tuning g end to end on the same few labelled videos (paper section 4.2, CPU scale)
         t1 = time.time()
-        for init, encoder in (("skipclip", pretrained.context_encoder), ("random", rand_enc)):
+        for init, encoder in (("skipclip", pretrained_g), ("random", rand_enc)):
             r = finetune_and_test(cfg, encoder, SubsetSource(lab_src, pick), sources["val"], test_src,
                                   epochs=budget.finetune_epochs, seed=s, progress=False)
             tuned[init].append({"seed": s, "top1": r["top1"], "top5": r["top5"], "clip_top1": r["clip_top1"],
@@ -182,13 +213,11 @@ def run_demo(out: str | Path = "demo-out", quick: bool = False, seed: int = 0, p
         finetune_s += time.time() - t1
     timings["linear_probe_s"] = time.time() - t0 - finetune_s
     timings["finetune_s"] = finetune_s
+    return probe, tuned
 
-    # 4. supervised upper bound: all labels of the pretraining videos
-    stage(f"[4/4] supervised upper bound: all labels of the {len(sources['train'])} pretraining videos")
-    t0 = time.time()
-    sup = train_supervised(cfg, sources["train"], test_src, budget.supervised_epochs, seed, progress)
-    timings["supervised_s"] = time.time() - t0
 
+def result_rows(probe: dict, tuned: dict, sup: dict, budget: DemoBudget) -> list[dict]:
+    """The report's rows: each protocol and initialisation over seeds, and the supervised bound."""
     results = []
     for protocol, runs in (("linear_probe", probe), ("finetune", tuned)):
         for init in ("random", "skipclip"):
@@ -200,34 +229,15 @@ def run_demo(out: str | Path = "demo-out", quick: bool = False, seed: int = 0, p
     results.append({"init": "supervised", "protocol": "supervised (all labels, upper bound)",
                     "labelled_videos_per_class": budget.videos_per_class, "top1": sup["top1"], "top1_std": 0.0,
                     "top5": sup["top5"], "top5_std": 0.0, "seeds": 1})
-    def versus(protocol: str) -> dict:
-        rnd, skc = (next(r for r in results if r["init"] == i and r["protocol"] == protocol)
-                    for i in ("random", "skipclip"))
-        gain, spread = skc["top1"] - rnd["top1"], max(skc["top1_std"], rnd["top1_std"])
-        return {"top1_gain": gain, "larger_spread": spread, "beats_random_by_more_than_spread": bool(gain > spread)}
+    return results
 
-    timings["total_s"] = time.time() - start
-    report = {
-        "results": results,
-        "pretext_health": health,
-        "skipclip_vs_random": versus("linear_probe"),
-        "skipclip_vs_random_finetune": versus("finetune"),
-        "chance_top1": 1.0 / num_classes,
-        "data": {"classes": lab_src.classes, "pretrain_videos": len(sources["train"]),
-                 "labelled_pool_videos": len(lab_src), "test_videos": len(test_src),
-                 "frames_per_video": cfg.data.synthetic_frames, "frame_size": cfg.data.synthetic_size},
-        "pretraining": {k: v for k, v in summary.items() if k != "metrics"},
-        "config": cfg.to_dict(),
-        "quick": quick,
-        "seed": seed,
-        "timings": timings,
-    }
-    write_report(out / "report.json", report)
-    plot_pretraining_curves(out / "pretrain" / "logs" / "metrics.csv", out / "loss_curves.png",
-                            health=summary.get("health"))
-    print_report(report)
-    print(f"\nwrote {out / 'report.json'} and {out / 'loss_curves.png'}")
-    return report
+
+def versus(results: list[dict], protocol: str) -> dict:
+    """Skip-Clip's top-1 gain over random initialisation under ``protocol``, against the larger spread."""
+    rnd, skc = (next(r for r in results if r["init"] == i and r["protocol"] == protocol)
+                for i in ("random", "skipclip"))
+    gain, spread = skc["top1"] - rnd["top1"], max(skc["top1_std"], rnd["top1_std"])
+    return {"top1_gain": gain, "larger_spread": spread, "beats_random_by_more_than_spread": bool(gain > spread)}
 
 
 def print_report(report: dict) -> None:

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import logging
 import os
-import time
-import warnings
 from pathlib import Path
 
 import lightning as L
@@ -15,9 +13,10 @@ from skipclip.config import Config
 from skipclip.config.budget import pretrain_budget
 from skipclip.data import PretextDataset, PretextWindow, Splits, epoch_loader, open_data
 from skipclip.engine.checkpoints import fit_kit
+from skipclip.engine.fit import fit
 from skipclip.engine.runs import check_run_dir, finish_run, recorded, start_run
 from skipclip.engine.skipclip_module import SkipClipModule
-from skipclip.engine.trainer import check_devices, device_of, make_trainer
+from skipclip.engine.trainer import check_devices, device_of
 from skipclip.errors import InvalidInputError
 from skipclip.eval.health_callback import PretextHealthMonitor
 from skipclip.utils.dist import batch_per_process, launch_rank, planned_world_size
@@ -136,17 +135,11 @@ def pretrain(cfg: Config, data: str, out: str | Path, *, resume: bool = False, f
     with recorded(out, write=first):  # failed / interrupted (Ctrl+C: exit 130, --resume continues)
         figures = [SimilarityMaps(val_ds, out, images_every)] if images_every and val_ds is not None else []
         figures += [health] if health is not None else []
-        trainer = make_trainer(cfg, out=out, callbacks=[*kit.callbacks, *figures, *(callbacks or [])],
-                               plugins=kit.plugins, progress=progress, enable_checkpointing=True,
-                               resumable_sampler=True, loggers=loggers, **budget.trainer_kwargs())
-        if progress and trainer.is_global_zero:
-            print(f"pretraining {len(train_ds)} videos, {len(train_loader)} steps an epoch: {budget.describe()}",
-                  flush=True)
-        start = time.time()
-        with warnings.catch_warnings():  # the sampler is resumable, though not a stateful loader
-            warnings.filterwarnings("ignore", message=".*your dataloader is not resumable.*")
-            trainer.fit(module, train_loader, val_loader, ckpt_path=kit.ckpt_path, weights_only=True)
-        summary = _summary(trainer, budget, time.time() - start, batch, kit, train_ds, val_ds, module, out)
+        done = fit(cfg, module, train_loader, val_loader, budget=budget, what="pretraining", out=out,
+                   callbacks=[*kit.callbacks, *figures, *(callbacks or [])], plugins=kit.plugins,
+                   ckpt_path=kit.ckpt_path, progress=progress, loggers=loggers)
+        trainer = done.trainer
+        summary = _summary(trainer, budget, done.wall_s, batch, kit, train_ds, val_ds, module, out)
         if trainer.is_global_zero:
             record = health.result().to_dict() if health is not None else None
             finish_run(out, summary=summary, health=record)

@@ -101,49 +101,16 @@ def reproduce(cfg: Config, data: str, out: str | Path, *, budget: ReproduceBudge
     check_sources(train_src, val_src, test_src, ft.clip_frames)
     timings: dict[str, float] = {}
 
-    # 1. pretraining, one run per Table 2 variant
-    ckpts = {}
-    for name in VARIANTS:
-        t0 = time.time()
-        vcfg = variant_config(cfg, name)
-        _, _, summary = pretrain(vcfg, data, out / "pretrain" / name.replace("+", "_"), force=force,
-                               progress=progress)
-        ckpts[name] = summary["last_checkpoint"]
-        timings[f"pretrain_{name}_s"] = time.time() - t0
-        log(f"[{time.time() - start:6.0f} s] pretrained {name}: {summary['epochs']} epochs, "
-            f"{summary['wall_s']:.0f} s -> {ckpts[name]}")
-
-    # 2. fine-tuning: every row, every seed
-    rows = {"random": ("random", None), "inflation": ("random", inflate or ckpts["rotation+negatives"]),
-            **{name: (ckpts[name], None) for name in VARIANTS}}
-    results = []
-    for seed in range(budget.seeds):
-        for row, (init, infl) in rows.items():
-            t0 = time.time()
-            g, info = initial_encoder(cfg, init, infl, seed=1000 + seed)
-            r = finetune_and_test(cfg, g, train_src, val_src, test_src, epochs=budget.finetune_epochs,
-                                  seed=seed, progress=progress)
-            results.append({"init": row, **r, "init_info": info})
-            timings[f"finetune_{row}_{seed}_s"] = time.time() - t0
-            log(f"[{time.time() - start:6.0f} s] seed {seed} {row:20s} video top-1 {100 * r['top1']:5.1f}  "
-                f"top-5 {100 * r['top5']:5.1f}  clip top-1 {100 * r['clip_top1']:5.1f}  "
-                f"(val {100 * (r['val_top1'] or 0):.1f} @ epoch {r['best_epoch']})")
-
-    # 3. tables
-    def summarise(row: str, name: str) -> dict:
-        rs = [r for r in results if r["init"] == row]
-        m1, s1 = mean_std([r["top1"] for r in rs])
-        m5, s5 = mean_std([r["top5"] for r in rs])
-        mc, sc = mean_std([r["clip_top1"] for r in rs])
-        return {"row": row, "name": name, "mean": m1, "std": s1, "top5_mean": m5, "top5_std": s5,
-                "clip_top1_mean": mc, "clip_top1_std": sc, "values": [r["top1"] for r in rs], "seeds": len(rs)}
-
+    ckpts = pretrain_variants(cfg, data, out, force, progress, timings, log, start)
+    results = finetune_rows(cfg, ckpts, inflate, (train_src, val_src, test_src), budget, progress, timings, log,
+                            start)
     tables = [
         {"title": "Table 1. Top-1 video accuracy (%) by initialisation, fine-tuned",
-         "rows": [summarise("random", ROW_NAMES["random"]), summarise("inflation", ROW_NAMES["inflation"]),
-                  summarise("rotation+negatives", ROW_NAMES["skipclip"])]},
+         "rows": [summarise(results, "random", ROW_NAMES["random"]),
+                  summarise(results, "inflation", ROW_NAMES["inflation"]),
+                  summarise(results, "rotation+negatives", ROW_NAMES["skipclip"])]},
         {"title": "Table 2. Ablation, top-1 video accuracy (%), fine-tuned",
-         "rows": [summarise(v, ROW_NAMES[v]) for v in VARIANTS]},
+         "rows": [summarise(results, v, ROW_NAMES[v]) for v in VARIANTS]},
     ]
     chance = 1.0 / len(train_src.classes)
     text = "\n\n".join(summary_table(t["title"], t["rows"]) for t in tables)
@@ -175,6 +142,52 @@ def reproduce(cfg: Config, data: str, out: str | Path, *, budget: ReproduceBudge
     log(f"\nwrote {out / 'report.json'}, {out / 'tables.txt'} and {out / 'tables.png'} "
         f"({timings['total_s'] / 60:.1f} min)")
     return report
+
+
+def pretrain_variants(cfg: Config, data: str, out: Path, force: bool, progress: bool, timings: dict, log,
+                      start: float) -> dict[str, str]:
+    """One pretraining run per Table 2 variant; their ``last.ckpt`` paths."""
+    ckpts = {}
+    for name in VARIANTS:
+        t0 = time.time()
+        _, _, summary = pretrain(variant_config(cfg, name), data, out / "pretrain" / name.replace("+", "_"),
+                                 force=force, progress=progress)
+        ckpts[name] = summary["last_checkpoint"]
+        timings[f"pretrain_{name}_s"] = time.time() - t0
+        log(f"[{time.time() - start:6.0f} s] pretrained {name}: {summary['epochs']} epochs, "
+            f"{summary['wall_s']:.0f} s -> {ckpts[name]}")
+    return ckpts
+
+
+def finetune_rows(cfg: Config, ckpts: dict, inflate, splits: tuple, budget: ReproduceBudget, progress: bool,
+                  timings: dict, log, start: float) -> list[dict]:
+    """Fine-tune and test every row of Tables 1 and 2 for every seed."""
+    train_src, val_src, test_src = splits
+    rows = {"random": ("random", None), "inflation": ("random", inflate or ckpts["rotation+negatives"]),
+            **{name: (ckpts[name], None) for name in VARIANTS}}
+    results = []
+    for seed in range(budget.seeds):
+        for row, (init, infl) in rows.items():
+            t0 = time.time()
+            g, info = initial_encoder(cfg, init, infl, seed=1000 + seed)
+            r = finetune_and_test(cfg, g, train_src, val_src, test_src, epochs=budget.finetune_epochs,
+                                  seed=seed, progress=progress)
+            results.append({"init": row, **r, "init_info": info})
+            timings[f"finetune_{row}_{seed}_s"] = time.time() - t0
+            log(f"[{time.time() - start:6.0f} s] seed {seed} {row:20s} video top-1 {100 * r['top1']:5.1f}  "
+                f"top-5 {100 * r['top5']:5.1f}  clip top-1 {100 * r['clip_top1']:5.1f}  "
+                f"(val {100 * (r['val_top1'] or 0):.1f} @ epoch {r['best_epoch']})")
+    return results
+
+
+def summarise(results: list[dict], row: str, name: str) -> dict:
+    """One table row: top-1, top-5 and clip top-1 over the seeds of ``row``."""
+    rs = [r for r in results if r["init"] == row]
+    m1, s1 = mean_std([r["top1"] for r in rs])
+    m5, s5 = mean_std([r["top5"] for r in rs])
+    mc, sc = mean_std([r["clip_top1"] for r in rs])
+    return {"row": row, "name": name, "mean": m1, "std": s1, "top5_mean": m5, "top5_std": s5,
+            "clip_top1_mean": mc, "clip_top1_std": sc, "values": [r["top1"] for r in rs], "seeds": len(rs)}
 
 
 __all__ = ["DEFAULT", "QUICK", "ROW_NAMES", "ReproduceBudget", "VARIANTS", "reproduce"]

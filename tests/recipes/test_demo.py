@@ -54,9 +54,11 @@ def test_few_shot_draws_each_class_its_shots_once():
 def test_the_printed_verdict_is_the_reports(capsys):
     from skipclip.recipes.demo import print_report
 
-    health = {"rank_acc": 0.5, "kendall_tau": 0.0, "pos_neg_gap": 0.1}
+    health = {"rank_acc": 0.5, "rank_acc_ci": [0.45, 0.55], "kendall_tau": 0.0, "pos_neg_gap": 0.1,
+              "windows": 40, "videos": 8}
     row = {"labelled_videos_per_class": 5, "top1": 0.5, "top1_std": 0.1, "top5": 0.9, "top5_std": 0.05}
-    report = {"pretext_health": {"untrained": health, "pretrained": health},
+    report = {"pretext_health": {"pixel": {**health, "pos_neg_gap": None}, "untrained_f": health,
+                                 "untrained": health, "pretrained": health},
               "data": {"test_videos": 32, "classes": list("abcdefgh")}, "chance_top1": 0.125,
               "results": [{"init": init, "protocol": "linear_probe", **row} for init in ("random", "skipclip")],
               "skipclip_vs_random": {"top1_gain": 0.2, "larger_spread": 0.1, "beats_random_by_more_than_spread": True},
@@ -66,5 +68,6 @@ def test_the_printed_verdict_is_the_reports(capsys):
     print_report(report)
     out = capsys.readouterr().out
     assert "32 held-out test videos (8 classes, chance 0.125)" in out
+    assert "40 windows of 8 held-out videos" in out and "[0.450, 0.550]" in out
     assert "linear probe: Skip-Clip beats random initialisation" in out and "top-1 gain +0.200" in out
     assert "fine-tuning: Skip-Clip does NOT beat random initialisation" in out
