@@ -60,7 +60,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="decode again videos that killed a decoding process in an earlier run")
     parser.add_argument("--force", action="store_true",
                         help="replace OUT/splits/ as a whole even where it holds files skipclip did not write, and "
-                             "turn a store of another video folder into one of --videos (changed videos are decoded again)")
+                             "turn a store of another video folder into one of --data (changed videos are decoded again)")
     parser.add_argument("--check", action="store_true", help="run `skipclip doctor` on the store afterwards")
     parser.add_argument("--no-progress", action="store_true", help="no progress")
 
