@@ -31,25 +31,8 @@ def parse(split_dir: str | Path) -> tuple[list[str], list[VideoEntry], list[int]
         SplitError: naming the file, the line and what is wrong.
     """
     split_dir = Path(split_dir)
-    class_file = split_dir / "classInd.txt"
-    if not class_file.is_file():
-        raise SplitError(f"{class_file} is missing; UCF101's split folder {SPLIT_DIR}/ ships it, re-copy the folder")
-    ids: dict[int, str] = {}
-    for n, line in lines_of(class_file):
-        parts = line.split()
-        if len(parts) != 2 or not (parts[0].isascii() and parts[0].isdigit() and len(parts[0]) < 10):
-            raise SplitError(f"{class_file} line {n}: expected '<1-based index> <ClassName>', got {line!r}")
-        idx = int(parts[0])
-        if idx in ids:
-            raise SplitError(f"{class_file} line {n}: class index {idx} appears twice")
-        ids[idx] = parts[1]
-    if not ids:
-        raise SplitError(f"{class_file} lists no classes")
-    if sorted(ids) != list(range(1, len(ids) + 1)):
-        raise SplitError(f"{class_file}: class indices must run 1..{len(ids)} without gaps, got {sorted(ids)[:5]}...")
-    classes = [ids[i] for i in range(1, len(ids) + 1)]
+    classes = read_classes(split_dir / "classInd.txt")
     label_of = {c: i for i, c in enumerate(classes)}
-
     entries: dict[str, VideoEntry] = {}
     folds = []
     for fold in (1, 2, 3):
@@ -66,28 +49,7 @@ def parse(split_dir: str | Path) -> tuple[list[str], list[VideoEntry], list[int]
             if not lines:
                 raise SplitError(f"{f} is empty; re-copy {SPLIT_DIR}/")
             for n, line in lines:
-                parts = line.split()
-                if role == "train" and len(parts) != 2 or role == "test" and len(parts) not in (1, 2):
-                    want = "'<Class>/<video>.avi <1-based label>'" if role == "train" else "'<Class>/<video>.avi'"
-                    raise SplitError(f"{f} line {n}: expected {want}, got {line!r}")
-                path = contained("the video folder", parts[0], f"{f} line {n}")
-                cls = path.split("/")[0] if "/" in path else None
-                if cls is None:
-                    raise SplitError(f"{f} line {n}: {path!r} has no class folder; expected '<Class>/<video>.avi'")
-                if cls not in label_of:
-                    raise SplitError(f"{f} line {n}: class {cls!r} of {path} is not in {class_file.name}; "
-                                     "the split folder and the videos come from different releases")
-                label = label_of[cls]
-                if len(parts) == 2:
-                    if not (parts[1].isascii() and parts[1].lstrip("-").isdigit() and len(parts[1]) < 10):
-                        raise SplitError(f"{f} line {n}: label {parts[1]!r} is not an integer")
-                    given = int(parts[1])
-                    if not 1 <= given <= len(classes):
-                        raise SplitError(f"{f} line {n}: label {given} is outside 1..{len(classes)} "
-                                         "(labels are 1-based, as in classInd.txt)")
-                    if given - 1 != label:
-                        raise SplitError(f"{f} line {n}: label {given} ({classes[given - 1]}) contradicts the "
-                                         f"folder {cls} (label {label + 1} in classInd.txt)")
+                path, label = _listed(line, f, n, role, classes, label_of)
                 entry = entries.setdefault(path, VideoEntry(path, label, ucf_group(path)))
                 if entry.folds.get(fold, role) != role:
                     raise SplitError(f"{f} line {n}: {path} is in both the train and the test list of fold {fold}")
@@ -96,6 +58,62 @@ def parse(split_dir: str | Path) -> tuple[list[str], list[VideoEntry], list[int]
         for fold in folds:
             e.folds.setdefault(fold, "unused")
     return classes, list(entries.values()), folds
+
+
+def read_classes(class_file: Path) -> list[str]:
+    """The class names of ``classInd.txt`` in label order (its 1-based indices, without gaps).
+
+    Raises:
+        SplitError: a missing file, a malformed line, a repeated or missing index.
+    """
+    if not class_file.is_file():
+        raise SplitError(f"{class_file} is missing; UCF101's split folder {SPLIT_DIR}/ ships it, re-copy the folder")
+    ids: dict[int, str] = {}
+    for n, line in lines_of(class_file):
+        parts = line.split()
+        if len(parts) != 2 or not (parts[0].isascii() and parts[0].isdigit() and len(parts[0]) < 10):
+            raise SplitError(f"{class_file} line {n}: expected '<1-based index> <ClassName>', got {line!r}")
+        idx = int(parts[0])
+        if idx in ids:
+            raise SplitError(f"{class_file} line {n}: class index {idx} appears twice")
+        ids[idx] = parts[1]
+    if not ids:
+        raise SplitError(f"{class_file} lists no classes")
+    if sorted(ids) != list(range(1, len(ids) + 1)):
+        raise SplitError(f"{class_file}: class indices must run 1..{len(ids)} without gaps, got {sorted(ids)[:5]}...")
+    return [ids[i] for i in range(1, len(ids) + 1)]
+
+
+def _listed(line: str, f: Path, n: int, role: str, classes: list[str], label_of: dict) -> tuple[str, int]:
+    """The video path and 0-based label of one list line (its class folder; a train line's label
+    must agree with it).
+
+    Raises:
+        SplitError: naming the file, the line and what is wrong.
+    """
+    parts = line.split()
+    if role == "train" and len(parts) != 2 or role == "test" and len(parts) not in (1, 2):
+        want = "'<Class>/<video>.avi <1-based label>'" if role == "train" else "'<Class>/<video>.avi'"
+        raise SplitError(f"{f} line {n}: expected {want}, got {line!r}")
+    path = contained("the video folder", parts[0], f"{f} line {n}")
+    cls = path.split("/")[0] if "/" in path else None
+    if cls is None:
+        raise SplitError(f"{f} line {n}: {path!r} has no class folder; expected '<Class>/<video>.avi'")
+    if cls not in label_of:
+        raise SplitError(f"{f} line {n}: class {cls!r} of {path} is not in classInd.txt; "
+                         "the split folder and the videos come from different releases")
+    label = label_of[cls]
+    if len(parts) == 2:
+        if not (parts[1].isascii() and parts[1].lstrip("-").isdigit() and len(parts[1]) < 10):
+            raise SplitError(f"{f} line {n}: label {parts[1]!r} is not an integer")
+        given = int(parts[1])
+        if not 1 <= given <= len(classes):
+            raise SplitError(f"{f} line {n}: label {given} is outside 1..{len(classes)} "
+                             "(labels are 1-based, as in classInd.txt)")
+        if given - 1 != label:
+            raise SplitError(f"{f} line {n}: label {given} ({classes[given - 1]}) contradicts the "
+                             f"folder {cls} (label {label + 1} in classInd.txt)")
+    return path, label
 
 
 def _read(root: Path, options: ReadOptions) -> ParsedLayout:
