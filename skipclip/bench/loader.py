@@ -96,6 +96,33 @@ def _time(dataset, samples: int) -> dict:
             "peak_rss_mb": max(peak, rss_end) / 2**20, "rss_growth_mb": (rss_end - rss_start) / 2**20}
 
 
+def _store_and_source(data: str | None, videos: int, short_side: int, tmp: Path) -> tuple[Path, Path]:
+    """The prepared store and its source videos: ``data`` itself when it is a store, else a store
+    prepared in ``tmp`` from ``videos`` videos of ``data`` (generated ones when it is None).
+
+    Raises:
+        ValueError: no usable video, or a store whose source videos are gone.
+    """
+    from skipclip.data import MANIFEST, load_index, load_manifest, prepare
+
+    if data is not None and (Path(data) / MANIFEST).is_file():
+        source_root = Path(load_manifest(Path(data)).get("source", ""))
+        if not source_root.is_dir():
+            raise InvalidInputError(f"the source videos of {data} ({source_root}) are gone; on-the-fly decoding needs "
+                                    "them: pass the raw video folder as --data instead")
+        return Path(data), source_root
+    source_root = tmp / "videos"
+    if data is None:
+        make_videos(source_root, videos)
+    else:
+        _subset_folder(load_index(data), videos, source_root)
+    store_dir = tmp / "store"
+    report = prepare(source_root, store_dir, layout="folder", short_side=short_side, workers=0, progress=False)
+    if not report.ok:
+        raise InvalidInputError(f"no usable video among those picked from {data}:\n{report.summary()}")
+    return store_dir, source_root
+
+
 def benchmark(data: str | None = None, videos: int = 12, samples: int = 96, short_side: int = 128, crop: int = 112,
               window=None, workdir: str | Path | None = None) -> dict:
     """Time the pretext loader on a prepared store and on the video files it was prepared from.
@@ -106,37 +133,19 @@ def benchmark(data: str | None = None, videos: int = 12, samples: int = 96, shor
     import torch
 
     from skipclip.data import (
-        MANIFEST,
         PreparedStore,
         PretextDataset,
         PretextWindow,
         VideoEntry,
         VideoFileSource,
-        load_index,
         load_manifest,
-        prepare,
     )
 
     window = window or PretextWindow(16, 8, 4, 1)
     torch.set_num_threads(1)
     with tempfile.TemporaryDirectory(dir=workdir) as tmp:
         tmp = Path(tmp)
-        if data is not None and (Path(data) / MANIFEST).is_file():
-            store_dir = Path(data)
-            source_root = Path(load_manifest(store_dir).get("source", ""))
-            if not source_root.is_dir():
-                raise InvalidInputError(f"the source videos of {data} ({source_root}) are gone; on-the-fly decoding needs "
-                                 "them: pass the raw video folder as --data instead")
-        else:
-            source_root = tmp / "videos"
-            if data is None:
-                make_videos(source_root, videos)
-            else:
-                _subset_folder(load_index(data), videos, source_root)
-            store_dir = tmp / "store"
-            report = prepare(source_root, store_dir, layout="folder", short_side=short_side, workers=0, progress=False)
-            if not report.ok:
-                raise InvalidInputError(f"no usable video among those picked from {data}:\n{report.summary()}")
+        store_dir, source_root = _store_and_source(data, videos, short_side, tmp)
         store = PreparedStore(store_dir, split="all")
         if len(store) > videos:
             store.videos = store.videos[:: max(1, len(store) // videos)][:videos]
