@@ -139,6 +139,11 @@ def _arch(meta: dict, path) -> str:
     return arch
 
 
+def _count(value) -> int | None:
+    """An epoch or step count read from a checkpoint, or None when it is not a plain integer."""
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
 def _card(cfg: dict, obj: dict, arch: str, width: int, ckpt: Path, frame: bool) -> dict:
     data, pretext, ft = cfg.get("data", {}), cfg.get("pretext", {}), cfg.get("finetune", {})
     crop = data.get("crop_size")
@@ -153,7 +158,7 @@ def _card(cfg: dict, obj: dict, arch: str, width: int, ckpt: Path, frame: bool) 
                       "finetune_size": ft.get("crop_size") or crop},
             "output": "(B, 8*width, T', H', W') feature map; skipclip averages time, then space for a vector",
             "how_to_load": how_to_load(arch, width)},
-        "pretext": pretext, "epochs": obj.get("epoch"), "steps": obj.get("global_step"), "config": cfg,
+        "pretext": pretext, "epochs": _count(obj.get("epoch")), "steps": _count(obj.get("global_step")), "config": cfg,
     }
     if frame:
         d = int(pretext.get("target_length") or 1)
