@@ -13,7 +13,6 @@ from pathlib import Path
 
 from skipclip.errors import InvalidInputError
 
-
 MAX_NAME = 255  # bytes of one path component (every common file system's limit)
 MAX_PATH = 4095  # bytes of a whole relative path
 

@@ -14,8 +14,8 @@ import re
 from pathlib import Path
 
 from skipclip.data.catalog.index import SplitError, VideoEntry, inside, lines_of
-from skipclip.data.catalog.paths import is_file
 from skipclip.data.catalog.layouts.ucf101 import ucf_group
+from skipclip.data.catalog.paths import is_file
 from skipclip.data.video.pyav import is_video_file
 
 # labels without a label map: below max(listed videos, FREE_LABELS), and never MAX_CLASSES or more,
