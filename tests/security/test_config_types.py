@@ -4,8 +4,8 @@ a clear error naming the key and the expected type, never a TypeError or a strin
 from __future__ import annotations
 
 import pytest
-from conftest import tiny_config
 
+from conftest import tiny_config
 from skipclip.cli import main
 from skipclip.config import load_config
 

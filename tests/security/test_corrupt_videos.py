@@ -9,13 +9,13 @@ import shutil
 import numpy as np
 import pytest
 import torch
-from conftest import FakeSource, tiny_cfg
-from video_factory import make_ucf101, video
 
+from conftest import FakeSource, tiny_cfg
 from skipclip.data.sampling.clips import ClipDataset
-from skipclip.data.sources.base import VideoReadError
 from skipclip.data.store.prepare import prepare
+from skipclip.data.sources.base import VideoReadError
 from skipclip.data.store.prepared import load_manifest
+from video_factory import make_ucf101, video
 
 TRAIN_BAD = "Basketball/v_Basketball_g03_c01.avi"
 TEST_BAD = "YoYo/v_YoYo_g01_c02.avi"
@@ -109,8 +109,8 @@ def test_pretraining_reports_unreadable_videos_from_workers(store, tmp_path, wor
 
 
 def test_a_raw_test_video_that_cannot_be_probed_is_skipped_not_a_traceback(tmp_path):
-    from skipclip.data.catalog.index import VideoEntry
     from skipclip.data.sources.files import VideoFileSource
+    from skipclip.data.catalog.index import VideoEntry
     from skipclip.eval.finetune import check_sources
 
     video(tmp_path / "a" / "ok.avi", n=12)

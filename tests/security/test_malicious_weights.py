@@ -7,8 +7,8 @@ import os
 
 import pytest
 import torch
-from conftest import tiny_cfg, tiny_config
 
+from conftest import tiny_cfg, tiny_config
 from skipclip.cli import main
 from skipclip.engine.checkpoints import AtomicCheckpointIO
 from skipclip.weights.read import UnsafeCheckpointError, read_checkpoint
@@ -94,8 +94,8 @@ def test_resume_from_a_foreign_tensor_file_is_a_clear_error(tmp_path, capsys):
 
 
 def test_own_checkpoints_still_load(tmp_path):
-    from skipclip.method.model import build_skipclip
     from skipclip.weights.initialise import initial_encoder
+    from skipclip.method.model import build_skipclip
 
     cfg = tiny_cfg()
     model = build_skipclip(cfg)

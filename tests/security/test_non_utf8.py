@@ -9,12 +9,12 @@ import shutil
 import subprocess
 
 import pytest
-from conftest import child_env, cli
-from video_factory import make_folder
 
+from conftest import child_env, cli
 from skipclip.data.catalog.paths import printable
 from skipclip.data.store.prepare import prepare
 from skipclip.data.store.prepared import PreparedStore
+from video_factory import make_folder
 
 NAME = os.fsdecode(b"cats/caf\xe9.avi")  # Latin-1 bytes: Python keeps the \xe9 as a lone surrogate
 
@@ -60,9 +60,8 @@ def test_printable():
 
 
 def test_a_split_list_naming_a_non_utf8_file_finds_it(tmp_path):
-    from video_factory import video
-
     from skipclip.data.catalog.layouts import load_index
+    from video_factory import video
 
     name = b"A/v_A_g01_caf\xe9.avi"
     video(tmp_path / "UCF-101" / os.fsdecode(name), n=12)

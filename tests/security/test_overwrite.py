@@ -8,8 +8,8 @@ import re
 from pathlib import Path
 
 import pytest
-from conftest import tiny_cfg, tiny_config
 
+from conftest import tiny_cfg, tiny_config
 from skipclip.cli import main
 from skipclip.engine.runs import check_run_dir, finish_run, prepare_run_dir
 

@@ -8,14 +8,14 @@ import struct
 
 import numpy as np
 import pytest
-from video_factory import video
 
 from skipclip.cli import main
 from skipclip.data.catalog.layouts import load_index
 from skipclip.data.catalog.paths import PathEscapeError, contained
+from skipclip.data.store.shard import MAGIC, check_shard, read_shard, write_shard
 from skipclip.data.sources.base import VideoReadError
 from skipclip.data.store.prepared import MANIFEST, PreparedStore
-from skipclip.data.store.shard import MAGIC, check_shard, read_shard, write_shard
+from video_factory import video
 
 
 def _ucf(root, train_line: str):

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 import torch
-from conftest import run_cli, tiny_config
 
 from skipclip.engine.checkpoints import AtomicCheckpointIO, RunCheckpoint
+from conftest import run_cli, tiny_config
 
 PATH_FIELDS = ("last_model_path", "best_model_path", "kth_best_model_path", "best_k_models")
 

@@ -9,11 +9,11 @@ import signal
 import time
 
 import pytest
-from video_factory import make_folder
 
 from skipclip.data.store import pool as decode_pool
 from skipclip.data.store.prepare import prepare
 from skipclip.data.store.prepared import load_manifest
+from video_factory import make_folder
 
 KILLER = "dogs/dogs_1.avi"
 
