@@ -95,7 +95,8 @@ class VideoFileSource:
                 if k in wanted_set:
                     check_source_size(self.path(index), frame.height, frame.width)
                     h, w = resized_size(frame.height, frame.width, self.short_side)
-                    out[k] = frame.reformat(width=w, height=h, format="rgb24").to_ndarray()
+                    rgb = frame.reformat(width=w, height=h, format="rgb24", interpolation="AREA")  # as prepare does
+                    out[k] = rgb.to_ndarray()
                 if k >= last:
                     break
         finally:
