@@ -11,7 +11,7 @@ from typing import Any, Mapping
 import yaml
 
 from skipclip.config.sections import Config
-from skipclip.config.validate import validate
+from skipclip.config.validate import shown, validate
 from skipclip.errors import InputNotFoundError, InvalidInputError
 
 PRESET_DIR = Path(__file__).resolve().parent.parent / "configs"
@@ -72,7 +72,7 @@ def _merge_section(section: Any, values: Mapping[str, Any], where: str) -> None:
     for key, value in values.items():
         if key not in known:
             raise InvalidInputError(
-                f"unknown key '{key}' in {where}; known keys: {', '.join(sorted(known))}"
+                f"unknown key {shown(key)} in {where}; known keys: {', '.join(sorted(known))}"
             )
         setattr(section, key, value)
 
@@ -174,11 +174,11 @@ def merge_dict(cfg: Config, data: Mapping[str, Any], where: str = "config") -> C
     for name, values in (data or {}).items():
         if name not in {f.name for f in fields(Config)}:
             raise InvalidInputError(
-                f"unknown section '{name}' in {where}; known sections: "
+                f"unknown section {shown(name)} in {where}; known sections: "
                 f"{', '.join(f.name for f in fields(Config))}"
             )
         if not isinstance(values, Mapping):
-            raise InvalidInputError(f"section '{name}' in {where} must be a mapping, got {values!r}")
+            raise InvalidInputError(f"section '{name}' in {where} must be a mapping, got {shown(values)}")
         _merge_section(getattr(cfg, name), values, f"{where} section '{name}'")
     return cfg
 

@@ -10,6 +10,7 @@ from skipclip.config.budget import finetune_budget, pretrain_budget
 from skipclip.config.sections import CONTEXT_ARCHS, INFLATABLE_ARCHS, LAYOUTS, Config
 from skipclip.errors import InvalidInputError
 
+MAX_DEVICES = 4096  # device ids in trainer.devices
 MAX_WIDTH = 512  # model.width: 8x the paper's 64 (a 3D ResNet-18 of ~2 billion parameters)
 _EXPECTED = {"bool": "a boolean (true or false)", "int": "an integer", "float": "a number", "str": "a string"}
 
@@ -57,9 +58,12 @@ def check_types(cfg: Config) -> Config:
             optional = kind.endswith(" | None")
             kind = kind.removesuffix(" | None")
             v = getattr(values, f.name)
+            if isinstance(v, int) and not isinstance(v, bool) and not -2**63 <= v < 2**63:
+                raise InvalidInputError(f"{section.name}.{f.name} is an integer of {v.bit_length()} bits; a "
+                                        "configuration value is below 2**63")
             if kind in _EXPECTED and not (optional and v is None) and not _type_ok(kind, v):
                 raise InvalidInputError(f"{section.name}.{f.name} must be {_EXPECTED[kind]}"
-                                        f"{' or null' if optional else ''}, got {_shown(v)} ({type(v).__name__})"
+                                        f"{' or null' if optional else ''}, got {shown(v)} ({type(v).__name__})"
                                         f"{_hint(kind, v)}")
             if kind not in _EXPECTED and _holds_bool(v):  # no free-typed key takes a boolean
                 raise InvalidInputError(f"{section.name}.{f.name} must not be a boolean, got {v!r}: YAML reads "
@@ -86,8 +90,10 @@ def _devices_ok(devices) -> bool:
     return False
 
 
-def _shown(v) -> str:
+def shown(v) -> str:
     """``repr(v)`` for a scalar, else its type and size: a value from a file may be huge or nested."""
+    if isinstance(v, int) and not isinstance(v, bool) and v.bit_length() > 64:
+        return f"an integer of {v.bit_length()} bits"
     if isinstance(v, (bool, int, float, type(None))) or (isinstance(v, str) and len(v) <= 80):
         return repr(v)
     return f"a {type(v).__name__} of {len(v)} items" if isinstance(v, (list, dict)) else f"a long {type(v).__name__}"
@@ -108,19 +114,19 @@ def check_open_fields(cfg: Config) -> None:
         for f in fields(getattr(cfg, section.name)):
             v = getattr(getattr(cfg, section.name), f.name)
             _check(isinstance(v, (str, int, float, type(None))) or f"{section.name}.{f.name}" == "trainer.devices",
-                   f"{section.name}.{f.name} must be a single value, got {_shown(v)}")
+                   f"{section.name}.{f.name} must be a single value, got {shown(v)}")
     for name in ("optim.max_steps", "optim.val_every_steps", "finetune.max_steps", "finetune.val_every_steps"):
         section, key = name.split(".")
         v = getattr(getattr(cfg, section), key)
-        _check(v is None or _count(v, 1), f"{name} must be null or an integer >= 1, got {_shown(v)}")
+        _check(v is None or _count(v, 1), f"{name} must be null or an integer >= 1, got {shown(v)}")
     d = cfg.trainer.devices
-    _check(d == "auto" or _count(d, 1) or (isinstance(d, list) and 0 < len(d) <= 4096
-                                          and all(_count(i, 0) for i in d) and len(set(d)) == len(d)),
-           f"trainer.devices must be 'auto', a count >= 1 or a list of distinct device ids (integers >= 0), "
-           f"got {_shown(d)}")
+    _check(d == "auto" or _count(d, 1) or (isinstance(d, list) and 0 < len(d) <= MAX_DEVICES
+                                          and all(_count(i, 0) and i < MAX_DEVICES for i in d) and len(set(d)) == len(d)),
+           f"trainer.devices must be 'auto', a count >= 1 or a list of distinct device ids (integers in "
+           f"[0, {MAX_DEVICES})), got {shown(d)}")
     layout = cfg.data.layout
     _check(layout is None or layout in LAYOUTS,
-           f"data.layout must be null (detect it) or one of {', '.join(LAYOUTS)}, got {_shown(layout)}")
+           f"data.layout must be null (detect it) or one of {', '.join(LAYOUTS)}, got {shown(layout)}")
     pattern = cfg.data.group_pattern
     if pattern is not None:
         _check(len(pattern) <= 1000, f"data.group_pattern is {len(pattern)} characters long; at most 1000")

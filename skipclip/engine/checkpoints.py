@@ -96,7 +96,10 @@ def _score(value) -> torch.Tensor | None:
     if isinstance(value, torch.Tensor) and value.numel() == 1 and value.is_floating_point():
         return value.detach().reshape(())
     if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return torch.tensor(float(value))
+        try:
+            return torch.tensor(float(value))
+        except OverflowError:  # an integer beyond any float
+            return None
     return None
 
 

@@ -151,6 +151,11 @@ def _arch(meta: dict, path) -> str:
     return arch
 
 
+def _count(value) -> int | None:
+    """An epoch or step count read from a checkpoint, or None when it is not a plain integer."""
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
 def _card(cfg: dict, obj: dict, arch: str, width: int, shortcut: str, ckpt: Path, frame: int | None) -> dict:
     """The card; ``frame``: the frame encoder's input channels (``None``: f not exported)."""
     data, pretext, ft = cfg.get("data", {}), cfg.get("pretext", {}), cfg.get("finetune", {})
@@ -169,7 +174,8 @@ def _card(cfg: dict, obj: dict, arch: str, width: int, shortcut: str, ckpt: Path
                       "finetune_size": ft.get("crop_size") or crop},
             "output": "(B, 8*width, T', H', W') feature map; skipclip averages time, then space for a vector",
             "how_to_load": how_to_load(arch, width, shortcut), "recipe": context_recipe(arch, width, shortcut)},
-        "pretext": pretext, "epochs": obj.get("epoch"), "steps": obj.get("global_step"), "config": cfg,
+        "pretext": pretext, "epochs": _count(obj.get("epoch")),
+        "steps": _count(obj.get("global_step")), "config": cfg,
     }
     if frame is not None:
         card["frame_encoder"] = {

@@ -166,6 +166,8 @@ def checkpoint_input_stats(obj: dict, what: str = "the checkpoint", default: str
 
 
 def _short(value) -> str:
+    if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > 64:
+        return f"an integer of {value.bit_length()} bits"
     text = repr(value) if isinstance(value, (str, int, float, bool, type(None))) else f"a {type(value).__name__}"
     return text if len(text) <= 60 else text[:57] + "..."
 

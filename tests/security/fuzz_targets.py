@@ -63,13 +63,14 @@ def evil_values(rng: random.Random, work: Path) -> list:
 
 
 def pickle_only_values() -> list:
-    """What only a pickle can hold: a list containing itself, and 9 levels of 9 shared references."""
+    """What only a pickle can hold: a list containing itself, 9 levels of 9 shared references, and
+    an integer too long to print (Python refuses to convert over 4300 digits to text)."""
     loop: list = []
     loop.append(loop)
     bomb: list = ["x"]
     for _ in range(9):
         bomb = [bomb] * 9
-    return [loop, bomb]
+    return [loop, bomb, 10**5000]
 
 
 def kind_of(rng: random.Random, kinds: list[str]) -> str:
@@ -120,7 +121,12 @@ def leaves(obj, prefix=()) -> list[tuple]:
 
 CLAIMS = {"width": [4, 16, 64, 256, 512, 2048, 2**31, 10**12], "context_arch": ["r3d_18", "r2plus1d_18", "x"],
           "shortcut": ["A", "B", "C"], "target_length": [2, 64, 10**7], "in_channels": [6, 300, 10**7, 2**40]}
-CALLBACK_FIELDS = ("dirpath", "best_model_path", "last_model_path", "kth_best_model_path", "best_k_models")
+CALLBACK_FIELDS = ("dirpath", "best_model_path", "last_model_path", "kth_best_model_path", "best_k_models",
+                   "best_model_score", "kth_value", "current_score")
+
+
+def path_in(work: Path, name: str) -> Path:
+    return work / "run" / "checkpoints" / name
 
 
 def mutate_checkpoint(base: dict, rng: random.Random, work: Path) -> tuple[dict | None, str]:
@@ -168,7 +174,12 @@ def mutate_checkpoint(base: dict, rng: random.Random, work: Path) -> tuple[dict 
         climb = str(work / "run" / "checkpoints") + "/../../../../victim/keep.ckpt"
         value = rng.choice([str(victim), str(victim / "keep.ckpt"), climb, "/", str(work / "run"),
                             str(work / "run" / "checkpoints"), rng.choice(evil)])
-        cb[field] = {value: torch.tensor(1.0)} if field == "best_k_models" and isinstance(value, str) else value
+        if field.endswith(("score", "value")):
+            value = rng.choice(evil + [torch.tensor([1.0, 2.0]), torch.tensor(math.nan), torch.tensor(3)])
+        elif field == "best_k_models" and rng.random() < 0.5:
+            value = {rng.choice([str(victim / "keep.ckpt"), climb, str(path_in(work, "epoch0001.ckpt"))]):
+                     rng.choice(evil + [torch.tensor(1.0)])}
+        cb[field] = value
         return obj, f"callback {field} = {short(value)}"
     if kind == "stats":
         obj["hyper_parameters"]["input_stats"] = rng.choice(evil)
@@ -516,7 +527,10 @@ _REPR.maxlevel, _REPR.maxlist, _REPR.maxdict, _REPR.maxstring, _REPR.maxother = 
 
 def short(value) -> str:
     """A short text of any value (a list of 9**9 shared references, or one holding itself, too)."""
-    text = _REPR.repr(value)
+    try:
+        text = _REPR.repr(value)
+    except ValueError:  # an integer over 4300 digits
+        text = f"<int of {value.bit_length()} bits>" if isinstance(value, int) else "<unprintable>"
     return text if len(text) <= 60 else text[:57] + "..."
 
 

@@ -3,10 +3,11 @@
 A tiny run (a prepared store, a Skip-Clip checkpoint with its callback state, its exported
 safetensors, a raw folder with split lists and a label map, a config file) is made once per module;
 then one child process, capped at its imports plus 3 GB (``crafted.run_capped_script``), mutates
-each kind of file ``SKIPCLIP_FUZZ_ITERATIONS`` times (default 20: every kind of mutation at least
-once, then at random; about a minute on one core) with random streams seeded by
-``SKIPCLIP_FUZZ_SEED`` (default 0), and runs every entry that reads it (see ``fuzz_targets``). Every entry must end in success, a :class:`~skipclip.errors.SkipClipError`
-(the CLI's exit 2 naming the file), or, for reads of a video, a skipped video
+each kind of file ``SKIPCLIP_FUZZ_ITERATIONS`` times (default 40: every kind of mutation at least
+once, then at random; 20-40 s on one busy core) with random streams seeded by
+``SKIPCLIP_FUZZ_SEED`` (default 0), and runs every entry that reads it (see ``fuzz_targets``).
+Every entry must end in success, a :class:`~skipclip.errors.SkipClipError` (the CLI's exit 2
+naming the file), or, for reads of a video, a skipped video
 (``VideoReadError``, which runs count and report) -- never another exception, never memory above
 the cap (nor more than ``ENTRY_MB`` added by one entry, measured by the peak resident memory),
 never a deletion outside the run.
@@ -31,7 +32,7 @@ from helpers import tiny_cfg, tiny_config
 from video_factory import video
 
 SEED = int(os.environ.get("SKIPCLIP_FUZZ_SEED", "0"))
-ITERATIONS = int(os.environ.get("SKIPCLIP_FUZZ_ITERATIONS", "20"))
+ITERATIONS = int(os.environ.get("SKIPCLIP_FUZZ_ITERATIONS", "40"))
 HERE = Path(__file__).resolve().parent
 ENTRY_MB = 512  # resident memory one entry may add on tiny inputs (a regression allocates gigabytes)
 READS = ("read_shard", "store read", "open_split")  # entries that read a video: a VideoReadError is a skip

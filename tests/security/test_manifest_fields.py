@@ -82,3 +82,15 @@ def test_the_cli_exits_2_naming_the_file_and_field(store, tmp_path, capsys, comm
     assert main(args) == 2
     err = capsys.readouterr().err
     assert "manifest.json: videos[0].label is 99, expected an integer in [-1, 1]" in err
+
+
+def test_the_advice_works_prepare_keeps_the_finished_shards(store, tmp_path):
+    from skipclip.data import prepare
+
+    copy = tampered(store, tmp_path, "videos[0].label", 99)
+    with pytest.raises(InvalidInputError, match="delete it and run `skipclip prepare` again"):
+        prepare(store.parent / "videos", copy, short_side=32, workers=0, progress=False)
+    (copy / "manifest.json").unlink()
+    report = prepare(store.parent / "videos", copy, short_side=32, workers=0, progress=False)
+    assert report.ok and report.skipped == 6 and report.prepared == 0
+    assert len(PreparedStore(copy, "all")) == 6

@@ -65,7 +65,6 @@ def test_a_split_list_naming_a_non_utf8_file_finds_it(tmp_path):
 
     from video_factory import video
 
-
     name = b"A/v_A_g01_caf\xe9.avi"
     video(tmp_path / "UCF-101" / os.fsdecode(name), n=12)
     lists = tmp_path / "ucfTrainTestlist"

@@ -102,7 +102,8 @@ class VideoFileSource:
                     check_source_size(self.path(index), frame.height, frame.width)
                     big = self.short_side is not None and min(frame.height, frame.width) > SCALE_AT_DECODE_ABOVE
                     h, w = resized_size(frame.height, frame.width, self.short_side if big else None)
-                    out[k] = frame.reformat(width=w, height=h, format="rgb24").to_ndarray()
+                    rgb = frame.reformat(width=w, height=h, format="rgb24", interpolation="AREA" if big else None)
+                    out[k] = rgb.to_ndarray()
                 if k >= last:
                     break
         finally:

@@ -62,8 +62,8 @@ def load_manifest(root: str | Path) -> dict:
     try:
         manifest = json.loads(path.read_bytes())
     except (ValueError, RecursionError) as exc:
-        raise InvalidInputError(f"{path} is damaged ({str(exc)[:200]}); run `skipclip prepare` again, finished "
-                                "shards are kept") from None
+        raise InvalidInputError(f"{path} is damaged ({str(exc)[:200]}); delete it and run `skipclip prepare` "
+                                "again, finished shards are kept") from None
     return check_manifest(manifest, path)
 
 
