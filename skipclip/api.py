@@ -93,10 +93,13 @@ def preprocess_for(encoder: torch.nn.Module) -> Preprocess:
     return pre
 
 
-def read_clip(path: str | Path, start: int = 0, frames: int | None = 16) -> np.ndarray:
+def read_clip(path: str | Path, start: int = 0, frames: int | None = 16,
+              short_side: int | None = None) -> np.ndarray:
     """Frames ``start .. start + frames - 1`` of a video file (``frames=None``: to its end) as
-    uint8 RGB ``(T, H, W, 3)`` at the file's size, decoded as the data sets decode them (frame ``i``
-    is the i-th frame shown).
+    uint8 RGB ``(T, H, W, 3)``, decoded as the data sets decode them (frame ``i`` is the i-th frame
+    shown): at the file's size, or with ``short_side`` scaled while decoding as ``skipclip
+    features`` and training read a video folder (``short_side=encoder.transforms.short_side``
+    gives exactly the frames the command's features come from).
 
     Raises:
         InputNotFoundError: no such file.
@@ -106,7 +109,7 @@ def read_clip(path: str | Path, start: int = 0, frames: int | None = 16) -> np.n
     path = Path(path)
     if not path.is_file():
         raise InputNotFoundError(f"video {path} does not exist")
-    source = VideoFileSource(path.parent, [VideoEntry(path.name, -1, path.name)], [])
+    source = VideoFileSource(path.parent, [VideoEntry(path.name, -1, path.name)], [], short_side=short_side)
     n = source.num_frames(0)
     stop = n if frames is None else start + frames
     if start < 0 or (frames is not None and frames < 1) or stop > n:

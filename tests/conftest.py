@@ -81,3 +81,10 @@ def report_writes(monkeypatch):
     monkeypatch.setattr(os, "replace", spy_rename(real_replace))
     monkeypatch.setattr(os, "rename", spy_rename(real_rename))
     return seen
+
+
+@pytest.fixture(autouse=True)
+def _run_in_a_temporary_folder(tmp_path, monkeypatch):
+    """Every test runs in its own empty folder: a command's default output (``demo-out/``,
+    ``evaluation-random/``) never lands in the checkout."""
+    monkeypatch.chdir(tmp_path)

@@ -92,7 +92,8 @@ def test_the_command_and_python_give_the_same_features(run, videos, tmp_path, ca
     assert [f["classes"][y] for y in f["labels"]] == [n.split("/")[0] for n in names]
     encoder = skipclip.load_encoder(run.checkpoint)
     for i, name in enumerate(names):
-        vector = skipclip.features(encoder, skipclip.read_clip(videos / name, frames=None))
+        clip = skipclip.read_clip(videos / name, frames=None, short_side=encoder.transforms.short_side)
+        vector = skipclip.features(encoder, clip)
         assert vector.shape == (encoder.out_channels,)
         np.testing.assert_allclose(vector.numpy(), f["features"][i], rtol=1e-4, atol=1e-5)
         rows = f["window_video"] == i

@@ -25,7 +25,7 @@ import skipclip
 saved = np.load(run / "features.npz")
 encoder = skipclip.load_encoder(run)
 for name, row in zip(saved["names"], saved["features"]):
-    clip = skipclip.read_clip(KTH / name, frames=None)
+    clip = skipclip.read_clip(KTH / name, frames=None, short_side=encoder.transforms.short_side)
     np.testing.assert_allclose(skipclip.features(encoder, clip), row, rtol=1e-4, atol=1e-5)
 """
 

@@ -131,7 +131,7 @@ def test_evaluate_refuses_an_existing_json_before_any_work(tmp_path, capsys):
     report = tmp_path / "report.json"
     report.write_text('{"mine": 1}')
     args = ["evaluate", "--ckpt", "random", "--data", "synthetic", "--json", str(report), "--protocols", "knn",
-            "--config", str(tiny_config(tmp_path / "t.yaml")), "--no-progress"]
+            "--config", str(tiny_config(tmp_path / "t.yaml")), "--out", str(tmp_path / "ev"), "--no-progress"]
     start = time.time()
     assert main(args) == 2
     assert "already exists" in capsys.readouterr().err and time.time() - start < 30

@@ -19,8 +19,6 @@ from skipclip.data.catalog.index import VideoEntry
 from skipclip.data.sources.base import VideoReadError
 from skipclip.data.video.pyav import _open, check_source_size, probe, resized_size
 
-SCALE_AT_DECODE_ABOVE = 1080  # source short side (pixels) from which frames are scaled while decoding
-
 
 class VideoFileSource:
     """A :class:`~skipclip.data.sources.base.VideoSource` that decodes the video files on every read.
@@ -29,11 +27,7 @@ class VideoFileSource:
         root: the video root; entry paths are relative to it.
         entries: the videos (from :func:`skipclip.data.catalog.layouts.load_index` and ``select``).
         classes: class names, index = label.
-        short_side: the run's short side. Frames whose short side exceeds
-            :data:`SCALE_AT_DECODE_ABOVE` are scaled to it while decoding (FFmpeg's scaler), so one
-            huge video cannot take the memory; smaller frames come at their source size and are
-            resized by the data set like the frames :func:`skipclip.read_clip` gives. None: always
-            the source size.
+        short_side: resize at decoding time (FFmpeg's scaler); None returns the source size.
     """
 
     def __init__(self, root: str | Path, entries: Sequence[VideoEntry], classes: Sequence[str], short_side: int | None = None):
@@ -100,9 +94,8 @@ class VideoFileSource:
                     k += 1
                 if k in wanted_set:
                     check_source_size(self.path(index), frame.height, frame.width)
-                    big = self.short_side is not None and min(frame.height, frame.width) > SCALE_AT_DECODE_ABOVE
-                    h, w = resized_size(frame.height, frame.width, self.short_side if big else None)
-                    rgb = frame.reformat(width=w, height=h, format="rgb24", interpolation="AREA" if big else None)
+                    h, w = resized_size(frame.height, frame.width, self.short_side)
+                    rgb = frame.reformat(width=w, height=h, format="rgb24", interpolation="AREA")  # as prepare does
                     out[k] = rgb.to_ndarray()
                 if k >= last:
                     break
