@@ -51,6 +51,7 @@ def test_set_reaches_finetune_and_evaluate(command, tmp_path):
     assert (cfg.finetune.lr, cfg.finetune.val_every, cfg.data.val_fraction) == (0.02, 2, 0.25)  # --set wins
 
 
+@pytest.mark.e2e
 def test_set_reaches_a_pretraining_run(tmp_path, capsys):
     config = tiny_config(tmp_path / "tiny.yaml")
     out = tmp_path / "run"

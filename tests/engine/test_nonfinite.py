@@ -55,6 +55,7 @@ def test_nonfinite_loss_stops_naming_term_and_step(tmp_path):
                  callbacks=[PoisonBatch(5, "contrastive")])
 
 
+@pytest.mark.e2e
 def test_skip_option_skips_the_batch_and_counts_it(tmp_path):
     model, trainer, summary = pretrain(_cfg(**{"trainer.on_nonfinite": "skip"}), "synthetic", tmp_path / "run",
                                        progress=False, checkpoint_every=0, callbacks=[PoisonBatch(5, "rotation")])

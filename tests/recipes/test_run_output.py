@@ -17,6 +17,7 @@ from helpers import child_env, cli, tiny_cfg, tiny_config
 from video_factory import make_folder
 
 
+@pytest.mark.e2e
 def test_a_pretraining_run_logged_to_a_file_has_no_redraws_or_banners(tmp_path):
     import subprocess
 

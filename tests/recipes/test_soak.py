@@ -47,6 +47,7 @@ def test_soak_with_corrupt_videos(tmp_path):
     assert "skipped: 0 too short, 3 unreadable" in run.stdout
 
 
+@pytest.mark.e2e
 def test_videos_failing_mid_run_are_counted_in_the_summary(tmp_path, monkeypatch):
     """A video that indexed fine but fails when decoded is passed over, and every pass-over
     reaches run.json (the soak's corrupt files are all caught earlier, when indexed)."""

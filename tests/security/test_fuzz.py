@@ -31,6 +31,8 @@ from fuzz_targets import FAMILIES
 from helpers import tiny_cfg, tiny_config
 from video_factory import video
 
+pytestmark = pytest.mark.e2e  # memory-capped child processes, ~30 s: CI's second step
+
 SEED = int(os.environ.get("SKIPCLIP_FUZZ_SEED", "0"))
 ITERATIONS = int(os.environ.get("SKIPCLIP_FUZZ_ITERATIONS", "40"))
 HERE = Path(__file__).resolve().parent

@@ -45,6 +45,7 @@ def test_the_video_reads_back_from_the_store(store):
     assert src.read(i, [0, 11]).shape == (2, 32, 43, 3)
 
 
+@pytest.mark.e2e
 def test_doctor_prints_the_names_on_a_utf8_terminal(store):
     env = dict(child_env(), PYTHONIOENCODING="utf-8", LC_ALL="C.UTF-8")
     proc = subprocess.run(cli("doctor", "--data", store, "--min-frames", "100"), env=env, capture_output=True,

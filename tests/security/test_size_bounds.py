@@ -16,6 +16,8 @@ from crafted import flat_jpeg, mjpeg_avi, raw_shard, run_capped, tiny_store
 from helpers import tiny_cfg, tiny_overrides
 from video_factory import video
 
+pytestmark = pytest.mark.e2e  # memory-capped child processes, ~30 s: CI's second step
+
 OVERRIDES = tiny_overrides()
 
 
