@@ -64,12 +64,13 @@ from skipclip.data.video.pyav import (
 )
 
 __all__ = [
-    "EXPECTED", "FAILED", "HEALTH_STRIDE", "MANIFEST", "ClipDataset", "CoverageWarning", "DatasetIndex", "DoctorReport",
-    "EpochSampler", "HealthDataset", "InMemorySource", "PathEscapeError", "PrepareReport", "PreparedStore", "PretextDataset",
+    "EXPECTED", "FAILED", "MANIFEST", "ClipDataset", "CoverageWarning", "DatasetIndex", "DoctorReport",
+    "EpochSampler", "InMemorySource", "PathEscapeError", "PrepareReport", "PreparedStore", "PretextDataset",
     "PretextWindow", "SplitError", "Splits", "SubsetSource", "SyntheticSource", "VideoEntry", "VideoFileSource",
     "VideoInfo", "VideoReadError", "VideoSource", "carve", "collate", "contained", "decode", "epoch_loader",
-    "examine", "from_batch", "health_windows", "is_video_file", "list_videos", "load_index", "load_manifest", "manifest_entries",
+    "examine", "from_batch", "is_video_file", "list_videos", "load_index", "load_manifest", "manifest_entries",
     "open_data", "open_video", "per_class", "per_class_table", "prepare", "printable", "probe", "random_crop_flip",
     "resize_short_side", "select", "sliding_windows", "split_of", "synthetic_sources", "wrap_names",
     "write_synthetic_ucf101", "write_video",
+    "HEALTH_STRIDE", "HealthDataset", "health_windows",  # sampling/health.py
 ]

@@ -23,10 +23,12 @@ class CachedBatches:
         dataset: items that never change between reads (``train=False`` data sets).
         batch_size: items per batch.
         cache_bytes: most bytes of tensors kept.
+        num_workers: loader worker processes for the reads (0: in this process).
     """
 
-    def __init__(self, dataset, batch_size: int = 32, cache_bytes: int = 256 << 20):
+    def __init__(self, dataset, batch_size: int = 32, cache_bytes: int = 256 << 20, num_workers: int = 0):
         self.dataset, self.batch_size, self.cache_bytes = dataset, batch_size, cache_bytes
+        self.num_workers = num_workers
         self.cached: list[dict] | None = None
 
     def __iter__(self):
@@ -35,8 +37,8 @@ class CachedBatches:
             return
         kept: list[dict] | None = []
         size = 0
-        for batch in DataLoader(self.dataset, batch_size=self.batch_size, shuffle=False, num_workers=0,
-                                collate_fn=collate):
+        for batch in DataLoader(self.dataset, batch_size=self.batch_size, shuffle=False,
+                                num_workers=self.num_workers, collate_fn=collate):
             if kept is not None:
                 size += sum(v.nbytes for v in batch.values() if isinstance(v, torch.Tensor))
                 if size <= self.cache_bytes:

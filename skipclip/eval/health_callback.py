@@ -96,20 +96,22 @@ class PretextHealthMonitor(L.Callback):
         knn_every: validations between two kNN measurements (0: never).
         batch_size: windows per batch.
         seed: seed of the bootstrap intervals.
+        num_workers: loader worker processes reading the windows (used while they are not cached).
 
     Raises:
         ValueError: neither ``held_out`` nor ``train``, or ``knn_every`` < 0.
     """
 
     def __init__(self, initial_model, held_out: HealthDataset | None, train: HealthDataset | None = None,
-                 knn: KnnProbe | None = None, knn_every: int = 1, batch_size: int = 32, seed: int = 0):
+                 knn: KnnProbe | None = None, knn_every: int = 1, batch_size: int = 32, seed: int = 0,
+                 num_workers: int = 0):
         if held_out is None and train is None:
             raise InvalidInputError("pretext health needs held-out or training windows")
         if knn_every < 0:
             raise InvalidInputError(f"knn_every must be >= 0 (0: never), got {knn_every}")
         self.initial = copy.deepcopy(initial_model).cpu()
-        self.held_out = CachedBatches(held_out, batch_size) if held_out is not None else None
-        self.train = CachedBatches(train, batch_size) if train is not None else None
+        self.held_out, self.train = (CachedBatches(ds, batch_size, num_workers=num_workers) if ds is not None else None
+                                     for ds in (held_out, train))
         self.knn, self.knn_every, self.seed = knn, knn_every, seed
         self.validations = 0
         self.health = PretextHealth(step=0, baselines_on="held_out" if held_out is not None else "train")
@@ -133,7 +135,7 @@ class PretextHealthMonitor(L.Callback):
             except InvalidInputError as exc:  # e.g. no video as long as a clip: health goes on without kNN
                 log.warning("no online kNN: %s", exc)
         return cls(model, *windows, knn=knn, knn_every=cfg.trainer.knn_every, batch_size=cfg.data.batch_size,
-                   seed=seed)
+                   seed=seed, num_workers=cfg.data.num_workers)
 
     def on_fit_start(self, trainer, pl_module):
         if trainer.is_global_zero and self.initial is not None:

@@ -10,11 +10,13 @@ import numpy as np
 import pytest
 import torch
 
+from skipclip.commands.pretrain import health_lines
 from skipclip.data import HealthDataset, PretextWindow, open_data
 from skipclip.eval.features import CachedBatches
 from skipclip.eval.health_callback import KnnProbe, PretextHealthMonitor, is_labelled
 from skipclip.eval.knn import knn_accuracy
 from skipclip.eval.pretext_health import (
+    BASELINES,
     PretextHealth,
     measure,
     measure_baselines,
@@ -66,7 +68,7 @@ def test_model_and_baselines_on_the_same_windows_leave_the_model_alone():
     batches = CachedBatches(HealthDataset(src, PretextWindow.from_config(cfg), cfg.data.crop_size, max_windows=40),
                             batch_size=8)
     base = measure_baselines(model, batches, "cpu")
-    assert set(base) == {"pixel", "untrained_f", "step0"}
+    assert set(base) == set(BASELINES) == {"pixel", "untrained_f", "step0"}
     step0 = measure_model(model, batches, "cpu")
     assert step0 == base["step0"]  # the baseline is the model before training, on the same windows
     assert model.training and all(torch.equal(before[k], v) for k, v in model.state_dict().items())
@@ -114,6 +116,10 @@ def test_record_has_every_field_and_is_json():
     assert d["train_rank_acc"] == s.rank_acc and set(d["baselines"]) == {"pixel", "untrained_f", "step0"}
     assert all({"rank_acc", "rank_acc_ci"} <= set(b) for b in d["baselines"].values())
     assert PretextHealth(step=0).to_dict()["rank_acc"] is None
+    printed = "\n".join(health_lines(d))
+    lo, hi = s.rank_acc_ci
+    assert f"{s.rank_acc:.3f} [{lo:.3f}, {hi:.3f}]" in printed and f"{s.windows} windows of 2 videos" in printed
+    assert all(f"{name} (baseline)" in printed for name in BASELINES)
 
 
 def test_monitor_off_and_refusals():
@@ -125,3 +131,10 @@ def test_monitor_off_and_refusals():
         tiny_cfg(pretext={"health_windows": -1})
     with pytest.raises(ValueError, match="knn_every"):
         tiny_cfg(trainer={"knn_every": -2})
+
+
+def test_windows_read_by_a_loader_worker_are_the_same():
+    ds = HealthDataset(FakeSource([20, 24]), W, crop_size=16, max_windows=None)
+    here, worker = CachedBatches(ds, 8), CachedBatches(ds, 8, num_workers=1)
+    assert measure(pixel_ranker(), here, "cpu") == measure(pixel_ranker(), worker, "cpu")
+    assert all(torch.equal(a["targets"], b["targets"]) for a, b in zip(here.cached, worker.cached))
