@@ -308,6 +308,11 @@ def recorded(out: Path, write: bool = True):
             finish_run(out, status="interrupted", error="KeyboardInterrupt (Ctrl+C); --resume continues the run")
         raise KeyboardInterrupt from None
     except Exception as exc:
+        if watch.seen:  # Ctrl+C landed inside a library call that turned it into its own error
+            # (torch.save's zip writer: "unexpected pos"); the user interrupted, nothing failed
+            if write:
+                finish_run(out, status="interrupted", error="KeyboardInterrupt (Ctrl+C); --resume continues the run")
+            raise KeyboardInterrupt from exc
         if write:
             finish_run(out, status="failed", error=f"{type(exc).__name__}: {exc}")
         raise

@@ -250,3 +250,21 @@ def test_ctrl_c_in_fine_tuning_exits_130_and_marks_it_interrupted(tmp_path):
     done = _interrupt_when(out / "checkpoints" / "last.ckpt", proc)
     assert done.returncode == 130, done.stderr[-2000:]
     assert _status(out) == "interrupted"
+
+
+def test_ctrl_c_turned_into_another_error_by_a_library_still_reads_as_an_interruption(tmp_path):
+    """Ctrl+C inside torch.save surfaces as torch's RuntimeError ("unexpected pos"), not as
+    KeyboardInterrupt: the run is still marked interrupted, and the CLI exits 130."""
+    import signal
+
+    from skipclip.config import load_config
+    from skipclip.engine.runs import prepare_run_dir, read_run, recorded
+
+    out = prepare_run_dir(tmp_path / "run", load_config("cpu"), resume=False, force=False, kind="pretrain")
+    with pytest.raises(KeyboardInterrupt):
+        with recorded(out):
+            try:
+                signal.raise_signal(signal.SIGINT)
+            except KeyboardInterrupt:
+                raise RuntimeError("[enforce fail at inline_container.cc:672] . unexpected pos") from None
+    assert read_run(out)["status"] == "interrupted"
