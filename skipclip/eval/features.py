@@ -49,6 +49,29 @@ class CachedBatches:
         self.cached = kept
 
 
+def _encode_windows(encoder, batches, device, lost: dict, progress: Progress | None = None):
+    """g's pooled feature of every readable window of ``batches`` (standardised with the encoder's
+    statistics, eval mode, its mode restored after): per-batch features, their video indices, and
+    the videos with an unreadable window; failures go into ``lost``."""
+    bad: set[int] = set()
+    was_training = encoder.training
+    encoder.eval().to(device)
+    feats, videos = [], []
+    for batch in batches:
+        lost.update(from_batch(batch))
+        ok = batch["ok"]
+        bad.update(batch["video"][~ok].tolist())
+        if ok.any():
+            x = normalize(batch["clip"][ok].to(device), channel_dim=1,
+                          stats=input_stats_of(encoder))  # B x 3 x T x S x S
+            feats.append(encoder.pooled(x).float().cpu())  # B x C
+            videos.append(batch["video"][ok])
+        if progress is not None:
+            progress.update(len(batch["video"]))
+    encoder.train(was_training)
+    return feats, videos, bad
+
+
 @torch.no_grad()
 def pooled_features(encoder, batches, source, device: str | torch.device = "cpu",
                     failed: dict | None = None) -> tuple[np.ndarray, np.ndarray]:
@@ -64,19 +87,7 @@ def pooled_features(encoder, batches, source, device: str | torch.device = "cpu"
         ValueError: no video could be read.
     """
     lost: dict[str, str] = {}
-    bad: set[int] = set()
-    was_training = encoder.training
-    encoder.eval().to(device)
-    feats, videos = [], []
-    for batch in batches:
-        lost.update(from_batch(batch))
-        ok = batch["ok"]
-        bad.update(batch["video"][~ok].tolist())
-        if ok.any():
-            x = normalize(batch["clip"][ok].to(device), channel_dim=1, stats=input_stats_of(encoder))
-            feats.append(encoder.pooled(x).float().cpu())  # B x C
-            videos.append(batch["video"][ok])
-    encoder.train(was_training)
+    feats, videos, bad = _encode_windows(encoder, batches, device, lost)
     if failed is not None:
         failed.update(lost)
     v = torch.cat(videos).numpy() if videos else np.zeros(0, np.int64)
@@ -106,22 +117,7 @@ def window_features(encoder, source, clip_len: int, crop_size: int, short_side: 
     ds = ClipDataset(source, clip_len, crop_size, short_side, train=False)
     loader = DataLoader(ds, batch_size=batch_size, shuffle=False, num_workers=0, collate_fn=collate)
     lost: dict[str, str] = dict(ds.failed)
-    bad: set[int] = set()
-    was_training = encoder.training
-    encoder.eval().to(device)
-    feats, videos = [], []
-    for batch in loader:
-        lost.update(from_batch(batch))
-        ok = batch["ok"]
-        bad.update(batch["video"][~ok].tolist())
-        if ok.any():
-            x = normalize(batch["clip"][ok].to(device), channel_dim=1,
-                          stats=input_stats_of(encoder))  # B x 3 x T x S x S
-            feats.append(encoder.pooled(x).float().cpu())  # B x C
-            videos.append(batch["video"][ok])
-        if progress is not None:
-            progress.update(len(batch["video"]))
-    encoder.train(was_training)
+    feats, videos, bad = _encode_windows(encoder, loader, device, lost, progress)
     if failed is not None:
         failed.update(lost)
     v = torch.cat(videos).numpy() if videos else np.zeros(0, np.int64)
