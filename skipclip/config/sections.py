@@ -34,6 +34,8 @@ class PretextConfig:
     sampling_rate: int = 4  # r
     target_length: int = 1  # d
     rank_margin: float = 0.1  # delta_rank, Eq. 1
+    # weight of the ranking term in the sum of terms (the paper sums them unweighted: 1)
+    rank_weight: float = 1.0
     neg_margin: float = 0.1  # delta_neg, Eq. 2
     rotation: bool = True
     negatives: bool = True

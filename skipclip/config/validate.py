@@ -178,7 +178,7 @@ def _check(cond: bool, message: str) -> None:
 
 
 def _check_options(cfg: Config) -> None:
-    """The options beyond the paper: the far term's reduction, the contrastive term's form and
+    """The options beyond the paper: the ranking term's weight, the far term's reduction, the contrastive term's form and
     temperature, and ``model.init_context_from_frame``, which inflates f's 2D kernels into g (g
     needs full 3D kernels, 1x1x1 conv shortcuts that f's downsample convolutions fill, and f 3
     input channels, d = 1)."""
@@ -189,6 +189,8 @@ def _check_options(cfg: Config) -> None:
            f"pretext.contrastive must be 'hinge' (Eq. 2, the paper) or 'infonce', got {p.contrastive!r}")
     _check(isinstance(p.temperature, (int, float)) and 0 < p.temperature <= 10,
            f"pretext.temperature must be in (0, 10] (InfoNCE's, on cosine scores), got {p.temperature!r}")
+    _check(isinstance(p.rank_weight, (int, float)) and not isinstance(p.rank_weight, bool) and 0 < p.rank_weight <= 100,
+           f"pretext.rank_weight must be in (0, 100] (the paper's unweighted sum: 1), got {p.rank_weight!r}")
     if not m.init_context_from_frame:
         return
     _check(m.context_arch in INFLATABLE_ARCHS,

@@ -99,6 +99,7 @@ class SkipClipModel(nn.Module):
         frame_encoder: f, ``(N, 3*d, S, S) -> (N, C, H, W)``.
         rotation_head: 4-way head on f's map, or ``None`` to train without the rotation task.
         rank_margin: delta_rank of Eq. 1.
+        rank_weight: factor on the ranking term (1: the paper's unweighted sum of terms).
         neg_margin: delta_neg of Eq. 2, also the far term's margin.
         negatives: include the terms with negatives (Eq. 2, and the far term when the batch holds
             far frames).
@@ -120,7 +121,8 @@ class SkipClipModel(nn.Module):
     def __init__(self, context_encoder: nn.Module, frame_encoder: nn.Module, rotation_head: nn.Module | None = None,
                  *, rank_margin: float = 0.1, neg_margin: float = 0.1, negatives: bool = True,
                  rotation_input: str = "copies", channels_last: bool = True, neg_reduce: str = "mean",
-                 far_reduce: str = "mean", contrastive: str = "hinge", temperature: float = 0.1):
+                 far_reduce: str = "mean", contrastive: str = "hinge", temperature: float = 0.1,
+                 rank_weight: float = 1.0):
         super().__init__()
         if rank_margin < 0 or neg_margin < 0:
             raise InvalidInputError(f"margins must be >= 0, got rank {rank_margin}, neg {neg_margin}")
@@ -133,10 +135,12 @@ class SkipClipModel(nn.Module):
             raise InvalidInputError(f"contrastive must be one of {CONTRASTIVE}, got {contrastive!r}")
         if not temperature > 0:
             raise InvalidInputError(f"temperature must be > 0, got {temperature!r}")
+        if not rank_weight > 0:
+            raise InvalidInputError(f"rank_weight must be > 0, got {rank_weight!r}")
         self.context_encoder = context_encoder
         self.frame_encoder = frame_encoder
         self.rotation_head = rotation_head
-        self.rank_margin, self.neg_margin = rank_margin, neg_margin
+        self.rank_margin, self.neg_margin, self.rank_weight = rank_margin, neg_margin, rank_weight
         self.negatives = negatives
         self.neg_reduce, self.far_reduce = neg_reduce, far_reduce
         self.contrastive, self.temperature = contrastive, temperature
@@ -153,7 +157,8 @@ class SkipClipModel(nn.Module):
         enc = self.encode(batch, rotation)  # h = g(context); z = f(targets [, rotated copies, far frames])
         with losses.fp32(enc["h"].device):  # scores and hinges in fp32, whatever the autocast
             s = self.step_scores(enc, batch)  # Eq. 3 for the rows that count
-            terms = {"rank": losses.ranking_loss(s.pos, self.rank_margin) if len(s.pos) else s.zero}  # Eq. 1
+            rank = losses.ranking_loss(s.pos, self.rank_margin) if len(s.pos) else s.zero  # Eq. 1
+            terms = {"rank": rank * self.rank_weight if self.rank_weight != 1 else rank}
             terms.update(self.negative_terms(s))  # Eq. 2 (or InfoNCE) and the far term
         if rotation:
             terms["rotation"] = losses.rotation_loss(enc["rot_logits"], enc["rot_labels"])
@@ -308,4 +313,4 @@ def build_skipclip(cfg) -> SkipClipModel:
     return SkipClipModel(g, f, head, rank_margin=p.rank_margin, neg_margin=p.neg_margin, negatives=p.negatives,
                          rotation_input=p.rotation_input, channels_last=cfg.trainer.channels_last,
                          neg_reduce=p.neg_reduce, far_reduce=p.far_reduce, contrastive=p.contrastive,
-                         temperature=p.temperature)
+                         temperature=p.temperature, rank_weight=p.rank_weight)

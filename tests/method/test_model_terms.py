@@ -124,6 +124,25 @@ def test_infonce_scores_targets_against_other_videos_and_far_frames():
     torch.testing.assert_close(got["contrastive"], want)
 
 
+def test_rank_weight_scales_the_ranking_term_only():
+    """``pretext.rank_weight`` multiplies Eq. 1's term and leaves the others as they are."""
+    cfg, plain = model_of(contrastive="infonce")
+    _, weighted = model_of(contrastive="infonce", rank_weight=4.0)
+    batch = batch_of(cfg, 3, seed=5)
+    with torch.no_grad():
+        base, _ = plain(batch)
+        got, _ = weighted(batch)
+    assert float(base["rank"]) > 0
+    torch.testing.assert_close(got["rank"], 4.0 * base["rank"])
+    torch.testing.assert_close(got["contrastive"], base["contrastive"])
+
+
+@pytest.mark.parametrize("weight", [0, -1.0, float("nan")])
+def test_a_rank_weight_that_is_not_positive_is_refused(weight):
+    with pytest.raises(ValueError, match="rank_weight"):
+        model_of(rank_weight=weight)
+
+
 # ------------------------------------------------------------------ point 4: rotation off, g from f
 def test_the_rotation_task_can_be_switched_off():
     cfg = tiny_cfg(pretext={"rotation": False})
