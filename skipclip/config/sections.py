@@ -7,6 +7,7 @@ from typing import Any
 
 CONTEXT_ARCHS = ("r3d18_hara", "r3d_18", "r2plus1d_18")
 INFLATABLE_ARCHS = ("r3d18_hara", "r3d_18")  # full 3D kernels: a 2D ResNet inflates into them
+INFLATION_TAPS = ("mean", "single")  # where f's 2D kernels go along g's time axis (model.init_context_taps)
 # data set layouts read as they ship (skipclip.data.catalog.layouts has one module each)
 LAYOUTS = ("ucf101", "hmdb51", "ssv2", "kinetics", "lists", "splitdirs", "folder")
 
@@ -23,6 +24,9 @@ class ModelConfig:
     # g starts from f's initial weights inflated into 3D (I3D inflation) instead of its own random
     # initialisation (the paper: both from scratch); needs an inflatable arch, shortcut B and d = 1
     init_context_from_frame: bool = False
+    # where f's 2D kernels go along g's time axis then: "mean" spread evenly (I3D), "single" on one
+    # tap, so that g on a still clip computes f exactly (models/inflate.place_on_single_taps)
+    init_context_taps: str = "mean"
 
 
 @dataclass

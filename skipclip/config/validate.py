@@ -7,7 +7,7 @@ import re
 from dataclasses import fields
 
 from skipclip.config.budget import finetune_budget, pretrain_budget
-from skipclip.config.sections import CONTEXT_ARCHS, INFLATABLE_ARCHS, LAYOUTS, Config
+from skipclip.config.sections import CONTEXT_ARCHS, INFLATABLE_ARCHS, INFLATION_TAPS, LAYOUTS, Config
 from skipclip.errors import InvalidInputError
 
 MAX_DEVICES = 4096  # device ids in trainer.devices
@@ -191,6 +191,8 @@ def _check_options(cfg: Config) -> None:
            f"pretext.temperature must be in (0, 10] (InfoNCE's, on cosine scores), got {p.temperature!r}")
     _check(isinstance(p.rank_weight, (int, float)) and not isinstance(p.rank_weight, bool) and 0 < p.rank_weight <= 100,
            f"pretext.rank_weight must be in (0, 100] (the paper's unweighted sum: 1), got {p.rank_weight!r}")
+    _check(m.init_context_taps in INFLATION_TAPS,
+           f"model.init_context_taps must be one of {', '.join(INFLATION_TAPS)}, got {m.init_context_taps!r}")
     if not m.init_context_from_frame:
         return
     _check(m.context_arch in INFLATABLE_ARCHS,

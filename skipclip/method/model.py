@@ -44,6 +44,7 @@ from skipclip.models import (
     FrameEncoder,
     RotationHead,
     inflate_2d_into_3d,
+    place_on_single_taps,
 )
 from skipclip.models.memory_format import to_channels_last_
 from skipclip.models.normalize import input_stats_of, normalize
@@ -300,7 +301,8 @@ def build_skipclip(cfg) -> SkipClipModel:
     """Encoders and heads from a :class:`~skipclip.config.Config`, handed to :class:`SkipClipModel`.
 
     With ``model.init_context_from_frame`` g starts from f's initial weights, inflated into 3D
-    (:func:`~skipclip.models.inflate_2d_into_3d`); otherwise both start from their own random
+    (:func:`~skipclip.models.inflate_2d_into_3d`; with ``model.init_context_taps: single`` each kernel on
+    one temporal tap, :func:`~skipclip.models.place_on_single_taps`); otherwise both start from their own random
     initialisation (the paper). Far negatives come in the batch (``far``, data/sampling/pretext.py).
     """
 
@@ -309,6 +311,8 @@ def build_skipclip(cfg) -> SkipClipModel:
     f = FrameEncoder(m.width, in_channels=3 * p.target_length)
     if m.init_context_from_frame:
         inflate_2d_into_3d(f.state_dict(), g)
+        if m.init_context_taps == "single":
+            place_on_single_taps(g, p.context_frames)
     head = RotationHead(f.out_channels) if p.rotation else None
     return SkipClipModel(g, f, head, rank_margin=p.rank_margin, neg_margin=p.neg_margin, negatives=p.negatives,
                          rotation_input=p.rotation_input, channels_last=cfg.trainer.channels_last,

@@ -171,3 +171,53 @@ def test_imagenet_inflation_standardises_with_imagenet_statistics(tmp_path):
     for stats, mean, std in (("imagenet", IMAGENET_MEAN, IMAGENET_STD), ("kinetics", MEAN, STD)):
         want = torch.tensor([(128 / 255 - m) / s for m, s in zip(mean, std)]).view(1, 3, 1, 1, 1)
         torch.testing.assert_close(normalize(grey, 1, stats=stats), want)
+
+
+# ------------------------------------------------------------------ single taps (model.init_context_taps: single)
+def _inflated_pair(taps: str):
+    from skipclip.config import load_config
+    from skipclip.method import build_skipclip
+
+    cfg = load_config("cpu-real", {"model.init_context_from_frame": True, "model.init_context_taps": taps,
+                                   "model.shortcut": "B"})
+    torch.manual_seed(0)
+    return cfg, build_skipclip(cfg).eval()
+
+
+def test_single_taps_put_each_kernel_on_one_tap_and_strided_ones_on_the_last():
+    from skipclip.models import place_on_single_taps
+
+    cfg, model = _inflated_pair("single")
+    g, f = model.context_encoder.trunk, model.frame_encoder
+    torch.testing.assert_close(g.layer3[0].conv1[0].weight.sum(2), f.layer3[0].conv1.weight)  # f's kernel, once
+    for name, conv in g.named_modules():
+        if isinstance(conv, nn.Conv3d) and conv.kernel_size[0] > 1:
+            used = [t for t in range(conv.kernel_size[0]) if conv.weight[:, :, t].abs().sum() > 0]
+            assert len(used) == 1, name
+    # at 8 frames layer2 and layer3 start from 4 and 2 time steps: last tap; layer4 from 1: centre
+    assert g.layer2[0].conv1[0].weight[:, :, 2].abs().sum() > 0
+    assert g.layer3[0].conv1[0].weight[:, :, 2].abs().sum() > 0
+    assert g.layer4[0].conv1[0].weight[:, :, 1].abs().sum() > 0
+    assert place_on_single_taps(model.context_encoder, cfg.pretext.context_frames) == ["layer2.0.conv1.0",
+                                                                                     "layer3.0.conv1.0"]
+
+
+def test_single_taps_make_g_on_a_still_clip_equal_f_everywhere():
+    """With single taps no kernel reads the temporal padding: on a clip of one repeated frame g's
+    map equals f's map of that frame; I3D's mean taps differ (the clip's borders)."""
+    frame = torch.nn.functional.interpolate(torch.rand(1, 3, 6, 6, generator=torch.Generator().manual_seed(1)),
+                                            size=48, mode="bilinear")
+    clip = frame[:, :, None].expand(-1, -1, 8, -1, -1)
+    errors = {}
+    for taps in ("single", "mean"):
+        _, model = _inflated_pair(taps)
+        with torch.no_grad():
+            errors[taps] = float((model.context_encoder(clip) - model.frame_encoder(frame)).abs().max())
+    assert errors["single"] < 1e-4 < errors["mean"], errors
+
+
+def test_unknown_taps_are_refused():
+    from skipclip.config import load_config
+
+    with pytest.raises(ValueError, match="init_context_taps"):
+        load_config("cpu-real", {"model.init_context_taps": "middle"})
