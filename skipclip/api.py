@@ -180,7 +180,8 @@ class PretrainResult:
         checkpoint: ``out/checkpoints/last.ckpt``.
         epochs, steps, wall_s: how long it trained.
         metrics: the last logged values (``val/rank_acc``, ``train/loss``, ...).
-        summary: everything ``run.json`` records at the end.
+        summary: everything ``run.json`` records at the end: its ``summary`` record
+            (:meth:`~skipclip.recipes.pretrain.PretrainSummary.to_dict`), then ``health``.
         model: the trained :class:`~skipclip.method.model.SkipClipModel` (g, f, rotation head).
     """
 
@@ -215,8 +216,8 @@ def pretrain(config: ConfigLike = "cpu", data: str | Path = "synthetic", out: st
     quiet_lightning()
     cfg = _config(config, overrides, sets)
     module, _, summary = _pretrain(cfg, str(data), out, resume=resume, force=force, progress=progress, **kwargs)
-    return PretrainResult(Path(out), Path(summary["last_checkpoint"]), summary["epochs"], summary["steps"],
-                          summary["wall_s"], dict(summary["metrics"]), summary, module.model)
+    return PretrainResult(Path(out), Path(summary.last_checkpoint), summary.epochs, summary.steps, summary.wall_s,
+                          dict(summary.metrics), summary.to_dict(with_health=True), module.model)
 
 
 @dataclass

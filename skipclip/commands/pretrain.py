@@ -1,5 +1,13 @@
 """`skipclip pretrain`: Skip-Clip pretraining on synthetic videos, a prepared store or a video folder."""
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # types only: the command defers its heavy imports so --help stays fast
+    from skipclip.eval.pretext_health import PretextHealth
+    from skipclip.method.pretext_metrics import RankSummary
+
 HELP = "pretrain the encoders with Skip-Clip"
 DESCRIPTION = (
     "Pretrain the context encoder g (3D ResNet-18) and the frame encoder f (2D ResNet-18) by ranking "
@@ -169,23 +177,22 @@ def run(args) -> int:
     _, _, summary = pretrain(cfg, args.data, args.out, resume=args.resume, force=args.force,
                              progress=not args.no_progress, checkpoint_every=args.checkpoint_every,
                              loggers=loggers, images_every=args.log_images_every)
-    m = summary["metrics"]
-    b = summary["budget"]
-    print(f"\npretrained {summary['epochs']} epochs, {summary['steps']} steps in {summary['wall_s']:.0f} s "
-          f"(budget: {b['budget']}; stopped by {b['stopped_by']})")
+    m, b = summary.metrics, summary.budget
+    print(f"\npretrained {summary.epochs} epochs, {summary.steps} steps in {summary.wall_s:.0f} s "
+          f"(budget: {b.budget}; stopped by {b.stopped_by})")
     for key in ("val/rank_acc", "val/kendall_tau", "val/pos_neg_gap", "train/loss"):
         if key in m:
             print(f"  {key:18s} {m[key]:.3f}")
-    for line in health_lines(summary.get("health")):
+    for line in health_lines(summary.health):
         print(line)
-    if summary["too_short_videos"] or summary["failed_videos"] or summary.get("skipped_videos"):
-        print(f"  skipped: {summary['too_short_videos']} too short, {len(summary['failed_videos'])} unreadable, "
-              f"{summary.get('skipped_videos', 0)} reads passed over")
+    if summary.too_short_videos or summary.failed_videos or summary.skipped_videos:
+        print(f"  skipped: {summary.too_short_videos} too short, {len(summary.failed_videos)} unreadable, "
+              f"{summary.skipped_videos} reads passed over")
     from pathlib import Path
 
     from skipclip.commands.next_step import data_flags, quote, say_next
 
-    out, data, ckpt = quote(Path(args.out)), quote(args.data), quote(summary["last_checkpoint"])
+    out, data, ckpt = quote(Path(args.out)), quote(args.data), quote(summary.last_checkpoint)
     config = f" --config {quote(args.config)}" if args.config != "cpu" else ""
     say_next(f"the run is in {args.out}: checkpoints/last.ckpt, config.yaml, run.json, logs/",
              f"skipclip finetune{config} --data {data}{data_flags(args)} --ckpt {ckpt} --out {out}-finetune",
@@ -194,22 +201,24 @@ def run(args) -> int:
     return 0
 
 
-def health_lines(health: dict | None) -> list[str]:
-    """The pretext health of ``run.json`` (docs/pretext-health.md) as lines of the printed summary."""
-    if not health:
+def health_lines(health: PretextHealth | None) -> list[str]:
+    """The run's pretext health (docs/pretext-health.md) as lines of the printed summary."""
+    if health is None:
         return []
 
-    def row(name: str, acc, ci, windows=None, videos=None) -> str:
-        if acc is None:
+    def row(name: str, m: RankSummary | None, windows: int = 0, videos: int = 0) -> str:
+        if m is None:
             return f"    {name:20s} -"
         where = f"  ({windows} windows" + (f" of {videos} videos)" if videos else ")") if windows else ""
-        return f"    {name:20s} {acc:.3f} [{ci[0]:.3f}, {ci[1]:.3f}]{where}"
+        lo, hi = m.rank_acc_ci
+        return f"    {name:20s} {m.rank_acc:.3f} [{lo:.3f}, {hi:.3f}]{where}"
 
-    lines = [f"  pretext health at step {health['step']}, rank accuracy [95% interval, bootstrap over videos]:",
-             row("held-out", health["rank_acc"], health["rank_acc_ci"], health["windows"], health["videos"]),
-             row("train sample", health["train_rank_acc"], health["train_rank_acc_ci"], health["train_windows"])]
-    for name, b in health["baselines"].items():
-        lines.append(row(f"{name} (baseline)", b["rank_acc"], b["rank_acc_ci"]))
-    if health.get("knn_top1") is not None:
-        lines.append(f"    {'kNN top-1':20s} {health['knn_top1']:.3f}  (held-out videos, step {health['knn_step']})")
+    h, t = health.held_out, health.train
+    lines = [f"  pretext health at step {health.step}, rank accuracy [95% interval, bootstrap over videos]:",
+             row("held-out", h, h.windows if h else 0, h.videos if h else 0),
+             row("train sample", t, t.windows if t else 0)]
+    for name, b in health.baselines.items():
+        lines.append(row(f"{name} (baseline)", b))
+    if health.knn_top1 is not None:
+        lines.append(f"    {'kNN top-1':20s} {health.knn_top1:.3f}  (held-out videos, step {health.knn_step})")
     return lines

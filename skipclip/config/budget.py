@@ -19,9 +19,37 @@ import math
 from dataclasses import dataclass
 
 from skipclip.errors import InvalidInputError
+from skipclip.utils.records import record
 
 # validations over a step budget when the preset does not say (model selection, health curves)
 DEFAULT_VALIDATIONS = 10
+
+
+@dataclass(frozen=True)
+class BudgetUsed:
+    """What a run used of its :class:`Budget`, and what stopped it (the ``budget`` record of
+    ``run.json``'s summary and of fine-tuning's history).
+
+    Attributes:
+        budget: the budget as text (:meth:`Budget.describe`).
+        max_steps: the budget's optimiser steps (``None``: an epoch budget).
+        max_epochs: its epochs, or the schedule's nominal epochs under a step budget.
+        time_budget_min: its wall-time cap in minutes (``None``: none).
+        steps: optimiser steps trained.
+        epochs: the trainer's epoch count at the end.
+        stopped_by: ``"max_steps"``, ``"max_epochs"``, ``"time_budget"`` or ``"interrupted"``.
+    """
+
+    budget: str
+    max_steps: int | None
+    max_epochs: int
+    time_budget_min: float | None
+    steps: int
+    epochs: int
+    stopped_by: str
+
+    def to_dict(self) -> dict:
+        return record(self)
 
 
 @dataclass
@@ -61,7 +89,7 @@ class Budget:
                 else f"{self.max_epochs} epochs (validation every {self.val_every_epochs})")
         return text + (f", at most {self.minutes:g} min" if self.minutes else "")
 
-    def used(self, trainer, wall_s: float) -> dict:
+    def used(self, trainer, wall_s: float) -> BudgetUsed:
         """What the run used of the budget, and what stopped it, for summaries and reports."""
         steps, epochs = int(trainer.global_step), int(trainer.current_epoch)
         if self.max_steps and steps >= self.max_steps:
@@ -72,8 +100,7 @@ class Budget:
             stopped = "time_budget"
         else:
             stopped = "interrupted"
-        return {"budget": self.describe(), "max_steps": self.max_steps, "max_epochs": self.max_epochs,
-                "time_budget_min": self.minutes, "steps": steps, "epochs": epochs, "stopped_by": stopped}
+        return BudgetUsed(self.describe(), self.max_steps, self.max_epochs, self.minutes, steps, epochs, stopped)
 
 
 def make_budget(max_steps, max_epochs: int, val_every_steps=None, val_every_epochs: int = 1,

@@ -17,17 +17,18 @@ from __future__ import annotations
 import copy
 import dataclasses
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import lightning as L
 from torch import nn
 
 from skipclip.config import Config, FinetuneConfig
-from skipclip.config.budget import finetune_budget
+from skipclip.config.budget import Budget, BudgetUsed, finetune_budget
 from skipclip.data import ClipDataset, VideoReadError, epoch_loader
 from skipclip.engine.callbacks import CollectFailures, KeepBest
 from skipclip.engine.checkpoints import fit_kit
-from skipclip.engine.fit import fit
+from skipclip.engine.fit import FitOutcome, fit
 from skipclip.engine.resume import TrainingPosition
 from skipclip.engine.trainer import device_of, process_plan
 from skipclip.errors import InvalidInputError
@@ -37,6 +38,7 @@ from skipclip.eval.video_level import video_level_predictions, windows_per_video
 from skipclip.models.normalize import input_stats_of
 from skipclip.utils.dist import batch_per_process
 from skipclip.utils.progress import Progress
+from skipclip.utils.records import record
 
 
 def finetune_settings(cfg: Config) -> FinetuneConfig:
@@ -115,17 +117,58 @@ def train_clips(ft: FinetuneConfig, source, seed: int) -> ClipDataset:
                        flip_prob=ft.flip_prob)
 
 
+@dataclass(frozen=True, kw_only=True)
+class FinetuneHistory:
+    """How one fine-tuning went, and which weights it kept (``report.json``'s ``history``; all but
+    ``val_curve`` also go into ``best.ckpt`` as its ``selection``).
+
+    Attributes:
+        epochs: epochs trained (the trainer's epoch count at the end).
+        steps: optimiser steps trained.
+        wall_s: wall time of the fit.
+        budget: what the run used of its budget, and what stopped it.
+        best_epoch: epoch of the kept weights.
+        best_step: optimiser step of the kept weights.
+        val_top1: validation video top-1 of the kept weights (``None``: not validated there).
+        val_curve: every validation as ``(epoch, step, video top-1)``.
+        batch_per_process: clips per process and step.
+        selected_by: how the kept weights were chosen, in words.
+        too_short_train_videos: training videos shorter than one clip (left out).
+        world_size: processes that trained.
+        failed_videos: ``{video: reason}`` for every training or validation video that could not be read.
+        global_zero: whether this process is the first (the one that tests and writes).
+        resumed_from: the checkpoint the run continued from (``None``: a fresh start).
+    """
+
+    epochs: int
+    steps: int
+    wall_s: float
+    budget: BudgetUsed
+    best_epoch: int | None
+    best_step: int | None
+    val_top1: float | None
+    val_curve: list[tuple[int, int, float]]
+    batch_per_process: int
+    selected_by: str
+    too_short_train_videos: int
+    world_size: int
+    failed_videos: dict[str, str]
+    global_zero: bool
+    resumed_from: str | None
+
+    def to_dict(self) -> dict:
+        return record(self)
+
+
 def finetune(cfg: Config, encoder: nn.Module, train_src, val_src, *, epochs: int | None = None, seed: int = 0,
              progress: bool = False, frozen: bool = False, log_dir=None, devices=1, num_nodes: int = 1,
-             resume: bool = False, loggers=("csv",)):
+             resume: bool = False, loggers=("csv",)) -> tuple[ActionClassifier, FinetuneHistory]:
     """Fine-tune g (or, ``frozen``, only the linear layer on frozen g) on ``train_src``; keep the
     weights of the epoch with the best validation video accuracy (``finetune.selection: best``)
     or of the last epoch (``last``, the paper's reading; the validation curve is still logged).
 
     ``finetune.batch_size`` is per process, or the global batch split over the processes under
-    ``data.batch_per: global``.
-
-    ``encoder`` is trained in place. Returns ``(classifier, history)``.
+    ``data.batch_per: global``. ``encoder`` is trained in place.
 
     With a run folder (``log_dir``) the run is checkpointed atomically: ``log_dir/checkpoints/last.ckpt``
     at every epoch end, after that epoch's validation (a kill loses at most the epoch in progress;
@@ -140,8 +183,11 @@ def finetune(cfg: Config, encoder: nn.Module, train_src, val_src, *, epochs: int
 
     ``devices``/``num_nodes`` above one run Lightning's DDP: each process trains on its share of
     the clips, validation scores are gathered so every process selects the same epoch, and
-    ``history["global_zero"]`` tells the caller which process should test and write. Library
+    ``history.global_zero`` tells the caller which process should test and write. Library
     callers (demo, reproduce) keep the default single device.
+
+    Returns:
+        The classifier with the kept weights, and the run's :class:`FinetuneHistory`.
     """
 
     ft = finetune_settings(cfg)
@@ -156,7 +202,7 @@ def finetune(cfg: Config, encoder: nn.Module, train_src, val_src, *, epochs: int
     batch = finetune_batch(cfg, ft.batch_size, devices, num_nodes)  # per process
     train_loader = epoch_loader(train_ds, batch, shuffle=True, drop_last=len(train_ds) > batch,
                                 seed=seed, num_workers=workers, timeout=timeout)
-    val_loader = None
+    val_loader = val_ds = None
     if val_src is not None:
         val_ds = ClipDataset(val_src, ft.clip_frames, ft.crop_size, ft.short_side, train=False,
                              stride=ft.window_stride)
@@ -174,24 +220,29 @@ def finetune(cfg: Config, encoder: nn.Module, train_src, val_src, *, epochs: int
     done = fit(cfg, model, train_loader, val_loader, budget=budget, what="fine-tuning on", out=log_dir,
                callbacks=callbacks, plugins=plugins, ckpt_path=ckpt_path, progress=progress, loggers=loggers,
                devices=devices, num_nodes=num_nodes, enable_checkpointing=log_dir is not None)
+    failed = {**train_ds.failed, **(val_ds.failed if val_ds is not None else {}), **failures.failed}
+    history = _restore_selected(ft.selection, keep, model, done, budget, batch, len(train_ds.too_short), failed,
+                                ckpt_path)
+    return model, history
+
+
+def _restore_selected(selection: str, keep: KeepBest, model: ActionClassifier, done: FitOutcome, budget: Budget,
+                      batch: int, too_short: int, failed: dict[str, str], ckpt_path: str | None) -> FinetuneHistory:
+    """Load the selected weights back into ``model`` (``finetune.selection: best`` with a
+    validation; otherwise the last weights stay) and say how the run went."""
     trainer, wall = done.trainer, done.wall_s
-    best = ft.selection == "best" and keep.best is not None
-    if best:
+    if selection == "best" and keep.best is not None:
         keep.restore(model)
         selected_by, epoch, step, val_top1 = "best validation video top-1", keep.best_epoch, keep.best_step, keep.best
     else:
         last_val = keep.history[-1][-1] if keep.history and keep.history[-1][1] == trainer.global_step else None
-        why = "finetune.selection: last" if ft.selection == "last" else "no validation split"
+        why = "finetune.selection: last" if selection == "last" else "no validation split"
         selected_by, epoch, step, val_top1 = f"last ({why})", trainer.current_epoch - 1, trainer.global_step, last_val
-    history = {"epochs": trainer.current_epoch, "steps": trainer.global_step, "wall_s": wall,
-               "budget": budget.used(trainer, wall), "best_epoch": epoch, "best_step": step,
-               "val_top1": val_top1, "val_curve": keep.history,
-               "batch_per_process": batch, "selected_by": selected_by,
-               "too_short_train_videos": len(train_ds.too_short), "world_size": trainer.world_size,
-               "failed_videos": {**train_ds.failed, **(val_ds.failed if val_src is not None else {}),
-                                 **failures.failed},
-               "global_zero": trainer.is_global_zero, "resumed_from": ckpt_path}
-    return model, history
+    return FinetuneHistory(epochs=trainer.current_epoch, steps=trainer.global_step, wall_s=wall,
+                           budget=budget.used(trainer, wall), best_epoch=epoch, best_step=step, val_top1=val_top1,
+                           val_curve=keep.history, batch_per_process=batch, selected_by=selected_by,
+                           too_short_train_videos=too_short, world_size=trainer.world_size, failed_videos=failed,
+                           global_zero=trainer.is_global_zero, resumed_from=ckpt_path)
 
 
 def finetune_batch(cfg: Config, batch_size: int, devices=1, num_nodes: int = 1) -> int:
@@ -205,9 +256,39 @@ def finetune_batch(cfg: Config, batch_size: int, devices=1, num_nodes: int = 1) 
     return batch_per_process(batch_size, cfg.data.batch_per, world, key="finetune.batch_size")
 
 
-def evaluate_video_level(model, test_src, cfg: Config, progress: bool = False) -> dict:
+@dataclass(frozen=True)
+class VideoLevelResult:
+    """The paper's test of a classifier (:func:`evaluate_video_level`).
+
+    Attributes:
+        top1, top5: video accuracy (softmax averaged over every window of a video).
+        clip_top1, clip_top5: clip accuracy (each window on its own).
+        test_videos: videos scored.
+        windows_per_video: ``min``, ``mean``, ``max``, ``total`` windows and ``videos``.
+        skipped_test_videos: test videos that could not be read.
+        failed_test_videos: ``{video: reason}`` of those.
+    """
+
+    top1: float
+    top5: float
+    clip_top1: float
+    clip_top5: float
+    test_videos: int
+    windows_per_video: dict
+    skipped_test_videos: int
+    failed_test_videos: dict[str, str]
+
+    def to_dict(self) -> dict:
+        return record(self)
+
+
+def evaluate_video_level(model, test_src, cfg: Config, progress: bool = False) -> VideoLevelResult:
     """The paper's test: centre crop, every non-overlapping window, softmax averaged per video
-    (``progress`` on stderr). Returns video and clip top-1/top-5 and the windows per video."""
+    (``progress`` on stderr).
+
+    Returns:
+        Video and clip top-1/top-5, the windows per video and the test videos that could not be read.
+    """
 
     ft = finetune_settings(cfg)
     ds = ClipDataset(test_src, ft.clip_frames, ft.crop_size, ft.short_side, train=False, stride=ft.window_stride)
@@ -216,11 +297,10 @@ def evaluate_video_level(model, test_src, cfg: Config, progress: bool = False) -
                                                         num_workers=cfg.data.num_workers,
                                                         timeout=cfg.data.loader_timeout, progress=bar)
     failed = {**ds.failed, **clips["failed"]}
-    return {"top1": topk_accuracy(scores, labels, 1), "top5": topk_accuracy(scores, labels, 5),
-            "clip_top1": topk_accuracy(clips["probs"], clips["labels"], 1),
-            "clip_top5": topk_accuracy(clips["probs"], clips["labels"], 5),
-            "test_videos": int(len(labels)), "windows_per_video": windows_per_video(clips["videos"]),
-            "skipped_test_videos": len(failed), "failed_test_videos": failed}
+    return VideoLevelResult(topk_accuracy(scores, labels, 1), topk_accuracy(scores, labels, 5),
+                            topk_accuracy(clips["probs"], clips["labels"], 1),
+                            topk_accuracy(clips["probs"], clips["labels"], 5), int(len(labels)),
+                            windows_per_video(clips["videos"]), len(failed), failed)
 
 
 FROZEN_METHOD = "linear layer trained with Adam on frozen g, clip level (fine-tuning pipeline)"
@@ -230,8 +310,51 @@ def protocol_name(frozen: bool) -> str:
     return "finetune_frozen" if frozen else "finetune"
 
 
+@dataclass(frozen=True, kw_only=True)
+class FinetuneResult:
+    """The ``finetune`` (or ``finetune_frozen``) protocol's row of a report (:func:`finetune_and_test`).
+
+    Attributes:
+        init: where g started; ``None`` until the caller that knows says (``dataclasses.replace``).
+        protocol: ``"finetune"`` or ``"finetune_frozen"``.
+        test: the test of the kept weights; its fields are the row's first.
+        val_top1: best validation video top-1 (``None`` without validation).
+        best_epoch, best_step: where the kept weights come from.
+        epochs, steps: how long it trained.
+        budget: the budget as text.
+        selected_by: how the kept weights were chosen, in words.
+        seed: the run's seed.
+        train_s: wall time of fine-tuning.
+        failed_videos: ``{video: reason}`` of every unreadable training, validation or test video.
+        method: :data:`FROZEN_METHOD` for ``finetune_frozen`` (``None``: not written).
+        wall_s: wall time of fine-tuning and testing.
+    """
+
+    init: str | None = None
+    protocol: str
+    test: VideoLevelResult
+    val_top1: float | None
+    best_epoch: int | None
+    epochs: int
+    best_step: int | None
+    steps: int
+    budget: str
+    selected_by: str
+    seed: int
+    train_s: float
+    failed_videos: dict[str, str]
+    method: str | None = None
+    wall_s: float
+
+    def to_dict(self) -> dict:
+        """The row: ``init`` (when set), ``protocol``, the test's fields, then the other fields in order."""
+        head = {"init": self.init} if self.init is not None else {}
+        rest = record(self, omit_none=("method",), exclude=("init", "protocol", "test"))
+        return {**head, "protocol": self.protocol, **self.test.to_dict(), **rest}
+
+
 def finetune_and_test(cfg: Config, encoder: nn.Module, train_src, val_src, test_src, *, epochs: int | None = None,
-                      seed: int = 0, progress: bool = False, frozen: bool = False) -> dict:
+                      seed: int = 0, progress: bool = False, frozen: bool = False) -> FinetuneResult:
     """Fine-tune a copy of ``encoder`` on ``train_src`` (model selection on ``val_src``, which may
     be ``None``) and test it on ``test_src`` the paper's way.
 
@@ -243,10 +366,8 @@ def finetune_and_test(cfg: Config, encoder: nn.Module, train_src, val_src, test_
         frozen: train the linear layer only, on frozen g.
 
     Returns:
-        ``{"protocol": "finetune"|"finetune_frozen", "top1", "top5"`` (video accuracy),
-        ``"clip_top1", "clip_top5", "val_top1"`` (best validation video top-1, ``None`` without
-        validation), ``"best_epoch", "epochs", "seed", "test_videos", "windows_per_video",
-        "train_s", "wall_s"}``.
+        The protocol's row, ``init`` unset: video and clip accuracy on ``test_src``, the validation
+        top-1 and epoch of the kept weights, budget, seed and timings.
 
     Raises:
         ValueError: mismatched or unusable splits, test videos shorter than one window.
@@ -256,12 +377,10 @@ def finetune_and_test(cfg: Config, encoder: nn.Module, train_src, val_src, test_
     start = time.time()
     model, history = finetune(cfg, copy.deepcopy(encoder), train_src, val_src, epochs=epochs, seed=seed,
                               progress=progress, frozen=frozen)
-    result = {"protocol": protocol_name(frozen), **evaluate_video_level(model, test_src, cfg, progress),
-              "val_top1": history["val_top1"], "best_epoch": history["best_epoch"], "epochs": history["epochs"],
-              "best_step": history["best_step"], "steps": history["steps"], "budget": history["budget"]["budget"],
-              "selected_by": history["selected_by"], "seed": seed, "train_s": history["wall_s"]}
-    result["failed_videos"] = {**history["failed_videos"], **result["failed_test_videos"]}
-    if frozen:
-        result["method"] = FROZEN_METHOD
-    result["wall_s"] = time.time() - start
-    return result
+    test = evaluate_video_level(model, test_src, cfg, progress)
+    return FinetuneResult(protocol=protocol_name(frozen), test=test, val_top1=history.val_top1,
+                          best_epoch=history.best_epoch, epochs=history.epochs, best_step=history.best_step,
+                          steps=history.steps, budget=history.budget.budget, selected_by=history.selected_by,
+                          seed=seed, train_s=history.wall_s,
+                          failed_videos={**history.failed_videos, **test.failed_test_videos},
+                          method=FROZEN_METHOD if frozen else None, wall_s=time.time() - start)

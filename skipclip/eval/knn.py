@@ -6,12 +6,15 @@ total wins."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
 import numpy as np
 
 from skipclip.errors import InvalidInputError
 from skipclip.eval.features import frozen_features
 from skipclip.eval.metrics import topk_accuracy
 from skipclip.eval.retrieval import cosine_similarity
+from skipclip.utils.records import record
 
 KNN_K = 20
 KNN_TEMPERATURE = 0.07
@@ -64,15 +67,47 @@ def knn_accuracy(query: np.ndarray, query_labels: np.ndarray, gallery: np.ndarra
     return {"top1": topk_accuracy(scores, query_labels, 1), "top5": topk_accuracy(scores, query_labels, 5)}
 
 
+@dataclass(frozen=True, kw_only=True)
+class KnnResult:
+    """The ``knn`` protocol's row of a report.
+
+    Attributes:
+        init: where g started; ``None`` until the caller that knows says (``dataclasses.replace``).
+        protocol: ``"knn"``.
+        top1, top5: accuracy of the weighted vote on the test videos.
+        k: neighbours that voted (``k`` capped at the gallery size).
+        temperature: the vote's temperature T.
+        queries: test videos.
+        gallery: training videos.
+    """
+
+    init: str | None = None
+    protocol: str = field(default="knn", init=False)
+    top1: float
+    top5: float
+    k: int
+    temperature: float
+    queries: int
+    gallery: int
+
+    def to_dict(self) -> dict:
+        return record(self, omit_none=("init",))
+
+
 def knn(cfg, encoder, train_src, test_src, *, features=None, k: int = KNN_K,
-        temperature: float = KNN_TEMPERATURE) -> dict:
+        temperature: float = KNN_TEMPERATURE) -> KnnResult:
     """The ``knn`` protocol: test videos classified by a weighted vote of their ``k`` nearest
-    training videos (cosine on frozen per-video features)."""
+    training videos (cosine on frozen per-video features). ``features``: precomputed
+    ``((x_train, y_train), (x_test, y_test))`` from :func:`~skipclip.eval.features.frozen_features`.
+
+    Returns:
+        The protocol's row, ``init`` unset.
+    """
 
     (xl, yl), (xt, yt) = features or frozen_features(cfg, encoder, train_src, test_src)
     acc = knn_accuracy(xt, yt, xl, yl, len(train_src.classes), k, temperature)
-    return {"protocol": "knn", **acc, "k": int(min(k, len(yl))), "temperature": temperature,
-            "queries": int(len(yt)), "gallery": int(len(yl))}
+    return KnnResult(top1=acc["top1"], top5=acc["top5"], k=int(min(k, len(yl))), temperature=temperature,
+                     queries=int(len(yt)), gallery=int(len(yl)))
 
 
-__all__ = ["KNN_K", "KNN_TEMPERATURE", "knn", "knn_accuracy", "knn_scores"]
+__all__ = ["KNN_K", "KNN_TEMPERATURE", "KnnResult", "knn", "knn_accuracy", "knn_scores"]

@@ -4,6 +4,8 @@ layer with Adam on clips through the fine-tuning pipeline.)"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -11,6 +13,9 @@ import torch.nn.functional as F
 from skipclip.errors import InvalidInputError
 from skipclip.eval.features import frozen_features
 from skipclip.eval.metrics import topk_accuracy
+from skipclip.utils.records import record
+
+METHOD = "L-BFGS softmax regression on frozen, standardised per-video features"
 
 
 def fit_linear_probe(x: np.ndarray, y: np.ndarray, num_classes: int, weight_decay: float = 1e-3,
@@ -49,18 +54,44 @@ def fit_linear_probe(x: np.ndarray, y: np.ndarray, num_classes: int, weight_deca
     return predict
 
 
+@dataclass(frozen=True, kw_only=True)
+class LinearProbeResult:
+    """The ``linear_probe`` protocol's row of a report.
+
+    Attributes:
+        init: where g started; ``None`` until the caller that knows says (``dataclasses.replace``).
+        protocol: ``"linear_probe"``.
+        method: :data:`METHOD`.
+        top1, top5: accuracy on the test videos.
+        train_videos, test_videos: videos the regression was fitted and tested on.
+        seed: seed of the weights' initialisation.
+    """
+
+    init: str | None = None
+    protocol: str = field(default="linear_probe", init=False)
+    method: str = field(default=METHOD, init=False)
+    top1: float
+    top5: float
+    train_videos: int
+    test_videos: int
+    seed: int
+
+    def to_dict(self) -> dict:
+        return record(self, omit_none=("init",))
+
+
 def linear_probe(cfg, encoder, train_src, test_src, *, seed: int = 0, weight_decay: float = 1e-3,
-                 features=None) -> dict:
+                 features=None) -> LinearProbeResult:
     """The ``linear_probe`` protocol: softmax regression (L-BFGS) on frozen per-video features;
     train on ``train_src``, test on ``test_src``. ``features``: precomputed
-    ``((x_train, y_train), (x_test, y_test))`` from :func:`~skipclip.eval.features.frozen_features`."""
+    ``((x_train, y_train), (x_test, y_test))`` from :func:`~skipclip.eval.features.frozen_features`.
+
+    Returns:
+        The protocol's row, ``init`` unset.
+    """
 
     (xl, yl), (xt, yt) = features or frozen_features(cfg, encoder, train_src, test_src)
     predict = fit_linear_probe(xl, yl, len(train_src.classes), weight_decay=weight_decay, seed=seed)
     scores = predict(xt)
-    return {"protocol": "linear_probe", "method": METHOD,
-            "top1": topk_accuracy(scores, yt, 1), "top5": topk_accuracy(scores, yt, 5),
-            "train_videos": int(len(yl)), "test_videos": int(len(yt)), "seed": seed}
-
-
-METHOD = "L-BFGS softmax regression on frozen, standardised per-video features"
+    return LinearProbeResult(top1=topk_accuracy(scores, yt, 1), top5=topk_accuracy(scores, yt, 5),
+                             train_videos=int(len(yl)), test_videos=int(len(yt)), seed=seed)

@@ -5,11 +5,13 @@ each test video queries the training videos by cosine similarity, and a query co
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from skipclip.errors import InvalidInputError
 from skipclip.eval.features import frozen_features
+from skipclip.utils.records import record
 
 RECALL_AT = (1, 5, 10, 20, 50)
 
@@ -48,14 +50,44 @@ def retrieval_recall(query: np.ndarray, query_labels: np.ndarray, gallery: np.nd
     return {int(k): float((first_hit < k).mean()) for k in ks}
 
 
-def retrieval(cfg, encoder, train_src, test_src, *, features=None) -> dict:
+@dataclass(frozen=True, kw_only=True)
+class RetrievalResult:
+    """The ``retrieval`` protocol's row of a report.
+
+    Attributes:
+        init: where g started; ``None`` until the caller that knows says (``dataclasses.replace``).
+        protocol: ``"retrieval"``.
+        top1, top5: recall at 1 and at 5.
+        recall: recall at each ``k`` of :data:`RECALL_AT`, keyed by ``str(k)``.
+        queries: test videos.
+        gallery: training videos.
+    """
+
+    init: str | None = None
+    protocol: str = field(default="retrieval", init=False)
+    top1: float
+    top5: float
+    recall: dict[str, float]
+    queries: int
+    gallery: int
+
+    def to_dict(self) -> dict:
+        return record(self, omit_none=("init",))
+
+
+def retrieval(cfg, encoder, train_src, test_src, *, features=None) -> RetrievalResult:
     """The ``retrieval`` protocol: test videos query training videos by cosine similarity of
-    frozen features (VCOP's protocol)."""
+    frozen features (VCOP's protocol). ``features``: precomputed ``((x_train, y_train), (x_test,
+    y_test))`` from :func:`~skipclip.eval.features.frozen_features`.
+
+    Returns:
+        The protocol's row, ``init`` unset.
+    """
 
     (xl, yl), (xt, yt) = features or frozen_features(cfg, encoder, train_src, test_src)
     recall = retrieval_recall(xt, yt, xl, yl, RECALL_AT)
-    return {"protocol": "retrieval", "top1": recall[1], "top5": recall[5],
-            "recall": {str(k): v for k, v in recall.items()}, "queries": int(len(yt)), "gallery": int(len(yl))}
+    return RetrievalResult(top1=recall[1], top5=recall[5], recall={str(k): v for k, v in recall.items()},
+                           queries=int(len(yt)), gallery=int(len(yl)))
 
 
-__all__ = ["RECALL_AT", "cosine_similarity", "retrieval", "retrieval_recall"]
+__all__ = ["RECALL_AT", "RetrievalResult", "cosine_similarity", "retrieval", "retrieval_recall"]

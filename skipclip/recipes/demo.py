@@ -171,12 +171,12 @@ def run_demo(out: str | Path = "demo-out", quick: bool = False, seed: int = 0, p
         "data": {"classes": sources["labelled"].classes, "pretrain_videos": len(sources["train"]),
                  "labelled_pool_videos": len(sources["labelled"]), "test_videos": len(sources["test"]),
                  "frames_per_video": cfg.data.synthetic_frames, "frame_size": cfg.data.synthetic_size},
-        "pretraining": {k: v for k, v in summary.items() if k != "metrics"},
+        "pretraining": {k: v for k, v in summary.to_dict(with_health=True).items() if k != "metrics"},
         "config": cfg.to_dict(), "quick": quick, "seed": seed, "timings": timings,
     }
     write_report(out / "report.json", report)
     plot_pretraining_curves(out / "pretrain" / "logs" / "metrics.csv", out / "loss_curves.png",
-                            health=summary.get("health"))
+                            baselines=summary.health.baselines if summary.health is not None else None)
     print_report(report)
     print(f"\nwrote {out / 'report.json'} and {out / 'loss_curves.png'}")
     return report
@@ -208,8 +208,8 @@ def few_label_runs(cfg, budget: DemoBudget, pretrained_g, sources: dict, timings
         for init, encoder in (("skipclip", pretrained_g), ("random", rand_enc)):
             r = finetune_and_test(cfg, encoder, SubsetSource(lab_src, pick), sources["val"], test_src,
                                   epochs=budget.finetune_epochs, seed=s, progress=False)
-            tuned[init].append({"seed": s, "top1": r["top1"], "top5": r["top5"], "clip_top1": r["clip_top1"],
-                                "best_epoch": r["best_epoch"]})
+            tuned[init].append({"seed": s, "top1": r.test.top1, "top5": r.test.top5, "clip_top1": r.test.clip_top1,
+                                "best_epoch": r.best_epoch})
         finetune_s += time.time() - t1
     timings["linear_probe_s"] = time.time() - t0 - finetune_s
     timings["finetune_s"] = finetune_s

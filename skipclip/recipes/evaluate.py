@@ -3,6 +3,7 @@ report with its protocol card."""
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 from skipclip.config import (
@@ -93,25 +94,29 @@ def evaluate(cfg: Config, encoder, train_src, val_src, test_src, *, init: str, p
     results, card, failed = [], {}, {}
     if "finetune" in protocols:
         if classifier is not None:
-            r = {"protocol": "finetune", **evaluate_video_level(classifier, test_src, cfg, progress), "seed": None}
+            test = evaluate_video_level(classifier, test_src, cfg, progress)
+            row = {"init": init, "protocol": "finetune", **test.to_dict(), "seed": None}
             selection = "done when the checkpoint was fine-tuned (see its run folder)"
         else:
             r = finetune_and_test(cfg, encoder, train_src, val_src, test_src, epochs=epochs, seed=seed,
                                   progress=progress)
-            selection = None
-        results.append({"init": init, **r})
-        failed.update(r.get("failed_test_videos", {}))
-        card["finetune"] = finetune_card(ft, r["windows_per_video"], selection)
+            row, test, selection = dataclasses.replace(r, init=init).to_dict(), r.test, None
+        results.append(row)
+        failed.update(test.failed_test_videos)
+        card["finetune"] = finetune_card(ft, test.windows_per_video, selection)
     if {"linear_probe", "retrieval", "knn"} & set(protocols):
         feats = frozen_features(cfg, encoder, train_src, test_src, failed=failed, progress=progress)
         if "linear_probe" in protocols:
-            results.append({"init": init, **linear_probe(cfg, encoder, train_src, test_src, seed=seed, features=feats)})
+            r = linear_probe(cfg, encoder, train_src, test_src, seed=seed, features=feats)
+            results.append(dataclasses.replace(r, init=init).to_dict())
             card["linear_probe"] = linear_card(ft, 1e-3)
         if "retrieval" in protocols:
-            results.append({"init": init, **retrieval(cfg, encoder, train_src, test_src, features=feats)})
+            r = retrieval(cfg, encoder, train_src, test_src, features=feats)
+            results.append(dataclasses.replace(r, init=init).to_dict())
             card["retrieval"] = retrieval_card(ft, RECALL_AT)
         if "knn" in protocols:
-            results.append({"init": init, **knn(cfg, encoder, train_src, test_src, features=feats)})
+            r = knn(cfg, encoder, train_src, test_src, features=feats)
+            results.append(dataclasses.replace(r, init=init).to_dict())
             card["knn"] = knn_card(ft, KNN_K, KNN_TEMPERATURE)
     return {"results": results, "protocol_card": card,
             "data": {"classes": list(train_src.classes), "train_videos": len(train_src),

@@ -19,8 +19,11 @@ from skipclip.engine.runs import (
 )
 from skipclip.engine.trainer import check_devices
 from skipclip.errors import InvalidInputError, OutputExistsError
+from skipclip.eval.classifier import ActionClassifier
 from skipclip.eval.finetune import (
     FROZEN_METHOD,
+    FinetuneHistory,
+    VideoLevelResult,
     check_sources,
     evaluate_video_level,
     finetune,
@@ -126,16 +129,18 @@ def _train_seeds(cfg, data, out, splits, encoder, init, inflate, info, frozen, p
                                   frozen=frozen, log_dir=out if i == 0 else None, devices=cfg.trainer.devices,
                                   num_nodes=cfg.trainer.num_nodes, resume=resume and i == 0,
                                   loggers=loggers if i == 0 else ())
-        if not history.get("global_zero", True):
+        if not history.global_zero:
             return {}  # the other DDP processes stop here; the first tests and writes
         runs.append((seed, model, history))
         if progress and seeds > 1:
-            print(f"seed {seed}: fine-tuned (selected epoch {history['best_epoch']}, val {history['val_top1']})",
+            print(f"seed {seed}: fine-tuned (selected epoch {history.best_epoch}, val {history.val_top1})",
                   flush=True)
     return _test_and_report(cfg, runs, info, frozen, data, out, splits, start, progress)
 
 
-def _test_and_report(cfg, runs, info, frozen, data, out, splits, start, progress=False) -> dict:
+def _test_and_report(cfg, runs: list[tuple[int, ActionClassifier, FinetuneHistory]], info, frozen, data, out,
+                     splits, start, progress=False) -> dict:
+    """Test every seed's kept weights, save the first seed's as ``best.ckpt``, write ``report.json``."""
     train_src, val_src, test_src = splits
     ft = finetune_settings(cfg)
     protocol = protocol_name(frozen)
@@ -143,22 +148,16 @@ def _test_and_report(cfg, runs, info, frozen, data, out, splits, start, progress
     per_seed, failed = [], {}
     for i, (seed, model, history) in enumerate(runs):
         if i == 0:
+            selection = {k: v for k, v in history.to_dict().items() if k != "val_curve"}
             atomic_torch_save({"state_dict": model.state_dict(), "hyper_parameters": dict(model.hparams),
-                               "init": info, "selection": {k: v for k, v in history.items() if k != "val_curve"}},
-                              ckpt)
+                               "init": info, "selection": selection}, ckpt)
         test = evaluate_video_level(model, test_src, cfg, progress)
-        result = {"init": info["init"], "protocol": protocol, **test, "val_top1": history["val_top1"],
-                  "best_epoch": history["best_epoch"], "best_step": history.get("best_step"),
-                  "epochs": history["epochs"], "steps": history["steps"],
-                  "budget": (history.get("budget") or {}).get("budget"), "seed": seed, "train_s": history["wall_s"]}
-        if frozen:
-            result["method"] = FROZEN_METHOD
-        per_seed.append(result)
-        failed.update({**history["failed_videos"], **test["failed_test_videos"]})
+        per_seed.append(_result_row(info["init"], protocol, test, history, seed, frozen))
+        failed.update({**history.failed_videos, **test.failed_test_videos})
     first_history = runs[0][2]
     report = {"results": [over_seeds(per_seed)] if len(runs) > 1 else per_seed,
               "protocol_card": {protocol: finetune_card(ft, per_seed[0]["windows_per_video"])},
-              "init": info, "history": first_history, "checkpoint": str(ckpt),
+              "init": info, "history": first_history.to_dict(), "checkpoint": str(ckpt),
               "data": {"data": str(data), "classes": list(train_src.classes), "train_videos": len(train_src),
                        "val_videos": len(val_src) if val_src is not None else 0, "test_videos": len(test_src),
                        "per_class": per_class(train_src, val_src, test_src)},
@@ -167,9 +166,20 @@ def _test_and_report(cfg, runs, info, frozen, data, out, splits, start, progress
     report["skipped_videos"] = len(failed)
     if len(runs) > 1:
         report["per_seed"] = per_seed
-        report["histories"] = [h for _, _, h in runs]
+        report["histories"] = [h.to_dict() for _, _, h in runs]
     write_report(out / "report.json", report)
     r0 = report["results"][0]
-    finish_run(out, summary={"best_epoch": first_history["best_epoch"], "test_top1": r0["top1"],
-                             "epochs": first_history["epochs"], "seeds": len(runs)})
+    finish_run(out, summary={"best_epoch": first_history.best_epoch, "test_top1": r0["top1"],
+                             "epochs": first_history.epochs, "seeds": len(runs)})
     return report
+
+
+def _result_row(init: str, protocol: str, test: VideoLevelResult, history: FinetuneHistory, seed: int,
+                frozen: bool) -> dict:
+    """One seed's row of ``report.json``'s results."""
+    row = {"init": init, "protocol": protocol, **test.to_dict(), "val_top1": history.val_top1,
+           "best_epoch": history.best_epoch, "best_step": history.best_step, "epochs": history.epochs,
+           "steps": history.steps, "budget": history.budget.budget, "seed": seed, "train_s": history.wall_s}
+    if frozen:
+        row["method"] = FROZEN_METHOD
+    return row

@@ -3,14 +3,17 @@ checkpoint kit; fit, summarise into the run folder."""
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 
 import lightning as L
 
 from skipclip.config import Config
-from skipclip.config.budget import pretrain_budget
+from skipclip.config.budget import BudgetUsed, pretrain_budget
 from skipclip.data import PretextDataset, PretextWindow, Splits, epoch_loader, open_data
 from skipclip.engine.checkpoints import fit_kit
 from skipclip.engine.fit import fit
@@ -19,11 +22,62 @@ from skipclip.engine.skipclip_module import SkipClipModule
 from skipclip.engine.trainer import check_devices, device_of
 from skipclip.errors import InvalidInputError
 from skipclip.eval.health_callback import PretextHealthMonitor
+from skipclip.eval.pretext_health import PretextHealth
+from skipclip.method.pretext_metrics import RankSummary
 from skipclip.utils.dist import batch_per_process, launch_rank, planned_world_size
+from skipclip.utils.records import record
 from skipclip.viz.curves import plot_pretraining_curves
 from skipclip.viz.similarity_callback import SimilarityMaps
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, kw_only=True)
+class PretrainSummary:
+    """What a finished pretraining did: ``run.json``'s ``summary`` record (:meth:`to_dict`), with
+    the run's pretext health beside it.
+
+    Attributes:
+        wall_s: wall time of the fit.
+        budget: what the run used of its budget, and what stopped it.
+        epochs: epochs trained (the trainer's epoch count at the end).
+        steps: optimiser steps trained.
+        world_size: processes that trained.
+        batch_per_process: videos per process and step.
+        global_batch: videos per step over all processes.
+        resumed_from: the checkpoint the run continued from (``None``: a fresh start).
+        train_videos: training videos used.
+        too_short_videos: training videos shorter than one window (left out).
+        failed_videos: ``{video: reason}`` of every video that could not be listed or read.
+        skipped_videos: reads the loaders passed over.
+        skipped_nonfinite_batches: batches skipped for a non-finite loss (``trainer.on_nonfinite: skip``).
+        metrics: the last logged values (``train/loss``, ``val/rank_acc``, ...).
+        last_checkpoint: ``out/checkpoints/last.ckpt``.
+        health: the pretext health at the end (``None``: not measured, or not the first process);
+            ``run.json`` records it beside the summary, under ``health``.
+    """
+
+    wall_s: float
+    budget: BudgetUsed
+    epochs: int
+    steps: int
+    world_size: int
+    batch_per_process: int
+    global_batch: int
+    resumed_from: str | None
+    train_videos: int
+    too_short_videos: int
+    failed_videos: dict[str, str]
+    skipped_videos: int
+    skipped_nonfinite_batches: int
+    metrics: dict[str, float]
+    last_checkpoint: str
+    health: PretextHealth | None = None
+
+    def to_dict(self, with_health: bool = False) -> dict:
+        """``run.json``'s ``summary`` record; ``with_health``: then ``health``, its record (``None``
+        without one), as the Python API's ``PretrainResult.summary`` and the demo's report carry it."""
+        return record(self) if with_health else record(self, exclude=("health",))
 
 
 def pretext_datasets(cfg: Config, data: str, splits: Splits | None = None
@@ -69,7 +123,7 @@ def pretrain(cfg: Config, data: str, out: str | Path, *, resume: bool = False, f
              progress: bool = True, callbacks: list | None = None, max_minutes: float | None = None,
              checkpoint_every: int | None = 50, loggers=("csv",), images_every: int = 10):
     """Pretrain Skip-Clip; returns ``(module, trainer, summary)``, ``module.model`` being the
-    trained :class:`~skipclip.method.model.SkipClipModel`.
+    trained :class:`~skipclip.method.model.SkipClipModel` and ``summary`` a :class:`PretrainSummary`.
 
     One process or many (Lightning's DDP, launched by ``torchrun``, SLURM's ``srun`` or Lightning
     itself for ``devices > 1``): the negatives are gathered across processes, each video is seen
@@ -141,40 +195,40 @@ def pretrain(cfg: Config, data: str, out: str | Path, *, resume: bool = False, f
         trainer = done.trainer
         summary = _summary(trainer, budget, done.wall_s, batch, kit, train_ds, val_ds, module, out)
         if trainer.is_global_zero:
-            record = health.result().to_dict() if health is not None else None
-            finish_run(out, summary=summary, health=record)
-            summary["health"] = record
-            draw_curves(out, record)
+            found = health.result() if health is not None else None
+            finish_run(out, summary=summary.to_dict(), health=found.to_dict() if found is not None else None)
+            summary = dataclasses.replace(summary, health=found)
+            draw_curves(out, found.baselines if found is not None else None)
     return module, trainer, summary
 
 
-def _summary(trainer, budget, wall: float, batch: int, kit, train_ds, val_ds, module, out: Path) -> dict:
-    """What ``run.json`` records of a finished pretraining."""
-    return {
-        "wall_s": wall,
-        "budget": budget.used(trainer, wall),
-        "epochs": trainer.current_epoch,
-        "steps": trainer.global_step,
-        "world_size": trainer.world_size,
-        "batch_per_process": batch,
-        "global_batch": batch * trainer.world_size,
-        "resumed_from": kit.ckpt_path,
-        "train_videos": len(train_ds),
-        "too_short_videos": len(train_ds.too_short),
+def _summary(trainer, budget, wall: float, batch: int, kit, train_ds, val_ds, module, out: Path) -> PretrainSummary:
+    """What ``run.json`` records of a finished pretraining (its pretext health aside)."""
+    return PretrainSummary(
+        wall_s=wall,
+        budget=budget.used(trainer, wall),
+        epochs=trainer.current_epoch,
+        steps=trainer.global_step,
+        world_size=trainer.world_size,
+        batch_per_process=batch,
+        global_batch=batch * trainer.world_size,
+        resumed_from=kit.ckpt_path,
+        train_videos=len(train_ds),
+        too_short_videos=len(train_ds.too_short),
         # found while listing (this process) and while reading (any loader worker, via the batches)
-        "failed_videos": {**train_ds.failed, **(val_ds.failed if val_ds is not None else {}),
-                          **kit.position.failed_videos},
-        "skipped_videos": kit.position.total_skipped_videos,
-        "skipped_nonfinite_batches": module.skipped_nonfinite,
-        "metrics": {k: float(v) for k, v in trainer.callback_metrics.items()},
-        "last_checkpoint": str(out / "checkpoints" / "last.ckpt"),
-    }
+        failed_videos={**train_ds.failed, **(val_ds.failed if val_ds is not None else {}),
+                       **kit.position.failed_videos},
+        skipped_videos=kit.position.total_skipped_videos,
+        skipped_nonfinite_batches=module.skipped_nonfinite,
+        metrics={k: float(v) for k, v in trainer.callback_metrics.items()},
+        last_checkpoint=str(out / "checkpoints" / "last.ckpt"),
+    )
 
 
-def draw_curves(out: Path, health: dict | None) -> Path | None:
+def draw_curves(out: Path, baselines: Mapping[str, RankSummary] | None) -> Path | None:
     """``out/figures/pretraining_curves.png`` from the run's CSV log (none without one), with the
-    health baselines as horizontal bands."""
+    pretext-health ``baselines`` as horizontal bands."""
     csv_path = out / "logs" / "metrics.csv"
     if not csv_path.is_file():
         return None
-    return plot_pretraining_curves(csv_path, out / "figures" / "pretraining_curves.png", health=health)
+    return plot_pretraining_curves(csv_path, out / "figures" / "pretraining_curves.png", baselines=baselines)

@@ -152,10 +152,10 @@ def pretrain_variants(cfg: Config, data: str, out: Path, force: bool, progress: 
         t0 = time.time()
         _, _, summary = pretrain(variant_config(cfg, name), data, out / "pretrain" / name.replace("+", "_"),
                                  force=force, progress=progress)
-        ckpts[name] = summary["last_checkpoint"]
+        ckpts[name] = summary.last_checkpoint
         timings[f"pretrain_{name}_s"] = time.time() - t0
-        log(f"[{time.time() - start:6.0f} s] pretrained {name}: {summary['epochs']} epochs, "
-            f"{summary['wall_s']:.0f} s -> {ckpts[name]}")
+        log(f"[{time.time() - start:6.0f} s] pretrained {name}: {summary.epochs} epochs, "
+            f"{summary.wall_s:.0f} s -> {ckpts[name]}")
     return ckpts
 
 
@@ -172,11 +172,11 @@ def finetune_rows(cfg: Config, ckpts: dict, inflate, splits: tuple, budget: Repr
             g, info = initial_encoder(cfg, init, infl, seed=1000 + seed)
             r = finetune_and_test(cfg, g, train_src, val_src, test_src, epochs=budget.finetune_epochs,
                                   seed=seed, progress=progress)
-            results.append({"init": row, **r, "init_info": info})
+            results.append({**dataclasses.replace(r, init=row).to_dict(), "init_info": info})
             timings[f"finetune_{row}_{seed}_s"] = time.time() - t0
-            log(f"[{time.time() - start:6.0f} s] seed {seed} {row:20s} video top-1 {100 * r['top1']:5.1f}  "
-                f"top-5 {100 * r['top5']:5.1f}  clip top-1 {100 * r['clip_top1']:5.1f}  "
-                f"(val {100 * (r['val_top1'] or 0):.1f} @ epoch {r['best_epoch']})")
+            log(f"[{time.time() - start:6.0f} s] seed {seed} {row:20s} video top-1 {100 * r.test.top1:5.1f}  "
+                f"top-5 {100 * r.test.top5:5.1f}  clip top-1 {100 * r.test.clip_top1:5.1f}  "
+                f"(val {100 * (r.val_top1 or 0):.1f} @ epoch {r.best_epoch})")
     return results
 
 

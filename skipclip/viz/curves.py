@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import csv
+from collections.abc import Mapping
 from pathlib import Path
 
 import matplotlib
 import matplotlib.pyplot as plt
+
+from skipclip.method.pretext_metrics import RankSummary
 
 
 def read_metrics(csv_path: str | Path) -> dict[str, list[tuple[int, float]]]:
@@ -25,10 +28,10 @@ def read_metrics(csv_path: str | Path) -> dict[str, list[tuple[int, float]]]:
 BASELINE_STYLE = {"pixel": "tab:gray", "untrained_f": "tab:olive", "step0": "tab:red"}
 
 
-def draw_health(ax, s: dict, health: dict | None) -> bool:
+def draw_health(ax, s: dict, baselines: Mapping[str, RankSummary] | None) -> bool:
     """The pretext-health panel: held-out rank accuracy over many windows with its interval band,
-    the training sample's, and each baseline of ``health`` (``run.json``'s record) as a horizontal
-    line with its interval band. Returns whether there was anything to draw."""
+    the training sample's, and each of the run's pretext-health ``baselines`` as a horizontal line
+    with its interval band. Returns whether there was anything to draw."""
     drawn = False
     if "health/rank_acc" in s:
         steps, values = zip(*s["health/rank_acc"])
@@ -44,10 +47,10 @@ def draw_health(ax, s: dict, health: dict | None) -> bool:
         steps, values = zip(*s["health/train_rank_acc"])
         ax.plot(steps, values, "s--", color="tab:orange", label="train sample", markersize=3, linewidth=1.0)
         drawn = True
-    for name, b in ((health or {}).get("baselines") or {}).items():
+    for name, b in (baselines or {}).items():
         color = BASELINE_STYLE.get(name, "black")
-        ax.axhline(b["rank_acc"], color=color, linestyle=":", linewidth=1.2, label=f"{name} (baseline)")
-        lo, hi = b.get("rank_acc_ci") or (None, None)
+        ax.axhline(b.rank_acc, color=color, linestyle=":", linewidth=1.2, label=f"{name} (baseline)")
+        lo, hi = b.rank_acc_ci
         if lo is not None and hi is not None:
             ax.axhspan(lo, hi, color=color, alpha=0.12, linewidth=0)
         drawn = True
@@ -59,10 +62,11 @@ def draw_health(ax, s: dict, health: dict | None) -> bool:
 
 
 def plot_pretraining_curves(csv_path: str | Path, png_path: str | Path, title: str = "Skip-Clip pretraining",
-                            health: dict | None = None) -> Path:
+                            baselines: Mapping[str, RankSummary] | None = None) -> Path:
     """Draw every loss term and the pretext health metrics (train and held-out) to a PNG; with the
-    run's pretext health over many windows (``health/*`` columns, and ``health``, ``run.json``'s
-    record, for the baselines) a fifth panel draws those with their 95 % intervals."""
+    run's pretext health over many windows (``health/*`` columns, and the health ``baselines``,
+    :attr:`~skipclip.eval.pretext_health.PretextHealth.baselines`) a fifth panel draws those with
+    their 95 % intervals."""
 
     matplotlib.use("Agg")
 
@@ -74,7 +78,7 @@ def plot_pretraining_curves(csv_path: str | Path, png_path: str | Path, title: s
         ("positive - negative score",
          [k for k in ("train/pos_neg_gap", "val/pos_neg_gap", "train/far_gap", "val/far_gap") if k in s]),
     ]
-    with_health = any(k.startswith(("health/", "knn/")) for k in s) or bool((health or {}).get("baselines"))
+    with_health = any(k.startswith(("health/", "knn/")) for k in s) or bool(baselines)
     fig, axes = plt.subplots(1, 4 + with_health, figsize=(16 + 4 * with_health, 3.6))
     for ax, (name, keys) in zip(axes, panels):
         for key in keys:
@@ -88,7 +92,7 @@ def plot_pretraining_curves(csv_path: str | Path, png_path: str | Path, title: s
             ax.legend(fontsize=7)
     if with_health:
         ax = axes[-1]
-        if draw_health(ax, s, health):
+        if draw_health(ax, s, baselines):
             ax.legend(fontsize=7)
         ax.set_title("pretext health: rank acc., many windows")
         ax.set_xlabel("step")

@@ -59,8 +59,8 @@ def test_nonfinite_loss_stops_naming_term_and_step(tmp_path):
 def test_skip_option_skips_the_batch_and_counts_it(tmp_path):
     model, trainer, summary = pretrain(_cfg(**{"trainer.on_nonfinite": "skip"}), "synthetic", tmp_path / "run",
                                        progress=False, checkpoint_every=0, callbacks=[PoisonBatch(5, "rotation")])
-    assert summary["skipped_nonfinite_batches"] == 1
-    assert summary["steps"] == STEPS_PER_EPOCH  # the bad batch has no gradients: Adam leaves the weights
+    assert summary.skipped_nonfinite_batches == 1
+    assert summary.steps == STEPS_PER_EPOCH  # the bad batch has no gradients: Adam leaves the weights
     assert all(torch.isfinite(p).all() for p in model.parameters())
     rows = list(csv.DictReader(open(tmp_path / "run" / "logs" / "metrics.csv")))
     norms = [float(r["train/grad_norm"]) for r in rows if r.get("train/grad_norm")]  # every step (log_every_n_steps 1)

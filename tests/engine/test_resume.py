@@ -124,6 +124,6 @@ def test_resume_from_a_checkpoint_of_an_epochs_last_batch_trains_every_epoch(tmp
     assert torch.load(run / "checkpoints" / "last.ckpt", weights_only=True)["global_step"] == 16
     with torch_threads(1):
         _, _, summary = pretrain(cfg, "synthetic", run, progress=False, resume=True, checkpoint_every=16)
-    assert summary["steps"] == 48  # not 32: the epoch after the interrupted one is trained too
+    assert summary.steps == 48  # not 32: the epoch after the interrupted one is trained too
     ref, cut = weights(tiny_pretrained_run / "checkpoints" / "last.ckpt"), weights(run / "checkpoints" / "last.ckpt")
     assert max_weight_diff(ref, cut) == 0.0

@@ -116,10 +116,14 @@ def test_record_has_every_field_and_is_json():
     assert d["train_rank_acc"] == s.rank_acc and set(d["baselines"]) == {"pixel", "untrained_f", "step0"}
     assert all({"rank_acc", "rank_acc_ci"} <= set(b) for b in d["baselines"].values())
     assert PretextHealth(step=0).to_dict()["rank_acc"] is None
-    printed = "\n".join(health_lines(d))
+    printed = "\n".join(health_lines(h))
     lo, hi = s.rank_acc_ci
     assert f"{s.rank_acc:.3f} [{lo:.3f}, {hi:.3f}]" in printed and f"{s.windows} windows of 2 videos" in printed
+    assert f"{s.rank_acc:.3f} [{lo:.3f}, {hi:.3f}]  ({s.windows} windows)" in printed  # the training sample
     assert all(f"{name} (baseline)" in printed for name in BASELINES)
+    unmeasured = health_lines(PretextHealth(step=0))
+    assert unmeasured[1].split() == ["held-out", "-"] and unmeasured[2].split() == ["train", "sample", "-"]
+    assert health_lines(None) == []
 
 
 def test_monitor_off_and_refusals():

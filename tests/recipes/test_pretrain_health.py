@@ -19,7 +19,7 @@ def test_tiny_pretraining_records_health(tmp_path):
     out = tmp_path / "run"
     _, _, summary = pretrain(cfg, "synthetic", out, progress=False)
     h = json.loads((out / "run.json").read_text())["health"]
-    assert h == summary["health"] and h["step"] == summary["steps"] > 0
+    assert h == summary.health.to_dict() and h["step"] == summary.steps > 0
 
     def sane(acc, ci):
         return 0 <= acc <= 1 and 0 <= ci[0] - 1e-9 <= acc <= ci[1] + 1e-9 <= 1 + 1e-9

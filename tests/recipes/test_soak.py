@@ -69,6 +69,6 @@ def test_videos_failing_mid_run_are_counted_in_the_summary(tmp_path, monkeypatch
     cfg = load_config("cpu", tiny_overrides(optim={"max_epochs": 2}, data={"synthetic_videos_per_class": 2}))
     _, _, summary = pretrain(cfg, "synthetic", tmp_path / "run", progress=False, checkpoint_every=0)
     info = json.loads((tmp_path / "run" / "run.json").read_text())["summary"]
-    assert summary["skipped_videos"] == info["skipped_videos"] == 2  # once per epoch, 16 of 16 drawn
+    assert summary.skipped_videos == info["skipped_videos"] == 2  # once per epoch, 16 of 16 drawn
     # video 3 of the training set and video 3 of the validation set (validation failures count too)
     assert len(info["failed_videos"]) == 2 and set(info["failed_videos"].values()) == {"decoding failed: simulated"}

@@ -105,7 +105,7 @@ def test_pretraining_reports_unreadable_videos_from_workers(store, tmp_path, wor
 
     cfg = tiny_cfg(data={"num_workers": workers, "val_fraction": 0.0}, optim={"max_epochs": 2})
     _, _, summary = pretrain(cfg, str(store), tmp_path / "run", progress=False)
-    assert TRAIN_BAD in summary["failed_videos"] and "bad magic" in summary["failed_videos"][TRAIN_BAD]
+    assert TRAIN_BAD in summary.failed_videos and "bad magic" in summary.failed_videos[TRAIN_BAD]
     info = json.loads((tmp_path / "run" / "run.json").read_text())
     assert TRAIN_BAD in info["summary"]["failed_videos"]
 
