@@ -85,3 +85,17 @@ def test_the_cli_says_what_an_old_name_is_now_called(capsys, tmp_path):
     assert main(["prepare", "--videos", str(tmp_path / "none"), "--out", str(tmp_path / "s")]) == 2
     err = capsys.readouterr().err
     assert "note: --videos is now --data" in err and "does not exist" in err
+
+
+@pytest.mark.e2e
+def test_building_the_parser_imports_no_torch():
+    """Every command line builds every command's parser, --help included: none of it may import
+    torch, PyAV or Lightning (the benchmarks, say, are imported only when they run)."""
+    import subprocess
+    import sys
+
+    code = ("import sys; from skipclip.cli import build_parser; build_parser(); "
+            "print(sorted(m for m in ('torch', 'av', 'lightning', 'skipclip.bench.train', 'skipclip.bench.loader') "
+            "if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"

@@ -16,34 +16,27 @@ import tempfile
 import time
 from pathlib import Path
 
+import numpy as np
+import psutil
+import torch
+
+from skipclip.data import (
+    MANIFEST,
+    PreparedStore,
+    PretextDataset,
+    PretextWindow,
+    VideoEntry,
+    VideoFileSource,
+    load_index,
+    load_manifest,
+    prepare,
+    write_video,
+)
 from skipclip.errors import InvalidInputError
-
-HELP = "pretext samples/s and frames/s per core: prepared store vs on-the-fly PyAV decoding"
-DESCRIPTION = __doc__.split("\n\n")[1] if __doc__ else HELP
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--data", default=None, help="a raw video folder or a prepared store "
-                        "(default: generate 320x240 test videos, like UCF101's)")
-    parser.add_argument("--videos", type=int, default=12, help="videos used (spread over the data set)")
-    parser.add_argument("--samples", type=int, default=96, help="pretext samples timed per source")
-    parser.add_argument("--short-side", type=int, default=128, help="frames resized to this short side in px")
-    from skipclip.utils.flags import add_with_aliases
-
-    add_with_aliases(parser, "--crop-size", ["--crop"], dest="crop", type=int, default=112, help="square crop side in px")
-    parser.add_argument("--context-frames", type=int, default=16, help="K")
-    parser.add_argument("--num-targets", type=int, default=8, help="M")
-    parser.add_argument("--sampling-rate", type=int, default=4, help="r")
-    parser.add_argument("--target-length", type=int, default=1, help="d")
-    parser.add_argument("--json", default=None, help="also write the results to this JSON file")
 
 
 def make_videos(root: Path, count: int, frames: int = 160, size: tuple[int, int] = (240, 320), fps: int = 25) -> None:
     """Write ``count`` moving-pattern videos in UCF101's naming, MPEG-4 in AVI (as UCF101 ships)."""
-    import numpy as np
-
-    from skipclip.data import write_video
-
     h, w = size
     yy, xx = np.mgrid[0:h, 0:w]
     for v in range(count):
@@ -74,8 +67,6 @@ def _subset_folder(index, count: int, dest: Path) -> None:
 
 
 def _time(dataset, samples: int) -> dict:
-    import psutil
-
     proc = psutil.Process()
     for i in range(4):  # warm-up: imports, first file opens, allocator pools
         dataset[i % len(dataset)]
@@ -103,8 +94,6 @@ def _store_and_source(data: str | None, videos: int, short_side: int, tmp: Path)
     Raises:
         ValueError: no usable video, or a store whose source videos are gone.
     """
-    from skipclip.data import MANIFEST, load_index, load_manifest, prepare
-
     if data is not None and (Path(data) / MANIFEST).is_file():
         source_root = Path(load_manifest(Path(data)).get("source", ""))
         if not source_root.is_dir():
@@ -130,17 +119,6 @@ def benchmark(data: str | None = None, videos: int = 12, samples: int = 96, shor
     Raises:
         ValueError: no usable video, or a store whose source videos are gone.
     """
-    import torch
-
-    from skipclip.data import (
-        PreparedStore,
-        PretextDataset,
-        PretextWindow,
-        VideoEntry,
-        VideoFileSource,
-        load_manifest,
-    )
-
     window = window or PretextWindow(16, 8, 4, 1)
     torch.set_num_threads(1)
     with tempfile.TemporaryDirectory(dir=workdir) as tmp:
@@ -203,8 +181,6 @@ def table(r: dict) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from skipclip.data import PretextWindow
-
     window = PretextWindow(args.context_frames, args.num_targets, args.sampling_rate, args.target_length)
     result = benchmark(args.data, args.videos, args.samples, args.short_side, args.crop, window)
     print(table(result))

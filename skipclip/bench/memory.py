@@ -5,7 +5,12 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import os
+import resource
 from pathlib import Path
+
+import torch
+
+from skipclip.utils import malloc
 
 
 class PeakMemory:
@@ -17,15 +22,11 @@ class PeakMemory:
         self.base = self.current()
 
     def current(self) -> int:
-        import torch
-
         if self.cuda:
             return torch.cuda.memory_allocated(self.device)
         return _status_kb("VmRSS") * 1024
 
     def reset(self) -> None:
-        import torch
-
         if self.cuda:
             torch.cuda.synchronize(self.device)
             torch.cuda.reset_peak_memory_stats(self.device)
@@ -39,8 +40,6 @@ class PeakMemory:
         self.base = self.current()  # after the trim: the peak is measured from here
 
     def peak_above_base(self) -> int:
-        import torch
-
         if self.cuda:
             torch.cuda.synchronize(self.device)
             return torch.cuda.max_memory_allocated(self.device) - self.base
@@ -54,21 +53,15 @@ def _status_kb(key: str) -> int:
                 return int(line.split()[1])
     except OSError:
         pass
-    import resource
-
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KB on Linux; no current RSS elsewhere
 
 
 def minor_faults() -> int:
     """Minor page faults of this process so far (first touches of memory fresh from the OS)."""
-    import resource
-
     return resource.getrusage(resource.RUSAGE_SELF).ru_minflt
 
 
 def malloc_state() -> str:
-    from skipclip.utils import malloc
-
     return malloc.state if malloc.state != "default" else (os.environ.get("GLIBC_TUNABLES") or "default")
 
 

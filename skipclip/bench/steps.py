@@ -3,7 +3,13 @@ on one in-memory batch of sampler-shaped uint8 clips; and their FLOP count."""
 
 from __future__ import annotations
 
+import torch
+from torch.profiler import ProfilerActivity, profile
+from torch.utils.flop_counter import FlopCounterMode
+
 from skipclip.bench.timing import sync
+from skipclip.engine.module import fused_adam
+from skipclip.models.normalize import normalize
 
 
 def make_batch(cfg, device):
@@ -11,8 +17,6 @@ def make_batch(cfg, device):
 
     Kept on the host (pinned) when ``device`` is CUDA; the step copies it with ``non_blocking``.
     """
-    import torch
-
     b, s = cfg.data.batch_size, cfg.data.crop_size
     p = cfg.pretext
     gen = torch.Generator().manual_seed(0)
@@ -30,10 +34,6 @@ def bare_inputs(model, batch: dict, device, dtype=None):
     """The encoders' inputs of a Skip-Clip step, prepared once: normalised, on the device, laid out
     as the model lays them out, in ``dtype`` (the autocast dtype, as the step's first convolutions
     see them); f gets as many frames as in the step (targets + rotated copies)."""
-    import torch
-
-    from skipclip.models.normalize import normalize
-
     with torch.no_grad():
         context = normalize(batch["context"].to(device), channel_dim=1)  # B x 3 x K x S x S
         targets = batch["targets"].to(device)  # B x M x d x 3 x S x S
@@ -50,10 +50,6 @@ def bare_inputs(model, batch: dict, device, dtype=None):
 
 def make_steps(model, batch: dict, device, autocast, lr: float):
     """``(skipclip_step, bare_step)``: closures running one optimiser step each."""
-    import torch
-
-    from skipclip.engine.module import fused_adam
-
     opt = torch.optim.Adam(model.parameters(), lr=lr, **fused_adam())
     g, f = model.context_encoder, model.frame_encoder
     bare_params = list(g.parameters()) + list(f.parameters())
@@ -82,16 +78,12 @@ def make_steps(model, batch: dict, device, autocast, lr: float):
 
 def count_flops(step) -> int:
     """FLOPs of one run of ``step`` (forward and backward; the optimiser's are not counted)."""
-    from torch.utils.flop_counter import FlopCounterMode
-
     with FlopCounterMode(display=False) as counter:
         step()
     return counter.get_total_flops()
 
 
 def profile_table(step, device, rows: int = 15) -> str:
-    from torch.profiler import ProfilerActivity, profile
-
     activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device.type == "cuda" else [])
     with profile(activities=activities) as prof:
         step()

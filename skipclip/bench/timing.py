@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import time
 
+import torch
+
 
 def sync(device) -> None:
-    import torch
-
     if device.type == "cuda":
         torch.cuda.synchronize(device)
 
@@ -26,8 +26,6 @@ def timed(fn, device, clock=time.perf_counter) -> float:
 
 def matmul_timer(device, n: int, clock=time.perf_counter):
     """A function timing one ``n x n @ n x n`` product (fp32 on CPU, bf16 on CUDA); returns GFLOP/s."""
-    import torch
-
     dtype = torch.bfloat16 if device.type == "cuda" else torch.float32
     gen = torch.Generator(device=device).manual_seed(0)
     a = torch.randn(n, n, device=device, dtype=dtype, generator=gen)

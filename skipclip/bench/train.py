@@ -31,13 +31,17 @@ import os
 import statistics
 from pathlib import Path
 
+import torch
+
+from skipclip.bench.flags import TRAIN
 from skipclip.bench.memory import PeakMemory, malloc_state, minor_faults
 from skipclip.bench.steps import count_flops, make_batch, make_steps, profile_table
 from skipclip.bench.timing import CLOCKS, matmul_timer, timed
+from skipclip.config import load_config
 from skipclip.errors import InvalidInputError
-
-HELP = "training step speed: MFU against the matmul rate, Skip-Clip overhead over the bare encoders, memory"
-DESCRIPTION = __doc__.split("\n\n")[1] if __doc__ else HELP
+from skipclip.method.model import build_skipclip
+from skipclip.utils.flags import HelpFormatter
+from skipclip.utils.malloc import keep_freed_memory
 
 # --tiny: every shape of the method at a size that runs in seconds on one core (a smoke run)
 SMOKE = {
@@ -50,32 +54,8 @@ SMOKE = {
 }
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from skipclip.config.load import preset_names
-    from skipclip.utils.flags import add_with_aliases
-
-    parser.add_argument("--config", default="cpu", help=f"a preset ({', '.join(preset_names())}) or a YAML file")
-    add_with_aliases(parser, "--accelerator", ["--device"], dest="device", default="cpu", choices=["cpu", "cuda", "gpu"],
-                     help="where to run the steps (gpu = cuda)")
-    parser.add_argument("--batch-size", type=int, default=None, help="videos per step (default: the config's)")
-    parser.add_argument("--tiny", action="store_true", help="shrink the config to a seconds-long smoke test")
-    parser.add_argument("--repeats", type=int, default=7, help="timed steps of each kind (medians reported)")
-    parser.add_argument("--warmup", type=int, default=2, help="untimed steps of each kind first")
-    parser.add_argument("--matmul-size", type=int, default=None,
-                        help="side of the square matmul that measures the limit (default 2048 CPU, 8192 CUDA)")
-    parser.add_argument("--compile", action="store_true", help="torch.compile both encoders")
-    parser.add_argument("--threads", type=int, default=None, help="CPU threads (default: torch's choice)")
-    parser.add_argument("--clock", default="wall", choices=["wall", "cpu"],
-                        help="'cpu': time by process CPU seconds (needs --threads 1), steadier than wall "
-                             "time on cores shared with other jobs")
-    parser.add_argument("--profile", action="store_true",
-                        help="also print the top operators of one Skip-Clip step and one bare step")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--json", default=None, help="also write the results to this JSON file")
-
-
 # ---------------------------------------------------------------------------------- the run
-def _check(args: argparse.Namespace, torch) -> None:
+def _check(args: argparse.Namespace) -> None:
     if args.device == "gpu":
         args.device = "cuda"
     if args.device == "cuda" and not torch.cuda.is_available():
@@ -125,12 +105,7 @@ def _peaks(device, skipclip_step, bare_step) -> tuple[int, int]:
 
 def measure(args: argparse.Namespace) -> dict:
     """Build the model of ``args.config``, time the steps and return the results (see module doc)."""
-    import torch
-
-    from skipclip.config import load_config
-    from skipclip.method.model import build_skipclip
-
-    _check(args, torch)
+    _check(args)
     clock = CLOCKS[args.clock]
     device = torch.device(args.device)
     overrides = dict(SMOKE) if args.tiny else {}
@@ -167,8 +142,6 @@ def measure(args: argparse.Namespace) -> dict:
 
 
 def _result(args, cfg, model, device, flops: dict, t: dict, peaks: tuple[int, int], h2d_ms) -> dict:
-    import torch
-
     on_cuda, (full_peak, bare_peak) = device.type == "cuda", peaks
     b, p, threads = cfg.data.batch_size, cfg.pretext, torch.get_num_threads()
     return {
@@ -235,8 +208,6 @@ def format_table(r: dict) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    import torch
-
     try:
         result = measure(args)
     except torch.OutOfMemoryError as exc:
@@ -255,14 +226,10 @@ def run(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     """``python -m skipclip.bench.train``: the benchmark without the rest of the CLI's imports."""
-    from skipclip.utils.flags import HelpFormatter
-
-    parser = argparse.ArgumentParser(prog="python -m skipclip.bench.train", description=DESCRIPTION,
+    parser = argparse.ArgumentParser(prog="python -m skipclip.bench.train", description=TRAIN.description,
                                      formatter_class=HelpFormatter)
-    add_arguments(parser)
+    TRAIN.add_arguments(parser)
     args = parser.parse_args(argv)
-    from skipclip.utils.malloc import keep_freed_memory
-
     keep_freed_memory()  # as the `skipclip` command does
     return run(args)
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from skipclip.config import Config
 from skipclip.data.catalog.index import select
 from skipclip.data.catalog.layouts import load_index
 from skipclip.data.sources.base import InMemorySource, VideoSource
@@ -96,8 +97,6 @@ def open_split(data: str | Path, split: str = "train", *, cfg=None, fold: int = 
         ValueError: unknown split, or bad split files (:class:`~skipclip.data.catalog.index.SplitError`).
     """
     if cfg is None:
-        from skipclip.config import Config
-
         cfg = Config()
     seed = cfg.trainer.seed if seed is None else seed
     val_fraction = cfg.data.val_fraction if val_fraction is None else val_fraction

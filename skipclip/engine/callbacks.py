@@ -7,6 +7,7 @@ import lightning as L
 import torch.nn as nn
 
 from skipclip.data import from_batch
+from skipclip.utils.io import atomic_torch_save
 
 
 class KeepBest(L.Callback):
@@ -53,8 +54,6 @@ class KeepBest(L.Callback):
             self.best, self.best_epoch, self.best_step = value, trainer.current_epoch, trainer.global_step
             self.best_state = {k: v.detach().clone().cpu() for k, v in pl_module.state_dict().items()}
             if self.save_to is not None and trainer.is_global_zero:
-                from skipclip.utils.io import atomic_torch_save
-
                 atomic_torch_save({"state_dict": self.best_state, "hyper_parameters": dict(pl_module.hparams),
                                    "selection": {"best_epoch": self.best_epoch, "val_top1": self.best}}, self.save_to)
 

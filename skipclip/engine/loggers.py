@@ -17,7 +17,7 @@ from importlib.util import find_spec
 from pathlib import Path
 
 import lightning as L
-from lightning.pytorch.loggers import WandbLogger
+from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger, WandbLogger
 
 from skipclip.errors import InvalidInputError
 
@@ -64,16 +64,10 @@ def make_loggers(names: Sequence[str], out: str | Path) -> list:
     loggers = []
     for name in parse_loggers(list(names)):
         if name == "csv":
-            from lightning.pytorch.loggers import CSVLogger
-
             loggers.append(CSVLogger(out, name="logs", version=""))
         elif name == "tensorboard":
-            from lightning.pytorch.loggers import TensorBoardLogger
-
             loggers.append(TensorBoardLogger(out, name="logs", version="tensorboard", default_hp_metric=False))
         else:
-            from lightning.pytorch.loggers import WandbLogger
-
             offline = not os.environ.get("WANDB_API_KEY")
             (out / "logs").mkdir(parents=True, exist_ok=True)
             loggers.append(WandbLogger(save_dir=str(out / "logs"), project=os.environ.get("WANDB_PROJECT", "skipclip"),

@@ -9,6 +9,7 @@ from pathlib import Path
 import lightning as L
 import torch
 
+from skipclip.engine.loggers import FinishLoggers, make_loggers
 from skipclip.engine.progress import progress_callback
 from skipclip.errors import InvalidInputError
 from skipclip.utils.dist import planned_world_size
@@ -132,8 +133,6 @@ def make_trainer(cfg, *, max_epochs: int, out: str | Path | None = None, callbac
     num_nodes = t.num_nodes if num_nodes is None else num_nodes
     logger = False
     if out is not None:
-        from skipclip.engine.loggers import FinishLoggers, make_loggers
-
         logger = make_loggers(loggers, out)
         callbacks = [*(callbacks or []), FinishLoggers()]
     plan = process_plan(cfg, devices, num_nodes)

@@ -38,7 +38,7 @@ def read_checkpoint(path: str | Path) -> dict:
     if not path.is_file():
         raise InputNotFoundError(f"checkpoint {path} does not exist")
     if path.suffix == ".safetensors":  # an encoder from `skipclip export`, or any safetensors state dict
-        from skipclip.weights.export import exported_as_checkpoint
+        from skipclip.weights.export import exported_as_checkpoint  # not at the top: export imports this module
 
         return exported_as_checkpoint(path)
     try:

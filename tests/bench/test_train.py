@@ -86,6 +86,14 @@ def test_benchmark_path_imports_no_video_decoding():
     assert out.strip() == "[]"
 
 
+def test_help_descriptions_repeat_the_module_docs():
+    """`skipclip bench NAME --help` shows a paragraph of the benchmark's docstring, kept in
+    skipclip/bench/flags.py so that building the parser imports no benchmark."""
+    from skipclip.bench import flags, loader, train
+
+    assert flags.TRAIN.description == train.__doc__.split("\n\n")[1]
+    assert flags.LOADER.description == loader.__doc__.split("\n\n")[1]
+
 def test_ratios_on_known_timings(monkeypatch, one_thread):
     """Steps timed at known durations (Skip-Clip 0.2 s, bare 0.1 s, matmul 50 GFLOP/s): the
     overhead ratio, MFUs and throughput follow from them, not from the JSON's own fields."""

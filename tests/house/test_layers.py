@@ -1,6 +1,10 @@
 """The package's layers point down only. Every ``import`` of a skipclip module, at module top or
 inside a function, is an edge; an edge from a lower layer to a higher one (or between two
-packages of one layer) fails this test and names the file and line."""
+packages of one layer) fails this test and names the file and line.
+
+Imports sit at module top, except in ``commands/``, ``cli.py`` and the root ``__init__`` (which
+defer heavy imports so that ``skipclip --help`` stays fast) and the few named in
+:data:`DEFERRED_IMPORTS`, each with its reason."""
 
 from __future__ import annotations
 
@@ -95,6 +99,64 @@ def test_an_upward_import_is_caught():
     bad = violations(edges)
     assert len(bad) == 2 and "data may not import engine" in bad[0] and "eval may not import viz" in bad[1]
 
+
+# where an import may sit inside a function, relative to the package: the command line's modules
+# defer torch, PyAV and Lightning so that `skipclip --help` starts in a fraction of a second
+DEFERRING = ("commands/", "cli.py", "__init__.py")
+# (file, imported module) -> why it is imported inside a function; an optional dependency (one of
+# pyproject.toml's extras) imported by skipclip itself would be listed here too
+DEFERRED_IMPORTS = {
+    ("weights/read.py", "skipclip.weights.export"): "a cycle: weights/export.py imports weights/read.py at its top",
+}
+
+
+def function_imports(root: Path = ROOT):
+    """(file relative to ``root``, line, imported module) for every import inside a function body."""
+    for path in sorted(root.rglob("*.py")):
+        rel = path.relative_to(root).as_posix()
+        seen = set()
+        for fn in ast.walk(ast.parse(path.read_text(), str(path))):
+            if not isinstance(fn, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                continue
+            for node in ast.walk(fn):
+                if isinstance(node, (ast.Import, ast.ImportFrom)) and id(node) not in seen:
+                    seen.add(id(node))
+                    if isinstance(node, ast.Import):
+                        names = [a.name for a in node.names]
+                    else:
+                        names = ["." * node.level + (node.module or "")]
+                    for name in names:
+                        yield rel, node.lineno, name
+
+
+def misplaced(imports, allowed=DEFERRED_IMPORTS) -> list[str]:
+    return [f"{ROOT.name}/{rel}:{line}: import {name}" for rel, line, name in imports
+            if not rel.startswith(DEFERRING) and (rel, name) not in allowed]
+
+
+def test_imports_sit_at_module_top():
+    bad = misplaced(function_imports())
+    assert not bad, ("imports inside functions (move them to the module's top, or name them with a reason in "
+                     "DEFERRED_IMPORTS):\n" + "\n".join(bad))
+
+
+def test_every_deferred_import_is_still_there():
+    found = {(rel, name) for rel, _, name in function_imports()}
+    stale = sorted(set(DEFERRED_IMPORTS) - found)
+    assert not stale, f"DEFERRED_IMPORTS names imports that are gone: {stale}"
+
+
+def test_a_function_level_import_is_caught(tmp_path):
+    for rel in ("engine/runs.py", "data/__init__.py", "commands/demo.py", "cli.py", "__init__.py", "weights/read.py"):
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / rel).write_text("import os\n\n\ndef f():\n    import torch\n\n    def g():\n"
+                                    "        from skipclip.weights import export\n")
+    bad = misplaced(function_imports(tmp_path), {("weights/read.py", "torch"): "a test"})
+    assert bad == [f"{ROOT.name}/data/__init__.py:5: import torch",
+                   f"{ROOT.name}/data/__init__.py:8: import skipclip.weights",
+                   f"{ROOT.name}/engine/runs.py:5: import torch",
+                   f"{ROOT.name}/engine/runs.py:8: import skipclip.weights",
+                   f"{ROOT.name}/weights/read.py:8: import skipclip.weights"]
 
 def test_data_is_entered_by_its_door_only():
     """Other packages import ``skipclip.data`` (its ``__init__``), never its rooms directly."""

@@ -14,6 +14,7 @@ from skipclip.data.catalog.layouts import EXPECTED, load_index
 from skipclip.data.catalog.paths import printable
 from skipclip.data.sources.base import VideoReadError
 from skipclip.data.store.prepared import MANIFEST, load_manifest, manifest_entries
+from skipclip.data.video.pyav import probe
 from skipclip.utils.progress import track
 
 
@@ -137,8 +138,6 @@ def _examine(data, fold, min_frames, val_fraction, seed, splits, layout, test_fr
         report.missing = [n for names in report.missing_by_list.values() for n in names]
         report.unlisted = list(manifest.get("unlisted", []))
     else:
-        from skipclip.data.video.pyav import probe
-
         index = load_index(data, splits, layout, test_fraction=test_fraction, group_pattern=group_pattern,
                            fallback=fallback, label_pattern=label_pattern)
         entries = index.present()

@@ -21,6 +21,8 @@ from pathlib import Path
 from typing import Sequence
 
 import numpy as np
+import torch
+from torchvision.io import decode_jpeg, encode_jpeg
 
 from skipclip.data.sources.base import VideoReadError
 from skipclip.errors import InvalidInputError
@@ -71,9 +73,6 @@ class ShardWriter:
         if self.shape is None:
             self.shape = frame.shape[:2]
         if self.codec == "jpeg":
-            import torch
-            from torchvision.io import encode_jpeg
-
             chw = torch.from_numpy(np.ascontiguousarray(frame)).permute(2, 0, 1).contiguous()  # 3 x H x W
             data = bytes(encode_jpeg(chw, quality=self.quality).numpy())
         else:
@@ -209,9 +208,6 @@ def jpeg_size(data: bytes) -> tuple[int, int, int] | None:
 def _decode_frames(path: Path, chunks: list[bytes], unique: np.ndarray, h: int, w: int) -> list[np.ndarray]:
     """JPEG frames, each decoded only once its own header says it is ``h`` x ``w`` with 3 channels
     (a JPEG claiming 20000 x 20000 is refused before the decoder allocates for it)."""
-    import torch
-    from torchvision.io import decode_jpeg
-
     images = []
     for j, c in enumerate(chunks):
         size = jpeg_size(c)
