@@ -30,7 +30,6 @@ import sys
 import time
 from pathlib import Path
 
-
 PROTOCOLS = ("finetune", "linear_probe", "knn")
 
 

@@ -114,13 +114,16 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "command", None):
         parser.print_help()
         return 0
-    from skipclip.errors import SkipClipError
+    from skipclip.errors import SkipClipError, Terminated
 
     try:
         return int(args._module.run(args) or 0)
     except SkipClipError as exc:  # the user's to fix: one line; anything else is a bug, with its traceback
         print(f"skipclip {args.command}: error: {exc}", file=sys.stderr)
         return 2
+    except Terminated:  # SIGTERM: a scheduler's preemption or `kill`; the run is marked interrupted
+        print(f"skipclip {args.command}: terminated (SIGTERM); --resume continues the run", file=sys.stderr)
+        return 143
     except KeyboardInterrupt:
         print(f"skipclip {args.command}: interrupted", file=sys.stderr)
         return 130

@@ -24,4 +24,9 @@ class OutputExistsError(SkipClipError, FileExistsError):
     """An output would replace something the user made; pass --force (or --resume) to allow it."""
 
 
-__all__ = ["InputNotFoundError", "InvalidInputError", "OutputExistsError", "SkipClipError"]
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (a scheduler's preemption, ``kill``) during a run: handled as Ctrl+C is (the run is
+    marked interrupted, ``--resume`` continues it), and the CLI exits 143."""
+
+
+__all__ = ["InputNotFoundError", "InvalidInputError", "OutputExistsError", "SkipClipError", "Terminated"]

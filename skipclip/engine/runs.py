@@ -30,7 +30,7 @@ import yaml
 from skipclip._version import __version__
 from skipclip.config import Config, read_yaml
 from skipclip.engine.run_lock import lock_run_dir, release_run_dir
-from skipclip.errors import InvalidInputError, OutputExistsError
+from skipclip.errors import InvalidInputError, OutputExistsError, Terminated
 from skipclip.utils.dist import launch_rank
 from skipclip.utils.io import atomic_write_text
 from skipclip.weights.read import checkpoint_kind
@@ -261,27 +261,44 @@ def finish_run(out: Path, status: str = "finished", **extra) -> None:
         release_run_dir(out)
 
 
-class _CtrlC:
-    """A SIGINT handler that remembers it fired, then raises ``KeyboardInterrupt`` as Python's does."""
+INTERRUPTED = {"SIGINT": "KeyboardInterrupt (Ctrl+C); --resume continues the run",
+               "SIGTERM": "terminated (SIGTERM); --resume continues the run"}
+
+
+class _Interrupts:
+    """SIGINT and SIGTERM handlers that remember which fired, then raise ``KeyboardInterrupt``
+    (as Python does for SIGINT) or :class:`~skipclip.errors.Terminated` (a ``KeyboardInterrupt``)."""
 
     def __init__(self):
-        self.seen = False
+        self.seen: str | None = None
 
     def __call__(self, signum, frame):
-        self.seen = True
-        raise KeyboardInterrupt
+        self.seen = signal.Signals(signum).name
+        raise Terminated if signum == signal.SIGTERM else KeyboardInterrupt
+
+    def error(self) -> KeyboardInterrupt:
+        return Terminated() if self.seen == "SIGTERM" else KeyboardInterrupt()
 
 
-def _watch_ctrl_c() -> tuple[_CtrlC, object]:
-    """Install a :class:`_CtrlC` where Python's own SIGINT handler is (main thread only)."""
-    watch = _CtrlC()
+_DEFAULTS = {signal.SIGINT: signal.default_int_handler, signal.SIGTERM: signal.SIG_DFL}
+
+
+def _watch_interrupts() -> tuple[_Interrupts, dict]:
+    """Install an :class:`_Interrupts` for SIGINT and SIGTERM where Python's defaults are (main
+    thread only; a signal that is ignored, as under nohup, or has the user's own handler is left
+    alone). Lightning, during ``fit``, calls a SIGTERM handler it finds after its own notifier."""
+    watch, previous = _Interrupts(), {}
     if threading.current_thread() is not threading.main_thread():
-        return watch, None
-    previous = signal.getsignal(signal.SIGINT)
-    if previous is not signal.default_int_handler:  # ignored (nohup) or the user's own: left alone
-        return watch, None
-    signal.signal(signal.SIGINT, watch)
+        return watch, previous
+    for signum, default in _DEFAULTS.items():
+        if signal.getsignal(signum) is default:
+            previous[signum] = signal.signal(signum, watch)
     return watch, previous
+
+
+def _mark_interrupted(out: Path, write: bool, watch: _Interrupts) -> None:
+    if write:
+        finish_run(out, status="interrupted", error=INTERRUPTED[watch.seen or "SIGINT"])
 
 
 @contextmanager
@@ -289,36 +306,34 @@ def recorded(out: Path, write: bool = True):
     """Record in ``run.json`` how the work inside ends, when it does not end well, and re-raise:
     Ctrl+C is ``interrupted`` (raised on as ``KeyboardInterrupt``, so the CLI exits 130 and
     ``--resume`` continues the run; Lightning turns Ctrl+C into ``sys.exit(1)`` after its own
-    shutdown, recognised by a SIGINT handler installed for the duration), any other error
-    ``failed`` with the error. ``write``: this process keeps the run record (rank 0)."""
+    shutdown, recognised by a SIGINT handler installed for the duration), SIGTERM likewise
+    (raised on as :class:`~skipclip.errors.Terminated`, exit 143), any other error ``failed``
+    with the error. ``write``: this process keeps the run record (rank 0)."""
 
-    watch, previous = _watch_ctrl_c()
+    watch, previous = _watch_interrupts()
     try:
         yield
     except KeyboardInterrupt:
-        if write:
-            finish_run(out, status="interrupted", error="KeyboardInterrupt (Ctrl+C); --resume continues the run")
+        _mark_interrupted(out, write, watch)
         raise
     except SystemExit as exc:
         if not watch.seen:
             if write and exc.code not in (0, None):
                 finish_run(out, status="failed", error=f"SystemExit({exc.code})")
             raise
-        if write:
-            finish_run(out, status="interrupted", error="KeyboardInterrupt (Ctrl+C); --resume continues the run")
-        raise KeyboardInterrupt from None
+        _mark_interrupted(out, write, watch)
+        raise watch.error() from None
     except Exception as exc:
         if watch.seen:  # Ctrl+C landed inside a library call that turned it into its own error
             # (torch.save's zip writer: "unexpected pos"); the user interrupted, nothing failed
-            if write:
-                finish_run(out, status="interrupted", error="KeyboardInterrupt (Ctrl+C); --resume continues the run")
-            raise KeyboardInterrupt from exc
+            _mark_interrupted(out, write, watch)
+            raise watch.error() from exc
         if write:
             finish_run(out, status="failed", error=f"{type(exc).__name__}: {exc}")
         raise
     finally:
-        if previous is not None:
-            signal.signal(signal.SIGINT, previous)
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
 
 
 def update_run(out: Path, **extra) -> None:

@@ -79,13 +79,13 @@ def test_a_fine_tuning_that_fails_is_marked_failed(tmp_path, monkeypatch):
 # ------------------------------------------------------------------------------ Ctrl+C, in process
 
 
-def _ctrl_c_at_step(monkeypatch, cls, step: int = 2) -> None:
-    """Deliver a real SIGINT to this process from inside the given training step."""
+def _ctrl_c_at_step(monkeypatch, cls, step: int = 2, signum=signal.SIGINT) -> None:
+    """Deliver a real SIGINT (or ``signum``) to this process from inside the given training step."""
     real = cls.training_step
 
     def step_then_ctrl_c(self, batch, batch_idx):
         if self.global_step == step:
-            os.kill(os.getpid(), signal.SIGINT)
+            os.kill(os.getpid(), signum)
         return real(self, batch, batch_idx)
 
     monkeypatch.setattr(cls, "training_step", step_then_ctrl_c)
@@ -101,6 +101,33 @@ def test_ctrl_c_in_pretraining_exits_130_and_marks_the_run_interrupted(tmp_path,
     info = json.loads((out / "run.json").read_text())
     assert info["status"] == "interrupted" and "--resume" in info["error"]
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+def test_sigterm_in_pretraining_exits_143_and_marks_the_run_interrupted(tmp_path, monkeypatch, capsys):
+    """A scheduler's preemption (SIGTERM) is an interruption, not a crash: run.json says so and
+    ``--resume`` continues; before, the run was left marked ``running``."""
+    from skipclip.engine.skipclip_module import SkipClipModule
+
+    _ctrl_c_at_step(monkeypatch, SkipClipModule, signum=signal.SIGTERM)
+    out = tmp_path / "run"
+    assert main(["pretrain", "--data", "synthetic", "--out", str(out), "--no-progress", "--log-images-every", "0",
+                 "--config", str(tiny_config(tmp_path / "t.yaml"))]) == 143
+    info = json.loads((out / "run.json").read_text())
+    assert info["status"] == "interrupted" and "SIGTERM" in info["error"] and "--resume" in info["error"]
+    assert "terminated (SIGTERM)" in capsys.readouterr().err
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
+
+
+def test_sigterm_before_training_starts_is_an_interruption_too(tmp_path):
+    from skipclip.engine.runs import recorded, start_run
+
+    out = tmp_path / "run"
+    cfg = load_config(tiny_config(tmp_path / "t.yaml"))
+    start_run(out, cfg, None, resume=False, force=False, kind="pretrain")
+    with pytest.raises(KeyboardInterrupt) as caught, recorded(out):
+        os.kill(os.getpid(), signal.SIGTERM)
+    assert type(caught.value).__name__ == "Terminated"
+    assert json.loads((out / "run.json").read_text())["status"] == "interrupted"
 
 
 def test_ctrl_c_in_fine_tuning_exits_130_and_marks_the_run_interrupted(tmp_path, monkeypatch):
