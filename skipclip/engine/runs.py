@@ -12,6 +12,7 @@ continues it); a run killed outright stays ``running`` and resumes the same way.
 from __future__ import annotations
 
 import json
+import logging
 import platform
 import shutil
 import signal
@@ -35,6 +36,8 @@ from skipclip.utils.dist import launch_rank
 from skipclip.utils.io import atomic_write_text
 from skipclip.weights.read import checkpoint_kind
 
+log = logging.getLogger(__name__)
+
 
 def versions() -> dict:
     return {
@@ -49,9 +52,41 @@ def versions() -> dict:
     }
 
 
+RUN_RECORD_MAX_BYTES = 16 * 2**20  # a run.json is a few kB; anything this large is not one
+
+
 def read_run(out: Path) -> dict | None:
+    """The run record ``out/run.json`` (``None`` when there is none).
+
+    Raises:
+        InvalidInputError: the file is not a run record (unreadable JSON, not an object, or larger
+            than :data:`RUN_RECORD_MAX_BYTES`); the message names it and what to do.
+    """
     path = Path(out) / "run.json"
-    return json.loads(path.read_text()) if path.exists() else None
+    if not path.exists():
+        return None
+    what = (f"{path} is not a readable run record ({{}}); move it away to start over in {out}, "
+            "or pass --out to use another folder")
+    size = path.stat().st_size
+    if size > RUN_RECORD_MAX_BYTES:
+        raise InvalidInputError(what.format(f"{size} bytes, more than a run record's {RUN_RECORD_MAX_BYTES}"))
+    try:
+        info = json.loads(path.read_bytes())
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise InvalidInputError(what.format(exc)) from None
+    if not isinstance(info, dict):
+        raise InvalidInputError(what.format(f"a JSON {type(info).__name__}, not an object"))
+    return info
+
+
+def _read_run_or_new(out: Path) -> dict:
+    """The run record to update: a damaged one is replaced by a new record (with a warning), so
+    the end of a run is still recorded."""
+    try:
+        return read_run(out) or {}
+    except InvalidInputError as exc:
+        log.warning("%s; writing a new run record", exc)
+        return {}
 
 
 # keys a resumed run may change: they do not alter what the continuation computes
@@ -254,7 +289,7 @@ def finish_run(out: Path, status: str = "finished", **extra) -> None:
     ``interrupted``) and release the folder's lock."""
 
     try:
-        info = read_run(out) or {}
+        info = _read_run_or_new(out)
         info.update(status=status, ended=time.strftime("%Y-%m-%dT%H:%M:%S%z"), **extra)
         atomic_write_text(Path(out) / "run.json", json.dumps(info, indent=2, default=str))
     finally:
@@ -338,7 +373,7 @@ def recorded(out: Path, write: bool = True):
 
 def update_run(out: Path, **extra) -> None:
     """Add keys to ``run.json`` (its status unchanged)."""
-    info = read_run(out) or {}
+    info = _read_run_or_new(out)
     info.update(**extra)
     atomic_write_text(Path(out) / "run.json", json.dumps(info, indent=2, default=str))
 

@@ -295,3 +295,35 @@ def test_ctrl_c_turned_into_another_error_by_a_library_still_reads_as_an_interru
             except KeyboardInterrupt:
                 raise RuntimeError("[enforce fail at inline_container.cc:672] . unexpected pos") from None
     assert read_run(out)["status"] == "interrupted"
+
+
+# ------------------------------------------------------------------------------ a damaged run record
+
+
+@pytest.mark.parametrize("content", [b"{\"status\": \"runn", b"\xff\xfe\x00garbage", b"[1, 2, 3]"])
+def test_a_damaged_run_json_is_named_not_a_traceback(tmp_path, capsys, content):
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / "run.json").write_bytes(content)
+    args = ["pretrain", "--data", "synthetic", "--out", str(out), "--no-progress",
+            "--config", str(tiny_config(tmp_path / "t.yaml"))]
+    assert main([*args, "--resume"]) == 2
+    err = capsys.readouterr().err
+    assert f"{out / 'run.json'} is not a readable run record" in err and "Traceback" not in err
+
+
+def test_an_oversized_run_json_is_refused_before_it_is_read(tmp_path, monkeypatch):
+    from skipclip.engine import runs
+
+    monkeypatch.setattr(runs, "RUN_RECORD_MAX_BYTES", 100)
+    (tmp_path / "run.json").write_text(json.dumps({"status": "finished", "pad": "x" * 200}))
+    with pytest.raises(ValueError, match="more than a run record's 100"):
+        runs.read_run(tmp_path)
+
+
+def test_the_end_of_a_run_replaces_a_damaged_record(tmp_path):
+    from skipclip.engine.runs import finish_run, read_run
+
+    (tmp_path / "run.json").write_text("{not json")
+    finish_run(tmp_path, status="finished")
+    assert read_run(tmp_path)["status"] == "finished"
