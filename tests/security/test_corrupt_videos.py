@@ -54,6 +54,26 @@ class Flaky(FakeSource):
         return super().read(index, frames)
 
 
+class AllBroken(FakeSource):
+    def read(self, index, frames):
+        raise VideoReadError(self.name(index), "corrupt video")
+
+
+def test_a_data_set_with_no_readable_video_is_a_named_input_error_not_a_crash():
+    """Every video unreadable: an input error (the CLI's one line, exit 2) naming the videos and
+    the doctor command, from the pretext and the clip data sets alike."""
+    from skipclip.data import PretextDataset
+    from skipclip.data.sampling.window import PretextWindow
+    from skipclip.errors import InvalidInputError
+
+    src = AllBroken([40] * 3, size=16, num_classes=2)
+    pretext = PretextDataset(src, PretextWindow(4, 2, 2, 1), 16, None, seed=0, train=True)
+    with pytest.raises(InvalidInputError, match=r"none of the 3 videos .*v0: corrupt video.*skipclip doctor"):
+        pretext[0]
+    with pytest.raises(InvalidInputError, match=r"none of the videos .*v1: corrupt video.*skipclip doctor"):
+        ClipDataset(src, 4, 16, train=True)[0]
+
+
 @pytest.mark.parametrize("workers", [0, 2])
 def test_clip_dataset_names_unreadable_videos_from_any_worker_count(workers):
     from torch.utils.data import DataLoader

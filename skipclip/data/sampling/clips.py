@@ -100,7 +100,9 @@ class ClipDataset(Dataset):
                 name = self.source.name(self.items[j][0])
                 passed[name] = self.failed[name] = exc.reason
         if self.train:
-            raise RuntimeError("no video of the data set could be read: " + "; ".join(f"{n}: {r}" for n, r in passed.items())[:500])
+            reasons = "; ".join(f"{n}: {r}" for n, r in passed.items())
+            raise InvalidInputError(f"none of the videos of the data set could be read ({reasons[:500]}); "
+                                    "`skipclip doctor --data DATA` lists what is wrong with each")
         video = self.items[index][0]
         blank = torch.zeros(3, self.clip_len, self.crop_size, self.crop_size, dtype=torch.uint8)
         return {"clip": blank, "label": self.source.label(video), "video": video, "ok": False,

@@ -142,7 +142,9 @@ class PretextDataset(Dataset):
             except VideoReadError as exc:
                 passed[self.source.name(video)] = self.failed[self.source.name(video)] = exc.reason
                 log.warning("skipping unreadable video %s", exc)
-        raise RuntimeError("no video of the data set could be read; see the log for the reasons")
+        reasons = "; ".join(f"{name}: {why}" for name, why in passed.items())
+        raise InvalidInputError(f"none of the {n} videos of the data set could be read ({reasons[:500]}); "
+                                "`skipclip doctor --data DATA` lists what is wrong with each")
 
     def _sample(self, video: int, rng: np.random.Generator) -> dict:
         w = self.window
