@@ -67,6 +67,18 @@ def health_curve(metrics_csv: Path) -> list[dict]:
     return rows
 
 
+def baselines(runs: list[Path]) -> dict[str, float]:
+    """The mean over the runs of each health baseline's held-out rank accuracy (run.json's
+    ``health.baselines``: pixels, untrained f, step 0), for the runs that measured them."""
+    found: dict[str, list[float]] = {}
+    for run_dir in runs:
+        health = json.loads((run_dir / "run.json").read_text()).get("health") or {}
+        for name, summary in (health.get("baselines") or {}).items():
+            if summary and summary.get("rank_acc") is not None:
+                found.setdefault(name, []).append(summary["rank_acc"])
+    return {name: statistics.mean(values) for name, values in found.items()}
+
+
 def mean_std(values: list[float]) -> tuple[float, float]:
     return statistics.mean(values), (statistics.stdev(values) if len(values) > 1 else 0.0)
 
@@ -128,6 +140,9 @@ def main() -> None:
     print("\npretext health on held-out videos over pretraining (seeds in columns: rank acc / gap)")
     curves = [health_curve(out / f"pretrain-{s}" / "logs" / "metrics.csv") for s in range(args.seeds)]
     summary["health"] = curves
+    summary["baselines"] = baselines([out / f"pretrain-{s}" for s in range(args.seeds)])
+    print("baselines on the same held-out windows, mean over seeds: "
+          + ", ".join(f"{k} {v:.3f}" for k, v in summary["baselines"].items()))
     for i, r in enumerate(curves[0]):
         cells = [f"{c[i]['rank_acc']:.3f} / {c[i]['gap']:.3f}" for c in curves if i < len(c)]
         print(f"{r['step']:5d}  " + "   ".join(cells))
@@ -148,6 +163,10 @@ def plot(summary: dict, png: Path) -> Path:
         axes[0].plot(steps, [r["rank_acc"] for r in curve], "o-", ms=3, label=f"seed {s}")
         axes[1].plot(steps, [r["gap"] for r in curve], "o-", ms=3, label=f"seed {s}")
     axes[0].axhline(0.5, color="grey", ls=":", label="chance")
+    styles = {"pixel": ("tab:red", "pixels"), "untrained_f": ("tab:purple", "untrained f"), "step0": ("grey", "step 0")}
+    for name, value in (summary.get("baselines") or {}).items():
+        color, label = styles.get(name, ("black", name))
+        axes[0].axhline(value, color=color, ls="--", lw=1, label=f"{label} (mean)")
     axes[0].set_title("held-out rank accuracy")
     axes[1].set_title("held-out positive - negative score")
     for ax in axes[:2]:
