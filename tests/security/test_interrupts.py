@@ -24,6 +24,21 @@ from skipclip.data.store.prepare import prepare
 from helpers import child_env, cli, tiny_config, tiny_overrides
 from video_factory import make_folder, video
 
+
+
+@pytest.fixture(autouse=True)
+def default_signal_handlers():
+    """Python's own SIGINT and SIGTERM handlers for each test: a pytest started in the background
+    by a non-interactive shell (`cmd &`, nohup) inherits SIGINT ignored, and skipclip rightly
+    leaves an ignored SIGINT alone."""
+    saved = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    yield
+    for signum, handler in saved.items():
+        signal.signal(signum, handler)
+
+
 # ------------------------------------------------------------------------------ configuration
 
 
