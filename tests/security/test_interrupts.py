@@ -25,7 +25,6 @@ from helpers import child_env, cli, tiny_config, tiny_overrides
 from video_factory import make_folder, video
 
 
-
 @pytest.fixture(autouse=True)
 def default_signal_handlers():
     """Python's own SIGINT and SIGTERM handlers for each test: a pytest started in the background
