@@ -159,9 +159,7 @@ def resume_path(out: str | Path, resume: bool) -> str | None:
     """
     if not resume:
         return None
-    folder = Path(out) / "checkpoints"
-    remove_stale_temporaries(folder)
-    last = folder / LAST
+    last = Path(out) / "checkpoints" / LAST  # temporaries a killed writer left: start_run removes them, under the lock
     if not last.exists():
         log.warning("--resume given but %s does not exist; starting from scratch", last)
         return None

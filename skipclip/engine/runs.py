@@ -30,6 +30,7 @@ import yaml
 
 from skipclip._version import __version__
 from skipclip.config import Config, read_yaml
+from skipclip.engine.checkpoints import remove_stale_temporaries
 from skipclip.engine.run_lock import lock_run_dir, release_run_dir
 from skipclip.errors import InvalidInputError, OutputExistsError, Terminated
 from skipclip.utils.dist import launch_rank
@@ -235,6 +236,8 @@ def start_run(out: Path, cfg, info: dict | None, *, resume: bool, force: bool, k
     if force:
         for sub in ("checkpoints", "logs"):
             shutil.rmtree(out / sub, ignore_errors=True)
+    elif resume:  # under the lock: before it, these could be a live writer's files, not a dead one's
+        remove_stale_temporaries(out / "checkpoints")
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_text(out / "config.yaml", yaml.safe_dump(cfg.to_dict(), sort_keys=False))
     record = {

@@ -40,7 +40,26 @@ def test_sigkill_while_writing_keeps_the_previous_checkpoint(tmp_path):
     stale = list(path.parent.glob(".last.ckpt.*.tmp"))
     assert len(stale) == 1  # the unfinished new one
     assert resume_path(tmp_path, resume=True) == str(path)
-    assert not list(path.parent.glob("*.tmp"))  # cleaned when the run is resumed
+    assert len(list(path.parent.glob("*.tmp"))) == 1  # not before the lock: it could be a live writer's
+    assert remove_stale_temporaries(path.parent) and not list(path.parent.glob("*.tmp"))
+
+
+def test_a_resume_removes_stale_temporaries_only_under_the_runs_lock(tmp_path):
+    """A second `--resume` on a live run must not delete the live writer's temporary file (it
+    did, before taking the lock, and the first run then died on its rename)."""
+    from skipclip.config import load_config
+    from skipclip.engine.runs import finish_run, start_run
+
+    cfg = load_config("cpu")
+    out = start_run(tmp_path / "run", cfg, None, resume=False, force=False, kind="pretrain")
+    stale = out / "checkpoints" / ".last.ckpt.123.tmp"
+    stale.parent.mkdir()
+    stale.write_bytes(b"half")
+    assert resume_path(out, resume=True) is None and stale.exists()  # checked, not touched
+    finish_run(out, status="interrupted")
+    start_run(out, cfg, None, resume=True, force=False, kind="pretrain")  # the lock is this run's now
+    assert not stale.exists()
+    finish_run(out, status="finished")
 
 
 def test_failed_write_leaves_no_temporary_and_old_file(tmp_path, monkeypatch):
