@@ -14,7 +14,7 @@ from skipclip.errors import InvalidInputError
 from skipclip.eval.features import frozen_features
 from skipclip.eval.metrics import topk_accuracy
 from skipclip.eval.retrieval import cosine_similarity
-from skipclip.utils.records import record
+from skipclip.utils.records import ProtocolRow
 
 KNN_K = 20
 KNN_TEMPERATURE = 0.07
@@ -68,7 +68,7 @@ def knn_accuracy(query: np.ndarray, query_labels: np.ndarray, gallery: np.ndarra
 
 
 @dataclass(frozen=True, kw_only=True)
-class KnnResult:
+class KnnResult(ProtocolRow):
     """The ``knn`` protocol's row of a report.
 
     Attributes:
@@ -81,7 +81,6 @@ class KnnResult:
         gallery: training videos.
     """
 
-    init: str | None = None
     protocol: str = field(default="knn", init=False)
     top1: float
     top5: float
@@ -89,9 +88,6 @@ class KnnResult:
     temperature: float
     queries: int
     gallery: int
-
-    def to_dict(self) -> dict:
-        return record(self, omit_none=("init",))
 
 
 def knn(cfg, encoder, train_src, test_src, *, features=None, k: int = KNN_K,

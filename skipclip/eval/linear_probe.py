@@ -13,7 +13,7 @@ import torch.nn.functional as F
 from skipclip.errors import InvalidInputError
 from skipclip.eval.features import frozen_features
 from skipclip.eval.metrics import topk_accuracy
-from skipclip.utils.records import record
+from skipclip.utils.records import ProtocolRow
 
 METHOD = "L-BFGS softmax regression on frozen, standardised per-video features"
 
@@ -55,7 +55,7 @@ def fit_linear_probe(x: np.ndarray, y: np.ndarray, num_classes: int, weight_deca
 
 
 @dataclass(frozen=True, kw_only=True)
-class LinearProbeResult:
+class LinearProbeResult(ProtocolRow):
     """The ``linear_probe`` protocol's row of a report.
 
     Attributes:
@@ -67,7 +67,6 @@ class LinearProbeResult:
         seed: seed of the weights' initialisation.
     """
 
-    init: str | None = None
     protocol: str = field(default="linear_probe", init=False)
     method: str = field(default=METHOD, init=False)
     top1: float
@@ -75,9 +74,6 @@ class LinearProbeResult:
     train_videos: int
     test_videos: int
     seed: int
-
-    def to_dict(self) -> dict:
-        return record(self, omit_none=("init",))
 
 
 def linear_probe(cfg, encoder, train_src, test_src, *, seed: int = 0, weight_decay: float = 1e-3,

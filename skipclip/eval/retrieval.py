@@ -11,7 +11,7 @@ import numpy as np
 
 from skipclip.errors import InvalidInputError
 from skipclip.eval.features import frozen_features
-from skipclip.utils.records import record
+from skipclip.utils.records import ProtocolRow
 
 RECALL_AT = (1, 5, 10, 20, 50)
 
@@ -51,7 +51,7 @@ def retrieval_recall(query: np.ndarray, query_labels: np.ndarray, gallery: np.nd
 
 
 @dataclass(frozen=True, kw_only=True)
-class RetrievalResult:
+class RetrievalResult(ProtocolRow):
     """The ``retrieval`` protocol's row of a report.
 
     Attributes:
@@ -63,16 +63,12 @@ class RetrievalResult:
         gallery: training videos.
     """
 
-    init: str | None = None
     protocol: str = field(default="retrieval", init=False)
     top1: float
     top5: float
     recall: dict[str, float]
     queries: int
     gallery: int
-
-    def to_dict(self) -> dict:
-        return record(self, omit_none=("init",))
 
 
 def retrieval(cfg, encoder, train_src, test_src, *, features=None) -> RetrievalResult:
