@@ -122,7 +122,8 @@ def add_arguments(p):
     p.add_argument("--on-nonfinite", choices=["stop", "skip"], help="on a NaN/inf loss: stop, or skip the batch")
     p.add_argument("--log-images-every", type=_non_negative, default=10, metavar="EPOCHS",
                    help="draw Figure 3 (similarity maps) of 3 fixed validation videos every EPOCHS epochs to "
-                        "OUT/figures/ and to the TensorBoard / W&B loggers (0: never)")
+                        "OUT/figures/ and to the TensorBoard / W&B loggers, under a step budget at most 3 times a run "
+                        "(0: never)")
     p.add_argument("--checkpoint-every", type=_non_negative, default=50, metavar="STEPS",
                    help="write OUT/checkpoints/last.ckpt every STEPS optimiser steps, so --resume continues "
                         "mid-epoch after a crash (0: at epoch ends only)")

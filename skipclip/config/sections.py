@@ -72,6 +72,9 @@ class DataConfig:
     batch_per: str = "device"
     num_workers: int = 4
     loader_timeout: float = 600.0  # seconds a loader worker may take for one batch (0: no limit)
+    # without workers (num_workers: 0), batches read this far ahead on a background thread while
+    # the model trains, across epoch ends (0: read in turn); the batches are the same either way
+    prefetch: int = 2
     val_fraction: float = 0.1
     val_fallback: str = "videos"  # classes whose groups cannot be held out: "videos" | "skip" | "error"
     # raw folders: force a layout; a folder without split files holds out this share of each

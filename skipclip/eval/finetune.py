@@ -201,13 +201,13 @@ def finetune(cfg: Config, encoder: nn.Module, train_src, val_src, *, epochs: int
     # clip order a pure function of (seed, epoch), sharded over DDP ranks, restartable mid-epoch
     batch = finetune_batch(cfg, ft.batch_size, devices, num_nodes)  # per process
     train_loader = epoch_loader(train_ds, batch, shuffle=True, drop_last=len(train_ds) > batch,
-                                seed=seed, num_workers=workers, timeout=timeout)
+                                seed=seed, num_workers=workers, timeout=timeout, prefetch=cfg.data.prefetch)
     val_loader = val_ds = None
     if val_src is not None:
         val_ds = ClipDataset(val_src, ft.clip_frames, ft.crop_size, ft.short_side, train=False,
                              stride=ft.window_stride)
         val_loader = epoch_loader(val_ds, batch, shuffle=False, drop_last=False, seed=seed,
-                                  num_workers=workers, timeout=timeout, mark_padding=True)  # DDP padding unscored
+                                  num_workers=workers, timeout=timeout, mark_padding=True, prefetch=cfg.data.prefetch)  # DDP padding unscored
     failures = CollectFailures()
     if log_dir is not None:
         keep = KeepBest("val/video_acc", save_to=Path(log_dir) / "checkpoints" / "best.ckpt")

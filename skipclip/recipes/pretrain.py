@@ -116,7 +116,7 @@ def make_loader(dataset, cfg: Config, shuffle: bool, drop_last: bool, batch_size
     batch = process_batch(cfg) if batch_size is None else batch_size
     return epoch_loader(dataset, batch, shuffle=shuffle, drop_last=drop_last, seed=cfg.trainer.seed,
                         num_workers=cfg.data.num_workers, mark_padding=not drop_last,
-                        timeout=cfg.data.loader_timeout)
+                        timeout=cfg.data.loader_timeout, prefetch=cfg.data.prefetch)
 
 
 def pretrain(cfg: Config, data: str, out: str | Path, *, resume: bool = False, force: bool = False,

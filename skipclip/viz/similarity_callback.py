@@ -22,6 +22,9 @@ def figure_pixels(fig) -> np.ndarray:
 
 
 
+MAX_SETS = 3  # most sets of figures of a run under a step budget
+
+
 class SimilarityMaps(L.Callback):
     """Every ``every_n_epochs`` epochs, Figure 3 of a few fixed videos: per-cell similarity maps
     of the model's g and f (:func:`skipclip.viz.similarity.similarity_maps`), drawn with
@@ -32,7 +35,8 @@ class SimilarityMaps(L.Callback):
         dataset: a :class:`~skipclip.data.sampling.pretext.PretextDataset` with ``train=False`` (the same
             centre-cropped window of a video every time), usually the validation split's.
         out: run folder.
-        every_n_epochs: epochs between figures; 0 draws none.
+        every_n_epochs: epochs between figures, and under a step budget at least a
+            :data:`MAX_SETS`-th of the steps; 0 draws none.
         count: videos drawn (spread evenly over the data set).
 
     Raises:
@@ -45,11 +49,18 @@ class SimilarityMaps(L.Callback):
         self.dataset, self.out, self.every, self.count = dataset, Path(out), every_n_epochs, count
         self.items = sorted(set(np.linspace(0, len(dataset) - 1, min(count, len(dataset))).round().astype(int)))
         self.drawn: list[Path] = []
+        self.last_step: int | None = None
 
     def on_train_epoch_end(self, trainer, pl_module):
         epoch = trainer.current_epoch
         if not self.every or (epoch + 1) % self.every or not trainer.is_global_zero:
             return
+        # under a step budget an epoch may be two steps: at most MAX_SETS sets of figures a run
+        # (each set costs about as much as 10 training steps at cpu-real's sizes)
+        gap = trainer.max_steps // MAX_SETS if trainer.max_steps and trainer.max_steps > 0 else 0
+        if self.last_step is not None and trainer.global_step - self.last_step < gap:
+            return
+        self.last_step = trainer.global_step
         was_training = pl_module.training
         pl_module.eval()
         try:
@@ -66,8 +77,9 @@ class SimilarityMaps(L.Callback):
         name = self.dataset.source.name(int(sample["video"]))
         fig = draw(context, targets, maps, scores, f"{name}, epoch {epoch}")
         tag = f"similarity/{item}"
-        pixels = figure_pixels(fig)
-        for logger in trainer.loggers:
+        images = [lg for lg in trainer.loggers if isinstance(lg, (TensorBoardLogger, WandbLogger))]
+        pixels = figure_pixels(fig) if images else None  # a second rendering: only for an image logger
+        for logger in images:
             if isinstance(logger, TensorBoardLogger):
                 logger.experiment.add_image(tag, pixels, global_step=trainer.global_step, dataformats="HWC")
             elif isinstance(logger, WandbLogger):

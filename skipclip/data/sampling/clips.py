@@ -87,13 +87,18 @@ class ClipDataset(Dataset):
         return len(self.items)
 
     def __getitem__(self, index: int) -> dict:
+        return self.at_epoch(index, self.epoch)
+
+    def at_epoch(self, index: int, epoch: int) -> dict:
+        """Item ``index`` of epoch ``epoch`` (a pure function of both and the seed): what
+        :class:`~skipclip.data.sampling.prefetch.PrefetchLoader` reads ahead of ``set_epoch``."""
         pad = index >= len(self.items)  # a padded repeat (EpochSampler's mark_padding)
         index = index % len(self.items)
         passed: dict[str, str] = {}
         for attempt in range(len(self.items) if self.train else 1):
             j = (index + attempt) % len(self.items)
             try:
-                item = self._clip(j)
+                item = self._clip(j, epoch)
                 item.update(ok=not (pad and not self.train), **{FAILED: dict(passed)})
                 return item
             except VideoReadError as exc:
@@ -108,9 +113,9 @@ class ClipDataset(Dataset):
         return {"clip": blank, "label": self.source.label(video), "video": video, "ok": False,
                 FAILED: dict(passed)}
 
-    def _clip(self, index: int) -> dict:
+    def _clip(self, index: int, epoch: int | None = None) -> dict:
         video, start = self.items[index]
-        rng = np.random.default_rng((self.seed, self.epoch, index))
+        rng = np.random.default_rng((self.seed, self.epoch if epoch is None else epoch, index))
         n = self.source.num_frames(video)
         if start < 0:
             start = int(rng.integers(0, n - self.clip_len + 1))

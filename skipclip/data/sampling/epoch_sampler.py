@@ -13,6 +13,7 @@ import torch
 from torch.utils.data import DataLoader, Sampler
 
 from skipclip.data.failures import collate
+from skipclip.data.sampling.prefetch import PrefetchLoader, with_prefetch
 from skipclip.errors import InvalidInputError
 from skipclip.utils import dist
 
@@ -92,17 +93,19 @@ class EpochSampler(Sampler[int]):
 
 def epoch_loader(dataset, batch_size: int, *, shuffle: bool, drop_last: bool, seed: int = 0,
                  num_workers: int = 0, pin_memory: bool | None = None, collate_fn=None,
-                 mark_padding: bool = False, timeout: float = 0) -> DataLoader:
+                 mark_padding: bool = False, timeout: float = 0, prefetch: int = 0) -> DataLoader:
     """A DataLoader over ``dataset`` with an :class:`EpochSampler` (for training and evaluation,
     one process or many). Pass ``use_distributed_sampler=False`` to the Trainer.
 
     The loader draws its workers' base seed from its own generator, never from the global torch
     stream, so creating it does not shift the training randomness (exact resume needs that).
     ``timeout`` (seconds, workers only): a worker stuck on one batch (a hung decoder) ends the
-    run with an error instead of blocking it forever.
+    run with an error instead of blocking it forever. ``prefetch`` (no workers only): batches read
+    ahead on a background thread, across epoch ends when ``shuffle``
+    (:class:`~skipclip.data.sampling.prefetch.PrefetchLoader`).
     """
     sampler = EpochSampler(len(dataset), shuffle=shuffle, seed=seed, drop_last=drop_last, mark_padding=mark_padding)
-    return DataLoader(
+    loader = PrefetchLoader(
         dataset,
         batch_size=batch_size,
         sampler=sampler,
@@ -114,3 +117,4 @@ def epoch_loader(dataset, batch_size: int, *, shuffle: bool, drop_last: bool, se
         collate_fn=collate_fn or collate,
         timeout=timeout if num_workers else 0,
     )
+    return with_prefetch(loader, prefetch, across_epochs=shuffle)

@@ -120,10 +120,15 @@ class PretextDataset(Dataset):
     def __len__(self) -> int:
         return len(self.valid)
 
-    def rng(self, index: int) -> np.random.Generator:
-        return np.random.default_rng((self.seed, self.epoch, index))
+    def rng(self, index: int, epoch: int | None = None) -> np.random.Generator:
+        return np.random.default_rng((self.seed, self.epoch if epoch is None else epoch, index))
 
     def __getitem__(self, index: int) -> dict:
+        return self.at_epoch(index, self.epoch)
+
+    def at_epoch(self, index: int, epoch: int) -> dict:
+        """Item ``index`` of epoch ``epoch`` (a pure function of both and the seed): what
+        :class:`~skipclip.data.sampling.prefetch.PrefetchLoader` reads ahead of ``set_epoch``."""
         n = len(self.valid)
         pad = index >= n  # a padded repeat of index - n (EpochSampler's mark_padding)
         index = index - n if pad else index
@@ -132,7 +137,7 @@ class PretextDataset(Dataset):
             j = (index + attempt) % n
             video = self.valid[j]
             # a replacement gets a stream of its own: item j's stream would copy item j's sample
-            rng = self.rng(index) if attempt == 0 else np.random.default_rng((self.seed, self.epoch, index, attempt))
+            rng = self.rng(index, epoch) if attempt == 0 else np.random.default_rng((self.seed, epoch, index, attempt))
             try:
                 sample = self._sample(video, rng)
                 sample["skipped"] = attempt  # unreadable videos passed over for this item
