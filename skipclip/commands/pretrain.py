@@ -58,7 +58,8 @@ def add_common_training_arguments(p, default_config: str = "cpu") -> None:
     p.add_argument("--num-workers", type=int, help="data-loading worker processes")
     p.add_argument("--crop-size", type=int, help="square crop side in pixels")
     add_device_arguments(p)
-    p.add_argument("--precision", help="32-true, bf16-mixed or 16-mixed (GPU)")
+    p.add_argument("--precision", help="auto (bf16 autocast where this machine runs the step measurably faster in it, timed once "
+                        "per machine and shape), 32-true, bf16-mixed or 16-mixed (GPU)")
     p.add_argument("--seed", type=int, help="random seed")
     add_set_argument(p)
     add_logger_argument(p)
@@ -186,6 +187,10 @@ def run(args) -> int:
             print(f"  {key:18s} {m[key]:.3f}")
     for line in health_lines(summary.health):
         print(line)
+    if summary.wall_s > 0:
+        print(f"  monitoring {summary.monitor_s:.1f} s, {100 * summary.monitor_s / summary.wall_s:.0f}% of the run "
+              f"({summary.validations} validations; cadence: optim.val_every_steps, trainer.health_every, "
+              "trainer.knn_every)")
     if summary.too_short_videos or summary.failed_videos or summary.skipped_videos:
         print(f"  skipped: {summary.too_short_videos} too short, {len(summary.failed_videos)} unreadable, "
               f"{summary.skipped_videos} reads passed over")

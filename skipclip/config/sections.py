@@ -122,6 +122,9 @@ class TrainerConfig:
     time_budget_min: Any = None  # wall-time cap of a pretraining or fine-tuning run, minutes
     # pretraining on labelled data: kNN top-1 of frozen g features every this many validations (0: never)
     knn_every: int = 1
+    # pretext health of the model every this many validations (0: at the end only); the
+    # baselines come with the first measurement (docs/pretext-health.md)
+    health_every: int = 1
 
 
 @dataclass

@@ -316,8 +316,9 @@ def _check_optim(o) -> None:
 
 def _check_trainer(t) -> None:
     """The trainer section: precision, devices, seeds, logging, budgets."""
-    _check(t.precision in ("32-true", "32", "16-mixed", "bf16-mixed", "bf16-true", "64-true"),
-           f"trainer.precision must be one of 32-true, 16-mixed, bf16-mixed, bf16-true, got {t.precision!r}")
+    _check(t.precision in ("auto", "32-true", "32", "16-mixed", "bf16-mixed", "bf16-true", "64-true"),
+           f"trainer.precision must be one of auto (bf16 where measured faster), 32-true, 16-mixed, bf16-mixed, "
+           f"bf16-true, got {t.precision!r}")
     _check(t.on_nonfinite in ("stop", "skip"),
            f"trainer.on_nonfinite must be 'stop' or 'skip', got {t.on_nonfinite!r}")
     _check(isinstance(t.checkpoint_keep, int) and t.checkpoint_keep >= 1,
@@ -335,6 +336,8 @@ def _check_trainer(t) -> None:
            f"trainer.seed must be an integer in [0, 2**32), got {t.seed!r}")
     _check(isinstance(t.log_every_n_steps, int) and t.log_every_n_steps >= 1,
            f"trainer.log_every_n_steps must be an integer >= 1, got {t.log_every_n_steps!r}")
+    _check(isinstance(t.health_every, int) and not isinstance(t.health_every, bool) and t.health_every >= 0,
+           f"trainer.health_every must be an integer >= 0 validations (0: at the end only), got {t.health_every!r}")
     _check(isinstance(t.knn_every, int) and t.knn_every >= 0,
            f"trainer.knn_every must be an integer >= 0 validations (0: no online kNN), got {t.knn_every!r}")
     ltb = t.limit_train_batches

@@ -30,7 +30,7 @@ class FitOutcome:
 def fit(cfg, module: L.LightningModule, train_loader, val_loader=None, *, budget, what: str,
         out: str | Path | None = None, callbacks: list | None = None, plugins: list | None = None,
         ckpt_path: str | None = None, progress: bool = False, loggers=("csv",), devices=None,
-        num_nodes: int | None = None, enable_checkpointing: bool = True) -> FitOutcome:
+        num_nodes: int | None = None, enable_checkpointing: bool = True, precision: str | None = None) -> FitOutcome:
     """Train ``module`` on ``train_loader`` (validating on ``val_loader``) for ``budget``.
 
     Args:
@@ -50,10 +50,11 @@ def fit(cfg, module: L.LightningModule, train_loader, val_loader=None, *, budget
         loggers: see :mod:`skipclip.engine.loggers`.
         devices, num_nodes: default ``cfg.trainer``'s.
         enable_checkpointing: let the ``ModelCheckpoint`` callbacks in ``callbacks`` write.
+        precision: default ``cfg.trainer.precision`` (``auto`` resolved by the caller).
     """
     trainer = make_trainer(cfg, out=out, callbacks=callbacks, plugins=plugins, progress=progress,
                            devices=devices, num_nodes=num_nodes, enable_checkpointing=enable_checkpointing,
-                           resumable_sampler=True, loggers=loggers, **budget.trainer_kwargs())
+                           resumable_sampler=True, loggers=loggers, precision=precision, **budget.trainer_kwargs())
     if progress and trainer.is_global_zero:
         print(f"{what} {len(train_loader.dataset)} videos, {len(train_loader)} steps an epoch: {budget.describe()}",
               flush=True)

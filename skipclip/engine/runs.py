@@ -95,7 +95,8 @@ RESUMABLE_CHANGES = {"optim.max_epochs", "finetune.max_epochs", "trainer.time_bu
                      "data.loader_timeout", "data.prefetch", "trainer.log_every_n_steps",
                      "trainer.on_nonfinite", "trainer.accelerator", "trainer.limit_train_batches",
                      "trainer.devices", "trainer.num_nodes",  # a new world size warns: not bit-exact
-                     "pretext.health_windows", "trainer.knn_every"}  # measurements only
+                     "pretext.health_windows", "trainer.knn_every",
+                     "trainer.health_every"}  # measurements only
 
 
 def _flat(d: dict, prefix: str = "") -> dict:

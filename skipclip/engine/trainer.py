@@ -94,11 +94,16 @@ def check_devices(cfg) -> None:
                                 f"have (it has {count}: ids 0..{count - 1})")
 
 
+def _lightning_precision(precision: str) -> str:
+    return "32-true" if precision == "auto" else precision
+
+
 def make_trainer(cfg, *, max_epochs: int, out: str | Path | None = None, callbacks: list | None = None,
                  plugins: list | None = None, progress: bool = False, devices=None, num_nodes: int | None = None,
                  check_val_every_n_epoch: int = 1, max_minutes: float | None = None,
                  max_steps: int | None = None, val_every_steps: int | None = None,
-                 enable_checkpointing: bool = False, resumable_sampler: bool = False, loggers=("csv",)):
+                 enable_checkpointing: bool = False, resumable_sampler: bool = False, loggers=("csv",),
+                 precision: str | None = None):
     """A Lightning ``Trainer`` configured from ``cfg.trainer``.
 
     Args:
@@ -121,6 +126,8 @@ def make_trainer(cfg, *, max_epochs: int, out: str | Path | None = None, callbac
         resumable_sampler: the loaders bring their own rank-sharded, resumable sampler
             (:class:`~skipclip.data.sampling.epoch_sampler.EpochSampler`), so Lightning adds none.
         loggers: names from ``csv``, ``tensorboard``, ``wandb`` (see :mod:`skipclip.engine.loggers`).
+        precision: Lightning's precision (default ``cfg.trainer.precision``; ``auto`` is resolved
+            by the caller, :mod:`skipclip.engine.precision`, and means fp32 here).
 
     Raises:
         ValueError: an unknown logger, or one whose package is missing.
@@ -141,7 +148,7 @@ def make_trainer(cfg, *, max_epochs: int, out: str | Path | None = None, callbac
         devices=devices,
         num_nodes=num_nodes,
         strategy=plan.strategy,
-        precision=t.precision,
+        precision=_lightning_precision(precision or t.precision),
         max_epochs=max_epochs,
         max_steps=max_steps if max_steps else -1,
         max_time={"minutes": max_minutes} if max_minutes else None,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 import torch
 from torch.utils.data import DataLoader
@@ -30,8 +32,29 @@ class CachedBatches:
         self.dataset, self.batch_size, self.cache_bytes = dataset, batch_size, cache_bytes
         self.num_workers = num_workers
         self.cached: list[dict] | None = None
+        self._filler: threading.Thread | None = None
+
+    def warm(self) -> None:
+        """Read (and keep) the batches on a background thread, e.g. on the core the training step
+        leaves idle; the next iteration waits for it. A failed read is left to that iteration."""
+        if self.cached is None and self._filler is None:
+            self._filler = threading.Thread(target=self._fill, name="skipclip-cache", daemon=True)
+            self._filler.start()
+
+    def _fill(self) -> None:
+        try:
+            for _ in self._read():
+                pass
+        except Exception:  # noqa: BLE001 - read again (and raised) by the next iteration
+            self.cached = None
 
     def __iter__(self):
+        if self._filler is not None:
+            self._filler.join()
+            self._filler = None
+        return self._read()
+
+    def _read(self):
         if self.cached is not None:
             yield from self.cached
             return

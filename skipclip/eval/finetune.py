@@ -29,6 +29,7 @@ from skipclip.data import ClipDataset, VideoReadError, epoch_loader
 from skipclip.engine.callbacks import CollectFailures, KeepBest
 from skipclip.engine.checkpoints import fit_kit
 from skipclip.engine.fit import FitOutcome, fit
+from skipclip.engine.precision import encoder_probe, resolved
 from skipclip.engine.resume import TrainingPosition
 from skipclip.engine.trainer import device_of, process_plan
 from skipclip.errors import InvalidInputError
@@ -217,9 +218,12 @@ def finetune(cfg: Config, encoder: nn.Module, train_src, val_src, *, epochs: int
     else:
         keep = KeepBest("val/video_acc")
         callbacks, plugins, ckpt_path = [TrainingPosition(train_loader, seed=seed), keep, failures], None, None
+    device = device_of(cfg)
+    choice = resolved(cfg, lambda: encoder_probe(cfg, ft.clip_frames, ft.crop_size, batch, device, frozen), device)
     done = fit(cfg, model, train_loader, val_loader, budget=budget, what="fine-tuning on", out=log_dir,
                callbacks=callbacks, plugins=plugins, ckpt_path=ckpt_path, progress=progress, loggers=loggers,
-               devices=devices, num_nodes=num_nodes, enable_checkpointing=log_dir is not None)
+               devices=devices, num_nodes=num_nodes, enable_checkpointing=log_dir is not None,
+               precision=choice.precision if choice is not None else None)
     failed = {**train_ds.failed, **(val_ds.failed if val_ds is not None else {}), **failures.failed}
     history = _restore_selected(ft.selection, keep, model, done, budget, batch, len(train_ds.too_short), failed,
                                 ckpt_path)

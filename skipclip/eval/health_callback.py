@@ -83,9 +83,11 @@ class KnnProbe:
 
 
 class PretextHealthMonitor(L.Callback):
-    """Pretext health of the model at every validation, baselines at the start of fit, kNN every
-    ``knn_every`` validations, and a last measurement at the end of training when the last
-    validation came earlier.
+    """Pretext health of the model every ``health_every`` validations, kNN every ``knn_every``
+    validations, and a last measurement at the end of training when the last one came earlier;
+    the baselines with the first measurement. The windows and clips are read on a background
+    thread from the start of fit (the core the training step leaves idle), so a measurement costs
+    its forward passes.
 
     Args:
         initial_model: the run's model before any step (copied here; the ``step0`` and
@@ -94,26 +96,34 @@ class PretextHealthMonitor(L.Callback):
         train: a fixed sample of health windows of the training videos (``None``: not measured).
         knn: the online kNN (``None``: not measured).
         knn_every: validations between two kNN measurements (0: never).
+        health_every: validations between two health measurements (0: at the end only).
         batch_size: windows per batch.
         seed: seed of the bootstrap intervals.
         num_workers: loader worker processes reading the windows (used while they are not cached).
 
     Raises:
-        ValueError: neither ``held_out`` nor ``train``, or ``knn_every`` < 0.
+        ValueError: neither ``held_out`` nor ``train``, or ``knn_every`` or ``health_every`` < 0.
+
+    Attributes:
+        final_s: seconds of the measurement at the end of training (outside any validation).
     """
 
     def __init__(self, initial_model, held_out: HealthDataset | None, train: HealthDataset | None = None,
                  knn: KnnProbe | None = None, knn_every: int = 1, batch_size: int = 32, seed: int = 0,
-                 num_workers: int = 0):
+                 num_workers: int = 0, health_every: int = 1):
         if held_out is None and train is None:
             raise InvalidInputError("pretext health needs held-out or training windows")
         if knn_every < 0:
             raise InvalidInputError(f"knn_every must be >= 0 (0: never), got {knn_every}")
+        if health_every < 0:
+            raise InvalidInputError(f"health_every must be >= 0 (0: at the end only), got {health_every}")
         self.initial = copy.deepcopy(initial_model).cpu()
         self.held_out, self.train = (CachedBatches(ds, batch_size, num_workers=num_workers) if ds is not None else None
                                      for ds in (held_out, train))
         self.knn, self.knn_every, self.seed = knn, knn_every, seed
+        self.health_every = health_every
         self.validations = 0
+        self.final_s = 0.0
         self.health = PretextHealth(step=0, baselines_on="held_out" if held_out is not None else "train")
 
     @classmethod
@@ -135,44 +145,59 @@ class PretextHealthMonitor(L.Callback):
             except InvalidInputError as exc:  # e.g. no video as long as a clip: health goes on without kNN
                 log.warning("no online kNN: %s", exc)
         return cls(model, *windows, knn=knn, knn_every=cfg.trainer.knn_every, batch_size=cfg.data.batch_size,
-                   seed=seed, num_workers=cfg.data.num_workers)
+                   seed=seed, num_workers=cfg.data.num_workers, health_every=cfg.trainer.health_every)
 
     def on_fit_start(self, trainer, pl_module):
-        if trainer.is_global_zero and self.initial is not None:
-            batches = self.held_out if self.held_out is not None else self.train
-            start = time.perf_counter()
-            with keep_rng(pl_module.device):
-                self.health.baselines = measure_baselines(self.initial, batches, pl_module.device, seed=self.seed)
-            self.health.seconds += time.perf_counter() - start
-        self.initial = None  # measured once; the copy is not kept
+        if not trainer.is_global_zero:
+            self.initial = None
+            return
+        if not self.health.baselines:  # read while training, on the core the step leaves idle
+            for batches in (self.held_out, self.train, *(self.knn.batches if self.knn is not None else ())):
+                if batches is not None and batches.num_workers == 0:
+                    batches.warm()
 
-    def _measure(self, trainer, pl_module, with_knn: bool) -> dict[str, float]:
+    def _baselines(self, device) -> None:
+        """The baselines, once, on the run's initial model (the copy is dropped after)."""
+        if self.initial is not None:
+            batches = self.held_out if self.held_out is not None else self.train
+            self.health.baselines = measure_baselines(self.initial, batches, device, seed=self.seed)
+        self.initial = None
+
+    def _measure(self, trainer, pl_module, with_knn: bool, with_health: bool = True) -> dict[str, float]:
         start = time.perf_counter()
         with keep_rng(pl_module.device):
-            logged = self._measure_now(trainer, pl_module, with_knn)
+            logged = self._measure_now(trainer, pl_module, with_knn, with_health)
         self.health.seconds += time.perf_counter() - start
         return logged
 
-    def _measure_now(self, trainer, pl_module, with_knn: bool) -> dict[str, float]:
+    def _measure_now(self, trainer, pl_module, with_knn: bool, with_health: bool = True) -> dict[str, float]:
         h, step, device = self.health, trainer.global_step, pl_module.device
-        h.step = step
         logged: dict[str, float] = {}
-        if self.held_out is not None:
-            h.held_out = measure_model(pl_module.model, self.held_out, device, seed=self.seed)
-        if self.train is not None:
-            h.train = measure_model(pl_module.model, self.train, device, seed=self.seed)
-        if h.held_out is not None:
-            logged.update({"health/rank_acc": h.held_out.rank_acc, "health/rank_acc_lo": h.held_out.rank_acc_ci[0],
-                           "health/rank_acc_hi": h.held_out.rank_acc_ci[1]})
-        if h.train is not None:
-            logged["health/train_rank_acc"] = h.train.rank_acc
-        logged.update({f"health/baseline_{k}": v.rank_acc for k, v in h.baselines.items()})
+        if with_health:
+            self._baselines(device)
+            logged = self._health_now(step, pl_module.model, device)
         if with_knn and self.knn is not None:
             try:
                 h.knn_top1, h.knn_step = self.knn.top1(pl_module.model.context_encoder, device), step
                 logged["knn/top1"] = h.knn_top1
             except InvalidInputError as exc:  # e.g. every query video unreadable: training goes on
                 log.warning("online kNN skipped at step %d: %s", step, exc)
+        return logged
+
+    def _health_now(self, step: int, model, device) -> dict[str, float]:
+        h = self.health
+        h.step = step
+        logged: dict[str, float] = {}
+        if self.held_out is not None:
+            h.held_out = measure_model(model, self.held_out, device, seed=self.seed)
+        if self.train is not None:
+            h.train = measure_model(model, self.train, device, seed=self.seed)
+        if h.held_out is not None:
+            logged.update({"health/rank_acc": h.held_out.rank_acc, "health/rank_acc_lo": h.held_out.rank_acc_ci[0],
+                           "health/rank_acc_hi": h.held_out.rank_acc_ci[1]})
+        if h.train is not None:
+            logged["health/train_rank_acc"] = h.train.rank_acc
+        logged.update({f"health/baseline_{k}": v.rank_acc for k, v in h.baselines.items()})
         return logged
 
     def on_validation_epoch_end(self, trainer, pl_module):
@@ -182,7 +207,10 @@ class PretextHealthMonitor(L.Callback):
         if not trainer.is_global_zero:
             return
         with_knn = bool(self.knn_every) and self.validations % self.knn_every == 0
-        for name, value in self._measure(trainer, pl_module, with_knn).items():
+        with_health = bool(self.health_every) and self.validations % self.health_every == 0
+        if not (with_knn or with_health):
+            return
+        for name, value in self._measure(trainer, pl_module, with_knn, with_health).items():
             pl_module.log(name, value, rank_zero_only=True)
 
     def on_train_end(self, trainer, pl_module):
@@ -192,8 +220,11 @@ class PretextHealthMonitor(L.Callback):
         if not trainer.is_global_zero:
             return
         stale_knn = self.knn is not None and self.knn_every and h.knn_step != trainer.global_step
-        if h.step != trainer.global_step or (h.held_out is None and h.train is None) or stale_knn:
-            self._measure(trainer, pl_module, with_knn=bool(stale_knn))
+        stale = h.step != trainer.global_step or (h.held_out is None and h.train is None) or not h.baselines
+        if stale or stale_knn:
+            start = time.perf_counter()
+            self._measure(trainer, pl_module, with_knn=bool(stale_knn), with_health=stale)
+            self.final_s = time.perf_counter() - start
 
     def result(self) -> PretextHealth:
         return self.health

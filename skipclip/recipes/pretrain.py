@@ -17,6 +17,8 @@ from skipclip.config.budget import BudgetUsed, pretrain_budget
 from skipclip.data import PretextDataset, PretextWindow, Splits, epoch_loader, open_data
 from skipclip.engine.checkpoints import fit_kit
 from skipclip.engine.fit import fit
+from skipclip.engine.monitor_clock import MonitorClock
+from skipclip.engine.precision import resolved, skipclip_probe
 from skipclip.engine.runs import check_run_dir, finish_run, recorded, start_run
 from skipclip.engine.skipclip_module import SkipClipModule
 from skipclip.engine.trainer import check_devices, device_of
@@ -55,6 +57,11 @@ class PretrainSummary:
         last_checkpoint: ``out/checkpoints/last.ckpt``.
         health: the pretext health at the end (``None``: not measured, or not the first process);
             ``run.json`` records it beside the summary, under ``health``.
+        monitor_s: seconds of ``wall_s`` spent watching the run: the validation loops, the
+            pretext-health and kNN measurements at them, and the last measurement at the end.
+        validations: validation loops run.
+        precision: the precision trained in (``trainer.precision``, or what ``auto`` chose:
+            :mod:`~skipclip.engine.precision`).
     """
 
     wall_s: float
@@ -73,6 +80,9 @@ class PretrainSummary:
     metrics: dict[str, float]
     last_checkpoint: str
     health: PretextHealth | None = None
+    monitor_s: float = 0.0
+    validations: int = 0
+    precision: str = "32-true"
 
     def to_dict(self, with_health: bool = False) -> dict:
         """``run.json``'s ``summary`` record; ``with_health``: then ``health``, its record (``None``
@@ -189,11 +199,17 @@ def pretrain(cfg: Config, data: str, out: str | Path, *, resume: bool = False, f
     with recorded(out, write=first):  # failed / interrupted (Ctrl+C: exit 130, --resume continues)
         figures = [SimilarityMaps(val_ds, out, images_every)] if images_every and val_ds is not None else []
         figures += [health] if health is not None else []
+        clock = MonitorClock()
+        device = device_of(cfg)
+        choice = resolved(cfg, lambda: skipclip_probe(cfg, device), device)
+        precision = choice.precision if choice is not None else cfg.trainer.precision
         done = fit(cfg, module, train_loader, val_loader, budget=budget, what="pretraining", out=out,
-                   callbacks=[*kit.callbacks, *figures, *(callbacks or [])], plugins=kit.plugins,
-                   ckpt_path=kit.ckpt_path, progress=progress, loggers=loggers)
+                   callbacks=[clock, *kit.callbacks, *figures, *(callbacks or [])], plugins=kit.plugins,
+                   ckpt_path=kit.ckpt_path, progress=progress, loggers=loggers, precision=precision)
         trainer = done.trainer
         summary = _summary(trainer, budget, done.wall_s, batch, kit, train_ds, val_ds, module, out)
+        summary = dataclasses.replace(summary, validations=clock.validations, precision=precision,
+                                      monitor_s=clock.seconds + (health.final_s if health is not None else 0.0))
         if trainer.is_global_zero:
             found = health.result() if health is not None else None
             finish_run(out, summary=summary.to_dict(), health=found.to_dict() if found is not None else None)
