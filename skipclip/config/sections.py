@@ -75,6 +75,9 @@ class DataConfig:
     # without workers (num_workers: 0), batches read this far ahead on a background thread while
     # the model trains, across epoch ends (0: read in turn); the batches are the same either way
     prefetch: int = 2
+    # on a CUDA GPU, a prepared store's JPEG frames are decoded on the GPU in batches (nvjpeg)
+    # instead of by the loader on the CPU; CPU runs and other sources always decode on the CPU
+    gpu_decode: bool = True
     val_fraction: float = 0.1
     val_fallback: str = "videos"  # classes whose groups cannot be held out: "videos" | "skip" | "error"
     # raw folders: force a layout; a folder without split files holds out this share of each

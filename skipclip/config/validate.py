@@ -288,6 +288,7 @@ def _check_data(d, cfg: Config) -> None:
            f"data.num_workers must be >= 0, got {d.num_workers!r}")
     _check(isinstance(d.prefetch, int) and not isinstance(d.prefetch, bool) and d.prefetch >= 0,
            f"data.prefetch must be an integer >= 0 batches read ahead (0: none), got {d.prefetch!r}")
+    _check(isinstance(d.gpu_decode, bool), f"data.gpu_decode must be true or false, got {d.gpu_decode!r}")
     _check(d.loader_timeout >= 0,
            f"data.loader_timeout must be >= 0 seconds (0: no limit), got {d.loader_timeout!r}")
     _check(0 <= d.val_fraction < 1, f"data.val_fraction must be in [0, 1), got {d.val_fraction!r}")

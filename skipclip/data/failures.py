@@ -14,12 +14,19 @@ from torch.utils.data import default_collate
 FAILED = "failed"
 
 
+JPEGS = "jpegs"  # still-encoded frames (skipclip.data.sampling.jpeg_batch), kept as a list
+LISTS = (FAILED, JPEGS)
+
+
 def collate(items: list[dict]) -> dict:
     """``default_collate`` of the items without their failure reports, plus
-    ``batch["failed"]``: every ``(name, reason)`` the items carried, as a list."""
+    ``batch["failed"]``: every ``(name, reason)`` the items carried, as a list (and ``jpegs``,
+    still-encoded frames, as a list of the items' own)."""
     reports = [(str(n), str(r)) for item in items for n, r in (item.get(FAILED) or {}).items()]
-    batch = default_collate([{k: v for k, v in item.items() if k != FAILED} for item in items])
+    batch = default_collate([{k: v for k, v in item.items() if k not in LISTS} for item in items])
     batch[FAILED] = reports
+    if all(JPEGS in item for item in items):  # frames still JPEG, decoded on the device
+        batch[JPEGS] = [item[JPEGS] for item in items]
     return batch
 
 

@@ -92,7 +92,7 @@ def _read_run_or_new(out: Path) -> dict:
 
 # keys a resumed run may change: they do not alter what the continuation computes
 RESUMABLE_CHANGES = {"optim.max_epochs", "finetune.max_epochs", "trainer.time_budget_min", "data.num_workers",
-                     "data.loader_timeout", "data.prefetch", "trainer.log_every_n_steps",
+                     "data.loader_timeout", "data.prefetch", "data.gpu_decode", "trainer.log_every_n_steps",
                      "trainer.on_nonfinite", "trainer.accelerator", "trainer.limit_train_batches",
                      "trainer.devices", "trainer.num_nodes",  # a new world size warns: not bit-exact
                      "pretext.health_windows", "trainer.knn_every",

@@ -4,6 +4,8 @@ terms and pretext health, and leaves optimiser, schedule and the non-finite poli
 
 from __future__ import annotations
 
+from skipclip.data.failures import JPEGS
+from skipclip.data.sampling.jpeg_batch import decode_batch
 from skipclip.engine.module import TrainModule
 from skipclip.method.model import SkipClipModel, build_skipclip
 
@@ -22,12 +24,21 @@ class SkipClipModule(TrainModule):
         super().__init__(**optim)
         self.model = model
         self.save_hyperparameters({"config": config or {}})
+        # (K, M, d, far negatives) when the loaders leave frames JPEG for this device to decode
+        self.jpeg_window: tuple[int, int, int, int] | None = None
 
     @classmethod
     def from_config(cls, cfg) -> "SkipClipModule":
         o = cfg.optim
         return cls(build_skipclip(cfg), lr=o.lr, weight_decay=o.weight_decay, lr_step_epochs=o.lr_step_epochs,
                    lr_gamma=o.lr_gamma, on_nonfinite=cfg.trainer.on_nonfinite, config=cfg.to_dict())
+
+    def on_before_batch_transfer(self, batch, dataloader_idx: int):
+        """Frames the loader left JPEG (``jpeg_window`` set: a GPU run on a JPEG store) are decoded
+        here, on the training device, in one batched call (:func:`~skipclip.data.decode_batch`)."""
+        if self.jpeg_window is not None and isinstance(batch, dict) and JPEGS in batch:
+            return decode_batch(batch, self.device, *self.jpeg_window)
+        return batch
 
     def training_step(self, batch: dict, batch_idx: int):
         terms, metrics = self.model(batch)

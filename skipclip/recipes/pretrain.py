@@ -189,6 +189,7 @@ def pretrain(cfg: Config, data: str, out: str | Path, *, resume: bool = False, f
     if cfg.trainer.compile:  # torch.compile both encoders (minutes of compilation, faster steps)
         module.model.context_encoder.compile()
         module.model.frame_encoder.compile()
+    defer_jpegs(cfg, module, train_ds, val_ds)
     train_loader = make_loader(train_ds, cfg, shuffle=True, drop_last=True, batch_size=batch)
     val_loader = make_loader(val_ds, cfg, shuffle=False, drop_last=False, batch_size=batch) if val_ds is not None else None
     t = cfg.trainer
@@ -216,6 +217,22 @@ def pretrain(cfg: Config, data: str, out: str | Path, *, resume: bool = False, f
             summary = dataclasses.replace(summary, health=found)
             draw_curves(out, found.baselines if found is not None else None)
     return module, trainer, summary
+
+
+def defer_jpegs(cfg: Config, module: SkipClipModule, *datasets) -> bool:
+    """On CUDA with ``data.gpu_decode``, let the loaders hand a JPEG store's frames over undecoded
+    and the module decode them on the GPU in batches (:mod:`~skipclip.data.sampling.jpeg_batch`);
+    elsewhere, or for other sources, the loaders decode on the CPU. Returns whether it is on."""
+    on = cfg.data.gpu_decode and device_of(cfg) == "cuda"
+    found = [ds.defer_decoding(on) for ds in datasets if ds is not None]
+    if found and all(found):
+        p = cfg.pretext
+        module.jpeg_window = (p.context_frames, p.num_targets, p.target_length, p.far_negatives)
+        return True
+    for ds in datasets:
+        if ds is not None:
+            ds.defer_decoding(False)
+    return False
 
 
 def _summary(trainer, budget, wall: float, batch: int, kit, train_ds, val_ds, module, out: Path) -> PretrainSummary:

@@ -8,8 +8,9 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from skipclip.data.failures import FAILED
-from skipclip.data.sampling.crop_flip import random_crop_flip, resize_short_side
+from skipclip.data.failures import FAILED, JPEGS
+from skipclip.data.sampling.crop_flip import crop_box, random_crop_flip, resize_short_side, resized_size
+from skipclip.data.sampling.jpeg_batch import DeferredFrames, split_window
 from skipclip.data.sampling.window import PretextWindow
 from skipclip.data.sources.base import VideoReadError, VideoSource
 from skipclip.errors import InvalidInputError
@@ -90,6 +91,7 @@ class PretextDataset(Dataset):
         self.far_negatives = far_negatives
         self.groups = group_ids(source)
         self.epoch = 0
+        self.defer_decode = False  # frames left JPEG for the device (defer_decoding)
         self.valid: list[int] = []
         self.too_short: list[str] = []
         self.failed: dict[str, str] = {}
@@ -160,18 +162,26 @@ class PretextDataset(Dataset):
         context_idx, target_idx = w.sample(n, rng, reverse=reverse)  # K, M x d
         far_idx, far_valid = w.far(n, context_idx, self.far_negatives, rng, reverse=reverse)  # F x d, F
         idx = np.concatenate([context_idx, target_idx.reshape(-1), far_idx.reshape(-1)])
+        item = {"video": video, "group": int(self.groups[video])}
+        if self.far_negatives:
+            item["far_valid"] = torch.from_numpy(far_valid)
+        if self.defer_decode:  # the same draws, the pixels left to decode_batch on the device
+            jpegs, order, (h, wd) = self.source.read_jpegs(video, idx)
+            size = resized_size(h, wd, self.short_side) if self.short_side is not None else (h, wd)
+            box = crop_box(*size, self.crop_size, rng, self.flip_prob, train=self.train)
+            item[JPEGS] = DeferredFrames(jpegs, order, self.short_side, self.crop_size, box)
+            return item
         frames = torch.from_numpy(np.ascontiguousarray(self.source.read(video, idx)))  # T x H x W x 3
         frames = frames.permute(0, 3, 1, 2)  # T x 3 x H x W
         if self.short_side is not None:
             frames = resize_short_side(frames, self.short_side)
         frames = random_crop_flip(frames, self.crop_size, rng, self.flip_prob, train=self.train)
-        k = w.context_frames
-        context = frames[:k].permute(1, 0, 2, 3).contiguous()  # 3 x K x S x S
-        md = w.num_targets * w.target_length
-        targets = frames[k:k + md].reshape(w.num_targets, w.target_length, *frames.shape[1:])  # M x d x 3 x S x S
-        item = {"context": context, "targets": targets.contiguous(), "video": video,
-                "group": int(self.groups[video])}
-        if self.far_negatives:
-            far = frames[k + md:].reshape(self.far_negatives, w.target_length, *frames.shape[1:])  # F x d x 3 x S x S
-            item["far"], item["far_valid"] = far.contiguous(), torch.from_numpy(far_valid)
+        # context 3 x K x S x S, targets M x d x 3 x S x S, far F x d x 3 x S x S
+        item.update(split_window(frames, w.context_frames, w.num_targets, w.target_length, self.far_negatives))
         return item
+
+    def defer_decoding(self, on: bool = True) -> bool:
+        """Leave the frames JPEG for :func:`~skipclip.data.sampling.jpeg_batch.decode_batch` on the
+        training device, where the source is a store of JPEG frames; returns whether it is on."""
+        self.defer_decode = bool(on and getattr(self.source, "jpeg", False) and hasattr(self.source, "read_jpegs"))
+        return self.defer_decode

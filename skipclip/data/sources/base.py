@@ -77,6 +77,13 @@ class SubsetSource:
     def read(self, index: int, frames: Sequence[int]) -> np.ndarray:
         return self.source.read(self.indices[index], frames)
 
+    @property
+    def jpeg(self) -> bool:
+        return bool(getattr(self.source, "jpeg", False))
+
+    def read_jpegs(self, index: int, frames: Sequence[int]):
+        return self.source.read_jpegs(self.indices[index], frames)
+
     def label(self, index: int) -> int:
         return self.source.label(self.indices[index])
 

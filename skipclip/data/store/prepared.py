@@ -33,6 +33,7 @@ from skipclip.data.store.shard import (  # noqa: F401
     check_shard,
     read_header,
     read_shard,
+    read_shard_jpegs,
     write_shard,
 )
 from skipclip.errors import InputNotFoundError, InvalidInputError
@@ -139,6 +140,15 @@ class PreparedStore:
 
     def read(self, index: int, frames: Sequence[int]) -> np.ndarray:
         return read_shard(self.root / self.videos[index]["file"], frames)
+
+    @property
+    def jpeg(self) -> bool:
+        """Whether the frames are stored as JPEG (:meth:`read_jpegs` then hands them over undecoded)."""
+        return self.manifest.get("codec", "jpeg") == "jpeg"
+
+    def read_jpegs(self, index: int, frames: Sequence[int]):
+        """:meth:`read`'s frames still JPEG (:func:`~skipclip.data.store.shard.read_shard_jpegs`)."""
+        return read_shard_jpegs(self.root / self.videos[index]["file"], frames)
 
     def label(self, index: int) -> int:
         return int(self.videos[index]["label"])

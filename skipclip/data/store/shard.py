@@ -236,15 +236,9 @@ def check_shard(path: Path) -> dict | None:
         return None
 
 
-def read_shard(path: Path, frames: Sequence[int]) -> np.ndarray:
-    """Frames at the given indices (any order, repeats allowed) of one shard.
-
-    Returns:
-        ``(len(frames), H, W, 3)`` uint8.
-
-    Raises:
-        VideoReadError: missing or damaged shard, or an index out of range.
-    """
+def _read_chunks(path: Path, frames: Sequence[int]) -> tuple[dict, list[bytes], np.ndarray, np.ndarray]:
+    """The header, the stored bytes of each distinct frame asked for, those frames' indices and
+    where each asked frame is among them."""
     idx = np.asarray(frames, dtype=np.int64)
     try:
         f = open(path, "rb")
@@ -252,7 +246,7 @@ def read_shard(path: Path, frames: Sequence[int]) -> np.ndarray:
         raise VideoReadError(str(path), f"shard unreadable ({exc.strerror}); run `skipclip prepare` again") from exc
     with f:
         header, pos = read_header(f)
-        n, h, w = header["frames"], header["height"], header["width"]
+        n = header["frames"]
         if idx.size and (idx.min() < 0 or idx.max() >= n):
             raise VideoReadError(str(path), f"frame index {int(idx.max() if idx.max() >= n else idx.min())} out of range [0, {n})")
         offsets = _offsets(f, header, pos)
@@ -262,6 +256,20 @@ def read_shard(path: Path, frames: Sequence[int]) -> np.ndarray:
         for i in unique:
             f.seek(base + offsets[i])
             chunks.append(f.read(offsets[i + 1] - offsets[i]))
+    return header, chunks, unique, inverse.reshape(-1)
+
+
+def read_shard(path: Path, frames: Sequence[int]) -> np.ndarray:
+    """Frames at the given indices (any order, repeats allowed) of one shard.
+
+    Returns:
+        ``(len(frames), H, W, 3)`` uint8.
+
+    Raises:
+        VideoReadError: missing or damaged shard, or an index out of range.
+    """
+    header, chunks, unique, inverse = _read_chunks(path, frames)
+    h, w = header["height"], header["width"]
     if header["codec"] == "jpeg":
         images = _decode_frames(path, chunks, unique, h, w)
     else:
@@ -271,4 +279,25 @@ def read_shard(path: Path, frames: Sequence[int]) -> np.ndarray:
                 raise VideoReadError(str(path), f"frame {int(unique[j])} holds {len(c)} bytes, not {h}x{w}x3")
             images.append(np.frombuffer(c, dtype=np.uint8).reshape(h, w, 3))
     out = np.stack(images) if images else np.empty((0, h, w, 3), dtype=np.uint8)
-    return out[inverse.reshape(-1)]
+    return out[inverse]
+
+
+def read_shard_jpegs(path: Path, frames: Sequence[int]) -> tuple[list[torch.Tensor], np.ndarray, tuple[int, int]]:
+    """The frames of :func:`read_shard`, still JPEG, for a decoder elsewhere (the GPU's): each
+    distinct frame's bytes (uint8, 1-D), where each asked frame is among them, and ``(H, W)``.
+    Every JPEG's own header is checked against the shard's size first, as before a CPU decode.
+
+    Raises:
+        VideoReadError: as :func:`read_shard`, or a shard of raw frames (nothing to decode).
+    """
+    header, chunks, unique, inverse = _read_chunks(path, frames)
+    h, w = header["height"], header["width"]
+    if header["codec"] != "jpeg":
+        raise VideoReadError(str(path), f"a {header['codec']} shard holds no JPEG frames to decode")
+    for j, c in enumerate(chunks):
+        size = jpeg_size(c)
+        if size != (h, w, 3):
+            said = "no readable size" if size is None else f"size {size[1]}x{size[0]} with {size[2]} channels"
+            raise VideoReadError(str(path), f"frame {int(unique[j])} is a JPEG of {said}, the header says {w}x{h} RGB; "
+                                 "run `skipclip prepare` again")
+    return [torch.frombuffer(bytearray(c), dtype=torch.uint8) for c in chunks], inverse, (h, w)
