@@ -131,6 +131,10 @@ def run_demo(out: str | Path = "demo-out", quick: bool = False, seed: int = 0, p
         "trainer.seed": seed,
         "optim.max_epochs": budget.pretrain_epochs,
         "data.synthetic_videos_per_class": budget.videos_per_class,
+        # the run's own pretext health and online kNN a few times, not at each of its validations
+        # (step [2/4] measures the pretrained model on the held-out videos anyway)
+        "trainer.health_every": max(1, budget.pretrain_epochs // 4),
+        "trainer.knn_every": max(1, budget.pretrain_epochs // 2),
     })
     sources = {k: InMemorySource(v) for k, v in synthetic_sources(cfg).items()}
     timings = {}
@@ -141,7 +145,8 @@ def run_demo(out: str | Path = "demo-out", quick: bool = False, seed: int = 0, p
     L.seed_everything(seed, verbose=False)
     untrained = build_skipclip(cfg)
     t0 = time.time()
-    pretrained_module, _, summary = pretrain(cfg, "synthetic", out / "pretrain", force=force, progress=progress)
+    pretrained_module, _, summary = pretrain(cfg, "synthetic", out / "pretrain", force=force, progress=progress,
+                                             images_every=max(1, budget.pretrain_epochs // 2))
     timings["pretrain_s"] = time.time() - t0
     pretrained = pretrained_module.model
 
