@@ -49,3 +49,20 @@ def test_tiny_pretraining_records_health(tmp_path):
     pretrain(tiny_cfg(optim={"max_epochs": 2}, pretext={"health_windows": 0}), "synthetic", off, progress=False)
     assert max_weight_diff(weights(out / "checkpoints" / "last.ckpt"), weights(off / "checkpoints" / "last.ckpt")) == 0
     assert json.loads((off / "run.json").read_text())["health"] is None
+
+
+@pytest.mark.e2e
+def test_health_and_knn_cadence_and_their_time_in_the_summary(tmp_path):
+    cfg = tiny_cfg(optim={"max_epochs": 4}, pretext={"health_windows": 24},
+                   trainer={"health_every": 2, "knn_every": 4})
+    out = tmp_path / "run"
+    _, _, summary = pretrain(cfg, "synthetic", out, progress=False, images_every=0)
+    rows = list(csv.DictReader(open(out / "logs" / "metrics.csv")))
+    health = [int(r["step"]) for r in rows if r.get("health/rank_acc")]
+    knn = [int(r["step"]) for r in rows if r.get("knn/top1")]
+    per_epoch = summary.steps // 4
+    assert health == [2 * per_epoch, 4 * per_epoch] and knn == [4 * per_epoch]  # validations 2, 4; and 4
+    assert all(r["health/baseline_step0"] for r in rows if r.get("health/rank_acc"))  # with the first measurement
+    assert summary.validations == 4 and 0 < summary.monitor_s < summary.wall_s
+    record = json.loads((out / "run.json").read_text())["summary"]
+    assert record["monitor_s"] == pytest.approx(summary.monitor_s) and record["validations"] == 4
