@@ -37,6 +37,7 @@ from skipclip.data.sampling.clips import ClipDataset, sliding_windows
 from skipclip.data.sampling.crop_flip import random_crop_flip, resize_short_side
 from skipclip.data.sampling.epoch_sampler import EpochSampler, epoch_loader
 from skipclip.data.sampling.health import HEALTH_STRIDE, HealthDataset, health_windows
+from skipclip.data.sampling.jpeg_batch import JPEGS, DeferredFrames, decode_batch
 from skipclip.data.sampling.pretext import PretextDataset
 from skipclip.data.sampling.window import PretextWindow
 from skipclip.data.sources.base import (
@@ -73,4 +74,5 @@ __all__ = [
     "resize_short_side", "select", "sliding_windows", "split_of", "synthetic_sources", "wrap_names",
     "write_synthetic_ucf101", "write_video",
     "HEALTH_STRIDE", "HealthDataset", "health_windows",  # sampling/health.py
+    "JPEGS", "DeferredFrames", "decode_batch",  # sampling/jpeg_batch.py
 ]

@@ -4,8 +4,7 @@ terms and pretext health, and leaves optimiser, schedule and the non-finite poli
 
 from __future__ import annotations
 
-from skipclip.data.failures import JPEGS
-from skipclip.data.sampling.jpeg_batch import decode_batch
+from skipclip.data import JPEGS, decode_batch
 from skipclip.engine.module import TrainModule
 from skipclip.method.model import SkipClipModel, build_skipclip
 
