@@ -60,8 +60,9 @@ def test_health_and_knn_cadence_and_their_time_in_the_summary(tmp_path):
     rows = list(csv.DictReader(open(out / "logs" / "metrics.csv")))
     health = [int(r["step"]) for r in rows if r.get("health/rank_acc")]
     knn = [int(r["step"]) for r in rows if r.get("knn/top1")]
-    per_epoch = summary.steps // 4
-    assert health == [2 * per_epoch, 4 * per_epoch] and knn == [4 * per_epoch]  # validations 2, 4; and 4
+    validations = [int(r["step"]) for r in rows if r.get("val/rank_acc")]
+    assert len(validations) == 4
+    assert health == validations[1::2] and knn == validations[3:]  # validations 2 and 4; 4
     assert all(r["health/baseline_step0"] for r in rows if r.get("health/rank_acc"))  # with the first measurement
     assert summary.validations == 4 and 0 < summary.monitor_s < summary.wall_s
     record = json.loads((out / "run.json").read_text())["summary"]
