@@ -37,9 +37,7 @@ class CachedBatches:
     def warm(self) -> None:
         """Read (and keep) the batches on a background thread, e.g. on the core the training step
         leaves idle; the next iteration waits for it. A failed read is left to that iteration."""
-        if self.cached is None and self._filler is None:
-            self._filler = threading.Thread(target=self._fill, name="skipclip-cache", daemon=True)
-            self._filler.start()
+        warm_in_turn(self)
 
     def _fill(self) -> None:
         try:
@@ -70,6 +68,22 @@ class CachedBatches:
                     kept = None
             yield batch
         self.cached = kept
+
+
+def warm_in_turn(*caches: CachedBatches) -> None:
+    """:meth:`CachedBatches.warm` for several, on one thread, one after another (one core's worth)."""
+    todo = [c for c in caches if c.cached is None and c._filler is None]
+    if not todo:
+        return
+
+    def fill():
+        for c in todo:
+            c._fill()
+
+    thread = threading.Thread(target=fill, name="skipclip-cache", daemon=True)
+    for c in todo:
+        c._filler = thread
+    thread.start()
 
 
 def _encode_windows(encoder, batches, device, lost: dict, progress: Progress | None = None):

@@ -22,7 +22,7 @@ import torch
 
 from skipclip.data import ClipDataset, HealthDataset, PretextWindow, SubsetSource
 from skipclip.errors import InvalidInputError
-from skipclip.eval.features import CachedBatches, pooled_features
+from skipclip.eval.features import CachedBatches, pooled_features, warm_in_turn
 from skipclip.eval.knn import knn_accuracy
 from skipclip.eval.pretext_health import PretextHealth, measure_baselines, measure_model
 
@@ -152,9 +152,8 @@ class PretextHealthMonitor(L.Callback):
             self.initial = None
             return
         if not self.health.baselines:  # read while training, on the core the step leaves idle
-            for batches in (self.held_out, self.train, *(self.knn.batches if self.knn is not None else ())):
-                if batches is not None and batches.num_workers == 0:
-                    batches.warm()
+            warm_in_turn(*(b for b in (self.held_out, self.train, *(self.knn.batches if self.knn is not None else ()))
+                           if b is not None and b.num_workers == 0))
 
     def _baselines(self, device) -> None:
         """The baselines, once, on the run's initial model (the copy is dropped after)."""
