@@ -58,8 +58,11 @@ class CachedBatches:
             return
         kept: list[dict] | None = []
         size = 0
+        # a generator of its own: the loader's seed draw must not take one from torch's global
+        # stream, which a read on a background thread would do at a moment the training cannot predict
         for batch in DataLoader(self.dataset, batch_size=self.batch_size, shuffle=False,
-                                num_workers=self.num_workers, collate_fn=collate):
+                                num_workers=self.num_workers, collate_fn=collate,
+                                generator=torch.Generator().manual_seed(0)):
             if kept is not None:
                 size += sum(v.nbytes for v in batch.values() if isinstance(v, torch.Tensor))
                 if size <= self.cache_bytes:

@@ -55,13 +55,13 @@ class PretrainSummary:
         skipped_nonfinite_batches: batches skipped for a non-finite loss (``trainer.on_nonfinite: skip``).
         metrics: the last logged values (``train/loss``, ``val/rank_acc``, ...).
         last_checkpoint: ``out/checkpoints/last.ckpt``.
-        health: the pretext health at the end (``None``: not measured, or not the first process);
-            ``run.json`` records it beside the summary, under ``health``.
         monitor_s: seconds of ``wall_s`` spent watching the run: the validation loops, the
             pretext-health and kNN measurements at them, and the last measurement at the end.
         validations: validation loops run.
         precision: the precision trained in (``trainer.precision``, or what ``auto`` chose:
             :mod:`~skipclip.engine.precision`).
+        health: the pretext health at the end (``None``: not measured, or not the first process);
+            ``run.json`` records it beside the summary, under ``health``.
     """
 
     wall_s: float
@@ -79,10 +79,10 @@ class PretrainSummary:
     skipped_nonfinite_batches: int
     metrics: dict[str, float]
     last_checkpoint: str
-    health: PretextHealth | None = None
     monitor_s: float = 0.0
     validations: int = 0
     precision: str = "32-true"
+    health: PretextHealth | None = None
 
     def to_dict(self, with_health: bool = False) -> dict:
         """``run.json``'s ``summary`` record; ``with_health``: then ``health``, its record (``None``

@@ -41,3 +41,13 @@ def test_a_cache_too_large_is_read_in_turn_again():
     c = CachedBatches(_cache().dataset, 2, cache_bytes=10)
     c.warm()
     assert list(c) and c.cached is None
+
+
+def test_a_read_on_a_thread_leaves_the_global_stream_alone():
+    torch.manual_seed(3)
+    c = _cache()
+    c.warm()
+    list(c)
+    after = torch.rand(4)
+    torch.manual_seed(3)
+    assert torch.equal(after, torch.rand(4))  # the training's draws do not depend on when it read
