@@ -17,8 +17,9 @@ from importlib.util import find_spec
 from pathlib import Path
 
 import lightning as L
-from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger, WandbLogger
+from lightning.pytorch.loggers import TensorBoardLogger, WandbLogger
 
+from skipclip.engine.run_csv import RunCSVLogger
 from skipclip.errors import InvalidInputError
 
 log = logging.getLogger(__name__)
@@ -64,7 +65,7 @@ def make_loggers(names: Sequence[str], out: str | Path) -> list:
     loggers = []
     for name in parse_loggers(list(names)):
         if name == "csv":
-            loggers.append(CSVLogger(out, name="logs", version=""))
+            loggers.append(RunCSVLogger(out))  # a resumed run appends to its metrics.csv
         elif name == "tensorboard":
             loggers.append(TensorBoardLogger(out, name="logs", version="tensorboard", default_hp_metric=False))
         else:

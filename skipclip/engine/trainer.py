@@ -11,6 +11,7 @@ import torch
 
 from skipclip.engine.loggers import FinishLoggers, make_loggers
 from skipclip.engine.progress import progress_callback
+from skipclip.engine.run_csv import FlushOnCheckpoint
 from skipclip.errors import InvalidInputError
 from skipclip.utils.dist import planned_world_size
 from skipclip.utils.quiet import quiet_lightning
@@ -134,7 +135,7 @@ def make_trainer(cfg, *, max_epochs: int, out: str | Path | None = None, callbac
     logger = False
     if out is not None:
         logger = make_loggers(loggers, out)
-        callbacks = [*(callbacks or []), FinishLoggers()]
+        callbacks = [*(callbacks or []), FinishLoggers(), FlushOnCheckpoint()]
     plan = process_plan(cfg, devices, num_nodes)
     return L.Trainer(
         accelerator="mps" if t.accelerator == "mps" else ("gpu" if device_of(cfg) == "cuda" else "cpu"),
