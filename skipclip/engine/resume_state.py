@@ -98,6 +98,8 @@ def _tuple(types) -> tuple:
 
 
 def _show(value) -> str:
+    if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > 64:
+        return f"an integer of {value.bit_length()} bits"
     if isinstance(value, (bool, int, float)) or value is None:
         return repr(value)
     if isinstance(value, str):
@@ -145,6 +147,9 @@ def _check_optimizer(c: _Checker, saved, fresh: torch.optim.Optimizer, field: st
         if isinstance(pid, bool) or not isinstance(pid, int) or not 0 <= pid < len(params):
             c.fail(where, f"names no parameter (the optimiser has {len(params)})")
         c.kind(entry, dict, where)
+        missing = sorted(_required_state(fresh, saved["param_groups"]) - set(entry))
+        if missing:
+            c.fail(f"{where}.{missing[0]}", "is missing")
         for key, value in entry.items():
             if key == "step":
                 step = value.item() if isinstance(value, torch.Tensor) and value.numel() == 1 \
@@ -156,6 +161,14 @@ def _check_optimizer(c: _Checker, saved, fresh: torch.optim.Optimizer, field: st
                 c.tensor_like(value, params[pid].detach(), f"{where}.{key}")
             else:
                 c.fail(f"{where}.{key}", "is not optimiser state this run writes")
+
+
+def _required_state(fresh: torch.optim.Optimizer, groups: list) -> set:
+    """The keys every per-parameter state of ``fresh``'s kind holds once it has stepped."""
+    if isinstance(fresh, torch.optim.Adam):
+        amsgrad = any(isinstance(g, dict) and g.get("amsgrad") for g in groups)
+        return {"step", "exp_avg", "exp_avg_sq"} | ({"max_exp_avg_sq"} if amsgrad else set())
+    return set()
 
 
 def _check_position(c: _Checker, s, field: str) -> None:

@@ -96,7 +96,8 @@ def check_run_fields(info: dict, path: Path) -> dict:
         if not bad and ok is not None and not isinstance(value, (type(None), bool)):
             bad = not ok(value)
         if bad:
-            shown = repr(value)[:60] if isinstance(value, (str, int, float)) else type(value).__name__
+            shown = repr(value)[:60] if isinstance(value, (str, float)) or (isinstance(value, int) and
+                                                                        value.bit_length() <= 64) else type(value).__name__
             raise InvalidInputError(f"{path}: field {name!r} is {shown}, not {should}; the run record was altered: "
                                     "restore it, move it away to start over, or pass --out to use another folder")
     return info
@@ -117,7 +118,7 @@ def load_run_record(out: str | Path) -> dict | None:
             "or pass --out to use another folder")
     try:
         info = json.loads(data)
-    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+    except (ValueError, RecursionError) as exc:  # not UTF-8, not JSON, an integer of over 4300 digits
         raise InvalidInputError(what.format(type(exc).__name__ if isinstance(exc, RecursionError) else exc)) from None
     if not isinstance(info, dict):
         raise InvalidInputError(what.format(f"a JSON {type(info).__name__}, not an object"))

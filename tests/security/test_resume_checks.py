@@ -52,6 +52,7 @@ MUTATIONS = {  # name: (change the state in place, the field the error names)
     "exp_avg dtype": (lambda s: _opt(s)["state"][0].update(exp_avg=_opt(s)["state"][0]["exp_avg"].double()),
                       r"state\[0\]\.exp_avg"),
     "state of no parameter": (lambda s: _opt(s)["state"].update({999: _opt(s)["state"][0]}), r"state\[999\]"),
+    "exp_avg missing": (lambda s: _opt(s)["state"][0].pop("exp_avg"), r"state\[0\]\.exp_avg"),  # found by fuzzing
     "unknown state key": (lambda s: _opt(s)["state"][0].update(evil=torch.zeros(1)), r"state\[0\]\.evil"),
     "step of two values": (lambda s: _opt(s)["state"][0].update(step=torch.zeros(2)), r"state\[0\]\.step"),
     "params reversed": (lambda s: _opt(s)["param_groups"][0].update(params=_opt(s)["param_groups"][0]["params"][::-1]),

@@ -96,7 +96,7 @@ def _old_or_new(out, old_print, old_ckpt):
         assert {k: v for k, v in now.items() if k != ".lock"} == {k: v for k, v in old_print.items() if k != ".lock"}
         return "old"
     state = torch.load(out / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)
-    assert state["global_step"] >= 5 and not torch.equal(state["state_dict"][next(iter(state["state_dict"]))],
+    assert state["global_step"] >= 1 and not torch.equal(state["state_dict"][next(iter(state["state_dict"]))],
                                                          old_ckpt["state_dict"][next(iter(old_ckpt["state_dict"]))])
     assert json.loads((out / "run.json").read_text())["status"] == "running"
     return "new"
