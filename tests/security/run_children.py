@@ -10,9 +10,12 @@ import os
 import signal
 import subprocess
 import time
+from importlib.util import find_spec
 from pathlib import Path
 
 from helpers import child_env, cli
+
+LOGGERS = "csv,tensorboard" if find_spec("tensorboard") is not None else "csv"
 
 # imported by the child through PYTHONPATH: every atomic checkpoint write announces itself with
 # a marker file, then stalls after writing part of the file, so the parent can SIGKILL it mid-save
@@ -45,7 +48,17 @@ def slow_save_env(tmp_path: Path, marker: Path) -> dict:
 
 def pretrain_args(config: Path, out: Path, steps: int, *extra: str) -> list[str]:
     return cli("pretrain", "--data", "synthetic", "--config", config, "--out", out, "--max-steps", steps,
-               "--checkpoint-every", 5, "--log-images-every", 0, "--no-progress", *extra)
+               "--checkpoint-every", 5, "--log-images-every", 0, "--no-progress", "--logger", LOGGERS, *extra)
+
+
+def tensorboard_steps(run: Path, tag: str = "train/loss") -> list[int]:
+    """The steps TensorBoard shows for ``tag`` over every event file of the run (what an earlier
+    attempt logged past a resume is purged, as TensorBoard itself reads it)."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    ea = EventAccumulator(str(run / "logs" / "tensorboard"), size_guidance={"scalars": 0})
+    ea.Reload()
+    return [e.step for e in ea.Scalars(tag)]
 
 
 def run_killed(args: list[str], when, env: dict | None = None, timeout: float = 300) -> int:

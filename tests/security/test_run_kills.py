@@ -12,11 +12,13 @@ import shutil
 import pytest
 import torch
 from run_children import (
+    LOGGERS,
     checkpoint_writes,
     fingerprint,
     pretrain_args,
     run_killed,
     slow_save_env,
+    tensorboard_steps,
     train_losses,
 )
 
@@ -44,9 +46,12 @@ def _state(run):
 
 def _resume_and_compare(run, config, reference_run):
     done = run_cli("pretrain", "--data", "synthetic", "--out", run, "--max-steps", STEPS, "--checkpoint-every", 5,
-                   "--log-images-every", 0, "--no-progress", "--resume", timeout=600)  # its own config.yaml
+                   "--log-images-every", 0, "--no-progress", "--logger", LOGGERS, "--resume",
+                   timeout=600)  # its own config.yaml
     assert done.returncode == 0, done.stderr[-2000:]
     assert train_losses(run) == train_losses(reference_run)  # every step once, in order, same values
+    if LOGGERS != "csv":  # TensorBoard continued: every step once, what the killed attempt logged past it purged
+        assert tensorboard_steps(run) == sorted(train_losses(reference_run))
     a, b = _state(run)["state_dict"], _state(reference_run)["state_dict"]
     assert all(torch.equal(a[k], b[k]) for k in a)
     info = json.loads((run / "run.json").read_text())
