@@ -19,6 +19,7 @@ import lightning as L
 import torch
 
 from skipclip.errors import InvalidInputError
+from skipclip.utils.quiet import quiet_lightning
 
 BIG = 2**53  # any counter of a real run is far below this
 
@@ -241,6 +242,7 @@ def _check_keep_best(c: _Checker, s, model_state: dict, field: str) -> None:
 
 
 def _fresh_loops() -> dict:
+    quiet_lightning()  # no "GPU available" banners
     trainer = L.Trainer(logger=False, enable_checkpointing=False, enable_progress_bar=False,
                         enable_model_summary=False, accelerator="cpu", devices=1)
     return trainer._checkpoint_connector._get_loops_state_dict()
