@@ -24,8 +24,6 @@ OVERRIDES = {
     "target_length": "pretext.target_length",
     "rank_margin": "pretext.rank_margin",
     "neg_margin": "pretext.neg_margin",
-    "neg_reduce": "pretext.neg_reduce",
-    "far_negatives": "pretext.far_negatives",
     "max_epochs": "optim.max_epochs",
     "max_steps": "optim.max_steps",
     "time_budget": "trainer.time_budget_min",
@@ -109,11 +107,6 @@ def add_arguments(p):
     g.add_argument("--target-length", type=int, metavar="D", help="frames per target clip d")
     g.add_argument("--rank-margin", type=float, metavar="X", help="margin of the ranking loss (Eq. 1)")
     g.add_argument("--neg-margin", type=float, metavar="X", help="margin of the contrastive loss (Eq. 2)")
-    g.add_argument("--neg-reduce", choices=["mean", "hardest"],
-                   help="Eq. 2 against the mean of the negatives (the paper) or the hardest one")
-    g.add_argument("--far-negatives", type=int, metavar="N",
-                   help="also take N target-shaped stretches of the same video, beyond the last target, "
-                        "as that context's negatives (0 = the paper: other videos only)")
     g.add_argument("--no-rotation", action="store_true", help="drop the rotation task")
     g.add_argument("--no-negatives", action="store_true", help="drop the contrastive loss")
     m = p.add_argument_group("model")

@@ -10,7 +10,7 @@ from typing import Any, Mapping
 
 import yaml
 
-from skipclip.config.sections import Config
+from skipclip.config.sections import REMOVED_KEYS, Config
 from skipclip.config.validate import shown, validate
 from skipclip.errors import InputNotFoundError, InvalidInputError
 
@@ -67,9 +67,32 @@ def preset_names() -> list[str]:
     return sorted(p.stem for p in PRESET_DIR.glob("*.yaml"))
 
 
+def _section_name(section: Any) -> str:
+    return next(f.name for f in fields(Config) if isinstance(section, type(getattr(Config(), f.name))))
+
+
+def _removed(dotted: str, value: Any, where: str) -> bool:
+    """Whether ``dotted`` is a removed option (:data:`~skipclip.config.sections.REMOVED_KEYS`) that
+    holds the paper's value, and so is dropped.
+
+    Raises:
+        InvalidInputError: a removed option asking for the variant it chose.
+    """
+    if dotted not in REMOVED_KEYS:
+        return False
+    if value == REMOVED_KEYS[dotted] and not isinstance(value, bool):
+        return True
+    raise InvalidInputError(f"{dotted} (in {where}) was removed: the variant it chose was measured and lost "
+                            f"(docs/results.md); delete the key (the paper's behaviour, "
+                            f"{REMOVED_KEYS[dotted]!r}, is what skipclip does)")
+
+
 def _merge_section(section: Any, values: Mapping[str, Any], where: str) -> None:
     known = {f.name: f for f in fields(section)}
+    name = _section_name(section)
     for key, value in values.items():
+        if isinstance(key, str) and _removed(f"{name}.{key}", value, where):
+            continue
         if key not in known:
             raise InvalidInputError(
                 f"unknown key {shown(key)} in {where}; known keys: {', '.join(sorted(known))}"
@@ -227,6 +250,8 @@ def apply_sets(cfg: Config, sets: Mapping[str, Any]) -> Config:
             raise InvalidInputError(f"--set {dotted}: unknown section '{section_name}'; known sections: {', '.join(known)}")
         section = getattr(cfg, section_name)
         _merge_section(section, {key: value}, f"--set {dotted}")
+        if dotted in REMOVED_KEYS:  # the paper's value of a removed option: nothing to set
+            continue
         annotation = {f.name: f.type for f in fields(section)}[key]
         if annotation in ("float", float) and isinstance(value, str):  # PyYAML reads 1e-4 as a string
             try:

@@ -7,7 +7,7 @@ import re
 from dataclasses import fields
 
 from skipclip.config.budget import finetune_budget, pretrain_budget
-from skipclip.config.sections import CONTEXT_ARCHS, INFLATABLE_ARCHS, INFLATION_TAPS, LAYOUTS, Config
+from skipclip.config.sections import CONTEXT_ARCHS, INFLATABLE_ARCHS, LAYOUTS, Config
 from skipclip.errors import InvalidInputError
 
 MAX_DEVICES = 4096  # device ids in trainer.devices
@@ -178,21 +178,14 @@ def _check(cond: bool, message: str) -> None:
 
 
 def _check_options(cfg: Config) -> None:
-    """The options beyond the paper: the ranking term's weight, the far term's reduction, the contrastive term's form and
-    temperature, and ``model.init_context_from_frame``, which inflates f's 2D kernels into g (g
+    """The options beyond the paper: the contrastive term's form and temperature, and ``model.init_context_from_frame``, which inflates f's 2D kernels into g (g
     needs full 3D kernels, 1x1x1 conv shortcuts that f's downsample convolutions fill, and f 3
     input channels, d = 1)."""
     m, p = cfg.model, cfg.pretext
-    _check(p.far_reduce in ("mean", "hardest"),
-           f"pretext.far_reduce must be 'mean' or 'hardest', got {p.far_reduce!r}")
     _check(p.contrastive in ("hinge", "infonce"),
            f"pretext.contrastive must be 'hinge' (Eq. 2, the paper) or 'infonce', got {p.contrastive!r}")
     _check(isinstance(p.temperature, (int, float)) and 0 < p.temperature <= 10,
            f"pretext.temperature must be in (0, 10] (InfoNCE's, on cosine scores), got {p.temperature!r}")
-    _check(isinstance(p.rank_weight, (int, float)) and not isinstance(p.rank_weight, bool) and 0 < p.rank_weight <= 100,
-           f"pretext.rank_weight must be in (0, 100] (the paper's unweighted sum: 1), got {p.rank_weight!r}")
-    _check(m.init_context_taps in INFLATION_TAPS,
-           f"model.init_context_taps must be one of {', '.join(INFLATION_TAPS)}, got {m.init_context_taps!r}")
     if not m.init_context_from_frame:
         return
     _check(m.context_arch in INFLATABLE_ARCHS,
@@ -245,12 +238,6 @@ def _check_pretext(p) -> None:
         v = getattr(p, name)
         _check(isinstance(v, (int, float)) and 0 <= v <= 2,
                f"pretext.{name} must be in [0, 2] (scores are cosine similarities), got {v!r}")
-    _check(p.neg_reduce in ("mean", "hardest"),
-           f"pretext.neg_reduce must be 'mean' (the paper) or 'hardest', got {p.neg_reduce!r}")
-    _check(isinstance(p.far_negatives, int) and 0 <= p.far_negatives <= 64,
-           f"pretext.far_negatives must be an integer in [0, 64] (0: the paper), got {p.far_negatives!r}")
-    _check(p.rotation_input in ("copies", "targets"),
-           f"pretext.rotation_input must be 'copies' or 'targets', got {p.rotation_input!r}")
     for name in ("reverse_prob", "flip_prob"):
         v = getattr(p, name)
         _check(isinstance(v, (int, float)) and 0 <= v <= 1, f"pretext.{name} must be in [0, 1], got {v!r}")

@@ -87,11 +87,10 @@ def pretext_datasets(cfg: Config, data: str, splits: Splits | None = None
     w, d, p = PretextWindow.from_config(cfg), cfg.data, cfg.pretext
     short = splits.short_side
     train = PretextDataset(train_src, w, d.crop_size, short, p.reverse_prob, p.flip_prob,
-                           seed=cfg.trainer.seed, train=True, far_negatives=p.far_negatives)
+                           seed=cfg.trainer.seed, train=True)
     val = None
     if val_src is not None and len(val_src) > 0:
-        val = PretextDataset(val_src, w, d.crop_size, short, seed=cfg.trainer.seed, train=False,
-                             far_negatives=p.far_negatives)
+        val = PretextDataset(val_src, w, d.crop_size, short, seed=cfg.trainer.seed, train=False)
     return train, val
 
 

@@ -39,5 +39,5 @@ def test_one_training_step_for_each_arch_at_each_presets_geometry(arch, preset):
     g_grads = [q.grad for q in model.context_encoder.parameters()]
     assert all(grad is not None and torch.isfinite(grad).all() for grad in g_grads)
     assert any(float(grad.abs().sum()) > 0 for grad in g_grads)
-    enc = model.encode(batch, rotation=False)
-    assert enc["h"].shape[-2:] == enc["z"].shape[-2:]  # g's map on f's grid
+    enc = model.encode(batch["context"], batch["targets"])
+    assert enc.h.shape[-2:] == enc.z.shape[-2:]  # g's map on f's grid

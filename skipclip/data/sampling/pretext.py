@@ -42,10 +42,7 @@ class PretextDataset(Dataset):
     for a padded repeat (an index ``i + len(self)`` from an
     :class:`~skipclip.data.sampling.epoch_sampler.EpochSampler` with ``mark_padding``). Negatives are not
     sampled here: they are the targets of the other videos in the batch (see
-    :mod:`skipclip.method.model`, which also drops a repeated video and padded items). With
-    ``far_negatives`` N > 0 an item also holds ``far`` ``(N, d, 3, S, S)``, stretches of the same
-    video beyond the last target (:meth:`PretextWindow.far`), and ``far_valid`` ``(N,)``, False
-    where the video had no frame left beyond the window.
+    :mod:`skipclip.method.model`, which also drops a repeated video and padded items).
 
     Videos shorter than the window are skipped (listed in ``too_short``). A video that fails to
     decode is recorded in ``failed`` and replaced by the next readable one, drawn with a random
@@ -61,7 +58,6 @@ class PretextDataset(Dataset):
         flip_prob: probability of a horizontal flip (same for context and targets).
         seed: base seed; the sample of (epoch, index) is a pure function of (seed, epoch, index).
         train: random crops and flips when True, centre crop otherwise.
-        far_negatives: same-video stretches beyond the window per item (0: none, the paper).
 
     Raises:
         ValueError: no video of the source is long enough for the window.
@@ -77,7 +73,6 @@ class PretextDataset(Dataset):
         flip_prob: float = 0.5,
         seed: int = 0,
         train: bool = True,
-        far_negatives: int = 0,
     ):
         self.source = source
         self.window = window
@@ -87,7 +82,6 @@ class PretextDataset(Dataset):
         self.flip_prob = flip_prob
         self.seed = seed
         self.train = train
-        self.far_negatives = far_negatives
         self.groups = group_ids(source)
         self.epoch = 0
         self.valid: list[int] = []
@@ -153,8 +147,7 @@ class PretextDataset(Dataset):
         if not self.train:
             rng = np.random.default_rng((self.seed, video))
         context_idx, target_idx = w.sample(n, rng, reverse=reverse)  # K, M x d
-        far_idx, far_valid = w.far(n, context_idx, self.far_negatives, rng, reverse=reverse)  # F x d, F
-        idx = np.concatenate([context_idx, target_idx.reshape(-1), far_idx.reshape(-1)])
+        idx = np.concatenate([context_idx, target_idx.reshape(-1)])
         frames = torch.from_numpy(np.ascontiguousarray(self.source.read(video, idx)))  # T x H x W x 3
         frames = frames.permute(0, 3, 1, 2)  # T x 3 x H x W
         if self.short_side is not None:
@@ -164,9 +157,5 @@ class PretextDataset(Dataset):
         context = frames[:k].permute(1, 0, 2, 3).contiguous()  # 3 x K x S x S
         md = w.num_targets * w.target_length
         targets = frames[k:k + md].reshape(w.num_targets, w.target_length, *frames.shape[1:])  # M x d x 3 x S x S
-        item = {"context": context, "targets": targets.contiguous(), "video": video,
+        return {"context": context, "targets": targets.contiguous(), "video": video,
                 "group": int(self.groups[video])}
-        if self.far_negatives:
-            far = frames[k + md:].reshape(self.far_negatives, w.target_length, *frames.shape[1:])  # F x d x 3 x S x S
-            item["far"], item["far_valid"] = far.contiguous(), torch.from_numpy(far_valid)
-        return item
