@@ -92,7 +92,7 @@ def step_of(model, cfg, batch_size: int, device, precision: str, fake_mode=None)
     from skipclip.bench.steps import make_batch
 
     cfg.data.batch_size = batch_size
-    batch = {k: v.to(device) for k, v in make_batch(cfg, device).items()}
+    batch = make_batch(cfg, device).map(lambda v: v.to(device))
     if fake_mode is not None:
         batch = {k: fake_mode.from_tensor(v) for k, v in batch.items()}
 

@@ -33,6 +33,7 @@ from skipclip.data.open import (
     per_class_table,
     synthetic_sources,
 )
+from skipclip.data.sampling.batch import PretextBatch
 from skipclip.data.sampling.clips import ClipDataset, sliding_windows
 from skipclip.data.sampling.crop_flip import random_crop_flip, resize_short_side
 from skipclip.data.sampling.epoch_sampler import EpochSampler, epoch_loader
@@ -65,7 +66,7 @@ from skipclip.data.video.pyav import (
 
 __all__ = [
     "EXPECTED", "FAILED", "MANIFEST", "ClipDataset", "CoverageWarning", "DatasetIndex", "DoctorReport",
-    "EpochSampler", "InMemorySource", "PathEscapeError", "PrepareReport", "PreparedStore", "PretextDataset",
+    "EpochSampler", "InMemorySource", "PathEscapeError", "PrepareReport", "PreparedStore", "PretextBatch", "PretextDataset",
     "PretextWindow", "SplitError", "Splits", "SubsetSource", "SyntheticSource", "VideoEntry", "VideoFileSource",
     "VideoInfo", "VideoReadError", "VideoSource", "carve", "collate", "contained", "decode", "epoch_loader",
     "examine", "from_batch", "is_video_file", "list_videos", "load_index", "load_manifest", "manifest_entries",

@@ -27,6 +27,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from skipclip.config import Config
+from skipclip.data import PretextBatch
 from skipclip.errors import InvalidInputError
 from skipclip.method import losses
 from skipclip.method.pretext_metrics import kendall_tau, pairwise_ranking_accuracy
@@ -110,15 +111,15 @@ class SkipClipModel(nn.Module):
         if channels_last:
             to_channels_last_(self)  # once; else every convolution reorders its weight per call
 
-    def forward(self, batch: dict) -> tuple[dict[str, Tensor], dict[str, Tensor]]:
+    def forward(self, batch: PretextBatch) -> tuple[dict[str, Tensor], dict[str, Tensor]]:
         """All loss terms ``{"rank", "contrastive"?, "rotation"?}`` and the pretext health metrics of
         one batch, over the rows that count (see :meth:`scores`); ``metrics["videos"]`` is their
         number. The rotation task runs in training mode only."""
         rotation = self.rotation_head is not None and self.training
-        enc = self.encode(batch["context"], batch["targets"], rotation)  # h = g(context), z = f(targets)
+        enc = self.encode(batch.context, batch.targets, rotation)  # h = g(context), z = f(targets)
         with losses.fp32(enc.h.device):  # scores and hinges in fp32, whatever the autocast
-            pos, neg, mask, counts = self.scores(enc.h, enc.z, enc.num_targets, batch.get("video"),
-                                                 batch.get("pad"), batch.get("group"))  # Eq. 3
+            pos, neg, mask, counts = self.scores(enc.h, enc.z, enc.num_targets, batch.video, batch.pad,
+                                                 batch.group)  # Eq. 3
             rows = counts if counts is not None else torch.ones(len(pos), dtype=torch.bool, device=pos.device)
             s = StepScores(pos[rows], neg[rows], mask[rows], rows, zero=pos.sum() * 0)  # R x M, R x P, R x P
             terms = {"rank": losses.ranking_loss(s.pos, self.rank_margin) if len(s.pos) else s.zero}  # Eq. 1

@@ -8,9 +8,12 @@ normalisation, boolean-mask rotation, default layouts): same losses, same gradie
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 import torch
 
+from skipclip.data import PretextBatch
 from skipclip.method import SkipClipModel, build_skipclip, losses, rotate_batch
 from skipclip.method.model import Encoded
 from skipclip.models import to_channels_last_
@@ -56,14 +59,13 @@ class PlainSkipClip(SkipClipModel):
     encode = plain_encode
 
 
-def make_batch(cfg, seed: int = 0) -> dict:
+def make_batch(cfg, seed: int = 0) -> PretextBatch:
     g = torch.Generator().manual_seed(seed)
     b, s, p = cfg.data.batch_size, cfg.data.crop_size, cfg.pretext
-    return {
-        "context": torch.randint(0, 256, (b, 3, p.context_frames, s, s), dtype=torch.uint8, generator=g),
-        "targets": torch.randint(0, 256, (b, p.num_targets, p.target_length, 3, s, s), dtype=torch.uint8,
-                                 generator=g),
-    }
+    return PretextBatch(
+        context=torch.randint(0, 256, (b, 3, p.context_frames, s, s), dtype=torch.uint8, generator=g),
+        targets=torch.randint(0, 256, (b, p.num_targets, p.target_length, 3, s, s), dtype=torch.uint8, generator=g),
+    )
 
 
 # ------------------------------------------------------------------ pieces
@@ -187,9 +189,9 @@ def three_videos(seed: int):
     model = build_skipclip(cfg).eval()
     k, m, s = cfg.pretext.context_frames, cfg.pretext.num_targets, cfg.data.crop_size
     gen = torch.Generator().manual_seed(seed)
-    batch = {"context": torch.randint(0, 256, (3, 3, k, s, s), dtype=torch.uint8, generator=gen),
-             "targets": torch.randint(0, 256, (3, m, 1, 3, s, s), dtype=torch.uint8, generator=gen),
-             "video": torch.tensor([0, 1, 2])}
+    batch = PretextBatch(context=torch.randint(0, 256, (3, 3, k, s, s), dtype=torch.uint8, generator=gen),
+                         targets=torch.randint(0, 256, (3, m, 1, 3, s, s), dtype=torch.uint8, generator=gen),
+                         video=torch.tensor([0, 1, 2]))
     return cfg, model, batch, gen
 
 
@@ -197,11 +199,11 @@ def test_a_duplicated_sample_changes_no_loss():
     """A batch holding a second copy of one video (as a replacement could make) gives the losses of
     the batch without it; counted as its own negative it would not."""
     cfg, model, batch, _ = three_videos(seed=1)
-    dup = {key: torch.cat([v, v[:1]]) for key, v in batch.items()}  # video 0 twice
+    dup = batch.map(lambda v: torch.cat([v, v[:1]]))  # video 0 twice
     with torch.no_grad():
         want, want_metrics = model(batch)
         got, got_metrics = model(dup)
-        blind, _ = model({key: v for key, v in dup.items() if key != "video"})
+        blind, _ = model(dataclasses.replace(dup, video=None))
     assert set(got) == set(want) and int(got_metrics["videos"]) == 3
     for name in want:
         torch.testing.assert_close(got[name], want[name])

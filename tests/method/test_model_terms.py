@@ -4,22 +4,24 @@ and g initialised from f's initial weights."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 import torch
 
+from skipclip.data import PretextBatch
 from skipclip.method import SkipClipModel, build_skipclip, losses
 
 from helpers import tiny_cfg
 
 
-def batch_of(cfg, b: int, seed: int) -> dict:
+def batch_of(cfg, b: int, seed: int) -> PretextBatch:
     k, m, d, s = (cfg.pretext.context_frames, cfg.pretext.num_targets, cfg.pretext.target_length,
                   cfg.data.crop_size)
     gen = torch.Generator().manual_seed(seed)
-    batch = {"context": torch.randint(0, 256, (b, 3, k, s, s), dtype=torch.uint8, generator=gen),
-             "targets": torch.randint(0, 256, (b, m, d, 3, s, s), dtype=torch.uint8, generator=gen),
-             "video": torch.arange(b)}
-    return batch
+    return PretextBatch(context=torch.randint(0, 256, (b, 3, k, s, s), dtype=torch.uint8, generator=gen),
+                        targets=torch.randint(0, 256, (b, m, d, 3, s, s), dtype=torch.uint8, generator=gen),
+                        video=torch.arange(b))
 
 
 def model_of(**pretext):
@@ -36,7 +38,7 @@ def test_a_step_under_bf16_autocast_scores_and_losses_in_fp32():
     batch = batch_of(cfg, 4, seed=0)
     with torch.autocast("cpu", dtype=torch.bfloat16):
         terms, metrics = model(batch)
-        enc = model.encode(batch["context"], batch["targets"])
+        enc = model.encode(batch.context, batch.targets)
     assert enc.h.dtype == torch.bfloat16  # the encoders do run in bf16 ...
     for name, value in terms.items():  # ... but the scores, hinge losses and rank metrics do not
         assert value.dtype == torch.float32, name
@@ -68,10 +70,10 @@ def test_a_batch_of_one_group_has_no_contrastive_term():
     cfg, model = model_of()
     batch = batch_of(cfg, 3, seed=1)
     with torch.no_grad():
-        apart, _ = model({**batch, "group": torch.tensor([0, 1, 2])})
-        together, _ = model({**batch, "group": torch.tensor([5, 5, 5])})
-        two, _ = model({**batch, "group": torch.tensor([5, 5, 6])})
-        enc = model.encode(batch["context"], batch["targets"])
+        apart, _ = model(dataclasses.replace(batch, group=torch.tensor([0, 1, 2])))
+        together, _ = model(dataclasses.replace(batch, group=torch.tensor([5, 5, 5])))
+        two, _ = model(dataclasses.replace(batch, group=torch.tensor([5, 5, 6])))
+        enc = model.encode(batch.context, batch.targets)
         pos, neg, _, _ = model.scores(enc.h, enc.z, cfg.pretext.num_targets)
     assert "contrastive" in apart and "contrastive" not in together
     m = cfg.pretext.num_targets
@@ -88,8 +90,8 @@ def test_infonce_scores_targets_against_other_videos():
     batch = batch_of(cfg, 3, seed=3)
     with torch.no_grad():
         got, _ = model(batch)
-        enc = model.encode(batch["context"], batch["targets"])
-        pos, neg, mask, _ = model.scores(enc.h, enc.z, cfg.pretext.num_targets, batch["video"])
+        enc = model.encode(batch.context, batch.targets)
+        pos, neg, mask, _ = model.scores(enc.h, enc.z, cfg.pretext.num_targets, batch.video)
     want = losses.info_nce_loss(pos, neg, 0.2, mask=mask)
     assert set(got) == {"rank", "contrastive"}
     torch.testing.assert_close(got["contrastive"], want)

@@ -9,6 +9,7 @@ import torch
 from torch.utils.data import Dataset
 
 from skipclip.data.failures import FAILED
+from skipclip.data.sampling.batch import PretextBatch
 from skipclip.data.sampling.crop_flip import random_crop_flip, resize_short_side
 from skipclip.data.sampling.window import PretextWindow
 from skipclip.data.sources.base import VideoReadError, VideoSource
@@ -34,7 +35,9 @@ def group_ids(source: VideoSource) -> np.ndarray:
 class PretextDataset(Dataset):
     """Samples of the Skip-Clip pretext task from a :class:`VideoSource`.
 
-    Each item is a dict of uint8 tensors (normalised later, on the device):
+    Each item is a dict of uint8 tensors (normalised later, on the device), and :meth:`collate`
+    stacks items into a typed :class:`~skipclip.data.sampling.batch.PretextBatch` (a loader from
+    :func:`~skipclip.data.epoch_loader` uses it):
     ``context`` ``(3, K, S, S)``, ``targets`` ``(M, d, 3, S, S)`` nearest first, ``video``, the
     source index, ``group``, the integer id of the video's group (:func:`group_ids`: clips of one
     recording are not each other's negatives), ``skipped``, the unreadable videos passed over for
@@ -62,6 +65,8 @@ class PretextDataset(Dataset):
     Raises:
         ValueError: no video of the source is long enough for the window.
     """
+
+    collate = staticmethod(PretextBatch.collate)
 
     def __init__(
         self,

@@ -1,0 +1,61 @@
+"""The batch between ``data/`` and ``method/``: a typed :class:`PretextBatch`, not a dict of string keys."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from torch import Tensor
+from torch.utils.data import default_collate
+
+from skipclip.data.failures import FAILED
+
+
+@dataclass
+class PretextBatch:
+    """B Skip-Clip samples, uint8 (normalised later, on the device).
+
+    Lightning moves it to the device field by field (``apply_to_collection`` handles dataclasses),
+    and a DataLoader with ``pin_memory`` pins it through :meth:`pin_memory`.
+
+    Attributes:
+        context: ``(B, 3, K, S, S)`` context clips.
+        targets: ``(B, M, d, 3, S, S)`` target clips, nearest first.
+        video: ``(B,)`` source index of each sample (``None``: every row a different video).
+        group: ``(B,)`` recording id (clips of one recording are not each other's negatives).
+        pad: ``(B,)`` ``True`` for a padded repeat (counts for nothing).
+        skipped: ``(B,)`` unreadable videos passed over for each sample.
+        failed: ``(name, reason)`` of every video passed over, from any loader worker.
+    """
+
+    context: Tensor
+    targets: Tensor
+    video: Tensor | None = None
+    group: Tensor | None = None
+    pad: Tensor | None = None
+    skipped: Tensor | None = None
+    failed: list[tuple[str, str]] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return int(self.context.shape[0])
+
+    def map(self, fn: Callable[[Tensor], Tensor]) -> PretextBatch:
+        """A batch with ``fn`` applied to every tensor field (``failed`` kept)."""
+        return dataclasses.replace(self, **{f.name: fn(v) for f in dataclasses.fields(self)
+                                            if isinstance(v := getattr(self, f.name), Tensor)})
+
+    def pin_memory(self) -> PretextBatch:
+        """Every tensor in page-locked memory (what ``DataLoader(pin_memory=True)`` calls)."""
+        return self.map(Tensor.pin_memory)
+
+    @staticmethod
+    def collate(items: list[dict]) -> PretextBatch:
+        """Stack the items of :class:`~skipclip.data.PretextDataset` (``default_collate``) and
+        gather their failure reports."""
+        failed = [(str(n), str(r)) for item in items for n, r in (item.get(FAILED) or {}).items()]
+        fields = default_collate([{k: v for k, v in item.items() if k != FAILED} for item in items])
+        return PretextBatch(**fields, failed=failed)
+
+
+__all__ = ["PretextBatch"]
