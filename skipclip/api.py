@@ -47,17 +47,13 @@ from skipclip.recipes.evaluate import (
     default_out,
     run_evaluate,
 )
-from skipclip.recipes.features import (
-    EncoderSource,
-    FeatureSet,
-    resolve_weights,
-    run_features,
-)
-from skipclip.recipes.features import load_encoder as _load_encoder
+from skipclip.recipes.features import FeatureSet, run_features
 from skipclip.recipes.finetune import run_finetune
 from skipclip.recipes.pretrain import pretrain as _pretrain
 from skipclip.utils.io import atomic_write_text
 from skipclip.utils.quiet import quiet_lightning
+from skipclip.weights import EncoderSource, resolve_weights
+from skipclip.weights import load_encoder as _load_encoder
 
 ConfigLike = str | Path | Config
 

@@ -41,7 +41,7 @@ def run(args) -> int:
         default_out,
         run_evaluate,
     )
-    from skipclip.recipes.features import resolve_weights
+    from skipclip.weights import resolve_weights
 
     ckpt = args.ckpt if args.ckpt == "random" else str(resolve_weights(args.ckpt))
     out = check_evaluate_out(args.out or default_out(ckpt), args.force)  # before any work

@@ -117,7 +117,7 @@ def run(args) -> int:
     from skipclip.recipes.finetune import run_finetune
 
     cfg, loggers = config_from_args(args), parse_loggers(args.logger)
-    from skipclip.recipes.features import resolve_weights
+    from skipclip.weights import resolve_weights
 
     init = args.init if args.init == "random" else str(resolve_weights(args.init))
     report = run_finetune(cfg, args.data, args.out, init=init, inflate=args.inflate, frozen=args.linear,

@@ -15,7 +15,6 @@ videos shorter than a window) is checked before any training starts.
 from __future__ import annotations
 
 import copy
-import dataclasses
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,7 +22,7 @@ from pathlib import Path
 import lightning as L
 from torch import nn
 
-from skipclip.config import Config, FinetuneConfig
+from skipclip.config import Config, FinetuneConfig, finetune_settings
 from skipclip.config.budget import Budget, BudgetUsed, finetune_budget
 from skipclip.data import ClipDataset, VideoReadError, epoch_loader
 from skipclip.engine.callbacks import CollectFailures, KeepBest
@@ -39,23 +38,6 @@ from skipclip.models.normalize import input_stats_of
 from skipclip.utils.dist import batch_per_process
 from skipclip.utils.progress import Progress
 from skipclip.utils.records import record
-
-
-def finetune_settings(cfg: Config) -> FinetuneConfig:
-    """The ``finetune`` section with its ``None`` sizes resolved from pretraining's."""
-    ft = dataclasses.replace(cfg.finetune)
-    if ft.clip_frames is None:
-        ft.clip_frames = cfg.pretext.context_frames
-    if ft.crop_size is None:
-        ft.crop_size = cfg.data.crop_size
-    if ft.short_side is None:
-        ft.short_side = cfg.data.short_side
-    if ft.window_stride is None:
-        ft.window_stride = ft.clip_frames
-    if ft.val_fraction is None:
-        ft.val_fraction = cfg.data.val_fraction
-    return ft
-
 
 
 def check_sources(train, val, test, clip_frames: int) -> None:

@@ -1,5 +1,5 @@
-"""Features of a trained context encoder g for every video of a data set (``skipclip features``),
-and g out of any file skipclip writes, with the preprocessing that comes with its weights.
+"""Features of a trained context encoder g for every video of a data set (``skipclip features``);
+g comes through the weights door (:func:`skipclip.weights.load_encoder`).
 
 A video's feature is the mean over its non-overlapping windows of g's globally pooled output,
 each window centre-cropped: the clips of the paper's sliding-window test and of the linear probe,
@@ -18,112 +18,18 @@ import numpy as np
 import torch
 
 from skipclip._version import __version__
-from skipclip.config import (
-    Config,
-    apply_overrides,
-    apply_sets,
-    config_from_dict,
-    validate,
-)
+from skipclip.config import Config, apply_overrides, apply_sets, finetune_settings, validate
 from skipclip.data import open_data
-from skipclip.engine.runs import read_run
 from skipclip.engine.trainer import device_of
-from skipclip.errors import InputNotFoundError, InvalidInputError, OutputExistsError
+from skipclip.errors import InvalidInputError, OutputExistsError
 from skipclip.eval.features import average_by_video, count_windows, window_features
-from skipclip.eval.finetune import finetune_settings
 from skipclip.models.preprocess import Preprocess
 from skipclip.utils.io import atomic_write
 from skipclip.utils.progress import Progress
-from skipclip.weights.export import CONTEXT_FILE, write_safetensors
-from skipclip.weights.export import load_encoder as load_exported
-from skipclip.weights.initialise import initial_encoder
-from skipclip.weights.read import (
-    checkpoint_config,
-    checkpoint_kind,
-    describe,
-    read_checkpoint,
-)
+from skipclip.weights import load_encoder, preprocess_of
+from skipclip.weights.exported import write_safetensors
 
 SUFFIXES = (".npz", ".safetensors")
-
-
-@dataclass
-class EncoderSource:
-    """Where a loaded encoder came from.
-
-    Attributes:
-        file: the weight file read.
-        kind: ``skipclip`` (pretraining), ``classifier`` (fine-tuned) or ``export``.
-        arch, width: the architecture and its width.
-        config: the run configuration recorded with the weights.
-    """
-
-    file: Path
-    kind: str
-    arch: str
-    width: int
-    config: Config
-
-
-def resolve_weights(path: str | Path) -> Path:
-    """The weight file behind ``path``: the file itself, or in a folder an export's
-    ``context_encoder.safetensors``, a fine-tuning run's ``checkpoints/best.ckpt``, a run's
-    ``checkpoints/last.ckpt``, or a run's ``export/context_encoder.safetensors``.
-
-    Raises:
-        InputNotFoundError: ``path`` does not exist, or the folder holds none of those files.
-    """
-    p = Path(path)
-    if p.is_file():
-        return p
-    if not p.is_dir():
-        raise InputNotFoundError(f"{p} does not exist; give a .ckpt, an exported .safetensors, an export folder "
-                                 "or a run folder")
-    finetuned = (read_run(p) or {}).get("kind") == "finetune" or (p / "report.json").is_file()
-    candidates = [p / CONTEXT_FILE, *([p / "checkpoints" / "best.ckpt"] if finetuned else []),
-                  p / "checkpoints" / "last.ckpt", p / "export" / CONTEXT_FILE]
-    for c in candidates:
-        if c.is_file():
-            return c
-    raise InputNotFoundError(f"{p} holds no encoder: looked for " + ", ".join(str(c.relative_to(p)) for c in candidates))
-
-
-def preprocess_of(cfg: Config, stats: str = "kinetics") -> Preprocess:
-    """The preprocessing of the evaluation protocols under ``cfg`` (its ``finetune`` section, sizes
-    from pretraining where it leaves them unset)."""
-    ft = finetune_settings(cfg)
-    return Preprocess(frames=ft.clip_frames, crop_size=ft.crop_size, short_side=ft.short_side, stats=stats)
-
-
-def load_encoder(path: str | Path) -> torch.nn.Module:
-    """The context encoder g of a ``.ckpt`` (pretraining or fine-tuned), an exported
-    ``.safetensors``, an export folder or a run folder (see :func:`resolve_weights`), in eval mode,
-    with ``.transforms`` (its :class:`~skipclip.models.preprocess.Preprocess`) and ``.source``
-    (an :class:`EncoderSource`). An exported frame encoder f loads as a
-    :class:`~skipclip.models.FrameEncoder` without them.
-
-    Raises:
-        InputNotFoundError: nothing at ``path``.
-        InvalidInputError: a file of another kind, or weights that do not fit.
-    """
-    file = resolve_weights(path)
-    obj = read_checkpoint(file)
-    kind = checkpoint_kind(obj)
-    if file.suffix == ".safetensors" and kind != "skipclip":
-        return load_exported(file)  # a frame encoder f, or a plain state dict's message
-    if kind not in ("skipclip", "classifier"):
-        raise InvalidInputError(f"{file} holds no Skip-Clip context encoder ({describe(obj)}); give RUN/checkpoints/"
-                                "last.ckpt of `skipclip pretrain`, best.ckpt of `skipclip finetune`, or an export")
-    raw = checkpoint_config(obj)
-    cfg = validate(config_from_dict(raw, f"{file} config")) if raw else Config()
-    g, info = initial_encoder(cfg, str(file), seed=0)
-    validate(apply_overrides(cfg, {"model.context_arch": info["arch"], "model.width": info["width"],
-                                   "model.shortcut": info["shortcut"]}))
-    g.eval()
-    g.transforms = preprocess_of(cfg, g.input_stats)
-    g.source = EncoderSource(file, "export" if file.suffix == ".safetensors" else kind, info["arch"],
-                             info["width"], cfg)
-    return g
 
 
 @dataclass
@@ -264,5 +170,4 @@ def run_features(ckpt: str | Path, data: str | Path, out: str | Path, *, per_win
     return fs
 
 
-__all__ = ["EncoderSource", "FeatureSet", "check_features_out", "extract_features", "load_encoder",
-           "preprocess_of", "resolve_weights", "run_features", "write_features"]
+__all__ = ["FeatureSet", "check_features_out", "extract_features", "run_features", "write_features"]

@@ -84,7 +84,7 @@ def test_claims_of_weight_files_are_bounded_and_compared_with_the_tensors_before
         _retag(path, **meta)
         files[f"{file} {meta}"] = path
         cases[f"{file} {meta}"] = f"""
-            from skipclip.weights.export import load_encoder
+            from skipclip.weights.exported import load_exported as load_encoder
             load_encoder({str(path)!r})
         """
     for name, ended in run_capped(cases).items():
@@ -92,7 +92,7 @@ def test_claims_of_weight_files_are_bounded_and_compared_with_the_tensors_before
 
 
 def test_honest_exports_still_load(tmp_path):
-    from skipclip.weights.export import load_encoder
+    from skipclip.weights.exported import load_exported as load_encoder
 
     folder = _export(tmp_path)
     assert load_encoder(folder / "context_encoder.safetensors").width == 8
