@@ -26,7 +26,6 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 import torch
-import yaml
 
 from skipclip.config import (
     Config,
@@ -39,6 +38,7 @@ from skipclip.config import (
 from skipclip.data import VideoEntry, VideoFileSource
 from skipclip.errors import InputNotFoundError, InvalidInputError
 from skipclip.eval.report import write_report
+from skipclip.models import ContextEncoder
 from skipclip.models.preprocess import Preprocess, as_frames
 from skipclip.recipes.evaluate import (
     PROTOCOLS,
@@ -50,7 +50,6 @@ from skipclip.recipes.evaluate import (
 from skipclip.recipes.features import FeatureSet, run_features
 from skipclip.recipes.finetune import run_finetune
 from skipclip.recipes.pretrain import pretrain as _pretrain
-from skipclip.utils.io import atomic_write_text
 from skipclip.utils.quiet import quiet_lightning
 from skipclip.weights import EncoderSource, resolve_weights
 from skipclip.weights import load_encoder as _load_encoder
@@ -130,8 +129,12 @@ def features(encoder: torch.nn.Module, clip, per_window: bool = False) -> torch.
         ``(C,)`` float32 on the CPU (``(W, C)`` with ``per_window``; ``(B, C)`` for a float batch).
 
     Raises:
-        InvalidInputError: frames shorter than one window, or of the wrong type or shape.
+        InvalidInputError: frames shorter than one window, or of the wrong type or shape; an
+            encoder other than a context encoder g.
     """
+    if not isinstance(encoder, ContextEncoder):
+        raise InvalidInputError(f"features come from a context encoder g (skipclip.load_encoder of a run, a "
+                                f"checkpoint or context_encoder.safetensors), got a {type(encoder).__name__}")
     device = next(encoder.parameters()).device
     was_training = encoder.training
     encoder.eval()
@@ -154,17 +157,24 @@ def features(encoder: torch.nn.Module, clip, per_window: bool = False) -> torch.
         encoder.train(was_training)
 
 
-def _config(config: ConfigLike, overrides: Mapping[str, Any] | None, sets) -> Config:
+def _config(config: ConfigLike, overrides: Mapping[str, Any] | None,
+            sets: Mapping[str, Any] | Sequence[str] | None) -> Config:
     """A validated Config from a preset name, a YAML path or a Config (copied), then dotted
     ``overrides`` and ``sets`` (a mapping, or ``["key=value", ...]`` as on the command line)."""
-    if isinstance(sets, (list, tuple)):
-        sets = parse_sets(list(sets))
+    set_keys = _sets(sets)
     if isinstance(config, Config):
         cfg = copy.deepcopy(config)
         apply_overrides(cfg, overrides or {})
-        apply_sets(cfg, sets or {})
+        apply_sets(cfg, set_keys)
         return validate(cfg)
-    return load_config(config, overrides or {}, sets=sets or {})
+    return load_config(config, overrides or {}, sets=set_keys)
+
+
+def _sets(sets: Mapping[str, Any] | Sequence[str] | None) -> dict[str, Any]:
+    """``--set`` keys as a mapping: given as one, or as ``["key=value", ...]`` as on the command line."""
+    if isinstance(sets, (list, tuple)):
+        return parse_sets(list(sets))
+    return dict(sets or {})  # type: ignore[arg-type]  # a Mapping here: the sequences were parsed above
 
 
 @dataclass
@@ -298,21 +308,12 @@ def evaluate(ckpt: str | Path, data: str | Path, out: str | Path | None = None, 
     quiet_lightning()
     ckpt = "random" if str(ckpt) == "random" else str(resolve_weights(ckpt))
     out = check_evaluate_out(out or default_out(ckpt), force)
-    if isinstance(sets, (list, tuple)):
-        sets = parse_sets(list(sets))
-    if isinstance(config, Config):
-        config = _write_config(config, out)
-    report = run_evaluate(None if config is None else str(config), ckpt, str(data), protocols=list(protocols),
-                          overrides=dict(overrides or {}), sets=dict(sets or {}), progress=progress, seeds=seeds)
+    set_keys = _sets(sets)
+    cfg = None if config is None else _config(config, overrides, set_keys)  # None: the checkpoint's own settings
+    report = run_evaluate(cfg, ckpt, str(data), protocols=list(protocols), overrides=dict(overrides or {}),
+                          sets=set_keys, progress=progress, seeds=seeds)
     write_report(out / REPORT, report)
     return EvaluateResult(out / REPORT, report["results"], report)
-
-
-def _write_config(cfg: Config, out: Path) -> Path:
-    """A Config as a YAML file (the evaluation recipe reads a preset or a file) beside the report."""
-    path = out / "config.yaml"
-    atomic_write_text(path, yaml.safe_dump(validate(cfg).to_dict(), sort_keys=False))
-    return path
 
 
 def extract(ckpt: str | Path, data: str | Path, out: str | Path, *, per_window: bool = False, force: bool = False,
@@ -320,10 +321,8 @@ def extract(ckpt: str | Path, data: str | Path, out: str | Path, *, per_window: 
             sets: Mapping[str, Any] | Sequence[str] | None = None) -> FeatureSet:
     """``skipclip features`` as a function: every video's features of ``data`` to ``out``
     (``.npz`` or ``.safetensors``); returns them as a :class:`~skipclip.recipes.features.FeatureSet`."""
-    if isinstance(sets, (list, tuple)):
-        sets = parse_sets(list(sets))
     return run_features(ckpt, data, out, per_window=per_window, force=force, progress=progress,
-                        overrides=dict(overrides or {}), sets=dict(sets or {}))
+                        overrides=dict(overrides or {}), sets=_sets(sets))
 
 
 __all__ = ["EncoderSource", "EvaluateResult", "FeatureSet", "FinetuneResult", "PretrainResult", "Preprocess",

@@ -133,7 +133,7 @@ def measure(args: argparse.Namespace) -> dict:
     h2d_ms = None
     if on_cuda:
         h2d_ms = 1e3 * statistics.median(
-            timed(lambda: [v.to(device, non_blocking=True) for v in batch.values()], device, clock) for _ in range(5))
+            timed(lambda: batch.map(lambda v: v.to(device, non_blocking=True)), device, clock) for _ in range(5))
     result = _result(args, cfg, model, device, flops, times, peaks, h2d_ms)
     if args.profile:
         result["profile"] = {"skipclip": profile_table(skipclip_step, device),

@@ -3,24 +3,35 @@
 from __future__ import annotations
 
 import dataclasses
+from dataclasses import dataclass
 
 from skipclip.config.sections import Config, FinetuneConfig
 
 
-def finetune_settings(cfg: Config) -> FinetuneConfig:
-    """The ``finetune`` section with its ``None`` sizes resolved from pretraining's."""
-    ft = dataclasses.replace(cfg.finetune)
-    if ft.clip_frames is None:
-        ft.clip_frames = cfg.pretext.context_frames
-    if ft.crop_size is None:
-        ft.crop_size = cfg.data.crop_size
-    if ft.short_side is None:
-        ft.short_side = cfg.data.short_side
-    if ft.window_stride is None:
-        ft.window_stride = ft.clip_frames
-    if ft.val_fraction is None:
-        ft.val_fraction = cfg.data.val_fraction
-    return ft
+@dataclass
+class FinetuneSettings(FinetuneConfig):
+    """The ``finetune`` section with every size resolved: no ``None`` left."""
+
+    clip_frames: int = 0
+    crop_size: int = 0
+    short_side: int = 0
+    window_stride: int = 0
+    val_fraction: float = 0.0
 
 
-__all__ = ["finetune_settings"]
+def finetune_settings(cfg: Config) -> FinetuneSettings:
+    """The ``finetune`` section with its ``None`` sizes resolved from pretraining's: clip frames K,
+    the crop and short side of ``data``, non-overlapping test windows, ``data.val_fraction``."""
+    ft = cfg.finetune
+    clip_frames = ft.clip_frames if ft.clip_frames is not None else cfg.pretext.context_frames
+    resolved = {
+        "clip_frames": clip_frames,
+        "crop_size": ft.crop_size if ft.crop_size is not None else cfg.data.crop_size,
+        "short_side": ft.short_side if ft.short_side is not None else cfg.data.short_side,
+        "window_stride": ft.window_stride if ft.window_stride is not None else clip_frames,
+        "val_fraction": ft.val_fraction if ft.val_fraction is not None else cfg.data.val_fraction,
+    }
+    return FinetuneSettings(**{**{f.name: getattr(ft, f.name) for f in dataclasses.fields(ft)}, **resolved})
+
+
+__all__ = ["FinetuneSettings", "finetune_settings"]

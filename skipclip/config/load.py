@@ -239,6 +239,7 @@ def parse_sets(items: list[str] | None) -> dict[str, Any]:
 
 def apply_sets(cfg: Config, sets: Mapping[str, Any]) -> Config:
     """Set dotted keys from ``--set`` on ``cfg``; unlike :func:`apply_overrides`, ``None`` is a value.
+    Types are checked with every other value by :func:`~skipclip.config.validate.validate`.
 
     Raises:
         ValueError: an unknown section or key (named, with the known ones).
@@ -259,24 +260,4 @@ def apply_sets(cfg: Config, sets: Mapping[str, Any]) -> Config:
             except ValueError:
                 pass
             setattr(section, key, value)
-        _check_type(dotted, value, annotation)
     return cfg
-
-
-_TYPES = {"int": (int,), "float": (int, float), "str": (str,), "bool": (bool,)}
-
-
-def _check_type(dotted: str, value: Any, annotation: Any) -> None:
-    """A ``--set`` value of the field's declared type (``int`` also for a ``float`` field).
-
-    Raises:
-        ValueError: naming the key, the value and the type wanted.
-    """
-    name = annotation if isinstance(annotation, str) else getattr(annotation, "__name__", "")
-    wanted = _TYPES.get(name)
-    if wanted is None:  # Any / Optional fields: validate() checks their values
-        return
-    if not isinstance(value, wanted) or (name != "bool" and isinstance(value, bool)):
-        raise InvalidInputError(f"--set {dotted}: expected {'a number' if name == 'float' else 'an ' + name if name == 'int' else 'a ' + name}"
-                         f", got {value!r} ({type(value).__name__})")
-

@@ -97,8 +97,8 @@ class OptimConfig:
     lr_step_epochs: int = 200
     lr_gamma: float = 0.1
     max_epochs: int = 600  # the budget without max_steps; the schedule's nominal epochs with it
-    max_steps: Any = None  # optimiser steps (engine/budget.py); None: train max_epochs epochs
-    val_every_steps: Any = None  # steps between validations under max_steps (None: a tenth)
+    max_steps: int | None = None  # optimiser steps (engine/budget.py); None: train max_epochs epochs
+    val_every_steps: int | None = None  # steps between validations under max_steps (None: a tenth)
 
 
 @dataclass
@@ -106,18 +106,18 @@ class TrainerConfig:
     """What Lightning's Trainer receives."""
 
     accelerator: str = "auto"
-    devices: Any = "auto"
+    devices: int | str | list[int] = "auto"  # "auto", a count, or device ids
     num_nodes: int = 1
     precision: str = "32-true"
     seed: int = 0
     deterministic: bool = False
     log_every_n_steps: int = 10
-    limit_train_batches: Any = 1.0
+    limit_train_batches: int | float = 1.0
     checkpoint_keep: int = 3
     compile: bool = False
     channels_last: bool = True
     on_nonfinite: str = "stop"  # "stop" | "skip"
-    time_budget_min: Any = None  # wall-time cap of a pretraining or fine-tuning run, minutes
+    time_budget_min: float | None = None  # wall-time cap of a pretraining or fine-tuning run, minutes
     # pretraining on labelled data: kNN top-1 of frozen g features every this many validations (0: never)
     knn_every: int = 1
 
@@ -137,20 +137,20 @@ class FinetuneConfig:
     lr_gamma: float = 0.5
     lr_last_step_epoch: int = 60
     max_epochs: int = 300
-    clip_frames: Any = None
-    crop_size: Any = None
-    short_side: Any = None
-    window_stride: Any = None
+    clip_frames: int | None = None
+    crop_size: int | None = None
+    short_side: int | None = None
+    window_stride: int | None = None
     batch_size: int = 32
     dropout: float = 0.0
     flip_prob: float = 0.5  # random horizontal flip of training clips (the paper names random crops only)
     val_every: int = 1  # epochs between validations (model selection) under an epoch budget
     # share of the training list held out (by group) for validation; None = data.val_fraction
-    val_fraction: Any = None
+    val_fraction: float | None = None
     # "best": keep the epoch with the best validation video top-1; "last": keep the last epoch
     selection: str = "best"
-    max_steps: Any = None  # optimiser steps (engine/budget.py); None: train max_epochs epochs
-    val_every_steps: Any = None  # steps between validations under max_steps (None: a tenth)
+    max_steps: int | None = None  # optimiser steps (engine/budget.py); None: train max_epochs epochs
+    val_every_steps: int | None = None  # steps between validations under max_steps (None: a tenth)
 
 
 @dataclass
@@ -162,7 +162,7 @@ class Config:
     trainer: TrainerConfig = field(default_factory=TrainerConfig)
     finetune: FinetuneConfig = field(default_factory=FinetuneConfig)
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
     @property

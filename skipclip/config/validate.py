@@ -78,18 +78,6 @@ def _holds_bool(v) -> bool:
     return isinstance(v, bool) or (isinstance(v, (list, tuple)) and any(isinstance(x, bool) for x in v))
 
 
-def _devices_ok(devices) -> bool:
-    """``auto``, a count >= 1, or a non-empty list of distinct device ids >= 0."""
-    if devices == "auto":
-        return True
-    if isinstance(devices, int) and not isinstance(devices, bool):
-        return devices >= 1
-    if isinstance(devices, list) and devices:
-        ids_ok = all(isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in devices)
-        return ids_ok and len(set(devices)) == len(devices)
-    return False
-
-
 def shown(v) -> str:
     """``repr(v)`` for a scalar, else its type and size: a value from a file may be huge or nested."""
     if isinstance(v, int) and not isinstance(v, bool) and v.bit_length() > 64:

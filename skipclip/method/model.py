@@ -129,7 +129,7 @@ class SkipClipModel(nn.Module):
                     losses.info_nce_loss(s.pos[ok], s.neg[ok], self.temperature, mask=s.mask[ok])
                     if self.contrastive == "infonce"
                     else losses.contrastive_loss(s.pos[ok], s.neg[ok], self.neg_margin, mask=s.mask[ok]))
-        if rotation:
+        if enc.rot_logits is not None and enc.rot_labels is not None:  # the rotation task (training only)
             terms["rotation"] = losses.rotation_loss(enc.rot_logits, enc.rot_labels)
         return terms, self.health(s, enc)
 
@@ -138,8 +138,8 @@ class SkipClipModel(nn.Module):
         ``(B, M, d, 3, S, S)``; with ``rotation`` f also sees one rotated copy of each target frame."""
         b, m = targets.shape[:2]
         frames = targets.flatten(0, 1).flatten(1, 2)  # B*M x 3d x S x S, uint8 (a view)
-        rot_labels = None
-        if rotation:  # rotate the uint8 frames: a quarter of the bytes of float ones
+        rot_labels, head = None, self.rotation_head if rotation else None
+        if head is not None:  # rotate the uint8 frames: a quarter of the bytes of float ones
             rot_labels = torch.randint(0, 4, (b * m,), device=frames.device)  # B*M
             frames = torch.cat([frames, rotate_batch(frames, rot_labels)])  # 2B*M x 3d x S x S
         fmt2d, fmt3d = ((torch.channels_last, torch.channels_last_3d) if self.channels_last
@@ -149,8 +149,8 @@ class SkipClipModel(nn.Module):
         z_all = self.frame_encoder(frames)  # (2)B*M x C x H x W
         h = to_frame_grid(self.context_encoder(context), z_all.shape[-2:])  # B x C x H x W
         enc = Encoded(h, z_all[: b * m], m)  # z: B*M x C x H x W
-        if rotation:
-            enc.rot_logits, enc.rot_labels = self.rotation_head(z_all[b * m:]), rot_labels  # B*M x 4, B*M
+        if head is not None:
+            enc.rot_logits, enc.rot_labels = head(z_all[b * m:]), rot_labels  # B*M x 4, B*M
         return enc
 
     def scores(self, h: Tensor, z: Tensor, m: int, videos: Tensor | None = None, pad: Tensor | None = None,

@@ -19,14 +19,15 @@ import torch
 
 from skipclip._version import __version__
 from skipclip.config import Config, apply_overrides, apply_sets, finetune_settings, validate
-from skipclip.data import open_data
+from skipclip.data import Splits, VideoSource, open_data
 from skipclip.engine.trainer import device_of
 from skipclip.errors import InvalidInputError, OutputExistsError
 from skipclip.eval.features import average_by_video, count_windows, window_features
+from skipclip.models import ContextEncoder
 from skipclip.models.preprocess import Preprocess
 from skipclip.utils.io import atomic_write
 from skipclip.utils.progress import Progress
-from skipclip.weights import load_encoder, preprocess_of
+from skipclip.weights import EncoderSource, load_encoder, preprocess_of
 from skipclip.weights.exported import write_safetensors
 
 SUFFIXES = (".npz", ".safetensors")
@@ -64,13 +65,13 @@ class FeatureSet:
         out = {"features": self.features, "labels": self.labels, "names": np.asarray(self.names, dtype=str),
                "split": np.asarray(self.split, dtype=str), "classes": np.asarray(self.classes, dtype=str),
                "meta": np.asarray(json.dumps(self.meta, default=str))}
-        if self.window_features is not None:
+        if self.window_features is not None and self.window_video is not None and self.window_start is not None:
             out.update(window_features=self.window_features, window_video=self.window_video,
                        window_start=self.window_start)
         return out
 
 
-def _parts(splits) -> list[tuple[str, object]]:
+def _parts(splits: Splits) -> list[tuple[str, VideoSource]]:
     parts = [("train", splits.train), ("val", splits.val), ("test", splits.test)]
     if splits.labelled is not None and splits.labelled is not splits.train:
         parts.insert(2, ("labelled", splits.labelled))  # the synthetic set's few-label part
@@ -88,7 +89,8 @@ def extract_features(encoder, data: str | Path, cfg: Config, *, per_window: bool
     pre: Preprocess = encoder.transforms
     splits = open_data(data, cfg, need_test=True, val_fraction=finetune_settings(cfg).val_fraction,
                        short_side=pre.short_side)
-    rows, windows, failed, offset = [], [], {}, 0
+    rows, windows, offset = [], [], 0
+    failed: dict[str, str] = {}
     for name, src in _parts(splits):
         with Progress(count_windows(src, pre.frames), f"features ({name})", "windows", enabled=progress) as bar:
             feats, videos, starts = window_features(encoder, src, pre.frames, pre.crop_size, pre.short_side,
@@ -136,7 +138,7 @@ def write_features(fs: FeatureSet, out: str | Path) -> Path:
     arrays = fs.arrays()
     if out.suffix == ".npz":
         buffer = io.BytesIO()
-        np.savez(buffer, **arrays)
+        np.savez(buffer, **arrays)  # type: ignore[arg-type]  # numpy's stub reads **kwds as allow_pickle
         atomic_write(out, lambda fh: fh.write(buffer.getvalue()))
     else:
         tensors = {k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in arrays.items() if v.dtype.kind in "fi"}
@@ -157,7 +159,7 @@ def run_features(ckpt: str | Path, data: str | Path, out: str | Path, *, per_win
     """
     out = check_features_out(out, force)
     encoder = load_encoder(ckpt)
-    if not hasattr(encoder, "source"):
+    if not isinstance(encoder, ContextEncoder) or not isinstance(encoder.source, EncoderSource):
         raise InvalidInputError(f"{ckpt} is a frame encoder f; features come from the context encoder g "
                                 "(context_encoder.safetensors, or the run's checkpoint)")
     cfg = encoder.source.config

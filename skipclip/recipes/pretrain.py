@@ -186,7 +186,8 @@ def pretrain(cfg: Config, data: str, out: str | Path, *, resume: bool = False, f
     if first:  # takes the folder's lock: one run writes here at a time
         start_run(out, cfg, info, resume=resume, force=force, kind="pretrain")
     with recorded(out, write=first):  # failed / interrupted (Ctrl+C: exit 130, --resume continues)
-        figures = [SimilarityMaps(val_ds, out, images_every)] if images_every and val_ds is not None else []
+        figures: list[L.Callback] = ([SimilarityMaps(val_ds, out, images_every)]
+                                     if images_every and val_ds is not None else [])
         figures += [health] if health is not None else []
         done = fit(cfg, module, train_loader, val_loader, budget=budget, what="pretraining", out=out,
                    callbacks=[*kit.callbacks, *figures, *(callbacks or [])], plugins=kit.plugins,

@@ -140,5 +140,5 @@ def load_skipclip(ckpt_path: str | Path):
         raise InvalidInputError(f"{ckpt_path} records no configuration (hyper_parameters.config); it was not written "
                          "by `skipclip pretrain`")
     cfg = validate(config_from_dict(raw, f"{ckpt_path} config"))
-    model = build_checked(lambda: build_skipclip(cfg), sub_state(obj, skipclip_prefix(obj)), str(ckpt_path))
+    model = build_checked(lambda: build_skipclip(cfg), sub_state(obj, skipclip_prefix(obj) or ""), str(ckpt_path))
     return model.eval(), cfg

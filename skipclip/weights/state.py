@@ -5,6 +5,7 @@ fit. Pure functions of dicts and tensors; reading files is :mod:`skipclip.weight
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TypeVar
 
 import torch
 
@@ -17,6 +18,7 @@ SKIPCLIP_PREFIXES = ("model.", "")
 CLASSIFIER_ENCODER = "encoder."
 MAX_IN_CHANNELS = 3 * 256  # a frame encoder's input: 3 * d for target clips of d frames
 INPUT_STATS = ("kinetics", "imagenet")
+ModuleT = TypeVar("ModuleT", bound=torch.nn.Module)
 
 
 def state_dict_of(obj: dict) -> dict:
@@ -204,7 +206,7 @@ def load_checked(module: torch.nn.Module, state: dict, what: str) -> None:
     module.load_state_dict(state, strict=True)
 
 
-def build_checked(build: Callable[[], torch.nn.Module], state: dict, what: str) -> torch.nn.Module:
+def build_checked(build: Callable[[], ModuleT], state: dict, what: str) -> ModuleT:
     """``build()`` filled with ``state``, built only once ``state`` is known to fit it.
 
     The sizes a file claims (an arch, a width) decide what ``build`` makes; they are first tried on

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from torch import Tensor
 from torch.utils.data import default_collate
@@ -42,8 +43,9 @@ class PretextBatch:
 
     def map(self, fn: Callable[[Tensor], Tensor]) -> PretextBatch:
         """A batch with ``fn`` applied to every tensor field (``failed`` kept)."""
-        return dataclasses.replace(self, **{f.name: fn(v) for f in dataclasses.fields(self)
-                                            if isinstance(v := getattr(self, f.name), Tensor)})
+        changes: dict[str, Any] = {f.name: fn(v) for f in dataclasses.fields(self)
+                                   if isinstance(v := getattr(self, f.name), Tensor)}
+        return dataclasses.replace(self, **changes)
 
     def pin_memory(self) -> PretextBatch:
         """Every tensor in page-locked memory (what ``DataLoader(pin_memory=True)`` calls)."""
