@@ -57,7 +57,7 @@ def run_seconds(run_dir: Path) -> int | None:
 
 
 def last_health(metrics_csv: Path) -> dict:
-    rows = [r for r in csv.DictReader(open(metrics_csv)) if r.get("val/rank_acc")]
+    rows = [r for r in csv.DictReader(metrics_csv.read_text().splitlines()) if r.get("val/rank_acc")]
     first, last = rows[0], rows[-1]
     out = {"step": int(last["step"]), "rank_acc": float(last["val/rank_acc"]),
            "tau": float(last["val/kendall_tau"]), "gap": float(last["val/pos_neg_gap"]),

@@ -124,7 +124,7 @@ def check_open_fields(cfg: Config) -> None:
             raise InvalidInputError(f"data.group_pattern {pattern!r} is not a valid regular expression: {exc}") from None
 
 
-def validate_finetune(cfg: "Config") -> None:
+def validate_finetune(cfg: Config) -> None:
     """Ranges of the ``finetune`` section. Raises ValueError naming the key."""
     f = cfg.finetune
     for name in ("lr", "weight_decay"):

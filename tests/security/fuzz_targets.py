@@ -540,7 +540,7 @@ def victim_intact(victim: Path) -> bool:
 
 
 def _status_mb(field: str) -> int:
-    for line in open("/proc/self/status"):
+    for line in Path("/proc/self/status").read_text().splitlines():
         if line.startswith(field + ":"):
             return int(line.split()[1]) // 1024
     return 0

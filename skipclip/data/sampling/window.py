@@ -40,7 +40,7 @@ class PretextWindow:
             raise InvalidInputError(f"target_length (d) must be >= 1, got {self.target_length}")
 
     @classmethod
-    def from_config(cls, cfg) -> "PretextWindow":
+    def from_config(cls, cfg) -> PretextWindow:
         """K, M, r, d of ``cfg.pretext``."""
         p = cfg.pretext
         return cls(p.context_frames, p.num_targets, p.sampling_rate, p.target_length)
