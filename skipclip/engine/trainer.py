@@ -47,7 +47,7 @@ def process_plan(cfg, devices=None, num_nodes: int | None = None) -> ProcessPlan
     visible GPU on a GPU accelerator (one process on CPU), a list counts its ids, and the count is
     per node; a launcher's ``WORLD_SIZE`` wins, except over one device on one node (library
     callers such as the demo and reproduce train in one process, as
-    :func:`~skipclip.eval.finetune.finetune_batch` counts them).
+    :func:`~skipclip.engine.plan.plan_run` counts them).
 
     Raises:
         ValueError: ``devices`` is not ``"auto"``, a count or a list.
@@ -98,7 +98,8 @@ def make_trainer(cfg, *, max_epochs: int, out: str | Path | None = None, callbac
                  plugins: list | None = None, progress: bool = False, devices=None, num_nodes: int | None = None,
                  check_val_every_n_epoch: int = 1, max_minutes: float | None = None,
                  max_steps: int | None = None, val_every_steps: int | None = None,
-                 enable_checkpointing: bool = False, resumable_sampler: bool = False, loggers=("csv",)):
+                 enable_checkpointing: bool = False, resumable_sampler: bool = False, loggers=("csv",),
+                 processes: ProcessPlan | None = None):
     """A Lightning ``Trainer`` configured from ``cfg.trainer``.
 
     Args:
@@ -121,6 +122,7 @@ def make_trainer(cfg, *, max_epochs: int, out: str | Path | None = None, callbac
         resumable_sampler: the loaders bring their own rank-sharded, resumable sampler
             (:class:`~skipclip.data.sampling.epoch_sampler.EpochSampler`), so Lightning adds none.
         loggers: names from ``csv``, ``tensorboard``, ``wandb`` (see :mod:`skipclip.engine.loggers`).
+        processes: the run's process plan, when its caller worked it out (``engine.plan.RunPlan``).
 
     Raises:
         ValueError: an unknown logger, or one whose package is missing.
@@ -135,7 +137,7 @@ def make_trainer(cfg, *, max_epochs: int, out: str | Path | None = None, callbac
     if out is not None:
         logger = make_loggers(loggers, out)
         callbacks = [*(callbacks or []), FinishLoggers()]
-    plan = process_plan(cfg, devices, num_nodes)
+    plan = processes if processes is not None else process_plan(cfg, devices, num_nodes)
     return L.Trainer(
         accelerator="mps" if t.accelerator == "mps" else ("gpu" if device_of(cfg) == "cuda" else "cpu"),
         devices=devices,

@@ -28,14 +28,14 @@ from skipclip.data import ClipDataset, VideoReadError, epoch_loader
 from skipclip.engine.callbacks import CollectFailures, KeepBest
 from skipclip.engine.checkpoints import fit_kit
 from skipclip.engine.fit import FitOutcome, fit
+from skipclip.engine.plan import plan_run
 from skipclip.engine.resume import TrainingPosition
-from skipclip.engine.trainer import device_of, process_plan
+from skipclip.engine.trainer import device_of
 from skipclip.errors import InvalidInputError
 from skipclip.eval.classifier import ActionClassifier
 from skipclip.eval.metrics import topk_accuracy
 from skipclip.eval.video_level import video_level_predictions, windows_per_video
 from skipclip.models.normalize import input_stats_of
-from skipclip.utils.dist import batch_per_process
 from skipclip.utils.progress import Progress
 from skipclip.utils.records import record
 
@@ -173,7 +173,9 @@ def finetune(cfg: Config, encoder: nn.Module, train_src, val_src, *, epochs: int
     """
 
     ft = finetune_settings(cfg)
-    budget = finetune_budget(cfg, epochs)
+    plan = plan_run(cfg, finetune_budget(cfg, epochs), ft.batch_size, batch_key="finetune.batch_size",
+                    devices=devices, num_nodes=num_nodes)
+    budget, batch = plan.budget, plan.batch_per_process  # clips per process
     L.seed_everything(seed, workers=True, verbose=False)
     model = build_classifier(cfg, encoder, len(train_src.classes), frozen)
     model.schedule_epoch_steps = budget.schedule_epoch_steps
@@ -181,7 +183,6 @@ def finetune(cfg: Config, encoder: nn.Module, train_src, val_src, *, epochs: int
     workers = cfg.data.num_workers
     timeout = cfg.data.loader_timeout if workers else 0
     # clip order a pure function of (seed, epoch), sharded over DDP ranks, restartable mid-epoch
-    batch = finetune_batch(cfg, ft.batch_size, devices, num_nodes)  # per process
     train_loader = epoch_loader(train_ds, batch, shuffle=True, drop_last=len(train_ds) > batch,
                                 seed=seed, num_workers=workers, timeout=timeout)
     val_loader = val_ds = None
@@ -199,9 +200,9 @@ def finetune(cfg: Config, encoder: nn.Module, train_src, val_src, *, epochs: int
     else:
         keep = KeepBest("val/video_acc")
         callbacks, plugins, ckpt_path = [TrainingPosition(train_loader, seed=seed), keep, failures], None, None
-    done = fit(cfg, model, train_loader, val_loader, budget=budget, what="fine-tuning on", out=log_dir,
+    done = fit(cfg, model, train_loader, val_loader, plan=plan, what="fine-tuning on", out=log_dir,
                callbacks=callbacks, plugins=plugins, ckpt_path=ckpt_path, progress=progress, loggers=loggers,
-               devices=devices, num_nodes=num_nodes, enable_checkpointing=log_dir is not None)
+               enable_checkpointing=log_dir is not None)
     failed = {**train_ds.failed, **(val_ds.failed if val_ds is not None else {}), **failures.failed}
     history = _restore_selected(ft.selection, keep, model, done, budget, batch, len(train_ds.too_short), failed,
                                 ckpt_path)
@@ -225,17 +226,6 @@ def _restore_selected(selection: str, keep: KeepBest, model: ActionClassifier, d
                            val_curve=keep.history, batch_per_process=batch, selected_by=selected_by,
                            too_short_train_videos=too_short, world_size=trainer.world_size, failed_videos=failed,
                            global_zero=trainer.is_global_zero, resumed_from=ckpt_path)
-
-
-def finetune_batch(cfg: Config, batch_size: int, devices=1, num_nodes: int = 1) -> int:
-    """Clips per process and step of fine-tuning (see :func:`~skipclip.utils.dist.batch_per_process`).
-
-    Raises:
-        ValueError: a global batch (``data.batch_per: global``) the processes cannot share evenly.
-    """
-
-    world = process_plan(cfg, devices, num_nodes).world_size
-    return batch_per_process(batch_size, cfg.data.batch_per, world, key="finetune.batch_size")
 
 
 @dataclass(frozen=True)

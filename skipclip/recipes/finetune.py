@@ -90,7 +90,7 @@ def run_finetune(cfg: Config, data: str, out: str | Path, *, init: str = "random
     if seeds < 1:
         raise InvalidInputError(f"--seeds must be >= 1, got {seeds}")
     first = launch_rank() == 0  # under DDP only the first process checks and writes the folder
-    check_devices(cfg)
+    check_devices(cfg)  # before the folder is touched (fine-tuning plans its run in eval.finetune.finetune)
     if first:
         check_finetune_dir(out, force)
     # everything that can be wrong is checked before the run folder is touched
