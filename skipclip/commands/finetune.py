@@ -1,6 +1,6 @@
 """`skipclip finetune`: fine-tune the context encoder g for action recognition (section 4.2)."""
 
-from skipclip.commands.pretrain import (
+from skipclip.commands.flags import (
     add_device_arguments,
     add_logger_argument,
     add_set_argument,

@@ -30,13 +30,10 @@ from skipclip.engine.checkpoints import fit_kit
 from skipclip.engine.fit import FitOutcome, fit
 from skipclip.engine.plan import plan_run
 from skipclip.engine.resume import TrainingPosition
-from skipclip.engine.trainer import device_of
 from skipclip.errors import InvalidInputError
 from skipclip.eval.classifier import ActionClassifier
-from skipclip.eval.metrics import topk_accuracy
-from skipclip.eval.video_level import video_level_predictions, windows_per_video
+from skipclip.eval.video_level import VideoLevelResult, evaluate_video_level
 from skipclip.models.normalize import input_stats_of
-from skipclip.utils.progress import Progress
 from skipclip.utils.records import record
 
 
@@ -226,53 +223,6 @@ def _restore_selected(selection: str, keep: KeepBest, model: ActionClassifier, d
                            val_curve=keep.history, batch_per_process=batch, selected_by=selected_by,
                            too_short_train_videos=too_short, world_size=trainer.world_size, failed_videos=failed,
                            global_zero=trainer.is_global_zero, resumed_from=ckpt_path)
-
-
-@dataclass(frozen=True)
-class VideoLevelResult:
-    """The paper's test of a classifier (:func:`evaluate_video_level`).
-
-    Attributes:
-        top1, top5: video accuracy (softmax averaged over every window of a video).
-        clip_top1, clip_top5: clip accuracy (each window on its own).
-        test_videos: videos scored.
-        windows_per_video: ``min``, ``mean``, ``max``, ``total`` windows and ``videos``.
-        skipped_test_videos: test videos that could not be read.
-        failed_test_videos: ``{video: reason}`` of those.
-    """
-
-    top1: float
-    top5: float
-    clip_top1: float
-    clip_top5: float
-    test_videos: int
-    windows_per_video: dict
-    skipped_test_videos: int
-    failed_test_videos: dict[str, str]
-
-    def to_dict(self) -> dict:
-        return record(self)
-
-
-def evaluate_video_level(model, test_src, cfg: Config, progress: bool = False) -> VideoLevelResult:
-    """The paper's test: centre crop, every non-overlapping window, softmax averaged per video
-    (``progress`` on stderr).
-
-    Returns:
-        Video and clip top-1/top-5, the windows per video and the test videos that could not be read.
-    """
-
-    ft = finetune_settings(cfg)
-    ds = ClipDataset(test_src, ft.clip_frames, ft.crop_size, ft.short_side, train=False, stride=ft.window_stride)
-    with Progress(len(ds), "testing", "windows", enabled=progress) as bar:
-        scores, labels, clips = video_level_predictions(model, ds, batch_size=ft.batch_size, device=device_of(cfg),
-                                                        num_workers=cfg.data.num_workers,
-                                                        timeout=cfg.data.loader_timeout, progress=bar)
-    failed = {**ds.failed, **clips["failed"]}
-    return VideoLevelResult(topk_accuracy(scores, labels, 1), topk_accuracy(scores, labels, 5),
-                            topk_accuracy(clips["probs"], clips["labels"], 1),
-                            topk_accuracy(clips["probs"], clips["labels"], 5), int(len(labels)),
-                            windows_per_video(clips["videos"]), len(failed), failed)
 
 
 FROZEN_METHOD = "linear layer trained with Adam on frozen g, clip level (fine-tuning pipeline)"

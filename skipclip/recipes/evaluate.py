@@ -21,7 +21,6 @@ from skipclip.eval.features import frozen_features
 from skipclip.eval.finetune import (
     build_classifier,
     check_sources,
-    evaluate_video_level,
     finetune_and_test,
     finetune_settings,
 )
@@ -35,6 +34,7 @@ from skipclip.eval.report import (
     retrieval_card,
 )
 from skipclip.eval.retrieval import RECALL_AT, retrieval
+from skipclip.eval.video_level import evaluate_video_level
 from skipclip.weights.initialise import initial_encoder
 from skipclip.weights.read import (
     checkpoint_config,

@@ -23,14 +23,13 @@ from skipclip.eval.classifier import ActionClassifier
 from skipclip.eval.finetune import (
     FROZEN_METHOD,
     FinetuneHistory,
-    VideoLevelResult,
     check_sources,
-    evaluate_video_level,
     finetune,
     finetune_settings,
     protocol_name,
 )
 from skipclip.eval.report import finetune_card, over_seeds, write_report
+from skipclip.eval.video_level import VideoLevelResult, evaluate_video_level
 from skipclip.utils.dist import launch_rank
 from skipclip.utils.io import atomic_torch_save
 from skipclip.weights.initialise import initial_encoder
