@@ -7,7 +7,8 @@ from __future__ import annotations
 from skipclip.config import Config
 from skipclip.data import PretextBatch
 from skipclip.engine.module import TrainModule
-from skipclip.method.model import SkipClipModel, build_skipclip
+from skipclip.method.build import build_skipclip
+from skipclip.method.model import SkipClipModel
 
 
 class SkipClipModule(TrainModule):

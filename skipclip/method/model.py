@@ -26,13 +26,11 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torch import Tensor
 
-from skipclip.config import Config
 from skipclip.data import PretextBatch
 from skipclip.errors import InvalidInputError
 from skipclip.method import losses
 from skipclip.method.pretext_metrics import kendall_tau, pairwise_ranking_accuracy
 from skipclip.method.rotation import rotate_batch
-from skipclip.models import ContextEncoder, FrameEncoder, RotationHead, inflate_2d_into_3d
 from skipclip.models.memory_format import to_channels_last_
 from skipclip.models.normalize import input_stats_of, normalize
 from skipclip.utils.dist import gather_no_grad, gather_with_grad
@@ -52,8 +50,8 @@ def to_frame_grid(h: Tensor, size: tuple[int, int]) -> Tensor:
 
 @dataclass
 class Encoded:
-    """Both encoders' output for one batch: ``h`` ``(B, C, H, W)`` on f's grid, ``z`` ``(B*M, C, H, W)``,
-    and with the rotation task ``rot_logits`` ``(B*M, 4)`` and ``rot_labels`` ``(B*M,)``."""
+    """Both encoders' output: ``h`` ``(B, C, H, W)`` on f's grid, ``z`` ``(B*M, C, H, W)``; with the
+    rotation task ``rot_logits`` ``(B*M, 4)`` and ``rot_labels`` ``(B*M,)``."""
 
     h: Tensor
     z: Tensor
@@ -64,10 +62,9 @@ class Encoded:
 
 @dataclass
 class StepScores:
-    """The scores of one step over the R rows (contexts) that count: ``pos`` ``(R, M)`` nearest
-    first, ``neg`` ``(R, P)`` against every target frame of the (gathered) batch, ``mask`` ``(R, P)``
-    the valid negatives, ``rows`` ``(B,)`` which rows count, ``zero`` a zero that keeps the graph
-    (and DDP's gradient hooks) when no row counts."""
+    """One step's scores over the R rows that count: ``pos`` ``(R, M)`` nearest first, ``neg`` ``(R, P)``
+    against every gathered target frame, ``mask`` ``(R, P)`` the valid negatives, ``rows`` ``(B,)``,
+    ``zero`` a zero that keeps the graph (and DDP's hooks) when no row counts."""
 
     pos: Tensor
     neg: Tensor
@@ -122,7 +119,7 @@ class SkipClipModel(nn.Module):
                                                  batch.group)  # Eq. 3
             rows = counts if counts is not None else torch.ones(len(pos), dtype=torch.bool, device=pos.device)
             s = StepScores(pos[rows], neg[rows], mask[rows], rows, zero=pos.sum() * 0)  # R x M, R x P, R x P
-            terms = {"rank": losses.ranking_loss(s.pos, self.rank_margin) if len(s.pos) else s.zero}  # Eq. 1
+            terms = {"rank": self.ranking_loss(s.pos) if len(s.pos) else s.zero}  # Eq. 1
             ok = s.mask.any(1)  # R: rows with at least one negative (a lone video has none)
             if self.negatives and bool(ok.any()):  # Eq. 2, or InfoNCE
                 terms["contrastive"] = (
@@ -132,6 +129,10 @@ class SkipClipModel(nn.Module):
         if enc.rot_logits is not None and enc.rot_labels is not None:  # the rotation task (training only)
             terms["rotation"] = losses.rotation_loss(enc.rot_logits, enc.rot_labels)
         return terms, self.health(s, enc)
+
+    def ranking_loss(self, pos: Tensor) -> Tensor:
+        """The ranking term of the positives ``(R, M)``, nearest first: Eq. 1 (an experiment may override it)."""
+        return losses.ranking_loss(pos, self.rank_margin)
 
     def encode(self, context: Tensor, targets: Tensor, rotation: bool = False) -> Encoded:
         """Run both encoders on uint8 clips: ``context`` ``(B, 3, K, S, S)``, ``targets``
@@ -208,21 +209,3 @@ class SkipClipModel(nn.Module):
             metrics["rot_acc"] = (enc.rot_logits.argmax(1) == enc.rot_labels).float().mean()
         metrics["videos"] = s.rows.sum()
         return metrics
-
-
-def build_skipclip(cfg: Config) -> SkipClipModel:
-    """Encoders and heads from a :class:`~skipclip.config.Config`, handed to :class:`SkipClipModel`.
-
-    With ``model.init_context_from_frame`` g starts from f's initial weights, inflated into 3D
-    (:func:`~skipclip.models.inflate_2d_into_3d`); otherwise both start from their own random
-    initialisation (the paper).
-    """
-    p, m = cfg.pretext, cfg.model
-    g = ContextEncoder(m.context_arch, m.width, m.shortcut)
-    f = FrameEncoder(m.width, in_channels=3 * p.target_length)
-    if m.init_context_from_frame:
-        inflate_2d_into_3d(f.state_dict(), g)
-    head = RotationHead(f.out_channels) if p.rotation else None
-    return SkipClipModel(g, f, head, rank_margin=p.rank_margin, neg_margin=p.neg_margin, negatives=p.negatives,
-                         channels_last=cfg.trainer.channels_last, contrastive=p.contrastive,
-                         temperature=p.temperature)

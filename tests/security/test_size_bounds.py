@@ -29,7 +29,7 @@ def store(tmp_path_factory):
 
 def skipclip_checkpoint(path, **model):
     """A Skip-Clip checkpoint of the tiny model (width 8) whose recorded config says ``model``."""
-    from skipclip.method.model import build_skipclip
+    from skipclip.method.build import build_skipclip
 
     cfg = tiny_cfg()
     config = cfg.to_dict()

@@ -3,7 +3,7 @@ same video's far frames as extra negatives; none), margins, learning rate and re
 pretraining run of the `cpu-real` preset with one value changed, the same seed and budget, then
 the pretext health on the held-out videos and the linear probe of the context encoder.
 
-    OMP_NUM_THREADS=1 python benchmarks/real_choices.py --data STORE --out OUT [--seed 0] [--only NAME ...]
+    OMP_NUM_THREADS=1 python experiments/real_choices.py --data STORE --out OUT [--seed 0] [--only NAME ...]
 
 Each variant runs exactly:
 
@@ -13,7 +13,7 @@ Each variant runs exactly:
 
 and is skipped when its outputs exist (an interrupted benchmark resumes, an unfinished pretraining
 run with `--resume`; `--reuse-default RUN` takes the default variant from an existing pretraining
-run of the same preset and seed, e.g. one of benchmarks/real_footage.py). Writes OUT/choices.json
+run of the same preset and seed, e.g. one of experiments/real_footage.py). Writes OUT/choices.json
 and prints the table.
 """
 

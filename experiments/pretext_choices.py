@@ -2,7 +2,7 @@
 built-in synthetic videos: pretrain each variant with the same budget and seed, then report the
 held-out pretext health and the few-shot linear probe of the demo (3 probe seeds).
 
-    python benchmarks/pretext_choices.py --epochs 25 --out /tmp/choices
+    python experiments/pretext_choices.py --epochs 25 --out /tmp/choices
 
 Prints a table and writes OUT/choices.json.
 """
