@@ -38,6 +38,7 @@ from skipclip.config import (
 )
 from skipclip.data import VideoEntry, VideoFileSource
 from skipclip.errors import InputNotFoundError, InvalidInputError
+from skipclip.eval.finetune import FinetuneResult
 from skipclip.eval.report import write_report
 from skipclip.models import ContextEncoder
 from skipclip.models.preprocess import Preprocess, as_frames
@@ -228,8 +229,10 @@ def pretrain(config: ConfigLike = "cpu", data: str | Path = "synthetic", out: st
 
 
 @dataclass
-class FinetuneResult:
-    """What :func:`finetune` made.
+class FinetuneRun:
+    """What :func:`finetune` made: where it is, and its report. Each row of ``results`` is a
+    :class:`~skipclip.eval.finetune.FinetuneResult` as written to ``report.json`` (its ``to_dict``;
+    with several seeds, their mean and spread).
 
     Attributes:
         out: the run folder.
@@ -253,7 +256,7 @@ def finetune(config: ConfigLike = "cpu", data: str | Path = "synthetic", out: st
              ckpt: str | Path = "random", inflate: str | Path | None = None, linear: bool = False, seeds: int = 1,
              overrides: Mapping[str, Any] | None = None, sets: Mapping[str, Any] | Sequence[str] | None = None,
              resume: bool = False, force: bool = False, progress: bool = True,
-             loggers: Sequence[str] = ("csv",)) -> FinetuneResult:
+             loggers: Sequence[str] = ("csv",)) -> FinetuneRun:
     """``skipclip finetune`` as a function: ``ckpt`` is where g starts (``"random"``, a checkpoint,
     an export or a run folder), ``inflate`` 2D weights inflated into g instead.
 
@@ -268,8 +271,8 @@ def finetune(config: ConfigLike = "cpu", data: str | Path = "synthetic", out: st
     if not report:
         raise InvalidInputError("this process is not the first of a distributed run: only the first writes the report")
     r = report["results"][0]
-    return FinetuneResult(Path(out), Path(out) / REPORT, Path(report["checkpoint"]), r["top1"], r["top5"],
-                          report["results"], report)
+    return FinetuneRun(Path(out), Path(out) / REPORT, Path(report["checkpoint"]), r["top1"], r["top5"],
+                       report["results"], report)
 
 
 @dataclass
@@ -326,5 +329,5 @@ def extract(ckpt: str | Path, data: str | Path, out: str | Path, *, per_window: 
                         overrides=dict(overrides or {}), sets=_sets(sets))
 
 
-__all__ = ["EncoderSource", "EvaluateResult", "FeatureSet", "FinetuneResult", "PretrainResult", "Preprocess",
+__all__ = ["EncoderSource", "EvaluateResult", "FeatureSet", "FinetuneResult", "FinetuneRun", "PretrainResult", "Preprocess",
            "evaluate", "extract", "features", "finetune", "load_encoder", "preprocess_for", "pretrain", "read_clip"]

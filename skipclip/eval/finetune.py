@@ -15,6 +15,7 @@ videos shorter than a window) is checked before any training starts.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -239,6 +240,7 @@ class FinetuneResult:
     Attributes:
         init: where g started; ``None`` until the caller that knows says (``dataclasses.replace``).
         protocol: ``"finetune"`` or ``"finetune_frozen"``.
+        (The fields after ``test`` are ``None`` for a classifier tested as it was fine-tuned earlier.)
         test: the test of the kept weights; its fields are the row's first.
         val_top1: best validation video top-1 (``None`` without validation).
         best_epoch, best_step: where the kept weights come from.
@@ -255,18 +257,28 @@ class FinetuneResult:
     init: str | None = None
     protocol: str
     test: VideoLevelResult
-    val_top1: float | None
-    best_epoch: int | None
-    epochs: int
-    best_step: int | None
-    steps: int
-    budget: str
-    selected_by: str
-    seed: int
-    train_s: float
-    failed_videos: dict[str, str]
+    val_top1: float | None = None
+    best_epoch: int | None = None
+    epochs: int | None = None
+    best_step: int | None = None
+    steps: int | None = None
+    budget: str | None = None
+    selected_by: str | None = None
+    seed: int | None = None
+    train_s: float | None = None
+    failed_videos: dict[str, str] = dataclasses.field(default_factory=dict)
     method: str | None = None
-    wall_s: float
+    wall_s: float | None = None
+
+    @classmethod
+    def of(cls, test: VideoLevelResult, history: FinetuneHistory, *, seed: int, frozen: bool, wall_s: float,
+           init: str | None = None) -> FinetuneResult:
+        """The row of a fine-tuning (``history``) whose kept weights were tested (``test``)."""
+        return cls(init=init, protocol=protocol_name(frozen), test=test, val_top1=history.val_top1,
+                   best_epoch=history.best_epoch, epochs=history.epochs, best_step=history.best_step,
+                   steps=history.steps, budget=history.budget.budget, selected_by=history.selected_by,
+                   seed=seed, train_s=history.wall_s, failed_videos={**history.failed_videos, **test.failed_test_videos},
+                   method=FROZEN_METHOD if frozen else None, wall_s=wall_s)
 
     def to_dict(self) -> dict:
         """The row: ``init`` (when set), ``protocol``, the test's fields, then the other fields in order."""
@@ -300,9 +312,4 @@ def finetune_and_test(cfg: Config, encoder: nn.Module, train_src, val_src, test_
     model, history = finetune(cfg, copy.deepcopy(encoder), train_src, val_src, epochs=epochs, seed=seed,
                               progress=progress, frozen=frozen)
     test = evaluate_video_level(model, test_src, cfg, progress)
-    return FinetuneResult(protocol=protocol_name(frozen), test=test, val_top1=history.val_top1,
-                          best_epoch=history.best_epoch, epochs=history.epochs, best_step=history.best_step,
-                          steps=history.steps, budget=history.budget.budget, selected_by=history.selected_by,
-                          seed=seed, train_s=history.wall_s,
-                          failed_videos={**history.failed_videos, **test.failed_test_videos},
-                          method=FROZEN_METHOD if frozen else None, wall_s=time.time() - start)
+    return FinetuneResult.of(test, history, seed=seed, frozen=frozen, wall_s=time.time() - start)

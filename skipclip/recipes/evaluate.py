@@ -19,6 +19,7 @@ from skipclip.data import open_data, per_class
 from skipclip.errors import InvalidInputError, OutputExistsError
 from skipclip.eval.features import frozen_features
 from skipclip.eval.finetune import (
+    FinetuneResult,
     build_classifier,
     check_sources,
     finetune_and_test,
@@ -96,8 +97,9 @@ def evaluate(cfg: Config, encoder, train_src, val_src, test_src, *, init: str, p
     if "finetune" in protocols:
         if classifier is not None:
             test = evaluate_video_level(classifier, test_src, cfg, progress)
-            row = {"init": init, "protocol": "finetune", **test.to_dict(), "seed": None}
             selection = "done when the checkpoint was fine-tuned (see its run folder)"
+            row = FinetuneResult(init=init, protocol="finetune", test=test, selected_by=selection,
+                                 failed_videos=dict(test.failed_test_videos)).to_dict()
         else:
             r = finetune_and_test(cfg, encoder, train_src, val_src, test_src, epochs=epochs, seed=seed,
                                   progress=progress)
