@@ -7,9 +7,9 @@ import torch
 from torch.profiler import ProfilerActivity, profile
 from torch.utils.flop_counter import FlopCounterMode
 
+from skipclip.batch import PretextBatch
 from skipclip.bench.timing import sync
 from skipclip.config import Config
-from skipclip.data import PretextBatch
 from skipclip.engine.module import fused_adam
 from skipclip.models.normalize import normalize
 

@@ -12,6 +12,7 @@ Rooms, and where a new piece goes:
   reported from DataLoader workers.
 """
 
+from skipclip.batch import PretextBatch
 from skipclip.data.catalog.carve import CoverageWarning, carve
 from skipclip.data.catalog.doctor import DoctorReport, examine, wrap_names
 from skipclip.data.catalog.index import (
@@ -33,7 +34,6 @@ from skipclip.data.open import (
     per_class_table,
     synthetic_sources,
 )
-from skipclip.data.sampling.batch import PretextBatch
 from skipclip.data.sampling.clips import ClipDataset, sliding_windows
 from skipclip.data.sampling.crop_flip import random_crop_flip, resize_short_side
 from skipclip.data.sampling.epoch_sampler import EpochSampler, epoch_loader

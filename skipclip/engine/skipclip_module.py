@@ -4,8 +4,8 @@ terms and pretext health, and leaves optimiser, schedule and the non-finite poli
 
 from __future__ import annotations
 
+from skipclip.batch import PretextBatch
 from skipclip.config import Config
-from skipclip.data import PretextBatch
 from skipclip.engine.module import TrainModule
 from skipclip.method.build import build_skipclip
 from skipclip.method.model import SkipClipModel

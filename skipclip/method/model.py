@@ -26,7 +26,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torch import Tensor
 
-from skipclip.data import PretextBatch
+from skipclip.batch import PretextBatch
 from skipclip.errors import InvalidInputError
 from skipclip.method import losses
 from skipclip.method.pretext_metrics import kendall_tau, pairwise_ranking_accuracy

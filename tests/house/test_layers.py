@@ -29,6 +29,7 @@ LAYERS = [
     ["method"],
     ["models"],
     ["data"],
+    ["batch"],  # the typed batch between data/ and method/, below both (torch only)
     ["config"],
     ["utils"],
     ["_version", "errors"],

@@ -6,10 +6,10 @@ import logging
 
 import numpy as np
 import torch
-from torch.utils.data import Dataset
+from torch.utils.data import Dataset, default_collate
 
+from skipclip.batch import PretextBatch
 from skipclip.data.failures import FAILED
-from skipclip.data.sampling.batch import PretextBatch
 from skipclip.data.sampling.crop_flip import random_crop_flip, resize_short_side
 from skipclip.data.sampling.window import PretextWindow
 from skipclip.data.sources.base import VideoReadError, VideoSource
@@ -36,7 +36,7 @@ class PretextDataset(Dataset):
     """Samples of the Skip-Clip pretext task from a :class:`VideoSource`.
 
     Each item is a dict of uint8 tensors (normalised later, on the device), and :meth:`collate`
-    stacks items into a typed :class:`~skipclip.data.sampling.batch.PretextBatch` (a loader from
+    stacks items into a typed :class:`~skipclip.batch.PretextBatch` (a loader from
     :func:`~skipclip.data.epoch_loader` uses it):
     ``context`` ``(3, K, S, S)``, ``targets`` ``(M, d, 3, S, S)`` nearest first, ``video``, the
     source index, ``group``, the integer id of the video's group (:func:`group_ids`: clips of one
@@ -66,7 +66,13 @@ class PretextDataset(Dataset):
         ValueError: no video of the source is long enough for the window.
     """
 
-    collate = staticmethod(PretextBatch.collate)
+    @staticmethod
+    def collate(items: list[dict]) -> PretextBatch:
+        """Stack items (``default_collate``) into a :class:`~skipclip.batch.PretextBatch`, their
+        failure reports gathered."""
+        failed = [(str(n), str(r)) for item in items for n, r in (item.get(FAILED) or {}).items()]
+        fields = default_collate([{k: v for k, v in item.items() if k != FAILED} for item in items])
+        return PretextBatch(**fields, failed=failed)
 
     def __init__(
         self,

@@ -1,4 +1,8 @@
-"""The batch between ``data/`` and ``method/``: a typed :class:`PretextBatch`, not a dict of string keys."""
+"""The batch between ``data/`` and ``method/``: a typed :class:`PretextBatch`, not a dict of string keys.
+
+It sits below both (it imports torch only), so the method and the benchmarks read it without
+importing the data package (and PyAV, which the GPU machines lack); ``data/`` makes it
+(:meth:`skipclip.data.PretextDataset.collate`)."""
 
 from __future__ import annotations
 
@@ -8,9 +12,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from torch import Tensor
-from torch.utils.data import default_collate
-
-from skipclip.data.failures import FAILED
 
 
 @dataclass
@@ -50,14 +51,6 @@ class PretextBatch:
     def pin_memory(self) -> PretextBatch:
         """Every tensor in page-locked memory (what ``DataLoader(pin_memory=True)`` calls)."""
         return self.map(Tensor.pin_memory)
-
-    @staticmethod
-    def collate(items: list[dict]) -> PretextBatch:
-        """Stack the items of :class:`~skipclip.data.PretextDataset` (``default_collate``) and
-        gather their failure reports."""
-        failed = [(str(n), str(r)) for item in items for n, r in (item.get(FAILED) or {}).items()]
-        fields = default_collate([{k: v for k, v in item.items() if k != FAILED} for item in items])
-        return PretextBatch(**fields, failed=failed)
 
 
 __all__ = ["PretextBatch"]
