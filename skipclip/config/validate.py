@@ -61,14 +61,14 @@ def check_types(cfg: Config) -> Config:
             if isinstance(v, int) and not isinstance(v, bool) and not -2**63 <= v < 2**63:
                 raise InvalidInputError(f"{section.name}.{f.name} is an integer of {v.bit_length()} bits; a "
                                         "configuration value is below 2**63")
+            if (kind not in _EXPECTED or optional) and kind != "bool" and _holds_bool(v):  # no free-typed key takes a boolean
+                raise InvalidInputError(f"{section.name}.{f.name} must not be a boolean, got {v!r}: YAML reads "
+                                        "yes/no/on/off/true/false as booleans; write a number (or null, or "
+                                        "'auto' where the key allows it)")
             if kind in _EXPECTED and not (optional and v is None) and not _type_ok(kind, v):
                 raise InvalidInputError(f"{section.name}.{f.name} must be {_EXPECTED[kind]}"
                                         f"{' or null' if optional else ''}, got {shown(v)} ({type(v).__name__})"
                                         f"{_hint(kind, v)}")
-            if kind not in _EXPECTED and _holds_bool(v):  # no free-typed key takes a boolean
-                raise InvalidInputError(f"{section.name}.{f.name} must not be a boolean, got {v!r}: YAML reads "
-                                        "yes/no/on/off/true/false as booleans; write a number (or null, or "
-                                        "'auto' where the key allows it)")
     check_open_fields(cfg)
     return cfg
 

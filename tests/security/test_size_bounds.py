@@ -239,7 +239,7 @@ def test_a_resumed_run_reads_its_config_without_aliases(tmp_path):
     ("trainer.devices", [[0]], "trainer.devices must be"),
     ("data.layout", "nonsense", "data.layout must be null (detect it) or one of"),
     ("finetune.clip_frames", [16], "finetune.clip_frames must be an integer or null, got a list of 1 items"),
-    ("optim.max_steps", True, "optim.max_steps must be an integer or null, got True (bool)"),  # typed int | None
+    ("optim.max_steps", True, "optim.max_steps must not be a boolean"),
 ])
 def test_a_value_of_another_kind_names_the_key(key, value, wanted):
     from skipclip.config import load_config
