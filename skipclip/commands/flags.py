@@ -58,7 +58,8 @@ def batch_help(what: str = "videos", key: str = "data.batch_size") -> str:
 
 
 def add_common_training_arguments(p, default_config: str = "cpu") -> None:
-    p.add_argument("--config", default=default_config, help=preset_help())
+    p.add_argument("--config", help=preset_help(f" (default: {default_config}; with --resume, the run's own "
+                                                "OUT/config.yaml)"))
     p.add_argument("--max-steps", type=positive_int, metavar="N",
                    help="optimiser steps to train (default: the preset's; its epochs without one)")
     p.add_argument("--max-epochs", type=int,
@@ -133,3 +134,22 @@ def non_negative(text: str) -> int:
 
 __all__ = ["HelpFormatter", "RENAMED", "add_with_aliases", "alias", "batch_help", "by_value", "plain", "preset_help",
            "preset_values", "renamed_in"]
+
+
+def config_source(args, default: str = "cpu") -> str:
+    """``--config`` when given; else, for ``--resume``, the run's own ``OUT/config.yaml`` (read as
+    data: a regular file of bounded size); else ``default``.
+
+    Raises:
+        InvalidInputError: ``OUT/config.yaml`` is not a regular file, or too large.
+    """
+    if getattr(args, "config", None) is not None:
+        return args.config
+    if getattr(args, "resume", False) and getattr(args, "out", None):
+        from pathlib import Path
+
+        from skipclip.engine.run_files import read_run_config
+
+        if read_run_config(args.out) is not None:
+            return str(Path(args.out) / "config.yaml")
+    return default

@@ -74,7 +74,7 @@ def add_arguments(p):
 
 
 def config_from_args(args):
-    from skipclip.commands.flags import epochs_instead_of_steps
+    from skipclip.commands.flags import config_source, epochs_instead_of_steps
     from skipclip.commands.prepare import LAYOUT_OVERRIDES
     from skipclip.config import load_config, parse_sets
 
@@ -83,20 +83,26 @@ def config_from_args(args):
         overrides["pretext.rotation"] = False
     if getattr(args, "no_negatives", False):
         overrides["pretext.negatives"] = False
+    args.config = config_source(args)
     cfg = load_config(args.config, overrides, sets=parse_sets(getattr(args, "set", None)))
     epochs_instead_of_steps(args, cfg, cfg.optim)
     return cfg
 
 
 def run(args) -> int:
+    from skipclip.engine.attempts import RunFinished
     from skipclip.engine.loggers import parse_loggers
     from skipclip.recipes.pretrain import pretrain
 
     cfg = config_from_args(args)  # validated before any work starts
     loggers = parse_loggers(args.logger)
-    _, _, summary = pretrain(cfg, args.data, args.out, resume=args.resume, force=args.force,
-                             progress=not args.no_progress, checkpoint_every=args.checkpoint_every,
-                             loggers=loggers, images_every=args.log_images_every)
+    try:
+        _, _, summary = pretrain(cfg, args.data, args.out, resume=args.resume, force=args.force,
+                                 progress=not args.no_progress, checkpoint_every=args.checkpoint_every,
+                                 loggers=loggers, images_every=args.log_images_every)
+    except RunFinished as done:  # --resume of a finished run asking for no more training
+        print(done)
+        return 0
     m, b = summary.metrics, summary.budget
     print(f"\npretrained {summary.epochs} epochs, {summary.steps} steps in {summary.wall_s:.0f} s "
           f"(budget: {b.budget}; stopped by {b.stopped_by})")
@@ -113,7 +119,7 @@ def run(args) -> int:
     from skipclip.commands.next_step import data_flags, quote, say_next
 
     out, data, ckpt = quote(Path(args.out)), quote(args.data), quote(summary.last_checkpoint)
-    config = f" --config {quote(args.config)}" if args.config != "cpu" else ""
+    config = f" --config {quote(args.config)}" if args.config not in ("cpu", str(Path(args.out) / "config.yaml")) else ""
     say_next(f"the run is in {args.out}: checkpoints/last.ckpt, config.yaml, run.json, logs/",
              f"skipclip finetune{config} --data {data}{data_flags(args)} --ckpt {ckpt} --out {out}-finetune",
              f"skipclip features --ckpt {ckpt} --data {data}{data_flags(args)} --out {out}/features.npz",

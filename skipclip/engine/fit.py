@@ -13,6 +13,7 @@ from pathlib import Path
 import lightning as L
 
 from skipclip.config import Config
+from skipclip.engine.attempts import checkpoint_position
 from skipclip.engine.plan import RunPlan
 from skipclip.engine.trainer import make_trainer
 
@@ -57,7 +58,8 @@ def fit(cfg: Config, module: L.LightningModule, train_loader, val_loader=None, *
     trainer = make_trainer(cfg, out=out, callbacks=callbacks, plugins=plugins, progress=progress,
                            devices=plan.devices, num_nodes=plan.num_nodes, processes=plan.processes,
                            enable_checkpointing=enable_checkpointing, resumable_sampler=True, loggers=loggers,
-                           **budget.trainer_kwargs())
+                           **budget.trainer_kwargs(),
+                           resume_step=checkpoint_position(ckpt_path)[0] if ckpt_path else None)
     if progress and trainer.is_global_zero:
         print(f"{what} {len(train_loader.dataset)} videos, {len(train_loader)} steps an epoch: {budget.describe()}",
               flush=True)
