@@ -29,7 +29,7 @@ def atomic_write(path, write):
             write(fh)
             fh.flush()
             with open(os.environ["SKIPCLIP_TEST_SLOW_SAVE"], "a") as marker:
-                marker.write(os.path.basename(str(path)) + "\n")
+                marker.write(os.path.basename(str(path)) + " ")
             time.sleep(float(os.environ.get("SKIPCLIP_TEST_SAVE_PAUSE", "3")))
         return _real(path, slow)
     return _real(path, write)
