@@ -83,7 +83,8 @@ class AtomicCheckpointIO(TorchCheckpointIO):
         if storage_options is not None:
             raise TypeError(f"{type(self).__name__} takes no storage_options, got {storage_options!r}")
         atomic_torch_save(checkpoint, path)
-        after_checkpoint(path)  # a --force run's first checkpoint swaps it in for the old run
+        if Path(path).name == LAST:  # a --force run's first resumable checkpoint swaps it in for the old run
+            after_checkpoint(path)
 
     def load_checkpoint(self, path, map_location: Any = lambda storage, loc: storage,
                         weights_only: bool | None = None) -> dict[str, Any]:
