@@ -12,6 +12,7 @@ Rooms, and where a new piece goes:
   reported from DataLoader workers.
 """
 
+from skipclip.batch import PretextBatch
 from skipclip.data.catalog.carve import CoverageWarning, carve
 from skipclip.data.catalog.doctor import DoctorReport, examine, wrap_names
 from skipclip.data.catalog.index import (
@@ -37,7 +38,7 @@ from skipclip.data.sampling.clips import ClipDataset, sliding_windows
 from skipclip.data.sampling.crop_flip import random_crop_flip, resize_short_side
 from skipclip.data.sampling.epoch_sampler import EpochSampler, epoch_loader
 from skipclip.data.sampling.health import HEALTH_STRIDE, HealthDataset, health_windows
-from skipclip.data.sampling.jpeg_batch import JPEGS, DeferredFrames, decode_batch
+from skipclip.data.sampling.jpeg_batch import JPEGS, DeferredBatch, DeferredFrames, decode_batch
 from skipclip.data.sampling.pretext import PretextDataset
 from skipclip.data.sampling.window import PretextWindow
 from skipclip.data.sources.base import (
@@ -66,7 +67,7 @@ from skipclip.data.video.pyav import (
 
 __all__ = [
     "EXPECTED", "FAILED", "MANIFEST", "ClipDataset", "CoverageWarning", "DatasetIndex", "DoctorReport",
-    "EpochSampler", "InMemorySource", "PathEscapeError", "PrepareReport", "PreparedStore", "PretextDataset",
+    "EpochSampler", "InMemorySource", "PathEscapeError", "PrepareReport", "PreparedStore", "PretextBatch", "PretextDataset",
     "PretextWindow", "SplitError", "Splits", "SubsetSource", "SyntheticSource", "VideoEntry", "VideoFileSource",
     "VideoInfo", "VideoReadError", "VideoSource", "carve", "collate", "contained", "decode", "epoch_loader",
     "examine", "from_batch", "is_video_file", "list_videos", "load_index", "load_manifest", "manifest_entries",
@@ -74,5 +75,5 @@ __all__ = [
     "resize_short_side", "select", "sliding_windows", "split_of", "synthetic_sources", "wrap_names",
     "write_synthetic_ucf101", "write_video",
     "HEALTH_STRIDE", "HealthDataset", "health_windows",  # sampling/health.py
-    "JPEGS", "DeferredFrames", "decode_batch",  # sampling/jpeg_batch.py
+    "JPEGS", "DeferredBatch", "DeferredFrames", "decode_batch",  # sampling/jpeg_batch.py
 ]

@@ -14,25 +14,21 @@ from torch.utils.data import default_collate
 FAILED = "failed"
 
 
-JPEGS = "jpegs"  # still-encoded frames (skipclip.data.sampling.jpeg_batch), kept as a list
-LISTS = (FAILED, JPEGS)
-
-
 def collate(items: list[dict]) -> dict:
     """``default_collate`` of the items without their failure reports, plus
-    ``batch["failed"]``: every ``(name, reason)`` the items carried, as a list (and ``jpegs``,
-    still-encoded frames, as a list of the items' own)."""
+    ``batch["failed"]``: every ``(name, reason)`` the items carried, as a list."""
     reports = [(str(n), str(r)) for item in items for n, r in (item.get(FAILED) or {}).items()]
-    batch = default_collate([{k: v for k, v in item.items() if k not in LISTS} for item in items])
+    batch = default_collate([{k: v for k, v in item.items() if k != FAILED} for item in items])
     batch[FAILED] = reports
-    if all(JPEGS in item for item in items):  # frames still JPEG, decoded on the device
-        batch[JPEGS] = [item[JPEGS] for item in items]
     return batch
 
 
-def from_batch(batch) -> dict[str, str]:
-    """The videos a collated batch (or a single item) passed over, ``{name: reason}``."""
-    if not isinstance(batch, dict) or FAILED not in batch:
+def from_batch(batch: object) -> dict[str, str]:
+    """The videos a collated batch (a dict, or a typed batch with a ``failed`` field) or a single
+    item passed over, ``{name: reason}``."""
+    if not isinstance(batch, dict):
+        return dict(getattr(batch, FAILED, None) or [])
+    if FAILED not in batch:
         return {}
     value = batch[FAILED]
     return dict(value.items() if isinstance(value, dict) else value)

@@ -20,7 +20,8 @@ from pathlib import Path
 
 import torch
 
-from skipclip.method.model import build_skipclip
+from skipclip.batch import PretextBatch
+from skipclip.method.build import build_skipclip
 from skipclip.models.normalize import normalize
 from skipclip.utils.io import atomic_write
 
@@ -153,9 +154,10 @@ def skipclip_probe(cfg, device) -> tuple[Probe, dict]:
     def probe(bf16: bool):
         model = build_skipclip(cfg).to(device).train()
         opt = torch.optim.Adam(model.parameters(), lr=1e-6)
-        batch = {"context": torch.randint(0, 256, (b, 3, p.context_frames, s, s), dtype=torch.uint8),
-                 "targets": torch.randint(0, 256, (b, p.num_targets, p.target_length, 3, s, s), dtype=torch.uint8)}
-        batch = {k: v.to(device) for k, v in batch.items()}
+        batch = PretextBatch(
+            context=torch.randint(0, 256, (b, 3, p.context_frames, s, s), dtype=torch.uint8),
+            targets=torch.randint(0, 256, (b, p.num_targets, p.target_length, 3, s, s), dtype=torch.uint8),
+        ).map(lambda t: t.to(device))
 
         def step():
             opt.zero_grad(set_to_none=True)

@@ -4,9 +4,12 @@ terms and pretext health, and leaves optimiser, schedule and the non-finite poli
 
 from __future__ import annotations
 
-from skipclip.data import JPEGS, decode_batch
+from skipclip.batch import PretextBatch
+from skipclip.config import Config
+from skipclip.data import DeferredBatch, decode_batch
 from skipclip.engine.module import TrainModule
-from skipclip.method.model import SkipClipModel, build_skipclip
+from skipclip.method.build import build_skipclip
+from skipclip.method.model import SkipClipModel
 
 
 class SkipClipModule(TrainModule):
@@ -23,23 +26,24 @@ class SkipClipModule(TrainModule):
         super().__init__(**optim)
         self.model = model
         self.save_hyperparameters({"config": config or {}})
-        # (K, M, d, far negatives) when the loaders leave frames JPEG for this device to decode
-        self.jpeg_window: tuple[int, int, int, int] | None = None
+        # (K, M, d) when the loaders leave frames JPEG for this device to decode
+        self.jpeg_window: tuple[int, int, int] | None = None
 
     @classmethod
-    def from_config(cls, cfg) -> "SkipClipModule":
+    def from_config(cls, cfg: Config) -> SkipClipModule:
         o = cfg.optim
         return cls(build_skipclip(cfg), lr=o.lr, weight_decay=o.weight_decay, lr_step_epochs=o.lr_step_epochs,
                    lr_gamma=o.lr_gamma, on_nonfinite=cfg.trainer.on_nonfinite, config=cfg.to_dict())
 
     def on_before_batch_transfer(self, batch, dataloader_idx: int):
-        """Frames the loader left JPEG (``jpeg_window`` set: a GPU run on a JPEG store) are decoded
-        here, on the training device, in one batched call (:func:`~skipclip.data.decode_batch`)."""
-        if self.jpeg_window is not None and isinstance(batch, dict) and JPEGS in batch:
+        """Frames the loader left JPEG (a :class:`~skipclip.data.DeferredBatch`: a GPU run on a JPEG
+        store, ``jpeg_window`` set) are decoded here, on the training device, in one batched call
+        (:func:`~skipclip.data.decode_batch`), into the :class:`~skipclip.batch.PretextBatch` of the CPU path."""
+        if self.jpeg_window is not None and isinstance(batch, DeferredBatch):
             return decode_batch(batch, self.device, *self.jpeg_window)
         return batch
 
-    def training_step(self, batch: dict, batch_idx: int):
+    def training_step(self, batch: PretextBatch, batch_idx: int):
         terms, metrics = self.model(batch)
         if self.nonfinite(terms, batch_idx):
             return None
@@ -50,11 +54,11 @@ class SkipClipModule(TrainModule):
             self.log(f"train/{name}", value, batch_size=b)
         for name, value in metrics.items():
             self.log(f"train/{name}", value, prog_bar=name == "rank_acc", batch_size=b)
-        if "skipped" in batch:
-            self.log("train/skipped_videos", batch["skipped"].sum().float(), reduce_fx="sum", batch_size=b)
+        if batch.skipped is not None:
+            self.log("train/skipped_videos", batch.skipped.sum().float(), reduce_fx="sum", batch_size=b)
         return loss
 
-    def validation_step(self, batch: dict, batch_idx: int):
+    def validation_step(self, batch: PretextBatch, batch_idx: int):
         terms, metrics = self.model(batch)
         # padded repeats and repeated videos count for nothing: each term is the mean over the
         # videos that count, weighted by their number (0 for an all-padding batch)

@@ -3,6 +3,8 @@ loader, every epoch, read ahead across epoch ends, and dropped when the next epo
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 import torch
 
@@ -34,9 +36,10 @@ def _batches(loader, epoch, start=0):
 def _same(a, b):
     assert len(a) == len(b)
     for x, y in zip(a, b):
-        assert set(x) == set(y)
-        for k in x:
-            assert torch.equal(x[k], y[k]) if isinstance(x[k], torch.Tensor) else x[k] == y[k]
+        assert type(x) is type(y)
+        for f in dataclasses.fields(x):
+            u, v = getattr(x, f.name), getattr(y, f.name)
+            assert torch.equal(u, v) if isinstance(u, torch.Tensor) else u == v
 
 
 def _loader(prefetch, ds=None):

@@ -34,7 +34,7 @@ def test_tiny_pretraining_records_health(tmp_path):
     assert h["baselines"]["pixel"]["rank_acc_ci"][0] > 0.5
     assert 0 <= h["knn_top1"] <= 1 and h["knn_step"] == h["step"]
 
-    rows = list(csv.DictReader(open(out / "logs" / "metrics.csv")))
+    rows = list(csv.DictReader((out / "logs" / "metrics.csv").read_text().splitlines()))
     logged = [r for r in rows if r.get("health/rank_acc")]
     assert len(logged) == 2  # one per validation (an epoch each)
     for r in logged:
@@ -57,7 +57,7 @@ def test_health_and_knn_cadence_and_their_time_in_the_summary(tmp_path):
                    trainer={"health_every": 2, "knn_every": 4})
     out = tmp_path / "run"
     _, _, summary = pretrain(cfg, "synthetic", out, progress=False, images_every=0)
-    rows = list(csv.DictReader(open(out / "logs" / "metrics.csv")))
+    rows = list(csv.DictReader((out / "logs" / "metrics.csv").read_text().splitlines()))
     health = [int(r["step"]) for r in rows if r.get("health/rank_acc")]
     knn = [int(r["step"]) for r in rows if r.get("knn/top1")]
     validations = [int(r["step"]) for r in rows if r.get("val/rank_acc")]

@@ -17,6 +17,7 @@ import collections
 import copy
 import queue
 import threading
+from typing import Any, cast
 
 from torch.utils.data import BatchSampler, DataLoader
 from torch.utils.data._utils.pin_memory import pin_memory
@@ -73,12 +74,12 @@ class _Reader:
 def epoch_keys(loader: DataLoader, epoch: int | None = None, start: int | None = None) -> list[tuple]:
     """The ``(epoch, indices)`` of each batch ``loader`` yields for ``epoch`` from item ``start``
     (default: its sampler's current ones), without changing the sampler."""
-    sampler = loader.sampler
+    sampler: Any = loader.sampler  # an EpochSampler (epoch, start)
     if epoch is not None or start is not None:
         sampler = copy.copy(sampler)
         sampler.epoch = sampler.epoch if epoch is None else epoch
         sampler.start = sampler.start if start is None else start
-    batches = BatchSampler(sampler, loader.batch_size, loader.drop_last)
+    batches = BatchSampler(sampler, cast(int, loader.batch_size), loader.drop_last)
     return [(sampler.epoch, tuple(b)) for b in batches]
 
 
@@ -125,6 +126,8 @@ class PrefetchLoader(DataLoader):
             yield ahead.popleft().result()
 
     def _drop(self) -> None:
+        if self._ahead is None:
+            return
         for job in self._ahead:
             job.cancelled = True
         self._ahead.clear()

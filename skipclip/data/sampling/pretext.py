@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import logging
+from typing import Any, cast
 
 import numpy as np
 import torch
-from torch.utils.data import Dataset
+from torch.utils.data import Dataset, default_collate
 
-from skipclip.data.failures import FAILED, JPEGS
+from skipclip.batch import PretextBatch
+from skipclip.data.failures import FAILED
 from skipclip.data.sampling.crop_flip import crop_box, random_crop_flip, resize_short_side, resized_size
-from skipclip.data.sampling.jpeg_batch import DeferredFrames, split_window
+from skipclip.data.sampling.jpeg_batch import JPEGS, DeferredBatch, DeferredFrames, split_window
 from skipclip.data.sampling.window import PretextWindow
 from skipclip.data.sources.base import VideoReadError, VideoSource
 from skipclip.errors import InvalidInputError
@@ -35,7 +37,9 @@ def group_ids(source: VideoSource) -> np.ndarray:
 class PretextDataset(Dataset):
     """Samples of the Skip-Clip pretext task from a :class:`VideoSource`.
 
-    Each item is a dict of uint8 tensors (normalised later, on the device):
+    Each item is a dict of uint8 tensors (normalised later, on the device), and :meth:`collate`
+    stacks items into a typed :class:`~skipclip.batch.PretextBatch` (a loader from
+    :func:`~skipclip.data.epoch_loader` uses it):
     ``context`` ``(3, K, S, S)``, ``targets`` ``(M, d, 3, S, S)`` nearest first, ``video``, the
     source index, ``group``, the integer id of the video's group (:func:`group_ids`: clips of one
     recording are not each other's negatives), ``skipped``, the unreadable videos passed over for
@@ -43,10 +47,7 @@ class PretextDataset(Dataset):
     for a padded repeat (an index ``i + len(self)`` from an
     :class:`~skipclip.data.sampling.epoch_sampler.EpochSampler` with ``mark_padding``). Negatives are not
     sampled here: they are the targets of the other videos in the batch (see
-    :mod:`skipclip.method.model`, which also drops a repeated video and padded items). With
-    ``far_negatives`` N > 0 an item also holds ``far`` ``(N, d, 3, S, S)``, stretches of the same
-    video beyond the last target (:meth:`PretextWindow.far`), and ``far_valid`` ``(N,)``, False
-    where the video had no frame left beyond the window.
+    :mod:`skipclip.method.model`, which also drops a repeated video and padded items).
 
     Videos shorter than the window are skipped (listed in ``too_short``). A video that fails to
     decode is recorded in ``failed`` and replaced by the next readable one, drawn with a random
@@ -62,11 +63,21 @@ class PretextDataset(Dataset):
         flip_prob: probability of a horizontal flip (same for context and targets).
         seed: base seed; the sample of (epoch, index) is a pure function of (seed, epoch, index).
         train: random crops and flips when True, centre crop otherwise.
-        far_negatives: same-video stretches beyond the window per item (0: none, the paper).
 
     Raises:
         ValueError: no video of the source is long enough for the window.
     """
+
+    @staticmethod
+    def collate(items: list[dict]) -> PretextBatch | DeferredBatch:
+        """Stack items (``default_collate``) into a :class:`~skipclip.batch.PretextBatch`, their
+        failure reports gathered; items whose frames are still JPEG (:meth:`defer_decoding`) make a
+        :class:`~skipclip.data.sampling.jpeg_batch.DeferredBatch`, decoded on the device."""
+        failed = [(str(n), str(r)) for item in items for n, r in (item.get(FAILED) or {}).items()]
+        fields = default_collate([{k: v for k, v in item.items() if k not in (FAILED, JPEGS)} for item in items])
+        if all(JPEGS in item for item in items):
+            return DeferredBatch(jpegs=[item[JPEGS] for item in items], **fields, failed=failed)
+        return PretextBatch(**fields, failed=failed)
 
     def __init__(
         self,
@@ -78,7 +89,6 @@ class PretextDataset(Dataset):
         flip_prob: float = 0.5,
         seed: int = 0,
         train: bool = True,
-        far_negatives: int = 0,
     ):
         self.source = source
         self.window = window
@@ -88,7 +98,6 @@ class PretextDataset(Dataset):
         self.flip_prob = flip_prob
         self.seed = seed
         self.train = train
-        self.far_negatives = far_negatives
         self.groups = group_ids(source)
         self.epoch = 0
         self.defer_decode = False  # frames left JPEG for the device (defer_decoding)
@@ -160,15 +169,12 @@ class PretextDataset(Dataset):
         if not self.train:
             rng = np.random.default_rng((self.seed, video))
         context_idx, target_idx = w.sample(n, rng, reverse=reverse)  # K, M x d
-        far_idx, far_valid = w.far(n, context_idx, self.far_negatives, rng, reverse=reverse)  # F x d, F
-        idx = np.concatenate([context_idx, target_idx.reshape(-1), far_idx.reshape(-1)])
-        item = {"video": video, "group": int(self.groups[video])}
-        if self.far_negatives:
-            item["far_valid"] = torch.from_numpy(far_valid)
+        idx = np.concatenate([context_idx, target_idx.reshape(-1)])
+        item: dict[str, Any] = {"video": video, "group": int(self.groups[video])}
         if self.defer_decode:  # the same draws, the pixels left to decode_batch on the device
-            jpegs, order, (h, wd) = self.source.read_jpegs(video, idx)
+            jpegs, order, (h, wd) = cast(Any, self.source).read_jpegs(video, idx)  # defer_decoding checked it has one
             size = resized_size(h, wd, self.short_side) if self.short_side is not None else (h, wd)
-            box = crop_box(*size, self.crop_size, rng, self.flip_prob, train=self.train)
+            box = crop_box(size[0], size[1], self.crop_size, rng, self.flip_prob, train=self.train)
             item[JPEGS] = DeferredFrames(jpegs, order, self.short_side, self.crop_size, box)
             return item
         frames = torch.from_numpy(np.ascontiguousarray(self.source.read(video, idx)))  # T x H x W x 3
@@ -176,8 +182,8 @@ class PretextDataset(Dataset):
         if self.short_side is not None:
             frames = resize_short_side(frames, self.short_side)
         frames = random_crop_flip(frames, self.crop_size, rng, self.flip_prob, train=self.train)
-        # context 3 x K x S x S, targets M x d x 3 x S x S, far F x d x 3 x S x S
-        item.update(split_window(frames, w.context_frames, w.num_targets, w.target_length, self.far_negatives))
+        # context 3 x K x S x S, targets M x d x 3 x S x S
+        item.update(split_window(frames, w.context_frames, w.num_targets, w.target_length))
         return item
 
     def defer_decoding(self, on: bool = True) -> bool:

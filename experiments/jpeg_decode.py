@@ -12,7 +12,7 @@ From the two, the cores of CPU decoding one training step would need at a given 
 (``--step-ms``, e.g. from ``skipclip bench train --accelerator cuda``). Without a CUDA device
 only the cpu row is measured (and said so).
 
-    python benchmarks/jpeg_decode.py [--short-side 256] [--crop 224] [--batch 64] [--step-ms 500] [--json OUT]
+    python experiments/jpeg_decode.py [--short-side 256] [--crop 224] [--batch 64] [--step-ms 500] [--json OUT]
 """
 
 from __future__ import annotations
@@ -27,7 +27,6 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from skipclip.data import collate
 from skipclip.data.sampling.jpeg_batch import decode_batch
 from skipclip.data.sampling.pretext import PretextDataset
 from skipclip.data.sampling.window import PretextWindow
@@ -87,7 +86,8 @@ def main(argv=None) -> dict:
         n = args.batch * frames_per_item
         result = {"short_side": args.short_side, "crop": args.crop, "batch": args.batch,
                   "frames_per_batch": n, "torch": torch.__version__}
-        cpu_fps, cpu_s = rate(lambda: collate([ds[i] for i in range(args.batch)]), n, args.repeats)
+        cpu_fps, cpu_s = rate(lambda: PretextDataset.collate([ds[i] for i in range(args.batch)]), n,
+                                args.repeats)
         result["cpu_frames_per_s_per_core"] = round(cpu_fps, 1)
         print(f"cpu decode (loader path, 1 core): {cpu_fps:8.0f} frames/s")
         if torch.cuda.is_available():
@@ -95,7 +95,7 @@ def main(argv=None) -> dict:
             ds.defer_decoding(True)
 
             def read():
-                return collate([ds[i] for i in range(args.batch)])
+                return PretextDataset.collate([ds[i] for i in range(args.batch)])
 
             def gpu():
                 decode_batch(read(), dev, args.context, args.targets, 1)

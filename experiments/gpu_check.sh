@@ -8,17 +8,17 @@
 #   1. eager, at the largest batch that fits: tries 256, 192, 128, 96, 64, 32 videos (an
 #      out-of-memory exits with status 3 and the next size is tried);
 #   2. the same batch with --compile (both encoders through torch.compile), if time is left;
-#   4. benchmarks/jpeg_decode.py: loader throughput at the paper's sizes (256 px frames, 224 crops,
+#   4. experiments/jpeg_decode.py: loader throughput at the paper's sizes (256 px frames, 224 crops,
 #      K=16 + M=8 frames a video) with the loader decoding JPEG on one CPU core and with the
 #      frames decoded on the GPU in batches (data.gpu_decode), and from the eager step time the
 #      CPU cores one GPU needs either way (under a minute);
-#   3. benchmarks/paper_memory.py on the GPU: memory per sample (fp32, bf16), the largest batch per
+#   3. experiments/paper_memory.py on the GPU: memory per sample (fp32, bf16), the largest batch per
 #      24/40/80 GB card, GPUs for the global batch of 128, FLOPs per sample and the 600-epoch
 #      projection, as the README's table measured on CPU (under a minute).
 #
 # Needs torch, torchvision, lightning and PyYAML; no PyAV (nothing on this path decodes video) and
 # no network. Runs from a source checkout, no install needed. Under 8 minutes in all.
-# Usage: bash benchmarks/gpu_check.sh [OUT_DIR]   -> OUT_DIR/gpu_eager.json, gpu_compiled.json, paper_memory.json,
+# Usage: bash experiments/gpu_check.sh [OUT_DIR]   -> OUT_DIR/gpu_eager.json, gpu_compiled.json, paper_memory.json,
 #        jpeg_decode.json
 
 set -u
@@ -49,7 +49,7 @@ bench() {  # bench TIMEOUT_S BATCH JSON [extra flags...]
 
 rm -f "$OUT/gpu_eager.json" "$OUT/gpu_compiled.json" "$OUT/paper_memory.json" "$OUT/jpeg_decode.json"
 echo "== memory per sample at the paper's shapes"
-timeout 120 "$PY" benchmarks/paper_memory.py --device cuda --json "$OUT/paper_memory.json" \
+timeout 120 "$PY" experiments/paper_memory.py --device cuda --json "$OUT/paper_memory.json" \
   || echo "paper_memory.py did not finish (exit $?)"
 batch=""
 for b in 256 192 128 96 64 32; do
@@ -74,7 +74,7 @@ fi
 
 echo "== loader throughput: JPEG decoded on the CPU and on the GPU"
 step_ms=$("$PY" -c "import json,sys; print(json.load(open(sys.argv[1]))['step_ms'])" "$OUT/gpu_eager.json" 2>/dev/null)
-timeout 120 "$PY" benchmarks/jpeg_decode.py --batch "$batch" ${step_ms:+--step-ms "$step_ms"} \
+timeout 120 "$PY" experiments/jpeg_decode.py --batch "$batch" ${step_ms:+--step-ms "$step_ms"} \
   --json "$OUT/jpeg_decode.json" || echo "jpeg_decode.py did not finish (exit $?)"
 
 "$PY" - "$OUT" <<'EOF'
