@@ -180,9 +180,11 @@ def run(args) -> int:
     m, b = summary.metrics, summary.budget
     print(f"\npretrained {summary.epochs} epochs, {summary.steps} steps in {summary.wall_s:.0f} s "
           f"(budget: {b.budget}; stopped by {b.stopped_by})")
-    for key in ("val/rank_acc", "val/kendall_tau", "val/pos_neg_gap", "train/loss"):
+    # one held-out rank accuracy: pretext health's when measured (the in-batch val/ figures are in the logs)
+    shown = ("train/loss",) if summary.health is not None else ("val/rank_acc", "val/kendall_tau", "train/loss")
+    for key in shown:
         if key in m:
-            print(f"  {key:18s} {m[key]:.3f}")
+            print(f"  {key + (' (in-batch)' if key.startswith('val/') else ''):18s} {m[key]:.3f}")
     for line in health_lines(summary.health):
         print(line)
     if summary.too_short_videos or summary.failed_videos or summary.skipped_videos:
@@ -202,23 +204,32 @@ def run(args) -> int:
 
 
 def health_lines(health: PretextHealth | None) -> list[str]:
-    """The run's pretext health (docs/pretext-health.md) as lines of the printed summary."""
+    """The run's pretext health (docs/pretext-health.md) as lines of the printed summary: the
+    verdict, then each ranker with its interval and the model minus it on the same windows."""
     if health is None:
         return []
+    vs = health.vs
 
-    def row(name: str, m: RankSummary | None, windows: int = 0, videos: int = 0) -> str:
+    def row(name: str, m: RankSummary | None, windows: int = 0, videos: int = 0, key: str | None = None) -> str:
         if m is None:
             return f"    {name:20s} -"
         where = f"  ({windows} windows" + (f" of {videos} videos)" if videos else ")") if windows else ""
         lo, hi = m.rank_acc_ci
-        return f"    {name:20s} {m.rank_acc:.3f} [{lo:.3f}, {hi:.3f}]{where}"
+        ci = f"[{lo:.3f}, {hi:.3f}]" if lo == lo and hi == hi else "[too few videos]"
+        p = vs.get(key) if key else None
+        diff = ""
+        if p is not None:
+            diff = f"  model - it {p.diff:+.3f}" + (f" [{p.ci[0]:+.3f}, {p.ci[1]:+.3f}]" if p.ci is not None else "")
+        return f"    {name:20s} {m.rank_acc:.3f} {ci}{where}{diff}"
 
     h, t = health.held_out, health.train
-    lines = [f"  pretext health at step {health.step}, rank accuracy [95% interval, bootstrap over videos]:",
+    bn = "recomputed on training windows" if health.bn_stats.get("kind") == "precise" else "running averages"
+    lines = [f"  pretext health: {health.verdict}",
+             f"  at step {health.step}, rank accuracy [95% interval over videos], batch norm {bn}:",
              row("held-out", h, h.windows if h else 0, h.videos if h else 0),
              row("train sample", t, t.windows if t else 0)]
     for name, b in health.baselines.items():
-        lines.append(row(f"{name} (baseline)", b))
+        lines.append(row(f"{name} (baseline)", b, key=name))
     if health.knn_top1 is not None:
         lines.append(f"    {'kNN top-1':20s} {health.knn_top1:.3f}  (held-out videos, step {health.knn_step})")
     return lines

@@ -58,6 +58,10 @@ class PretextConfig:
     # pretext health (docs/pretext-health.md): at most this many fixed windows of the held-out
     # videos, and as many of the training videos, measured at every validation (0: none)
     health_windows: int = 256
+    # precise batch norm (docs/pretext-health.md): batch-norm statistics of g and f recomputed on
+    # this many fixed batches of training windows before every health measurement, online kNN and
+    # the final checkpoint (0: keep training's running averages)
+    precise_bn_batches: int = 16
 
 
 @dataclass

@@ -256,6 +256,10 @@ def _check_pretext(p) -> None:
         _check(isinstance(v, (int, float)) and 0 <= v <= 1, f"pretext.{name} must be in [0, 1], got {v!r}")
     _check(isinstance(p.health_windows, int) and p.health_windows >= 0,
            f"pretext.health_windows must be an integer >= 0 (0: no pretext health), got {p.health_windows!r}")
+    _check(isinstance(p.precise_bn_batches, int) and not isinstance(p.precise_bn_batches, bool)
+           and p.precise_bn_batches >= 0,
+           f"pretext.precise_bn_batches must be an integer >= 0 (0: training's running averages), "
+           f"got {p.precise_bn_batches!r}")
 
 
 def _check_model(m) -> None:

@@ -24,6 +24,7 @@ from skipclip.data import ClipDataset, HealthDataset, PretextWindow, SubsetSourc
 from skipclip.errors import InvalidInputError
 from skipclip.eval.features import CachedBatches, pooled_features
 from skipclip.eval.knn import knn_accuracy
+from skipclip.eval.precise_bn import RUNNING, PreciseBatchNorm
 from skipclip.eval.pretext_health import PretextHealth, measure_baselines, measure_model
 
 log = logging.getLogger(__name__)
@@ -97,6 +98,8 @@ class PretextHealthMonitor(L.Callback):
         batch_size: windows per batch.
         seed: seed of the bootstrap intervals.
         num_workers: loader worker processes reading the windows (used while they are not cached).
+        precise: recomputes batch-norm statistics on training windows before each measurement,
+            on a copy of the model (and on the step-0 copy); ``None``: the running averages.
 
     Raises:
         ValueError: neither ``held_out`` nor ``train``, or ``knn_every`` < 0.
@@ -104,7 +107,7 @@ class PretextHealthMonitor(L.Callback):
 
     def __init__(self, initial_model, held_out: HealthDataset | None, train: HealthDataset | None = None,
                  knn: KnnProbe | None = None, knn_every: int = 1, batch_size: int = 32, seed: int = 0,
-                 num_workers: int = 0):
+                 num_workers: int = 0, precise: PreciseBatchNorm | None = None):
         if held_out is None and train is None:
             raise InvalidInputError("pretext health needs held-out or training windows")
         if knn_every < 0:
@@ -112,15 +115,17 @@ class PretextHealthMonitor(L.Callback):
         self.initial = copy.deepcopy(initial_model).cpu()
         self.held_out, self.train = (CachedBatches(ds, batch_size, num_workers=num_workers) if ds is not None else None
                                      for ds in (held_out, train))
-        self.knn, self.knn_every, self.seed = knn, knn_every, seed
+        self.knn, self.knn_every, self.seed, self.precise = knn, knn_every, seed, precise
         self.validations = 0
-        self.health = PretextHealth(step=0, baselines_on="held_out" if held_out is not None else "train")
+        self.health = PretextHealth(step=0, baselines_on="held_out" if held_out is not None else "train",
+                                    bn_stats=dict(RUNNING))
 
     @classmethod
-    def from_config(cls, cfg, splits, model) -> "PretextHealthMonitor | None":
+    def from_config(cls, cfg, splits, model, precise: PreciseBatchNorm | None = None) -> "PretextHealthMonitor | None":
         """The monitor of a pretraining run: ``pretext.health_windows`` windows of ``splits.val``
         and as many of ``splits.train``, kNN every ``trainer.knn_every`` validations when
-        ``splits.labelled`` and ``splits.val`` are labelled; ``None`` when ``health_windows`` is 0."""
+        ``splits.labelled`` and ``splits.val`` are labelled, batch-norm statistics from ``precise``;
+        ``None`` when ``health_windows`` is 0."""
         cap = cfg.pretext.health_windows
         if not cap:
             return None
@@ -135,14 +140,15 @@ class PretextHealthMonitor(L.Callback):
             except InvalidInputError as exc:  # e.g. no video as long as a clip: health goes on without kNN
                 log.warning("no online kNN: %s", exc)
         return cls(model, *windows, knn=knn, knn_every=cfg.trainer.knn_every, batch_size=cfg.data.batch_size,
-                   seed=seed, num_workers=cfg.data.num_workers)
+                   seed=seed, num_workers=cfg.data.num_workers, precise=precise)
 
     def on_fit_start(self, trainer, pl_module):
         if trainer.is_global_zero and self.initial is not None:
             batches = self.held_out if self.held_out is not None else self.train
             start = time.perf_counter()
             with keep_rng(pl_module.device):
-                self.health.baselines = measure_baselines(self.initial, batches, pl_module.device, seed=self.seed)
+                self.health.baselines = measure_baselines(self.initial, batches, pl_module.device, seed=self.seed,
+                                                          precise=self.precise)
             self.health.seconds += time.perf_counter() - start
         self.initial = None  # measured once; the copy is not kept
 
@@ -157,19 +163,27 @@ class PretextHealthMonitor(L.Callback):
         h, step, device = self.health, trainer.global_step, pl_module.device
         h.step = step
         logged: dict[str, float] = {}
+        model = pl_module.model if self.precise is None else self.precise.copy_of(pl_module.model, step, device)
+        if self.precise is not None:
+            h.bn_stats = self.precise.record()
         if self.held_out is not None:
-            h.held_out = measure_model(pl_module.model, self.held_out, device, seed=self.seed)
+            h.held_out = measure_model(model, self.held_out, device, seed=self.seed)
         if self.train is not None:
-            h.train = measure_model(pl_module.model, self.train, device, seed=self.seed)
+            h.train = measure_model(model, self.train, device, seed=self.seed)
         if h.held_out is not None:
             logged.update({"health/rank_acc": h.held_out.rank_acc, "health/rank_acc_lo": h.held_out.rank_acc_ci[0],
                            "health/rank_acc_hi": h.held_out.rank_acc_ci[1]})
         if h.train is not None:
             logged["health/train_rank_acc"] = h.train.rank_acc
+        step0 = h.vs.get("step0")
+        if step0 is not None:
+            logged["health/vs_step0"] = step0.diff
+            if step0.ci is not None:
+                logged.update({"health/vs_step0_lo": step0.ci[0], "health/vs_step0_hi": step0.ci[1]})
         logged.update({f"health/baseline_{k}": v.rank_acc for k, v in h.baselines.items()})
         if with_knn and self.knn is not None:
             try:
-                h.knn_top1, h.knn_step = self.knn.top1(pl_module.model.context_encoder, device), step
+                h.knn_top1, h.knn_step = self.knn.top1(model.context_encoder, device), step
                 logged["knn/top1"] = h.knn_top1
             except InvalidInputError as exc:  # e.g. every query video unreadable: training goes on
                 log.warning("online kNN skipped at step %d: %s", step, exc)

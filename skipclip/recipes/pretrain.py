@@ -22,6 +22,7 @@ from skipclip.engine.skipclip_module import SkipClipModule
 from skipclip.engine.trainer import check_devices, device_of
 from skipclip.errors import InvalidInputError
 from skipclip.eval.health_callback import PretextHealthMonitor
+from skipclip.eval.precise_bn import RUNNING, PreciseBatchNorm, write_bn_into_checkpoint
 from skipclip.eval.pretext_health import PretextHealth
 from skipclip.method.pretext_metrics import RankSummary
 from skipclip.utils.dist import batch_per_process, launch_rank, planned_world_size
@@ -53,6 +54,8 @@ class PretrainSummary:
         skipped_nonfinite_batches: batches skipped for a non-finite loss (``trainer.on_nonfinite: skip``).
         metrics: the last logged values (``train/loss``, ``val/rank_acc``, ...).
         last_checkpoint: ``out/checkpoints/last.ckpt``.
+        bn_stats: which batch-norm statistics the final model and ``last.ckpt`` hold: recomputed
+            on training windows (``precise``, :mod:`~skipclip.eval.precise_bn`) or ``running``.
         health: the pretext health at the end (``None``: not measured, or not the first process);
             ``run.json`` records it beside the summary, under ``health``.
     """
@@ -72,6 +75,7 @@ class PretrainSummary:
     skipped_nonfinite_batches: int
     metrics: dict[str, float]
     last_checkpoint: str
+    bn_stats: dict = dataclasses.field(default_factory=lambda: dict(RUNNING))
     health: PretextHealth | None = None
 
     def to_dict(self, with_health: bool = False) -> dict:
@@ -171,7 +175,8 @@ def pretrain(cfg: Config, data: str, out: str | Path, *, resume: bool = False, f
     splits = open_data(data, cfg)
     train_ds, val_ds = pretext_datasets(cfg, data, splits)  # bad data: an error before the folder is touched
     module = SkipClipModule.from_config(cfg)
-    health = PretextHealthMonitor.from_config(cfg, splits, module.model)  # copies step 0's g and f
+    precise = PreciseBatchNorm.from_config(cfg, splits)  # batch-norm statistics that belong to the weights
+    health = PretextHealthMonitor.from_config(cfg, splits, module.model, precise)  # copies step 0's g and f
     budget = pretrain_budget(cfg)
     if max_minutes:
         budget.minutes = max_minutes
@@ -189,11 +194,16 @@ def pretrain(cfg: Config, data: str, out: str | Path, *, resume: bool = False, f
     with recorded(out, write=first):  # failed / interrupted (Ctrl+C: exit 130, --resume continues)
         figures = [SimilarityMaps(val_ds, out, images_every)] if images_every and val_ds is not None else []
         figures += [health] if health is not None else []
+        figures += [precise] if precise is not None else []  # its on_train_end: every process, the model itself
         done = fit(cfg, module, train_loader, val_loader, budget=budget, what="pretraining", out=out,
                    callbacks=[*kit.callbacks, *figures, *(callbacks or [])], plugins=kit.plugins,
                    ckpt_path=kit.ckpt_path, progress=progress, loggers=loggers)
         trainer = done.trainer
         summary = _summary(trainer, budget, done.wall_s, batch, kit, train_ds, val_ds, module, out)
+        if precise is not None and precise.final_step is not None:
+            written = trainer.is_global_zero and write_bn_into_checkpoint(summary.last_checkpoint, module.model,
+                                                                          precise.final_step)
+            summary = dataclasses.replace(summary, bn_stats={**precise.record(), "in_last_checkpoint": bool(written)})
         if trainer.is_global_zero:
             found = health.result() if health is not None else None
             finish_run(out, summary=summary.to_dict(), health=found.to_dict() if found is not None else None)
@@ -220,7 +230,8 @@ def _summary(trainer, budget, wall: float, batch: int, kit, train_ds, val_ds, mo
                        **kit.position.failed_videos},
         skipped_videos=kit.position.total_skipped_videos,
         skipped_nonfinite_batches=module.skipped_nonfinite,
-        metrics={k: float(v) for k, v in trainer.callback_metrics.items()},
+        # pretext health and the online kNN are in run.json's health record, measured last
+        metrics={k: float(v) for k, v in trainer.callback_metrics.items() if not k.startswith(("health/", "knn/"))},
         last_checkpoint=str(out / "checkpoints" / "last.ckpt"),
     )
 
