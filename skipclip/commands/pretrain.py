@@ -212,7 +212,7 @@ def health_lines(health: PretextHealth | None) -> list[str]:
 
     def row(name: str, m: RankSummary | None, windows: int = 0, videos: int = 0, key: str | None = None) -> str:
         if m is None:
-            return f"    {name:20s} -"
+            return f"    {name:22s} -"
         where = f"  ({windows} windows" + (f" of {videos} videos)" if videos else ")") if windows else ""
         lo, hi = m.rank_acc_ci
         ci = f"[{lo:.3f}, {hi:.3f}]" if lo == lo and hi == hi else "[too few videos]"
@@ -220,7 +220,7 @@ def health_lines(health: PretextHealth | None) -> list[str]:
         diff = ""
         if p is not None:
             diff = f"  model - it {p.diff:+.3f}" + (f" [{p.ci[0]:+.3f}, {p.ci[1]:+.3f}]" if p.ci is not None else "")
-        return f"    {name:20s} {m.rank_acc:.3f} {ci}{where}{diff}"
+        return f"    {name:22s} {m.rank_acc:.3f} {ci}{where}{diff}"
 
     h, t = health.held_out, health.train
     bn = "recomputed on training windows" if health.bn_stats.get("kind") == "precise" else "running averages"
@@ -231,5 +231,5 @@ def health_lines(health: PretextHealth | None) -> list[str]:
     for name, b in health.baselines.items():
         lines.append(row(f"{name} (baseline)", b, key=name))
     if health.knn_top1 is not None:
-        lines.append(f"    {'kNN top-1':20s} {health.knn_top1:.3f}  (held-out videos, step {health.knn_step})")
+        lines.append(f"    {'kNN top-1':22s} {health.knn_top1:.3f}  (held-out videos, step {health.knn_step})")
     return lines
