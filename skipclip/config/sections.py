@@ -27,6 +27,10 @@ class ModelConfig:
     # where f's 2D kernels go along g's time axis then: "mean" spread evenly (I3D), "single" on one
     # tap, so that g on a still clip computes f exactly (models/inflate.place_on_single_taps)
     init_context_taps: str = "mean"
+    # spatial stride of the last stage of both encoders: 2 (the paper's ResNet-18s, total stride 32:
+    # 7 x 7 cells at 224 px, 2 x 2 at 48 px) or 1 (total stride 16: 4 x 4 cells at 52-64 px; the
+    # same weights; benchmarks/cell_grid.py: 1.5-1.8x cpu-real's step time)
+    last_stride: int = 2
 
 
 @dataclass

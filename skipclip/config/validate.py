@@ -271,6 +271,9 @@ def _check_model(m) -> None:
     _check(m.shortcut in ("A", "B"),
            f"model.shortcut must be 'A' (zero-padding identity, Hara et al.) or 'B' (1x1x1 conv + BN), "
            f"got {m.shortcut!r}")
+    _check(m.last_stride in (1, 2) and not isinstance(m.last_stride, bool),
+           f"model.last_stride must be 2 (the paper's ResNet-18s) or 1 (no spatial stride in the last stage: "
+           f"a finer cell grid), got {m.last_stride!r}")
 
 
 def _check_data(d, cfg: Config) -> None:

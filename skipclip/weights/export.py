@@ -44,6 +44,7 @@ from skipclip.weights.read import (
     claimed_int,
     describe,
     encoder_state,
+    last_stride_of,
     read_checkpoint,
     shortcut_of,
     tensor_size,
@@ -303,14 +304,15 @@ def load_encoder(path: str | Path) -> torch.nn.Module:
         raise InvalidInputError(f"{path} was not written by `skipclip export` (no {FORMAT!r} metadata); load a plain "
                          "state dict with model.load_state_dict(safetensors.torch.load_file(path))")
     width = claimed_int(meta.get("width"), str(path), "metadata 'width'", MAX_WIDTH)
+    last = last_stride_of(meta.get("config"), str(path))  # the geometry it trained with (2 when not recorded)
     if meta["encoder"] == "context":  # the claims are compared with the tensors before anything is built
         arch = _arch(meta, path)
         tensors = {f"{TRUNK}{k}": v for k, v in tensors.items()}
         shortcut = shortcut_of(tensors)  # "A" (Hara et al.'s, no parameters) or "B"
-        module = build_checked(lambda: ContextEncoder(arch, width, shortcut), tensors, str(path))
+        module = build_checked(lambda: ContextEncoder(arch, width, shortcut, last), tensors, str(path))
     else:
         in_channels = claimed_int(meta.get("in_channels", 3), str(path), "metadata 'in_channels'", MAX_IN_CHANNELS)
-        module = build_checked(lambda: FrameEncoder(width, in_channels), tensors, str(path))
+        module = build_checked(lambda: FrameEncoder(width, in_channels, last), tensors, str(path))
     # files of skipclip < 0.3 record none
     module.input_stats = checkpoint_input_stats({"hyper_parameters": {"input_stats": meta.get("input_stats")}},
                                                 str(path))

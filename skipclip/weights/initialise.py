@@ -20,6 +20,7 @@ from skipclip.weights.read import (
     claimed_int,
     describe,
     encoder_state,
+    last_stride_of,
     read_checkpoint,
     shortcut_of,
     skipclip_prefix,
@@ -103,7 +104,7 @@ def initial_encoder(cfg, init: str = "random", inflate: str | Path | None = None
                    "input_stats": g.input_stats,
                    "inflated_kernels": len(report.inflated), "copied": len(report.copied)}
     if init == "random":
-        g = ContextEncoder(cfg.model.context_arch, cfg.model.width, cfg.model.shortcut)
+        g = ContextEncoder(cfg.model.context_arch, cfg.model.width, cfg.model.shortcut, cfg.model.last_stride)
         return g, {"init": "random", "arch": g.arch, "width": g.width, "shortcut": g.shortcut, "seed": seed}
     obj = read_checkpoint(init)
     kind = checkpoint_kind(obj)
@@ -114,7 +115,8 @@ def initial_encoder(cfg, init: str = "random", inflate: str | Path | None = None
     arch, width = model_section(cfg, obj, f"--init {init}")
     state = encoder_state(obj, "context")
     shortcut = shortcut_of(state)
-    g = build_checked(lambda: ContextEncoder(arch, width, shortcut), state, f"{init}")
+    last = last_stride_of(checkpoint_config(obj, f"--init {init}"), f"--init {init}")  # the geometry it trained with
+    g = build_checked(lambda: ContextEncoder(arch, width, shortcut, last), state, f"{init}")
     g.input_stats = checkpoint_input_stats(obj, f"--init {init}")  # a fine-tuned classifier's or an exported file's
     return g, {"init": "skipclip" if kind == "skipclip" else "finetuned", "source": str(init),
                "arch": arch, "width": width, "shortcut": g.shortcut, "input_stats": g.input_stats}
