@@ -21,6 +21,7 @@ import copy
 import logging
 import types
 from pathlib import Path
+from typing import Any, cast
 
 import lightning as L
 import torch
@@ -41,6 +42,14 @@ def bn_layers(model: nn.Module) -> list[_BN]:
     return [m for m in model.modules() if isinstance(m, _BN) and m.track_running_stats]
 
 
+def _stats(m: _BN) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """``running_mean``, ``running_var``, ``num_batches_tracked`` of a layer that tracks them."""
+    mean, var, count = m.running_mean, m.running_var, m.num_batches_tracked
+    if mean is None or var is None or count is None:
+        raise InvalidInputError(f"{type(m).__name__} keeps no running statistics")
+    return mean, var, count
+
+
 @torch.no_grad()
 def recompute_bn(model: nn.Module, batches, num_batches: int, device) -> int:
     """Replace the running statistics of g's and f's batch norm by their cumulative average over
@@ -57,16 +66,15 @@ def recompute_bn(model: nn.Module, batches, num_batches: int, device) -> int:
     if not layers:
         return 0
     modes = {m: m.training for m in model.modules()}
-    saved = [(m.momentum, m.running_mean.clone(), m.running_var.clone(), m.num_batches_tracked.clone())
-             for m in layers]
+    saved = [(m.momentum, [t.clone() for t in _stats(m)]) for m in layers]
     model.eval()
     for m in layers:
         m.reset_running_stats()
         m.momentum = None  # cumulative average over the batches
         m.train()
         if isinstance(m, nn.SyncBatchNorm):  # never all-reduce: each process sees the same batches
-            m.forward = types.MethodType(_BN.forward, m)
-    used = 0
+            m.__dict__["forward"] = types.MethodType(_BN.forward, m)
+    used, encoder = 0, cast(Any, model)  # a SkipClipModel
     try:
         for batch in batches:
             if used >= num_batches:
@@ -74,17 +82,17 @@ def recompute_bn(model: nn.Module, batches, num_batches: int, device) -> int:
             ok = batch["ok"].bool()
             if int(ok.sum()) < 2:  # a batch statistic needs two windows
                 continue
-            model.encode({"context": batch["context"][ok].to(device), "targets": batch["targets"][ok].to(device)},
-                         rotation=False)
+            encoder.encode(batch["context"][ok].to(device), batch["targets"][ok].to(device), rotation=False)
             used += 1
     finally:
-        for m, (momentum, mean, var, count) in zip(layers, saved):
+        for m, (momentum, old_stats) in zip(layers, saved):
             m.__dict__.pop("forward", None)
             m.momentum = momentum
             if not used:  # nothing read: keep the old statistics
-                m.running_mean.copy_(mean), m.running_var.copy_(var), m.num_batches_tracked.copy_(count)
-        for m, mode in modes.items():
-            m.training = mode
+                for buf, old in zip(_stats(m), old_stats):
+                    buf.copy_(old)
+        for mod, mode in modes.items():
+            mod.training = mode
     return used
 
 
@@ -111,7 +119,7 @@ class PreciseBatchNorm(L.Callback):
         self.final_step: int | None = None
 
     @classmethod
-    def from_config(cls, cfg, splits) -> "PreciseBatchNorm | None":
+    def from_config(cls, cfg, splits) -> PreciseBatchNorm | None:
         """``pretext.precise_bn_batches`` batches of ``data.batch_size`` windows of ``splits.train``
         (``None``: 0 batches, or no training video long enough for a window)."""
         n = cfg.pretext.precise_bn_batches

@@ -171,6 +171,12 @@ class RankSummary:
                 "pos_neg_gap": self.pos_neg_gap, "windows": self.windows, "videos": self.videos}
 
 
+def _clipped(interval: tuple[float, float]) -> tuple[float, float]:
+    """An interval of a proportion, clipped to [0, 1]."""
+    lo, hi = interval
+    return float(np.clip(lo, 0, 1)), float(np.clip(hi, 0, 1))
+
+
 def summarise(acc: np.ndarray, tau: np.ndarray, gap: np.ndarray, videos: np.ndarray, *, seed: int = 0,
               resamples: int = 1000) -> RankSummary:
     """Means of per-window metrics (:func:`window_metrics`) with the rank accuracy's interval
@@ -187,7 +193,7 @@ def summarise(acc: np.ndarray, tau: np.ndarray, gap: np.ndarray, videos: np.ndar
     finite_gap = gap[np.isfinite(gap)]
     return RankSummary(
         rank_acc=float(acc.mean()),
-        rank_acc_ci=tuple(float(np.clip(x, 0, 1)) for x in cluster_t_interval(acc, videos)),
+        rank_acc_ci=_clipped(cluster_t_interval(acc, videos)),
         kendall_tau=float(tau.mean()),
         pos_neg_gap=float(finite_gap.mean()) if len(finite_gap) else None,
         windows=int(len(acc)),

@@ -10,6 +10,7 @@ its ``BasicBlock``, conv makers and ``_make_layer``); only the stems and the sta
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import Any
 
 from torch import Tensor, nn
 from torchvision.models.video.resnet import (
@@ -222,13 +223,11 @@ def unstride_last_stage(trunk: nn.Module) -> None:
     """Take the spatial stride out of the last stage (``layer4``) of a 3D trunk, its temporal stride
     kept: the map gets twice the cells on each side (total spatial stride 16 instead of 32) and
     the weights keep their shapes."""
-    block = trunk.layer4[0]
+    block: Any = trunk.get_submodule("layer4.0")
     parts = [block.conv1[0]] + ([block.downsample] if block.downsample is not None else [])
     for part in parts:
         for m in part.modules():
-            if isinstance(m, nn.Conv3d):
-                m.stride = (m.stride[0], 1, 1)
-            elif isinstance(m, ZeroPadShortcut):
+            if isinstance(m, (nn.Conv3d, ZeroPadShortcut)):
                 m.stride = (m.stride[0], 1, 1)
 
 
@@ -249,6 +248,10 @@ class ContextEncoder(nn.Module):
     Raises:
         ValueError: unknown ``arch``, bad ``width``, ``shortcut`` or ``last_stride``.
     """
+
+    # set by skipclip.weights.load_encoder: the Preprocess its weights expect, and where they came from
+    transforms: object = None
+    source: object = None
 
     def __init__(self, arch: str = "r3d18_hara", width: int = 64, shortcut: str = "B", last_stride: int = 2):
         super().__init__()

@@ -11,7 +11,7 @@ import torch
 from skipclip.data import HealthDataset, PretextWindow, open_data
 from skipclip.eval.features import CachedBatches
 from skipclip.eval.precise_bn import PreciseBatchNorm, bn_layers, recompute_bn, write_bn_into_checkpoint
-from skipclip.method.model import build_skipclip
+from skipclip.method.build import build_skipclip
 
 from helpers import tiny_cfg
 

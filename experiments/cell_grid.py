@@ -6,7 +6,7 @@ full Skip-Clip training step (both encoders, rotation copies, Adam) of `cpu-real
 interleaved (one step of each per repeat, so other processes' load hits them alike), by process
 CPU seconds on one thread, and prints the grid, the median step time and its ratio to `cpu-real`.
 
-    OMP_NUM_THREADS=1 python benchmarks/cell_grid.py [--repeats 5] [--json OUT.json]
+    OMP_NUM_THREADS=1 python experiments/cell_grid.py [--repeats 5] [--json OUT.json]
 
 Geometries change the modules after building (a benchmark, not a model option): `no max-pool`
 replaces the stem's max-pool of both encoders by identity (total stride 16; g keeps twice the
@@ -27,7 +27,7 @@ from torch import nn
 
 from skipclip.bench.steps import make_batch, make_steps
 from skipclip.config import load_config
-from skipclip.method.model import build_skipclip
+from skipclip.method.build import build_skipclip
 from skipclip.models.normalize import normalize
 
 GEOMETRIES = [  # (name, crop, remove max-pool, layer4 without spatial stride)
@@ -64,10 +64,10 @@ def build(crop: int, no_pool: bool, layer4_stride1: bool):
     model = reshape(build_skipclip(cfg), no_pool, layer4_stride1).train()
     batch = make_batch(cfg, torch.device("cpu"))
     with torch.no_grad():
-        enc = model.encode(batch, rotation=False)
-        g_map = model.context_encoder(normalize(batch["context"], 1))  # B x C x T x H x W, before f's grid
+        enc = model.encode(batch.context, batch.targets, rotation=False)
+        g_map = model.context_encoder(normalize(batch.context, 1))  # B x C x T x H x W, before f's grid
     step, _ = make_steps(model, batch, torch.device("cpu"), contextlib.nullcontext, cfg.optim.lr)
-    return step, tuple(enc["z"].shape[-2:]), tuple(g_map.shape[-2:])
+    return step, tuple(enc.z.shape[-2:]), tuple(g_map.shape[-2:])
 
 
 def main() -> None:
