@@ -4,8 +4,7 @@ From a video to features::
 
     import skipclip
     encoder = skipclip.load_encoder("runs/kth")               # a run folder, .ckpt, export folder or .safetensors
-    clip = skipclip.read_clip("person01_boxing_d2_uncomp.avi", frames=None)  # uint8 (T, H, W, 3)
-    vector = skipclip.features(encoder, clip)                 # (C,): the mean over its windows
+    vector = skipclip.features(encoder, "person01_boxing_d2_uncomp.avi")  # torch (C,): as `skipclip features`
 
 Training, as the commands do it, each returning a typed result::
 
@@ -36,8 +35,10 @@ from skipclip.config import (
     parse_sets,
     validate,
 )
-from skipclip.data import VideoEntry, VideoFileSource
+from skipclip.data import VideoEntry, VideoFileSource, VideoReadError
 from skipclip.errors import InputNotFoundError, InvalidInputError
+from skipclip.eval.features import average_by_video, window_features
+from skipclip.eval.finetune import finetune_settings
 from skipclip.eval.report import write_report
 from skipclip.models.preprocess import Preprocess, as_frames
 from skipclip.recipes.evaluate import (
@@ -121,21 +122,30 @@ def read_clip(path: str | Path, start: int = 0, frames: int | None = 16,
 @torch.no_grad()
 def features(encoder: torch.nn.Module, clip, per_window: bool = False) -> torch.Tensor:
     """g's feature of a video: the mean over its non-overlapping ``encoder.transforms.frames``-frame
-    windows of the globally pooled output, each window preprocessed by ``encoder.transforms``: the
-    vector ``skipclip features`` writes for the video.
+    windows of the globally pooled output, each window preprocessed by ``encoder.transforms``.
+
+    Given a video file, the frames are read exactly as ``skipclip features`` reads a video folder
+    (decoded once at ``encoder.transforms.short_side``, the same windows, crops and batches), so
+    the vector is the row the command writes for that video.
 
     Args:
         encoder: from :func:`load_encoder`.
-        clip: uint8 frames ``(T, H, W, 3)`` (:func:`read_clip`), at least one window long; or an
-            already preprocessed float clip ``(3, T, S, S)`` / ``(B, 3, T, S, S)`` (one window each).
+        clip: a video file (``str`` or ``Path``); or uint8 frames ``(T, H, W, 3)``, a NumPy array
+            (:func:`read_clip`) or a tensor, at least one window long; or an already preprocessed
+            float tensor ``(3, T, S, S)`` / ``(B, 3, T, S, S)`` (one window each).
         per_window: return every window's feature ``(W, C)`` instead of the mean.
 
     Returns:
-        ``(C,)`` float32 on the CPU (``(W, C)`` with ``per_window``; ``(B, C)`` for a float batch).
+        a ``torch.Tensor`` (not NumPy: ``.numpy()`` converts it), float32 on the CPU: ``(C,)``;
+        ``(W, C)`` with ``per_window``; ``(B, C)`` for a float batch.
 
     Raises:
+        InputNotFoundError: no such video file.
         InvalidInputError: frames shorter than one window, or of the wrong type or shape.
+        VideoReadError: an unreadable video file.
     """
+    if isinstance(clip, (str, Path)):
+        return _file_features(encoder, Path(clip), per_window)
     device = next(encoder.parameters()).device
     was_training = encoder.training
     encoder.eval()
@@ -156,6 +166,27 @@ def features(encoder: torch.nn.Module, clip, per_window: bool = False) -> torch.
         return out if per_window else out.mean(0)
     finally:
         encoder.train(was_training)
+
+
+def _file_features(encoder: torch.nn.Module, path: Path, per_window: bool) -> torch.Tensor:
+    """:func:`features` of a video file, through the command's own reading and batching."""
+    pre = preprocess_for(encoder)
+    if not path.is_file():
+        raise InputNotFoundError(f"video {path} does not exist")
+    source = VideoFileSource(path.parent, [VideoEntry(path.name, -1, path.name)], [], short_side=pre.short_side)
+    cfg = getattr(getattr(encoder, "source", None), "config", None) or Config()
+    failed: dict[str, str] = {}
+    try:
+        feats, videos, _ = window_features(encoder, source, pre.frames, pre.crop_size, pre.short_side,
+                                      batch_size=finetune_settings(cfg).batch_size,
+                                      device=next(encoder.parameters()).device, failed=failed)
+    except InvalidInputError:
+        if failed:
+            raise VideoReadError(str(path), next(iter(failed.values()))) from None
+        raise InvalidInputError(f"{path} is shorter than one {pre.frames}-frame window of this encoder") from None
+    if per_window:
+        return torch.from_numpy(feats)  # W x C
+    return torch.from_numpy(average_by_video(feats, videos)[0][0])  # C: the command's own averaging
 
 
 def _config(config: ConfigLike, overrides: Mapping[str, Any] | None, sets) -> Config:
