@@ -150,7 +150,7 @@ def features(encoder: torch.nn.Module, clip, per_window: bool = False) -> torch.
     was_training = encoder.training
     encoder.eval()
     try:
-        if torch.is_tensor(clip) and clip.is_floating_point():
+        if torch.is_tensor(clip) and clip.is_floating_point() and not _frames_last(clip):
             x = clip if clip.dim() == 5 else clip[None]
             out = encoder.pooled(x.to(device)).float().cpu()  # B x C
             return out if clip.dim() == 5 else out[0]
@@ -166,6 +166,12 @@ def features(encoder: torch.nn.Module, clip, per_window: bool = False) -> torch.
         return out if per_window else out.mean(0)
     finally:
         encoder.train(was_training)
+
+
+def _frames_last(x: torch.Tensor) -> bool:
+    """Float frames ``(T, H, W, 3)`` / ``(B, T, H, W, 3)`` rather than a preprocessed clip
+    ``(3, T, S, S)`` / ``(B, 3, T, S, S)``: they get the uint8 message."""
+    return x.dim() in (4, 5) and x.shape[-1] == 3 and x.shape[x.dim() - 4] != 3
 
 
 def _file_features(encoder: torch.nn.Module, path: Path, per_window: bool) -> torch.Tensor:
