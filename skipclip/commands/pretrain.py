@@ -44,10 +44,11 @@ OVERRIDES = {
 }
 
 
-def add_common_training_arguments(p, default_config: str = "cpu") -> None:
+def add_common_training_arguments(p) -> None:
     from skipclip.commands.flags import batch_help, preset_help
 
-    p.add_argument("--config", default=default_config, help=preset_help())
+    p.add_argument("--config", help=preset_help("; default: cpu for --data synthetic, cpu-real for a store or "
+                                                "video folder (the preset used is printed)"))
     p.add_argument("--max-steps", type=positive_int, metavar="N",
                    help="optimiser steps to train (default: the preset's; its epochs without one)")
     p.add_argument("--max-epochs", type=int,
@@ -163,7 +164,9 @@ def config_from_args(args):
         overrides["pretext.rotation"] = False
     if getattr(args, "no_negatives", False):
         overrides["pretext.negatives"] = False
-    cfg = load_config(args.config, overrides, sets=parse_sets(getattr(args, "set", None)))
+    from skipclip.commands.defaults import choose_preset
+
+    cfg = load_config(choose_preset(args), overrides, sets=parse_sets(getattr(args, "set", None)))
     epochs_instead_of_steps(args, cfg, cfg.optim)
     return cfg
 
@@ -193,7 +196,7 @@ def run(args) -> int:
     from skipclip.commands.next_step import data_flags, quote, say_next
 
     out, data, ckpt = quote(Path(args.out)), quote(args.data), quote(summary.last_checkpoint)
-    config = f" --config {quote(args.config)}" if args.config != "cpu" else ""
+    config = f" --config {quote(args.config)}"
     say_next(f"the run is in {args.out}: checkpoints/last.ckpt, config.yaml, run.json, logs/",
              f"skipclip finetune{config} --data {data}{data_flags(args)} --ckpt {ckpt} --out {out}-finetune",
              f"skipclip features --ckpt {ckpt} --data {data}{data_flags(args)} --out {out}/features.npz",
