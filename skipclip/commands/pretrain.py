@@ -183,6 +183,7 @@ def run(args) -> int:
     m, b = summary.metrics, summary.budget
     print(f"\npretrained {summary.epochs} epochs, {summary.steps} steps in {summary.wall_s:.0f} s "
           f"(budget: {b.budget}; stopped by {b.stopped_by})")
+    print(videos_line(summary))
     for key in ("val/rank_acc", "val/kendall_tau", "val/pos_neg_gap", "train/loss"):
         if key in m:
             print(f"  {key:18s} {m[key]:.3f}")
@@ -202,6 +203,20 @@ def run(args) -> int:
              f"skipclip features --ckpt {ckpt} --data {data}{data_flags(args)} --out {out}/features.npz",
              f"skipclip export --ckpt {ckpt} --out {out}/export")
     return 0
+
+
+def videos_line(summary) -> str:
+    """How many videos pretraining used, and why the others were held out."""
+    s = summary
+    total = s.train_videos + s.too_short_videos + s.val_videos + s.test_videos
+    parts = [f"  videos: trained on {s.train_videos} of {total}"]
+    if s.too_short_videos:
+        parts.append(f"{s.too_short_videos} shorter than the pretext window")
+    if s.val_videos:
+        parts.append(f"{s.val_videos} held out for validation (the pretext health below, the figures)")
+    if s.test_videos:
+        parts.append(f"{s.test_videos} in the test split, never read here (kept unseen for evaluation)")
+    return "; ".join(parts)
 
 
 def health_lines(health: PretextHealth | None) -> list[str]:

@@ -32,6 +32,7 @@ from skipclip.data.open import (
     per_class,
     per_class_table,
     synthetic_sources,
+    test_split_size,
 )
 from skipclip.data.sampling.clips import ClipDataset, sliding_windows
 from skipclip.data.sampling.crop_flip import random_crop_flip, resize_short_side
@@ -75,4 +76,5 @@ __all__ = [
     "write_synthetic_ucf101", "write_video",
     "HEALTH_STRIDE", "HealthDataset", "health_windows",  # sampling/health.py
     "VideoWindows", "centre_window",  # sampling/video_windows.py
+    "test_split_size",  # open.py
 ]

@@ -14,7 +14,7 @@ import lightning as L
 
 from skipclip.config import Config
 from skipclip.config.budget import BudgetUsed, pretrain_budget
-from skipclip.data import PretextDataset, PretextWindow, Splits, epoch_loader, open_data
+from skipclip.data import PretextDataset, PretextWindow, Splits, epoch_loader, open_data, test_split_size
 from skipclip.engine.checkpoints import fit_kit
 from skipclip.engine.fit import fit
 from skipclip.engine.runs import check_run_dir, finish_run, recorded, start_run
@@ -55,6 +55,8 @@ class PretrainSummary:
         last_checkpoint: ``out/checkpoints/last.ckpt``.
         health: the pretext health at the end (``None``: not measured, or not the first process);
             ``run.json`` records it beside the summary, under ``health``.
+        val_videos: videos held out of training for validation (the pretext health, the figures).
+        test_videos: the data set's test split, never read by pretraining (kept for evaluation).
     """
 
     wall_s: float
@@ -73,6 +75,8 @@ class PretrainSummary:
     metrics: dict[str, float]
     last_checkpoint: str
     health: PretextHealth | None = None
+    val_videos: int = 0
+    test_videos: int = 0
 
     def to_dict(self, with_health: bool = False) -> dict:
         """``run.json``'s ``summary`` record; ``with_health``: then ``health``, its record (``None``
@@ -194,6 +198,8 @@ def pretrain(cfg: Config, data: str, out: str | Path, *, resume: bool = False, f
                    ckpt_path=kit.ckpt_path, progress=progress, loggers=loggers)
         trainer = done.trainer
         summary = _summary(trainer, budget, done.wall_s, batch, kit, train_ds, val_ds, module, out)
+        summary = dataclasses.replace(summary, val_videos=len(splits.val) if splits.val is not None else 0,
+                                      test_videos=test_split_size(data, cfg))
         if trainer.is_global_zero:
             found = health.result() if health is not None else None
             finish_run(out, summary=summary.to_dict(), health=found.to_dict() if found is not None else None)

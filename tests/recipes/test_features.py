@@ -184,3 +184,16 @@ def test_features_command_decodes_with_workers_and_matches_one_process(run, vide
     a, b = np.load(one), np.load(two)
     assert list(a["names"]) == list(b["names"])
     np.testing.assert_array_equal(a["features"], b["features"])
+
+
+def test_the_pretraining_summary_says_which_videos_it_used(run):
+    from skipclip.commands.pretrain import videos_line
+    from skipclip.recipes.pretrain import PretrainSummary
+
+    s = run.summary
+    assert s["train_videos"] > 0 and s["val_videos"] > 0 and s["test_videos"] > 0
+    fields = {k: v for k, v in s.items() if k in PretrainSummary.__dataclass_fields__ and k != "health"}
+    line = videos_line(PretrainSummary(**fields))
+    total = s["train_videos"] + s["too_short_videos"] + s["val_videos"] + s["test_videos"]
+    assert f"trained on {s['train_videos']} of {total}" in line
+    assert f"{s['val_videos']} held out for validation" in line and f"{s['test_videos']} in the test split" in line
