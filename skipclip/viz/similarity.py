@@ -16,8 +16,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from skipclip.data import PretextWindow, open_video, random_crop_flip, resize_short_side
 from skipclip.config import config_from_dict, validate
+from skipclip.data import PretextWindow, open_video, random_crop_flip, resize_short_side
 from skipclip.errors import InputNotFoundError, InvalidInputError
 from skipclip.method.model import build_skipclip, to_frame_grid
 from skipclip.models.normalize import input_stats_of, normalize

@@ -47,7 +47,8 @@ def test_doctor_on_store_and_cli_exit_status(ucf, tmp_path, capsys):
     assert main(["doctor", "--data", str(ucf), "--min-frames", "8", "--strict"]) == 0
     assert "usable, no warnings" in capsys.readouterr().out
     assert main(["doctor", "--data", str(ucf), "--min-frames", "64"]) == 1  # no video is a pretext window long
-    assert "cannot be used: no readable video is at least the pretext window (64 frames) long" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "cannot be used: no readable video is at least the pretext window (64 frames) long" in out
 
 
 def test_doctor_suggests_label_pattern_for_names_that_carry_a_class(tmp_path, capsys):
