@@ -281,7 +281,7 @@ class FinetuneResult:
     report_path: Path
     checkpoint: Path
     top1: float
-    top5: float
+    top5: float | None
     results: list[dict] = field(repr=False)
     report: dict = field(repr=False)
 

@@ -140,7 +140,7 @@ def run(args) -> int:
     print("\n" + per_class_table(report["data"]["per_class"]))
     print("\n" + results_table(report["results"]))
     for r in report.get("per_seed", [report["results"][0]]):
-        print(f"seed {r['seed']}: top-1 {100 * r['top1']:.1f}, selected epoch {r['best_epoch']} / step "
+        print(f"seed {r['seed']}: top-1 {100 * r['top1']:.1f} %, selected epoch {r['best_epoch']} / step "
               f"{r.get('best_step')} of {r.get('steps')} ({history['selected_by']}; budget {r.get('budget')}, "
               f"{r.get('train_s', 0):.0f} s)")
     print(f"{test['windows_per_video']['mean']:.1f} windows per test video")

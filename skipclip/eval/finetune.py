@@ -270,9 +270,9 @@ class VideoLevelResult:
     """
 
     top1: float
-    top5: float
+    top5: float | None  # None with 5 classes or fewer
     clip_top1: float
-    clip_top5: float
+    clip_top5: float | None
     test_videos: int
     windows_per_video: dict
     skipped_test_videos: int

@@ -83,7 +83,7 @@ class KnnResult(ProtocolRow):
 
     protocol: str = field(default="knn", init=False)
     top1: float
-    top5: float
+    top5: float | None  # None with 5 classes or fewer
     k: int
     temperature: float
     queries: int

@@ -74,9 +74,9 @@ class PretrainSummary:
     skipped_nonfinite_batches: int
     metrics: dict[str, float]
     last_checkpoint: str
-    health: PretextHealth | None = None
     val_videos: int = 0
     test_videos: int = 0
+    health: PretextHealth | None = None
 
     def to_dict(self, with_health: bool = False) -> dict:
         """``run.json``'s ``summary`` record; ``with_health``: then ``health``, its record (``None``
