@@ -29,6 +29,7 @@ import torch
 import yaml
 
 from skipclip.commands.defaults import check_data, choose_preset
+from skipclip.commands.pretrain import print_summary
 from skipclip.config import (
     Config,
     apply_overrides,
@@ -60,9 +61,10 @@ from skipclip.recipes.features import load_encoder as _load_encoder
 from skipclip.recipes.finetune import run_finetune
 from skipclip.recipes.pretrain import pretrain as _pretrain
 from skipclip.utils.io import atomic_write_text
-from skipclip.utils.quiet import quiet_lightning
+from skipclip.utils.quiet import one_line_warnings, quiet_lightning
 
 ConfigLike = str | Path | Config
+one_line_warnings()  # a CoverageWarning reads as in the commands, without a source line
 
 
 def load_encoder(path: str | Path) -> torch.nn.Module:
@@ -260,6 +262,8 @@ def pretrain(config: ConfigLike | None = None, data: str | Path = "synthetic", o
     check_data(data)
     cfg = _config(config, overrides, sets, data)
     module, _, summary = _pretrain(cfg, str(data), out, resume=resume, force=force, progress=progress, **kwargs)
+    if progress:
+        print_summary(summary)  # as the command closes: budget, videos, metrics, pretext health
     return PretrainResult(Path(out), Path(summary.last_checkpoint), summary.epochs, summary.steps, summary.wall_s,
                           dict(summary.metrics), summary.to_dict(with_health=True), module.model)
 

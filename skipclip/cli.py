@@ -109,14 +109,9 @@ def main(argv: list[str] | None = None) -> int:
     keep_freed_memory()  # ~12-15 % faster CPU steps: no page faults for each step's activations
     import warnings
 
-    default_format = warnings.formatwarning
+    from skipclip.utils.quiet import one_line_warnings
 
-    def formatwarning(message, category, filename, lineno, line=None):  # skipclip's own: one line, no source
-        if category.__module__.startswith("skipclip"):
-            return f"warning: {message}\n"
-        return default_format(message, category, filename, lineno, line)
-
-    warnings.formatwarning = formatwarning
+    one_line_warnings()  # skipclip's own: one line, no source
     # a deprecation inside Lightning's own code, not the user's to act on
     warnings.filterwarnings("ignore", message=".*isinstance\\(treespec, LeafSpec\\)`.*")
     if not getattr(args, "command", None):

@@ -180,18 +180,7 @@ def run(args) -> int:
     _, _, summary = pretrain(cfg, args.data, args.out, resume=args.resume, force=args.force,
                              progress=not args.no_progress, checkpoint_every=args.checkpoint_every,
                              loggers=loggers, images_every=args.log_images_every)
-    m, b = summary.metrics, summary.budget
-    print(f"\npretrained {summary.epochs} epochs, {summary.steps} steps in {summary.wall_s:.0f} s "
-          f"(budget: {b.budget}; stopped by {b.stopped_by})")
-    print(videos_line(summary))
-    for key in ("val/rank_acc", "val/kendall_tau", "val/pos_neg_gap", "train/loss"):
-        if key in m:
-            print(f"  {key:18s} {m[key]:.3f}")
-    for line in health_lines(summary.health):
-        print(line)
-    if summary.too_short_videos or summary.failed_videos or summary.skipped_videos:
-        print(f"  skipped: {summary.too_short_videos} too short, {len(summary.failed_videos)} unreadable, "
-              f"{summary.skipped_videos} reads passed over")
+    print_summary(summary)
     from pathlib import Path
 
     from skipclip.commands.next_step import data_flags, quote, say_next
@@ -203,6 +192,23 @@ def run(args) -> int:
              f"skipclip features --ckpt {ckpt} --data {data}{data_flags(args)} --out {out}/features.npz",
              f"skipclip export --ckpt {ckpt} --out {out}/export")
     return 0
+
+
+def print_summary(summary) -> None:
+    """The closing summary of a pretraining run (the command's, and :func:`skipclip.pretrain`'s)."""
+    m, b = summary.metrics, summary.budget
+    print(f"\npretrained {summary.epochs} epoch{'' if summary.epochs == 1 else 's'}, {summary.steps} "
+          f"step{'' if summary.steps == 1 else 's'} in {summary.wall_s:.0f} s "
+          f"(budget: {b.budget}; stopped by {b.stopped_by})")
+    print(videos_line(summary))
+    for key in ("val/rank_acc", "val/kendall_tau", "val/pos_neg_gap", "train/loss"):
+        if key in m:
+            print(f"  {key:18s} {m[key]:.3f}")
+    for line in health_lines(summary.health):
+        print(line)
+    if summary.too_short_videos or summary.failed_videos or summary.skipped_videos:
+        print(f"  skipped: {summary.too_short_videos} too short, {len(summary.failed_videos)} unreadable, "
+              f"{summary.skipped_videos} reads passed over")
 
 
 def videos_line(summary) -> str:

@@ -55,7 +55,9 @@ def fit(cfg, module: L.LightningModule, train_loader, val_loader=None, *, budget
                            devices=devices, num_nodes=num_nodes, enable_checkpointing=enable_checkpointing,
                            resumable_sampler=True, loggers=loggers, **budget.trainer_kwargs())
     if progress and trainer.is_global_zero:
-        print(f"{what} {len(train_loader.dataset)} videos, {len(train_loader)} steps an epoch: {budget.describe()}",
+        steps = len(train_loader)
+        print(f"{what} {len(train_loader.dataset)} videos, {steps} step{'' if steps == 1 else 's'} an epoch: "
+              f"{budget.describe()}",
               flush=True)
     start = time.time()
     module.train()
