@@ -180,7 +180,9 @@ def test_features_command_decodes_with_workers_and_matches_one_process(run, vide
     one, two = tmp_path / "one.npz", tmp_path / "two.npz"
     for out, n in ((one, "0"), (two, "2")):
         assert main(["features", "--ckpt", str(run.out), "--data", str(videos), "--out", str(out),
-                     "--num-workers", n, "--no-progress"]) == 0
+                     "--num-workers", n]) == 0
+        err = capsys.readouterr().err
+        assert "features (train):" in err and "windows (100 %)" in err  # progress, on stderr
     a, b = np.load(one), np.load(two)
     assert list(a["names"]) == list(b["names"])
     np.testing.assert_array_equal(a["features"], b["features"])
