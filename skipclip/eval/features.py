@@ -122,27 +122,18 @@ def window_features(encoder, source, clip_len: int, crop_size: int, short_side: 
     was_training = encoder.training
     encoder.eval().to(device)
     stats = input_stats_of(encoder)
-    pending: list[torch.Tensor] = []
-
-    def flush():
-        x = normalize(torch.cat(pending).to(device), channel_dim=1, stats=stats)  # B x 3 x T x S x S
-        feats.append(encoder.pooled(x).float().cpu())  # B x C
-        pending.clear()
-
     try:
         for item in loader:
             lost.update(from_batch(item))
-            if item["ok"]:
+            if item["ok"]:  # batches of one video's windows: a video's numbers never depend on its neighbours
                 for i in range(0, len(item["clips"]), batch_size):
-                    pending.append(item["clips"][i: i + batch_size])
-                    if sum(len(p) for p in pending) >= batch_size:
-                        flush()
+                    x = normalize(item["clips"][i: i + batch_size].to(device), channel_dim=1,
+                                  stats=stats)  # B x 3 x T x S x S
+                    feats.append(encoder.pooled(x).float().cpu())  # B x C
                 videos.append(torch.full((len(item["clips"]),), int(item["video"]), dtype=torch.int64))
                 starts.append(item["starts"])
             if progress is not None:
                 progress.update(len(item["clips"]))
-        if pending:
-            flush()
     finally:
         encoder.train(was_training)
     if failed is not None:
