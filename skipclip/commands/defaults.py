@@ -29,7 +29,7 @@ def choose_preset(args) -> str:
     synthetic videos, ``cpu-real`` for a store or a video folder; the choice is logged either way."""
     log = logging.getLogger("skipclip")
     if getattr(args, "config", None) is not None:
-        log.info("config: %s (--config)", args.config)
+        log.info("config: %s", args.config)
         return args.config
     synthetic = str(getattr(args, "data", "synthetic")) == "synthetic"
     args.config = SYNTHETIC_PRESET if synthetic else FOOTAGE_PRESET

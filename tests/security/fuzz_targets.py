@@ -19,6 +19,7 @@ Families (each mutation copies the tiny run's file, changes it, and runs every e
 - ``yaml``: values of a config file (aliases, tags, deep nesting, huge numbers, wrong types),
   lines dropped, bytes flipped; ``--set`` values; a resumed run's ``config.yaml``; entries
   ``load_config``, ``parse_sets``, ``check_run_dir``.
+- ``resume state``, ``run folder``: see ``fuzz_run_targets``.
 """
 
 from __future__ import annotations
@@ -47,7 +48,7 @@ from skipclip.weights.export import export_encoders, load_encoder
 from skipclip.weights.initialise import initial_encoder, load_skipclip
 from skipclip.weights.read import read_checkpoint
 
-FAMILIES = ("checkpoint", "safetensors", "manifest", "shard", "lists", "yaml")
+FAMILIES = ("checkpoint", "safetensors", "manifest", "shard", "lists", "yaml", "resume state", "run folder")
 
 
 def victim_of(work: Path) -> Path:
@@ -581,8 +582,11 @@ def main(tiny: str, seed: int, iterations: int, families: list[str]) -> None:
     cfg = load_config(tiny / "tiny.yaml")
     victim = tiny.parent / "victim"
     assert victim == victim_of(tiny.parent / "work" / "x")
+    from fuzz_run_targets import fuzz_resume_state, fuzz_run_folder  # they build on this module's helpers
+
     fuzzers = {"checkpoint": fuzz_checkpoint, "safetensors": fuzz_safetensors, "manifest": fuzz_manifest,
-               "shard": fuzz_shard, "lists": fuzz_lists, "yaml": fuzz_yaml}
+               "shard": fuzz_shard, "lists": fuzz_lists, "yaml": fuzz_yaml, "resume state": fuzz_resume_state,
+               "run folder": fuzz_run_folder}
     for n in range(iterations):
         for family in families:
             rng = random.Random(f"{seed}-{family}-{n}")
