@@ -25,7 +25,7 @@ def one_line_warnings() -> None:
             return f"warning: {message}\n"
         return default(message, category, filename, lineno, line)
 
-    formatwarning._skipclip = True
+    setattr(formatwarning, "_skipclip", True)  # noqa: B010 - a mark on a function, which mypy does not type
     warnings.formatwarning = formatwarning
 
 

@@ -19,12 +19,13 @@ import torch.nn.functional as F
 from skipclip.config import config_from_dict, validate
 from skipclip.data import PretextWindow, open_video, random_crop_flip, resize_short_side
 from skipclip.errors import InputNotFoundError, InvalidInputError
-from skipclip.method.model import build_skipclip, to_frame_grid
+from skipclip.method.build import build_skipclip
+from skipclip.method.model import to_frame_grid
 from skipclip.models.normalize import input_stats_of, normalize
 from skipclip.viz.bars import save_figure
-from skipclip.weights.export import CONTEXT_FILE, FRAME_FILE, exported_as_checkpoint
-from skipclip.weights.export import load_encoder as load_exported
+from skipclip.weights.exported import FRAME_FILE, exported_as_checkpoint, load_exported
 from skipclip.weights.initialise import load_skipclip
+from skipclip.weights.read import resolve_weights
 
 
 @torch.no_grad()
@@ -126,16 +127,7 @@ def similarity_model(path: str | Path):
         InputNotFoundError: nothing at ``path``, or an export without ``frame_encoder.safetensors``.
         InvalidInputError: a file without both encoders (a fine-tuned classifier has no f).
     """
-    p = Path(path)
-    if p.is_dir():
-        found = [c for c in (p / CONTEXT_FILE, p / "checkpoints" / "last.ckpt", p / "export" / CONTEXT_FILE)
-                 if c.is_file()]
-        if not found:
-            raise InputNotFoundError(f"{p} holds no encoders: looked for {CONTEXT_FILE}, checkpoints/last.ckpt and "
-                                     f"export/{CONTEXT_FILE}")
-        p = found[0]
-    elif not p.is_file():
-        raise InputNotFoundError(f"{p} does not exist; give a pretraining .ckpt, a run folder or an export folder")
+    p = resolve_weights(path)  # the weights door: the file itself, or the one a run or export folder holds
     if p.suffix != ".safetensors":
         return load_skipclip(p)
     frame = p.with_name(FRAME_FILE)

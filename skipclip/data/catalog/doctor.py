@@ -79,9 +79,19 @@ class DoctorReport:
 
     def text(self, max_list: int = 20) -> str:
         out = [f"{printable(str(self.data))} ({self.kind}, layout {self.layout}), fold {self.fold}, {len(self.classes)} classes"]
-        for split in ("train", "val", "test", "unused"):
-            if split in self.counts:
-                out.append(f"  {split:>6}: {self.counts[split]:6d} videos")
+        out += self._split_lines()
+        out += [f"  warning: {w}" for w in self.coverage]
+        out += self._class_lines(max_list)
+        out += self._problem_lines(max_list)
+        if self.label_hint:
+            out.append(f"  hint: the file names carry a class; read it with --label-pattern '{self.label_hint}'")
+        out.append(self._verdict())
+        return "\n".join(out)
+
+    def _split_lines(self) -> list[str]:
+        """The videos per split, and how they compare with the official split."""
+        out = [f"  {split:>6}: {self.counts[split]:6d} videos" for split in ("train", "val", "test", "unused")
+               if split in self.counts]
         if self.expected:
             train, test = self.expected
             got = (self.counts.get("train", 0) + self.counts.get("val", 0), self.counts.get("test", 0))
@@ -91,15 +101,23 @@ class DoctorReport:
             want_classes = EXPECTED[self.layout]["classes"]
             if len(self.classes) != want_classes:
                 out.append(f"  {len(self.classes)} classes, the official release has {want_classes}")
-        for w in self.coverage:
-            out.append(f"  warning: {w}")
-        if self.per_class:
-            out.append("  per class (train/val/test):")
-            for c in self.classes[:max_list]:
-                row = "/".join(str(self.per_class.get(s, Counter())[c]) for s in ("train", "val", "test"))
-                out.append(f"    {printable(c):<28} {row}")
-            if len(self.classes) > max_list:
-                out.append(f"    ... {len(self.classes) - max_list} more classes")
+        return out
+
+    def _class_lines(self, max_list: int) -> list[str]:
+        """The videos per class and split."""
+        if not self.per_class:
+            return []
+        out = ["  per class (train/val/test):"]
+        for c in self.classes[:max_list]:
+            row = "/".join(str(self.per_class.get(s, Counter())[c]) for s in ("train", "val", "test"))
+            out.append(f"    {printable(c):<28} {row}")
+        if len(self.classes) > max_list:
+            out.append(f"    ... {len(self.classes) - max_list} more classes")
+        return out
+
+    def _problem_lines(self, max_list: int) -> list[str]:
+        """The missing, unlisted, unreadable, too short and leaking videos, each list cut at ``max_list``."""
+        out = []
         for where, names in self.missing_by_list.items():
             out.append(f"  {len(names)} listed in {where} but missing:")
             out += wrap_names(names, 5 * max_list)
@@ -116,16 +134,15 @@ class DoctorReport:
                 out += [f"    {printable(x)}" for x in items[:max_list]]
                 if len(items) > max_list:
                     out.append(f"    ... and {len(items) - max_list} more")
-        if self.label_hint:
-            out.append(f"  hint: the file names carry a class; read it with --label-pattern '{self.label_hint}'")
+        return out
+
+    def _verdict(self) -> str:
         if self.blocking:
-            out.append("  cannot be used: " + "; ".join(self.blocking))
-        elif self.warnings:
-            out.append("  usable, with the warnings above (runs go on without the videos they name; --strict "
-                       "makes warnings an error)")
-        else:
-            out.append("  usable, no warnings")
-        return "\n".join(out)
+            return "  cannot be used: " + "; ".join(self.blocking)
+        if self.warnings:
+            return ("  usable, with the warnings above (runs go on without the videos they name; --strict "
+                    "makes warnings an error)")
+        return "  usable, no warnings"
 
 
 def examine(data: str | Path, fold: int = 1, min_frames: int = 0, val_fraction: float = 0.1, seed: int = 0,

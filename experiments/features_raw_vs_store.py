@@ -2,7 +2,7 @@
 side by side in one run (the ratio is what to read: absolute times depend on the machine's load,
 printed with them).
 
-    OMP_NUM_THREADS=1 python benchmarks/features_raw_vs_store.py --ckpt RUN --raw FOLDER --store STORE \\
+    OMP_NUM_THREADS=1 python experiments/features_raw_vs_store.py --ckpt RUN --raw FOLDER --store STORE \\
         --out OUT [--num-workers N] [--repeats 1] [-- LAYOUT FLAGS]
 
 Runs, alternating, ``repeats`` times each:
