@@ -83,8 +83,11 @@ def config_from_args(args):
         overrides["pretext.rotation"] = False
     if getattr(args, "no_negatives", False):
         overrides["pretext.negatives"] = False
-    args.config = config_source(args)
-    cfg = load_config(args.config, overrides, sets=parse_sets(getattr(args, "set", None)))
+    if getattr(args, "config", None) is None:
+        args.config = config_source(args, default=None)  # --resume: the run's own OUT/config.yaml
+    from skipclip.commands.defaults import choose_preset
+
+    cfg = load_config(choose_preset(args), overrides, sets=parse_sets(getattr(args, "set", None)))
     epochs_instead_of_steps(args, cfg, cfg.optim)
     return cfg
 
@@ -103,11 +106,29 @@ def run(args) -> int:
     except RunFinished as done:  # --resume of a finished run asking for no more training
         print(done)
         return 0
+    print_summary(summary)
+    from pathlib import Path
+
+    from skipclip.commands.next_step import data_flags, quote, say_next
+
+    out, data, ckpt = quote(Path(args.out)), quote(args.data), quote(summary.last_checkpoint)
+    config = f" --config {quote(args.config)}" if args.config != str(Path(args.out) / "config.yaml") else ""
+    say_next(f"the run is in {args.out}: checkpoints/last.ckpt, config.yaml, run.json, logs/",
+             f"skipclip finetune{config} --data {data}{data_flags(args)} --ckpt {ckpt} --out {out}-finetune",
+             f"skipclip features --ckpt {ckpt} --data {data}{data_flags(args)} --out {out}/features.npz",
+             f"skipclip export --ckpt {ckpt} --out {out}/export")
+    return 0
+
+
+def print_summary(summary) -> None:
+    """The closing summary of a pretraining run (the command's, and :func:`skipclip.pretrain`'s)."""
     m, b = summary.metrics, summary.budget
-    print(f"\npretrained {summary.epochs} epochs, {summary.steps} steps in {summary.wall_s:.0f} s "
+    print(f"\npretrained {summary.epochs} epoch{'' if summary.epochs == 1 else 's'}, {summary.steps} "
+          f"step{'' if summary.steps == 1 else 's'} in {summary.wall_s:.0f} s "
           f"(budget: {b.budget}; stopped by {b.stopped_by})")
+    print(videos_line(summary))
     # one held-out rank accuracy: pretext health's when measured (the in-batch val/ figures are in the logs)
-    shown = ("train/loss",) if summary.health is not None else ("val/rank_acc", "val/kendall_tau", "train/loss")
+    shown = ("train/loss",) if summary.health is not None else ("val/rank_acc", "val/kendall_tau", "val/pos_neg_gap", "train/loss")
     for key in shown:
         if key in m:
             print(f"  {key + (' (in-batch)' if key.startswith('val/') else ''):18s} {m[key]:.3f}")
@@ -116,17 +137,20 @@ def run(args) -> int:
     if summary.too_short_videos or summary.failed_videos or summary.skipped_videos:
         print(f"  skipped: {summary.too_short_videos} too short, {len(summary.failed_videos)} unreadable, "
               f"{summary.skipped_videos} reads passed over")
-    from pathlib import Path
 
-    from skipclip.commands.next_step import data_flags, quote, say_next
 
-    out, data, ckpt = quote(Path(args.out)), quote(args.data), quote(summary.last_checkpoint)
-    config = f" --config {quote(args.config)}" if args.config not in ("cpu", str(Path(args.out) / "config.yaml")) else ""
-    say_next(f"the run is in {args.out}: checkpoints/last.ckpt, config.yaml, run.json, logs/",
-             f"skipclip finetune{config} --data {data}{data_flags(args)} --ckpt {ckpt} --out {out}-finetune",
-             f"skipclip features --ckpt {ckpt} --data {data}{data_flags(args)} --out {out}/features.npz",
-             f"skipclip export --ckpt {ckpt} --out {out}/export")
-    return 0
+def videos_line(summary) -> str:
+    """How many videos pretraining used, and why the others were held out."""
+    s = summary
+    total = s.train_videos + s.too_short_videos + s.val_videos + s.test_videos
+    parts = [f"  videos: trained on {s.train_videos} of {total}"]
+    if s.too_short_videos:
+        parts.append(f"{s.too_short_videos} shorter than the pretext window")
+    if s.val_videos:
+        parts.append(f"{s.val_videos} held out for validation (the pretext health below, the figures)")
+    if s.test_videos:
+        parts.append(f"{s.test_videos} in the test split, never read here (kept unseen for evaluation)")
+    return "; ".join(parts)
 
 
 def health_lines(health: PretextHealth | None) -> list[str]:

@@ -33,12 +33,14 @@ from skipclip.data.open import (
     per_class,
     per_class_table,
     synthetic_sources,
+    test_split_size,
 )
 from skipclip.data.sampling.clips import ClipDataset, sliding_windows
 from skipclip.data.sampling.crop_flip import random_crop_flip, resize_short_side
 from skipclip.data.sampling.epoch_sampler import EpochSampler, epoch_loader
 from skipclip.data.sampling.health import HEALTH_STRIDE, HealthDataset, health_windows
 from skipclip.data.sampling.pretext import PretextDataset
+from skipclip.data.sampling.video_windows import VideoWindows, centre_window
 from skipclip.data.sampling.window import PretextWindow
 from skipclip.data.sources.base import (
     InMemorySource,
@@ -74,4 +76,6 @@ __all__ = [
     "resize_short_side", "select", "sliding_windows", "split_of", "synthetic_sources", "wrap_names",
     "write_synthetic_ucf101", "write_video",
     "HEALTH_STRIDE", "HealthDataset", "health_windows",  # sampling/health.py
+    "VideoWindows", "centre_window",  # sampling/video_windows.py
+    "test_split_size",  # open.py
 ]

@@ -272,15 +272,19 @@ def print_report(report: dict) -> None:
     if "verdict" in h:
         print(f"  pretrained against untrained (step 0), same windows: {h['verdict']}")
     print(f"\nAction recognition on {report['data']['test_videos']} held-out test videos "
-          f"({len(report['data']['classes'])} classes, chance {report['chance_top1']:.3f}):")
-    print(f"  {'init':12s} {'protocol':38s} {'labels/class':>12s} {'top-1':>15s} {'top-5':>15s}")
+          f"({len(report['data']['classes'])} classes, chance {100 * report['chance_top1']:.1f} %):")
+    top5 = any(r["top5"] is not None for r in report["results"])
+    print(f"  {'init':12s} {'protocol':38s} {'labels/class':>12s} {'top-1 (%)':>13s}"
+          + (f" {'top-5 (%)':>13s}" if top5 else ""))
     for r in report["results"]:
         print(f"  {r['init']:12s} {r['protocol']:38s} {r['labelled_videos_per_class']:12d} "
-              f"{r['top1']:8.3f} ± {r['top1_std']:.3f} {r['top5']:8.3f} ± {r['top5_std']:.3f}")
+              f"{100 * r['top1']:7.1f} ± {100 * r['top1_std']:3.1f}"
+              + (f" {100 * r['top5']:7.1f} ± {100 * r['top5_std']:3.1f}" if top5 else ""))
     print()
     for key, protocol in (("skipclip_vs_random", "linear probe"), ("skipclip_vs_random_finetune", "fine-tuning")):
         c = report[key]
         verdict = "beats" if c["beats_random_by_more_than_spread"] else "does NOT beat"
         print(f"{protocol:>12s}: Skip-Clip {verdict} random initialisation by more than the spread: "
-              f"top-1 gain {c['top1_gain']:+.3f} vs spread (std over seeds) {c['larger_spread']:.3f}")
+              f"top-1 gain {100 * c['top1_gain']:+.1f} points vs spread (std over seeds) "
+              f"{100 * c['larger_spread']:.1f}")
     print(f"wall time {report['timings']['total_s']:.0f} s")

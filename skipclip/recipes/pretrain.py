@@ -14,7 +14,7 @@ import lightning as L
 
 from skipclip.config import Config
 from skipclip.config.budget import BudgetUsed, pretrain_budget
-from skipclip.data import PretextDataset, PretextWindow, Splits, epoch_loader, open_data
+from skipclip.data import PretextDataset, PretextWindow, Splits, epoch_loader, open_data, test_split_size
 from skipclip.engine.checkpoints import fit_kit, resume_path
 from skipclip.engine.fit import fit
 from skipclip.engine.plan import plan_run
@@ -61,6 +61,8 @@ class PretrainSummary:
             on training windows (``precise``, :mod:`~skipclip.eval.precise_bn`) or ``running``.
         health: the pretext health at the end (``None``: not measured, or not the first process);
             ``run.json`` records it beside the summary, under ``health``.
+        val_videos: videos held out of training for validation (the pretext health, the figures).
+        test_videos: the data set's test split, never read by pretraining (kept for evaluation).
     """
 
     wall_s: float
@@ -79,6 +81,8 @@ class PretrainSummary:
     metrics: dict[str, float]
     last_checkpoint: str
     bn_stats: dict = dataclasses.field(default_factory=lambda: dict(RUNNING))
+    val_videos: int = 0
+    test_videos: int = 0
     health: PretextHealth | None = None
 
     def to_dict(self, with_health: bool = False) -> dict:
@@ -212,6 +216,8 @@ def pretrain(cfg: Config, data: str, out: str | Path, *, resume: bool = False, f
             written = trainer.is_global_zero and write_bn_into_checkpoint(Path(work) / "checkpoints" / "last.ckpt",
                                                                           module.model, precise.final_step)
             summary = dataclasses.replace(summary, bn_stats={**precise.record(), "in_last_checkpoint": bool(written)})
+        summary = dataclasses.replace(summary, val_videos=len(splits.val) if splits.val is not None else 0,
+                                      test_videos=test_split_size(data, cfg))
         if trainer.is_global_zero:
             found = health.result() if health is not None else None
             finish_run(work, summary=summary.to_dict(), health=found.to_dict() if found is not None else None)

@@ -69,8 +69,8 @@ def test_the_printed_verdict_is_the_reports(capsys):
               "timings": {"total_s": 12.0}}
     print_report(report)
     out = capsys.readouterr().out
-    assert "32 held-out test videos (8 classes, chance 0.125)" in out
+    assert "32 held-out test videos (8 classes, chance 12.5 %)" in out
     assert "40 windows of 8 held-out videos" in out and "[0.450, 0.550]" in out
     assert "same windows: learned: above step 0 by +0.100 [+0.050, +0.150]" in out
-    assert "linear probe: Skip-Clip beats random initialisation" in out and "top-1 gain +0.200" in out
+    assert "linear probe: Skip-Clip beats random initialisation" in out and "top-1 gain +20.0 points" in out
     assert "fine-tuning: Skip-Clip does NOT beat random initialisation" in out

@@ -9,7 +9,7 @@ for variable-frame-rate footage.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import av
@@ -17,7 +17,7 @@ import numpy as np
 
 from skipclip.data.catalog.index import VideoEntry
 from skipclip.data.sources.base import VideoReadError
-from skipclip.data.video.pyav import _open, check_source_size, probe, resized_size
+from skipclip.data.video.pyav import _open, check_source_size, decode_into, probe, resized_size
 
 
 class VideoFileSource:
@@ -104,6 +104,15 @@ class VideoFileSource:
         if pts is not None and len(out) < len(wanted_set):
             return None
         return out
+
+    def stream(self, index: int, sink: Callable[[np.ndarray], None]) -> None:
+        """Hand every frame of video ``index`` to ``sink``, in order, decoded once from the start
+        (the frames :meth:`read` returns, at ``short_side``): for reading a whole video.
+
+        Raises:
+            VideoReadError: see :func:`~skipclip.data.video.pyav.decode_into`.
+        """
+        decode_into(self.path(index), sink, self.short_side)
 
     def label(self, index: int) -> int:
         return self.entries[index].label

@@ -91,9 +91,6 @@ class PrepareReport:
                 lines.append(f"    {printable(name)}: {printable(reason)}")
             if len(self.failed) > max_list:
                 lines.append(f"    ... and {len(self.failed) - max_list} more (see 'failed' in {self.out / MANIFEST})")
-        if self.unlisted:
-            lines.append(f"  {len(self.unlisted)} video files are listed in no split file and were not prepared "
-                         f"(e.g. {printable(self.unlisted[0])}); `skipclip doctor` lists them")
         if self.split_files:
             lines.append(f"  split written to {', '.join(self.split_files)}")
         return "\n".join(lines)
