@@ -31,7 +31,7 @@ def test_the_api_pretraining_prints_the_commands_summary(tmp_path, capsys):
                       images_every=0)
     out = capsys.readouterr().out
     assert "pretrained 1 epoch, 1 step in" in out and "videos: trained on" in out
-    assert "pretext health at step 1" in out and "1 steps" not in out
+    assert "pretext health: " in out and "at step 1," in out and "1 steps" not in out
 
 
 def test_export_help_names_the_flags_that_take_an_export(capsys):
