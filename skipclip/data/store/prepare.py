@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from skipclip.data.catalog.doctor import wrap_names
+from skipclip.data.catalog.index import MAX_LIST
 from skipclip.data.catalog.layouts import load_index
 from skipclip.data.catalog.paths import contained, printable
 from skipclip.data.store.pool import DIED, disk_full, prepare_one, run_pool
@@ -38,6 +39,7 @@ from skipclip.data.store.shard import remove_stale
 from skipclip.errors import InvalidInputError, OutputExistsError
 from skipclip.utils.io import replace_folder
 from skipclip.utils.progress import Progress
+from skipclip.utils.safe_read import read_regular
 
 log = logging.getLogger(__name__)
 
@@ -349,9 +351,9 @@ def check_split_folder(out: Path, is_store: bool, force: bool) -> None:
     if force or not folder.is_dir():
         return
     try:
-        mark = json.loads((folder / SPLIT_MARK).read_text())
+        mark = json.loads(read_regular(folder / SPLIT_MARK, "list of written files", MAX_LIST))
         ours = mark["files"] if isinstance(mark, dict) and isinstance(mark.get("files"), dict) else {}
-    except (OSError, ValueError):
+    except (OSError, ValueError, RecursionError):  # InvalidInputError (a FIFO, too large) is a ValueError
         ours = None
     theirs = []
     for f in sorted(folder.iterdir(), key=lambda p: p.name):
@@ -360,7 +362,7 @@ def check_split_folder(out: Path, is_store: bool, force: bool) -> None:
         if ours is None:
             mine = is_store and f.name in OWN_SPLITS and f.is_file()
         else:
-            mine = f.name in ours and f.is_file() and ours[f.name] == _sha256(f.read_bytes())
+            mine = f.name in ours and _sha256_of(f) == ours[f.name]
         if not mine:
             theirs.append(f.name)
     if theirs:
@@ -368,6 +370,14 @@ def check_split_folder(out: Path, is_store: bool, force: bool) -> None:
             f"{folder} holds files skipclip did not write there, or that were edited since: {', '.join(theirs)}; "
             "prepare writes the split it used into that folder and would replace them. Move them elsewhere "
             "(and pass them with --splits), or pass --force to replace the folder as a whole")
+
+
+def _sha256_of(path: Path) -> str | None:
+    """The SHA-256 of a regular file of at most ``MAX_LIST`` bytes; ``None`` for anything else."""
+    try:
+        return _sha256(read_regular(path, "split file", MAX_LIST))
+    except (OSError, InvalidInputError):
+        return None
 
 
 def write_split_files(out: Path, index, keep: set[str]) -> list[str]:

@@ -8,19 +8,39 @@ back in most releases). Clips no longer on YouTube are listed-but-missing, as wi
 from __future__ import annotations
 
 import csv
+import io
 from pathlib import Path
 
-from skipclip.data.catalog.index import SplitError, VideoEntry, list_videos
+from skipclip.data.catalog.index import MAX_LIST, SplitError, VideoEntry, list_videos
+from skipclip.errors import InvalidInputError
+from skipclip.utils.safe_read import read_regular
 from skipclip.data.catalog.layouts.base import Layout, ParsedLayout, ReadOptions
 
 COLUMNS = ("youtube_id", "time_start", "time_end")
 CLASS_COUNTS = (400, 600, 700)
 
 
+def _text(path: Path) -> io.StringIO:
+    """An annotation CSV as text: a regular file of at most ``MAX_LIST`` bytes, UTF-8.
+
+    Raises:
+        SplitError: a FIFO, device or folder in its place, or a file too large or unreadable.
+        ValueError: not UTF-8.
+    """
+    try:
+        raw = read_regular(path, "Kinetics annotation CSV", MAX_LIST)
+    except InvalidInputError as exc:
+        raise SplitError(str(exc)) from None
+    except OSError as exc:
+        raise SplitError(f"{path} cannot be read ({exc.strerror or exc})") from None
+    return io.StringIO(raw.decode("utf-8-sig"), newline="")
+
+
 def _header(path: Path) -> list[str]:
     try:
-        with open(path, newline="", encoding="utf-8-sig") as f:
-            return [h.strip() for h in next(csv.reader(f), [])]
+        return [h.strip() for h in next(csv.reader(_text(path)), [])]
+    except SplitError:
+        raise
     except (csv.Error, ValueError):  # not a CSV (NUL bytes, a huge field, not UTF-8): not an annotation file
         return []
 
@@ -66,9 +86,10 @@ def parse(root: str | Path, csvs: dict[str, Path] | None = None) -> tuple[list[s
     rows: dict[str, list[tuple[int, dict]]] = {}
     for role, f in csvs.items():
         try:
-            with open(f, newline="", encoding="utf-8-sig") as fh:
-                rows[role] = [(n, r) for n, r in enumerate(csv.DictReader(fh), 2)
-                              if any(isinstance(v, str) and v.strip() for v in r.values())]
+            rows[role] = [(n, r) for n, r in enumerate(csv.DictReader(_text(f)), 2)
+                          if any(isinstance(v, str) and v.strip() for v in r.values())]
+        except SplitError:
+            raise
         except (csv.Error, ValueError) as exc:
             raise SplitError(f"{f} is not a readable CSV ({str(exc)[:100]}); re-download the annotations") from None
         if not rows[role]:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from skipclip.data.catalog.index import SplitError, VideoEntry, inside, lines_of
+from skipclip.data.catalog.index import MAX_CLASSES, SplitError, VideoEntry, check_class_count, inside, lines_of
 from skipclip.data.catalog.layouts.base import Layout, ParsedLayout, ReadOptions
 from skipclip.data.catalog.layouts.ucf101 import ucf_group
 from skipclip.data.catalog.paths import is_file
@@ -22,7 +22,6 @@ from skipclip.data.video.pyav import is_video_file
 # labels without a label map: below max(listed videos, FREE_LABELS), and never MAX_CLASSES or more,
 # so a short list cannot make the class list (one name per label up to the largest) huge
 FREE_LABELS = 1000  # a subset of Kinetics-700 keeps its labels
-MAX_CLASSES = 100_000
 _LABEL = re.compile(r"-?[0-9]+")  # str.isdigit() also takes "²", which int() refuses
 FOLDERS = {"train": ("train", "training"), "val": ("val", "validation", "valid"), "test": ("test", "testing")}
 
@@ -81,6 +80,7 @@ def read_label_map(path: Path | None) -> list[str] | None:
     names = [line for _, line in lines]
     if not names:
         raise SplitError(f"{path} is empty; it should hold one class name per line, in label order")
+    check_class_count(len(names), f"{path} (label map)")
     seen: set[str] = set()
     for n, name in lines:
         if name in seen:
