@@ -106,7 +106,8 @@ def load_config(name_or_path: str | Path = "cpu", overrides: Mapping[str, Any] |
     cfg = _load(name_or_path, seen=())
     apply_overrides(cfg, overrides or {})
     apply_sets(cfg, sets or {})
-    validate(cfg)
+    given = any(v is not None for v in (overrides or {}).values()) or bool(sets)
+    validate(cfg, f"config {name_or_path}" + (" (with the command's options)" if given else ""))
     return cfg
 
 

@@ -159,7 +159,7 @@ def run_evaluate(args_config, ckpt: str, data: str, *, protocols=PROTOCOLS, over
         cfg = config_from_dict(raw, f"{ckpt} config")
         apply_overrides(cfg, overrides or {})
         apply_sets(cfg, sets or {})
-        validate(cfg)
+        validate(cfg, f"{ckpt} (its recorded config, with the command's options)")
     else:
         cfg = load_config(args_config or "cpu", overrides or {}, sets=sets)
     encoder, info = initial_encoder(cfg, ckpt, seed=cfg.trainer.seed)

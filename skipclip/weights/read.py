@@ -10,6 +10,7 @@ from typing import Callable
 import torch
 
 from skipclip.errors import InputNotFoundError, InvalidInputError
+from skipclip.utils.safe_read import open_regular
 
 # where each kind of checkpoint keeps the context encoder g (and Skip-Clip's frame encoder f)
 SKIPCLIP_PREFIXES = ("model.", "")  # "model.context_encoder.*"; "" reads checkpoints of skipclip 0.1
@@ -35,14 +36,19 @@ def read_checkpoint(path: str | Path) -> dict:
         ValueError: not a PyTorch file, or not a dict.
     """
     path = Path(path)
-    if not path.is_file():
+    if not path.exists():
         raise InputNotFoundError(f"checkpoint {path} does not exist")
     if path.suffix == ".safetensors":  # an encoder from `skipclip export`, or any safetensors state dict
         from skipclip.weights.export import exported_as_checkpoint  # not at the top: export imports this module
 
         return exported_as_checkpoint(path)
     try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
+        fh = open_regular(path, "checkpoint")  # a FIFO or a device is refused, never read
+    except OSError as exc:
+        raise InvalidInputError(f"checkpoint {path} cannot be read ({exc.strerror or exc})") from None
+    try:
+        with fh:
+            obj = torch.load(fh, map_location="cpu", weights_only=True)
     except Exception as exc:  # noqa: BLE001 - torch raises UnpicklingError, RuntimeError, EOFError...
         text = str(exc)
         if "GLOBAL" in text or "Unsupported global" in text:  # a pickled object: code would run

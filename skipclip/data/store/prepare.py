@@ -192,7 +192,7 @@ def prepare(
         final["hours"] = sum(v.get("duration", 0.0) for v in final["videos"]) / 3600
         final["bytes"] = sum(v.get("bytes", 0) for v in final["videos"])
         save_manifest(out, final)
-        report.split_files = write_split_files(out, index, {v["name"] for v in final["videos"]})
+        report.split_files = write_split_files(out, index, {v["name"] for v in final["videos"]}, force)
     except OSError as exc:
         full = disk_full(exc, out)
         if full is None:
@@ -348,6 +348,11 @@ def check_split_folder(out: Path, is_store: bool, force: bool) -> None:
         OutputExistsError: naming the files.
     """
     folder = out / SPLIT_DIR
+    if folder.is_symlink() and not force:
+        raise OutputExistsError(
+            f"{folder} is a symbolic link (to {os.readlink(folder)}); prepare writes the split it used into "
+            "that folder and would replace it. Give the store a real splits/ folder, or pass --force to replace "
+            "the link (never the folder it points to)")
     if force or not folder.is_dir():
         return
     try:
@@ -380,11 +385,12 @@ def _sha256_of(path: Path) -> str | None:
         return None
 
 
-def write_split_files(out: Path, index, keep: set[str]) -> list[str]:
+def write_split_files(out: Path, index, keep: set[str], force: bool = False) -> list[str]:
     """``OUT/splits/{train,val,test}.txt`` (``<path> <0-based label>``, mmaction2 style) and
     ``OUT/splits/classes.txt``: the split of fold 1 made visible (for a folder without split
     files: the split skipclip made), for the videos in the store (``keep``). The folder is
-    replaced as a set (written beside, then swapped in). Returns the split files written."""
+    replaced as a set (written beside, then swapped in; a symbolic link there, only with ``force``,
+    is replaced as a link). Returns the split files written."""
 
     rows: dict[str, list[str]] = {}
     for e in index.entries:
@@ -402,7 +408,7 @@ def write_split_files(out: Path, index, keep: set[str]) -> list[str]:
         for name, data in {**files, SPLIT_MARK: mark}.items():
             (folder / name).write_bytes(data)
 
-    replace_folder(out / SPLIT_DIR, write)
+    replace_folder(out / SPLIT_DIR, write, replace_link=force)  # a link there: refused before, unless force
     return [f"{SPLIT_DIR}/{role}.txt" for role in ("train", "val", "test") if role in rows]
 
 

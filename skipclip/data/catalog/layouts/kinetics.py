@@ -12,9 +12,9 @@ import io
 from pathlib import Path
 
 from skipclip.data.catalog.index import MAX_LIST, SplitError, VideoEntry, list_videos
+from skipclip.data.catalog.layouts.base import Layout, ParsedLayout, ReadOptions
 from skipclip.errors import InvalidInputError
 from skipclip.utils.safe_read import read_regular
-from skipclip.data.catalog.layouts.base import Layout, ParsedLayout, ReadOptions
 
 COLUMNS = ("youtube_id", "time_start", "time_end")
 CLASS_COUNTS = (400, 600, 700)
