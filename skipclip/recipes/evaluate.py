@@ -34,6 +34,7 @@ from skipclip.eval.report import (
     retrieval_card,
 )
 from skipclip.eval.retrieval import RECALL_AT, retrieval
+from skipclip.utils.out_paths import check_out_folder
 from skipclip.weights.initialise import initial_encoder
 from skipclip.weights.read import (
     checkpoint_config,
@@ -66,8 +67,9 @@ def check_evaluate_out(out: str | Path, force: bool) -> Path:
 
     Raises:
         OutputExistsError: ``out/report.json`` exists and ``force`` is not given.
+        InvalidInputError: ``out`` is a file, or under one.
     """
-    out = Path(out)
+    out = check_out_folder(out)  # a file, or a parent that is a file: refused before the work
     if (out / REPORT).exists() and not force:
         raise OutputExistsError(f"{out / REPORT} exists (an earlier evaluation); pass --force to replace it, or "
                                 "--out DIR to write elsewhere")

@@ -17,7 +17,7 @@ from typing import Callable
 import av
 import numpy as np
 
-from skipclip.data.sources.base import VideoReadError
+from skipclip.data.sources.base import VideoReadError, machine_fault
 from skipclip.errors import InvalidInputError
 
 # the largest source frames decoded: 8K (DCI 8192 x 4320); bigger videos are skipped as unreadable
@@ -71,9 +71,12 @@ def _open(path: str | os.PathLike):
         raise VideoReadError(path, "file not found; check the path or re-copy the data set")
     if os.path.getsize(path) == 0:
         raise VideoReadError(path, "empty file (0 bytes); the copy is incomplete, re-copy it")
+    if not os.path.isfile(path):  # a FIFO would make FFmpeg wait for a writer for ever
+        raise VideoReadError(path, "not a regular file (a FIFO, device or folder); replace it with the video")
     try:
         container = av.open(path)
-    except av.error.FFmpegError as exc:
+    except (av.error.FFmpegError, MemoryError) as exc:
+        _raise_machine_fault(path, exc)
         raise VideoReadError(
             path, f"not a video FFmpeg can read ({exc.strerror or exc}); the file is corrupt or not "
             "really a video despite its extension, re-copy or delete it"
@@ -89,6 +92,14 @@ def _open(path: str | os.PathLike):
         raise
     stream.thread_type = "AUTO"
     return container, stream
+
+
+def _raise_machine_fault(path, exc: BaseException) -> None:
+    """Raise :class:`~skipclip.data.sources.base.MachineFaultError` when ``exc`` is the machine
+    running out of memory, threads or file descriptors rather than a fault of the video."""
+    fault = machine_fault(str(path), exc)
+    if fault is not None:
+        raise fault from exc
 
 
 def _check_truncated(path, found: int, promised: int) -> None:
@@ -124,7 +135,8 @@ def probe(path: str | os.PathLike) -> tuple[VideoInfo, np.ndarray]:
             count += 1
             if packet.pts is not None:
                 pts.append(packet.pts)
-    except av.error.FFmpegError as exc:
+    except (av.error.FFmpegError, MemoryError) as exc:
+        _raise_machine_fault(path, exc)
         if count == 0:
             raise VideoReadError(str(path), f"corrupt video: {exc.strerror or exc}; re-copy it") from exc
     finally:
@@ -204,7 +216,8 @@ def decode_into(path: str | os.PathLike, sink: Callable[[np.ndarray], None],
             n += 1
             if frame.time is not None:
                 times.append(frame.time)
-    except av.error.FFmpegError as exc:
+    except (av.error.FFmpegError, MemoryError) as exc:
+        _raise_machine_fault(path, exc)  # never taken for a truncated tail: the frames would be lost
         if not n:
             raise VideoReadError(str(path), f"corrupt video, no frame decodes ({exc.strerror or exc}); re-copy it") from exc
         # a truncated tail: keep what decoded, the count below is the exact number kept
