@@ -107,7 +107,8 @@ def load_config(name_or_path: str | Path = "cpu", overrides: Mapping[str, Any] |
     apply_overrides(cfg, overrides or {})
     apply_sets(cfg, sets or {})
     given = any(v is not None for v in (overrides or {}).values()) or bool(sets)
-    validate(cfg, f"config {name_or_path}" + (" (with the command's options)" if given else ""))
+    is_file = _locate(name_or_path)[2] is False  # a preset is skipclip's own: no need to name it
+    validate(cfg, (f"config {name_or_path}" + (" (with the command's options)" if given else "")) if is_file else None)
     return cfg
 
 
@@ -123,9 +124,9 @@ def _locate(name_or_path: str | Path, relative_to: Path | None = None) -> tuple[
     is_base = relative_to is not None
     if is_base and text_path.suffix not in YAML_SUFFIXES:  # `base:` names a preset, or a .yaml/.yml file
         if not (PRESET_DIR / f"{name_or_path}.yaml").is_file() or "/" in str(name_or_path):
-            raise InvalidInputError(f"{relative_to}: `base:` names a preset ({', '.join(preset_names())}) or a "
-                                    f"file ending in .yaml or .yml; {shown(str(name_or_path))} is neither "
-                                    "(nothing was read)")
+            raise InvalidInputError(f"{relative_to}: unknown preset {shown(str(name_or_path))}: `base:` names a "
+                                    f"preset ({', '.join(preset_names())}) or a file ending in .yaml or .yml "
+                                    "(nothing else is read)")
     elif is_base and not text_path.is_absolute() and (relative_to.parent / text_path).exists():
         text_path = relative_to.parent / text_path
     if not is_base and (text_path.suffix in YAML_SUFFIXES or text_path.exists()) or \

@@ -15,6 +15,7 @@ Rooms, and where a new piece goes:
 from skipclip.data.catalog.carve import CoverageWarning, carve
 from skipclip.data.catalog.doctor import DoctorReport, examine, wrap_names
 from skipclip.data.catalog.index import (
+    MAX_CLASSES,
     DatasetIndex,
     SplitError,
     VideoEntry,
@@ -41,6 +42,7 @@ from skipclip.data.sampling.pretext import PretextDataset
 from skipclip.data.sampling.window import PretextWindow
 from skipclip.data.sources.base import (
     InMemorySource,
+    MachineFaultError,
     SubsetSource,
     VideoReadError,
     VideoSource,
@@ -73,4 +75,5 @@ __all__ = [
     "resize_short_side", "select", "sliding_windows", "split_of", "synthetic_sources", "wrap_names",
     "write_synthetic_ucf101", "write_video",
     "HEALTH_STRIDE", "HealthDataset", "health_windows",  # sampling/health.py
+    "MAX_CLASSES", "MachineFaultError",
 ]

@@ -14,7 +14,7 @@ from skipclip.config import (
     load_config,
     validate,
 )
-from skipclip.data import open_data, per_class
+from skipclip.data import MAX_CLASSES, open_data, per_class
 from skipclip.errors import InvalidInputError, OutputExistsError
 from skipclip.eval.features import frozen_features
 from skipclip.eval.finetune import (
@@ -173,7 +173,7 @@ def run_evaluate(args_config, ckpt: str, data: str, *, protocols=PROTOCOLS, over
     classifier = None
     if kind == "classifier":
         state = state_dict_of(obj)
-        n_ckpt = tensor_size(state, "head.fc.weight", 0, str(ckpt), 1 << 20)
+        n_ckpt = tensor_size(state, "head.fc.weight", 0, str(ckpt), MAX_CLASSES)
         if n_ckpt != len(train_src.classes):
             raise InvalidInputError(f"{ckpt} classifies {n_ckpt} classes but --data {data} has "
                              f"{len(train_src.classes)}; evaluate it on the data set it was fine-tuned on")
