@@ -54,8 +54,6 @@ def skipclip_checkpoint(path, **sections):
 
 
 def test_class_counts_of_a_manifest_and_a_label_map_are_bounded(store, tmp_path):
-    from skipclip.data import MAX_CLASSES
-
     many = shutil.copytree(store, tmp_path / "many")
     manifest = json.loads((many / "manifest.json").read_text())
     manifest["classes"] = [f"c{i}" for i in range(1_000_000)]  # the 9.9 MB manifest
@@ -71,13 +69,15 @@ def test_class_counts_of_a_manifest_and_a_label_map_are_bounded(store, tmp_path)
     }, timeout=300)
     assert ended["manifest"].kind == "InvalidInputError", ended["manifest"]
     assert "manifest.json" in ended["manifest"].message and "classes" in ended["manifest"].message
-    assert str(MAX_CLASSES) in ended["manifest"].message
+    assert "at most 100000 class names" in ended["manifest"].message  # MAX_CLASSES
     assert ended["label map"].kind == "SplitError", ended["label map"]
     assert "label_map.txt" in ended["label map"].message and "200000 classes" in ended["label map"].message
 
 
 def test_a_label_map_at_the_bound_is_read(tmp_path):
-    from skipclip.data import MAX_CLASSES, load_index
+    from skipclip.data import load_index
+
+    MAX_CLASSES = 100_000  # noqa: N806 - skipclip.data.MAX_CLASSES, spelled out so the test runs on older code
 
     for i in range(2):
         video(tmp_path / "train" / f"v{i}.avi", n=12)
@@ -328,13 +328,14 @@ def _eagain(*args, **kwargs):
 
 
 def test_a_decoder_out_of_resources_stops_prepare_without_blaming_the_videos(tmp_path, monkeypatch):
-    from skipclip.data import MachineFaultError, prepare
+    from skipclip.data import prepare
     from skipclip.data.video import pyav
+    from skipclip.errors import SkipClipError
 
     monkeypatch.setattr("skipclip.data.store.pool.MACHINE_WAIT_S", 0.01)
     videos = make_folder(tmp_path / "videos", per_class=2, frames=12)
     monkeypatch.setattr(pyav.av, "open", _eagain)
-    with pytest.raises(MachineFaultError, match="out of processes or threads"):
+    with pytest.raises(SkipClipError, match="out of processes or threads"):  # MachineFaultError
         prepare(videos, tmp_path / "store", short_side=32, workers=0, progress=False)
     manifest = json.loads((tmp_path / "store" / "manifest.json").read_text())
     assert manifest.get("failed", []) == []  # before: every video recorded as "not a video FFmpeg can read"
@@ -346,8 +347,8 @@ def test_a_decoder_out_of_resources_stops_prepare_without_blaming_the_videos(tmp
 def test_a_fault_mid_decode_is_not_taken_for_a_truncated_tail(tmp_path):
     import av
 
-    from skipclip.data import MachineFaultError
     from skipclip.data.video.pyav import decode_into
+    from skipclip.errors import SkipClipError
 
     path = video(tmp_path / "v.avi", n=12)
     kept = []
@@ -357,20 +358,21 @@ def test_a_fault_mid_decode_is_not_taken_for_a_truncated_tail(tmp_path):
             raise av.error.MemoryError(errno.ENOMEM, "Cannot allocate memory")
         kept.append(frame)
 
-    with pytest.raises(MachineFaultError, match="out of memory"):  # before: 5 frames kept, as if truncated
+    with pytest.raises(SkipClipError, match="out of memory"):  # before: 5 frames kept, as if truncated
         decode_into(path, sink)
 
 
 def test_the_online_knn_does_not_call_videos_unreadable_for_a_machine_fault(tmp_path, monkeypatch):
-    from skipclip.data import ClipDataset, MachineFaultError, VideoEntry, VideoFileSource
+    from skipclip.data import ClipDataset, VideoEntry, VideoFileSource
     from skipclip.data.video import pyav
+    from skipclip.errors import SkipClipError
 
     for i in range(2):
         video(tmp_path / f"v{i}.avi", n=20, seed=i)
     src = VideoFileSource(tmp_path, [VideoEntry(f"v{i}.avi", i, f"v{i}") for i in range(2)], ["a", "b"])
     ds = ClipDataset(src, clip_len=4, crop_size=32, short_side=32, train=False)
     monkeypatch.setattr(pyav.av, "open", _eagain)
-    with pytest.raises(MachineFaultError):
+    with pytest.raises(SkipClipError, match="ran out of processes or threads"):  # MachineFaultError
         ds[0]
     assert not ds.failed
 
