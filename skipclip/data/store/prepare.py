@@ -26,6 +26,7 @@ from skipclip.data.catalog.doctor import wrap_names
 from skipclip.data.catalog.index import MAX_LIST
 from skipclip.data.catalog.layouts import load_index
 from skipclip.data.catalog.paths import contained, printable
+from skipclip.data.sources.base import MachineFaultError
 from skipclip.data.store.pool import DIED, disk_full, prepare_one, run_pool
 from skipclip.data.store.prepared import (
     CODECS,
@@ -241,10 +242,14 @@ def _decode(todo: list, out: Path, how: tuple, workers: int | None, progress: bo
     bar = _progress(len(todo), progress)
     last_save = time.time()
 
+    failed_now: list[str] = []  # failed in this run: suspects if the machine turns out to be short
+
     def collect(item, result):
         e, base, _ = item
         if isinstance(result, str):
             report.failed[e.path] = result
+            if result != DIED:
+                failed_now.append(e.path)
             log.warning("skipping %s: %s", printable(e.path), result)
         else:
             records[e.path] = {**base, **result}
@@ -266,7 +271,13 @@ def _decode(todo: list, out: Path, how: tuple, workers: int | None, progress: bo
                 tick()
         else:
             run_pool(jobs, workers, collect, tick)
-    except BaseException:
+    except BaseException as exc:
+        if isinstance(exc, MachineFaultError) and failed_now:  # FFmpeg short of memory also says "invalid data"
+            for path in failed_now:
+                report.failed.pop(path, None)
+            log.warning("%d videos that failed earlier in this run are not recorded as failed either: with the "
+                        "machine short of resources their errors may be the machine's; the next run decodes them "
+                        "again", len(failed_now))
         try:  # what was decoded is kept for the rerun
             save_manifest(out, manifest())
         except OSError:

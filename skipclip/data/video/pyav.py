@@ -63,7 +63,7 @@ def check_source_size(path, height: int, width: int) -> None:
                              "e.g. ffmpeg -i IN -vf scale=-2:720 OUT")
 
 
-def _open(path: str | os.PathLike):
+def _open(path: str | os.PathLike, threads: bool = True):
     """Open ``path`` and return (container, video stream), or raise a VideoReadError saying why."""
 
     path = str(path)
@@ -90,7 +90,10 @@ def _open(path: str | os.PathLike):
     except VideoReadError:
         container.close()
         raise
-    stream.thread_type = "AUTO"
+    if threads:
+        stream.thread_type = "AUTO"
+    else:
+        stream.codec_context.thread_count = 1
     return container, stream
 
 
@@ -185,7 +188,7 @@ def decode(path: str | os.PathLike, short_side: int | None = None) -> tuple[np.n
 
 
 def decode_into(path: str | os.PathLike, sink: Callable[[np.ndarray], None],
-                short_side: int | None = None) -> VideoInfo:
+                short_side: int | None = None, threads: bool = True) -> VideoInfo:
     """Decode every frame of a video in presentation order and hand each ``(H, W, 3)`` uint8 RGB
     frame to ``sink`` as soon as it is decoded: memory stays one frame, whatever the length.
 
@@ -196,8 +199,8 @@ def decode_into(path: str | os.PathLike, sink: Callable[[np.ndarray], None],
         VideoReadError: see :func:`decode`.
     """
 
-    container, stream = _open(path)
-    n = 0
+    container, stream = _open(path, threads)
+    n, retry = 0, False
     times: list[float] = []
     src_hw = None
     try:
@@ -218,13 +221,16 @@ def decode_into(path: str | os.PathLike, sink: Callable[[np.ndarray], None],
                 times.append(frame.time)
     except (av.error.FFmpegError, MemoryError) as exc:
         _raise_machine_fault(path, exc)  # never taken for a truncated tail: the frames would be lost
-        if not n:
+        if not n and not threads:
             raise VideoReadError(str(path), f"corrupt video, no frame decodes ({exc.strerror or exc}); re-copy it") from exc
+        retry = not n  # a second opinion, on one thread: FFmpeg short of memory for its threads says "invalid data"
         # a truncated tail: keep what decoded, the count below is the exact number kept
     finally:
         rate = stream.average_rate or stream.guessed_rate
         promised = stream.frames
         container.close()
+    if retry:
+        return decode_into(path, sink, short_side, threads=False)
     if not n:
         raise VideoReadError(str(path), "the video stream has no decodable frames; delete it or re-copy it")
     _check_truncated(path, n, promised)
