@@ -4,6 +4,7 @@ from skipclip.commands.pretrain import (
     add_device_arguments,
     add_logger_argument,
     add_set_argument,
+    config_source,
     epochs_instead_of_steps,
     positive_int,
 )
@@ -62,7 +63,8 @@ def add_data_arguments(p):
 
     p.add_argument("--val-fraction", type=float, help="share of each class's training videos held out by group "
                    "for model selection (default: finetune.val_fraction, else data.val_fraction)")
-    p.add_argument("--config", default="cpu", help=preset_help("; its finetune section"))
+    p.add_argument("--config", help=preset_help("; its finetune section (default: cpu; with --resume, the run's "
+                                                "own OUT/config.yaml)"))
     p.add_argument("--max-steps", type=positive_int, metavar="N",
                    help="fine-tuning optimiser steps (default: finetune.max_steps; epochs without it)")
     p.add_argument("--max-epochs", type=int,
@@ -104,6 +106,7 @@ def config_from_args(args):
     from skipclip.config import load_config, parse_sets
 
     flags = {**OVERRIDES, **LAYOUT_OVERRIDES}
+    args.config = config_source(args)
     cfg = load_config(args.config, {key: getattr(args, flag, None) for flag, key in flags.items()},
                       sets=parse_sets(args.set))
     epochs_instead_of_steps(args, cfg, cfg.finetune)
@@ -112,6 +115,7 @@ def config_from_args(args):
 
 def run(args) -> int:
     from skipclip.data import per_class_table
+    from skipclip.engine.attempts import RunFinished
     from skipclip.engine.loggers import parse_loggers
     from skipclip.eval.report import results_table
     from skipclip.recipes.finetune import run_finetune
@@ -120,9 +124,13 @@ def run(args) -> int:
     from skipclip.recipes.features import resolve_weights
 
     init = args.init if args.init == "random" else str(resolve_weights(args.init))
-    report = run_finetune(cfg, args.data, args.out, init=init, inflate=args.inflate, frozen=args.linear,
-                          force=args.force, resume=args.resume, progress=not args.no_progress, loggers=loggers,
-                          seeds=args.seeds)
+    try:
+        report = run_finetune(cfg, args.data, args.out, init=init, inflate=args.inflate, frozen=args.linear,
+                              force=args.force, resume=args.resume, progress=not args.no_progress, loggers=loggers,
+                              seeds=args.seeds)
+    except RunFinished as done:  # --resume of a finished run asking for no more training
+        print(done)
+        return 0
     if not report:
         return 0
     history, test = report["history"], report["results"][0]

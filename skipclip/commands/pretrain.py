@@ -47,7 +47,8 @@ OVERRIDES = {
 def add_common_training_arguments(p, default_config: str = "cpu") -> None:
     from skipclip.commands.flags import batch_help, preset_help
 
-    p.add_argument("--config", default=default_config, help=preset_help())
+    p.add_argument("--config", help=preset_help(f" (default: {default_config}; with --resume, the run's own "
+                                                "OUT/config.yaml)"))
     p.add_argument("--max-steps", type=positive_int, metavar="N",
                    help="optimiser steps to train (default: the preset's; its epochs without one)")
     p.add_argument("--max-epochs", type=int,
@@ -154,6 +155,25 @@ def _non_negative(text: str) -> int:
     return value
 
 
+def config_source(args, default: str = "cpu") -> str:
+    """``--config`` when given; else, for ``--resume``, the run's own ``OUT/config.yaml`` (read as
+    data: a regular file of bounded size); else ``default``.
+
+    Raises:
+        InvalidInputError: ``OUT/config.yaml`` is not a regular file, or too large.
+    """
+    if getattr(args, "config", None) is not None:
+        return args.config
+    if getattr(args, "resume", False) and getattr(args, "out", None):
+        from pathlib import Path
+
+        from skipclip.engine.run_files import read_run_config
+
+        if read_run_config(args.out) is not None:
+            return str(Path(args.out) / "config.yaml")
+    return default
+
+
 def config_from_args(args):
     from skipclip.commands.prepare import LAYOUT_OVERRIDES
     from skipclip.config import load_config, parse_sets
@@ -163,20 +183,26 @@ def config_from_args(args):
         overrides["pretext.rotation"] = False
     if getattr(args, "no_negatives", False):
         overrides["pretext.negatives"] = False
+    args.config = config_source(args)
     cfg = load_config(args.config, overrides, sets=parse_sets(getattr(args, "set", None)))
     epochs_instead_of_steps(args, cfg, cfg.optim)
     return cfg
 
 
 def run(args) -> int:
+    from skipclip.engine.attempts import RunFinished
     from skipclip.engine.loggers import parse_loggers
     from skipclip.recipes.pretrain import pretrain
 
     cfg = config_from_args(args)  # validated before any work starts
     loggers = parse_loggers(args.logger)
-    _, _, summary = pretrain(cfg, args.data, args.out, resume=args.resume, force=args.force,
-                             progress=not args.no_progress, checkpoint_every=args.checkpoint_every,
-                             loggers=loggers, images_every=args.log_images_every)
+    try:
+        _, _, summary = pretrain(cfg, args.data, args.out, resume=args.resume, force=args.force,
+                                 progress=not args.no_progress, checkpoint_every=args.checkpoint_every,
+                                 loggers=loggers, images_every=args.log_images_every)
+    except RunFinished as done:  # --resume of a finished run asking for no more training
+        print(done)
+        return 0
     m, b = summary.metrics, summary.budget
     print(f"\npretrained {summary.epochs} epochs, {summary.steps} steps in {summary.wall_s:.0f} s "
           f"(budget: {b.budget}; stopped by {b.stopped_by})")
@@ -193,7 +219,7 @@ def run(args) -> int:
     from skipclip.commands.next_step import data_flags, quote, say_next
 
     out, data, ckpt = quote(Path(args.out)), quote(args.data), quote(summary.last_checkpoint)
-    config = f" --config {quote(args.config)}" if args.config != "cpu" else ""
+    config = f" --config {quote(args.config)}" if args.config not in ("cpu", str(Path(args.out) / "config.yaml")) else ""
     say_next(f"the run is in {args.out}: checkpoints/last.ckpt, config.yaml, run.json, logs/",
              f"skipclip finetune{config} --data {data}{data_flags(args)} --ckpt {ckpt} --out {out}-finetune",
              f"skipclip features --ckpt {ckpt} --data {data}{data_flags(args)} --out {out}/features.npz",

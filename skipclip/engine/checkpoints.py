@@ -24,6 +24,7 @@ from lightning.fabric.plugins.io.torch_io import TorchCheckpointIO
 from lightning.pytorch.callbacks import ModelCheckpoint
 
 from skipclip.engine.resume import TrainingPosition
+from skipclip.engine.run_replace import after_checkpoint
 from skipclip.errors import InvalidInputError
 from skipclip.utils.io import TMP_SUFFIX, atomic_torch_save
 from skipclip.weights.read import UnsafeCheckpointError, read_checkpoint
@@ -82,6 +83,7 @@ class AtomicCheckpointIO(TorchCheckpointIO):
         if storage_options is not None:
             raise TypeError(f"{type(self).__name__} takes no storage_options, got {storage_options!r}")
         atomic_torch_save(checkpoint, path)
+        after_checkpoint(path)  # a --force run's first checkpoint swaps it in for the old run
 
     def load_checkpoint(self, path, map_location: Any = lambda storage, loc: storage,
                         weights_only: bool | None = None) -> dict[str, Any]:

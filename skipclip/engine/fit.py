@@ -11,6 +11,7 @@ from pathlib import Path
 
 import lightning as L
 
+from skipclip.engine.attempts import checkpoint_position
 from skipclip.engine.trainer import make_trainer
 
 
@@ -53,7 +54,8 @@ def fit(cfg, module: L.LightningModule, train_loader, val_loader=None, *, budget
     """
     trainer = make_trainer(cfg, out=out, callbacks=callbacks, plugins=plugins, progress=progress,
                            devices=devices, num_nodes=num_nodes, enable_checkpointing=enable_checkpointing,
-                           resumable_sampler=True, loggers=loggers, **budget.trainer_kwargs())
+                           resumable_sampler=True, loggers=loggers, **budget.trainer_kwargs(),
+                           resume_step=checkpoint_position(ckpt_path)[0] if ckpt_path else None)
     if progress and trainer.is_global_zero:
         print(f"{what} {len(train_loader.dataset)} videos, {len(train_loader)} steps an epoch: {budget.describe()}",
               flush=True)

@@ -17,8 +17,9 @@ from importlib.util import find_spec
 from pathlib import Path
 
 import lightning as L
-from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger, WandbLogger
+from lightning.pytorch.loggers import TensorBoardLogger, WandbLogger
 
+from skipclip.engine.run_csv import RunCSVLogger
 from skipclip.errors import InvalidInputError
 
 log = logging.getLogger(__name__)
@@ -54,8 +55,11 @@ def parse_loggers(values: str | Iterable[str] | None) -> tuple[str, ...]:
     return tuple(names) or ("csv",)
 
 
-def make_loggers(names: Sequence[str], out: str | Path) -> list:
-    """Lightning loggers writing under ``out/logs``.
+def make_loggers(names: Sequence[str], out: str | Path, resume_step: int | None = None) -> list:
+    """Lightning loggers writing under ``out/logs``, continuing an earlier attempt's logs: the CSV
+    appends to ``metrics.csv`` (:mod:`~skipclip.engine.run_csv`), TensorBoard adds an event file to
+    the same folder and, resumed at ``resume_step``, hides what the earlier attempt logged from
+    that step on (``purge_step``: it is trained again).
 
     Raises:
         ValueError: as :func:`parse_loggers`.
@@ -64,9 +68,10 @@ def make_loggers(names: Sequence[str], out: str | Path) -> list:
     loggers = []
     for name in parse_loggers(list(names)):
         if name == "csv":
-            loggers.append(CSVLogger(out, name="logs", version=""))
+            loggers.append(RunCSVLogger(out))  # a resumed run appends to its metrics.csv
         elif name == "tensorboard":
-            loggers.append(TensorBoardLogger(out, name="logs", version="tensorboard", default_hp_metric=False))
+            purge = {"purge_step": resume_step} if resume_step else {}
+            loggers.append(TensorBoardLogger(out, name="logs", version="tensorboard", default_hp_metric=False, **purge))
         else:
             offline = not os.environ.get("WANDB_API_KEY")
             (out / "logs").mkdir(parents=True, exist_ok=True)

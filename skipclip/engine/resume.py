@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import random
+import time
 
 import lightning as L
 import numpy as np
@@ -84,6 +85,8 @@ class TrainingPosition(L.Callback):
         self.total_skipped_videos = 0  # all ranks, set at the end of fit
         self.failed_videos: dict[str, str] = {}  # name -> reason, from the batches (any worker count)
         self._restored_rng: list | None = None
+        self.wall_before = 0.0  # training seconds of the earlier attempts, up to the checkpoint resumed from
+        self._fit_start: float | None = None
 
     def _position(self, epoch: int, start: int) -> None:
         self.sampler.set_epoch(epoch)
@@ -93,6 +96,7 @@ class TrainingPosition(L.Callback):
 
     # ------------------------------------------------------------------ training hooks
     def on_train_start(self, trainer, pl_module):
+        self._fit_start = time.time()
         if self._restored_rng is not None and self.batches_done and self.batches_done >= trainer.num_training_batches:
             # checkpointed after the epoch's last batch, before its end: Lightning counts that epoch
             # as done and starts the next without on_train_epoch_start, so position it here
@@ -146,7 +150,13 @@ class TrainingPosition(L.Callback):
             "rng": [s["rng"] for s in per_rank],
             "skipped_videos": [s["skipped_videos"] for s in per_rank],
             "failed_videos": {k: v for s in per_rank for k, v in s["failed_videos"].items()},
+            "wall_s": self.wall_s(),
         }
+
+    def wall_s(self) -> float:
+        """Training seconds of the whole run so far: the earlier attempts' (to the checkpoint this
+        one resumed from) plus this one's."""
+        return self.wall_before + (time.time() - self._fit_start if self._fit_start is not None else 0.0)
 
     def load_state_dict(self, state: dict) -> None:
         # runs before the training loader is first iterated, so workers see the right epoch
@@ -166,3 +176,4 @@ class TrainingPosition(L.Callback):
         self._restored_rng = state["rng"]
         self.skipped_videos = state["skipped_videos"][dist.rank()] if same_world else 0
         self.failed_videos = dict(state.get("failed_videos", {}))
+        self.wall_before = float(state.get("wall_s", 0.0))

@@ -11,15 +11,17 @@ without locks it is refused by the kernel and the run carries on unlocked, with 
 
 from __future__ import annotations
 
+import errno
 import json
 import logging
 import os
 import socket
+import stat
 import sys
 import time
 from pathlib import Path
 
-from skipclip.errors import OutputExistsError
+from skipclip.errors import InvalidInputError, OutputExistsError
 
 try:
     import fcntl
@@ -58,7 +60,7 @@ def lock_run_dir(out: str | Path) -> None:
     key = out.resolve()
     if key in _held or fcntl is None:
         return
-    fd = os.open(out / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o666)
+    fd = _open_lock(out / LOCK_FILE)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
@@ -76,6 +78,41 @@ def lock_run_dir(out: str | Path) -> None:
     _held[key] = fd
 
 
+def _open_lock(path: Path) -> int:
+    """The lock file's descriptor, opened without following a symbolic link (a link planted as
+    ``.lock`` would have the lock's record written over the file it names) and only when it is
+    a regular file.
+
+    Raises:
+        InvalidInputError: ``.lock`` is a link or not a regular file.
+    """
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0), 0o666)
+    except OSError as exc:
+        if exc.errno in (errno.ELOOP, errno.EMLINK) or path.is_symlink():
+            raise InvalidInputError(f"{path} is a symbolic link, not a run's lock file; skipclip never follows it. "
+                                    "Remove the link (rm), then run again") from None
+        raise InvalidInputError(f"{path} cannot be opened as a run's lock file ({exc.strerror}); remove it, "
+                                "then run again") from None
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise InvalidInputError(f"{path} is not a regular file, not a run's lock file; remove it, then run again")
+    return fd
+
+
+def move_lock(src: str | Path, dst: str | Path) -> None:
+    """The lock held on ``src`` becomes ``dst``'s (``src`` was renamed to ``dst``); the lock this
+    process held on the folder ``dst`` named before is released."""
+    fd = _held.pop(Path(src), None)
+    if fd is None:
+        fd = _held.pop(Path(src).resolve(), None)
+    old = _held.pop(Path(dst).resolve(), None)
+    if old is not None:
+        os.close(old)
+    if fd is not None:
+        _held[Path(dst).resolve()] = fd
+
+
 def release_run_dir(out: str | Path) -> None:
     """Release the lock this process holds on ``out`` (a no-op when it holds none)."""
     fd = _held.pop(Path(out).resolve(), None)
@@ -88,4 +125,4 @@ def holds_lock(out: str | Path) -> bool:
     return Path(out).resolve() in _held
 
 
-__all__ = ["LOCK_FILE", "RunInUseError", "holds_lock", "lock_run_dir", "release_run_dir"]
+__all__ = ["LOCK_FILE", "RunInUseError", "holds_lock", "lock_run_dir", "move_lock", "release_run_dir"]

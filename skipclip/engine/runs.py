@@ -14,7 +14,6 @@ from __future__ import annotations
 import json
 import logging
 import platform
-import shutil
 import signal
 import sys
 import threading
@@ -30,11 +29,15 @@ import yaml
 
 from skipclip._version import __version__
 from skipclip.config import Config, read_yaml
+from skipclip.engine.attempts import attempt_record, checkpoint_position, refuse_finished
 from skipclip.engine.checkpoints import remove_stale_temporaries
+from skipclip.engine.run_csv import cut_after
+from skipclip.engine.run_files import load_run_record, read_run_config
 from skipclip.engine.run_lock import lock_run_dir, release_run_dir
+from skipclip.engine.run_replace import begin_replacement, end_replacement, holds_run, refuse_foreign_entries, settle
 from skipclip.errors import InvalidInputError, OutputExistsError, Terminated
 from skipclip.utils.dist import launch_rank
-from skipclip.utils.io import atomic_write_text
+from skipclip.utils.io import atomic_write_text, restore_replaced
 from skipclip.weights.read import checkpoint_kind
 
 log = logging.getLogger(__name__)
@@ -53,31 +56,15 @@ def versions() -> dict:
     }
 
 
-RUN_RECORD_MAX_BYTES = 16 * 2**20  # a run.json is a few kB; anything this large is not one
-
-
 def read_run(out: Path) -> dict | None:
-    """The run record ``out/run.json`` (``None`` when there is none).
+    """The run record ``out/run.json`` (``None`` when there is none), read as data
+    (:func:`~skipclip.engine.run_files.load_run_record`: a regular file, size bound first, fields
+    type-checked).
 
     Raises:
-        InvalidInputError: the file is not a run record (unreadable JSON, not an object, or larger
-            than :data:`RUN_RECORD_MAX_BYTES`); the message names it and what to do.
+        InvalidInputError: the file is not a run record; the message names it (and the field).
     """
-    path = Path(out) / "run.json"
-    if not path.exists():
-        return None
-    what = (f"{path} is not a readable run record ({{}}); move it away to start over in {out}, "
-            "or pass --out to use another folder")
-    size = path.stat().st_size
-    if size > RUN_RECORD_MAX_BYTES:
-        raise InvalidInputError(what.format(f"{size} bytes, more than a run record's {RUN_RECORD_MAX_BYTES}"))
-    try:
-        info = json.loads(path.read_bytes())
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise InvalidInputError(what.format(exc)) from None
-    if not isinstance(info, dict):
-        raise InvalidInputError(what.format(f"a JSON {type(info).__name__}, not an object"))
-    return info
+    return load_run_record(out)
 
 
 def _read_run_or_new(out: Path) -> dict:
@@ -92,6 +79,8 @@ def _read_run_or_new(out: Path) -> dict:
 
 # keys a resumed run may change: they do not alter what the continuation computes
 RESUMABLE_CHANGES = {"optim.max_epochs", "finetune.max_epochs", "trainer.time_budget_min", "data.num_workers",
+                     "optim.max_steps", "finetune.max_steps",  # extend a run (LightningCLI allows it too)
+                     "optim.val_every_steps", "finetune.val_every_steps", "finetune.val_every",  # cadence
                      "data.loader_timeout", "trainer.log_every_n_steps",
                      "trainer.on_nonfinite", "trainer.accelerator", "trainer.limit_train_batches",
                      "trainer.devices", "trainer.num_nodes",  # a new world size warns: not bit-exact
@@ -124,7 +113,8 @@ def _reusable(out: Path, info: dict) -> bool:
     return info.get("status") in ("failed", "interrupted") and not any((out / "checkpoints").glob("*.ckpt"))
 
 
-CHECKPOINT_KINDS = {"skipclip": "pretrain", "classifier": "finetune"}  # weights -> the run that wrote them
+CHECKPOINT_KINDS = {"skipclip": "pretrain", "classifier": "finetune"}
+WEIGHT_PATTERNS = ("*.ckpt", "*.pt", "*.pth")  # every weight file skipclip writes or reads as a run's  # weights -> the run that wrote them
 
 
 def _weights_kind(path: Path) -> str | None:
@@ -149,8 +139,9 @@ def folder_kind(out: Path) -> str | None:
     folder = out / "checkpoints"
     if not folder.is_dir():
         return None
-    named = [folder / n for n in ("last.ckpt", "best.ckpt")]
-    for path in [p for p in named if p.is_file()] + sorted(p for p in folder.glob("*.ckpt") if p not in named):
+    named = [folder / n for n in ("last.ckpt", "best.ckpt", "weights.pt")]
+    others = sorted(p for pattern in WEIGHT_PATTERNS for p in folder.glob(pattern) if p not in named)
+    for path in [p for p in named if p.is_file()] + [p for p in others if p.is_file()]:
         found = _weights_kind(path)
         if found is not None:
             return found
@@ -189,6 +180,8 @@ def check_run_dir(out: Path, cfg, *, resume: bool, force: bool, kind: str) -> di
                               "checkpoints, even with --force: choose another --out")
     if info is None or force:
         refuse_other_kind(out, kind)
+    if force:
+        refuse_foreign_entries(out)
     if info is None and not (force or resume):
         present = [name for name in RUN_FILES if (out / name).exists()]
         if present:
@@ -200,10 +193,13 @@ def check_run_dir(out: Path, cfg, *, resume: bool, force: bool, kind: str) -> di
             f"{out} already holds a {state} {info.get('kind', '')} run; pass --resume to continue it, "
             "--force to overwrite it, or choose another --out"
         )
-    if resume and (out / "config.yaml").exists():
-        saved = read_yaml((out / "config.yaml").read_bytes(), str(out / "config.yaml")) or {}  # no aliases
+    raw = read_run_config(out) if resume else None  # a regular file, size bound first
+    if raw is not None:
+        saved = read_yaml(raw, str(out / "config.yaml")) or {}  # no aliases
         if not isinstance(saved, dict):
             raise InvalidInputError(f"{out / 'config.yaml'} holds a {type(saved).__name__}, not a configuration")
+        if info is not None:
+            refuse_finished(out, info, saved, cfg, kind)  # nothing to do: exit 0, nothing changes
         bad = {k: v for k, v in config_changes(saved, cfg).items() if k not in RESUMABLE_CHANGES}
         if bad:
             listing = ", ".join(f"{k}: {a!r} -> {b!r}" for k, (a, b) in bad.items())
@@ -213,12 +209,16 @@ def check_run_dir(out: Path, cfg, *, resume: bool, force: bool, kind: str) -> di
     return info
 
 
-def start_run(out: Path, cfg, info: dict | None, *, resume: bool, force: bool, kind: str) -> Path:
+def start_run(out: Path, cfg, info: dict | None, *, resume: bool, force: bool, kind: str,
+              resume_from: str | None = None) -> Path:
     """Take the folder's lock (:func:`~skipclip.engine.run_lock.lock_run_dir`, held until
     :func:`finish_run`), check the folder again under it, then write the run's ``config.yaml`` and
     ``run.json`` (status ``running``); call it only once everything that can be wrong with the
-    input was checked. ``force`` deletes the old run's checkpoints and logs. A resume keeps the
-    earlier attempts under ``attempts`` in ``run.json``.
+    input was checked. Returns the folder the run writes into: ``out`` itself, or with ``force``
+    over a run, a new folder beside it that replaces ``out`` as a set at its first checkpoint
+    (:mod:`~skipclip.engine.run_replace`). A resume (from ``resume_from``) keeps the earlier
+    attempts under ``attempts`` in ``run.json`` and the rows of ``logs/metrics.csv`` before the
+    checkpoint's step.
 
     Raises:
         RunInUseError: another live process writes into ``out``.
@@ -227,19 +227,24 @@ def start_run(out: Path, cfg, info: dict | None, *, resume: bool, force: bool, k
     """
 
     out = Path(out)
+    if restore_replaced(out):  # a --force run killed between the two renames of its swap
+        log.warning("put back %s: a --force run was killed while swapping it in", out)
     lock_run_dir(out)
     try:  # what another run may have written since the first check
+        settle(out)  # under the lock: folders a killed --force run left beside out
         info = check_run_dir(out, cfg, resume=resume, force=force, kind=kind)
     except BaseException:
         release_run_dir(out)
         raise
-    if force:
-        for sub in ("checkpoints", "logs"):
-            shutil.rmtree(out / sub, ignore_errors=True)
+    work = out
+    if force and holds_run(out):
+        work = begin_replacement(out)  # the old run stays until the new one has a checkpoint
     elif resume:  # under the lock: before it, these could be a live writer's files, not a dead one's
         remove_stale_temporaries(out / "checkpoints")
-    out.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(out / "config.yaml", yaml.safe_dump(cfg.to_dict(), sort_keys=False))
+    step, wall = checkpoint_position(resume_from) if resume_from else (None, 0.0)
+    cut_after(work, step)  # the rows logged past the checkpoint are trained again; a fresh start: none
+    work.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(work / "config.yaml", yaml.safe_dump(cfg.to_dict(), sort_keys=False))
     record = {
         "kind": kind,
         "status": "running",
@@ -247,18 +252,19 @@ def start_run(out: Path, cfg, info: dict | None, *, resume: bool, force: bool, k
         "seed": cfg.trainer.seed,
         "command": " ".join(sys.argv),
         "versions": versions(),
+        "first_step": step or 0,
+        "wall_s_before": wall,
     }
     if info and (resume or _reusable(out, info)) and not force:
-        earlier = {k: v for k, v in info.items() if k != "attempts"}
-        record["attempts"] = [*info.get("attempts", []), earlier]
+        record["attempts"] = [*info.get("attempts", []), attempt_record(info, step, wall if step else None)]
         if resume:
             record["resumed_from_status"] = info.get("status")
             record["resumes"] = info.get("resumes", 0) + 1
-    atomic_write_text(out / "run.json", json.dumps(record, indent=2, default=str))
-    return out
+    atomic_write_text(work / "run.json", json.dumps(record, indent=2, default=str))
+    return work
 
 
-def prepare_run_dir(out: Path, cfg, *, resume: bool, force: bool, kind: str) -> Path:
+def prepare_run_dir(out: Path, cfg, *, resume: bool, force: bool, kind: str, resume_from: str | None = None) -> Path:
     """:func:`check_run_dir` then :func:`start_run`, on the launch's rank 0 only (the other
     processes of a distributed run get the path back).
 
@@ -272,7 +278,7 @@ def prepare_run_dir(out: Path, cfg, *, resume: bool, force: bool, kind: str) -> 
             raise InvalidInputError("--resume and --force contradict each other; pass one of them")
         return out
     info = check_run_dir(out, cfg, resume=resume, force=force, kind=kind)
-    return start_run(out, cfg, info, resume=resume, force=force, kind=kind)
+    return start_run(out, cfg, info, resume=resume, force=force, kind=kind, resume_from=resume_from)
 
 
 def check_output_dir(out: Path, force: bool, names=("report.json", "pretrain")) -> None:
@@ -289,7 +295,9 @@ def check_output_dir(out: Path, force: bool, names=("report.json", "pretrain")) 
 
 def finish_run(out: Path, status: str = "finished", **extra) -> None:
     """Record the end of a run in ``run.json`` (``finished``, ``failed`` with the error, or
-    ``interrupted``) and release the folder's lock."""
+    ``interrupted``) and release the folder's lock. ``out`` is the folder :func:`start_run`
+    returned: a ``--force`` run that ends before its first checkpoint is discarded then (the old
+    run stays), one that finished is swapped in."""
 
     try:
         info = _read_run_or_new(out)
@@ -297,6 +305,7 @@ def finish_run(out: Path, status: str = "finished", **extra) -> None:
         atomic_write_text(Path(out) / "run.json", json.dumps(info, indent=2, default=str))
     finally:
         release_run_dir(out)
+        end_replacement(out, finished=status == "finished")  # a --force run: swapped in, or discarded
 
 
 INTERRUPTED = {"SIGINT": "KeyboardInterrupt (Ctrl+C); --resume continues the run",

@@ -11,6 +11,7 @@ import torch
 
 from skipclip.engine.loggers import FinishLoggers, make_loggers
 from skipclip.engine.progress import progress_callback
+from skipclip.engine.run_csv import FlushOnCheckpoint
 from skipclip.errors import InvalidInputError
 from skipclip.utils.dist import planned_world_size
 from skipclip.utils.quiet import quiet_lightning
@@ -98,7 +99,8 @@ def make_trainer(cfg, *, max_epochs: int, out: str | Path | None = None, callbac
                  plugins: list | None = None, progress: bool = False, devices=None, num_nodes: int | None = None,
                  check_val_every_n_epoch: int = 1, max_minutes: float | None = None,
                  max_steps: int | None = None, val_every_steps: int | None = None,
-                 enable_checkpointing: bool = False, resumable_sampler: bool = False, loggers=("csv",)):
+                 enable_checkpointing: bool = False, resumable_sampler: bool = False, loggers=("csv",),
+                 resume_step: int | None = None):
     """A Lightning ``Trainer`` configured from ``cfg.trainer``.
 
     Args:
@@ -121,6 +123,8 @@ def make_trainer(cfg, *, max_epochs: int, out: str | Path | None = None, callbac
         resumable_sampler: the loaders bring their own rank-sharded, resumable sampler
             (:class:`~skipclip.data.sampling.epoch_sampler.EpochSampler`), so Lightning adds none.
         loggers: names from ``csv``, ``tensorboard``, ``wandb`` (see :mod:`skipclip.engine.loggers`).
+        resume_step: the optimiser step a resumed run continues from (TensorBoard hides what an
+            earlier attempt logged from there on: it is trained again).
 
     Raises:
         ValueError: an unknown logger, or one whose package is missing.
@@ -133,8 +137,8 @@ def make_trainer(cfg, *, max_epochs: int, out: str | Path | None = None, callbac
     num_nodes = t.num_nodes if num_nodes is None else num_nodes
     logger = False
     if out is not None:
-        logger = make_loggers(loggers, out)
-        callbacks = [*(callbacks or []), FinishLoggers()]
+        logger = make_loggers(loggers, out, resume_step=resume_step)
+        callbacks = [*(callbacks or []), FinishLoggers(), FlushOnCheckpoint()]
     plan = process_plan(cfg, devices, num_nodes)
     return L.Trainer(
         accelerator="mps" if t.accelerator == "mps" else ("gpu" if device_of(cfg) == "cuda" else "cpu"),

@@ -30,6 +30,7 @@ from skipclip.engine.callbacks import CollectFailures, KeepBest
 from skipclip.engine.checkpoints import fit_kit
 from skipclip.engine.fit import FitOutcome, fit
 from skipclip.engine.resume import TrainingPosition
+from skipclip.engine.resume_state import check_resume_state
 from skipclip.engine.trainer import device_of, process_plan
 from skipclip.errors import InvalidInputError
 from skipclip.eval.classifier import ActionClassifier
@@ -39,6 +40,7 @@ from skipclip.models.normalize import input_stats_of
 from skipclip.utils.dist import batch_per_process
 from skipclip.utils.progress import Progress
 from skipclip.utils.records import record
+from skipclip.weights.read import read_checkpoint
 
 
 def finetune_settings(cfg: Config) -> FinetuneConfig:
@@ -214,6 +216,8 @@ def finetune(cfg: Config, encoder: nn.Module, train_src, val_src, *, epochs: int
         kit = fit_kit(log_dir, train_loader, keep=cfg.trainer.checkpoint_keep, every_n_steps=0,
                       seed=seed, resume=resume, save_on_train_epoch_end=True)  # after the epoch's validation
         callbacks, plugins, ckpt_path = [*kit.callbacks, keep, failures], kit.plugins, kit.ckpt_path
+        if ckpt_path is not None:  # the resume state fits this model, before anything is restored
+            check_resume_state(read_checkpoint(ckpt_path), model, ckpt_path)
     else:
         keep = KeepBest("val/video_acc")
         callbacks, plugins, ckpt_path = [TrainingPosition(train_loader, seed=seed), keep, failures], None, None

@@ -9,6 +9,8 @@ from pathlib import Path
 
 from skipclip.config import Config, apply_overrides, validate
 from skipclip.data import open_data, per_class
+from skipclip.engine.checkpoints import resume_path
+from skipclip.engine.run_replace import run_folder
 from skipclip.engine.runs import (
     finish_run,
     prepare_run_dir,
@@ -108,11 +110,13 @@ def run_finetune(cfg: Config, data: str, out: str | Path, *, init: str = "random
                          "resume with the same --init/--inflate/--linear/--data, or use another --out")
 
     start = time.time()
-    prepare_run_dir(out, cfg, resume=resume, force=force, kind="finetune")  # takes the folder's lock
-    with recorded(out, write=first):  # failed (with the error) / interrupted (Ctrl+C: exit 130)
+    resume_from = resume_path(out, resume) if first else None  # not a training checkpoint: refused here
+    # takes the folder's lock; `work` is out, or with --force over a run, the new run beside it
+    work = prepare_run_dir(out, cfg, resume=resume, force=force, kind="finetune", resume_from=resume_from)
+    with recorded(work, write=first):  # failed (with the error) / interrupted (Ctrl+C: exit 130)
         if first:
-            update_run(out, finetune=start_point)
-        return _train_seeds(cfg, data, out, (train_src, val_src, test_src), encoder, init, inflate, info, frozen,
+            update_run(work, finetune=start_point)
+        return _train_seeds(cfg, data, work, (train_src, val_src, test_src), encoder, init, inflate, info, frozen,
                             progress, resume, loggers, seeds, start)
 
 
@@ -145,6 +149,7 @@ def _test_and_report(cfg, runs: list[tuple[int, ActionClassifier, FinetuneHistor
     ft = finetune_settings(cfg)
     protocol = protocol_name(frozen)
     ckpt = out / "checkpoints" / "best.ckpt"
+    shown = run_folder(out) / "checkpoints" / "best.ckpt"  # where it is once the run ends
     per_seed, failed = [], {}
     for i, (seed, model, history) in enumerate(runs):
         if i == 0:
@@ -157,7 +162,7 @@ def _test_and_report(cfg, runs: list[tuple[int, ActionClassifier, FinetuneHistor
     first_history = runs[0][2]
     report = {"results": [over_seeds(per_seed)] if len(runs) > 1 else per_seed,
               "protocol_card": {protocol: finetune_card(ft, per_seed[0]["windows_per_video"])},
-              "init": info, "history": first_history.to_dict(), "checkpoint": str(ckpt),
+              "init": info, "history": first_history.to_dict(), "checkpoint": str(shown),
               "data": {"data": str(data), "classes": list(train_src.classes), "train_videos": len(train_src),
                        "val_videos": len(val_src) if val_src is not None else 0, "test_videos": len(test_src),
                        "per_class": per_class(train_src, val_src, test_src)},

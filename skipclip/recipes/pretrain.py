@@ -15,8 +15,9 @@ import lightning as L
 from skipclip.config import Config
 from skipclip.config.budget import BudgetUsed, pretrain_budget
 from skipclip.data import PretextDataset, PretextWindow, Splits, epoch_loader, open_data
-from skipclip.engine.checkpoints import fit_kit
+from skipclip.engine.checkpoints import fit_kit, resume_path
 from skipclip.engine.fit import fit
+from skipclip.engine.resume_state import check_resume_state
 from skipclip.engine.runs import check_run_dir, finish_run, recorded, start_run
 from skipclip.engine.skipclip_module import SkipClipModule
 from skipclip.engine.trainer import check_devices, device_of
@@ -28,6 +29,7 @@ from skipclip.utils.dist import batch_per_process, launch_rank, planned_world_si
 from skipclip.utils.records import record
 from skipclip.viz.curves import plot_pretraining_curves
 from skipclip.viz.similarity_callback import SimilarityMaps
+from skipclip.weights.read import read_checkpoint
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +40,7 @@ class PretrainSummary:
     the run's pretext health beside it.
 
     Attributes:
-        wall_s: wall time of the fit.
+        wall_s: training wall time of the whole run (every attempt's, to the checkpoint each resumed from).
         budget: what the run used of its budget, and what stopped it.
         epochs: epochs trained (the trainer's epoch count at the end).
         steps: optimiser steps trained.
@@ -182,21 +184,26 @@ def pretrain(cfg: Config, data: str, out: str | Path, *, resume: bool = False, f
     train_loader = make_loader(train_ds, cfg, shuffle=True, drop_last=True, batch_size=batch)
     val_loader = make_loader(val_ds, cfg, shuffle=False, drop_last=False, batch_size=batch) if val_ds is not None else None
     t = cfg.trainer
-    kit = fit_kit(out, train_loader, keep=t.checkpoint_keep, every_n_steps=checkpoint_every, seed=t.seed,
-                  resume=resume)  # a last.ckpt that is not plain tensors is refused here
+    ckpt = resume_path(out, resume)  # a last.ckpt that is not plain tensors is refused here
+    if ckpt is not None:  # and one whose state does not fit this model, before anything is restored
+        check_resume_state(read_checkpoint(ckpt), module, ckpt)
+    work = out
     if first:  # takes the folder's lock: one run writes here at a time
-        start_run(out, cfg, info, resume=resume, force=force, kind="pretrain")
-    with recorded(out, write=first):  # failed / interrupted (Ctrl+C: exit 130, --resume continues)
-        figures = [SimilarityMaps(val_ds, out, images_every)] if images_every and val_ds is not None else []
+        work = start_run(out, cfg, info, resume=resume, force=force, kind="pretrain", resume_from=ckpt)
+    kit = fit_kit(work, train_loader, keep=t.checkpoint_keep, every_n_steps=checkpoint_every, seed=t.seed)
+    kit.ckpt_path = ckpt
+    with recorded(work, write=first):  # failed / interrupted (Ctrl+C: exit 130, --resume continues)
+        figures = [SimilarityMaps(val_ds, work, images_every)] if images_every and val_ds is not None else []
         figures += [health] if health is not None else []
-        done = fit(cfg, module, train_loader, val_loader, budget=budget, what="pretraining", out=out,
+        done = fit(cfg, module, train_loader, val_loader, budget=budget, what="pretraining", out=work,
                    callbacks=[*kit.callbacks, *figures, *(callbacks or [])], plugins=kit.plugins,
                    ckpt_path=kit.ckpt_path, progress=progress, loggers=loggers)
         trainer = done.trainer
-        summary = _summary(trainer, budget, done.wall_s, batch, kit, train_ds, val_ds, module, out)
+        wall = kit.position.wall_before + done.wall_s  # the whole run's, every attempt's
+        summary = _summary(trainer, budget, wall, batch, kit, train_ds, val_ds, module, out)
         if trainer.is_global_zero:
             found = health.result() if health is not None else None
-            finish_run(out, summary=summary.to_dict(), health=found.to_dict() if found is not None else None)
+            finish_run(work, summary=summary.to_dict(), health=found.to_dict() if found is not None else None)
             summary = dataclasses.replace(summary, health=found)
             draw_curves(out, found.baselines if found is not None else None)
     return module, trainer, summary

@@ -120,3 +120,28 @@ def test_wandb_offline_run_has_the_scalars_and_images(run):
             assert math.isclose(wb[step], value, rel_tol=1e-5)
     images = glob.glob(f"{offline}/files/media/images/similarity/*.png")
     assert len(images) == 6
+
+
+def test_the_csv_log_continues_an_earlier_attempt(tmp_path):
+    """Issue 25: Lightning's CSVLogger deleted metrics.csv when it found one, so a resume kept only
+    the resumed part of the history."""
+    import csv
+
+    from skipclip.engine.run_csv import RunCSVLogger, cut_after
+
+    first = RunCSVLogger(tmp_path)
+    for step in range(10):
+        first.log_metrics({"train/loss": float(step)}, step=step)
+    first.save()
+    assert cut_after(tmp_path, 6) == 6  # resumed from the step-6 checkpoint: steps 6-9 are trained again
+    second = RunCSVLogger(tmp_path)
+    for step in range(6, 12):
+        second.log_metrics({"train/loss": float(step), **({"val/rank_acc": 0.5} if step == 11 else {})}, step=step)
+    second.save()
+    with open(tmp_path / "logs" / "metrics.csv", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    assert [int(r["step"]) for r in rows] == list(range(12))  # once each, in order, one header
+    assert [float(r["train/loss"]) for r in rows] == [float(s) for s in range(12)]
+    assert rows[-1]["val/rank_acc"] == "0.5" and rows[0]["val/rank_acc"] == ""  # a new column: header rewritten
+    cut_after(tmp_path, None)  # a fresh start in the folder: no earlier rows
+    assert not (tmp_path / "logs" / "metrics.csv").exists()

@@ -74,11 +74,16 @@ def test_finished_run_is_not_overwritten_without_force(tmp_path):
     with pytest.raises(FileExistsError, match="finished pretrain run; pass --resume"):
         prepare_run_dir(out, _cfg(), resume=False, force=False, kind="pretrain")
     assert (out / "checkpoints" / "last.ckpt").read_bytes() == b"old"
-    prepare_run_dir(out, _cfg(), resume=False, force=True, kind="pretrain")
-    assert not (out / "checkpoints").exists()  # --force starts over
-    info = json.loads((out / "run.json").read_text())
+    new = prepare_run_dir(out, _cfg(), resume=False, force=True, kind="pretrain")
+    assert new != out and new.parent == out.parent  # --force starts over beside the old run
+    assert (out / "checkpoints" / "last.ckpt").read_bytes() == b"old"  # kept until the new one has a checkpoint
+    assert not (new / "checkpoints").exists()
+    info = json.loads((new / "run.json").read_text())
     assert info["status"] == "running" and info["seed"] == 0 and "torch" in info["versions"]
-    assert (out / "config.yaml").read_text().startswith("model:")
+    assert (new / "config.yaml").read_text().startswith("model:")
+    finish_run(new, status="failed", error="stopped")  # before any checkpoint: the old run stays
+    assert not new.exists() and (out / "checkpoints" / "last.ckpt").read_bytes() == b"old"
+    assert json.loads((out / "run.json").read_text())["status"] == "finished"
 
 
 def test_resume_and_force_together_is_an_error(tmp_path):

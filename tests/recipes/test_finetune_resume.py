@@ -3,6 +3,7 @@ same epoch and reaches the same test accuracy, with the same weights, as an unin
 
 from __future__ import annotations
 
+import csv
 import json
 import os
 import signal
@@ -58,8 +59,26 @@ def test_sigkilled_finetune_resumes_to_the_uninterrupted_result(tmp_path, capsys
         assert b["results"][0][key] == a["results"][0][key], key
     best_a, best_b = weights(tmp_path / "ref" / "checkpoints" / "best.ckpt"), weights(ckpts / "best.ckpt")
     assert max_weight_diff(best_a, best_b) == 0.0  # bit-exact (deterministic mode, one thread)
-    assert json.loads((run / "run.json").read_text())["status"] == "finished"
+    info = json.loads((run / "run.json").read_text())
+    assert info["status"] == "finished" and info["resumes"] == 1 and len(info["attempts"]) == 1
+    # the record continues: metrics.csv holds every step once (the rows past the checkpoint dropped)
+    assert _rows(run) == _rows(tmp_path / "ref")
+
+    before = _files(run)  # a finished run's --resume asks for nothing: exit 0, nothing changes
+    capsys.readouterr()
+    assert main([*common, "--out", str(run), "--resume"]) == 0
+    assert "finished finetune run" in capsys.readouterr().out and _files(run) == before
 
     assert main([*common, "--out", str(run), "--force", "--max-epochs", "1"]) == 0  # --force starts over
     assert json.loads((run / "report.json").read_text())["history"]["epochs"] == 1
     assert sorted(p.name for p in ckpts.iterdir()) == ["best.ckpt", "epoch0000.ckpt", "last.ckpt"]
+
+
+def _rows(run) -> list[dict]:
+    with open(run / "logs" / "metrics.csv", newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
+def _files(run) -> dict:
+    return {str(p.relative_to(run)): (p.read_bytes(), p.stat().st_mtime_ns) for p in sorted(run.rglob("*"))
+            if p.is_file() and p.name != ".lock"}

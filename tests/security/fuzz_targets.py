@@ -20,6 +20,7 @@ Families (each mutation copies the tiny run's file, changes it, and runs every e
   lines dropped, bytes flipped, ``base:`` chains and ``base:`` naming devices, FIFOs, folders,
   circles and other files (``fuzz_special.BASES``); ``--set`` values; a resumed run's ``config.yaml``; entries
   ``load_config``, ``parse_sets``, ``check_run_dir``.
+- ``resume state``, ``run folder``: see ``fuzz_run_targets``.
 - ``special``: FIFOs, devices, folders and links in place of each file of a store, a data folder,
   a checkpoint, an export and a config chain (``fuzz_special``).
 """
@@ -52,7 +53,8 @@ from skipclip.weights.export import export_encoders, load_encoder
 from skipclip.weights.initialise import initial_encoder, load_skipclip
 from skipclip.weights.read import read_checkpoint
 
-FAMILIES = ("checkpoint", "safetensors", "manifest", "shard", "lists", "yaml", "special")
+FAMILIES = ("checkpoint", "safetensors", "manifest", "shard", "lists", "yaml", "resume state", "run folder",
+            "special")
 ENTRY_SECONDS = 60  # an entry still running after this (a FIFO opened for reading) ends the child, named
 
 
@@ -591,8 +593,11 @@ def main(tiny: str, seed: int, iterations: int, families: list[str]) -> None:
     cfg = load_config(tiny / "tiny.yaml")
     victim = tiny.parent / "victim"
     assert victim == victim_of(tiny.parent / "work" / "x")
+    from fuzz_run_targets import fuzz_resume_state, fuzz_run_folder  # they build on this module's helpers
+
     fuzzers = {"checkpoint": fuzz_checkpoint, "safetensors": fuzz_safetensors, "manifest": fuzz_manifest,
-               "shard": fuzz_shard, "lists": fuzz_lists, "yaml": fuzz_yaml, "special": fuzz_special}
+               "shard": fuzz_shard, "lists": fuzz_lists, "yaml": fuzz_yaml, "resume state": fuzz_resume_state,
+               "run folder": fuzz_run_folder, "special": fuzz_special}
     for n in range(iterations):
         for family in families:
             rng = random.Random(f"{seed}-{family}-{n}")

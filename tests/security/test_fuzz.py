@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 from collections import Counter
 from pathlib import Path
 
@@ -71,11 +72,12 @@ def tiny_lists(root: Path) -> Path:
 
 
 @pytest.fixture(scope="module")
-def tiny_run(tmp_path_factory) -> Path:
+def tiny_run(tmp_path_factory, tiny_pretrained_run) -> Path:
     from skipclip.weights.export import export_encoders
 
     root = tmp_path_factory.mktemp("fuzz")
     tiny = root / "tiny"
+    shutil.copytree(tiny_pretrained_run, tiny / "trained")  # a real run's resume state and folder
     tiny_store(root / "videos", tiny / "store")
     ckpt = tiny_checkpoint(tiny / "run" / "checkpoints" / "last.ckpt", tiny_cfg())
     export_encoders(ckpt, tiny / "export", frame=True)

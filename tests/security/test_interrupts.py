@@ -327,9 +327,9 @@ def test_a_damaged_run_json_is_named_not_a_traceback(tmp_path, capsys, content):
 
 
 def test_an_oversized_run_json_is_refused_before_it_is_read(tmp_path, monkeypatch):
-    from skipclip.engine import runs
+    from skipclip.engine import run_files, runs
 
-    monkeypatch.setattr(runs, "RUN_RECORD_MAX_BYTES", 100)
+    monkeypatch.setattr(run_files, "RUN_RECORD_MAX_BYTES", 100)
     (tmp_path / "run.json").write_text(json.dumps({"status": "finished", "pad": "x" * 200}))
     with pytest.raises(ValueError, match="more than a run record's 100"):
         runs.read_run(tmp_path)

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from skipclip.cli import main
+from skipclip.engine.attempts import RunFinished
 from skipclip.engine.runs import check_run_dir, finish_run, prepare_run_dir
 
 from helpers import tiny_cfg, tiny_config
@@ -145,11 +146,14 @@ def test_reports_are_renamed_into_place_never_written_in_place(tmp_path, report_
 def test_resume_keeps_the_history_of_attempts(tmp_path):
     cfg = tiny_cfg()
     out = prepare_run_dir(tmp_path / "run", cfg, resume=False, force=False, kind="pretrain")
-    finish_run(out, summary={"steps": 5})
-    prepare_run_dir(out, cfg, resume=True, force=False, kind="pretrain")
-    finish_run(out, summary={"steps": 9})
-    prepare_run_dir(out, cfg, resume=True, force=False, kind="pretrain")
+    finish_run(out, summary={"steps": 5, "wall_s": 2.0})
+    with pytest.raises(RunFinished, match="finished pretrain run.*--resume --max-epochs 6"):
+        prepare_run_dir(out, cfg, resume=True, force=False, kind="pretrain")  # no more budget: nothing to do
+    prepare_run_dir(out, tiny_cfg(optim={"max_epochs": 6}), resume=True, force=False, kind="pretrain")
+    finish_run(out, summary={"steps": 9, "wall_s": 3.5})
+    prepare_run_dir(out, tiny_cfg(optim={"max_epochs": 9}), resume=True, force=False, kind="pretrain")
     info = json.loads((out / "run.json").read_text())
     assert [a["summary"]["steps"] for a in info["attempts"]] == [5, 9]
+    assert [a["wall_s"] for a in info["attempts"]] == [2.0, 3.5]
     assert [a["status"] for a in info["attempts"]] == ["finished", "finished"]
     assert info["resumes"] == 2 and info["status"] == "running"
