@@ -7,6 +7,7 @@ import pytest
 
 from skipclip.cli import main
 from skipclip.config import load_config
+from skipclip.config.sections import REMOVED_KEYS
 
 BAD_FLAGS = [
     (["--context-frames", "0"], "pretext.context_frames (K) must be an integer >= 1, got 0"),
@@ -15,7 +16,6 @@ BAD_FLAGS = [
     (["--target-length", "3"], "pretext.target_length (d=3) must not exceed the sampling rate (r=2)"),
     (["--rank-margin", "-0.1"], "pretext.rank_margin must be in [0, 2]"),
     (["--neg-margin", "-1"], "pretext.neg_margin must be in [0, 2]"),
-    (["--far-negatives", "-1"], "pretext.far_negatives must be an integer in [0, 64]"),
     (["--crop-size", "64"], "data.crop_size (64) must not be larger than data.short_side (56)"),
     (["--batch-size", "1"], "data.batch_size must be >= 2"),
     (["--lr", "0"], "optim.lr must be > 0, got 0.0"),
@@ -80,3 +80,24 @@ def test_existing_run_is_refused(tmp_path, capsys):
     code = main(["pretrain", "--out", str(tmp_path / "run"), "--no-progress"])
     err = capsys.readouterr().err
     assert code == 2 and "unfinished pretrain run; pass --resume" in err
+
+
+@pytest.mark.parametrize("key, variant", [("pretext.far_negatives", 8), ("pretext.neg_reduce", "hardest"),
+                                          ("pretext.rotation_input", "targets"), ("pretext.rank_weight", 4.0),
+                                          ("model.init_context_taps", "single"), ("pretext.far_reduce", "hardest")])
+def test_a_removed_option_is_refused_saying_so_and_its_paper_value_is_dropped(tmp_path, key, variant):
+    """The variants measured and lost were removed (docs/results.md): a config choosing one gets an
+    error naming the key and saying it was removed; the paper's value (a saved run's config) loads."""
+    section, name = key.split(".")
+    path = tmp_path / "old.yaml"
+    path.write_text(f"base: cpu\n{section}:\n  {name}: {variant!r}\n")
+    with pytest.raises(ValueError, match=f"{key} .*was removed"):
+        load_config(str(path))
+    with pytest.raises(ValueError, match="was removed"):
+        load_config("cpu", sets={key: variant})
+    paper = REMOVED_KEYS[key]
+    path.write_text(f"base: cpu\n{section}:\n  {name}: {paper!r}\n")
+    cfg = load_config(str(path))
+    assert not hasattr(getattr(cfg, section), name)
+    assert load_config("cpu", sets={key: paper}).to_dict() == load_config("cpu").to_dict()
+

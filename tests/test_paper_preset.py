@@ -31,7 +31,6 @@ PAPER_PRETRAINING = {
     # the options of issue 18, point 4, at the paper's choice
     "model.init_context_from_frame": False,  # "Both encoders are trained from scratch"
     "pretext.contrastive": "hinge",  # Eq. 2, a hinge over the mean of the negatives
-    "pretext.far_negatives": 0,  # "we sample another M clips from different videos"
 }
 PAPER_FINETUNING = {
     "finetune.clip_frames": 16,  # "an input of 16 frames"
@@ -121,14 +120,13 @@ def test_bad_values_of_the_new_keys_are_refused():
 def test_bad_values_of_the_options_are_refused_naming_the_key():
     """The options of issue 18 (point 4 and the fine-tuning flip): each error names its key."""
     cfg = load_config("paper", {"pretext.contrastive": "infonce", "pretext.temperature": 0.07,
-                                "pretext.far_reduce": "hardest", "finetune.flip_prob": 0.5,
+                                "finetune.flip_prob": 0.5,
                                 "model.init_context_from_frame": True, "model.shortcut": "B"})
-    assert (cfg.pretext.contrastive, cfg.pretext.temperature, cfg.pretext.far_reduce) == ("infonce", 0.07, "hardest")
+    assert (cfg.pretext.contrastive, cfg.pretext.temperature) == ("infonce", 0.07)
     assert load_config("paper", {"pretext.rotation": False}).pretext.rotation is False  # the rotation task is optional
     for key, value, match in [
         ("pretext.contrastive", "triplet", "pretext.contrastive must be"),
         ("pretext.temperature", 0.0, "pretext.temperature must be"),
-        ("pretext.far_reduce", "sum", "pretext.far_reduce must be"),
         ("finetune.flip_prob", 1.5, "finetune.flip_prob must be"),
         ("model.init_context_from_frame", "yes", "model.init_context_from_frame must be"),
     ]:

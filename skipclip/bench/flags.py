@@ -9,8 +9,8 @@ benchmark's module docstring (tests/bench checks that they agree).
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 from skipclip.config.load import preset_names
 from skipclip.utils.flags import add_with_aliases

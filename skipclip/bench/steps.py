@@ -7,12 +7,14 @@ import torch
 from torch.profiler import ProfilerActivity, profile
 from torch.utils.flop_counter import FlopCounterMode
 
+from skipclip.batch import PretextBatch
 from skipclip.bench.timing import sync
+from skipclip.config import Config
 from skipclip.engine.module import fused_adam
 from skipclip.models.normalize import normalize
 
 
-def make_batch(cfg, device):
+def make_batch(cfg: Config, device: torch.device) -> PretextBatch:
     """Sampler output of one step: uint8 ``context`` (B, 3, K, S, S), ``targets`` (B, M, d, 3, S, S).
 
     Kept on the host (pinned) when ``device`` is CUDA; the step copies it with ``non_blocking``.
@@ -20,23 +22,20 @@ def make_batch(cfg, device):
     b, s = cfg.data.batch_size, cfg.data.crop_size
     p = cfg.pretext
     gen = torch.Generator().manual_seed(0)
-    batch = {
-        "context": torch.randint(0, 256, (b, 3, p.context_frames, s, s), dtype=torch.uint8, generator=gen),
-        "targets": torch.randint(0, 256, (b, p.num_targets, p.target_length, 3, s, s), dtype=torch.uint8,
-                                 generator=gen),
-    }
-    if device.type == "cuda":
-        batch = {k: v.pin_memory() for k, v in batch.items()}
-    return batch
+    batch = PretextBatch(
+        context=torch.randint(0, 256, (b, 3, p.context_frames, s, s), dtype=torch.uint8, generator=gen),
+        targets=torch.randint(0, 256, (b, p.num_targets, p.target_length, 3, s, s), dtype=torch.uint8, generator=gen),
+    )
+    return batch.pin_memory() if device.type == "cuda" else batch
 
 
-def bare_inputs(model, batch: dict, device, dtype=None):
+def bare_inputs(model, batch: PretextBatch, device, dtype=None):
     """The encoders' inputs of a Skip-Clip step, prepared once: normalised, on the device, laid out
     as the model lays them out, in ``dtype`` (the autocast dtype, as the step's first convolutions
     see them); f gets as many frames as in the step (targets + rotated copies)."""
     with torch.no_grad():
-        context = normalize(batch["context"].to(device), channel_dim=1)  # B x 3 x K x S x S
-        targets = batch["targets"].to(device)  # B x M x d x 3 x S x S
+        context = normalize(batch.context.to(device), channel_dim=1)  # B x 3 x K x S x S
+        targets = batch.targets.to(device)  # B x M x d x 3 x S x S
         frames = normalize(targets, channel_dim=3).flatten(2, 3).flatten(0, 1)  # B*M x 3d x S x S
         if model.rotation_head is not None:
             frames = torch.cat([frames, torch.rot90(frames, 1, dims=(-2, -1))])  # 2*B*M x 3d x S x S
@@ -48,7 +47,7 @@ def bare_inputs(model, batch: dict, device, dtype=None):
     return context, frames
 
 
-def make_steps(model, batch: dict, device, autocast, lr: float):
+def make_steps(model, batch: PretextBatch, device, autocast, lr: float):
     """``(skipclip_step, bare_step)``: closures running one optimiser step each."""
     opt = torch.optim.Adam(model.parameters(), lr=lr, **fused_adam())
     g, f = model.context_encoder, model.frame_encoder
@@ -59,7 +58,7 @@ def make_steps(model, batch: dict, device, autocast, lr: float):
 
     def skipclip_step():
         opt.zero_grad(set_to_none=True)
-        data = {k: v.to(device, non_blocking=True) for k, v in batch.items()} if on_cuda else batch
+        data = batch.map(lambda v: v.to(device, non_blocking=True)) if on_cuda else batch
         with autocast():
             terms, _metrics = model(data)
             loss = sum(terms.values())

@@ -39,7 +39,7 @@ from skipclip.bench.steps import count_flops, make_batch, make_steps, profile_ta
 from skipclip.bench.timing import CLOCKS, matmul_timer, timed
 from skipclip.config import load_config
 from skipclip.errors import InvalidInputError
-from skipclip.method.model import build_skipclip
+from skipclip.method.build import build_skipclip
 from skipclip.utils.flags import HelpFormatter
 from skipclip.utils.malloc import keep_freed_memory
 
@@ -133,7 +133,7 @@ def measure(args: argparse.Namespace) -> dict:
     h2d_ms = None
     if on_cuda:
         h2d_ms = 1e3 * statistics.median(
-            timed(lambda: [v.to(device, non_blocking=True) for v in batch.values()], device, clock) for _ in range(5))
+            timed(lambda: batch.map(lambda v: v.to(device, non_blocking=True)), device, clock) for _ in range(5))
     result = _result(args, cfg, model, device, flops, times, peaks, h2d_ms)
     if args.profile:
         result["profile"] = {"skipclip": profile_table(skipclip_step, device),
@@ -212,7 +212,7 @@ def run(args: argparse.Namespace) -> int:
         result = measure(args)
     except torch.OutOfMemoryError as exc:
         print(f"out of memory at batch size {args.batch_size or 'of the config'}: {str(exc).splitlines()[0]}")
-        return 3  # benchmarks/gpu_check.sh then tries a smaller batch
+        return 3  # experiments/gpu_check.sh then tries a smaller batch
     profile = result.pop("profile", None)
     print(format_table(result))
     if profile:

@@ -9,8 +9,7 @@ DESCRIPTION = (
 
 
 def add_arguments(p):
-    from skipclip.commands.flags import preset_help
-    from skipclip.commands.pretrain import add_set_argument
+    from skipclip.commands.flags import add_set_argument, preset_help
 
     p.add_argument("--config", default="cpu", help=preset_help())
     add_set_argument(p)

@@ -33,7 +33,7 @@ def add_arguments(p):
 def run(args) -> int:
     from skipclip.commands.finetune import OVERRIDES
     from skipclip.commands.prepare import LAYOUT_OVERRIDES
-    from skipclip.config import parse_sets
+    from skipclip.config import load_config, parse_sets
     from skipclip.eval.report import results_table, write_report
     from skipclip.recipes.evaluate import (
         REPORT,
@@ -41,7 +41,7 @@ def run(args) -> int:
         default_out,
         run_evaluate,
     )
-    from skipclip.recipes.features import resolve_weights
+    from skipclip.weights import resolve_weights
 
     ckpt = args.ckpt if args.ckpt == "random" else str(resolve_weights(args.ckpt))
     out = check_evaluate_out(args.out or default_out(ckpt), args.force)  # before any work
@@ -49,8 +49,10 @@ def run(args) -> int:
     protocols = [p.strip() for p in args.protocols.split(",") if p.strip()]
     overrides = {key: getattr(args, flag, None) for flag, key in {**OVERRIDES, **LAYOUT_OVERRIDES}.items()}
     epochs = args.max_epochs if args.max_epochs is not None and args.max_steps is None else None
-    report = run_evaluate(args.config, ckpt, args.data, protocols=protocols, overrides=overrides,
-                          sets=parse_sets(args.set), progress=not args.no_progress, seeds=args.seeds, epochs=epochs)
+    sets = parse_sets(args.set)
+    config = None if args.config is None else load_config(args.config, overrides, sets=sets)  # else the checkpoint's
+    report = run_evaluate(config, ckpt, args.data, protocols=protocols, overrides=overrides, sets=sets,
+                          progress=not args.no_progress, seeds=args.seeds, epochs=epochs)
     write_report(out / REPORT, report)  # first: the results are never lost to a failure below
     if args.json:
         write_report(args.json, report)

@@ -14,8 +14,8 @@ DESCRIPTION = (
 
 
 def add_arguments(p):
+    from skipclip.commands.flags import add_set_argument
     from skipclip.commands.prepare import add_layout_arguments
-    from skipclip.commands.pretrain import add_set_argument
 
     p.add_argument("--ckpt", required=True,
                    help="RUN/checkpoints/last.ckpt, a fine-tuned best.ckpt, an exported context_encoder.safetensors, "

@@ -1,6 +1,6 @@
 """`skipclip finetune`: fine-tune the context encoder g for action recognition (section 4.2)."""
 
-from skipclip.commands.pretrain import (
+from skipclip.commands.flags import (
     add_device_arguments,
     add_logger_argument,
     add_set_argument,
@@ -121,7 +121,7 @@ def run(args) -> int:
     from skipclip.recipes.finetune import run_finetune
 
     cfg, loggers = config_from_args(args), parse_loggers(args.logger)
-    from skipclip.recipes.features import resolve_weights
+    from skipclip.weights import resolve_weights
 
     init = args.init if args.init == "random" else str(resolve_weights(args.init))
     try:

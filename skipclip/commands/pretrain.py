@@ -24,8 +24,6 @@ OVERRIDES = {
     "target_length": "pretext.target_length",
     "rank_margin": "pretext.rank_margin",
     "neg_margin": "pretext.neg_margin",
-    "neg_reduce": "pretext.neg_reduce",
-    "far_negatives": "pretext.far_negatives",
     "max_epochs": "optim.max_epochs",
     "max_steps": "optim.max_steps",
     "time_budget": "trainer.time_budget_min",
@@ -44,58 +42,9 @@ OVERRIDES = {
 }
 
 
-def add_common_training_arguments(p, default_config: str = "cpu") -> None:
-    from skipclip.commands.flags import batch_help, preset_help
-
-    p.add_argument("--config", help=preset_help(f" (default: {default_config}; with --resume, the run's own "
-                                                "OUT/config.yaml)"))
-    p.add_argument("--max-steps", type=positive_int, metavar="N",
-                   help="optimiser steps to train (default: the preset's; its epochs without one)")
-    p.add_argument("--max-epochs", type=int,
-                   help="train this many epochs instead of a step budget (alone: overrides the preset's steps)")
-    p.add_argument("--time-budget", type=float, metavar="MIN", help="stop after this many minutes of training")
-    p.add_argument("--lr", type=float, help="learning rate")
-    p.add_argument("--batch-size", type=int, help=batch_help())
-    p.add_argument("--num-workers", type=int, help="data-loading worker processes")
-    p.add_argument("--crop-size", type=int, help="square crop side in pixels")
-    add_device_arguments(p)
-    p.add_argument("--precision", help="32-true, bf16-mixed or 16-mixed (GPU)")
-    p.add_argument("--seed", type=int, help="random seed")
-    add_set_argument(p)
-    add_logger_argument(p)
-    p.add_argument("--resume", action="store_true", help="continue from OUT/checkpoints/last.ckpt")
-    p.add_argument("--force", action="store_true", help="overwrite a run already in --out")
-    p.add_argument("--no-progress", action="store_true",
-                   help="no progress (shown on stderr: a bar on a terminal, a line every 30 s in a file)")
-
-
-def add_set_argument(p) -> None:
-    """--set KEY=VALUE ...: any configuration key, value parsed as YAML (applied after the flags)."""
-    p.add_argument("--set", nargs="+", action="extend", default=[], metavar="KEY=VALUE",
-                   help="override any config key, e.g. --set optim.lr=1e-4 data.val_fraction=0 "
-                        "(values are YAML; `skipclip config` prints the result)")
-
-
-def add_logger_argument(p) -> None:
-    """--logger csv|tensorboard|wandb, repeatable or comma-separated."""
-    p.add_argument("--logger", action="append", metavar="NAME",
-                   help="where logs go: csv (default; OUT/logs/metrics.csv), tensorboard (OUT/logs/tensorboard), "
-                        "wandb (OUT/logs/wandb; offline without WANDB_API_KEY); repeat or comma-separate for several")
-
-
-def add_device_arguments(p) -> None:
-    """--devices, --num-nodes, --accelerator: where Lightning trains (several: DDP)."""
-    p.add_argument("--devices", type=_devices, help="devices per node: a number, or 'auto' (several: DDP)")
-    p.add_argument("--num-nodes", type=int, help="machines (for SLURM / torchrun)")
-    p.add_argument("--accelerator", choices=["cpu", "gpu", "cuda", "auto"],
-                   help="where to train (the cpu and cpu-real presets say cpu, paper auto)")
-
-
-def _devices(text: str):
-    return text if text == "auto" else int(text)
-
-
 def add_arguments(p):
+    from skipclip.commands.flags import add_common_training_arguments, non_negative
+
     p.add_argument("--data", default="synthetic",
                    help="'synthetic' (built in), a prepared store (from `skipclip prepare`) or a video folder")
     p.add_argument("--out", required=True, help="run folder: checkpoints, logs, resolved config")
@@ -110,71 +59,22 @@ def add_arguments(p):
     g.add_argument("--target-length", type=int, metavar="D", help="frames per target clip d")
     g.add_argument("--rank-margin", type=float, metavar="X", help="margin of the ranking loss (Eq. 1)")
     g.add_argument("--neg-margin", type=float, metavar="X", help="margin of the contrastive loss (Eq. 2)")
-    g.add_argument("--neg-reduce", choices=["mean", "hardest"],
-                   help="Eq. 2 against the mean of the negatives (the paper) or the hardest one")
-    g.add_argument("--far-negatives", type=int, metavar="N",
-                   help="also take N target-shaped stretches of the same video, beyond the last target, "
-                        "as that context's negatives (0 = the paper: other videos only)")
     g.add_argument("--no-rotation", action="store_true", help="drop the rotation task")
     g.add_argument("--no-negatives", action="store_true", help="drop the contrastive loss")
     m = p.add_argument_group("model")
     m.add_argument("--arch", choices=["r3d18_hara", "r3d_18", "r2plus1d_18"], help="context encoder")
     m.add_argument("--width", type=int, help="channels of the first stage (64 = paper)")
     p.add_argument("--on-nonfinite", choices=["stop", "skip"], help="on a NaN/inf loss: stop, or skip the batch")
-    p.add_argument("--log-images-every", type=_non_negative, default=10, metavar="EPOCHS",
+    p.add_argument("--log-images-every", type=non_negative, default=10, metavar="EPOCHS",
                    help="draw Figure 3 (similarity maps) of 3 fixed validation videos every EPOCHS epochs to "
                         "OUT/figures/ and to the TensorBoard / W&B loggers (0: never)")
-    p.add_argument("--checkpoint-every", type=_non_negative, default=50, metavar="STEPS",
+    p.add_argument("--checkpoint-every", type=non_negative, default=50, metavar="STEPS",
                    help="write OUT/checkpoints/last.ckpt every STEPS optimiser steps, so --resume continues "
                         "mid-epoch after a crash (0: at epoch ends only)")
 
 
-def positive_int(text: str) -> int:
-    """argparse type: a whole number >= 1."""
-    import argparse
-
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
-    return value
-
-
-def epochs_instead_of_steps(args, cfg, section) -> None:
-    """``--max-epochs`` without ``--max-steps``: the user asked for epochs, so the preset's step
-    budget gives way (``section``: ``cfg.optim`` or ``cfg.finetune``)."""
-    if getattr(args, "max_epochs", None) is not None and getattr(args, "max_steps", None) is None:
-        section.max_steps = None
-
-
-def _non_negative(text: str) -> int:
-    import argparse
-
-    value = int(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
-    return value
-
-
-def config_source(args, default: str = "cpu") -> str:
-    """``--config`` when given; else, for ``--resume``, the run's own ``OUT/config.yaml`` (read as
-    data: a regular file of bounded size); else ``default``.
-
-    Raises:
-        InvalidInputError: ``OUT/config.yaml`` is not a regular file, or too large.
-    """
-    if getattr(args, "config", None) is not None:
-        return args.config
-    if getattr(args, "resume", False) and getattr(args, "out", None):
-        from pathlib import Path
-
-        from skipclip.engine.run_files import read_run_config
-
-        if read_run_config(args.out) is not None:
-            return str(Path(args.out) / "config.yaml")
-    return default
-
-
 def config_from_args(args):
+    from skipclip.commands.flags import config_source, epochs_instead_of_steps
     from skipclip.commands.prepare import LAYOUT_OVERRIDES
     from skipclip.config import load_config, parse_sets
 

@@ -6,6 +6,7 @@ A configuration is a :class:`Config` of six sections (:mod:`.sections`). Presets
 (:mod:`.validate`) before any work starts.
 """
 
+from skipclip.config.finetune_settings import finetune_settings
 from skipclip.config.load import (
                        PRESET_DIR,
                        apply_overrides,
@@ -30,4 +31,4 @@ from skipclip.config.validate import validate, validate_finetune
 
 __all__ = ["CONTEXT_ARCHS", "Config", "DataConfig", "FinetuneConfig", "ModelConfig", "OptimConfig", "PRESET_DIR",
            "PretextConfig", "TrainerConfig", "apply_overrides", "apply_sets", "parse_sets", "config_from_dict", "load_config", "preset_names", "read_yaml",
-           "validate", "validate_finetune"]
+           "finetune_settings", "validate", "validate_finetune"]

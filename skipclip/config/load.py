@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+from collections.abc import Mapping
 from dataclasses import fields
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import yaml
 
-from skipclip.config.sections import Config
+from skipclip.config.sections import REMOVED_KEYS, Config
 from skipclip.config.validate import shown, validate
 from skipclip.errors import InputNotFoundError, InvalidInputError
 from skipclip.utils.safe_read import read_regular
@@ -71,9 +72,32 @@ def preset_names() -> list[str]:
     return sorted(p.stem for p in PRESET_DIR.glob("*.yaml"))
 
 
+def _section_name(section: Any) -> str:
+    return next(f.name for f in fields(Config) if isinstance(section, type(getattr(Config(), f.name))))
+
+
+def _removed(dotted: str, value: Any, where: str) -> bool:
+    """Whether ``dotted`` is a removed option (:data:`~skipclip.config.sections.REMOVED_KEYS`) that
+    holds the paper's value, and so is dropped.
+
+    Raises:
+        InvalidInputError: a removed option asking for the variant it chose.
+    """
+    if dotted not in REMOVED_KEYS:
+        return False
+    if value == REMOVED_KEYS[dotted] and not isinstance(value, bool):
+        return True
+    raise InvalidInputError(f"{dotted} (in {where}) was removed: the variant it chose was measured and lost "
+                            f"(docs/results.md); delete the key (the paper's behaviour, "
+                            f"{REMOVED_KEYS[dotted]!r}, is what skipclip does)")
+
+
 def _merge_section(section: Any, values: Mapping[str, Any], where: str) -> None:
     known = {f.name: f for f in fields(section)}
+    name = _section_name(section)
     for key, value in values.items():
+        if isinstance(key, str) and _removed(f"{name}.{key}", value, where):
+            continue
         if key not in known:
             raise InvalidInputError(
                 f"unknown key {shown(key)} in {where}; known keys: {', '.join(sorted(known))}"
@@ -127,7 +151,7 @@ def _locate(name_or_path: str | Path, relative_to: Path | None = None) -> tuple[
             raise InvalidInputError(f"{relative_to}: unknown preset {shown(str(name_or_path))}: `base:` names a "
                                     f"preset ({', '.join(preset_names())}) or a file ending in .yaml or .yml "
                                     "(nothing else is read)")
-    elif is_base and not text_path.is_absolute() and (relative_to.parent / text_path).exists():
+    elif relative_to is not None and not text_path.is_absolute() and (relative_to.parent / text_path).exists():
         text_path = relative_to.parent / text_path
     if not is_base and (text_path.suffix in YAML_SUFFIXES or text_path.exists()) or \
             is_base and text_path.suffix in YAML_SUFFIXES:
@@ -229,6 +253,7 @@ def parse_sets(items: list[str] | None) -> dict[str, Any]:
 
 def apply_sets(cfg: Config, sets: Mapping[str, Any]) -> Config:
     """Set dotted keys from ``--set`` on ``cfg``; unlike :func:`apply_overrides`, ``None`` is a value.
+    Types are checked with every other value by :func:`~skipclip.config.validate.validate`.
 
     Raises:
         ValueError: an unknown section or key (named, with the known ones).
@@ -240,6 +265,8 @@ def apply_sets(cfg: Config, sets: Mapping[str, Any]) -> Config:
             raise InvalidInputError(f"--set {dotted}: unknown section '{section_name}'; known sections: {', '.join(known)}")
         section = getattr(cfg, section_name)
         _merge_section(section, {key: value}, f"--set {dotted}")
+        if dotted in REMOVED_KEYS:  # the paper's value of a removed option: nothing to set
+            continue
         annotation = {f.name: f.type for f in fields(section)}[key]
         if annotation in ("float", float) and isinstance(value, str):  # PyYAML reads 1e-4 as a string
             try:
@@ -247,24 +274,4 @@ def apply_sets(cfg: Config, sets: Mapping[str, Any]) -> Config:
             except ValueError:
                 pass
             setattr(section, key, value)
-        _check_type(dotted, value, annotation)
     return cfg
-
-
-_TYPES = {"int": (int,), "float": (int, float), "str": (str,), "bool": (bool,)}
-
-
-def _check_type(dotted: str, value: Any, annotation: Any) -> None:
-    """A ``--set`` value of the field's declared type (``int`` also for a ``float`` field).
-
-    Raises:
-        ValueError: naming the key, the value and the type wanted.
-    """
-    name = annotation if isinstance(annotation, str) else getattr(annotation, "__name__", "")
-    wanted = _TYPES.get(name)
-    if wanted is None:  # Any / Optional fields: validate() checks their values
-        return
-    if not isinstance(value, wanted) or (name != "bool" and isinstance(value, bool)):
-        raise InvalidInputError(f"--set {dotted}: expected {'a number' if name == 'float' else 'an ' + name if name == 'int' else 'a ' + name}"
-                         f", got {value!r} ({type(value).__name__})")
-

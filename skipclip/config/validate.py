@@ -7,7 +7,7 @@ from dataclasses import fields
 
 from skipclip.config.bounds import check_patterns, check_sizes, named
 from skipclip.config.budget import finetune_budget, pretrain_budget
-from skipclip.config.sections import CONTEXT_ARCHS, INFLATABLE_ARCHS, INFLATION_TAPS, LAYOUTS, Config
+from skipclip.config.sections import CONTEXT_ARCHS, INFLATABLE_ARCHS, LAYOUTS, Config
 from skipclip.errors import InvalidInputError
 
 MAX_DEVICES = 4096  # device ids in trainer.devices
@@ -61,14 +61,14 @@ def check_types(cfg: Config) -> Config:
             if isinstance(v, int) and not isinstance(v, bool) and not -2**63 <= v < 2**63:
                 raise InvalidInputError(f"{section.name}.{f.name} is an integer of {v.bit_length()} bits; a "
                                         "configuration value is below 2**63")
+            if (kind not in _EXPECTED or optional) and kind != "bool" and _holds_bool(v):  # no free-typed key takes a boolean
+                raise InvalidInputError(f"{section.name}.{f.name} must not be a boolean, got {v!r}: YAML reads "
+                                        "yes/no/on/off/true/false as booleans; write a number (or null, or "
+                                        "'auto' where the key allows it)")
             if kind in _EXPECTED and not (optional and v is None) and not _type_ok(kind, v):
                 raise InvalidInputError(f"{section.name}.{f.name} must be {_EXPECTED[kind]}"
                                         f"{' or null' if optional else ''}, got {shown(v)} ({type(v).__name__})"
                                         f"{_hint(kind, v)}")
-            if kind not in _EXPECTED and _holds_bool(v):  # no free-typed key takes a boolean
-                raise InvalidInputError(f"{section.name}.{f.name} must not be a boolean, got {v!r}: YAML reads "
-                                        "yes/no/on/off/true/false as booleans; write a number (or null, or "
-                                        "'auto' where the key allows it)")
     check_open_fields(cfg)
     return cfg
 
@@ -76,18 +76,6 @@ def check_types(cfg: Config) -> Config:
 def _holds_bool(v) -> bool:
     """A boolean, or a list holding one (``trainer.devices: [true]``)."""
     return isinstance(v, bool) or (isinstance(v, (list, tuple)) and any(isinstance(x, bool) for x in v))
-
-
-def _devices_ok(devices) -> bool:
-    """``auto``, a count >= 1, or a non-empty list of distinct device ids >= 0."""
-    if devices == "auto":
-        return True
-    if isinstance(devices, int) and not isinstance(devices, bool):
-        return devices >= 1
-    if isinstance(devices, list) and devices:
-        ids_ok = all(isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in devices)
-        return ids_ok and len(set(devices)) == len(devices)
-    return False
 
 
 def shown(v) -> str:
@@ -130,7 +118,7 @@ def check_open_fields(cfg: Config) -> None:
     check_patterns(cfg)
 
 
-def validate_finetune(cfg: "Config") -> None:
+def validate_finetune(cfg: Config) -> None:
     """Ranges of the ``finetune`` section. Raises ValueError naming the key."""
     f = cfg.finetune
     for name in ("lr", "weight_decay"):
@@ -172,21 +160,14 @@ def _check(cond: bool, message: str) -> None:
 
 
 def _check_options(cfg: Config) -> None:
-    """The options beyond the paper: the ranking term's weight, the far term's reduction, the contrastive term's form and
-    temperature, and ``model.init_context_from_frame``, which inflates f's 2D kernels into g (g
+    """The options beyond the paper: the contrastive term's form and temperature, and ``model.init_context_from_frame``, which inflates f's 2D kernels into g (g
     needs full 3D kernels, 1x1x1 conv shortcuts that f's downsample convolutions fill, and f 3
     input channels, d = 1)."""
     m, p = cfg.model, cfg.pretext
-    _check(p.far_reduce in ("mean", "hardest"),
-           f"pretext.far_reduce must be 'mean' or 'hardest', got {p.far_reduce!r}")
     _check(p.contrastive in ("hinge", "infonce"),
            f"pretext.contrastive must be 'hinge' (Eq. 2, the paper) or 'infonce', got {p.contrastive!r}")
     _check(isinstance(p.temperature, (int, float)) and 0 < p.temperature <= 10,
            f"pretext.temperature must be in (0, 10] (InfoNCE's, on cosine scores), got {p.temperature!r}")
-    _check(isinstance(p.rank_weight, (int, float)) and not isinstance(p.rank_weight, bool) and 0 < p.rank_weight <= 100,
-           f"pretext.rank_weight must be in (0, 100] (the paper's unweighted sum: 1), got {p.rank_weight!r}")
-    _check(m.init_context_taps in INFLATION_TAPS,
-           f"model.init_context_taps must be one of {', '.join(INFLATION_TAPS)}, got {m.init_context_taps!r}")
     if not m.init_context_from_frame:
         return
     _check(m.context_arch in INFLATABLE_ARCHS,
@@ -251,12 +232,6 @@ def _check_pretext(p) -> None:
         v = getattr(p, name)
         _check(isinstance(v, (int, float)) and 0 <= v <= 2,
                f"pretext.{name} must be in [0, 2] (scores are cosine similarities), got {v!r}")
-    _check(p.neg_reduce in ("mean", "hardest"),
-           f"pretext.neg_reduce must be 'mean' (the paper) or 'hardest', got {p.neg_reduce!r}")
-    _check(isinstance(p.far_negatives, int) and 0 <= p.far_negatives <= 64,
-           f"pretext.far_negatives must be an integer in [0, 64] (0: the paper), got {p.far_negatives!r}")
-    _check(p.rotation_input in ("copies", "targets"),
-           f"pretext.rotation_input must be 'copies' or 'targets', got {p.rotation_input!r}")
     for name in ("reverse_prob", "flip_prob"):
         v = getattr(p, name)
         _check(isinstance(v, (int, float)) and 0 <= v <= 1, f"pretext.{name} must be in [0, 1], got {v!r}")

@@ -12,6 +12,7 @@ Rooms, and where a new piece goes:
   reported from DataLoader workers.
 """
 
+from skipclip.batch import PretextBatch
 from skipclip.data.catalog.carve import CoverageWarning, carve
 from skipclip.data.catalog.doctor import DoctorReport, examine, wrap_names
 from skipclip.data.catalog.index import (
@@ -67,7 +68,7 @@ from skipclip.data.video.pyav import (
 
 __all__ = [
     "EXPECTED", "FAILED", "MANIFEST", "ClipDataset", "CoverageWarning", "DatasetIndex", "DoctorReport",
-    "EpochSampler", "InMemorySource", "PathEscapeError", "PrepareReport", "PreparedStore", "PretextDataset",
+    "EpochSampler", "InMemorySource", "PathEscapeError", "PrepareReport", "PreparedStore", "PretextBatch", "PretextDataset",
     "PretextWindow", "SplitError", "Splits", "SubsetSource", "SyntheticSource", "VideoEntry", "VideoFileSource",
     "VideoInfo", "VideoReadError", "VideoSource", "carve", "collate", "contained", "decode", "epoch_loader",
     "examine", "from_batch", "is_video_file", "list_videos", "load_index", "load_manifest", "manifest_entries",

@@ -23,9 +23,12 @@ def collate(items: list[dict]) -> dict:
     return batch
 
 
-def from_batch(batch) -> dict[str, str]:
-    """The videos a collated batch (or a single item) passed over, ``{name: reason}``."""
-    if not isinstance(batch, dict) or FAILED not in batch:
+def from_batch(batch: object) -> dict[str, str]:
+    """The videos a collated batch (a dict, or a typed batch with a ``failed`` field) or a single
+    item passed over, ``{name: reason}``."""
+    if not isinstance(batch, dict):
+        return dict(getattr(batch, FAILED, None) or [])
+    if FAILED not in batch:
         return {}
     value = batch[FAILED]
     return dict(value.items() if isinstance(value, dict) else value)

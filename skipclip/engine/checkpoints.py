@@ -83,7 +83,8 @@ class AtomicCheckpointIO(TorchCheckpointIO):
         if storage_options is not None:
             raise TypeError(f"{type(self).__name__} takes no storage_options, got {storage_options!r}")
         atomic_torch_save(checkpoint, path)
-        after_checkpoint(path)  # a --force run's first checkpoint swaps it in for the old run
+        if Path(path).name == LAST:  # a --force run's first resumable checkpoint swaps it in for the old run
+            after_checkpoint(path)
 
     def load_checkpoint(self, path, map_location: Any = lambda storage, loc: storage,
                         weights_only: bool | None = None) -> dict[str, Any]:
@@ -147,6 +148,41 @@ class RunCheckpoint(ModelCheckpoint):
                 if safe and value is not None:
                     kept[safe] = value
         self.best_k_models = kept
+
+
+def validates_after(trainer, batch_idx: int) -> bool:
+    """Whether Lightning validates right after this training batch (its own rule: every
+    ``val_check_batch`` batches, counted across epochs under a step budget)."""
+    if not getattr(trainer, "enable_validation", False):
+        return False
+    n = trainer.num_val_batches
+    if not (sum(n) if isinstance(n, list) else n):
+        return False
+    every = trainer.check_val_every_n_epoch
+    if every is not None and (trainer.current_epoch + 1) % every:
+        return False
+    loop = trainer.fit_loop.epoch_loop
+    interval = trainer.val_check_batch
+    if interval is None or interval == float("inf"):
+        return bool(loop.batch_progress.is_last_batch)
+    done = loop.total_batch_idx if every is None else batch_idx
+    return (done + 1) % interval == 0
+
+
+class StepCheckpoint(RunCheckpoint):
+    """The every-N-steps ``last.ckpt``, not written at a step that a validation follows: the
+    epoch callback writes that step's checkpoint after the validation. Written before it, a resume
+    would continue past a validation Lightning then skips, and the run's record (the validation
+    rows of ``metrics.csv``, the health curve) would lack it."""
+
+    @property
+    def state_key(self) -> str:  # the state of runs written before this class existed still loads
+        return super().state_key.replace(type(self).__qualname__, RunCheckpoint.__qualname__, 1)
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
+        if validates_after(trainer, batch_idx):
+            return
+        super().on_train_batch_end(trainer, pl_module, outputs, batch, batch_idx)
 
 
 def resume_path(out: str | Path, resume: bool) -> str | None:
@@ -222,8 +258,8 @@ def fit_kit(out: str | Path, train_loader, *, keep: int = 3, every_n_steps: int 
                              save_on_train_epoch_end=save_on_train_epoch_end)
     callbacks = [epochs]
     if every_n_steps:
-        callbacks.append(RunCheckpoint(dirpath=folder, filename="step", save_last=True, save_top_k=0,
-                                         every_n_train_steps=every_n_steps, enable_version_counter=False))
+        callbacks.append(StepCheckpoint(dirpath=folder, filename="step", save_last=True, save_top_k=0,
+                                        every_n_train_steps=every_n_steps, enable_version_counter=False))
     position = TrainingPosition(train_loader, seed=seed)
     return FitKit(callbacks=[position, *callbacks], plugins=[AtomicCheckpointIO(root=folder)],
                   ckpt_path=resume_path(out, resume), position=position)

@@ -6,12 +6,15 @@ from __future__ import annotations
 
 import time
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import lightning as L
 
+from skipclip.config import Config
 from skipclip.engine.attempts import checkpoint_position
+from skipclip.engine.plan import RunPlan
 from skipclip.engine.trainer import make_trainer
 
 
@@ -28,11 +31,11 @@ class FitOutcome:
     wall_s: float
 
 
-def fit(cfg, module: L.LightningModule, train_loader, val_loader=None, *, budget, what: str,
+def fit(cfg: Config, module: L.LightningModule, train_loader, val_loader=None, *, plan: RunPlan, what: str,
         out: str | Path | None = None, callbacks: list | None = None, plugins: list | None = None,
-        ckpt_path: str | None = None, progress: bool = False, loggers=("csv",), devices=None,
-        num_nodes: int | None = None, enable_checkpointing: bool = True) -> FitOutcome:
-    """Train ``module`` on ``train_loader`` (validating on ``val_loader``) for ``budget``.
+        ckpt_path: str | None = None, progress: bool = False, loggers: Sequence[str] = ("csv",),
+        enable_checkpointing: bool = True) -> FitOutcome:
+    """Train ``module`` on ``train_loader`` (validating on ``val_loader``) as ``plan`` says.
 
     Args:
         cfg: the run's configuration (``cfg.trainer``: devices, precision, logging cadence).
@@ -41,20 +44,21 @@ def fit(cfg, module: L.LightningModule, train_loader, val_loader=None, *, budget
             BatchNorm frozen (measured: fine-tuning top-1 0.10-0.26 instead of 0.43).
         train_loader, val_loader: loaders with resumable, rank-sharded samplers
             (:func:`~skipclip.data.epoch_loader`), so Lightning adds no sampler of its own.
-        budget: the run's :class:`~skipclip.config.budget.Budget` (steps or epochs, validation
-            cadence, wall-time cap).
+        plan: the run's :class:`~skipclip.engine.plan.RunPlan`: devices, processes and budget
+            (steps or epochs, validation cadence, wall-time cap), worked out at its start.
         what: how the progress line names the job ("pretraining", "fine-tuning on").
         out: the run folder for logs and checkpoints (``None``: neither).
         callbacks, plugins: Lightning callbacks and plugins (checkpointing, resume position, ...).
         ckpt_path: a checkpoint to resume from (read with ``weights_only=True``).
         progress: progress on stderr and the opening line.
         loggers: see :mod:`skipclip.engine.loggers`.
-        devices, num_nodes: default ``cfg.trainer``'s.
         enable_checkpointing: let the ``ModelCheckpoint`` callbacks in ``callbacks`` write.
     """
+    budget = plan.budget
     trainer = make_trainer(cfg, out=out, callbacks=callbacks, plugins=plugins, progress=progress,
-                           devices=devices, num_nodes=num_nodes, enable_checkpointing=enable_checkpointing,
-                           resumable_sampler=True, loggers=loggers, **budget.trainer_kwargs(),
+                           devices=plan.devices, num_nodes=plan.num_nodes, processes=plan.processes,
+                           enable_checkpointing=enable_checkpointing, resumable_sampler=True, loggers=loggers,
+                           **budget.trainer_kwargs(),
                            resume_step=checkpoint_position(ckpt_path)[0] if ckpt_path else None)
     if progress and trainer.is_global_zero:
         print(f"{what} {len(train_loader.dataset)} videos, {len(train_loader)} steps an epoch: {budget.describe()}",

@@ -121,8 +121,9 @@ class TrainingPosition(L.Callback):
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
         self.epoch = trainer.current_epoch
         self.batches_done = batch_idx + 1
-        if isinstance(batch, dict) and "skipped" in batch:
-            self.skipped_videos += int(batch["skipped"].sum())
+        skipped = batch.get("skipped") if isinstance(batch, dict) else getattr(batch, "skipped", None)
+        if skipped is not None:
+            self.skipped_videos += int(skipped.sum())
         self.failed_videos.update(from_batch(batch))
 
     def on_validation_batch_end(self, trainer, pl_module, outputs, batch, batch_idx, dataloader_idx=0):

@@ -60,13 +60,15 @@ def _step(row: dict) -> int | None:
 
 def cut_after(out: str | Path, step: int | None) -> int:
     """Prepare ``out/logs/metrics.csv`` for an attempt starting at optimiser step ``step``: keep
-    the rows of earlier steps (``step`` ``None``: a fresh start, the file is removed); returns
-    the rows kept. Rewritten atomically."""
+    the rows of earlier steps (``step`` ``None``: a fresh start, the file is removed, and so are
+    TensorBoard's event files of the attempts before); returns the rows kept. Rewritten atomically."""
     path = Path(out) / "logs" / METRICS
-    if not path.is_file():
+    if step is None:  # an attempt that left no checkpoint: its logs go with it
+        for old in [path, *sorted((Path(out) / "logs" / "tensorboard").glob("events.out.tfevents.*"))]:
+            if old.is_file() or old.is_symlink():
+                old.unlink()
         return 0
-    if step is None:
-        path.unlink()
+    if not path.is_file():
         return 0
     with open(path, newline="", encoding="utf-8", errors="replace") as fh:
         reader = csv.DictReader(fh)

@@ -4,8 +4,11 @@ terms and pretext health, and leaves optimiser, schedule and the non-finite poli
 
 from __future__ import annotations
 
+from skipclip.batch import PretextBatch
+from skipclip.config import Config
 from skipclip.engine.module import TrainModule
-from skipclip.method.model import SkipClipModel, build_skipclip
+from skipclip.method.build import build_skipclip
+from skipclip.method.model import SkipClipModel
 
 
 class SkipClipModule(TrainModule):
@@ -24,12 +27,12 @@ class SkipClipModule(TrainModule):
         self.save_hyperparameters({"config": config or {}})
 
     @classmethod
-    def from_config(cls, cfg) -> "SkipClipModule":
+    def from_config(cls, cfg: Config) -> SkipClipModule:
         o = cfg.optim
         return cls(build_skipclip(cfg), lr=o.lr, weight_decay=o.weight_decay, lr_step_epochs=o.lr_step_epochs,
                    lr_gamma=o.lr_gamma, on_nonfinite=cfg.trainer.on_nonfinite, config=cfg.to_dict())
 
-    def training_step(self, batch: dict, batch_idx: int):
+    def training_step(self, batch: PretextBatch, batch_idx: int):
         terms, metrics = self.model(batch)
         if self.nonfinite(terms, batch_idx):
             return None
@@ -40,11 +43,11 @@ class SkipClipModule(TrainModule):
             self.log(f"train/{name}", value, batch_size=b)
         for name, value in metrics.items():
             self.log(f"train/{name}", value, prog_bar=name == "rank_acc", batch_size=b)
-        if "skipped" in batch:
-            self.log("train/skipped_videos", batch["skipped"].sum().float(), reduce_fx="sum", batch_size=b)
+        if batch.skipped is not None:
+            self.log("train/skipped_videos", batch.skipped.sum().float(), reduce_fx="sum", batch_size=b)
         return loss
 
-    def validation_step(self, batch: dict, batch_idx: int):
+    def validation_step(self, batch: PretextBatch, batch_idx: int):
         terms, metrics = self.model(batch)
         # padded repeats and repeated videos count for nothing: each term is the mean over the
         # videos that count, weighted by their number (0 for an all-padding batch)

@@ -48,7 +48,7 @@ def process_plan(cfg, devices=None, num_nodes: int | None = None) -> ProcessPlan
     visible GPU on a GPU accelerator (one process on CPU), a list counts its ids, and the count is
     per node; a launcher's ``WORLD_SIZE`` wins, except over one device on one node (library
     callers such as the demo and reproduce train in one process, as
-    :func:`~skipclip.eval.finetune.finetune_batch` counts them).
+    :func:`~skipclip.engine.plan.plan_run` counts them).
 
     Raises:
         ValueError: ``devices`` is not ``"auto"``, a count or a list.
@@ -100,7 +100,7 @@ def make_trainer(cfg, *, max_epochs: int, out: str | Path | None = None, callbac
                  check_val_every_n_epoch: int = 1, max_minutes: float | None = None,
                  max_steps: int | None = None, val_every_steps: int | None = None,
                  enable_checkpointing: bool = False, resumable_sampler: bool = False, loggers=("csv",),
-                 resume_step: int | None = None):
+                 resume_step: int | None = None, processes: ProcessPlan | None = None):
     """A Lightning ``Trainer`` configured from ``cfg.trainer``.
 
     Args:
@@ -125,6 +125,7 @@ def make_trainer(cfg, *, max_epochs: int, out: str | Path | None = None, callbac
         loggers: names from ``csv``, ``tensorboard``, ``wandb`` (see :mod:`skipclip.engine.loggers`).
         resume_step: the optimiser step a resumed run continues from (TensorBoard hides what an
             earlier attempt logged from there on: it is trained again).
+        processes: the run's process plan, when its caller worked it out (``engine.plan.RunPlan``).
 
     Raises:
         ValueError: an unknown logger, or one whose package is missing.
@@ -139,7 +140,7 @@ def make_trainer(cfg, *, max_epochs: int, out: str | Path | None = None, callbac
     if out is not None:
         logger = make_loggers(loggers, out, resume_step=resume_step)
         callbacks = [*(callbacks or []), FinishLoggers(), FlushOnCheckpoint()]
-    plan = process_plan(cfg, devices, num_nodes)
+    plan = processes if processes is not None else process_plan(cfg, devices, num_nodes)
     return L.Trainer(
         accelerator="mps" if t.accelerator == "mps" else ("gpu" if device_of(cfg) == "cuda" else "cpu"),
         devices=devices,

@@ -131,10 +131,11 @@ def window_features(encoder, source, clip_len: int, crop_size: int, short_side: 
 def _starts_of(ds, videos: np.ndarray, keep: np.ndarray) -> np.ndarray:
     """Start frame of each kept window: the windows come in ``ds.items`` order, and a video's
     windows are all kept or all dropped."""
-    starts = {}
+    starts: dict[int, list[int]] = {}
     for video, start in ds.items:
         starts.setdefault(video, []).append(start)
-    out, seen = [], {}
+    out: list[int] = []
+    seen: dict[int, int] = {}
     for video in videos[keep]:
         i = seen.get(video, 0)
         out.append(starts[video][i])

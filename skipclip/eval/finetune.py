@@ -23,41 +23,21 @@ from pathlib import Path
 import lightning as L
 from torch import nn
 
-from skipclip.config import Config, FinetuneConfig
+from skipclip.config import Config, FinetuneConfig, finetune_settings
 from skipclip.config.budget import Budget, BudgetUsed, finetune_budget
 from skipclip.data import ClipDataset, VideoReadError, epoch_loader
 from skipclip.engine.callbacks import CollectFailures, KeepBest
 from skipclip.engine.checkpoints import fit_kit
 from skipclip.engine.fit import FitOutcome, fit
+from skipclip.engine.plan import plan_run
 from skipclip.engine.resume import TrainingPosition
 from skipclip.engine.resume_state import check_resume_state
-from skipclip.engine.trainer import device_of, process_plan
 from skipclip.errors import InvalidInputError
 from skipclip.eval.classifier import ActionClassifier
-from skipclip.eval.metrics import topk_accuracy
-from skipclip.eval.video_level import video_level_predictions, windows_per_video
+from skipclip.eval.video_level import VideoLevelResult, evaluate_video_level
 from skipclip.models.normalize import input_stats_of
-from skipclip.utils.dist import batch_per_process
-from skipclip.utils.progress import Progress
 from skipclip.utils.records import record
 from skipclip.weights.read import read_checkpoint
-
-
-def finetune_settings(cfg: Config) -> FinetuneConfig:
-    """The ``finetune`` section with its ``None`` sizes resolved from pretraining's."""
-    ft = dataclasses.replace(cfg.finetune)
-    if ft.clip_frames is None:
-        ft.clip_frames = cfg.pretext.context_frames
-    if ft.crop_size is None:
-        ft.crop_size = cfg.data.crop_size
-    if ft.short_side is None:
-        ft.short_side = cfg.data.short_side
-    if ft.window_stride is None:
-        ft.window_stride = ft.clip_frames
-    if ft.val_fraction is None:
-        ft.val_fraction = cfg.data.val_fraction
-    return ft
-
 
 
 def check_sources(train, val, test, clip_frames: int) -> None:
@@ -193,7 +173,9 @@ def finetune(cfg: Config, encoder: nn.Module, train_src, val_src, *, epochs: int
     """
 
     ft = finetune_settings(cfg)
-    budget = finetune_budget(cfg, epochs)
+    plan = plan_run(cfg, finetune_budget(cfg, epochs), ft.batch_size, batch_key="finetune.batch_size",
+                    devices=devices, num_nodes=num_nodes)
+    budget, batch = plan.budget, plan.batch_per_process  # clips per process
     L.seed_everything(seed, workers=True, verbose=False)
     model = build_classifier(cfg, encoder, len(train_src.classes), frozen)
     model.schedule_epoch_steps = budget.schedule_epoch_steps
@@ -201,7 +183,6 @@ def finetune(cfg: Config, encoder: nn.Module, train_src, val_src, *, epochs: int
     workers = cfg.data.num_workers
     timeout = cfg.data.loader_timeout if workers else 0
     # clip order a pure function of (seed, epoch), sharded over DDP ranks, restartable mid-epoch
-    batch = finetune_batch(cfg, ft.batch_size, devices, num_nodes)  # per process
     train_loader = epoch_loader(train_ds, batch, shuffle=True, drop_last=len(train_ds) > batch,
                                 seed=seed, num_workers=workers, timeout=timeout)
     val_loader = val_ds = None
@@ -221,9 +202,9 @@ def finetune(cfg: Config, encoder: nn.Module, train_src, val_src, *, epochs: int
     else:
         keep = KeepBest("val/video_acc")
         callbacks, plugins, ckpt_path = [TrainingPosition(train_loader, seed=seed), keep, failures], None, None
-    done = fit(cfg, model, train_loader, val_loader, budget=budget, what="fine-tuning on", out=log_dir,
+    done = fit(cfg, model, train_loader, val_loader, plan=plan, what="fine-tuning on", out=log_dir,
                callbacks=callbacks, plugins=plugins, ckpt_path=ckpt_path, progress=progress, loggers=loggers,
-               devices=devices, num_nodes=num_nodes, enable_checkpointing=log_dir is not None)
+               enable_checkpointing=log_dir is not None)
     failed = {**train_ds.failed, **(val_ds.failed if val_ds is not None else {}), **failures.failed}
     history = _restore_selected(ft.selection, keep, model, done, budget, batch, len(train_ds.too_short), failed,
                                 ckpt_path)
@@ -249,64 +230,6 @@ def _restore_selected(selection: str, keep: KeepBest, model: ActionClassifier, d
                            global_zero=trainer.is_global_zero, resumed_from=ckpt_path)
 
 
-def finetune_batch(cfg: Config, batch_size: int, devices=1, num_nodes: int = 1) -> int:
-    """Clips per process and step of fine-tuning (see :func:`~skipclip.utils.dist.batch_per_process`).
-
-    Raises:
-        ValueError: a global batch (``data.batch_per: global``) the processes cannot share evenly.
-    """
-
-    world = process_plan(cfg, devices, num_nodes).world_size
-    return batch_per_process(batch_size, cfg.data.batch_per, world, key="finetune.batch_size")
-
-
-@dataclass(frozen=True)
-class VideoLevelResult:
-    """The paper's test of a classifier (:func:`evaluate_video_level`).
-
-    Attributes:
-        top1, top5: video accuracy (softmax averaged over every window of a video).
-        clip_top1, clip_top5: clip accuracy (each window on its own).
-        test_videos: videos scored.
-        windows_per_video: ``min``, ``mean``, ``max``, ``total`` windows and ``videos``.
-        skipped_test_videos: test videos that could not be read.
-        failed_test_videos: ``{video: reason}`` of those.
-    """
-
-    top1: float
-    top5: float
-    clip_top1: float
-    clip_top5: float
-    test_videos: int
-    windows_per_video: dict
-    skipped_test_videos: int
-    failed_test_videos: dict[str, str]
-
-    def to_dict(self) -> dict:
-        return record(self)
-
-
-def evaluate_video_level(model, test_src, cfg: Config, progress: bool = False) -> VideoLevelResult:
-    """The paper's test: centre crop, every non-overlapping window, softmax averaged per video
-    (``progress`` on stderr).
-
-    Returns:
-        Video and clip top-1/top-5, the windows per video and the test videos that could not be read.
-    """
-
-    ft = finetune_settings(cfg)
-    ds = ClipDataset(test_src, ft.clip_frames, ft.crop_size, ft.short_side, train=False, stride=ft.window_stride)
-    with Progress(len(ds), "testing", "windows", enabled=progress) as bar:
-        scores, labels, clips = video_level_predictions(model, ds, batch_size=ft.batch_size, device=device_of(cfg),
-                                                        num_workers=cfg.data.num_workers,
-                                                        timeout=cfg.data.loader_timeout, progress=bar)
-    failed = {**ds.failed, **clips["failed"]}
-    return VideoLevelResult(topk_accuracy(scores, labels, 1), topk_accuracy(scores, labels, 5),
-                            topk_accuracy(clips["probs"], clips["labels"], 1),
-                            topk_accuracy(clips["probs"], clips["labels"], 5), int(len(labels)),
-                            windows_per_video(clips["videos"]), len(failed), failed)
-
-
 FROZEN_METHOD = "linear layer trained with Adam on frozen g, clip level (fine-tuning pipeline)"
 
 
@@ -321,6 +244,7 @@ class FinetuneResult:
     Attributes:
         init: where g started; ``None`` until the caller that knows says (``dataclasses.replace``).
         protocol: ``"finetune"`` or ``"finetune_frozen"``.
+        (The fields after ``test`` are ``None`` for a classifier tested as it was fine-tuned earlier.)
         test: the test of the kept weights; its fields are the row's first.
         val_top1: best validation video top-1 (``None`` without validation).
         best_epoch, best_step: where the kept weights come from.
@@ -337,18 +261,28 @@ class FinetuneResult:
     init: str | None = None
     protocol: str
     test: VideoLevelResult
-    val_top1: float | None
-    best_epoch: int | None
-    epochs: int
-    best_step: int | None
-    steps: int
-    budget: str
-    selected_by: str
-    seed: int
-    train_s: float
-    failed_videos: dict[str, str]
+    val_top1: float | None = None
+    best_epoch: int | None = None
+    epochs: int | None = None
+    best_step: int | None = None
+    steps: int | None = None
+    budget: str | None = None
+    selected_by: str | None = None
+    seed: int | None = None
+    train_s: float | None = None
+    failed_videos: dict[str, str] = dataclasses.field(default_factory=dict)
     method: str | None = None
-    wall_s: float
+    wall_s: float | None = None
+
+    @classmethod
+    def of(cls, test: VideoLevelResult, history: FinetuneHistory, *, seed: int, frozen: bool, wall_s: float,
+           init: str | None = None) -> FinetuneResult:
+        """The row of a fine-tuning (``history``) whose kept weights were tested (``test``)."""
+        return cls(init=init, protocol=protocol_name(frozen), test=test, val_top1=history.val_top1,
+                   best_epoch=history.best_epoch, epochs=history.epochs, best_step=history.best_step,
+                   steps=history.steps, budget=history.budget.budget, selected_by=history.selected_by,
+                   seed=seed, train_s=history.wall_s, failed_videos={**history.failed_videos, **test.failed_test_videos},
+                   method=FROZEN_METHOD if frozen else None, wall_s=wall_s)
 
     def to_dict(self) -> dict:
         """The row: ``init`` (when set), ``protocol``, the test's fields, then the other fields in order."""
@@ -382,9 +316,4 @@ def finetune_and_test(cfg: Config, encoder: nn.Module, train_src, val_src, test_
     model, history = finetune(cfg, copy.deepcopy(encoder), train_src, val_src, epochs=epochs, seed=seed,
                               progress=progress, frozen=frozen)
     test = evaluate_video_level(model, test_src, cfg, progress)
-    return FinetuneResult(protocol=protocol_name(frozen), test=test, val_top1=history.val_top1,
-                          best_epoch=history.best_epoch, epochs=history.epochs, best_step=history.best_step,
-                          steps=history.steps, budget=history.budget.budget, selected_by=history.selected_by,
-                          seed=seed, train_s=history.wall_s,
-                          failed_videos={**history.failed_videos, **test.failed_test_videos},
-                          method=FROZEN_METHOD if frozen else None, wall_s=time.time() - start)
+    return FinetuneResult.of(test, history, seed=seed, frozen=frozen, wall_s=time.time() - start)

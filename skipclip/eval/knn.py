@@ -13,8 +13,8 @@ import numpy as np
 from skipclip.errors import InvalidInputError
 from skipclip.eval.features import frozen_features
 from skipclip.eval.metrics import topk_accuracy
+from skipclip.eval.protocol_row import ProtocolRow
 from skipclip.eval.retrieval import cosine_similarity
-from skipclip.utils.records import ProtocolRow
 
 KNN_K = 20
 KNN_TEMPERATURE = 0.07

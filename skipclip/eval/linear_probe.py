@@ -13,7 +13,7 @@ import torch.nn.functional as F
 from skipclip.errors import InvalidInputError
 from skipclip.eval.features import frozen_features
 from skipclip.eval.metrics import topk_accuracy
-from skipclip.utils.records import ProtocolRow
+from skipclip.eval.protocol_row import ProtocolRow
 
 METHOD = "L-BFGS softmax regression on frozen, standardised per-video features"
 

@@ -47,8 +47,8 @@ def model_ranker(model) -> Ranker:
     """The Skip-Clip model's own score (Eq. 3): g on the context against f on the targets."""
 
     def rank(batch: dict) -> torch.Tensor:
-        enc = model.encode({"context": batch["context"], "targets": batch["targets"]}, rotation=False)
-        return losses.score_all(enc["h"], enc["z"])  # B x B*M
+        enc = model.encode(batch["context"], batch["targets"])
+        return losses.score_all(enc.h, enc.z)  # B x B*M
 
     return rank
 

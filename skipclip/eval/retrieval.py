@@ -11,7 +11,7 @@ import numpy as np
 
 from skipclip.errors import InvalidInputError
 from skipclip.eval.features import frozen_features
-from skipclip.utils.records import ProtocolRow
+from skipclip.eval.protocol_row import ProtocolRow
 
 RECALL_AT = (1, 5, 10, 20, 50)
 

@@ -1,14 +1,21 @@
-"""Video-level testing (section 4.2): softmax averaged over all non-overlapping windows of a video."""
+"""Video-level testing (section 4.2): softmax averaged over all non-overlapping windows of a video,
+and its typed result (:class:`VideoLevelResult`)."""
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
-from skipclip.data import collate, from_batch
+from skipclip.config import Config, finetune_settings
+from skipclip.data import ClipDataset, collate, from_batch
+from skipclip.engine.trainer import device_of
 from skipclip.errors import InvalidInputError
 from skipclip.eval.metrics import topk_accuracy
+from skipclip.utils.progress import Progress
+from skipclip.utils.records import record
 
 
 def aggregate_by_video(clip_scores: np.ndarray, clip_videos: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -98,3 +105,50 @@ def video_level_predictions(model, dataset, batch_size: int = 32, device="cpu", 
     v, y = v[keep], y[keep]
     mean, video_labels = video_scores(p, v, y)
     return mean, video_labels, {"probs": p, "videos": v, "labels": y, "failed": failed}
+
+
+@dataclass(frozen=True)
+class VideoLevelResult:
+    """The paper's test of a classifier (:func:`evaluate_video_level`).
+
+    Attributes:
+        top1, top5: video accuracy (softmax averaged over every window of a video).
+        clip_top1, clip_top5: clip accuracy (each window on its own).
+        test_videos: videos scored.
+        windows_per_video: ``min``, ``mean``, ``max``, ``total`` windows and ``videos``.
+        skipped_test_videos: test videos that could not be read.
+        failed_test_videos: ``{video: reason}`` of those.
+    """
+
+    top1: float
+    top5: float
+    clip_top1: float
+    clip_top5: float
+    test_videos: int
+    windows_per_video: dict
+    skipped_test_videos: int
+    failed_test_videos: dict[str, str]
+
+    def to_dict(self) -> dict:
+        return record(self)
+
+
+def evaluate_video_level(model, test_src, cfg: Config, progress: bool = False) -> VideoLevelResult:
+    """The paper's test: centre crop, every non-overlapping window, softmax averaged per video
+    (``progress`` on stderr).
+
+    Returns:
+        Video and clip top-1/top-5, the windows per video and the test videos that could not be read.
+    """
+
+    ft = finetune_settings(cfg)
+    ds = ClipDataset(test_src, ft.clip_frames, ft.crop_size, ft.short_side, train=False, stride=ft.window_stride)
+    with Progress(len(ds), "testing", "windows", enabled=progress) as bar:
+        scores, labels, clips = video_level_predictions(model, ds, batch_size=ft.batch_size, device=device_of(cfg),
+                                                        num_workers=cfg.data.num_workers,
+                                                        timeout=cfg.data.loader_timeout, progress=bar)
+    failed = {**ds.failed, **clips["failed"]}
+    return VideoLevelResult(topk_accuracy(scores, labels, 1), topk_accuracy(scores, labels, 5),
+                            topk_accuracy(clips["probs"], clips["labels"], 1),
+                            topk_accuracy(clips["probs"], clips["labels"], 5), int(len(labels)),
+                            windows_per_video(clips["videos"]), len(failed), failed)

@@ -2,8 +2,7 @@
 
 Equations refer to the Skip-Clip paper: Eq. 3 the score ``Γ(h, z)``, Eq. 1 the ranking loss,
 Eq. 2 the contrastive loss; the rotation loss is the auxiliary task of Sec. 3.1. All terms are
-summed without weights (Sec. 4.1); that sum is the caller's. Two terms are not the paper's:
-:func:`far_loss` (the same video's far frames as negatives of their own) and
+summed without weights (Sec. 4.1); that sum is the caller's. One term is not the paper's:
 :func:`info_nce_loss` (a non-saturating alternative to Eq. 2).
 
 Scores are computed in fp32 whatever the autocast state: under bf16 autocast they would be off
@@ -127,9 +126,6 @@ def ranking_loss(pos: Tensor, margin: float) -> Tensor:
     return (hinge * pairs).sum(dim=(1, 2)).mean()
 
 
-NEG_REDUCTIONS = ("mean", "hardest")
-
-
 def _negatives_mask(pos: Tensor, neg: Tensor, mask: Tensor | None, need_one: bool = True) -> Tensor:
     """The checked boolean mask of valid negatives, ``(B, Q)`` (all ``True`` when ``mask`` is None).
 
@@ -156,14 +152,12 @@ def _negatives_mask(pos: Tensor, neg: Tensor, mask: Tensor | None, need_one: boo
     return mask
 
 
-def contrastive_loss(pos: Tensor, neg: Tensor, margin: float, mask: Tensor | None = None,
-                     reduce: str = "mean") -> Tensor:
+def contrastive_loss(pos: Tensor, neg: Tensor, margin: float, mask: Tensor | None = None) -> Tensor:
     """Hinge contrastive loss of targets against negatives (Eq. 2 of the Skip-Clip paper).
 
     ``sum_i max(0, -pos_i + E_q[neg_q] + margin)`` over the ``M`` targets of a context, averaged
     over the batch. The expectation is the mean over the negatives (the paper's index runs to
-    ``M`` inclusive, a typo for the ``M`` targets); ``reduce="hardest"`` puts the highest-scoring
-    valid negative in its place (every target must beat every negative, not their average).
+    ``M`` inclusive, a typo for the ``M`` targets).
 
     Args:
         pos: scores of the targets, ``(B, M)``.
@@ -171,48 +165,18 @@ def contrastive_loss(pos: Tensor, neg: Tensor, margin: float, mask: Tensor | Non
         margin: ``δ_neg``, non-negative.
         mask: optional boolean ``(B, Q)``; ``True`` marks valid negatives, and the mean runs over
             those only (in-batch negatives exclude a row's own frames).
-        reduce: ``"mean"`` (the paper) or ``"hardest"``.
 
     Returns:
         Scalar loss.
 
     Raises:
         ValueError: bad shapes, a negative ``margin``, a non-boolean ``mask`` of another shape than
-            ``neg``, a row with no valid negative, or an unknown ``reduce``.
+            ``neg``, or a row with no valid negative.
     """
-    if reduce not in NEG_REDUCTIONS:
-        raise InvalidInputError(f"reduce must be one of {NEG_REDUCTIONS}, got {reduce!r}")
     _check_margin(margin)
     mask = _negatives_mask(pos, neg, mask)
-    if reduce == "hardest":
-        neg_ref = neg.masked_fill(~mask, float("-inf")).amax(dim=1, keepdim=True)  # B x 1
-    else:
-        neg_ref = (neg * mask).sum(dim=1, keepdim=True) / mask.sum(dim=1, keepdim=True)  # B x 1
+    neg_ref = (neg * mask).sum(dim=1, keepdim=True) / mask.sum(dim=1, keepdim=True)  # B x 1
     return (neg_ref - pos + margin).clamp(min=0).sum(dim=1).mean()
-
-
-def far_loss(pos: Tensor, far: Tensor, margin: float, mask: Tensor | None = None, reduce: str = "mean") -> Tensor:
-    """Hinge of each target against its own video's far frames (not in the paper).
-
-    ``sum_i max(0, -pos_i + R_f[far_f] + margin)`` per context, averaged over the batch, ``R`` the
-    mean (``reduce="mean"``) or the maximum (``"hardest"``) over the valid far frames: the frames of
-    the same video beyond the last target, which must score below every target. A term of its
-    own, so a few far frames are not diluted into the mean over ~100 in-batch negatives of Eq. 2.
-
-    Args:
-        pos: scores of the targets, ``(B, M)``.
-        far: scores of the same video's far frames, ``(B, F)``.
-        margin: non-negative (the model passes ``δ_neg``).
-        mask: optional boolean ``(B, F)``, ``True`` for a valid far frame; every row needs one.
-        reduce: ``"mean"`` or ``"hardest"``.
-
-    Returns:
-        Scalar loss.
-
-    Raises:
-        ValueError: as :func:`contrastive_loss`.
-    """
-    return contrastive_loss(pos, far, margin, mask=mask, reduce=reduce)
 
 
 def info_nce_loss(pos: Tensor, neg: Tensor, temperature: float, mask: Tensor | None = None) -> Tensor:
@@ -225,7 +189,7 @@ def info_nce_loss(pos: Tensor, neg: Tensor, temperature: float, mask: Tensor | N
 
     Args:
         pos: scores of the targets, ``(B, M)``.
-        neg: scores of the negatives (other videos' targets, the same video's far frames), ``(B, Q)``.
+        neg: scores of the negatives (other videos' targets), ``(B, Q)``.
         temperature: ``t > 0``; scores are cosines in ``[-1, 1]``, so ``t`` sets the logits' range.
         mask: optional boolean ``(B, Q)``, ``True`` for a valid negative (a row with none gives 0
             for each target: the positive alone).
@@ -267,5 +231,5 @@ def rotation_loss(logits: Tensor, labels: Tensor) -> Tensor:
     return F.cross_entropy(logits, labels)
 
 
-__all__ = ["contrastive_loss", "far_loss", "fp32", "info_nce_loss", "ranking_loss", "rotation_loss", "score",
+__all__ = ["contrastive_loss", "fp32", "info_nce_loss", "ranking_loss", "rotation_loss", "score",
            "score_all"]

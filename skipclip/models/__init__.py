@@ -3,7 +3,7 @@
 from skipclip.models.context_encoder import ARCHS, ContextEncoder
 from skipclip.models.frame_encoder import FrameEncoder
 from skipclip.models.heads import ClassifierHead, RotationHead
-from skipclip.models.inflate import INFLATION_TAPS, InflationReport, inflate_2d_into_3d, place_on_single_taps
+from skipclip.models.inflate import InflationReport, inflate_2d_into_3d
 from skipclip.models.memory_format import to_channels_last_
 
 __all__ = [
@@ -14,7 +14,5 @@ __all__ = [
     "InflationReport",
     "RotationHead",
     "inflate_2d_into_3d",
-    "place_on_single_taps",
-    "INFLATION_TAPS",
     "to_channels_last_",
 ]

@@ -234,6 +234,10 @@ class ContextEncoder(nn.Module):
         ValueError: unknown ``arch``, bad ``width`` or ``shortcut``.
     """
 
+    # set by skipclip.weights.load_encoder: the Preprocess its weights expect, and where they came from
+    transforms: object = None
+    source: object = None
+
     def __init__(self, arch: str = "r3d18_hara", width: int = 64, shortcut: str = "B"):
         super().__init__()
         self.arch = arch

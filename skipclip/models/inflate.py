@@ -24,7 +24,6 @@ from dataclasses import dataclass, field
 import torch
 from torch import Tensor
 
-from skipclip.config.sections import INFLATION_TAPS
 from skipclip.errors import InvalidInputError
 from skipclip.models.context_encoder import ContextEncoder
 
@@ -136,60 +135,4 @@ def inflate_2d_into_3d(
     return report
 
 
-def _conv_input_frames(context_encoder: ContextEncoder, clip_frames: int) -> dict[str, int]:
-    """The number of time steps each temporal convolution of the trunk reads on a ``clip_frames``
-    clip, found by one forward pass of a small dummy clip (names as in ``trunk.named_modules``)."""
-    found: dict[str, int] = {}
-
-    def record(name: str):
-        def hook(module, args, output) -> None:
-            found.setdefault(name, args[0].shape[2])
-        return hook
-
-    hooks = [module.register_forward_hook(record(name)) for name, module in context_encoder.trunk.named_modules()
-             if isinstance(module, torch.nn.Conv3d) and module.kernel_size[0] > 1]
-    was_training = context_encoder.training
-    try:
-        with torch.no_grad():
-            context_encoder.eval()(torch.zeros(1, 3, clip_frames, 32, 32))
-    finally:
-        context_encoder.train(was_training)
-        for hook in hooks:
-            hook.remove()
-    return found
-
-
-def place_on_single_taps(context_encoder: ContextEncoder, clip_frames: int) -> list[str]:
-    """Rewrite an inflated trunk so that each temporal kernel holds its 2D kernel on ONE tap.
-
-    I3D inflation spreads each 2D kernel evenly over the ``kt`` temporal taps, so g's output is a
-    blur of the whole clip, and on a still clip it matches the 2D network only away from the
-    clip's borders (zero temporal padding). Here each kernel keeps its 2D sum on one tap: the
-    centre tap (output time ``t`` reads input time ``t * stride``), except in a temporally strided
-    convolution whose input has two or more time steps on a ``clip_frames`` clip, where it goes on
-    the last tap (output ``t`` reads ``t * stride + 1``, toward the clip's end). No tap then ever
-    reads the temporal padding: on a still clip g's map equals f's map exactly, at every time
-    step, and on a moving clip g computes f on a few of its frames instead of a blur of all.
-    At initialisation the two encoders are then aligned, as the score (Eq. 3) compares them.
-
-    Returns:
-        the names of the convolutions whose kernel went on the last tap.
-    """
-    frames = _conv_input_frames(context_encoder, clip_frames)
-    modules = dict(context_encoder.trunk.named_modules())
-    last = []
-    with torch.no_grad():
-        for name, t_in in frames.items():
-            conv = modules[name]
-            kt, w = conv.kernel_size[0], conv.weight.sum(2)  # O x I x kh x kw
-            tap = kt // 2
-            if conv.stride[0] > 1 and t_in >= 2:
-                tap = kt - 1
-                last.append(name)
-            conv.weight.zero_()
-            conv.weight[:, :, tap] = w
-    return last
-
-
-__all__ = ["INFLATABLE_ARCHS", "INFLATION_TAPS", "InflationReport", "inflate_2d_into_3d", "place_on_single_taps",
-           "trunk_key"]
+__all__ = ["INFLATABLE_ARCHS", "InflationReport", "inflate_2d_into_3d", "trunk_key"]

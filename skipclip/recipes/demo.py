@@ -48,7 +48,7 @@ from skipclip.eval.pretext_health import (
 )
 from skipclip.eval.report import mean_std, write_report
 from skipclip.eval.video_level import video_level_predictions
-from skipclip.method.model import build_skipclip
+from skipclip.method.build import build_skipclip
 from skipclip.models import ContextEncoder
 from skipclip.recipes.pretrain import pretrain
 from skipclip.viz.curves import plot_pretraining_curves

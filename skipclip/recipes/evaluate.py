@@ -3,6 +3,7 @@ report with its protocol card."""
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 from pathlib import Path
 
@@ -18,9 +19,9 @@ from skipclip.data import MAX_CLASSES, open_data, per_class
 from skipclip.errors import InvalidInputError, OutputExistsError
 from skipclip.eval.features import frozen_features
 from skipclip.eval.finetune import (
+    FinetuneResult,
     build_classifier,
     check_sources,
-    evaluate_video_level,
     finetune_and_test,
     finetune_settings,
 )
@@ -34,6 +35,7 @@ from skipclip.eval.report import (
     retrieval_card,
 )
 from skipclip.eval.retrieval import RECALL_AT, retrieval
+from skipclip.eval.video_level import evaluate_video_level
 from skipclip.utils.out_paths import check_out_folder
 from skipclip.weights.initialise import initial_encoder
 from skipclip.weights.read import (
@@ -97,8 +99,9 @@ def evaluate(cfg: Config, encoder, train_src, val_src, test_src, *, init: str, p
     if "finetune" in protocols:
         if classifier is not None:
             test = evaluate_video_level(classifier, test_src, cfg, progress)
-            row = {"init": init, "protocol": "finetune", **test.to_dict(), "seed": None}
             selection = "done when the checkpoint was fine-tuned (see its run folder)"
+            row = FinetuneResult(init=init, protocol="finetune", test=test, selected_by=selection,
+                                 failed_videos=dict(test.failed_test_videos)).to_dict()
         else:
             r = finetune_and_test(cfg, encoder, train_src, val_src, test_src, epochs=epochs, seed=seed,
                                   progress=progress)
@@ -109,16 +112,16 @@ def evaluate(cfg: Config, encoder, train_src, val_src, test_src, *, init: str, p
     if {"linear_probe", "retrieval", "knn"} & set(protocols):
         feats = frozen_features(cfg, encoder, train_src, test_src, failed=failed, progress=progress)
         if "linear_probe" in protocols:
-            r = linear_probe(cfg, encoder, train_src, test_src, seed=seed, features=feats)
-            results.append(dataclasses.replace(r, init=init).to_dict())
+            probe = linear_probe(cfg, encoder, train_src, test_src, seed=seed, features=feats)
+            results.append(dataclasses.replace(probe, init=init).to_dict())
             card["linear_probe"] = linear_card(ft, 1e-3)
         if "retrieval" in protocols:
-            r = retrieval(cfg, encoder, train_src, test_src, features=feats)
-            results.append(dataclasses.replace(r, init=init).to_dict())
+            found = retrieval(cfg, encoder, train_src, test_src, features=feats)
+            results.append(dataclasses.replace(found, init=init).to_dict())
             card["retrieval"] = retrieval_card(ft, RECALL_AT)
         if "knn" in protocols:
-            r = knn(cfg, encoder, train_src, test_src, features=feats)
-            results.append(dataclasses.replace(r, init=init).to_dict())
+            nearest = knn(cfg, encoder, train_src, test_src, features=feats)
+            results.append(dataclasses.replace(nearest, init=init).to_dict())
             card["knn"] = knn_card(ft, KNN_K, KNN_TEMPERATURE)
     return {"results": results, "protocol_card": card,
             "data": {"classes": list(train_src.classes), "train_videos": len(train_src),
@@ -127,7 +130,7 @@ def evaluate(cfg: Config, encoder, train_src, val_src, test_src, *, init: str, p
                      "per_class": per_class(train_src, val_src, test_src)}}
 
 
-def run_evaluate(args_config, ckpt: str, data: str, *, protocols=PROTOCOLS, overrides: dict | None = None,
+def run_evaluate(config: Config | None, ckpt: str, data: str, *, protocols=PROTOCOLS, overrides: dict | None = None,
                  sets: dict | None = None, progress: bool = True, seeds: int = 1,
                  epochs: int | None = None) -> dict:
     """Evaluate the context encoder of ``ckpt`` (a Skip-Clip checkpoint, or a fine-tuned
@@ -135,9 +138,11 @@ def run_evaluate(args_config, ckpt: str, data: str, *, protocols=PROTOCOLS, over
     weights, the baseline) on ``data``.
 
     Args:
-        args_config: a preset name or YAML path, or ``None`` for the checkpoint's own settings.
-        overrides: dotted config keys from the command line's flags.
-        sets: dotted config keys from ``--set`` (applied last; ``None`` is a value).
+        config: the validated configuration to evaluate under (used as given), or ``None`` for the
+            checkpoint's own settings (the ``cpu`` preset for ``random`` or a checkpoint without
+            any) with ``overrides`` and ``sets`` applied.
+        overrides: dotted config keys from the command line's flags (with ``config=None`` only).
+        sets: dotted config keys from ``--set`` (applied last; ``None`` is a value; with ``config=None`` only).
         seeds: repeat every protocol with seeds ``trainer.seed`` .. ``+ seeds - 1`` (for
             ``random``, each seed draws its own weights); each protocol's row is then the mean,
             with ``top1_std`` etc. the spread and ``per_seed`` the single values.
@@ -150,20 +155,23 @@ def run_evaluate(args_config, ckpt: str, data: str, *, protocols=PROTOCOLS, over
     if seeds < 1:
         raise InvalidInputError(f"seeds must be >= 1, got {seeds}")
     if ckpt == "random":
-        return _evaluate_random(args_config, data, protocols, overrides, sets, progress, seeds, epochs)
+        cfg = config if config is not None else load_config("cpu", overrides or {}, sets=sets)
+        return _evaluate_random(cfg, data, protocols, progress, seeds, epochs)
     obj = read_checkpoint(ckpt)
     kind = checkpoint_kind(obj)
     if kind not in ("skipclip", "classifier"):
         hint = "; evaluate inflated 2D weights with `skipclip finetune --inflate FILE`" if kind == "resnet2d" else ""
         raise InvalidInputError(f"{ckpt} is neither a Skip-Clip checkpoint nor a fine-tuned classifier{hint}")
     raw = checkpoint_config(obj, str(ckpt))
-    if args_config is None and raw:  # the checkpoint's own settings, then the command line's
+    if config is not None:
+        cfg = copy.deepcopy(config)  # the caller's stays as it was (the checkpoint's arch is set below)
+    elif raw:  # the checkpoint's own settings, then the command line's
         cfg = config_from_dict(raw, f"{ckpt} config")
         apply_overrides(cfg, overrides or {})
         apply_sets(cfg, sets or {})
         validate(cfg, f"{ckpt} (its recorded config, with the command's options)")
     else:
-        cfg = load_config(args_config or "cpu", overrides or {}, sets=sets)
+        cfg = load_config("cpu", overrides or {}, sets=sets)
     encoder, info = initial_encoder(cfg, ckpt, seed=cfg.trainer.seed)
     validate(apply_overrides(cfg, {"model.context_arch": info["arch"], "model.width": info["width"],
                                   "model.shortcut": info["shortcut"]}))
@@ -190,10 +198,8 @@ def run_evaluate(args_config, ckpt: str, data: str, *, protocols=PROTOCOLS, over
     return report
 
 
-def _evaluate_random(args_config, data, protocols, overrides, sets, progress, seeds, epochs) -> dict:
+def _evaluate_random(cfg: Config, data: str, protocols, progress: bool, seeds: int, epochs: int | None) -> dict:
     """The random-initialisation baseline: each seed draws its own weights."""
-
-    cfg = load_config(args_config or "cpu", overrides or {}, sets=sets)
     ft = finetune_settings(cfg)
     splits = open_data(data, cfg, need_test=True, val_fraction=ft.val_fraction, short_side=ft.short_side)
     reports = []

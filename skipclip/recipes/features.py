@@ -1,5 +1,5 @@
-"""Features of a trained context encoder g for every video of a data set (``skipclip features``),
-and g out of any file skipclip writes, with the preprocessing that comes with its weights.
+"""Features of a trained context encoder g for every video of a data set (``skipclip features``);
+g comes through the weights door (:func:`skipclip.weights.load_encoder`).
 
 A video's feature is the mean over its non-overlapping windows of g's globally pooled output,
 each window centre-cropped: the clips of the paper's sliding-window test and of the linear probe,
@@ -18,113 +18,20 @@ import numpy as np
 import torch
 
 from skipclip._version import __version__
-from skipclip.config import (
-    Config,
-    apply_overrides,
-    apply_sets,
-    config_from_dict,
-    validate,
-)
-from skipclip.data import open_data
-from skipclip.engine.runs import read_run
+from skipclip.config import Config, apply_overrides, apply_sets, finetune_settings, validate
+from skipclip.data import Splits, VideoSource, open_data
 from skipclip.engine.trainer import device_of
-from skipclip.errors import InputNotFoundError, InvalidInputError, OutputExistsError
+from skipclip.errors import InvalidInputError, OutputExistsError
 from skipclip.eval.features import average_by_video, count_windows, window_features
-from skipclip.eval.finetune import finetune_settings
+from skipclip.models import ContextEncoder
 from skipclip.models.preprocess import Preprocess
 from skipclip.utils.io import atomic_write
 from skipclip.utils.out_paths import check_out_file
 from skipclip.utils.progress import Progress
-from skipclip.weights.export import CONTEXT_FILE, write_safetensors
-from skipclip.weights.export import load_encoder as load_exported
-from skipclip.weights.initialise import initial_encoder
-from skipclip.weights.read import (
-    checkpoint_config,
-    checkpoint_kind,
-    describe,
-    read_checkpoint,
-)
+from skipclip.weights import EncoderSource, load_encoder, preprocess_of
+from skipclip.weights.exported import write_safetensors
 
 SUFFIXES = (".npz", ".safetensors")
-
-
-@dataclass
-class EncoderSource:
-    """Where a loaded encoder came from.
-
-    Attributes:
-        file: the weight file read.
-        kind: ``skipclip`` (pretraining), ``classifier`` (fine-tuned) or ``export``.
-        arch, width: the architecture and its width.
-        config: the run configuration recorded with the weights.
-    """
-
-    file: Path
-    kind: str
-    arch: str
-    width: int
-    config: Config
-
-
-def resolve_weights(path: str | Path) -> Path:
-    """The weight file behind ``path``: the file itself, or in a folder an export's
-    ``context_encoder.safetensors``, a fine-tuning run's ``checkpoints/best.ckpt``, a run's
-    ``checkpoints/last.ckpt``, or a run's ``export/context_encoder.safetensors``.
-
-    Raises:
-        InputNotFoundError: ``path`` does not exist, or the folder holds none of those files.
-    """
-    p = Path(path)
-    if p.is_file():
-        return p
-    if not p.is_dir():
-        raise InputNotFoundError(f"{p} does not exist; give a .ckpt, an exported .safetensors, an export folder "
-                                 "or a run folder")
-    finetuned = (read_run(p) or {}).get("kind") == "finetune" or (p / "report.json").is_file()
-    candidates = [p / CONTEXT_FILE, *([p / "checkpoints" / "best.ckpt"] if finetuned else []),
-                  p / "checkpoints" / "last.ckpt", p / "export" / CONTEXT_FILE]
-    for c in candidates:
-        if c.is_file():
-            return c
-    raise InputNotFoundError(f"{p} holds no encoder: looked for " + ", ".join(str(c.relative_to(p)) for c in candidates))
-
-
-def preprocess_of(cfg: Config, stats: str = "kinetics") -> Preprocess:
-    """The preprocessing of the evaluation protocols under ``cfg`` (its ``finetune`` section, sizes
-    from pretraining where it leaves them unset)."""
-    ft = finetune_settings(cfg)
-    return Preprocess(frames=ft.clip_frames, crop_size=ft.crop_size, short_side=ft.short_side, stats=stats)
-
-
-def load_encoder(path: str | Path) -> torch.nn.Module:
-    """The context encoder g of a ``.ckpt`` (pretraining or fine-tuned), an exported
-    ``.safetensors``, an export folder or a run folder (see :func:`resolve_weights`), in eval mode,
-    with ``.transforms`` (its :class:`~skipclip.models.preprocess.Preprocess`) and ``.source``
-    (an :class:`EncoderSource`). An exported frame encoder f loads as a
-    :class:`~skipclip.models.FrameEncoder` without them.
-
-    Raises:
-        InputNotFoundError: nothing at ``path``.
-        InvalidInputError: a file of another kind, or weights that do not fit.
-    """
-    file = resolve_weights(path)
-    obj = read_checkpoint(file)
-    kind = checkpoint_kind(obj)
-    if file.suffix == ".safetensors" and kind != "skipclip":
-        return load_exported(file)  # a frame encoder f, or a plain state dict's message
-    if kind not in ("skipclip", "classifier"):
-        raise InvalidInputError(f"{file} holds no Skip-Clip context encoder ({describe(obj)}); give RUN/checkpoints/"
-                                "last.ckpt of `skipclip pretrain`, best.ckpt of `skipclip finetune`, or an export")
-    raw = checkpoint_config(obj)
-    cfg = validate(config_from_dict(raw, f"{file} config"), f"{file} (its recorded config)") if raw else Config()
-    g, info = initial_encoder(cfg, str(file), seed=0)
-    validate(apply_overrides(cfg, {"model.context_arch": info["arch"], "model.width": info["width"],
-                                   "model.shortcut": info["shortcut"]}))
-    g.eval()
-    g.transforms = preprocess_of(cfg, g.input_stats)
-    g.source = EncoderSource(file, "export" if file.suffix == ".safetensors" else kind, info["arch"],
-                             info["width"], cfg)
-    return g
 
 
 @dataclass
@@ -159,13 +66,13 @@ class FeatureSet:
         out = {"features": self.features, "labels": self.labels, "names": np.asarray(self.names, dtype=str),
                "split": np.asarray(self.split, dtype=str), "classes": np.asarray(self.classes, dtype=str),
                "meta": np.asarray(json.dumps(self.meta, default=str))}
-        if self.window_features is not None:
+        if self.window_features is not None and self.window_video is not None and self.window_start is not None:
             out.update(window_features=self.window_features, window_video=self.window_video,
                        window_start=self.window_start)
         return out
 
 
-def _parts(splits) -> list[tuple[str, object]]:
+def _parts(splits: Splits) -> list[tuple[str, VideoSource]]:
     parts = [("train", splits.train), ("val", splits.val), ("test", splits.test)]
     if splits.labelled is not None and splits.labelled is not splits.train:
         parts.insert(2, ("labelled", splits.labelled))  # the synthetic set's few-label part
@@ -183,7 +90,8 @@ def extract_features(encoder, data: str | Path, cfg: Config, *, per_window: bool
     pre: Preprocess = encoder.transforms
     splits = open_data(data, cfg, need_test=True, val_fraction=finetune_settings(cfg).val_fraction,
                        short_side=pre.short_side)
-    rows, windows, failed, offset = [], [], {}, 0
+    rows, windows, offset = [], [], 0
+    failed: dict[str, str] = {}
     for name, src in _parts(splits):
         with Progress(count_windows(src, pre.frames), f"features ({name})", "windows", enabled=progress) as bar:
             feats, videos, starts = window_features(encoder, src, pre.frames, pre.crop_size, pre.short_side,
@@ -231,7 +139,7 @@ def write_features(fs: FeatureSet, out: str | Path) -> Path:
     arrays = fs.arrays()
     if out.suffix == ".npz":
         buffer = io.BytesIO()
-        np.savez(buffer, **arrays)
+        np.savez(buffer, **arrays)  # type: ignore[arg-type]  # numpy's stub reads **kwds as allow_pickle
         atomic_write(out, lambda fh: fh.write(buffer.getvalue()))
     else:
         tensors = {k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in arrays.items() if v.dtype.kind in "fi"}
@@ -252,7 +160,7 @@ def run_features(ckpt: str | Path, data: str | Path, out: str | Path, *, per_win
     """
     out = check_features_out(out, force)
     encoder = load_encoder(ckpt)
-    if not hasattr(encoder, "source"):
+    if not isinstance(encoder, ContextEncoder) or not isinstance(encoder.source, EncoderSource):
         raise InvalidInputError(f"{ckpt} is a frame encoder f; features come from the context encoder g "
                                 "(context_encoder.safetensors, or the run's checkpoint)")
     cfg = encoder.source.config
@@ -265,5 +173,4 @@ def run_features(ckpt: str | Path, data: str | Path, out: str | Path, *, per_win
     return fs
 
 
-__all__ = ["EncoderSource", "FeatureSet", "check_features_out", "extract_features", "load_encoder",
-           "preprocess_of", "resolve_weights", "run_features", "write_features"]
+__all__ = ["FeatureSet", "check_features_out", "extract_features", "run_features", "write_features"]

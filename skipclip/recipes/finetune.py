@@ -23,16 +23,15 @@ from skipclip.engine.trainer import check_devices
 from skipclip.errors import InvalidInputError, OutputExistsError
 from skipclip.eval.classifier import ActionClassifier
 from skipclip.eval.finetune import (
-    FROZEN_METHOD,
     FinetuneHistory,
-    VideoLevelResult,
+    FinetuneResult,
     check_sources,
-    evaluate_video_level,
     finetune,
     finetune_settings,
     protocol_name,
 )
 from skipclip.eval.report import finetune_card, over_seeds, write_report
+from skipclip.eval.video_level import evaluate_video_level
 from skipclip.utils.dist import launch_rank
 from skipclip.utils.io import atomic_torch_save
 from skipclip.weights.initialise import initial_encoder
@@ -92,7 +91,7 @@ def run_finetune(cfg: Config, data: str, out: str | Path, *, init: str = "random
     if seeds < 1:
         raise InvalidInputError(f"--seeds must be >= 1, got {seeds}")
     first = launch_rank() == 0  # under DDP only the first process checks and writes the folder
-    check_devices(cfg)
+    check_devices(cfg)  # before the folder is touched (fine-tuning plans its run in eval.finetune.finetune)
     if first:
         check_finetune_dir(out, force)
     # everything that can be wrong is checked before the run folder is touched
@@ -156,8 +155,11 @@ def _test_and_report(cfg, runs: list[tuple[int, ActionClassifier, FinetuneHistor
             selection = {k: v for k, v in history.to_dict().items() if k != "val_curve"}
             atomic_torch_save({"state_dict": model.state_dict(), "hyper_parameters": dict(model.hparams),
                                "init": info, "selection": selection}, ckpt)
+        tested = time.time()
         test = evaluate_video_level(model, test_src, cfg, progress)
-        per_seed.append(_result_row(info["init"], protocol, test, history, seed, frozen))
+        wall = history.wall_s + time.time() - tested  # fine-tuning and testing
+        per_seed.append(FinetuneResult.of(test, history, seed=seed, frozen=frozen, wall_s=wall,
+                                          init=info["init"]).to_dict())
         failed.update({**history.failed_videos, **test.failed_test_videos})
     first_history = runs[0][2]
     report = {"results": [over_seeds(per_seed)] if len(runs) > 1 else per_seed,
@@ -177,14 +179,3 @@ def _test_and_report(cfg, runs: list[tuple[int, ActionClassifier, FinetuneHistor
     finish_run(out, summary={"best_epoch": first_history.best_epoch, "test_top1": r0["top1"],
                              "epochs": first_history.epochs, "seeds": len(runs)})
     return report
-
-
-def _result_row(init: str, protocol: str, test: VideoLevelResult, history: FinetuneHistory, seed: int,
-                frozen: bool) -> dict:
-    """One seed's row of ``report.json``'s results."""
-    row = {"init": init, "protocol": protocol, **test.to_dict(), "val_top1": history.val_top1,
-           "best_epoch": history.best_epoch, "best_step": history.best_step, "epochs": history.epochs,
-           "steps": history.steps, "budget": history.budget.budget, "seed": seed, "train_s": history.wall_s}
-    if frozen:
-        row["method"] = FROZEN_METHOD
-    return row

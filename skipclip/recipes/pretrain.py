@@ -17,15 +17,16 @@ from skipclip.config.budget import BudgetUsed, pretrain_budget
 from skipclip.data import PretextDataset, PretextWindow, Splits, epoch_loader, open_data
 from skipclip.engine.checkpoints import fit_kit, resume_path
 from skipclip.engine.fit import fit
+from skipclip.engine.plan import plan_run
 from skipclip.engine.resume_state import check_resume_state
 from skipclip.engine.runs import check_run_dir, finish_run, recorded, start_run
 from skipclip.engine.skipclip_module import SkipClipModule
-from skipclip.engine.trainer import check_devices, device_of
+from skipclip.engine.trainer import process_plan
 from skipclip.errors import InvalidInputError
 from skipclip.eval.health_callback import PretextHealthMonitor
 from skipclip.eval.pretext_health import PretextHealth
 from skipclip.method.pretext_metrics import RankSummary
-from skipclip.utils.dist import batch_per_process, launch_rank, planned_world_size
+from skipclip.utils.dist import batch_per_process, launch_rank
 from skipclip.utils.records import record
 from skipclip.viz.curves import plot_pretraining_curves
 from skipclip.viz.similarity_callback import SimilarityMaps
@@ -89,11 +90,10 @@ def pretext_datasets(cfg: Config, data: str, splits: Splits | None = None
     w, d, p = PretextWindow.from_config(cfg), cfg.data, cfg.pretext
     short = splits.short_side
     train = PretextDataset(train_src, w, d.crop_size, short, p.reverse_prob, p.flip_prob,
-                           seed=cfg.trainer.seed, train=True, far_negatives=p.far_negatives)
+                           seed=cfg.trainer.seed, train=True)
     val = None
     if val_src is not None and len(val_src) > 0:
-        val = PretextDataset(val_src, w, d.crop_size, short, seed=cfg.trainer.seed, train=False,
-                             far_negatives=p.far_negatives)
+        val = PretextDataset(val_src, w, d.crop_size, short, seed=cfg.trainer.seed, train=False)
     return train, val
 
 
@@ -106,9 +106,7 @@ def process_batch(cfg: Config) -> int:
         ValueError: a global batch the world size does not divide.
     """
 
-    t = cfg.trainer
-    world = planned_world_size(t.devices, t.num_nodes, gpu=device_of(cfg) == "cuda")
-    return batch_per_process(cfg.data.batch_size, cfg.data.batch_per, world)
+    return batch_per_process(cfg.data.batch_size, cfg.data.batch_per, process_plan(cfg).world_size)
 
 
 def make_loader(dataset, cfg: Config, shuffle: bool, drop_last: bool, batch_size: int | None = None):
@@ -159,8 +157,13 @@ def pretrain(cfg: Config, data: str, out: str | Path, *, resume: bool = False, f
             Ctrl+C is recorded as ``interrupted`` and raised as ``KeyboardInterrupt``.
     """
 
-    check_devices(cfg)  # before the run folder is touched: GPU ids this machine cannot give are refused
-    batch = process_batch(cfg)  # and an uneven global batch
+    budget = pretrain_budget(cfg)
+    if max_minutes:
+        budget.minutes = max_minutes
+    # once, before the run folder is touched: GPU ids this machine cannot give and an uneven global
+    # batch are refused here
+    plan = plan_run(cfg, budget, cfg.data.batch_size)
+    batch = plan.batch_per_process
 
     out, first = Path(out), launch_rank() == 0
     if resume and force:
@@ -174,9 +177,6 @@ def pretrain(cfg: Config, data: str, out: str | Path, *, resume: bool = False, f
     train_ds, val_ds = pretext_datasets(cfg, data, splits)  # bad data: an error before the folder is touched
     module = SkipClipModule.from_config(cfg)
     health = PretextHealthMonitor.from_config(cfg, splits, module.model)  # copies step 0's g and f
-    budget = pretrain_budget(cfg)
-    if max_minutes:
-        budget.minutes = max_minutes
     module.schedule_epoch_steps = budget.schedule_epoch_steps
     if cfg.trainer.compile:  # torch.compile both encoders (minutes of compilation, faster steps)
         module.model.context_encoder.compile()
@@ -193,9 +193,10 @@ def pretrain(cfg: Config, data: str, out: str | Path, *, resume: bool = False, f
     kit = fit_kit(work, train_loader, keep=t.checkpoint_keep, every_n_steps=checkpoint_every, seed=t.seed)
     kit.ckpt_path = ckpt
     with recorded(work, write=first):  # failed / interrupted (Ctrl+C: exit 130, --resume continues)
-        figures = [SimilarityMaps(val_ds, work, images_every)] if images_every and val_ds is not None else []
+        figures: list[L.Callback] = ([SimilarityMaps(val_ds, work, images_every)]
+                                     if images_every and val_ds is not None else [])
         figures += [health] if health is not None else []
-        done = fit(cfg, module, train_loader, val_loader, budget=budget, what="pretraining", out=work,
+        done = fit(cfg, module, train_loader, val_loader, plan=plan, what="pretraining", out=work,
                    callbacks=[*kit.callbacks, *figures, *(callbacks or [])], plugins=kit.plugins,
                    ckpt_path=kit.ckpt_path, progress=progress, loggers=loggers)
         trainer = done.trainer

@@ -42,7 +42,7 @@ def fsync_dir(folder: str | Path) -> None:
         os.close(fd)
 
 
-def atomic_write(path: str | Path, write: Callable[[BinaryIO], None]) -> None:
+def atomic_write(path: str | Path, write: Callable[[BinaryIO], object]) -> None:
     """Call ``write`` on a temporary file in ``path``'s folder, fsync, then rename over ``path``:
     a kill at any moment leaves either the old file or the new one, whole."""
     path = Path(path)

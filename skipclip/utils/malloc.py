@@ -2,7 +2,7 @@
 
 A training step allocates and frees ~100 MB of activations. With glibc's defaults large blocks
 are mmap-ed and freed blocks trimmed, so every step takes them fresh from the OS: ~20-30 k page
-faults a step on the CPU preset, 12-15 % of the step (benchmarks/NOTES.md). ``mallopt`` applies
+faults a step on the CPU preset, 12-15 % of the step (experiments/NOTES.md). ``mallopt`` applies
 the same setting as ``GLIBC_TUNABLES=glibc.malloc.mmap_max=0:glibc.malloc.trim_threshold=...``
 from inside the process. The `skipclip` command calls it at start; set ``SKIPCLIP_MALLOC=default``
 to keep glibc's defaults.

@@ -76,7 +76,7 @@ def plot_pretraining_curves(csv_path: str | Path, png_path: str | Path, title: s
         ("ranking accuracy", [k for k in ("train/rank_acc", "val/rank_acc", "train/rot_acc") if k in s]),
         ("Kendall's tau", [k for k in ("train/kendall_tau", "val/kendall_tau") if k in s]),
         ("positive - negative score",
-         [k for k in ("train/pos_neg_gap", "val/pos_neg_gap", "train/far_gap", "val/far_gap") if k in s]),
+         [k for k in ("train/pos_neg_gap", "val/pos_neg_gap") if k in s]),
     ]
     with_health = any(k.startswith(("health/", "knn/")) for k in s) or bool(baselines)
     fig, axes = plt.subplots(1, 4 + with_health, figsize=(16 + 4 * with_health, 3.6))

@@ -10,7 +10,7 @@ import torch
 from skipclip.config import CONTEXT_ARCHS, config_from_dict, validate
 from skipclip.config.validate import MAX_WIDTH
 from skipclip.errors import InvalidInputError
-from skipclip.method.model import build_skipclip
+from skipclip.method.build import build_skipclip
 from skipclip.models import ContextEncoder, inflate_2d_into_3d
 from skipclip.weights.read import (
     build_checked,
@@ -21,6 +21,7 @@ from skipclip.weights.read import (
     describe,
     encoder_state,
     read_checkpoint,
+    resolve_weights,
     shortcut_of,
     skipclip_prefix,
     state_dict_of,
@@ -58,7 +59,8 @@ def initial_encoder(cfg, init: str = "random", inflate: str | Path | None = None
 
     Args:
         cfg: run configuration (arch and width of a random g).
-        init: ``"random"``, or a Skip-Clip pretraining checkpoint (its g is taken; its recorded arch
+        init: ``"random"``, or (a run or export folder resolved by
+            :func:`~skipclip.weights.read.resolve_weights`) a Skip-Clip pretraining checkpoint (its g is taken; its recorded arch
             and width win over ``cfg``'s), a fine-tuned classifier checkpoint (its g), or a
             ``context_encoder.safetensors`` from ``skipclip export``.
         inflate: a 2D ResNet-18 state dict in torchvision's format (``.pt`` or ``.safetensors``,
@@ -77,7 +79,7 @@ def initial_encoder(cfg, init: str = "random", inflate: str | Path | None = None
         raise InvalidInputError("give either --init CKPT or --inflate FILE, not both: each initialises g")
     torch.manual_seed(seed)
     if inflate is not None:
-        obj = read_checkpoint(inflate)
+        obj = read_checkpoint(resolve_weights(inflate))
         kind = checkpoint_kind(obj)
         if kind == "skipclip":
             state = encoder_state(obj, "frame")
@@ -105,7 +107,7 @@ def initial_encoder(cfg, init: str = "random", inflate: str | Path | None = None
     if init == "random":
         g = ContextEncoder(cfg.model.context_arch, cfg.model.width, cfg.model.shortcut)
         return g, {"init": "random", "arch": g.arch, "width": g.width, "shortcut": g.shortcut, "seed": seed}
-    obj = read_checkpoint(init)
+    obj = read_checkpoint(resolve_weights(init))
     kind = checkpoint_kind(obj)
     if kind not in ("skipclip", "classifier"):
         hint = "; for a 2D ResNet state dict use --inflate FILE" if kind == "resnet2d" else ""
@@ -138,5 +140,5 @@ def load_skipclip(ckpt_path: str | Path):
         raise InvalidInputError(f"{ckpt_path} records no configuration (hyper_parameters.config); it was not written "
                          "by `skipclip pretrain`")
     cfg = validate(config_from_dict(raw, f"{ckpt_path} config"), f"{ckpt_path} (its recorded config)")
-    model = build_checked(lambda: build_skipclip(cfg), sub_state(obj, skipclip_prefix(obj)), str(ckpt_path))
+    model = build_checked(lambda: build_skipclip(cfg), sub_state(obj, skipclip_prefix(obj) or ""), str(ckpt_path))
     return model.eval(), cfg

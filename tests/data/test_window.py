@@ -183,48 +183,6 @@ def test_padded_index_is_flagged_and_reads_the_item_it_repeats():
     assert padded["pad"] and not item["pad"]
     assert padded["video"] == item["video"] and torch.equal(padded["context"], item["context"])
 
-
-@pytest.mark.parametrize("reverse", [False, True])
-def test_far_stretches_lie_beyond_the_last_target(reverse):
-    w = PretextWindow(4, 3, 2, 2)
-    rng = np.random.default_rng(0)
-    for n in range(w.length, w.length + 12):
-        for _ in range(20):
-            context, targets = w.sample(n, rng, reverse=reverse)
-            far, ok = w.far(n, context, 5, rng, reverse=reverse)
-            assert far.shape == (5, 2) and ok.shape == (5,)
-            start = n - 1 - int(context[0]) if reverse else int(context[0])
-            room = n - w.target_length + 1 - (start + w.length)  # far starts available
-            if room <= 0:
-                assert not ok.any()
-                continue
-            assert ok.all() and far.min() >= 0 and far.max() < n
-            sign = -1 if reverse else 1
-            # every far frame is further ahead (in sampling order) than every target frame
-            assert (sign * far).min() > (sign * targets).max()
-            assert np.all(np.diff(far, axis=1) == sign)  # d contiguous frames, in sampling order
-
-
-def test_dataset_gives_far_stretches_of_the_same_video():
-    w = PretextWindow(4, 3, 2)
-    src = FakeSource([60, 60])
-    ds = PretextDataset(src, w, crop_size=16, seed=1, far_negatives=4)
-    seen_valid = False
-    for epoch in range(4):
-        ds.set_epoch(epoch)
-        for i in range(len(ds)):
-            s = ds[i]
-            assert s["far"].shape == (4, 1, 3, 16, 16) and s["far_valid"].shape == (4,)
-            tgt = s["targets"][:, 0, 0, 0, 0].long()
-            far = s["far"][:, 0, 0, 0, 0].long()
-            step = int(tgt[1] - tgt[0]) // 2
-            if s["far_valid"].all():
-                seen_valid = True
-                assert bool((far * step > tgt.max() * step).all())
-    assert seen_valid
-    assert "far" not in PretextDataset(src, w, crop_size=16)[0]  # the paper: none
-
-
 class Recordings(FakeSource):
     """Clips cut from a few recordings: ``groups[i]`` is clip i's recording."""
 

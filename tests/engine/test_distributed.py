@@ -14,6 +14,7 @@ import torch.distributed as dist
 import torch.multiprocessing as mp
 
 from skipclip.config import load_config
+from skipclip.data import PretextBatch
 from skipclip.data.sampling.epoch_sampler import EpochSampler
 from skipclip.engine.resume import seed_for_rank
 from skipclip.utils.dist import any_rank, gather_with_grad, launch_rank
@@ -98,8 +99,8 @@ def _global_batches():
     g = torch.Generator().manual_seed(1)
     p = TINY["pretext"]
     pixels = dict(generator=g, dtype=torch.uint8)
-    return [{"context": torch.randint(0, 256, (WORLD * B, 3, p["context_frames"], 32, 32), **pixels),
-             "targets": torch.randint(0, 256, (WORLD * B, p["num_targets"], 1, 3, 32, 32), **pixels)}
+    return [PretextBatch(context=torch.randint(0, 256, (WORLD * B, 3, p["context_frames"], 32, 32), **pixels),
+                         targets=torch.randint(0, 256, (WORLD * B, p["num_targets"], 1, 3, 32, 32), **pixels))
             for _ in range(STEPS)]
 
 
@@ -107,7 +108,7 @@ def _train(model, batches, rank=0, world=1):
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
     losses = []
     for batch in batches:
-        local = {k: v[rank::world] for k, v in batch.items()}  # the EpochSampler's split
+        local = batch.map(lambda v: v[rank::world])  # the EpochSampler's split
         terms, _ = model(local)
         loss = sum(terms.values())
         opt.zero_grad()
@@ -167,7 +168,7 @@ def test_without_gathering_the_pool_differs():
     model = _model()
     batch = _global_batches()[0]
     full, _ = model(batch)
-    halves = [model({k: v[r::2] for k, v in batch.items()})[0] for r in range(2)]
+    halves = [model(batch.map(lambda v, r=r: v[r::2]))[0] for r in range(2)]
     assert abs(float(full["contrastive"]) - sum(float(h["contrastive"]) for h in halves) / 2) > 1e-4
 
 

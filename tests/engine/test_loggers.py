@@ -10,6 +10,7 @@ import json
 import math
 import struct
 from importlib.util import find_spec
+from pathlib import Path
 
 import pytest
 
@@ -85,7 +86,7 @@ def read_wandb_history(path):
     """The history rows of an offline ``run-*.wandb`` file (a LevelDB-style log of protobuf records)."""
     from wandb.proto import wandb_internal_pb2 as pb
 
-    data, block, off, records, part = open(path, "rb").read(), 32768, 7, [], b""  # 7: the ":W&B" header
+    data, block, off, records, part = Path(path).read_bytes(), 32768, 7, [], b""  # 7: the ":W&B" header
     while off + 7 <= len(data):
         if block - off % block < 7:  # a block's tail too short for a record header is padding
             off += block - off % block

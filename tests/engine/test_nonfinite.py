@@ -62,6 +62,6 @@ def test_skip_option_skips_the_batch_and_counts_it(tmp_path):
     assert summary.skipped_nonfinite_batches == 1
     assert summary.steps == STEPS_PER_EPOCH  # the bad batch has no gradients: Adam leaves the weights
     assert all(torch.isfinite(p).all() for p in model.parameters())
-    rows = list(csv.DictReader(open(tmp_path / "run" / "logs" / "metrics.csv")))
+    rows = list(csv.DictReader((tmp_path / "run" / "logs" / "metrics.csv").read_text().splitlines()))
     norms = [float(r["train/grad_norm"]) for r in rows if r.get("train/grad_norm")]  # every step (log_every_n_steps 1)
     assert len(norms) >= STEPS_PER_EPOCH - 2 and all(math.isfinite(n) and n > 0 for n in norms)

@@ -11,7 +11,8 @@ from skipclip.eval.features import video_features
 from skipclip.eval.finetune import build_classifier
 from skipclip.models import FrameEncoder
 from skipclip.models.normalize import IMAGENET_MEAN, IMAGENET_STD, MEAN, STD, input_stats_of, normalize
-from skipclip.weights.export import export_encoders, load_encoder
+from skipclip.weights.export import export_encoders
+from skipclip.weights.exported import load_exported as load_encoder
 from skipclip.weights.initialise import initial_encoder
 
 from helpers import FakeSource, tiny_cfg

@@ -24,7 +24,7 @@ from skipclip.eval.pretext_health import (
     pixel_ranker,
     window_scores,
 )
-from skipclip.method.model import build_skipclip
+from skipclip.method.build import build_skipclip
 
 from helpers import FakeSource, tiny_cfg
 

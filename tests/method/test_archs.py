@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from skipclip.config import load_config
+from skipclip.data import PretextBatch
 from skipclip.method import build_skipclip
 from skipclip.models import ARCHS
 
@@ -27,10 +28,10 @@ def test_one_training_step_for_each_arch_at_each_presets_geometry(arch, preset):
     torch.manual_seed(0)
     model = build_skipclip(cfg).train()
     gen = torch.Generator().manual_seed(1)
-    batch = {"context": torch.randint(0, 256, (2, 3, p.context_frames, s, s), dtype=torch.uint8, generator=gen),
-             "targets": torch.randint(0, 256, (2, p.num_targets, p.target_length, 3, s, s), dtype=torch.uint8,
-                                      generator=gen),
-             "video": torch.tensor([0, 1])}
+    batch = PretextBatch(
+        context=torch.randint(0, 256, (2, 3, p.context_frames, s, s), dtype=torch.uint8, generator=gen),
+        targets=torch.randint(0, 256, (2, p.num_targets, p.target_length, 3, s, s), dtype=torch.uint8, generator=gen),
+        video=torch.tensor([0, 1]))
     terms, metrics = model(batch)
     assert {"rank", "contrastive"} <= set(terms)
     loss = sum(terms.values())
@@ -39,5 +40,5 @@ def test_one_training_step_for_each_arch_at_each_presets_geometry(arch, preset):
     g_grads = [q.grad for q in model.context_encoder.parameters()]
     assert all(grad is not None and torch.isfinite(grad).all() for grad in g_grads)
     assert any(float(grad.abs().sum()) > 0 for grad in g_grads)
-    enc = model.encode(batch, rotation=False)
-    assert enc["h"].shape[-2:] == enc["z"].shape[-2:]  # g's map on f's grid
+    enc = model.encode(batch.context, batch.targets)
+    assert enc.h.shape[-2:] == enc.z.shape[-2:]  # g's map on f's grid

@@ -8,10 +8,14 @@ normalisation, boolean-mask rotation, default layouts): same losses, same gradie
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 import torch
 
+from skipclip.data import PretextBatch
 from skipclip.method import SkipClipModel, build_skipclip, losses, rotate_batch
+from skipclip.method.model import Encoded
 from skipclip.models import to_channels_last_
 from skipclip.models.normalize import MEAN, STD, normalize
 
@@ -30,10 +34,9 @@ def rotate_loop(frames: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
     return torch.stack([torch.rot90(frames[n], int(k[n]), dims=(-2, -1)) for n in range(len(k))])
 
 
-def plain_encode(self: SkipClipModel, batch: dict, rotation: bool) -> dict:
+def plain_encode(self: SkipClipModel, context: torch.Tensor, targets: torch.Tensor, rotation: bool = False) -> Encoded:
     """The step as first written: float normalisation, boolean-mask rotation, default layouts."""
-    context = plain_normalize(batch["context"], channel_dim=1)  # B x 3 x K x S x S
-    targets = batch["targets"]
+    context = plain_normalize(context, channel_dim=1)  # B x 3 x K x S x S
     b, m, d = targets.shape[:3]
     frames = plain_normalize(targets, channel_dim=3).flatten(2, 3).flatten(0, 1)  # B*M x 3d x S x S
     if rotation:
@@ -46,10 +49,9 @@ def plain_encode(self: SkipClipModel, batch: dict, rotation: bool) -> dict:
         frames = torch.cat([frames, rotated])
     h = self.context_encoder(context)
     z_all = self.frame_encoder(frames)
-    out = {"h": h, "z": z_all[: b * m], "num_targets": m}
+    out = Encoded(h, z_all[: b * m], m)
     if rotation:
-        out["rot_logits"] = self.rotation_head(z_all[b * m :])
-        out["rot_labels"] = rot_labels
+        out.rot_logits, out.rot_labels = self.rotation_head(z_all[b * m :]), rot_labels
     return out
 
 
@@ -57,14 +59,13 @@ class PlainSkipClip(SkipClipModel):
     encode = plain_encode
 
 
-def make_batch(cfg, seed: int = 0) -> dict:
+def make_batch(cfg, seed: int = 0) -> PretextBatch:
     g = torch.Generator().manual_seed(seed)
     b, s, p = cfg.data.batch_size, cfg.data.crop_size, cfg.pretext
-    return {
-        "context": torch.randint(0, 256, (b, 3, p.context_frames, s, s), dtype=torch.uint8, generator=g),
-        "targets": torch.randint(0, 256, (b, p.num_targets, p.target_length, 3, s, s), dtype=torch.uint8,
-                                 generator=g),
-    }
+    return PretextBatch(
+        context=torch.randint(0, 256, (b, 3, p.context_frames, s, s), dtype=torch.uint8, generator=g),
+        targets=torch.randint(0, 256, (b, p.num_targets, p.target_length, 3, s, s), dtype=torch.uint8, generator=g),
+    )
 
 
 # ------------------------------------------------------------------ pieces
@@ -188,9 +189,9 @@ def three_videos(seed: int):
     model = build_skipclip(cfg).eval()
     k, m, s = cfg.pretext.context_frames, cfg.pretext.num_targets, cfg.data.crop_size
     gen = torch.Generator().manual_seed(seed)
-    batch = {"context": torch.randint(0, 256, (3, 3, k, s, s), dtype=torch.uint8, generator=gen),
-             "targets": torch.randint(0, 256, (3, m, 1, 3, s, s), dtype=torch.uint8, generator=gen),
-             "video": torch.tensor([0, 1, 2])}
+    batch = PretextBatch(context=torch.randint(0, 256, (3, 3, k, s, s), dtype=torch.uint8, generator=gen),
+                         targets=torch.randint(0, 256, (3, m, 1, 3, s, s), dtype=torch.uint8, generator=gen),
+                         video=torch.tensor([0, 1, 2]))
     return cfg, model, batch, gen
 
 
@@ -198,36 +199,12 @@ def test_a_duplicated_sample_changes_no_loss():
     """A batch holding a second copy of one video (as a replacement could make) gives the losses of
     the batch without it; counted as its own negative it would not."""
     cfg, model, batch, _ = three_videos(seed=1)
-    dup = {key: torch.cat([v, v[:1]]) for key, v in batch.items()}  # video 0 twice
+    dup = batch.map(lambda v: torch.cat([v, v[:1]]))  # video 0 twice
     with torch.no_grad():
         want, want_metrics = model(batch)
         got, got_metrics = model(dup)
-        blind, _ = model({key: v for key, v in dup.items() if key != "video"})
+        blind, _ = model(dataclasses.replace(dup, video=None))
     assert set(got) == set(want) and int(got_metrics["videos"]) == 3
     for name in want:
         torch.testing.assert_close(got[name], want[name])
     assert not torch.allclose(blind["contrastive"], want["contrastive"])  # the old behaviour differs
-
-
-def test_far_negatives_leave_the_contrastive_term_and_masked_ones_change_nothing():
-    """Same-video far stretches (pretext.far_negatives) are negatives of their own context only, in
-    a term of their own (``far``; their hinge and its closed form are in test_model_terms.py):
-    masked out they change no other loss; Eq. 2 keeps averaging over the other videos' frames
-    alone; a lone video, which has no in-batch negative, gets a far term and no contrastive one."""
-    cfg, model, batch, gen = three_videos(seed=2)
-    s = cfg.data.crop_size
-    far = torch.randint(0, 256, (3, 2, 1, 3, s, s), dtype=torch.uint8, generator=gen)
-    with torch.no_grad():
-        plain, _ = model(batch)
-        masked, _ = model({**batch, "far": far, "far_valid": torch.zeros(3, 2, dtype=torch.bool)})
-        valid_ok = torch.tensor([[True, False], [True, True], [False, False]])
-        mixed, metrics = model({**batch, "far": far, "far_valid": valid_ok})
-        lone = {key: v[:1] for key, v in batch.items()}
-        alone, _ = model(lone)
-        alone_far, _ = model({**lone, "far": far[:1], "far_valid": valid_ok[:1]})
-    for name in plain:
-        torch.testing.assert_close(masked[name], plain[name])
-        torch.testing.assert_close(mixed[name], plain[name])
-    assert float(masked["far"]) == 0 and float(mixed["far"]) > 0
-    assert "far_gap" in metrics
-    assert "contrastive" not in alone and "contrastive" not in alone_far and "far" in alone_far

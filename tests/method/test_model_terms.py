@@ -1,27 +1,27 @@
 """The loss terms of one Skip-Clip step (issue 18): fp32 scores under autocast, negatives masked by
-group, far negatives as a term of their own, the InfoNCE variant, the rotation task switched off,
+group, the InfoNCE variant, the rotation task switched off,
 and g initialised from f's initial weights."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 import torch
 
+from skipclip.data import PretextBatch
 from skipclip.method import SkipClipModel, build_skipclip, losses
 
 from helpers import tiny_cfg
 
 
-def batch_of(cfg, b: int, seed: int, far: int = 0) -> dict:
+def batch_of(cfg, b: int, seed: int) -> PretextBatch:
     k, m, d, s = (cfg.pretext.context_frames, cfg.pretext.num_targets, cfg.pretext.target_length,
                   cfg.data.crop_size)
     gen = torch.Generator().manual_seed(seed)
-    batch = {"context": torch.randint(0, 256, (b, 3, k, s, s), dtype=torch.uint8, generator=gen),
-             "targets": torch.randint(0, 256, (b, m, d, 3, s, s), dtype=torch.uint8, generator=gen),
-             "video": torch.arange(b)}
-    if far:
-        batch["far"] = torch.randint(0, 256, (b, far, d, 3, s, s), dtype=torch.uint8, generator=gen)
-    return batch
+    return PretextBatch(context=torch.randint(0, 256, (b, 3, k, s, s), dtype=torch.uint8, generator=gen),
+                        targets=torch.randint(0, 256, (b, m, d, 3, s, s), dtype=torch.uint8, generator=gen),
+                        video=torch.arange(b))
 
 
 def model_of(**pretext):
@@ -38,8 +38,8 @@ def test_a_step_under_bf16_autocast_scores_and_losses_in_fp32():
     batch = batch_of(cfg, 4, seed=0)
     with torch.autocast("cpu", dtype=torch.bfloat16):
         terms, metrics = model(batch)
-        enc = model.encode(batch, rotation=False)
-    assert enc["h"].dtype == torch.bfloat16  # the encoders do run in bf16 ...
+        enc = model.encode(batch.context, batch.targets)
+    assert enc.h.dtype == torch.bfloat16  # the encoders do run in bf16 ...
     for name, value in terms.items():  # ... but the scores, hinge losses and rank metrics do not
         assert value.dtype == torch.float32, name
     for name in ("pos_score", "neg_score", "pos_neg_gap", "kendall_tau"):
@@ -70,11 +70,11 @@ def test_a_batch_of_one_group_has_no_contrastive_term():
     cfg, model = model_of()
     batch = batch_of(cfg, 3, seed=1)
     with torch.no_grad():
-        apart, _ = model({**batch, "group": torch.tensor([0, 1, 2])})
-        together, _ = model({**batch, "group": torch.tensor([5, 5, 5])})
-        two, _ = model({**batch, "group": torch.tensor([5, 5, 6])})
-        enc = model.encode(batch, rotation=False)
-        pos, neg, _, _ = model.scores(enc["h"], enc["z"], cfg.pretext.num_targets)
+        apart, _ = model(dataclasses.replace(batch, group=torch.tensor([0, 1, 2])))
+        together, _ = model(dataclasses.replace(batch, group=torch.tensor([5, 5, 5])))
+        two, _ = model(dataclasses.replace(batch, group=torch.tensor([5, 5, 6])))
+        enc = model.encode(batch.context, batch.targets)
+        pos, neg, _, _ = model.scores(enc.h, enc.z, cfg.pretext.num_targets)
     assert "contrastive" in apart and "contrastive" not in together
     m = cfg.pretext.num_targets
     mask = torch.zeros(3, 3 * m, dtype=torch.bool)
@@ -84,64 +84,20 @@ def test_a_batch_of_one_group_has_no_contrastive_term():
     torch.testing.assert_close(two["contrastive"], want)
 
 
-# ------------------------------------------------------------------ fix 4: far negatives
-@pytest.mark.parametrize("far_reduce", ["mean", "hardest"])
-def test_far_negatives_are_a_term_of_their_own(far_reduce):
-    """The same video's far frames no longer dilute into the in-batch mean: Eq. 2 keeps the other
-    videos' frames, and ``far`` is the hinge of each positive against the far frames."""
-    cfg, model = model_of(far_negatives=2, far_reduce=far_reduce)
-    batch = batch_of(cfg, 3, seed=2, far=2)
-    valid = torch.tensor([[True, False], [True, True], [False, False]])
-    with torch.no_grad():
-        plain, _ = model({k: v for k, v in batch.items() if k != "far"})
-        got, metrics = model({**batch, "far_valid": valid})
-        masked, _ = model({**batch, "far_valid": torch.zeros(3, 2, dtype=torch.bool)})
-        enc = model.encode(batch, rotation=False)
-        pos, _, _, _ = model.scores(enc["h"], enc["z"], cfg.pretext.num_targets, batch["video"])
-        far = losses.score(enc["h"], enc["z_far"])  # 3 x 2
-    rows = valid.any(1)
-    want = losses.far_loss(pos[rows], far[rows], cfg.pretext.neg_margin, mask=valid[rows], reduce=far_reduce)
-    assert set(got) == {"rank", "contrastive", "far"}
-    torch.testing.assert_close(got["far"], want)
-    torch.testing.assert_close(got["contrastive"], plain["contrastive"])  # the in-batch mean is untouched
-    torch.testing.assert_close(got["rank"], plain["rank"])
-    assert float(masked["far"]) == 0.0  # no valid far frame: a zero term (every rank logs the same keys)
-    assert "far_gap" in metrics
-
-
 # ------------------------------------------------------------------ point 4: InfoNCE
-def test_infonce_scores_targets_against_other_videos_and_far_frames():
-    cfg, model = model_of(contrastive="infonce", temperature=0.2, far_negatives=2)
-    batch = batch_of(cfg, 3, seed=3, far=2)
-    valid = torch.tensor([[True, False], [True, True], [False, True]])
+def test_infonce_scores_targets_against_other_videos():
+    cfg, model = model_of(contrastive="infonce", temperature=0.2)
+    batch = batch_of(cfg, 3, seed=3)
     with torch.no_grad():
-        got, _ = model({**batch, "far_valid": valid})
-        enc = model.encode(batch, rotation=False)
-        pos, neg, mask, _ = model.scores(enc["h"], enc["z"], cfg.pretext.num_targets, batch["video"])
-        far = losses.score(enc["h"], enc["z_far"])
-    want = losses.info_nce_loss(pos, torch.cat([neg, far], 1), 0.2, mask=torch.cat([mask, valid], 1))
-    assert set(got) == {"rank", "contrastive"}  # the far frames are in the softmax, not a hinge of their own
+        got, _ = model(batch)
+        enc = model.encode(batch.context, batch.targets)
+        pos, neg, mask, _ = model.scores(enc.h, enc.z, cfg.pretext.num_targets, batch.video)
+    want = losses.info_nce_loss(pos, neg, 0.2, mask=mask)
+    assert set(got) == {"rank", "contrastive"}
     torch.testing.assert_close(got["contrastive"], want)
-
-
-def test_rank_weight_scales_the_ranking_term_only():
-    """``pretext.rank_weight`` multiplies Eq. 1's term and leaves the others as they are."""
-    cfg, plain = model_of(contrastive="infonce")
-    _, weighted = model_of(contrastive="infonce", rank_weight=4.0)
-    batch = batch_of(cfg, 3, seed=5)
+    _, hinge = model_of(contrastive="hinge")
     with torch.no_grad():
-        base, _ = plain(batch)
-        got, _ = weighted(batch)
-    assert float(base["rank"]) > 0
-    torch.testing.assert_close(got["rank"], 4.0 * base["rank"])
-    torch.testing.assert_close(got["contrastive"], base["contrastive"])
-
-
-@pytest.mark.parametrize("weight", [0, -1.0, float("nan")])
-def test_a_rank_weight_that_is_not_positive_is_refused(weight):
-    with pytest.raises(ValueError, match="rank_weight"):
-        model_of(rank_weight=weight)
-
+        assert not torch.allclose(hinge(batch)[0]["contrastive"], want)
 
 # ------------------------------------------------------------------ point 4: rotation off, g from f
 def test_the_rotation_task_can_be_switched_off():

@@ -34,7 +34,7 @@ def test_tiny_pretraining_records_health(tmp_path):
     assert h["baselines"]["pixel"]["rank_acc_ci"][0] > 0.5
     assert 0 <= h["knn_top1"] <= 1 and h["knn_step"] == h["step"]
 
-    rows = list(csv.DictReader(open(out / "logs" / "metrics.csv")))
+    rows = list(csv.DictReader((out / "logs" / "metrics.csv").read_text().splitlines()))
     logged = [r for r in rows if r.get("health/rank_acc")]
     assert len(logged) == 2  # one per validation (an epoch each)
     for r in logged:

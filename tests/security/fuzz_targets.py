@@ -49,7 +49,8 @@ from skipclip.data.store.shard import check_shard, read_shard
 from skipclip.engine.checkpoints import AtomicCheckpointIO, RunCheckpoint, resume_path
 from skipclip.engine.runs import check_run_dir
 from skipclip.errors import SkipClipError
-from skipclip.weights.export import export_encoders, load_encoder
+from skipclip.weights.export import export_encoders
+from skipclip.weights.exported import load_exported as load_encoder
 from skipclip.weights.initialise import initial_encoder, load_skipclip
 from skipclip.weights.read import read_checkpoint
 
@@ -551,7 +552,7 @@ def victim_intact(victim: Path) -> bool:
 
 
 def _status_mb(field: str) -> int:
-    for line in open("/proc/self/status"):
+    for line in Path("/proc/self/status").read_text().splitlines():
         if line.startswith(field + ":"):
             return int(line.split()[1]) // 1024
     return 0

@@ -28,7 +28,8 @@ def atomic_write(path, write):
         def slow(fh):
             write(fh)
             fh.flush()
-            open(os.environ["SKIPCLIP_TEST_SLOW_SAVE"], "a").close()
+            with open(os.environ["SKIPCLIP_TEST_SLOW_SAVE"], "a") as marker:
+                marker.write(os.path.basename(str(path)) + " ")
             time.sleep(float(os.environ.get("SKIPCLIP_TEST_SAVE_PAUSE", "3")))
         return _real(path, slow)
     return _real(path, write)

@@ -44,7 +44,7 @@ READS = ("read_shard", "store read", "open_split")  # entries that read a video:
 def tiny_checkpoint(path: Path, cfg) -> Path:
     """What ``skipclip pretrain`` leaves in ``last.ckpt``, for the tiny model: weights, config,
     the checkpoint callback's state (paths inside the run), optimiser and loop state."""
-    from skipclip.method.model import build_skipclip
+    from skipclip.method.build import build_skipclip
 
     folder = path.parent
     callback = {"monitor": "epoch", "best_model_score": torch.tensor(1.0), "best_model_path": str(folder / "epoch0001.ckpt"),

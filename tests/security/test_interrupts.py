@@ -302,12 +302,11 @@ def test_ctrl_c_turned_into_another_error_by_a_library_still_reads_as_an_interru
     from skipclip.engine.runs import prepare_run_dir, read_run, recorded
 
     out = prepare_run_dir(tmp_path / "run", load_config("cpu"), resume=False, force=False, kind="pretrain")
-    with pytest.raises(KeyboardInterrupt):
-        with recorded(out):
-            try:
-                signal.raise_signal(signal.SIGINT)
-            except KeyboardInterrupt:
-                raise RuntimeError("[enforce fail at inline_container.cc:672] . unexpected pos") from None
+    with pytest.raises(KeyboardInterrupt), recorded(out):
+        try:
+            signal.raise_signal(signal.SIGINT)
+        except KeyboardInterrupt:
+            raise RuntimeError("[enforce fail at inline_container.cc:672] . unexpected pos") from None
     assert read_run(out)["status"] == "interrupted"
 
 

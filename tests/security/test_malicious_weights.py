@@ -96,7 +96,7 @@ def test_resume_from_a_foreign_tensor_file_is_a_clear_error(tmp_path, capsys):
 
 
 def test_own_checkpoints_still_load(tmp_path):
-    from skipclip.method.model import build_skipclip
+    from skipclip.method.build import build_skipclip
     from skipclip.weights.initialise import initial_encoder
 
     cfg = tiny_cfg()

@@ -75,13 +75,9 @@ def test_a_killed_run_resumes_to_the_uninterrupted_record(tmp_path, reference, m
     else:
         marker = tmp_path / "saving"
         env = slow_save_env(tmp_path, marker)
-        seen = []
 
-        def when():  # the second checkpoint write has begun and stalls half way
-            if marker.exists():
-                marker.unlink()
-                seen.append(1)
-            return len(seen) >= 2
+        def when():  # the second write of last.ckpt has begun and stalls half way
+            return marker.exists() and marker.read_text().split().count("last.ckpt") >= 2
     code = run_killed(pretrain_args(config, run, STEPS), when, env=env)
     assert code == -9
     status = json.loads((run / "run.json").read_text())["status"]
@@ -122,7 +118,7 @@ def test_force_then_a_kill_leaves_the_old_run_or_the_new_one(tmp_path, reference
     elif moment == "during the first save":
         marker = tmp_path / "saving"
         env = slow_save_env(tmp_path, marker)
-        when = marker.exists
+        when = lambda: marker.exists() and "last.ckpt" in marker.read_text().split()  # noqa: E731
     else:
         def when():  # the new run's first checkpoint is in place
             try:

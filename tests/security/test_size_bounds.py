@@ -29,7 +29,7 @@ def store(tmp_path_factory):
 
 def skipclip_checkpoint(path, **model):
     """A Skip-Clip checkpoint of the tiny model (width 8) whose recorded config says ``model``."""
-    from skipclip.method.model import build_skipclip
+    from skipclip.method.build import build_skipclip
 
     cfg = tiny_cfg()
     config = cfg.to_dict()
@@ -84,7 +84,7 @@ def test_claims_of_weight_files_are_bounded_and_compared_with_the_tensors_before
         _retag(path, **meta)
         files[f"{file} {meta}"] = path
         cases[f"{file} {meta}"] = f"""
-            from skipclip.weights.export import load_encoder
+            from skipclip.weights.exported import load_exported as load_encoder
             load_encoder({str(path)!r})
         """
     for name, ended in run_capped(cases).items():
@@ -92,7 +92,7 @@ def test_claims_of_weight_files_are_bounded_and_compared_with_the_tensors_before
 
 
 def test_honest_exports_still_load(tmp_path):
-    from skipclip.weights.export import load_encoder
+    from skipclip.weights.exported import load_exported as load_encoder
 
     folder = _export(tmp_path)
     assert load_encoder(folder / "context_encoder.safetensors").width == 8
@@ -238,7 +238,7 @@ def test_a_resumed_run_reads_its_config_without_aliases(tmp_path):
     ("data.group_pattern", ["g"], "data.group_pattern must be a string or null"),
     ("trainer.devices", [[0]], "trainer.devices must be"),
     ("data.layout", "nonsense", "data.layout must be null (detect it) or one of"),
-    ("finetune.clip_frames", [16], "finetune.clip_frames must be a single value"),
+    ("finetune.clip_frames", [16], "finetune.clip_frames must be an integer or null, got a list of 1 items"),
     ("optim.max_steps", True, "optim.max_steps must not be a boolean"),
 ])
 def test_a_value_of_another_kind_names_the_key(key, value, wanted):

@@ -111,6 +111,6 @@ def epoch_loader(dataset, batch_size: int, *, shuffle: bool, drop_last: bool, se
         pin_memory=torch.cuda.is_available() if pin_memory is None else pin_memory,
         persistent_workers=False,  # re-created each epoch, so they see the dataset's epoch
         generator=torch.Generator().manual_seed(seed),
-        collate_fn=collate_fn or collate,
+        collate_fn=collate_fn or getattr(dataset, "collate", collate),  # a dataset's own (PretextBatch)
         timeout=timeout if num_workers else 0,
     )

@@ -6,8 +6,9 @@ import logging
 
 import numpy as np
 import torch
-from torch.utils.data import Dataset
+from torch.utils.data import Dataset, default_collate
 
+from skipclip.batch import PretextBatch
 from skipclip.data.failures import FAILED
 from skipclip.data.sampling.crop_flip import random_crop_flip, resize_short_side
 from skipclip.data.sampling.window import PretextWindow
@@ -34,7 +35,9 @@ def group_ids(source: VideoSource) -> np.ndarray:
 class PretextDataset(Dataset):
     """Samples of the Skip-Clip pretext task from a :class:`VideoSource`.
 
-    Each item is a dict of uint8 tensors (normalised later, on the device):
+    Each item is a dict of uint8 tensors (normalised later, on the device), and :meth:`collate`
+    stacks items into a typed :class:`~skipclip.batch.PretextBatch` (a loader from
+    :func:`~skipclip.data.epoch_loader` uses it):
     ``context`` ``(3, K, S, S)``, ``targets`` ``(M, d, 3, S, S)`` nearest first, ``video``, the
     source index, ``group``, the integer id of the video's group (:func:`group_ids`: clips of one
     recording are not each other's negatives), ``skipped``, the unreadable videos passed over for
@@ -42,10 +45,7 @@ class PretextDataset(Dataset):
     for a padded repeat (an index ``i + len(self)`` from an
     :class:`~skipclip.data.sampling.epoch_sampler.EpochSampler` with ``mark_padding``). Negatives are not
     sampled here: they are the targets of the other videos in the batch (see
-    :mod:`skipclip.method.model`, which also drops a repeated video and padded items). With
-    ``far_negatives`` N > 0 an item also holds ``far`` ``(N, d, 3, S, S)``, stretches of the same
-    video beyond the last target (:meth:`PretextWindow.far`), and ``far_valid`` ``(N,)``, False
-    where the video had no frame left beyond the window.
+    :mod:`skipclip.method.model`, which also drops a repeated video and padded items).
 
     Videos shorter than the window are skipped (listed in ``too_short``). A video that fails to
     decode is recorded in ``failed`` and replaced by the next readable one, drawn with a random
@@ -61,11 +61,18 @@ class PretextDataset(Dataset):
         flip_prob: probability of a horizontal flip (same for context and targets).
         seed: base seed; the sample of (epoch, index) is a pure function of (seed, epoch, index).
         train: random crops and flips when True, centre crop otherwise.
-        far_negatives: same-video stretches beyond the window per item (0: none, the paper).
 
     Raises:
         ValueError: no video of the source is long enough for the window.
     """
+
+    @staticmethod
+    def collate(items: list[dict]) -> PretextBatch:
+        """Stack items (``default_collate``) into a :class:`~skipclip.batch.PretextBatch`, their
+        failure reports gathered."""
+        failed = [(str(n), str(r)) for item in items for n, r in (item.get(FAILED) or {}).items()]
+        fields = default_collate([{k: v for k, v in item.items() if k != FAILED} for item in items])
+        return PretextBatch(**fields, failed=failed)
 
     def __init__(
         self,
@@ -77,7 +84,6 @@ class PretextDataset(Dataset):
         flip_prob: float = 0.5,
         seed: int = 0,
         train: bool = True,
-        far_negatives: int = 0,
     ):
         self.source = source
         self.window = window
@@ -87,7 +93,6 @@ class PretextDataset(Dataset):
         self.flip_prob = flip_prob
         self.seed = seed
         self.train = train
-        self.far_negatives = far_negatives
         self.groups = group_ids(source)
         self.epoch = 0
         self.valid: list[int] = []
@@ -153,8 +158,7 @@ class PretextDataset(Dataset):
         if not self.train:
             rng = np.random.default_rng((self.seed, video))
         context_idx, target_idx = w.sample(n, rng, reverse=reverse)  # K, M x d
-        far_idx, far_valid = w.far(n, context_idx, self.far_negatives, rng, reverse=reverse)  # F x d, F
-        idx = np.concatenate([context_idx, target_idx.reshape(-1), far_idx.reshape(-1)])
+        idx = np.concatenate([context_idx, target_idx.reshape(-1)])
         frames = torch.from_numpy(np.ascontiguousarray(self.source.read(video, idx)))  # T x H x W x 3
         frames = frames.permute(0, 3, 1, 2)  # T x 3 x H x W
         if self.short_side is not None:
@@ -164,9 +168,5 @@ class PretextDataset(Dataset):
         context = frames[:k].permute(1, 0, 2, 3).contiguous()  # 3 x K x S x S
         md = w.num_targets * w.target_length
         targets = frames[k:k + md].reshape(w.num_targets, w.target_length, *frames.shape[1:])  # M x d x 3 x S x S
-        item = {"context": context, "targets": targets.contiguous(), "video": video,
+        return {"context": context, "targets": targets.contiguous(), "video": video,
                 "group": int(self.groups[video])}
-        if self.far_negatives:
-            far = frames[k + md:].reshape(self.far_negatives, w.target_length, *frames.shape[1:])  # F x d x 3 x S x S
-            item["far"], item["far_valid"] = far.contiguous(), torch.from_numpy(far_valid)
-        return item

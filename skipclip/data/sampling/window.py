@@ -40,7 +40,7 @@ class PretextWindow:
             raise InvalidInputError(f"target_length (d) must be >= 1, got {self.target_length}")
 
     @classmethod
-    def from_config(cls, cfg) -> "PretextWindow":
+    def from_config(cls, cfg) -> PretextWindow:
         """K, M, r, d of ``cfg.pretext``."""
         p = cfg.pretext
         return cls(p.context_frames, p.num_targets, p.sampling_rate, p.target_length)
@@ -100,31 +100,3 @@ class PretextWindow:
         if reverse:
             context, targets = num_frames - 1 - context, num_frames - 1 - targets
         return context, targets
-
-    def far(self, num_frames: int, context: np.ndarray, count: int, rng: np.random.Generator,
-            reverse: bool = False) -> tuple[np.ndarray, np.ndarray]:
-        """Frame indices of ``count`` stretches of d frames of the same video that start after the
-        window (further ahead than the M-th target, in the direction the sample was drawn), drawn
-        uniformly with replacement: the same-video "far" negatives.
-
-        Args:
-            num_frames: N.
-            context: the context indices :meth:`sample` returned (they give the start t).
-            count: stretches to draw.
-            rng: random generator.
-            reverse: the sample was drawn from the reversed video.
-
-        Returns:
-            indices ``(count, d)`` in [0, N) and a boolean ``(count,)``, False where the video has no
-            frame left beyond the window (those rows repeat the context's first frame, to be masked).
-        """
-        d = self.target_length
-        t = num_frames - 1 - int(context[0]) if reverse else int(context[0])  # start, in sampling order
-        first, last = t + self.length, num_frames - d  # far stretch starts, in sampling order
-        if count == 0 or first > last:
-            return np.full((count, d), int(context[0])), np.zeros(count, dtype=bool)
-        starts = rng.integers(first, last + 1, size=count)  # count
-        idx = starts[:, None] + np.arange(d)[None, :]  # count x d
-        if reverse:
-            idx = num_frames - 1 - idx
-        return idx, np.ones(count, dtype=bool)

@@ -8,7 +8,8 @@ class.
 from __future__ import annotations
 
 import errno
-from typing import Protocol, Sequence, runtime_checkable
+from collections.abc import Sequence
+from typing import Protocol, runtime_checkable
 
 import numpy as np
 
@@ -72,7 +73,7 @@ class VideoSource(Protocol):
     def num_frames(self, index: int) -> int:
         """Number of frames of video ``index``."""
 
-    def read(self, index: int, frames: Sequence[int]) -> np.ndarray:
+    def read(self, index: int, frames: Sequence[int] | np.ndarray) -> np.ndarray:
         """Frames of video ``index`` at the given indices (any order, repeats allowed).
 
         Returns:
@@ -106,7 +107,7 @@ class SubsetSource:
     def num_frames(self, index: int) -> int:
         return self.source.num_frames(self.indices[index])
 
-    def read(self, index: int, frames: Sequence[int]) -> np.ndarray:
+    def read(self, index: int, frames: Sequence[int] | np.ndarray) -> np.ndarray:
         return self.source.read(self.indices[index], frames)
 
     def label(self, index: int) -> int:
@@ -136,11 +137,11 @@ class InMemorySource:
     def num_frames(self, index: int) -> int:
         return len(self.frames[index])
 
-    def read(self, index: int, frames: Sequence[int]) -> np.ndarray:
-        frames = np.asarray(frames)
-        if frames.size and (frames.min() < 0 or frames.max() >= len(self.frames[index])):
+    def read(self, index: int, frames: Sequence[int] | np.ndarray) -> np.ndarray:
+        idx = np.asarray(frames)
+        if idx.size and (idx.min() < 0 or idx.max() >= len(self.frames[index])):
             raise VideoReadError(self.name(index), f"frame index out of range 0..{len(self.frames[index]) - 1}")
-        return self.frames[index][frames]
+        return self.frames[index][idx]
 
     def label(self, index: int) -> int:
         return self.source.label(index)

@@ -9,8 +9,8 @@ for variable-frame-rate footage.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import av
 import numpy as np

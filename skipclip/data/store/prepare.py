@@ -299,12 +299,9 @@ def fingerprint(src: Path) -> dict:
 def _same_video(prior: dict | None, now: dict, shard: Path) -> bool:
     """Whether ``shard``, recorded as ``prior``, was made from the video whose fingerprint is ``now``.
 
-    With a record: its size and modification time must match (a record of skipclip < 0.2, with
-    neither, is trusted). Without one (killed before the first manifest save), a shard newer than
-    the video is taken as made from it."""
+    With a record: its size and modification time must match. Without one (killed before the first
+    manifest save), a shard newer than the video is taken as made from it."""
     if prior is not None:
-        if "source_size" not in prior:
-            return True
         return (prior.get("source_size"), prior.get("source_mtime_ns")) == \
             (now.get("source_size"), now.get("source_mtime_ns"))
     return "source_mtime_ns" not in now or shard.stat().st_mtime_ns >= now["source_mtime_ns"]

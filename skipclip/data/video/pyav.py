@@ -9,10 +9,10 @@ frame ``i`` is the i-th frame shown, whatever the gaps between timestamps.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
-from typing import Callable
 
 import av
 import numpy as np

@@ -69,6 +69,26 @@ def _seconds(value: str, where: str) -> int:
     return seconds
 
 
+def _csv_rows(csvs: dict[str, Path]) -> dict[str, list[tuple[int, dict]]]:
+    """The non-blank rows of each split's CSV with their line numbers.
+
+    Raises:
+        SplitError: a CSV that cannot be read, or one with a header but no rows.
+    """
+    rows: dict[str, list[tuple[int, dict]]] = {}
+    for role, f in csvs.items():
+        try:
+            rows[role] = [(n, r) for n, r in enumerate(csv.DictReader(_text(f)), 2)
+                          if any(isinstance(v, str) and v.strip() for v in r.values())]
+        except SplitError:
+            raise
+        except (csv.Error, ValueError) as exc:
+            raise SplitError(f"{f} is not a readable CSV ({str(exc)[:100]}); re-download the annotations") from None
+        if not rows[role]:
+            raise SplitError(f"{f} has a header but no clips: the {role} split is empty; re-download the annotations")
+    return rows
+
+
 def parse(root: str | Path, csvs: dict[str, Path] | None = None) -> tuple[list[str], list[VideoEntry], dict[str, str]]:
     """Entries of every annotation CSV; classes are the training CSV's labels, sorted.
 
@@ -83,17 +103,7 @@ def parse(root: str | Path, csvs: dict[str, Path] | None = None) -> tuple[list[s
     files: dict[str, list[str]] = {}
     for p in list_videos(root):
         files.setdefault(Path(p).stem, []).append(p)
-    rows: dict[str, list[tuple[int, dict]]] = {}
-    for role, f in csvs.items():
-        try:
-            rows[role] = [(n, r) for n, r in enumerate(csv.DictReader(_text(f)), 2)
-                          if any(isinstance(v, str) and v.strip() for v in r.values())]
-        except SplitError:
-            raise
-        except (csv.Error, ValueError) as exc:
-            raise SplitError(f"{f} is not a readable CSV ({str(exc)[:100]}); re-download the annotations") from None
-        if not rows[role]:
-            raise SplitError(f"{f} has a header but no clips: the {role} split is empty; re-download the annotations")
+    rows = _csv_rows(csvs)
     classes = sorted({(r.get("label") or "").strip() for _, r in rows["train"]})
     if "" in classes:
         raise SplitError(f"{csvs['train']}: some rows have no label; the training CSV must label every clip")

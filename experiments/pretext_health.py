@@ -2,7 +2,7 @@
 held-out rank accuracy with its 95 % interval at step 0 and at the end, the training sample's,
 the pixel and untrained-f baselines and the online kNN top-1 (docs/pretext-health.md).
 
-    OMP_NUM_THREADS=1 python benchmarks/pretext_health.py --data DATA --out OUT [--config cpu-real]
+    OMP_NUM_THREADS=1 python experiments/pretext_health.py --data DATA --out OUT [--config cpu-real]
         [--seeds 3] [--set KEY=VALUE ...]
 
 DATA is ``synthetic``, a prepared store or a raw video folder. Each seed runs exactly

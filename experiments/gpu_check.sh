@@ -8,13 +8,13 @@
 #   1. eager, at the largest batch that fits: tries 256, 192, 128, 96, 64, 32 videos (an
 #      out-of-memory exits with status 3 and the next size is tried);
 #   2. the same batch with --compile (both encoders through torch.compile), if time is left;
-#   3. benchmarks/paper_memory.py on the GPU: memory per sample (fp32, bf16), the largest batch per
+#   3. experiments/paper_memory.py on the GPU: memory per sample (fp32, bf16), the largest batch per
 #      24/40/80 GB card, GPUs for the global batch of 128, FLOPs per sample and the 600-epoch
 #      projection, as the README's table measured on CPU (under a minute).
 #
 # Needs torch, torchvision, lightning and PyYAML; no PyAV (nothing on this path decodes video) and
 # no network. Runs from a source checkout, no install needed. Under 8 minutes in all.
-# Usage: bash benchmarks/gpu_check.sh [OUT_DIR]   -> OUT_DIR/gpu_eager.json, gpu_compiled.json, paper_memory.json
+# Usage: bash experiments/gpu_check.sh [OUT_DIR]   -> OUT_DIR/gpu_eager.json, gpu_compiled.json, paper_memory.json
 
 set -u
 cd "$(dirname "$0")/.."
@@ -44,7 +44,7 @@ bench() {  # bench TIMEOUT_S BATCH JSON [extra flags...]
 
 rm -f "$OUT/gpu_eager.json" "$OUT/gpu_compiled.json" "$OUT/paper_memory.json"
 echo "== memory per sample at the paper's shapes"
-timeout 120 "$PY" benchmarks/paper_memory.py --device cuda --json "$OUT/paper_memory.json" \
+timeout 120 "$PY" experiments/paper_memory.py --device cuda --json "$OUT/paper_memory.json" \
   || echo "paper_memory.py did not finish (exit $?)"
 batch=""
 for b in 256 192 128 96 64 32; do

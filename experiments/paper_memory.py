@@ -28,7 +28,7 @@ MFU), data loading assumed hidden behind compute.
 Usage (counted: ~2 min on 2 shared CPU cores; CPU steps keep channels_last off, since oneDNN's
 7x7x7 bf16 convolution backward crashes on channels_last_3d here):
 
-    python benchmarks/paper_memory.py [--device cuda] [--measure-peak] [--mfu 0.35] [--json OUT.json]
+    python experiments/paper_memory.py [--device cuda] [--measure-peak] [--mfu 0.35] [--json OUT.json]
 """
 
 from __future__ import annotations
@@ -75,7 +75,7 @@ def paper_model(device, channels_last: bool):
     import torch
 
     from skipclip.config import load_config
-    from skipclip.method.model import build_skipclip
+    from skipclip.method.build import build_skipclip
 
     crop = CROP["size"]
     cfg = load_config("paper", {"trainer.channels_last": channels_last, "data.crop_size": crop,
@@ -92,7 +92,7 @@ def step_of(model, cfg, batch_size: int, device, precision: str, fake_mode=None)
     from skipclip.bench.steps import make_batch
 
     cfg.data.batch_size = batch_size
-    batch = {k: v.to(device) for k, v in make_batch(cfg, device).items()}
+    batch = make_batch(cfg, device).map(lambda v: v.to(device))
     if fake_mode is not None:
         batch = {k: fake_mode.from_tensor(v) for k, v in batch.items()}
 

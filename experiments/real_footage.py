@@ -5,7 +5,7 @@ Skip-Clip spread therefore includes the pretraining seed. Also prints the pretex
 pretraining (held-out rank accuracy over many windows, docs/pretext-health.md, and the online kNN
 top-1 where the data has labels).
 
-    OMP_NUM_THREADS=1 python benchmarks/real_footage.py --data STORE --out OUT [--seeds 3]
+    OMP_NUM_THREADS=1 python experiments/real_footage.py --data STORE --out OUT [--seeds 3]
 
 Runs exactly these commands (each skipped when its output already exists, an unfinished pretraining
 run resumed, so an interrupted benchmark is finished, or a finished one re-tabled, by running it again):

@@ -2,7 +2,7 @@
 Lightning, no checkpoints) on a data set at ``cpu-real``'s settings, to see within a minute or two
 whether a variant lowers the ranking term on fresh training windows and lifts held-out health.
 
-    OMP_NUM_THREADS=1 python benchmarks/pretext_loop.py --data STORE [--steps 150] [--lr 1e-3]
+    OMP_NUM_THREADS=1 python experiments/pretext_loop.py --data STORE [--steps 150] [--lr 1e-3]
         [--listwise] [--set KEY=VALUE ...]
 
 Prints every 25 steps the mean ranking term (Eq. 1) and in-batch rank accuracy, then the held-out
@@ -12,7 +12,7 @@ window's targets (each target against all later ones in a softmax at temperature
 exploration here, not a setting. Windows change every epoch as in pretraining (the data set's
 ``set_epoch``), so the in-batch accuracy is on windows not seen before.
 
-Measured figures (docs/results.md) come from ``benchmarks/pretext_health.py``, which runs the real
+Measured figures (docs/results.md) come from ``experiments/pretext_health.py``, which runs the real
 ``skipclip pretrain`` over 3 seeds; this loop reproduces its 150-step end point within the noise
 (kinetics-tiny seed 0: 0.559 here, 0.563 there) and only says where to look.
 """
@@ -29,13 +29,20 @@ from skipclip.config.load import parse_sets
 from skipclip.data import open_data
 from skipclip.eval import pretext_health as ph
 from skipclip.eval.health_callback import PretextHealthMonitor
-from skipclip.method import build_skipclip, losses
+from skipclip.method import SkipClipModel, build_skipclip
 from skipclip.recipes.pretrain import make_loader, pretext_datasets
+
+
+class ListwiseSkipClip(SkipClipModel):
+    """Skip-Clip with Plackett-Luce (:func:`listwise_ranking_loss`) in place of Eq. 1."""
+
+    def ranking_loss(self, pos: torch.Tensor) -> torch.Tensor:
+        return listwise_ranking_loss(pos, self.rank_margin)
 
 
 def listwise_ranking_loss(pos: torch.Tensor, margin: float, temperature: float = 0.1) -> torch.Tensor:
     """Plackett-Luce over the targets, nearest first: ``sum_i -log softmax_{j >= i}(s_j / T)[i]``
-    per window, averaged (``margin`` unused: same signature as :func:`losses.ranking_loss`)."""
+    per window, averaged (``margin`` unused: same signature as :meth:`SkipClipModel.ranking_loss`)."""
     s = pos / temperature  # B x M
     m = s.shape[1]
     later = torch.ones(m, m, dtype=torch.bool, device=s.device).triu()  # [i, j]: j >= i
@@ -63,13 +70,16 @@ def main() -> None:
     ap.add_argument("--set", nargs="+", default=[], metavar="KEY=VALUE")
     args = ap.parse_args()
     torch.set_num_threads(1)
-    if args.listwise:
-        losses.ranking_loss = listwise_ranking_loss
     cfg = load_config("cpu-real", {"trainer.seed": args.seed}, sets=parse_sets(args.set))
     torch.manual_seed(args.seed)
     splits = open_data(args.data, cfg)
     train, _ = pretext_datasets(cfg, args.data, splits)
     model = build_skipclip(cfg)
+    if args.listwise:  # the same encoders and settings, its ranking term replaced (SkipClipModel.ranking_loss)
+        model = ListwiseSkipClip(model.context_encoder, model.frame_encoder, model.rotation_head,
+                                 rank_margin=model.rank_margin, neg_margin=model.neg_margin, negatives=model.negatives,
+                                 channels_last=model.channels_last, contrastive=model.contrastive,
+                                 temperature=model.temperature)
     monitor = PretextHealthMonitor.from_config(cfg, splits, model)
     cpu = torch.device("cpu")
 

@@ -2,7 +2,7 @@
 built-in synthetic videos: pretrain each variant with the same budget and seed, then report the
 held-out pretext health and the few-shot linear probe of the demo (3 probe seeds).
 
-    python benchmarks/pretext_choices.py --epochs 25 --out /tmp/choices
+    python experiments/pretext_choices.py --epochs 25 --out /tmp/choices
 
 Prints a table and writes OUT/choices.json.
 """
@@ -21,7 +21,8 @@ VARIANTS = {
     "margins 0.1/0.1, rotated copies (default)": {},
     "margins 0.05/0.05": {"pretext.rank_margin": 0.05, "pretext.neg_margin": 0.05},
     "margins 0.3/0.3": {"pretext.rank_margin": 0.3, "pretext.neg_margin": 0.3},
-    "ranking on rotated targets": {"pretext.rotation_input": "targets"},
+    # "ranking on rotated targets" (pretext.rotation_input: targets) was measured here and lost
+    # (docs/paper-fidelity.md); removed in 0.2
 }
 
 

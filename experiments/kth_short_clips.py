@@ -1,7 +1,7 @@
 """Cut the six KTH videos of ../shared/data/real-clips/kth into ~2 s clips laid out as UCF101, so
 the real-footage measurements can run on short clips of three action classes.
 
-    python benchmarks/kth_short_clips.py --kth ../shared/data/real-clips/kth --out /tmp/kth-2s
+    python experiments/kth_short_clips.py --kth ../shared/data/real-clips/kth --out /tmp/kth-2s
 
 Each video gives consecutive 2 s segments. `--split time` (default): the first two thirds of a
 video's segments are training clips, the rest test clips; train and test clips share people and
@@ -11,7 +11,7 @@ handclapping trained on scenario d1 and tested on d2 (person01 both; KTH ships o
 here, so jogging is left out and 2 classes remain). Groups of three consecutive segments keep
 neighbours together when the validation split is drawn.
 
-    python benchmarks/kth_short_clips.py --split video --out /tmp/kth-2s-video
+    python experiments/kth_short_clips.py --split video --out /tmp/kth-2s-video
 """
 
 from __future__ import annotations
