@@ -80,7 +80,7 @@ def _copy(tiny: Path, which: str, dest: Path) -> Path:
 
 def _entries(group: str, root: Path, inner: str, cfg, rng) -> dict:
     from skipclip.config import load_config
-    from skipclip.recipes.features import load_encoder
+    from skipclip.weights import load_encoder
     from skipclip.weights.initialise import initial_encoder
     from skipclip.weights.read import read_checkpoint
 

@@ -39,7 +39,7 @@ def store(tmp_path_factory):
 
 def skipclip_checkpoint(path, **sections):
     """A Skip-Clip checkpoint of the tiny model (width 8) whose recorded config has ``sections`` changed."""
-    from skipclip.method.model import build_skipclip
+    from skipclip.method import build_skipclip
 
     cfg = tiny_cfg()
     config = cfg.to_dict()
@@ -95,7 +95,7 @@ def test_sizes_a_checkpoint_records_are_bounded_and_the_file_named(tmp_path, sec
     if key == "crop_size":  # crop <= short side, so only the upper bound can refuse it
         sections[section]["short_side"] = 6000
     ckpt = skipclip_checkpoint(tmp_path / "last.ckpt", **sections)
-    ended = run_capped(f"from skipclip.recipes.features import load_encoder\nload_encoder({str(ckpt)!r})")
+    ended = run_capped(f"from skipclip.weights import load_encoder\nload_encoder({str(ckpt)!r})")
     assert ended.kind == "InvalidInputError", ended
     assert str(ckpt) in ended.message and f"{section}.{key}" in ended.message, ended.message
 
@@ -429,7 +429,7 @@ def test_outputs_under_a_file_are_refused_before_the_work(tmp_path):
 def test_a_checkpoint_width_out_of_bounds_names_the_file(tmp_path):
     ckpt = skipclip_checkpoint(tmp_path / "wide.ckpt", model={"width": 100_000})
     ended = run_capped({
-        "features": f"from skipclip.recipes.features import load_encoder\nload_encoder({str(ckpt)!r})",
+        "features": f"from skipclip.weights import load_encoder\nload_encoder({str(ckpt)!r})",
         "export": f"from skipclip.weights.export import export_encoders\n"
                   f"export_encoders({str(ckpt)!r}, {str(tmp_path / 'export')!r})",
         "init": f"from skipclip.config import load_config\nfrom skipclip.weights.initialise import initial_encoder\n"
