@@ -88,9 +88,11 @@ def check_json_out(path: str | None, force: bool) -> None:
     from pathlib import Path
 
     from skipclip.errors import OutputExistsError
+    from skipclip.utils.out_paths import check_out_file
 
     if path is None:
         return
+    check_out_file(path, "--json")
     if Path(path).is_dir():
         raise OutputExistsError(f"--json {path} is a folder; give the path of a file to write")
     if Path(path).exists() and not force:

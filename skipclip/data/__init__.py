@@ -16,6 +16,7 @@ from skipclip.batch import PretextBatch
 from skipclip.data.catalog.carve import CoverageWarning, carve
 from skipclip.data.catalog.doctor import DoctorReport, examine, wrap_names
 from skipclip.data.catalog.index import (
+    MAX_CLASSES,
     DatasetIndex,
     SplitError,
     VideoEntry,
@@ -44,6 +45,7 @@ from skipclip.data.sampling.video_windows import VideoWindows, centre_window
 from skipclip.data.sampling.window import PretextWindow
 from skipclip.data.sources.base import (
     InMemorySource,
+    MachineFaultError,
     SubsetSource,
     VideoReadError,
     VideoSource,
@@ -78,4 +80,5 @@ __all__ = [
     "HEALTH_STRIDE", "HealthDataset", "health_windows",  # sampling/health.py
     "VideoWindows", "centre_window",  # sampling/video_windows.py
     "test_split_size",  # open.py
+    "MAX_CLASSES", "MachineFaultError",
 ]

@@ -20,7 +20,7 @@ import lightning as L
 import numpy as np
 import torch
 
-from skipclip.data import ClipDataset, HealthDataset, PretextWindow, SubsetSource
+from skipclip.data import ClipDataset, HealthDataset, MachineFaultError, PretextWindow, SubsetSource
 from skipclip.errors import InvalidInputError
 from skipclip.eval.features import CachedBatches, pooled_features
 from skipclip.eval.knn import knn_accuracy
@@ -185,7 +185,8 @@ class PretextHealthMonitor(L.Callback):
             try:
                 h.knn_top1, h.knn_step = self.knn.top1(model.context_encoder, device), step
                 logged["knn/top1"] = h.knn_top1
-            except InvalidInputError as exc:  # e.g. every query video unreadable: training goes on
+            except (InvalidInputError, MachineFaultError) as exc:  # e.g. every query video unreadable, or the
+                # machine out of memory or threads (no video is called unreadable for it): training goes on
                 log.warning("online kNN skipped at step %d: %s", step, exc)
         return logged
 

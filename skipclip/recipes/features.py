@@ -27,6 +27,7 @@ from skipclip.eval.features import average_by_video, count_windows, window_featu
 from skipclip.models import ContextEncoder
 from skipclip.models.preprocess import Preprocess
 from skipclip.utils.io import atomic_write
+from skipclip.utils.out_paths import check_out_file
 from skipclip.utils.progress import Progress
 from skipclip.weights import EncoderSource, load_encoder, preprocess_of
 from skipclip.weights.exported import write_safetensors
@@ -129,7 +130,7 @@ def check_features_out(out: str | Path, force: bool) -> Path:
         InvalidInputError: a suffix other than ``.npz`` / ``.safetensors``.
         OutputExistsError: ``out`` exists and ``force`` is not given.
     """
-    out = Path(out)
+    out = check_out_file(out)  # a folder, or a parent that is a file: refused before the work
     if out.suffix not in SUFFIXES:
         raise InvalidInputError(f"--out {out}: name a .npz or .safetensors file (the suffix picks the format)")
     if out.exists() and not force:

@@ -16,6 +16,7 @@ from skipclip.config.validate import MAX_WIDTH
 from skipclip.errors import InputNotFoundError, InvalidInputError
 from skipclip.models import ContextEncoder, FrameEncoder
 from skipclip.utils.io import atomic_write
+from skipclip.utils.safe_read import check_regular
 from skipclip.weights.state import (
     MAX_IN_CHANNELS,
     build_checked,
@@ -49,8 +50,9 @@ def read_exported(path: str | Path) -> tuple[dict, dict]:
     """
 
     path = Path(path)
-    if not path.is_file():
+    if not path.exists():
         raise InputNotFoundError(f"weight file {path} does not exist")
+    check_regular(path, "weight file")  # a FIFO or a device is refused, never opened by safetensors
     try:
         with safe_open(str(path), framework="pt") as fh:
             raw = fh.metadata() or {}
@@ -79,7 +81,7 @@ def _exported_config(meta: dict, path) -> dict:
         return {}
     if not isinstance(config, dict):
         raise InvalidInputError(f"{path}: metadata 'config' is a {type(config).__name__}, not a mapping")
-    validate(config_from_dict(config, f"{path} metadata 'config'"))
+    validate(config_from_dict(config, f"{path} metadata 'config'"), f"{path} metadata 'config'")
     return config
 
 

@@ -141,6 +141,6 @@ def load_skipclip(ckpt_path: str | Path):
     if not raw:
         raise InvalidInputError(f"{ckpt_path} records no configuration (hyper_parameters.config); it was not written "
                          "by `skipclip pretrain`")
-    cfg = validate(config_from_dict(raw, f"{ckpt_path} config"))
+    cfg = validate(config_from_dict(raw, f"{ckpt_path} config"), f"{ckpt_path} (its recorded config)")
     model = build_checked(lambda: build_skipclip(cfg), sub_state(obj, skipclip_prefix(obj) or ""), str(ckpt_path))
     return model.eval(), cfg

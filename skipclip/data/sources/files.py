@@ -16,7 +16,7 @@ import av
 import numpy as np
 
 from skipclip.data.catalog.index import VideoEntry
-from skipclip.data.sources.base import VideoReadError
+from skipclip.data.sources.base import VideoReadError, machine_fault
 from skipclip.data.video.pyav import _open, check_source_size, decode_into, probe, resized_size
 
 
@@ -67,7 +67,10 @@ class VideoFileSource:
             got = self._decode(index, unique, pts if len(pts) == n else None)
             if got is None:  # timestamps did not line up after the seek: decode from the start
                 got = self._decode(index, unique, None)
-        except av.error.FFmpegError as exc:
+        except (av.error.FFmpegError, MemoryError) as exc:
+            fault = machine_fault(str(self.path(index)), exc)  # the machine's, not the video's
+            if fault is not None:
+                raise fault from exc
             raise VideoReadError(str(self.path(index)), f"decoding failed: {exc.strerror or exc}") from exc
         if len(got) < len(unique):
             raise VideoReadError(str(self.path(index)), f"only {len(got)} of {len(unique)} wanted frames decode; "
