@@ -1,6 +1,7 @@
 """Pretext health that can tell learning from noise: pretrain over several seeds and tabulate the
 held-out rank accuracy with its 95 % interval at step 0 and at the end, the training sample's,
-the pixel and untrained-f baselines and the online kNN top-1 (docs/pretext-health.md).
+the pixel and untrained-f baselines, the model minus each baseline on the same windows (paired,
+cluster-t interval over videos), the verdict and the online kNN top-1 (docs/pretext-health.md).
 
     OMP_NUM_THREADS=1 python experiments/pretext_health.py --data DATA --out OUT [--config cpu-real]
         [--seeds 3] [--set KEY=VALUE ...]
@@ -37,6 +38,9 @@ COLUMNS = {
     "untrained_f": ("untrained f", lambda h: (h["baselines"].get("untrained_f") or {}).get("rank_acc"),
                     lambda h: (h["baselines"].get("untrained_f") or {}).get("rank_acc_ci")),
 }
+for _name, _label in (("step0", "end - step 0"), ("pixel", "end - pixels"), ("untrained_f", "end - untrained f")):
+    COLUMNS[f"vs_{_name}"] = (_label, lambda h, n=_name: ((h.get("vs") or {}).get(n) or {}).get("diff"),
+                              lambda h, n=_name: ((h.get("vs") or {}).get(n) or {}).get("ci"))
 
 
 def pretrain(args, seed: int) -> Path:
@@ -57,7 +61,8 @@ def seed_row(seed: int, run_dir: Path) -> dict:
         sys.exit(f"{run_dir}/run.json has no pretext health: a run of an older skipclip, or pretext.health_windows 0; "
                  "delete the run folder to pretrain it again")
     row = {"seed": seed, "steps": info["summary"]["steps"], "windows": h["windows"], "videos": h["videos"],
-           "train_windows": h["train_windows"], "knn_top1": h.get("knn_top1")}
+           "train_windows": h["train_windows"], "knn_top1": h.get("knn_top1"),
+           "verdict": h.get("verdict"), "bn_stats": (h.get("bn_stats") or {}).get("kind", "running")}
     for key, (_, value, ci) in COLUMNS.items():
         row[key], row[f"{key}_ci"] = value(h), ci(h)
     return row
@@ -75,7 +80,10 @@ def table(rows: list[dict], title: str) -> str:
         if r.get(key) is None:
             return "-"
         ci = r.get(f"{key}_ci")
-        return f"{r[key]:.3f} [{ci[0]:.3f}, {ci[1]:.3f}]" if ci else f"{r[key]:.3f}"
+        sign = "+" if key.startswith("vs_") else ""
+        if ci and None not in ci:
+            return f"{r[key]:{sign}.3f} [{ci[0]:{sign}.3f}, {ci[1]:{sign}.3f}]"
+        return f"{r[key]:{sign}.3f}"
 
     keys = [*COLUMNS, "knn_top1"]
     head = ["seed", "steps", "windows (videos)", *(COLUMNS[k][0] for k in COLUMNS), "kNN top-1"]
@@ -86,9 +94,12 @@ def table(rows: list[dict], title: str) -> str:
     means = [spread(rows, k) for k in keys]
     lines.append("| mean ± sd | | | " + " | ".join(f"{m:.3f} ± {s:.3f}" if m is not None else "-" for m, s in means)
                  + " |")
-    lines += ["", "Rank accuracy: pairwise accuracy of the targets' order by score (ties count one half), over "
-              "many fixed windows of the held-out videos; [95% interval: percentile bootstrap over videos]. "
-              "Step 0, pixels and untrained f are measured on the same held-out windows "
+    learned = sum(1 for r in rows if (r.get("verdict") or "").startswith("learned"))
+    lines += ["", f"Learned (end above step 0 by its paired interval) in {learned} of {len(rows)} seeds. "
+              "Rank accuracy: pairwise accuracy of the targets' order by score (ties count one half), over "
+              "many fixed windows of the held-out videos; [95% cluster-t interval over videos]; `end - X`: the "
+              "model minus X on the same windows. Step 0, pixels and untrained f are measured on the same "
+              f"held-out windows; batch norm: {', '.join(sorted({r['bn_stats'] for r in rows}))} statistics "
               "(docs/pretext-health.md)."]
     return "\n".join(lines)
 

@@ -93,6 +93,14 @@ def main(argv: list[str] | None = None) -> int:
     for old, new in renamed_in(sys.argv[1:] if argv is None else argv):
         print(f"skipclip: note: {old} is now {new}; the old name goes in a later release", file=sys.stderr)
     setup_logging()
+    from skipclip.commands.defaults import check_data
+    from skipclip.errors import SkipClipError
+
+    try:
+        check_data(getattr(args, "data", None))  # before any heavy import: a wrong path fails at once
+    except SkipClipError as exc:
+        print(f"skipclip {args.command}: error: {exc}", file=sys.stderr)
+        return 2
     from skipclip.utils.quiet import quiet_lightning
 
     quiet_lightning()  # no "GPU available" banners or tips in any command
@@ -101,20 +109,15 @@ def main(argv: list[str] | None = None) -> int:
     keep_freed_memory()  # ~12-15 % faster CPU steps: no page faults for each step's activations
     import warnings
 
-    default_format = warnings.formatwarning
+    from skipclip.utils.quiet import one_line_warnings
 
-    def formatwarning(message, category, filename, lineno, line=None):  # skipclip's own: one line, no source
-        if category.__module__.startswith("skipclip"):
-            return f"warning: {message}\n"
-        return default_format(message, category, filename, lineno, line)
-
-    warnings.formatwarning = formatwarning
+    one_line_warnings()  # skipclip's own: one line, no source
     # a deprecation inside Lightning's own code, not the user's to act on
     warnings.filterwarnings("ignore", message=".*isinstance\\(treespec, LeafSpec\\)`.*")
     if not getattr(args, "command", None):
         parser.print_help()
         return 0
-    from skipclip.errors import SkipClipError, Terminated
+    from skipclip.errors import Terminated
 
     try:
         return int(args._module.run(args) or 0)

@@ -84,7 +84,7 @@ def test_the_cli_says_what_an_old_name_is_now_called(capsys, tmp_path):
     assert "is now" not in capsys.readouterr().err
     assert main(["prepare", "--videos", str(tmp_path / "none"), "--out", str(tmp_path / "s")]) == 2
     err = capsys.readouterr().err
-    assert "note: --videos is now --data" in err and "does not exist" in err
+    assert "note: --videos is now --data" in err and "no such file or folder" in err
 
 
 @pytest.mark.e2e

@@ -19,6 +19,7 @@ PAPER_PRETRAINING = {
     "model.context_arch": "r3d18_hara",  # "a 3D ResNet-18 [4]" (Hara et al.)
     "model.width": 64,  # "C = 512" channels in the last stage
     "model.shortcut": "A",  # Hara et al.'s ResNet-18 shortcut
+    "model.last_stride": 2,  # ResNet-18's stride in the last stage: "7 x 7" cells at 224 px
     "data.crop_size": 224,  # "The input frames are resized to 224x224 pixels"
     "data.batch_size": 128,  # "a batch size of 128"
     "data.batch_per": "global",  # ... over all GPUs together

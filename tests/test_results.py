@@ -233,6 +233,9 @@ def test_pretrain_summary_is_run_json_summary_and_carries_health_beside_it():
         "monitor_s",
         "validations",
         "precision",
+        "bn_stats",
+        "val_videos",
+        "test_videos",
     ]
     assert list(s.to_dict()) == keys and s.to_dict()["budget"] == used.to_dict()
     assert s.to_dict(with_health=True) == {**s.to_dict(), "health": None}

@@ -4,8 +4,7 @@ From a video to features::
 
     import skipclip
     encoder = skipclip.load_encoder("runs/kth")               # a run folder, .ckpt, export folder or .safetensors
-    clip = skipclip.read_clip("person01_boxing_d2_uncomp.avi", frames=None)  # uint8 (T, H, W, 3)
-    vector = skipclip.features(encoder, clip)                 # (C,): the mean over its windows
+    vector = skipclip.features(encoder, "person01_boxing_d2_uncomp.avi")  # torch (C,): as `skipclip features`
 
 Training, as the commands do it, each returning a typed result::
 

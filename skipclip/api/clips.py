@@ -9,11 +9,17 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from skipclip.data import VideoEntry, VideoFileSource
+from skipclip.config import Config
+from skipclip.config.finetune_settings import finetune_settings
+from skipclip.data import VideoEntry, VideoFileSource, VideoReadError
 from skipclip.errors import InputNotFoundError, InvalidInputError
+from skipclip.eval.features import average_by_video, window_features
 from skipclip.models import ContextEncoder
 from skipclip.models.preprocess import Preprocess, as_frames
+from skipclip.utils.quiet import one_line_warnings
 from skipclip.weights import load_encoder as _load_encoder
+
+one_line_warnings()  # a CoverageWarning reads as in the commands, without a source line
 
 
 def load_encoder(path: str | Path) -> torch.nn.Module:
@@ -75,30 +81,39 @@ def read_clip(path: str | Path, start: int = 0, frames: int | None = 16,
 @torch.no_grad()
 def features(encoder: torch.nn.Module, clip, per_window: bool = False) -> torch.Tensor:
     """g's feature of a video: the mean over its non-overlapping ``encoder.transforms.frames``-frame
-    windows of the globally pooled output, each window preprocessed by ``encoder.transforms``: the
-    vector ``skipclip features`` writes for the video.
+    windows of the globally pooled output, each window preprocessed by ``encoder.transforms``.
+
+    Given a video file, the frames are read exactly as ``skipclip features`` reads a video folder
+    (decoded once at ``encoder.transforms.short_side``, the same windows, crops and batches), so
+    the vector is the row the command writes for that video.
 
     Args:
         encoder: from :func:`load_encoder`.
-        clip: uint8 frames ``(T, H, W, 3)`` (:func:`read_clip`), at least one window long; or an
-            already preprocessed float clip ``(3, T, S, S)`` / ``(B, 3, T, S, S)`` (one window each).
+        clip: a video file (``str`` or ``Path``); or uint8 frames ``(T, H, W, 3)``, a NumPy array
+            (:func:`read_clip`) or a tensor, at least one window long; or an already preprocessed
+            float tensor ``(3, T, S, S)`` / ``(B, 3, T, S, S)`` (one window each).
         per_window: return every window's feature ``(W, C)`` instead of the mean.
 
     Returns:
-        ``(C,)`` float32 on the CPU (``(W, C)`` with ``per_window``; ``(B, C)`` for a float batch).
+        a ``torch.Tensor`` (not NumPy: ``.numpy()`` converts it), float32 on the CPU: ``(C,)``;
+        ``(W, C)`` with ``per_window``; ``(B, C)`` for a float batch.
 
     Raises:
+        InputNotFoundError: no such video file.
         InvalidInputError: frames shorter than one window, or of the wrong type or shape; an
             encoder other than a context encoder g.
+        VideoReadError: an unreadable video file.
     """
     if not isinstance(encoder, ContextEncoder):
         raise InvalidInputError(f"features come from a context encoder g (skipclip.load_encoder of a run, a "
                                 f"checkpoint or context_encoder.safetensors), got a {type(encoder).__name__}")
+    if isinstance(clip, (str, Path)):
+        return _file_features(encoder, Path(clip), per_window)
     device = next(encoder.parameters()).device
     was_training = encoder.training
     encoder.eval()
     try:
-        if torch.is_tensor(clip) and clip.is_floating_point():
+        if torch.is_tensor(clip) and clip.is_floating_point() and not _frames_last(clip):
             x = clip if clip.dim() == 5 else clip[None]
             out = encoder.pooled(x.to(device)).float().cpu()  # B x C
             return out if clip.dim() == 5 else out[0]
@@ -114,6 +129,33 @@ def features(encoder: torch.nn.Module, clip, per_window: bool = False) -> torch.
         return out if per_window else out.mean(0)
     finally:
         encoder.train(was_training)
+
+
+def _frames_last(x: torch.Tensor) -> bool:
+    """Float frames ``(T, H, W, 3)`` / ``(B, T, H, W, 3)`` rather than a preprocessed clip
+    ``(3, T, S, S)`` / ``(B, 3, T, S, S)``: they get the uint8 message."""
+    return x.dim() in (4, 5) and x.shape[-1] == 3 and x.shape[x.dim() - 4] != 3
+
+
+def _file_features(encoder: torch.nn.Module, path: Path, per_window: bool) -> torch.Tensor:
+    """:func:`features` of a video file, through the command's own reading and batching."""
+    pre = preprocess_for(encoder)
+    if not path.is_file():
+        raise InputNotFoundError(f"video {path} does not exist")
+    source = VideoFileSource(path.parent, [VideoEntry(path.name, -1, path.name)], [], short_side=pre.short_side)
+    cfg = getattr(getattr(encoder, "source", None), "config", None) or Config()
+    failed: dict[str, str] = {}
+    try:
+        feats, videos, _ = window_features(encoder, source, pre.frames, pre.crop_size, pre.short_side,
+                                           batch_size=finetune_settings(cfg).batch_size,
+                                           device=next(encoder.parameters()).device, failed=failed)
+    except InvalidInputError:
+        if failed:
+            raise VideoReadError(str(path), next(iter(failed.values()))) from None
+        raise InvalidInputError(f"{path} is shorter than one {pre.frames}-frame window of this encoder") from None
+    if per_window:
+        return torch.from_numpy(feats)  # W x C
+    return torch.from_numpy(average_by_video(feats, videos)[0][0])  # C: the command's own averaging
 
 
 __all__ = ["features", "load_encoder", "preprocess_for", "read_clip"]

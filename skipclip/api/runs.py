@@ -8,10 +8,13 @@ import copy
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import torch
 
+from skipclip.commands.defaults import check_data, choose_preset
+from skipclip.commands.pretrain import print_summary
 from skipclip.config import (
     Config,
     apply_overrides,
@@ -38,10 +41,13 @@ from skipclip.weights import resolve_weights
 ConfigLike = str | Path | Config
 
 
-def _config(config: ConfigLike, overrides: Mapping[str, Any] | None,
-            sets: Mapping[str, Any] | Sequence[str] | None) -> Config:
+def _config(config: ConfigLike | None, overrides: Mapping[str, Any] | None,
+            sets: Mapping[str, Any] | Sequence[str] | None, data: str | Path | None = None) -> Config:
     """A validated Config from a preset name, a YAML path or a Config (copied), then dotted
-    ``overrides`` and ``sets`` (a mapping, or ``["key=value", ...]`` as on the command line)."""
+    ``overrides`` and ``sets`` (a mapping, or ``["key=value", ...]`` as on the command line).
+    ``None``: the preset for ``data``, as the commands choose it (logged)."""
+    if config is None:
+        config = choose_preset(SimpleNamespace(config=None, data=data))
     set_keys = _sets(sets)
     if isinstance(config, Config):
         cfg = copy.deepcopy(config)
@@ -82,13 +88,14 @@ class PretrainResult:
     model: torch.nn.Module = field(repr=False)
 
 
-def pretrain(config: ConfigLike = "cpu", data: str | Path = "synthetic", out: str | Path = "runs/pretrain", *,
+def pretrain(config: ConfigLike | None = None, data: str | Path = "synthetic", out: str | Path = "runs/pretrain", *,
              overrides: Mapping[str, Any] | None = None, sets: Mapping[str, Any] | Sequence[str] | None = None,
              resume: bool = False, force: bool = False, progress: bool = True, **kwargs) -> PretrainResult:
     """``skipclip pretrain`` as a function.
 
     Args:
-        config: a preset name (``cpu``, ``cpu-real``, ``paper``), a YAML file or a Config.
+        config: a preset name (``cpu``, ``cpu-real``, ``paper``), a YAML file or a Config;
+            ``None``: ``cpu`` for ``"synthetic"``, ``cpu-real`` for a store or a video folder.
         data: ``"synthetic"``, a prepared store or a video folder.
         out: the run folder.
         overrides, sets: dotted keys set on the config (``{"optim.max_steps": 20}``); ``sets``
@@ -101,8 +108,11 @@ def pretrain(config: ConfigLike = "cpu", data: str | Path = "synthetic", out: st
         InvalidInputError, InputNotFoundError, OutputExistsError: see the command.
     """
     quiet_lightning()
-    cfg = _config(config, overrides, sets)
+    check_data(data)
+    cfg = _config(config, overrides, sets, data)
     module, _, summary = _pretrain(cfg, str(data), out, resume=resume, force=force, progress=progress, **kwargs)
+    if progress:
+        print_summary(summary)  # as the command closes: budget, videos, metrics, pretext health
     return PretrainResult(Path(out), Path(summary.last_checkpoint), summary.epochs, summary.steps, summary.wall_s,
                           dict(summary.metrics), summary.to_dict(with_health=True), module.model)
 
@@ -126,24 +136,31 @@ class FinetuneRun:
     report_path: Path
     checkpoint: Path
     top1: float
-    top5: float
+    top5: float | None
     results: list[dict] = field(repr=False)
     report: dict = field(repr=False)
 
 
-def finetune(config: ConfigLike = "cpu", data: str | Path = "synthetic", out: str | Path = "runs/finetune", *,
-             ckpt: str | Path = "random", inflate: str | Path | None = None, linear: bool = False, seeds: int = 1,
+def finetune(config: ConfigLike | None = None, data: str | Path = "synthetic", out: str | Path = "runs/finetune", *,
+             ckpt: str | Path | None = None, inflate: str | Path | None = None, linear: bool = False, seeds: int = 1,
              overrides: Mapping[str, Any] | None = None, sets: Mapping[str, Any] | Sequence[str] | None = None,
              resume: bool = False, force: bool = False, progress: bool = True,
              loggers: Sequence[str] = ("csv",)) -> FinetuneRun:
-    """``skipclip finetune`` as a function: ``ckpt`` is where g starts (``"random"``, a checkpoint,
-    an export or a run folder), ``inflate`` 2D weights inflated into g instead.
+    """``skipclip finetune`` as a function: ``ckpt`` is where g starts (a checkpoint, an export, a
+    run folder, or ``"random"`` spelled out), ``inflate`` 2D weights inflated into g instead;
+    ``config`` as in :func:`pretrain`.
 
     Raises:
-        InvalidInputError, InputNotFoundError, OutputExistsError: see the command.
+        InvalidInputError, InputNotFoundError, OutputExistsError: see the command; no ``ckpt``
+            nor ``inflate``.
     """
     quiet_lightning()
-    cfg = _config(config, overrides, sets)
+    if ckpt is None and inflate is None:
+        raise InvalidInputError("say where g starts: ckpt=RUN (a run folder, .ckpt or export), or ckpt='random' "
+                                "for the random-initialisation baseline")
+    ckpt = "random" if ckpt is None else ckpt
+    check_data(data)
+    cfg = _config(config, overrides, sets, data)
     init = "random" if str(ckpt) == "random" else str(resolve_weights(ckpt))
     report = run_finetune(cfg, str(data), out, init=init, inflate=None if inflate is None else str(inflate),
                           frozen=linear, force=force, resume=resume, progress=progress, loggers=loggers, seeds=seeds)

@@ -9,7 +9,8 @@ DESCRIPTION = (
     "Count the videos of a raw data set or a prepared store per split and class, compare with the "
     "official figures (UCF101 split 1: 9537 train / 3783 test), and list files listed but missing, "
     "files present but listed nowhere, unreadable files and videos too short for the pretext window. "
-    "Exit status 1 when a listed file is missing or unreadable."
+    "Exit status 0 when a run can use the data set (warnings are listed: runs leave those videos "
+    "out), 1 when it cannot (no readable video long enough), or with --strict when anything is warned about."
 )
 
 
@@ -27,6 +28,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--val-fraction", type=float, default=0.1, help="share of the training list held out by group")
     parser.add_argument("--max-list", type=int, default=20, help="names printed per problem")
     parser.add_argument("--no-progress", action="store_true", help="no progress while a raw folder is read")
+    parser.add_argument("--strict", action="store_true",
+                        help="exit 1 on any warning too (missing, unlisted, unreadable or short videos, splits)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -40,9 +43,13 @@ def run(args: argparse.Namespace) -> int:
     from skipclip.commands.next_step import data_flags, quote, say_next
 
     data, flags = quote(args.data), data_flags(args)
+    if report.label_hint:
+        flags += f" --label-pattern {quote(report.label_hint)}"
+    if report.blocking:
+        return 1
     if report.kind == "raw":
         say_next(None, f"skipclip prepare --data {data}{flags} --out STORE",
                  f"skipclip pretrain --config cpu-real --data {data}{flags} --out runs/pretrain")
     else:
         say_next(None, f"skipclip pretrain --config cpu-real --data {data} --out runs/pretrain")
-    return 1 if report.problems else 0
+    return 1 if args.strict and report.warnings else 0

@@ -67,7 +67,7 @@ def run(args) -> int:
             print(f"kNN (k={r['k']}, T={r['temperature']:g}) top-1 {100 * r['top1']:.1f} %")
     for r in report.get("per_seed", report["results"]):
         if r["protocol"] == "finetune" and r.get("best_step") is not None:
-            print(f"finetune seed {r['seed']}: top-1 {100 * r['top1']:.1f}, selected epoch {r['best_epoch']} / step "
+            print(f"finetune seed {r['seed']}: top-1 {100 * r['top1']:.1f} %, selected epoch {r['best_epoch']} / step "
                   f"{r['best_step']} of {r['steps']} (budget {r['budget']})")
     from skipclip.commands.next_step import data_flags, quote, say_next
 
@@ -88,9 +88,11 @@ def check_json_out(path: str | None, force: bool) -> None:
     from pathlib import Path
 
     from skipclip.errors import OutputExistsError
+    from skipclip.utils.out_paths import check_out_file
 
     if path is None:
         return
+    check_out_file(path, "--json")
     if Path(path).is_dir():
         raise OutputExistsError(f"--json {path} is a folder; give the path of a file to write")
     if Path(path).exists() and not force:

@@ -7,7 +7,7 @@ DESCRIPTION = (
     "OUT/frame_encoder.safetensors, with OUT/card.json: architecture, width, expected input (frames, "
     "size, channel order, mean/std), pretext settings, epochs and steps, the skipclip version, the run's "
     "configuration and how to load the weights. Tensor names are torchvision's (r3d_18 / r2plus1d_18 / "
-    "resnet18 without fc). Load one back with skipclip.load_encoder(path); --init and --inflate accept them."
+    "resnet18 without fc). Load one back with skipclip.load_encoder(path); finetune --ckpt and --inflate accept them."
 )
 
 
@@ -29,5 +29,5 @@ def run(args) -> int:
     from skipclip.commands.next_step import say_next
 
     say_next(f"the export is in {args.out}", "python -c \"import skipclip; g = skipclip.load_encoder("
-             f"'{args.out}'); print(g.transforms)\"  # then skipclip.features(g, skipclip.read_clip(VIDEO))")
+             f"'{args.out}'); print(skipclip.features(g, 'VIDEO.mp4').shape)\"  # VIDEO.mp4: one of your videos")
     return 0

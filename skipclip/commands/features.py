@@ -24,10 +24,23 @@ def add_arguments(p):
                    help="'synthetic', a prepared store or a video folder (any layout of docs/data-layouts.md)")
     p.add_argument("--out", required=True, metavar="FILE", help="features file: FILE.npz or FILE.safetensors")
     p.add_argument("--per-window", action="store_true", help="also write every window's feature vector")
+    p.add_argument("--num-workers", type=_workers, metavar="N",
+                   help="processes decoding videos, one video each at a time (default: the cores; 0: none besides "
+                        "this one); a raw video folder is decoded once, front to back, per video")
     p.add_argument("--force", action="store_true", help="overwrite --out if it exists")
-    p.add_argument("--no-progress", action="store_true", help="no progress")
+    p.add_argument("--no-progress", action="store_true",
+                   help="no progress (on stderr: a bar on a terminal, a line every 30 s in a file)")
     add_layout_arguments(p, with_defaults=False)
     add_set_argument(p)
+
+
+def _workers(text: str) -> int:
+    import argparse
+
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
+    return value
 
 
 def run(args) -> int:
@@ -38,7 +51,8 @@ def run(args) -> int:
 
     overrides = {key: getattr(args, flag, None) for flag, key in LAYOUT_OVERRIDES.items()}
     fs = run_features(args.ckpt, args.data, args.out, per_window=args.per_window, force=args.force,
-                      progress=not args.no_progress, overrides=overrides, sets=parse_sets(args.set))
+                      progress=not args.no_progress, overrides=overrides, sets=parse_sets(args.set),
+                      num_workers=args.num_workers)
     counts = {s: fs.split.count(s) for s in dict.fromkeys(fs.split)}
     print(f"{len(fs.names)} videos x {fs.features.shape[1]} features ("
           + ", ".join(f"{s} {n}" for s, n in counts.items()) + f"); {fs.meta['preprocess']['describe']}")

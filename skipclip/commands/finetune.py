@@ -25,7 +25,7 @@ _DESCRIPTION = (
     "Fine-tune g + global average pooling + a linear layer on the labelled training split, keep "
     "the weights the preset selects, never by the test split; then test the paper's way: centre "
     "crop, every non-overlapping window of each test video, softmax averaged per video. Which "
-    "weights are kept: {keeps}. Start g at random (--ckpt random, the default), from a Skip-Clip "
+    "weights are kept: {keeps}. Start g at random (--ckpt random, to be spelled out), from a Skip-Clip "
     "checkpoint (--ckpt CKPT), or from 2D weights inflated into 3D (--inflate FILE: a torchvision "
     "ResNet-18 state dict, or a Skip-Clip checkpoint whose frame encoder is inflated). --linear "
     "trains only the linear layer on frozen g (the finetune_frozen protocol). Writes "
@@ -63,8 +63,9 @@ def add_data_arguments(p):
 
     p.add_argument("--val-fraction", type=float, help="share of each class's training videos held out by group "
                    "for model selection (default: finetune.val_fraction, else data.val_fraction)")
-    p.add_argument("--config", help=preset_help("; its finetune section (default: cpu; with --resume, the run's "
-                                                "own OUT/config.yaml)"))
+    p.add_argument("--config", help=preset_help("; its finetune section. Default: cpu for --data synthetic, cpu-real "
+                                                "for a store or video folder (the preset used is printed); with "
+                                                "--resume, the run's own OUT/config.yaml"))
     p.add_argument("--max-steps", type=positive_int, metavar="N",
                    help="fine-tuning optimiser steps (default: finetune.max_steps; epochs without it)")
     p.add_argument("--max-epochs", type=int,
@@ -88,9 +89,10 @@ def add_arguments(p):
     p.add_argument("--out", required=True, help="run folder: report.json, checkpoints, logs")
     from skipclip.commands.flags import add_with_aliases
 
-    add_with_aliases(p, "--ckpt", ["--init"], dest="init", default="random", metavar="CKPT",
-                     help="where g starts: 'random' (the default), a Skip-Clip checkpoint (RUN/checkpoints/last.ckpt), "
-                          "an exported context_encoder.safetensors, or a run folder")
+    add_with_aliases(p, "--ckpt", ["--init"], dest="init", metavar="CKPT",
+                     help="where g starts: a Skip-Clip checkpoint (RUN/checkpoints/last.ckpt), an exported "
+                          "context_encoder.safetensors, a run folder, or 'random' (the baseline; spelled out, "
+                          "never a silent default)")
     p.add_argument("--inflate", metavar="FILE",
                    help="start g from inflated 2D weights: a torchvision ResNet-18 state dict, or a Skip-Clip "
                         "checkpoint (its frame encoder)")
@@ -106,14 +108,24 @@ def config_from_args(args):
     from skipclip.config import load_config, parse_sets
 
     flags = {**OVERRIDES, **LAYOUT_OVERRIDES}
-    args.config = config_source(args)
-    cfg = load_config(args.config, {key: getattr(args, flag, None) for flag, key in flags.items()},
+    if args.config is None:
+        args.config = config_source(args, default=None)  # --resume: the run's own OUT/config.yaml
+    from skipclip.commands.defaults import choose_preset
+
+    cfg = load_config(choose_preset(args), {key: getattr(args, flag, None) for flag, key in flags.items()},
                       sets=parse_sets(args.set))
     epochs_instead_of_steps(args, cfg, cfg.finetune)
     return cfg
 
 
 def run(args) -> int:
+    if args.init is None and not args.inflate:
+        from skipclip.errors import InvalidInputError
+
+        raise InvalidInputError("say where g starts: --ckpt RUN/checkpoints/last.ckpt (or a run folder or export) "
+                                "for Skip-Clip weights, --ckpt random for the random-initialisation baseline, or "
+                                "--inflate FILE")
+    args.init = args.init or "random"
     from skipclip.data import per_class_table
     from skipclip.engine.attempts import RunFinished
     from skipclip.engine.loggers import parse_loggers
@@ -137,7 +149,7 @@ def run(args) -> int:
     print("\n" + per_class_table(report["data"]["per_class"]))
     print("\n" + results_table(report["results"]))
     for r in report.get("per_seed", [report["results"][0]]):
-        print(f"seed {r['seed']}: top-1 {100 * r['top1']:.1f}, selected epoch {r['best_epoch']} / step "
+        print(f"seed {r['seed']}: top-1 {100 * r['top1']:.1f} %, selected epoch {r['best_epoch']} / step "
               f"{r.get('best_step')} of {r.get('steps')} ({history['selected_by']}; budget {r.get('budget')}, "
               f"{r.get('train_s', 0):.0f} s)")
     print(f"{test['windows_per_video']['mean']:.1f} windows per test video")

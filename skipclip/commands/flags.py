@@ -57,9 +57,10 @@ def batch_help(what: str = "videos", key: str = "data.batch_size") -> str:
     return f"{what} per batch ({key}) - {meaning} (data.batch_per)"
 
 
-def add_common_training_arguments(p, default_config: str = "cpu") -> None:
-    p.add_argument("--config", help=preset_help(f" (default: {default_config}; with --resume, the run's own "
-                                                "OUT/config.yaml)"))
+def add_common_training_arguments(p) -> None:
+    p.add_argument("--config", help=preset_help("; default: cpu for --data synthetic, cpu-real for a store or "
+                                                "video folder (the preset used is printed); with --resume, the "
+                                                "run's own OUT/config.yaml"))
     p.add_argument("--max-steps", type=positive_int, metavar="N",
                    help="optimiser steps to train (default: the preset's; its epochs without one)")
     p.add_argument("--max-epochs", type=int,

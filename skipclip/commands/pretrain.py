@@ -84,8 +84,11 @@ def config_from_args(args):
         overrides["pretext.rotation"] = False
     if getattr(args, "no_negatives", False):
         overrides["pretext.negatives"] = False
-    args.config = config_source(args)
-    cfg = load_config(args.config, overrides, sets=parse_sets(getattr(args, "set", None)))
+    if getattr(args, "config", None) is None:
+        args.config = config_source(args, default=None)  # --resume: the run's own OUT/config.yaml
+    from skipclip.commands.defaults import choose_preset
+
+    cfg = load_config(choose_preset(args), overrides, sets=parse_sets(getattr(args, "set", None)))
     epochs_instead_of_steps(args, cfg, cfg.optim)
     return cfg
 
@@ -104,12 +107,32 @@ def run(args) -> int:
     except RunFinished as done:  # --resume of a finished run asking for no more training
         print(done)
         return 0
+    print_summary(summary)
+    from pathlib import Path
+
+    from skipclip.commands.next_step import data_flags, quote, say_next
+
+    out, data, ckpt = quote(Path(args.out)), quote(args.data), quote(summary.last_checkpoint)
+    config = f" --config {quote(args.config)}" if args.config != str(Path(args.out) / "config.yaml") else ""
+    say_next(f"the run is in {args.out}: checkpoints/last.ckpt, config.yaml, run.json, logs/",
+             f"skipclip finetune{config} --data {data}{data_flags(args)} --ckpt {ckpt} --out {out}-finetune",
+             f"skipclip features --ckpt {ckpt} --data {data}{data_flags(args)} --out {out}/features.npz",
+             f"skipclip export --ckpt {ckpt} --out {out}/export")
+    return 0
+
+
+def print_summary(summary) -> None:
+    """The closing summary of a pretraining run (the command's, and :func:`skipclip.pretrain`'s)."""
     m, b = summary.metrics, summary.budget
-    print(f"\npretrained {summary.epochs} epochs, {summary.steps} steps in {summary.wall_s:.0f} s "
+    print(f"\npretrained {summary.epochs} epoch{'' if summary.epochs == 1 else 's'}, {summary.steps} "
+          f"step{'' if summary.steps == 1 else 's'} in {summary.wall_s:.0f} s "
           f"(budget: {b.budget}; stopped by {b.stopped_by})")
-    for key in ("val/rank_acc", "val/kendall_tau", "val/pos_neg_gap", "train/loss"):
+    print(videos_line(summary))
+    # one held-out rank accuracy: pretext health's when measured (the in-batch val/ figures are in the logs)
+    shown = ("train/loss",) if summary.health is not None else ("val/rank_acc", "val/kendall_tau", "val/pos_neg_gap", "train/loss")
+    for key in shown:
         if key in m:
-            print(f"  {key:18s} {m[key]:.3f}")
+            print(f"  {key + (' (in-batch)' if key.startswith('val/') else ''):18s} {m[key]:.3f}")
     for line in health_lines(summary.health):
         print(line)
     if summary.wall_s > 0:
@@ -119,37 +142,49 @@ def run(args) -> int:
     if summary.too_short_videos or summary.failed_videos or summary.skipped_videos:
         print(f"  skipped: {summary.too_short_videos} too short, {len(summary.failed_videos)} unreadable, "
               f"{summary.skipped_videos} reads passed over")
-    from pathlib import Path
 
-    from skipclip.commands.next_step import data_flags, quote, say_next
 
-    out, data, ckpt = quote(Path(args.out)), quote(args.data), quote(summary.last_checkpoint)
-    config = f" --config {quote(args.config)}" if args.config not in ("cpu", str(Path(args.out) / "config.yaml")) else ""
-    say_next(f"the run is in {args.out}: checkpoints/last.ckpt, config.yaml, run.json, logs/",
-             f"skipclip finetune{config} --data {data}{data_flags(args)} --ckpt {ckpt} --out {out}-finetune",
-             f"skipclip features --ckpt {ckpt} --data {data}{data_flags(args)} --out {out}/features.npz",
-             f"skipclip export --ckpt {ckpt} --out {out}/export")
-    return 0
+def videos_line(summary) -> str:
+    """How many videos pretraining used, and why the others were held out."""
+    s = summary
+    total = s.train_videos + s.too_short_videos + s.val_videos + s.test_videos
+    parts = [f"  videos: trained on {s.train_videos} of {total}"]
+    if s.too_short_videos:
+        parts.append(f"{s.too_short_videos} shorter than the pretext window")
+    if s.val_videos:
+        parts.append(f"{s.val_videos} held out for validation (the pretext health below, the figures)")
+    if s.test_videos:
+        parts.append(f"{s.test_videos} in the test split, never read here (kept unseen for evaluation)")
+    return "; ".join(parts)
 
 
 def health_lines(health: PretextHealth | None) -> list[str]:
-    """The run's pretext health (docs/pretext-health.md) as lines of the printed summary."""
+    """The run's pretext health (docs/pretext-health.md) as lines of the printed summary: the
+    verdict, then each ranker with its interval and the model minus it on the same windows."""
     if health is None:
         return []
+    vs = health.vs
 
-    def row(name: str, m: RankSummary | None, windows: int = 0, videos: int = 0) -> str:
+    def row(name: str, m: RankSummary | None, windows: int = 0, videos: int = 0, key: str | None = None) -> str:
         if m is None:
-            return f"    {name:20s} -"
+            return f"    {name:22s} -"
         where = f"  ({windows} windows" + (f" of {videos} videos)" if videos else ")") if windows else ""
         lo, hi = m.rank_acc_ci
-        return f"    {name:20s} {m.rank_acc:.3f} [{lo:.3f}, {hi:.3f}]{where}"
+        ci = f"[{lo:.3f}, {hi:.3f}]" if lo == lo and hi == hi else "[too few videos]"
+        p = vs.get(key) if key else None
+        diff = ""
+        if p is not None:
+            diff = f"  model - it {p.diff:+.3f}" + (f" [{p.ci[0]:+.3f}, {p.ci[1]:+.3f}]" if p.ci is not None else "")
+        return f"    {name:22s} {m.rank_acc:.3f} {ci}{where}{diff}"
 
     h, t = health.held_out, health.train
-    lines = [f"  pretext health at step {health.step}, rank accuracy [95% interval, bootstrap over videos]:",
+    bn = "recomputed on training windows" if health.bn_stats.get("kind") == "precise" else "running averages"
+    lines = [f"  pretext health: {health.verdict}",
+             f"  at step {health.step}, rank accuracy [95% interval over videos], batch norm {bn}:",
              row("held-out", h, h.windows if h else 0, h.videos if h else 0),
              row("train sample", t, t.windows if t else 0)]
     for name, b in health.baselines.items():
-        lines.append(row(f"{name} (baseline)", b))
+        lines.append(row(f"{name} (baseline)", b, key=name))
     if health.knn_top1 is not None:
-        lines.append(f"    {'kNN top-1':20s} {health.knn_top1:.3f}  (held-out videos, step {health.knn_step})")
+        lines.append(f"    {'kNN top-1':22s} {health.knn_top1:.3f}  (held-out videos, step {health.knn_step})")
     return lines

@@ -14,7 +14,9 @@ DESCRIPTION = (
 
 
 def add_arguments(p):
-    p.add_argument("--ckpt", required=True, help="a Skip-Clip pretraining checkpoint")
+    p.add_argument("--ckpt", required=True,
+                   help="what skipclip.load_encoder takes, with both encoders: a pretraining RUN/checkpoints/last.ckpt, "
+                        "a run folder, or an export made with --frame-encoder (its folder or context_encoder.safetensors)")
     p.add_argument("--video", required=True, help="a video file, or synthetic:N")
     p.add_argument("--out", required=True, help="PNG to write")
     p.add_argument("--force", action="store_true", help="overwrite an existing PNG at --out")

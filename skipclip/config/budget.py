@@ -85,8 +85,9 @@ class Budget:
 
     def describe(self) -> str:
         """``"600 steps (validation every 60), at most 10 min"``-style text for progress lines."""
-        text = (f"{self.max_steps} steps (validation every {self.val_every_steps})" if self.max_steps
-                else f"{self.max_epochs} epochs (validation every {self.val_every_epochs})")
+        n, unit = (self.max_steps, "step") if self.max_steps else (self.max_epochs, "epoch")
+        every = self.val_every_steps if self.max_steps else self.val_every_epochs
+        text = f"{n} {unit}{'' if n == 1 else 's'} (validation every {every})"
         return text + (f", at most {self.minutes:g} min" if self.minutes else "")
 
     def used(self, trainer, wall_s: float) -> BudgetUsed:

@@ -14,12 +14,14 @@ import yaml
 from skipclip.config.sections import REMOVED_KEYS, Config
 from skipclip.config.validate import shown, validate
 from skipclip.errors import InputNotFoundError, InvalidInputError
+from skipclip.utils.safe_read import read_regular
 
 PRESET_DIR = Path(__file__).resolve().parent.parent / "configs"
 BASE_KEY = "base"  # a YAML file's `base: NAME` starts from that preset (or file)
 log = logging.getLogger(__name__)
 
 MAX_YAML = 1 << 20  # bytes of a configuration file; a preset is 2 KB
+YAML_SUFFIXES = (".yaml", ".yml")  # what a `base:` path must end in
 
 
 class NoAliasLoader(yaml.SafeLoader):
@@ -55,13 +57,15 @@ def read_yaml(text: str | bytes, where: str) -> Any:
         mark = exc.problem_mark
         at = f" (line {mark.line + 1}, column {mark.column + 1})" if mark is not None else ""
         raise InvalidInputError(f"{where} is not valid YAML: {exc.problem}{at}") from None
-    except yaml.YAMLError as exc:
-        raise InvalidInputError(f"{where} is not valid YAML: {str(exc)[:300]}") from None
+    except yaml.YAMLError as exc:  # its text may quote the file: named by kind only
+        raise InvalidInputError(f"{where} is not valid YAML ({type(exc).__name__})") from None
     except RecursionError:
         raise InvalidInputError(f"{where} nests values too deeply to be a configuration") from None
     except Exception as exc:  # noqa: BLE001 - PyYAML's constructors fail on tagged values in their own ways
         # (!!float x: ValueError, !!bool x: KeyError, !!timestamp x: AttributeError)
-        raise InvalidInputError(f"{where} is not valid YAML: {type(exc).__name__} {str(exc)[:200]}") from None
+        # (its text quotes the value, which may be any file's content: named by kind only)
+        raise InvalidInputError(f"{where} is not valid YAML: a tagged value does not construct "
+                                f"({type(exc).__name__})") from None
 
 
 def preset_names() -> list[str]:
@@ -126,7 +130,9 @@ def load_config(name_or_path: str | Path = "cpu", overrides: Mapping[str, Any] |
     cfg = _load(name_or_path, seen=())
     apply_overrides(cfg, overrides or {})
     apply_sets(cfg, sets or {})
-    validate(cfg)
+    given = any(v is not None for v in (overrides or {}).values()) or bool(sets)
+    is_file = _locate(name_or_path)[2] is False  # a preset is skipclip's own: no need to name it
+    validate(cfg, (f"config {name_or_path}" + (" (with the command's options)" if given else "")) if is_file else None)
     return cfg
 
 
@@ -139,9 +145,16 @@ def _locate(name_or_path: str | Path, relative_to: Path | None = None) -> tuple[
         FileNotFoundError: the path does not exist.
     """
     text_path = Path(str(name_or_path))
-    if relative_to is not None and not text_path.is_absolute() and (relative_to.parent / text_path).exists():
+    is_base = relative_to is not None
+    if is_base and text_path.suffix not in YAML_SUFFIXES:  # `base:` names a preset, or a .yaml/.yml file
+        if not (PRESET_DIR / f"{name_or_path}.yaml").is_file() or "/" in str(name_or_path):
+            raise InvalidInputError(f"{relative_to}: unknown preset {shown(str(name_or_path))}: `base:` names a "
+                                    f"preset ({', '.join(preset_names())}) or a file ending in .yaml or .yml "
+                                    "(nothing else is read)")
+    elif relative_to is not None and not text_path.is_absolute() and (relative_to.parent / text_path).exists():
         text_path = relative_to.parent / text_path
-    if text_path.suffix in (".yaml", ".yml") or text_path.exists():
+    if not is_base and (text_path.suffix in YAML_SUFFIXES or text_path.exists()) or \
+            is_base and text_path.suffix in YAML_SUFFIXES:
         if not text_path.exists():
             raise InputNotFoundError(f"config file {text_path} does not exist")
         return text_path, str(text_path), False
@@ -160,7 +173,7 @@ def _load(name_or_path: str | Path, seen: tuple[Path, ...], relative_to: Path | 
     if path.resolve() in seen:
         raise InvalidInputError(f"{where}: `base:` goes round in a circle ({' -> '.join(str(p) for p in seen)})")
     try:
-        raw = path.read_bytes()
+        raw = read_regular(path, "configuration file", MAX_YAML)
     except OSError as exc:
         raise InvalidInputError(f"config file {path} cannot be read ({exc.strerror})") from None
     data = read_yaml(raw, str(path)) or {}
@@ -170,7 +183,7 @@ def _load(name_or_path: str | Path, seen: tuple[Path, ...], relative_to: Path | 
     base = data.pop(BASE_KEY, None)
     if base is not None and not isinstance(base, str):
         raise InvalidInputError(f"{where}: `base:` names a preset ({', '.join(preset_names())}) or a YAML file, "
-                                f"got {base!r}")
+                                f"got {shown(base)}")
     if base is None:
         cfg = config_from_dict(data, where)
         if not is_preset and _partial(data):

@@ -36,6 +36,10 @@ class ModelConfig:
     # g starts from f's initial weights inflated into 3D (I3D inflation) instead of its own random
     # initialisation (the paper: both from scratch); needs an inflatable arch, shortcut B and d = 1
     init_context_from_frame: bool = False
+    # spatial stride of the last stage of both encoders: 2 (the paper's ResNet-18s, total stride 32:
+    # 7 x 7 cells at 224 px, 2 x 2 at 48 px) or 1 (total stride 16: 4 x 4 cells at 52-64 px; the
+    # same weights; experiments/cell_grid.py: 1.5-1.8x cpu-real's step time)
+    last_stride: int = 2
 
 
 @dataclass
@@ -59,6 +63,10 @@ class PretextConfig:
     # pretext health (docs/pretext-health.md): at most this many fixed windows of the held-out
     # videos, and as many of the training videos, measured at every validation (0: none)
     health_windows: int = 256
+    # precise batch norm (docs/pretext-health.md): batch-norm statistics of g and f recomputed on
+    # this many fixed batches of training windows before every health measurement, online kNN and
+    # the final checkpoint (0: keep training's running averages)
+    precise_bn_batches: int = 16
 
 
 @dataclass

@@ -3,9 +3,9 @@ naming the key, the value and what would be accepted."""
 
 from __future__ import annotations
 
-import re
 from dataclasses import fields
 
+from skipclip.config.bounds import check_patterns, check_sizes, named
 from skipclip.config.budget import finetune_budget, pretrain_budget
 from skipclip.config.sections import CONTEXT_ARCHS, INFLATABLE_ARCHS, LAYOUTS, Config
 from skipclip.errors import InvalidInputError
@@ -115,13 +115,7 @@ def check_open_fields(cfg: Config) -> None:
     layout = cfg.data.layout
     _check(layout is None or layout in LAYOUTS,
            f"data.layout must be null (detect it) or one of {', '.join(LAYOUTS)}, got {shown(layout)}")
-    pattern = cfg.data.group_pattern
-    if pattern is not None:
-        _check(len(pattern) <= 1000, f"data.group_pattern is {len(pattern)} characters long; at most 1000")
-        try:
-            re.compile(pattern)
-        except re.error as exc:
-            raise InvalidInputError(f"data.group_pattern {pattern!r} is not a valid regular expression: {exc}") from None
+    check_patterns(cfg)
 
 
 def validate_finetune(cfg: Config) -> None:
@@ -187,13 +181,25 @@ def _check_options(cfg: Config) -> None:
            f"got {p.target_length!r}")
 
 
-def validate(cfg: Config) -> Config:
+def validate(cfg: Config, where: str | None = None) -> Config:
     """Check every value's type (:func:`check_types`), then its range and the options' compatibility.
 
+    Args:
+        where: the file the configuration came from (a YAML file, a checkpoint), named in front of
+            every message.
+
     Raises:
-        ValueError: naming the offending key and value, and what would be accepted.
+        ValueError: naming the file, the offending key and value, and what would be accepted.
     """
+    try:
+        return _validate(cfg)
+    except InvalidInputError as exc:
+        raise named(where, exc) from None
+
+
+def _validate(cfg: Config) -> Config:
     check_types(cfg)
+    check_sizes(cfg)
     _check_pretext(cfg.pretext)
     _check_model(cfg.model)
     _check_options(cfg)
@@ -231,6 +237,10 @@ def _check_pretext(p) -> None:
         _check(isinstance(v, (int, float)) and 0 <= v <= 1, f"pretext.{name} must be in [0, 1], got {v!r}")
     _check(isinstance(p.health_windows, int) and p.health_windows >= 0,
            f"pretext.health_windows must be an integer >= 0 (0: no pretext health), got {p.health_windows!r}")
+    _check(isinstance(p.precise_bn_batches, int) and not isinstance(p.precise_bn_batches, bool)
+           and p.precise_bn_batches >= 0,
+           f"pretext.precise_bn_batches must be an integer >= 0 (0: training's running averages), "
+           f"got {p.precise_bn_batches!r}")
 
 
 def _check_model(m) -> None:
@@ -242,6 +252,9 @@ def _check_model(m) -> None:
     _check(m.shortcut in ("A", "B"),
            f"model.shortcut must be 'A' (zero-padding identity, Hara et al.) or 'B' (1x1x1 conv + BN), "
            f"got {m.shortcut!r}")
+    _check(m.last_stride in (1, 2) and not isinstance(m.last_stride, bool),
+           f"model.last_stride must be 2 (the paper's ResNet-18s) or 1 (no spatial stride in the last stage: "
+           f"a finer cell grid), got {m.last_stride!r}")
 
 
 def _check_data(d, cfg: Config) -> None:

@@ -16,6 +16,7 @@ from skipclip.batch import PretextBatch
 from skipclip.data.catalog.carve import CoverageWarning, carve
 from skipclip.data.catalog.doctor import DoctorReport, examine, wrap_names
 from skipclip.data.catalog.index import (
+    MAX_CLASSES,
     DatasetIndex,
     SplitError,
     VideoEntry,
@@ -33,6 +34,7 @@ from skipclip.data.open import (
     per_class,
     per_class_table,
     synthetic_sources,
+    test_split_size,
 )
 from skipclip.data.sampling.clips import ClipDataset, sliding_windows
 from skipclip.data.sampling.crop_flip import random_crop_flip, resize_short_side
@@ -40,9 +42,11 @@ from skipclip.data.sampling.epoch_sampler import EpochSampler, epoch_loader
 from skipclip.data.sampling.health import HEALTH_STRIDE, HealthDataset, health_windows
 from skipclip.data.sampling.jpeg_batch import JPEGS, DeferredBatch, DeferredFrames, decode_batch
 from skipclip.data.sampling.pretext import PretextDataset
+from skipclip.data.sampling.video_windows import VideoWindows, centre_window
 from skipclip.data.sampling.window import PretextWindow
 from skipclip.data.sources.base import (
     InMemorySource,
+    MachineFaultError,
     SubsetSource,
     VideoReadError,
     VideoSource,
@@ -76,4 +80,7 @@ __all__ = [
     "write_synthetic_ucf101", "write_video",
     "HEALTH_STRIDE", "HealthDataset", "health_windows",  # sampling/health.py
     "JPEGS", "DeferredBatch", "DeferredFrames", "decode_batch",  # sampling/jpeg_batch.py
+    "VideoWindows", "centre_window",  # sampling/video_windows.py
+    "test_split_size",  # open.py
+    "MAX_CLASSES", "MachineFaultError",
 ]

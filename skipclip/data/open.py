@@ -7,10 +7,12 @@ command turns its ``--data`` into :class:`Splits` here and nowhere else.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
 from skipclip.config import Config
+from skipclip.data.catalog.carve import CoverageWarning
 from skipclip.data.catalog.index import select
 from skipclip.data.catalog.layouts import load_index
 from skipclip.data.sources.base import InMemorySource, VideoSource
@@ -153,6 +155,16 @@ def open_data(data: str | Path, cfg, *, seed: int | None = None, need_test: bool
         val = None
     test = open_split(data, "test", **kw) if need_test else None
     return Splits(train=train, val=val, labelled=train, test=test, short_side=needed)
+
+
+def test_split_size(data: str | Path, cfg) -> int:
+    """Videos in ``data``'s test split, which pretraining never reads (kept unseen for evaluation);
+    the split's carving warnings are left to the commands that use it."""
+    if is_synthetic(data):
+        return len(synthetic_sources(cfg)["test"])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", CoverageWarning)
+        return len(open_split(data, "test", cfg=cfg))
 
 
 def check_store_size(data, stored: int | None, needed: int) -> None:

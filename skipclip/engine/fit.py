@@ -62,7 +62,9 @@ def fit(cfg: Config, module: L.LightningModule, train_loader, val_loader=None, *
                            precision=precision, **budget.trainer_kwargs(),
                            resume_step=checkpoint_position(ckpt_path)[0] if ckpt_path else None)
     if progress and trainer.is_global_zero:
-        print(f"{what} {len(train_loader.dataset)} videos, {len(train_loader)} steps an epoch: {budget.describe()}",
+        steps = len(train_loader)
+        print(f"{what} {len(train_loader.dataset)} videos, {steps} step{'' if steps == 1 else 's'} an epoch: "
+              f"{budget.describe()}",
               flush=True)
     start = time.time()
     module.train()

@@ -49,6 +49,7 @@ def parse_loggers(values: str | Iterable[str] | None) -> tuple[str, ...]:
                                  "(several: --logger csv,tensorboard)")
             if name in _EXTRAS and find_spec(_EXTRAS[name][0]) is None:
                 raise InvalidInputError(f"--logger {name} needs the {_EXTRAS[name][0]} package: "
+                                 f"pip install -e \".[{_EXTRAS[name][1]}]\" in the skipclip checkout (as the README installs it), or "
                                  f"pip install \"skipclip[{_EXTRAS[name][1]}]\"")
             if name not in names:
                 names.append(name)

@@ -8,7 +8,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
-from skipclip.data import ClipDataset, collate, from_batch
+from skipclip.data import VideoWindows, collate, from_batch
 from skipclip.engine.trainer import device_of
 from skipclip.errors import InvalidInputError
 from skipclip.eval.finetune import finetune_settings
@@ -141,46 +141,47 @@ def pooled_features(encoder, batches, source, device: str | torch.device = "cpu"
 @torch.no_grad()
 def window_features(encoder, source, clip_len: int, crop_size: int, short_side: int | None = None,
                     batch_size: int = 32, device: str | torch.device = "cpu", failed: dict | None = None,
-                    progress: Progress | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+                    progress: Progress | None = None, num_workers: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Global-average-pooled features of ``encoder`` on every non-overlapping window of every video
-    (centre crop, the sliding-window test's clips). A video with an unreadable window is left out
-    entirely and, when ``failed`` is given, named in it (name -> reason).
+    (centre crop, the sliding-window test's clips). Each video is read in one pass
+    (:class:`~skipclip.data.VideoWindows`; a raw file decoded once from the start), by
+    ``num_workers`` loader processes (0: in this one). A video with an unreadable window is left
+    out entirely and, when ``failed`` is given, named in it (name -> reason).
 
     Returns:
         features ``(W, C)`` float32, the video index ``(W,)`` and start frame ``(W,)`` of each
         window, videos in source order.
 
     Raises:
-        ValueError: no video could be read.
+        InvalidInputError: no video could be read.
     """
-
-    ds = ClipDataset(source, clip_len, crop_size, short_side, train=False)
-    loader = DataLoader(ds, batch_size=batch_size, shuffle=False, num_workers=0, collate_fn=collate)
-    lost: dict[str, str] = dict(ds.failed)
-    feats, videos, bad = _encode_windows(encoder, loader, device, lost, progress)
+    loader = DataLoader(VideoWindows(source, clip_len, crop_size, short_side), batch_size=None, shuffle=False,
+                        num_workers=num_workers, prefetch_factor=4 if num_workers else None)
+    lost: dict[str, str] = {}
+    feats, videos, starts = [], [], []
+    was_training = encoder.training
+    encoder.eval().to(device)
+    stats = input_stats_of(encoder)
+    try:
+        for item in loader:
+            lost.update(from_batch(item))
+            if item["ok"]:  # batches of one video's windows: a video's numbers never depend on its neighbours
+                for i in range(0, len(item["clips"]), batch_size):
+                    x = normalize(item["clips"][i: i + batch_size].to(device), channel_dim=1,
+                                  stats=stats)  # B x 3 x T x S x S
+                    feats.append(encoder.pooled(x).float().cpu())  # B x C
+                videos.append(torch.full((len(item["clips"]),), int(item["video"]), dtype=torch.int64))
+                starts.append(item["starts"])
+            if progress is not None:
+                progress.update(len(item["clips"]))
+    finally:
+        encoder.train(was_training)
     if failed is not None:
         failed.update(lost)
-    v = torch.cat(videos).numpy() if videos else np.zeros(0, np.int64)
-    keep = ~np.isin(v, sorted(bad))
-    if not keep.any():
-        raise InvalidInputError(f"no video of the {len(source)} could be read, e.g. {next(iter(lost.items()), ('?', '?'))}")
-    x = torch.cat(feats).numpy()[keep]
-    return x, v[keep], _starts_of(ds, v, keep)
-
-
-def _starts_of(ds, videos: np.ndarray, keep: np.ndarray) -> np.ndarray:
-    """Start frame of each kept window: the windows come in ``ds.items`` order, and a video's
-    windows are all kept or all dropped."""
-    starts: dict[int, list[int]] = {}
-    for video, start in ds.items:
-        starts.setdefault(video, []).append(start)
-    out: list[int] = []
-    seen: dict[int, int] = {}
-    for video in videos[keep]:
-        i = seen.get(video, 0)
-        out.append(starts[video][i])
-        seen[video] = i + 1
-    return np.asarray(out, dtype=np.int64)
+    if not videos:
+        raise InvalidInputError(f"no video of the {len(source)} could be read and at least one {clip_len}-frame "
+                                f"window long, e.g. {next(iter(lost.items()), ('?', '?'))}")
+    return torch.cat(feats).numpy(), torch.cat(videos).numpy(), torch.cat(starts).numpy()
 
 
 def average_by_video(features: np.ndarray, videos: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -193,8 +194,8 @@ def average_by_video(features: np.ndarray, videos: np.ndarray) -> tuple[np.ndarr
 
 
 def video_features(encoder, source, clip_len: int, crop_size: int, short_side: int | None = None,
-                   batch_size: int = 32, device: str | torch.device = "cpu",
-                   failed: dict | None = None, progress: Progress | None = None) -> tuple[np.ndarray, np.ndarray]:
+                   batch_size: int = 32, device: str | torch.device = "cpu", failed: dict | None = None,
+                   progress: Progress | None = None, num_workers: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """Global-average-pooled features of ``encoder`` over every non-overlapping window of every
     video, averaged per video (see :func:`window_features`). A video with an unreadable window is
     left out and, when ``failed`` is given, named in it (name -> reason).
@@ -207,7 +208,7 @@ def video_features(encoder, source, clip_len: int, crop_size: int, short_side: i
     """
 
     feats, videos, _ = window_features(encoder, source, clip_len, crop_size, short_side, batch_size, device,
-                                       failed, progress)
+                                       failed, progress, num_workers)
     x, ids = average_by_video(feats, videos)
     y = np.array([source.label(int(v)) for v in ids], dtype=np.int64)
     return x, y

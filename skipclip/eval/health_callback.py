@@ -20,10 +20,11 @@ import lightning as L
 import numpy as np
 import torch
 
-from skipclip.data import ClipDataset, HealthDataset, PretextWindow, SubsetSource
+from skipclip.data import ClipDataset, HealthDataset, MachineFaultError, PretextWindow, SubsetSource
 from skipclip.errors import InvalidInputError
 from skipclip.eval.features import CachedBatches, pooled_features, warm_in_turn
 from skipclip.eval.knn import knn_accuracy
+from skipclip.eval.precise_bn import RUNNING, PreciseBatchNorm
 from skipclip.eval.pretext_health import PretextHealth, measure_baselines, measure_model
 
 log = logging.getLogger(__name__)
@@ -100,6 +101,8 @@ class PretextHealthMonitor(L.Callback):
         batch_size: windows per batch.
         seed: seed of the bootstrap intervals.
         num_workers: loader worker processes reading the windows (used while they are not cached).
+        precise: recomputes batch-norm statistics on training windows before each measurement,
+            on a copy of the model (and on the step-0 copy); ``None``: the running averages.
 
     Raises:
         ValueError: neither ``held_out`` nor ``train``, or ``knn_every`` or ``health_every`` < 0.
@@ -110,7 +113,7 @@ class PretextHealthMonitor(L.Callback):
 
     def __init__(self, initial_model, held_out: HealthDataset | None, train: HealthDataset | None = None,
                  knn: KnnProbe | None = None, knn_every: int = 1, batch_size: int = 32, seed: int = 0,
-                 num_workers: int = 0, health_every: int = 1):
+                 num_workers: int = 0, health_every: int = 1, precise: PreciseBatchNorm | None = None):
         if held_out is None and train is None:
             raise InvalidInputError("pretext health needs held-out or training windows")
         if knn_every < 0:
@@ -120,17 +123,19 @@ class PretextHealthMonitor(L.Callback):
         self.initial = copy.deepcopy(initial_model).cpu()
         self.held_out, self.train = (CachedBatches(ds, batch_size, num_workers=num_workers) if ds is not None else None
                                      for ds in (held_out, train))
-        self.knn, self.knn_every, self.seed = knn, knn_every, seed
+        self.knn, self.knn_every, self.seed, self.precise = knn, knn_every, seed, precise
         self.health_every = health_every
         self.validations = 0
         self.final_s = 0.0
-        self.health = PretextHealth(step=0, baselines_on="held_out" if held_out is not None else "train")
+        self.health = PretextHealth(step=0, baselines_on="held_out" if held_out is not None else "train",
+                                    bn_stats=dict(RUNNING))
 
     @classmethod
-    def from_config(cls, cfg, splits, model) -> "PretextHealthMonitor | None":
+    def from_config(cls, cfg, splits, model, precise: PreciseBatchNorm | None = None) -> "PretextHealthMonitor | None":
         """The monitor of a pretraining run: ``pretext.health_windows`` windows of ``splits.val``
         and as many of ``splits.train``, kNN every ``trainer.knn_every`` validations when
-        ``splits.labelled`` and ``splits.val`` are labelled; ``None`` when ``health_windows`` is 0."""
+        ``splits.labelled`` and ``splits.val`` are labelled, batch-norm statistics from ``precise``;
+        ``None`` when ``health_windows`` is 0."""
         cap = cfg.pretext.health_windows
         if not cap:
             return None
@@ -145,7 +150,8 @@ class PretextHealthMonitor(L.Callback):
             except InvalidInputError as exc:  # e.g. no video as long as a clip: health goes on without kNN
                 log.warning("no online kNN: %s", exc)
         return cls(model, *windows, knn=knn, knn_every=cfg.trainer.knn_every, batch_size=cfg.data.batch_size,
-                   seed=seed, num_workers=cfg.data.num_workers, health_every=cfg.trainer.health_every)
+                   seed=seed, num_workers=cfg.data.num_workers, health_every=cfg.trainer.health_every,
+                   precise=precise)
 
     def on_fit_start(self, trainer, pl_module):
         if not trainer.is_global_zero:
@@ -159,7 +165,8 @@ class PretextHealthMonitor(L.Callback):
         """The baselines, once, on the run's initial model (the copy is dropped after)."""
         if self.initial is not None:
             batches = self.held_out if self.held_out is not None else self.train
-            self.health.baselines = measure_baselines(self.initial, batches, device, seed=self.seed)
+            self.health.baselines = measure_baselines(self.initial, batches, device, seed=self.seed,
+                                                      precise=self.precise)
         self.initial = None
 
     def _measure(self, trainer, pl_module, with_knn: bool, with_health: bool = True) -> dict[str, float]:
@@ -172,14 +179,18 @@ class PretextHealthMonitor(L.Callback):
     def _measure_now(self, trainer, pl_module, with_knn: bool, with_health: bool = True) -> dict[str, float]:
         h, step, device = self.health, trainer.global_step, pl_module.device
         logged: dict[str, float] = {}
+        model = pl_module.model if self.precise is None else self.precise.copy_of(pl_module.model, step, device)
+        if self.precise is not None:
+            h.bn_stats = self.precise.record()
         if with_health:
             self._baselines(device)
-            logged = self._health_now(step, pl_module.model, device)
+            logged = self._health_now(step, model, device)
         if with_knn and self.knn is not None:
             try:
-                h.knn_top1, h.knn_step = self.knn.top1(pl_module.model.context_encoder, device), step
+                h.knn_top1, h.knn_step = self.knn.top1(model.context_encoder, device), step
                 logged["knn/top1"] = h.knn_top1
-            except InvalidInputError as exc:  # e.g. every query video unreadable: training goes on
+            except (InvalidInputError, MachineFaultError) as exc:  # e.g. every query video unreadable, or the
+                # machine out of memory or threads (no video is called unreadable for it): training goes on
                 log.warning("online kNN skipped at step %d: %s", step, exc)
         return logged
 
@@ -196,6 +207,11 @@ class PretextHealthMonitor(L.Callback):
                            "health/rank_acc_hi": h.held_out.rank_acc_ci[1]})
         if h.train is not None:
             logged["health/train_rank_acc"] = h.train.rank_acc
+        step0 = h.vs.get("step0")
+        if step0 is not None:
+            logged["health/vs_step0"] = step0.diff
+            if step0.ci is not None:
+                logged.update({"health/vs_step0_lo": step0.ci[0], "health/vs_step0_hi": step0.ci[1]})
         logged.update({f"health/baseline_{k}": v.rank_acc for k, v in h.baselines.items()})
         return logged
 

@@ -7,6 +7,7 @@ total wins."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TypedDict
 
 import numpy as np
 
@@ -52,8 +53,15 @@ def knn_scores(query: np.ndarray, gallery: np.ndarray, gallery_labels: np.ndarra
     return scores
 
 
+class KnnAccuracy(TypedDict):
+    """:func:`knn_accuracy`'s figures: top-5 is ``None`` with 5 classes or fewer."""
+
+    top1: float
+    top5: float | None
+
+
 def knn_accuracy(query: np.ndarray, query_labels: np.ndarray, gallery: np.ndarray, gallery_labels: np.ndarray,
-                 num_classes: int, k: int = KNN_K, temperature: float = KNN_TEMPERATURE) -> dict[str, float]:
+                 num_classes: int, k: int = KNN_K, temperature: float = KNN_TEMPERATURE) -> KnnAccuracy:
     """Top-1 and top-5 accuracy of the weighted kNN vote (:func:`knn_scores`).
 
     Raises:
@@ -83,7 +91,7 @@ class KnnResult(ProtocolRow):
 
     protocol: str = field(default="knn", init=False)
     top1: float
-    top5: float
+    top5: float | None  # None with 5 classes or fewer
     k: int
     temperature: float
     queries: int

@@ -70,7 +70,7 @@ class LinearProbeResult(ProtocolRow):
     protocol: str = field(default="linear_probe", init=False)
     method: str = field(default=METHOD, init=False)
     top1: float
-    top5: float
+    top5: float | None  # None with 5 classes or fewer
     train_videos: int
     test_videos: int
     seed: int

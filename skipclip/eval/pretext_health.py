@@ -28,7 +28,9 @@ import numpy as np
 import torch
 
 from skipclip.eval.features import CachedBatches
+from skipclip.eval.precise_bn import PreciseBatchNorm
 from skipclip.method import losses
+from skipclip.method.intervals import MIN_VIDEOS, Paired, paired_difference
 from skipclip.method.pretext_metrics import (
     INTERVAL,
     RankSummary,
@@ -41,6 +43,7 @@ from skipclip.models.normalize import normalize
 # the score of every window's reference against every target of the batch, (B, B*M)
 Ranker = Callable[[dict], torch.Tensor]
 BASELINES = ("pixel", "untrained_f", "step0")
+NAMES = {"pixel": "pixels", "untrained_f": "untrained f", "step0": "step 0"}
 
 
 def model_ranker(model) -> Ranker:
@@ -127,10 +130,15 @@ def measure_model(model, batches: Iterable[dict], device, *, seed: int = 0) -> R
         model.train(was_training)
 
 
-def measure_baselines(initial_model, batches: Iterable[dict], device, *, seed: int = 0) -> dict[str, RankSummary]:
+def measure_baselines(initial_model, batches: Iterable[dict], device, *, seed: int = 0,
+                      precise: PreciseBatchNorm | None = None) -> dict[str, RankSummary]:
     """The three baselines of the module's docstring on the same windows; ``initial_model`` is the
-    run's model before any step (left unchanged: a copy is moved to ``device``)."""
-    model = copy.deepcopy(initial_model).to(device).eval()
+    run's model before any step (left unchanged: a copy is moved to ``device``, its batch-norm
+    statistics recomputed by ``precise`` as the trained model's are)."""
+    model = copy.deepcopy(initial_model).to(device)
+    if precise is not None:
+        precise.apply(model, device)
+    model.eval()
     found = {"pixel": measure(pixel_ranker(), batches, device, seed=seed),
              "untrained_f": measure(frame_ranker(model.frame_encoder), batches, device, seed=seed),
              "step0": measure(model_ranker(model), batches, device, seed=seed)}
@@ -139,6 +147,40 @@ def measure_baselines(initial_model, batches: Iterable[dict], device, *, seed: i
 
 def _finite(x):
     return None if x is None or (isinstance(x, float) and not np.isfinite(x)) else x
+
+
+def paired(model: RankSummary | None, baselines: dict[str, RankSummary]) -> dict[str, Paired]:
+    """The model minus each baseline on the same windows (none where the windows differ)."""
+    if model is None or model.per_window is None:
+        return {}
+    acc, videos = model.per_window
+    found = {}
+    for name, b in baselines.items():
+        if b.per_window is not None and len(b.per_window[0]) == len(acc) and np.array_equal(b.per_window[1], videos):
+            found[name] = paired_difference(acc, b.per_window[0], videos)
+    return found
+
+
+def verdict(vs: dict[str, Paired], on: str = "held_out") -> str:
+    """In words: learned (above step 0 by D [lo, hi]), not shown, or cannot tell, and where the model
+    stands against the free baselines (``vs`` from :func:`paired`)."""
+    where = "" if on == "held_out" else "on the training sample (no held-out videos): "
+    s = vs.get("step0")
+    if s is None:
+        return where + "cannot tell: no step-0 measurement on the same windows"
+    if s.ci is None:
+        return (where + f"cannot tell: too few held-out videos to tell ({s.videos}; {MIN_VIDEOS} or more needed), "
+                f"{s.diff:+.3f} against step 0")
+    lo, hi = s.ci
+    head = (f"learned: above step 0 by {s.diff:+.3f} [{lo:+.3f}, {hi:+.3f}]" if lo > 0 else
+            f"not shown: {s.diff:+.3f} [{lo:+.3f}, {hi:+.3f}] against step 0" + (" (below it)" if hi < 0 else ""))
+    free = []
+    for name in ("pixel", "untrained_f"):
+        p = vs.get(name)
+        if p is not None and p.ci is not None:
+            side = "above" if p.ci[0] > 0 else "below" if p.ci[1] < 0 else "not different from"
+            free.append(f"{side} {NAMES[name]} ({p.diff:+.3f} [{p.ci[0]:+.3f}, {p.ci[1]:+.3f}])")
+    return where + head + ("; " + ", ".join(free) if free else "")
 
 
 @dataclass
@@ -155,6 +197,8 @@ class PretextHealth:
         baselines_on: ``"held_out"`` or ``"train"``.
         knn_top1: the last online kNN top-1 (``None``: not measured), at step ``knn_step``.
         seconds: wall time the run spent measuring all this (baselines, every validation, kNN).
+        bn_stats: which batch-norm statistics the measurements read
+            (:meth:`~skipclip.eval.precise_bn.PreciseBatchNorm.record`).
     """
 
     step: int
@@ -165,10 +209,22 @@ class PretextHealth:
     knn_top1: float | None = None
     knn_step: int | None = None
     seconds: float = 0.0
+    bn_stats: dict = field(default_factory=dict)
+
+    @property
+    def vs(self) -> dict[str, Paired]:
+        """The model minus each baseline on the windows the baselines were measured on."""
+        return paired(self.held_out if self.baselines_on == "held_out" else self.train, self.baselines)
+
+    @property
+    def verdict(self) -> str:
+        """:func:`verdict` of :attr:`vs`."""
+        return verdict(self.vs, self.baselines_on)
 
     def to_dict(self) -> dict:
         """The ``health`` record of ``run.json`` (docs/pretext-health.md)."""
         h, t = self.held_out, self.train
+        vs = self.vs
         return {
             "step": self.step,
             "rank_acc": h.rank_acc if h else None,
@@ -182,6 +238,9 @@ class PretextHealth:
             "train_windows": t.windows if t else 0,
             "baselines": {k: v.to_dict() for k, v in self.baselines.items()},
             "baselines_on": self.baselines_on,
+            "vs": {k: v.to_dict() for k, v in vs.items()},
+            "verdict": verdict(vs, self.baselines_on),
+            "bn_stats": self.bn_stats,
             "interval": INTERVAL,
             "knn_top1": self.knn_top1,
             "knn_step": self.knn_step,
@@ -190,4 +249,4 @@ class PretextHealth:
 
 
 __all__ = ["BASELINES", "CachedBatches", "PretextHealth", "Ranker", "frame_ranker", "measure", "measure_baselines",
-           "measure_model", "model_ranker", "pixel_ranker", "window_scores"]
+           "measure_model", "model_ranker", "paired", "pixel_ranker", "verdict", "window_scores"]

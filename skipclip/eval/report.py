@@ -20,9 +20,13 @@ from skipclip.errors import InvalidInputError
 from skipclip.utils.io import atomic_write_text
 
 
-def mean_std(values: Sequence[float]) -> tuple[float, float]:
-    """Mean and sample standard deviation (``ddof=1``; 0 for a single value)."""
-    a = np.asarray(list(values), dtype=float)
+def mean_std(values: Sequence[float | None]) -> tuple[float | None, float | None]:
+    """Mean and sample standard deviation (``ddof=1``; 0 for a single value); ``None`` for values
+    not measured (a top-5 with 5 classes or fewer)."""
+    values = list(values)
+    if values and any(v is None for v in values):
+        return None, None
+    a = np.asarray(values, dtype=float)
     if a.size == 0:
         return math.nan, math.nan
     return float(a.mean()), float(a.std(ddof=1)) if a.size > 1 else 0.0
@@ -132,14 +136,19 @@ def _fmt(value, std=None) -> str:
 
 
 def results_table(results: Sequence[dict]) -> str:
-    """The report's rows as a plain-text table (accuracies and recalls in %)."""
-    head = f"{'init':22s} {'protocol':10s} {'top-1':>13s} {'top-5':>13s} {'clip top-1':>11s} {'R@10':>6s} {'seeds':>5s}"
+    """The report's rows as a plain-text table, accuracies and recalls in % (the header says so);
+    the top-5 column only where a row has one (more than 5 classes)."""
+    top5 = any(r.get("top5") is not None for r in results)
+    iw = max([len(str(r.get("init"))) for r in results] + [4])
+    pw = max([len(str(r.get("protocol"))) for r in results] + [8])
+    head = (f"{'init':{iw}s} {'protocol':{pw}s} {'top-1 (%)':>13s} " + (f"{'top-5 (%)':>13s} " if top5 else "")
+            + f"{'clip top-1 (%)':>14s} {'R@10 (%)':>8s} {'seeds':>5s}")
     lines = [head, "-" * len(head)]
     for r in results:
         lines.append(
-            f"{str(r.get('init')):22s} {str(r.get('protocol')):10s} "
-            f"{_fmt(r.get('top1'), r.get('top1_std')):>13s} {_fmt(r.get('top5'), r.get('top5_std')):>13s} "
-            f"{_fmt(r.get('clip_top1')):>11s} {_fmt(r.get('recall', {}).get('10')):>6s} {r.get('seeds', 1):>5}"
+            f"{str(r.get('init')):{iw}s} {str(r.get('protocol')):{pw}s} {_fmt(r.get('top1'), r.get('top1_std')):>13s} "
+            + (f"{_fmt(r.get('top5'), r.get('top5_std')):>13s} " if top5 else "")
+            + f"{_fmt(r.get('clip_top1')):>14s} {_fmt(r.get('recall', {}).get('10')):>8s} {r.get('seeds', 1):>5}"
         )
     return "\n".join(lines)
 
@@ -148,11 +157,13 @@ def summary_table(title: str, rows: Sequence[dict], metric: str = "top1") -> str
     """A paper-style table: one row per method, ``metric`` as mean ± std over seeds (in %),
     plus the per-seed values."""
     width = max([len(r["name"]) for r in rows] + [24])
-    lines = [title, f"{'Method':{width}s} {'top-1 (%)':>13s}  {'top-5 (%)':>13s}  per-seed top-1 (%)"]
+    top5 = any(r.get("top5_mean") is not None for r in rows)
+    lines = [title, f"{'Method':{width}s} {'top-1 (%)':>13s}  " + (f"{'top-5 (%)':>13s}  " if top5 else "")
+             + "per-seed top-1 (%)"]
     for r in rows:
         per_seed = ", ".join(f"{100 * v:.1f}" for v in r["values"])
         lines.append(f"{r['name']:{width}s} {_fmt(r['mean'], r['std']):>13s}  "
-                     f"{_fmt(r.get('top5_mean'), r.get('top5_std')):>13s}  {per_seed}")
+                     + (f"{_fmt(r.get('top5_mean'), r.get('top5_std')):>13s}  " if top5 else "") + per_seed)
     return "\n".join(lines)
 
 

@@ -28,7 +28,7 @@ def aggregate_by_video(clip_scores: np.ndarray, clip_videos: np.ndarray) -> tupl
     return videos, sums / counts
 
 
-def video_accuracy(clip_scores: np.ndarray, clip_videos: np.ndarray, clip_labels: np.ndarray, k: int = 1) -> float:
+def video_accuracy(clip_scores: np.ndarray, clip_videos: np.ndarray, clip_labels: np.ndarray, k: int = 1) -> float | None:
     """Top-``k`` accuracy of per-video mean scores (the paper's sliding-window test).
 
     Raises:
@@ -121,9 +121,9 @@ class VideoLevelResult:
     """
 
     top1: float
-    top5: float
+    top5: float | None  # None with 5 classes or fewer
     clip_top1: float
-    clip_top5: float
+    clip_top5: float | None
     test_videos: int
     windows_per_video: dict
     skipped_test_videos: int

@@ -16,8 +16,8 @@ def build_skipclip(cfg: Config) -> SkipClipModel:
     initialisation (the paper).
     """
     p, m = cfg.pretext, cfg.model
-    g = ContextEncoder(m.context_arch, m.width, m.shortcut)
-    f = FrameEncoder(m.width, in_channels=3 * p.target_length)
+    g = ContextEncoder(m.context_arch, m.width, m.shortcut, last_stride=m.last_stride)
+    f = FrameEncoder(m.width, in_channels=3 * p.target_length, last_stride=m.last_stride)
     if m.init_context_from_frame:
         inflate_2d_into_3d(f.state_dict(), g)
     head = RotationHead(f.out_channels) if p.rotation else None

@@ -10,6 +10,7 @@ its ``BasicBlock``, conv makers and ``_make_layer``); only the stems and the sta
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import Any
 
 from torch import Tensor, nn
 from torchvision.models.video.resnet import (
@@ -218,6 +219,18 @@ def build_trunk(arch: str, width: int = 64, shortcut: str = "B") -> VideoResNetT
     return _TRUNKS[arch](width, shortcut)
 
 
+def unstride_last_stage(trunk: nn.Module) -> None:
+    """Take the spatial stride out of the last stage (``layer4``) of a 3D trunk, its temporal stride
+    kept: the map gets twice the cells on each side (total spatial stride 16 instead of 32) and
+    the weights keep their shapes."""
+    block: Any = trunk.get_submodule("layer4.0")
+    parts = [block.conv1[0]] + ([block.downsample] if block.downsample is not None else [])
+    for part in parts:
+        for m in part.modules():
+            if isinstance(m, (nn.Conv3d, ZeroPadShortcut)):
+                m.stride = (m.stride[0], 1, 1)
+
+
 class ContextEncoder(nn.Module):
     """Context encoder ``g``: context clip ``c`` to the spatial encoding ``h`` (Sec. 4.1).
 
@@ -229,21 +242,28 @@ class ContextEncoder(nn.Module):
         width: channels of the first stage; the encoding has ``8 * width`` channels (64 -> 512).
         shortcut: ``"A"`` zero-padding identity shortcuts (Hara et al.'s ResNet-18, the paper
             preset) or ``"B"`` 1x1x1 conv + BN (torchvision's; what inflated 2D weights fill).
+        last_stride: spatial stride of the last stage: 2 (the paper's ResNet-18, total stride 32)
+            or 1 (total stride 16: a finer cell grid at a small crop, the same weights).
 
     Raises:
-        ValueError: unknown ``arch``, bad ``width`` or ``shortcut``.
+        ValueError: unknown ``arch``, bad ``width``, ``shortcut`` or ``last_stride``.
     """
 
     # set by skipclip.weights.load_encoder: the Preprocess its weights expect, and where they came from
     transforms: object = None
     source: object = None
 
-    def __init__(self, arch: str = "r3d18_hara", width: int = 64, shortcut: str = "B"):
+    def __init__(self, arch: str = "r3d18_hara", width: int = 64, shortcut: str = "B", last_stride: int = 2):
         super().__init__()
+        if last_stride not in (1, 2):
+            raise InvalidInputError(f"last_stride must be 1 or 2, got {last_stride!r}")
         self.arch = arch
         self.width = width
         self.shortcut = shortcut
+        self.last_stride = last_stride
         self.trunk = build_trunk(arch, width, shortcut)
+        if last_stride == 1:
+            unstride_last_stage(self.trunk)
         # the statistics its inputs are standardised with (models.normalize.input_stats_of):
         # "imagenet" once filled with inflated ImageNet weights (weights.initialise), which expect them
         self.input_stats = "kinetics"
@@ -274,6 +294,7 @@ class ContextEncoder(nn.Module):
 
 
 __all__ = [
+    "unstride_last_stage",
     "ARCHS",
     "ContextEncoder",
     "SHORTCUTS",

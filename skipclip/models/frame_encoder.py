@@ -30,13 +30,16 @@ class FrameEncoder(ResNet):
         ValueError: ``width`` or ``in_channels`` is not a positive int.
     """
 
-    def __init__(self, width: int = 64, in_channels: int = 3):
+    def __init__(self, width: int = 64, in_channels: int = 3, last_stride: int = 2):
         _check_width(width)
+        if last_stride not in (1, 2):
+            raise InvalidInputError(f"last_stride must be 1 or 2, got {last_stride!r}")
         if not isinstance(in_channels, int) or isinstance(in_channels, bool) or in_channels < 1:
             raise InvalidInputError(f"in_channels must be a positive int (3 * d for d frames), got {in_channels!r}")
         nn.Module.__init__(self)  # not ResNet.__init__: it builds fixed 64..512 stages and fc
         self.width = width
         self.in_channels = in_channels
+        self.last_stride = last_stride  # 1: no spatial stride in layer4 (total stride 16), the same weights
         # Attributes ResNet._make_layer reads (same values as ResNet.__init__ sets for resnet18).
         self._norm_layer = nn.BatchNorm2d
         self.inplanes = width
@@ -50,7 +53,7 @@ class FrameEncoder(ResNet):
         self.layer1 = self._make_layer(BasicBlock, width, 2)
         self.layer2 = self._make_layer(BasicBlock, 2 * width, 2, stride=2)
         self.layer3 = self._make_layer(BasicBlock, 4 * width, 2, stride=2)
-        self.layer4 = self._make_layer(BasicBlock, 8 * width, 2, stride=2)
+        self.layer4 = self._make_layer(BasicBlock, 8 * width, 2, stride=last_stride)
         self.out_channels = 8 * width
         self.input_stats = "kinetics"  # the statistics its inputs are standardised with (input_stats_of)
         init_resnet_weights(self)

@@ -24,11 +24,12 @@ def as_frames(frames) -> torch.Tensor:
     x = torch.from_numpy(np.ascontiguousarray(frames)) if isinstance(frames, np.ndarray) else torch.as_tensor(frames)
     if x.dtype != torch.uint8:
         raise InvalidInputError(
-            f"frames must be uint8 RGB (0-255), as skipclip.read_clip returns them; got {x.dtype}. Frames in "
-            "[0, 1] floats: pass (x * 255).round().to(torch.uint8)")
+            f"frames must be uint8 RGB (0-255), as skipclip.read_clip returns them; got {x.dtype}. Frames as "
+            "floats in [0, 1]: pass (x * 255).round().astype(np.uint8) for a NumPy array, "
+            "(x * 255).round().to(torch.uint8) for a tensor; or pass the video file itself")
     if x.dim() not in (4, 5) or x.shape[-1] != 3:
         raise InvalidInputError(f"frames must be (T, H, W, 3) or (B, T, H, W, 3) with RGB last, got shape "
-                                f"{tuple(x.shape)}; a (T, 3, H, W) clip: x.permute(0, 2, 3, 1)")
+                                f"{tuple(x.shape)}; a (T, 3, H, W) clip: x.transpose(0, 2, 3, 1) (NumPy) or x.permute(0, 2, 3, 1) (torch)")
     return x
 
 

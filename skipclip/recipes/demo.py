@@ -40,11 +40,14 @@ from skipclip.eval.features import CachedBatches, video_features
 from skipclip.eval.finetune import finetune_and_test
 from skipclip.eval.linear_probe import fit_linear_probe
 from skipclip.eval.metrics import topk_accuracy
+from skipclip.eval.precise_bn import PreciseBatchNorm
 from skipclip.eval.pretext_health import (
     frame_ranker,
     measure,
     measure_model,
+    paired,
     pixel_ranker,
+    verdict,
 )
 from skipclip.eval.report import mean_std, write_report
 from skipclip.eval.video_level import video_level_predictions
@@ -72,19 +75,32 @@ HEALTH_ROWS = (("pixel", "pixels"), ("untrained_f", "untrained f"), ("untrained"
                ("pretrained", "pretrained g, f"))
 
 
-def pretext_health(cfg, untrained, pretrained, source, seed: int = 0) -> dict:
+def pretext_health(cfg, untrained, pretrained, source, seed: int = 0, train_source=None) -> dict:
     """Pretext health (docs/pretext-health.md) of the untrained and the pretrained model and of the
     pixel and untrained-f rankers, all on the same health windows of ``source`` (at most
-    ``pretext.health_windows``): ``{row: RankSummary.to_dict()}``, rows as in :data:`HEALTH_ROWS`."""
+    ``pretext.health_windows``): ``{row: RankSummary.to_dict()}``, rows as in :data:`HEALTH_ROWS`,
+    with ``vs`` (the pretrained model minus each of the others on the same windows) and ``verdict``.
+    Both models are read with batch-norm statistics recomputed on windows of ``train_source``
+    (copies; ``None``: their running averages)."""
     cap = cfg.pretext.health_windows or None
-    windows = CachedBatches(HealthDataset(source, PretextWindow.from_config(cfg), cfg.data.crop_size,
-                                          max_windows=cap, seed=seed), cfg.data.batch_size)
+    window = PretextWindow.from_config(cfg)
+    windows = CachedBatches(HealthDataset(source, window, cfg.data.crop_size, max_windows=cap, seed=seed),
+                            cfg.data.batch_size)
+    n = cfg.pretext.precise_bn_batches
+    if train_source is not None and n:
+        precise = PreciseBatchNorm(HealthDataset(train_source, window, cfg.data.crop_size,
+                                                 max_windows=n * cfg.data.batch_size, seed=seed),
+                                   n, cfg.data.batch_size)
+        untrained, pretrained = (precise.copy_of(m, step, "cpu") for step, m in ((0, untrained), (1, pretrained)))
     untrained.eval()
     rows = {"pixel": measure(pixel_ranker(), windows, "cpu", seed=seed),
             "untrained_f": measure(frame_ranker(untrained.frame_encoder), windows, "cpu", seed=seed),
             "untrained": measure_model(untrained, windows, "cpu", seed=seed),
             "pretrained": measure_model(pretrained, windows, "cpu", seed=seed)}
-    return {k: v.to_dict() for k, v in rows.items()}
+    vs = paired(rows["pretrained"], {"pixel": rows["pixel"], "untrained_f": rows["untrained_f"],
+                                     "step0": rows["untrained"]})
+    return {**{k: v.to_dict() for k, v in rows.items()}, "vs": {k: v.to_dict() for k, v in vs.items()},
+            "verdict": verdict(vs)}
 
 
 def stage(message: str) -> None:
@@ -152,7 +168,7 @@ def run_demo(out: str | Path = "demo-out", quick: bool = False, seed: int = 0, p
 
     # 2. pretext health on held-out videos
     stage(f"[2/4] pretext health on {len(sources['val'])} held-out videos")
-    health = pretext_health(cfg, untrained, pretrained.cpu(), sources["val"], seed)
+    health = pretext_health(cfg, untrained, pretrained.cpu(), sources["val"], seed, train_source=sources["train"])
 
     # 3. few labels: linear probe and fine-tuning, pretrained against random initialisation
     stage(f"[3/4] linear probe and fine-tuning from {budget.shots} labelled videos per class, "
@@ -258,16 +274,22 @@ def print_report(report: dict) -> None:
         lo, hi = m["rank_acc_ci"]
         print(f"  {name:16s} {m['rank_acc']:9.3f} {f'[{lo:.3f}, {hi:.3f}]':>16s} {m['kendall_tau']:12.3f} {gap} "
               f"{m['windows']:8d}")
+    if "verdict" in h:
+        print(f"  pretrained against untrained (step 0), same windows: {h['verdict']}")
     print(f"\nAction recognition on {report['data']['test_videos']} held-out test videos "
-          f"({len(report['data']['classes'])} classes, chance {report['chance_top1']:.3f}):")
-    print(f"  {'init':12s} {'protocol':38s} {'labels/class':>12s} {'top-1':>15s} {'top-5':>15s}")
+          f"({len(report['data']['classes'])} classes, chance {100 * report['chance_top1']:.1f} %):")
+    top5 = any(r["top5"] is not None for r in report["results"])
+    print(f"  {'init':12s} {'protocol':38s} {'labels/class':>12s} {'top-1 (%)':>13s}"
+          + (f" {'top-5 (%)':>13s}" if top5 else ""))
     for r in report["results"]:
         print(f"  {r['init']:12s} {r['protocol']:38s} {r['labelled_videos_per_class']:12d} "
-              f"{r['top1']:8.3f} ± {r['top1_std']:.3f} {r['top5']:8.3f} ± {r['top5_std']:.3f}")
+              f"{100 * r['top1']:7.1f} ± {100 * r['top1_std']:3.1f}"
+              + (f" {100 * r['top5']:7.1f} ± {100 * r['top5_std']:3.1f}" if top5 else ""))
     print()
     for key, protocol in (("skipclip_vs_random", "linear probe"), ("skipclip_vs_random_finetune", "fine-tuning")):
         c = report[key]
         verdict = "beats" if c["beats_random_by_more_than_spread"] else "does NOT beat"
         print(f"{protocol:>12s}: Skip-Clip {verdict} random initialisation by more than the spread: "
-              f"top-1 gain {c['top1_gain']:+.3f} vs spread (std over seeds) {c['larger_spread']:.3f}")
+              f"top-1 gain {100 * c['top1_gain']:+.1f} points vs spread (std over seeds) "
+              f"{100 * c['larger_spread']:.1f}")
     print(f"wall time {report['timings']['total_s']:.0f} s")

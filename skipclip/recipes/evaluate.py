@@ -15,7 +15,7 @@ from skipclip.config import (
     load_config,
     validate,
 )
-from skipclip.data import open_data, per_class
+from skipclip.data import MAX_CLASSES, open_data, per_class
 from skipclip.errors import InvalidInputError, OutputExistsError
 from skipclip.eval.features import frozen_features
 from skipclip.eval.finetune import (
@@ -36,6 +36,7 @@ from skipclip.eval.report import (
 )
 from skipclip.eval.retrieval import RECALL_AT, retrieval
 from skipclip.eval.video_level import evaluate_video_level
+from skipclip.utils.out_paths import check_out_folder
 from skipclip.weights.initialise import initial_encoder
 from skipclip.weights.read import (
     checkpoint_config,
@@ -68,8 +69,9 @@ def check_evaluate_out(out: str | Path, force: bool) -> Path:
 
     Raises:
         OutputExistsError: ``out/report.json`` exists and ``force`` is not given.
+        InvalidInputError: ``out`` is a file, or under one.
     """
-    out = Path(out)
+    out = check_out_folder(out)  # a file, or a parent that is a file: refused before the work
     if (out / REPORT).exists() and not force:
         raise OutputExistsError(f"{out / REPORT} exists (an earlier evaluation); pass --force to replace it, or "
                                 "--out DIR to write elsewhere")
@@ -167,7 +169,7 @@ def run_evaluate(config: Config | None, ckpt: str, data: str, *, protocols=PROTO
         cfg = config_from_dict(raw, f"{ckpt} config")
         apply_overrides(cfg, overrides or {})
         apply_sets(cfg, sets or {})
-        validate(cfg)
+        validate(cfg, f"{ckpt} (its recorded config, with the command's options)")
     else:
         cfg = load_config("cpu", overrides or {}, sets=sets)
     encoder, info = initial_encoder(cfg, ckpt, seed=cfg.trainer.seed)
@@ -179,7 +181,7 @@ def run_evaluate(config: Config | None, ckpt: str, data: str, *, protocols=PROTO
     classifier = None
     if kind == "classifier":
         state = state_dict_of(obj)
-        n_ckpt = tensor_size(state, "head.fc.weight", 0, str(ckpt), 1 << 20)
+        n_ckpt = tensor_size(state, "head.fc.weight", 0, str(ckpt), MAX_CLASSES)
         if n_ckpt != len(train_src.classes):
             raise InvalidInputError(f"{ckpt} classifies {n_ckpt} classes but --data {data} has "
                              f"{len(train_src.classes)}; evaluate it on the data set it was fine-tuned on")

@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import io
 import json
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -26,6 +27,7 @@ from skipclip.eval.features import average_by_video, count_windows, window_featu
 from skipclip.models import ContextEncoder
 from skipclip.models.preprocess import Preprocess
 from skipclip.utils.io import atomic_write
+from skipclip.utils.out_paths import check_out_file
 from skipclip.utils.progress import Progress
 from skipclip.weights import EncoderSource, load_encoder, preprocess_of
 from skipclip.weights.exported import write_safetensors
@@ -78,10 +80,16 @@ def _parts(splits: Splits) -> list[tuple[str, VideoSource]]:
     return [(name, src) for name, src in parts if src is not None and len(src) > 0]
 
 
+def default_workers() -> int:
+    """The loader processes ``skipclip features`` decodes with by default: the cores this process may use."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
 def extract_features(encoder, data: str | Path, cfg: Config, *, per_window: bool = False,
-                     progress: bool = True) -> FeatureSet:
+                     progress: bool = True, num_workers: int | None = None) -> FeatureSet:
     """Features of ``encoder`` (from :func:`load_encoder`) for every video of ``data``'s splits,
     with the encoder's ``transforms`` sizes; ``cfg`` says how to read ``data`` (layout, split).
+    ``num_workers`` processes decode the videos (default :func:`default_workers`; 0: this one).
 
     Raises:
         InvalidInputError, InputNotFoundError: unusable data, or no readable video.
@@ -91,11 +99,12 @@ def extract_features(encoder, data: str | Path, cfg: Config, *, per_window: bool
                        short_side=pre.short_side)
     rows, windows, offset = [], [], 0
     failed: dict[str, str] = {}
+    workers = default_workers() if num_workers is None else num_workers
     for name, src in _parts(splits):
         with Progress(count_windows(src, pre.frames), f"features ({name})", "windows", enabled=progress) as bar:
             feats, videos, starts = window_features(encoder, src, pre.frames, pre.crop_size, pre.short_side,
                                                     batch_size=cfg.finetune.batch_size, device=device_of(cfg),
-                                                    failed=failed, progress=bar)
+                                                    failed=failed, progress=bar, num_workers=workers)
         mean, ids = average_by_video(feats, videos)
         rows += [(m, src.label(int(v)), src.name(int(v)), name) for m, v in zip(mean, ids)]
         if per_window:
@@ -121,7 +130,7 @@ def check_features_out(out: str | Path, force: bool) -> Path:
         InvalidInputError: a suffix other than ``.npz`` / ``.safetensors``.
         OutputExistsError: ``out`` exists and ``force`` is not given.
     """
-    out = Path(out)
+    out = check_out_file(out)  # a folder, or a parent that is a file: refused before the work
     if out.suffix not in SUFFIXES:
         raise InvalidInputError(f"--out {out}: name a .npz or .safetensors file (the suffix picks the format)")
     if out.exists() and not force:
@@ -149,7 +158,7 @@ def write_features(fs: FeatureSet, out: str | Path) -> Path:
 
 def run_features(ckpt: str | Path, data: str | Path, out: str | Path, *, per_window: bool = False,
                  force: bool = False, progress: bool = True, overrides: dict | None = None,
-                 sets: dict | None = None) -> FeatureSet:
+                 sets: dict | None = None, num_workers: int | None = None) -> FeatureSet:
     """:func:`load_encoder` ``ckpt``, :func:`extract_features` of ``data``, :func:`write_features` to
     ``out``; ``overrides`` / ``sets`` (dotted keys) change how the data is read, or the sizes.
 
@@ -167,9 +176,10 @@ def run_features(ckpt: str | Path, data: str | Path, out: str | Path, *, per_win
     apply_sets(cfg, sets or {})
     validate(cfg)
     encoder.transforms = preprocess_of(cfg, encoder.input_stats)
-    fs = extract_features(encoder, data, cfg, per_window=per_window, progress=progress)
+    fs = extract_features(encoder, data, cfg, per_window=per_window, progress=progress, num_workers=num_workers)
     write_features(fs, out)
     return fs
 
 
-__all__ = ["FeatureSet", "check_features_out", "extract_features", "run_features", "write_features"]
+__all__ = ["FeatureSet", "check_features_out", "default_workers", "extract_features", "run_features",
+           "write_features"]

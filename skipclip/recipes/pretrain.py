@@ -14,7 +14,7 @@ import lightning as L
 
 from skipclip.config import Config
 from skipclip.config.budget import BudgetUsed, pretrain_budget
-from skipclip.data import PretextDataset, PretextWindow, Splits, epoch_loader, open_data
+from skipclip.data import PretextDataset, PretextWindow, Splits, epoch_loader, open_data, test_split_size
 from skipclip.engine.checkpoints import fit_kit, resume_path
 from skipclip.engine.fit import fit
 from skipclip.engine.monitor_clock import MonitorClock
@@ -26,6 +26,7 @@ from skipclip.engine.skipclip_module import SkipClipModule
 from skipclip.engine.trainer import device_of, process_plan
 from skipclip.errors import InvalidInputError
 from skipclip.eval.health_callback import PretextHealthMonitor
+from skipclip.eval.precise_bn import RUNNING, PreciseBatchNorm, write_bn_into_checkpoint
 from skipclip.eval.pretext_health import PretextHealth
 from skipclip.method.pretext_metrics import RankSummary
 from skipclip.utils.dist import batch_per_process, launch_rank
@@ -63,8 +64,12 @@ class PretrainSummary:
         validations: validation loops run.
         precision: the precision trained in (``trainer.precision``, or what ``auto`` chose:
             :mod:`~skipclip.engine.precision`).
+        bn_stats: which batch-norm statistics the final model and ``last.ckpt`` hold: recomputed
+            on training windows (``precise``, :mod:`~skipclip.eval.precise_bn`) or ``running``.
         health: the pretext health at the end (``None``: not measured, or not the first process);
             ``run.json`` records it beside the summary, under ``health``.
+        val_videos: videos held out of training for validation (the pretext health, the figures).
+        test_videos: the data set's test split, never read by pretraining (kept for evaluation).
     """
 
     wall_s: float
@@ -85,6 +90,9 @@ class PretrainSummary:
     monitor_s: float = 0.0
     validations: int = 0
     precision: str = "32-true"
+    bn_stats: dict = dataclasses.field(default_factory=lambda: dict(RUNNING))
+    val_videos: int = 0
+    test_videos: int = 0
     health: PretextHealth | None = None
 
     def to_dict(self, with_health: bool = False) -> dict:
@@ -186,7 +194,8 @@ def pretrain(cfg: Config, data: str, out: str | Path, *, resume: bool = False, f
     splits = open_data(data, cfg)
     train_ds, val_ds = pretext_datasets(cfg, data, splits)  # bad data: an error before the folder is touched
     module = SkipClipModule.from_config(cfg)
-    health = PretextHealthMonitor.from_config(cfg, splits, module.model)  # copies step 0's g and f
+    precise = PreciseBatchNorm.from_config(cfg, splits)  # batch-norm statistics that belong to the weights
+    health = PretextHealthMonitor.from_config(cfg, splits, module.model, precise)  # copies step 0's g and f
     module.schedule_epoch_steps = budget.schedule_epoch_steps
     if cfg.trainer.compile:  # torch.compile both encoders (minutes of compilation, faster steps)
         module.model.context_encoder.compile()
@@ -207,6 +216,7 @@ def pretrain(cfg: Config, data: str, out: str | Path, *, resume: bool = False, f
         figures: list[L.Callback] = ([SimilarityMaps(val_ds, work, images_every)]
                                      if images_every and val_ds is not None else [])
         figures += [health] if health is not None else []
+        figures += [precise] if precise is not None else []  # its on_train_end: every process, the model itself
         clock = MonitorClock()
         device = device_of(cfg)
         choice = resolved(cfg, lambda: skipclip_probe(cfg, device), device)
@@ -219,6 +229,12 @@ def pretrain(cfg: Config, data: str, out: str | Path, *, resume: bool = False, f
         summary = _summary(trainer, budget, wall, batch, kit, train_ds, val_ds, module, out)
         summary = dataclasses.replace(summary, validations=clock.validations, precision=precision,
                                       monitor_s=clock.seconds + (health.final_s if health is not None else 0.0))
+        if precise is not None and precise.final_step is not None:  # into the folder being written (work)
+            written = trainer.is_global_zero and write_bn_into_checkpoint(Path(work) / "checkpoints" / "last.ckpt",
+                                                                          module.model, precise.final_step)
+            summary = dataclasses.replace(summary, bn_stats={**precise.record(), "in_last_checkpoint": bool(written)})
+        summary = dataclasses.replace(summary, val_videos=len(splits.val) if splits.val is not None else 0,
+                                      test_videos=test_split_size(data, cfg))
         if trainer.is_global_zero:
             found = health.result() if health is not None else None
             finish_run(work, summary=summary.to_dict(), health=found.to_dict() if found is not None else None)
@@ -261,7 +277,8 @@ def _summary(trainer, budget, wall: float, batch: int, kit, train_ds, val_ds, mo
                        **kit.position.failed_videos},
         skipped_videos=kit.position.total_skipped_videos,
         skipped_nonfinite_batches=module.skipped_nonfinite,
-        metrics={k: float(v) for k, v in trainer.callback_metrics.items()},
+        # pretext health and the online kNN are in run.json's health record, measured last
+        metrics={k: float(v) for k, v in trainer.callback_metrics.items() if not k.startswith(("health/", "knn/"))},
         last_checkpoint=str(out / "checkpoints" / "last.ckpt"),
     )
 

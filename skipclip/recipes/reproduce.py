@@ -105,11 +105,11 @@ def reproduce(cfg: Config, data: str, out: str | Path, *, budget: ReproduceBudge
     results = finetune_rows(cfg, ckpts, inflate, (train_src, val_src, test_src), budget, progress, timings, log,
                             start)
     tables = [
-        {"title": "Table 1. Top-1 video accuracy (%) by initialisation, fine-tuned",
+        {"title": "Table 1. Top-1 video accuracy by initialisation, fine-tuned",
          "rows": [summarise(results, "random", ROW_NAMES["random"]),
                   summarise(results, "inflation", ROW_NAMES["inflation"]),
                   summarise(results, "rotation+negatives", ROW_NAMES["skipclip"])]},
-        {"title": "Table 2. Ablation, top-1 video accuracy (%), fine-tuned",
+        {"title": "Table 2. Ablation, top-1 video accuracy, fine-tuned",
          "rows": [summarise(results, v, ROW_NAMES[v]) for v in VARIANTS]},
     ]
     chance = 1.0 / len(train_src.classes)
@@ -174,9 +174,9 @@ def finetune_rows(cfg: Config, ckpts: dict, inflate, splits: tuple, budget: Repr
                                   seed=seed, progress=progress)
             results.append({**dataclasses.replace(r, init=row).to_dict(), "init_info": info})
             timings[f"finetune_{row}_{seed}_s"] = time.time() - t0
-            log(f"[{time.time() - start:6.0f} s] seed {seed} {row:20s} video top-1 {100 * r.test.top1:5.1f}  "
-                f"top-5 {100 * r.test.top5:5.1f}  clip top-1 {100 * r.test.clip_top1:5.1f}  "
-                f"(val {100 * (r.val_top1 or 0):.1f} @ epoch {r.best_epoch})")
+            log(f"[{time.time() - start:6.0f} s] seed {seed} {row:20s} video top-1 {100 * r.test.top1:5.1f} %  "
+                + (f"top-5 {100 * r.test.top5:5.1f} %  " if r.test.top5 is not None else "")
+                + f"clip top-1 {100 * r.test.clip_top1:5.1f} %  (val {100 * (r.val_top1 or 0):.1f} % @ epoch {r.best_epoch})")
     return results
 
 

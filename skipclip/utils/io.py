@@ -1,6 +1,6 @@
 """Atomic file writes: a kill or a full disk at any moment leaves the old file or the new one,
-whole, never half of one; and folders replaced as a set (:func:`replace_folder`). Files are created with the user's umask (readable by the group on a
-shared cluster where the umask allows it). Imports nothing of skipclip."""
+whole, never half of one; and folders replaced as a set (:func:`replace_folder`), never through a symbolic link. Files are created with the user's umask (readable by the group on a
+shared cluster where the umask allows it). Imports nothing of skipclip but its errors."""
 
 from __future__ import annotations
 
@@ -13,6 +13,8 @@ from pathlib import Path
 from typing import Any, BinaryIO, Callable
 
 import torch
+
+from skipclip.errors import OutputExistsError
 
 TMP_SUFFIX = ".tmp"
 _umask_lock = threading.Lock()
@@ -86,23 +88,34 @@ def restore_replaced(dest: str | Path) -> bool:
     missing, ``.NAME.old-*`` beside it); returns whether it did."""
     dest = Path(dest)
     olds = _replaced(dest)
-    if dest.exists() or not olds:
+    if dest.exists() or dest.is_symlink() or not olds:
         return False
     os.rename(olds[-1], dest)
     fsync_dir(dest.parent)
     return True
 
 
-def replace_folder(dest: str | Path, build: Callable[[Path], None]) -> None:
+class LinkedFolderError(OutputExistsError):
+    """A folder skipclip would replace is a symbolic link (replacing it would reach the target)."""
+
+
+def replace_folder(dest: str | Path, build: Callable[[Path], None], replace_link: bool = False) -> None:
     """Replace the folder ``dest`` as a set: ``build(tmp)`` writes the new contents into a sibling
     temporary folder, which is fsynced, then the old folder is renamed away, the new one renamed
     in, and the old one deleted. A kill or a full disk at any moment leaves the old set or the new
     one, whole (a kill between the two renames leaves the old set as ``.NAME.old-*`` beside
     ``dest``; the next call, or :func:`restore_replaced`, puts it back). ``dest`` need not exist.
-    The new folder gets the user's umask."""
+    The new folder gets the user's umask.
+
+    A symbolic link at ``dest`` is never followed: it is refused (:class:`LinkedFolderError`),
+    or with ``replace_link`` the link itself is replaced by the new folder and removed; the
+    folder it points to is left as it was.
+    """
     dest = Path(dest)
-    if dest.is_symlink():  # swap the folder it points to, on its own file system
-        dest = dest.resolve()
+    if dest.is_symlink() and not replace_link:
+        raise LinkedFolderError(f"{dest} is a symbolic link (to {os.readlink(dest)}); skipclip would replace the "
+                                "folder there: give a real folder, or pass --force to replace the link (never "
+                                "what it points to)")
     dest.parent.mkdir(parents=True, exist_ok=True)
     restore_replaced(dest)
     tmp = Path(tempfile.mkdtemp(dir=dest.parent, prefix=f".{dest.name}.new-"))
@@ -115,16 +128,19 @@ def replace_folder(dest: str | Path, build: Callable[[Path], None]) -> None:
                 with open(f, "rb") as fh:
                     os.fsync(fh.fileno())
         fsync_dir(tmp)
-        if dest.exists():
-            os.rename(dest, old)
+        if dest.exists() or dest.is_symlink():
+            os.rename(dest, old)  # a link is renamed as a link: its target is not touched
         os.rename(tmp, dest)
         fsync_dir(dest.parent)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         restore_replaced(dest)
         raise
-    shutil.rmtree(old, ignore_errors=True)
+    if old.is_symlink():
+        old.unlink()
+    else:
+        shutil.rmtree(old, ignore_errors=True)
 
 
-__all__ = ["TMP_SUFFIX", "atomic_torch_save", "atomic_write", "atomic_write_bytes", "atomic_write_text",
+__all__ = ["TMP_SUFFIX", "LinkedFolderError", "atomic_torch_save", "atomic_write", "atomic_write_bytes", "atomic_write_text",
            "current_umask", "fsync_dir", "replace_folder", "restore_replaced"]

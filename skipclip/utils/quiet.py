@@ -12,6 +12,23 @@ _BANNERS = (
 )
 
 
+def one_line_warnings() -> None:
+    """skipclip's own warnings (a class no split can hold, ...) as one ``warning: ...`` line,
+    without the source line Python's default format echoes (``held = set(carve(...``); other
+    packages' warnings keep theirs."""
+    default = warnings.formatwarning
+    if getattr(default, "_skipclip", False):
+        return
+
+    def formatwarning(message, category, filename, lineno, line=None):
+        if category.__module__.startswith("skipclip"):
+            return f"warning: {message}\n"
+        return default(message, category, filename, lineno, line)
+
+    setattr(formatwarning, "_skipclip", True)  # noqa: B010 - a mark on a function, which mypy does not type
+    warnings.formatwarning = formatwarning
+
+
 def quiet_lightning() -> None:
     """Silence Lightning's banners and tips, its "GPU available but not used" warning (skipclip
     says it once, with the flag to use the GPU), and the no-validation-loader warning."""

@@ -16,12 +16,16 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from skipclip.config import config_from_dict, validate
 from skipclip.data import PretextWindow, open_video, random_crop_flip, resize_short_side
-from skipclip.errors import InvalidInputError
+from skipclip.errors import InputNotFoundError, InvalidInputError
+from skipclip.method.build import build_skipclip
 from skipclip.method.model import to_frame_grid
 from skipclip.models.normalize import input_stats_of, normalize
 from skipclip.viz.bars import save_figure
+from skipclip.weights.exported import FRAME_FILE, exported_as_checkpoint, load_exported
 from skipclip.weights.initialise import load_skipclip
+from skipclip.weights.read import resolve_weights
 
 
 @torch.no_grad()
@@ -48,22 +52,23 @@ def similarity_maps(model, context: np.ndarray, targets: np.ndarray) -> tuple[np
 
 
 def draw(context: np.ndarray, targets: np.ndarray, maps: np.ndarray, scores: np.ndarray, name: str,
-         context_t=None, target_t=None):
+         context_t, target_t):
     """Figure 3 as a matplotlib figure: context frames (top row) and the first frame of each target
-    overlaid with its per-cell similarity map and titled with its score (bottom row).
+    overlaid with its per-cell similarity map and titled with its frame and score (bottom row).
 
     Args:
         context: ``(K, S, S, 3)`` uint8 frames; targets: ``(M, d, S, S, 3)`` uint8 target clips.
         maps, scores: from :func:`similarity_maps`.
         name: the video's name, for the title.
-        context_t, target_t: frame numbers for the titles (default: positions).
+        context_t, target_t: the frame numbers of the context frames ``(K,)`` and of each target's
+            first frame ``(M,)``: from the window's start (:meth:`PretextWindow.offsets`, target k
+            at ``K - 1 + r * k``), or in the video's numbering.
     """
 
     matplotlib.use("Agg")
 
     m, k = len(scores), len(context)
-    context_t = list(range(k)) if context_t is None else list(context_t)
-    target_t = list(range(k, k + m)) if target_t is None else list(target_t)
+    context_t, target_t = [int(t) for t in context_t], [int(t) for t in target_t]
     shown_ctx = np.linspace(0, k - 1, min(k, m)).round().astype(int)
     fig, axes = plt.subplots(2, m, figsize=(1.9 * m, 4.3), squeeze=False)
     for ax, i in zip(axes[0], shown_ctx):
@@ -75,7 +80,8 @@ def draw(context: np.ndarray, targets: np.ndarray, maps: np.ndarray, scores: np.
         ax.imshow(targets[j, 0])
         im = ax.imshow(maps[j], cmap="jet", alpha=0.45, vmin=vmin, vmax=vmax, extent=(-0.5, s - 0.5, s - 0.5, -0.5),
                        interpolation="nearest")
-        ax.set_title(f"target {j + 1} t={target_t[j]}\nscore {scores[j]:.3f}", fontsize=7)
+        gap = f" ({scores[j] - scores[0]:+.1e})" if j else ""  # scores a few 1e-4 apart read alike at 3 decimals
+        ax.set_title(f"target {j + 1} t={target_t[j]}\nscore {scores[j]:.3f}{gap}", fontsize=7)
     for ax in axes.flat:
         ax.axis("off")
     fig.colorbar(im, ax=axes[1].tolist(), fraction=0.02, pad=0.01, label="cell cosine similarity")
@@ -112,6 +118,29 @@ def _centre_crop(frames: np.ndarray, short_side: int, crop: int) -> np.ndarray:
     return x.permute(0, 2, 3, 1).numpy()  # T x S x S x 3
 
 
+def similarity_model(path: str | Path):
+    """Both encoders g and f, and the run's Config, from what ``load_encoder`` takes: a pretraining
+    ``.ckpt``, a run folder (its ``checkpoints/last.ckpt``), or an export made with
+    ``--frame-encoder`` (its folder or ``context_encoder.safetensors``).
+
+    Raises:
+        InputNotFoundError: nothing at ``path``, or an export without ``frame_encoder.safetensors``.
+        InvalidInputError: a file without both encoders (a fine-tuned classifier has no f).
+    """
+    p = resolve_weights(path)  # the weights door: the file itself, or the one a run or export folder holds
+    if p.suffix != ".safetensors":
+        return load_skipclip(p)
+    frame = p.with_name(FRAME_FILE)
+    if not frame.is_file():
+        raise InputNotFoundError(f"{p.parent} holds g but not f ({FRAME_FILE}), and the maps compare the two: export "
+                                 "with `skipclip export --frame-encoder`, or give the run's checkpoints/last.ckpt")
+    raw = (exported_as_checkpoint(p).get("hyper_parameters") or {}).get("config") or {}
+    cfg = validate(config_from_dict(raw, f"{p} config"))
+    model = build_skipclip(cfg)
+    model.context_encoder, model.frame_encoder = load_exported(p), load_exported(frame)
+    return model.eval(), cfg
+
+
 def draw_similarity(ckpt_path: str | Path, video: str, png_path: str | Path, start: int | None = None) -> dict:
     """Figure 3 for one pretext sample of ``video``: the window starting at frame ``start``, or by
     default the one where the frames change most (:func:`busiest_window`).
@@ -123,7 +152,7 @@ def draw_similarity(ckpt_path: str | Path, video: str, png_path: str | Path, sta
         ValueError: the video is shorter than the pretext window, or a bad checkpoint.
     """
 
-    model, cfg = load_skipclip(ckpt_path)
+    model, cfg = similarity_model(ckpt_path)
     frames, name = open_video(video, cfg)
     w = PretextWindow.from_config(cfg)
     if not w.fits(len(frames)):
@@ -143,4 +172,4 @@ def draw_similarity(ckpt_path: str | Path, video: str, png_path: str | Path, sta
             "target_frames": tgt_idx[:, 0].tolist(), "scores": [float(v) for v in scores], "png": str(png_path)}
 
 
-__all__ = ["busiest_window", "draw", "draw_similarity", "similarity_maps"]
+__all__ = ["busiest_window", "draw", "draw_similarity", "similarity_maps", "similarity_model"]

@@ -75,7 +75,8 @@ class SimilarityMaps(L.Callback):
         targets = sample["targets"].permute(0, 1, 3, 4, 2).numpy()  # M x d x S x S x 3
         maps, scores = similarity_maps(model, context, targets)
         name = self.dataset.source.name(int(sample["video"]))
-        fig = draw(context, targets, maps, scores, f"{name}, epoch {epoch}")
+        offsets_c, offsets_t = self.dataset.window.offsets()  # frames from the window's start: K - 1 + r * k
+        fig = draw(context, targets, maps, scores, f"{name}, epoch {epoch}", offsets_c, offsets_t[:, 0])
         tag = f"similarity/{item}"
         images = [lg for lg in trainer.loggers if isinstance(lg, (TensorBoardLogger, WandbLogger))]
         pixels = figure_pixels(fig) if images else None  # a second rendering: only for an image logger

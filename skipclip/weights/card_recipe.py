@@ -39,7 +39,7 @@ def context_recipe(arch: str, width: int, shortcut: str) -> list[str]:
         "import safetensors.torch, torch",
         "from torch import nn",
         f"from torchvision.models.video.resnet import BasicBlock, {conv}, VideoResNet",
-        f"W, MID = {width}, {max(1, round(45 * width / 64))}",
+        f"W, MID = {width}, {max(1, round(45 * width / 64))}" if arch == "r2plus1d_18" else f"W = {width}",
         "stem = lambda: nn.Sequential(  # noqa: E731",
         *["    " + line for line in _STEMS[arch]],
         ")",

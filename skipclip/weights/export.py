@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 from pathlib import Path
 
 from skipclip._version import __version__
@@ -82,10 +83,14 @@ def _card(cfg: dict, obj: dict, arch: str, width: int, shortcut: str, ckpt: Path
             "file": CONTEXT_FILE, "arch": arch, "width": width, "shortcut": shortcut, "out_channels": 8 * width,
             "input": {"layout": "(B, 3, T, H, W) float", "channel_order": "RGB",
                       "frames": pretext.get("context_frames"), "size": [crop, crop],
+                      "short_side": data.get("short_side"),
+                      "resize": "short side resized to short_side (bilinear, antialiased), then the centre "
+                                "size crop",
                       "scale": "uint8 / 255, then (x - mean) / std per channel", "statistics": stats,
                       "mean": list(mean), "std": list(std),
                       "finetune_frames": ft.get("clip_frames") or pretext.get("context_frames"),
-                      "finetune_size": ft.get("crop_size") or crop},
+                      "finetune_size": ft.get("crop_size") or crop,
+                      "finetune_short_side": ft.get("short_side") or data.get("short_side")},
             "output": "(B, 8*width, T', H', W') feature map; skipclip averages time, then space for a vector",
             "how_to_load": how_to_load(arch, width, shortcut), "recipe": context_recipe(arch, width, shortcut)},
         "pretext": pretext, "epochs": _count(obj.get("epoch")),
@@ -139,7 +144,7 @@ def export_encoders(ckpt: str | Path, out: str | Path, *, frame: bool = False, f
     _check_export_dir(out, force)
     cfg = checkpoint_config(obj, str(ckpt))
     if cfg:  # checked like a config file before it is copied into the export and its card
-        cfg = validate(config_from_dict(cfg, f"{ckpt} config")).to_dict()
+        cfg = validate(config_from_dict(cfg, f"{ckpt} config"), f"{ckpt} (its recorded config)").to_dict()
     g = encoder_state(obj, "context")
     arch = (cfg.get("model") or {}).get("context_arch", "r3d18_hara")
     # g's width as its tensors hold it (layer1's last batch norm has `width` channels in every arch)
@@ -163,7 +168,9 @@ def export_encoders(ckpt: str | Path, out: str | Path, *, frame: bool = False, f
                                                        "in_channels": in_channels})
         atomic_write_text(folder / CARD_FILE, json.dumps(card, indent=2, default=str) + "\n")  # the card last
 
-    if _others(out):  # the user's folder, no export in it: the files are added, each atomically
+    if out.is_symlink():  # only with force (refused before): the link is replaced, never its target
+        replace_folder(out, write, replace_link=True)
+    elif _others(out):  # the user's folder, no export in it: the files are added, each atomically
         write(out)
     else:  # written beside, then swapped in: the old set or the new one, never a mix
         replace_folder(out, write)
@@ -190,6 +197,12 @@ def _check_export_dir(out: Path, force: bool) -> None:
     """
     if restore_replaced(out):
         log.warning("put back %s: an earlier export was stopped while swapping it", out)
+    if out.is_symlink() and not force:
+        raise OutputExistsError(f"--out {out} is a symbolic link (to {os.readlink(out)}); export replaces the folder "
+                                "there as a set: give a real folder, or pass --force to replace the link (never the "
+                                "folder it points to)")
+    if out.is_symlink():  # with force: the link is replaced by the export, whatever its target holds
+        return
     if out.exists() and not out.is_dir():
         raise OutputExistsError(f"--out {out} is a file; give a folder for the export")
     there = [n for n in EXPORT_FILES if (out / n).exists()]

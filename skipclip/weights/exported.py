@@ -16,11 +16,13 @@ from skipclip.config.validate import MAX_WIDTH
 from skipclip.errors import InputNotFoundError, InvalidInputError
 from skipclip.models import ContextEncoder, FrameEncoder
 from skipclip.utils.io import atomic_write
+from skipclip.utils.safe_read import check_regular
 from skipclip.weights.state import (
     MAX_IN_CHANNELS,
     build_checked,
     checkpoint_input_stats,
     claimed_int,
+    last_stride_of,
     shortcut_of,
 )
 
@@ -48,8 +50,9 @@ def read_exported(path: str | Path) -> tuple[dict, dict]:
     """
 
     path = Path(path)
-    if not path.is_file():
+    if not path.exists():
         raise InputNotFoundError(f"weight file {path} does not exist")
+    check_regular(path, "weight file")  # a FIFO or a device is refused, never opened by safetensors
     try:
         with safe_open(str(path), framework="pt") as fh:
             raw = fh.metadata() or {}
@@ -78,7 +81,7 @@ def _exported_config(meta: dict, path) -> dict:
         return {}
     if not isinstance(config, dict):
         raise InvalidInputError(f"{path}: metadata 'config' is a {type(config).__name__}, not a mapping")
-    validate(config_from_dict(config, f"{path} metadata 'config'"))
+    validate(config_from_dict(config, f"{path} metadata 'config'"), f"{path} metadata 'config'")
     return config
 
 
@@ -122,14 +125,15 @@ def load_exported(path: str | Path) -> torch.nn.Module:
         raise InvalidInputError(f"{path} was not written by `skipclip export` (no {FORMAT!r} metadata); load a plain "
                          "state dict with model.load_state_dict(safetensors.torch.load_file(path))")
     width = claimed_int(meta.get("width"), str(path), "metadata 'width'", MAX_WIDTH)
+    last = last_stride_of(meta.get("config"), str(path))  # the geometry it trained with (2 when not recorded)
     if meta["encoder"] == "context":  # the claims are compared with the tensors before anything is built
         arch = _arch(meta, path)
         tensors = {f"{TRUNK}{k}": v for k, v in tensors.items()}
         shortcut = shortcut_of(tensors)  # "A" (Hara et al.'s, no parameters) or "B"
-        module = build_checked(lambda: ContextEncoder(arch, width, shortcut), tensors, str(path))
+        module = build_checked(lambda: ContextEncoder(arch, width, shortcut, last), tensors, str(path))
     else:
         in_channels = claimed_int(meta.get("in_channels", 3), str(path), "metadata 'in_channels'", MAX_IN_CHANNELS)
-        module = build_checked(lambda: FrameEncoder(width, in_channels), tensors, str(path))
+        module = build_checked(lambda: FrameEncoder(width, in_channels, last), tensors, str(path))
     if "input_stats" not in meta:
         raise InvalidInputError(f"{path} records no input_stats; export it again with `skipclip export`")
     module.input_stats = checkpoint_input_stats({"hyper_parameters": {"input_stats": meta["input_stats"]}},

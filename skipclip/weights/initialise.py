@@ -20,6 +20,7 @@ from skipclip.weights.read import (
     claimed_int,
     describe,
     encoder_state,
+    last_stride_of,
     read_checkpoint,
     resolve_weights,
     shortcut_of,
@@ -105,7 +106,7 @@ def initial_encoder(cfg, init: str = "random", inflate: str | Path | None = None
                    "input_stats": g.input_stats,
                    "inflated_kernels": len(report.inflated), "copied": len(report.copied)}
     if init == "random":
-        g = ContextEncoder(cfg.model.context_arch, cfg.model.width, cfg.model.shortcut)
+        g = ContextEncoder(cfg.model.context_arch, cfg.model.width, cfg.model.shortcut, cfg.model.last_stride)
         return g, {"init": "random", "arch": g.arch, "width": g.width, "shortcut": g.shortcut, "seed": seed}
     obj = read_checkpoint(resolve_weights(init))
     kind = checkpoint_kind(obj)
@@ -116,7 +117,8 @@ def initial_encoder(cfg, init: str = "random", inflate: str | Path | None = None
     arch, width = model_section(cfg, obj, f"--init {init}")
     state = encoder_state(obj, "context")
     shortcut = shortcut_of(state)
-    g = build_checked(lambda: ContextEncoder(arch, width, shortcut), state, f"{init}")
+    last = last_stride_of(checkpoint_config(obj, f"--init {init}"), f"--init {init}")  # the geometry it trained with
+    g = build_checked(lambda: ContextEncoder(arch, width, shortcut, last), state, f"{init}")
     g.input_stats = checkpoint_input_stats(obj, f"--init {init}")  # a fine-tuned classifier's or an exported file's
     return g, {"init": "skipclip" if kind == "skipclip" else "finetuned", "source": str(init),
                "arch": arch, "width": width, "shortcut": g.shortcut, "input_stats": g.input_stats}
@@ -139,6 +141,6 @@ def load_skipclip(ckpt_path: str | Path):
     if not raw:
         raise InvalidInputError(f"{ckpt_path} records no configuration (hyper_parameters.config); it was not written "
                          "by `skipclip pretrain`")
-    cfg = validate(config_from_dict(raw, f"{ckpt_path} config"))
+    cfg = validate(config_from_dict(raw, f"{ckpt_path} config"), f"{ckpt_path} (its recorded config)")
     model = build_checked(lambda: build_skipclip(cfg), sub_state(obj, skipclip_prefix(obj) or ""), str(ckpt_path))
     return model.eval(), cfg

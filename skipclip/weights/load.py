@@ -64,7 +64,7 @@ def load_encoder(path: str | Path) -> torch.nn.Module:
         raise InvalidInputError(f"{file} holds no Skip-Clip context encoder ({describe(obj)}); give RUN/checkpoints/"
                                 "last.ckpt of `skipclip pretrain`, best.ckpt of `skipclip finetune`, or an export")
     raw = checkpoint_config(obj)
-    cfg = validate(config_from_dict(raw, f"{file} config")) if raw else Config()
+    cfg = validate(config_from_dict(raw, f"{file} config"), f"{file} (its recorded config)") if raw else Config()
     g, info = initial_encoder(cfg, str(file), seed=0)
     validate(apply_overrides(cfg, {"model.context_arch": info["arch"], "model.width": info["width"],
                                    "model.shortcut": info["shortcut"]}))

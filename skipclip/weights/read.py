@@ -10,6 +10,7 @@ from pathlib import Path
 import torch
 
 from skipclip.errors import InputNotFoundError, InvalidInputError
+from skipclip.utils.safe_read import open_regular
 from skipclip.weights.exported import CONTEXT_FILE, exported_as_checkpoint
 from skipclip.weights.state import (
     CLASSIFIER_ENCODER,
@@ -26,6 +27,7 @@ from skipclip.weights.state import (
     describe,
     encoder_state,
     hyper_parameters,
+    last_stride_of,
     load_checked,
     shortcut_of,
     skipclip_prefix,
@@ -50,7 +52,7 @@ def resolve_weights(path: str | Path) -> Path:
         InputNotFoundError: ``path`` does not exist, or the folder holds none of those files.
     """
     p = Path(path)
-    if p.is_file():
+    if p.exists() and not p.is_dir():  # a FIFO or a device too: read_checkpoint refuses it by name
         return p
     if not p.is_dir():
         raise InputNotFoundError(f"{p} does not exist; give a .ckpt, an exported .safetensors, an export folder "
@@ -76,12 +78,17 @@ def read_checkpoint(path: str | Path) -> dict:
         ValueError: not a PyTorch file, or not a dict.
     """
     path = Path(path)
-    if not path.is_file():
+    if not path.exists():
         raise InputNotFoundError(f"checkpoint {path} does not exist")
     if path.suffix == ".safetensors":  # an encoder from `skipclip export`, or any safetensors state dict
         return exported_as_checkpoint(path)
     try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
+        fh = open_regular(path, "checkpoint")  # a FIFO or a device is refused, never read
+    except OSError as exc:
+        raise InvalidInputError(f"checkpoint {path} cannot be read ({exc.strerror or exc})") from None
+    try:
+        with fh:
+            obj = torch.load(fh, map_location="cpu", weights_only=True)
     except Exception as exc:  # noqa: BLE001 - torch raises UnpicklingError, RuntimeError, EOFError...
         text = str(exc)
         if "GLOBAL" in text or "Unsupported global" in text:  # a pickled object: code would run
@@ -99,6 +106,7 @@ def read_checkpoint(path: str | Path) -> dict:
 
 __all__ = ["CLASSIFIER_ENCODER", "INPUT_STATS", "MAX_IN_CHANNELS", "SKIPCLIP_PREFIXES", "UnsafeCheckpointError",
            "build_checked", "check_claims", "check_fits", "checkpoint_config", "checkpoint_input_stats",
-           "checkpoint_kind", "claimed_int", "describe", "encoder_state", "hyper_parameters", "load_checked",
+           "checkpoint_kind", "claimed_int", "describe", "encoder_state", "hyper_parameters", "last_stride_of",
+           "load_checked",
            "read_checkpoint", "resolve_weights", "shortcut_of", "skipclip_prefix", "state_dict_of", "sub_state",
            "tensor_size"]

@@ -114,6 +114,21 @@ def checkpoint_config(obj: dict, what: str = "the checkpoint") -> dict:
     return dict(config)
 
 
+def last_stride_of(config: dict | None, what: str = "the checkpoint") -> int:
+    """``model.last_stride`` of a recorded run configuration (2, the paper's, when absent): a
+    geometry the weights cannot tell, so it is read from the configuration they were trained with.
+
+    Raises:
+        InvalidInputError: a value other than 1 or 2.
+    """
+    model = (config or {}).get("model") if isinstance(config, dict) else None
+    value = model.get("last_stride", 2) if isinstance(model, dict) else 2
+    if isinstance(value, bool) or value not in (1, 2):
+        raise InvalidInputError(f"{what}: model.last_stride is {_short(value)}, not 1 or 2; the file was not written "
+                                "by skipclip, or was altered")
+    return int(value)
+
+
 def checkpoint_input_stats(obj: dict, what: str = "the checkpoint", default: str = "kinetics") -> str:
     """The input statistics recorded with a checkpoint's encoder (``hyper_parameters.input_stats``:
     a fine-tuned classifier's, an exported file's), ``default`` when none is recorded.

@@ -30,7 +30,7 @@ def test_every_class_is_in_validation_with_few_sessions_per_class():
 def test_a_class_with_one_group_is_named_and_the_fallback_applies():
     entries = sessions({0: ["a1", "a2", "a3"], 1: ["only"]}, per_group=4)
     idx = list(range(len(entries)))
-    with pytest.warns(CoverageWarning, match=r"1 classes cannot be in the validation split by whole groups .*: walk"):
+    with pytest.warns(CoverageWarning, match=r"1 class cannot be in the validation split by whole groups .*: walk"):
         c = carve(entries, idx, 0.2, fallback="videos", classes=["run", "walk"])
     assert c.uncovered == [1] and sorted({entries[i].label for i in c.held}) == [0, 1]
     assert sum(entries[i].label == 1 for i in c.held) == 1 and sum(entries[i].label == 1 for i in c.keep) == 3
@@ -68,7 +68,22 @@ def test_doctor_names_the_classes_validation_cannot_hold(tmp_path, capsys):
     args = ["doctor", "--data", str(tmp_path), "--min-frames", "1", "--group-pattern", r"(person\d+)"]
     assert main(args + ["--val-fallback", "skip"]) == 0
     out = capsys.readouterr().out
-    assert "warning: 1 classes cannot be in the test split by whole groups" in out and ": wave;" in out
-    assert "warning: 1 classes cannot be in the validation split by whole groups" in out
+    assert "warning: 1 class cannot be in the test split by whole groups" in out and ": wave;" in out
+    assert "warning: 1 class cannot be in the validation split by whole groups" in out
     assert main(args + ["--val-fallback", "error"]) == 2
     assert "wave" in capsys.readouterr().err
+
+
+def test_a_class_with_one_video_is_not_said_to_be_held_out():
+    # KTH with --label-pattern: jogging has one video; the warning said "held out single videos of
+    # them instead" while the table showed it only in training
+    entries = [VideoEntry("p1_box_a.avi", 0, "p1"), VideoEntry("p1_box_b.avi", 0, "p1"),
+               VideoEntry("p1_clap_a.avi", 1, "p1"), VideoEntry("p1_clap_b.avi", 1, "p1"),
+               VideoEntry("p1_jog.avi", 2, "p1")]
+    with pytest.warns(CoverageWarning) as caught:
+        c = carve(entries, range(5), 0.2, fallback="videos", classes=["box", "clap", "jog"])
+    text = str(caught[0].message)
+    assert sorted(entries[i].label for i in c.held) == [0, 1] and [entries[i].label for i in c.keep].count(2) == 1
+    assert "held out single videos of box, clap instead" in text
+    assert "jog has one training video left, which stays in training: no validation video of it" in text
+    assert "of jog instead" not in text and "box, clap, jog" in text

@@ -100,7 +100,7 @@ def videos(tmp_path_factory):
 def test_finetune_validates_every_n_steps_and_repeats_seeds(videos, tmp_path, capsys):
     out = tmp_path / "ft"
     assert main(["finetune", "--data", str(videos), "--out", str(out), "--config", str(videos / "tiny.yaml"),
-                 "--no-progress", "--seeds", "2"]) == 0
+                 "--no-progress", "--seeds", "2", "--ckpt", "random"]) == 0
     report = json.loads((out / "report.json").read_text())
     (row,) = report["results"]
     assert row["seeds"] == 2 and set(row["per_seed"]) == {"7", "8"}

@@ -182,6 +182,8 @@ def test_lightning_ddp_on_two_cpu_processes(tmp_path):
     summary = json.loads((tmp_path / "run" / "run.json").read_text())["summary"]
     assert summary["world_size"] == 2
     assert summary["steps"] == 64 // (2 * 4)  # each of the 64 videos once per epoch across ranks
+    # precise batch norm on both processes (the same windows, no collective): no deadlock, in last.ckpt
+    assert summary["bn_stats"]["kind"] == "precise" and summary["bn_stats"]["in_last_checkpoint"] is True
     ckpt = torch.load(tmp_path / "run" / "checkpoints" / "last.ckpt", weights_only=False)
     assert ckpt["callbacks"]["TrainingPosition"]["world_size"] == 2
     assert len(ckpt["callbacks"]["TrainingPosition"]["rng"]) == 2

@@ -122,7 +122,12 @@ def test_record_has_every_field_and_is_json():
     assert f"{s.rank_acc:.3f} [{lo:.3f}, {hi:.3f}]  ({s.windows} windows)" in printed  # the training sample
     assert all(f"{name} (baseline)" in printed for name in BASELINES)
     unmeasured = health_lines(PretextHealth(step=0))
-    assert unmeasured[1].split() == ["held-out", "-"] and unmeasured[2].split() == ["train", "sample", "-"]
+    assert unmeasured[2].split() == ["held-out", "-"] and unmeasured[3].split() == ["train", "sample", "-"]
+    # two videos: a paired difference to step 0 but no interval, said in words
+    assert set(d["vs"]) == {"pixel", "untrained_f", "step0"} and d["vs"]["step0"] == {"diff": 0.0, "ci": None,
+                                                                                      "videos": 2}
+    assert d["verdict"].startswith("cannot tell: too few held-out videos to tell (2;")
+    assert printed.splitlines()[0] == f"  pretext health: {d['verdict']}"
     assert health_lines(None) == []
 
 

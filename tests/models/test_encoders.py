@@ -205,3 +205,22 @@ def test_the_shortcut_type_follows_the_weights(tmp_path):
     assert g.shortcut == info["shortcut"] == "A"
     inflated, info = initial_encoder(cfg, inflate=str(ckpt))
     assert inflated.shortcut == info["shortcut"] == "B"
+
+
+@pytest.mark.parametrize("arch", ["r3d18_hara", "r3d_18", "r2plus1d_18"])
+def test_last_stride_one_doubles_the_cell_grid_with_the_same_weights(arch):
+    from skipclip.models import ContextEncoder, FrameEncoder
+
+    for shortcut in ("A", "B"):
+        coarse, fine = (ContextEncoder(arch, 8, shortcut, last_stride=s) for s in (2, 1))
+        shapes = [{k: v.shape for k, v in m.state_dict().items()} for m in (coarse, fine)]
+        assert shapes[0] == shapes[1]
+        fine.load_state_dict(coarse.state_dict())
+        clip = torch.randn(2, 3, 8, 64, 64)
+        h, w = coarse(clip).shape[-2:]
+        assert fine(clip).shape[-2:] == (2 * h, 2 * w)  # hara at 64 px: 2 x 2 -> 4 x 4
+    f2, f1 = FrameEncoder(8, last_stride=2), FrameEncoder(8, last_stride=1)
+    f1.load_state_dict(f2.state_dict())
+    assert f2(torch.randn(2, 3, 64, 64)).shape[-2:] == (2, 2) and f1(torch.randn(2, 3, 64, 64)).shape[-2:] == (4, 4)
+    with pytest.raises(ValueError, match="last_stride"):
+        FrameEncoder(8, last_stride=3)

@@ -34,6 +34,7 @@ def test_demo_quick_end_to_end(tmp_path, capsys, report_writes):
     h = report["pretext_health"]
     for enc in ("untrained", "pretrained"):
         assert 0.0 <= h[enc]["rank_acc"] <= 1.0 and -1.0 <= h[enc]["kendall_tau"] <= 1.0
+    assert h["verdict"].split(":")[0] in ("learned", "not shown", "cannot tell") and "step0" in h["vs"]
     # pretraining moved the scores: positives now score above other videos' frames
     assert h["pretrained"]["pos_neg_gap"] > h["untrained"]["pos_neg_gap"]
     png = (out / "loss_curves.png").read_bytes()
@@ -58,7 +59,8 @@ def test_the_printed_verdict_is_the_reports(capsys):
               "windows": 40, "videos": 8}
     row = {"labelled_videos_per_class": 5, "top1": 0.5, "top1_std": 0.1, "top5": 0.9, "top5_std": 0.05}
     report = {"pretext_health": {"pixel": {**health, "pos_neg_gap": None}, "untrained_f": health,
-                                 "untrained": health, "pretrained": health},
+                                 "untrained": health, "pretrained": health,
+                                 "verdict": "learned: above step 0 by +0.100 [+0.050, +0.150]"},
               "data": {"test_videos": 32, "classes": list("abcdefgh")}, "chance_top1": 0.125,
               "results": [{"init": init, "protocol": "linear_probe", **row} for init in ("random", "skipclip")],
               "skipclip_vs_random": {"top1_gain": 0.2, "larger_spread": 0.1, "beats_random_by_more_than_spread": True},
@@ -67,7 +69,8 @@ def test_the_printed_verdict_is_the_reports(capsys):
               "timings": {"total_s": 12.0}}
     print_report(report)
     out = capsys.readouterr().out
-    assert "32 held-out test videos (8 classes, chance 0.125)" in out
+    assert "32 held-out test videos (8 classes, chance 12.5 %)" in out
     assert "40 windows of 8 held-out videos" in out and "[0.450, 0.550]" in out
-    assert "linear probe: Skip-Clip beats random initialisation" in out and "top-1 gain +0.200" in out
+    assert "same windows: learned: above step 0 by +0.100 [+0.050, +0.150]" in out
+    assert "linear probe: Skip-Clip beats random initialisation" in out and "top-1 gain +20.0 points" in out
     assert "fine-tuning: Skip-Clip does NOT beat random initialisation" in out

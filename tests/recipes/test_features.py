@@ -146,3 +146,56 @@ def test_features_of_float_input_and_short_clips(run):
         skipclip.features(encoder, frames[: pre.frames - 1])
     with pytest.raises(InvalidInputError, match="uint8"):
         skipclip.features(encoder, frames.astype(np.float32) / 255)
+
+
+def test_a_video_file_gives_exactly_the_commands_row(run, videos, tmp_path):
+    # skipclip.features(encoder, "clip.avi") reads the file as `skipclip features` reads the folder:
+    # the same numbers to the bit (read_clip's frames at full size gave another answer)
+    out = tmp_path / "f.npz"
+    assert main(["features", "--ckpt", str(run.out), "--data", str(videos), "--out", str(out), "--no-progress",
+                 "--num-workers", "0"]) == 0
+    f = np.load(out)
+    encoder = skipclip.load_encoder(run.out)
+    for i, name in enumerate(f["names"]):
+        for path in (videos / name, str(videos / name)):
+            vector = skipclip.features(encoder, path)
+            assert isinstance(vector, torch.Tensor) and vector.dtype == torch.float32
+            np.testing.assert_array_equal(vector.numpy(), f["features"][i])
+    per_window = skipclip.features(encoder, videos / f["names"][0], per_window=True)
+    assert per_window.shape == (24 // encoder.transforms.frames, encoder.out_channels)
+    with pytest.raises(InputNotFoundError, match="does not exist"):
+        skipclip.features(encoder, videos / "nope.avi")
+
+
+def test_uint8_errors_name_the_fix_for_numpy_and_torch(run):
+    encoder = skipclip.load_encoder(run.checkpoint)
+    frames = np.zeros((encoder.transforms.frames, 40, 40, 3), np.float32)
+    for x in (frames, torch.from_numpy(frames)):
+        with pytest.raises(InvalidInputError) as err:
+            skipclip.features(encoder, x if isinstance(x, np.ndarray) else x.to(torch.float64))
+        assert ".astype(np.uint8)" in str(err.value) and ".to(torch.uint8)" in str(err.value)
+
+
+def test_features_command_decodes_with_workers_and_matches_one_process(run, videos, tmp_path, capsys):
+    one, two = tmp_path / "one.npz", tmp_path / "two.npz"
+    for out, n in ((one, "0"), (two, "2")):
+        assert main(["features", "--ckpt", str(run.out), "--data", str(videos), "--out", str(out),
+                     "--num-workers", n]) == 0
+        err = capsys.readouterr().err
+        assert "features (train):" in err and "windows (100 %)" in err  # progress, on stderr
+    a, b = np.load(one), np.load(two)
+    assert list(a["names"]) == list(b["names"])
+    np.testing.assert_array_equal(a["features"], b["features"])
+
+
+def test_the_pretraining_summary_says_which_videos_it_used(run):
+    from skipclip.commands.pretrain import videos_line
+    from skipclip.recipes.pretrain import PretrainSummary
+
+    s = run.summary
+    assert s["train_videos"] > 0 and s["val_videos"] > 0 and s["test_videos"] > 0
+    fields = {k: v for k, v in s.items() if k in PretrainSummary.__dataclass_fields__ and k != "health"}
+    line = videos_line(PretrainSummary(**fields))
+    total = s["train_videos"] + s["too_short_videos"] + s["val_videos"] + s["test_videos"]
+    assert f"trained on {s['train_videos']} of {total}" in line
+    assert f"{s['val_videos']} held out for validation" in line and f"{s['test_videos']} in the test split" in line

@@ -23,7 +23,7 @@ def test_sigkilled_finetune_resumes_to_the_uninterrupted_result(tmp_path, capsys
     # 64 synthetic videos, batch 4: 8 steps an epoch, 4 epochs, validation every epoch
     config = tiny_config(tmp_path / "tiny.yaml", finetune={"max_epochs": 4, "batch_size": 4, "val_every": 1,
                                                            "lr_step_epochs": 2, "lr_last_step_epoch": 4})
-    common = ["finetune", "--data", "synthetic", "--config", str(config), "--no-progress"]
+    common = ["finetune", "--data", "synthetic", "--ckpt", "random", "--config", str(config), "--no-progress"]
     # only the killed run needs a child process; the rest runs here, with the child's one thread
     with torch_threads(1):
         assert main([*common, "--out", str(tmp_path / "ref")]) == 0

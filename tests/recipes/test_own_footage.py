@@ -39,7 +39,8 @@ def folder(tmp_path_factory):
 def _finetune_and_evaluate(data, tmp_path, capsys):
     cfg = str(_tiny(tmp_path / "tiny.yaml"))
     out = tmp_path / "ft"
-    assert main(["finetune", "--data", str(data), "--out", str(out), "--config", cfg, "--no-progress"]) == 0
+    assert main(["finetune", "--data", str(data), "--out", str(out), "--config", cfg, "--no-progress",
+                 "--ckpt", "random"]) == 0
     text = capsys.readouterr().out
     report = json.loads((out / "report.json").read_text())
     per = report["data"]["per_class"]
@@ -97,4 +98,5 @@ def test_forced_layout_and_test_fraction_reach_the_run(folder, tmp_path):
 
     cfg = load_config(str(_tiny(tmp_path / "t.yaml")), {"data.test_fraction": 0.4})
     assert len(open_split(folder, "test", cfg=cfg)) == 6  # ceil(0.4 * 5) per class
-    assert main(["finetune", "--data", str(folder), "--out", str(tmp_path / "x"), "--layout", "lists"]) == 2
+    assert main(["finetune", "--data", str(folder), "--out", str(tmp_path / "x"), "--layout", "lists",
+                 "--ckpt", "random"]) == 2

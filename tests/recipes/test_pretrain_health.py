@@ -7,6 +7,7 @@ import csv
 import json
 
 import pytest
+import torch
 
 from skipclip.recipes.pretrain import pretrain
 
@@ -17,9 +18,18 @@ from helpers import max_weight_diff, tiny_cfg, weights
 def test_tiny_pretraining_records_health(tmp_path):
     cfg = tiny_cfg(optim={"max_epochs": 2}, pretext={"health_windows": 48})
     out = tmp_path / "run"
-    _, _, summary = pretrain(cfg, "synthetic", out, progress=False)
-    h = json.loads((out / "run.json").read_text())["health"]
+    module, _, summary = pretrain(cfg, "synthetic", out, progress=False)
+    record = json.loads((out / "run.json").read_text())
+    h = record["health"]
     assert h == summary.health.to_dict() and h["step"] == summary.steps > 0
+    # precise batch norm: the measurements, the final model and last.ckpt hold the same statistics
+    assert h["bn_stats"]["kind"] == "precise" and h["bn_stats"]["batches"] == cfg.pretext.precise_bn_batches
+    assert record["summary"]["bn_stats"]["in_last_checkpoint"] is True
+    saved = weights(out / "checkpoints" / "last.ckpt")
+    assert all(torch.equal(saved[f"model.{k}"], v) for k, v in module.model.state_dict().items() if "running" in k)
+    assert set(h["vs"]) == {"pixel", "untrained_f", "step0"} and h["verdict"].split(":")[0] in (
+        "learned", "not shown")  # 16 held-out videos: enough to tell
+    assert not any(k.startswith(("knn/", "health/")) for k in record["summary"]["metrics"])  # one kNN figure
 
     def sane(acc, ci):
         return 0 <= acc <= 1 and 0 <= ci[0] - 1e-9 <= acc <= ci[1] + 1e-9 <= 1 + 1e-9

@@ -17,14 +17,18 @@ Families (each mutation copies the tiny run's file, changes it, and runs every e
 - ``lists``: labels and paths of split lists, the label map, flipped bytes; entries ``load_index``,
   ``examine``, ``open_split`` + reading a clip.
 - ``yaml``: values of a config file (aliases, tags, deep nesting, huge numbers, wrong types),
-  lines dropped, bytes flipped; ``--set`` values; a resumed run's ``config.yaml``; entries
+  lines dropped, bytes flipped, ``base:`` chains and ``base:`` naming devices, FIFOs, folders,
+  circles and other files (``fuzz_special.BASES``); ``--set`` values; a resumed run's ``config.yaml``; entries
   ``load_config``, ``parse_sets``, ``check_run_dir``.
 - ``resume state``, ``run folder``: see ``fuzz_run_targets``.
+- ``special``: FIFOs, devices, folders and links in place of each file of a store, a data folder,
+  a checkpoint, an export and a config chain (``fuzz_special``).
 """
 
 from __future__ import annotations
 
 import copy
+import faulthandler
 import json
 import math
 import random
@@ -36,6 +40,7 @@ import traceback
 from pathlib import Path
 
 import torch
+from fuzz_special import base_files, fuzz_special, with_base
 
 from skipclip.data import ClipDataset, VideoReadError, examine, load_index
 from skipclip.data.open import open_split
@@ -49,7 +54,9 @@ from skipclip.weights.exported import load_exported as load_encoder
 from skipclip.weights.initialise import initial_encoder, load_skipclip
 from skipclip.weights.read import read_checkpoint
 
-FAMILIES = ("checkpoint", "safetensors", "manifest", "shard", "lists", "yaml", "resume state", "run folder")
+FAMILIES = ("checkpoint", "safetensors", "manifest", "shard", "lists", "yaml", "resume state", "run folder",
+            "special")
+ENTRY_SECONDS = 60  # an entry still running after this (a FIFO opened for reading) ends the child, named
 
 
 def victim_of(work: Path) -> Path:
@@ -326,7 +333,7 @@ def mutate_manifest(store: Path, rng: random.Random, work: Path) -> str:
     elif roll < 0.9:
         key = rng.choice(["classes", "videos", "short_side", "codec", "failed", "missing", "unlisted", "layout",
                           "folds", "source", "split", "version"])
-        manifest[key] = rng.choice(evil + [["cats"], [{"name": 1}], {"x": [1]}])
+        manifest[key] = rng.choice(evil + [["cats"], [{"name": 1}], {"x": [1]}, [f"c{i}" for i in range(1_000_001)]])
         what = f"{key} = {short(manifest[key])}"
     else:
         manifest["videos"].append(copy.deepcopy(rng.choice(manifest["videos"])))
@@ -433,7 +440,8 @@ def mutate_lists(root: Path, rng: random.Random) -> str:
     if kind == "map":
         f = root / "label_map.txt"
         names = f.read_text().splitlines()
-        names = rng.choice([names + names[:1], [], names[:1], names + ["x"] * 3000, ["\udce9"] + names])
+        names = rng.choice([names + names[:1], [], names[:1], names + ["x"] * 3000, ["\udce9"] + names,
+                            [f"class {i}" for i in range(100_001)]])  # issue 27: one over MAX_CLASSES
         f.write_text("\n".join(names) + "\n", encoding="utf-8", errors="surrogateescape")
         return f"label map: {len(names)} lines"
     if kind == "bytes":
@@ -475,7 +483,7 @@ EVIL_YAML = ["&a [*a]", "*undefined", "!!python/object/apply:os.system ['touch p
 
 def mutate_yaml(text: str, rng: random.Random) -> bytes:
     lines = text.splitlines()
-    kind = kind_of(rng, ["value", "merge", "value", "bytes", "unknown", "duplicate", "drop", "value"])
+    kind = kind_of(rng, ["value", "merge", "value", "bytes", "unknown", "duplicate", "drop", "value", "base", "base"])
     values = [i for i, line in enumerate(lines) if line.startswith("  ")]
     i = rng.choice(values)
     key = lines[i].split(":")[0]
@@ -490,6 +498,8 @@ def mutate_yaml(text: str, rng: random.Random) -> bytes:
     elif kind == "merge":
         lines[i] = f"{key}: &m {{a: 1}}"
         lines.insert(i + 1, "  <<: *m")
+    elif kind == "base":  # issue 27: a base: chain, or a base: naming a device, a FIFO, a secret...
+        lines = with_base(lines, rng)
     data = ("\n".join(lines) + "\n").encode("utf-8", "surrogatepass")
     if kind == "bytes":
         data = bytearray(data)
@@ -504,6 +514,7 @@ def fuzz_yaml(tiny: Path, work: Path, rng: random.Random, cfg) -> tuple[str, dic
 
     text = (tiny / "tiny.yaml").read_text()
     data = mutate_yaml(text, rng)
+    base_files(work, tiny)
     path = work / "config.yaml"
     path.write_bytes(data)
     run = work / "run"
@@ -587,7 +598,7 @@ def main(tiny: str, seed: int, iterations: int, families: list[str]) -> None:
 
     fuzzers = {"checkpoint": fuzz_checkpoint, "safetensors": fuzz_safetensors, "manifest": fuzz_manifest,
                "shard": fuzz_shard, "lists": fuzz_lists, "yaml": fuzz_yaml, "resume state": fuzz_resume_state,
-               "run folder": fuzz_run_folder}
+               "run folder": fuzz_run_folder, "special": fuzz_special}
     for n in range(iterations):
         for family in families:
             rng = random.Random(f"{seed}-{family}-{n}")
@@ -598,7 +609,9 @@ def main(tiny: str, seed: int, iterations: int, families: list[str]) -> None:
             what, entries = fuzzers[family](tiny, work, rng, cfg)
             for name, entry in entries.items():
                 start = time.perf_counter()
+                faulthandler.dump_traceback_later(ENTRY_SECONDS, exit=True)  # a hang ends the child, named
                 kind, message, peak = run_entry(entry)
+                faulthandler.cancel_dump_traceback_later()
                 record = {"family": family, "n": n, "seed": seed, "mutation": what, "entry": name, "kind": kind,
                           "message": message, "seconds": round(time.perf_counter() - start, 3), "peak_mb": peak,
                           "victim_intact": victim_intact(victim)}

@@ -28,7 +28,7 @@ def test_a_value_of_the_wrong_type_names_the_key_and_the_type(tmp_path, section,
     with pytest.raises(ValueError) as info:
         load_config(path)
     message = str(info.value)
-    assert message.startswith(f"{section}.{key} must be {expected}")
+    assert message.startswith(f"config {path}: {section}.{key} must be {expected}")  # the file named first
     assert f"got {value!r} ({type(value).__name__})" in message
 
 

@@ -66,7 +66,7 @@ def test_gpu_ids_on_a_machine_without_gpus_are_refused_before_the_run_folder(tmp
     args = ["--data", "synthetic", "--out", str(out), "--no-progress", "--config", config,
             "--set", "trainer.accelerator=auto", "trainer.devices=[0]"]
     for command in ("pretrain", "finetune"):
-        assert main([command, *args]) == 2
+        assert main([command, *args, *(["--ckpt", "random"] if command == "finetune" else [])]) == 2
         assert "names GPU ids, but this run trains on the CPU" in capsys.readouterr().err
         assert not out.exists()
 
@@ -149,7 +149,7 @@ def test_ctrl_c_in_fine_tuning_exits_130_and_marks_the_run_interrupted(tmp_path,
 
     _ctrl_c_at_step(monkeypatch, ActionClassifier)
     out = tmp_path / "ft"
-    assert main(["finetune", "--data", "synthetic", "--out", str(out), "--no-progress",
+    assert main(["finetune", "--data", "synthetic", "--out", str(out), "--no-progress", "--ckpt", "random",
                  "--config", str(tiny_config(tmp_path / "t.yaml"))]) == 130
     assert json.loads((out / "run.json").read_text())["status"] == "interrupted"
 
@@ -285,7 +285,8 @@ def test_ctrl_c_in_pretraining_exits_130_marks_it_interrupted_and_resume_continu
 @pytest.mark.e2e
 def test_ctrl_c_in_fine_tuning_exits_130_and_marks_it_interrupted(tmp_path):
     out, config = tmp_path / "ft", tiny_config(tmp_path / "t.yaml")
-    proc = subprocess.Popen(cli("finetune", "--data", "synthetic", "--out", str(out), "--config", str(config),
+    proc = subprocess.Popen(cli("finetune", "--data", "synthetic", "--ckpt", "random", "--out", str(out),
+                                "--config", str(config),
                                 "--no-progress", "--max-epochs", "100000"),
                             env=child_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     done = _interrupt_when(out / "checkpoints" / "last.ckpt", proc)

@@ -188,7 +188,7 @@ def _pretraining_without_run_json(folder: Path) -> bytes:
 def test_finetune_force_never_replaces_a_pretraining_run_without_run_json(tmp_path, capsys):
     run = tmp_path / "run"
     before = _pretraining_without_run_json(run)
-    assert main(["finetune", "--data", "synthetic", "--out", str(run), "--force", "--no-progress",
+    assert main(["finetune", "--data", "synthetic", "--out", str(run), "--force", "--no-progress", "--ckpt", "random",
                  "--config", str(tiny_config(tmp_path / "t.yaml"))]) == 2
     assert "holds a pretrain run" in capsys.readouterr().err
     assert (run / "checkpoints" / "last.ckpt").read_bytes() == before

@@ -78,6 +78,7 @@ def test_the_cli_exits_2_naming_the_file_and_field(store, tmp_path, capsys, comm
     copy = tampered(store, tmp_path, "videos[0].label", 99)
     args = ["doctor", "--data", str(copy)] if command == "doctor" else \
         ["finetune", "--data", str(copy), "--out", str(tmp_path / "run"), "--no-progress", "--max-epochs", "1",
+         "--ckpt", "random",
          "--config", str(tiny_config(tmp_path / "tiny.yaml"))]
     assert main(args) == 2
     err = capsys.readouterr().err

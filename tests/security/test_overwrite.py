@@ -25,7 +25,8 @@ def _pretrain_run(folder: Path) -> Path:
 @pytest.mark.parametrize("force", [False, True])
 def test_finetune_never_writes_into_a_pretraining_run(tmp_path, capsys, force):
     run = _pretrain_run(tmp_path / "run")
-    args = ["finetune", "--data", "synthetic", "--out", str(run), "--config", str(tiny_config(tmp_path / "t.yaml"))]
+    args = ["finetune", "--data", "synthetic", "--ckpt", "random",
+            "--out", str(run), "--config", str(tiny_config(tmp_path / "t.yaml"))]
     assert main(args + (["--force"] if force else [])) == 2
     assert "holds a pretrain run" in capsys.readouterr().err
     assert (run / "logs" / "metrics.csv").read_text() == "epoch,train/loss\n0,1.0\n"
@@ -65,7 +66,7 @@ def test_a_start_that_fails_on_its_data_leaves_nothing(tmp_path, capsys):
     args = ["pretrain", "--data", str(tmp_path / "nonexistent"), "--out", str(out), "--no-progress",
             "--config", str(tiny_config(tmp_path / "t.yaml"))]
     assert main(args) == 2
-    assert "no such folder" in capsys.readouterr().err
+    assert "no such file or folder" in capsys.readouterr().err
     assert not out.exists()
     assert main(args) == 2  # the retry meets the same clear error, not "already holds an unfinished run"
     assert "already holds" not in capsys.readouterr().err

@@ -1,5 +1,7 @@
 """Figure 3: per-cell context-target cosine similarity, whose cell mean is the score of Eq. 3."""
 
+import re
+
 import numpy as np
 import pytest
 import torch
@@ -68,3 +70,54 @@ def test_visualize_start_chooses_the_window(tmp_path, capsys):
                  "--start", "3"]) == 0
     out = capsys.readouterr().out
     assert "window at frame 3 (given)" in out and "context frames 3..10" in out
+
+
+def test_visualize_takes_a_run_folder_and_an_export_with_f(tmp_path, capsys):
+    # visualize took only a .ckpt ("checkpoint runs/x does not exist" for a run folder)
+    from skipclip.weights.export import export_encoders
+
+    model, cfg = _tiny()
+    run = tmp_path / "run"
+    (run / "checkpoints").mkdir(parents=True)
+    ckpt = run / "checkpoints" / "last.ckpt"
+    torch.save({"state_dict": {f"model.{k}": v for k, v in model.state_dict().items()},
+                "hyper_parameters": {"config": cfg.to_dict()}}, ckpt)
+    export_encoders(ckpt, tmp_path / "export", frame=True)
+    export_encoders(ckpt, tmp_path / "g_only")
+    printed = {}
+    for name, given in (("ckpt", ckpt), ("run", run), ("export", tmp_path / "export"),
+                        ("file", tmp_path / "export" / "context_encoder.safetensors")):
+        assert main(["visualize", "--ckpt", str(given), "--video", "synthetic:1", "--start", "0",
+                     "--out", str(tmp_path / f"{name}.png")]) == 0
+        printed[name] = [line for line in capsys.readouterr().out.splitlines() if line.startswith("scores")]
+    assert printed["run"] == printed["ckpt"] == printed["export"] == printed["file"]
+    assert main(["visualize", "--ckpt", str(tmp_path / "g_only"), "--video", "synthetic:1",
+                 "--out", str(tmp_path / "g.png")]) == 2
+    assert "--frame-encoder" in capsys.readouterr().err and not (tmp_path / "g.png").exists()
+
+
+def test_training_figures_label_targets_by_frame_offset(tmp_path):
+    # the figure drawn during training labelled targets t=8..15 (positions) where r=3 puts them at 10, 13, ...
+    from skipclip.data import PretextDataset, PretextWindow, synthetic_sources
+    from skipclip.viz import similarity_callback
+
+    model, cfg = _tiny()
+    window = PretextWindow(8, 4, 3, 1)
+    ds = PretextDataset(synthetic_sources(cfg)["val"], window, cfg.data.crop_size, train=False)
+    drawn = []
+    real_draw = similarity_callback.draw
+
+    def keep(*args, **kwargs):
+        fig = real_draw(*args, **kwargs)
+        drawn.append([ax.get_title() for ax in fig.axes])
+        return fig
+
+    cb = similarity_callback.SimilarityMaps(ds, tmp_path, every_n_epochs=1, count=1)
+    similarity_callback.draw, saved = keep, similarity_callback.draw
+    try:
+        cb._draw(type("T", (), {"loggers": []})(), model, 0, 0)
+    finally:
+        similarity_callback.draw = saved
+    titles = [t for t in drawn[0] if t.startswith("target")]
+    assert [t.split("t=")[1].split("\n")[0] for t in titles] == ["10", "13", "16", "19"]  # K - 1 + r * k
+    assert all(re.fullmatch(r"-?\d\.\d{3}", t.split("score ")[1].split(" ")[0]) for t in titles)  # three decimals

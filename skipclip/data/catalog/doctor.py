@@ -11,6 +11,7 @@ from pathlib import Path
 from skipclip.data.catalog.carve import CoverageWarning
 from skipclip.data.catalog.index import split_of
 from skipclip.data.catalog.layouts import EXPECTED, load_index
+from skipclip.data.catalog.name_pattern import suggest_label_pattern
 from skipclip.data.catalog.paths import printable
 from skipclip.data.sources.base import VideoReadError
 from skipclip.data.store.prepared import MANIFEST, load_manifest, manifest_entries
@@ -46,19 +47,51 @@ class DoctorReport:
     leaks: list[str] = field(default_factory=list)  # groups in both train and val
     missing_by_list: dict[str, list[str]] = field(default_factory=dict)
     coverage: list[str] = field(default_factory=list)  # warnings: classes validation cannot hold by group
+    label_hint: str | None = None  # a --label-pattern the file names of an unlabelled folder suggest
+    videos: int = 0  # videos present (listed or found)
+
+    @property
+    def blocking(self) -> list[str]:
+        """Why no run can use the data set (empty: it can be used, warnings or not)."""
+        readable = self.videos - len(self.unreadable)
+        if self.videos == 0:
+            return ["no video found"]
+        if readable <= 0:
+            return [f"none of the {self.videos} videos can be read"]
+        if self.min_frames and len(self.too_short) >= readable:
+            return [f"no readable video is at least the pretext window ({self.min_frames} frames) long"]
+        return []
+
+    @property
+    def warnings(self) -> int:
+        """Things a run carries on past (it leaves those videos out), listed in the report."""
+        # groups straddling train and val because the user's fallback holds out single videos
+        # of classes the groups cannot cover are warned about once, in the coverage warning
+        leaks = 0 if any("held out single videos" in w for w in self.coverage) else len(self.leaks)
+        return (len(self.missing) + len(self.unlisted) + len(self.unreadable) + len(self.too_short) + leaks
+                + len(self.coverage) + (self.label_hint is not None))
 
     @property
     def problems(self) -> int:
-        # groups straddling train and val because the user's fallback holds out single videos
-        # of classes the groups cannot cover are warned about, not counted
-        leaks = 0 if self.coverage and "held out single videos" in self.coverage[0] else len(self.leaks)
+        """Listed-but-missing, unreadable and leaking videos (``--strict`` fails on any warning)."""
+        leaks = 0 if any("held out single videos" in w for w in self.coverage) else len(self.leaks)
         return len(self.missing) + len(self.unreadable) + leaks
 
     def text(self, max_list: int = 20) -> str:
         out = [f"{printable(str(self.data))} ({self.kind}, layout {self.layout}), fold {self.fold}, {len(self.classes)} classes"]
-        for split in ("train", "val", "test", "unused"):
-            if split in self.counts:
-                out.append(f"  {split:>6}: {self.counts[split]:6d} videos")
+        out += self._split_lines()
+        out += [f"  warning: {w}" for w in self.coverage]
+        out += self._class_lines(max_list)
+        out += self._problem_lines(max_list)
+        if self.label_hint:
+            out.append(f"  hint: the file names carry a class; read it with --label-pattern '{self.label_hint}'")
+        out.append(self._verdict())
+        return "\n".join(out)
+
+    def _split_lines(self) -> list[str]:
+        """The videos per split, and how they compare with the official split."""
+        out = [f"  {split:>6}: {self.counts[split]:6d} videos" for split in ("train", "val", "test", "unused")
+               if split in self.counts]
         if self.expected:
             train, test = self.expected
             got = (self.counts.get("train", 0) + self.counts.get("val", 0), self.counts.get("test", 0))
@@ -68,15 +101,23 @@ class DoctorReport:
             want_classes = EXPECTED[self.layout]["classes"]
             if len(self.classes) != want_classes:
                 out.append(f"  {len(self.classes)} classes, the official release has {want_classes}")
-        for w in self.coverage:
-            out.append(f"  warning: {w}")
-        if self.per_class:
-            out.append("  per class (train/val/test):")
-            for c in self.classes[:max_list]:
-                row = "/".join(str(self.per_class.get(s, Counter())[c]) for s in ("train", "val", "test"))
-                out.append(f"    {printable(c):<28} {row}")
-            if len(self.classes) > max_list:
-                out.append(f"    ... {len(self.classes) - max_list} more classes")
+        return out
+
+    def _class_lines(self, max_list: int) -> list[str]:
+        """The videos per class and split."""
+        if not self.per_class:
+            return []
+        out = ["  per class (train/val/test):"]
+        for c in self.classes[:max_list]:
+            row = "/".join(str(self.per_class.get(s, Counter())[c]) for s in ("train", "val", "test"))
+            out.append(f"    {printable(c):<28} {row}")
+        if len(self.classes) > max_list:
+            out.append(f"    ... {len(self.classes) - max_list} more classes")
+        return out
+
+    def _problem_lines(self, max_list: int) -> list[str]:
+        """The missing, unlisted, unreadable, too short and leaking videos, each list cut at ``max_list``."""
+        out = []
         for where, names in self.missing_by_list.items():
             out.append(f"  {len(names)} listed in {where} but missing:")
             out += wrap_names(names, 5 * max_list)
@@ -93,8 +134,15 @@ class DoctorReport:
                 out += [f"    {printable(x)}" for x in items[:max_list]]
                 if len(items) > max_list:
                     out.append(f"    ... and {len(items) - max_list} more")
-        out.append("  no problems found" if not self.problems else f"  {self.problems} problems found")
-        return "\n".join(out)
+        return out
+
+    def _verdict(self) -> str:
+        if self.blocking:
+            return "  cannot be used: " + "; ".join(self.blocking)
+        if self.warnings:
+            return ("  usable, with the warnings above (runs go on without the videos they name; --strict "
+                    "makes warnings an error)")
+        return "  usable, no warnings"
 
 
 def examine(data: str | Path, fold: int = 1, min_frames: int = 0, val_fraction: float = 0.1, seed: int = 0,
@@ -142,6 +190,8 @@ def _examine(data, fold, min_frames, val_fraction, seed, splits, layout, test_fr
                            fallback=fallback, label_pattern=label_pattern)
         entries = index.present()
         report = DoctorReport(data, "raw", index.layout, fold, index.classes)
+        if not index.classes and not label_pattern:
+            report.label_hint = suggest_label_pattern([e.path for e in entries])
         report.missing_by_list = index.missing_by_list()
         report.missing = index.missing()
         report.unlisted = index.unlisted()
@@ -161,5 +211,6 @@ def _examine(data, fold, min_frames, val_fraction, seed, splits, layout, test_fr
     in_val = {entries[i].group for i, r in enumerate(roles) if r == "val"}
     report.leaks = sorted({entries[i].group for i, r in enumerate(roles) if r == "train"} & in_val)
     report.min_frames = min_frames
+    report.videos = len(entries)
     report.too_short = [(e.path, frames[e.path]) for e in entries if e.path in frames and frames[e.path] < min_frames]
     return report

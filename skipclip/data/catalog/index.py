@@ -15,6 +15,12 @@ from skipclip.data.catalog.carve import carve
 from skipclip.data.catalog.paths import MAX_NAME, MAX_PATH, is_file, too_long
 from skipclip.data.video.pyav import is_video_file
 from skipclip.errors import InvalidInputError
+from skipclip.utils.safe_read import read_regular
+
+# the most classes a list, a label map, a layout or a store's manifest may name (Kinetics-700 has 700;
+# a classifier's head and every per-class table are built from the count)
+MAX_CLASSES = 100_000
+MAX_LIST = 256 << 20  # bytes of a split list, label map, CSV or JSON annotation file (Kinetics-700's: 30 MB)
 
 
 class SplitError(InvalidInputError):
@@ -98,11 +104,39 @@ def list_videos(root: Path) -> list[str]:
 
 
 
+def read_text(path: Path, what: str) -> str:
+    """The text of a list or annotation file: a regular file of at most :data:`MAX_LIST` bytes
+    (a FIFO or ``/dev/zero`` in its place is refused, never read); bytes that are not UTF-8 kept
+    as Python keeps them in file names.
+
+    Raises:
+        SplitError: not a regular file, too large, or unreadable (naming the file and the rule).
+    """
+    try:
+        raw = read_regular(path, what, MAX_LIST)
+    except InvalidInputError as exc:
+        raise SplitError(str(exc)) from None
+    except OSError as exc:
+        raise SplitError(f"{path} cannot be read ({exc.strerror or exc})") from None
+    return raw.decode("utf-8-sig", errors="surrogateescape")
+
+
+def check_class_count(count: int, where: str) -> None:
+    """Refuse more than :data:`MAX_CLASSES` classes (``where``: the file and key naming them).
+
+    Raises:
+        SplitError: naming ``where``, the count and the bound.
+    """
+    if count > MAX_CLASSES:
+        raise SplitError(f"{where} names {count} classes; skipclip takes at most {MAX_CLASSES} (Kinetics-700 has "
+                         "700): the file is not a class list, or was damaged")
+
+
 def lines_of(path: Path) -> list[tuple[int, str]]:
     """Non-blank lines with their 1-based numbers; tolerates CRLF and a UTF-8 BOM. Bytes that are
     not UTF-8 (a Latin-1 file name) are kept as Python keeps them in file names, so the name in
     the list still finds its file."""
-    text = path.read_text(encoding="utf-8-sig", errors="surrogateescape")
+    text = read_text(path, "split list or label map")
     return [(n, line.strip()) for n, line in enumerate(text.splitlines(), 1) if line.strip()]
 
 

@@ -7,10 +7,13 @@ class.
 
 from __future__ import annotations
 
+import errno
 from collections.abc import Sequence
 from typing import Any, Protocol, cast, runtime_checkable
 
 import numpy as np
+
+from skipclip.errors import SkipClipError
 
 
 class VideoReadError(RuntimeError):
@@ -23,6 +26,35 @@ class VideoReadError(RuntimeError):
         super().__init__(f"{video}: {reason}")
         self.video = video
         self.reason = reason
+
+
+# what the machine runs out of, not what is wrong with a video: out of processes or threads (EAGAIN,
+# FFmpeg's "Resource temporarily unavailable" under a memory cap), memory, file descriptors
+MACHINE_ERRNOS = (errno.EAGAIN, errno.ENOMEM, errno.EMFILE, errno.ENFILE)
+
+
+class MachineFaultError(SkipClipError):
+    """The machine, not the video: decoding failed because a resource ran out (memory, threads,
+    file descriptors). The video is not recorded as unreadable; ``prepare`` stops (finished videos
+    are kept), the online kNN is skipped that once. Takes one message, so it crosses process
+    boundaries (a decoding worker, a data loader worker) as itself."""
+
+
+def machine_fault(video, exc: BaseException) -> MachineFaultError | None:
+    """A :class:`MachineFaultError` naming ``video`` when ``exc`` is the machine running out of a
+    resource (``MemoryError``, or an ``errno`` of :data:`MACHINE_ERRNOS`); else ``None``."""
+    if isinstance(exc, MachineFaultError):
+        return exc
+    code = getattr(exc, "errno", None)
+    if not isinstance(exc, MemoryError) and code not in MACHINE_ERRNOS:
+        return None
+    why = "out of memory" if isinstance(exc, MemoryError) or code == errno.ENOMEM else \
+        "out of open files" if code in (errno.EMFILE, errno.ENFILE) else "out of processes or threads"
+    detail = getattr(exc, "strerror", None) or type(exc).__name__
+    return MachineFaultError(f"{video}: the machine ran {why} while decoding it ({detail}); nothing is known to be "
+                             "wrong with the video, so it is not recorded as unreadable. Free memory, use fewer "
+                             "workers (--num-workers) or raise the limit (ulimit -v, -u, -n), then run the same "
+                             "command again")
 
 
 @runtime_checkable

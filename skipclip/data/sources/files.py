@@ -9,15 +9,15 @@ for variable-frame-rate footage.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import av
 import numpy as np
 
 from skipclip.data.catalog.index import VideoEntry
-from skipclip.data.sources.base import VideoReadError
-from skipclip.data.video.pyav import _open, check_source_size, probe, resized_size
+from skipclip.data.sources.base import VideoReadError, machine_fault
+from skipclip.data.video.pyav import _open, check_source_size, decode_into, probe, resized_size
 
 
 class VideoFileSource:
@@ -67,7 +67,10 @@ class VideoFileSource:
             got = self._decode(index, unique, pts if len(pts) == n else None)
             if got is None:  # timestamps did not line up after the seek: decode from the start
                 got = self._decode(index, unique, None)
-        except av.error.FFmpegError as exc:
+        except (av.error.FFmpegError, MemoryError) as exc:
+            fault = machine_fault(str(self.path(index)), exc)  # the machine's, not the video's
+            if fault is not None:
+                raise fault from exc
             raise VideoReadError(str(self.path(index)), f"decoding failed: {exc.strerror or exc}") from exc
         if len(got) < len(unique):
             raise VideoReadError(str(self.path(index)), f"only {len(got)} of {len(unique)} wanted frames decode; "
@@ -104,6 +107,15 @@ class VideoFileSource:
         if pts is not None and len(out) < len(wanted_set):
             return None
         return out
+
+    def stream(self, index: int, sink: Callable[[np.ndarray], None]) -> None:
+        """Hand every frame of video ``index`` to ``sink``, in order, decoded once from the start
+        (the frames :meth:`read` returns, at ``short_side``): for reading a whole video.
+
+        Raises:
+            VideoReadError: see :func:`~skipclip.data.video.pyav.decode_into`.
+        """
+        decode_into(self.path(index), sink, self.short_side)
 
     def label(self, index: int) -> int:
         return self.entries[index].label

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from skipclip.data.catalog.index import MAX_CLASSES
 from skipclip.data.store.shard import CODECS, MAX_FRAMES, MAX_SIDE
 from skipclip.errors import InvalidInputError
 
@@ -88,7 +89,10 @@ def check_manifest(manifest, path: Path) -> dict:
     """
     if not isinstance(manifest, dict):
         raise _fail(path, "the manifest", manifest, "a mapping")
-    classes = _strings(manifest.get("classes", []), path, "classes")
+    classes = manifest.get("classes", [])
+    if isinstance(classes, list) and len(classes) > MAX_CLASSES:  # before a check per name
+        raise _fail(path, "classes", f"a list of {len(classes)} names", f"at most {MAX_CLASSES} class names")
+    _strings(classes, path, "classes")
     short = manifest.get("short_side")
     if short is not None:
         _int(short, path, "short_side", 1, MAX_SIDE)

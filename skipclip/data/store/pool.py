@@ -15,6 +15,10 @@ at once rather than waiting for the videos in flight.
 
 A full disk (``ENOSPC``, or ``EDQUOT`` for a quota) is not the video's fault: it stops the run
 with :class:`DiskFullError` naming the path, instead of recording every later video as failed.
+Nor is the machine running out of threads, memory or file descriptors while a video decodes
+(``EAGAIN``, FFmpeg's "Resource temporarily unavailable" under a memory cap, ``ENOMEM``,
+``MemoryError``, ``EMFILE``): the video is tried once more after a pause, then the run stops with
+:class:`~skipclip.data.sources.base.MachineFaultError` and the video is not recorded as failed.
 """
 
 from __future__ import annotations
@@ -36,7 +40,7 @@ import av  # noqa: F401  (imported before any time limit is armed: a limit never
 import torch
 from torchvision.io import encode_jpeg  # noqa: F401
 
-from skipclip.data.sources.base import VideoReadError
+from skipclip.data.sources.base import MachineFaultError, VideoReadError, machine_fault
 from skipclip.data.store.shard import ShardWriter
 from skipclip.data.video.pyav import decode_into
 from skipclip.errors import SkipClipError
@@ -58,6 +62,8 @@ class DiskFullError(SkipClipError):
 
 
 DISK_FULL = (errno.ENOSPC, errno.EDQUOT)
+MACHINE_TRIES = 2  # a video the machine failed on (EAGAIN, ENOMEM, EMFILE) is tried this often, then prepare stops
+MACHINE_WAIT_S = 2.0
 
 
 def disk_full(exc: BaseException, path: str | Path) -> DiskFullError | None:
@@ -90,13 +96,16 @@ def prepare_one(src: str, dest: str, short_side: int, codec: str, quality: int,
             signal.setitimer(signal.ITIMER_REAL, time_limit)
             if hard_limit:
                 faulthandler.dump_traceback_later(time_limit + GRACE_S, exit=True)
-        with ShardWriter(Path(dest), codec, quality) as writer:
-            info = decode_into(src, writer.add, short_side)
-            meta = {"fps": info.fps, "duration": info.duration, "source_height": info.height,
-                    "source_width": info.width, "vfr": info.vfr}
-            h, w = writer.shape
-            size = writer.finish(meta)
-        return dest, {**meta, "frames": info.frames, "height": int(h), "width": int(w), "bytes": size}
+        for attempt in range(MACHINE_TRIES):
+            try:
+                return dest, _decode_one(src, dest, short_side, codec, quality)
+            except MachineFaultError:
+                if attempt + 1 == MACHINE_TRIES:
+                    raise  # the machine's fault, not the video's: prepare stops, the video is not recorded
+                log.warning("the machine ran short while decoding %s; trying again in %g s", src, MACHINE_WAIT_S)
+                time.sleep(MACHINE_WAIT_S)
+    except MachineFaultError:
+        raise
     except VideoReadError as exc:
         return dest, exc.reason
     except DecodeTimeout:
@@ -106,6 +115,9 @@ def prepare_one(src: str, dest: str, short_side: int, codec: str, quality: int,
         full = disk_full(exc, Path(dest).parent)
         if full is not None:  # but a full disk stops them all
             raise full from None
+        fault = machine_fault(src, exc)
+        if fault is not None:  # and so does the machine running out of memory or threads
+            raise fault from None
         return dest, f"unexpected error while decoding: {type(exc).__name__}: {exc}"
     finally:
         if timed:
@@ -113,6 +125,17 @@ def prepare_one(src: str, dest: str, short_side: int, codec: str, quality: int,
             signal.signal(signal.SIGALRM, old)
             if hard_limit:
                 faulthandler.cancel_dump_traceback_later()
+
+
+def _decode_one(src: str, dest: str, short_side: int, codec: str, quality: int) -> dict:
+    """Stream one video's frames into its shard; the manifest record of the video."""
+    with ShardWriter(Path(dest), codec, quality) as writer:
+        info = decode_into(src, writer.add, short_side)
+        meta = {"fps": info.fps, "duration": info.duration, "source_height": info.height,
+                "source_width": info.width, "vfr": info.vfr}
+        h, w = writer.shape
+        size = writer.finish(meta)
+    return {**meta, "frames": info.frames, "height": int(h), "width": int(w), "bytes": size}
 
 
 def _work(args: tuple) -> tuple[str, dict | str]:

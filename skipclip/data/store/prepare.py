@@ -23,8 +23,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from skipclip.data.catalog.doctor import wrap_names
+from skipclip.data.catalog.index import MAX_LIST
 from skipclip.data.catalog.layouts import load_index
 from skipclip.data.catalog.paths import contained, printable
+from skipclip.data.sources.base import MachineFaultError
 from skipclip.data.store.pool import DIED, disk_full, prepare_one, run_pool
 from skipclip.data.store.prepared import (
     CODECS,
@@ -38,6 +40,7 @@ from skipclip.data.store.shard import remove_stale
 from skipclip.errors import InvalidInputError, OutputExistsError
 from skipclip.utils.io import replace_folder
 from skipclip.utils.progress import Progress
+from skipclip.utils.safe_read import read_regular
 
 log = logging.getLogger(__name__)
 
@@ -91,9 +94,6 @@ class PrepareReport:
                 lines.append(f"    {printable(name)}: {printable(reason)}")
             if len(self.failed) > max_list:
                 lines.append(f"    ... and {len(self.failed) - max_list} more (see 'failed' in {self.out / MANIFEST})")
-        if self.unlisted:
-            lines.append(f"  {len(self.unlisted)} video files are listed in no split file and were not prepared "
-                         f"(e.g. {printable(self.unlisted[0])}); `skipclip doctor` lists them")
         if self.split_files:
             lines.append(f"  split written to {', '.join(self.split_files)}")
         return "\n".join(lines)
@@ -190,7 +190,7 @@ def prepare(
         final["hours"] = sum(v.get("duration", 0.0) for v in final["videos"]) / 3600
         final["bytes"] = sum(v.get("bytes", 0) for v in final["videos"])
         save_manifest(out, final)
-        report.split_files = write_split_files(out, index, {v["name"] for v in final["videos"]})
+        report.split_files = write_split_files(out, index, {v["name"] for v in final["videos"]}, force)
     except OSError as exc:
         full = disk_full(exc, out)
         if full is None:
@@ -239,10 +239,14 @@ def _decode(todo: list, out: Path, how: tuple, workers: int | None, progress: bo
     bar = _progress(len(todo), progress)
     last_save = time.time()
 
+    failed_now: list[str] = []  # failed in this run: suspects if the machine turns out to be short
+
     def collect(item, result):
         e, base, _ = item
         if isinstance(result, str):
             report.failed[e.path] = result
+            if result != DIED:
+                failed_now.append(e.path)
             log.warning("skipping %s: %s", printable(e.path), result)
         else:
             records[e.path] = {**base, **result}
@@ -264,7 +268,13 @@ def _decode(todo: list, out: Path, how: tuple, workers: int | None, progress: bo
                 tick()
         else:
             run_pool(jobs, workers, collect, tick)
-    except BaseException:
+    except BaseException as exc:
+        if isinstance(exc, MachineFaultError) and failed_now:  # FFmpeg short of memory also says "invalid data"
+            for path in failed_now:
+                report.failed.pop(path, None)
+            log.warning("%d videos that failed earlier in this run are not recorded as failed either: with the "
+                        "machine short of resources their errors may be the machine's; the next run decodes them "
+                        "again", len(failed_now))
         try:  # what was decoded is kept for the rerun
             save_manifest(out, manifest())
         except OSError:
@@ -343,12 +353,17 @@ def check_split_folder(out: Path, is_store: bool, force: bool) -> None:
         OutputExistsError: naming the files.
     """
     folder = out / SPLIT_DIR
+    if folder.is_symlink() and not force:
+        raise OutputExistsError(
+            f"{folder} is a symbolic link (to {os.readlink(folder)}); prepare writes the split it used into "
+            "that folder and would replace it. Give the store a real splits/ folder, or pass --force to replace "
+            "the link (never the folder it points to)")
     if force or not folder.is_dir():
         return
     try:
-        mark = json.loads((folder / SPLIT_MARK).read_text())
+        mark = json.loads(read_regular(folder / SPLIT_MARK, "list of written files", MAX_LIST))
         ours = mark["files"] if isinstance(mark, dict) and isinstance(mark.get("files"), dict) else {}
-    except (OSError, ValueError):
+    except (OSError, ValueError, RecursionError):  # InvalidInputError (a FIFO, too large) is a ValueError
         ours = None
     theirs = []
     for f in sorted(folder.iterdir(), key=lambda p: p.name):
@@ -357,7 +372,7 @@ def check_split_folder(out: Path, is_store: bool, force: bool) -> None:
         if ours is None:
             mine = is_store and f.name in OWN_SPLITS and f.is_file()
         else:
-            mine = f.name in ours and f.is_file() and ours[f.name] == _sha256(f.read_bytes())
+            mine = f.name in ours and _sha256_of(f) == ours[f.name]
         if not mine:
             theirs.append(f.name)
     if theirs:
@@ -367,11 +382,20 @@ def check_split_folder(out: Path, is_store: bool, force: bool) -> None:
             "(and pass them with --splits), or pass --force to replace the folder as a whole")
 
 
-def write_split_files(out: Path, index, keep: set[str]) -> list[str]:
+def _sha256_of(path: Path) -> str | None:
+    """The SHA-256 of a regular file of at most ``MAX_LIST`` bytes; ``None`` for anything else."""
+    try:
+        return _sha256(read_regular(path, "split file", MAX_LIST))
+    except (OSError, InvalidInputError):
+        return None
+
+
+def write_split_files(out: Path, index, keep: set[str], force: bool = False) -> list[str]:
     """``OUT/splits/{train,val,test}.txt`` (``<path> <0-based label>``, mmaction2 style) and
     ``OUT/splits/classes.txt``: the split of fold 1 made visible (for a folder without split
     files: the split skipclip made), for the videos in the store (``keep``). The folder is
-    replaced as a set (written beside, then swapped in). Returns the split files written."""
+    replaced as a set (written beside, then swapped in; a symbolic link there, only with ``force``,
+    is replaced as a link). Returns the split files written."""
 
     rows: dict[str, list[str]] = {}
     for e in index.entries:
@@ -389,7 +413,7 @@ def write_split_files(out: Path, index, keep: set[str]) -> list[str]:
         for name, data in {**files, SPLIT_MARK: mark}.items():
             (folder / name).write_bytes(data)
 
-    replace_folder(out / SPLIT_DIR, write)
+    replace_folder(out / SPLIT_DIR, write, replace_link=force)  # a link there: refused before, unless force
     return [f"{SPLIT_DIR}/{role}.txt" for role in ("train", "val", "test") if role in rows]
 
 

@@ -38,8 +38,10 @@ from skipclip.data.store.shard import (  # noqa: F401
 )
 from skipclip.errors import InputNotFoundError, InvalidInputError
 from skipclip.utils.io import atomic_write_text
+from skipclip.utils.safe_read import open_regular, read_regular
 
 MANIFEST = "manifest.json"
+MAX_MANIFEST = 1 << 30  # bytes of a manifest: about 600 bytes a video, so 1.7 M videos (Kinetics-700 has 650 k)
 
 
 def shard_name(path: str) -> str:
@@ -58,10 +60,14 @@ def load_manifest(root: str | Path) -> dict:
         ValueError: the manifest is damaged, or a field has a wrong type or range (naming it).
     """
     path = Path(root) / MANIFEST
-    if not path.is_file():
+    if not path.exists():
         raise InputNotFoundError(f"{root} is not a prepared store (no {MANIFEST}); run `skipclip prepare --videos ... --out {root}`")
     try:
-        manifest = json.loads(path.read_bytes())
+        raw = read_regular(path, "store manifest", MAX_MANIFEST)
+    except OSError as exc:
+        raise InvalidInputError(f"{path} cannot be read ({exc.strerror or exc})") from None
+    try:
+        manifest = json.loads(raw)
     except (ValueError, RecursionError) as exc:
         raise InvalidInputError(f"{path} is damaged ({str(exc)[:200]}); delete it and run `skipclip prepare` "
                                 "again, finished shards are kept") from None
@@ -128,10 +134,12 @@ class PreparedStore:
         if index not in self._checked:
             path = self.root / self.videos[index]["file"]
             try:
-                with open(path, "rb") as f:
+                with open_regular(path, "shard") as f:
                     header, _ = read_header(f)
             except OSError as exc:
                 raise VideoReadError(str(path), f"shard unreadable ({exc.strerror}); run `skipclip prepare` again") from None
+            except InvalidInputError as exc:  # a FIFO or device in its place: skipped like a damaged shard
+                raise VideoReadError(str(path), f"{str(exc).removeprefix(f'{path} ')}; run `skipclip prepare` again") from None
             if header["frames"] != n:
                 raise VideoReadError(str(path), f"{MANIFEST} says {n} frames but the shard holds {header['frames']}; "
                                      "run `skipclip prepare` again")

@@ -27,6 +27,7 @@ from torchvision.io import decode_jpeg, encode_jpeg
 from skipclip.data.sources.base import VideoReadError
 from skipclip.errors import InvalidInputError
 from skipclip.utils.io import fsync_dir
+from skipclip.utils.safe_read import open_regular
 
 MAGIC = b"SKIPCLIP"
 VERSION = 1
@@ -228,11 +229,11 @@ def _decode_frames(path: Path, chunks: list[bytes], unique: np.ndarray, h: int, 
 def check_shard(path: Path) -> dict | None:
     """The header of a complete shard, or None when it is absent, damaged or cut short (resume)."""
     try:
-        with open(path, "rb") as f:
+        with open_regular(path, "shard") as f:
             header, pos = read_header(f)
             _offsets(f, header, pos)
         return header
-    except (OSError, VideoReadError):
+    except (OSError, VideoReadError, InvalidInputError):  # a FIFO or device in its place: decoded again
         return None
 
 
@@ -241,9 +242,11 @@ def _read_chunks(path: Path, frames: Sequence[int]) -> tuple[dict, list[bytes], 
     where each asked frame is among them."""
     idx = np.asarray(frames, dtype=np.int64)
     try:
-        f = open(path, "rb")
+        f = open_regular(path, "shard")
     except OSError as exc:
         raise VideoReadError(str(path), f"shard unreadable ({exc.strerror}); run `skipclip prepare` again") from exc
+    except InvalidInputError as exc:  # a FIFO or device in its place
+        raise VideoReadError(str(path), f"{str(exc).removeprefix(f'{path} ')}; run `skipclip prepare` again") from None
     with f:
         header, pos = read_header(f)
         n = header["frames"]

@@ -17,7 +17,7 @@ from pathlib import Path
 import av
 import numpy as np
 
-from skipclip.data.sources.base import VideoReadError
+from skipclip.data.sources.base import VideoReadError, machine_fault
 from skipclip.errors import InvalidInputError
 
 # the largest source frames decoded: 8K (DCI 8192 x 4320); bigger videos are skipped as unreadable
@@ -63,7 +63,7 @@ def check_source_size(path, height: int, width: int) -> None:
                              "e.g. ffmpeg -i IN -vf scale=-2:720 OUT")
 
 
-def _open(path: str | os.PathLike):
+def _open(path: str | os.PathLike, threads: bool = True):
     """Open ``path`` and return (container, video stream), or raise a VideoReadError saying why."""
 
     path = str(path)
@@ -71,9 +71,12 @@ def _open(path: str | os.PathLike):
         raise VideoReadError(path, "file not found; check the path or re-copy the data set")
     if os.path.getsize(path) == 0:
         raise VideoReadError(path, "empty file (0 bytes); the copy is incomplete, re-copy it")
+    if not os.path.isfile(path):  # a FIFO would make FFmpeg wait for a writer for ever
+        raise VideoReadError(path, "not a regular file (a FIFO, device or folder); replace it with the video")
     try:
         container = av.open(path)
-    except av.error.FFmpegError as exc:
+    except (av.error.FFmpegError, MemoryError) as exc:
+        _raise_machine_fault(path, exc)
         raise VideoReadError(
             path, f"not a video FFmpeg can read ({exc.strerror or exc}); the file is corrupt or not "
             "really a video despite its extension, re-copy or delete it"
@@ -87,8 +90,19 @@ def _open(path: str | os.PathLike):
     except VideoReadError:
         container.close()
         raise
-    stream.thread_type = "AUTO"
+    if threads:
+        stream.thread_type = "AUTO"
+    else:
+        stream.codec_context.thread_count = 1
     return container, stream
+
+
+def _raise_machine_fault(path, exc: BaseException) -> None:
+    """Raise :class:`~skipclip.data.sources.base.MachineFaultError` when ``exc`` is the machine
+    running out of memory, threads or file descriptors rather than a fault of the video."""
+    fault = machine_fault(str(path), exc)
+    if fault is not None:
+        raise fault from exc
 
 
 def _check_truncated(path, found: int, promised: int) -> None:
@@ -124,7 +138,8 @@ def probe(path: str | os.PathLike) -> tuple[VideoInfo, np.ndarray]:
             count += 1
             if packet.pts is not None:
                 pts.append(packet.pts)
-    except av.error.FFmpegError as exc:
+    except (av.error.FFmpegError, MemoryError) as exc:
+        _raise_machine_fault(path, exc)
         if count == 0:
             raise VideoReadError(str(path), f"corrupt video: {exc.strerror or exc}; re-copy it") from exc
     finally:
@@ -173,7 +188,7 @@ def decode(path: str | os.PathLike, short_side: int | None = None) -> tuple[np.n
 
 
 def decode_into(path: str | os.PathLike, sink: Callable[[np.ndarray], None],
-                short_side: int | None = None) -> VideoInfo:
+                short_side: int | None = None, threads: bool = True) -> VideoInfo:
     """Decode every frame of a video in presentation order and hand each ``(H, W, 3)`` uint8 RGB
     frame to ``sink`` as soon as it is decoded: memory stays one frame, whatever the length.
 
@@ -184,8 +199,8 @@ def decode_into(path: str | os.PathLike, sink: Callable[[np.ndarray], None],
         VideoReadError: see :func:`decode`.
     """
 
-    container, stream = _open(path)
-    n = 0
+    container, stream = _open(path, threads)
+    n, retry = 0, False
     times: list[float] = []
     src_hw = None
     try:
@@ -204,14 +219,18 @@ def decode_into(path: str | os.PathLike, sink: Callable[[np.ndarray], None],
             n += 1
             if frame.time is not None:
                 times.append(frame.time)
-    except av.error.FFmpegError as exc:
-        if not n:
+    except (av.error.FFmpegError, MemoryError) as exc:
+        _raise_machine_fault(path, exc)  # never taken for a truncated tail: the frames would be lost
+        if not n and not threads:
             raise VideoReadError(str(path), f"corrupt video, no frame decodes ({exc.strerror or exc}); re-copy it") from exc
+        retry = not n  # a second opinion, on one thread: FFmpeg short of memory for its threads says "invalid data"
         # a truncated tail: keep what decoded, the count below is the exact number kept
     finally:
         rate = stream.average_rate or stream.guessed_rate
         promised = stream.frames
         container.close()
+    if retry:
+        return decode_into(path, sink, short_side, threads=False)
     if not n:
         raise VideoReadError(str(path), "the video stream has no decodable frames; delete it or re-copy it")
     _check_truncated(path, n, promised)

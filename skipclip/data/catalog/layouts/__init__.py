@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from skipclip.config.sections import LAYOUTS
-from skipclip.data.catalog.index import DatasetIndex
+from skipclip.data.catalog.index import DatasetIndex, check_class_count
 from skipclip.data.catalog.layouts import (
     folder,
     hmdb51,
@@ -103,6 +103,7 @@ def load_index(videos: str | Path, splits: str | Path | None = None, layout: str
     options = ReadOptions(split_dir, test_fraction, group_pattern, fallback, label_pattern)
     parsed = REGISTRY[layout].read(root, options)
     classes, entries, folds, listed_in, how = parsed.classes, parsed.entries, parsed.folds, parsed.listed_in, parsed.how
+    check_class_count(len(classes), f"{root} ({layout} layout)")
     if group_pattern and layout != "folder":
         folder.regroup(entries, group_pattern)
     if label_pattern and layout != "folder":

@@ -20,33 +20,35 @@ from skipclip.data.catalog.index import VideoEntry, list_videos
 from skipclip.data.catalog.layouts.base import Layout, ParsedLayout, ReadOptions
 from skipclip.data.catalog.layouts.ucf101 import ucf_group
 from skipclip.errors import InvalidInputError
+from skipclip.utils.patterns import compile_pattern, search_all
 
 SPLIT_SEED = 0  # the test split never moves with a run's --seed
 log = logging.getLogger(__name__)
 
 
-def group_of(path: str, pattern: str | None) -> str:
-    """The leakage group of ``path``: ``pattern``'s first group (or match), else UCF's ``gNN``,
-    else the video itself."""
-    if pattern:
-        m = re.search(pattern, path)
-        if m:
-            return m.group(1) if m.groups() and m.group(1) is not None else m.group(0)
+def group_of(path: str, match: re.Match | None) -> str:
+    """The leakage group of ``path``: the first group (or the whole) of ``match`` (the group
+    pattern searched in ``path``), else UCF's ``gNN``, else the video itself."""
+    if match:
+        return match.group(1) if match.groups() and match.group(1) is not None else match.group(0)
     return ucf_group(path) if re.search(r"_g\d+_c\d+", Path(path).name) else path
 
 
 def regroup(entries: list[VideoEntry], pattern: str | None) -> None:
-    """Set the groups of ``entries`` from their paths (see :func:`group_of`).
+    """Set the groups of ``entries`` from their paths (see :func:`group_of`), the pattern matched
+    under a time bound (:mod:`skipclip.utils.patterns`).
 
     Raises:
-        ValueError: ``pattern`` is not a valid regular expression.
+        InvalidInputError: ``pattern`` is not a valid regular expression, repeats a repeat, or
+            takes too long.
     """
-    try:
-        re.compile(pattern or "")
-    except re.error as exc:
-        raise InvalidInputError(f"--group-pattern {pattern!r} is not a valid regular expression: {exc}") from None
-    for e in entries:
-        e.group = group_of(e.path, pattern)
+    paths = [e.path for e in entries]
+    if pattern:
+        matches = search_all(compile_pattern(pattern, "--group-pattern"), paths, "--group-pattern")
+    else:
+        matches = [None] * len(paths)
+    for e, m in zip(entries, matches):
+        e.group = group_of(e.path, m)
 
 
 def class_names(paths: list[str], label_pattern: str | None) -> list[str | None]:
@@ -58,14 +60,9 @@ def class_names(paths: list[str], label_pattern: str | None) -> list[str | None]
     """
     if not label_pattern:
         return [p.split("/")[0] if "/" in p else None for p in paths]
-    try:
-        pattern = re.compile(label_pattern)
-    except re.error as exc:
-        raise InvalidInputError(f"--label-pattern {label_pattern!r} is not a valid regular expression: {exc}") from None
-    names = []
-    for p in paths:
-        m = pattern.search(p)
-        names.append((m.group(1) if m.groups() else m.group(0)) if m else None)
+    pattern = compile_pattern(label_pattern, "--label-pattern")
+    names = [(m.group(1) if m.groups() else m.group(0)) if m else None
+             for m in search_all(pattern, paths, "--label-pattern")]
     missed = [p for p, n in zip(paths, names) if not n]
     if len(missed) == len(paths):
         raise InvalidInputError(f"--label-pattern {label_pattern!r} matches none of the {len(paths)} video paths, "

@@ -8,19 +8,39 @@ back in most releases). Clips no longer on YouTube are listed-but-missing, as wi
 from __future__ import annotations
 
 import csv
+import io
 from pathlib import Path
 
-from skipclip.data.catalog.index import SplitError, VideoEntry, list_videos
+from skipclip.data.catalog.index import MAX_LIST, SplitError, VideoEntry, list_videos
 from skipclip.data.catalog.layouts.base import Layout, ParsedLayout, ReadOptions
+from skipclip.errors import InvalidInputError
+from skipclip.utils.safe_read import read_regular
 
 COLUMNS = ("youtube_id", "time_start", "time_end")
 CLASS_COUNTS = (400, 600, 700)
 
 
+def _text(path: Path) -> io.StringIO:
+    """An annotation CSV as text: a regular file of at most ``MAX_LIST`` bytes, UTF-8.
+
+    Raises:
+        SplitError: a FIFO, device or folder in its place, or a file too large or unreadable.
+        ValueError: not UTF-8.
+    """
+    try:
+        raw = read_regular(path, "Kinetics annotation CSV", MAX_LIST)
+    except InvalidInputError as exc:
+        raise SplitError(str(exc)) from None
+    except OSError as exc:
+        raise SplitError(f"{path} cannot be read ({exc.strerror or exc})") from None
+    return io.StringIO(raw.decode("utf-8-sig"), newline="")
+
+
 def _header(path: Path) -> list[str]:
     try:
-        with open(path, newline="", encoding="utf-8-sig") as f:
-            return [h.strip() for h in next(csv.reader(f), [])]
+        return [h.strip() for h in next(csv.reader(_text(path)), [])]
+    except SplitError:
+        raise
     except (csv.Error, ValueError):  # not a CSV (NUL bytes, a huge field, not UTF-8): not an annotation file
         return []
 
@@ -49,6 +69,26 @@ def _seconds(value: str, where: str) -> int:
     return seconds
 
 
+def _csv_rows(csvs: dict[str, Path]) -> dict[str, list[tuple[int, dict]]]:
+    """The non-blank rows of each split's CSV with their line numbers.
+
+    Raises:
+        SplitError: a CSV that cannot be read, or one with a header but no rows.
+    """
+    rows: dict[str, list[tuple[int, dict]]] = {}
+    for role, f in csvs.items():
+        try:
+            rows[role] = [(n, r) for n, r in enumerate(csv.DictReader(_text(f)), 2)
+                          if any(isinstance(v, str) and v.strip() for v in r.values())]
+        except SplitError:
+            raise
+        except (csv.Error, ValueError) as exc:
+            raise SplitError(f"{f} is not a readable CSV ({str(exc)[:100]}); re-download the annotations") from None
+        if not rows[role]:
+            raise SplitError(f"{f} has a header but no clips: the {role} split is empty; re-download the annotations")
+    return rows
+
+
 def parse(root: str | Path, csvs: dict[str, Path] | None = None) -> tuple[list[str], list[VideoEntry], dict[str, str]]:
     """Entries of every annotation CSV; classes are the training CSV's labels, sorted.
 
@@ -63,16 +103,7 @@ def parse(root: str | Path, csvs: dict[str, Path] | None = None) -> tuple[list[s
     files: dict[str, list[str]] = {}
     for p in list_videos(root):
         files.setdefault(Path(p).stem, []).append(p)
-    rows: dict[str, list[tuple[int, dict]]] = {}
-    for role, f in csvs.items():
-        try:
-            with open(f, newline="", encoding="utf-8-sig") as fh:
-                rows[role] = [(n, r) for n, r in enumerate(csv.DictReader(fh), 2)
-                              if any(isinstance(v, str) and v.strip() for v in r.values())]
-        except (csv.Error, ValueError) as exc:
-            raise SplitError(f"{f} is not a readable CSV ({str(exc)[:100]}); re-download the annotations") from None
-        if not rows[role]:
-            raise SplitError(f"{f} has a header but no clips: the {role} split is empty; re-download the annotations")
+    rows = _csv_rows(csvs)
     classes = sorted({(r.get("label") or "").strip() for _, r in rows["train"]})
     if "" in classes:
         raise SplitError(f"{csvs['train']}: some rows have no label; the training CSV must label every clip")

@@ -13,16 +13,15 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from skipclip.data.catalog.index import SplitError, VideoEntry, inside, lines_of
+from skipclip.data.catalog.index import MAX_CLASSES, SplitError, VideoEntry, check_class_count, inside, lines_of
 from skipclip.data.catalog.layouts.base import Layout, ParsedLayout, ReadOptions
 from skipclip.data.catalog.layouts.ucf101 import ucf_group
 from skipclip.data.catalog.paths import is_file
-from skipclip.data.video.pyav import is_video_file
+from skipclip.data.video.pyav import VIDEO_EXTENSIONS, is_video_file
 
 # labels without a label map: below max(listed videos, FREE_LABELS), and never MAX_CLASSES or more,
 # so a short list cannot make the class list (one name per label up to the largest) huge
 FREE_LABELS = 1000  # a subset of Kinetics-700 keeps its labels
-MAX_CLASSES = 100_000
 _LABEL = re.compile(r"-?[0-9]+")  # str.isdigit() also takes "²", which int() refuses
 FOLDERS = {"train": ("train", "training"), "val": ("val", "validation", "valid"), "test": ("test", "testing")}
 
@@ -61,6 +60,16 @@ def find(root: Path) -> tuple[dict[str, list[Path]], Path | None] | None:
     return lists, label_map
 
 
+def _what(parts: list[str]) -> str:
+    """What is wrong with a list line split into path and label, without quoting it (a file that
+    is not a list may hold anything)."""
+    if len(parts) != 2:
+        return f"a line of {len(parts)} fields"
+    if not _LABEL.fullmatch(parts[1]):
+        return "a label that is not a number"
+    return "a path without a video extension (" + ", ".join(VIDEO_EXTENSIONS[:4]) + "...)"
+
+
 def _fold(f: Path, n_lists: int) -> int:
     m = re.search(r"split_?(\d)", f.name.lower())
     if m is None and n_lists > 1:
@@ -81,6 +90,7 @@ def read_label_map(path: Path | None) -> list[str] | None:
     names = [line for _, line in lines]
     if not names:
         raise SplitError(f"{path} is empty; it should hold one class name per line, in label order")
+    check_class_count(len(names), f"{path} (label map)")
     seen: set[str] = set()
     for n, name in lines:
         if name in seen:
@@ -132,7 +142,7 @@ def parse(root: str | Path, found=None) -> tuple[list[str], list[VideoEntry], li
             for n, line in lines:
                 parts = line.rsplit(None, 1)
                 if len(parts) != 2 or not _LABEL.fullmatch(parts[1]) or not is_video_file(parts[0]):
-                    raise SplitError(f"{f} line {n}: expected '<video path> <0-based label>', got {line[:200]!r}")
+                    raise SplitError(f"{f} line {n}: expected '<video path> <0-based label>', got {_what(parts)} (see the file)")
                 label = int(parts[1]) if len(parts[1]) < 12 else limit  # ASCII digits only (_LABEL)
                 if not 0 <= label < limit:
                     span = f"0..{limit - 1} of {label_map.name}" if names is not None else \

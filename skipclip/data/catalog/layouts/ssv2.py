@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from skipclip.data.catalog.index import SplitError, VideoEntry
+from skipclip.data.catalog.index import SplitError, VideoEntry, read_text
 from skipclip.data.catalog.layouts.base import Layout, ParsedLayout, ReadOptions
 
 EXPECTED = {"classes": 174, 1: (168913, 24777)}
@@ -29,7 +29,7 @@ def find(root: Path) -> Path | None:
 
 def _load(path: Path):
     try:
-        return json.loads(path.read_text(encoding="utf-8-sig"))
+        return json.loads(read_text(path, "Something-Something JSON file"))
     except (ValueError, RecursionError) as exc:
         raise SplitError(f"{path} is not valid JSON ({str(exc)[:200]}); re-extract the labels archive") from None
 

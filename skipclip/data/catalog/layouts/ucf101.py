@@ -72,7 +72,7 @@ def read_classes(class_file: Path) -> list[str]:
     for n, line in lines_of(class_file):
         parts = line.split()
         if len(parts) != 2 or not (parts[0].isascii() and parts[0].isdigit() and len(parts[0]) < 10):
-            raise SplitError(f"{class_file} line {n}: expected '<1-based index> <ClassName>', got {line!r}")
+            raise SplitError(f"{class_file} line {n}: expected '<1-based index> <ClassName>', got a line of {len(line.split())} fields (see the file)")
         idx = int(parts[0])
         if idx in ids:
             raise SplitError(f"{class_file} line {n}: class index {idx} appears twice")
@@ -94,7 +94,7 @@ def _listed(line: str, f: Path, n: int, role: str, classes: list[str], label_of:
     parts = line.split()
     if role == "train" and len(parts) != 2 or role == "test" and len(parts) not in (1, 2):
         want = "'<Class>/<video>.avi <1-based label>'" if role == "train" else "'<Class>/<video>.avi'"
-        raise SplitError(f"{f} line {n}: expected {want}, got {line!r}")
+        raise SplitError(f"{f} line {n}: expected {want}, got a line of {len(line.split())} fields (see the file)")
     path = contained("the video folder", parts[0], f"{f} line {n}")
     cls = path.split("/")[0] if "/" in path else None
     if cls is None:
