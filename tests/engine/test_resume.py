@@ -118,9 +118,14 @@ def test_resume_from_a_checkpoint_of_an_epochs_last_batch_trains_every_epoch(tmp
     class Stop(Exception):
         pass
 
-    class StopAtValidation(L.Callback):  # the step checkpoint of batch 16/16 is written, the epoch's is not
-        def on_validation_start(self, trainer, pl_module):
-            raise Stop
+    class StopAtValidation(L.Callback):
+        """Since the step checkpoint is no longer written at a step a validation follows
+        (engine/checkpoints.py: StepCheckpoint), the checkpoint at batch 16/16 is the epoch
+        callback's, written after the validation: stop as the next epoch starts."""
+
+        def on_train_epoch_start(self, trainer, pl_module):
+            if trainer.current_epoch == 1:
+                raise Stop
 
     cfg = load_config(str(tiny_pretrained_run / "config.yaml"))
     run = tmp_path / "cut"
