@@ -90,11 +90,21 @@ def main() -> None:
     print(f"{'geometry':26s} {'f cells':>8s} {'g cells':>8s} {'step s':>8s} {'x cpu-real':>10s}")
     for name, _, z, h in built:
         med = statistics.median(times[name])
-        rows.append({"geometry": name, "f_cells": list(z), "g_cells": list(h), "step_s": med, "ratio": med / base,
-                     "steps_s": times[name]})
+        rows.append(
+            {
+                "geometry": name,
+                "f_cells": list(z),
+                "g_cells": list(h),
+                "step_s": med,
+                "ratio": med / base,
+                "steps_s": times[name],
+            }
+        )
         print(f"{name:26s} {'x'.join(map(str, z)):>8s} {'x'.join(map(str, h)):>8s} {med:8.2f} {med / base:10.2f}")
-    print("(cpu-real batch 16, K 8, M 8, rotation copies; median process CPU seconds of one training step on one "
-          f"thread over {args.repeats} interleaved repeats)")
+    print(
+        "(cpu-real batch 16, K 8, M 8, rotation copies; median process CPU seconds of one training step on one "
+        f"thread over {args.repeats} interleaved repeats)"
+    )
     if args.json:
         with open(args.json, "w") as fh:
             json.dump(rows, fh, indent=2)

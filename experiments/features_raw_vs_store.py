@@ -47,16 +47,29 @@ def main() -> None:
     runs = {"raw": [], "store": []}
     for _ in range(args.repeats):
         for name, data, flags in (("raw", args.raw, args.flags), ("store", args.store, [])):
-            cmd = ["features", "--ckpt", args.ckpt, "--data", data, "--out", str(args.out / f"{name}.npz"),
-                   "--force", "--no-progress", *workers, *flags]
+            cmd = [
+                "features",
+                "--ckpt",
+                args.ckpt,
+                "--data",
+                data,
+                "--out",
+                str(args.out / f"{name}.npz"),
+                "--force",
+                "--no-progress",
+                *workers,
+                *flags,
+            ]
             wall, load = timed(cmd)
             runs[name].append(wall)
             print(f"{name:6s} {wall:7.1f} s  (load {load:.2f} before)  {data}", flush=True)
     raw, store = min(runs["raw"]), min(runs["store"])
     a, b = np.load(args.out / "raw.npz"), np.load(args.out / "store.npz")
-    print(f"raw / store: {raw / store:.2f} (fastest of {args.repeats}; {os.cpu_count()} cores, "
-          f"workers {args.num_workers if args.num_workers is not None else 'default'}); "
-          f"videos {len(a['names'])} raw, {len(b['names'])} store")
+    print(
+        f"raw / store: {raw / store:.2f} (fastest of {args.repeats}; {os.cpu_count()} cores, "
+        f"workers {args.num_workers if args.num_workers is not None else 'default'}); "
+        f"videos {len(a['names'])} raw, {len(b['names'])} store"
+    )
 
 
 if __name__ == "__main__":

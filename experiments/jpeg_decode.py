@@ -42,14 +42,37 @@ def make_store(root: Path, videos: int, frames: int, short: int) -> PreparedStor
     entries = []
     for v in range(videos):
         phase = rng.uniform(0, 6.28, 3)
-        clip = np.stack([np.stack([127 + 100 * np.sin(xx / 17 + t / 5 + phase[c]) * np.cos(yy / 23 + c)
-                                   for c in range(3)], -1) for t in range(frames)]).astype(np.uint8)
+        clip = np.stack(
+            [
+                np.stack([127 + 100 * np.sin(xx / 17 + t / 5 + phase[c]) * np.cos(yy / 23 + c) for c in range(3)], -1)
+                for t in range(frames)
+            ]
+        ).astype(np.uint8)
         name = f"v{v}.frames"
         write_shard(root / "videos" / name, clip, {"name": name})
-        entries.append({"name": name, "file": f"videos/{name}", "label": v % 2, "group": name, "frames": frames,
-                        "height": h, "width": w, "folds": {"1": "train"}})
-    manifest = {"version": 1, "layout": "folder", "short_side": short, "codec": "jpeg", "quality": 90,
-                "classes": ["a", "b"], "folds": [1], "videos": entries, "failed": []}
+        entries.append(
+            {
+                "name": name,
+                "file": f"videos/{name}",
+                "label": v % 2,
+                "group": name,
+                "frames": frames,
+                "height": h,
+                "width": w,
+                "folds": {"1": "train"},
+            }
+        )
+    manifest = {
+        "version": 1,
+        "layout": "folder",
+        "short_side": short,
+        "codec": "jpeg",
+        "quality": 90,
+        "classes": ["a", "b"],
+        "folds": [1],
+        "videos": entries,
+        "failed": [],
+    }
     (root / MANIFEST).write_text(json.dumps(manifest))
     return PreparedStore(root, split="all")
 
@@ -84,10 +107,14 @@ def main(argv=None) -> dict:
         store = make_store(Path(tmp), videos=args.batch, frames=window.length + 8, short=args.short_side)
         ds = PretextDataset(store, window, args.crop, short_side=args.short_side, seed=0)
         n = args.batch * frames_per_item
-        result = {"short_side": args.short_side, "crop": args.crop, "batch": args.batch,
-                  "frames_per_batch": n, "torch": torch.__version__}
-        cpu_fps, cpu_s = rate(lambda: PretextDataset.collate([ds[i] for i in range(args.batch)]), n,
-                                args.repeats)
+        result = {
+            "short_side": args.short_side,
+            "crop": args.crop,
+            "batch": args.batch,
+            "frames_per_batch": n,
+            "torch": torch.__version__,
+        }
+        cpu_fps, cpu_s = rate(lambda: PretextDataset.collate([ds[i] for i in range(args.batch)]), n, args.repeats)
         result["cpu_frames_per_s_per_core"] = round(cpu_fps, 1)
         print(f"cpu decode (loader path, 1 core): {cpu_fps:8.0f} frames/s")
         if torch.cuda.is_available():
@@ -103,10 +130,15 @@ def main(argv=None) -> dict:
 
             read_fps, read_s = rate(read, n, args.repeats)
             gpu_fps, _ = rate(gpu, n, args.repeats)
-            result.update(device=torch.cuda.get_device_name(), gpu_frames_per_s=round(gpu_fps, 1),
-                          gpu_loader_frames_per_s_per_core=round(read_fps, 1))
-            print(f"gpu decode (read + nvjpeg batch + resize/crop on {result['device']}): {gpu_fps:8.0f} frames/s; "
-                  f"the loader's part alone {read_fps:8.0f} frames/s per core")
+            result.update(
+                device=torch.cuda.get_device_name(),
+                gpu_frames_per_s=round(gpu_fps, 1),
+                gpu_loader_frames_per_s_per_core=round(read_fps, 1),
+            )
+            print(
+                f"gpu decode (read + nvjpeg batch + resize/crop on {result['device']}): {gpu_fps:8.0f} frames/s; "
+                f"the loader's part alone {read_fps:8.0f} frames/s per core"
+            )
         else:
             result["device"] = None
             print("no CUDA device: the GPU decode was not measured")
@@ -116,10 +148,15 @@ def main(argv=None) -> dict:
             result["cores_needed_cpu_decode"] = round(need / cpu_fps, 2)
             if "gpu_loader_frames_per_s_per_core" in result:
                 result["cores_needed_gpu_decode"] = round(need / result["gpu_loader_frames_per_s_per_core"], 2)
-            print(f"one step of {args.step_ms:.0f} ms needs {need:.0f} frames/s: "
-                  f"{result['cores_needed_cpu_decode']:.1f} cores decoding on the CPU"
-                  + (f", {result['cores_needed_gpu_decode']:.1f} reading for the GPU decoder"
-                     if "cores_needed_gpu_decode" in result else ""))
+            print(
+                f"one step of {args.step_ms:.0f} ms needs {need:.0f} frames/s: "
+                f"{result['cores_needed_cpu_decode']:.1f} cores decoding on the CPU"
+                + (
+                    f", {result['cores_needed_gpu_decode']:.1f} reading for the GPU decoder"
+                    if "cores_needed_gpu_decode" in result
+                    else ""
+                )
+            )
     if args.json:
         Path(args.json).write_text(json.dumps(result, indent=1))
     return result

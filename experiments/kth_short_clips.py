@@ -46,7 +46,7 @@ def main() -> None:
         for s in range(segments):
             name = f"{cls}/v_{cls}_g{v * 10 + s // 3:02d}_c{s % 3 + 1:02d}.avi"
             (out / "UCF-101" / cls).mkdir(parents=True, exist_ok=True)
-            write_video(out / "UCF-101" / name, frames[s * n:(s + 1) * n], fps=info.fps or 25)
+            write_video(out / "UCF-101" / name, frames[s * n : (s + 1) * n], fps=info.fps or 25)
             is_test = path.stem in held_out if args.split == "video" else s >= 2 * segments // 3
             (test if is_test else train).append((name, classes.index(cls) + 1))
         print(f"{path.name}: {segments} clips of {n} frames")

@@ -78,8 +78,9 @@ def paper_model(device, channels_last: bool):
     from skipclip.method.build import build_skipclip
 
     crop = CROP["size"]
-    cfg = load_config("paper", {"trainer.channels_last": channels_last, "data.crop_size": crop,
-                                "data.short_side": max(256, crop)})
+    cfg = load_config(
+        "paper", {"trainer.channels_last": channels_last, "data.crop_size": crop, "data.short_side": max(256, crop)}
+    )
     torch.manual_seed(0)
     return cfg, build_skipclip(cfg).to(device).train()
 
@@ -98,12 +99,14 @@ def step_of(model, cfg, batch_size: int, device, precision: str, fake_mode=None)
 
     def step():
         model.zero_grad(set_to_none=True)
-        autocast = (torch.autocast(device.type, dtype=torch.bfloat16) if precision == "bf16"
-                    else contextlib.nullcontext())
+        autocast = (
+            torch.autocast(device.type, dtype=torch.bfloat16) if precision == "bf16" else contextlib.nullcontext()
+        )
         with autocast:
             terms, _ = model(batch)
             loss = sum(terms.values())
         loss.backward()
+
     return step
 
 
@@ -159,8 +162,11 @@ def measure(device_name: str, precision: str, mfu: float, peak: bool) -> dict:
     saved_per_sample = c["saved"][2] - c["saved"][1]
     peaks = measure_peak(device_name, precision) if peak else None
     if peaks and peaks[2] <= peaks[1]:  # allocator noise above the batch's growth (seen: CPU bf16)
-        print(f"{precision}: the measured peak did not grow with the batch ({peaks[1] / 2**20:.0f} MB at 1, "
-              f"{peaks[2] / 2**20:.0f} MB at 2); the per-sample figure falls back to the count", flush=True)
+        print(
+            f"{precision}: the measured peak did not grow with the batch ({peaks[1] / 2**20:.0f} MB at 1, "
+            f"{peaks[2] / 2**20:.0f} MB at 2); the per-sample figure falls back to the count",
+            flush=True,
+        )
         peaks = None
     per_sample = peaks[2] - peaks[1] if peaks else saved_per_sample
     # weights, gradients and Adam's two moments (fp32 under autocast too) + what a step holds
@@ -171,38 +177,53 @@ def measure(device_name: str, precision: str, mfu: float, peak: bool) -> dict:
     for gb in CARDS_GB:
         usable = gb * 1e9 * (1 - HEADROOM) - fixed
         per_gpu = max(int(usable // per_sample), 0)
-        gpus = next((w for w in range(1, GLOBAL_BATCH + 1) if GLOBAL_BATCH % w == 0 and GLOBAL_BATCH // w <= per_gpu),
-                    None)
+        gpus = next(
+            (w for w in range(1, GLOBAL_BATCH + 1) if GLOBAL_BATCH % w == 0 and GLOBAL_BATCH // w <= per_gpu), None
+        )
         cards[f"{gb}GB"] = {"max_batch_per_gpu": per_gpu, "gpus_for_global_128": gpus}
     flops = c["flops"][2] - c["flops"][1]  # per sample (both encoders, forward and backward)
     steps_per_epoch = UCF101_SPLIT1_TRAIN // GLOBAL_BATCH
     total_flops = flops * GLOBAL_BATCH * steps_per_epoch * EPOCHS
     projection = {name: total_flops / (tflops * 1e12 * mfu) / 3600 for name, tflops in PEAK_TFLOPS.items()}
     return {
-        "device": device_name, "precision": precision, "channels_last": device_name == "cuda",
-        "params_mb": params / 2**20, "saved_per_sample_mb": saved_per_sample / 2**20,
-        "peak_b1_mb": peaks[1] / 2**20 if peaks else None, "peak_b2_mb": peaks[2] / 2**20 if peaks else None,
-        "per_sample_mb": per_sample / 2**20, "per_sample_from": "measured peak" if peaks else "saved activations",
-        "fixed_mb": fixed / 2**20, "cards": cards, "gflop_per_sample": flops / 1e9,
-        "mfu_assumed": mfu, "steps_per_epoch": steps_per_epoch,
+        "device": device_name,
+        "precision": precision,
+        "channels_last": device_name == "cuda",
+        "params_mb": params / 2**20,
+        "saved_per_sample_mb": saved_per_sample / 2**20,
+        "peak_b1_mb": peaks[1] / 2**20 if peaks else None,
+        "peak_b2_mb": peaks[2] / 2**20 if peaks else None,
+        "per_sample_mb": per_sample / 2**20,
+        "per_sample_from": "measured peak" if peaks else "saved activations",
+        "fixed_mb": fixed / 2**20,
+        "cards": cards,
+        "gflop_per_sample": flops / 1e9,
+        "mfu_assumed": mfu,
+        "steps_per_epoch": steps_per_epoch,
         "projected_gpu_hours_600_epochs": projection,
     }
 
 
 def table(results: list[dict]) -> str:
-    lines = [f"paper shapes: K=16, M=8 (+8 rotated), {CROP['size']}x{CROP['size']}, width 64; "
-             "one training step (fwd+bwd)",
-             f"{'precision':<10}{'MB/sample':>10}{'saved MB/s.':>12}{'fixed MB':>10}{'GFLOP/s.':>10}"
-             + "".join(f"{gb + ' GB: batch, GPUs':>22}" for gb in map(str, CARDS_GB))]
+    lines = [
+        f"paper shapes: K=16, M=8 (+8 rotated), {CROP['size']}x{CROP['size']}, width 64; one training step (fwd+bwd)",
+        f"{'precision':<10}{'MB/sample':>10}{'saved MB/s.':>12}{'fixed MB':>10}{'GFLOP/s.':>10}"
+        + "".join(f"{gb + ' GB: batch, GPUs':>22}" for gb in map(str, CARDS_GB)),
+    ]
     for r in results:
-        cells = "".join(f"{c['max_batch_per_gpu']:>15}, {str(c['gpus_for_global_128']):>5}"
-                        for c in r["cards"].values())
-        lines.append(f"{r['precision']:<10}{r['per_sample_mb']:>10.0f}{r['saved_per_sample_mb']:>12.0f}"
-                     f"{r['fixed_mb']:>10.0f}{r['gflop_per_sample']:>10.1f}{cells}")
+        cells = "".join(
+            f"{c['max_batch_per_gpu']:>15}, {str(c['gpus_for_global_128']):>5}" for c in r["cards"].values()
+        )
+        lines.append(
+            f"{r['precision']:<10}{r['per_sample_mb']:>10.0f}{r['saved_per_sample_mb']:>12.0f}"
+            f"{r['fixed_mb']:>10.0f}{r['gflop_per_sample']:>10.1f}{cells}"
+        )
     r = results[-1]
-    lines.append(f"PROJECTION (not a measurement): 600 epochs x {r['steps_per_epoch']} steps x 128 videos at "
-                 f"MFU {r['mfu_assumed']:.2f}: "
-                 + ", ".join(f"{name} {h:.1f} GPU-hours" for name, h in r["projected_gpu_hours_600_epochs"].items()))
+    lines.append(
+        f"PROJECTION (not a measurement): 600 epochs x {r['steps_per_epoch']} steps x 128 videos at "
+        f"MFU {r['mfu_assumed']:.2f}: "
+        + ", ".join(f"{name} {h:.1f} GPU-hours" for name, h in r["projected_gpu_hours_600_epochs"].items())
+    )
     return "\n".join(lines)
 
 
@@ -211,11 +232,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     parser.add_argument("--precision", nargs="+", default=["fp32", "bf16"], choices=["fp32", "bf16"])
     parser.add_argument("--mfu", type=float, default=0.35, help="assumed MFU of the projection")
-    parser.add_argument("--measure-peak", action="store_true",
-                        help="also run real steps and measure the peak (CUDA: always; CPU: minutes of 2 cores)")
+    parser.add_argument(
+        "--measure-peak",
+        action="store_true",
+        help="also run real steps and measure the peak (CUDA: always; CPU: minutes of 2 cores)",
+    )
     parser.add_argument("--json", default=None, help="also write the results here")
-    parser.add_argument("--crop-size", type=int, default=224,
-                        help="crop side (224: the paper's); smaller to check the count against --measure-peak cheaply")
+    parser.add_argument(
+        "--crop-size",
+        type=int,
+        default=224,
+        help="crop side (224: the paper's); smaller to check the count against --measure-peak cheaply",
+    )
     args = parser.parse_args(argv)
     CROP["size"] = args.crop_size
     if not 0 < args.mfu <= 1:

@@ -53,12 +53,15 @@ def main() -> None:
     for name, overrides in VARIANTS.items():
         if args.only and name not in args.only:
             continue
-        cfg = load_config("cpu", {"optim.max_epochs": args.epochs,
-                                  "data.synthetic_videos_per_class": args.videos_per_class, **overrides})
+        cfg = load_config(
+            "cpu",
+            {"optim.max_epochs": args.epochs, "data.synthetic_videos_per_class": args.videos_per_class, **overrides},
+        )
         L.seed_everything(0, verbose=False)
         t0 = time.time()
-        module, _, _ = pretrain(cfg, "synthetic", out / name.replace(" ", "_").replace("/", "-"), force=True,
-                               progress=False)
+        module, _, _ = pretrain(
+            cfg, "synthetic", out / name.replace(" ", "_").replace("/", "-"), force=True, progress=False
+        )
         wall = time.time() - t0
         model = module.model
         src = {k: InMemorySource(v) for k, v in synthetic_sources(cfg).items() if k in ("val", "labelled", "test")}
@@ -67,19 +70,32 @@ def main() -> None:
         windows = CachedBatches(HealthDataset(src["val"], PretextWindow.from_config(cfg), crop))
         health = measure_model(model, windows, "cpu").to_dict()
         (xl, yl), (xt, yt) = (video_features(model.context_encoder, src[s], k, crop) for s in ("labelled", "test"))
-        accs = [topk_accuracy(fit_linear_probe(xl[p], yl[p], len(src["test"].classes), seed=s)(xt), yt)
-                for s in range(3) for p in [_few_shot(yl, args.shots, s)]]
-        rows.append({"variant": name, "overrides": overrides, "probe_top1": float(np.mean(accs)),
-                     "probe_top1_std": float(np.std(accs, ddof=1)), "val_rank_acc": health["rank_acc"],
-                     "val_kendall_tau": health["kendall_tau"], "val_pos_neg_gap": health["pos_neg_gap"],
-                     "pretrain_s": wall})
+        accs = [
+            topk_accuracy(fit_linear_probe(xl[p], yl[p], len(src["test"].classes), seed=s)(xt), yt)
+            for s in range(3)
+            for p in [_few_shot(yl, args.shots, s)]
+        ]
+        rows.append(
+            {
+                "variant": name,
+                "overrides": overrides,
+                "probe_top1": float(np.mean(accs)),
+                "probe_top1_std": float(np.std(accs, ddof=1)),
+                "val_rank_acc": health["rank_acc"],
+                "val_kendall_tau": health["kendall_tau"],
+                "val_pos_neg_gap": health["pos_neg_gap"],
+                "pretrain_s": wall,
+            }
+        )
         print(json.dumps(rows[-1]), flush=True)
     out.mkdir(parents=True, exist_ok=True)
     (out / "choices.json").write_text(json.dumps(rows, indent=2))
     print(f"\n{'variant':45s} {'probe top-1':>15s} {'rank acc':>9s} {'tau':>6s} {'gap':>6s}")
     for r in rows:
-        print(f"{r['variant']:45s} {r['probe_top1']:7.3f} ± {r['probe_top1_std']:.3f} {r['val_rank_acc']:9.3f} "
-              f"{r['val_kendall_tau']:6.3f} {r['val_pos_neg_gap']:6.3f}")
+        print(
+            f"{r['variant']:45s} {r['probe_top1']:7.3f} ± {r['probe_top1_std']:.3f} {r['val_rank_acc']:9.3f} "
+            f"{r['val_kendall_tau']:6.3f} {r['val_pos_neg_gap']:6.3f}"
+        )
 
 
 if __name__ == "__main__":

@@ -76,10 +76,17 @@ def main() -> None:
     train, _ = pretext_datasets(cfg, args.data, splits)
     model = build_skipclip(cfg)
     if args.listwise:  # the same encoders and settings, its ranking term replaced (SkipClipModel.ranking_loss)
-        model = ListwiseSkipClip(model.context_encoder, model.frame_encoder, model.rotation_head,
-                                 rank_margin=model.rank_margin, neg_margin=model.neg_margin, negatives=model.negatives,
-                                 channels_last=model.channels_last, contrastive=model.contrastive,
-                                 temperature=model.temperature)
+        model = ListwiseSkipClip(
+            model.context_encoder,
+            model.frame_encoder,
+            model.rotation_head,
+            rank_margin=model.rank_margin,
+            neg_margin=model.neg_margin,
+            negatives=model.negatives,
+            channels_last=model.channels_last,
+            contrastive=model.contrastive,
+            temperature=model.temperature,
+        )
     monitor = PretextHealthMonitor.from_config(cfg, splits, model)
     cpu = torch.device("cpu")
 
@@ -87,8 +94,11 @@ def main() -> None:
         held, tr = (ph.measure_model(model, w, cpu).rank_acc for w in (monitor.held_out, monitor.train))
         return f"held-out {held:.3f}  training sample {tr:.3f}"
 
-    print(f"step 0: {health()}  (untrained f on held-out: "
-          f"{ph.measure(ph.frame_ranker(model.frame_encoder.eval()), monitor.held_out, cpu).rank_acc:.3f})", flush=True)
+    print(
+        f"step 0: {health()}  (untrained f on held-out: "
+        f"{ph.measure(ph.frame_ranker(model.frame_encoder.eval()), monitor.held_out, cpu).rank_acc:.3f})",
+        flush=True,
+    )
     opt = torch.optim.Adam(model.parameters(), lr=args.lr or cfg.optim.lr, weight_decay=cfg.optim.weight_decay)
     loader = make_loader(train, cfg, shuffle=True, drop_last=True)
     start, window = time.time(), []
@@ -102,8 +112,11 @@ def main() -> None:
         if step % 25 == 0:
             rank, acc = (sum(v) / len(window) for v in zip(*window))
             others = " ".join(f"{k} {float(v.detach()):.3f}" for k, v in terms.items() if k != "rank")
-            print(f"step {step:4d}: rank term {rank:.3f}  in-batch rank acc {acc:.3f}  {others}  "
-                  f"({time.time() - start:.0f} s)", flush=True)
+            print(
+                f"step {step:4d}: rank term {rank:.3f}  in-batch rank acc {acc:.3f}  {others}  "
+                f"({time.time() - start:.0f} s)",
+                flush=True,
+            )
             window = []
     print(f"step {args.steps}: {health()}")
 

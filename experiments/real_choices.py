@@ -59,13 +59,17 @@ def run_seconds(run_dir: Path) -> int | None:
 def last_health(metrics_csv: Path) -> dict:
     rows = [r for r in csv.DictReader(metrics_csv.read_text().splitlines()) if r.get("val/rank_acc")]
     first, last = rows[0], rows[-1]
-    out = {"step": int(last["step"]), "rank_acc": float(last["val/rank_acc"]),
-           "tau": float(last["val/kendall_tau"]), "gap": float(last["val/pos_neg_gap"]),
-           "gap_first": float(first["val/pos_neg_gap"]),
-           "best_rank_acc": max(float(r["val/rank_acc"]) for r in rows),
-           # the last 5 validations: one validation of a few held-out videos swings by +-0.15
-           "rank_acc_last5": sum(float(r["val/rank_acc"]) for r in rows[-5:]) / len(rows[-5:]),
-           "tau_last5": sum(float(r["val/kendall_tau"]) for r in rows[-5:]) / len(rows[-5:])}
+    out = {
+        "step": int(last["step"]),
+        "rank_acc": float(last["val/rank_acc"]),
+        "tau": float(last["val/kendall_tau"]),
+        "gap": float(last["val/pos_neg_gap"]),
+        "gap_first": float(first["val/pos_neg_gap"]),
+        "best_rank_acc": max(float(r["val/rank_acc"]) for r in rows),
+        # the last 5 validations: one validation of a few held-out videos swings by +-0.15
+        "rank_acc_last5": sum(float(r["val/rank_acc"]) for r in rows[-5:]) / len(rows[-5:]),
+        "tau_last5": sum(float(r["val/kendall_tau"]) for r in rows[-5:]) / len(rows[-5:]),
+    }
     return out
 
 
@@ -80,8 +84,10 @@ def main() -> None:
     args = ap.parse_args()
 
     if args.reuse_default and not finished(Path(args.reuse_default)):
-        sys.exit(f"--reuse-default {args.reuse_default}: not a finished pretraining run (its run.json must say "
-                 "\"status\": \"finished\"); leave the option out to pretrain the default variant here")
+        sys.exit(
+            f"--reuse-default {args.reuse_default}: not a finished pretraining run (its run.json must say "
+            '"status": "finished"); leave the option out to pretrain the default variant here'
+        )
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     if args.reuse_default and not (out / "default").exists():
@@ -99,25 +105,66 @@ def main() -> None:
         if not finished(run_dir):
             t0 = time.time()
             print(f"$ skipclip pretrain ... --out {run_dir} {' '.join(over)}", flush=True)
-            subprocess.run([sys.executable, "-m", "skipclip.cli", "pretrain", *common, "--out", str(run_dir),
-                            *resume_flag(run_dir), *over], check=True)
+            subprocess.run(
+                [
+                    sys.executable,
+                    "-m",
+                    "skipclip.cli",
+                    "pretrain",
+                    *common,
+                    "--out",
+                    str(run_dir),
+                    *resume_flag(run_dir),
+                    *over,
+                ],
+                check=True,
+            )
             wall = round(time.time() - t0)
         if not report.exists():
-            subprocess.run([sys.executable, "-m", "skipclip.cli", "evaluate", *common, "--ckpt", str(ckpt),
-                            "--protocols", "linear_probe", "--out", str(report.with_suffix("")), "--force",
-                            "--json", str(report), *over], check=True)
+            subprocess.run(
+                [
+                    sys.executable,
+                    "-m",
+                    "skipclip.cli",
+                    "evaluate",
+                    *common,
+                    "--ckpt",
+                    str(ckpt),
+                    "--protocols",
+                    "linear_probe",
+                    "--out",
+                    str(report.with_suffix("")),
+                    "--force",
+                    "--json",
+                    str(report),
+                    *over,
+                ],
+                check=True,
+            )
         probe = json.loads(report.read_text())["results"][0]
-        rows.append({"variant": name, "set": sets, "probe_top1": probe["top1"], "test_videos": probe["test_videos"],
-                     "pretrain_wall_s": wall or run_seconds(run_dir), **last_health(run_dir / "logs" / "metrics.csv")})
+        rows.append(
+            {
+                "variant": name,
+                "set": sets,
+                "probe_top1": probe["top1"],
+                "test_videos": probe["test_videos"],
+                "pretrain_wall_s": wall or run_seconds(run_dir),
+                **last_health(run_dir / "logs" / "metrics.csv"),
+            }
+        )
         print(json.dumps(rows[-1]), flush=True)
     (out / "choices.json").write_text(json.dumps(rows, indent=2))
     print(f"\n{args.data}, {args.config}, seed {args.seed}; held-out pretext health at the last validation")
-    print(f"{'variant':20s} {'rank acc':>8s} {'last 5':>6s} {'tau':>6s} {'last 5':>6s} {'gap':>13s} "
-          f"{'probe top-1':>11s} {'pretrain s':>10s}")
+    print(
+        f"{'variant':20s} {'rank acc':>8s} {'last 5':>6s} {'tau':>6s} {'last 5':>6s} {'gap':>13s} "
+        f"{'probe top-1':>11s} {'pretrain s':>10s}"
+    )
     for r in rows:
-        print(f"{r['variant']:20s} {r['rank_acc']:8.3f} {r['rank_acc_last5']:6.3f} {r['tau']:6.3f} "
-              f"{r['tau_last5']:6.3f} {r['gap_first']:.3f}->{r['gap']:.3f} {r['probe_top1']:11.3f} "
-              f"{r['pretrain_wall_s'] or '-':>10}")
+        print(
+            f"{r['variant']:20s} {r['rank_acc']:8.3f} {r['rank_acc_last5']:6.3f} {r['tau']:6.3f} "
+            f"{r['tau_last5']:6.3f} {r['gap_first']:.3f}->{r['gap']:.3f} {r['probe_top1']:11.3f} "
+            f"{r['pretrain_wall_s'] or '-':>10}"
+        )
 
 
 if __name__ == "__main__":

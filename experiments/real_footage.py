@@ -61,9 +61,14 @@ def health_curve(metrics_csv: Path) -> list[dict]:
         for r in csv.DictReader(f):
             acc = r.get("health/rank_acc") or r.get("val/rank_acc")
             if acc:
-                rows.append({"step": int(r["step"]), "rank_acc": float(acc),
-                             "gap": float(r["val/pos_neg_gap"]) if r.get("val/pos_neg_gap") else float("nan"),
-                             "knn_top1": float(r["knn/top1"]) if r.get("knn/top1") else None})
+                rows.append(
+                    {
+                        "step": int(r["step"]),
+                        "rank_acc": float(acc),
+                        "gap": float(r["val/pos_neg_gap"]) if r.get("val/pos_neg_gap") else float("nan"),
+                        "knn_top1": float(r["knn/top1"]) if r.get("knn/top1") else None,
+                    }
+                )
     return rows
 
 
@@ -90,8 +95,13 @@ def main() -> None:
     ap.add_argument("--config", default="cpu-real")
     ap.add_argument("--seeds", type=int, default=3)
     ap.add_argument("--only", choices=("random", "skipclip"), help="run one initialisation's side only")
-    ap.add_argument("--set", nargs="+", default=[], metavar="KEY=VALUE",
-                    help="overrides for pretraining only (e.g. optim.lr=3e-4); the evaluations keep the preset")
+    ap.add_argument(
+        "--set",
+        nargs="+",
+        default=[],
+        metavar="KEY=VALUE",
+        help="overrides for pretraining only (e.g. optim.lr=3e-4); the evaluations keep the preset",
+    )
     args = ap.parse_args()
 
     out = Path(args.out)
@@ -101,26 +111,69 @@ def main() -> None:
     for s in range(args.seeds):
         ckpt = out / f"pretrain-{s}" / "checkpoints" / "last.ckpt"
         if args.only != "skipclip":
-            run(["evaluate", *common, "--seed", str(s), "--ckpt", "random", *ev, "--out", str(out / f"random-{s}"),
-                 "--force", "--json", str(out / f"random-{s}.json")],
-                out / f"random-{s}.json", wall, f"random-{s}")
+            run(
+                [
+                    "evaluate",
+                    *common,
+                    "--seed",
+                    str(s),
+                    "--ckpt",
+                    "random",
+                    *ev,
+                    "--out",
+                    str(out / f"random-{s}"),
+                    "--force",
+                    "--json",
+                    str(out / f"random-{s}.json"),
+                ],
+                out / f"random-{s}.json",
+                wall,
+                f"random-{s}",
+            )
         if args.only != "random":
             pre = out / f"pretrain-{s}"
             if not finished(pre):
                 over = ["--set", *args.set] if args.set else []
-                run(["pretrain", *common, "--seed", str(s), "--out", str(pre), *resume_flag(pre), *over], pre / "none",
-                    wall, f"pretrain-{s}")
-            run(["evaluate", *common, "--seed", str(s), "--ckpt", str(ckpt), *ev, "--out", str(out / f"skipclip-{s}"),
-                 "--force", "--json", str(out / f"skipclip-{s}.json")],
-                out / f"skipclip-{s}.json", wall, f"skipclip-{s}")
+                run(
+                    ["pretrain", *common, "--seed", str(s), "--out", str(pre), *resume_flag(pre), *over],
+                    pre / "none",
+                    wall,
+                    f"pretrain-{s}",
+                )
+            run(
+                [
+                    "evaluate",
+                    *common,
+                    "--seed",
+                    str(s),
+                    "--ckpt",
+                    str(ckpt),
+                    *ev,
+                    "--out",
+                    str(out / f"skipclip-{s}"),
+                    "--force",
+                    "--json",
+                    str(out / f"skipclip-{s}.json"),
+                ],
+                out / f"skipclip-{s}.json",
+                wall,
+                f"skipclip-{s}",
+            )
     if args.only:
         return
 
-    summary = {"data": args.data, "config": args.config, "pretrain_set": args.set, "seeds": args.seeds, "wall_s": wall,
-               "rows": []}
+    summary = {
+        "data": args.data,
+        "config": args.config,
+        "pretrain_set": args.set,
+        "seeds": args.seeds,
+        "wall_s": wall,
+        "rows": [],
+    }
     print(f"\n{args.data} ({args.config} defaults, seeds 0..{args.seeds - 1}); wall s this run: {wall}")
-    print(f"{'init':9s} {'protocol':13s} {'video top-1':>15s}  {'per seed':18s} {'clip top-1':>10s}  "
-          "selected step (of)")
+    print(
+        f"{'init':9s} {'protocol':13s} {'video top-1':>15s}  {'per seed':18s} {'clip top-1':>10s}  selected step (of)"
+    )
     for init in ("random", "skipclip"):
         reps = [json.loads((out / f"{init}-{s}.json").read_text()) for s in range(args.seeds)]
         for protocol in PROTOCOLS:
@@ -129,20 +182,32 @@ def main() -> None:
             m, sd = mean_std(top1)
             clip = [r["clip_top1"] for r in rows if r.get("clip_top1") is not None]
             steps = [r.get("best_step") for r in rows]
-            row = {"init": init, "protocol": protocol, "top1": m, "top1_std": sd, "per_seed": top1,
-                   "clip_top1": mean_std(clip) if clip else None, "best_step": steps,
-                   "steps": rows[0].get("steps"), "test_videos": rows[0].get("test_videos")}
+            row = {
+                "init": init,
+                "protocol": protocol,
+                "top1": m,
+                "top1_std": sd,
+                "per_seed": top1,
+                "clip_top1": mean_std(clip) if clip else None,
+                "best_step": steps,
+                "steps": rows[0].get("steps"),
+                "test_videos": rows[0].get("test_videos"),
+            }
             summary["rows"].append(row)
             clip_s = f"{row['clip_top1'][0]:.3f}" if clip else "-"
             sel = (", ".join(str(x) for x in steps) + f" ({row['steps']})") if steps[0] is not None else ""
-            print(f"{init:9s} {protocol:13s} {m:7.3f} ± {sd:.3f}  {', '.join(f'{t:.2f}' for t in top1):18s} "
-                  f"{clip_s:>10s}  {sel}")
+            print(
+                f"{init:9s} {protocol:13s} {m:7.3f} ± {sd:.3f}  {', '.join(f'{t:.2f}' for t in top1):18s} "
+                f"{clip_s:>10s}  {sel}"
+            )
     print("\npretext health on held-out videos over pretraining (seeds in columns: rank acc / gap)")
     curves = [health_curve(out / f"pretrain-{s}" / "logs" / "metrics.csv") for s in range(args.seeds)]
     summary["health"] = curves
     summary["baselines"] = baselines([out / f"pretrain-{s}" for s in range(args.seeds)])
-    print("baselines on the same held-out windows, mean over seeds: "
-          + ", ".join(f"{k} {v:.3f}" for k, v in summary["baselines"].items()))
+    print(
+        "baselines on the same held-out windows, mean over seeds: "
+        + ", ".join(f"{k} {v:.3f}" for k, v in summary["baselines"].items())
+    )
     for i, r in enumerate(curves[0]):
         cells = [f"{c[i]['rank_acc']:.3f} / {c[i]['gap']:.3f}" for c in curves if i < len(c)]
         print(f"{r['step']:5d}  " + "   ".join(cells))
@@ -177,8 +242,7 @@ def plot(summary: dict, png: Path) -> Path:
     for i, row in enumerate(summary["rows"]):
         ax.plot([i] * len(row["per_seed"]), row["per_seed"], "o", alpha=0.6)
         ax.errorbar(i + 0.15, row["top1"], yerr=row["top1_std"], fmt="s", color="black", ms=4, capsize=3)
-    ax.set_xticks(range(len(summary["rows"])),
-                  [f"{r['init']}\n{r['protocol']}" for r in summary["rows"]], fontsize=7)
+    ax.set_xticks(range(len(summary["rows"])), [f"{r['init']}\n{r['protocol']}" for r in summary["rows"]], fontsize=7)
     ax.set_title("test video top-1 (dots: seeds; square: mean ± sd)")
     ax.grid(alpha=0.3)
     extra = f", pretraining {' '.join(summary['pretrain_set'])}" if summary.get("pretrain_set") else ""

@@ -10,8 +10,23 @@ The Python API (docs/api.md) lives in :mod:`skipclip.api` and is loaded on first
 
 from skipclip._version import __version__
 
-_API = ("load_encoder", "preprocess_for", "read_clip", "features", "extract", "pretrain", "finetune", "evaluate",
-        "PretrainResult", "FinetuneRun", "FinetuneResult", "EvaluateResult", "FeatureSet", "Preprocess", "EncoderSource")
+_API = (
+    "load_encoder",
+    "preprocess_for",
+    "read_clip",
+    "features",
+    "extract",
+    "pretrain",
+    "finetune",
+    "evaluate",
+    "PretrainResult",
+    "FinetuneRun",
+    "FinetuneResult",
+    "EvaluateResult",
+    "FeatureSet",
+    "Preprocess",
+    "EncoderSource",
+)
 
 
 def __getattr__(name: str):

@@ -44,8 +44,9 @@ class PretextBatch:
 
     def map(self, fn: Callable[[Tensor], Tensor]) -> PretextBatch:
         """A batch with ``fn`` applied to every tensor field (``failed`` kept)."""
-        changes: dict[str, Any] = {f.name: fn(v) for f in dataclasses.fields(self)
-                                   if isinstance(v := getattr(self, f.name), Tensor)}
+        changes: dict[str, Any] = {
+            f.name: fn(v) for f in dataclasses.fields(self) if isinstance(v := getattr(self, f.name), Tensor)
+        }
         return dataclasses.replace(self, **changes)
 
     def pin_memory(self) -> PretextBatch:

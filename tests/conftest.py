@@ -73,6 +73,7 @@ def report_writes(monkeypatch):
             if report(dst):
                 seen.append(("renamed", os.fsdecode(dst)))
             return real(src, dst, *args, **kwargs)
+
         return rename
 
     monkeypatch.setattr(builtins, "open", spy_open)

@@ -71,8 +71,9 @@ class Ended:
 def run_capped_script(body: str, budget: int = 1 << 30, timeout: float = 600) -> subprocess.CompletedProcess:
     """Run Python ``body`` in a child capped at its imports plus ``budget`` bytes (``RLIMIT_AS``)."""
     script = PRELUDE.format(budget=budget) + textwrap.dedent(body)
-    return subprocess.run([sys.executable, "-c", script], env=child_env(), capture_output=True, text=True,
-                          timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-c", script], env=child_env(), capture_output=True, text=True, timeout=timeout
+    )
 
 
 def run_capped(cases: dict[str, str] | str, budget: int = 1 << 30, timeout: float = 600) -> dict[str, Ended] | Ended:
@@ -85,10 +86,11 @@ def run_capped(cases: dict[str, str] | str, budget: int = 1 << 30, timeout: floa
     ended = {}
     for line in proc.stdout.splitlines():
         if line.startswith("OUTCOME "):
-            name, kind, message, report = json.loads(line[len("OUTCOME "):])
+            name, kind, message, report = json.loads(line[len("OUTCOME ") :])
             ended[name] = Ended(kind, message, report)
     assert proc.returncode == 0 and len(ended) == len(cases), (
-        f"the child ended with status {proc.returncode} after {list(ended)}:\n{proc.stderr[-3000:]}")
+        f"the child ended with status {proc.returncode} after {list(ended)}:\n{proc.stderr[-3000:]}"
+    )
     return ended["case"] if single else ended
 
 

@@ -20,8 +20,16 @@ import yaml
 TINY = {
     "model": {"width": 8},
     "pretext": {"context_frames": 4, "num_targets": 3, "sampling_rate": 1},
-    "data": {"crop_size": 32, "short_side": 32, "synthetic_size": 32, "batch_size": 4, "num_workers": 0,
-             "synthetic_classes": 8, "synthetic_videos_per_class": 8, "synthetic_frames": 16},
+    "data": {
+        "crop_size": 32,
+        "short_side": 32,
+        "synthetic_size": 32,
+        "batch_size": 4,
+        "num_workers": 0,
+        "synthetic_classes": 8,
+        "synthetic_videos_per_class": 8,
+        "synthetic_frames": 16,
+    },
     "optim": {"max_epochs": 3, "lr": 1e-3},
     "trainer": {"accelerator": "cpu", "devices": 1, "deterministic": True, "log_every_n_steps": 1, "seed": 7},
 }

@@ -34,8 +34,9 @@ def test_help_shows_defaults_only_where_there_are_some(name):
     assert not re.search(r":(class|func|mod|meth):`", text) and "``" not in text, "Sphinx markup in --help"
 
 
-@pytest.mark.parametrize("name", [("pretrain",), ("finetune",), ("evaluate",), ("config",), ("reproduce",),
-                                  ("bench", "train")], ids=" ".join)
+@pytest.mark.parametrize(
+    "name", [("pretrain",), ("finetune",), ("evaluate",), ("config",), ("reproduce",), ("bench", "train")], ids=" ".join
+)
 def test_config_help_lists_the_presets(name):
     text = " ".join(PARSERS[name].format_help().split())
     assert "cpu, cpu-real, paper" in text
@@ -60,8 +61,7 @@ OLD_AND_NEW = [  # (command, old spelling, new spelling, dest, value)
     (("reproduce",), "--pretrain-epochs", "--max-epochs", "pretrain_epochs", "2"),
     (("finetune",), "--init", "--ckpt", "init", "CKPT"),
 ]
-REQUIRED = {("prepare",): ["--out", "O", "--data", "D"], ("reproduce",): ["--out", "O"],
-            ("finetune",): ["--out", "O"]}
+REQUIRED = {("prepare",): ["--out", "O", "--data", "D"], ("reproduce",): ["--out", "O"], ("finetune",): ["--out", "O"]}
 
 
 @pytest.mark.parametrize("command,old,new,dest,value", OLD_AND_NEW, ids=lambda x: x if isinstance(x, str) else "")
@@ -94,8 +94,10 @@ def test_building_the_parser_imports_no_torch():
     import subprocess
     import sys
 
-    code = ("import sys; from skipclip.cli import build_parser; build_parser(); "
-            "print(sorted(m for m in ('torch', 'av', 'lightning', 'skipclip.bench.train', 'skipclip.bench.loader') "
-            "if m in sys.modules))")
+    code = (
+        "import sys; from skipclip.cli import build_parser; build_parser(); "
+        "print(sorted(m for m in ('torch', 'av', 'lightning', 'skipclip.bench.train', 'skipclip.bench.loader') "
+        "if m in sys.modules))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"

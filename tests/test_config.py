@@ -47,15 +47,18 @@ def test_bad_checkpoint_every_is_an_argument_error(tmp_path, capsys):
     assert exc.value.code == 2 and "must be >= 0, got -5" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("text,message", [
-    ("pretext:\n  context_frame: 8\n", "unknown key 'context_frame' in"),
-    ("pretexts:\n  context_frames: 8\n", "unknown section 'pretexts'"),
-    ("data:\n  crop_size: 300\n", "data.crop_size (300) must not be larger than data.short_side (256)"),
-    ("pretext: [1, 2]\n", "section 'pretext'"),
-    ("trainer:\n  limit_train_batches: 0\n", "trainer.limit_train_batches must be a fraction in (0, 1]"),
-    ("trainer:\n  accelerator: tpu7\n", "trainer.accelerator must be cpu, gpu, cuda, mps or auto, got 'tpu7'"),
-    ("pretext:\n  num_targets: [\n", "is not valid YAML"),
-])
+@pytest.mark.parametrize(
+    "text,message",
+    [
+        ("pretext:\n  context_frame: 8\n", "unknown key 'context_frame' in"),
+        ("pretexts:\n  context_frames: 8\n", "unknown section 'pretexts'"),
+        ("data:\n  crop_size: 300\n", "data.crop_size (300) must not be larger than data.short_side (256)"),
+        ("pretext: [1, 2]\n", "section 'pretext'"),
+        ("trainer:\n  limit_train_batches: 0\n", "trainer.limit_train_batches must be a fraction in (0, 1]"),
+        ("trainer:\n  accelerator: tpu7\n", "trainer.accelerator must be cpu, gpu, cuda, mps or auto, got 'tpu7'"),
+        ("pretext:\n  num_targets: [\n", "is not valid YAML"),
+    ],
+)
 def test_bad_yaml_names_the_key(tmp_path, text, message):
     path = tmp_path / "bad.yaml"
     path.write_text(text)
@@ -82,9 +85,17 @@ def test_existing_run_is_refused(tmp_path, capsys):
     assert code == 2 and "unfinished pretrain run; pass --resume" in err
 
 
-@pytest.mark.parametrize("key, variant", [("pretext.far_negatives", 8), ("pretext.neg_reduce", "hardest"),
-                                          ("pretext.rotation_input", "targets"), ("pretext.rank_weight", 4.0),
-                                          ("model.init_context_taps", "single"), ("pretext.far_reduce", "hardest")])
+@pytest.mark.parametrize(
+    "key, variant",
+    [
+        ("pretext.far_negatives", 8),
+        ("pretext.neg_reduce", "hardest"),
+        ("pretext.rotation_input", "targets"),
+        ("pretext.rank_weight", 4.0),
+        ("model.init_context_taps", "single"),
+        ("pretext.far_reduce", "hardest"),
+    ],
+)
 def test_a_removed_option_is_refused_saying_so_and_its_paper_value_is_dropped(tmp_path, key, variant):
     """The variants measured and lost were removed (docs/results.md): a config choosing one gets an
     error naming the key and saying it was removed; the paper's value (a saved run's config) loads."""
@@ -100,4 +111,3 @@ def test_a_removed_option_is_refused_saying_so_and_its_paper_value_is_dropped(tm
     cfg = load_config(str(path))
     assert not hasattr(getattr(cfg, section), name)
     assert load_config("cpu", sets={key: paper}).to_dict() == load_config("cpu").to_dict()
-

@@ -50,12 +50,15 @@ def test_a_complete_file_and_a_preset_log_nothing(tmp_path, caplog):
     assert "base:" not in caplog.text
 
 
-@pytest.mark.parametrize("text,error,match", [
-    ("base: nosuch\n", InvalidInputError, "unknown preset 'nosuch'"),
-    ("base: missing.yaml\n", InputNotFoundError, "does not exist"),
-    ("base: [cpu]\n", InvalidInputError, "names a preset"),
-    ("base: self.yaml\n", InvalidInputError, "circle"),
-])
+@pytest.mark.parametrize(
+    "text,error,match",
+    [
+        ("base: nosuch\n", InvalidInputError, "unknown preset 'nosuch'"),
+        ("base: missing.yaml\n", InputNotFoundError, "does not exist"),
+        ("base: [cpu]\n", InvalidInputError, "names a preset"),
+        ("base: self.yaml\n", InvalidInputError, "circle"),
+    ],
+)
 def test_bad_bases_are_named(tmp_path, text, error, match):
     path = tmp_path / "self.yaml"
     path.write_text(text)

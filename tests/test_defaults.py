@@ -41,12 +41,20 @@ def test_finetune_without_ckpt_asks_for_it(tmp_path, capsys):
 
 @pytest.mark.parametrize("command", ["pretrain", "finetune", "features", "evaluate", "doctor", "prepare"])
 def test_a_missing_data_path_fails_before_torch_is_imported(command, tmp_path):
-    argv = {"pretrain": ["--out", "r"], "finetune": ["--out", "r", "--ckpt", "random"],
-            "features": ["--ckpt", "r", "--out", "f.npz"], "evaluate": ["--ckpt", "random"], "doctor": [],
-            "prepare": ["--out", "s"]}[command]
-    code = ("import sys; from skipclip.cli import main; "
-            f"rc = main([{command!r}, '--data', 'no/such/folder', *{argv!r}]); print(rc, 'torch' in sys.modules)")
-    done = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=child_env(), capture_output=True, text=True,
-                          timeout=120)
+    argv = {
+        "pretrain": ["--out", "r"],
+        "finetune": ["--out", "r", "--ckpt", "random"],
+        "features": ["--ckpt", "r", "--out", "f.npz"],
+        "evaluate": ["--ckpt", "random"],
+        "doctor": [],
+        "prepare": ["--out", "s"],
+    }[command]
+    code = (
+        "import sys; from skipclip.cli import main; "
+        f"rc = main([{command!r}, '--data', 'no/such/folder', *{argv!r}]); print(rc, 'torch' in sys.modules)"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=tmp_path, env=child_env(), capture_output=True, text=True, timeout=120
+    )
     assert done.stdout.split() == ["2", "False"], done.stderr
     assert "--data no/such/folder: no such file or folder" in done.stderr

@@ -120,9 +120,16 @@ def test_bad_values_of_the_new_keys_are_refused():
 
 def test_bad_values_of_the_options_are_refused_naming_the_key():
     """The options of issue 18 (point 4 and the fine-tuning flip): each error names its key."""
-    cfg = load_config("paper", {"pretext.contrastive": "infonce", "pretext.temperature": 0.07,
-                                "finetune.flip_prob": 0.5,
-                                "model.init_context_from_frame": True, "model.shortcut": "B"})
+    cfg = load_config(
+        "paper",
+        {
+            "pretext.contrastive": "infonce",
+            "pretext.temperature": 0.07,
+            "finetune.flip_prob": 0.5,
+            "model.init_context_from_frame": True,
+            "model.shortcut": "B",
+        },
+    )
     assert (cfg.pretext.contrastive, cfg.pretext.temperature) == ("infonce", 0.07)
     assert load_config("paper", {"pretext.rotation": False}).pretext.rotation is False  # the rotation task is optional
     for key, value, match in [
@@ -134,8 +141,10 @@ def test_bad_values_of_the_options_are_refused_naming_the_key():
         with pytest.raises(ValueError, match=match):
             load_config("paper", {key: value})
     # inflating f's initial weights into g needs full 3D kernels, 1x1x1 conv shortcuts and d = 1
-    for extra, match in [({"model.shortcut": "A"}, "model.shortcut"),
-                         ({"model.shortcut": "B", "model.context_arch": "r2plus1d_18"}, "model.context_arch"),
-                         ({"model.shortcut": "B", "pretext.target_length": 2}, "pretext.target_length")]:
+    for extra, match in [
+        ({"model.shortcut": "A"}, "model.shortcut"),
+        ({"model.shortcut": "B", "model.context_arch": "r2plus1d_18"}, "model.context_arch"),
+        ({"model.shortcut": "B", "pretext.target_length": 2}, "pretext.target_length"),
+    ]:
         with pytest.raises(ValueError, match=f"model.init_context_from_frame.*{match}"):
             load_config("paper", {"model.init_context_from_frame": True, **extra})

@@ -16,19 +16,23 @@ from helpers import child_env, tiny_cfg
 
 def test_the_api_shows_skipclip_warnings_without_a_source_line(tmp_path):
     # in a fresh process, as a script using only the API (the CLI set the format for itself only)
-    code = ("import warnings, skipclip; from skipclip.data import CoverageWarning; skipclip.load_encoder; "
-            "print(repr(warnings.formatwarning('2 classes', CoverageWarning, 'x.py', 1, 'held = set(carve(...'))); "
-            "print(repr(warnings.formatwarning('x', UserWarning, 'x.py', 1, 'line = 1')))")
-    done = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=child_env(), capture_output=True, text=True,
-                          timeout=120)
+    code = (
+        "import warnings, skipclip; from skipclip.data import CoverageWarning; skipclip.load_encoder; "
+        "print(repr(warnings.formatwarning('2 classes', CoverageWarning, 'x.py', 1, 'held = set(carve(...'))); "
+        "print(repr(warnings.formatwarning('x', UserWarning, 'x.py', 1, 'line = 1')))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=tmp_path, env=child_env(), capture_output=True, text=True, timeout=120
+    )
     ours, other = done.stdout.splitlines()
     assert ours == repr("warning: 2 classes\n"), done.stderr
     assert "line = 1" in other  # other packages' warnings keep Python's format
 
 
 def test_the_api_pretraining_prints_the_commands_summary(tmp_path, capsys):
-    skipclip.pretrain(tiny_cfg(), "synthetic", tmp_path / "run", sets={"optim.max_steps": 1}, progress=True,
-                      images_every=0)
+    skipclip.pretrain(
+        tiny_cfg(), "synthetic", tmp_path / "run", sets={"optim.max_steps": 1}, progress=True, images_every=0
+    )
     out = capsys.readouterr().out
     assert "pretrained 1 epoch, 1 step in" in out and "videos: trained on" in out
     assert "pretext health: " in out and "at step 1," in out and "1 steps" not in out
@@ -61,8 +65,13 @@ def test_the_card_gives_the_short_side_and_the_recipe_defines_only_what_it_uses(
 
     cfg = tiny_cfg()
     ckpt = tmp_path / "s.ckpt"
-    torch.save({"state_dict": {f"model.{k}": v for k, v in build_skipclip(cfg).state_dict().items()},
-                "hyper_parameters": {"config": cfg.to_dict()}}, ckpt)
+    torch.save(
+        {
+            "state_dict": {f"model.{k}": v for k, v in build_skipclip(cfg).state_dict().items()},
+            "hyper_parameters": {"config": cfg.to_dict()},
+        },
+        ckpt,
+    )
     export_encoders(ckpt, tmp_path / "export")
     card = json.loads((tmp_path / "export" / "card.json").read_text())["context_encoder"]["input"]
     assert card["short_side"] == cfg.data.short_side and "short side resized" in card["resize"]

@@ -18,19 +18,35 @@ only when one of its names is first used.
 
 from skipclip.api.clips import features, load_encoder, preprocess_for, read_clip
 from skipclip.api.runs import (
-           ConfigLike,
-           EvaluateResult,
-           FinetuneRun,
-           PretrainResult,
-           evaluate,
-           extract,
-           finetune,
-           pretrain,
+    ConfigLike,
+    EvaluateResult,
+    FinetuneRun,
+    PretrainResult,
+    evaluate,
+    extract,
+    finetune,
+    pretrain,
 )
 from skipclip.eval.finetune import FinetuneResult
 from skipclip.models.preprocess import Preprocess
 from skipclip.recipes.features import FeatureSet
 from skipclip.weights import EncoderSource
 
-__all__ = ["ConfigLike", "EncoderSource", "EvaluateResult", "FeatureSet", "FinetuneResult", "FinetuneRun", "PretrainResult", "Preprocess",
-           "evaluate", "extract", "features", "finetune", "load_encoder", "preprocess_for", "pretrain", "read_clip"]
+__all__ = [
+    "ConfigLike",
+    "EncoderSource",
+    "EvaluateResult",
+    "FeatureSet",
+    "FinetuneResult",
+    "FinetuneRun",
+    "PretrainResult",
+    "Preprocess",
+    "evaluate",
+    "extract",
+    "features",
+    "finetune",
+    "load_encoder",
+    "preprocess_for",
+    "pretrain",
+    "read_clip",
+]

@@ -1,7 +1,6 @@
 """The API's functions from a video to features: g from any weight file, its preprocessing, a
 clip read as the data sets read it, and its feature (docs/api.md)."""
 
-
 from __future__ import annotations
 
 from pathlib import Path
@@ -53,8 +52,7 @@ def preprocess_for(encoder: torch.nn.Module) -> Preprocess:
     return pre
 
 
-def read_clip(path: str | Path, start: int = 0, frames: int | None = 16,
-              short_side: int | None = None) -> np.ndarray:
+def read_clip(path: str | Path, start: int = 0, frames: int | None = 16, short_side: int | None = None) -> np.ndarray:
     """Frames ``start .. start + frames - 1`` of a video file (``frames=None``: to its end) as
     uint8 RGB ``(T, H, W, 3)``, decoded as the data sets decode them (frame ``i`` is the i-th frame
     shown): at the file's size, or with ``short_side`` scaled while decoding as ``skipclip
@@ -73,8 +71,10 @@ def read_clip(path: str | Path, start: int = 0, frames: int | None = 16,
     n = source.num_frames(0)
     stop = n if frames is None else start + frames
     if start < 0 or (frames is not None and frames < 1) or stop > n:
-        raise InvalidInputError(f"{path} has {n} frames; frames {start}..{stop - 1} are not all in it "
-                                f"(start={start}, frames={frames}; frames=None reads to the end)")
+        raise InvalidInputError(
+            f"{path} has {n} frames; frames {start}..{stop - 1} are not all in it "
+            f"(start={start}, frames={frames}; frames=None reads to the end)"
+        )
     return source.read(0, range(start, stop))
 
 
@@ -105,8 +105,10 @@ def features(encoder: torch.nn.Module, clip, per_window: bool = False) -> torch.
         VideoReadError: an unreadable video file.
     """
     if not isinstance(encoder, ContextEncoder):
-        raise InvalidInputError(f"features come from a context encoder g (skipclip.load_encoder of a run, a "
-                                f"checkpoint or context_encoder.safetensors), got a {type(encoder).__name__}")
+        raise InvalidInputError(
+            f"features come from a context encoder g (skipclip.load_encoder of a run, a "
+            f"checkpoint or context_encoder.safetensors), got a {type(encoder).__name__}"
+        )
     if isinstance(clip, (str, Path)):
         return _file_features(encoder, Path(clip), per_window)
     device = next(encoder.parameters()).device
@@ -123,8 +125,10 @@ def features(encoder: torch.nn.Module, clip, per_window: bool = False) -> torch.
             raise InvalidInputError(f"give one video's frames (T, H, W, 3), got shape {tuple(frames.shape)}")
         t = frames.shape[0]
         if t < pre.frames:
-            raise InvalidInputError(f"the clip has {t} frames, fewer than one {pre.frames}-frame window of this encoder")
-        windows = [pre(frames[s: s + pre.frames]) for s in range(0, t - pre.frames + 1, pre.frames)]
+            raise InvalidInputError(
+                f"the clip has {t} frames, fewer than one {pre.frames}-frame window of this encoder"
+            )
+        windows = [pre(frames[s : s + pre.frames]) for s in range(0, t - pre.frames + 1, pre.frames)]
         out = encoder.pooled(torch.stack(windows).to(device)).float().cpu()  # W x C
         return out if per_window else out.mean(0)
     finally:
@@ -146,9 +150,16 @@ def _file_features(encoder: torch.nn.Module, path: Path, per_window: bool) -> to
     cfg = getattr(getattr(encoder, "source", None), "config", None) or Config()
     failed: dict[str, str] = {}
     try:
-        feats, videos, _ = window_features(encoder, source, pre.frames, pre.crop_size, pre.short_side,
-                                           batch_size=finetune_settings(cfg).batch_size,
-                                           device=next(encoder.parameters()).device, failed=failed)
+        feats, videos, _ = window_features(
+            encoder,
+            source,
+            pre.frames,
+            pre.crop_size,
+            pre.short_side,
+            batch_size=finetune_settings(cfg).batch_size,
+            device=next(encoder.parameters()).device,
+            failed=failed,
+        )
     except InvalidInputError:
         if failed:
             raise VideoReadError(str(path), next(iter(failed.values()))) from None

@@ -1,7 +1,6 @@
 """The API's training and evaluation, as the commands do them, each returning a typed result
 (docs/api.md)."""
 
-
 from __future__ import annotations
 
 import copy
@@ -41,8 +40,12 @@ from skipclip.weights import resolve_weights
 ConfigLike = str | Path | Config
 
 
-def _config(config: ConfigLike | None, overrides: Mapping[str, Any] | None,
-            sets: Mapping[str, Any] | Sequence[str] | None, data: str | Path | None = None) -> Config:
+def _config(
+    config: ConfigLike | None,
+    overrides: Mapping[str, Any] | None,
+    sets: Mapping[str, Any] | Sequence[str] | None,
+    data: str | Path | None = None,
+) -> Config:
     """A validated Config from a preset name, a YAML path or a Config (copied), then dotted
     ``overrides`` and ``sets`` (a mapping, or ``["key=value", ...]`` as on the command line).
     ``None``: the preset for ``data``, as the commands choose it (logged)."""
@@ -88,9 +91,18 @@ class PretrainResult:
     model: torch.nn.Module = field(repr=False)
 
 
-def pretrain(config: ConfigLike | None = None, data: str | Path = "synthetic", out: str | Path = "runs/pretrain", *,
-             overrides: Mapping[str, Any] | None = None, sets: Mapping[str, Any] | Sequence[str] | None = None,
-             resume: bool = False, force: bool = False, progress: bool = True, **kwargs) -> PretrainResult:
+def pretrain(
+    config: ConfigLike | None = None,
+    data: str | Path = "synthetic",
+    out: str | Path = "runs/pretrain",
+    *,
+    overrides: Mapping[str, Any] | None = None,
+    sets: Mapping[str, Any] | Sequence[str] | None = None,
+    resume: bool = False,
+    force: bool = False,
+    progress: bool = True,
+    **kwargs,
+) -> PretrainResult:
     """``skipclip pretrain`` as a function.
 
     Args:
@@ -113,8 +125,16 @@ def pretrain(config: ConfigLike | None = None, data: str | Path = "synthetic", o
     module, _, summary = _pretrain(cfg, str(data), out, resume=resume, force=force, progress=progress, **kwargs)
     if progress:
         print_summary(summary)  # as the command closes: budget, videos, metrics, pretext health
-    return PretrainResult(Path(out), Path(summary.last_checkpoint), summary.epochs, summary.steps, summary.wall_s,
-                          dict(summary.metrics), summary.to_dict(with_health=True), module.model)
+    return PretrainResult(
+        Path(out),
+        Path(summary.last_checkpoint),
+        summary.epochs,
+        summary.steps,
+        summary.wall_s,
+        dict(summary.metrics),
+        summary.to_dict(with_health=True),
+        module.model,
+    )
 
 
 @dataclass
@@ -141,11 +161,22 @@ class FinetuneRun:
     report: dict = field(repr=False)
 
 
-def finetune(config: ConfigLike | None = None, data: str | Path = "synthetic", out: str | Path = "runs/finetune", *,
-             ckpt: str | Path | None = None, inflate: str | Path | None = None, linear: bool = False, seeds: int = 1,
-             overrides: Mapping[str, Any] | None = None, sets: Mapping[str, Any] | Sequence[str] | None = None,
-             resume: bool = False, force: bool = False, progress: bool = True,
-             loggers: Sequence[str] = ("csv",)) -> FinetuneRun:
+def finetune(
+    config: ConfigLike | None = None,
+    data: str | Path = "synthetic",
+    out: str | Path = "runs/finetune",
+    *,
+    ckpt: str | Path | None = None,
+    inflate: str | Path | None = None,
+    linear: bool = False,
+    seeds: int = 1,
+    overrides: Mapping[str, Any] | None = None,
+    sets: Mapping[str, Any] | Sequence[str] | None = None,
+    resume: bool = False,
+    force: bool = False,
+    progress: bool = True,
+    loggers: Sequence[str] = ("csv",),
+) -> FinetuneRun:
     """``skipclip finetune`` as a function: ``ckpt`` is where g starts (a checkpoint, an export, a
     run folder, or ``"random"`` spelled out), ``inflate`` 2D weights inflated into g instead;
     ``config`` as in :func:`pretrain`.
@@ -156,19 +187,33 @@ def finetune(config: ConfigLike | None = None, data: str | Path = "synthetic", o
     """
     quiet_lightning()
     if ckpt is None and inflate is None:
-        raise InvalidInputError("say where g starts: ckpt=RUN (a run folder, .ckpt or export), or ckpt='random' "
-                                "for the random-initialisation baseline")
+        raise InvalidInputError(
+            "say where g starts: ckpt=RUN (a run folder, .ckpt or export), or ckpt='random' "
+            "for the random-initialisation baseline"
+        )
     ckpt = "random" if ckpt is None else ckpt
     check_data(data)
     cfg = _config(config, overrides, sets, data)
     init = "random" if str(ckpt) == "random" else str(resolve_weights(ckpt))
-    report = run_finetune(cfg, str(data), out, init=init, inflate=None if inflate is None else str(inflate),
-                          frozen=linear, force=force, resume=resume, progress=progress, loggers=loggers, seeds=seeds)
+    report = run_finetune(
+        cfg,
+        str(data),
+        out,
+        init=init,
+        inflate=None if inflate is None else str(inflate),
+        frozen=linear,
+        force=force,
+        resume=resume,
+        progress=progress,
+        loggers=loggers,
+        seeds=seeds,
+    )
     if not report:
         raise InvalidInputError("this process is not the first of a distributed run: only the first writes the report")
     r = report["results"][0]
-    return FinetuneRun(Path(out), Path(out) / REPORT, Path(report["checkpoint"]), r["top1"], r["top5"],
-                       report["results"], report)
+    return FinetuneRun(
+        Path(out), Path(out) / REPORT, Path(report["checkpoint"]), r["top1"], r["top5"], report["results"], report
+    )
 
 
 @dataclass
@@ -190,10 +235,19 @@ class EvaluateResult:
         return next(r["top1"] for r in self.results if r["protocol"] == protocol)
 
 
-def evaluate(ckpt: str | Path, data: str | Path, out: str | Path | None = None, *, config: ConfigLike | None = None,
-             protocols: Sequence[str] = PROTOCOLS, seeds: int = 1, overrides: Mapping[str, Any] | None = None,
-             sets: Mapping[str, Any] | Sequence[str] | None = None, force: bool = False,
-             progress: bool = True) -> EvaluateResult:
+def evaluate(
+    ckpt: str | Path,
+    data: str | Path,
+    out: str | Path | None = None,
+    *,
+    config: ConfigLike | None = None,
+    protocols: Sequence[str] = PROTOCOLS,
+    seeds: int = 1,
+    overrides: Mapping[str, Any] | None = None,
+    sets: Mapping[str, Any] | Sequence[str] | None = None,
+    force: bool = False,
+    progress: bool = True,
+) -> EvaluateResult:
     """``skipclip evaluate`` as a function; the report always goes to ``out/report.json`` (default
     ``RUN/evaluation`` for a checkpoint in ``RUN/checkpoints/``).
 
@@ -210,19 +264,52 @@ def evaluate(ckpt: str | Path, data: str | Path, out: str | Path | None = None, 
     out = check_evaluate_out(out or default_out(ckpt), force)
     set_keys = _sets(sets)
     cfg = None if config is None else _config(config, overrides, set_keys)  # None: the checkpoint's own settings
-    report = run_evaluate(cfg, ckpt, str(data), protocols=list(protocols), overrides=dict(overrides or {}),
-                          sets=set_keys, progress=progress, seeds=seeds)
+    report = run_evaluate(
+        cfg,
+        ckpt,
+        str(data),
+        protocols=list(protocols),
+        overrides=dict(overrides or {}),
+        sets=set_keys,
+        progress=progress,
+        seeds=seeds,
+    )
     write_report(out / REPORT, report)
     return EvaluateResult(out / REPORT, report["results"], report)
 
 
-def extract(ckpt: str | Path, data: str | Path, out: str | Path, *, per_window: bool = False, force: bool = False,
-            progress: bool = True, overrides: Mapping[str, Any] | None = None,
-            sets: Mapping[str, Any] | Sequence[str] | None = None) -> FeatureSet:
+def extract(
+    ckpt: str | Path,
+    data: str | Path,
+    out: str | Path,
+    *,
+    per_window: bool = False,
+    force: bool = False,
+    progress: bool = True,
+    overrides: Mapping[str, Any] | None = None,
+    sets: Mapping[str, Any] | Sequence[str] | None = None,
+) -> FeatureSet:
     """``skipclip features`` as a function: every video's features of ``data`` to ``out``
     (``.npz`` or ``.safetensors``); returns them as a :class:`~skipclip.recipes.features.FeatureSet`."""
-    return run_features(ckpt, data, out, per_window=per_window, force=force, progress=progress,
-                        overrides=dict(overrides or {}), sets=_sets(sets))
+    return run_features(
+        ckpt,
+        data,
+        out,
+        per_window=per_window,
+        force=force,
+        progress=progress,
+        overrides=dict(overrides or {}),
+        sets=_sets(sets),
+    )
 
 
-__all__ = ["ConfigLike", "EvaluateResult", "FinetuneRun", "PretrainResult", "evaluate", "extract", "finetune", "pretrain"]
+__all__ = [
+    "ConfigLike",
+    "EvaluateResult",
+    "FinetuneRun",
+    "PretrainResult",
+    "evaluate",
+    "extract",
+    "finetune",
+    "pretrain",
+]

@@ -27,12 +27,17 @@ class Benchmark:
 
 
 def _loader_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--data", default=None, help="a raw video folder or a prepared store "
-                        "(default: generate 320x240 test videos, like UCF101's)")
+    parser.add_argument(
+        "--data",
+        default=None,
+        help="a raw video folder or a prepared store (default: generate 320x240 test videos, like UCF101's)",
+    )
     parser.add_argument("--videos", type=int, default=12, help="videos used (spread over the data set)")
     parser.add_argument("--samples", type=int, default=96, help="pretext samples timed per source")
     parser.add_argument("--short-side", type=int, default=128, help="frames resized to this short side in px")
-    add_with_aliases(parser, "--crop-size", ["--crop"], dest="crop", type=int, default=112, help="square crop side in px")
+    add_with_aliases(
+        parser, "--crop-size", ["--crop"], dest="crop", type=int, default=112, help="square crop side in px"
+    )
     parser.add_argument("--context-frames", type=int, default=16, help="K")
     parser.add_argument("--num-targets", type=int, default=8, help="M")
     parser.add_argument("--sampling-rate", type=int, default=4, help="r")
@@ -42,21 +47,37 @@ def _loader_arguments(parser: argparse.ArgumentParser) -> None:
 
 def _train_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", default="cpu", help=f"a preset ({', '.join(preset_names())}) or a YAML file")
-    add_with_aliases(parser, "--accelerator", ["--device"], dest="device", default="cpu", choices=["cpu", "cuda", "gpu"],
-                     help="where to run the steps (gpu = cuda)")
+    add_with_aliases(
+        parser,
+        "--accelerator",
+        ["--device"],
+        dest="device",
+        default="cpu",
+        choices=["cpu", "cuda", "gpu"],
+        help="where to run the steps (gpu = cuda)",
+    )
     parser.add_argument("--batch-size", type=int, default=None, help="videos per step (default: the config's)")
     parser.add_argument("--tiny", action="store_true", help="shrink the config to a seconds-long smoke test")
     parser.add_argument("--repeats", type=int, default=7, help="timed steps of each kind (medians reported)")
     parser.add_argument("--warmup", type=int, default=2, help="untimed steps of each kind first")
-    parser.add_argument("--matmul-size", type=int, default=None,
-                        help="side of the square matmul that measures the limit (default 2048 CPU, 8192 CUDA)")
+    parser.add_argument(
+        "--matmul-size",
+        type=int,
+        default=None,
+        help="side of the square matmul that measures the limit (default 2048 CPU, 8192 CUDA)",
+    )
     parser.add_argument("--compile", action="store_true", help="torch.compile both encoders")
     parser.add_argument("--threads", type=int, default=None, help="CPU threads (default: torch's choice)")
-    parser.add_argument("--clock", default="wall", choices=["wall", "cpu"],
-                        help="'cpu': time by process CPU seconds (needs --threads 1), steadier than wall "
-                             "time on cores shared with other jobs")
-    parser.add_argument("--profile", action="store_true",
-                        help="also print the top operators of one Skip-Clip step and one bare step")
+    parser.add_argument(
+        "--clock",
+        default="wall",
+        choices=["wall", "cpu"],
+        help="'cpu': time by process CPU seconds (needs --threads 1), steadier than wall "
+        "time on cores shared with other jobs",
+    )
+    parser.add_argument(
+        "--profile", action="store_true", help="also print the top operators of one Skip-Clip step and one bare step"
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", default=None, help="also write the results to this JSON file")
 

@@ -82,9 +82,15 @@ def _time(dataset, samples: int) -> dict:
     rss_end = proc.memory_info().rss
     w = dataset.window
     frames = samples * (w.context_frames + w.num_targets * w.target_length)
-    return {"samples_per_s": samples / wall, "frames_per_s": frames / wall,
-            "frames_per_s_per_core": frames / max(cpu, wall * 1e-3, 1e-9), "cpu_s": cpu, "wall_s": wall,
-            "peak_rss_mb": max(peak, rss_end) / 2**20, "rss_growth_mb": (rss_end - rss_start) / 2**20}
+    return {
+        "samples_per_s": samples / wall,
+        "frames_per_s": frames / wall,
+        "frames_per_s_per_core": frames / max(cpu, wall * 1e-3, 1e-9),
+        "cpu_s": cpu,
+        "wall_s": wall,
+        "peak_rss_mb": max(peak, rss_end) / 2**20,
+        "rss_growth_mb": (rss_end - rss_start) / 2**20,
+    }
 
 
 def _store_and_source(data: str | None, videos: int, short_side: int, tmp: Path) -> tuple[Path, Path]:
@@ -97,8 +103,10 @@ def _store_and_source(data: str | None, videos: int, short_side: int, tmp: Path)
     if data is not None and (Path(data) / MANIFEST).is_file():
         source_root = Path(load_manifest(Path(data)).get("source", ""))
         if not source_root.is_dir():
-            raise InvalidInputError(f"the source videos of {data} ({source_root}) are gone; on-the-fly decoding needs "
-                                    "them: pass the raw video folder as --data instead")
+            raise InvalidInputError(
+                f"the source videos of {data} ({source_root}) are gone; on-the-fly decoding needs "
+                "them: pass the raw video folder as --data instead"
+            )
         return Path(data), source_root
     source_root = tmp / "videos"
     if data is None:
@@ -112,8 +120,15 @@ def _store_and_source(data: str | None, videos: int, short_side: int, tmp: Path)
     return store_dir, source_root
 
 
-def benchmark(data: str | None = None, videos: int = 12, samples: int = 96, short_side: int = 128, crop: int = 112,
-              window=None, workdir: str | Path | None = None) -> dict:
+def benchmark(
+    data: str | None = None,
+    videos: int = 12,
+    samples: int = 96,
+    short_side: int = 128,
+    crop: int = 112,
+    window=None,
+    workdir: str | Path | None = None,
+) -> dict:
     """Time the pretext loader on a prepared store and on the video files it was prepared from.
 
     Raises:
@@ -140,7 +155,12 @@ def benchmark(data: str | None = None, videos: int = 12, samples: int = 96, shor
     return {
         "videos": len(store.videos),
         "samples": samples,
-        "window": {"K": window.context_frames, "M": window.num_targets, "r": window.sampling_rate, "d": window.target_length},
+        "window": {
+            "K": window.context_frames,
+            "M": window.num_targets,
+            "r": window.sampling_rate,
+            "d": window.target_length,
+        },
         "frames_per_sample": window.context_frames + window.num_targets * window.target_length,
         "short_side": short_side,
         "crop": crop,
@@ -155,8 +175,10 @@ def benchmark(data: str | None = None, videos: int = 12, samples: int = 96, shor
         "onthefly_rss_growth_mb": f["rss_growth_mb"],
         "store_gb_per_hour": (manifest.get("bytes", 0) / 1e9 / hours) if hours else None,
         "codec": manifest.get("codec"),
-        "goals": {"ratio_at_least_3": s["frames_per_s_per_core"] >= 3 * f["frames_per_s_per_core"],
-                  "store_at_least_1000_frames_per_s_per_core": s["frames_per_s_per_core"] >= 1000},
+        "goals": {
+            "ratio_at_least_3": s["frames_per_s_per_core"] >= 3 * f["frames_per_s_per_core"],
+            "store_at_least_1000_frames_per_s_per_core": s["frames_per_s_per_core"] >= 1000,
+        },
         "detail": results,
     }
 
@@ -171,10 +193,14 @@ def table(r: dict) -> str:
     ]
     for key, title in (("store", f"prepared store ({r['codec']})"), ("onthefly", "on-the-fly (PyAV)")):
         d = r["detail"][key]
-        rows.append(f"{title:<22}{d['samples_per_s']:>12.1f}{d['frames_per_s_per_core']:>16.0f}"
-                    f"{d['peak_rss_mb']:>14.0f}{d['rss_growth_mb']:>16.1f}")
-    rows.append(f"ratio store / on-the-fly: {r['ratio']:.1f}x (goal >= 3x: {'met' if r['goals']['ratio_at_least_3'] else 'NOT met'}); "
-                f"store >= 1000 frames/s/core: {'met' if r['goals']['store_at_least_1000_frames_per_s_per_core'] else 'NOT met'}")
+        rows.append(
+            f"{title:<22}{d['samples_per_s']:>12.1f}{d['frames_per_s_per_core']:>16.0f}"
+            f"{d['peak_rss_mb']:>14.0f}{d['rss_growth_mb']:>16.1f}"
+        )
+    rows.append(
+        f"ratio store / on-the-fly: {r['ratio']:.1f}x (goal >= 3x: {'met' if r['goals']['ratio_at_least_3'] else 'NOT met'}); "
+        f"store >= 1000 frames/s/core: {'met' if r['goals']['store_at_least_1000_frames_per_s_per_core'] else 'NOT met'}"
+    )
     if r["store_gb_per_hour"]:
         rows.append(f"store size: {r['store_gb_per_hour']:.2f} GB per hour of video at short side {r['short_side']}")
     return "\n".join(rows)

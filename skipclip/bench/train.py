@@ -67,8 +67,10 @@ def _check(args: argparse.Namespace) -> None:
             raise InvalidInputError(f"--threads must be >= 1, got {args.threads}")
         torch.set_num_threads(args.threads)
     if args.clock == "cpu" and (args.device != "cpu" or torch.get_num_threads() != 1):
-        raise InvalidInputError("--clock cpu counts process CPU seconds, which equal step time only on one "
-                         "CPU thread: add --threads 1 (and --accelerator cpu), or use --clock wall")
+        raise InvalidInputError(
+            "--clock cpu counts process CPU seconds, which equal step time only on one "
+            "CPU thread: add --threads 1 (and --accelerator cpu), or use --clock wall"
+        )
 
 
 def _time_steps(args, skipclip_step, bare_step, matmul, device, clock) -> dict:
@@ -87,9 +89,15 @@ def _time_steps(args, skipclip_step, bare_step, matmul, device, clock) -> dict:
         faults = minor_faults()
         bare_s.append(timed(bare_step, device, clock))
         bare_faults.append(minor_faults() - faults)
-    return {"rate": statistics.median(rates), "full": statistics.median(full_s), "bare": statistics.median(bare_s),
-            "full_s": full_s, "bare_s": bare_s, "full_faults": statistics.median(full_faults),
-            "bare_faults": statistics.median(bare_faults)}
+    return {
+        "rate": statistics.median(rates),
+        "full": statistics.median(full_s),
+        "bare": statistics.median(bare_s),
+        "full_s": full_s,
+        "bare_s": bare_s,
+        "full_faults": statistics.median(full_faults),
+        "bare_faults": statistics.median(bare_faults),
+    }
 
 
 def _peaks(device, skipclip_step, bare_step) -> tuple[int, int]:
@@ -133,11 +141,11 @@ def measure(args: argparse.Namespace) -> dict:
     h2d_ms = None
     if on_cuda:
         h2d_ms = 1e3 * statistics.median(
-            timed(lambda: batch.map(lambda v: v.to(device, non_blocking=True)), device, clock) for _ in range(5))
+            timed(lambda: batch.map(lambda v: v.to(device, non_blocking=True)), device, clock) for _ in range(5)
+        )
     result = _result(args, cfg, model, device, flops, times, peaks, h2d_ms)
     if args.profile:
-        result["profile"] = {"skipclip": profile_table(skipclip_step, device),
-                             "bare": profile_table(bare_step, device)}
+        result["profile"] = {"skipclip": profile_table(skipclip_step, device), "bare": profile_table(bare_step, device)}
     return result
 
 
@@ -146,16 +154,20 @@ def _result(args, cfg, model, device, flops: dict, t: dict, peaks: tuple[int, in
     b, p, threads = cfg.data.batch_size, cfg.pretext, torch.get_num_threads()
     return {
         "config": str(args.config) + (" --tiny" if args.tiny else ""),
-        "device": torch.cuda.get_device_name(device) if on_cuda else f"cpu ({threads} thread{'s' if threads > 1 else ''})",
+        "device": torch.cuda.get_device_name(device)
+        if on_cuda
+        else f"cpu ({threads} thread{'s' if threads > 1 else ''})",
         "precision": "bf16 autocast" if on_cuda else "fp32",
         "compile": bool(args.compile),
         "clock": args.clock,
         "torch": torch.__version__,
         "batch_size": b,
-        "shapes": {"context": [b, 3, p.context_frames, cfg.data.crop_size, cfg.data.crop_size],
-                   "targets": [b, p.num_targets, p.target_length, 3, cfg.data.crop_size, cfg.data.crop_size],
-                   "frames_through_f": b * p.num_targets * (2 if model.rotation_head is not None else 1),
-                   "width": cfg.model.width},
+        "shapes": {
+            "context": [b, 3, p.context_frames, cfg.data.crop_size, cfg.data.crop_size],
+            "targets": [b, p.num_targets, p.target_length, 3, cfg.data.crop_size, cfg.data.crop_size],
+            "frames_through_f": b * p.num_targets * (2 if model.rotation_head is not None else 1),
+            "width": cfg.model.width,
+        },
         "repeats": args.repeats,
         "matmul_gflops": t["rate"],
         "step_gflop": flops["step"] / 1e9,
@@ -196,12 +208,17 @@ def format_table(r: dict) -> str:
         f"{r['bare_step_gflop'] / r['bare_step_ms'] * 1e3:>10.1f}{r['bare_encoders_mfu']:>7.3f}"
         f"{r['bare_peak_mem_mb_per_sample']:>16.2f}",
         f"overhead ratio (Skip-Clip / bare): {r['overhead_ratio']:.3f}; {r['samples_per_s']:.1f} videos/s"
-        + (f"; host->device copy of the batch {r['h2d_ms']:.1f} ms (in the Skip-Clip step)"
-           if r["h2d_ms"] is not None else ""),
+        + (
+            f"; host->device copy of the batch {r['h2d_ms']:.1f} ms (in the Skip-Clip step)"
+            if r["h2d_ms"] is not None
+            else ""
+        ),
     ]
     if r["device"].startswith("cpu"):
-        rows.append(f"minor page faults per step: Skip-Clip {r['page_faults_per_step']:.0f}, "
-                    f"bare {r['bare_page_faults_per_step']:.0f} (malloc: {r['malloc']})")
+        rows.append(
+            f"minor page faults per step: Skip-Clip {r['page_faults_per_step']:.0f}, "
+            f"bare {r['bare_page_faults_per_step']:.0f} (malloc: {r['malloc']})"
+        )
     if r.get("load_average") is not None:
         rows.append(f"(1-minute load average {r['load_average']:.2f}: other processes share the cores)")
     return "\n".join(rows)
@@ -226,8 +243,9 @@ def run(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     """``python -m skipclip.bench.train``: the benchmark without the rest of the CLI's imports."""
-    parser = argparse.ArgumentParser(prog="python -m skipclip.bench.train", description=TRAIN.description,
-                                     formatter_class=HelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m skipclip.bench.train", description=TRAIN.description, formatter_class=HelpFormatter
+    )
     TRAIN.add_arguments(parser)
     args = parser.parse_args(argv)
     keep_freed_memory()  # as the `skipclip` command does

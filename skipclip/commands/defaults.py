@@ -20,8 +20,9 @@ def check_data(data) -> None:
     if data is None or str(data) == "synthetic" or str(data).startswith("synthetic:"):
         return
     if not Path(data).exists():
-        raise InputNotFoundError(f"--data {data}: no such file or folder; give a prepared store, a video folder "
-                                 "or 'synthetic'")
+        raise InputNotFoundError(
+            f"--data {data}: no such file or folder; give a prepared store, a video folder or 'synthetic'"
+        )
 
 
 def choose_preset(args) -> str:
@@ -34,8 +35,11 @@ def choose_preset(args) -> str:
     synthetic = str(getattr(args, "data", "synthetic")) == "synthetic"
     args.config = SYNTHETIC_PRESET if synthetic else FOOTAGE_PRESET
     what = "the synthetic videos" if synthetic else "a store or video folder"
-    log.info("config: preset %s, the default for %s (--config cpu, cpu-real, paper or a YAML file picks "
-             "another)", args.config, what)
+    log.info(
+        "config: preset %s, the default for %s (--config cpu, cpu-real, paper or a YAML file picks another)",
+        args.config,
+        what,
+    )
     return args.config
 
 

@@ -23,22 +23,38 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     from skipclip.commands.prepare import add_layout_arguments
 
     add_layout_arguments(parser)
-    parser.add_argument("--min-frames", type=int, default=Config().window_length,
-                        help="pretext window K + M*r + d - 1 (the default is the paper's)")
+    parser.add_argument(
+        "--min-frames",
+        type=int,
+        default=Config().window_length,
+        help="pretext window K + M*r + d - 1 (the default is the paper's)",
+    )
     parser.add_argument("--val-fraction", type=float, default=0.1, help="share of the training list held out by group")
     parser.add_argument("--max-list", type=int, default=20, help="names printed per problem")
     parser.add_argument("--no-progress", action="store_true", help="no progress while a raw folder is read")
-    parser.add_argument("--strict", action="store_true",
-                        help="exit 1 on any warning too (missing, unlisted, unreadable or short videos, splits)")
+    parser.add_argument(
+        "--strict",
+        action="store_true",
+        help="exit 1 on any warning too (missing, unlisted, unreadable or short videos, splits)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
     from skipclip.data import examine
 
-    report = examine(args.data, fold=args.split, min_frames=args.min_frames, val_fraction=args.val_fraction,
-                     splits=args.splits, layout=args.layout, test_fraction=args.test_fraction,
-                     group_pattern=args.group_pattern, fallback=args.val_fallback, label_pattern=args.label_pattern,
-                     progress=not args.no_progress)
+    report = examine(
+        args.data,
+        fold=args.split,
+        min_frames=args.min_frames,
+        val_fraction=args.val_fraction,
+        splits=args.splits,
+        layout=args.layout,
+        test_fraction=args.test_fraction,
+        group_pattern=args.group_pattern,
+        fallback=args.val_fallback,
+        label_pattern=args.label_pattern,
+        progress=not args.no_progress,
+    )
     print(report.text(args.max_list))
     from skipclip.commands.next_step import data_flags, quote, say_next
 
@@ -48,8 +64,11 @@ def run(args: argparse.Namespace) -> int:
     if report.blocking:
         return 1
     if report.kind == "raw":
-        say_next(None, f"skipclip prepare --data {data}{flags} --out STORE",
-                 f"skipclip pretrain --config cpu-real --data {data}{flags} --out runs/pretrain")
+        say_next(
+            None,
+            f"skipclip prepare --data {data}{flags} --out STORE",
+            f"skipclip pretrain --config cpu-real --data {data}{flags} --out runs/pretrain",
+        )
     else:
         say_next(None, f"skipclip pretrain --config cpu-real --data {data} --out runs/pretrain")
     return 1 if args.strict and report.warnings else 0

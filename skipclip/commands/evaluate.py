@@ -16,16 +16,25 @@ DESCRIPTION = (
 def add_arguments(p):
     from skipclip.commands.finetune import add_data_arguments
 
-    p.add_argument("--ckpt", required=True,
-                   help="a Skip-Clip checkpoint, a fine-tuned best.ckpt, an export, a run folder, or 'random' (the "
-                        "random-initialisation baseline, with --config's model)")
-    p.add_argument("--out", metavar="DIR",
-                   help="folder for report.json (default: RUN/evaluation beside RUN/checkpoints/, evaluation-random "
-                        "for --ckpt random)")
+    p.add_argument(
+        "--ckpt",
+        required=True,
+        help="a Skip-Clip checkpoint, a fine-tuned best.ckpt, an export, a run folder, or 'random' (the "
+        "random-initialisation baseline, with --config's model)",
+    )
+    p.add_argument(
+        "--out",
+        metavar="DIR",
+        help="folder for report.json (default: RUN/evaluation beside RUN/checkpoints/, evaluation-random "
+        "for --ckpt random)",
+    )
     p.add_argument("--force", action="store_true", help="replace a report.json already in --out, and the --json file")
     p.add_argument("--json", metavar="PATH", help="also write the report to this file")
-    p.add_argument("--protocols", default="finetune,linear_probe,retrieval,knn",
-                   help="comma-separated subset of finetune, linear_probe, retrieval, knn")
+    p.add_argument(
+        "--protocols",
+        default="finetune,linear_probe,retrieval,knn",
+        help="comma-separated subset of finetune, linear_probe, retrieval, knn",
+    )
     add_data_arguments(p)
     p.set_defaults(config=None)
 
@@ -51,8 +60,17 @@ def run(args) -> int:
     epochs = args.max_epochs if args.max_epochs is not None and args.max_steps is None else None
     sets = parse_sets(args.set)
     config = None if args.config is None else load_config(args.config, overrides, sets=sets)  # else the checkpoint's
-    report = run_evaluate(config, ckpt, args.data, protocols=protocols, overrides=overrides, sets=sets,
-                          progress=not args.no_progress, seeds=args.seeds, epochs=epochs)
+    report = run_evaluate(
+        config,
+        ckpt,
+        args.data,
+        protocols=protocols,
+        overrides=overrides,
+        sets=sets,
+        progress=not args.no_progress,
+        seeds=args.seeds,
+        epochs=epochs,
+    )
     write_report(out / REPORT, report)  # first: the results are never lost to a failure below
     if args.json:
         write_report(args.json, report)
@@ -67,15 +85,24 @@ def run(args) -> int:
             print(f"kNN (k={r['k']}, T={r['temperature']:g}) top-1 {100 * r['top1']:.1f} %")
     for r in report.get("per_seed", report["results"]):
         if r["protocol"] == "finetune" and r.get("best_step") is not None:
-            print(f"finetune seed {r['seed']}: top-1 {100 * r['top1']:.1f} %, selected epoch {r['best_epoch']} / step "
-                  f"{r['best_step']} of {r['steps']} (budget {r['budget']})")
+            print(
+                f"finetune seed {r['seed']}: top-1 {100 * r['top1']:.1f} %, selected epoch {r['best_epoch']} / step "
+                f"{r['best_step']} of {r['steps']} (budget {r['budget']})"
+            )
     from skipclip.commands.next_step import data_flags, quote, say_next
 
-    say_next(f"the report is {out / REPORT}" + (f" (and {args.json})" if args.json else ""),
-             *([f"skipclip features --ckpt {quote(ckpt)} --data {quote(args.data)}{data_flags(args)} "
+    say_next(
+        f"the report is {out / REPORT}" + (f" (and {args.json})" if args.json else ""),
+        *(
+            [
+                f"skipclip features --ckpt {quote(ckpt)} --data {quote(args.data)}{data_flags(args)} "
                 f"--out {quote(out / 'features.npz')}",
-                f"skipclip export --ckpt {quote(ckpt)} --out {quote(out.parent / 'export')}"] if ckpt != "random" else
-               [f"skipclip evaluate --ckpt RUN/checkpoints/last.ckpt --data {quote(args.data)}{data_flags(args)}"]))
+                f"skipclip export --ckpt {quote(ckpt)} --out {quote(out.parent / 'export')}",
+            ]
+            if ckpt != "random"
+            else [f"skipclip evaluate --ckpt RUN/checkpoints/last.ckpt --data {quote(args.data)}{data_flags(args)}"]
+        ),
+    )
     return 0
 
 

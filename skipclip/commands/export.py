@@ -23,11 +23,17 @@ def run(args) -> int:
 
     card = export_encoders(args.ckpt, args.out, frame=args.frame_encoder, force=args.force)
     g = card["context_encoder"]
-    print(f"wrote {args.out}/{g['file']} ({g['arch']}, width {g['width']})"
-          + (f" and {card['frame_encoder']['file']}" if "frame_encoder" in card else "") + " and card.json")
+    print(
+        f"wrote {args.out}/{g['file']} ({g['arch']}, width {g['width']})"
+        + (f" and {card['frame_encoder']['file']}" if "frame_encoder" in card else "")
+        + " and card.json"
+    )
     print(f"without skipclip: {g['how_to_load']}")
     from skipclip.commands.next_step import say_next
 
-    say_next(f"the export is in {args.out}", "python -c \"import skipclip; g = skipclip.load_encoder("
-             f"'{args.out}'); print(skipclip.features(g, 'VIDEO.mp4').shape)\"  # VIDEO.mp4: one of your videos")
+    say_next(
+        f"the export is in {args.out}",
+        'python -c "import skipclip; g = skipclip.load_encoder('
+        f"'{args.out}'); print(skipclip.features(g, 'VIDEO.mp4').shape)\"  # VIDEO.mp4: one of your videos",
+    )
     return 0

@@ -16,8 +16,11 @@ def data_flags(args) -> str:
     out = ""
     for flag in ("layout", "label_pattern", "group_pattern", "test_fraction", "val_fallback"):
         value = getattr(args, flag, None)
-        if value is not None and not (flag == "test_fraction" and value == 0.2) and not (
-                flag == "val_fallback" and value == "videos"):
+        if (
+            value is not None
+            and not (flag == "test_fraction" and value == 0.2)
+            and not (flag == "val_fallback" and value == "videos")
+        ):
             out += f" --{flag.replace('_', '-')} {quote(value)}"
     return out
 

@@ -45,8 +45,11 @@ OVERRIDES = {
 def add_arguments(p):
     from skipclip.commands.flags import add_common_training_arguments, non_negative
 
-    p.add_argument("--data", default="synthetic",
-                   help="'synthetic' (built in), a prepared store (from `skipclip prepare`) or a video folder")
+    p.add_argument(
+        "--data",
+        default="synthetic",
+        help="'synthetic' (built in), a prepared store (from `skipclip prepare`) or a video folder",
+    )
     p.add_argument("--out", required=True, help="run folder: checkpoints, logs, resolved config")
     from skipclip.commands.prepare import add_layout_arguments
 
@@ -65,13 +68,23 @@ def add_arguments(p):
     m.add_argument("--arch", choices=["r3d18_hara", "r3d_18", "r2plus1d_18"], help="context encoder")
     m.add_argument("--width", type=int, help="channels of the first stage (64 = paper)")
     p.add_argument("--on-nonfinite", choices=["stop", "skip"], help="on a NaN/inf loss: stop, or skip the batch")
-    p.add_argument("--log-images-every", type=non_negative, default=10, metavar="EPOCHS",
-                   help="draw Figure 3 (similarity maps) of 3 fixed validation videos every EPOCHS epochs to "
-                        "OUT/figures/ and to the TensorBoard / W&B loggers, under a step budget at most 3 times a run "
-                        "(0: never)")
-    p.add_argument("--checkpoint-every", type=non_negative, default=50, metavar="STEPS",
-                   help="write OUT/checkpoints/last.ckpt every STEPS optimiser steps, so --resume continues "
-                        "mid-epoch after a crash (0: at epoch ends only)")
+    p.add_argument(
+        "--log-images-every",
+        type=non_negative,
+        default=10,
+        metavar="EPOCHS",
+        help="draw Figure 3 (similarity maps) of 3 fixed validation videos every EPOCHS epochs to "
+        "OUT/figures/ and to the TensorBoard / W&B loggers, under a step budget at most 3 times a run "
+        "(0: never)",
+    )
+    p.add_argument(
+        "--checkpoint-every",
+        type=non_negative,
+        default=50,
+        metavar="STEPS",
+        help="write OUT/checkpoints/last.ckpt every STEPS optimiser steps, so --resume continues "
+        "mid-epoch after a crash (0: at epoch ends only)",
+    )
 
 
 def config_from_args(args):
@@ -101,9 +114,17 @@ def run(args) -> int:
     cfg = config_from_args(args)  # validated before any work starts
     loggers = parse_loggers(args.logger)
     try:
-        _, _, summary = pretrain(cfg, args.data, args.out, resume=args.resume, force=args.force,
-                                 progress=not args.no_progress, checkpoint_every=args.checkpoint_every,
-                                 loggers=loggers, images_every=args.log_images_every)
+        _, _, summary = pretrain(
+            cfg,
+            args.data,
+            args.out,
+            resume=args.resume,
+            force=args.force,
+            progress=not args.no_progress,
+            checkpoint_every=args.checkpoint_every,
+            loggers=loggers,
+            images_every=args.log_images_every,
+        )
     except RunFinished as done:  # --resume of a finished run asking for no more training
         print(done)
         return 0
@@ -114,34 +135,46 @@ def run(args) -> int:
 
     out, data, ckpt = quote(Path(args.out)), quote(args.data), quote(summary.last_checkpoint)
     config = f" --config {quote(args.config)}" if args.config != str(Path(args.out) / "config.yaml") else ""
-    say_next(f"the run is in {args.out}: checkpoints/last.ckpt, config.yaml, run.json, logs/",
-             f"skipclip finetune{config} --data {data}{data_flags(args)} --ckpt {ckpt} --out {out}-finetune",
-             f"skipclip features --ckpt {ckpt} --data {data}{data_flags(args)} --out {out}/features.npz",
-             f"skipclip export --ckpt {ckpt} --out {out}/export")
+    say_next(
+        f"the run is in {args.out}: checkpoints/last.ckpt, config.yaml, run.json, logs/",
+        f"skipclip finetune{config} --data {data}{data_flags(args)} --ckpt {ckpt} --out {out}-finetune",
+        f"skipclip features --ckpt {ckpt} --data {data}{data_flags(args)} --out {out}/features.npz",
+        f"skipclip export --ckpt {ckpt} --out {out}/export",
+    )
     return 0
 
 
 def print_summary(summary) -> None:
     """The closing summary of a pretraining run (the command's, and :func:`skipclip.pretrain`'s)."""
     m, b = summary.metrics, summary.budget
-    print(f"\npretrained {summary.epochs} epoch{'' if summary.epochs == 1 else 's'}, {summary.steps} "
-          f"step{'' if summary.steps == 1 else 's'} in {summary.wall_s:.0f} s "
-          f"(budget: {b.budget}; stopped by {b.stopped_by})")
+    print(
+        f"\npretrained {summary.epochs} epoch{'' if summary.epochs == 1 else 's'}, {summary.steps} "
+        f"step{'' if summary.steps == 1 else 's'} in {summary.wall_s:.0f} s "
+        f"(budget: {b.budget}; stopped by {b.stopped_by})"
+    )
     print(videos_line(summary))
     # one held-out rank accuracy: pretext health's when measured (the in-batch val/ figures are in the logs)
-    shown = ("train/loss",) if summary.health is not None else ("val/rank_acc", "val/kendall_tau", "val/pos_neg_gap", "train/loss")
+    shown = (
+        ("train/loss",)
+        if summary.health is not None
+        else ("val/rank_acc", "val/kendall_tau", "val/pos_neg_gap", "train/loss")
+    )
     for key in shown:
         if key in m:
             print(f"  {key + (' (in-batch)' if key.startswith('val/') else ''):18s} {m[key]:.3f}")
     for line in health_lines(summary.health):
         print(line)
     if summary.wall_s > 0:
-        print(f"  monitoring {summary.monitor_s:.1f} s, {100 * summary.monitor_s / summary.wall_s:.0f}% of the run "
-              f"({summary.validations} validations; cadence: optim.val_every_steps, trainer.health_every, "
-              "trainer.knn_every)")
+        print(
+            f"  monitoring {summary.monitor_s:.1f} s, {100 * summary.monitor_s / summary.wall_s:.0f}% of the run "
+            f"({summary.validations} validations; cadence: optim.val_every_steps, trainer.health_every, "
+            "trainer.knn_every)"
+        )
     if summary.too_short_videos or summary.failed_videos or summary.skipped_videos:
-        print(f"  skipped: {summary.too_short_videos} too short, {len(summary.failed_videos)} unreadable, "
-              f"{summary.skipped_videos} reads passed over")
+        print(
+            f"  skipped: {summary.too_short_videos} too short, {len(summary.failed_videos)} unreadable, "
+            f"{summary.skipped_videos} reads passed over"
+        )
 
 
 def videos_line(summary) -> str:
@@ -179,10 +212,12 @@ def health_lines(health: PretextHealth | None) -> list[str]:
 
     h, t = health.held_out, health.train
     bn = "recomputed on training windows" if health.bn_stats.get("kind") == "precise" else "running averages"
-    lines = [f"  pretext health: {health.verdict}",
-             f"  at step {health.step}, rank accuracy [95% interval over videos], batch norm {bn}:",
-             row("held-out", h, h.windows if h else 0, h.videos if h else 0),
-             row("train sample", t, t.windows if t else 0)]
+    lines = [
+        f"  pretext health: {health.verdict}",
+        f"  at step {health.step}, rank accuracy [95% interval over videos], batch norm {bn}:",
+        row("held-out", h, h.windows if h else 0, h.videos if h else 0),
+        row("train sample", t, t.windows if t else 0),
+    ]
     for name, b in health.baselines.items():
         lines.append(row(f"{name} (baseline)", b, key=name))
     if health.knn_top1 is not None:

@@ -18,11 +18,20 @@ def add_arguments(p):
 
     p.add_argument("--config", default="cpu", help=preset_help())
     p.add_argument("--seeds", type=int, default=3, help="fine-tuning seeds per row (>= 3 for a spread)")
-    add_with_aliases(p, "--max-epochs", ["--pretrain-epochs"], dest="pretrain_epochs", type=int,
-                     help="pretraining epochs per variant (default: 30, --quick 1)")
+    add_with_aliases(
+        p,
+        "--max-epochs",
+        ["--pretrain-epochs"],
+        dest="pretrain_epochs",
+        type=int,
+        help="pretraining epochs per variant (default: 30, --quick 1)",
+    )
     p.add_argument("--finetune-epochs", type=int, help="fine-tuning epochs per run")
-    p.add_argument("--videos-per-class", type=int,
-                   help="synthetic videos per class (pretraining; the labelled and test sets scale with it)")
+    p.add_argument(
+        "--videos-per-class",
+        type=int,
+        help="synthetic videos per class (pretraining; the labelled and test sets scale with it)",
+    )
     p.add_argument("--inflate", metavar="FILE", help="a 2D ResNet-18 state dict for the inflation row")
     p.add_argument("--quick", action="store_true", help="tiny data and one epoch each (a smoke test)")
     p.add_argument("--force", action="store_true", help="replace a report and pretraining runs already in --out")
@@ -50,6 +59,5 @@ def run(args) -> int:
     if args.data != "synthetic":
         budget.videos_per_class = None
     cfg = load_config(args.config)
-    reproduce(cfg, args.data, out, budget=budget, inflate=args.inflate, progress=not args.no_progress,
-              force=args.force)
+    reproduce(cfg, args.data, out, budget=budget, inflate=args.inflate, progress=not args.no_progress, force=args.force)
     return 0

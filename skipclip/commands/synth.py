@@ -23,6 +23,8 @@ def run(args) -> int:
 
     src = SyntheticSource(args.classes, args.videos_per_class, args.frames, args.size, args.seed)
     counts = write_synthetic_ucf101(src, args.out, force=args.force)
-    print(f"wrote {counts['videos']} videos of {counts['classes']} classes to {args.out}/UCF-101 "
-          f"({counts['train']} train / {counts['test']} test in {args.out}/ucfTrainTestlist)")
+    print(
+        f"wrote {counts['videos']} videos of {counts['classes']} classes to {args.out}/UCF-101 "
+        f"({counts['train']} train / {counts['test']} test in {args.out}/ucfTrainTestlist)"
+    )
     return 0

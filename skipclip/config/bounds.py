@@ -46,14 +46,23 @@ def check_sizes(cfg) -> None:
     for section, key, bound, unit in SIZE_BOUNDS:
         v = getattr(getattr(cfg, section), key)
         if isinstance(v, int) and not isinstance(v, bool) and v > bound:
-            raise InvalidInputError(f"{section}.{key} is {v}; skipclip takes at most {bound} {unit} (the paper: "
-                                    f"{_paper(section, key)}); lower it")
+            raise InvalidInputError(
+                f"{section}.{key} is {v}; skipclip takes at most {bound} {unit} (the paper: "
+                f"{_paper(section, key)}); lower it"
+            )
 
 
 def _paper(section: str, key: str) -> str:
-    return {"crop_size": "224", "short_side": "256", "synthetic_size": "256", "clip_frames": "16",
-            "context_frames": "K = 16", "target_length": "d = 1", "num_targets": "M = 8",
-            "sampling_rate": "r = 4"}[key]
+    return {
+        "crop_size": "224",
+        "short_side": "256",
+        "synthetic_size": "256",
+        "clip_frames": "16",
+        "context_frames": "K = 16",
+        "target_length": "d = 1",
+        "num_targets": "M = 8",
+        "sampling_rate": "r = 4",
+    }[key]
 
 
 def check_patterns(cfg) -> None:
@@ -81,5 +90,14 @@ def named(where: str | None, exc: InvalidInputError) -> InvalidInputError:
         return InvalidInputError(f"{where}: {text}")
 
 
-__all__ = ["MAX_CLIP_FRAMES", "MAX_CROP", "MAX_SAMPLING_RATE", "MAX_SHORT_SIDE", "MAX_TARGETS", "SIZE_BOUNDS",
-           "check_patterns", "check_sizes", "named"]
+__all__ = [
+    "MAX_CLIP_FRAMES",
+    "MAX_CROP",
+    "MAX_SAMPLING_RATE",
+    "MAX_SHORT_SIDE",
+    "MAX_TARGETS",
+    "SIZE_BOUNDS",
+    "check_patterns",
+    "check_sizes",
+    "named",
+]

@@ -78,10 +78,17 @@ class Budget:
     def trainer_kwargs(self) -> dict:
         """The keyword arguments of :func:`~.trainer.make_trainer` that set length and validation."""
         if self.max_steps:
-            return {"max_epochs": -1, "max_steps": self.max_steps, "val_every_steps": self.val_every_steps,
-                    "max_minutes": self.minutes}
-        return {"max_epochs": self.max_epochs, "check_val_every_n_epoch": self.val_every_epochs,
-                "max_minutes": self.minutes}
+            return {
+                "max_epochs": -1,
+                "max_steps": self.max_steps,
+                "val_every_steps": self.val_every_steps,
+                "max_minutes": self.minutes,
+            }
+        return {
+            "max_epochs": self.max_epochs,
+            "check_val_every_n_epoch": self.val_every_epochs,
+            "max_minutes": self.minutes,
+        }
 
     def describe(self) -> str:
         """``"600 steps (validation every 60), at most 10 min"``-style text for progress lines."""
@@ -104,8 +111,9 @@ class Budget:
         return BudgetUsed(self.describe(), self.max_steps, self.max_epochs, self.minutes, steps, epochs, stopped)
 
 
-def make_budget(max_steps, max_epochs: int, val_every_steps=None, val_every_epochs: int = 1,
-                minutes: float | None = None) -> Budget:
+def make_budget(
+    max_steps, max_epochs: int, val_every_steps=None, val_every_epochs: int = 1, minutes: float | None = None
+) -> Budget:
     """A :class:`Budget`, with ``val_every_steps`` defaulting to a tenth of the steps.
 
     Raises:
@@ -116,8 +124,9 @@ def make_budget(max_steps, max_epochs: int, val_every_steps=None, val_every_epoc
     if not isinstance(max_epochs, int) or max_epochs < 1:
         raise InvalidInputError(f"max_epochs must be an integer >= 1, got {max_epochs!r}")
     if val_every_steps is not None and (not isinstance(val_every_steps, int) or val_every_steps < 1):
-        raise InvalidInputError(f"val_every_steps must be null (a tenth of the steps) or an integer >= 1, "
-                         f"got {val_every_steps!r}")
+        raise InvalidInputError(
+            f"val_every_steps must be null (a tenth of the steps) or an integer >= 1, got {val_every_steps!r}"
+        )
     if minutes is not None and minutes <= 0:
         raise InvalidInputError(f"the time budget must be > 0 minutes, got {minutes!r}")
     if max_steps and val_every_steps is None:

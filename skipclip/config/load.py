@@ -32,8 +32,9 @@ class NoAliasLoader(yaml.SafeLoader):
     def compose_node(self, parent, index):
         event = self.peek_event()
         if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None) is not None:
-            raise yaml.composer.ComposerError(None, None, "anchors and aliases (&name, *name) are not allowed; "
-                                              "write the value out", event.start_mark)
+            raise yaml.composer.ComposerError(
+                None, None, "anchors and aliases (&name, *name) are not allowed; write the value out", event.start_mark
+            )
         return super().compose_node(parent, index)
 
 
@@ -64,8 +65,9 @@ def read_yaml(text: str | bytes, where: str) -> Any:
     except Exception as exc:  # noqa: BLE001 - PyYAML's constructors fail on tagged values in their own ways
         # (!!float x: ValueError, !!bool x: KeyError, !!timestamp x: AttributeError)
         # (its text quotes the value, which may be any file's content: named by kind only)
-        raise InvalidInputError(f"{where} is not valid YAML: a tagged value does not construct "
-                                f"({type(exc).__name__})") from None
+        raise InvalidInputError(
+            f"{where} is not valid YAML: a tagged value does not construct ({type(exc).__name__})"
+        ) from None
 
 
 def preset_names() -> list[str]:
@@ -87,9 +89,11 @@ def _removed(dotted: str, value: Any, where: str) -> bool:
         return False
     if value == REMOVED_KEYS[dotted] and not isinstance(value, bool):
         return True
-    raise InvalidInputError(f"{dotted} (in {where}) was removed: the variant it chose was measured and lost "
-                            f"(docs/results.md); delete the key (the paper's behaviour, "
-                            f"{REMOVED_KEYS[dotted]!r}, is what skipclip does)")
+    raise InvalidInputError(
+        f"{dotted} (in {where}) was removed: the variant it chose was measured and lost "
+        f"(docs/results.md); delete the key (the paper's behaviour, "
+        f"{REMOVED_KEYS[dotted]!r}, is what skipclip does)"
+    )
 
 
 def _merge_section(section: Any, values: Mapping[str, Any], where: str) -> None:
@@ -99,9 +103,7 @@ def _merge_section(section: Any, values: Mapping[str, Any], where: str) -> None:
         if isinstance(key, str) and _removed(f"{name}.{key}", value, where):
             continue
         if key not in known:
-            raise InvalidInputError(
-                f"unknown key {shown(key)} in {where}; known keys: {', '.join(sorted(known))}"
-            )
+            raise InvalidInputError(f"unknown key {shown(key)} in {where}; known keys: {', '.join(sorted(known))}")
         setattr(section, key, value)
 
 
@@ -110,8 +112,9 @@ def config_from_dict(data: Mapping[str, Any], where: str = "config") -> Config:
     return merge_dict(Config(), data, where)
 
 
-def load_config(name_or_path: str | Path = "cpu", overrides: Mapping[str, Any] | None = None,
-                sets: Mapping[str, Any] | None = None) -> Config:
+def load_config(
+    name_or_path: str | Path = "cpu", overrides: Mapping[str, Any] | None = None, sets: Mapping[str, Any] | None = None
+) -> Config:
     """Load a preset by name (``paper``, ``cpu``, ...) or a YAML file, then apply overrides.
 
     A YAML file may start from a preset (or another file) with ``base: NAME``: its sections are
@@ -148,21 +151,26 @@ def _locate(name_or_path: str | Path, relative_to: Path | None = None) -> tuple[
     is_base = relative_to is not None
     if is_base and text_path.suffix not in YAML_SUFFIXES:  # `base:` names a preset, or a .yaml/.yml file
         if not (PRESET_DIR / f"{name_or_path}.yaml").is_file() or "/" in str(name_or_path):
-            raise InvalidInputError(f"{relative_to}: unknown preset {shown(str(name_or_path))}: `base:` names a "
-                                    f"preset ({', '.join(preset_names())}) or a file ending in .yaml or .yml "
-                                    "(nothing else is read)")
+            raise InvalidInputError(
+                f"{relative_to}: unknown preset {shown(str(name_or_path))}: `base:` names a "
+                f"preset ({', '.join(preset_names())}) or a file ending in .yaml or .yml "
+                "(nothing else is read)"
+            )
     elif relative_to is not None and not text_path.is_absolute() and (relative_to.parent / text_path).exists():
         text_path = relative_to.parent / text_path
-    if not is_base and (text_path.suffix in YAML_SUFFIXES or text_path.exists()) or \
-            is_base and text_path.suffix in YAML_SUFFIXES:
+    if (
+        not is_base
+        and (text_path.suffix in YAML_SUFFIXES or text_path.exists())
+        or is_base
+        and text_path.suffix in YAML_SUFFIXES
+    ):
         if not text_path.exists():
             raise InputNotFoundError(f"config file {text_path} does not exist")
         return text_path, str(text_path), False
     path = PRESET_DIR / f"{name_or_path}.yaml"
     if not path.exists():
         raise InvalidInputError(
-            f"unknown preset '{name_or_path}'; choose one of {', '.join(preset_names())} "
-            "or give a path to a YAML file"
+            f"unknown preset '{name_or_path}'; choose one of {', '.join(preset_names())} or give a path to a YAML file"
         )
     return path, f"preset '{name_or_path}'", True
 
@@ -182,14 +190,18 @@ def _load(name_or_path: str | Path, seen: tuple[Path, ...], relative_to: Path | 
     data = dict(data)
     base = data.pop(BASE_KEY, None)
     if base is not None and not isinstance(base, str):
-        raise InvalidInputError(f"{where}: `base:` names a preset ({', '.join(preset_names())}) or a YAML file, "
-                                f"got {shown(base)}")
+        raise InvalidInputError(
+            f"{where}: `base:` names a preset ({', '.join(preset_names())}) or a YAML file, got {shown(base)}"
+        )
     if base is None:
         cfg = config_from_dict(data, where)
         if not is_preset and _partial(data):
-            log.info("%s has no `base:`, so its values are set on skipclip's defaults (the paper's sizes, "
-                     "trainer.accelerator auto); start it with `base: cpu` (or %s) to build on a preset",
-                     where, ", ".join(n for n in preset_names() if n != "cpu"))
+            log.info(
+                "%s has no `base:`, so its values are set on skipclip's defaults (the paper's sizes, "
+                "trainer.accelerator auto); start it with `base: cpu` (or %s) to build on a preset",
+                where,
+                ", ".join(n for n in preset_names() if n != "cpu"),
+            )
         return cfg
     cfg = _load(base, seen + (path.resolve(),), relative_to=path)
     return merge_dict(cfg, data, where)
@@ -211,8 +223,7 @@ def merge_dict(cfg: Config, data: Mapping[str, Any], where: str = "config") -> C
     for name, values in (data or {}).items():
         if name not in {f.name for f in fields(Config)}:
             raise InvalidInputError(
-                f"unknown section {shown(name)} in {where}; known sections: "
-                f"{', '.join(f.name for f in fields(Config))}"
+                f"unknown section {shown(name)} in {where}; known sections: {', '.join(f.name for f in fields(Config))}"
             )
         if not isinstance(values, Mapping):
             raise InvalidInputError(f"section '{name}' in {where} must be a mapping, got {shown(values)}")
@@ -262,7 +273,9 @@ def apply_sets(cfg: Config, sets: Mapping[str, Any]) -> Config:
     for dotted, value in sets.items():
         section_name, _, key = dotted.partition(".")
         if section_name not in known:
-            raise InvalidInputError(f"--set {dotted}: unknown section '{section_name}'; known sections: {', '.join(known)}")
+            raise InvalidInputError(
+                f"--set {dotted}: unknown section '{section_name}'; known sections: {', '.join(known)}"
+            )
         section = getattr(cfg, section_name)
         _merge_section(section, {key: value}, f"--set {dotted}")
         if dotted in REMOVED_KEYS:  # the paper's value of a removed option: nothing to set

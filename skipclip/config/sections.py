@@ -187,5 +187,3 @@ class Config:
         """Frames a pretext sample spans: K + M*r + d - 1."""
         p = self.pretext
         return p.context_frames + p.num_targets * p.sampling_rate + p.target_length - 1
-
-

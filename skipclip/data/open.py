@@ -75,9 +75,18 @@ def maybe_in_memory(source: SyntheticSource, limit_bytes: int = 1 << 30):
     return InMemorySource(source) if nbytes <= limit_bytes else source
 
 
-def open_split(data: str | Path, split: str = "train", *, cfg=None, fold: int = 1, val_fraction: float | None = None,
-               seed: int | None = None, layout: str | None = None, splits: str | Path | None = None,
-               short_side: int | None = None) -> VideoSource:
+def open_split(
+    data: str | Path,
+    split: str = "train",
+    *,
+    cfg=None,
+    fold: int = 1,
+    val_fraction: float | None = None,
+    seed: int | None = None,
+    layout: str | None = None,
+    splits: str | Path | None = None,
+    short_side: int | None = None,
+) -> VideoSource:
     """The videos of one split of a data set.
 
     Args:
@@ -107,7 +116,9 @@ def open_split(data: str | Path, split: str = "train", *, cfg=None, fold: int = 
         sets = synthetic_sources(cfg, seed=seed)
         key = {"trainval": "train", "all": "train"}.get(split, split)
         if key not in sets:
-            raise InvalidInputError(f"unknown split {split!r} of the synthetic set; choose one of {', '.join(sets)}, all")
+            raise InvalidInputError(
+                f"unknown split {split!r} of the synthetic set; choose one of {', '.join(sets)}, all"
+            )
         return sets[key]
 
     path = Path(data)
@@ -116,16 +127,29 @@ def open_split(data: str | Path, split: str = "train", *, cfg=None, fold: int = 
     if (path / MANIFEST).is_file():
         return PreparedStore(path, split=split, fold=fold, val_fraction=val_fraction, seed=seed, fallback=fallback)
 
-    index = load_index(path, splits, layout or cfg.data.layout, test_fraction=cfg.data.test_fraction,
-                       group_pattern=cfg.data.group_pattern, fallback=fallback,
-                       label_pattern=cfg.data.label_pattern)
+    index = load_index(
+        path,
+        splits,
+        layout or cfg.data.layout,
+        test_fraction=cfg.data.test_fraction,
+        group_pattern=cfg.data.group_pattern,
+        fallback=fallback,
+        label_pattern=cfg.data.label_pattern,
+    )
     present = index.present()  # listed-but-missing videos are reported by prepare/doctor; carry on without
     chosen = select(present, split, fold, val_fraction, seed, fallback, index.classes)
     return VideoFileSource(index.root, [present[i] for i in chosen], index.classes, short_side=short_side)
 
 
-def open_data(data: str | Path, cfg, *, seed: int | None = None, need_test: bool = False,
-              val_fraction: float | None = None, short_side: int | None = None) -> Splits:
+def open_data(
+    data: str | Path,
+    cfg,
+    *,
+    seed: int | None = None,
+    need_test: bool = False,
+    val_fraction: float | None = None,
+    short_side: int | None = None,
+) -> Splits:
     """Every source a run needs from one data argument.
 
     Args:
@@ -144,8 +168,13 @@ def open_data(data: str | Path, cfg, *, seed: int | None = None, need_test: bool
     """
     if is_synthetic(data):
         s = synthetic_sources(cfg, seed)
-        return Splits(train=maybe_in_memory(s["train"]), val=maybe_in_memory(s["val"]),
-                      labelled=maybe_in_memory(s["labelled"]), test=maybe_in_memory(s["test"]), short_side=None)
+        return Splits(
+            train=maybe_in_memory(s["train"]),
+            val=maybe_in_memory(s["val"]),
+            labelled=maybe_in_memory(s["labelled"]),
+            test=maybe_in_memory(s["test"]),
+            short_side=None,
+        )
     needed = cfg.data.short_side if short_side is None else short_side
     kw = dict(cfg=cfg, seed=seed, val_fraction=val_fraction, short_side=needed)
     train = open_split(data, "train", **kw)
@@ -180,7 +209,8 @@ def check_store_size(data, stored: int | None, needed: int) -> None:
             f"{needed} px (data.short_side, or finetune.short_side for fine-tuning), so every frame would "
             f"be upsampled. Prepare the videos again at the size the run needs: skipclip prepare --videos "
             f"VIDEOS --out NEW_STORE --short-side {needed}; or lower the run's short side to {stored} "
-            f"(and the crop to at most {stored})")
+            f"(and the crop to at most {stored})"
+        )
 
 
 def per_class(*sources, names=("train", "val", "test")) -> dict[str, dict[str, int]]:
@@ -222,7 +252,9 @@ def open_video(video: str, cfg):
         try:
             index = int(video.split(":", 1)[1])
         except ValueError:
-            raise InvalidInputError(f"--video {video}: write synthetic:N with N a video number, e.g. synthetic:0") from None
+            raise InvalidInputError(
+                f"--video {video}: write synthetic:N with N a video number, e.g. synthetic:0"
+            ) from None
         src = synthetic_sources(cfg)["test"]
         if not 0 <= index < len(src):
             raise InvalidInputError(f"--video {video}: the synthetic test set has videos 0..{len(src) - 1}")

@@ -19,8 +19,10 @@ from skipclip.errors import SkipClipError
 log = logging.getLogger(__name__)
 
 # the budget of each run kind: (config section, keys); raising one of them extends a finished run
-BUDGET_KEYS = {"pretrain": ("optim", ("max_steps", "max_epochs")),
-               "finetune": ("finetune", ("max_steps", "max_epochs"))}
+BUDGET_KEYS = {
+    "pretrain": ("optim", ("max_steps", "max_epochs")),
+    "finetune": ("finetune", ("max_steps", "max_epochs")),
+}
 
 
 class RunFinished(SkipClipError):
@@ -48,8 +50,9 @@ def _budget(saved: dict, cfg, kind: str) -> tuple[dict, dict]:
     old = saved.get(section) if isinstance(saved.get(section), dict) else {}
     new = getattr(cfg, section)
     before = {k: old.get(k) for k in keys}
-    before["time_budget_min"] = (saved.get("trainer") or {}).get("time_budget_min") \
-        if isinstance(saved.get("trainer"), dict) else None
+    before["time_budget_min"] = (
+        (saved.get("trainer") or {}).get("time_budget_min") if isinstance(saved.get("trainer"), dict) else None
+    )
     now = {k: getattr(new, k) for k in keys}
     now["time_budget_min"] = cfg.trainer.time_budget_min
     return before, now
@@ -88,10 +91,15 @@ def refuse_finished(out: Path, info: dict, saved: dict, cfg, kind: str) -> None:
     if before.get("max_steps"):
         done, more = f"{before['max_steps']} steps", f"--resume --max-steps {int(before['max_steps']) * 2}"
     else:
-        done, more = f"{before.get('max_epochs')} epochs", f"--resume --max-epochs {int(before.get('max_epochs') or 1) * 2}"
+        done, more = (
+            f"{before.get('max_epochs')} epochs",
+            f"--resume --max-epochs {int(before.get('max_epochs') or 1) * 2}",
+        )
     trained = f" ({steps} steps trained)" if isinstance(steps, int) else ""
-    raise RunFinished(f"{out} holds a finished {kind} run: it trained its budget of {done}{trained}; nothing to "
-                      f"do, nothing changed. To train longer, raise the budget: {more}")
+    raise RunFinished(
+        f"{out} holds a finished {kind} run: it trained its budget of {done}{trained}; nothing to "
+        f"do, nothing changed. To train longer, raise the budget: {more}"
+    )
 
 
 def attempt_record(info: dict, resume_step: int | None, resume_wall: float | None) -> dict:
@@ -109,5 +117,4 @@ def attempt_record(info: dict, resume_step: int | None, resume_wall: float | Non
     return earlier
 
 
-__all__ = ["BUDGET_KEYS", "RunFinished", "attempt_record", "budget_raised", "checkpoint_position",
-           "refuse_finished"]
+__all__ = ["BUDGET_KEYS", "RunFinished", "attempt_record", "budget_raised", "checkpoint_position", "refuse_finished"]

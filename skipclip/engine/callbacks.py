@@ -35,14 +35,21 @@ class KeepBest(L.Callback):
         self.history: list[tuple[int, int, float]] = []  # (epoch, step, value)
 
     def state_dict(self) -> dict:
-        return {"best": self.best, "best_epoch": self.best_epoch, "best_step": self.best_step,
-                "best_state": self.best_state, "history": [list(h) for h in self.history]}
+        return {
+            "best": self.best,
+            "best_epoch": self.best_epoch,
+            "best_step": self.best_step,
+            "best_state": self.best_state,
+            "history": [list(h) for h in self.history],
+        }
 
     def load_state_dict(self, state: dict) -> None:
         self.best, self.best_epoch, self.best_state = state["best"], state["best_epoch"], state["best_state"]
         self.best_step = state.get("best_step")
-        self.history = [(int(h[0]), int(h[1]), float(h[-1])) if len(h) == 3 else (int(h[0]), -1, float(h[-1]))
-                        for h in state["history"]]
+        self.history = [
+            (int(h[0]), int(h[1]), float(h[-1])) if len(h) == 3 else (int(h[0]), -1, float(h[-1]))
+            for h in state["history"]
+        ]
 
     def on_validation_end(self, trainer, pl_module):
         # not on_validation_epoch_end: Lightning calls callbacks' before the module's, which logs the metric
@@ -54,8 +61,14 @@ class KeepBest(L.Callback):
             self.best, self.best_epoch, self.best_step = value, trainer.current_epoch, trainer.global_step
             self.best_state = {k: v.detach().clone().cpu() for k, v in pl_module.state_dict().items()}
             if self.save_to is not None and trainer.is_global_zero:
-                atomic_torch_save({"state_dict": self.best_state, "hyper_parameters": dict(pl_module.hparams),
-                                   "selection": {"best_epoch": self.best_epoch, "val_top1": self.best}}, self.save_to)
+                atomic_torch_save(
+                    {
+                        "state_dict": self.best_state,
+                        "hyper_parameters": dict(pl_module.hparams),
+                        "selection": {"best_epoch": self.best_epoch, "val_top1": self.best},
+                    },
+                    self.save_to,
+                )
 
     def restore(self, module: nn.Module) -> None:
         if self.best_state is not None:

@@ -86,8 +86,9 @@ class AtomicCheckpointIO(TorchCheckpointIO):
         if Path(path).name == LAST:  # a --force run's first resumable checkpoint swaps it in for the old run
             after_checkpoint(path)
 
-    def load_checkpoint(self, path, map_location: Any = lambda storage, loc: storage,
-                        weights_only: bool | None = None) -> dict[str, Any]:
+    def load_checkpoint(
+        self, path, map_location: Any = lambda storage, loc: storage, weights_only: bool | None = None
+    ) -> dict[str, Any]:
         """Lightning's load, always with ``weights_only=True``: a checkpoint is data, never code."""
         if weights_only is False:
             raise UnsafeCheckpointError(f"refusing to load {path} with weights_only=False")
@@ -119,25 +120,38 @@ class RunCheckpoint(ModelCheckpoint):
     def _safe_path(self, value, field_name: str) -> str:
         if value in ("", None):
             return ""
-        if isinstance(value, str) and value.endswith(".ckpt") and inside(value, self.dirpath) \
-                and Path(value).resolve().parent == Path(self.dirpath).resolve():
+        if (
+            isinstance(value, str)
+            and value.endswith(".ckpt")
+            and inside(value, self.dirpath)
+            and Path(value).resolve().parent == Path(self.dirpath).resolve()
+        ):
             return str(Path(self.dirpath) / Path(value).name)
-        log.warning("checkpoint state field %s=%r is not a checkpoint file in %s; ignored",
-                    field_name, value if isinstance(value, str) else type(value).__name__, self.dirpath)
+        log.warning(
+            "checkpoint state field %s=%r is not a checkpoint file in %s; ignored",
+            field_name,
+            value if isinstance(value, str) else type(value).__name__,
+            self.dirpath,
+        )
         return ""
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         if not isinstance(state_dict, dict):
             log.warning("checkpoint callback state is a %s, not a dict; ignored", type(state_dict).__name__)
             return
-        same_folder = isinstance(state_dict.get("dirpath"), str) and self.dirpath is not None and \
-            inside(state_dict["dirpath"], self.dirpath) and inside(self.dirpath, state_dict["dirpath"])
+        same_folder = (
+            isinstance(state_dict.get("dirpath"), str)
+            and self.dirpath is not None
+            and inside(state_dict["dirpath"], self.dirpath)
+            and inside(self.dirpath, state_dict["dirpath"])
+        )
         self.best_model_path = self._safe_path(state_dict.get("best_model_path"), "best_model_path")
         if not same_folder:
             return  # a run folder moved or a foreign state: start the bookkeeping afresh
         self.best_model_score = _score(state_dict.get("best_model_score"))
-        self.kth_value = _score(state_dict.get("kth_value")) if state_dict.get("kth_value") is not None \
-            else self.kth_value
+        self.kth_value = (
+            _score(state_dict.get("kth_value")) if state_dict.get("kth_value") is not None else self.kth_value
+        )
         self.kth_best_model_path = self._safe_path(state_dict.get("kth_best_model_path"), "kth_best_model_path")
         self.last_model_path = self._safe_path(state_dict.get("last_model_path"), "last_model_path")
         best = state_dict.get("best_k_models")
@@ -204,8 +218,10 @@ def resume_path(out: str | Path, resume: bool) -> str | None:
     obj = read_checkpoint(last)
     missing = [k for k in RESUME_KEYS if k not in obj]
     if missing:
-        raise InvalidInputError(f"{last} is not a training checkpoint written by `skipclip pretrain` (no {', '.join(missing)}); "
-                         "--resume cannot continue from it. Move it away to start afresh, or use --force")
+        raise InvalidInputError(
+            f"{last} is not a training checkpoint written by `skipclip pretrain` (no {', '.join(missing)}); "
+            "--resume cannot continue from it. Move it away to start afresh, or use --force"
+        )
     return str(last)
 
 
@@ -223,8 +239,16 @@ class FitKit:
     position: Any = None  # the TrainingPosition callback (skipped-video counts for the summary)
 
 
-def fit_kit(out: str | Path, train_loader, *, keep: int = 3, every_n_steps: int | None = 50,
-            seed: int = 0, resume: bool = False, save_on_train_epoch_end: bool | None = None) -> FitKit:
+def fit_kit(
+    out: str | Path,
+    train_loader,
+    *,
+    keep: int = 3,
+    every_n_steps: int | None = 50,
+    seed: int = 0,
+    resume: bool = False,
+    save_on_train_epoch_end: bool | None = None,
+) -> FitKit:
     """Checkpointing and exact-resume machinery for a run folder.
 
     Writes ``out/checkpoints/last.ckpt`` every ``every_n_steps`` optimiser steps (mid-epoch) and
@@ -252,16 +276,34 @@ def fit_kit(out: str | Path, train_loader, *, keep: int = 3, every_n_steps: int 
     if every_n_steps is not None and every_n_steps < 0:
         raise InvalidInputError(f"every_n_steps must be >= 0, got {every_n_steps}")
     folder = Path(out) / "checkpoints"
-    epochs = RunCheckpoint(dirpath=folder, filename="epoch{epoch:04d}", auto_insert_metric_name=False,
-                             save_last=True, save_top_k=keep, monitor="epoch", mode="max", every_n_epochs=1,
-                             enable_version_counter=False,  # both callbacks write the one last.ckpt
-                             save_on_train_epoch_end=save_on_train_epoch_end)
+    epochs = RunCheckpoint(
+        dirpath=folder,
+        filename="epoch{epoch:04d}",
+        auto_insert_metric_name=False,
+        save_last=True,
+        save_top_k=keep,
+        monitor="epoch",
+        mode="max",
+        every_n_epochs=1,
+        enable_version_counter=False,  # both callbacks write the one last.ckpt
+        save_on_train_epoch_end=save_on_train_epoch_end,
+    )
     callbacks = [epochs]
     if every_n_steps:
-        callbacks.append(StepCheckpoint(dirpath=folder, filename="step", save_last=True, save_top_k=0,
-                                        every_n_train_steps=every_n_steps, enable_version_counter=False))
+        callbacks.append(
+            StepCheckpoint(
+                dirpath=folder,
+                filename="step",
+                save_last=True,
+                save_top_k=0,
+                every_n_train_steps=every_n_steps,
+                enable_version_counter=False,
+            )
+        )
     position = TrainingPosition(train_loader, seed=seed)
-    return FitKit(callbacks=[position, *callbacks], plugins=[AtomicCheckpointIO(root=folder)],
-                  ckpt_path=resume_path(out, resume), position=position)
-
-
+    return FitKit(
+        callbacks=[position, *callbacks],
+        plugins=[AtomicCheckpointIO(root=folder)],
+        ckpt_path=resume_path(out, resume),
+        position=position,
+    )

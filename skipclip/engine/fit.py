@@ -31,10 +31,23 @@ class FitOutcome:
     wall_s: float
 
 
-def fit(cfg: Config, module: L.LightningModule, train_loader, val_loader=None, *, plan: RunPlan, what: str,
-        out: str | Path | None = None, callbacks: list | None = None, plugins: list | None = None,
-        ckpt_path: str | None = None, progress: bool = False, loggers: Sequence[str] = ("csv",),
-        enable_checkpointing: bool = True, precision: str | None = None) -> FitOutcome:
+def fit(
+    cfg: Config,
+    module: L.LightningModule,
+    train_loader,
+    val_loader=None,
+    *,
+    plan: RunPlan,
+    what: str,
+    out: str | Path | None = None,
+    callbacks: list | None = None,
+    plugins: list | None = None,
+    ckpt_path: str | None = None,
+    progress: bool = False,
+    loggers: Sequence[str] = ("csv",),
+    enable_checkpointing: bool = True,
+    precision: str | None = None,
+) -> FitOutcome:
     """Train ``module`` on ``train_loader`` (validating on ``val_loader``) as ``plan`` says.
 
     Args:
@@ -56,16 +69,29 @@ def fit(cfg: Config, module: L.LightningModule, train_loader, val_loader=None, *
         precision: default ``cfg.trainer.precision`` (``auto`` resolved by the caller).
     """
     budget = plan.budget
-    trainer = make_trainer(cfg, out=out, callbacks=callbacks, plugins=plugins, progress=progress,
-                           devices=plan.devices, num_nodes=plan.num_nodes, processes=plan.processes,
-                           enable_checkpointing=enable_checkpointing, resumable_sampler=True, loggers=loggers,
-                           precision=precision, **budget.trainer_kwargs(),
-                           resume_step=checkpoint_position(ckpt_path)[0] if ckpt_path else None)
+    trainer = make_trainer(
+        cfg,
+        out=out,
+        callbacks=callbacks,
+        plugins=plugins,
+        progress=progress,
+        devices=plan.devices,
+        num_nodes=plan.num_nodes,
+        processes=plan.processes,
+        enable_checkpointing=enable_checkpointing,
+        resumable_sampler=True,
+        loggers=loggers,
+        precision=precision,
+        **budget.trainer_kwargs(),
+        resume_step=checkpoint_position(ckpt_path)[0] if ckpt_path else None,
+    )
     if progress and trainer.is_global_zero:
         steps = len(train_loader)
-        print(f"{what} {len(train_loader.dataset)} videos, {steps} step{'' if steps == 1 else 's'} an epoch: "
-              f"{budget.describe()}",
-              flush=True)
+        print(
+            f"{what} {len(train_loader.dataset)} videos, {steps} step{'' if steps == 1 else 's'} an epoch: "
+            f"{budget.describe()}",
+            flush=True,
+        )
     start = time.time()
     module.train()
     with warnings.catch_warnings():  # the sampler is resumable, though not a stateful loader

@@ -45,12 +45,15 @@ def parse_loggers(values: str | Iterable[str] | None) -> tuple[str, ...]:
             if not name:
                 continue
             if name not in LOGGERS:
-                raise InvalidInputError(f"unknown logger {name!r}; choose from {', '.join(LOGGERS)} "
-                                 "(several: --logger csv,tensorboard)")
+                raise InvalidInputError(
+                    f"unknown logger {name!r}; choose from {', '.join(LOGGERS)} (several: --logger csv,tensorboard)"
+                )
             if name in _EXTRAS and find_spec(_EXTRAS[name][0]) is None:
-                raise InvalidInputError(f"--logger {name} needs the {_EXTRAS[name][0]} package: "
-                                 f"pip install -e \".[{_EXTRAS[name][1]}]\" in the skipclip checkout (as the README installs it), or "
-                                 f"pip install \"skipclip[{_EXTRAS[name][1]}]\"")
+                raise InvalidInputError(
+                    f"--logger {name} needs the {_EXTRAS[name][0]} package: "
+                    f'pip install -e ".[{_EXTRAS[name][1]}]" in the skipclip checkout (as the README installs it), or '
+                    f'pip install "skipclip[{_EXTRAS[name][1]}]"'
+                )
             if name not in names:
                 names.append(name)
     return tuple(names) or ("csv",)
@@ -76,8 +79,14 @@ def make_loggers(names: Sequence[str], out: str | Path, resume_step: int | None 
         else:
             offline = not os.environ.get("WANDB_API_KEY")
             (out / "logs").mkdir(parents=True, exist_ok=True)
-            loggers.append(WandbLogger(save_dir=str(out / "logs"), project=os.environ.get("WANDB_PROJECT", "skipclip"),
-                                       name=out.resolve().name, offline=offline))
+            loggers.append(
+                WandbLogger(
+                    save_dir=str(out / "logs"),
+                    project=os.environ.get("WANDB_PROJECT", "skipclip"),
+                    name=out.resolve().name,
+                    offline=offline,
+                )
+            )
     return loggers
 
 

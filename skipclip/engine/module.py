@@ -38,8 +38,16 @@ class TrainModule(L.LightningModule):
         on_nonfinite: ``"stop"`` raises on a non-finite loss, ``"skip"`` skips the batch.
     """
 
-    def __init__(self, *, lr: float, weight_decay: float, lr_step_epochs: int, lr_gamma: float,
-                 lr_last_step_epoch: int | None = None, on_nonfinite: str = "stop"):
+    def __init__(
+        self,
+        *,
+        lr: float,
+        weight_decay: float,
+        lr_step_epochs: int,
+        lr_gamma: float,
+        lr_last_step_epoch: int | None = None,
+        on_nonfinite: str = "stop",
+    ):
         super().__init__()
         if on_nonfinite not in ("stop", "skip"):
             raise InvalidInputError(f"on_nonfinite must be 'stop' or 'skip', got {on_nonfinite!r}")
@@ -73,12 +81,15 @@ class TrainModule(L.LightningModule):
         if not any_rank(bool(bad), loss_device):
             return False
         bad = bad or ["another process's"]
-        message = (f"non-finite {', '.join(bad)} loss at step {self.global_step} "
-                   f"(epoch {self.current_epoch}, batch {batch_idx}): "
-                   + ", ".join(f"{k}={v.item():.4g}" for k, v in terms.items()))
+        message = (
+            f"non-finite {', '.join(bad)} loss at step {self.global_step} "
+            f"(epoch {self.current_epoch}, batch {batch_idx}): "
+            + ", ".join(f"{k}={v.item():.4g}" for k, v in terms.items())
+        )
         if self.on_nonfinite == "stop":
-            raise FloatingPointError(message + "; lower the learning rate, or pass "
-                                     "--on-nonfinite skip to skip such batches")
+            raise FloatingPointError(
+                message + "; lower the learning rate, or pass --on-nonfinite skip to skip such batches"
+            )
         self.skipped_nonfinite += 1
         self.print(f"skipping batch: {message}")
         return True

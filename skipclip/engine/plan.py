@@ -40,8 +40,15 @@ class RunPlan:
         return self.batch_per_process * self.world_size
 
 
-def plan_run(cfg: Config, budget: Budget, batch_size: int, *, batch_key: str = "data.batch_size",
-             devices: int | str | list[int] | None = None, num_nodes: int | None = None) -> RunPlan:
+def plan_run(
+    cfg: Config,
+    budget: Budget,
+    batch_size: int,
+    *,
+    batch_key: str = "data.batch_size",
+    devices: int | str | list[int] | None = None,
+    num_nodes: int | None = None,
+) -> RunPlan:
     """The plan of a run under ``cfg`` (``devices`` / ``num_nodes`` default to ``cfg.trainer``'s):
     devices this machine cannot give are refused first, then the processes are counted once and
     ``batch_size`` (``data.batch_per``: per device, or the global batch) shared among them.

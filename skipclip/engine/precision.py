@@ -67,8 +67,14 @@ def cache_path() -> Path:
 
 def machine_key(device: torch.device, shapes: dict) -> str:
     """The cache key: this machine (host, processor), torch, threads, device and the step's shapes."""
-    what = {"host": platform.node(), "cpu": platform.processor() or platform.machine(), "torch": torch.__version__,
-            "threads": torch.get_num_threads(), "device": str(device), **shapes}
+    what = {
+        "host": platform.node(),
+        "cpu": platform.processor() or platform.machine(),
+        "torch": torch.__version__,
+        "threads": torch.get_num_threads(),
+        "device": str(device),
+        **shapes,
+    }
     if device.type == "cuda":
         what["gpu"] = torch.cuda.get_device_name(device)
     return json.dumps(what, sort_keys=True)
@@ -94,8 +100,9 @@ def _write_cache(path: Path, key: str, choice: PrecisionChoice) -> None:
         log.warning("could not keep the precision choice in %s: %s", path, exc)
 
 
-def time_steps(probe: Probe, *, repeats: int = 3, warmup: int = 1,
-               timer: Callable[[], float] = time.perf_counter) -> tuple[float, float]:
+def time_steps(
+    probe: Probe, *, repeats: int = 3, warmup: int = 1, timer: Callable[[], float] = time.perf_counter
+) -> tuple[float, float]:
     """Median ms of one fp32 step and one bf16 step, ``repeats`` of each, interleaved (load from
     other processes hits both alike) after ``warmup`` untimed steps of each."""
     steps = {False: probe(False), True: probe(True)}
@@ -111,9 +118,16 @@ def time_steps(probe: Probe, *, repeats: int = 3, warmup: int = 1,
     return statistics.median(times[False]), statistics.median(times[True])
 
 
-def choose_precision(probe: Probe, shapes: dict, device, *, flags: set[str] | None = None,
-                     cache: Path | None = None, timer: Callable[[], float] = time.perf_counter,
-                     repeats: int = 3) -> PrecisionChoice:
+def choose_precision(
+    probe: Probe,
+    shapes: dict,
+    device,
+    *,
+    flags: set[str] | None = None,
+    cache: Path | None = None,
+    timer: Callable[[], float] = time.perf_counter,
+    repeats: int = 3,
+) -> PrecisionChoice:
     """What ``auto`` means for a step at ``shapes`` on ``device`` (see the module's docstring)."""
     device = torch.device(device)
     if device.type == "cpu":
@@ -128,13 +142,15 @@ def choose_precision(probe: Probe, shapes: dict, device, *, flags: set[str] | No
     key = machine_key(device, shapes)
     kept = _read_cache(cache).get(key)
     if isinstance(kept, dict) and kept.get("precision") in (BF16, FP32):
-        return PrecisionChoice(kept["precision"], kept.get("fp32_ms"), kept.get("bf16_ms"),
-                               str(kept.get("reason", "")), cached=True)
+        return PrecisionChoice(
+            kept["precision"], kept.get("fp32_ms"), kept.get("bf16_ms"), str(kept.get("reason", "")), cached=True
+        )
     with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):  # the run's streams untouched
         fp32_ms, bf16_ms = time_steps(probe, repeats=repeats, timer=timer)
     faster = bf16_ms < (1 - MARGIN) * fp32_ms
-    reason = (f"bf16 step {bf16_ms:.0f} ms against fp32 {fp32_ms:.0f} ms at these shapes"
-              + ("" if faster else f" (bf16 is taken only when at least {MARGIN:.0%} faster)"))
+    reason = f"bf16 step {bf16_ms:.0f} ms against fp32 {fp32_ms:.0f} ms at these shapes" + (
+        "" if faster else f" (bf16 is taken only when at least {MARGIN:.0%} faster)"
+    )
     choice = PrecisionChoice(BF16 if faster else FP32, round(fp32_ms, 2), round(bf16_ms, 2), reason)
     _write_cache(cache, key, choice)
     return choice
@@ -148,8 +164,17 @@ def skipclip_probe(cfg, device) -> tuple[Probe, dict]:
     """A Skip-Clip optimiser step at ``cfg``'s shapes on random clips, and those shapes."""
     device = torch.device(device)
     b, s, p = cfg.data.batch_size, cfg.data.crop_size, cfg.pretext
-    shapes = {"step": "skipclip", "arch": cfg.model.context_arch, "width": cfg.model.width, "batch": b, "crop": s,
-              "K": p.context_frames, "M": p.num_targets, "d": p.target_length, "rotation": p.rotation}
+    shapes = {
+        "step": "skipclip",
+        "arch": cfg.model.context_arch,
+        "width": cfg.model.width,
+        "batch": b,
+        "crop": s,
+        "K": p.context_frames,
+        "M": p.num_targets,
+        "d": p.target_length,
+        "rotation": p.rotation,
+    }
 
     def probe(bf16: bool):
         model = build_skipclip(cfg).to(device).train()
@@ -165,6 +190,7 @@ def skipclip_probe(cfg, device) -> tuple[Probe, dict]:
                 terms, _ = model(batch)
             sum(terms.values()).backward()
             opt.step()
+
         return step
 
     return probe, shapes
@@ -175,8 +201,15 @@ def encoder_probe(cfg, clip_frames: int, crop: int, batch: int, device, frozen: 
     ``crop`` px (what fine-tuning spends its time on; ``frozen``: g's forward only, as a linear
     probe trains), and those shapes."""
     device = torch.device(device)
-    shapes = {"step": "encoder", "arch": cfg.model.context_arch, "width": cfg.model.width, "batch": batch,
-              "crop": crop, "T": clip_frames, "frozen": frozen}
+    shapes = {
+        "step": "encoder",
+        "arch": cfg.model.context_arch,
+        "width": cfg.model.width,
+        "batch": batch,
+        "crop": crop,
+        "T": clip_frames,
+        "frozen": frozen,
+    }
 
     def probe(bf16: bool):
         g = build_skipclip(cfg).context_encoder.to(device).train()
@@ -190,6 +223,7 @@ def encoder_probe(cfg, clip_frames: int, crop: int, batch: int, device, frozen: 
             if not frozen:
                 y.float().mean().backward()
                 opt.step()
+
         return step
 
     return probe, shapes
@@ -205,5 +239,13 @@ def resolved(cfg, probe_and_shapes: Callable[[], tuple[Probe, dict]], device) ->
     return choice
 
 
-__all__ = ["AUTO", "PrecisionChoice", "choose_precision", "cpu_flags", "encoder_probe", "resolved",
-           "skipclip_probe", "time_steps"]
+__all__ = [
+    "AUTO",
+    "PrecisionChoice",
+    "choose_precision",
+    "cpu_flags",
+    "encoder_probe",
+    "resolved",
+    "skipclip_probe",
+    "time_steps",
+]

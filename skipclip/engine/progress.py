@@ -113,8 +113,11 @@ class PlainProgress(ProgressBar):
             return
         metrics = _metrics_text(trainer.callback_metrics, "val")
         if metrics:
-            print(f"validation at step {trainer.global_step}, epoch {trainer.current_epoch}: {metrics}",
-                  file=sys.stderr, flush=True)
+            print(
+                f"validation at step {trainer.global_step}, epoch {trainer.current_epoch}: {metrics}",
+                file=sys.stderr,
+                flush=True,
+            )
             self._last = time.monotonic()
 
 

@@ -38,8 +38,13 @@ def seed_all(seed: int) -> None:
 def rng_states() -> dict:
     """The global random streams, as types ``torch.load(weights_only=True)`` accepts."""
     name, keys, pos, has_gauss, gauss = np.random.get_state()
-    numpy_state = {"name": name, "keys": torch.from_numpy(keys.astype(np.int64)), "pos": int(pos),
-                   "has_gauss": int(has_gauss), "gauss": float(gauss)}
+    numpy_state = {
+        "name": name,
+        "keys": torch.from_numpy(keys.astype(np.int64)),
+        "pos": int(pos),
+        "has_gauss": int(has_gauss),
+        "gauss": float(gauss),
+    }
     states = {"python": random.getstate(), "numpy": numpy_state, "torch": torch.get_rng_state()}
     if torch.cuda.is_available() and torch.cuda.is_initialized():
         states["cuda"] = torch.cuda.get_rng_state_all()
@@ -107,8 +112,12 @@ class TrainingPosition(L.Callback):
             if len(self._restored_rng) == w:
                 set_rng_states(self._restored_rng[r])
             else:
-                log.warning("resumed on %d processes from a run on %d: random streams are re-seeded, "
-                            "so the continuation is not bit-exact", w, len(self._restored_rng))
+                log.warning(
+                    "resumed on %d processes from a run on %d: random streams are re-seeded, "
+                    "so the continuation is not bit-exact",
+                    w,
+                    len(self._restored_rng),
+                )
                 seed_all(seed_for_rank(self.seed + trainer.current_epoch, r))
             self._restored_rng = None
         else:
@@ -140,8 +149,9 @@ class TrainingPosition(L.Callback):
     # ------------------------------------------------------------------ checkpoint state
     def state_dict(self) -> dict:
         # called on every rank when a checkpoint is written (rank 0 writes the file)
-        per_rank = _gather_objects({"rng": rng_states(), "skipped_videos": self.skipped_videos,
-                                    "failed_videos": dict(self.failed_videos)})
+        per_rank = _gather_objects(
+            {"rng": rng_states(), "skipped_videos": self.skipped_videos, "failed_videos": dict(self.failed_videos)}
+        )
         return {
             "epoch": self.epoch,
             "batches_done": self.batches_done,
@@ -167,11 +177,18 @@ class TrainingPosition(L.Callback):
             epoch, start = state["epoch"], state["batches_done"] * state["batch_size"]
         same_world = state["world_size"] == dist.world_size()
         if start and not same_world:
-            log.warning("mid-epoch checkpoint of a %d-process run resumed on %d: the rest of epoch %d "
-                        "starts over on a new split of the videos", state["world_size"], dist.world_size(), epoch)
+            log.warning(
+                "mid-epoch checkpoint of a %d-process run resumed on %d: the rest of epoch %d "
+                "starts over on a new split of the videos",
+                state["world_size"],
+                dist.world_size(),
+                epoch,
+            )
         if state["batch_size"] != self.batch_size:
-            raise InvalidInputError(f"the checkpoint was trained with batch size {state['batch_size']}, "
-                             f"this run has {self.batch_size}; resume with the same batch size")
+            raise InvalidInputError(
+                f"the checkpoint was trained with batch size {state['batch_size']}, "
+                f"this run has {self.batch_size}; resume with the same batch size"
+            )
         self.epoch, self.batches_done, self.epoch_done = epoch, (start // self.batch_size) if same_world else 0, False
         self._position(epoch, start if same_world else 0)
         self._restored_rng = state["rng"]

@@ -29,8 +29,10 @@ class _Checker:
         self.path = Path(path)
 
     def fail(self, field: str, why: str):
-        raise InvalidInputError(f"{self.path}: resume state field {field} {why}; the file was not written by this "
-                                "run as it is: restore it, or start afresh (--force, or another --out)")
+        raise InvalidInputError(
+            f"{self.path}: resume state field {field} {why}; the file was not written by this "
+            "run as it is: restore it, or start afresh (--force, or another --out)"
+        )
 
     def int(self, value, field: str, lo: int = 0, hi: int = BIG) -> int:
         if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
@@ -38,8 +40,12 @@ class _Checker:
         return value
 
     def number(self, value, field: str, lo: float = -math.inf, hi: float = math.inf) -> float:
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) \
-                or not lo <= value <= hi:
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, (int, float))
+            or not math.isfinite(value)
+            or not lo <= value <= hi
+        ):
             self.fail(field, f"is {_show(value)}, not a finite number in [{lo}, {hi}]")
         return value
 
@@ -53,8 +59,9 @@ class _Checker:
         if not isinstance(value, torch.Tensor):
             self.fail(field, f"is {_show(value)}, not a tensor")
         if value.shape != ref.shape or value.dtype != ref.dtype:
-            self.fail(field, f"has shape {tuple(value.shape)} {value.dtype}, its parameter "
-                             f"{tuple(ref.shape)} {ref.dtype}")
+            self.fail(
+                field, f"has shape {tuple(value.shape)} {value.dtype}, its parameter {tuple(ref.shape)} {ref.dtype}"
+            )
 
     def weights(self, state, ref: dict, field: str) -> None:
         self.kind(state, dict, field)
@@ -153,8 +160,11 @@ def _check_optimizer(c: _Checker, saved, fresh: torch.optim.Optimizer, field: st
             c.fail(f"{where}.{missing[0]}", "is missing")
         for key, value in entry.items():
             if key == "step":
-                step = value.item() if isinstance(value, torch.Tensor) and value.numel() == 1 \
-                    and value.dtype.is_floating_point else value
+                step = (
+                    value.item()
+                    if isinstance(value, torch.Tensor) and value.numel() == 1 and value.dtype.is_floating_point
+                    else value
+                )
                 if isinstance(value, torch.Tensor) and (value.numel() != 1 or not value.dtype.is_floating_point):
                     c.fail(f"{where}.step", f"is {_show(value)}, not a one-value float tensor")
                 c.number(step, f"{where}.step", 0.0, float(BIG))
@@ -198,16 +208,28 @@ def _check_position(c: _Checker, s, field: str) -> None:
 def _check_rng(c: _Checker, r, field: str) -> None:
     c.kind(r, dict, field)
     py = r.get("python")
-    if not (isinstance(py, tuple) and len(py) == 3 and py[0] == 3 and isinstance(py[1], tuple) and len(py[1]) == 625
-            and all(isinstance(x, int) and not isinstance(x, bool) and 0 <= x < 2**32 for x in py[1][:624])
-            and isinstance(py[1][624], int) and 0 <= py[1][624] <= 624 and (py[2] is None or isinstance(py[2], float))):
+    if not (
+        isinstance(py, tuple)
+        and len(py) == 3
+        and py[0] == 3
+        and isinstance(py[1], tuple)
+        and len(py[1]) == 625
+        and all(isinstance(x, int) and not isinstance(x, bool) and 0 <= x < 2**32 for x in py[1][:624])
+        and isinstance(py[1][624], int)
+        and 0 <= py[1][624] <= 624
+        and (py[2] is None or isinstance(py[2], float))
+    ):
         c.fail(f"{field}.python", "is not a Python random state")
     n = c.kind(r.get("numpy"), dict, f"{field}.numpy")
     if n.get("name") != "MT19937":
         c.fail(f"{field}.numpy.name", f"is {_show(n.get('name'))}, not 'MT19937'")
     keys = n.get("keys")
-    if not isinstance(keys, torch.Tensor) or keys.shape != (624,) or keys.dtype != torch.int64 \
-            or bool(((keys < 0) | (keys >= 2**32)).any()):
+    if (
+        not isinstance(keys, torch.Tensor)
+        or keys.shape != (624,)
+        or keys.dtype != torch.int64
+        or bool(((keys < 0) | (keys >= 2**32)).any())
+    ):
         c.fail(f"{field}.numpy.keys", f"is {_show(keys)}, not 624 32-bit words")
     c.int(n.get("pos"), f"{field}.numpy.pos", 0, 624)
     c.int(n.get("has_gauss"), f"{field}.numpy.has_gauss", 0, 1)
@@ -243,8 +265,14 @@ def _check_keep_best(c: _Checker, s, model_state: dict, field: str) -> None:
 
 def _fresh_loops() -> dict:
     quiet_lightning()  # no "GPU available" banners
-    trainer = L.Trainer(logger=False, enable_checkpointing=False, enable_progress_bar=False,
-                        enable_model_summary=False, accelerator="cpu", devices=1)
+    trainer = L.Trainer(
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        accelerator="cpu",
+        devices=1,
+    )
     return trainer._checkpoint_connector._get_loops_state_dict()
 
 
@@ -280,8 +308,11 @@ def check_resume_state(obj: dict, module: L.LightningModule, path: str | Path) -
         elif name == "KeepBest":
             _check_keep_best(c, state, model_state, f"callbacks[{key!r}]")
         elif name == "Timer":
-            elapsed = c.kind(c.kind(state, dict, f"callbacks[{key!r}]").get("time_elapsed", {}), dict,
-                             f"callbacks[{key!r}].time_elapsed")
+            elapsed = c.kind(
+                c.kind(state, dict, f"callbacks[{key!r}]").get("time_elapsed", {}),
+                dict,
+                f"callbacks[{key!r}].time_elapsed",
+            )
             for k, v in elapsed.items():
                 c.number(v, f"callbacks[{key!r}].time_elapsed[{k!r}]", 0.0)
         elif name not in ("RunCheckpoint", "ModelCheckpoint"):  # RunCheckpoint restores only what it checks

@@ -39,8 +39,15 @@ def read_regular(path: str | Path, max_bytes: int, what: str) -> bytes | None:
     try:
         st = os.fstat(fd)
         if not stat.S_ISREG(st.st_mode):
-            kind = ("a FIFO" if stat.S_ISFIFO(st.st_mode) else "a device" if stat.S_ISCHR(st.st_mode)
-                    or stat.S_ISBLK(st.st_mode) else "a folder" if stat.S_ISDIR(st.st_mode) else "not a file")
+            kind = (
+                "a FIFO"
+                if stat.S_ISFIFO(st.st_mode)
+                else "a device"
+                if stat.S_ISCHR(st.st_mode) or stat.S_ISBLK(st.st_mode)
+                else "a folder"
+                if stat.S_ISDIR(st.st_mode)
+                else "not a file"
+            )
             raise InvalidInputError(f"{path} is {kind}, not {what} (a regular file); {fix}")
         if st.st_size > max_bytes:
             raise InvalidInputError(f"{path} is {st.st_size} bytes, more than {what}'s {max_bytes}; {fix}")
@@ -96,10 +103,15 @@ def check_run_fields(info: dict, path: Path) -> dict:
         if not bad and ok is not None and not isinstance(value, (type(None), bool)):
             bad = not ok(value)
         if bad:
-            shown = repr(value)[:60] if isinstance(value, (str, float)) or (isinstance(value, int) and
-                                                                        value.bit_length() <= 64) else type(value).__name__
-            raise InvalidInputError(f"{path}: field {name!r} is {shown}, not {should}; the run record was altered: "
-                                    "restore it, move it away to start over, or pass --out to use another folder")
+            shown = (
+                repr(value)[:60]
+                if isinstance(value, (str, float)) or (isinstance(value, int) and value.bit_length() <= 64)
+                else type(value).__name__
+            )
+            raise InvalidInputError(
+                f"{path}: field {name!r} is {shown}, not {should}; the run record was altered: "
+                "restore it, move it away to start over, or pass --out to use another folder"
+            )
     return info
 
 
@@ -114,8 +126,10 @@ def load_run_record(out: str | Path) -> dict | None:
     data = read_regular(path, RUN_RECORD_MAX_BYTES, "a run record")
     if data is None:
         return None
-    what = (f"{path} is not a readable run record ({{}}); move it away to start over in {out}, "
-            "or pass --out to use another folder")
+    what = (
+        f"{path} is not a readable run record ({{}}); move it away to start over in {out}, "
+        "or pass --out to use another folder"
+    )
     try:
         info = json.loads(data)
     except (ValueError, RecursionError) as exc:  # not UTF-8, not JSON, an integer of over 4300 digits
@@ -134,5 +148,11 @@ def read_run_config(out: str | Path) -> bytes | None:
     return read_regular(Path(out) / "config.yaml", RUN_CONFIG_MAX_BYTES, "a run's configuration")
 
 
-__all__ = ["RUN_CONFIG_MAX_BYTES", "RUN_RECORD_MAX_BYTES", "check_run_fields", "load_run_record",
-           "read_regular", "read_run_config"]
+__all__ = [
+    "RUN_CONFIG_MAX_BYTES",
+    "RUN_RECORD_MAX_BYTES",
+    "check_run_fields",
+    "load_run_record",
+    "read_regular",
+    "read_run_config",
+]

@@ -45,8 +45,10 @@ def _holder(fd: int) -> str:
         info = {}
     if not isinstance(info, dict) or "pid" not in info:
         return "a process that has not yet written its pid"
-    return (f"pid {info.get('pid')} on {info.get('host')}, started {info.get('started')}: "
-            f"{str(info.get('command', ''))[:200]}")
+    return (
+        f"pid {info.get('pid')} on {info.get('host')}, started {info.get('started')}: "
+        f"{str(info.get('command', ''))[:200]}"
+    )
 
 
 def lock_run_dir(out: str | Path) -> None:
@@ -66,13 +68,19 @@ def lock_run_dir(out: str | Path) -> None:
     except BlockingIOError:
         holder = _holder(fd)
         os.close(fd)
-        raise RunInUseError(f"{out} is in use by another skipclip run ({holder}); a run folder has one writer at a "
-                            "time: wait for that run to end (or stop it, then pass --resume), or choose another "
-                            "--out") from None
+        raise RunInUseError(
+            f"{out} is in use by another skipclip run ({holder}); a run folder has one writer at a "
+            "time: wait for that run to end (or stop it, then pass --resume), or choose another "
+            "--out"
+        ) from None
     except OSError as exc:  # a file system without locks: carry on, unprotected
         log.warning("cannot lock %s (%s); nothing stops a second run from writing into it", out / LOCK_FILE, exc)
-    record = {"pid": os.getpid(), "host": socket.gethostname(), "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-              "command": " ".join(sys.argv)}
+    record = {
+        "pid": os.getpid(),
+        "host": socket.gethostname(),
+        "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "command": " ".join(sys.argv),
+    }
     os.ftruncate(fd, 0)
     os.pwrite(fd, json.dumps(record).encode(), 0)
     _held[key] = fd
@@ -90,10 +98,13 @@ def _open_lock(path: Path) -> int:
         fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0), 0o666)
     except OSError as exc:
         if exc.errno in (errno.ELOOP, errno.EMLINK) or path.is_symlink():
-            raise InvalidInputError(f"{path} is a symbolic link, not a run's lock file; skipclip never follows it. "
-                                    "Remove the link (rm), then run again") from None
-        raise InvalidInputError(f"{path} cannot be opened as a run's lock file ({exc.strerror}); remove it, "
-                                "then run again") from None
+            raise InvalidInputError(
+                f"{path} is a symbolic link, not a run's lock file; skipclip never follows it. "
+                "Remove the link (rm), then run again"
+            ) from None
+        raise InvalidInputError(
+            f"{path} cannot be opened as a run's lock file ({exc.strerror}); remove it, then run again"
+        ) from None
     if not stat.S_ISREG(os.fstat(fd).st_mode):
         os.close(fd)
         raise InvalidInputError(f"{path} is not a regular file, not a run's lock file; remove it, then run again")

@@ -144,8 +144,21 @@ def refuse_foreign_entries(out: Path) -> None:
         return
     others = sorted(p.name for p in out.iterdir() if p.name not in RUN_ENTRIES and not p.name.startswith("."))
     if others:
-        raise OutputExistsError(f"{out} holds a run and other files ({', '.join(others[:5])}); --force replaces a run "
-                                "folder as a whole and would delete them: move them out first, or choose another --out")
+        raise OutputExistsError(
+            f"{out} holds a run and other files ({', '.join(others[:5])}); --force replaces a run "
+            "folder as a whole and would delete them: move them out first, or choose another --out"
+        )
 
 
-__all__ = ["RUN_ENTRIES", "after_checkpoint", "begin_replacement", "end_replacement", "holds_run", "refuse_foreign_entries", "replacing", "run_folder", "settle", "swap"]
+__all__ = [
+    "RUN_ENTRIES",
+    "after_checkpoint",
+    "begin_replacement",
+    "end_replacement",
+    "holds_run",
+    "refuse_foreign_entries",
+    "replacing",
+    "run_folder",
+    "settle",
+    "swap",
+]

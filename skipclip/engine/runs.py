@@ -78,14 +78,29 @@ def _read_run_or_new(out: Path) -> dict:
 
 
 # keys a resumed run may change: they do not alter what the continuation computes
-RESUMABLE_CHANGES = {"optim.max_epochs", "finetune.max_epochs", "trainer.time_budget_min", "data.num_workers",
-                     "optim.max_steps", "finetune.max_steps",  # extend a run (LightningCLI allows it too)
-                     "optim.val_every_steps", "finetune.val_every_steps", "finetune.val_every",  # cadence
-                     "data.loader_timeout", "data.prefetch", "data.gpu_decode", "trainer.log_every_n_steps",
-                     "trainer.on_nonfinite", "trainer.accelerator", "trainer.limit_train_batches",
-                     "trainer.devices", "trainer.num_nodes",  # a new world size warns: not bit-exact
-                     "pretext.health_windows", "trainer.knn_every",
-                     "trainer.health_every"}  # measurements only
+RESUMABLE_CHANGES = {
+    "optim.max_epochs",
+    "finetune.max_epochs",
+    "trainer.time_budget_min",
+    "data.num_workers",
+    "optim.max_steps",
+    "finetune.max_steps",  # extend a run (LightningCLI allows it too)
+    "optim.val_every_steps",
+    "finetune.val_every_steps",
+    "finetune.val_every",  # cadence
+    "data.loader_timeout",
+    "data.prefetch",
+    "data.gpu_decode",
+    "trainer.log_every_n_steps",
+    "trainer.on_nonfinite",
+    "trainer.accelerator",
+    "trainer.limit_train_batches",
+    "trainer.devices",
+    "trainer.num_nodes",  # a new world size warns: not bit-exact
+    "pretext.health_windows",
+    "trainer.knn_every",
+    "trainer.health_every",
+}  # measurements only
 
 
 def _flat(d: dict, prefix: str = "") -> dict:
@@ -115,7 +130,11 @@ def _reusable(out: Path, info: dict) -> bool:
 
 
 CHECKPOINT_KINDS = {"skipclip": "pretrain", "classifier": "finetune"}
-WEIGHT_PATTERNS = ("*.ckpt", "*.pt", "*.pth")  # every weight file skipclip writes or reads as a run's  # weights -> the run that wrote them
+WEIGHT_PATTERNS = (
+    "*.ckpt",
+    "*.pt",
+    "*.pth",
+)  # every weight file skipclip writes or reads as a run's  # weights -> the run that wrote them
 
 
 def _weights_kind(path: Path) -> str | None:
@@ -153,11 +172,15 @@ def refuse_other_kind(out: Path, kind: str) -> None:
     """Raises OutputExistsError when ``out`` holds a store or a run of another kind (even with --force)."""
     found = folder_kind(out)
     if found == "store":
-        raise OutputExistsError(f"{out} holds a prepared store (manifest.json); a {kind} run would write its "
-                                "checkpoints and logs into it, even with --force: choose another --out")
+        raise OutputExistsError(
+            f"{out} holds a prepared store (manifest.json); a {kind} run would write its "
+            "checkpoints and logs into it, even with --force: choose another --out"
+        )
     if found is not None and found != kind:
-        raise OutputExistsError(f"{out} holds a {found} run (its checkpoints say so, run.json or not); a {kind} run "
-                                "would overwrite its logs and checkpoints, even with --force: choose another --out")
+        raise OutputExistsError(
+            f"{out} holds a {found} run (its checkpoints say so, run.json or not); a {kind} run "
+            "would overwrite its logs and checkpoints, even with --force: choose another --out"
+        )
 
 
 def check_run_dir(out: Path, cfg, *, resume: bool, force: bool, kind: str) -> dict | None:
@@ -173,12 +196,16 @@ def check_run_dir(out: Path, cfg, *, resume: bool, force: bool, kind: str) -> di
     """
     out = Path(out)
     if resume and force:
-        raise InvalidInputError("--resume and --force contradict each other: --resume continues the run in "
-                         f"{out}, --force deletes it; pass one of them")
+        raise InvalidInputError(
+            "--resume and --force contradict each other: --resume continues the run in "
+            f"{out}, --force deletes it; pass one of them"
+        )
     info = read_run(out)
     if info is not None and info.get("kind", kind) != kind:
-        raise OutputExistsError(f"{out} holds a {info.get('kind')} run; a {kind} run would overwrite its logs and "
-                              "checkpoints, even with --force: choose another --out")
+        raise OutputExistsError(
+            f"{out} holds a {info.get('kind')} run; a {kind} run would overwrite its logs and "
+            "checkpoints, even with --force: choose another --out"
+        )
     if info is None or force:
         refuse_other_kind(out, kind)
     if force:
@@ -186,8 +213,10 @@ def check_run_dir(out: Path, cfg, *, resume: bool, force: bool, kind: str) -> di
     if info is None and not (force or resume):
         present = [name for name in RUN_FILES if (out / name).exists()]
         if present:
-            raise OutputExistsError(f"{out} holds {', '.join(present)} but no run.json: files this run would "
-                                  "overwrite. Choose another --out, or pass --force to overwrite them")
+            raise OutputExistsError(
+                f"{out} holds {', '.join(present)} but no run.json: files this run would "
+                "overwrite. Choose another --out, or pass --force to overwrite them"
+            )
     if info is not None and not (resume or force or _reusable(out, info)):
         state = "finished" if info.get("status") == "finished" else "unfinished"
         raise OutputExistsError(
@@ -204,14 +233,17 @@ def check_run_dir(out: Path, cfg, *, resume: bool, force: bool, kind: str) -> di
         bad = {k: v for k, v in config_changes(saved, cfg).items() if k not in RESUMABLE_CHANGES}
         if bad:
             listing = ", ".join(f"{k}: {a!r} -> {b!r}" for k, (a, b) in bad.items())
-            raise InvalidInputError(f"cannot resume {out} with a different configuration ({listing}); only "
-                             f"{', '.join(sorted(RESUMABLE_CHANGES))} may change. Resume with the saved "
-                             "values, or start a new run in another --out")
+            raise InvalidInputError(
+                f"cannot resume {out} with a different configuration ({listing}); only "
+                f"{', '.join(sorted(RESUMABLE_CHANGES))} may change. Resume with the saved "
+                "values, or start a new run in another --out"
+            )
     return info
 
 
-def start_run(out: Path, cfg, info: dict | None, *, resume: bool, force: bool, kind: str,
-              resume_from: str | None = None) -> Path:
+def start_run(
+    out: Path, cfg, info: dict | None, *, resume: bool, force: bool, kind: str, resume_from: str | None = None
+) -> Path:
     """Take the folder's lock (:func:`~skipclip.engine.run_lock.lock_run_dir`, held until
     :func:`finish_run`), check the folder again under it, then write the run's ``config.yaml`` and
     ``run.json`` (status ``running``); call it only once everything that can be wrong with the
@@ -290,8 +322,9 @@ def check_output_dir(out: Path, force: bool, names=("report.json", "pretrain")) 
     """
     present = [n for n in names if (Path(out) / n).exists()]
     if present and not force:
-        raise OutputExistsError(f"{out} already holds {', '.join(present)}; pass --force to replace them, or choose "
-                              "another --out")
+        raise OutputExistsError(
+            f"{out} already holds {', '.join(present)}; pass --force to replace them, or choose another --out"
+        )
 
 
 def finish_run(out: Path, status: str = "finished", **extra) -> None:
@@ -309,8 +342,10 @@ def finish_run(out: Path, status: str = "finished", **extra) -> None:
         end_replacement(out, finished=status == "finished")  # a --force run: swapped in, or discarded
 
 
-INTERRUPTED = {"SIGINT": "KeyboardInterrupt (Ctrl+C); --resume continues the run",
-               "SIGTERM": "terminated (SIGTERM); --resume continues the run"}
+INTERRUPTED = {
+    "SIGINT": "KeyboardInterrupt (Ctrl+C); --resume continues the run",
+    "SIGTERM": "terminated (SIGTERM); --resume continues the run",
+}
 
 
 class _Interrupts:
@@ -389,4 +424,3 @@ def update_run(out: Path, **extra) -> None:
     info = _read_run_or_new(out)
     info.update(**extra)
     atomic_write_text(Path(out) / "run.json", json.dumps(info, indent=2, default=str))
-

@@ -32,8 +32,15 @@ class SkipClipModule(TrainModule):
     @classmethod
     def from_config(cls, cfg: Config) -> SkipClipModule:
         o = cfg.optim
-        return cls(build_skipclip(cfg), lr=o.lr, weight_decay=o.weight_decay, lr_step_epochs=o.lr_step_epochs,
-                   lr_gamma=o.lr_gamma, on_nonfinite=cfg.trainer.on_nonfinite, config=cfg.to_dict())
+        return cls(
+            build_skipclip(cfg),
+            lr=o.lr,
+            weight_decay=o.weight_decay,
+            lr_step_epochs=o.lr_step_epochs,
+            lr_gamma=o.lr_gamma,
+            on_nonfinite=cfg.trainer.on_nonfinite,
+            config=cfg.to_dict(),
+        )
 
     def on_before_batch_transfer(self, batch, dataloader_idx: int):
         """Frames the loader left JPEG (a :class:`~skipclip.data.DeferredBatch`: a GPU run on a JPEG
@@ -66,5 +73,4 @@ class SkipClipModule(TrainModule):
         for name, value in terms.items():
             self.log(f"val/{name}", value, batch_size=b, sync_dist=True)
         for name, value in metrics.items():
-            self.log(f"val/{name}", value, batch_size=b, prog_bar=name in ("rank_acc", "pos_neg_gap"),
-                     sync_dist=True)
+            self.log(f"val/{name}", value, batch_size=b, prog_bar=name in ("rank_acc", "pos_neg_gap"), sync_dist=True)

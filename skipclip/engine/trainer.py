@@ -70,8 +70,10 @@ def warn_unused_gpu(cfg) -> None:
     if _warned_cpu or cfg.trainer.accelerator != "cpu" or not torch.cuda.is_available():
         return
     _warned_cpu = True
-    log.warning("a GPU is present but this run trains on the CPU (trainer.accelerator: cpu, as the cpu and "
-                "cpu-real presets set); pass --accelerator gpu (or --set trainer.accelerator=gpu) to use it")
+    log.warning(
+        "a GPU is present but this run trains on the CPU (trainer.accelerator: cpu, as the cpu and "
+        "cpu-real presets set); pass --accelerator gpu (or --set trainer.accelerator=gpu) to use it"
+    )
 
 
 def check_devices(cfg) -> None:
@@ -85,27 +87,45 @@ def check_devices(cfg) -> None:
     if not isinstance(devices, (list, tuple)) or cfg.trainer.accelerator == "mps":
         return
     if device_of(cfg) != "cuda":
-        raise InvalidInputError(f"trainer.devices {list(devices)!r} names GPU ids, but this run trains on the CPU "
-                                f"(trainer.accelerator {cfg.trainer.accelerator}, CUDA available: "
-                                f"{torch.cuda.is_available()}); give a process count instead, e.g. --devices 1")
+        raise InvalidInputError(
+            f"trainer.devices {list(devices)!r} names GPU ids, but this run trains on the CPU "
+            f"(trainer.accelerator {cfg.trainer.accelerator}, CUDA available: "
+            f"{torch.cuda.is_available()}); give a process count instead, e.g. --devices 1"
+        )
     count = torch.cuda.device_count()
     absent = [d for d in devices if not 0 <= int(d) < count]
     if absent:
-        raise InvalidInputError(f"trainer.devices {list(devices)!r} names GPU ids {absent} that this machine does not "
-                                f"have (it has {count}: ids 0..{count - 1})")
+        raise InvalidInputError(
+            f"trainer.devices {list(devices)!r} names GPU ids {absent} that this machine does not "
+            f"have (it has {count}: ids 0..{count - 1})"
+        )
 
 
 def _lightning_precision(precision: str) -> str:
     return "32-true" if precision == "auto" else precision
 
 
-def make_trainer(cfg, *, max_epochs: int, out: str | Path | None = None, callbacks: list | None = None,
-                 plugins: list | None = None, progress: bool = False, devices=None, num_nodes: int | None = None,
-                 check_val_every_n_epoch: int = 1, max_minutes: float | None = None,
-                 max_steps: int | None = None, val_every_steps: int | None = None,
-                 enable_checkpointing: bool = False, resumable_sampler: bool = False, loggers=("csv",),
-                 resume_step: int | None = None, processes: ProcessPlan | None = None,
-                 precision: str | None = None):
+def make_trainer(
+    cfg,
+    *,
+    max_epochs: int,
+    out: str | Path | None = None,
+    callbacks: list | None = None,
+    plugins: list | None = None,
+    progress: bool = False,
+    devices=None,
+    num_nodes: int | None = None,
+    check_val_every_n_epoch: int = 1,
+    max_minutes: float | None = None,
+    max_steps: int | None = None,
+    val_every_steps: int | None = None,
+    enable_checkpointing: bool = False,
+    resumable_sampler: bool = False,
+    loggers=("csv",),
+    resume_step: int | None = None,
+    processes: ProcessPlan | None = None,
+    precision: str | None = None,
+):
     """A Lightning ``Trainer`` configured from ``cfg.trainer``.
 
     Args:

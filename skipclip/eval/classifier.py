@@ -29,12 +29,28 @@ class ActionClassifier(TrainModule):
             standardised with (ImageNet's for g inflated from ImageNet weights, as those expect).
     """
 
-    def __init__(self, encoder: nn.Module, num_classes: int, *, lr: float = 5e-4, weight_decay: float = 1e-2,
-                 lr_step_epochs: int = 15, lr_gamma: float = 0.5, lr_last_step_epoch: int = 60,
-                 freeze_encoder: bool = False, dropout: float = 0.0, config: dict | None = None,
-                 input_stats: str = "kinetics"):
-        super().__init__(lr=lr, weight_decay=weight_decay, lr_step_epochs=lr_step_epochs, lr_gamma=lr_gamma,
-                         lr_last_step_epoch=lr_last_step_epoch)
+    def __init__(
+        self,
+        encoder: nn.Module,
+        num_classes: int,
+        *,
+        lr: float = 5e-4,
+        weight_decay: float = 1e-2,
+        lr_step_epochs: int = 15,
+        lr_gamma: float = 0.5,
+        lr_last_step_epoch: int = 60,
+        freeze_encoder: bool = False,
+        dropout: float = 0.0,
+        config: dict | None = None,
+        input_stats: str = "kinetics",
+    ):
+        super().__init__(
+            lr=lr,
+            weight_decay=weight_decay,
+            lr_step_epochs=lr_step_epochs,
+            lr_gamma=lr_gamma,
+            lr_last_step_epoch=lr_last_step_epoch,
+        )
         self.encoder = encoder
         self.head = ClassifierHead(encoder.out_channels, num_classes, dropout=dropout)
         self.num_classes = num_classes
@@ -42,8 +58,14 @@ class ActionClassifier(TrainModule):
         self.input_stats = input_stats
         if freeze_encoder:
             self.encoder.requires_grad_(False)
-        self.save_hyperparameters({"config": config or {}, "num_classes": num_classes,
-                                   "freeze_encoder": freeze_encoder, "input_stats": input_stats})
+        self.save_hyperparameters(
+            {
+                "config": config or {},
+                "num_classes": num_classes,
+                "freeze_encoder": freeze_encoder,
+                "input_stats": input_stats,
+            }
+        )
 
     def forward(self, clip_uint8: torch.Tensor) -> torch.Tensor:
         """Logits ``(B, num_classes)`` of uint8 clips ``(B, 3, T, S, S)``."""
@@ -79,10 +101,21 @@ class ActionClassifier(TrainModule):
         if bool(ok.any()):
             b = int(ok.sum())
             self.log("val/loss", F.cross_entropy(logits[ok], batch["label"][ok]), batch_size=b, sync_dist=True)
-            self.log("val/acc", (logits[ok].argmax(1) == batch["label"][ok]).float().mean(), prog_bar=True,
-                     batch_size=b, sync_dist=True)
-        self._val_outputs.append((torch.softmax(logits.float(), 1).cpu(), batch["video"].cpu(), batch["label"].cpu(),
-                                  ok.to(torch.uint8).cpu()))  # uint8: gathers on every backend
+            self.log(
+                "val/acc",
+                (logits[ok].argmax(1) == batch["label"][ok]).float().mean(),
+                prog_bar=True,
+                batch_size=b,
+                sync_dist=True,
+            )
+        self._val_outputs.append(
+            (
+                torch.softmax(logits.float(), 1).cpu(),
+                batch["video"].cpu(),
+                batch["label"].cpu(),
+                ok.to(torch.uint8).cpu(),
+            )
+        )  # uint8: gathers on every backend
 
     def on_validation_epoch_end(self):
         """Video accuracy on the validation split: softmax averaged over each video's windows
@@ -95,8 +128,9 @@ class ActionClassifier(TrainModule):
             return
         probs, videos, labels, ok = (torch.cat(t) for t in zip(*self._val_outputs))
         if self.trainer.world_size > 1:
-            probs, videos, labels, ok = (self.all_gather(t.to(self.device)).flatten(0, 1).cpu()
-                                         for t in (probs, videos, labels, ok))  # W*N x ...
+            probs, videos, labels, ok = (
+                self.all_gather(t.to(self.device)).flatten(0, 1).cpu() for t in (probs, videos, labels, ok)
+            )  # W*N x ...
         ok = ok.bool()
         probs, videos, labels = probs[ok].numpy(), videos[ok].numpy(), labels[ok].numpy()
         self._val_outputs = []

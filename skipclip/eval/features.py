@@ -60,9 +60,14 @@ class CachedBatches:
         size = 0
         # a generator of its own: the loader's seed draw must not take one from torch's global
         # stream, which a read on a background thread would do at a moment the training cannot predict
-        for batch in DataLoader(self.dataset, batch_size=self.batch_size, shuffle=False,
-                                num_workers=self.num_workers, collate_fn=collate,
-                                generator=torch.Generator().manual_seed(0)):
+        for batch in DataLoader(
+            self.dataset,
+            batch_size=self.batch_size,
+            shuffle=False,
+            num_workers=self.num_workers,
+            collate_fn=collate,
+            generator=torch.Generator().manual_seed(0),
+        ):
             if kept is not None:
                 size += sum(v.nbytes for v in batch.values() if isinstance(v, torch.Tensor))
                 if size <= self.cache_bytes:
@@ -102,8 +107,9 @@ def _encode_windows(encoder, batches, device, lost: dict, progress: Progress | N
         ok = batch["ok"]
         bad.update(batch["video"][~ok].tolist())
         if ok.any():
-            x = normalize(batch["clip"][ok].to(device), channel_dim=1,
-                          stats=input_stats_of(encoder))  # B x 3 x T x S x S
+            x = normalize(
+                batch["clip"][ok].to(device), channel_dim=1, stats=input_stats_of(encoder)
+            )  # B x 3 x T x S x S
             feats.append(encoder.pooled(x).float().cpu())  # B x C
             videos.append(batch["video"][ok])
         if progress is not None:
@@ -113,8 +119,9 @@ def _encode_windows(encoder, batches, device, lost: dict, progress: Progress | N
 
 
 @torch.no_grad()
-def pooled_features(encoder, batches, source, device: str | torch.device = "cpu",
-                    failed: dict | None = None) -> tuple[np.ndarray, np.ndarray]:
+def pooled_features(
+    encoder, batches, source, device: str | torch.device = "cpu", failed: dict | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """Global-average-pooled features of ``encoder`` over the clip batches of a
     :class:`~skipclip.data.ClipDataset` of ``source`` (``clip``, ``video``, ``ok``; e.g. a
     :class:`CachedBatches`), averaged per video, standardised with the encoder's statistics. A
@@ -133,15 +140,26 @@ def pooled_features(encoder, batches, source, device: str | torch.device = "cpu"
     v = torch.cat(videos).numpy() if videos else np.zeros(0, np.int64)
     keep = ~np.isin(v, sorted(bad))
     if not keep.any():
-        raise InvalidInputError(f"no video of the {len(source)} could be read, e.g. {next(iter(lost.items()), ('?', '?'))}")
+        raise InvalidInputError(
+            f"no video of the {len(source)} could be read, e.g. {next(iter(lost.items()), ('?', '?'))}"
+        )
     x, ids = average_by_video(torch.cat(feats).numpy()[keep], v[keep])
     return x, np.array([source.label(int(i)) for i in ids], dtype=np.int64)
 
 
 @torch.no_grad()
-def window_features(encoder, source, clip_len: int, crop_size: int, short_side: int | None = None,
-                    batch_size: int = 32, device: str | torch.device = "cpu", failed: dict | None = None,
-                    progress: Progress | None = None, num_workers: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def window_features(
+    encoder,
+    source,
+    clip_len: int,
+    crop_size: int,
+    short_side: int | None = None,
+    batch_size: int = 32,
+    device: str | torch.device = "cpu",
+    failed: dict | None = None,
+    progress: Progress | None = None,
+    num_workers: int = 0,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Global-average-pooled features of ``encoder`` on every non-overlapping window of every video
     (centre crop, the sliding-window test's clips). Each video is read in one pass
     (:class:`~skipclip.data.VideoWindows`; a raw file decoded once from the start), by
@@ -155,8 +173,13 @@ def window_features(encoder, source, clip_len: int, crop_size: int, short_side: 
     Raises:
         InvalidInputError: no video could be read.
     """
-    loader = DataLoader(VideoWindows(source, clip_len, crop_size, short_side), batch_size=None, shuffle=False,
-                        num_workers=num_workers, prefetch_factor=4 if num_workers else None)
+    loader = DataLoader(
+        VideoWindows(source, clip_len, crop_size, short_side),
+        batch_size=None,
+        shuffle=False,
+        num_workers=num_workers,
+        prefetch_factor=4 if num_workers else None,
+    )
     lost: dict[str, str] = {}
     feats, videos, starts = [], [], []
     was_training = encoder.training
@@ -167,8 +190,9 @@ def window_features(encoder, source, clip_len: int, crop_size: int, short_side: 
             lost.update(from_batch(item))
             if item["ok"]:  # batches of one video's windows: a video's numbers never depend on its neighbours
                 for i in range(0, len(item["clips"]), batch_size):
-                    x = normalize(item["clips"][i: i + batch_size].to(device), channel_dim=1,
-                                  stats=stats)  # B x 3 x T x S x S
+                    x = normalize(
+                        item["clips"][i : i + batch_size].to(device), channel_dim=1, stats=stats
+                    )  # B x 3 x T x S x S
                     feats.append(encoder.pooled(x).float().cpu())  # B x C
                 videos.append(torch.full((len(item["clips"]),), int(item["video"]), dtype=torch.int64))
                 starts.append(item["starts"])
@@ -179,8 +203,10 @@ def window_features(encoder, source, clip_len: int, crop_size: int, short_side: 
     if failed is not None:
         failed.update(lost)
     if not videos:
-        raise InvalidInputError(f"no video of the {len(source)} could be read and at least one {clip_len}-frame "
-                                f"window long, e.g. {next(iter(lost.items()), ('?', '?'))}")
+        raise InvalidInputError(
+            f"no video of the {len(source)} could be read and at least one {clip_len}-frame "
+            f"window long, e.g. {next(iter(lost.items()), ('?', '?'))}"
+        )
     return torch.cat(feats).numpy(), torch.cat(videos).numpy(), torch.cat(starts).numpy()
 
 
@@ -193,9 +219,18 @@ def average_by_video(features: np.ndarray, videos: np.ndarray) -> tuple[np.ndarr
     return (sums / counts).numpy(), ids
 
 
-def video_features(encoder, source, clip_len: int, crop_size: int, short_side: int | None = None,
-                   batch_size: int = 32, device: str | torch.device = "cpu", failed: dict | None = None,
-                   progress: Progress | None = None, num_workers: int = 0) -> tuple[np.ndarray, np.ndarray]:
+def video_features(
+    encoder,
+    source,
+    clip_len: int,
+    crop_size: int,
+    short_side: int | None = None,
+    batch_size: int = 32,
+    device: str | torch.device = "cpu",
+    failed: dict | None = None,
+    progress: Progress | None = None,
+    num_workers: int = 0,
+) -> tuple[np.ndarray, np.ndarray]:
     """Global-average-pooled features of ``encoder`` over every non-overlapping window of every
     video, averaged per video (see :func:`window_features`). A video with an unreadable window is
     left out and, when ``failed`` is given, named in it (name -> reason).
@@ -207,8 +242,9 @@ def video_features(encoder, source, clip_len: int, crop_size: int, short_side: i
         ValueError: no video could be read.
     """
 
-    feats, videos, _ = window_features(encoder, source, clip_len, crop_size, short_side, batch_size, device,
-                                       failed, progress, num_workers)
+    feats, videos, _ = window_features(
+        encoder, source, clip_len, crop_size, short_side, batch_size, device, failed, progress, num_workers
+    )
     x, ids = average_by_video(feats, videos)
     y = np.array([source.label(int(v)) for v in ids], dtype=np.int64)
     return x, y
@@ -231,6 +267,17 @@ def frozen_features(cfg, encoder, *sources, failed: dict | None = None, progress
     out = []
     for s in sources:
         with Progress(count_windows(s, ft.clip_frames), "features", "windows", enabled=progress) as bar:
-            out.append(video_features(encoder, s, ft.clip_frames, ft.crop_size, ft.short_side,
-                                      batch_size=ft.batch_size, device=device_of(cfg), failed=failed, progress=bar))
+            out.append(
+                video_features(
+                    encoder,
+                    s,
+                    ft.clip_frames,
+                    ft.crop_size,
+                    ft.short_side,
+                    batch_size=ft.batch_size,
+                    device=device_of(cfg),
+                    failed=failed,
+                    progress=bar,
+                )
+            )
     return out

@@ -55,11 +55,15 @@ def check_sources(train, val, test, clip_frames: int) -> None:
         if len(src) == 0:
             raise InvalidInputError(f"the {name} split has no videos")
         if len(src.classes) < 2:
-            raise InvalidInputError(f"the {name} split has {len(src.classes)} classes; action recognition needs "
-                             "labelled videos of at least 2 classes (class subfolders or split files)")
+            raise InvalidInputError(
+                f"the {name} split has {len(src.classes)} classes; action recognition needs "
+                "labelled videos of at least 2 classes (class subfolders or split files)"
+            )
         if list(src.classes) != list(train.classes):
-            raise InvalidInputError(f"the {name} split's classes differ from the training split's "
-                             f"({len(src.classes)} vs {len(train.classes)}); use one data set for all splits")
+            raise InvalidInputError(
+                f"the {name} split's classes differ from the training split's "
+                f"({len(src.classes)} vs {len(train.classes)}); use one data set for all splits"
+            )
         unlabelled = [src.name(i) for i in range(len(src)) if src.label(i) < 0]
         if unlabelled:
             raise InvalidInputError(f"{len(unlabelled)} {name} videos have no label, e.g. {unlabelled[0]}")
@@ -69,7 +73,8 @@ def check_sources(train, val, test, clip_frames: int) -> None:
         raise InvalidInputError(
             f"{len(short)} test videos are shorter than one {clip_frames}-frame window: {listed}"
             f"{' ...' if len(short) > 5 else ''}; every test video must be scored, so lower "
-            "finetune.clip_frames (e.g. --clip-frames) or remove those videos from the test list")
+            "finetune.clip_frames (e.g. --clip-frames) or remove those videos from the test list"
+        )
 
 
 def _frame_counts(src) -> list[int | None]:
@@ -86,19 +91,28 @@ def _frame_counts(src) -> list[int | None]:
 
 def build_classifier(cfg: Config, encoder: nn.Module, num_classes: int, frozen: bool = False):
     ft = finetune_settings(cfg)
-    return ActionClassifier(encoder, num_classes, lr=ft.lr, weight_decay=ft.weight_decay,
-                            lr_step_epochs=ft.lr_step_epochs, lr_gamma=ft.lr_gamma,
-                            lr_last_step_epoch=ft.lr_last_step_epoch, freeze_encoder=frozen,
-                            dropout=ft.dropout, config=cfg.to_dict(),
-                            input_stats=input_stats_of(encoder))
+    return ActionClassifier(
+        encoder,
+        num_classes,
+        lr=ft.lr,
+        weight_decay=ft.weight_decay,
+        lr_step_epochs=ft.lr_step_epochs,
+        lr_gamma=ft.lr_gamma,
+        lr_last_step_epoch=ft.lr_last_step_epoch,
+        freeze_encoder=frozen,
+        dropout=ft.dropout,
+        config=cfg.to_dict(),
+        input_stats=input_stats_of(encoder),
+    )
 
 
 def train_clips(ft: FinetuneConfig, source, seed: int) -> ClipDataset:
     """Fine-tuning's training clips: one random ``clip_frames`` clip per video and epoch, a random
     ``crop_size`` crop, and a horizontal flip with probability ``ft.flip_prob`` (the paper names
     random crops only, section 4.2: 0 in the paper preset)."""
-    return ClipDataset(source, ft.clip_frames, ft.crop_size, ft.short_side, train=True, seed=seed,
-                       flip_prob=ft.flip_prob)
+    return ClipDataset(
+        source, ft.clip_frames, ft.crop_size, ft.short_side, train=True, seed=seed, flip_prob=ft.flip_prob
+    )
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -144,9 +158,22 @@ class FinetuneHistory:
         return record(self)
 
 
-def finetune(cfg: Config, encoder: nn.Module, train_src, val_src, *, epochs: int | None = None, seed: int = 0,
-             progress: bool = False, frozen: bool = False, log_dir=None, devices=1, num_nodes: int = 1,
-             resume: bool = False, loggers=("csv",)) -> tuple[ActionClassifier, FinetuneHistory]:
+def finetune(
+    cfg: Config,
+    encoder: nn.Module,
+    train_src,
+    val_src,
+    *,
+    epochs: int | None = None,
+    seed: int = 0,
+    progress: bool = False,
+    frozen: bool = False,
+    log_dir=None,
+    devices=1,
+    num_nodes: int = 1,
+    resume: bool = False,
+    loggers=("csv",),
+) -> tuple[ActionClassifier, FinetuneHistory]:
     """Fine-tune g (or, ``frozen``, only the linear layer on frozen g) on ``train_src``; keep the
     weights of the epoch with the best validation video accuracy (``finetune.selection: best``)
     or of the last epoch (``last``, the paper's reading; the validation curve is still logged).
@@ -175,8 +202,14 @@ def finetune(cfg: Config, encoder: nn.Module, train_src, val_src, *, epochs: int
     """
 
     ft = finetune_settings(cfg)
-    plan = plan_run(cfg, finetune_budget(cfg, epochs), ft.batch_size, batch_key="finetune.batch_size",
-                    devices=devices, num_nodes=num_nodes)
+    plan = plan_run(
+        cfg,
+        finetune_budget(cfg, epochs),
+        ft.batch_size,
+        batch_key="finetune.batch_size",
+        devices=devices,
+        num_nodes=num_nodes,
+    )
     budget, batch = plan.budget, plan.batch_per_process  # clips per process
     L.seed_everything(seed, workers=True, verbose=False)
     model = build_classifier(cfg, encoder, len(train_src.classes), frozen)
@@ -185,19 +218,42 @@ def finetune(cfg: Config, encoder: nn.Module, train_src, val_src, *, epochs: int
     workers = cfg.data.num_workers
     timeout = cfg.data.loader_timeout if workers else 0
     # clip order a pure function of (seed, epoch), sharded over DDP ranks, restartable mid-epoch
-    train_loader = epoch_loader(train_ds, batch, shuffle=True, drop_last=len(train_ds) > batch,
-                                seed=seed, num_workers=workers, timeout=timeout, prefetch=cfg.data.prefetch)
+    train_loader = epoch_loader(
+        train_ds,
+        batch,
+        shuffle=True,
+        drop_last=len(train_ds) > batch,
+        seed=seed,
+        num_workers=workers,
+        timeout=timeout,
+        prefetch=cfg.data.prefetch,
+    )
     val_loader = val_ds = None
     if val_src is not None:
-        val_ds = ClipDataset(val_src, ft.clip_frames, ft.crop_size, ft.short_side, train=False,
-                             stride=ft.window_stride)
-        val_loader = epoch_loader(val_ds, batch, shuffle=False, drop_last=False, seed=seed,
-                                  num_workers=workers, timeout=timeout, mark_padding=True, prefetch=cfg.data.prefetch)  # DDP padding unscored
+        val_ds = ClipDataset(val_src, ft.clip_frames, ft.crop_size, ft.short_side, train=False, stride=ft.window_stride)
+        val_loader = epoch_loader(
+            val_ds,
+            batch,
+            shuffle=False,
+            drop_last=False,
+            seed=seed,
+            num_workers=workers,
+            timeout=timeout,
+            mark_padding=True,
+            prefetch=cfg.data.prefetch,
+        )  # DDP padding unscored
     failures = CollectFailures()
     if log_dir is not None:
         keep = KeepBest("val/video_acc", save_to=Path(log_dir) / "checkpoints" / "best.ckpt")
-        kit = fit_kit(log_dir, train_loader, keep=cfg.trainer.checkpoint_keep, every_n_steps=0,
-                      seed=seed, resume=resume, save_on_train_epoch_end=True)  # after the epoch's validation
+        kit = fit_kit(
+            log_dir,
+            train_loader,
+            keep=cfg.trainer.checkpoint_keep,
+            every_n_steps=0,
+            seed=seed,
+            resume=resume,
+            save_on_train_epoch_end=True,
+        )  # after the epoch's validation
         callbacks, plugins, ckpt_path = [*kit.callbacks, keep, failures], kit.plugins, kit.ckpt_path
         if ckpt_path is not None:  # the resume state fits this model, before anything is restored
             check_resume_state(read_checkpoint(ckpt_path), model, ckpt_path)
@@ -206,17 +262,40 @@ def finetune(cfg: Config, encoder: nn.Module, train_src, val_src, *, epochs: int
         callbacks, plugins, ckpt_path = [TrainingPosition(train_loader, seed=seed), keep, failures], None, None
     device = device_of(cfg)
     choice = resolved(cfg, lambda: encoder_probe(cfg, ft.clip_frames, ft.crop_size, batch, device, frozen), device)
-    done = fit(cfg, model, train_loader, val_loader, plan=plan, what="fine-tuning on", out=log_dir,
-               callbacks=callbacks, plugins=plugins, ckpt_path=ckpt_path, progress=progress, loggers=loggers,
-               enable_checkpointing=log_dir is not None, precision=choice.precision if choice is not None else None)
+    done = fit(
+        cfg,
+        model,
+        train_loader,
+        val_loader,
+        plan=plan,
+        what="fine-tuning on",
+        out=log_dir,
+        callbacks=callbacks,
+        plugins=plugins,
+        ckpt_path=ckpt_path,
+        progress=progress,
+        loggers=loggers,
+        enable_checkpointing=log_dir is not None,
+        precision=choice.precision if choice is not None else None,
+    )
     failed = {**train_ds.failed, **(val_ds.failed if val_ds is not None else {}), **failures.failed}
-    history = _restore_selected(ft.selection, keep, model, done, budget, batch, len(train_ds.too_short), failed,
-                                ckpt_path)
+    history = _restore_selected(
+        ft.selection, keep, model, done, budget, batch, len(train_ds.too_short), failed, ckpt_path
+    )
     return model, history
 
 
-def _restore_selected(selection: str, keep: KeepBest, model: ActionClassifier, done: FitOutcome, budget: Budget,
-                      batch: int, too_short: int, failed: dict[str, str], ckpt_path: str | None) -> FinetuneHistory:
+def _restore_selected(
+    selection: str,
+    keep: KeepBest,
+    model: ActionClassifier,
+    done: FitOutcome,
+    budget: Budget,
+    batch: int,
+    too_short: int,
+    failed: dict[str, str],
+    ckpt_path: str | None,
+) -> FinetuneHistory:
     """Load the selected weights back into ``model`` (``finetune.selection: best`` with a
     validation; otherwise the last weights stay) and say how the run went."""
     trainer, wall = done.trainer, done.wall_s
@@ -227,11 +306,23 @@ def _restore_selected(selection: str, keep: KeepBest, model: ActionClassifier, d
         last_val = keep.history[-1][-1] if keep.history and keep.history[-1][1] == trainer.global_step else None
         why = "finetune.selection: last" if selection == "last" else "no validation split"
         selected_by, epoch, step, val_top1 = f"last ({why})", trainer.current_epoch - 1, trainer.global_step, last_val
-    return FinetuneHistory(epochs=trainer.current_epoch, steps=trainer.global_step, wall_s=wall,
-                           budget=budget.used(trainer, wall), best_epoch=epoch, best_step=step, val_top1=val_top1,
-                           val_curve=keep.history, batch_per_process=batch, selected_by=selected_by,
-                           too_short_train_videos=too_short, world_size=trainer.world_size, failed_videos=failed,
-                           global_zero=trainer.is_global_zero, resumed_from=ckpt_path)
+    return FinetuneHistory(
+        epochs=trainer.current_epoch,
+        steps=trainer.global_step,
+        wall_s=wall,
+        budget=budget.used(trainer, wall),
+        best_epoch=epoch,
+        best_step=step,
+        val_top1=val_top1,
+        val_curve=keep.history,
+        batch_per_process=batch,
+        selected_by=selected_by,
+        too_short_train_videos=too_short,
+        world_size=trainer.world_size,
+        failed_videos=failed,
+        global_zero=trainer.is_global_zero,
+        resumed_from=ckpt_path,
+    )
 
 
 FROZEN_METHOD = "linear layer trained with Adam on frozen g, clip level (fine-tuning pipeline)"
@@ -279,14 +370,34 @@ class FinetuneResult:
     wall_s: float | None = None
 
     @classmethod
-    def of(cls, test: VideoLevelResult, history: FinetuneHistory, *, seed: int, frozen: bool, wall_s: float,
-           init: str | None = None) -> FinetuneResult:
+    def of(
+        cls,
+        test: VideoLevelResult,
+        history: FinetuneHistory,
+        *,
+        seed: int,
+        frozen: bool,
+        wall_s: float,
+        init: str | None = None,
+    ) -> FinetuneResult:
         """The row of a fine-tuning (``history``) whose kept weights were tested (``test``)."""
-        return cls(init=init, protocol=protocol_name(frozen), test=test, val_top1=history.val_top1,
-                   best_epoch=history.best_epoch, epochs=history.epochs, best_step=history.best_step,
-                   steps=history.steps, budget=history.budget.budget, selected_by=history.selected_by,
-                   seed=seed, train_s=history.wall_s, failed_videos={**history.failed_videos, **test.failed_test_videos},
-                   method=FROZEN_METHOD if frozen else None, wall_s=wall_s)
+        return cls(
+            init=init,
+            protocol=protocol_name(frozen),
+            test=test,
+            val_top1=history.val_top1,
+            best_epoch=history.best_epoch,
+            epochs=history.epochs,
+            best_step=history.best_step,
+            steps=history.steps,
+            budget=history.budget.budget,
+            selected_by=history.selected_by,
+            seed=seed,
+            train_s=history.wall_s,
+            failed_videos={**history.failed_videos, **test.failed_test_videos},
+            method=FROZEN_METHOD if frozen else None,
+            wall_s=wall_s,
+        )
 
     def to_dict(self) -> dict:
         """The row: ``init`` (when set), ``protocol``, the test's fields, then the other fields in order."""
@@ -295,8 +406,18 @@ class FinetuneResult:
         return {**head, "protocol": self.protocol, **self.test.to_dict(), **rest}
 
 
-def finetune_and_test(cfg: Config, encoder: nn.Module, train_src, val_src, test_src, *, epochs: int | None = None,
-                      seed: int = 0, progress: bool = False, frozen: bool = False) -> FinetuneResult:
+def finetune_and_test(
+    cfg: Config,
+    encoder: nn.Module,
+    train_src,
+    val_src,
+    test_src,
+    *,
+    epochs: int | None = None,
+    seed: int = 0,
+    progress: bool = False,
+    frozen: bool = False,
+) -> FinetuneResult:
     """Fine-tune a copy of ``encoder`` on ``train_src`` (model selection on ``val_src``, which may
     be ``None``) and test it on ``test_src`` the paper's way.
 
@@ -317,7 +438,8 @@ def finetune_and_test(cfg: Config, encoder: nn.Module, train_src, val_src, test_
     ft = finetune_settings(cfg)
     check_sources(train_src, val_src, test_src, ft.clip_frames)
     start = time.time()
-    model, history = finetune(cfg, copy.deepcopy(encoder), train_src, val_src, epochs=epochs, seed=seed,
-                              progress=progress, frozen=frozen)
+    model, history = finetune(
+        cfg, copy.deepcopy(encoder), train_src, val_src, epochs=epochs, seed=seed, progress=progress, frozen=frozen
+    )
     test = evaluate_video_level(model, test_src, cfg, progress)
     return FinetuneResult.of(test, history, seed=seed, frozen=frozen, wall_s=time.time() - start)

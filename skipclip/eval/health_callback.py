@@ -66,20 +66,36 @@ class KnnProbe:
         ValueError: a split without two classes or without a label on every video.
     """
 
-    def __init__(self, bank, queries, clip_len: int, crop_size: int, short_side: int | None, *,
-                 batch_size: int = 32, max_videos: int = KNN_MAX_VIDEOS, clips_per_video: int = KNN_CLIPS_PER_VIDEO,
-                 cache_bytes: int = 256 << 20):
+    def __init__(
+        self,
+        bank,
+        queries,
+        clip_len: int,
+        crop_size: int,
+        short_side: int | None,
+        *,
+        batch_size: int = 32,
+        max_videos: int = KNN_MAX_VIDEOS,
+        clips_per_video: int = KNN_CLIPS_PER_VIDEO,
+        cache_bytes: int = 256 << 20,
+    ):
         if not (is_labelled(bank) and is_labelled(queries)):
             raise InvalidInputError("the online kNN needs a labelled bank and labelled queries (two classes or more)")
         self.bank, self.queries = _capped(bank, max_videos), _capped(queries, max_videos)
         self.num_classes = len(bank.classes)
-        self.batches = [CachedBatches(ClipDataset(s, clip_len, crop_size, short_side, train=False,
-                                                  windows_per_video=clips_per_video), batch_size, cache_bytes // 2)
-                        for s in (self.bank, self.queries)]
+        self.batches = [
+            CachedBatches(
+                ClipDataset(s, clip_len, crop_size, short_side, train=False, windows_per_video=clips_per_video),
+                batch_size,
+                cache_bytes // 2,
+            )
+            for s in (self.bank, self.queries)
+        ]
 
     def top1(self, encoder, device) -> float:
-        (xb, yb), (xq, yq) = (pooled_features(encoder, b, s, device) for b, s in zip(self.batches,
-                                                                                     (self.bank, self.queries)))
+        (xb, yb), (xq, yq) = (
+            pooled_features(encoder, b, s, device) for b, s in zip(self.batches, (self.bank, self.queries))
+        )
         return knn_accuracy(xq, yq, xb, yb, self.num_classes)["top1"]
 
 
@@ -111,9 +127,19 @@ class PretextHealthMonitor(L.Callback):
         final_s: seconds of the measurement at the end of training (outside any validation).
     """
 
-    def __init__(self, initial_model, held_out: HealthDataset | None, train: HealthDataset | None = None,
-                 knn: KnnProbe | None = None, knn_every: int = 1, batch_size: int = 32, seed: int = 0,
-                 num_workers: int = 0, health_every: int = 1, precise: PreciseBatchNorm | None = None):
+    def __init__(
+        self,
+        initial_model,
+        held_out: HealthDataset | None,
+        train: HealthDataset | None = None,
+        knn: KnnProbe | None = None,
+        knn_every: int = 1,
+        batch_size: int = 32,
+        seed: int = 0,
+        num_workers: int = 0,
+        health_every: int = 1,
+        precise: PreciseBatchNorm | None = None,
+    ):
         if held_out is None and train is None:
             raise InvalidInputError("pretext health needs held-out or training windows")
         if knn_every < 0:
@@ -121,14 +147,17 @@ class PretextHealthMonitor(L.Callback):
         if health_every < 0:
             raise InvalidInputError(f"health_every must be >= 0 (0: at the end only), got {health_every}")
         self.initial = copy.deepcopy(initial_model).cpu()
-        self.held_out, self.train = (CachedBatches(ds, batch_size, num_workers=num_workers) if ds is not None else None
-                                     for ds in (held_out, train))
+        self.held_out, self.train = (
+            CachedBatches(ds, batch_size, num_workers=num_workers) if ds is not None else None
+            for ds in (held_out, train)
+        )
         self.knn, self.knn_every, self.seed, self.precise = knn, knn_every, seed, precise
         self.health_every = health_every
         self.validations = 0
         self.final_s = 0.0
-        self.health = PretextHealth(step=0, baselines_on="held_out" if held_out is not None else "train",
-                                    bn_stats=dict(RUNNING))
+        self.health = PretextHealth(
+            step=0, baselines_on="held_out" if held_out is not None else "train", bn_stats=dict(RUNNING)
+        )
 
     @classmethod
     def from_config(cls, cfg, splits, model, precise: PreciseBatchNorm | None = None) -> "PretextHealthMonitor | None":
@@ -140,33 +169,50 @@ class PretextHealthMonitor(L.Callback):
         if not cap:
             return None
         w, crop, short, seed = PretextWindow.from_config(cfg), cfg.data.crop_size, splits.short_side, cfg.trainer.seed
-        windows = [HealthDataset(s, w, crop, short, max_windows=cap, seed=seed) if s is not None and len(s) else None
-                   for s in (splits.val, splits.train)]
+        windows = [
+            HealthDataset(s, w, crop, short, max_windows=cap, seed=seed) if s is not None and len(s) else None
+            for s in (splits.val, splits.train)
+        ]
         knn = None
         if cfg.trainer.knn_every and is_labelled(splits.labelled) and is_labelled(splits.val):
             try:
-                knn = KnnProbe(splits.labelled, splits.val, cfg.pretext.context_frames, crop, short,
-                               batch_size=cfg.data.batch_size)
+                knn = KnnProbe(
+                    splits.labelled, splits.val, cfg.pretext.context_frames, crop, short, batch_size=cfg.data.batch_size
+                )
             except InvalidInputError as exc:  # e.g. no video as long as a clip: health goes on without kNN
                 log.warning("no online kNN: %s", exc)
-        return cls(model, *windows, knn=knn, knn_every=cfg.trainer.knn_every, batch_size=cfg.data.batch_size,
-                   seed=seed, num_workers=cfg.data.num_workers, health_every=cfg.trainer.health_every,
-                   precise=precise)
+        return cls(
+            model,
+            *windows,
+            knn=knn,
+            knn_every=cfg.trainer.knn_every,
+            batch_size=cfg.data.batch_size,
+            seed=seed,
+            num_workers=cfg.data.num_workers,
+            health_every=cfg.trainer.health_every,
+            precise=precise,
+        )
 
     def on_fit_start(self, trainer, pl_module):
         if not trainer.is_global_zero:
             self.initial = None
             return
         if not self.health.baselines:  # read while training, on the core the step leaves idle
-            warm_in_turn(*(b for b in (self.held_out, self.train, *(self.knn.batches if self.knn is not None else ()))
-                           if b is not None and b.num_workers == 0))
+            warm_in_turn(
+                *(
+                    b
+                    for b in (self.held_out, self.train, *(self.knn.batches if self.knn is not None else ()))
+                    if b is not None and b.num_workers == 0
+                )
+            )
 
     def _baselines(self, device) -> None:
         """The baselines, once, on the run's initial model (the copy is dropped after)."""
         if self.initial is not None:
             batches = self.held_out if self.held_out is not None else self.train
-            self.health.baselines = measure_baselines(self.initial, batches, device, seed=self.seed,
-                                                      precise=self.precise)
+            self.health.baselines = measure_baselines(
+                self.initial, batches, device, seed=self.seed, precise=self.precise
+            )
         self.initial = None
 
     def _measure(self, trainer, pl_module, with_knn: bool, with_health: bool = True) -> dict[str, float]:
@@ -203,8 +249,13 @@ class PretextHealthMonitor(L.Callback):
         if self.train is not None:
             h.train = measure_model(model, self.train, device, seed=self.seed)
         if h.held_out is not None:
-            logged.update({"health/rank_acc": h.held_out.rank_acc, "health/rank_acc_lo": h.held_out.rank_acc_ci[0],
-                           "health/rank_acc_hi": h.held_out.rank_acc_ci[1]})
+            logged.update(
+                {
+                    "health/rank_acc": h.held_out.rank_acc,
+                    "health/rank_acc_lo": h.held_out.rank_acc_ci[0],
+                    "health/rank_acc_hi": h.held_out.rank_acc_ci[1],
+                }
+            )
         if h.train is not None:
             logged["health/train_rank_acc"] = h.train.rank_acc
         step0 = h.vs.get("step0")

@@ -21,8 +21,14 @@ KNN_K = 20
 KNN_TEMPERATURE = 0.07
 
 
-def knn_scores(query: np.ndarray, gallery: np.ndarray, gallery_labels: np.ndarray, num_classes: int,
-               k: int = KNN_K, temperature: float = KNN_TEMPERATURE) -> np.ndarray:
+def knn_scores(
+    query: np.ndarray,
+    gallery: np.ndarray,
+    gallery_labels: np.ndarray,
+    num_classes: int,
+    k: int = KNN_K,
+    temperature: float = KNN_TEMPERATURE,
+) -> np.ndarray:
     """Per-class vote totals ``(Q, num_classes)``: the sum of ``exp(cos / T)`` over each query's ``k``
     nearest gallery rows of that class. ``k`` beyond the gallery size uses the whole gallery; ties in
     similarity go to the earlier gallery row.
@@ -42,8 +48,10 @@ def knn_scores(query: np.ndarray, gallery: np.ndarray, gallery_labels: np.ndarra
     if k < 1 or not temperature > 0:
         raise InvalidInputError(f"kNN needs k >= 1 and a temperature > 0, got k={k}, temperature={temperature}")
     if gallery_labels.min() < 0 or gallery_labels.max() >= num_classes:
-        raise InvalidInputError(f"gallery labels must lie in [0, {num_classes}), got {gallery_labels.min()}.."
-                         f"{gallery_labels.max()}; unlabelled videos cannot vote")
+        raise InvalidInputError(
+            f"gallery labels must lie in [0, {num_classes}), got {gallery_labels.min()}.."
+            f"{gallery_labels.max()}; unlabelled videos cannot vote"
+        )
     k = min(k, len(gallery))
     sim = cosine_similarity(query, gallery)  # Q x G
     nearest = np.argsort(-sim, axis=1, kind="stable")[:, :k]  # Q x k
@@ -60,8 +68,15 @@ class KnnAccuracy(TypedDict):
     top5: float | None
 
 
-def knn_accuracy(query: np.ndarray, query_labels: np.ndarray, gallery: np.ndarray, gallery_labels: np.ndarray,
-                 num_classes: int, k: int = KNN_K, temperature: float = KNN_TEMPERATURE) -> KnnAccuracy:
+def knn_accuracy(
+    query: np.ndarray,
+    query_labels: np.ndarray,
+    gallery: np.ndarray,
+    gallery_labels: np.ndarray,
+    num_classes: int,
+    k: int = KNN_K,
+    temperature: float = KNN_TEMPERATURE,
+) -> KnnAccuracy:
     """Top-1 and top-5 accuracy of the weighted kNN vote (:func:`knn_scores`).
 
     Raises:
@@ -98,8 +113,9 @@ class KnnResult(ProtocolRow):
     gallery: int
 
 
-def knn(cfg, encoder, train_src, test_src, *, features=None, k: int = KNN_K,
-        temperature: float = KNN_TEMPERATURE) -> KnnResult:
+def knn(
+    cfg, encoder, train_src, test_src, *, features=None, k: int = KNN_K, temperature: float = KNN_TEMPERATURE
+) -> KnnResult:
     """The ``knn`` protocol: test videos classified by a weighted vote of their ``k`` nearest
     training videos (cosine on frozen per-video features). ``features``: precomputed
     ``((x_train, y_train), (x_test, y_test))`` from :func:`~skipclip.eval.features.frozen_features`.
@@ -110,8 +126,14 @@ def knn(cfg, encoder, train_src, test_src, *, features=None, k: int = KNN_K,
 
     (xl, yl), (xt, yt) = features or frozen_features(cfg, encoder, train_src, test_src)
     acc = knn_accuracy(xt, yt, xl, yl, len(train_src.classes), k, temperature)
-    return KnnResult(top1=acc["top1"], top5=acc["top5"], k=int(min(k, len(yl))), temperature=temperature,
-                     queries=int(len(yt)), gallery=int(len(yl)))
+    return KnnResult(
+        top1=acc["top1"],
+        top5=acc["top5"],
+        k=int(min(k, len(yl))),
+        temperature=temperature,
+        queries=int(len(yt)),
+        gallery=int(len(yl)),
+    )
 
 
 __all__ = ["KNN_K", "KNN_TEMPERATURE", "KnnResult", "knn", "knn_accuracy", "knn_scores"]

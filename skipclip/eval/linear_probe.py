@@ -18,8 +18,9 @@ from skipclip.eval.protocol_row import ProtocolRow
 METHOD = "L-BFGS softmax regression on frozen, standardised per-video features"
 
 
-def fit_linear_probe(x: np.ndarray, y: np.ndarray, num_classes: int, weight_decay: float = 1e-3,
-                     seed: int = 0, max_iter: int = 300):
+def fit_linear_probe(
+    x: np.ndarray, y: np.ndarray, num_classes: int, weight_decay: float = 1e-3, seed: int = 0, max_iter: int = 300
+):
     """Fit softmax regression with L-BFGS; returns a function mapping features to class scores.
 
     Features are standardised with the training set's mean and std.
@@ -76,8 +77,9 @@ class LinearProbeResult(ProtocolRow):
     seed: int
 
 
-def linear_probe(cfg, encoder, train_src, test_src, *, seed: int = 0, weight_decay: float = 1e-3,
-                 features=None) -> LinearProbeResult:
+def linear_probe(
+    cfg, encoder, train_src, test_src, *, seed: int = 0, weight_decay: float = 1e-3, features=None
+) -> LinearProbeResult:
     """The ``linear_probe`` protocol: softmax regression (L-BFGS) on frozen per-video features;
     train on ``train_src``, test on ``test_src``. ``features``: precomputed
     ``((x_train, y_train), (x_test, y_test))`` from :func:`~skipclip.eval.features.frozen_features`.
@@ -89,5 +91,10 @@ def linear_probe(cfg, encoder, train_src, test_src, *, seed: int = 0, weight_dec
     (xl, yl), (xt, yt) = features or frozen_features(cfg, encoder, train_src, test_src)
     predict = fit_linear_probe(xl, yl, len(train_src.classes), weight_decay=weight_decay, seed=seed)
     scores = predict(xt)
-    return LinearProbeResult(top1=topk_accuracy(scores, yt, 1), top5=topk_accuracy(scores, yt, 5),
-                             train_videos=int(len(yl)), test_videos=int(len(yt)), seed=seed)
+    return LinearProbeResult(
+        top1=topk_accuracy(scores, yt, 1),
+        top5=topk_accuracy(scores, yt, 5),
+        train_videos=int(len(yl)),
+        test_videos=int(len(yt)),
+        seed=seed,
+    )

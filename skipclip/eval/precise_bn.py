@@ -126,8 +126,14 @@ class PreciseBatchNorm(L.Callback):
         if not n or splits.train is None or not len(splits.train):
             return None
         try:
-            windows = HealthDataset(splits.train, PretextWindow.from_config(cfg), cfg.data.crop_size,
-                                    splits.short_side, max_windows=n * cfg.data.batch_size, seed=cfg.trainer.seed)
+            windows = HealthDataset(
+                splits.train,
+                PretextWindow.from_config(cfg),
+                cfg.data.crop_size,
+                splits.short_side,
+                max_windows=n * cfg.data.batch_size,
+                seed=cfg.trainer.seed,
+            )
         except InvalidInputError as exc:
             log.warning("no precise batch norm: %s", exc)
             return None
@@ -154,8 +160,12 @@ class PreciseBatchNorm(L.Callback):
 
     def record(self) -> dict:
         """``run.json``'s ``health.bn_stats``: which statistics the measurements and the final weights hold."""
-        return {"kind": "precise", "batches": self.used, "batch_size": self.batch_size,
-                "windows": "training videos, centre crop, both directions, no flip"}
+        return {
+            "kind": "precise",
+            "batches": self.used,
+            "batch_size": self.batch_size,
+            "windows": "training videos, centre crop, both directions, no flip",
+        }
 
 
 RUNNING = {"kind": "running", "batches": 0, "note": "training's running averages (momentum 0.1)"}
@@ -169,8 +179,12 @@ def write_bn_into_checkpoint(path: str | Path, model: nn.Module, step: int, pref
         return False
     obj = torch.load(path, map_location="cpu", weights_only=True)
     if obj.get("global_step") != step or "state_dict" not in obj:
-        log.warning("%s holds step %s, not the final step %d: its batch-norm statistics are the running averages",
-                    path, obj.get("global_step"), step)
+        log.warning(
+            "%s holds step %s, not the final step %d: its batch-norm statistics are the running averages",
+            path,
+            obj.get("global_step"),
+            step,
+        )
         return False
     state = obj["state_dict"]
     for name, m in model.named_modules():

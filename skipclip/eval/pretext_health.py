@@ -72,7 +72,7 @@ def pixel_ranker() -> Ranker:
         ref, frames = _reference(batch)
         ref, frames = ref.flatten(1).float() / 255, frames.flatten(1).float() / 255  # B x D, B*M x D
         dist = torch.cdist(ref, frames, compute_mode="donot_use_mm_for_euclid_dist")  # B x B*M, exact
-        return -(dist ** 2) / ref.shape[1]  # B x B*M
+        return -(dist**2) / ref.shape[1]  # B x B*M
 
     return rank
 
@@ -83,7 +83,7 @@ def frame_ranker(frame_encoder) -> Ranker:
     def rank(batch: dict) -> torch.Tensor:
         ref, frames = _reference(batch)
         e = frame_encoder(normalize(torch.cat([ref, frames]), 1))  # B + B*M x C x H x W
-        return losses.score_all(e[: len(ref)], e[len(ref):])  # B x B*M
+        return losses.score_all(e[: len(ref)], e[len(ref) :])  # B x B*M
 
     return rank
 
@@ -130,8 +130,9 @@ def measure_model(model, batches: Iterable[dict], device, *, seed: int = 0) -> R
         model.train(was_training)
 
 
-def measure_baselines(initial_model, batches: Iterable[dict], device, *, seed: int = 0,
-                      precise: PreciseBatchNorm | None = None) -> dict[str, RankSummary]:
+def measure_baselines(
+    initial_model, batches: Iterable[dict], device, *, seed: int = 0, precise: PreciseBatchNorm | None = None
+) -> dict[str, RankSummary]:
     """The three baselines of the module's docstring on the same windows; ``initial_model`` is the
     run's model before any step (left unchanged: a copy is moved to ``device``, its batch-norm
     statistics recomputed by ``precise`` as the trained model's are)."""
@@ -139,9 +140,11 @@ def measure_baselines(initial_model, batches: Iterable[dict], device, *, seed: i
     if precise is not None:
         precise.apply(model, device)
     model.eval()
-    found = {"pixel": measure(pixel_ranker(), batches, device, seed=seed),
-             "untrained_f": measure(frame_ranker(model.frame_encoder), batches, device, seed=seed),
-             "step0": measure(model_ranker(model), batches, device, seed=seed)}
+    found = {
+        "pixel": measure(pixel_ranker(), batches, device, seed=seed),
+        "untrained_f": measure(frame_ranker(model.frame_encoder), batches, device, seed=seed),
+        "step0": measure(model_ranker(model), batches, device, seed=seed),
+    }
     return {k: v for k, v in found.items() if v is not None}
 
 
@@ -169,11 +172,16 @@ def verdict(vs: dict[str, Paired], on: str = "held_out") -> str:
     if s is None:
         return where + "cannot tell: no step-0 measurement on the same windows"
     if s.ci is None:
-        return (where + f"cannot tell: too few held-out videos to tell ({s.videos}; {MIN_VIDEOS} or more needed), "
-                f"{s.diff:+.3f} against step 0")
+        return (
+            where + f"cannot tell: too few held-out videos to tell ({s.videos}; {MIN_VIDEOS} or more needed), "
+            f"{s.diff:+.3f} against step 0"
+        )
     lo, hi = s.ci
-    head = (f"learned: above step 0 by {s.diff:+.3f} [{lo:+.3f}, {hi:+.3f}]" if lo > 0 else
-            f"not shown: {s.diff:+.3f} [{lo:+.3f}, {hi:+.3f}] against step 0" + (" (below it)" if hi < 0 else ""))
+    head = (
+        f"learned: above step 0 by {s.diff:+.3f} [{lo:+.3f}, {hi:+.3f}]"
+        if lo > 0
+        else f"not shown: {s.diff:+.3f} [{lo:+.3f}, {hi:+.3f}] against step 0" + (" (below it)" if hi < 0 else "")
+    )
     free = []
     for name in ("pixel", "untrained_f"):
         p = vs.get(name)
@@ -248,5 +256,18 @@ class PretextHealth:
         }
 
 
-__all__ = ["BASELINES", "CachedBatches", "PretextHealth", "Ranker", "frame_ranker", "measure", "measure_baselines",
-           "measure_model", "model_ranker", "paired", "pixel_ranker", "verdict", "window_scores"]
+__all__ = [
+    "BASELINES",
+    "CachedBatches",
+    "PretextHealth",
+    "Ranker",
+    "frame_ranker",
+    "measure",
+    "measure_baselines",
+    "measure_model",
+    "model_ranker",
+    "paired",
+    "pixel_ranker",
+    "verdict",
+    "window_scores",
+]

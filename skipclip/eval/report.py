@@ -58,21 +58,24 @@ def finetune_card(ft, windows: dict | None = None, model_selection: str | None =
         "model": "context encoder g + global average pooling + fully connected layer (softmax in the loss)",
         "frames": ft.clip_frames,
         "train_crop": f"random {ft.crop_size}x{ft.crop_size} crop"
-                      + (f" and horizontal flip (probability {ft.flip_prob:g})" if ft.flip_prob > 0 else "")
-                      + f" of one random {ft.clip_frames}-frame clip per video per epoch",
+        + (f" and horizontal flip (probability {ft.flip_prob:g})" if ft.flip_prob > 0 else "")
+        + f" of one random {ft.clip_frames}-frame clip per video per epoch",
         "test_crop": f"centre {ft.crop_size}x{ft.crop_size}",
         "short_side": ft.short_side,
         "window_stride": ft.window_stride,
-        "windows": "all whole non-overlapping windows" if ft.window_stride == ft.clip_frames
-                   else f"all whole windows, stride {ft.window_stride}",
+        "windows": "all whole non-overlapping windows"
+        if ft.window_stride == ft.clip_frames
+        else f"all whole windows, stride {ft.window_stride}",
         "score_averaging": "video accuracy: softmax averaged over every window of a video, arg-max of "
-                           "the mean; clip accuracy: each window on its own",
+        "the mean; clip accuracy: each window on its own",
         "optimizer": f"Adam lr {ft.lr:g} x{ft.lr_gamma:g} every {ft.lr_step_epochs} epochs up to epoch "
-                     f"{ft.lr_last_step_epoch}, weight decay {ft.weight_decay:g}, batch {ft.batch_size}",
+        f"{ft.lr_last_step_epoch}, weight decay {ft.weight_decay:g}, batch {ft.batch_size}",
         "max_epochs": ft.max_epochs,
-        "model_selection": model_selection or (
+        "model_selection": model_selection
+        or (
             f"weights of the epoch with the best video top-1 on the validation split (checked every "
-            f"{ft.val_every} epochs); the test split is used once, at the end"),
+            f"{ft.val_every} epochs); the test split is used once, at the end"
+        ),
     }
     if windows is not None:
         card["windows_per_video"] = windows
@@ -82,18 +85,20 @@ def finetune_card(ft, windows: dict | None = None, model_selection: str | None =
 def linear_card(ft, weight_decay: float) -> dict:
     return {
         "features": f"frozen g, global-average-pooled, averaged over every non-overlapping "
-                    f"{ft.clip_frames}-frame window (centre {ft.crop_size}x{ft.crop_size}) of a video",
+        f"{ft.clip_frames}-frame window (centre {ft.crop_size}x{ft.crop_size}) of a video",
         "classifier": f"softmax regression on standardised features, L-BFGS, L2 {weight_decay:g}",
-        "train": "training split videos", "test": "test split videos, one feature vector each",
+        "train": "training split videos",
+        "test": "test split videos, one feature vector each",
     }
 
 
 def retrieval_card(ft, ks: Iterable[int]) -> dict:
     return {
         "features": f"frozen g, global-average-pooled, averaged over every non-overlapping "
-                    f"{ft.clip_frames}-frame window (centre {ft.crop_size}x{ft.crop_size}) of a video",
+        f"{ft.clip_frames}-frame window (centre {ft.crop_size}x{ft.crop_size}) of a video",
         "similarity": "cosine",
-        "queries": "test videos", "gallery": "training videos",
+        "queries": "test videos",
+        "gallery": "training videos",
         "recall_at": list(ks),
         "hit": "a training video of the query's class among the k nearest (as VCOP reports it)",
     }
@@ -102,12 +107,14 @@ def retrieval_card(ft, ks: Iterable[int]) -> dict:
 def knn_card(ft, k: int, temperature: float) -> dict:
     return {
         "features": f"frozen g, global-average-pooled, averaged over every non-overlapping "
-                    f"{ft.clip_frames}-frame window (centre {ft.crop_size}x{ft.crop_size}) of a video",
+        f"{ft.clip_frames}-frame window (centre {ft.crop_size}x{ft.crop_size}) of a video",
         "similarity": "cosine",
-        "queries": "test videos", "gallery": "training videos (labelled)",
-        "k": k, "temperature": temperature,
+        "queries": "test videos",
+        "gallery": "training videos (labelled)",
+        "k": k,
+        "temperature": temperature,
         "vote": f"each of the k nearest training videos adds exp(cosine / {temperature:g}) to its class; the "
-                "largest total is the prediction (Wu et al. 2018; solo-learn, DINO)",
+        "largest total is the prediction (Wu et al. 2018; solo-learn, DINO)",
     }
 
 
@@ -141,8 +148,11 @@ def results_table(results: Sequence[dict]) -> str:
     top5 = any(r.get("top5") is not None for r in results)
     iw = max([len(str(r.get("init"))) for r in results] + [4])
     pw = max([len(str(r.get("protocol"))) for r in results] + [8])
-    head = (f"{'init':{iw}s} {'protocol':{pw}s} {'top-1 (%)':>13s} " + (f"{'top-5 (%)':>13s} " if top5 else "")
-            + f"{'clip top-1 (%)':>14s} {'R@10 (%)':>8s} {'seeds':>5s}")
+    head = (
+        f"{'init':{iw}s} {'protocol':{pw}s} {'top-1 (%)':>13s} "
+        + (f"{'top-5 (%)':>13s} " if top5 else "")
+        + f"{'clip top-1 (%)':>14s} {'R@10 (%)':>8s} {'seeds':>5s}"
+    )
     lines = [head, "-" * len(head)]
     for r in results:
         lines.append(
@@ -158,14 +168,28 @@ def summary_table(title: str, rows: Sequence[dict], metric: str = "top1") -> str
     plus the per-seed values."""
     width = max([len(r["name"]) for r in rows] + [24])
     top5 = any(r.get("top5_mean") is not None for r in rows)
-    lines = [title, f"{'Method':{width}s} {'top-1 (%)':>13s}  " + (f"{'top-5 (%)':>13s}  " if top5 else "")
-             + "per-seed top-1 (%)"]
+    lines = [
+        title,
+        f"{'Method':{width}s} {'top-1 (%)':>13s}  " + (f"{'top-5 (%)':>13s}  " if top5 else "") + "per-seed top-1 (%)",
+    ]
     for r in rows:
         per_seed = ", ".join(f"{100 * v:.1f}" for v in r["values"])
-        lines.append(f"{r['name']:{width}s} {_fmt(r['mean'], r['std']):>13s}  "
-                     + (f"{_fmt(r.get('top5_mean'), r.get('top5_std')):>13s}  " if top5 else "") + per_seed)
+        lines.append(
+            f"{r['name']:{width}s} {_fmt(r['mean'], r['std']):>13s}  "
+            + (f"{_fmt(r.get('top5_mean'), r.get('top5_std')):>13s}  " if top5 else "")
+            + per_seed
+        )
     return "\n".join(lines)
 
 
-__all__ = ["finetune_card", "knn_card", "linear_card", "mean_std", "over_seeds", "results_table", "retrieval_card",
-           "summary_table", "write_report"]
+__all__ = [
+    "finetune_card",
+    "knn_card",
+    "linear_card",
+    "mean_std",
+    "over_seeds",
+    "results_table",
+    "retrieval_card",
+    "summary_table",
+    "write_report",
+]

@@ -23,8 +23,13 @@ def cosine_similarity(query: np.ndarray, gallery: np.ndarray, eps: float = 1e-12
     return q @ g.T  # Q x G
 
 
-def retrieval_recall(query: np.ndarray, query_labels: np.ndarray, gallery: np.ndarray,
-                     gallery_labels: np.ndarray, ks: Sequence[int] = RECALL_AT) -> dict[int, float]:
+def retrieval_recall(
+    query: np.ndarray,
+    query_labels: np.ndarray,
+    gallery: np.ndarray,
+    gallery_labels: np.ndarray,
+    ks: Sequence[int] = RECALL_AT,
+) -> dict[int, float]:
     """Recall at each ``k``: the fraction of queries with a same-class gallery item among their
     ``k`` most cosine-similar gallery items. A ``k`` beyond the gallery size uses the whole gallery.
     Ties are broken by gallery order (stable sort).
@@ -37,8 +42,10 @@ def retrieval_recall(query: np.ndarray, query_labels: np.ndarray, gallery: np.nd
     if len(query) == 0 or len(gallery) == 0:
         raise InvalidInputError(f"retrieval needs queries and a gallery, got {len(query)} and {len(gallery)}")
     if len(query) != len(query_labels) or len(gallery) != len(gallery_labels):
-        raise InvalidInputError(f"one label per row needed: {len(query)} queries / {len(query_labels)} labels, "
-                         f"{len(gallery)} gallery rows / {len(gallery_labels)} labels")
+        raise InvalidInputError(
+            f"one label per row needed: {len(query)} queries / {len(query_labels)} labels, "
+            f"{len(gallery)} gallery rows / {len(gallery_labels)} labels"
+        )
     if query.shape[1] != gallery.shape[1]:
         raise InvalidInputError(f"query features have {query.shape[1]} dims, gallery features {gallery.shape[1]}")
     if any(k < 1 for k in ks):
@@ -82,8 +89,13 @@ def retrieval(cfg, encoder, train_src, test_src, *, features=None) -> RetrievalR
 
     (xl, yl), (xt, yt) = features or frozen_features(cfg, encoder, train_src, test_src)
     recall = retrieval_recall(xt, yt, xl, yl, RECALL_AT)
-    return RetrievalResult(top1=recall[1], top5=recall[5], recall={str(k): v for k, v in recall.items()},
-                           queries=int(len(yt)), gallery=int(len(yl)))
+    return RetrievalResult(
+        top1=recall[1],
+        top5=recall[5],
+        recall={str(k): v for k, v in recall.items()},
+        queries=int(len(yt)),
+        gallery=int(len(yl)),
+    )
 
 
 __all__ = ["RECALL_AT", "RetrievalResult", "cosine_similarity", "retrieval", "retrieval_recall"]

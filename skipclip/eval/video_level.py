@@ -28,7 +28,9 @@ def aggregate_by_video(clip_scores: np.ndarray, clip_videos: np.ndarray) -> tupl
     return videos, sums / counts
 
 
-def video_accuracy(clip_scores: np.ndarray, clip_videos: np.ndarray, clip_labels: np.ndarray, k: int = 1) -> float | None:
+def video_accuracy(
+    clip_scores: np.ndarray, clip_videos: np.ndarray, clip_labels: np.ndarray, k: int = 1
+) -> float | None:
     """Top-``k`` accuracy of per-video mean scores (the paper's sliding-window test).
 
     Raises:
@@ -38,8 +40,9 @@ def video_accuracy(clip_scores: np.ndarray, clip_videos: np.ndarray, clip_labels
     return topk_accuracy(scores, labels, k)
 
 
-def video_scores(clip_scores: np.ndarray, clip_videos: np.ndarray,
-                 clip_labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def video_scores(
+    clip_scores: np.ndarray, clip_videos: np.ndarray, clip_labels: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
     """Per-video mean scores ``(V, C)`` and labels ``(V,)``, videos in sorted id order.
 
     Raises:
@@ -47,8 +50,10 @@ def video_scores(clip_scores: np.ndarray, clip_videos: np.ndarray,
     """
     clip_videos, clip_labels = np.asarray(clip_videos), np.asarray(clip_labels)
     if not len(clip_scores) == len(clip_videos) == len(clip_labels):
-        raise InvalidInputError(f"need one video id and label per clip score, got {len(clip_scores)} scores, "
-                         f"{len(clip_videos)} video ids, {len(clip_labels)} labels")
+        raise InvalidInputError(
+            f"need one video id and label per clip score, got {len(clip_scores)} scores, "
+            f"{len(clip_videos)} video ids, {len(clip_labels)} labels"
+        )
     videos, mean = aggregate_by_video(clip_scores, clip_videos)
     index = np.searchsorted(videos, clip_videos)
     labels = np.full(len(videos), -1, dtype=np.int64)
@@ -62,13 +67,19 @@ def video_scores(clip_scores: np.ndarray, clip_videos: np.ndarray,
 def windows_per_video(clip_videos: np.ndarray) -> dict:
     """How many windows each video contributed: min, mean, max and the total."""
     counts = np.bincount(np.unique(clip_videos, return_inverse=True)[1])
-    return {"min": int(counts.min()), "mean": float(counts.mean()), "max": int(counts.max()),
-            "total": int(counts.sum()), "videos": int(len(counts))}
+    return {
+        "min": int(counts.min()),
+        "mean": float(counts.mean()),
+        "max": int(counts.max()),
+        "total": int(counts.sum()),
+        "videos": int(len(counts)),
+    }
 
 
 @torch.no_grad()
-def video_level_predictions(model, dataset, batch_size: int = 32, device="cpu", num_workers: int = 0,
-                            timeout: float = 0, progress=None):
+def video_level_predictions(
+    model, dataset, batch_size: int = 32, device="cpu", num_workers: int = 0, timeout: float = 0, progress=None
+):
     """Softmax of every window of ``dataset`` (a test :class:`ClipDataset`), averaged per video;
     ``progress`` (a :class:`~skipclip.utils.progress.Progress`) counts the windows.
 
@@ -83,8 +94,14 @@ def video_level_predictions(model, dataset, batch_size: int = 32, device="cpu", 
 
     model.eval().to(device)
     probs, videos, labels, oks, failed = [], [], [], [], {}
-    loader = DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=num_workers,
-                        timeout=timeout if num_workers else 0, collate_fn=collate)
+    loader = DataLoader(
+        dataset,
+        batch_size=batch_size,
+        shuffle=False,
+        num_workers=num_workers,
+        timeout=timeout if num_workers else 0,
+        collate_fn=collate,
+    )
     for batch in loader:
         failed.update(from_batch(batch))
         ok = batch.get("ok", torch.ones(len(batch["video"]), dtype=torch.bool))
@@ -99,8 +116,9 @@ def video_level_predictions(model, dataset, batch_size: int = 32, device="cpu", 
     v, y, ok = torch.cat(videos).numpy(), torch.cat(labels).numpy(), torch.cat(oks).numpy()
     keep = ~np.isin(v, v[~ok])  # every window of a video with an unreadable one is left out
     if not keep.any():
-        raise InvalidInputError(f"none of the {len(np.unique(v))} test videos could be read, e.g. "
-                         f"{next(iter(failed.items()), ('?', '?'))}")
+        raise InvalidInputError(
+            f"none of the {len(np.unique(v))} test videos could be read, e.g. {next(iter(failed.items()), ('?', '?'))}"
+        )
     p = torch.cat(probs).numpy()[keep[ok]]
     v, y = v[keep], y[keep]
     mean, video_labels = video_scores(p, v, y)
@@ -144,11 +162,23 @@ def evaluate_video_level(model, test_src, cfg: Config, progress: bool = False) -
     ft = finetune_settings(cfg)
     ds = ClipDataset(test_src, ft.clip_frames, ft.crop_size, ft.short_side, train=False, stride=ft.window_stride)
     with Progress(len(ds), "testing", "windows", enabled=progress) as bar:
-        scores, labels, clips = video_level_predictions(model, ds, batch_size=ft.batch_size, device=device_of(cfg),
-                                                        num_workers=cfg.data.num_workers,
-                                                        timeout=cfg.data.loader_timeout, progress=bar)
+        scores, labels, clips = video_level_predictions(
+            model,
+            ds,
+            batch_size=ft.batch_size,
+            device=device_of(cfg),
+            num_workers=cfg.data.num_workers,
+            timeout=cfg.data.loader_timeout,
+            progress=bar,
+        )
     failed = {**ds.failed, **clips["failed"]}
-    return VideoLevelResult(topk_accuracy(scores, labels, 1), topk_accuracy(scores, labels, 5),
-                            topk_accuracy(clips["probs"], clips["labels"], 1),
-                            topk_accuracy(clips["probs"], clips["labels"], 5), int(len(labels)),
-                            windows_per_video(clips["videos"]), len(failed), failed)
+    return VideoLevelResult(
+        topk_accuracy(scores, labels, 1),
+        topk_accuracy(scores, labels, 5),
+        topk_accuracy(clips["probs"], clips["labels"], 1),
+        topk_accuracy(clips["probs"], clips["labels"], 5),
+        int(len(labels)),
+        windows_per_video(clips["videos"]),
+        len(failed),
+        failed,
+    )

@@ -21,9 +21,17 @@ def build_skipclip(cfg: Config) -> SkipClipModel:
     if m.init_context_from_frame:
         inflate_2d_into_3d(f.state_dict(), g)
     head = RotationHead(f.out_channels) if p.rotation else None
-    return SkipClipModel(g, f, head, rank_margin=p.rank_margin, neg_margin=p.neg_margin, negatives=p.negatives,
-                         channels_last=cfg.trainer.channels_last, contrastive=p.contrastive,
-                         temperature=p.temperature)
+    return SkipClipModel(
+        g,
+        f,
+        head,
+        rank_margin=p.rank_margin,
+        neg_margin=p.neg_margin,
+        negatives=p.negatives,
+        channels_last=cfg.trainer.channels_last,
+        contrastive=p.contrastive,
+        temperature=p.temperature,
+    )
 
 
 __all__ = ["build_skipclip"]

@@ -111,8 +111,10 @@ def paired_difference(a: np.ndarray, b: np.ndarray, videos: np.ndarray, level: f
     """
     a, b, videos = (np.asarray(x).reshape(-1) for x in (a, b, videos))
     if not len(a) or not len(a) == len(b) == len(videos):
-        raise InvalidInputError(f"a paired difference needs the same windows on both sides, got {len(a)}, {len(b)} "
-                                f"values and {len(videos)} videos")
+        raise InvalidInputError(
+            f"a paired difference needs the same windows on both sides, got {len(a)}, {len(b)} "
+            f"values and {len(videos)} videos"
+        )
     d = a.astype(np.float64) - b.astype(np.float64)
     count = len(np.unique(videos))
     ci = cluster_t_interval(d, videos, level) if count >= MIN_VIDEOS else None

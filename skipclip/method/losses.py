@@ -205,7 +205,9 @@ def info_nce_loss(pos: Tensor, neg: Tensor, temperature: float, mask: Tensor | N
     mask = _negatives_mask(pos, neg, mask, need_one=False)
     neg_logits = (neg / temperature).masked_fill(~mask, float("-inf"))  # B x Q
     pos_logits = pos / temperature  # B x M
-    logits = torch.cat([pos_logits.unsqueeze(2), neg_logits.unsqueeze(1).expand(-1, pos.shape[1], -1)], 2)  # B x M x 1+Q
+    logits = torch.cat(
+        [pos_logits.unsqueeze(2), neg_logits.unsqueeze(1).expand(-1, pos.shape[1], -1)], 2
+    )  # B x M x 1+Q
     return (torch.logsumexp(logits, dim=2) - pos_logits).sum(dim=1).mean()
 
 
@@ -231,5 +233,4 @@ def rotation_loss(logits: Tensor, labels: Tensor) -> Tensor:
     return F.cross_entropy(logits, labels)
 
 
-__all__ = ["contrastive_loss", "fp32", "info_nce_loss", "ranking_loss", "rotation_loss", "score",
-           "score_all"]
+__all__ = ["contrastive_loss", "fp32", "info_nce_loss", "ranking_loss", "rotation_loss", "score", "score_all"]

@@ -91,9 +91,19 @@ class SkipClipModel(nn.Module):
         ValueError: a negative margin, an unknown ``contrastive`` or a non-positive temperature.
     """
 
-    def __init__(self, context_encoder: nn.Module, frame_encoder: nn.Module, rotation_head: nn.Module | None = None,
-                 *, rank_margin: float = 0.1, neg_margin: float = 0.1, negatives: bool = True,
-                 channels_last: bool = True, contrastive: str = "hinge", temperature: float = 0.1):
+    def __init__(
+        self,
+        context_encoder: nn.Module,
+        frame_encoder: nn.Module,
+        rotation_head: nn.Module | None = None,
+        *,
+        rank_margin: float = 0.1,
+        neg_margin: float = 0.1,
+        negatives: bool = True,
+        channels_last: bool = True,
+        contrastive: str = "hinge",
+        temperature: float = 0.1,
+    ):
         super().__init__()
         if rank_margin < 0 or neg_margin < 0:
             raise InvalidInputError(f"margins must be >= 0, got rank {rank_margin}, neg {neg_margin}")
@@ -115,8 +125,9 @@ class SkipClipModel(nn.Module):
         rotation = self.rotation_head is not None and self.training
         enc = self.encode(batch.context, batch.targets, rotation)  # h = g(context), z = f(targets)
         with losses.fp32(enc.h.device):  # scores and hinges in fp32, whatever the autocast
-            pos, neg, mask, counts = self.scores(enc.h, enc.z, enc.num_targets, batch.video, batch.pad,
-                                                 batch.group)  # Eq. 3
+            pos, neg, mask, counts = self.scores(
+                enc.h, enc.z, enc.num_targets, batch.video, batch.pad, batch.group
+            )  # Eq. 3
             rows = counts if counts is not None else torch.ones(len(pos), dtype=torch.bool, device=pos.device)
             s = StepScores(pos[rows], neg[rows], mask[rows], rows, zero=pos.sum() * 0)  # R x M, R x P, R x P
             terms = {"rank": self.ranking_loss(s.pos) if len(s.pos) else s.zero}  # Eq. 1
@@ -125,7 +136,8 @@ class SkipClipModel(nn.Module):
                 terms["contrastive"] = (
                     losses.info_nce_loss(s.pos[ok], s.neg[ok], self.temperature, mask=s.mask[ok])
                     if self.contrastive == "infonce"
-                    else losses.contrastive_loss(s.pos[ok], s.neg[ok], self.neg_margin, mask=s.mask[ok]))
+                    else losses.contrastive_loss(s.pos[ok], s.neg[ok], self.neg_margin, mask=s.mask[ok])
+                )
         if enc.rot_logits is not None and enc.rot_labels is not None:  # the rotation task (training only)
             terms["rotation"] = losses.rotation_loss(enc.rot_logits, enc.rot_labels)
         return terms, self.health(s, enc)
@@ -143,19 +155,29 @@ class SkipClipModel(nn.Module):
         if head is not None:  # rotate the uint8 frames: a quarter of the bytes of float ones
             rot_labels = torch.randint(0, 4, (b * m,), device=frames.device)  # B*M
             frames = torch.cat([frames, rotate_batch(frames, rot_labels)])  # 2B*M x 3d x S x S
-        fmt2d, fmt3d = ((torch.channels_last, torch.channels_last_3d) if self.channels_last
-                        else (torch.contiguous_format, torch.contiguous_format))
+        fmt2d, fmt3d = (
+            (torch.channels_last, torch.channels_last_3d)
+            if self.channels_last
+            else (torch.contiguous_format, torch.contiguous_format)
+        )
         context = normalize(context, 1, fmt3d, stats=input_stats_of(self.context_encoder))  # B x 3 x K x S x S
         frames = normalize(frames, 1, fmt2d, stats=input_stats_of(self.frame_encoder))  # (2)B*M x 3d x S x S
         z_all = self.frame_encoder(frames)  # (2)B*M x C x H x W
         h = to_frame_grid(self.context_encoder(context), z_all.shape[-2:])  # B x C x H x W
         enc = Encoded(h, z_all[: b * m], m)  # z: B*M x C x H x W
         if head is not None:
-            enc.rot_logits, enc.rot_labels = head(z_all[b * m:]), rot_labels  # B*M x 4, B*M
+            enc.rot_logits, enc.rot_labels = head(z_all[b * m :]), rot_labels  # B*M x 4, B*M
         return enc
 
-    def scores(self, h: Tensor, z: Tensor, m: int, videos: Tensor | None = None, pad: Tensor | None = None,
-               groups: Tensor | None = None) -> tuple[Tensor, Tensor, Tensor, Tensor | None]:
+    def scores(
+        self,
+        h: Tensor,
+        z: Tensor,
+        m: int,
+        videos: Tensor | None = None,
+        pad: Tensor | None = None,
+        groups: Tensor | None = None,
+    ) -> tuple[Tensor, Tensor, Tensor, Tensor | None]:
         """Positive scores ``(B, M)``, negative scores ``(B, P)``, the negatives' mask ``(B, P)`` and
         the rows that count ``(B,)`` (``None`` without ``videos``: all of them).
 
@@ -186,8 +208,11 @@ class SkipClipModel(nn.Module):
         """Leave repeated videos and padded items out of the pool and each row's own video out of
         its negatives (``mask`` ``(B, W*B)``, in place); returns the rows that count ``(B,)``."""
         pool_videos = gather_no_grad(videos)  # W*B
-        pool_pad = (gather_no_grad(pad.to(videos.device).bool()) if pad is not None
-                    else torch.zeros_like(pool_videos, dtype=torch.bool))  # W*B
+        pool_pad = (
+            gather_no_grad(pad.to(videos.device).bool())
+            if pad is not None
+            else torch.zeros_like(pool_videos, dtype=torch.bool)
+        )  # W*B
         same = pool_videos[:, None] == pool_videos[None, :]  # W*B x W*B
         repeat = (same & torch.ones_like(same).tril(-1)).any(1)  # W*B: met earlier in the batch
         pool_ok = ~pool_pad & ~repeat  # W*B
@@ -200,9 +225,13 @@ class SkipClipModel(nn.Module):
         scores and their gap, rotation accuracy (with the rotation task), and ``videos``."""
         if len(s.pos):
             neg_mean = (s.neg * s.mask).sum(1) / s.mask.sum(1).clamp_min(1)  # R
-            metrics = {"rank_acc": pairwise_ranking_accuracy(s.pos), "kendall_tau": kendall_tau(s.pos),
-                       "pos_score": s.pos.mean(), "neg_score": neg_mean.mean(),
-                       "pos_neg_gap": s.pos.mean() - neg_mean.mean()}
+            metrics = {
+                "rank_acc": pairwise_ranking_accuracy(s.pos),
+                "kendall_tau": kendall_tau(s.pos),
+                "pos_score": s.pos.mean(),
+                "neg_score": neg_mean.mean(),
+                "pos_neg_gap": s.pos.mean() - neg_mean.mean(),
+            }
         else:
             metrics = {k: s.zero.detach() for k in HEALTH}
         if enc.rot_logits is not None and enc.rot_labels is not None:

@@ -62,8 +62,9 @@ def kendall_tau(pos: Tensor) -> Tensor:
     return _pair_signs(pos).float().mean(dim=1).mean()
 
 
-def window_metrics(pos: Tensor, neg: Tensor | None = None, neg_mask: Tensor | None = None
-                   ) -> tuple[Tensor, Tensor, Tensor]:
+def window_metrics(
+    pos: Tensor, neg: Tensor | None = None, neg_mask: Tensor | None = None
+) -> tuple[Tensor, Tensor, Tensor]:
     """Per-window rank accuracy, Kendall's tau and positive-negative gap.
 
     Rank accuracy is the fraction of target pairs ``i < j`` with ``pos_i > pos_j``, a tie counting
@@ -89,16 +90,18 @@ def window_metrics(pos: Tensor, neg: Tensor | None = None, neg_mask: Tensor | No
     if neg is not None:
         mask = torch.ones_like(neg, dtype=torch.bool) if neg_mask is None else neg_mask.bool()
         if mask.shape != neg.shape or neg.shape[0] != pos.shape[0]:
-            raise InvalidInputError(f"neg {tuple(neg.shape)} and neg_mask {tuple(mask.shape)} must both be "
-                                    f"({pos.shape[0]}, P)")
+            raise InvalidInputError(
+                f"neg {tuple(neg.shape)} and neg_mask {tuple(mask.shape)} must both be ({pos.shape[0]}, P)"
+            )
         count = mask.sum(dim=1)  # B
         neg_mean = (neg.float() * mask).sum(dim=1) / count.clamp_min(1)  # B
         gap = torch.where(count > 0, pos.float().mean(dim=1) - neg_mean, gap)  # B
     return acc, tau, gap
 
 
-def bootstrap_interval(values: np.ndarray, groups: np.ndarray | None = None, *, resamples: int = 1000,
-                       level: float = 0.95, seed: int = 0) -> tuple[float, float]:
+def bootstrap_interval(
+    values: np.ndarray, groups: np.ndarray | None = None, *, resamples: int = 1000, level: float = 0.95, seed: int = 0
+) -> tuple[float, float]:
     """Percentile bootstrap interval of the mean of ``values``, resampling whole groups.
 
     Not what pretext health reports: with 6-9 videos it covers 86-89 % at a nominal 95 %
@@ -167,8 +170,14 @@ class RankSummary:
 
     def to_dict(self) -> dict:
         ci = [x if np.isfinite(x) else None for x in self.rank_acc_ci]
-        return {"rank_acc": self.rank_acc, "rank_acc_ci": ci, "kendall_tau": self.kendall_tau,
-                "pos_neg_gap": self.pos_neg_gap, "windows": self.windows, "videos": self.videos}
+        return {
+            "rank_acc": self.rank_acc,
+            "rank_acc_ci": ci,
+            "kendall_tau": self.kendall_tau,
+            "pos_neg_gap": self.pos_neg_gap,
+            "windows": self.windows,
+            "videos": self.videos,
+        }
 
 
 def _clipped(interval: tuple[float, float]) -> tuple[float, float]:
@@ -177,8 +186,9 @@ def _clipped(interval: tuple[float, float]) -> tuple[float, float]:
     return float(np.clip(lo, 0, 1)), float(np.clip(hi, 0, 1))
 
 
-def summarise(acc: np.ndarray, tau: np.ndarray, gap: np.ndarray, videos: np.ndarray, *, seed: int = 0,
-              resamples: int = 1000) -> RankSummary:
+def summarise(
+    acc: np.ndarray, tau: np.ndarray, gap: np.ndarray, videos: np.ndarray, *, seed: int = 0, resamples: int = 1000
+) -> RankSummary:
     """Means of per-window metrics (:func:`window_metrics`) with the rank accuracy's interval
     (:func:`~skipclip.method.intervals.cluster_t_interval` over ``videos``, clipped to [0, 1]);
     ``seed`` and ``resamples`` are unused (kept for callers of the bootstrap it replaced).
@@ -188,8 +198,10 @@ def summarise(acc: np.ndarray, tau: np.ndarray, gap: np.ndarray, videos: np.ndar
     """
     acc, tau, gap, videos = (np.asarray(a).reshape(-1) for a in (acc, tau, gap, videos))
     if not len(acc) or not len(acc) == len(tau) == len(gap) == len(videos):
-        raise InvalidInputError(f"summarise needs one value per window in each array, got lengths "
-                                f"{len(acc)}, {len(tau)}, {len(gap)}, {len(videos)}")
+        raise InvalidInputError(
+            f"summarise needs one value per window in each array, got lengths "
+            f"{len(acc)}, {len(tau)}, {len(gap)}, {len(videos)}"
+        )
     finite_gap = gap[np.isfinite(gap)]
     return RankSummary(
         rank_acc=float(acc.mean()),
@@ -202,5 +214,12 @@ def summarise(acc: np.ndarray, tau: np.ndarray, gap: np.ndarray, videos: np.ndar
     )
 
 
-__all__ = ["INTERVAL", "RankSummary", "bootstrap_interval", "kendall_tau", "pairwise_ranking_accuracy", "summarise",
-           "window_metrics"]
+__all__ = [
+    "INTERVAL",
+    "RankSummary",
+    "bootstrap_interval",
+    "kendall_tau",
+    "pairwise_ranking_accuracy",
+    "summarise",
+    "window_metrics",
+]

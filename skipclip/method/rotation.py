@@ -18,8 +18,10 @@ def rotate_batch(frames: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
         ValueError: the frames are not ``(N, C, H, W)`` with ``H == W``, or ``k`` is not ``(N,)``.
     """
     if frames.dim() != 4 or frames.shape[-1] != frames.shape[-2] or k.shape != frames.shape[:1]:
-        raise InvalidInputError(f"rotate_batch needs square (N, C, H, W) frames and (N,) quarter turns, "
-                         f"got {tuple(frames.shape)} and {tuple(k.shape)}")
+        raise InvalidInputError(
+            f"rotate_batch needs square (N, C, H, W) frames and (N,) quarter turns, "
+            f"got {tuple(frames.shape)} and {tuple(k.shape)}"
+        )
     n, c, s = frames.shape[:3]
     cells = torch.arange(s * s, device=frames.device).view(s, s)  # S x S, source pixel of each pixel
     orders = torch.stack([cells.rot90(q, dims=(0, 1)).flatten() for q in range(4)])  # 4 x S*S

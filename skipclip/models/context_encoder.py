@@ -146,11 +146,11 @@ class VideoResNetTrunk(VideoResNet):
     ):
         _check_width(width)
         if shortcut not in SHORTCUTS:
-            raise InvalidInputError(f"shortcut must be 'A' (zero-padding identity) or 'B' (1x1x1 conv + BN), got {shortcut!r}")
-        if len(conv_makers) != 4 or len(layers) != 4:
             raise InvalidInputError(
-                f"need 4 stages, got {len(conv_makers)} conv makers and {len(layers)} layer counts"
+                f"shortcut must be 'A' (zero-padding identity) or 'B' (1x1x1 conv + BN), got {shortcut!r}"
             )
+        if len(conv_makers) != 4 or len(layers) != 4:
+            raise InvalidInputError(f"need 4 stages, got {len(conv_makers)} conv makers and {len(layers)} layer counts")
         nn.Module.__init__(self)  # not VideoResNet.__init__: it builds fixed 64..512 stages and fc
         self.width = width
         self.shortcut = shortcut

@@ -76,9 +76,7 @@ class ClassifierHead(nn.Module):
             ValueError: ``x`` is neither, or its channels are not ``in_channels``.
         """
         if x.dim() not in (4, 5) or x.shape[1] != self.in_channels:
-            raise InvalidInputError(
-                f"classifier head expects (B, {self.in_channels}, [T,] H, W), got {tuple(x.shape)}"
-            )
+            raise InvalidInputError(f"classifier head expects (B, {self.in_channels}, [T,] H, W), got {tuple(x.shape)}")
         x = x.flatten(2).mean(dim=2)  # B x C
         return self.fc(self.dropout(x))  # B x num_classes
 

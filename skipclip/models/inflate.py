@@ -63,9 +63,7 @@ def trunk_key(key_2d: str) -> str | None:
     return None
 
 
-def inflate_2d_into_3d(
-    state_dict_2d: Mapping[str, Tensor], context_encoder: ContextEncoder
-) -> InflationReport:
+def inflate_2d_into_3d(state_dict_2d: Mapping[str, Tensor], context_encoder: ContextEncoder) -> InflationReport:
     """Load a 2D ResNet-18 state dict into a context encoder by inflating its kernels.
 
     Args:

@@ -35,8 +35,12 @@ def input_stats_of(encoder) -> str:
     return stats
 
 
-def normalize(clip: torch.Tensor, channel_dim: int,
-              memory_format: torch.memory_format = torch.contiguous_format, stats: str = "kinetics") -> torch.Tensor:
+def normalize(
+    clip: torch.Tensor,
+    channel_dim: int,
+    memory_format: torch.memory_format = torch.contiguous_format,
+    stats: str = "kinetics",
+) -> torch.Tensor:
     """uint8 -> float standardised with the Kinetics mean and std (``stats="imagenet"``: ImageNet's,
     for weights inflated from an ImageNet 2D network), in one pass.
 
@@ -53,13 +57,16 @@ def normalize(clip: torch.Tensor, channel_dim: int,
         raise InvalidInputError(
             f"normalize takes uint8 frames (0-255, as skipclip.read_clip and the data sets give them), got "
             f"{clip.dtype}: it divides by 255 itself. Frames in [0, 1]: pass (x * 255).round().to(torch.uint8); "
-            "or use the encoder's own preprocessing, encoder.transforms(frames)")
+            "or use the encoder's own preprocessing, encoder.transforms(frames)"
+        )
     if stats not in STATS:
         raise InvalidInputError(f"normalize stats must be one of {', '.join(STATS)}, got {stats!r}")
     channels = clip.shape[channel_dim]
     if channels % 3:
-        raise InvalidInputError(f"normalize expects RGB frames (a multiple of 3 channels) on axis {channel_dim}, "
-                         f"got shape {tuple(clip.shape)}")
+        raise InvalidInputError(
+            f"normalize expects RGB frames (a multiple of 3 channels) on axis {channel_dim}, "
+            f"got shape {tuple(clip.shape)}"
+        )
     shift, scale = _affine(channels, clip.dim(), channel_dim % clip.dim(), clip.device, stats)
     kind = clip.device.type
     dtype = torch.get_autocast_dtype(kind) if torch.is_autocast_enabled(kind) else torch.float32

@@ -26,10 +26,13 @@ def as_frames(frames) -> torch.Tensor:
         raise InvalidInputError(
             f"frames must be uint8 RGB (0-255), as skipclip.read_clip returns them; got {x.dtype}. Frames as "
             "floats in [0, 1]: pass (x * 255).round().astype(np.uint8) for a NumPy array, "
-            "(x * 255).round().to(torch.uint8) for a tensor; or pass the video file itself")
+            "(x * 255).round().to(torch.uint8) for a tensor; or pass the video file itself"
+        )
     if x.dim() not in (4, 5) or x.shape[-1] != 3:
-        raise InvalidInputError(f"frames must be (T, H, W, 3) or (B, T, H, W, 3) with RGB last, got shape "
-                                f"{tuple(x.shape)}; a (T, 3, H, W) clip: x.transpose(0, 2, 3, 1) (NumPy) or x.permute(0, 2, 3, 1) (torch)")
+        raise InvalidInputError(
+            f"frames must be (T, H, W, 3) or (B, T, H, W, 3) with RGB last, got shape "
+            f"{tuple(x.shape)}; a (T, 3, H, W) clip: x.transpose(0, 2, 3, 1) (NumPy) or x.permute(0, 2, 3, 1) (torch)"
+        )
     return x
 
 
@@ -69,7 +72,7 @@ class Preprocess:
         x = resize_short_side(x.permute(0, 3, 1, 2), self.short_side)  # T x 3 x H' x W'
         h, w = x.shape[-2:]
         y0, x0 = (h - self.crop_size) // 2, (w - self.crop_size) // 2
-        x = x[..., y0: y0 + self.crop_size, x0: x0 + self.crop_size]  # T x 3 x S x S
+        x = x[..., y0 : y0 + self.crop_size, x0 : x0 + self.crop_size]  # T x 3 x S x S
         return x.permute(1, 0, 2, 3).contiguous()  # 3 x T x S x S
 
     def __call__(self, frames) -> torch.Tensor:
@@ -78,8 +81,10 @@ class Preprocess:
         return normalize(clip, channel_dim=clip.dim() - 4, stats=self.stats)
 
     def describe(self) -> str:
-        return (f"{self.frames}-frame windows; short side resized to {self.short_side} px, centre "
-                f"{self.crop_size} x {self.crop_size} crop, {self.stats} mean/std")
+        return (
+            f"{self.frames}-frame windows; short side resized to {self.short_side} px, centre "
+            f"{self.crop_size} x {self.crop_size} crop, {self.stats} mean/std"
+        )
 
 
 __all__ = ["Preprocess", "as_frames"]

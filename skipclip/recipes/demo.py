@@ -71,8 +71,12 @@ DEFAULT = DemoBudget(pretrain_epochs=40, supervised_epochs=40, videos_per_class=
 QUICK = DemoBudget(pretrain_epochs=6, supervised_epochs=6, videos_per_class=24, shots=5, finetune_epochs=3)
 
 
-HEALTH_ROWS = (("pixel", "pixels"), ("untrained_f", "untrained f"), ("untrained", "untrained g, f"),
-               ("pretrained", "pretrained g, f"))
+HEALTH_ROWS = (
+    ("pixel", "pixels"),
+    ("untrained_f", "untrained f"),
+    ("untrained", "untrained g, f"),
+    ("pretrained", "pretrained g, f"),
+)
 
 
 def pretext_health(cfg, untrained, pretrained, source, seed: int = 0, train_source=None) -> dict:
@@ -84,23 +88,32 @@ def pretext_health(cfg, untrained, pretrained, source, seed: int = 0, train_sour
     (copies; ``None``: their running averages)."""
     cap = cfg.pretext.health_windows or None
     window = PretextWindow.from_config(cfg)
-    windows = CachedBatches(HealthDataset(source, window, cfg.data.crop_size, max_windows=cap, seed=seed),
-                            cfg.data.batch_size)
+    windows = CachedBatches(
+        HealthDataset(source, window, cfg.data.crop_size, max_windows=cap, seed=seed), cfg.data.batch_size
+    )
     n = cfg.pretext.precise_bn_batches
     if train_source is not None and n:
-        precise = PreciseBatchNorm(HealthDataset(train_source, window, cfg.data.crop_size,
-                                                 max_windows=n * cfg.data.batch_size, seed=seed),
-                                   n, cfg.data.batch_size)
+        precise = PreciseBatchNorm(
+            HealthDataset(train_source, window, cfg.data.crop_size, max_windows=n * cfg.data.batch_size, seed=seed),
+            n,
+            cfg.data.batch_size,
+        )
         untrained, pretrained = (precise.copy_of(m, step, "cpu") for step, m in ((0, untrained), (1, pretrained)))
     untrained.eval()
-    rows = {"pixel": measure(pixel_ranker(), windows, "cpu", seed=seed),
-            "untrained_f": measure(frame_ranker(untrained.frame_encoder), windows, "cpu", seed=seed),
-            "untrained": measure_model(untrained, windows, "cpu", seed=seed),
-            "pretrained": measure_model(pretrained, windows, "cpu", seed=seed)}
-    vs = paired(rows["pretrained"], {"pixel": rows["pixel"], "untrained_f": rows["untrained_f"],
-                                     "step0": rows["untrained"]})
-    return {**{k: v.to_dict() for k, v in rows.items()}, "vs": {k: v.to_dict() for k, v in vs.items()},
-            "verdict": verdict(vs)}
+    rows = {
+        "pixel": measure(pixel_ranker(), windows, "cpu", seed=seed),
+        "untrained_f": measure(frame_ranker(untrained.frame_encoder), windows, "cpu", seed=seed),
+        "untrained": measure_model(untrained, windows, "cpu", seed=seed),
+        "pretrained": measure_model(pretrained, windows, "cpu", seed=seed),
+    }
+    vs = paired(
+        rows["pretrained"], {"pixel": rows["pixel"], "untrained_f": rows["untrained_f"], "step0": rows["untrained"]}
+    )
+    return {
+        **{k: v.to_dict() for k, v in rows.items()},
+        "vs": {k: v.to_dict() for k, v in vs.items()},
+        "verdict": verdict(vs),
+    }
 
 
 def stage(message: str) -> None:
@@ -109,8 +122,10 @@ def stage(message: str) -> None:
 
 def _few_shot(labels: np.ndarray, shots: int, seed: int) -> np.ndarray:
     rng = np.random.default_rng(seed)
-    picks = [rng.choice(np.flatnonzero(labels == c), size=min(shots, int((labels == c).sum())), replace=False)
-             for c in np.unique(labels)]
+    picks = [
+        rng.choice(np.flatnonzero(labels == c), size=min(shots, int((labels == c).sum())), replace=False)
+        for c in np.unique(labels)
+    ]
     return np.sort(np.concatenate(picks))
 
 
@@ -120,9 +135,15 @@ def train_supervised(cfg, train_src, test_src, epochs: int, seed: int, progress:
 
     L.seed_everything(seed, verbose=False)
     k, d = cfg.pretext.context_frames, cfg.data
-    model = ActionClassifier(ContextEncoder(cfg.model.context_arch, cfg.model.width), len(train_src.classes),
-                             lr=1e-3, weight_decay=1e-4, lr_step_epochs=max(1, epochs // 2), lr_gamma=0.3,
-                             lr_last_step_epoch=epochs)
+    model = ActionClassifier(
+        ContextEncoder(cfg.model.context_arch, cfg.model.width),
+        len(train_src.classes),
+        lr=1e-3,
+        weight_decay=1e-4,
+        lr_step_epochs=max(1, epochs // 2),
+        lr_gamma=0.3,
+        lr_last_step_epoch=epochs,
+    )
     train_ds = ClipDataset(train_src, k, d.crop_size, train=True, seed=seed)
     trainer = make_trainer(cfg, max_epochs=epochs, progress=progress, devices=1, num_nodes=1)
     trainer.fit(model, DataLoader(train_ds, batch_size=d.batch_size, shuffle=True, drop_last=True, collate_fn=collate))
@@ -130,8 +151,9 @@ def train_supervised(cfg, train_src, test_src, epochs: int, seed: int, progress:
     return {"top1": topk_accuracy(scores, labels, 1), "top5": topk_accuracy(scores, labels, 5)}
 
 
-def run_demo(out: str | Path = "demo-out", quick: bool = False, seed: int = 0, progress: bool = True,
-             force: bool = False) -> dict:
+def run_demo(
+    out: str | Path = "demo-out", quick: bool = False, seed: int = 0, progress: bool = True, force: bool = False
+) -> dict:
     """Run the demo into ``out`` (see the module's docstring); returns the report.
 
     Raises:
@@ -143,26 +165,37 @@ def run_demo(out: str | Path = "demo-out", quick: bool = False, seed: int = 0, p
     check_output_dir(out, force)
     out.mkdir(parents=True, exist_ok=True)
     torch.set_num_threads(max(1, torch.get_num_threads()))
-    cfg = load_config("cpu", {
-        "trainer.seed": seed,
-        "optim.max_epochs": budget.pretrain_epochs,
-        "data.synthetic_videos_per_class": budget.videos_per_class,
-        # the run's own pretext health and online kNN a few times, not at each of its validations
-        # (step [2/4] measures the pretrained model on the held-out videos anyway)
-        "trainer.health_every": max(1, budget.pretrain_epochs // 4),
-        "trainer.knn_every": max(1, budget.pretrain_epochs // 2),
-    })
+    cfg = load_config(
+        "cpu",
+        {
+            "trainer.seed": seed,
+            "optim.max_epochs": budget.pretrain_epochs,
+            "data.synthetic_videos_per_class": budget.videos_per_class,
+            # the run's own pretext health and online kNN a few times, not at each of its validations
+            # (step [2/4] measures the pretrained model on the held-out videos anyway)
+            "trainer.health_every": max(1, budget.pretrain_epochs // 4),
+            "trainer.knn_every": max(1, budget.pretrain_epochs // 2),
+        },
+    )
     sources = {k: InMemorySource(v) for k, v in synthetic_sources(cfg).items()}
     timings = {}
 
     # 1. untrained reference (the same initialisation pretraining starts from) and pretraining
-    stage(f"[1/4] pretraining Skip-Clip on {len(sources['train'])} unlabelled synthetic videos, "
-          f"{budget.pretrain_epochs} epochs")
+    stage(
+        f"[1/4] pretraining Skip-Clip on {len(sources['train'])} unlabelled synthetic videos, "
+        f"{budget.pretrain_epochs} epochs"
+    )
     L.seed_everything(seed, verbose=False)
     untrained = build_skipclip(cfg)
     t0 = time.time()
-    pretrained_module, _, summary = pretrain(cfg, "synthetic", out / "pretrain", force=force, progress=progress,
-                                             images_every=max(1, budget.pretrain_epochs // 2))
+    pretrained_module, _, summary = pretrain(
+        cfg,
+        "synthetic",
+        out / "pretrain",
+        force=force,
+        progress=progress,
+        images_every=max(1, budget.pretrain_epochs // 2),
+    )
     timings["pretrain_s"] = time.time() - t0
     pretrained = pretrained_module.model
 
@@ -171,8 +204,10 @@ def run_demo(out: str | Path = "demo-out", quick: bool = False, seed: int = 0, p
     health = pretext_health(cfg, untrained, pretrained.cpu(), sources["val"], seed, train_source=sources["train"])
 
     # 3. few labels: linear probe and fine-tuning, pretrained against random initialisation
-    stage(f"[3/4] linear probe and fine-tuning from {budget.shots} labelled videos per class, "
-          f"{budget.seeds} seeds, pretrained vs random initialisation")
+    stage(
+        f"[3/4] linear probe and fine-tuning from {budget.shots} labelled videos per class, "
+        f"{budget.seeds} seeds, pretrained vs random initialisation"
+    )
     probe, tuned = few_label_runs(cfg, budget, pretrained.context_encoder, sources, timings)
 
     # 4. supervised upper bound: all labels of the pretraining videos
@@ -189,15 +224,26 @@ def run_demo(out: str | Path = "demo-out", quick: bool = False, seed: int = 0, p
         "skipclip_vs_random": versus(results, "linear_probe"),
         "skipclip_vs_random_finetune": versus(results, "finetune"),
         "chance_top1": 1.0 / len(sources["labelled"].classes),
-        "data": {"classes": sources["labelled"].classes, "pretrain_videos": len(sources["train"]),
-                 "labelled_pool_videos": len(sources["labelled"]), "test_videos": len(sources["test"]),
-                 "frames_per_video": cfg.data.synthetic_frames, "frame_size": cfg.data.synthetic_size},
+        "data": {
+            "classes": sources["labelled"].classes,
+            "pretrain_videos": len(sources["train"]),
+            "labelled_pool_videos": len(sources["labelled"]),
+            "test_videos": len(sources["test"]),
+            "frames_per_video": cfg.data.synthetic_frames,
+            "frame_size": cfg.data.synthetic_size,
+        },
         "pretraining": {k: v for k, v in summary.to_dict(with_health=True).items() if k != "metrics"},
-        "config": cfg.to_dict(), "quick": quick, "seed": seed, "timings": timings,
+        "config": cfg.to_dict(),
+        "quick": quick,
+        "seed": seed,
+        "timings": timings,
     }
     write_report(out / "report.json", report)
-    plot_pretraining_curves(out / "pretrain" / "logs" / "metrics.csv", out / "loss_curves.png",
-                            baselines=summary.health.baselines if summary.health is not None else None)
+    plot_pretraining_curves(
+        out / "pretrain" / "logs" / "metrics.csv",
+        out / "loss_curves.png",
+        baselines=summary.health.baselines if summary.health is not None else None,
+    )
     print_report(report)
     print(f"\nwrote {out / 'report.json'} and {out / 'loss_curves.png'}")
     return report
@@ -211,7 +257,9 @@ def few_label_runs(cfg, budget: DemoBudget, pretrained_g, sources: dict, timings
     k, crop = cfg.pretext.context_frames, cfg.data.crop_size
     lab_src, test_src = sources["labelled"], sources["test"]
     num_classes = len(lab_src.classes)
-    feats = {"skipclip": (video_features(pretrained_g, lab_src, k, crop), video_features(pretrained_g, test_src, k, crop))}
+    feats = {
+        "skipclip": (video_features(pretrained_g, lab_src, k, crop), video_features(pretrained_g, test_src, k, crop))
+    }
     probe: dict[str, list[dict]] = {"skipclip": [], "random": []}
     tuned: dict[str, list[dict]] = {"skipclip": [], "random": []}
     finetune_s = 0.0
@@ -227,10 +275,25 @@ def few_label_runs(cfg, budget: DemoBudget, pretrained_g, sources: dict, timings
         # fine-tuning g end to end on the same few labelled videos (paper section 4.2, CPU scale)
         t1 = time.time()
         for init, encoder in (("skipclip", pretrained_g), ("random", rand_enc)):
-            r = finetune_and_test(cfg, encoder, SubsetSource(lab_src, pick), sources["val"], test_src,
-                                  epochs=budget.finetune_epochs, seed=s, progress=False)
-            tuned[init].append({"seed": s, "top1": r.test.top1, "top5": r.test.top5, "clip_top1": r.test.clip_top1,
-                                "best_epoch": r.best_epoch})
+            r = finetune_and_test(
+                cfg,
+                encoder,
+                SubsetSource(lab_src, pick),
+                sources["val"],
+                test_src,
+                epochs=budget.finetune_epochs,
+                seed=s,
+                progress=False,
+            )
+            tuned[init].append(
+                {
+                    "seed": s,
+                    "top1": r.test.top1,
+                    "top5": r.test.top5,
+                    "clip_top1": r.test.clip_top1,
+                    "best_epoch": r.best_epoch,
+                }
+            )
         finetune_s += time.time() - t1
     timings["linear_probe_s"] = time.time() - t0 - finetune_s
     timings["finetune_s"] = finetune_s
@@ -244,19 +307,39 @@ def result_rows(probe: dict, tuned: dict, sup: dict, budget: DemoBudget) -> list
         for init in ("random", "skipclip"):
             t1, t1s = mean_std([r["top1"] for r in runs[init]])
             t5, t5s = mean_std([r["top5"] for r in runs[init]])
-            results.append({"init": init, "protocol": protocol, "labelled_videos_per_class": budget.shots,
-                            "top1": t1, "top1_std": t1s, "top5": t5, "top5_std": t5s,
-                            "seeds": len(runs[init]), "per_seed": runs[init]})
-    results.append({"init": "supervised", "protocol": "supervised (all labels, upper bound)",
-                    "labelled_videos_per_class": budget.videos_per_class, "top1": sup["top1"], "top1_std": 0.0,
-                    "top5": sup["top5"], "top5_std": 0.0, "seeds": 1})
+            results.append(
+                {
+                    "init": init,
+                    "protocol": protocol,
+                    "labelled_videos_per_class": budget.shots,
+                    "top1": t1,
+                    "top1_std": t1s,
+                    "top5": t5,
+                    "top5_std": t5s,
+                    "seeds": len(runs[init]),
+                    "per_seed": runs[init],
+                }
+            )
+    results.append(
+        {
+            "init": "supervised",
+            "protocol": "supervised (all labels, upper bound)",
+            "labelled_videos_per_class": budget.videos_per_class,
+            "top1": sup["top1"],
+            "top1_std": 0.0,
+            "top5": sup["top5"],
+            "top5_std": 0.0,
+            "seeds": 1,
+        }
+    )
     return results
 
 
 def versus(results: list[dict], protocol: str) -> dict:
     """Skip-Clip's top-1 gain over random initialisation under ``protocol``, against the larger spread."""
-    rnd, skc = (next(r for r in results if r["init"] == i and r["protocol"] == protocol)
-                for i in ("random", "skipclip"))
+    rnd, skc = (
+        next(r for r in results if r["init"] == i and r["protocol"] == protocol) for i in ("random", "skipclip")
+    )
     gain, spread = skc["top1"] - rnd["top1"], max(skc["top1_std"], rnd["top1_std"])
     return {"top1_gain": gain, "larger_spread": spread, "beats_random_by_more_than_spread": bool(gain > spread)}
 
@@ -264,32 +347,46 @@ def versus(results: list[dict], protocol: str) -> dict:
 def print_report(report: dict) -> None:
     h = report["pretext_health"]
     first = h["pretrained"]
-    print(f"\nPretext health on {first['windows']} windows of {first['videos']} held-out videos (targets ranked "
-          "against the context; 95% interval: bootstrap over videos):")
-    print(f"  {'ranker':16s} {'rank acc':>9s} {'95% interval':>16s} {'Kendall tau':>12s} {'pos-neg gap':>12s} "
-          f"{'windows':>8s}")
+    print(
+        f"\nPretext health on {first['windows']} windows of {first['videos']} held-out videos (targets ranked "
+        "against the context; 95% interval: bootstrap over videos):"
+    )
+    print(
+        f"  {'ranker':16s} {'rank acc':>9s} {'95% interval':>16s} {'Kendall tau':>12s} {'pos-neg gap':>12s} "
+        f"{'windows':>8s}"
+    )
     for key, name in HEALTH_ROWS:
         m = h[key]
         gap = f"{m['pos_neg_gap']:12.3f}" if m["pos_neg_gap"] is not None else f"{'-':>12s}"
         lo, hi = m["rank_acc_ci"]
-        print(f"  {name:16s} {m['rank_acc']:9.3f} {f'[{lo:.3f}, {hi:.3f}]':>16s} {m['kendall_tau']:12.3f} {gap} "
-              f"{m['windows']:8d}")
+        print(
+            f"  {name:16s} {m['rank_acc']:9.3f} {f'[{lo:.3f}, {hi:.3f}]':>16s} {m['kendall_tau']:12.3f} {gap} "
+            f"{m['windows']:8d}"
+        )
     if "verdict" in h:
         print(f"  pretrained against untrained (step 0), same windows: {h['verdict']}")
-    print(f"\nAction recognition on {report['data']['test_videos']} held-out test videos "
-          f"({len(report['data']['classes'])} classes, chance {100 * report['chance_top1']:.1f} %):")
+    print(
+        f"\nAction recognition on {report['data']['test_videos']} held-out test videos "
+        f"({len(report['data']['classes'])} classes, chance {100 * report['chance_top1']:.1f} %):"
+    )
     top5 = any(r["top5"] is not None for r in report["results"])
-    print(f"  {'init':12s} {'protocol':38s} {'labels/class':>12s} {'top-1 (%)':>13s}"
-          + (f" {'top-5 (%)':>13s}" if top5 else ""))
+    print(
+        f"  {'init':12s} {'protocol':38s} {'labels/class':>12s} {'top-1 (%)':>13s}"
+        + (f" {'top-5 (%)':>13s}" if top5 else "")
+    )
     for r in report["results"]:
-        print(f"  {r['init']:12s} {r['protocol']:38s} {r['labelled_videos_per_class']:12d} "
-              f"{100 * r['top1']:7.1f} ± {100 * r['top1_std']:3.1f}"
-              + (f" {100 * r['top5']:7.1f} ± {100 * r['top5_std']:3.1f}" if top5 else ""))
+        print(
+            f"  {r['init']:12s} {r['protocol']:38s} {r['labelled_videos_per_class']:12d} "
+            f"{100 * r['top1']:7.1f} ± {100 * r['top1_std']:3.1f}"
+            + (f" {100 * r['top5']:7.1f} ± {100 * r['top5_std']:3.1f}" if top5 else "")
+        )
     print()
     for key, protocol in (("skipclip_vs_random", "linear probe"), ("skipclip_vs_random_finetune", "fine-tuning")):
         c = report[key]
         verdict = "beats" if c["beats_random_by_more_than_spread"] else "does NOT beat"
-        print(f"{protocol:>12s}: Skip-Clip {verdict} random initialisation by more than the spread: "
-              f"top-1 gain {100 * c['top1_gain']:+.1f} points vs spread (std over seeds) "
-              f"{100 * c['larger_spread']:.1f}")
+        print(
+            f"{protocol:>12s}: Skip-Clip {verdict} random initialisation by more than the spread: "
+            f"top-1 gain {100 * c['top1_gain']:+.1f} points vs spread (std over seeds) "
+            f"{100 * c['larger_spread']:.1f}"
+        )
     print(f"wall time {report['timings']['total_s']:.0f} s")

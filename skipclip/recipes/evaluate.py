@@ -73,13 +73,27 @@ def check_evaluate_out(out: str | Path, force: bool) -> Path:
     """
     out = check_out_folder(out)  # a file, or a parent that is a file: refused before the work
     if (out / REPORT).exists() and not force:
-        raise OutputExistsError(f"{out / REPORT} exists (an earlier evaluation); pass --force to replace it, or "
-                                "--out DIR to write elsewhere")
+        raise OutputExistsError(
+            f"{out / REPORT} exists (an earlier evaluation); pass --force to replace it, or "
+            "--out DIR to write elsewhere"
+        )
     return out
 
 
-def evaluate(cfg: Config, encoder, train_src, val_src, test_src, *, init: str, protocols=PROTOCOLS,
-             classifier=None, epochs: int | None = None, seed: int = 0, progress: bool = False) -> dict:
+def evaluate(
+    cfg: Config,
+    encoder,
+    train_src,
+    val_src,
+    test_src,
+    *,
+    init: str,
+    protocols=PROTOCOLS,
+    classifier=None,
+    epochs: int | None = None,
+    seed: int = 0,
+    progress: bool = False,
+) -> dict:
     """Every protocol into one report: ``{"results": [...], "protocol_card": {...}, "data": {...}}``.
 
     Args:
@@ -100,11 +114,17 @@ def evaluate(cfg: Config, encoder, train_src, val_src, test_src, *, init: str, p
         if classifier is not None:
             test = evaluate_video_level(classifier, test_src, cfg, progress)
             selection = "done when the checkpoint was fine-tuned (see its run folder)"
-            row = FinetuneResult(init=init, protocol="finetune", test=test, selected_by=selection,
-                                 failed_videos=dict(test.failed_test_videos)).to_dict()
+            row = FinetuneResult(
+                init=init,
+                protocol="finetune",
+                test=test,
+                selected_by=selection,
+                failed_videos=dict(test.failed_test_videos),
+            ).to_dict()
         else:
-            r = finetune_and_test(cfg, encoder, train_src, val_src, test_src, epochs=epochs, seed=seed,
-                                  progress=progress)
+            r = finetune_and_test(
+                cfg, encoder, train_src, val_src, test_src, epochs=epochs, seed=seed, progress=progress
+            )
             row, test, selection = dataclasses.replace(r, init=init).to_dict(), r.test, None
         results.append(row)
         failed.update(test.failed_test_videos)
@@ -123,16 +143,33 @@ def evaluate(cfg: Config, encoder, train_src, val_src, test_src, *, init: str, p
             nearest = knn(cfg, encoder, train_src, test_src, features=feats)
             results.append(dataclasses.replace(nearest, init=init).to_dict())
             card["knn"] = knn_card(ft, KNN_K, KNN_TEMPERATURE)
-    return {"results": results, "protocol_card": card,
-            "data": {"classes": list(train_src.classes), "train_videos": len(train_src),
-                     "val_videos": len(val_src) if val_src is not None else 0, "test_videos": len(test_src),
-                     "skipped_videos": len(failed), "failed_videos": failed,
-                     "per_class": per_class(train_src, val_src, test_src)}}
+    return {
+        "results": results,
+        "protocol_card": card,
+        "data": {
+            "classes": list(train_src.classes),
+            "train_videos": len(train_src),
+            "val_videos": len(val_src) if val_src is not None else 0,
+            "test_videos": len(test_src),
+            "skipped_videos": len(failed),
+            "failed_videos": failed,
+            "per_class": per_class(train_src, val_src, test_src),
+        },
+    }
 
 
-def run_evaluate(config: Config | None, ckpt: str, data: str, *, protocols=PROTOCOLS, overrides: dict | None = None,
-                 sets: dict | None = None, progress: bool = True, seeds: int = 1,
-                 epochs: int | None = None) -> dict:
+def run_evaluate(
+    config: Config | None,
+    ckpt: str,
+    data: str,
+    *,
+    protocols=PROTOCOLS,
+    overrides: dict | None = None,
+    sets: dict | None = None,
+    progress: bool = True,
+    seeds: int = 1,
+    epochs: int | None = None,
+) -> dict:
     """Evaluate the context encoder of ``ckpt`` (a Skip-Clip checkpoint, or a fine-tuned
     ``best.ckpt`` whose classifier is then tested as is, or ``"random"``: randomly initialised
     weights, the baseline) on ``data``.
@@ -173,8 +210,11 @@ def run_evaluate(config: Config | None, ckpt: str, data: str, *, protocols=PROTO
     else:
         cfg = load_config("cpu", overrides or {}, sets=sets)
     encoder, info = initial_encoder(cfg, ckpt, seed=cfg.trainer.seed)
-    validate(apply_overrides(cfg, {"model.context_arch": info["arch"], "model.width": info["width"],
-                                  "model.shortcut": info["shortcut"]}))
+    validate(
+        apply_overrides(
+            cfg, {"model.context_arch": info["arch"], "model.width": info["width"], "model.shortcut": info["shortcut"]}
+        )
+    )
     ft = finetune_settings(cfg)
     splits = open_data(data, cfg, need_test=True, val_fraction=ft.val_fraction, short_side=ft.short_side)
     train_src, val_src, test_src = splits.labelled, splits.val, splits.test
@@ -183,15 +223,30 @@ def run_evaluate(config: Config | None, ckpt: str, data: str, *, protocols=PROTO
         state = state_dict_of(obj)
         n_ckpt = tensor_size(state, "head.fc.weight", 0, str(ckpt), MAX_CLASSES)
         if n_ckpt != len(train_src.classes):
-            raise InvalidInputError(f"{ckpt} classifies {n_ckpt} classes but --data {data} has "
-                             f"{len(train_src.classes)}; evaluate it on the data set it was fine-tuned on")
+            raise InvalidInputError(
+                f"{ckpt} classifies {n_ckpt} classes but --data {data} has "
+                f"{len(train_src.classes)}; evaluate it on the data set it was fine-tuned on"
+            )
         classifier = build_classifier(cfg, encoder, n_ckpt)
         load_checked(classifier, state, str(ckpt))
         encoder = classifier.encoder
     reports = []
     for i in range(seeds):
-        reports.append(evaluate(cfg, encoder, train_src, val_src, test_src, init=info["init"], protocols=protocols,
-                                classifier=classifier, seed=cfg.trainer.seed + i, progress=progress, epochs=epochs))
+        reports.append(
+            evaluate(
+                cfg,
+                encoder,
+                train_src,
+                val_src,
+                test_src,
+                init=info["init"],
+                protocols=protocols,
+                classifier=classifier,
+                seed=cfg.trainer.seed + i,
+                progress=progress,
+                epochs=epochs,
+            )
+        )
         _say_seed(reports[-1], seeds)
     report = merge_seeds(reports)
     report.update(checkpoint=str(ckpt), config=cfg.to_dict())
@@ -205,8 +260,20 @@ def _evaluate_random(cfg: Config, data: str, protocols, progress: bool, seeds: i
     reports = []
     for i in range(seeds):
         encoder, info = initial_encoder(cfg, "random", seed=cfg.trainer.seed + i)
-        reports.append(evaluate(cfg, encoder, splits.labelled, splits.val, splits.test, init=info["init"],
-                                protocols=protocols, seed=cfg.trainer.seed + i, progress=progress, epochs=epochs))
+        reports.append(
+            evaluate(
+                cfg,
+                encoder,
+                splits.labelled,
+                splits.val,
+                splits.test,
+                init=info["init"],
+                protocols=protocols,
+                seed=cfg.trainer.seed + i,
+                progress=progress,
+                epochs=epochs,
+            )
+        )
         _say_seed(reports[-1], seeds)
     report = merge_seeds(reports)
     report.update(checkpoint="random", config=cfg.to_dict())

@@ -64,12 +64,18 @@ class FeatureSet:
 
     def arrays(self) -> dict[str, np.ndarray]:
         """Every field as an array (strings as NumPy unicode, so no pickle is needed to read them)."""
-        out = {"features": self.features, "labels": self.labels, "names": np.asarray(self.names, dtype=str),
-               "split": np.asarray(self.split, dtype=str), "classes": np.asarray(self.classes, dtype=str),
-               "meta": np.asarray(json.dumps(self.meta, default=str))}
+        out = {
+            "features": self.features,
+            "labels": self.labels,
+            "names": np.asarray(self.names, dtype=str),
+            "split": np.asarray(self.split, dtype=str),
+            "classes": np.asarray(self.classes, dtype=str),
+            "meta": np.asarray(json.dumps(self.meta, default=str)),
+        }
         if self.window_features is not None and self.window_video is not None and self.window_start is not None:
-            out.update(window_features=self.window_features, window_video=self.window_video,
-                       window_start=self.window_start)
+            out.update(
+                window_features=self.window_features, window_video=self.window_video, window_start=self.window_start
+            )
         return out
 
 
@@ -85,8 +91,15 @@ def default_workers() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
 
-def extract_features(encoder, data: str | Path, cfg: Config, *, per_window: bool = False,
-                     progress: bool = True, num_workers: int | None = None) -> FeatureSet:
+def extract_features(
+    encoder,
+    data: str | Path,
+    cfg: Config,
+    *,
+    per_window: bool = False,
+    progress: bool = True,
+    num_workers: int | None = None,
+) -> FeatureSet:
     """Features of ``encoder`` (from :func:`load_encoder`) for every video of ``data``'s splits,
     with the encoder's ``transforms`` sizes; ``cfg`` says how to read ``data`` (layout, split).
     ``num_workers`` processes decode the videos (default :func:`default_workers`; 0: this one).
@@ -95,27 +108,50 @@ def extract_features(encoder, data: str | Path, cfg: Config, *, per_window: bool
         InvalidInputError, InputNotFoundError: unusable data, or no readable video.
     """
     pre: Preprocess = encoder.transforms
-    splits = open_data(data, cfg, need_test=True, val_fraction=finetune_settings(cfg).val_fraction,
-                       short_side=pre.short_side)
+    splits = open_data(
+        data, cfg, need_test=True, val_fraction=finetune_settings(cfg).val_fraction, short_side=pre.short_side
+    )
     rows, windows, offset = [], [], 0
     failed: dict[str, str] = {}
     workers = default_workers() if num_workers is None else num_workers
     for name, src in _parts(splits):
         with Progress(count_windows(src, pre.frames), f"features ({name})", "windows", enabled=progress) as bar:
-            feats, videos, starts = window_features(encoder, src, pre.frames, pre.crop_size, pre.short_side,
-                                                    batch_size=cfg.finetune.batch_size, device=device_of(cfg),
-                                                    failed=failed, progress=bar, num_workers=workers)
+            feats, videos, starts = window_features(
+                encoder,
+                src,
+                pre.frames,
+                pre.crop_size,
+                pre.short_side,
+                batch_size=cfg.finetune.batch_size,
+                device=device_of(cfg),
+                failed=failed,
+                progress=bar,
+                num_workers=workers,
+            )
         mean, ids = average_by_video(feats, videos)
         rows += [(m, src.label(int(v)), src.name(int(v)), name) for m, v in zip(mean, ids)]
         if per_window:
             windows.append((feats, np.searchsorted(ids, videos) + offset, starts))
         offset += len(ids)
     classes = list(splits.train.classes)
-    meta = {"encoder": str(encoder.source.file), "arch": encoder.source.arch, "width": encoder.source.width,
-            "preprocess": {**dataclasses.asdict(pre), "describe": pre.describe()}, "data": str(data),
-            "skipclip_version": __version__, "feature": "mean over non-overlapping windows of g's pooled output"}
-    fs = FeatureSet(np.stack([r[0] for r in rows]).astype(np.float32), np.array([r[1] for r in rows], np.int64),
-                    [r[2] for r in rows], [r[3] for r in rows], classes, failed=failed, meta=meta)
+    meta = {
+        "encoder": str(encoder.source.file),
+        "arch": encoder.source.arch,
+        "width": encoder.source.width,
+        "preprocess": {**dataclasses.asdict(pre), "describe": pre.describe()},
+        "data": str(data),
+        "skipclip_version": __version__,
+        "feature": "mean over non-overlapping windows of g's pooled output",
+    }
+    fs = FeatureSet(
+        np.stack([r[0] for r in rows]).astype(np.float32),
+        np.array([r[1] for r in rows], np.int64),
+        [r[2] for r in rows],
+        [r[3] for r in rows],
+        classes,
+        failed=failed,
+        meta=meta,
+    )
     if per_window:
         fs.window_features = np.concatenate([w[0] for w in windows]).astype(np.float32)
         fs.window_video = np.concatenate([w[1] for w in windows]).astype(np.int64)
@@ -151,14 +187,32 @@ def write_features(fs: FeatureSet, out: str | Path) -> Path:
         atomic_write(out, lambda fh: fh.write(buffer.getvalue()))
     else:
         tensors = {k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in arrays.items() if v.dtype.kind in "fi"}
-        write_safetensors(out, tensors, {"names": fs.names, "split": fs.split, "classes": fs.classes,
-                                         "meta": fs.meta, "format": "skipclip-features/1"})
+        write_safetensors(
+            out,
+            tensors,
+            {
+                "names": fs.names,
+                "split": fs.split,
+                "classes": fs.classes,
+                "meta": fs.meta,
+                "format": "skipclip-features/1",
+            },
+        )
     return out
 
 
-def run_features(ckpt: str | Path, data: str | Path, out: str | Path, *, per_window: bool = False,
-                 force: bool = False, progress: bool = True, overrides: dict | None = None,
-                 sets: dict | None = None, num_workers: int | None = None) -> FeatureSet:
+def run_features(
+    ckpt: str | Path,
+    data: str | Path,
+    out: str | Path,
+    *,
+    per_window: bool = False,
+    force: bool = False,
+    progress: bool = True,
+    overrides: dict | None = None,
+    sets: dict | None = None,
+    num_workers: int | None = None,
+) -> FeatureSet:
     """:func:`load_encoder` ``ckpt``, :func:`extract_features` of ``data``, :func:`write_features` to
     ``out``; ``overrides`` / ``sets`` (dotted keys) change how the data is read, or the sizes.
 
@@ -169,8 +223,10 @@ def run_features(ckpt: str | Path, data: str | Path, out: str | Path, *, per_win
     out = check_features_out(out, force)
     encoder = load_encoder(ckpt)
     if not isinstance(encoder, ContextEncoder) or not isinstance(encoder.source, EncoderSource):
-        raise InvalidInputError(f"{ckpt} is a frame encoder f; features come from the context encoder g "
-                                "(context_encoder.safetensors, or the run's checkpoint)")
+        raise InvalidInputError(
+            f"{ckpt} is a frame encoder f; features come from the context encoder g "
+            "(context_encoder.safetensors, or the run's checkpoint)"
+        )
     cfg = encoder.source.config
     apply_overrides(cfg, overrides or {})
     apply_sets(cfg, sets or {})
@@ -181,5 +237,4 @@ def run_features(ckpt: str | Path, data: str | Path, out: str | Path, *, per_win
     return fs
 
 
-__all__ = ["FeatureSet", "check_features_out", "default_workers", "extract_features", "run_features",
-           "write_features"]
+__all__ = ["FeatureSet", "check_features_out", "default_workers", "extract_features", "run_features", "write_features"]

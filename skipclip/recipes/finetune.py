@@ -51,18 +51,33 @@ def check_finetune_dir(out: Path, force: bool) -> None:
 
     info = read_run(out)
     if info is not None and info.get("kind") != "finetune":
-        raise OutputExistsError(f"{out} holds a {info.get('kind', 'skipclip')} run (run.json); fine-tuning would "
-                              "overwrite its logs/metrics.csv and checkpoints, even with --force: choose another --out")
+        raise OutputExistsError(
+            f"{out} holds a {info.get('kind', 'skipclip')} run (run.json); fine-tuning would "
+            "overwrite its logs/metrics.csv and checkpoints, even with --force: choose another --out"
+        )
     refuse_other_kind(out, "finetune")  # a pretraining run without its run.json, a store
     present = [n for n in ("report.json", "logs", "checkpoints") if (out / n).exists()]
     if info is None and present and not force:  # a fine-tuning run folder is checked by prepare_run_dir
-        raise OutputExistsError(f"{out} already holds {', '.join(present)} (a fine-tuning run?); pass --force to "
-                              "overwrite them, or choose another --out")
+        raise OutputExistsError(
+            f"{out} already holds {', '.join(present)} (a fine-tuning run?); pass --force to "
+            "overwrite them, or choose another --out"
+        )
 
 
-def run_finetune(cfg: Config, data: str, out: str | Path, *, init: str = "random", inflate: str | None = None,
-                 frozen: bool = False, force: bool = False, progress: bool = True, resume: bool = False,
-                 loggers=("csv",), seeds: int = 1) -> dict:
+def run_finetune(
+    cfg: Config,
+    data: str,
+    out: str | Path,
+    *,
+    init: str = "random",
+    inflate: str | None = None,
+    frozen: bool = False,
+    force: bool = False,
+    progress: bool = True,
+    resume: bool = False,
+    loggers=("csv",),
+    seeds: int = 1,
+) -> dict:
     """Fine-tune g from ``init`` / ``inflate`` on ``data``'s labelled training split, keep the best
     epoch on its validation split (``finetune.selection: best``) or the last epoch (``last``; with
     ``finetune.val_fraction: 0`` the whole training list trains, the paper's reading), test on
@@ -96,8 +111,11 @@ def run_finetune(cfg: Config, data: str, out: str | Path, *, init: str = "random
         check_finetune_dir(out, force)
     # everything that can be wrong is checked before the run folder is touched
     encoder, info = initial_encoder(cfg, init, inflate, seed=cfg.trainer.seed)
-    validate(apply_overrides(cfg, {"model.context_arch": info["arch"], "model.width": info["width"],
-                                  "model.shortcut": info["shortcut"]}))
+    validate(
+        apply_overrides(
+            cfg, {"model.context_arch": info["arch"], "model.width": info["width"], "model.shortcut": info["shortcut"]}
+        )
+    )
     ft = finetune_settings(cfg)
     splits = open_data(data, cfg, need_test=True, val_fraction=ft.val_fraction, short_side=ft.short_side)
     train_src, val_src, test_src = splits.labelled, splits.val, splits.test
@@ -105,8 +123,10 @@ def run_finetune(cfg: Config, data: str, out: str | Path, *, init: str = "random
     start_point = {"init": info, "frozen": frozen, "data": str(data)}
     saved = (read_run(out) or {}).get("finetune") if first and resume else None
     if saved is not None and saved != json.loads(json.dumps(start_point, default=str)):
-        raise InvalidInputError(f"cannot resume {out}: it was started from {saved}, this run starts from {start_point}; "
-                         "resume with the same --init/--inflate/--linear/--data, or use another --out")
+        raise InvalidInputError(
+            f"cannot resume {out}: it was started from {saved}, this run starts from {start_point}; "
+            "resume with the same --init/--inflate/--linear/--data, or use another --out"
+        )
 
     start = time.time()
     resume_from = resume_path(out, resume) if first else None  # not a training checkpoint: refused here
@@ -115,12 +135,27 @@ def run_finetune(cfg: Config, data: str, out: str | Path, *, init: str = "random
     with recorded(work, write=first):  # failed (with the error) / interrupted (Ctrl+C: exit 130)
         if first:
             update_run(work, finetune=start_point)
-        return _train_seeds(cfg, data, work, (train_src, val_src, test_src), encoder, init, inflate, info, frozen,
-                            progress, resume, loggers, seeds, start)
+        return _train_seeds(
+            cfg,
+            data,
+            work,
+            (train_src, val_src, test_src),
+            encoder,
+            init,
+            inflate,
+            info,
+            frozen,
+            progress,
+            resume,
+            loggers,
+            seeds,
+            start,
+        )
 
 
-def _train_seeds(cfg, data, out, splits, encoder, init, inflate, info, frozen, progress, resume, loggers, seeds,
-                 start) -> dict:
+def _train_seeds(
+    cfg, data, out, splits, encoder, init, inflate, info, frozen, progress, resume, loggers, seeds, start
+) -> dict:
     """Fine-tune once per seed (the first seed's run folder), then test and report."""
     train_src, val_src, _ = splits
     runs = []
@@ -128,21 +163,39 @@ def _train_seeds(cfg, data, out, splits, encoder, init, inflate, info, frozen, p
         seed = cfg.trainer.seed + i
         if i:  # every seed starts from its own random draw (a checkpoint loads the same weights)
             encoder, _ = initial_encoder(cfg, init, inflate, seed=seed)
-        model, history = finetune(cfg, encoder, train_src, val_src, seed=seed, progress=progress,
-                                  frozen=frozen, log_dir=out if i == 0 else None, devices=cfg.trainer.devices,
-                                  num_nodes=cfg.trainer.num_nodes, resume=resume and i == 0,
-                                  loggers=loggers if i == 0 else ())
+        model, history = finetune(
+            cfg,
+            encoder,
+            train_src,
+            val_src,
+            seed=seed,
+            progress=progress,
+            frozen=frozen,
+            log_dir=out if i == 0 else None,
+            devices=cfg.trainer.devices,
+            num_nodes=cfg.trainer.num_nodes,
+            resume=resume and i == 0,
+            loggers=loggers if i == 0 else (),
+        )
         if not history.global_zero:
             return {}  # the other DDP processes stop here; the first tests and writes
         runs.append((seed, model, history))
         if progress and seeds > 1:
-            print(f"seed {seed}: fine-tuned (selected epoch {history.best_epoch}, val {history.val_top1})",
-                  flush=True)
+            print(f"seed {seed}: fine-tuned (selected epoch {history.best_epoch}, val {history.val_top1})", flush=True)
     return _test_and_report(cfg, runs, info, frozen, data, out, splits, start, progress)
 
 
-def _test_and_report(cfg, runs: list[tuple[int, ActionClassifier, FinetuneHistory]], info, frozen, data, out,
-                     splits, start, progress=False) -> dict:
+def _test_and_report(
+    cfg,
+    runs: list[tuple[int, ActionClassifier, FinetuneHistory]],
+    info,
+    frozen,
+    data,
+    out,
+    splits,
+    start,
+    progress=False,
+) -> dict:
     """Test every seed's kept weights, save the first seed's as ``best.ckpt``, write ``report.json``."""
     train_src, val_src, test_src = splits
     ft = finetune_settings(cfg)
@@ -153,29 +206,54 @@ def _test_and_report(cfg, runs: list[tuple[int, ActionClassifier, FinetuneHistor
     for i, (seed, model, history) in enumerate(runs):
         if i == 0:
             selection = {k: v for k, v in history.to_dict().items() if k != "val_curve"}
-            atomic_torch_save({"state_dict": model.state_dict(), "hyper_parameters": dict(model.hparams),
-                               "init": info, "selection": selection}, ckpt)
+            atomic_torch_save(
+                {
+                    "state_dict": model.state_dict(),
+                    "hyper_parameters": dict(model.hparams),
+                    "init": info,
+                    "selection": selection,
+                },
+                ckpt,
+            )
         tested = time.time()
         test = evaluate_video_level(model, test_src, cfg, progress)
         wall = history.wall_s + time.time() - tested  # fine-tuning and testing
-        per_seed.append(FinetuneResult.of(test, history, seed=seed, frozen=frozen, wall_s=wall,
-                                          init=info["init"]).to_dict())
+        per_seed.append(
+            FinetuneResult.of(test, history, seed=seed, frozen=frozen, wall_s=wall, init=info["init"]).to_dict()
+        )
         failed.update({**history.failed_videos, **test.failed_test_videos})
     first_history = runs[0][2]
-    report = {"results": [over_seeds(per_seed)] if len(runs) > 1 else per_seed,
-              "protocol_card": {protocol: finetune_card(ft, per_seed[0]["windows_per_video"])},
-              "init": info, "history": first_history.to_dict(), "checkpoint": str(shown),
-              "data": {"data": str(data), "classes": list(train_src.classes), "train_videos": len(train_src),
-                       "val_videos": len(val_src) if val_src is not None else 0, "test_videos": len(test_src),
-                       "per_class": per_class(train_src, val_src, test_src)},
-              "config": cfg.to_dict(), "wall_s": time.time() - start,
-              "failed_videos": failed}
+    report = {
+        "results": [over_seeds(per_seed)] if len(runs) > 1 else per_seed,
+        "protocol_card": {protocol: finetune_card(ft, per_seed[0]["windows_per_video"])},
+        "init": info,
+        "history": first_history.to_dict(),
+        "checkpoint": str(shown),
+        "data": {
+            "data": str(data),
+            "classes": list(train_src.classes),
+            "train_videos": len(train_src),
+            "val_videos": len(val_src) if val_src is not None else 0,
+            "test_videos": len(test_src),
+            "per_class": per_class(train_src, val_src, test_src),
+        },
+        "config": cfg.to_dict(),
+        "wall_s": time.time() - start,
+        "failed_videos": failed,
+    }
     report["skipped_videos"] = len(failed)
     if len(runs) > 1:
         report["per_seed"] = per_seed
         report["histories"] = [h.to_dict() for _, _, h in runs]
     write_report(out / "report.json", report)
     r0 = report["results"][0]
-    finish_run(out, summary={"best_epoch": first_history.best_epoch, "test_top1": r0["top1"],
-                             "epochs": first_history.epochs, "seeds": len(runs)})
+    finish_run(
+        out,
+        summary={
+            "best_epoch": first_history.best_epoch,
+            "test_top1": r0["top1"],
+            "epochs": first_history.epochs,
+            "seeds": len(runs),
+        },
+    )
     return report

@@ -101,14 +101,16 @@ class PretrainSummary:
         return record(self) if with_health else record(self, exclude=("health",))
 
 
-def pretext_datasets(cfg: Config, data: str, splits: Splits | None = None
-                     ) -> tuple[PretextDataset, PretextDataset | None]:
+def pretext_datasets(
+    cfg: Config, data: str, splits: Splits | None = None
+) -> tuple[PretextDataset, PretextDataset | None]:
     splits = open_data(data, cfg) if splits is None else splits
     train_src, val_src = splits.train, splits.val
     w, d, p = PretextWindow.from_config(cfg), cfg.data, cfg.pretext
     short = splits.short_side
-    train = PretextDataset(train_src, w, d.crop_size, short, p.reverse_prob, p.flip_prob,
-                           seed=cfg.trainer.seed, train=True)
+    train = PretextDataset(
+        train_src, w, d.crop_size, short, p.reverse_prob, p.flip_prob, seed=cfg.trainer.seed, train=True
+    )
     val = None
     if val_src is not None and len(val_src) > 0:
         val = PretextDataset(val_src, w, d.crop_size, short, seed=cfg.trainer.seed, train=False)
@@ -132,14 +134,33 @@ def make_loader(dataset, cfg: Config, shuffle: bool, drop_last: bool, batch_size
     ``batch_size`` per process (default :func:`process_batch`)."""
 
     batch = process_batch(cfg) if batch_size is None else batch_size
-    return epoch_loader(dataset, batch, shuffle=shuffle, drop_last=drop_last, seed=cfg.trainer.seed,
-                        num_workers=cfg.data.num_workers, mark_padding=not drop_last,
-                        timeout=cfg.data.loader_timeout, prefetch=cfg.data.prefetch)
+    return epoch_loader(
+        dataset,
+        batch,
+        shuffle=shuffle,
+        drop_last=drop_last,
+        seed=cfg.trainer.seed,
+        num_workers=cfg.data.num_workers,
+        mark_padding=not drop_last,
+        timeout=cfg.data.loader_timeout,
+        prefetch=cfg.data.prefetch,
+    )
 
 
-def pretrain(cfg: Config, data: str, out: str | Path, *, resume: bool = False, force: bool = False,
-             progress: bool = True, callbacks: list | None = None, max_minutes: float | None = None,
-             checkpoint_every: int | None = 50, loggers=("csv",), images_every: int = 10):
+def pretrain(
+    cfg: Config,
+    data: str,
+    out: str | Path,
+    *,
+    resume: bool = False,
+    force: bool = False,
+    progress: bool = True,
+    callbacks: list | None = None,
+    max_minutes: float | None = None,
+    checkpoint_every: int | None = 50,
+    loggers=("csv",),
+    images_every: int = 10,
+):
     """Pretrain Skip-Clip; returns ``(module, trainer, summary)``, ``module.model`` being the
     trained :class:`~skipclip.method.model.SkipClipModel` and ``summary`` a :class:`PretrainSummary`.
 
@@ -185,8 +206,10 @@ def pretrain(cfg: Config, data: str, out: str | Path, *, resume: bool = False, f
 
     out, first = Path(out), launch_rank() == 0
     if resume and force:
-        raise InvalidInputError(f"--resume and --force contradict each other: --resume continues the run in {out}, "
-                         "--force deletes it; pass one of them")
+        raise InvalidInputError(
+            f"--resume and --force contradict each other: --resume continues the run in {out}, "
+            "--force deletes it; pass one of them"
+        )
     info = check_run_dir(out, cfg, resume=resume, force=force, kind="pretrain") if first else None
     if cfg.trainer.deterministic:  # deterministic cuBLAS (torch raises without it on GPU)
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
@@ -202,7 +225,9 @@ def pretrain(cfg: Config, data: str, out: str | Path, *, resume: bool = False, f
         module.model.frame_encoder.compile()
     defer_jpegs(cfg, module, train_ds, val_ds)
     train_loader = make_loader(train_ds, cfg, shuffle=True, drop_last=True, batch_size=batch)
-    val_loader = make_loader(val_ds, cfg, shuffle=False, drop_last=False, batch_size=batch) if val_ds is not None else None
+    val_loader = (
+        make_loader(val_ds, cfg, shuffle=False, drop_last=False, batch_size=batch) if val_ds is not None else None
+    )
     t = cfg.trainer
     ckpt = resume_path(out, resume)  # a last.ckpt that is not plain tensors is refused here
     if ckpt is not None:  # and one whose state does not fit this model, before anything is restored
@@ -213,28 +238,47 @@ def pretrain(cfg: Config, data: str, out: str | Path, *, resume: bool = False, f
     kit = fit_kit(work, train_loader, keep=t.checkpoint_keep, every_n_steps=checkpoint_every, seed=t.seed)
     kit.ckpt_path = ckpt
     with recorded(work, write=first):  # failed / interrupted (Ctrl+C: exit 130, --resume continues)
-        figures: list[L.Callback] = ([SimilarityMaps(val_ds, work, images_every)]
-                                     if images_every and val_ds is not None else [])
+        figures: list[L.Callback] = (
+            [SimilarityMaps(val_ds, work, images_every)] if images_every and val_ds is not None else []
+        )
         figures += [health] if health is not None else []
         figures += [precise] if precise is not None else []  # its on_train_end: every process, the model itself
         clock = MonitorClock()
         device = device_of(cfg)
         choice = resolved(cfg, lambda: skipclip_probe(cfg, device), device)
         precision = choice.precision if choice is not None else cfg.trainer.precision
-        done = fit(cfg, module, train_loader, val_loader, plan=plan, what="pretraining", out=work,
-                   callbacks=[clock, *kit.callbacks, *figures, *(callbacks or [])], plugins=kit.plugins,
-                   ckpt_path=kit.ckpt_path, progress=progress, loggers=loggers, precision=precision)
+        done = fit(
+            cfg,
+            module,
+            train_loader,
+            val_loader,
+            plan=plan,
+            what="pretraining",
+            out=work,
+            callbacks=[clock, *kit.callbacks, *figures, *(callbacks or [])],
+            plugins=kit.plugins,
+            ckpt_path=kit.ckpt_path,
+            progress=progress,
+            loggers=loggers,
+            precision=precision,
+        )
         trainer = done.trainer
         wall = kit.position.wall_before + done.wall_s  # the whole run's, every attempt's
         summary = _summary(trainer, budget, wall, batch, kit, train_ds, val_ds, module, out)
-        summary = dataclasses.replace(summary, validations=clock.validations, precision=precision,
-                                      monitor_s=clock.seconds + (health.final_s if health is not None else 0.0))
+        summary = dataclasses.replace(
+            summary,
+            validations=clock.validations,
+            precision=precision,
+            monitor_s=clock.seconds + (health.final_s if health is not None else 0.0),
+        )
         if precise is not None and precise.final_step is not None:  # into the folder being written (work)
-            written = trainer.is_global_zero and write_bn_into_checkpoint(Path(work) / "checkpoints" / "last.ckpt",
-                                                                          module.model, precise.final_step)
+            written = trainer.is_global_zero and write_bn_into_checkpoint(
+                Path(work) / "checkpoints" / "last.ckpt", module.model, precise.final_step
+            )
             summary = dataclasses.replace(summary, bn_stats={**precise.record(), "in_last_checkpoint": bool(written)})
-        summary = dataclasses.replace(summary, val_videos=len(splits.val) if splits.val is not None else 0,
-                                      test_videos=test_split_size(data, cfg))
+        summary = dataclasses.replace(
+            summary, val_videos=len(splits.val) if splits.val is not None else 0, test_videos=test_split_size(data, cfg)
+        )
         if trainer.is_global_zero:
             found = health.result() if health is not None else None
             finish_run(work, summary=summary.to_dict(), health=found.to_dict() if found is not None else None)
@@ -273,8 +317,11 @@ def _summary(trainer, budget, wall: float, batch: int, kit, train_ds, val_ds, mo
         train_videos=len(train_ds),
         too_short_videos=len(train_ds.too_short),
         # found while listing (this process) and while reading (any loader worker, via the batches)
-        failed_videos={**train_ds.failed, **(val_ds.failed if val_ds is not None else {}),
-                       **kit.position.failed_videos},
+        failed_videos={
+            **train_ds.failed,
+            **(val_ds.failed if val_ds is not None else {}),
+            **kit.position.failed_videos,
+        },
         skipped_videos=kit.position.total_skipped_videos,
         skipped_nonfinite_batches=module.skipped_nonfinite,
         # pretext health and the online kNN are in run.json's health record, measured last

@@ -59,9 +59,17 @@ class ReproduceBudget:
 DEFAULT = ReproduceBudget(pretrain_epochs=30, finetune_epochs=30)
 # seconds, for tests: tiny data, one epoch each
 QUICK = ReproduceBudget(
-    pretrain_epochs=1, finetune_epochs=1, seeds=3, videos_per_class=4,
-    overrides={"model.width": 8, "data.batch_size": 8, "finetune.batch_size": 16, "data.synthetic_frames": 32,
-               "data.synthetic_classes": 4},
+    pretrain_epochs=1,
+    finetune_epochs=1,
+    seeds=3,
+    videos_per_class=4,
+    overrides={
+        "model.width": 8,
+        "data.batch_size": 8,
+        "finetune.batch_size": 16,
+        "data.synthetic_frames": 32,
+        "data.synthetic_classes": 4,
+    },
 )
 
 
@@ -72,8 +80,17 @@ def variant_config(cfg: Config, name: str) -> Config:
     return validate(c)
 
 
-def reproduce(cfg: Config, data: str, out: str | Path, *, budget: ReproduceBudget = DEFAULT,
-              inflate: str | Path | None = None, progress: bool = False, log=print, force: bool = False) -> dict:
+def reproduce(
+    cfg: Config,
+    data: str,
+    out: str | Path,
+    *,
+    budget: ReproduceBudget = DEFAULT,
+    inflate: str | Path | None = None,
+    progress: bool = False,
+    log=print,
+    force: bool = False,
+) -> dict:
     """Pretrain the three Skip-Clip variants, fine-tune and test every row over ``budget.seeds``
     seeds, write ``OUT/report.json``, ``OUT/tables.txt`` and ``OUT/tables.png``.
 
@@ -102,36 +119,51 @@ def reproduce(cfg: Config, data: str, out: str | Path, *, budget: ReproduceBudge
     timings: dict[str, float] = {}
 
     ckpts = pretrain_variants(cfg, data, out, force, progress, timings, log, start)
-    results = finetune_rows(cfg, ckpts, inflate, (train_src, val_src, test_src), budget, progress, timings, log,
-                            start)
+    results = finetune_rows(cfg, ckpts, inflate, (train_src, val_src, test_src), budget, progress, timings, log, start)
     tables = [
-        {"title": "Table 1. Top-1 video accuracy by initialisation, fine-tuned",
-         "rows": [summarise(results, "random", ROW_NAMES["random"]),
-                  summarise(results, "inflation", ROW_NAMES["inflation"]),
-                  summarise(results, "rotation+negatives", ROW_NAMES["skipclip"])]},
-        {"title": "Table 2. Ablation, top-1 video accuracy, fine-tuned",
-         "rows": [summarise(results, v, ROW_NAMES[v]) for v in VARIANTS]},
+        {
+            "title": "Table 1. Top-1 video accuracy by initialisation, fine-tuned",
+            "rows": [
+                summarise(results, "random", ROW_NAMES["random"]),
+                summarise(results, "inflation", ROW_NAMES["inflation"]),
+                summarise(results, "rotation+negatives", ROW_NAMES["skipclip"]),
+            ],
+        },
+        {
+            "title": "Table 2. Ablation, top-1 video accuracy, fine-tuned",
+            "rows": [summarise(results, v, ROW_NAMES[v]) for v in VARIANTS],
+        },
     ]
     chance = 1.0 / len(train_src.classes)
     text = "\n\n".join(summary_table(t["title"], t["rows"]) for t in tables)
-    text += (f"\n\n{budget.seeds} fine-tuning seeds per row (mean ± sample std); one pretraining per variant. "
-             f"Chance top-1 {100 * chance:.1f}%. Inflation: "
-             f"{'2D state dict ' + str(inflate) if inflate else 'frame encoder f of the full Skip-Clip checkpoint (no ImageNet weights here)'}.")
+    text += (
+        f"\n\n{budget.seeds} fine-tuning seeds per row (mean ± sample std); one pretraining per variant. "
+        f"Chance top-1 {100 * chance:.1f}%. Inflation: "
+        f"{'2D state dict ' + str(inflate) if inflate else 'frame encoder f of the full Skip-Clip checkpoint (no ImageNet weights here)'}."
+    )
     timings["total_s"] = time.time() - start
     report = {
         "results": results,
         "tables": tables,
-        "protocol_card": {"finetune": finetune_card(ft, results[0]["windows_per_video"]),
-                          "pretraining": {"epochs": budget.pretrain_epochs, "variants": VARIANTS,
-                                          "checkpoints": ckpts},
-                          "inflation": "2D state dict " + str(inflate) if inflate else
-                          "frame encoder f of the full Skip-Clip checkpoint inflated into g "
-                          "(each 2D kernel repeated along time, divided by the temporal kernel size); "
-                          "not ImageNet weights",
-                          "seeds": budget.seeds, "finetune_epochs": budget.finetune_epochs},
+        "protocol_card": {
+            "finetune": finetune_card(ft, results[0]["windows_per_video"]),
+            "pretraining": {"epochs": budget.pretrain_epochs, "variants": VARIANTS, "checkpoints": ckpts},
+            "inflation": "2D state dict " + str(inflate)
+            if inflate
+            else "frame encoder f of the full Skip-Clip checkpoint inflated into g "
+            "(each 2D kernel repeated along time, divided by the temporal kernel size); "
+            "not ImageNet weights",
+            "seeds": budget.seeds,
+            "finetune_epochs": budget.finetune_epochs,
+        },
         "chance_top1": chance,
-        "data": {"data": data, "classes": list(train_src.classes), "train_videos": len(train_src),
-                 "val_videos": len(val_src) if val_src is not None else 0, "test_videos": len(test_src)},
+        "data": {
+            "data": data,
+            "classes": list(train_src.classes),
+            "train_videos": len(train_src),
+            "val_videos": len(val_src) if val_src is not None else 0,
+            "test_videos": len(test_src),
+        },
         "config": cfg.to_dict(),
         "timings": timings,
     }
@@ -139,44 +171,65 @@ def reproduce(cfg: Config, data: str, out: str | Path, *, budget: ReproduceBudge
     atomic_write_text(out / "tables.txt", text + "\n")
     plot_tables(tables, out / "tables.png", chance=chance)
     log("\n" + text)
-    log(f"\nwrote {out / 'report.json'}, {out / 'tables.txt'} and {out / 'tables.png'} "
-        f"({timings['total_s'] / 60:.1f} min)")
+    log(
+        f"\nwrote {out / 'report.json'}, {out / 'tables.txt'} and {out / 'tables.png'} "
+        f"({timings['total_s'] / 60:.1f} min)"
+    )
     return report
 
 
-def pretrain_variants(cfg: Config, data: str, out: Path, force: bool, progress: bool, timings: dict, log,
-                      start: float) -> dict[str, str]:
+def pretrain_variants(
+    cfg: Config, data: str, out: Path, force: bool, progress: bool, timings: dict, log, start: float
+) -> dict[str, str]:
     """One pretraining run per Table 2 variant; their ``last.ckpt`` paths."""
     ckpts = {}
     for name in VARIANTS:
         t0 = time.time()
-        _, _, summary = pretrain(variant_config(cfg, name), data, out / "pretrain" / name.replace("+", "_"),
-                                 force=force, progress=progress)
+        _, _, summary = pretrain(
+            variant_config(cfg, name), data, out / "pretrain" / name.replace("+", "_"), force=force, progress=progress
+        )
         ckpts[name] = summary.last_checkpoint
         timings[f"pretrain_{name}_s"] = time.time() - t0
-        log(f"[{time.time() - start:6.0f} s] pretrained {name}: {summary.epochs} epochs, "
-            f"{summary.wall_s:.0f} s -> {ckpts[name]}")
+        log(
+            f"[{time.time() - start:6.0f} s] pretrained {name}: {summary.epochs} epochs, "
+            f"{summary.wall_s:.0f} s -> {ckpts[name]}"
+        )
     return ckpts
 
 
-def finetune_rows(cfg: Config, ckpts: dict, inflate, splits: tuple, budget: ReproduceBudget, progress: bool,
-                  timings: dict, log, start: float) -> list[dict]:
+def finetune_rows(
+    cfg: Config,
+    ckpts: dict,
+    inflate,
+    splits: tuple,
+    budget: ReproduceBudget,
+    progress: bool,
+    timings: dict,
+    log,
+    start: float,
+) -> list[dict]:
     """Fine-tune and test every row of Tables 1 and 2 for every seed."""
     train_src, val_src, test_src = splits
-    rows = {"random": ("random", None), "inflation": ("random", inflate or ckpts["rotation+negatives"]),
-            **{name: (ckpts[name], None) for name in VARIANTS}}
+    rows = {
+        "random": ("random", None),
+        "inflation": ("random", inflate or ckpts["rotation+negatives"]),
+        **{name: (ckpts[name], None) for name in VARIANTS},
+    }
     results = []
     for seed in range(budget.seeds):
         for row, (init, infl) in rows.items():
             t0 = time.time()
             g, info = initial_encoder(cfg, init, infl, seed=1000 + seed)
-            r = finetune_and_test(cfg, g, train_src, val_src, test_src, epochs=budget.finetune_epochs,
-                                  seed=seed, progress=progress)
+            r = finetune_and_test(
+                cfg, g, train_src, val_src, test_src, epochs=budget.finetune_epochs, seed=seed, progress=progress
+            )
             results.append({**dataclasses.replace(r, init=row).to_dict(), "init_info": info})
             timings[f"finetune_{row}_{seed}_s"] = time.time() - t0
-            log(f"[{time.time() - start:6.0f} s] seed {seed} {row:20s} video top-1 {100 * r.test.top1:5.1f} %  "
+            log(
+                f"[{time.time() - start:6.0f} s] seed {seed} {row:20s} video top-1 {100 * r.test.top1:5.1f} %  "
                 + (f"top-5 {100 * r.test.top5:5.1f} %  " if r.test.top5 is not None else "")
-                + f"clip top-1 {100 * r.test.clip_top1:5.1f} %  (val {100 * (r.val_top1 or 0):.1f} % @ epoch {r.best_epoch})")
+                + f"clip top-1 {100 * r.test.clip_top1:5.1f} %  (val {100 * (r.val_top1 or 0):.1f} % @ epoch {r.best_epoch})"
+            )
     return results
 
 
@@ -186,8 +239,18 @@ def summarise(results: list[dict], row: str, name: str) -> dict:
     m1, s1 = mean_std([r["top1"] for r in rs])
     m5, s5 = mean_std([r["top5"] for r in rs])
     mc, sc = mean_std([r["clip_top1"] for r in rs])
-    return {"row": row, "name": name, "mean": m1, "std": s1, "top5_mean": m5, "top5_std": s5,
-            "clip_top1_mean": mc, "clip_top1_std": sc, "values": [r["top1"] for r in rs], "seeds": len(rs)}
+    return {
+        "row": row,
+        "name": name,
+        "mean": m1,
+        "std": s1,
+        "top5_mean": m5,
+        "top5_std": s5,
+        "clip_top1_mean": mc,
+        "clip_top1_std": sc,
+        "values": [r["top1"] for r in rs],
+        "seeds": len(rs),
+    }
 
 
 __all__ = ["DEFAULT", "QUICK", "ROW_NAMES", "ReproduceBudget", "VARIANTS", "reproduce"]

@@ -117,7 +117,9 @@ def batch_per_process(batch_size: int, batch_per: str, world: int, key: str = "d
     if batch_per != "global":
         raise InvalidInputError(f"data.batch_per must be 'device' or 'global', got {batch_per!r}")
     if world < 1 or batch_size % world:
-        raise InvalidInputError(f"{key} {batch_size} is the global batch (data.batch_per: global), which {world} "
-                         f"processes cannot share evenly; choose a device count that divides {batch_size}, a "
-                         f"batch size divisible by {world}, or data.batch_per: device")
+        raise InvalidInputError(
+            f"{key} {batch_size} is the global batch (data.batch_per: global), which {world} "
+            f"processes cannot share evenly; choose a device count that divides {batch_size}, a "
+            f"batch size divisible by {world}, or data.batch_per: device"
+        )
     return batch_size // world

@@ -69,9 +69,16 @@ class HelpFormatter(argparse.HelpFormatter):
     def _get_help_string(self, action: argparse.Action) -> str:
         text = action.help or ""
         default = action.default
-        if (default is None or default is False or default == [] or default is argparse.SUPPRESS
-                or "default" in text or "%(default)" in text or not action.option_strings
-                or isinstance(action, (argparse._StoreTrueAction, argparse._HelpAction, argparse._VersionAction))):
+        if (
+            default is None
+            or default is False
+            or default == []
+            or default is argparse.SUPPRESS
+            or "default" in text
+            or "%(default)" in text
+            or not action.option_strings
+            or isinstance(action, (argparse._StoreTrueAction, argparse._HelpAction, argparse._VersionAction))
+        ):
             return text
         return f"{text} (default: %(default)s)" if text else "(default: %(default)s)"
 
@@ -79,8 +86,13 @@ class HelpFormatter(argparse.HelpFormatter):
         hidden = getattr(action, "hidden_aliases", ())
         if not hidden:
             return super()._format_action_invocation(action)
-        shown = argparse.Action([s for s in action.option_strings if s not in hidden], action.dest,
-                                nargs=action.nargs, metavar=action.metavar, choices=action.choices)
+        shown = argparse.Action(
+            [s for s in action.option_strings if s not in hidden],
+            action.dest,
+            nargs=action.nargs,
+            metavar=action.metavar,
+            choices=action.choices,
+        )
         return super()._format_action_invocation(shown)
 
     def _fill_text(self, text: str, width: int, indent: str) -> str:

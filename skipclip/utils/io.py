@@ -113,9 +113,11 @@ def replace_folder(dest: str | Path, build: Callable[[Path], None], replace_link
     """
     dest = Path(dest)
     if dest.is_symlink() and not replace_link:
-        raise LinkedFolderError(f"{dest} is a symbolic link (to {os.readlink(dest)}); skipclip would replace the "
-                                "folder there: give a real folder, or pass --force to replace the link (never "
-                                "what it points to)")
+        raise LinkedFolderError(
+            f"{dest} is a symbolic link (to {os.readlink(dest)}); skipclip would replace the "
+            "folder there: give a real folder, or pass --force to replace the link (never "
+            "what it points to)"
+        )
     dest.parent.mkdir(parents=True, exist_ok=True)
     restore_replaced(dest)
     tmp = Path(tempfile.mkdtemp(dir=dest.parent, prefix=f".{dest.name}.new-"))
@@ -142,5 +144,15 @@ def replace_folder(dest: str | Path, build: Callable[[Path], None], replace_link
         shutil.rmtree(old, ignore_errors=True)
 
 
-__all__ = ["TMP_SUFFIX", "LinkedFolderError", "atomic_torch_save", "atomic_write", "atomic_write_bytes", "atomic_write_text",
-           "current_umask", "fsync_dir", "replace_folder", "restore_replaced"]
+__all__ = [
+    "TMP_SUFFIX",
+    "LinkedFolderError",
+    "atomic_torch_save",
+    "atomic_write",
+    "atomic_write_bytes",
+    "atomic_write_text",
+    "current_umask",
+    "fsync_dir",
+    "replace_folder",
+    "restore_replaced",
+]

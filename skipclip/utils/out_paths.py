@@ -29,8 +29,9 @@ def check_out_folder(path: str | Path, flag: str = "--out") -> Path:
         raise InvalidInputError(f"{flag} {path} is a file; give a folder (it is made if missing)")
     blocked = _blocking_parent(path)
     if blocked is not None:
-        raise InvalidInputError(f"{flag} {path}: {blocked} is a file, so no folder can be made under it; "
-                                "give another path")
+        raise InvalidInputError(
+            f"{flag} {path}: {blocked} is a file, so no folder can be made under it; give another path"
+        )
     return path
 
 
@@ -45,8 +46,9 @@ def check_out_file(path: str | Path, flag: str = "--out") -> Path:
         raise InvalidInputError(f"{flag} {path} is a folder; give the path of a file to write")
     blocked = _blocking_parent(path)
     if blocked is not None:
-        raise InvalidInputError(f"{flag} {path}: {blocked} is a file, so the file cannot be written under it; "
-                                "give another path")
+        raise InvalidInputError(
+            f"{flag} {path}: {blocked} is a file, so the file cannot be written under it; give another path"
+        )
     return path
 
 

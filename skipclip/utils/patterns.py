@@ -38,7 +38,9 @@ except ImportError:  # pragma: no cover - Python 3.10
 
 MAX_PATTERN = 1000  # characters of a pattern
 PATTERN_SECONDS = 10.0  # matching one pattern against every name of a data set
-_REPEATS = {_sre.MAX_REPEAT, _sre.MIN_REPEAT} | ({_sre.POSSESSIVE_REPEAT} if hasattr(_sre, "POSSESSIVE_REPEAT") else set())
+_REPEATS = {_sre.MAX_REPEAT, _sre.MIN_REPEAT} | (
+    {_sre.POSSESSIVE_REPEAT} if hasattr(_sre, "POSSESSIVE_REPEAT") else set()
+)
 
 
 class PatternTimeoutError(InvalidInputError):
@@ -99,9 +101,11 @@ def compile_pattern(pattern, flag: str) -> re.Pattern:
     except (re.error, RecursionError, OverflowError) as exc:
         raise InvalidInputError(f"{flag} {shown} is not a valid regular expression: {exc}") from None
     if nested:
-        raise InvalidInputError(f"{flag} {shown} repeats a repeat (as in (a+)+ or (\\w*)*), which can take "
-                                "exponential time on a name it does not match; write it without the outer "
-                                "repeat, e.g. (a+) instead of (a+)+")
+        raise InvalidInputError(
+            f"{flag} {shown} repeats a repeat (as in (a+)+ or (\\w*)*), which can take "
+            "exponential time on a name it does not match; write it without the outer "
+            "repeat, e.g. (a+) instead of (a+)+"
+        )
     return compiled
 
 
@@ -128,7 +132,8 @@ def _deadline(seconds: float, flag: str, pattern: str, count: int) -> Iterator[N
         raise PatternTimeoutError(
             f"{flag} {pattern[:100]!r} took more than {seconds:g} s to match {count} names; a pattern may cost "
             f"at most {seconds:g} s over a whole data set: make it simpler (no alternatives that overlap, "
-            "such as (a|aa)+)") from None
+            "such as (a|aa)+)"
+        ) from None
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, old_handler)
@@ -136,8 +141,9 @@ def _deadline(seconds: float, flag: str, pattern: str, count: int) -> Iterator[N
             signal.setitimer(signal.ITIMER_REAL, max(old_delay - (time.monotonic() - start), 1e-3), old_interval)
 
 
-def search_all(pattern: re.Pattern, texts: Sequence[str], flag: str,
-               seconds: float | None = None) -> list[re.Match | None]:
+def search_all(
+    pattern: re.Pattern, texts: Sequence[str], flag: str, seconds: float | None = None
+) -> list[re.Match | None]:
     """``pattern.search(t)`` for every ``t`` of ``texts``, all within ``seconds`` (default
     :data:`PATTERN_SECONDS`).
 

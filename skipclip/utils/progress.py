@@ -52,8 +52,17 @@ class Progress:
         stream: where to write (default stderr); a terminal gets a tqdm bar.
     """
 
-    def __init__(self, total: int | None, what: str, unit: str = "items", *, enabled: bool = True,
-                 every_s: float = EVERY_S, every_n: int | None = None, stream: TextIO | None = None):
+    def __init__(
+        self,
+        total: int | None,
+        what: str,
+        unit: str = "items",
+        *,
+        enabled: bool = True,
+        every_s: float = EVERY_S,
+        every_n: int | None = None,
+        stream: TextIO | None = None,
+    ):
         self.total, self.what, self.unit, self.enabled = total, what, unit, enabled and total != 0
         self.stream = sys.stderr if stream is None else stream
         self.every_s = every_s
@@ -63,8 +72,9 @@ class Progress:
         self._next_n = self.every_n
         self._bar = None
         if self.enabled and interactive(self.stream):
-            self._bar = tqdm(total=total, desc=what, unit=unit.rstrip("s") or "it", file=self.stream,
-                             dynamic_ncols=True, leave=False)
+            self._bar = tqdm(
+                total=total, desc=what, unit=unit.rstrip("s") or "it", file=self.stream, dynamic_ncols=True, leave=False
+            )
 
     def update(self, n: int = 1, **postfix) -> None:
         """``n`` more units done; ``postfix`` values are shown beside the count."""
@@ -72,8 +82,7 @@ class Progress:
             return
         self.done += n
         if postfix:
-            self.postfix = ", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}"
-                                     for k, v in postfix.items())
+            self.postfix = ", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in postfix.items())
         if self._bar is not None:
             if postfix:
                 self._bar.set_postfix_str(self.postfix, refresh=False)
@@ -119,8 +128,9 @@ class Progress:
         self.close()
 
 
-def track(items: Iterable[T], total: int | None, what: str, unit: str = "items", *,
-          enabled: bool = True) -> Iterator[T]:
+def track(
+    items: Iterable[T], total: int | None, what: str, unit: str = "items", *, enabled: bool = True
+) -> Iterator[T]:
     """``items``, one :meth:`Progress.update` per item."""
     with Progress(total, what, unit, enabled=enabled) as bar:
         for item in items:

@@ -33,9 +33,13 @@ class FileTooLargeError(InvalidInputError):
 
 def kind_of(mode: int) -> str:
     """What a file of ``st_mode`` ``mode`` is, in words (``"a FIFO"``)."""
-    for test, name in ((stat.S_ISDIR, "a folder"), (stat.S_ISFIFO, "a FIFO (named pipe)"),
-                       (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
-                       (stat.S_ISSOCK, "a socket")):
+    for test, name in (
+        (stat.S_ISDIR, "a folder"),
+        (stat.S_ISFIFO, "a FIFO (named pipe)"),
+        (stat.S_ISCHR, "a character device"),
+        (stat.S_ISBLK, "a block device"),
+        (stat.S_ISSOCK, "a socket"),
+    ):
         if test(mode):
             return name
     return "not a regular file"
@@ -43,8 +47,10 @@ def kind_of(mode: int) -> str:
 
 def _refuse(path, mode: int, what: str) -> None:
     if not stat.S_ISREG(mode):
-        raise NotRegularFileError(f"{path} is {kind_of(mode)}, not a regular file; a {what} must be a regular "
-                                  "file (replace it, or the link to it, with the real file)")
+        raise NotRegularFileError(
+            f"{path} is {kind_of(mode)}, not a regular file; a {what} must be a regular "
+            "file (replace it, or the link to it, with the real file)"
+        )
 
 
 def open_regular(path: str | Path, what: str = "file", max_bytes: int | None = None) -> BinaryIO:
@@ -68,8 +74,10 @@ def open_regular(path: str | Path, what: str = "file", max_bytes: int | None = N
         st = os.fstat(fd)
         _refuse(path, st.st_mode, what)  # the file opened, whatever the name leads to now
         if max_bytes is not None and st.st_size > max_bytes:
-            raise FileTooLargeError(f"{path} is {st.st_size} bytes; a {what} is at most {max_bytes} bytes "
-                                    "(it is not what skipclip expects there, or was damaged)")
+            raise FileTooLargeError(
+                f"{path} is {st.st_size} bytes; a {what} is at most {max_bytes} bytes "
+                "(it is not what skipclip expects there, or was damaged)"
+            )
         flags = fcntl.fcntl(fd, fcntl.F_GETFL)
         fcntl.fcntl(fd, fcntl.F_SETFL, flags & ~os.O_NONBLOCK)  # a regular file: ordinary reads from here on
         return os.fdopen(fd, "rb")
@@ -84,8 +92,9 @@ def read_regular(path: str | Path, what: str = "file", max_bytes: int | None = N
     with open_regular(path, what, max_bytes) as fh:
         data = fh.read() if max_bytes is None else fh.read(max_bytes + 1)
     if max_bytes is not None and len(data) > max_bytes:
-        raise FileTooLargeError(f"{path} grew past {max_bytes} bytes while it was read; a {what} is at most "
-                                f"{max_bytes} bytes")
+        raise FileTooLargeError(
+            f"{path} grew past {max_bytes} bytes while it was read; a {what} is at most {max_bytes} bytes"
+        )
     return data
 
 
@@ -104,5 +113,12 @@ def is_regular(path: str | Path) -> bool:
         return False
 
 
-__all__ = ["FileTooLargeError", "NotRegularFileError", "check_regular", "is_regular", "kind_of", "open_regular",
-           "read_regular"]
+__all__ = [
+    "FileTooLargeError",
+    "NotRegularFileError",
+    "check_regular",
+    "is_regular",
+    "kind_of",
+    "open_regular",
+    "read_regular",
+]

@@ -42,8 +42,9 @@ def plot_tables(tables: Sequence[dict], png_path: str | Path, chance: float | No
         ax.set_xticklabels([r["name"].replace(" + ", "\n+ ").replace(" (", "\n(") for r in rows], fontsize=8)
         ax.set_ylabel("top-1 video accuracy (%)")
         ax.set_ylim(0, min(100, max(m + s for m, s in zip(means, stds)) + 12))
-        ax.set_title(table["title"].split(". ", 1)[0] + f" (n={rows[0].get('seeds', len(rows[0]['values']))} seeds)",
-                     fontsize=10)
+        ax.set_title(
+            table["title"].split(". ", 1)[0] + f" (n={rows[0].get('seeds', len(rows[0]['values']))} seeds)", fontsize=10
+        )
     fig.tight_layout()
     return save_figure(fig, png_path)
 

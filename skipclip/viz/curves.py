@@ -61,8 +61,12 @@ def draw_health(ax, s: dict, baselines: Mapping[str, RankSummary] | None) -> boo
     return drawn
 
 
-def plot_pretraining_curves(csv_path: str | Path, png_path: str | Path, title: str = "Skip-Clip pretraining",
-                            baselines: Mapping[str, RankSummary] | None = None) -> Path:
+def plot_pretraining_curves(
+    csv_path: str | Path,
+    png_path: str | Path,
+    title: str = "Skip-Clip pretraining",
+    baselines: Mapping[str, RankSummary] | None = None,
+) -> Path:
     """Draw every loss term and the pretext health metrics (train and held-out) to a PNG; with the
     run's pretext health over many windows (``health/*`` columns, and the health ``baselines``,
     :attr:`~skipclip.eval.pretext_health.PretextHealth.baselines`) a fifth panel draws those with
@@ -75,8 +79,7 @@ def plot_pretraining_curves(csv_path: str | Path, png_path: str | Path, title: s
         ("losses (train)", [k for k in ("train/loss", "train/rank", "train/contrastive", "train/rotation") if k in s]),
         ("ranking accuracy", [k for k in ("train/rank_acc", "val/rank_acc", "train/rot_acc") if k in s]),
         ("Kendall's tau", [k for k in ("train/kendall_tau", "val/kendall_tau") if k in s]),
-        ("positive - negative score",
-         [k for k in ("train/pos_neg_gap", "val/pos_neg_gap") if k in s]),
+        ("positive - negative score", [k for k in ("train/pos_neg_gap", "val/pos_neg_gap") if k in s]),
     ]
     with_health = any(k.startswith(("health/", "knn/")) for k in s) or bool(baselines)
     fig, axes = plt.subplots(1, 4 + with_health, figsize=(16 + 4 * with_health, 3.6))

@@ -51,8 +51,9 @@ def similarity_maps(model, context: np.ndarray, targets: np.ndarray) -> tuple[np
     return maps.numpy(), maps.flatten(1).mean(1).numpy()
 
 
-def draw(context: np.ndarray, targets: np.ndarray, maps: np.ndarray, scores: np.ndarray, name: str,
-         context_t, target_t):
+def draw(
+    context: np.ndarray, targets: np.ndarray, maps: np.ndarray, scores: np.ndarray, name: str, context_t, target_t
+):
     """Figure 3 as a matplotlib figure: context frames (top row) and the first frame of each target
     overlaid with its per-cell similarity map and titled with its frame and score (bottom row).
 
@@ -78,16 +79,28 @@ def draw(context: np.ndarray, targets: np.ndarray, maps: np.ndarray, scores: np.
     vmin, vmax = float(maps.min()), float(maps.max())
     for j, ax in enumerate(axes[1]):
         ax.imshow(targets[j, 0])
-        im = ax.imshow(maps[j], cmap="jet", alpha=0.45, vmin=vmin, vmax=vmax, extent=(-0.5, s - 0.5, s - 0.5, -0.5),
-                       interpolation="nearest")
+        im = ax.imshow(
+            maps[j],
+            cmap="jet",
+            alpha=0.45,
+            vmin=vmin,
+            vmax=vmax,
+            extent=(-0.5, s - 0.5, s - 0.5, -0.5),
+            interpolation="nearest",
+        )
         gap = f" ({scores[j] - scores[0]:+.1e})" if j else ""  # scores a few 1e-4 apart read alike at 3 decimals
         ax.set_title(f"target {j + 1} t={target_t[j]}\nscore {scores[j]:.3f}{gap}", fontsize=7)
     for ax in axes.flat:
         ax.axis("off")
     fig.colorbar(im, ax=axes[1].tolist(), fraction=0.02, pad=0.01, label="cell cosine similarity")
-    fig.suptitle(f"{name}: context clip (top) and target frames with per-cell cosine similarity to the context "
-                 f"map (bottom); score = cell mean (Eq. 3)", fontsize=8, wrap=True)
+    fig.suptitle(
+        f"{name}: context clip (top) and target frames with per-cell cosine similarity to the context "
+        f"map (bottom); score = cell mean (Eq. 3)",
+        fontsize=8,
+        wrap=True,
+    )
     return fig
+
 
 def busiest_window(frames: np.ndarray, length: int, candidates: int = 16) -> int:
     """The start of the ``length``-frame window where the frames change most: of ``candidates``
@@ -132,8 +145,10 @@ def similarity_model(path: str | Path):
         return load_skipclip(p)
     frame = p.with_name(FRAME_FILE)
     if not frame.is_file():
-        raise InputNotFoundError(f"{p.parent} holds g but not f ({FRAME_FILE}), and the maps compare the two: export "
-                                 "with `skipclip export --frame-encoder`, or give the run's checkpoints/last.ckpt")
+        raise InputNotFoundError(
+            f"{p.parent} holds g but not f ({FRAME_FILE}), and the maps compare the two: export "
+            "with `skipclip export --frame-encoder`, or give the run's checkpoints/last.ckpt"
+        )
     raw = (exported_as_checkpoint(p).get("hyper_parameters") or {}).get("config") or {}
     cfg = validate(config_from_dict(raw, f"{p} config"))
     model = build_skipclip(cfg)
@@ -156,8 +171,10 @@ def draw_similarity(ckpt_path: str | Path, video: str, png_path: str | Path, sta
     frames, name = open_video(video, cfg)
     w = PretextWindow.from_config(cfg)
     if not w.fits(len(frames)):
-        raise InvalidInputError(f"{name} has {len(frames)} frames, shorter than the pretext window "
-                         f"K + M*r + d - 1 = {w.length} of this checkpoint")
+        raise InvalidInputError(
+            f"{name} has {len(frames)} frames, shorter than the pretext window "
+            f"K + M*r + d - 1 = {w.length} of this checkpoint"
+        )
     chosen_by = "given" if start is not None else "most frame change"
     start = busiest_window(frames, w.length) if start is None else start
     if not 0 <= start <= len(frames) - w.length:
@@ -168,8 +185,15 @@ def draw_similarity(ckpt_path: str | Path, video: str, png_path: str | Path, sta
     maps, scores = similarity_maps(model, clip[ctx_idx], clip[tgt_idx])
     fig = draw(clip[ctx_idx], clip[tgt_idx], maps, scores, name, ctx_idx, tgt_idx[:, 0])
     save_figure(fig, png_path)
-    return {"video": name, "start": int(start), "chosen_by": chosen_by, "context_frames": ctx_idx.tolist(),
-            "target_frames": tgt_idx[:, 0].tolist(), "scores": [float(v) for v in scores], "png": str(png_path)}
+    return {
+        "video": name,
+        "start": int(start),
+        "chosen_by": chosen_by,
+        "context_frames": ctx_idx.tolist(),
+        "target_frames": tgt_idx[:, 0].tolist(),
+        "scores": [float(v) for v in scores],
+        "png": str(png_path),
+    }
 
 
 __all__ = ["busiest_window", "draw", "draw_similarity", "similarity_maps", "similarity_model"]

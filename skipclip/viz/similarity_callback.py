@@ -21,7 +21,6 @@ def figure_pixels(fig) -> np.ndarray:
     return np.asarray(fig.canvas.buffer_rgba())[..., :3].copy()
 
 
-
 MAX_SETS = 3  # most sets of figures of a run under a step budget
 
 

@@ -6,5 +6,13 @@ from skipclip.weights.initialise import initial_encoder, load_skipclip
 from skipclip.weights.load import EncoderSource, load_encoder, preprocess_of
 from skipclip.weights.read import UnsafeCheckpointError, read_checkpoint, resolve_weights
 
-__all__ = ["EncoderSource", "UnsafeCheckpointError", "initial_encoder", "load_encoder", "load_skipclip",
-           "preprocess_of", "read_checkpoint", "resolve_weights"]
+__all__ = [
+    "EncoderSource",
+    "UnsafeCheckpointError",
+    "initial_encoder",
+    "load_encoder",
+    "load_skipclip",
+    "preprocess_of",
+    "read_checkpoint",
+    "resolve_weights",
+]

@@ -10,14 +10,20 @@ recipe the presets can produce and compare its output with skipclip's encoder.
 from __future__ import annotations
 
 _STEMS = {  # skipclip.models.context_encoder's stems, written out
-    "r3d18_hara": ["nn.Conv3d(3, W, 7, stride=(1, 2, 2), padding=3, bias=False), nn.BatchNorm3d(W),",
-                   "nn.ReLU(inplace=True), nn.MaxPool3d(3, stride=2, padding=1)"],
-    "r3d_18": ["nn.Conv3d(3, W, (3, 7, 7), stride=(1, 2, 2), padding=(1, 3, 3), bias=False), nn.BatchNorm3d(W),",
-               "nn.ReLU(inplace=True)"],
-    "r2plus1d_18": ["nn.Conv3d(3, MID, (1, 7, 7), stride=(1, 2, 2), padding=(0, 3, 3), bias=False),",
-                    "nn.BatchNorm3d(MID), nn.ReLU(inplace=True),",
-                    "nn.Conv3d(MID, W, (3, 1, 1), stride=(1, 1, 1), padding=(1, 0, 0), bias=False), nn.BatchNorm3d(W),",
-                    "nn.ReLU(inplace=True)"],
+    "r3d18_hara": [
+        "nn.Conv3d(3, W, 7, stride=(1, 2, 2), padding=3, bias=False), nn.BatchNorm3d(W),",
+        "nn.ReLU(inplace=True), nn.MaxPool3d(3, stride=2, padding=1)",
+    ],
+    "r3d_18": [
+        "nn.Conv3d(3, W, (3, 7, 7), stride=(1, 2, 2), padding=(1, 3, 3), bias=False), nn.BatchNorm3d(W),",
+        "nn.ReLU(inplace=True)",
+    ],
+    "r2plus1d_18": [
+        "nn.Conv3d(3, MID, (1, 7, 7), stride=(1, 2, 2), padding=(0, 3, 3), bias=False),",
+        "nn.BatchNorm3d(MID), nn.ReLU(inplace=True),",
+        "nn.Conv3d(MID, W, (3, 1, 1), stride=(1, 1, 1), padding=(1, 0, 0), bias=False), nn.BatchNorm3d(W),",
+        "nn.ReLU(inplace=True)",
+    ],
 }
 _CONVS = {"r3d18_hara": "Conv3DSimple", "r3d_18": "Conv3DSimple", "r2plus1d_18": "Conv2Plus1D"}
 
@@ -51,11 +57,16 @@ def context_recipe(arch: str, width: int, shortcut: str) -> list[str]:
         f"model.layer4 = model._make_layer(BasicBlock, {conv}, 8 * W, 2, stride=2)",
     ]
     if shortcut == "A":
-        lines += [*_ZERO_PAD, "for n, stage in enumerate((model.layer2, model.layer3, model.layer4)):",
-                  "    stage[0].downsample = ZeroPad(2 ** (n + 1) * W)"]
-    return lines + ["model.fc = nn.Identity()",
-                    "model.load_state_dict(safetensors.torch.load_file(path), strict=True)",
-                    "model.eval()  # model(x): (B, 3, T, H, W) clip -> (B, 8 * W) features"]
+        lines += [
+            *_ZERO_PAD,
+            "for n, stage in enumerate((model.layer2, model.layer3, model.layer4)):",
+            "    stage[0].downsample = ZeroPad(2 ** (n + 1) * W)",
+        ]
+    return lines + [
+        "model.fc = nn.Identity()",
+        "model.load_state_dict(safetensors.torch.load_file(path), strict=True)",
+        "model.eval()  # model(x): (B, 3, T, H, W) clip -> (B, 8 * W) features",
+    ]
 
 
 def frame_recipe(width: int, in_channels: int) -> list[str]:

@@ -51,9 +51,11 @@ log = logging.getLogger(__name__)
 def how_to_load(arch: str, width: int, shortcut: str = "B") -> str:
     """One sentence: how to rebuild g from its exported weights outside skipclip."""
     if arch in TORCHVISION_ARCHS and width == 64 and shortcut == "B":
-        return (f"m = torchvision.models.video.{arch}(); m.fc = torch.nn.Identity(); "
-                f"m.load_state_dict(safetensors.torch.load_file(path), strict=True); m(x) gives 512-d features "
-                "(the global average of g's last feature map)")
+        return (
+            f"m = torchvision.models.video.{arch}(); m.fc = torch.nn.Identity(); "
+            f"m.load_state_dict(safetensors.torch.load_file(path), strict=True); m(x) gives 512-d features "
+            "(the global average of g's last feature map)"
+        )
     why = []
     if arch not in TORCHVISION_ARCHS:
         why.append(f"torchvision has no {arch}")
@@ -61,9 +63,11 @@ def how_to_load(arch: str, width: int, shortcut: str = "B") -> str:
         why.append(f"width {width} is not torchvision's 64")
     if shortcut != "B":
         why.append("its shortcuts are zero-padding (type A), torchvision's are 1x1x1 convolutions")
-    return (f"skipclip.load_encoder(path); or, without skipclip ({'; '.join(why)}), run the lines of 'recipe' "
-            f"with path set: they build model, whose model(x) gives {8 * width}-d features (the global average "
-            "of g's last feature map)")
+    return (
+        f"skipclip.load_encoder(path); or, without skipclip ({'; '.join(why)}), run the lines of 'recipe' "
+        f"with path set: they build model, whose model(x) gives {8 * width}-d features (the global average "
+        "of g's last feature map)"
+    )
 
 
 def _count(value) -> int | None:
@@ -78,36 +82,61 @@ def _card(cfg: dict, obj: dict, arch: str, width: int, shortcut: str, ckpt: Path
     stats = checkpoint_input_stats(obj)  # g's: ImageNet's for a classifier fine-tuned from inflated ImageNet weights
     mean, std = STATS[stats]
     card = {
-        "format": FORMAT, "skipclip_version": __version__, "source_checkpoint": str(ckpt),
+        "format": FORMAT,
+        "skipclip_version": __version__,
+        "source_checkpoint": str(ckpt),
         "context_encoder": {
-            "file": CONTEXT_FILE, "arch": arch, "width": width, "shortcut": shortcut, "out_channels": 8 * width,
-            "input": {"layout": "(B, 3, T, H, W) float", "channel_order": "RGB",
-                      "frames": pretext.get("context_frames"), "size": [crop, crop],
-                      "short_side": data.get("short_side"),
-                      "resize": "short side resized to short_side (bilinear, antialiased), then the centre "
-                                "size crop",
-                      "scale": "uint8 / 255, then (x - mean) / std per channel", "statistics": stats,
-                      "mean": list(mean), "std": list(std),
-                      "finetune_frames": ft.get("clip_frames") or pretext.get("context_frames"),
-                      "finetune_size": ft.get("crop_size") or crop,
-                      "finetune_short_side": ft.get("short_side") or data.get("short_side")},
+            "file": CONTEXT_FILE,
+            "arch": arch,
+            "width": width,
+            "shortcut": shortcut,
+            "out_channels": 8 * width,
+            "input": {
+                "layout": "(B, 3, T, H, W) float",
+                "channel_order": "RGB",
+                "frames": pretext.get("context_frames"),
+                "size": [crop, crop],
+                "short_side": data.get("short_side"),
+                "resize": "short side resized to short_side (bilinear, antialiased), then the centre size crop",
+                "scale": "uint8 / 255, then (x - mean) / std per channel",
+                "statistics": stats,
+                "mean": list(mean),
+                "std": list(std),
+                "finetune_frames": ft.get("clip_frames") or pretext.get("context_frames"),
+                "finetune_size": ft.get("crop_size") or crop,
+                "finetune_short_side": ft.get("short_side") or data.get("short_side"),
+            },
             "output": "(B, 8*width, T', H', W') feature map; skipclip averages time, then space for a vector",
-            "how_to_load": how_to_load(arch, width, shortcut), "recipe": context_recipe(arch, width, shortcut)},
-        "pretext": pretext, "epochs": _count(obj.get("epoch")),
-        "steps": _count(obj.get("global_step")), "config": cfg,
+            "how_to_load": how_to_load(arch, width, shortcut),
+            "recipe": context_recipe(arch, width, shortcut),
+        },
+        "pretext": pretext,
+        "epochs": _count(obj.get("epoch")),
+        "steps": _count(obj.get("global_step")),
+        "config": cfg,
     }
     if frame is not None:
         card["frame_encoder"] = {
-            "file": FRAME_FILE, "arch": "resnet18 (2D)", "width": width, "in_channels": frame,
-            "input": {"layout": f"(N, {frame}, H, W) float: {frame // 3} target frame(s) stacked on channels",
-                      "channel_order": "RGB", "statistics": "kinetics", "mean": list(STATS["kinetics"][0]),
-                      "std": list(STATS["kinetics"][1])},
-            "how_to_load": ("m = torchvision.models.resnet18(); m.fc = torch.nn.Identity(); "
-                            "m.load_state_dict(safetensors.torch.load_file(path), strict=True)"
-                            if width == 64 and frame == 3 else
-                            "skipclip.load_encoder(path); or, without skipclip, run the lines of 'recipe' with "
-                            "path set: they build model"),
-            "recipe": frame_recipe(width, frame)}
+            "file": FRAME_FILE,
+            "arch": "resnet18 (2D)",
+            "width": width,
+            "in_channels": frame,
+            "input": {
+                "layout": f"(N, {frame}, H, W) float: {frame // 3} target frame(s) stacked on channels",
+                "channel_order": "RGB",
+                "statistics": "kinetics",
+                "mean": list(STATS["kinetics"][0]),
+                "std": list(STATS["kinetics"][1]),
+            },
+            "how_to_load": (
+                "m = torchvision.models.resnet18(); m.fc = torch.nn.Identity(); "
+                "m.load_state_dict(safetensors.torch.load_file(path), strict=True)"
+                if width == 64 and frame == 3
+                else "skipclip.load_encoder(path); or, without skipclip, run the lines of 'recipe' with "
+                "path set: they build model"
+            ),
+            "recipe": frame_recipe(width, frame),
+        }
     return card
 
 
@@ -137,8 +166,10 @@ def export_encoders(ckpt: str | Path, out: str | Path, *, frame: bool = False, f
     obj = read_checkpoint(ckpt)
     kind = checkpoint_kind(obj)
     if kind not in ("skipclip", "classifier"):
-        raise InvalidInputError(f"{ckpt} is neither a Skip-Clip checkpoint nor a fine-tuned classifier ({describe(obj)}); "
-                         "give RUN/checkpoints/last.ckpt of `skipclip pretrain` or best.ckpt of `skipclip finetune`")
+        raise InvalidInputError(
+            f"{ckpt} is neither a Skip-Clip checkpoint nor a fine-tuned classifier ({describe(obj)}); "
+            "give RUN/checkpoints/last.ckpt of `skipclip pretrain` or best.ckpt of `skipclip finetune`"
+        )
     if frame and kind != "skipclip":
         raise InvalidInputError(f"{ckpt} is a fine-tuned classifier: it has no frame encoder f; drop --frame-encoder")
     _check_export_dir(out, force)
@@ -161,11 +192,17 @@ def export_encoders(ckpt: str | Path, out: str | Path, *, frame: bool = False, f
     stats = checkpoint_input_stats(obj, str(ckpt))
 
     def write(folder: Path) -> None:
-        write_safetensors(folder / CONTEXT_FILE, {k.removeprefix(TRUNK): v for k, v in g.items()},
-                          {**meta, "encoder": "context", "input_stats": stats})
+        write_safetensors(
+            folder / CONTEXT_FILE,
+            {k.removeprefix(TRUNK): v for k, v in g.items()},
+            {**meta, "encoder": "context", "input_stats": stats},
+        )
         if f is not None:
-            write_safetensors(folder / FRAME_FILE, f, {**meta, "encoder": "frame", "input_stats": "kinetics",
-                                                       "in_channels": in_channels})
+            write_safetensors(
+                folder / FRAME_FILE,
+                f,
+                {**meta, "encoder": "frame", "input_stats": "kinetics", "in_channels": in_channels},
+            )
         atomic_write_text(folder / CARD_FILE, json.dumps(card, indent=2, default=str) + "\n")  # the card last
 
     if out.is_symlink():  # only with force (refused before): the link is replaced, never its target
@@ -184,8 +221,11 @@ def _others(out: Path) -> list[str]:
     """What ``out`` holds besides an export (temporary files of an atomic write aside)."""
     if not out.is_dir():
         return []
-    return sorted(p.name for p in out.iterdir()
-                  if p.name not in EXPORT_FILES and not (p.name.startswith(".") and p.name.endswith(TMP_SUFFIX)))
+    return sorted(
+        p.name
+        for p in out.iterdir()
+        if p.name not in EXPORT_FILES and not (p.name.startswith(".") and p.name.endswith(TMP_SUFFIX))
+    )
 
 
 def _check_export_dir(out: Path, force: bool) -> None:
@@ -198,9 +238,11 @@ def _check_export_dir(out: Path, force: bool) -> None:
     if restore_replaced(out):
         log.warning("put back %s: an earlier export was stopped while swapping it", out)
     if out.is_symlink() and not force:
-        raise OutputExistsError(f"--out {out} is a symbolic link (to {os.readlink(out)}); export replaces the folder "
-                                "there as a set: give a real folder, or pass --force to replace the link (never the "
-                                "folder it points to)")
+        raise OutputExistsError(
+            f"--out {out} is a symbolic link (to {os.readlink(out)}); export replaces the folder "
+            "there as a set: give a real folder, or pass --force to replace the link (never the "
+            "folder it points to)"
+        )
     if out.is_symlink():  # with force: the link is replaced by the export, whatever its target holds
         return
     if out.exists() and not out.is_dir():
@@ -210,8 +252,10 @@ def _check_export_dir(out: Path, force: bool) -> None:
         raise OutputExistsError(f"{out} already holds {', '.join(there)}; pass --force or choose another --out")
     others = _others(out)
     if there and others:
-        raise OutputExistsError(f"{out} holds an export and other files ({', '.join(others[:5])}); --force replaces "
-                                "an export folder as a whole and would delete them: export into a folder of its own")
+        raise OutputExistsError(
+            f"{out} holds an export and other files ({', '.join(others[:5])}); --force replaces "
+            "an export folder as a whole and would delete them: export into a folder of its own"
+        )
 
 
 __all__ = ["export_encoders", "how_to_load"]

@@ -36,8 +36,10 @@ TRUNK = "trunk."  # ContextEncoder's prefix before torchvision's names
 def write_safetensors(path: Path, tensors: dict, metadata: dict) -> None:
     """Tensors and string metadata to a safetensors file, atomically."""
 
-    data = save({k: v.detach().cpu().contiguous().clone() for k, v in tensors.items()},
-                metadata={k: v if isinstance(v, str) else json.dumps(v) for k, v in metadata.items()})
+    data = save(
+        {k: v.detach().cpu().contiguous().clone() for k, v in tensors.items()},
+        metadata={k: v if isinstance(v, str) else json.dumps(v) for k, v in metadata.items()},
+    )
     atomic_write(path, lambda fh: fh.write(data))
 
 
@@ -92,13 +94,17 @@ def exported_as_checkpoint(path: str | Path) -> dict:
     tensors, meta = read_exported(path)
     stats = {"input_stats": meta["input_stats"]} if meta.get("format") == FORMAT and "input_stats" in meta else {}
     if meta.get("format") == FORMAT and meta.get("encoder") == "context":
-        model = {"context_arch": _arch(meta, path),
-                 "width": claimed_int(meta.get("width"), str(path), "width", MAX_WIDTH),
-                 "shortcut": shortcut_of({f"{TRUNK}{k}": v for k, v in tensors.items()})}
+        model = {
+            "context_arch": _arch(meta, path),
+            "width": claimed_int(meta.get("width"), str(path), "width", MAX_WIDTH),
+            "shortcut": shortcut_of({f"{TRUNK}{k}": v for k, v in tensors.items()}),
+        }
         config = dict(_exported_config(meta, path))
         config["model"] = {**config.get("model", {}), **model}
-        return {"state_dict": {f"model.context_encoder.{TRUNK}{k}": v for k, v in tensors.items()},
-                "hyper_parameters": {"config": config, **stats}}
+        return {
+            "state_dict": {f"model.context_encoder.{TRUNK}{k}": v for k, v in tensors.items()},
+            "hyper_parameters": {"config": config, **stats},
+        }
     return {"state_dict": tensors, **({"hyper_parameters": stats} if stats else {})}
 
 
@@ -122,8 +128,10 @@ def load_exported(path: str | Path) -> torch.nn.Module:
 
     tensors, meta = read_exported(path)
     if meta.get("format") != FORMAT or meta.get("encoder") not in ("context", "frame"):
-        raise InvalidInputError(f"{path} was not written by `skipclip export` (no {FORMAT!r} metadata); load a plain "
-                         "state dict with model.load_state_dict(safetensors.torch.load_file(path))")
+        raise InvalidInputError(
+            f"{path} was not written by `skipclip export` (no {FORMAT!r} metadata); load a plain "
+            "state dict with model.load_state_dict(safetensors.torch.load_file(path))"
+        )
     width = claimed_int(meta.get("width"), str(path), "metadata 'width'", MAX_WIDTH)
     last = last_stride_of(meta.get("config"), str(path))  # the geometry it trained with (2 when not recorded)
     if meta["encoder"] == "context":  # the claims are compared with the tensors before anything is built
@@ -136,10 +144,18 @@ def load_exported(path: str | Path) -> torch.nn.Module:
         module = build_checked(lambda: FrameEncoder(width, in_channels, last), tensors, str(path))
     if "input_stats" not in meta:
         raise InvalidInputError(f"{path} records no input_stats; export it again with `skipclip export`")
-    module.input_stats = checkpoint_input_stats({"hyper_parameters": {"input_stats": meta["input_stats"]}},
-                                                str(path))
+    module.input_stats = checkpoint_input_stats({"hyper_parameters": {"input_stats": meta["input_stats"]}}, str(path))
     return module.eval()
 
 
-__all__ = ["CARD_FILE", "CONTEXT_FILE", "FORMAT", "FRAME_FILE", "TRUNK", "exported_as_checkpoint", "load_exported",
-           "read_exported", "write_safetensors"]
+__all__ = [
+    "CARD_FILE",
+    "CONTEXT_FILE",
+    "FORMAT",
+    "FRAME_FILE",
+    "TRUNK",
+    "exported_as_checkpoint",
+    "load_exported",
+    "read_exported",
+    "write_safetensors",
+]

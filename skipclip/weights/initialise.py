@@ -44,8 +44,9 @@ def model_section(cfg, obj: dict, what: str = "the checkpoint") -> tuple[str, in
         raise InvalidInputError(f"{what}: hyper_parameters.config.model is a {type(m).__name__}, not a mapping")
     arch = m.get("context_arch", cfg.model.context_arch)
     if not isinstance(arch, str) or arch not in CONTEXT_ARCHS:
-        raise InvalidInputError(f"{what}: hyper_parameters.config.model.context_arch is not one of "
-                                f"{', '.join(CONTEXT_ARCHS)}")
+        raise InvalidInputError(
+            f"{what}: hyper_parameters.config.model.context_arch is not one of {', '.join(CONTEXT_ARCHS)}"
+        )
     width = claimed_int(m.get("width", cfg.model.width), what, "hyper_parameters.config.model.width", MAX_WIDTH)
     return arch, width
 
@@ -85,8 +86,10 @@ def initial_encoder(cfg, init: str = "random", inflate: str | Path | None = None
         if kind == "skipclip":
             state = encoder_state(obj, "frame")
             if not state:  # an exported context encoder: g, not f
-                raise InvalidInputError(f"--inflate {inflate} holds a 3D context encoder, not 2D weights; start from it "
-                                 "with --init FILE, or export the frame encoder (skipclip export --frame-encoder)")
+                raise InvalidInputError(
+                    f"--inflate {inflate} holds a 3D context encoder, not 2D weights; start from it "
+                    "with --init FILE, or export the frame encoder (skipclip export --frame-encoder)"
+                )
             arch = model_section(cfg, obj, f"--inflate {inflate}")[0]
             source = f"frame encoder f of Skip-Clip checkpoint {inflate}"
         elif kind == "resnet2d":
@@ -94,17 +97,26 @@ def initial_encoder(cfg, init: str = "random", inflate: str | Path | None = None
             arch = cfg.model.context_arch
             source = f"2D ResNet-18 state dict {inflate}"
         else:
-            raise InvalidInputError(f"--inflate {inflate}: expected a 2D ResNet-18 state dict (torchvision format: "
-                             f"conv1.weight, layer1.0.conv1.weight, ...) or a Skip-Clip checkpoint, found "
-                             f"{'a fine-tuned classifier' if kind == 'classifier' else describe(obj)}")
+            raise InvalidInputError(
+                f"--inflate {inflate}: expected a 2D ResNet-18 state dict (torchvision format: "
+                f"conv1.weight, layer1.0.conv1.weight, ...) or a Skip-Clip checkpoint, found "
+                f"{'a fine-tuned classifier' if kind == 'classifier' else describe(obj)}"
+            )
         width = tensor_size(state, "conv1.weight", 0, f"--inflate {inflate}", MAX_WIDTH)  # the tensors', not a claim
         g = ContextEncoder(arch, width, "B")  # the 2D weights fill 1x1x1 conv shortcuts, whatever model.shortcut says
         report = inflate_2d_into_3d(state, g)
         # torchvision-format 2D weights are ImageNet's unless the file says otherwise (an exported f)
         g.input_stats = checkpoint_input_stats(obj, default="imagenet" if kind == "resnet2d" else "kinetics")
-        return g, {"init": "inflation", "source": source, "arch": arch, "width": width, "shortcut": "B",
-                   "input_stats": g.input_stats,
-                   "inflated_kernels": len(report.inflated), "copied": len(report.copied)}
+        return g, {
+            "init": "inflation",
+            "source": source,
+            "arch": arch,
+            "width": width,
+            "shortcut": "B",
+            "input_stats": g.input_stats,
+            "inflated_kernels": len(report.inflated),
+            "copied": len(report.copied),
+        }
     if init == "random":
         g = ContextEncoder(cfg.model.context_arch, cfg.model.width, cfg.model.shortcut, cfg.model.last_stride)
         return g, {"init": "random", "arch": g.arch, "width": g.width, "shortcut": g.shortcut, "seed": seed}
@@ -112,16 +124,23 @@ def initial_encoder(cfg, init: str = "random", inflate: str | Path | None = None
     kind = checkpoint_kind(obj)
     if kind not in ("skipclip", "classifier"):
         hint = "; for a 2D ResNet state dict use --inflate FILE" if kind == "resnet2d" else ""
-        raise InvalidInputError(f"--init {init} is not a Skip-Clip checkpoint (no 'context_encoder.*' weights; "
-                         f"found {describe(obj)}){hint}")
+        raise InvalidInputError(
+            f"--init {init} is not a Skip-Clip checkpoint (no 'context_encoder.*' weights; found {describe(obj)}){hint}"
+        )
     arch, width = model_section(cfg, obj, f"--init {init}")
     state = encoder_state(obj, "context")
     shortcut = shortcut_of(state)
     last = last_stride_of(checkpoint_config(obj, f"--init {init}"), f"--init {init}")  # the geometry it trained with
     g = build_checked(lambda: ContextEncoder(arch, width, shortcut, last), state, f"{init}")
     g.input_stats = checkpoint_input_stats(obj, f"--init {init}")  # a fine-tuned classifier's or an exported file's
-    return g, {"init": "skipclip" if kind == "skipclip" else "finetuned", "source": str(init),
-               "arch": arch, "width": width, "shortcut": g.shortcut, "input_stats": g.input_stats}
+    return g, {
+        "init": "skipclip" if kind == "skipclip" else "finetuned",
+        "source": str(init),
+        "arch": arch,
+        "width": width,
+        "shortcut": g.shortcut,
+        "input_stats": g.input_stats,
+    }
 
 
 def load_skipclip(ckpt_path: str | Path):
@@ -135,12 +154,15 @@ def load_skipclip(ckpt_path: str | Path):
     obj = read_checkpoint(ckpt_path)
     kind = checkpoint_kind(obj)
     if kind != "skipclip":
-        raise InvalidInputError(f"{ckpt_path} is not a Skip-Clip pretraining checkpoint (found a {kind} file); the "
-                         "similarity maps need both encoders g and f, from `skipclip pretrain`")
+        raise InvalidInputError(
+            f"{ckpt_path} is not a Skip-Clip pretraining checkpoint (found a {kind} file); the "
+            "similarity maps need both encoders g and f, from `skipclip pretrain`"
+        )
     raw = checkpoint_config(obj, str(ckpt_path))
     if not raw:
-        raise InvalidInputError(f"{ckpt_path} records no configuration (hyper_parameters.config); it was not written "
-                         "by `skipclip pretrain`")
+        raise InvalidInputError(
+            f"{ckpt_path} records no configuration (hyper_parameters.config); it was not written by `skipclip pretrain`"
+        )
     cfg = validate(config_from_dict(raw, f"{ckpt_path} config"), f"{ckpt_path} (its recorded config)")
     model = build_checked(lambda: build_skipclip(cfg), sub_state(obj, skipclip_prefix(obj) or ""), str(ckpt_path))
     return model.eval(), cfg

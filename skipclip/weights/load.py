@@ -61,17 +61,23 @@ def load_encoder(path: str | Path) -> torch.nn.Module:
     if file.suffix == ".safetensors" and kind != "skipclip":
         return load_exported(file)  # a frame encoder f, or a plain state dict's message
     if kind not in ("skipclip", "classifier"):
-        raise InvalidInputError(f"{file} holds no Skip-Clip context encoder ({describe(obj)}); give RUN/checkpoints/"
-                                "last.ckpt of `skipclip pretrain`, best.ckpt of `skipclip finetune`, or an export")
+        raise InvalidInputError(
+            f"{file} holds no Skip-Clip context encoder ({describe(obj)}); give RUN/checkpoints/"
+            "last.ckpt of `skipclip pretrain`, best.ckpt of `skipclip finetune`, or an export"
+        )
     raw = checkpoint_config(obj)
     cfg = validate(config_from_dict(raw, f"{file} config"), f"{file} (its recorded config)") if raw else Config()
     g, info = initial_encoder(cfg, str(file), seed=0)
-    validate(apply_overrides(cfg, {"model.context_arch": info["arch"], "model.width": info["width"],
-                                   "model.shortcut": info["shortcut"]}))
+    validate(
+        apply_overrides(
+            cfg, {"model.context_arch": info["arch"], "model.width": info["width"], "model.shortcut": info["shortcut"]}
+        )
+    )
     g.eval()
     g.transforms = preprocess_of(cfg, g.input_stats)
-    g.source = EncoderSource(file, "export" if file.suffix == ".safetensors" else kind, info["arch"],
-                             info["width"], cfg)
+    g.source = EncoderSource(
+        file, "export" if file.suffix == ".safetensors" else kind, info["arch"], info["width"], cfg
+    )
     return g
 
 

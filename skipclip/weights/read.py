@@ -55,14 +55,21 @@ def resolve_weights(path: str | Path) -> Path:
     if p.exists() and not p.is_dir():  # a FIFO or a device too: read_checkpoint refuses it by name
         return p
     if not p.is_dir():
-        raise InputNotFoundError(f"{p} does not exist; give a .ckpt, an exported .safetensors, an export folder "
-                                 "or a run folder")
-    candidates = [p / CONTEXT_FILE, p / "checkpoints" / FINETUNED, p / "checkpoints" / "last.ckpt",
-                  p / "export" / CONTEXT_FILE]
+        raise InputNotFoundError(
+            f"{p} does not exist; give a .ckpt, an exported .safetensors, an export folder or a run folder"
+        )
+    candidates = [
+        p / CONTEXT_FILE,
+        p / "checkpoints" / FINETUNED,
+        p / "checkpoints" / "last.ckpt",
+        p / "export" / CONTEXT_FILE,
+    ]
     for c in candidates:
         if c.is_file():
             return c
-    raise InputNotFoundError(f"{p} holds no encoder: looked for " + ", ".join(str(c.relative_to(p)) for c in candidates))
+    raise InputNotFoundError(
+        f"{p} holds no encoder: looked for " + ", ".join(str(c.relative_to(p)) for c in candidates)
+    )
 
 
 def read_checkpoint(path: str | Path) -> dict:
@@ -96,17 +103,40 @@ def read_checkpoint(path: str | Path) -> dict:
                 f"{path} holds pickled Python objects, not only tensors; skipclip never runs code from a "
                 "weight file. If you trust its author, convert it once in Python: "
                 "sd = torch.load(path, weights_only=False)['state_dict']; "
-                "torch.save({k: v for k, v in sd.items() if torch.is_tensor(v)}, 'weights.pt')") from None
-        raise InvalidInputError(f"{path} is not a PyTorch checkpoint or state dict ({type(exc).__name__}); "
-                                "give a file written by torch.save or `skipclip export`") from None
+                "torch.save({k: v for k, v in sd.items() if torch.is_tensor(v)}, 'weights.pt')"
+            ) from None
+        raise InvalidInputError(
+            f"{path} is not a PyTorch checkpoint or state dict ({type(exc).__name__}); "
+            "give a file written by torch.save or `skipclip export`"
+        ) from None
     if not isinstance(obj, dict):
         raise InvalidInputError(f"{path} holds a {type(obj).__name__}, not a checkpoint or a state dict")
     return obj
 
 
-__all__ = ["CLASSIFIER_ENCODER", "INPUT_STATS", "MAX_IN_CHANNELS", "SKIPCLIP_PREFIXES", "UnsafeCheckpointError",
-           "build_checked", "check_claims", "check_fits", "checkpoint_config", "checkpoint_input_stats",
-           "checkpoint_kind", "claimed_int", "describe", "encoder_state", "hyper_parameters", "last_stride_of",
-           "load_checked",
-           "read_checkpoint", "resolve_weights", "shortcut_of", "skipclip_prefix", "state_dict_of", "sub_state",
-           "tensor_size"]
+__all__ = [
+    "CLASSIFIER_ENCODER",
+    "INPUT_STATS",
+    "MAX_IN_CHANNELS",
+    "SKIPCLIP_PREFIXES",
+    "UnsafeCheckpointError",
+    "build_checked",
+    "check_claims",
+    "check_fits",
+    "checkpoint_config",
+    "checkpoint_input_stats",
+    "checkpoint_kind",
+    "claimed_int",
+    "describe",
+    "encoder_state",
+    "hyper_parameters",
+    "last_stride_of",
+    "load_checked",
+    "read_checkpoint",
+    "resolve_weights",
+    "shortcut_of",
+    "skipclip_prefix",
+    "state_dict_of",
+    "sub_state",
+    "tensor_size",
+]

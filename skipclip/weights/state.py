@@ -33,7 +33,7 @@ def state_dict_of(obj: dict) -> dict:
 
 def sub_state(obj: dict, prefix: str) -> dict:
     """The tensors under ``prefix``, with the prefix removed."""
-    return {k[len(prefix):]: v for k, v in state_dict_of(obj).items() if k.startswith(prefix)}
+    return {k[len(prefix) :]: v for k, v in state_dict_of(obj).items() if k.startswith(prefix)}
 
 
 def skipclip_prefix(obj: dict) -> str | None:
@@ -94,8 +94,10 @@ def hyper_parameters(obj: dict, what: str = "the checkpoint") -> dict:
     if hp is None:
         return {}
     if not isinstance(hp, dict):
-        raise InvalidInputError(f"{what}: hyper_parameters is a {type(hp).__name__}, not a mapping; the file was "
-                                "not written by skipclip, or was altered")
+        raise InvalidInputError(
+            f"{what}: hyper_parameters is a {type(hp).__name__}, not a mapping; the file was "
+            "not written by skipclip, or was altered"
+        )
     return hp
 
 
@@ -109,8 +111,10 @@ def checkpoint_config(obj: dict, what: str = "the checkpoint") -> dict:
     if config is None:
         return {}
     if not isinstance(config, dict):
-        raise InvalidInputError(f"{what}: hyper_parameters.config is a {type(config).__name__}, not a mapping; the "
-                                "file was not written by skipclip, or was altered")
+        raise InvalidInputError(
+            f"{what}: hyper_parameters.config is a {type(config).__name__}, not a mapping; the "
+            "file was not written by skipclip, or was altered"
+        )
     return dict(config)
 
 
@@ -124,8 +128,10 @@ def last_stride_of(config: dict | None, what: str = "the checkpoint") -> int:
     model = (config or {}).get("model") if isinstance(config, dict) else None
     value = model.get("last_stride", 2) if isinstance(model, dict) else 2
     if isinstance(value, bool) or value not in (1, 2):
-        raise InvalidInputError(f"{what}: model.last_stride is {_short(value)}, not 1 or 2; the file was not written "
-                                "by skipclip, or was altered")
+        raise InvalidInputError(
+            f"{what}: model.last_stride is {_short(value)}, not 1 or 2; the file was not written "
+            "by skipclip, or was altered"
+        )
     return int(value)
 
 
@@ -138,8 +144,9 @@ def checkpoint_input_stats(obj: dict, what: str = "the checkpoint", default: str
     """
     stats = hyper_parameters(obj, what).get("input_stats") or default
     if stats not in INPUT_STATS:
-        raise InvalidInputError(f"{what}: hyper_parameters.input_stats is {_short(stats)}, not one of "
-                                f"{', '.join(INPUT_STATS)}")
+        raise InvalidInputError(
+            f"{what}: hyper_parameters.input_stats is {_short(stats)}, not one of {', '.join(INPUT_STATS)}"
+        )
     return stats
 
 
@@ -162,8 +169,10 @@ def claimed_int(value, what: str, field: str, limit: int) -> int:
     if isinstance(value, str) and value.strip().isascii() and value.strip().isdigit() and len(value.strip()) < 10:
         value = int(value)
     if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= limit:
-        raise InvalidInputError(f"{what}: {field} is {_short(value)}; it must be an integer in [1, {limit}] "
-                                "(the file was altered, or was not written by skipclip)")
+        raise InvalidInputError(
+            f"{what}: {field} is {_short(value)}; it must be an integer in [1, {limit}] "
+            "(the file was altered, or was not written by skipclip)"
+        )
     return value
 
 
@@ -175,12 +184,15 @@ def tensor_size(state: dict, key: str, axis: int, what: str, limit: int) -> int:
     """
     v = state.get(key)
     if not isinstance(v, torch.Tensor) or v.dim() <= axis:
-        raise InvalidInputError(f"{what}: no tensor {key!r} with at least {axis + 1} dimensions "
-                                f"(found {tuple(v.shape) if isinstance(v, torch.Tensor) else 'none'})")
+        raise InvalidInputError(
+            f"{what}: no tensor {key!r} with at least {axis + 1} dimensions "
+            f"(found {tuple(v.shape) if isinstance(v, torch.Tensor) else 'none'})"
+        )
     n = int(v.shape[axis])
     if not 1 <= n <= limit:
-        raise InvalidInputError(f"{what}: {key!r} has shape {tuple(v.shape)}; size {n} on axis {axis} is outside "
-                                f"[1, {limit}]")
+        raise InvalidInputError(
+            f"{what}: {key!r} has shape {tuple(v.shape)}; size {n} on axis {axis} is outside [1, {limit}]"
+        )
     return n
 
 
@@ -198,15 +210,19 @@ def check_fits(module: torch.nn.Module, state: dict, what: str) -> None:
     missing = [k for k in own if k not in state]
     unexpected = [k for k in state if k not in own]
     if missing or unexpected:
-        raise InvalidInputError(f"{what} does not fit the model: missing {missing[:3]}, unexpected {unexpected[:3]} "
-                         f"({len(missing)} missing, {len(unexpected)} unexpected); was it made with another "
-                         "--arch or preset?")
+        raise InvalidInputError(
+            f"{what} does not fit the model: missing {missing[:3]}, unexpected {unexpected[:3]} "
+            f"({len(missing)} missing, {len(unexpected)} unexpected); was it made with another "
+            "--arch or preset?"
+        )
     for k, v in state.items():
         if not isinstance(v, torch.Tensor) or v.layout != torch.strided or v.is_quantized:
             raise InvalidInputError(f"{what}: key {k!r} is not a dense tensor")
         if tuple(v.shape) != tuple(own[k].shape):
-            raise InvalidInputError(f"{what}: key {k!r} has shape {tuple(v.shape)} but the model expects "
-                             f"{tuple(own[k].shape)}; check model.width / model.context_arch of the config")
+            raise InvalidInputError(
+                f"{what}: key {k!r} has shape {tuple(v.shape)} but the model expects "
+                f"{tuple(own[k].shape)}; check model.width / model.context_arch of the config"
+            )
         if v.dtype != own[k].dtype and not (v.is_floating_point() and own[k].is_floating_point()):
             raise InvalidInputError(f"{what}: key {k!r} holds {v.dtype} values, the model {own[k].dtype}")
 

@@ -33,8 +33,9 @@ def parse(*argv: str) -> argparse.Namespace:
 
 def test_tiny_benchmark_writes_its_json_keys(tmp_path, capsys, one_thread):
     out = tmp_path / "bench" / "train.json"
-    args = parse("--tiny", "--repeats", "2", "--warmup", "1", "--matmul-size", "256", "--threads", "1",
-                 "--json", str(out))
+    args = parse(
+        "--tiny", "--repeats", "2", "--warmup", "1", "--matmul-size", "256", "--threads", "1", "--json", str(out)
+    )
     assert bench.run(args) == 0
     r = json.loads(out.read_text())
     for key in KEYS:
@@ -80,8 +81,10 @@ def test_benchmark_path_imports_no_video_decoding():
     import subprocess
     import sys
 
-    code = ("import sys, skipclip.bench.train, skipclip.method.model, skipclip.config; "
-            "print(sorted(m for m in ('av', 'decord', 'cv2') if m in sys.modules))")
+    code = (
+        "import sys, skipclip.bench.train, skipclip.method.model, skipclip.config; "
+        "print(sorted(m for m in ('av', 'decord', 'cv2') if m in sys.modules))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
 
@@ -94,6 +97,7 @@ def test_help_descriptions_repeat_the_module_docs():
     assert flags.TRAIN.description == train.__doc__.split("\n\n")[1]
     assert flags.LOADER.description == loader.__doc__.split("\n\n")[1]
 
+
 def test_ratios_on_known_timings(monkeypatch, one_thread):
     """Steps timed at known durations (Skip-Clip 0.2 s, bare 0.1 s, matmul 50 GFLOP/s): the
     overhead ratio, MFUs and throughput follow from them, not from the JSON's own fields."""
@@ -104,7 +108,7 @@ def test_ratios_on_known_timings(monkeypatch, one_thread):
         return {"skipclip_step": 0.2, "bare_step": 0.1}.get(fn.__name__, 0.01)
 
     monkeypatch.setattr(train, "timed", fake_timed)
-    monkeypatch.setattr(train, "matmul_timer", lambda device, n, clock=None: (lambda: 50.0))
+    monkeypatch.setattr(train, "matmul_timer", lambda device, n, clock=None: lambda: 50.0)
     r = train.measure(parse("--tiny", "--repeats", "2", "--warmup", "0", "--threads", "1"))
     assert r["step_ms"] == pytest.approx(200.0) and r["bare_step_ms"] == pytest.approx(100.0)
     assert r["overhead_ratio"] == pytest.approx(2.0)

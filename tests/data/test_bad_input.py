@@ -47,18 +47,31 @@ def test_missing_test_list(ucf):
         load_index(ucf)
 
 
-@pytest.mark.parametrize("file,line,match", [
-    ("classInd.txt", "one ApplyEyeMakeup", r"classInd.txt line 4: expected '<1-based index> <ClassName>'"),
-    ("trainlist01.txt", "Basketball/v_Basketball_g02_c01.avi",
-     r"trainlist01.txt line \d+: expected '<Class>/<video>.avi <1-based label>'"),
-    ("trainlist01.txt", "Basketball/v_Basketball_g02_c01.avi 0", r"label 0 is outside 1..3 \(labels are 1-based"),
-    ("trainlist01.txt", "Basketball/v_Basketball_g02_c01.avi 3", r"label 3 \(YoYo\) contradicts the folder Basketball"),
-    ("trainlist01.txt", "Surfing/v_Surfing_g02_c01.avi 1",
-     r"class 'Surfing' of Surfing/v_Surfing_g02_c01.avi is not in classInd.txt"),
-    ("testlist01.txt", "Surfing/v_Surfing_g01_c01.avi", r"testlist01.txt line \d+: class 'Surfing'"),
-    ("testlist01.txt", "v_YoYo_g01_c01.avi", r"has no class folder"),
-    ("testlist01.txt", "Basketball/v_Basketball_g02_c01.avi", r"in both the train and the test list of fold 1"),
-])
+@pytest.mark.parametrize(
+    "file,line,match",
+    [
+        ("classInd.txt", "one ApplyEyeMakeup", r"classInd.txt line 4: expected '<1-based index> <ClassName>'"),
+        (
+            "trainlist01.txt",
+            "Basketball/v_Basketball_g02_c01.avi",
+            r"trainlist01.txt line \d+: expected '<Class>/<video>.avi <1-based label>'",
+        ),
+        ("trainlist01.txt", "Basketball/v_Basketball_g02_c01.avi 0", r"label 0 is outside 1..3 \(labels are 1-based"),
+        (
+            "trainlist01.txt",
+            "Basketball/v_Basketball_g02_c01.avi 3",
+            r"label 3 \(YoYo\) contradicts the folder Basketball",
+        ),
+        (
+            "trainlist01.txt",
+            "Surfing/v_Surfing_g02_c01.avi 1",
+            r"class 'Surfing' of Surfing/v_Surfing_g02_c01.avi is not in classInd.txt",
+        ),
+        ("testlist01.txt", "Surfing/v_Surfing_g01_c01.avi", r"testlist01.txt line \d+: class 'Surfing'"),
+        ("testlist01.txt", "v_YoYo_g01_c01.avi", r"has no class folder"),
+        ("testlist01.txt", "Basketball/v_Basketball_g02_c01.avi", r"in both the train and the test list of fold 1"),
+    ],
+)
 def test_malformed_ucf_lines_name_file_and_line(ucf, file, line, match):
     with open(_lists(ucf) / file, "a") as f:
         f.write(line + "\n")
@@ -137,8 +150,23 @@ def test_prepare_carries_on_past_bad_videos_and_lists_them(ucf, tmp_path, capsys
     (root / "Basketball/v_Basketball_g02_c02.avi").unlink()  # listed but absent
     video(root / "Basketball/v_Basketball_g09_c01.avi", n=12)  # present but listed nowhere
     out = tmp_path / "s"
-    assert main(["prepare", "--videos", str(ucf), "--out", str(out), "--short-side", "24", "--workers", "0",
-                 "--no-progress"]) == 0
+    assert (
+        main(
+            [
+                "prepare",
+                "--videos",
+                str(ucf),
+                "--out",
+                str(out),
+                "--short-side",
+                "24",
+                "--workers",
+                "0",
+                "--no-progress",
+            ]
+        )
+        == 0
+    )
     text = capsys.readouterr().out
     assert "3 videos could not be used" in text
     assert "YoYo/v_YoYo_g01_c01.avi: truncated" in text
@@ -146,16 +174,30 @@ def test_prepare_carries_on_past_bad_videos_and_lists_them(ucf, tmp_path, capsys
     assert "Basketball/v_Basketball_g02_c01.avi: the video stream has no decodable frames" in text
     assert "1 videos are listed but missing (1 in the split files)" in text
     assert "the split files: Basketball/v_Basketball_g02_c02.avi" in text
-    assert ("1 video files are listed in no split file and were not prepared:\n"
-            "    Basketball/v_Basketball_g09_c01.avi") in text
+    assert (
+        "1 video files are listed in no split file and were not prepared:\n    Basketball/v_Basketball_g09_c01.avi"
+    ) in text
     assert len(PreparedStore(out)) == 8
 
 
 def test_prepare_fails_when_nothing_usable_is_left(tmp_path, capsys):
     for name in ("a.avi", "b.mp4"):
         _break(video(tmp_path / "v" / name, n=12), "empty")
-    assert main(["prepare", "--videos", str(tmp_path / "v"), "--out", str(tmp_path / "s"), "--workers", "0",
-                 "--no-progress"]) == 1
+    assert (
+        main(
+            [
+                "prepare",
+                "--videos",
+                str(tmp_path / "v"),
+                "--out",
+                str(tmp_path / "s"),
+                "--workers",
+                "0",
+                "--no-progress",
+            ]
+        )
+        == 1
+    )
     assert "no usable video" in capsys.readouterr().out
 
 

@@ -10,8 +10,12 @@ from skipclip.data.catalog.index import VideoEntry, group_split
 
 
 def sessions(groups_per_class: dict[int, list[str]], per_group: int = 5) -> list[VideoEntry]:
-    return [VideoEntry(f"c{c}/{g}_{k}.avi", c, g)
-            for c, gs in groups_per_class.items() for g in gs for k in range(per_group)]
+    return [
+        VideoEntry(f"c{c}/{g}_{k}.avi", c, g)
+        for c, gs in groups_per_class.items()
+        for g in gs
+        for k in range(per_group)
+    ]
 
 
 def test_every_class_is_in_validation_with_few_sessions_per_class():
@@ -42,8 +46,13 @@ def test_a_class_with_one_group_is_named_and_the_fallback_applies():
 
 
 def test_a_group_shared_by_classes_never_takes_a_class_s_last_training_video():
-    entries = [VideoEntry("a/1.avi", 0, "g1"), VideoEntry("b/1.avi", 1, "g1"), VideoEntry("a/2.avi", 0, "g2"),
-               VideoEntry("b/2.avi", 1, "g2"), VideoEntry("b/3.avi", 1, "g3")]
+    entries = [
+        VideoEntry("a/1.avi", 0, "g1"),
+        VideoEntry("b/1.avi", 1, "g1"),
+        VideoEntry("a/2.avi", 0, "g2"),
+        VideoEntry("b/2.avi", 1, "g2"),
+        VideoEntry("b/3.avi", 1, "g3"),
+    ]
     c = carve(entries, range(5), 0.3, seed=0, fallback="skip")
     kept = {entries[i].label for i in c.keep}
     assert kept == {0, 1} and c.held and not {entries[i].group for i in c.keep} & {entries[i].group for i in c.held}
@@ -77,9 +86,13 @@ def test_doctor_names_the_classes_validation_cannot_hold(tmp_path, capsys):
 def test_a_class_with_one_video_is_not_said_to_be_held_out():
     # KTH with --label-pattern: jogging has one video; the warning said "held out single videos of
     # them instead" while the table showed it only in training
-    entries = [VideoEntry("p1_box_a.avi", 0, "p1"), VideoEntry("p1_box_b.avi", 0, "p1"),
-               VideoEntry("p1_clap_a.avi", 1, "p1"), VideoEntry("p1_clap_b.avi", 1, "p1"),
-               VideoEntry("p1_jog.avi", 2, "p1")]
+    entries = [
+        VideoEntry("p1_box_a.avi", 0, "p1"),
+        VideoEntry("p1_box_b.avi", 0, "p1"),
+        VideoEntry("p1_clap_a.avi", 1, "p1"),
+        VideoEntry("p1_clap_b.avi", 1, "p1"),
+        VideoEntry("p1_jog.avi", 2, "p1"),
+    ]
     with pytest.warns(CoverageWarning) as caught:
         c = carve(entries, range(5), 0.2, fallback="videos", classes=["box", "clap", "jog"])
     text = str(caught[0].message)

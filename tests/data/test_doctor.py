@@ -42,7 +42,8 @@ def test_doctor_on_store_and_cli_exit_status(ucf, tmp_path, capsys):
     assert main(["doctor", "--data", str(tmp_path / "s"), "--min-frames", "8", "--strict"]) == 1
     capsys.readouterr()
     (ucf / "ucfTrainTestlist" / "trainlist01.txt").write_text(
-        (ucf / "ucfTrainTestlist" / "trainlist01.txt").read_text().replace("YoYo/v_YoYo_g03_c02.avi 3\n", ""))
+        (ucf / "ucfTrainTestlist" / "trainlist01.txt").read_text().replace("YoYo/v_YoYo_g03_c02.avi 3\n", "")
+    )
     (ucf / "UCF-101" / "YoYo" / "v_YoYo_g07_c01.avi").unlink()
     assert main(["doctor", "--data", str(ucf), "--min-frames", "8", "--strict"]) == 0
     assert "usable, no warnings" in capsys.readouterr().out
@@ -58,7 +59,11 @@ def test_doctor_suggests_label_pattern_for_names_that_carry_a_class(tmp_path, ca
     out = capsys.readouterr().out
     assert "--label-pattern 'person\\d+_([a-z]+)_'" in out and "0 classes" in out
     assert "skipclip prepare --data" in out and "--label-pattern" in out.split("next:")[1]
-    assert main(["doctor", "--data", str(tmp_path / "flat"), "--min-frames", "8",
-                 "--label-pattern", "person\\d+_([a-z]+)_"]) == 0
+    assert (
+        main(
+            ["doctor", "--data", str(tmp_path / "flat"), "--min-frames", "8", "--label-pattern", "person\\d+_([a-z]+)_"]
+        )
+        == 0
+    )
     out = capsys.readouterr().out
     assert "3 classes" in out and "hint" not in out

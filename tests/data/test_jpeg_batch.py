@@ -65,10 +65,11 @@ def test_jpegs_are_checked_before_any_decoder_sees_them(store, tmp_path):
     assert len(jpegs) == 2 and order.tolist() == [1, 0, 1]
     frames = torch.stack([torch.from_numpy(f) for f in read_shard(shard, [1, 3])])
     from torchvision.io import decode_jpeg
+
     assert torch.equal(torch.stack(decode_jpeg(jpegs)).permute(0, 2, 3, 1), frames) and frames.shape[1:3] == (h, w)
     data = bytearray(shard.read_bytes())
     at = data.find(b"\xff\xc0")  # the first frame's size field: claim a 20000 px frame
-    data[at + 5:at + 7] = (20000).to_bytes(2, "big")
+    data[at + 5 : at + 7] = (20000).to_bytes(2, "big")
     bad = tmp_path / "bad.frames"
     bad.write_bytes(bytes(data))
     with pytest.raises(VideoReadError, match="JPEG of size"):

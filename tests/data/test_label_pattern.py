@@ -58,8 +58,10 @@ def test_videos_the_pattern_misses_are_unlabelled_and_named(tmp_path, caplog):
     assert odd.label == -1 and "notes_from_the_shoot.avi" in caplog.text and "matches 4 of 5" in caplog.text
 
 
-@pytest.mark.parametrize("pattern,match", [(r"person(\d+", "not a valid regular expression"),
-                                           (r"walker_([a-z]+)", "matches none of the 4 video paths")])
+@pytest.mark.parametrize(
+    "pattern,match",
+    [(r"person(\d+", "not a valid regular expression"), (r"walker_([a-z]+)", "matches none of the 4 video paths")],
+)
 def test_bad_patterns_are_refused_with_the_fix(tmp_path, pattern, match):
     root = kth_like(tmp_path / "kth", people=2)
     with pytest.raises(InvalidInputError, match=match):
@@ -77,8 +79,11 @@ def test_the_kth_clips_get_their_actions():
     index = load_index(KTH, label_pattern=KTH_PATTERN)
     assert index.classes == ["boxing", "handclapping", "jogging"]
     labels = {e.path: index.classes[e.label] for e in index.entries}
-    assert labels == {"person01_boxing_d2_uncomp.mp4": "boxing", "person03_boxing_d4_uncomp.mp4": "boxing",
-                      "person04_boxing_d1_uncomp.mp4": "boxing",
-                      "person01_handclapping_d1_uncomp.mp4": "handclapping",
-                      "person01_handclapping_d2_uncomp.avi": "handclapping",
-                      "person01_jogging_d1_uncomp.avi": "jogging"}
+    assert labels == {
+        "person01_boxing_d2_uncomp.mp4": "boxing",
+        "person03_boxing_d4_uncomp.mp4": "boxing",
+        "person04_boxing_d1_uncomp.mp4": "boxing",
+        "person01_handclapping_d1_uncomp.mp4": "handclapping",
+        "person01_handclapping_d2_uncomp.avi": "handclapping",
+        "person01_jogging_d1_uncomp.avi": "jogging",
+    }

@@ -64,8 +64,12 @@ def test_flat_folder_is_unlabelled(tmp_path):
 def test_group_split_never_straddles_a_group(val_fraction):
     from skipclip.data.catalog.index import VideoEntry
 
-    entries = [VideoEntry(f"C{c}/v_C{c}_g{g:02d}_c{k:02d}.avi", c, f"g{g:02d}")
-               for c in range(5) for g in range(8, 26) for k in range(3)]
+    entries = [
+        VideoEntry(f"C{c}/v_C{c}_g{g:02d}_c{k:02d}.avi", c, f"g{g:02d}")
+        for c in range(5)
+        for g in range(8, 26)
+        for k in range(3)
+    ]
     idx = list(range(len(entries)))
     train, val = group_split(entries, idx, val_fraction, seed=1)
     assert sorted(train + val) == idx

@@ -12,9 +12,15 @@ from skipclip.data.catalog.layouts import load_index, resolve
 from video_factory import touch
 
 HEADER = "label,youtube_id,time_start,time_end,split\n"
-ROWS = {"train": [("abseiling", "aaa", 10), ("abseiling", "bbb", 0), ("air drumming", "ccc", 5),
-                  ("air drumming", "ddd", 7)],
-        "validate": [("abseiling", "eee", 3), ("air drumming", "fff", 1)]}
+ROWS = {
+    "train": [
+        ("abseiling", "aaa", 10),
+        ("abseiling", "bbb", 0),
+        ("air drumming", "ccc", 5),
+        ("air drumming", "ddd", 7),
+    ],
+    "validate": [("abseiling", "eee", 3), ("air drumming", "fff", 1)],
+}
 
 
 def make_kinetics(root, class_folders=True, id_only=False, rows=ROWS, skip=("ddd",)):
@@ -44,12 +50,24 @@ def test_kinetics_csvs_find_the_downloaded_files(tmp_path, class_folders, id_onl
     assert len(select(index.present(), "test")) == 2
 
 
-@pytest.mark.parametrize("rows, match", [
-    ({"train": ROWS["train"], "validate": [("juggling", "eee", 3)]}, r"validate.csv row 2: unknown label 'juggling'"),
-    ({"train": ROWS["train"] + [("abseiling", "aaa", 10)]}, r"train.csv row 6: clip aaa_000010_000020 is listed twice"),
-    ({"train": ROWS["train"] + [("abseiling", "../x", 1)]}, r"train.csv row 6: youtube id '../x' is not a plain name"),
-    ({"train": ROWS["train"], "validate": []}, r"validate.csv has a header but no clips: the val split is empty"),
-])
+@pytest.mark.parametrize(
+    "rows, match",
+    [
+        (
+            {"train": ROWS["train"], "validate": [("juggling", "eee", 3)]},
+            r"validate.csv row 2: unknown label 'juggling'",
+        ),
+        (
+            {"train": ROWS["train"] + [("abseiling", "aaa", 10)]},
+            r"train.csv row 6: clip aaa_000010_000020 is listed twice",
+        ),
+        (
+            {"train": ROWS["train"] + [("abseiling", "../x", 1)]},
+            r"train.csv row 6: youtube id '../x' is not a plain name",
+        ),
+        ({"train": ROWS["train"], "validate": []}, r"validate.csv has a header but no clips: the val split is empty"),
+    ],
+)
 def test_kinetics_bad_csvs_are_named(tmp_path, rows, match):
     make_kinetics(tmp_path, rows=rows, skip=("../x",))
     with pytest.raises(SplitError, match=match):
@@ -62,11 +80,17 @@ LABELS = {"Holding something": "1", "Pushing something from left to right": "0"}
 def make_ssv2(root, train=None, validation=None):
     (root / "labels").mkdir(parents=True, exist_ok=True)
     (root / "labels" / "labels.json").write_text(json.dumps(LABELS))
-    train = train if train is not None else [{"id": str(i), "template": "Holding [something]"} for i in range(3)] + \
-        [{"id": str(i), "template": "Pushing [something] from left to right"} for i in range(3, 6)]
+    train = (
+        train
+        if train is not None
+        else [{"id": str(i), "template": "Holding [something]"} for i in range(3)]
+        + [{"id": str(i), "template": "Pushing [something] from left to right"} for i in range(3, 6)]
+    )
     if validation is None:
-        validation = [{"id": "10", "template": "Holding [something]"},
-                      {"id": "11", "template": "Pushing [something] from left to right"}]
+        validation = [
+            {"id": "10", "template": "Holding [something]"},
+            {"id": "11", "template": "Pushing [something] from left to right"},
+        ]
     (root / "labels" / "train.json").write_text(json.dumps(train))
     (root / "labels" / "validation.json").write_text(json.dumps(validation))
     (root / "labels" / "test.json").write_text(json.dumps([{"id": "20"}]))
@@ -87,13 +111,21 @@ def test_ssv2_labels_json_and_webm(tmp_path):
     assert index.missing() == ["20bn-something-something-v2/5.webm"] and index.unlisted() == []
 
 
-@pytest.mark.parametrize("validation, match", [
-    ([{"id": "10", "template": "Juggling [something]"}],
-     r"validation.json entry 0: unknown label 'Juggling something'"),
-    ([{"id": "1", "template": "Holding [something]"}], r"validation.json entry 0: video 1 is listed twice"),
-    ([{"id": "../../1", "template": "Holding [something]"}], r"validation.json entry 0: id '../../1' is not a plain"),
-    ([], r"validation.json lists no videos: the test split is empty"),
-])
+@pytest.mark.parametrize(
+    "validation, match",
+    [
+        (
+            [{"id": "10", "template": "Juggling [something]"}],
+            r"validation.json entry 0: unknown label 'Juggling something'",
+        ),
+        ([{"id": "1", "template": "Holding [something]"}], r"validation.json entry 0: video 1 is listed twice"),
+        (
+            [{"id": "../../1", "template": "Holding [something]"}],
+            r"validation.json entry 0: id '../../1' is not a plain",
+        ),
+        ([], r"validation.json lists no videos: the test split is empty"),
+    ],
+)
 def test_ssv2_bad_files_are_named(tmp_path, validation, match):
     make_ssv2(tmp_path, validation=validation)
     with pytest.raises(SplitError, match=match):

@@ -48,8 +48,12 @@ def test_list_layout_detected_labels_from_the_map_and_val_list_is_test(tmp_path)
 
 
 def test_with_a_test_list_the_val_list_is_validation(tmp_path):
-    make_lists(tmp_path, train=rows("a", 3, 0) + rows("b", 3, 1), val=rows("c", 1, 0) + rows("d", 1, 1),
-               test=rows("e", 2, 0) + rows("f", 2, 1))
+    make_lists(
+        tmp_path,
+        train=rows("a", 3, 0) + rows("b", 3, 1),
+        val=rows("c", 1, 0) + rows("d", 1, 1),
+        test=rows("e", 2, 0) + rows("f", 2, 1),
+    )
     index = load_index(tmp_path)
     assert [len(select(index.entries, s)) for s in ("train", "val", "test")] == [6, 2, 4]
 
@@ -65,13 +69,16 @@ def test_missing_and_unlisted_are_named_and_paths_may_be_relative_to_the_root(tm
     assert "rooted.mp4" in {e.path for e in index.present()}
 
 
-@pytest.mark.parametrize("line, match", [
-    ("a9.mp4 2", r"k_train_video.txt line 4: unknown label 2 \(labels are 0..1 of label_map.txt\)"),
-    ("a0.mp4 0", r"k_train_video.txt line 4: train/a0.mp4 is listed twice \(first at k_train_video.txt line 1\)"),
-    ("../../etc/x.mp4 0", r"k_train_video.txt line 4: '../../etc/x.mp4' points outside the data set's folder"),
-    ("/abs/x.mp4 0", r"k_train_video.txt line 4: '/abs/x.mp4' points outside"),
-    ("a0.mp4", r"k_train_video.txt line 4: expected '<video path> <0-based label>'"),
-])
+@pytest.mark.parametrize(
+    "line, match",
+    [
+        ("a9.mp4 2", r"k_train_video.txt line 4: unknown label 2 \(labels are 0..1 of label_map.txt\)"),
+        ("a0.mp4 0", r"k_train_video.txt line 4: train/a0.mp4 is listed twice \(first at k_train_video.txt line 1\)"),
+        ("../../etc/x.mp4 0", r"k_train_video.txt line 4: '../../etc/x.mp4' points outside the data set's folder"),
+        ("/abs/x.mp4 0", r"k_train_video.txt line 4: '/abs/x.mp4' points outside"),
+        ("a0.mp4", r"k_train_video.txt line 4: expected '<video path> <0-based label>'"),
+    ],
+)
 def test_bad_lines_are_named_with_file_and_line(tmp_path, line, match):
     make_lists(tmp_path, train=rows("a", 3, 0), val=rows("c", 1, 0))
     with open(tmp_path / "k_train_video.txt", "a") as f:
@@ -101,10 +108,17 @@ def test_kinetics_tiny_as_it_ships():
     index = load_index(KT)
     assert index.layout == "lists" and index.classes == ["doing exercises", "typing"]
     missing = index.missing_by_list()
-    assert {k: len(v) for k, v in missing.items()} == {"kinetics_tiny_train_video.txt": 25,
-                                                       "kinetics_tiny_val_video.txt": 5}
-    assert index.unlisted() == ["test/doing_exercises38.mp4", "test/doing_exercises40.mp4", "test/typing38.mp4",
-                                "test/typing39.mp4", "test/typing40.mp4"]
+    assert {k: len(v) for k, v in missing.items()} == {
+        "kinetics_tiny_train_video.txt": 25,
+        "kinetics_tiny_val_video.txt": 5,
+    }
+    assert index.unlisted() == [
+        "test/doing_exercises38.mp4",
+        "test/doing_exercises40.mp4",
+        "test/typing38.mp4",
+        "test/typing39.mp4",
+        "test/typing40.mp4",
+    ]
     present = index.present()
     roles = split_of(present, val_fraction=0.1, classes=index.classes)
     per = Counter((r, index.classes[e.label]) for r, e in zip(roles, present))
@@ -134,8 +148,23 @@ def test_prepare_names_the_gaps_by_list_and_carries_on(tmp_path, capsys):
         video(p, n=8, h=16, w=16)
     video(root / "test" / "stray.mp4", n=8, h=16, w=16)
     out = tmp_path / "store"
-    assert main(["prepare", "--videos", str(root), "--out", str(out), "--short-side", "16", "--workers", "0",
-                 "--no-progress"]) == 0
+    assert (
+        main(
+            [
+                "prepare",
+                "--videos",
+                str(root),
+                "--out",
+                str(out),
+                "--short-side",
+                "16",
+                "--workers",
+                "0",
+                "--no-progress",
+            ]
+        )
+        == 0
+    )
     text = capsys.readouterr().out
     assert "2 videos are listed but missing (1 in k_train_video.txt, 1 in k_val_video.txt)" in text
     assert "k_train_video.txt: train/gone.mp4" in text and "k_val_video.txt: val/lost.mp4" in text

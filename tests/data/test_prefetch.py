@@ -65,7 +65,7 @@ def test_the_next_epoch_is_read_ahead_and_read_once():
         job.result()
     before = list(ds.reads)
     _batches(loader, 1)
-    epoch1 = [r for r in ds.reads[len(before):]]
+    epoch1 = [r for r in ds.reads[len(before) :]]
     assert sorted(epoch1) == sorted(set(epoch1))  # nothing of epoch 1 read twice
     assert len([r for r in ds.reads if r[0] == 1]) == 6  # 7 videos, batch 3, drop_last: 2 batches
 

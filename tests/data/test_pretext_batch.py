@@ -23,16 +23,26 @@ def test_the_loader_of_a_pretext_dataset_gives_typed_batches():
 
 
 def test_collate_gathers_failure_reports_and_from_batch_reads_them():
-    item = {"context": torch.zeros(3, 2, 4, 4, dtype=torch.uint8), "targets": torch.zeros(2, 1, 3, 4, 4),
-            "video": 0, "group": 0, "pad": False, "skipped": 1}
+    item = {
+        "context": torch.zeros(3, 2, 4, 4, dtype=torch.uint8),
+        "targets": torch.zeros(2, 1, 3, 4, 4),
+        "video": 0,
+        "group": 0,
+        "pad": False,
+        "skipped": 1,
+    }
     batch = PretextDataset.collate([{**item, FAILED: {"a.mp4": "bad"}}, {**item, "video": 1, FAILED: {}}])
     assert batch.failed == [("a.mp4", "bad")] and from_batch(batch) == {"a.mp4": "bad"}
     assert batch.video.tolist() == [0, 1] and batch.skipped.tolist() == [1, 1]
 
 
 def test_lightning_moves_every_tensor_field_and_keeps_the_rest():
-    batch = PretextBatch(context=torch.zeros(2, 3, 2, 4, 4), targets=torch.ones(2, 2, 1, 3, 4, 4),
-                         video=torch.tensor([3, 4]), failed=[("x", "y")])
+    batch = PretextBatch(
+        context=torch.zeros(2, 3, 2, 4, 4),
+        targets=torch.ones(2, 2, 1, 3, 4, 4),
+        video=torch.tensor([3, 4]),
+        failed=[("x", "y")],
+    )
     moved = move_data_to_device(batch, torch.device("meta"))  # what the Trainer does before each step
     assert isinstance(moved, PretextBatch)
     assert moved.context.device.type == moved.targets.device.type == moved.video.device.type == "meta"

@@ -32,8 +32,9 @@ def test_canonical_up_sky_is_brighter_than_ground():
         assert f[:8].mean() > f[-8:].mean()
 
 
-@pytest.mark.parametrize("name,axis,sign",
-                         [("SlideRight", 0, 1), ("SlideLeft", 0, -1), ("Rise", 1, -1), ("Fall", 1, 1)])
+@pytest.mark.parametrize(
+    "name,axis,sign", [("SlideRight", 0, 1), ("SlideLeft", 0, -1), ("Rise", 1, -1), ("Fall", 1, 1)]
+)
 def test_one_way_motion_directions(name, axis, sign):
     label = CLASSES.index(name)
     moved = []

@@ -36,6 +36,7 @@ def _counting(fn, calls):
     def wrapped(path, *a, **k):
         calls.append(path)
         return fn(path, *a, **k)
+
     return wrapped
 
 

@@ -54,8 +54,9 @@ def test_too_short_raises():
         w.sample(w.length - 1, np.random.default_rng(0))
 
 
-@pytest.mark.parametrize("bad", [dict(context_frames=0), dict(num_targets=1), dict(sampling_rate=0),
-                                 dict(target_length=0)])
+@pytest.mark.parametrize(
+    "bad", [dict(context_frames=0), dict(num_targets=1), dict(sampling_rate=0), dict(target_length=0)]
+)
 def test_bad_window_values(bad):
     args = dict(context_frames=4, num_targets=3, sampling_rate=1, target_length=1) | bad
     with pytest.raises(ValueError, match=next(iter(bad))):
@@ -162,6 +163,7 @@ def test_dataset_reverses_half_of_the_samples():
 def test_replacement_of_an_unreadable_video_copies_no_other_item():
     """A failed video is replaced by the next readable one, drawn with a stream of its own: the
     replacement never equals the sample that video gives as its own item."""
+
     class Broken(FakeSource):
         def read(self, i, frames):
             if i == 0:
@@ -182,6 +184,7 @@ def test_padded_index_is_flagged_and_reads_the_item_it_repeats():
     padded, item = ds[len(ds) + 1], ds[1]
     assert padded["pad"] and not item["pad"]
     assert padded["video"] == item["video"] and torch.equal(padded["context"], item["context"])
+
 
 class Recordings(FakeSource):
     """Clips cut from a few recordings: ``groups[i]`` is clip i's recording."""

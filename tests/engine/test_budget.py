@@ -50,8 +50,11 @@ def test_budget_defaults_and_refusals():
     e = make_budget(None, 4, val_every_epochs=2, minutes=1.5)
     assert e.trainer_kwargs() == {"max_epochs": 4, "check_val_every_n_epoch": 2, "max_minutes": 1.5}
     assert "at most 1.5 min" in e.describe()
-    for bad in ({"max_steps": 0, "max_epochs": 3}, {"max_steps": 5, "max_epochs": 0},
-                {"max_steps": 5, "max_epochs": 3, "val_every_steps": 0}):
+    for bad in (
+        {"max_steps": 0, "max_epochs": 3},
+        {"max_steps": 5, "max_epochs": 0},
+        {"max_steps": 5, "max_epochs": 3, "val_every_steps": 0},
+    ):
         with pytest.raises(ValueError):
             make_budget(**bad)
     with pytest.raises(ValueError, match="optim.max_steps"):
@@ -89,18 +92,44 @@ def test_pretrain_counts_steps_and_says_what_stopped_it(tmp_path, capsys):
 def videos(tmp_path_factory):
     root = tmp_path_factory.mktemp("ucf")
     make_ucf101(root, groups=4, test_groups=2, frames=24)  # 3 classes, 24 videos of 24 frames
-    tiny_config(root / "tiny.yaml", pretext={"context_frames": 8, "num_targets": 4, "sampling_rate": 2},
-                data={"short_side": 36, "val_fraction": 0.3},
-                finetune={"max_steps": 5, "val_every_steps": 2, "max_epochs": 3, "batch_size": 8,
-                          "lr_step_epochs": 1, "lr_last_step_epoch": 2})
+    tiny_config(
+        root / "tiny.yaml",
+        pretext={"context_frames": 8, "num_targets": 4, "sampling_rate": 2},
+        data={"short_side": 36, "val_fraction": 0.3},
+        finetune={
+            "max_steps": 5,
+            "val_every_steps": 2,
+            "max_epochs": 3,
+            "batch_size": 8,
+            "lr_step_epochs": 1,
+            "lr_last_step_epoch": 2,
+        },
+    )
     return root
 
 
 @pytest.mark.e2e
 def test_finetune_validates_every_n_steps_and_repeats_seeds(videos, tmp_path, capsys):
     out = tmp_path / "ft"
-    assert main(["finetune", "--data", str(videos), "--out", str(out), "--config", str(videos / "tiny.yaml"),
-                 "--no-progress", "--seeds", "2", "--ckpt", "random"]) == 0
+    assert (
+        main(
+            [
+                "finetune",
+                "--data",
+                str(videos),
+                "--out",
+                str(out),
+                "--config",
+                str(videos / "tiny.yaml"),
+                "--no-progress",
+                "--seeds",
+                "2",
+                "--ckpt",
+                "random",
+            ]
+        )
+        == 0
+    )
     report = json.loads((out / "report.json").read_text())
     (row,) = report["results"]
     assert row["seeds"] == 2 and set(row["per_seed"]) == {"7", "8"}
@@ -117,9 +146,29 @@ def test_finetune_validates_every_n_steps_and_repeats_seeds(videos, tmp_path, ca
 
 def test_evaluate_random_baseline_over_seeds(videos, tmp_path):
     js = tmp_path / "eval.json"
-    assert main(["evaluate", "--data", str(videos), "--ckpt", "random", "--config", str(videos / "tiny.yaml"),
-                 "--protocols", "linear_probe", "--seeds", "3", "--json", str(js), "--out", str(tmp_path / "ev"),
-                 "--no-progress"]) == 0
+    assert (
+        main(
+            [
+                "evaluate",
+                "--data",
+                str(videos),
+                "--ckpt",
+                "random",
+                "--config",
+                str(videos / "tiny.yaml"),
+                "--protocols",
+                "linear_probe",
+                "--seeds",
+                "3",
+                "--json",
+                str(js),
+                "--out",
+                str(tmp_path / "ev"),
+                "--no-progress",
+            ]
+        )
+        == 0
+    )
     ev = json.loads(js.read_text())
     (row,) = ev["results"]
     assert row["init"] == "random" and row["seeds"] == 3 and len(ev["per_seed"]) == 3

@@ -13,8 +13,9 @@ def run_curve(curve: list[float]) -> tuple[KeepBest, torch.nn.Linear]:
     """Feed ``curve`` to KeepBest as Lightning would, the module's weight holding the epoch number."""
     module = torch.nn.Linear(1, 1, bias=False)
     keep = KeepBest("val/video_acc")
-    trainer = SimpleNamespace(sanity_checking=False, callback_metrics={}, current_epoch=0, global_step=0,
-                              is_global_zero=True)
+    trainer = SimpleNamespace(
+        sanity_checking=False, callback_metrics={}, current_epoch=0, global_step=0, is_global_zero=True
+    )
     for epoch, value in enumerate(curve):
         with torch.no_grad():
             module.weight.fill_(float(epoch))  # "trained" up to this epoch
@@ -44,10 +45,15 @@ def test_a_tie_goes_to_the_later_epoch():
 def test_sanity_checks_and_missing_metrics_are_ignored():
     keep = KeepBest("val/video_acc")
     module = torch.nn.Linear(1, 1, bias=False)
-    keep.on_validation_end(SimpleNamespace(sanity_checking=True, callback_metrics={"val/video_acc": torch.tensor(1.0)},
-                                           current_epoch=0, global_step=0), module)
-    keep.on_validation_end(SimpleNamespace(sanity_checking=False, callback_metrics={}, current_epoch=1, global_step=5),
-                           module)
+    keep.on_validation_end(
+        SimpleNamespace(
+            sanity_checking=True, callback_metrics={"val/video_acc": torch.tensor(1.0)}, current_epoch=0, global_step=0
+        ),
+        module,
+    )
+    keep.on_validation_end(
+        SimpleNamespace(sanity_checking=False, callback_metrics={}, current_epoch=1, global_step=5), module
+    )
     assert keep.best is None and keep.history == []
     with torch.no_grad():
         module.weight.fill_(7.0)

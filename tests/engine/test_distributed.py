@@ -49,8 +49,8 @@ def test_global_batch_is_the_same_for_one_and_two_processes():
     one = list(EpochSampler(64, seed=0))
     two = [list(EpochSampler(64, seed=0, rank=r, world_size=2)) for r in range(2)]
     for k in range(8):  # global batch k of 2*B videos: the same videos either way
-        mine = two[0][B * k: B * (k + 1)] + two[1][B * k: B * (k + 1)]
-        assert sorted(one[2 * B * k: 2 * B * (k + 1)]) == sorted(mine)
+        mine = two[0][B * k : B * (k + 1)] + two[1][B * k : B * (k + 1)]
+        assert sorted(one[2 * B * k : 2 * B * (k + 1)]) == sorted(mine)
 
 
 def test_start_skips_and_evaluation_pads_evenly():
@@ -99,9 +99,13 @@ def _global_batches():
     g = torch.Generator().manual_seed(1)
     p = TINY["pretext"]
     pixels = dict(generator=g, dtype=torch.uint8)
-    return [PretextBatch(context=torch.randint(0, 256, (WORLD * B, 3, p["context_frames"], 32, 32), **pixels),
-                         targets=torch.randint(0, 256, (WORLD * B, p["num_targets"], 1, 3, 32, 32), **pixels))
-            for _ in range(STEPS)]
+    return [
+        PretextBatch(
+            context=torch.randint(0, 256, (WORLD * B, 3, p["context_frames"], 32, 32), **pixels),
+            targets=torch.randint(0, 256, (WORLD * B, p["num_targets"], 1, 3, 32, 32), **pixels),
+        )
+        for _ in range(STEPS)
+    ]
 
 
 def _train(model, batches, rank=0, world=1):
@@ -158,8 +162,9 @@ def test_two_gloo_processes_match_one_process_on_the_same_global_batch(tmp_path)
     for name, value in single.state_dict().items():
         # Adam turns a gradient near zero whose last bits differ (another summation order) into a
         # step of up to lr x its sign ratio: allow 1e-4 (seen here: 2.2e-5 on 1 of 8232 stem weights)
-        torch.testing.assert_close(ddp["state"][name], value, rtol=1e-4, atol=1e-4,
-                                   msg=lambda m, name=name: f"{name}: {m}")
+        torch.testing.assert_close(
+            ddp["state"][name], value, rtol=1e-4, atol=1e-4, msg=lambda m, name=name: f"{name}: {m}"
+        )
 
 
 def test_without_gathering_the_pool_differs():
@@ -176,8 +181,20 @@ def test_without_gathering_the_pool_differs():
 def test_lightning_ddp_on_two_cpu_processes(tmp_path):
     """End to end through the CLI: Lightning launches a second process, gloo connects them."""
     config = tiny_config(tmp_path / "tiny.yaml", optim={"max_epochs": 1})
-    run = run_cli("pretrain", "--data", "synthetic", "--config", config, "--out", tmp_path / "run",
-                  "--devices", "2", "--no-progress", "--checkpoint-every", "3")
+    run = run_cli(
+        "pretrain",
+        "--data",
+        "synthetic",
+        "--config",
+        config,
+        "--out",
+        tmp_path / "run",
+        "--devices",
+        "2",
+        "--no-progress",
+        "--checkpoint-every",
+        "3",
+    )
     assert run.returncode == 0, run.stderr[-3000:]
     summary = json.loads((tmp_path / "run" / "run.json").read_text())["summary"]
     assert summary["world_size"] == 2
@@ -194,8 +211,22 @@ def test_finetune_on_two_cpu_processes(tmp_path):
     """`skipclip finetune --devices 2`: Lightning's DDP over gloo; validation scores are gathered,
     so both processes select the same epoch; only the first writes the report."""
     config = tiny_config(tmp_path / "tiny.yaml", finetune={"max_epochs": 2, "batch_size": 4, "val_every": 1})
-    run = run_cli("finetune", "--data", "synthetic", "--config", config, "--out", tmp_path / "ft",
-                  "--init", "random", "--devices", "2", "--accelerator", "cpu", "--no-progress")
+    run = run_cli(
+        "finetune",
+        "--data",
+        "synthetic",
+        "--config",
+        config,
+        "--out",
+        tmp_path / "ft",
+        "--init",
+        "random",
+        "--devices",
+        "2",
+        "--accelerator",
+        "cpu",
+        "--no-progress",
+    )
     assert run.returncode == 0, run.stderr[-3000:]
     report = json.loads((tmp_path / "ft" / "report.json").read_text())
     (result,) = report["results"]
@@ -208,8 +239,9 @@ def test_finetune_on_two_cpu_processes(tmp_path):
 def test_padded_evaluation_items_are_marked():
     """Evaluation pads 7 items to 9 for 3 ranks by repeating the first two; with mark_padding the
     repeats come as index + size, so the dataset flags them and the step leaves them out."""
-    orders = [list(EpochSampler(7, shuffle=False, drop_last=False, rank=r, world_size=3, mark_padding=True))
-              for r in range(3)]
+    orders = [
+        list(EpochSampler(7, shuffle=False, drop_last=False, rank=r, world_size=3, mark_padding=True)) for r in range(3)
+    ]
     flat = sorted(i for order in orders for i in order)
     assert flat == [0, 1, 2, 3, 4, 5, 6, 7 + 0, 7 + 1]
     plain = sorted(i for r in range(3) for i in EpochSampler(7, shuffle=False, drop_last=False, rank=r, world_size=3))

@@ -29,8 +29,9 @@ def _checkpoint(path, arch: str, width: int):
     with torch.no_grad():  # move the running statistics off their initial 0 / 1
         model.context_encoder.train()(torch.randn(2, 3, 4, 32, 32))
     state = {f"model.{k}": v for k, v in model.state_dict().items()}
-    torch.save({"state_dict": state, "hyper_parameters": {"config": cfg.to_dict()}, "epoch": 3,
-                "global_step": 48}, path)
+    torch.save(
+        {"state_dict": state, "hyper_parameters": {"config": cfg.to_dict()}, "epoch": 3, "global_step": 48}, path
+    )
     return model.eval(), cfg
 
 
@@ -62,8 +63,9 @@ def test_hara_variant_round_trips_and_the_card_recipe_is_true(tmp_path):
     from torchvision.models.video.resnet import VideoResNet
 
     model, _ = _checkpoint(tmp_path / "last.ckpt", "r3d18_hara", 8)
-    assert main(["export", "--ckpt", str(tmp_path / "last.ckpt"), "--out", str(tmp_path / "exp"),
-                 "--frame-encoder"]) == 0
+    assert (
+        main(["export", "--ckpt", str(tmp_path / "last.ckpt"), "--out", str(tmp_path / "exp"), "--frame-encoder"]) == 0
+    )
     g = skipclip.load_encoder(tmp_path / "exp" / "context_encoder.safetensors")
     f = skipclip.load_encoder(tmp_path / "exp" / "frame_encoder.safetensors")
     assert not g.training and (g.arch, g.width) == ("r3d18_hara", 8)
@@ -141,10 +143,16 @@ def test_every_preset_encoder_round_trips_through_export_load_and_the_card_recip
         model.context_encoder.train()(torch.randn(2, 3, 4, 32, 32))
         model.frame_encoder.train()(torch.randn(4, 3, 32, 32))
     model.eval()
-    torch.save({"state_dict": {f"model.{k}": v for k, v in model.state_dict().items()},
-                "hyper_parameters": {"config": cfg.to_dict()}}, tmp_path / "last.ckpt")
-    assert main(["export", "--ckpt", str(tmp_path / "last.ckpt"), "--out", str(tmp_path / "exp"),
-                 "--frame-encoder"]) == 0
+    torch.save(
+        {
+            "state_dict": {f"model.{k}": v for k, v in model.state_dict().items()},
+            "hyper_parameters": {"config": cfg.to_dict()},
+        },
+        tmp_path / "last.ckpt",
+    )
+    assert (
+        main(["export", "--ckpt", str(tmp_path / "last.ckpt"), "--out", str(tmp_path / "exp"), "--frame-encoder"]) == 0
+    )
     card = json.loads((tmp_path / "exp" / "card.json").read_text())
     assert card["context_encoder"]["shortcut"] == shortcut
     x, frames = torch.randn(2, 3, 4, 32, 32), torch.randn(3, 3, 32, 32)
@@ -160,16 +168,19 @@ def test_every_preset_encoder_round_trips_through_export_load_and_the_card_recip
         torch.testing.assert_close(g(x), model.context_encoder(x), rtol=1e-5, atol=1e-6)
         torch.testing.assert_close(f(frames), model.frame_encoder(frames), rtol=1e-5, atol=1e-6)
         torch.testing.assert_close(g_recipe(x), model.context_encoder.pooled(x), rtol=1e-5, atol=1e-6)
-        torch.testing.assert_close(f_recipe(frames), model.frame_encoder(frames).mean(dim=(2, 3)),
-                                   rtol=1e-5, atol=1e-6)
+        torch.testing.assert_close(f_recipe(frames), model.frame_encoder(frames).mean(dim=(2, 3)), rtol=1e-5, atol=1e-6)
 
 
 def test_the_torchvision_one_liner_is_offered_only_where_it_builds_the_encoder():
     from skipclip.weights.export import how_to_load
 
     assert how_to_load("r3d_18", 64, "B").startswith("m = torchvision.models.video.r3d_18()")
-    for arch, width, shortcut in (("r3d_18", 64, "A"), ("r2plus1d_18", 64, "A"), ("r3d_18", 32, "B"),
-                                  ("r3d18_hara", 64, "B")):
+    for arch, width, shortcut in (
+        ("r3d_18", 64, "A"),
+        ("r2plus1d_18", 64, "A"),
+        ("r3d_18", 32, "B"),
+        ("r3d18_hara", 64, "B"),
+    ):
         how = how_to_load(arch, width, shortcut)
         assert how.startswith("skipclip.load_encoder(path)") and "'recipe'" in how
     assert "zero-padding (type A)" in how_to_load("r3d_18", 64, "A")

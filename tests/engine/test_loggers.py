@@ -18,9 +18,19 @@ from skipclip.engine.loggers import parse_loggers
 
 from helpers import child_env, cli, tiny_config
 
-HEALTH = ("train/loss", "train/rank_acc", "val/rank_acc", "val/kendall_tau", "val/pos_neg_gap",
-          # pretext health over many windows and the online kNN (docs/pretext-health.md)
-          "health/rank_acc", "health/rank_acc_lo", "health/rank_acc_hi", "health/train_rank_acc", "knn/top1")
+HEALTH = (
+    "train/loss",
+    "train/rank_acc",
+    "val/rank_acc",
+    "val/kendall_tau",
+    "val/pos_neg_gap",
+    # pretext health over many windows and the online kNN (docs/pretext-health.md)
+    "health/rank_acc",
+    "health/rank_acc_lo",
+    "health/rank_acc_hi",
+    "health/train_rank_acc",
+    "knn/top1",
+)
 
 
 @pytest.fixture(scope="module")
@@ -34,9 +44,25 @@ def run(tmp_path_factory):
     env.pop("WANDB_API_KEY", None)  # offline
     env.update(WANDB_SILENT="true", WANDB_DISABLE_CODE="true")
     out = root / "run"
-    done = subprocess.run(cli("pretrain", "--config", config, "--out", out, "--no-progress", "--log-images-every", "1",
-                              "--logger", ",".join(names[:2]), *(["--logger", names[2]] if len(names) > 2 else [])),
-                          env=env, capture_output=True, text=True, timeout=400)
+    done = subprocess.run(
+        cli(
+            "pretrain",
+            "--config",
+            config,
+            "--out",
+            out,
+            "--no-progress",
+            "--log-images-every",
+            "1",
+            "--logger",
+            ",".join(names[:2]),
+            *(["--logger", names[2]] if len(names) > 2 else []),
+        ),
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=400,
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     return out
 
@@ -91,8 +117,8 @@ def read_wandb_history(path):
         if block - off % block < 7:  # a block's tail too short for a record header is padding
             off += block - off % block
             continue
-        _, length, kind = struct.unpack("<IHB", data[off:off + 7])
-        chunk, off = data[off + 7:off + 7 + length], off + 7 + length
+        _, length, kind = struct.unpack("<IHB", data[off : off + 7])
+        chunk, off = data[off + 7 : off + 7 + length], off + 7 + length
         if kind in (1, 2):  # full record, or first fragment
             part = chunk
         elif kind in (3, 4):  # middle, last fragment

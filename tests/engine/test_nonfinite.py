@@ -51,14 +51,26 @@ def one_thread():
 
 def test_nonfinite_loss_stops_naming_term_and_step(tmp_path):
     with pytest.raises(FloatingPointError, match=r"non-finite contrastive loss at step 5 \(epoch 0, batch 5\)"):
-        pretrain(_cfg(), "synthetic", tmp_path / "run", progress=False, checkpoint_every=0,
-                 callbacks=[PoisonBatch(5, "contrastive")])
+        pretrain(
+            _cfg(),
+            "synthetic",
+            tmp_path / "run",
+            progress=False,
+            checkpoint_every=0,
+            callbacks=[PoisonBatch(5, "contrastive")],
+        )
 
 
 @pytest.mark.e2e
 def test_skip_option_skips_the_batch_and_counts_it(tmp_path):
-    model, trainer, summary = pretrain(_cfg(**{"trainer.on_nonfinite": "skip"}), "synthetic", tmp_path / "run",
-                                       progress=False, checkpoint_every=0, callbacks=[PoisonBatch(5, "rotation")])
+    model, trainer, summary = pretrain(
+        _cfg(**{"trainer.on_nonfinite": "skip"}),
+        "synthetic",
+        tmp_path / "run",
+        progress=False,
+        checkpoint_every=0,
+        callbacks=[PoisonBatch(5, "rotation")],
+    )
     assert summary.skipped_nonfinite_batches == 1
     assert summary.steps == STEPS_PER_EPOCH  # the bad batch has no gradients: Adam leaves the weights
     assert all(torch.isfinite(p).all() for p in model.parameters())

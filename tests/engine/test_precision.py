@@ -25,6 +25,7 @@ class FakeClock:
 
         def step():
             self.now += self.cost[bf16]
+
         return step
 
 
@@ -60,8 +61,9 @@ def test_the_choice_is_kept_per_machine_and_shape(tmp_path):
     clock = FakeClock(0.1, 0.2)  # would choose fp32 now, but the machine's choice is kept
     again = choose(clock, tmp_path)
     assert again.precision == first.precision == "bf16-mixed" and again.cached and clock.built == []
-    other = prec.choose_precision(clock.probe, {**SHAPES, "crop": 112}, "cpu", flags=AMX,
-                                  cache=tmp_path / "p.json", timer=clock)
+    other = prec.choose_precision(
+        clock.probe, {**SHAPES, "crop": 112}, "cpu", flags=AMX, cache=tmp_path / "p.json", timer=clock
+    )
     assert other.precision == "32-true" and not other.cached  # another shape is timed on its own
     assert len(json.loads((tmp_path / "p.json").read_text())) == 2
 

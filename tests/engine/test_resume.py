@@ -32,8 +32,9 @@ def test_sigkill_mid_epoch_then_resume_matches_uninterrupted(tmp_path, tiny_pret
 
     run = tmp_path / "cut"
     last = run / "checkpoints" / "last.ckpt"
-    proc = subprocess.Popen(cli(*common, "--out", run), env=child_env(),
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        cli(*common, "--out", run), env=child_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     deadline = time.time() + 180
     while not last.exists() and proc.poll() is None and time.time() < deadline:
         time.sleep(0.005)

@@ -18,9 +18,12 @@ from video_factory import make_ucf101
 
 def write_tiny(path):
     """The tiny configuration with 8-frame clips and windows, short side 36 and a finetune section."""
-    return tiny_config(path, pretext={"context_frames": 8, "num_targets": 4, "sampling_rate": 2},
-                       data={"short_side": 36, "val_fraction": 0.3},
-                       finetune={"max_epochs": 1, "batch_size": 8, "lr_step_epochs": 1, "lr_last_step_epoch": 2})
+    return tiny_config(
+        path,
+        pretext={"context_frames": 8, "num_targets": 4, "sampling_rate": 2},
+        data={"short_side": 36, "val_fraction": 0.3},
+        finetune={"max_epochs": 1, "batch_size": 8, "lr_step_epochs": 1, "lr_last_step_epoch": 2},
+    )
 
 
 @pytest.fixture(scope="module")
@@ -45,8 +48,23 @@ def test_finetune_then_evaluate_end_to_end(videos, tmp_path, capsys, report_writ
     ckpt = tmp_path / "skipclip.ckpt"
     _skipclip_ckpt(ckpt, load_config(cfg_path))
     out = tmp_path / "ft"
-    assert main(["finetune", "--data", str(videos), "--out", str(out), "--init", str(ckpt),
-                 "--config", cfg_path, "--no-progress"]) == 0
+    assert (
+        main(
+            [
+                "finetune",
+                "--data",
+                str(videos),
+                "--out",
+                str(out),
+                "--init",
+                str(ckpt),
+                "--config",
+                cfg_path,
+                "--no-progress",
+            ]
+        )
+        == 0
+    )
     assert ("renamed", str(out / "report.json")) in report_writes  # atomically: a temporary file renamed over it
     assert {how for how, _ in report_writes} == {"renamed"}  # no report of the run written in place
     report = json.loads((out / "report.json").read_text())
@@ -63,8 +81,21 @@ def test_finetune_then_evaluate_end_to_end(videos, tmp_path, capsys, report_writ
     assert report["history"]["epochs"] == 1
 
     js = tmp_path / "eval.json"
-    assert main(["evaluate", "--data", str(videos), "--ckpt", str(out / "checkpoints" / "best.ckpt"),
-                 "--json", str(js), "--no-progress"]) == 0
+    assert (
+        main(
+            [
+                "evaluate",
+                "--data",
+                str(videos),
+                "--ckpt",
+                str(out / "checkpoints" / "best.ckpt"),
+                "--json",
+                str(js),
+                "--no-progress",
+            ]
+        )
+        == 0
+    )
     ev = json.loads(js.read_text())
     protocols = [x["protocol"] for x in ev["results"]]
     assert protocols == ["finetune", "linear_probe", "retrieval", "knn"]
@@ -83,8 +114,22 @@ def test_wrong_kind_of_checkpoint_is_refused_before_any_file(videos, tmp_path, c
     sd = tmp_path / "resnet2d.pth"
     torch.save(FrameEncoder(8).state_dict(), sd)  # torchvision-format 2D ResNet keys
     out = tmp_path / "never"
-    assert main(["finetune", "--data", str(videos), "--out", str(out), "--init", str(sd),
-                 "--config", str(videos / "tiny.yaml")]) == 2
+    assert (
+        main(
+            [
+                "finetune",
+                "--data",
+                str(videos),
+                "--out",
+                str(out),
+                "--init",
+                str(sd),
+                "--config",
+                str(videos / "tiny.yaml"),
+            ]
+        )
+        == 2
+    )
     assert "--inflate" in capsys.readouterr().err and not out.exists()
     junk = tmp_path / "junk.ckpt"
     junk.write_text("not a checkpoint")
@@ -133,7 +178,6 @@ def test_class_count_mismatch_is_named(videos, tmp_path, capsys):
     assert "5 classes" in err and "has 3" in err and not js.exists()
 
 
-
 class _Src:
     classes = ["a", "b"]
 
@@ -169,9 +213,19 @@ def test_finetune_trains_an_encoder_handed_over_in_eval_mode():
     from skipclip.eval.finetune import finetune
     from skipclip.models import ContextEncoder
 
-    cfg = load_config("cpu", {"model.width": 4, "pretext.context_frames": 4, "data.crop_size": 32,
-                              "data.short_side": 32, "data.synthetic_size": 32, "data.synthetic_frames": 24,
-                              "finetune.batch_size": 4, "finetune.val_every": 1})
+    cfg = load_config(
+        "cpu",
+        {
+            "model.width": 4,
+            "pretext.context_frames": 4,
+            "data.crop_size": 32,
+            "data.short_side": 32,
+            "data.synthetic_size": 32,
+            "data.synthetic_frames": 24,
+            "finetune.batch_size": 4,
+            "finetune.val_every": 1,
+        },
+    )
     src = SyntheticSource(num_classes=2, videos_per_class=2, frames=8, size=32)
     enc = ContextEncoder("r3d18_hara", 4).eval()
     before = enc.trunk.stem[1].running_mean.clone()
@@ -195,8 +249,9 @@ def test_finetuning_flips_follow_the_setting():
 
     src = Gradient([40] * 6, size=16, num_classes=2)
     for preset, prob in (("paper", 0.0), ("cpu", 0.5), ("cpu-real", 0.5)):
-        ft = finetune_settings(load_config(preset, {"finetune.crop_size": 16, "finetune.short_side": 16,
-                                                    "finetune.clip_frames": 4}))
+        ft = finetune_settings(
+            load_config(preset, {"finetune.crop_size": 16, "finetune.short_side": 16, "finetune.clip_frames": 4})
+        )
         assert ft.flip_prob == prob
         ds = train_clips(ft, src, seed=0)
         flipped = 0

@@ -21,8 +21,9 @@ def setup(windows: int = 24):
     L.seed_everything(0, verbose=False)
     model = build_skipclip(cfg)
     src = open_data("synthetic", cfg).train
-    batches = CachedBatches(HealthDataset(src, PretextWindow.from_config(cfg), cfg.data.crop_size,
-                                          max_windows=windows), batch_size=8)
+    batches = CachedBatches(
+        HealthDataset(src, PretextWindow.from_config(cfg), cfg.data.crop_size, max_windows=windows), batch_size=8
+    )
     return cfg, model, batches
 
 

@@ -65,8 +65,9 @@ def test_model_and_baselines_on_the_same_windows_leave_the_model_alone():
     model = build_skipclip(cfg)
     before = {k: v.clone() for k, v in model.state_dict().items()}
     src = open_data("synthetic", cfg).val
-    batches = CachedBatches(HealthDataset(src, PretextWindow.from_config(cfg), cfg.data.crop_size, max_windows=40),
-                            batch_size=8)
+    batches = CachedBatches(
+        HealthDataset(src, PretextWindow.from_config(cfg), cfg.data.crop_size, max_windows=40), batch_size=8
+    )
     base = measure_baselines(model, batches, "cpu")
     assert set(base) == set(BASELINES) == {"pixel", "untrained_f", "step0"}
     step0 = measure_model(model, batches, "cpu")
@@ -124,8 +125,11 @@ def test_record_has_every_field_and_is_json():
     unmeasured = health_lines(PretextHealth(step=0))
     assert unmeasured[2].split() == ["held-out", "-"] and unmeasured[3].split() == ["train", "sample", "-"]
     # two videos: a paired difference to step 0 but no interval, said in words
-    assert set(d["vs"]) == {"pixel", "untrained_f", "step0"} and d["vs"]["step0"] == {"diff": 0.0, "ci": None,
-                                                                                      "videos": 2}
+    assert set(d["vs"]) == {"pixel", "untrained_f", "step0"} and d["vs"]["step0"] == {
+        "diff": 0.0,
+        "ci": None,
+        "videos": 2,
+    }
     assert d["verdict"].startswith("cannot tell: too few held-out videos to tell (2;")
     assert printed.splitlines()[0] == f"  pretext health: {d['verdict']}"
     assert health_lines(None) == []

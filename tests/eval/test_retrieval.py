@@ -9,9 +9,13 @@ from skipclip.eval.retrieval import retrieval_recall
 def test_recall_hand_made():
     gallery = np.array([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0], [-1.0, 0.2]])
     gallery_labels = np.array([0, 1, 2, 0])
-    queries = np.array([[2.0, 0.1],  # nearest: g0 (class 0) -> hit at 1
-                        [0.1, 3.0],  # nearest: g1 (class 1), but label 2: g2 is 2nd -> hit at 2
-                        [-1.0, 0.0]])  # order g3 (cos .98), g1 (0), g2 (-.71), g0 (-1); label 2 -> hit at 3
+    queries = np.array(
+        [
+            [2.0, 0.1],  # nearest: g0 (class 0) -> hit at 1
+            [0.1, 3.0],  # nearest: g1 (class 1), but label 2: g2 is 2nd -> hit at 2
+            [-1.0, 0.0],
+        ]
+    )  # order g3 (cos .98), g1 (0), g2 (-.71), g0 (-1); label 2 -> hit at 3
     labels = np.array([0, 2, 2])
     r = retrieval_recall(queries, labels, gallery, gallery_labels, ks=(1, 2, 3, 50))
     assert r == {1: pytest.approx(1 / 3), 2: pytest.approx(2 / 3), 3: pytest.approx(1.0), 50: pytest.approx(1.0)}

@@ -30,8 +30,10 @@ def test_printed_tables_say_percent_and_drop_an_empty_top5_column():
     assert head.index("top-1 (%)") + len("top-1 (%)") == row.index("60.0") + len("60.0")  # aligned columns
     with_top5 = results_table([{**rows[0], "top5": 0.9}])
     assert "top-5 (%)" in with_top5 and "90.0" in with_top5
-    table = summary_table("Table 1. Top-1", [{"name": "random", "mean": 0.5, "std": 0.1, "values": [0.4, 0.6],
-                                              "top5_mean": None, "top5_std": None}])
+    table = summary_table(
+        "Table 1. Top-1",
+        [{"name": "random", "mean": 0.5, "std": 0.1, "values": [0.4, 0.6], "top5_mean": None, "top5_std": None}],
+    )
     assert "top-5" not in table and "50.0 ± 10.0" in table
 
 

@@ -35,14 +35,26 @@ def test_test_dataset_reads_every_window_of_every_video_once():
     for v, n in enumerate(lengths[:3]):
         assert sorted(seen[v]) == list(range(n // 8 * 8))
     assert 3 not in seen and ds.too_short == ["v3"]
-    assert windows_per_video(np.array([it[0] for it in ds.items])) == \
-        {"min": 2, "mean": pytest.approx(3.0), "max": 5, "total": 9, "videos": 3}
+    assert windows_per_video(np.array([it[0] for it in ds.items])) == {
+        "min": 2,
+        "mean": pytest.approx(3.0),
+        "max": 5,
+        "total": 9,
+        "videos": 3,
+    }
 
 
 def test_video_level_aggregation_hand_made():
     # video 7: two windows say class 0 weakly, one says class 1 strongly -> mean picks class 1
-    scores = np.array([[0.6, 0.4], [0.6, 0.4], [0.0, 1.0],  # video 7, label 1
-                       [0.9, 0.1], [0.7, 0.3]])  # video 2, label 0
+    scores = np.array(
+        [
+            [0.6, 0.4],
+            [0.6, 0.4],
+            [0.0, 1.0],  # video 7, label 1
+            [0.9, 0.1],
+            [0.7, 0.3],
+        ]
+    )  # video 2, label 0
     videos = np.array([7, 7, 7, 2, 2])
     labels = np.array([1, 1, 1, 0, 0])
     ids, mean = aggregate_by_video(scores, videos)

@@ -66,8 +66,13 @@ def import_edges(root: Path = ROOT):
                 else:
                     target = node.module or ""
                 # `from pkg import mod` of a submodule is an edge to that module, else to pkg
-                targets = sorted({f"{target}.{a.name}" if _is_module(root, f"{target}.{a.name}") else target
-                                  for a in node.names}) if node.module else [f"{target}.{a.name}" for a in node.names]
+                targets = (
+                    sorted(
+                        {f"{target}.{a.name}" if _is_module(root, f"{target}.{a.name}") else target for a in node.names}
+                    )
+                    if node.module
+                    else [f"{target}.{a.name}" for a in node.names]
+                )
             elif isinstance(node, ast.Import):
                 targets = [a.name for a in node.names]
             else:
@@ -104,9 +109,11 @@ def test_every_package_has_a_layer():
 
 
 def test_an_upward_import_is_caught():
-    edges = [("skipclip.data.open", "skipclip.engine.runs", Path("x.py"), 3),
-             ("skipclip.eval.knn", "skipclip.viz.bars", Path("y.py"), 4),
-             ("skipclip.engine.runs", "skipclip.data.failures", Path("z.py"), 5)]
+    edges = [
+        ("skipclip.data.open", "skipclip.engine.runs", Path("x.py"), 3),
+        ("skipclip.eval.knn", "skipclip.viz.bars", Path("y.py"), 4),
+        ("skipclip.engine.runs", "skipclip.data.failures", Path("z.py"), 5),
+    ]
     bad = violations(edges)
     assert len(bad) == 2 and "data may not import engine" in bad[0] and "eval may not import viz" in bad[1]
 
@@ -139,14 +146,19 @@ def function_imports(root: Path = ROOT):
 
 
 def misplaced(imports, allowed=DEFERRED_IMPORTS) -> list[str]:
-    return [f"{ROOT.name}/{rel}:{line}: import {name}" for rel, line, name in imports
-            if not rel.startswith(DEFERRING) and (rel, name) not in allowed]
+    return [
+        f"{ROOT.name}/{rel}:{line}: import {name}"
+        for rel, line, name in imports
+        if not rel.startswith(DEFERRING) and (rel, name) not in allowed
+    ]
 
 
 def test_imports_sit_at_module_top():
     bad = misplaced(function_imports())
-    assert not bad, ("imports inside functions (move them to the module's top, or name them with a reason in "
-                     "DEFERRED_IMPORTS):\n" + "\n".join(bad))
+    assert not bad, (
+        "imports inside functions (move them to the module's top, or name them with a reason in "
+        "DEFERRED_IMPORTS):\n" + "\n".join(bad)
+    )
 
 
 def test_every_deferred_import_is_still_there():
@@ -158,20 +170,25 @@ def test_every_deferred_import_is_still_there():
 def test_a_function_level_import_is_caught(tmp_path):
     for rel in ("engine/runs.py", "data/__init__.py", "commands/demo.py", "cli.py", "__init__.py", "weights/read.py"):
         (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
-        (tmp_path / rel).write_text("import os\n\n\ndef f():\n    import torch\n\n    def g():\n"
-                                    "        from skipclip.weights import export\n")
+        (tmp_path / rel).write_text(
+            "import os\n\n\ndef f():\n    import torch\n\n    def g():\n        from skipclip.weights import export\n"
+        )
     bad = misplaced(function_imports(tmp_path), {("weights/read.py", "torch"): "a test"})
-    assert bad == [f"{ROOT.name}/data/__init__.py:5: import torch",
-                   f"{ROOT.name}/data/__init__.py:8: import skipclip.weights",
-                   f"{ROOT.name}/engine/runs.py:5: import torch",
-                   f"{ROOT.name}/engine/runs.py:8: import skipclip.weights",
-                   f"{ROOT.name}/weights/read.py:8: import skipclip.weights"]
+    assert bad == [
+        f"{ROOT.name}/data/__init__.py:5: import torch",
+        f"{ROOT.name}/data/__init__.py:8: import skipclip.weights",
+        f"{ROOT.name}/engine/runs.py:5: import torch",
+        f"{ROOT.name}/engine/runs.py:8: import skipclip.weights",
+        f"{ROOT.name}/weights/read.py:8: import skipclip.weights",
+    ]
+
 
 def module_cycles(edges) -> list[list[str]]:
     """The import cycles between skipclip's modules (``from pkg import name`` of a submodule is an
     edge to that submodule), each as the modules round it."""
-    modules = {".".join(p.relative_to(ROOT.parent).with_suffix("").parts).removesuffix(".__init__")
-               for p in ROOT.rglob("*.py")}
+    modules = {
+        ".".join(p.relative_to(ROOT.parent).with_suffix("").parts).removesuffix(".__init__") for p in ROOT.rglob("*.py")
+    }
     graph: dict[str, set[str]] = {}
     for src, dst, _, _ in edges:
         while dst not in modules and "." in dst:  # `from skipclip.data import PretextBatch`: the package
@@ -184,7 +201,7 @@ def module_cycles(edges) -> list[list[str]]:
         state[node] = "open"
         for nxt in sorted(graph.get(node, ())):
             if state.get(nxt) == "open":
-                cycles.append(path[path.index(nxt):] + [nxt])
+                cycles.append(path[path.index(nxt) :] + [nxt])
             elif nxt not in state:
                 visit(nxt, path + [nxt])
         state[node] = "done"
@@ -202,16 +219,22 @@ def test_no_module_imports_itself_round_a_circle():
 
 
 def test_a_circle_is_caught():
-    edges = [("skipclip.weights.read", "skipclip.weights.export", Path("a.py"), 1),
-             ("skipclip.weights.export", "skipclip.weights.read", Path("b.py"), 2)]
+    edges = [
+        ("skipclip.weights.read", "skipclip.weights.export", Path("a.py"), 1),
+        ("skipclip.weights.export", "skipclip.weights.read", Path("b.py"), 2),
+    ]
     assert module_cycles(edges) == [["skipclip.weights.export", "skipclip.weights.read", "skipclip.weights.export"]]
 
 
 def test_data_is_entered_by_its_door_only():
     """Other packages import ``skipclip.data`` (its ``__init__``), never its rooms directly."""
-    bad = [f"{path}:{line}: {src} -> {dst}" for src, dst, path, line in import_edges()
-           if _package(src) != "data" and dst.startswith("skipclip.data.")
-           and dst.split(".")[2] in {"sources", "video", "store", "catalog", "sampling", "open", "failures"}]
+    bad = [
+        f"{path}:{line}: {src} -> {dst}"
+        for src, dst, path, line in import_edges()
+        if _package(src) != "data"
+        and dst.startswith("skipclip.data.")
+        and dst.split(".")[2] in {"sources", "video", "store", "catalog", "sampling", "open", "failures"}
+    ]
     assert not bad, "import skipclip.data, not its sub-packages:\n" + "\n".join(bad)
 
 

@@ -22,8 +22,17 @@ def test_one_training_step_for_each_arch_at_each_presets_geometry(arch, preset):
     # Contiguous layouts: oneDNN's CPU 1x1 stride-2 weight gradient in channels-last writes out of
     # bounds when the input has fewer channels than its block (16), e.g. f's layer2 shortcut at
     # width 4 or 8 on 56x56 maps (uxlfoundation/oneDNN#6035): a heap corruption, not our geometry.
-    cfg = load_config(preset, {"model.context_arch": arch, "model.width": 4, "data.batch_size": 2,
-                               "trainer.accelerator": "cpu", "trainer.devices": 1, "trainer.channels_last": False})
+    cfg = load_config(
+        preset,
+        {
+            "model.context_arch": arch,
+            "model.width": 4,
+            "data.batch_size": 2,
+            "trainer.accelerator": "cpu",
+            "trainer.devices": 1,
+            "trainer.channels_last": False,
+        },
+    )
     p, s = cfg.pretext, cfg.data.crop_size
     torch.manual_seed(0)
     model = build_skipclip(cfg).train()
@@ -31,7 +40,8 @@ def test_one_training_step_for_each_arch_at_each_presets_geometry(arch, preset):
     batch = PretextBatch(
         context=torch.randint(0, 256, (2, 3, p.context_frames, s, s), dtype=torch.uint8, generator=gen),
         targets=torch.randint(0, 256, (2, p.num_targets, p.target_length, 3, s, s), dtype=torch.uint8, generator=gen),
-        video=torch.tensor([0, 1]))
+        video=torch.tensor([0, 1]),
+    )
     terms, metrics = model(batch)
     assert {"rank", "contrastive"} <= set(terms)
     loss = sum(terms.values())

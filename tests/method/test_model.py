@@ -93,8 +93,9 @@ def test_one_pass_normalisation_equals_the_formula(d):
     assert got.is_contiguous(memory_format=torch.channels_last)
     torch.testing.assert_close(got, want, rtol=0, atol=1e-6)
     context = torch.randint(0, 256, (2, 3, 4, 8, 8), dtype=torch.uint8)
-    torch.testing.assert_close(normalize(context, 1, torch.channels_last_3d), plain_normalize(context, 1),
-                               rtol=0, atol=1e-6)
+    torch.testing.assert_close(
+        normalize(context, 1, torch.channels_last_3d), plain_normalize(context, 1), rtol=0, atol=1e-6
+    )
 
 
 @pytest.mark.parametrize("b,m,c,hw", [(1, 3, 4, 1), (3, 2, 5, 2), (4, 4, 8, 3)])
@@ -108,8 +109,11 @@ def test_batched_scores_equal_a_per_pair_loop(b, m, c, hw):
     for i in range(b):
         for p in range(b * m):
             # Eq. 3: mean over cells of the channel cosine similarity, one pair at a time
-            cells = [torch.nn.functional.cosine_similarity(h[i, :, y, x], z[p, :, y, x], dim=0, eps=1e-8)
-                     for y in range(hw) for x in range(hw)]
+            cells = [
+                torch.nn.functional.cosine_similarity(h[i, :, y, x], z[p, :, y, x], dim=0, eps=1e-8)
+                for y in range(hw)
+                for x in range(hw)
+            ]
             want = torch.stack(cells).mean()
             torch.testing.assert_close(neg[i, p], want, rtol=1e-5, atol=1e-6)
             assert bool(mask[i, p]) == (p // m != i)  # negatives: every other video's frames
@@ -138,8 +142,9 @@ def test_fast_step_equals_plain_step(rotation):
     cfg = tiny_cfg(pretext={"rotation": rotation})
     torch.manual_seed(0)
     reference = build_skipclip(tiny_cfg(pretext={"rotation": rotation}, trainer={"channels_last": False}))
-    plain = PlainSkipClip(reference.context_encoder, reference.frame_encoder, reference.rotation_head,
-                          channels_last=False)
+    plain = PlainSkipClip(
+        reference.context_encoder, reference.frame_encoder, reference.rotation_head, channels_last=False
+    )
     fast = build_skipclip(cfg)
     fast.load_state_dict(plain.state_dict())
     assert fast.channels_last  # the preset's default: channels-last weights and inputs
@@ -177,8 +182,10 @@ def test_repeated_and_padded_videos_leave_the_negative_pool():
     _, _, mask, counts = model.scores(h, z, m, videos, pad)
     assert counts.tolist() == [True, True, False, False]
     pool_video_of_column = [p // m for p in range(b * m)]
-    want = [[pool_video_of_column[p] == 1 for p in range(b * m)],  # video 5: only video 7's frames
-            [pool_video_of_column[p] == 0 for p in range(b * m)]]  # video 7: only the first video 5
+    want = [
+        [pool_video_of_column[p] == 1 for p in range(b * m)],  # video 5: only video 7's frames
+        [pool_video_of_column[p] == 0 for p in range(b * m)],
+    ]  # video 7: only the first video 5
     assert mask[:2].tolist() == want
 
 
@@ -189,9 +196,11 @@ def three_videos(seed: int):
     model = build_skipclip(cfg).eval()
     k, m, s = cfg.pretext.context_frames, cfg.pretext.num_targets, cfg.data.crop_size
     gen = torch.Generator().manual_seed(seed)
-    batch = PretextBatch(context=torch.randint(0, 256, (3, 3, k, s, s), dtype=torch.uint8, generator=gen),
-                         targets=torch.randint(0, 256, (3, m, 1, 3, s, s), dtype=torch.uint8, generator=gen),
-                         video=torch.tensor([0, 1, 2]))
+    batch = PretextBatch(
+        context=torch.randint(0, 256, (3, 3, k, s, s), dtype=torch.uint8, generator=gen),
+        targets=torch.randint(0, 256, (3, m, 1, 3, s, s), dtype=torch.uint8, generator=gen),
+        video=torch.tensor([0, 1, 2]),
+    )
     return cfg, model, batch, gen
 
 

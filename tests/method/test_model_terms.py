@@ -16,12 +16,13 @@ from helpers import tiny_cfg
 
 
 def batch_of(cfg, b: int, seed: int) -> PretextBatch:
-    k, m, d, s = (cfg.pretext.context_frames, cfg.pretext.num_targets, cfg.pretext.target_length,
-                  cfg.data.crop_size)
+    k, m, d, s = (cfg.pretext.context_frames, cfg.pretext.num_targets, cfg.pretext.target_length, cfg.data.crop_size)
     gen = torch.Generator().manual_seed(seed)
-    return PretextBatch(context=torch.randint(0, 256, (b, 3, k, s, s), dtype=torch.uint8, generator=gen),
-                        targets=torch.randint(0, 256, (b, m, d, 3, s, s), dtype=torch.uint8, generator=gen),
-                        video=torch.arange(b))
+    return PretextBatch(
+        context=torch.randint(0, 256, (b, 3, k, s, s), dtype=torch.uint8, generator=gen),
+        targets=torch.randint(0, 256, (b, m, d, 3, s, s), dtype=torch.uint8, generator=gen),
+        video=torch.arange(b),
+    )
 
 
 def model_of(**pretext):
@@ -78,7 +79,7 @@ def test_a_batch_of_one_group_has_no_contrastive_term():
     assert "contrastive" in apart and "contrastive" not in together
     m = cfg.pretext.num_targets
     mask = torch.zeros(3, 3 * m, dtype=torch.bool)
-    mask[0, 2 * m:] = mask[1, 2 * m:] = True  # videos 0 and 1 (group 5) against video 2 (group 6) ...
+    mask[0, 2 * m :] = mask[1, 2 * m :] = True  # videos 0 and 1 (group 5) against video 2 (group 6) ...
     mask[2, : 2 * m] = True  # ... and back
     want = losses.contrastive_loss(pos, neg, cfg.pretext.neg_margin, mask=mask)
     torch.testing.assert_close(two["contrastive"], want)
@@ -98,6 +99,7 @@ def test_infonce_scores_targets_against_other_videos():
     _, hinge = model_of(contrastive="hinge")
     with torch.no_grad():
         assert not torch.allclose(hinge(batch)[0]["contrastive"], want)
+
 
 # ------------------------------------------------------------------ point 4: rotation off, g from f
 def test_the_rotation_task_can_be_switched_off():

@@ -199,8 +199,13 @@ def test_the_shortcut_type_follows_the_weights(tmp_path):
     model = build_skipclip(cfg)
     assert model.context_encoder.shortcut == "A"
     ckpt = tmp_path / "a.ckpt"
-    torch.save({"state_dict": {f"model.{k}": v for k, v in model.state_dict().items()},
-                "hyper_parameters": {"config": cfg.to_dict()}}, ckpt)
+    torch.save(
+        {
+            "state_dict": {f"model.{k}": v for k, v in model.state_dict().items()},
+            "hyper_parameters": {"config": cfg.to_dict()},
+        },
+        ckpt,
+    )
     g, info = initial_encoder(tiny_cfg(model={"width": 8}), str(ckpt))
     assert g.shortcut == info["shortcut"] == "A"
     inflated, info = initial_encoder(cfg, inflate=str(ckpt))

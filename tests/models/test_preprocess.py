@@ -51,9 +51,9 @@ def test_preprocess_is_the_test_windows_pipeline():
     assert len(ds) == 3  # the non-overlapping windows
     for i, (_, start) in enumerate(ds.items):
         want = ds[i]["clip"]  # 3 x T x S x S uint8
-        got = pre.crop(frames[start: start + 8])
+        got = pre.crop(frames[start : start + 8])
         assert got.dtype == torch.uint8 and torch.equal(got, want)
-        torch.testing.assert_close(pre(frames[start: start + 8]), normalize(want[None], 1)[0], rtol=0, atol=0)
+        torch.testing.assert_close(pre(frames[start : start + 8]), normalize(want[None], 1)[0], rtol=0, atol=0)
     batch = pre(np.stack([frames[:8], frames[8:16]]))
     assert batch.shape == (2, 3, 8, 24, 24) and batch.dtype == torch.float32
 

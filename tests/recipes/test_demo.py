@@ -55,18 +55,34 @@ def test_few_shot_draws_each_class_its_shots_once():
 def test_the_printed_verdict_is_the_reports(capsys):
     from skipclip.recipes.demo import print_report
 
-    health = {"rank_acc": 0.5, "rank_acc_ci": [0.45, 0.55], "kendall_tau": 0.0, "pos_neg_gap": 0.1,
-              "windows": 40, "videos": 8}
+    health = {
+        "rank_acc": 0.5,
+        "rank_acc_ci": [0.45, 0.55],
+        "kendall_tau": 0.0,
+        "pos_neg_gap": 0.1,
+        "windows": 40,
+        "videos": 8,
+    }
     row = {"labelled_videos_per_class": 5, "top1": 0.5, "top1_std": 0.1, "top5": 0.9, "top5_std": 0.05}
-    report = {"pretext_health": {"pixel": {**health, "pos_neg_gap": None}, "untrained_f": health,
-                                 "untrained": health, "pretrained": health,
-                                 "verdict": "learned: above step 0 by +0.100 [+0.050, +0.150]"},
-              "data": {"test_videos": 32, "classes": list("abcdefgh")}, "chance_top1": 0.125,
-              "results": [{"init": init, "protocol": "linear_probe", **row} for init in ("random", "skipclip")],
-              "skipclip_vs_random": {"top1_gain": 0.2, "larger_spread": 0.1, "beats_random_by_more_than_spread": True},
-              "skipclip_vs_random_finetune": {"top1_gain": 0.05, "larger_spread": 0.1,
-                                              "beats_random_by_more_than_spread": False},
-              "timings": {"total_s": 12.0}}
+    report = {
+        "pretext_health": {
+            "pixel": {**health, "pos_neg_gap": None},
+            "untrained_f": health,
+            "untrained": health,
+            "pretrained": health,
+            "verdict": "learned: above step 0 by +0.100 [+0.050, +0.150]",
+        },
+        "data": {"test_videos": 32, "classes": list("abcdefgh")},
+        "chance_top1": 0.125,
+        "results": [{"init": init, "protocol": "linear_probe", **row} for init in ("random", "skipclip")],
+        "skipclip_vs_random": {"top1_gain": 0.2, "larger_spread": 0.1, "beats_random_by_more_than_spread": True},
+        "skipclip_vs_random_finetune": {
+            "top1_gain": 0.05,
+            "larger_spread": 0.1,
+            "beats_random_by_more_than_spread": False,
+        },
+        "timings": {"total_s": 12.0},
+    }
     print_report(report)
     out = capsys.readouterr().out
     assert "32 held-out test videos (8 classes, chance 12.5 %)" in out

@@ -21,8 +21,9 @@ from video_factory import make_folder
 def run(tmp_path_factory):
     """A tiny pretraining run (1 epoch on the synthetic set) with an export inside it."""
     out = tmp_path_factory.mktemp("feat") / "run"
-    result = skipclip.pretrain(tiny_cfg(), "synthetic", out, sets={"optim.max_epochs": 1}, progress=False,
-                               images_every=0)
+    result = skipclip.pretrain(
+        tiny_cfg(), "synthetic", out, sets={"optim.max_epochs": 1}, progress=False, images_every=0
+    )
     export_encoders(result.checkpoint, out / "export")
     return result
 
@@ -50,11 +51,16 @@ def test_load_encoder_reads_every_file_skipclip_writes(run):
         g = skipclip.load_encoder(path)
         assert g.transforms == ckpt.transforms and state(g).keys() == want.keys()
         assert all(torch.equal(state(g)[k], want[k]) for k in want), path
-    torch.testing.assert_close(ckpt.state_dict()["trunk.stem.0.weight"],
-                               run.model.context_encoder.state_dict()["trunk.stem.0.weight"])
+    torch.testing.assert_close(
+        ckpt.state_dict()["trunk.stem.0.weight"], run.model.context_encoder.state_dict()["trunk.stem.0.weight"]
+    )
     cfg = tiny_cfg()
-    assert ckpt.transforms == skipclip.Preprocess(frames=cfg.pretext.context_frames, crop_size=cfg.data.crop_size,
-                                                  short_side=cfg.data.short_side, stats="kinetics")
+    assert ckpt.transforms == skipclip.Preprocess(
+        frames=cfg.pretext.context_frames,
+        crop_size=cfg.data.crop_size,
+        short_side=cfg.data.short_side,
+        stats="kinetics",
+    )
     assert skipclip.preprocess_for(ckpt) is ckpt.transforms
 
 
@@ -81,8 +87,22 @@ def test_read_clip_and_its_limits(videos):
 
 def test_the_command_and_python_give_the_same_features(run, videos, tmp_path, capsys):
     out = tmp_path / "f.npz"
-    assert main(["features", "--ckpt", str(run.out), "--data", str(videos), "--out", str(out), "--per-window",
-                 "--no-progress"]) == 0
+    assert (
+        main(
+            [
+                "features",
+                "--ckpt",
+                str(run.out),
+                "--data",
+                str(videos),
+                "--out",
+                str(out),
+                "--per-window",
+                "--no-progress",
+            ]
+        )
+        == 0
+    )
     printed = capsys.readouterr().out
     assert f"wrote {out}" in printed and "next: python -c" in printed
     f = np.load(out)  # no pickle needed
@@ -105,8 +125,10 @@ def test_the_command_and_python_give_the_same_features(run, videos, tmp_path, ca
 def test_safetensors_output_and_no_overwrite(run, videos, tmp_path, capsys):
     npz, st = tmp_path / "f.npz", tmp_path / "f.safetensors"
     for out in (npz, st):
-        assert main(["features", "--ckpt", str(run.checkpoint), "--data", str(videos), "--out", str(out),
-                     "--no-progress"]) == 0
+        assert (
+            main(["features", "--ckpt", str(run.checkpoint), "--data", str(videos), "--out", str(out), "--no-progress"])
+            == 0
+        )
     tensors = load_file(str(st))
     np.testing.assert_array_equal(tensors["features"].numpy(), np.load(npz)["features"])
     from safetensors import safe_open
@@ -123,8 +145,16 @@ def test_safetensors_output_and_no_overwrite(run, videos, tmp_path, capsys):
 
 
 def test_evaluate_always_writes_its_report_beside_the_run(run, videos, capsys):
-    args = ["evaluate", "--ckpt", str(run.checkpoint), "--data", str(videos), "--protocols", "linear_probe,knn",
-            "--no-progress"]
+    args = [
+        "evaluate",
+        "--ckpt",
+        str(run.checkpoint),
+        "--data",
+        str(videos),
+        "--protocols",
+        "linear_probe,knn",
+        "--no-progress",
+    ]
     assert main(args) == 0
     report = run.out / "evaluation" / "report.json"
     assert report.is_file() and f"the report is {report}" in capsys.readouterr().out
@@ -152,8 +182,23 @@ def test_a_video_file_gives_exactly_the_commands_row(run, videos, tmp_path):
     # skipclip.features(encoder, "clip.avi") reads the file as `skipclip features` reads the folder:
     # the same numbers to the bit (read_clip's frames at full size gave another answer)
     out = tmp_path / "f.npz"
-    assert main(["features", "--ckpt", str(run.out), "--data", str(videos), "--out", str(out), "--no-progress",
-                 "--num-workers", "0"]) == 0
+    assert (
+        main(
+            [
+                "features",
+                "--ckpt",
+                str(run.out),
+                "--data",
+                str(videos),
+                "--out",
+                str(out),
+                "--no-progress",
+                "--num-workers",
+                "0",
+            ]
+        )
+        == 0
+    )
     f = np.load(out)
     encoder = skipclip.load_encoder(run.out)
     for i, name in enumerate(f["names"]):
@@ -179,8 +224,10 @@ def test_uint8_errors_name_the_fix_for_numpy_and_torch(run):
 def test_features_command_decodes_with_workers_and_matches_one_process(run, videos, tmp_path, capsys):
     one, two = tmp_path / "one.npz", tmp_path / "two.npz"
     for out, n in ((one, "0"), (two, "2")):
-        assert main(["features", "--ckpt", str(run.out), "--data", str(videos), "--out", str(out),
-                     "--num-workers", n]) == 0
+        assert (
+            main(["features", "--ckpt", str(run.out), "--data", str(videos), "--out", str(out), "--num-workers", n])
+            == 0
+        )
         err = capsys.readouterr().err
         assert "features (train):" in err and "windows (100 %)" in err  # progress, on stderr
     a, b = np.load(one), np.load(two)

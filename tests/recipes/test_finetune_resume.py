@@ -21,8 +21,10 @@ from helpers import child_env, cli, max_weight_diff, tiny_config, torch_threads,
 @pytest.mark.e2e
 def test_sigkilled_finetune_resumes_to_the_uninterrupted_result(tmp_path, capsys):
     # 64 synthetic videos, batch 4: 8 steps an epoch, 4 epochs, validation every epoch
-    config = tiny_config(tmp_path / "tiny.yaml", finetune={"max_epochs": 4, "batch_size": 4, "val_every": 1,
-                                                           "lr_step_epochs": 2, "lr_last_step_epoch": 4})
+    config = tiny_config(
+        tmp_path / "tiny.yaml",
+        finetune={"max_epochs": 4, "batch_size": 4, "val_every": 1, "lr_step_epochs": 2, "lr_last_step_epoch": 4},
+    )
     common = ["finetune", "--data", "synthetic", "--ckpt", "random", "--config", str(config), "--no-progress"]
     # only the killed run needs a child process; the rest runs here, with the child's one thread
     with torch_threads(1):
@@ -30,8 +32,9 @@ def test_sigkilled_finetune_resumes_to_the_uninterrupted_result(tmp_path, capsys
 
     run = tmp_path / "cut"
     ckpts = run / "checkpoints"
-    proc = subprocess.Popen(cli(*common, "--out", run), env=child_env(),
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        cli(*common, "--out", run), env=child_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     deadline = time.time() + 240
     while not (ckpts / "epoch0002.ckpt").exists() and proc.poll() is None and time.time() < deadline:
         time.sleep(0.005)
@@ -80,5 +83,8 @@ def _rows(run) -> list[dict]:
 
 
 def _files(run) -> dict:
-    return {str(p.relative_to(run)): (p.read_bytes(), p.stat().st_mtime_ns) for p in sorted(run.rglob("*"))
-            if p.is_file() and p.name != ".lock"}
+    return {
+        str(p.relative_to(run)): (p.read_bytes(), p.stat().st_mtime_ns)
+        for p in sorted(run.rglob("*"))
+        if p.is_file() and p.name != ".lock"
+    }

@@ -22,9 +22,12 @@ def _video(path):
 
 
 def _tiny(path):
-    return tiny_config(path, pretext={"context_frames": 8, "num_targets": 4, "sampling_rate": 2},
-                       data={"short_side": 32},
-                       finetune={"max_epochs": 1, "batch_size": 8, "lr_step_epochs": 1, "lr_last_step_epoch": 2})
+    return tiny_config(
+        path,
+        pretext={"context_frames": 8, "num_targets": 4, "sampling_rate": 2},
+        data={"short_side": 32},
+        finetune={"max_epochs": 1, "batch_size": 8, "lr_step_epochs": 1, "lr_last_step_epoch": 2},
+    )
 
 
 @pytest.fixture(scope="module")
@@ -39,8 +42,10 @@ def folder(tmp_path_factory):
 def _finetune_and_evaluate(data, tmp_path, capsys):
     cfg = str(_tiny(tmp_path / "tiny.yaml"))
     out = tmp_path / "ft"
-    assert main(["finetune", "--data", str(data), "--out", str(out), "--config", cfg, "--no-progress",
-                 "--ckpt", "random"]) == 0
+    assert (
+        main(["finetune", "--data", str(data), "--out", str(out), "--config", cfg, "--no-progress", "--ckpt", "random"])
+        == 0
+    )
     text = capsys.readouterr().out
     report = json.loads((out / "report.json").read_text())
     per = report["data"]["per_class"]
@@ -49,8 +54,23 @@ def _finetune_and_evaluate(data, tmp_path, capsys):
         assert sorted(per[split]) == sorted(CLASSES) and all(n >= 1 for n in per[split].values()), (split, per)
     assert "videos per class (train/val/test):" in text and "no validation video" not in text
     js = tmp_path / "eval.json"
-    assert main(["evaluate", "--data", str(data), "--ckpt", str(out / "checkpoints" / "best.ckpt"),
-                 "--json", str(js), "--no-progress", "--protocols", "finetune,linear_probe"]) == 0
+    assert (
+        main(
+            [
+                "evaluate",
+                "--data",
+                str(data),
+                "--ckpt",
+                str(out / "checkpoints" / "best.ckpt"),
+                "--json",
+                str(js),
+                "--no-progress",
+                "--protocols",
+                "finetune,linear_probe",
+            ]
+        )
+        == 0
+    )
     ev = json.loads(js.read_text())
     assert ev["data"]["test_videos"] == report["data"]["test_videos"] == sum(per["test"].values())
     return report
@@ -63,8 +83,23 @@ def test_folder_of_class_subfolders_fine_tunes_from_the_folder(folder, tmp_path,
 
 
 def _prepare(folder, store, capsys):
-    assert main(["prepare", "--videos", str(folder), "--out", str(store), "--short-side", "32", "--workers", "0",
-                 "--no-progress"]) == 0
+    assert (
+        main(
+            [
+                "prepare",
+                "--videos",
+                str(folder),
+                "--out",
+                str(store),
+                "--short-side",
+                "32",
+                "--workers",
+                "0",
+                "--no-progress",
+            ]
+        )
+        == 0
+    )
     return capsys.readouterr().out
 
 
@@ -98,5 +133,7 @@ def test_forced_layout_and_test_fraction_reach_the_run(folder, tmp_path):
 
     cfg = load_config(str(_tiny(tmp_path / "t.yaml")), {"data.test_fraction": 0.4})
     assert len(open_split(folder, "test", cfg=cfg)) == 6  # ceil(0.4 * 5) per class
-    assert main(["finetune", "--data", str(folder), "--out", str(tmp_path / "x"), "--layout", "lists",
-                 "--ckpt", "random"]) == 2
+    assert (
+        main(["finetune", "--data", str(folder), "--out", str(tmp_path / "x"), "--layout", "lists", "--ckpt", "random"])
+        == 2
+    )

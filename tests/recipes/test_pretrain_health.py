@@ -28,7 +28,9 @@ def test_tiny_pretraining_records_health(tmp_path):
     saved = weights(out / "checkpoints" / "last.ckpt")
     assert all(torch.equal(saved[f"model.{k}"], v) for k, v in module.model.state_dict().items() if "running" in k)
     assert set(h["vs"]) == {"pixel", "untrained_f", "step0"} and h["verdict"].split(":")[0] in (
-        "learned", "not shown")  # 16 held-out videos: enough to tell
+        "learned",
+        "not shown",
+    )  # 16 held-out videos: enough to tell
     assert not any(k.startswith(("knn/", "health/")) for k in record["summary"]["metrics"])  # one kNN figure
 
     def sane(acc, ci):
@@ -63,8 +65,7 @@ def test_tiny_pretraining_records_health(tmp_path):
 
 @pytest.mark.e2e
 def test_health_and_knn_cadence_and_their_time_in_the_summary(tmp_path):
-    cfg = tiny_cfg(optim={"max_epochs": 4}, pretext={"health_windows": 24},
-                   trainer={"health_every": 2, "knn_every": 4})
+    cfg = tiny_cfg(optim={"max_epochs": 4}, pretext={"health_windows": 24}, trainer={"health_every": 2, "knn_every": 4})
     out = tmp_path / "run"
     _, _, summary = pretrain(cfg, "synthetic", out, progress=False, images_every=0)
     rows = list(csv.DictReader((out / "logs" / "metrics.csv").read_text().splitlines()))

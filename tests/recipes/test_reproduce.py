@@ -38,7 +38,10 @@ def test_each_table_2_row_switches_only_its_pretext_terms():
     cfg = load_config("cpu")
     rows = {name: variant_config(cfg, name) for name in VARIANTS}
     assert {name: (v.pretext.rotation, v.pretext.negatives) for name, v in rows.items()} == {
-        "basic": (False, False), "rotation": (True, False), "rotation+negatives": (True, True)}
+        "basic": (False, False),
+        "rotation": (True, False),
+        "rotation+negatives": (True, True),
+    }
     assert all(v.model == cfg.model and v.optim == cfg.optim and v.data == cfg.data for v in rows.values())
     assert cfg.pretext.rotation and cfg.pretext.negatives  # the configuration handed in is left as it was
 

@@ -23,8 +23,13 @@ def test_a_pretraining_run_logged_to_a_file_has_no_redraws_or_banners(tmp_path):
 
     config = tiny_config(tmp_path / "tiny.yaml", optim={"max_epochs": 2})
     with open(tmp_path / "out.txt", "w") as out, open(tmp_path / "err.txt", "w") as err:  # as a SLURM .out
-        done = subprocess.run(cli("pretrain", "--config", config, "--out", tmp_path / "run"), stdout=out, stderr=err,
-                              env=child_env(), timeout=600)
+        done = subprocess.run(
+            cli("pretrain", "--config", config, "--out", tmp_path / "run"),
+            stdout=out,
+            stderr=err,
+            env=child_env(),
+            timeout=600,
+        )
     stdout, stderr = (tmp_path / "out.txt").read_text(), (tmp_path / "err.txt").read_text()
     assert done.returncode == 0, stderr
     for text in (stdout, stderr):
@@ -60,14 +65,23 @@ def test_a_runs_files_are_group_readable_under_umask_022(tmp_path, umask):
     store = tmp_path / "store"
     report = prepare(videos, store, short_side=32, workers=0, progress=False)
     assert report.ok
-    run = skipclip.pretrain(tiny_cfg(), store, tmp_path / "run", sets={"optim.max_epochs": 1}, progress=False,
-                            images_every=0)
+    run = skipclip.pretrain(
+        tiny_cfg(), store, tmp_path / "run", sets={"optim.max_epochs": 1}, progress=False, images_every=0
+    )
     export_encoders(run.checkpoint, tmp_path / "export", frame=True)
     found = modes(store, run.out, tmp_path / "export")
     names = {os.path.relpath(p, tmp_path) for p in found}
-    for want in ("run/config.yaml", "run/run.json", "run/checkpoints/last.ckpt", "store/manifest.json",
-                 "store/splits/train.txt", "store/splits/test.txt", "export/context_encoder.safetensors",
-                 "export/frame_encoder.safetensors", "export/card.json"):
+    for want in (
+        "run/config.yaml",
+        "run/run.json",
+        "run/checkpoints/last.ckpt",
+        "store/manifest.json",
+        "store/splits/train.txt",
+        "store/splits/test.txt",
+        "export/context_encoder.safetensors",
+        "export/frame_encoder.safetensors",
+        "export/card.json",
+    ):
         assert want in names, sorted(names)
     not_644 = {p: oct(m) for p, m in found.items() if m != 0o644}
     assert not not_644, f"files not rw-r--r-- under umask 022: {not_644}"

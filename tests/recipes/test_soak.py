@@ -21,7 +21,7 @@ def _plant_corrupt(root):
     data = truncated.read_bytes()
     truncated.write_bytes(data[: len(data) // 3])
     data = bytearray(damaged.read_bytes())
-    data[len(data) // 4:] = b"\x00" * (len(data) - len(data) // 4)  # header fine, frames zeroed
+    data[len(data) // 4 :] = b"\x00" * (len(data) - len(data) // 4)  # header fine, frames zeroed
     damaged.write_bytes(bytes(data))
     return {train[0], train[5], train[10]}
 
@@ -29,8 +29,9 @@ def _plant_corrupt(root):
 @pytest.mark.e2e
 def test_soak_with_corrupt_videos(tmp_path):
     root = tmp_path / "ucf"
-    counts = write_synthetic_ucf101(SyntheticSource(num_classes=4, videos_per_class=16, frames=16, size=32, seed=3),
-                                    root, progress=False)
+    counts = write_synthetic_ucf101(
+        SyntheticSource(num_classes=4, videos_per_class=16, frames=16, size=32, seed=3), root, progress=False
+    )
     corrupt = _plant_corrupt(root)
     # two epochs show what more would: the corrupt files are caught when indexed, before the first
     # epoch, and the run crosses an epoch boundary

@@ -17,8 +17,10 @@ from video_factory import REAL_CLIPS
 
 KTH = REAL_CLIPS / "kth"
 PATTERN = r"person\d+_([a-z]+)_"
-TINY = {"pretrain": ["--set", "optim.max_steps=6", "optim.val_every_steps=3"],
-        "finetune": ["--set", "finetune.max_steps=4"]}
+TINY = {
+    "pretrain": ["--set", "optim.max_steps=6", "optim.val_every_steps=3"],
+    "finetune": ["--set", "finetune.max_steps=4"],
+}
 PYTHON = """\
 import numpy as np
 import skipclip
@@ -28,15 +30,23 @@ for name, row in zip(saved["names"], saved["features"]):
     np.testing.assert_array_equal(skipclip.features(encoder, KTH / name).numpy(), row)  # to the bit
 """
 
-pytestmark = [pytest.mark.e2e,
-              pytest.mark.skipif(not KTH.is_dir(), reason=f"real KTH clips not found at {KTH} (../shared is absent)")]
+pytestmark = [
+    pytest.mark.e2e,
+    pytest.mark.skipif(not KTH.is_dir(), reason=f"real KTH clips not found at {KTH} (../shared is absent)"),
+]
 
 
 def skipclip(argv: list[str], cwd) -> str:
     """Run ``skipclip ARGV`` as a user would (``python -m skipclip``); its stdout."""
     assert argv[0] == "skipclip", argv
-    done = subprocess.run([sys.executable, "-m", "skipclip", *argv[1:]], cwd=cwd, env=child_env(),
-                          capture_output=True, text=True, timeout=600)
+    done = subprocess.run(
+        [sys.executable, "-m", "skipclip", *argv[1:]],
+        cwd=cwd,
+        env=child_env(),
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert done.returncode == 0, f"{shlex.join(argv)}\n{done.stdout}\n{done.stderr}"
     assert "\r" not in done.stdout + done.stderr and "GPU available" not in done.stderr
     return done.stdout

@@ -60,8 +60,14 @@ def mutate_resume_state(base: dict, rng: random.Random, work: Path) -> str:
         tensors = [p for p in paths if isinstance(_get(obj, p), torch.Tensor)]
         path = list(rng.choice(tensors))
         old = _get(obj, path)
-        new = rng.choice([torch.zeros(rng.choice([0, 1, 3, 7])), old.to(rng.choice([torch.float64, torch.int64,
-                          torch.float16, torch.bool])), torch.zeros(*old.shape, 2), old.reshape(-1)])
+        new = rng.choice(
+            [
+                torch.zeros(rng.choice([0, 1, 3, 7])),
+                old.to(rng.choice([torch.float64, torch.int64, torch.float16, torch.bool])),
+                torch.zeros(*old.shape, 2),
+                old.reshape(-1),
+            ]
+        )
         set_path(obj, path, new)
         what = f"{'.'.join(map(str, path))} -> {tuple(new.shape)} {new.dtype}"
     elif kind == "drop":
@@ -72,9 +78,12 @@ def mutate_resume_state(base: dict, rng: random.Random, work: Path) -> str:
         parent[rng.choice(["evil", 7, "exp_avg", "_step_count"])] = rng.choice(evil_values(rng, work))
         what = f"extra key beside {'.'.join(map(str, path))}"
     elif kind == "keep-best":
-        value = {"best": rng.choice(evil_values(rng, work)), "best_epoch": rng.choice(evil_values(rng, work)),
-                 "best_state": rng.choice([None, {"w": torch.zeros(2)}, rng.choice(evil_values(rng, work))]),
-                 "history": rng.choice([[], [[1, 2, 0.5]], [["x"]], rng.choice(evil_values(rng, work))])}
+        value = {
+            "best": rng.choice(evil_values(rng, work)),
+            "best_epoch": rng.choice(evil_values(rng, work)),
+            "best_state": rng.choice([None, {"w": torch.zeros(2)}, rng.choice(evil_values(rng, work))]),
+            "history": rng.choice([[], [[1, 2, 0.5]], [["x"]], rng.choice(evil_values(rng, work))]),
+        }
         obj["callbacks"]["KeepBest"] = value
         what = f"KeepBest = {short(value)}"
     else:
@@ -109,8 +118,10 @@ def fuzz_resume_state(tiny: Path, work: Path, rng: random.Random, cfg) -> tuple[
         RESUMED["left"] -= 1
         from skipclip.recipes.pretrain import pretrain
 
-        longer = load_config(run / "config.yaml", {"optim.max_epochs": int(trained.optim.max_epochs) + 1,
-                                                   "trainer.limit_train_batches": 2})
+        longer = load_config(
+            run / "config.yaml",
+            {"optim.max_epochs": int(trained.optim.max_epochs) + 1, "trainer.limit_train_batches": 2},
+        )
         pretrain(longer, "synthetic", run, resume=True, progress=False, checkpoint_every=0, images_every=0)
 
     return what, {"check_resume_state": check, "pretrain --resume": resume}
@@ -143,8 +154,9 @@ def mutate_run_folder(run: Path, rng: random.Random, work: Path) -> str:
         return f"{kind}: {_plant(run / kind, how, rng, work)}"
     if kind == "field":
         info = json.loads((run / "run.json").read_text())
-        field = rng.choice(["resumes", "attempts", "status", "kind", "summary", "first_step", "wall_s_before",
-                            "finetune", "seed"])
+        field = rng.choice(
+            ["resumes", "attempts", "status", "kind", "summary", "first_step", "wall_s_before", "finetune", "seed"]
+        )
         info[field] = rng.choice(evil_values(rng, work))
         (run / "run.json").write_text(json.dumps(info))
         return f"run.json {field} = {short(info[field])}"

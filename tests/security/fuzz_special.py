@@ -85,15 +85,20 @@ def _entries(group: str, root: Path, inner: str, cfg, rng) -> dict:
     from skipclip.weights.read import read_checkpoint
 
     if group == "store":
+
         def clips():
             src = PreparedStore(root, "all")
             ds = ClipDataset(src, clip_len=4, crop_size=32, short_side=32, train=False)
             for i in range(min(len(ds), 3)):
                 ds[i]
 
-        return {"store clips": clips, "examine": lambda: examine(root),
-                "prepare's splits check": lambda: check_split_folder(root, True, False)}
+        return {
+            "store clips": clips,
+            "examine": lambda: examine(root),
+            "prepare's splits check": lambda: check_split_folder(root, True, False),
+        }
     if group == "lists":
+
         def clip():
             src = open_split(root, rng.choice(["train", "test", "all"]), cfg=cfg, short_side=32)
             if len(src):
@@ -104,8 +109,11 @@ def _entries(group: str, root: Path, inner: str, cfg, rng) -> dict:
         return {"load_config": lambda: load_config(root / "top.yaml")}
     path = root / inner
     if group == "checkpoint":
-        return {"read_checkpoint": lambda: read_checkpoint(path), "load_encoder": lambda: load_encoder(path),
-                "initial_encoder --init": lambda: initial_encoder(cfg, init=str(path))}
+        return {
+            "read_checkpoint": lambda: read_checkpoint(path),
+            "load_encoder": lambda: load_encoder(path),
+            "initial_encoder --init": lambda: initial_encoder(cfg, init=str(path)),
+        }
     return {"load_encoder": lambda: load_encoder(path), "read_checkpoint": lambda: read_checkpoint(path)}
 
 
@@ -128,9 +136,30 @@ def fuzz_special(tiny: Path, work: Path, rng, cfg) -> tuple[str, dict]:
 
 # ------------------------------------------------------------------------------------- base: chains
 
-BASES = ["cpu", "paper", "nosuch", "/dev/zero", "/dev/null", "/dev/stdin", "/etc/passwd", "/etc/shadow",
-         "pipe.yaml", "zero.yaml", "folder.yaml", "config.yaml", "mid.yaml", "loop.yaml", "big.yaml",
-         "../../victim/keep.ckpt", "[1, 2]", "{a: 1}", "~", "''", "x" * 300 + ".yaml", "\\udce9.yaml"]
+BASES = [
+    "cpu",
+    "paper",
+    "nosuch",
+    "/dev/zero",
+    "/dev/null",
+    "/dev/stdin",
+    "/etc/passwd",
+    "/etc/shadow",
+    "pipe.yaml",
+    "zero.yaml",
+    "folder.yaml",
+    "config.yaml",
+    "mid.yaml",
+    "loop.yaml",
+    "big.yaml",
+    "../../victim/keep.ckpt",
+    "[1, 2]",
+    "{a: 1}",
+    "~",
+    "''",
+    "x" * 300 + ".yaml",
+    "\\udce9.yaml",
+]
 
 
 def base_files(work: Path, tiny: Path) -> None:

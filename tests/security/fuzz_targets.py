@@ -54,8 +54,7 @@ from skipclip.weights.exported import load_exported as load_encoder
 from skipclip.weights.initialise import initial_encoder, load_skipclip
 from skipclip.weights.read import read_checkpoint
 
-FAMILIES = ("checkpoint", "safetensors", "manifest", "shard", "lists", "yaml", "resume state", "run folder",
-            "special")
+FAMILIES = ("checkpoint", "safetensors", "manifest", "shard", "lists", "yaml", "resume state", "run folder", "special")
 ENTRY_SECONDS = 60  # an entry still running after this (a FIFO opened for reading) ends the child, named
 
 
@@ -66,9 +65,37 @@ def victim_of(work: Path) -> Path:
 
 def evil_values(rng: random.Random, work: Path) -> list:
     """Values a file may hold where skipclip expects something else."""
-    return [None, True, False, -1, 0, 1, 2**31, 2**63, 10**30, -(10**12), 1e308, math.nan, math.inf, -0.5, 3.5,
-            "", "x", "../../victim", str(victim_of(work)), "/", "\u00b2", "9" * 5000, [], [1], ["x"], {},
-            {"a": 1}, [[[[]]]], rng.choice(["r3d18_hara", "imagenet", "jpeg", "train"])]
+    return [
+        None,
+        True,
+        False,
+        -1,
+        0,
+        1,
+        2**31,
+        2**63,
+        10**30,
+        -(10**12),
+        1e308,
+        math.nan,
+        math.inf,
+        -0.5,
+        3.5,
+        "",
+        "x",
+        "../../victim",
+        str(victim_of(work)),
+        "/",
+        "\u00b2",
+        "9" * 5000,
+        [],
+        [1],
+        ["x"],
+        {},
+        {"a": 1},
+        [[[[]]]],
+        rng.choice(["r3d18_hara", "imagenet", "jpeg", "train"]),
+    ]
 
 
 def pickle_only_values() -> list:
@@ -128,10 +155,23 @@ def leaves(obj, prefix=()) -> list[tuple]:
 
 # ---------------------------------------------------------------------------------- checkpoint
 
-CLAIMS = {"width": [4, 16, 64, 256, 512, 2048, 2**31, 10**12], "context_arch": ["r3d_18", "r2plus1d_18", "x"],
-          "shortcut": ["A", "B", "C"], "target_length": [2, 64, 10**7], "in_channels": [6, 300, 10**7, 2**40]}
-CALLBACK_FIELDS = ("dirpath", "best_model_path", "last_model_path", "kth_best_model_path", "best_k_models",
-                   "best_model_score", "kth_value", "current_score")
+CLAIMS = {
+    "width": [4, 16, 64, 256, 512, 2048, 2**31, 10**12],
+    "context_arch": ["r3d_18", "r2plus1d_18", "x"],
+    "shortcut": ["A", "B", "C"],
+    "target_length": [2, 64, 10**7],
+    "in_channels": [6, 300, 10**7, 2**40],
+}
+CALLBACK_FIELDS = (
+    "dirpath",
+    "best_model_path",
+    "last_model_path",
+    "kth_best_model_path",
+    "best_k_models",
+    "best_model_score",
+    "kth_value",
+    "current_score",
+)
 
 
 def path_in(work: Path, name: str) -> Path:
@@ -141,8 +181,9 @@ def path_in(work: Path, name: str) -> Path:
 def mutate_checkpoint(base: dict, rng: random.Random, work: Path) -> tuple[dict | None, str]:
     obj = copy.deepcopy(base)
     state = obj["state_dict"]
-    kind = kind_of(rng, ["claim", "shape", "config", "callback", "dtype", "structure", "bytes", "drop", "extra", "stats",
-                         "claim"])
+    kind = kind_of(
+        rng, ["claim", "shape", "config", "callback", "dtype", "structure", "bytes", "drop", "extra", "stats", "claim"]
+    )
     evil = evil_values(rng, work) + pickle_only_values()
     if kind == "claim":  # what the model is built from: a size that the tensors do not have
         key = rng.choice(["width", "context_arch", "shortcut", "target_length"]) if rng.n else "width"
@@ -181,13 +222,25 @@ def mutate_checkpoint(base: dict, rng: random.Random, work: Path) -> tuple[dict 
         field = rng.choice(CALLBACK_FIELDS)
         victim = victim_of(work)
         climb = str(work / "run" / "checkpoints") + "/../../../../victim/keep.ckpt"
-        value = rng.choice([str(victim), str(victim / "keep.ckpt"), climb, "/", str(work / "run"),
-                            str(work / "run" / "checkpoints"), rng.choice(evil)])
+        value = rng.choice(
+            [
+                str(victim),
+                str(victim / "keep.ckpt"),
+                climb,
+                "/",
+                str(work / "run"),
+                str(work / "run" / "checkpoints"),
+                rng.choice(evil),
+            ]
+        )
         if field.endswith(("score", "value")):
             value = rng.choice(evil + [torch.tensor([1.0, 2.0]), torch.tensor(math.nan), torch.tensor(3)])
         elif field == "best_k_models" and rng.random() < 0.5:
-            value = {rng.choice([str(victim / "keep.ckpt"), climb, str(path_in(work, "epoch0001.ckpt"))]):
-                     rng.choice(evil + [torch.tensor(1.0)])}
+            value = {
+                rng.choice([str(victim / "keep.ckpt"), climb, str(path_in(work, "epoch0001.ckpt"))]): rng.choice(
+                    evil + [torch.tensor(1.0)]
+                )
+            }
         cb[field] = value
         return obj, f"callback {field} = {short(value)}"
     if kind == "stats":
@@ -202,7 +255,7 @@ def checkpoint_entries(path: Path, cfg, work: Path) -> dict:
     def callbacks():
         obj = read_checkpoint(path)
         states = obj.get("callbacks")
-        for state in (states.values() if isinstance(states, dict) else []):
+        for state in states.values() if isinstance(states, dict) else []:
             cb = RunCheckpoint(dirpath=ckdir, save_top_k=1, monitor="epoch", mode="max")
             cb.load_state_dict(state)
             io = AtomicCheckpointIO(root=ckdir)  # what Lightning removes on its next save
@@ -225,8 +278,11 @@ def fuzz_checkpoint(tiny: Path, work: Path, rng: random.Random, cfg) -> tuple[st
     path = work / "run" / "checkpoints" / "last.ckpt"
     path.parent.mkdir(parents=True)
     for state in base["callbacks"].values():  # the run's own folder is now this copy's
-        moved = json.loads(json.dumps({k: v for k, v in state.items() if isinstance(v, str)}).replace(
-            str(tiny / "run"), str(work / "run")))
+        moved = json.loads(
+            json.dumps({k: v for k, v in state.items() if isinstance(v, str)}).replace(
+                str(tiny / "run"), str(work / "run")
+            )
+        )
         state.update(moved)
         state["best_k_models"] = {str(path.parent / Path(k).name): v for k, v in state["best_k_models"].items()}
     for name in ("epoch0000.ckpt", "epoch0001.ckpt"):  # files the restored state names, inside the run
@@ -246,7 +302,7 @@ def fuzz_checkpoint(tiny: Path, work: Path, rng: random.Random, cfg) -> tuple[st
 def read_header(path: Path) -> tuple[dict, bytes]:
     data = path.read_bytes()
     n = struct.unpack("<Q", data[:8])[0]
-    return json.loads(data[8:8 + n]), data[8 + n:]
+    return json.loads(data[8 : 8 + n]), data[8 + n :]
 
 
 def write_header(path: Path, header: dict, payload: bytes, length: int | None = None) -> None:
@@ -267,7 +323,11 @@ def mutate_safetensors(path: Path, rng: random.Random, work: Path) -> str:
         write_header(path, header, payload)
         return f"metadata {key} = {short(value)}"
     if kind in ("metadata", "config"):
-        key = rng.choice(["format", "encoder", "arch", "width", "in_channels", "config"]) if kind == "metadata" else "config"
+        key = (
+            rng.choice(["format", "encoder", "arch", "width", "in_channels", "config"])
+            if kind == "metadata"
+            else "config"
+        )
         value = rng.choice(evil)
         if kind == "config":
             config = json.loads(meta.get("config", "{}")) or {"model": {}}
@@ -316,23 +376,50 @@ def fuzz_safetensors(tiny: Path, work: Path, rng: random.Random, cfg) -> tuple[s
 def mutate_manifest(store: Path, rng: random.Random, work: Path) -> str:
     manifest = json.loads((store / "manifest.json").read_text())
     evil = evil_values(rng, work)
-    evil[0:0] = ["videos/../../victim/keep.frames", "../" * 8 + "etc/passwd", "/etc/passwd", "videos/x/../../..",
-                 "videos/cats/cats_0.avi.frames\x00", 100_000_000, 5_000_000, 41, 39]
+    evil[0:0] = [
+        "videos/../../victim/keep.frames",
+        "../" * 8 + "etc/passwd",
+        "/etc/passwd",
+        "videos/x/../../..",
+        "videos/cats/cats_0.avi.frames\x00",
+        100_000_000,
+        5_000_000,
+        41,
+        39,
+    ]
     roll = [0.0, 0.7, 0.95][rng.n] if getattr(rng, "n", 3) < 3 else rng.random()
     if roll < 0.6:
         video = rng.choice(manifest["videos"])
-        key = rng.choice(["name", "file", "label", "group", "folds", "frames", "height", "width", "fps", "duration",
-                          "bytes", "vfr"])
+        key = rng.choice(
+            ["name", "file", "label", "group", "folds", "frames", "height", "width", "fps", "duration", "bytes", "vfr"]
+        )
         if rng.random() < 0.15:
             video.pop(key, None)
             what = f"videos[].{key} removed"
         else:
-            video[key] = rng.choice(evil) if key != "folds" else rng.choice(evil + [{"1": "boss"}, {"x": "train"},
-                                                                                     {"1": "test", "2": "val"}])
+            video[key] = (
+                rng.choice(evil)
+                if key != "folds"
+                else rng.choice(evil + [{"1": "boss"}, {"x": "train"}, {"1": "test", "2": "val"}])
+            )
             what = f"videos[].{key} = {short(video[key])}"
     elif roll < 0.9:
-        key = rng.choice(["classes", "videos", "short_side", "codec", "failed", "missing", "unlisted", "layout",
-                          "folds", "source", "split", "version"])
+        key = rng.choice(
+            [
+                "classes",
+                "videos",
+                "short_side",
+                "codec",
+                "failed",
+                "missing",
+                "unlisted",
+                "layout",
+                "folds",
+                "source",
+                "split",
+                "version",
+            ]
+        )
         manifest[key] = rng.choice(evil + [["cats"], [{"name": 1}], {"x": [1]}, [f"c{i}" for i in range(1_000_001)]])
         what = f"{key} = {short(manifest[key])}"
     else:
@@ -370,11 +457,11 @@ def mutate_shard(path: Path, rng: random.Random, work: Path) -> str:
 
     data = path.read_bytes()
     size = struct.unpack("<I", data[12:16])[0]
-    header = json.loads(data[16:16 + size])
+    header = json.loads(data[16 : 16 + size])
     n = header["frames"]
-    offsets = list(struct.unpack(f"<{n + 1}Q", data[16 + size:16 + size + 8 * (n + 1)]))
+    offsets = list(struct.unpack(f"<{n + 1}Q", data[16 + size : 16 + size + 8 * (n + 1)]))
     base = 16 + size + 8 * (n + 1)
-    chunks = [data[base + offsets[i]:base + offsets[i + 1]] for i in range(n)]
+    chunks = [data[base + offsets[i] : base + offsets[i + 1]] for i in range(n)]
     kind = kind_of(rng, ["sof", "field", "offset", "frame", "head bytes", "cut", "bytes"])
     if kind == "field":
         key = rng.choice(["frames", "height", "width", "codec"])
@@ -386,13 +473,16 @@ def mutate_shard(path: Path, rng: random.Random, work: Path) -> str:
     if kind == "offset":
         i = rng.randrange(n + 1)
         value = rng.choice([0, 2**63, 2**64 - 1, offsets[-1] + 1, offsets[i] - 1 if offsets[i] else 1])
-        table = offsets[:i] + [value] + offsets[i + 1:]
-        path.write_bytes(data[:16 + size] + struct.pack(f"<{n + 1}Q", *table) + data[base:])
+        table = offsets[:i] + [value] + offsets[i + 1 :]
+        path.write_bytes(data[: 16 + size] + struct.pack(f"<{n + 1}Q", *table) + data[base:])
         return f"offset {i} = {value}"
     if kind in ("sof", "frame"):
         i = rng.randrange(n)
-        dims = rng.choice([(20000, 20000), (65535, 65535), (1, 1), (0, 0), (header["height"], header["width"] + 1)]) \
-            if rng.n > 3 else (20000, 20000)  # first: the issue's JPEG
+        dims = (
+            rng.choice([(20000, 20000), (65535, 65535), (1, 1), (0, 0), (header["height"], header["width"] + 1)])
+            if rng.n > 3
+            else (20000, 20000)
+        )  # first: the issue's JPEG
         if kind == "sof":
             c = bytearray(chunks[i])
             at = c.find(b"\xff\xc0")
@@ -421,15 +511,31 @@ def fuzz_shard(tiny: Path, work: Path, rng: random.Random, cfg) -> tuple[str, di
         i = [src.name(j) for j in range(len(src))].index(manifest["videos"][k]["name"])
         src.read(i, range(min(4, src.num_frames(i))))
 
-    return what, {"read_shard": lambda: read_shard(path, frames), "check_shard": lambda: check_shard(path),
-                  "store read": store_read}
+    return what, {
+        "read_shard": lambda: read_shard(path, frames),
+        "check_shard": lambda: check_shard(path),
+        "store read": store_read,
+    }
 
 
 # --------------------------------------------------------------------------------------- lists
 
 EVIL_LABELS = ["99999999", "20000000", "2000000000", "-1", "\u00b2", "1e9", "\u0663", "0x1", "", "9" * 5000, "01"]
-EVIL_PATHS = ["../../victim/x.avi", "/etc/x.avi", "a\x00b.avi", "C:/x.avi", "x" * 5000 + ".avi", "train/../../x.avi",
-              "./v0.avi", "v0.avi", "sub dir/v0.avi", "\udce9t\u00e9.avi", "..", ".avi", "v0.txt"]
+EVIL_PATHS = [
+    "../../victim/x.avi",
+    "/etc/x.avi",
+    "a\x00b.avi",
+    "C:/x.avi",
+    "x" * 5000 + ".avi",
+    "train/../../x.avi",
+    "./v0.avi",
+    "v0.avi",
+    "sub dir/v0.avi",
+    "\udce9t\u00e9.avi",
+    "..",
+    ".avi",
+    "v0.txt",
+]
 
 
 def mutate_lists(root: Path, rng: random.Random) -> str:
@@ -440,8 +546,16 @@ def mutate_lists(root: Path, rng: random.Random) -> str:
     if kind == "map":
         f = root / "label_map.txt"
         names = f.read_text().splitlines()
-        names = rng.choice([names + names[:1], [], names[:1], names + ["x"] * 3000, ["\udce9"] + names,
-                            [f"class {i}" for i in range(100_001)]])  # issue 27: one over MAX_CLASSES
+        names = rng.choice(
+            [
+                names + names[:1],
+                [],
+                names[:1],
+                names + ["x"] * 3000,
+                ["\udce9"] + names,
+                [f"class {i}" for i in range(100_001)],
+            ]
+        )  # issue 27: one over MAX_CLASSES
         f.write_text("\n".join(names) + "\n", encoding="utf-8", errors="surrogateescape")
         return f"label map: {len(names)} lines"
     if kind == "bytes":
@@ -475,10 +589,45 @@ def fuzz_lists(tiny: Path, work: Path, rng: random.Random, cfg) -> tuple[str, di
 
 # ---------------------------------------------------------------------------------------- yaml
 
-EVIL_YAML = ["&a [*a]", "*undefined", "!!python/object/apply:os.system ['touch pwned']", "[" * 1200, "{" * 1200,
-             "1e999", ".nan", "-.inf", "0x1F", "9" * 5000, "~", "{a: 1}", "[1, 2]", "x" * 3000, "!!binary aGVsbG8=",
-             "!!set {a, b}", "2001-12-14", "yes", "'56'", "-7", "0", "3.5", "\t1", "|\n  text", "!!float x", "@x",
-             "&x 5", "[&y 1, *y]", '"\\ud800"', "!!str [1]", "?", "!!int x", "!!timestamp x", "!!bool x", "!!null x", "!!omap [1]", "!!pairs x"]
+EVIL_YAML = [
+    "&a [*a]",
+    "*undefined",
+    "!!python/object/apply:os.system ['touch pwned']",
+    "[" * 1200,
+    "{" * 1200,
+    "1e999",
+    ".nan",
+    "-.inf",
+    "0x1F",
+    "9" * 5000,
+    "~",
+    "{a: 1}",
+    "[1, 2]",
+    "x" * 3000,
+    "!!binary aGVsbG8=",
+    "!!set {a, b}",
+    "2001-12-14",
+    "yes",
+    "'56'",
+    "-7",
+    "0",
+    "3.5",
+    "\t1",
+    "|\n  text",
+    "!!float x",
+    "@x",
+    "&x 5",
+    "[&y 1, *y]",
+    '"\\ud800"',
+    "!!str [1]",
+    "?",
+    "!!int x",
+    "!!timestamp x",
+    "!!bool x",
+    "!!null x",
+    "!!omap [1]",
+    "!!pairs x",
+]
 
 
 def mutate_yaml(text: str, rng: random.Random) -> bytes:
@@ -596,9 +745,17 @@ def main(tiny: str, seed: int, iterations: int, families: list[str]) -> None:
     assert victim == victim_of(tiny.parent / "work" / "x")
     from fuzz_run_targets import fuzz_resume_state, fuzz_run_folder  # they build on this module's helpers
 
-    fuzzers = {"checkpoint": fuzz_checkpoint, "safetensors": fuzz_safetensors, "manifest": fuzz_manifest,
-               "shard": fuzz_shard, "lists": fuzz_lists, "yaml": fuzz_yaml, "resume state": fuzz_resume_state,
-               "run folder": fuzz_run_folder, "special": fuzz_special}
+    fuzzers = {
+        "checkpoint": fuzz_checkpoint,
+        "safetensors": fuzz_safetensors,
+        "manifest": fuzz_manifest,
+        "shard": fuzz_shard,
+        "lists": fuzz_lists,
+        "yaml": fuzz_yaml,
+        "resume state": fuzz_resume_state,
+        "run folder": fuzz_run_folder,
+        "special": fuzz_special,
+    }
     for n in range(iterations):
         for family in families:
             rng = random.Random(f"{seed}-{family}-{n}")
@@ -612,9 +769,18 @@ def main(tiny: str, seed: int, iterations: int, families: list[str]) -> None:
                 faulthandler.dump_traceback_later(ENTRY_SECONDS, exit=True)  # a hang ends the child, named
                 kind, message, peak = run_entry(entry)
                 faulthandler.cancel_dump_traceback_later()
-                record = {"family": family, "n": n, "seed": seed, "mutation": what, "entry": name, "kind": kind,
-                          "message": message, "seconds": round(time.perf_counter() - start, 3), "peak_mb": peak,
-                          "victim_intact": victim_intact(victim)}
+                record = {
+                    "family": family,
+                    "n": n,
+                    "seed": seed,
+                    "mutation": what,
+                    "entry": name,
+                    "kind": kind,
+                    "message": message,
+                    "seconds": round(time.perf_counter() - start, 3),
+                    "peak_mb": peak,
+                    "victim_intact": victim_intact(victim),
+                }
                 print("FUZZ " + json.dumps(record), flush=True)
             shutil.rmtree(work, ignore_errors=True)
     print("DONE", flush=True)

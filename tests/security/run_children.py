@@ -19,7 +19,7 @@ LOGGERS = "csv,tensorboard" if find_spec("tensorboard") is not None else "csv"
 
 # imported by the child through PYTHONPATH: every atomic checkpoint write announces itself with
 # a marker file, then stalls after writing part of the file, so the parent can SIGKILL it mid-save
-SLOW_SAVE = '''
+SLOW_SAVE = """
 import os, time
 import skipclip.utils.io as io
 _real = io.atomic_write
@@ -34,7 +34,7 @@ def atomic_write(path, write):
         return _real(path, slow)
     return _real(path, write)
 io.atomic_write = atomic_write
-'''
+"""
 
 
 def slow_save_env(tmp_path: Path, marker: Path) -> dict:
@@ -48,8 +48,25 @@ def slow_save_env(tmp_path: Path, marker: Path) -> dict:
 
 
 def pretrain_args(config: Path, out: Path, steps: int, *extra: str) -> list[str]:
-    return cli("pretrain", "--data", "synthetic", "--config", config, "--out", out, "--max-steps", steps,
-               "--checkpoint-every", 5, "--log-images-every", 0, "--no-progress", "--logger", LOGGERS, *extra)
+    return cli(
+        "pretrain",
+        "--data",
+        "synthetic",
+        "--config",
+        config,
+        "--out",
+        out,
+        "--max-steps",
+        steps,
+        "--checkpoint-every",
+        5,
+        "--log-images-every",
+        0,
+        "--no-progress",
+        "--logger",
+        LOGGERS,
+        *extra,
+    )
 
 
 def tensorboard_steps(run: Path, tag: str = "train/loss") -> list[int]:

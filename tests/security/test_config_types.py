@@ -11,18 +11,21 @@ from skipclip.config import load_config
 from helpers import tiny_config
 
 
-@pytest.mark.parametrize("section, key, value, expected", [
-    ("data", "val_fraction", "0.1", "a number"),
-    ("optim", "lr_gamma", "0.1", "a number"),
-    ("data", "synthetic_size", "56", "an integer"),
-    ("pretext", "rotation", "false", "a boolean"),
-    ("trainer", "deterministic", "yes", "a boolean"),
-    ("pretext", "context_frames", True, "an integer"),
-    ("data", "batch_size", 4.0, "an integer"),
-    ("trainer", "compile", 0, "a boolean"),
-    ("model", "context_arch", 18, "a string"),
-    ("finetune", "lr", "5e-4", "a number"),
-])
+@pytest.mark.parametrize(
+    "section, key, value, expected",
+    [
+        ("data", "val_fraction", "0.1", "a number"),
+        ("optim", "lr_gamma", "0.1", "a number"),
+        ("data", "synthetic_size", "56", "an integer"),
+        ("pretext", "rotation", "false", "a boolean"),
+        ("trainer", "deterministic", "yes", "a boolean"),
+        ("pretext", "context_frames", True, "an integer"),
+        ("data", "batch_size", 4.0, "an integer"),
+        ("trainer", "compile", 0, "a boolean"),
+        ("model", "context_arch", 18, "a string"),
+        ("finetune", "lr", "5e-4", "a number"),
+    ],
+)
 def test_a_value_of_the_wrong_type_names_the_key_and_the_type(tmp_path, section, key, value, expected):
     path = tiny_config(tmp_path / "c.yaml", **{section: {key: value}})
     with pytest.raises(ValueError) as info:

@@ -114,8 +114,9 @@ def test_evaluate_and_features_skip_and_name_corrupt_videos(store):
     failed = {}
     x, y = video_features(g, splits.test, 4, 32, failed=failed)
     assert list(failed) == [TEST_BAD] and len(x) == len(y) == 5
-    report = evaluate(cfg, g, splits.labelled, splits.val, splits.test, protocols=("linear_probe", "retrieval"),
-                      init="random")
+    report = evaluate(
+        cfg, g, splits.labelled, splits.val, splits.test, protocols=("linear_probe", "retrieval"), init="random"
+    )
     assert TEST_BAD in report["data"]["failed_videos"] and report["data"]["skipped_videos"] >= 1
 
 

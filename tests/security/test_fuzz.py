@@ -47,17 +47,37 @@ def tiny_checkpoint(path: Path, cfg) -> Path:
     from skipclip.method.build import build_skipclip
 
     folder = path.parent
-    callback = {"monitor": "epoch", "best_model_score": torch.tensor(1.0), "best_model_path": str(folder / "epoch0001.ckpt"),
-                "current_score": torch.tensor(1.0), "dirpath": str(folder), "kth_value": torch.tensor(0.0),
-                "best_k_models": {str(folder / "epoch0001.ckpt"): torch.tensor(1.0),
-                                  str(folder / "epoch0000.ckpt"): torch.tensor(0.0)},
-                "kth_best_model_path": str(folder / "epoch0000.ckpt"), "last_model_path": str(folder / "last.ckpt")}
+    callback = {
+        "monitor": "epoch",
+        "best_model_score": torch.tensor(1.0),
+        "best_model_path": str(folder / "epoch0001.ckpt"),
+        "current_score": torch.tensor(1.0),
+        "dirpath": str(folder),
+        "kth_value": torch.tensor(0.0),
+        "best_k_models": {
+            str(folder / "epoch0001.ckpt"): torch.tensor(1.0),
+            str(folder / "epoch0000.ckpt"): torch.tensor(0.0),
+        },
+        "kth_best_model_path": str(folder / "epoch0000.ckpt"),
+        "last_model_path": str(folder / "last.ckpt"),
+    }
     key = "RunCheckpoint{'monitor': 'epoch', 'mode': 'max', 'every_n_train_steps': 0, 'every_n_epochs': 1}"
     state = {f"model.{k}": v for k, v in build_skipclip(cfg).state_dict().items()}
     folder.mkdir(parents=True, exist_ok=True)
-    torch.save({"state_dict": state, "hyper_parameters": {"config": cfg.to_dict()}, "callbacks": {key: callback},
-                "optimizer_states": [{"state": {}, "param_groups": []}], "lr_schedulers": [], "loops": {},
-                "epoch": 1, "global_step": 10, "pytorch-lightning_version": "2.4.0"}, path)
+    torch.save(
+        {
+            "state_dict": state,
+            "hyper_parameters": {"config": cfg.to_dict()},
+            "callbacks": {key: callback},
+            "optimizer_states": [{"state": {}, "param_groups": []}],
+            "lr_schedulers": [],
+            "loops": {},
+            "epoch": 1,
+            "global_step": 10,
+            "pytorch-lightning_version": "2.4.0",
+        },
+        path,
+    )
     return path
 
 
@@ -113,9 +133,11 @@ def summary(records: list[dict]) -> str:
     kinds = Counter((r["entry"], r["kind"]) for r in records)
     slow = sorted(records, key=lambda r: -r["seconds"])[:3]
     big = max(records, key=lambda r: r["peak_mb"] or 0)
-    return "\n".join([f"  {entry}: {kind} x{n}" for (entry, kind), n in sorted(kinds.items())] +
-                     [f"  slowest: {r['entry']} {r['seconds']} s ({r['mutation']})" for r in slow] +
-                     [f"  most memory: {big['entry']} {big['peak_mb']} MB ({big['mutation']})"])
+    return "\n".join(
+        [f"  {entry}: {kind} x{n}" for (entry, kind), n in sorted(kinds.items())]
+        + [f"  slowest: {r['entry']} {r['seconds']} s ({r['mutation']})" for r in slow]
+        + [f"  most memory: {big['entry']} {big['peak_mb']} MB ({big['mutation']})"]
+    )
 
 
 @pytest.mark.parametrize("family", FAMILIES)
@@ -130,5 +152,6 @@ def test_every_mutation_ends_in_success_or_a_skipclip_error(fuzzed, family):
         assert r["victim_intact"], f"{context} deleted a file outside the run"
         assert r["kind"] != "crash", f"{context} ended in a traceback:\n{r['message']}"
         assert r["peak_mb"] is None or r["peak_mb"] < ENTRY_MB, f"{context} took {r['peak_mb']} MB of memory"
-        assert r["kind"] != "skipped" or r["entry"] in READS or "clips" in r["entry"], \
+        assert r["kind"] != "skipped" or r["entry"] in READS or "clips" in r["entry"], (
             f"{context}: a VideoReadError escaped an entry that does not read a video"
+        )

@@ -41,9 +41,18 @@ def default_signal_handlers():
 # ------------------------------------------------------------------------------ configuration
 
 
-@pytest.mark.parametrize("setting", ["optim.max_steps=yes", "finetune.max_steps=true", "trainer.time_budget_min=on",
-                                     "trainer.limit_train_batches=yes", "optim.val_every_steps=no",
-                                     "finetune.clip_frames=true", "trainer.devices=[true]"])
+@pytest.mark.parametrize(
+    "setting",
+    [
+        "optim.max_steps=yes",
+        "finetune.max_steps=true",
+        "trainer.time_budget_min=on",
+        "trainer.limit_train_batches=yes",
+        "optim.val_every_steps=no",
+        "finetune.clip_frames=true",
+        "trainer.devices=[true]",
+    ],
+)
 def test_a_boolean_is_refused_where_a_number_is_expected(setting):
     key = setting.split("=")[0]
     with pytest.raises(ValueError, match=rf"^{key} must not be a boolean"):
@@ -53,8 +62,23 @@ def test_a_boolean_is_refused_where_a_number_is_expected(setting):
 @pytest.mark.parametrize("devices", ["[-1]", "[0, 0]", "[]", "[0]"])
 def test_a_bad_device_list_is_refused_before_the_run_folder_exists(tmp_path, capsys, devices):
     out = tmp_path / "run"
-    assert main(["pretrain", "--data", "synthetic", "--out", str(out), "--no-progress",
-                 "--config", str(tiny_config(tmp_path / "t.yaml")), "--set", f"trainer.devices={devices}"]) == 2
+    assert (
+        main(
+            [
+                "pretrain",
+                "--data",
+                "synthetic",
+                "--out",
+                str(out),
+                "--no-progress",
+                "--config",
+                str(tiny_config(tmp_path / "t.yaml")),
+                "--set",
+                f"trainer.devices={devices}",
+            ]
+        )
+        == 2
+    )
     assert "trainer.devices" in capsys.readouterr().err
     assert not out.exists()
 
@@ -63,8 +87,18 @@ def test_a_bad_device_list_is_refused_before_the_run_folder_exists(tmp_path, cap
 def test_gpu_ids_on_a_machine_without_gpus_are_refused_before_the_run_folder(tmp_path, capsys):
     out = tmp_path / "run"
     config = str(tiny_config(tmp_path / "t.yaml"))
-    args = ["--data", "synthetic", "--out", str(out), "--no-progress", "--config", config,
-            "--set", "trainer.accelerator=auto", "trainer.devices=[0]"]
+    args = [
+        "--data",
+        "synthetic",
+        "--out",
+        str(out),
+        "--no-progress",
+        "--config",
+        config,
+        "--set",
+        "trainer.accelerator=auto",
+        "trainer.devices=[0]",
+    ]
     for command in ("pretrain", "finetune"):
         assert main([command, *args, *(["--ckpt", "random"] if command == "finetune" else [])]) == 2
         assert "names GPU ids, but this run trains on the CPU" in capsys.readouterr().err
@@ -110,8 +144,23 @@ def test_ctrl_c_in_pretraining_exits_130_and_marks_the_run_interrupted(tmp_path,
 
     _ctrl_c_at_step(monkeypatch, SkipClipModule)
     out = tmp_path / "run"
-    assert main(["pretrain", "--data", "synthetic", "--out", str(out), "--no-progress", "--log-images-every", "0",
-                 "--config", str(tiny_config(tmp_path / "t.yaml"))]) == 130
+    assert (
+        main(
+            [
+                "pretrain",
+                "--data",
+                "synthetic",
+                "--out",
+                str(out),
+                "--no-progress",
+                "--log-images-every",
+                "0",
+                "--config",
+                str(tiny_config(tmp_path / "t.yaml")),
+            ]
+        )
+        == 130
+    )
     info = json.loads((out / "run.json").read_text())
     assert info["status"] == "interrupted" and "--resume" in info["error"]
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
@@ -124,8 +173,23 @@ def test_sigterm_in_pretraining_exits_143_and_marks_the_run_interrupted(tmp_path
 
     _ctrl_c_at_step(monkeypatch, SkipClipModule, signum=signal.SIGTERM)
     out = tmp_path / "run"
-    assert main(["pretrain", "--data", "synthetic", "--out", str(out), "--no-progress", "--log-images-every", "0",
-                 "--config", str(tiny_config(tmp_path / "t.yaml"))]) == 143
+    assert (
+        main(
+            [
+                "pretrain",
+                "--data",
+                "synthetic",
+                "--out",
+                str(out),
+                "--no-progress",
+                "--log-images-every",
+                "0",
+                "--config",
+                str(tiny_config(tmp_path / "t.yaml")),
+            ]
+        )
+        == 143
+    )
     info = json.loads((out / "run.json").read_text())
     assert info["status"] == "interrupted" and "SIGTERM" in info["error"] and "--resume" in info["error"]
     assert "terminated (SIGTERM)" in capsys.readouterr().err
@@ -149,8 +213,23 @@ def test_ctrl_c_in_fine_tuning_exits_130_and_marks_the_run_interrupted(tmp_path,
 
     _ctrl_c_at_step(monkeypatch, ActionClassifier)
     out = tmp_path / "ft"
-    assert main(["finetune", "--data", "synthetic", "--out", str(out), "--no-progress", "--ckpt", "random",
-                 "--config", str(tiny_config(tmp_path / "t.yaml"))]) == 130
+    assert (
+        main(
+            [
+                "finetune",
+                "--data",
+                "synthetic",
+                "--out",
+                str(out),
+                "--no-progress",
+                "--ckpt",
+                "random",
+                "--config",
+                str(tiny_config(tmp_path / "t.yaml")),
+            ]
+        )
+        == 130
+    )
     assert json.loads((out / "run.json").read_text())["status"] == "interrupted"
 
 
@@ -167,8 +246,23 @@ def test_a_full_disk_stops_prepare_and_is_named(tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(decode_pool, "ShardWriter", _FullDisk)
     with pytest.raises(decode_pool.DiskFullError, match=r"^disk full at .*store"):
         prepare(videos, tmp_path / "store", short_side=24, workers=0, progress=False)
-    assert main(["prepare", "--videos", str(videos), "--out", str(tmp_path / "s2"), "--short-side", "24",
-                 "--workers", "0", "--no-progress"]) == 2
+    assert (
+        main(
+            [
+                "prepare",
+                "--videos",
+                str(videos),
+                "--out",
+                str(tmp_path / "s2"),
+                "--short-side",
+                "24",
+                "--workers",
+                "0",
+                "--no-progress",
+            ]
+        )
+        == 2
+    )
     err = capsys.readouterr().err
     assert "disk full at" in err and "could not be used" not in err
 
@@ -220,9 +314,23 @@ def test_killing_prepare_ends_its_workers_and_forkserver(tmp_path, how):
     for c in ("a", "b"):
         for i in range(3):
             video(tmp_path / "videos" / c / f"{c}{i}.avi", n=1500, seed=i)
-    proc = subprocess.Popen(cli("prepare", "--videos", tmp_path / "videos", "--out", tmp_path / "store",
-                                "--workers", "2", "--short-side", "24", "--no-progress"),
-                            env=child_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        cli(
+            "prepare",
+            "--videos",
+            tmp_path / "videos",
+            "--out",
+            tmp_path / "store",
+            "--workers",
+            "2",
+            "--short-side",
+            "24",
+            "--no-progress",
+        ),
+        env=child_env(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     family: list[int] = []
     try:
         deadline = time.time() + 240
@@ -266,16 +374,38 @@ def _interrupt_when(ready: Path, proc: subprocess.Popen, timeout: float = 240) -
 @pytest.mark.e2e
 def test_ctrl_c_in_pretraining_exits_130_marks_it_interrupted_and_resume_continues(tmp_path):
     out, config = tmp_path / "run", tiny_config(tmp_path / "t.yaml")
-    common = ["pretrain", "--data", "synthetic", "--out", str(out), "--config", str(config), "--no-progress",
-              "--checkpoint-every", "1", "--log-images-every", "0"]
-    proc = subprocess.Popen(cli(*common, "--max-epochs", "100000"), env=child_env(), stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+    common = [
+        "pretrain",
+        "--data",
+        "synthetic",
+        "--out",
+        str(out),
+        "--config",
+        str(config),
+        "--no-progress",
+        "--checkpoint-every",
+        "1",
+        "--log-images-every",
+        "0",
+    ]
+    proc = subprocess.Popen(
+        cli(*common, "--max-epochs", "100000"),
+        env=child_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     done = _interrupt_when(out / "checkpoints" / "last.ckpt", proc)
     assert done.returncode == 130, done.stderr[-2000:]
     info = json.loads((out / "run.json").read_text())
     assert info["status"] == "interrupted" and "KeyboardInterrupt" in info["error"]
-    again = subprocess.run(cli(*common, "--max-epochs", "100000", "--resume", "--time-budget", "0.05"),
-                           env=child_env(), capture_output=True, text=True, timeout=300)
+    again = subprocess.run(
+        cli(*common, "--max-epochs", "100000", "--resume", "--time-budget", "0.05"),
+        env=child_env(),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert again.returncode == 0, again.stderr[-2000:]
     info = json.loads((out / "run.json").read_text())
     assert info["status"] == "finished" and info["attempts"][-1]["status"] == "interrupted"
@@ -285,10 +415,26 @@ def test_ctrl_c_in_pretraining_exits_130_marks_it_interrupted_and_resume_continu
 @pytest.mark.e2e
 def test_ctrl_c_in_fine_tuning_exits_130_and_marks_it_interrupted(tmp_path):
     out, config = tmp_path / "ft", tiny_config(tmp_path / "t.yaml")
-    proc = subprocess.Popen(cli("finetune", "--data", "synthetic", "--ckpt", "random", "--out", str(out),
-                                "--config", str(config),
-                                "--no-progress", "--max-epochs", "100000"),
-                            env=child_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        cli(
+            "finetune",
+            "--data",
+            "synthetic",
+            "--ckpt",
+            "random",
+            "--out",
+            str(out),
+            "--config",
+            str(config),
+            "--no-progress",
+            "--max-epochs",
+            "100000",
+        ),
+        env=child_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     done = _interrupt_when(out / "checkpoints" / "last.ckpt", proc)
     assert done.returncode == 130, done.stderr[-2000:]
     assert _status(out) == "interrupted"
@@ -314,13 +460,21 @@ def test_ctrl_c_turned_into_another_error_by_a_library_still_reads_as_an_interru
 # ------------------------------------------------------------------------------ a damaged run record
 
 
-@pytest.mark.parametrize("content", [b"{\"status\": \"runn", b"\xff\xfe\x00garbage", b"[1, 2, 3]"])
+@pytest.mark.parametrize("content", [b'{"status": "runn', b"\xff\xfe\x00garbage", b"[1, 2, 3]"])
 def test_a_damaged_run_json_is_named_not_a_traceback(tmp_path, capsys, content):
     out = tmp_path / "run"
     out.mkdir()
     (out / "run.json").write_bytes(content)
-    args = ["pretrain", "--data", "synthetic", "--out", str(out), "--no-progress",
-            "--config", str(tiny_config(tmp_path / "t.yaml"))]
+    args = [
+        "pretrain",
+        "--data",
+        "synthetic",
+        "--out",
+        str(out),
+        "--no-progress",
+        "--config",
+        str(tiny_config(tmp_path / "t.yaml")),
+    ]
     assert main([*args, "--resume"]) == 2
     err = capsys.readouterr().err
     assert f"{out / 'run.json'} is not a readable run record" in err and "Traceback" not in err

@@ -43,8 +43,18 @@ def test_prepare_refuses_to_replace_the_users_own_split_files(tmp_path, capsys):
     (store / "splits").mkdir(parents=True)
     (store / "splits" / "train.txt").write_text("my/own.avi 0\n")
     (store / "splits" / "val.txt").write_text("my/val.avi 0\n")
-    args = ["prepare", "--videos", str(videos), "--out", str(store), "--short-side", "24", "--workers", "0",
-            "--no-progress"]
+    args = [
+        "prepare",
+        "--videos",
+        str(videos),
+        "--out",
+        str(store),
+        "--short-side",
+        "24",
+        "--workers",
+        "0",
+        "--no-progress",
+    ]
     assert main(args) == 2
     err = capsys.readouterr().err
     assert "train.txt" in err and "val.txt" in err and "--force" in err
@@ -99,8 +109,18 @@ def test_prepare_does_not_reuse_frames_of_another_source(tmp_path, capsys):
     first, second = _videos(tmp_path / "a", 12, seed=0), _videos(tmp_path / "b", 20, seed=50)
     store = tmp_path / "store"
     prepare(first, store, short_side=24, workers=0, progress=False)
-    args = ["prepare", "--videos", str(second), "--out", str(store), "--short-side", "24", "--workers", "0",
-            "--no-progress"]
+    args = [
+        "prepare",
+        "--videos",
+        str(second),
+        "--out",
+        str(store),
+        "--short-side",
+        "24",
+        "--workers",
+        "0",
+        "--no-progress",
+    ]
     assert main(args) == 2
     err = capsys.readouterr().err
     assert f"prepared from {first.resolve()}" in err and "--force" in err
@@ -130,8 +150,22 @@ def test_a_video_changed_in_place_is_decoded_again(tmp_path):
 def test_evaluate_refuses_an_existing_json_before_any_work(tmp_path, capsys):
     report = tmp_path / "report.json"
     report.write_text('{"mine": 1}')
-    args = ["evaluate", "--ckpt", "random", "--data", "synthetic", "--json", str(report), "--protocols", "knn",
-            "--config", str(tiny_config(tmp_path / "t.yaml")), "--out", str(tmp_path / "ev"), "--no-progress"]
+    args = [
+        "evaluate",
+        "--ckpt",
+        "random",
+        "--data",
+        "synthetic",
+        "--json",
+        str(report),
+        "--protocols",
+        "knn",
+        "--config",
+        str(tiny_config(tmp_path / "t.yaml")),
+        "--out",
+        str(tmp_path / "ev"),
+        "--no-progress",
+    ]
     start = time.time()
     assert main(args) == 2
     assert "already exists" in capsys.readouterr().err and time.time() - start < 30
@@ -155,8 +189,9 @@ time.sleep(600)
 @pytest.mark.parametrize("kind", ["pretrain", "finetune"])
 def test_a_run_folder_has_one_writer_and_a_killed_one_frees_it(tmp_path, kind):
     out = tmp_path / "run"
-    holder = subprocess.Popen([sys.executable, "-c", LOCK_HOLDER, str(out)], env=child_env(),
-                              stdout=subprocess.PIPE, text=True)
+    holder = subprocess.Popen(
+        [sys.executable, "-c", LOCK_HOLDER, str(out)], env=child_env(), stdout=subprocess.PIPE, text=True
+    )
     try:
         assert holder.stdout.readline().strip() == "locked"
         with pytest.raises(RunInUseError, match=f"pid {holder.pid} on "):
@@ -178,8 +213,13 @@ def _pretraining_without_run_json(folder: Path) -> bytes:
     cfg = load_config("cpu", tiny_overrides())
     model = build_skipclip(cfg)
     (folder / "checkpoints").mkdir(parents=True)
-    torch.save({"state_dict": {f"model.{k}": v for k, v in model.state_dict().items()},
-                "hyper_parameters": {"config": cfg.to_dict()}}, folder / "checkpoints" / "last.ckpt")
+    torch.save(
+        {
+            "state_dict": {f"model.{k}": v for k, v in model.state_dict().items()},
+            "hyper_parameters": {"config": cfg.to_dict()},
+        },
+        folder / "checkpoints" / "last.ckpt",
+    )
     (folder / "logs").mkdir()
     (folder / "logs" / "metrics.csv").write_text("step,loss\n")
     return (folder / "checkpoints" / "last.ckpt").read_bytes()
@@ -188,8 +228,24 @@ def _pretraining_without_run_json(folder: Path) -> bytes:
 def test_finetune_force_never_replaces_a_pretraining_run_without_run_json(tmp_path, capsys):
     run = tmp_path / "run"
     before = _pretraining_without_run_json(run)
-    assert main(["finetune", "--data", "synthetic", "--out", str(run), "--force", "--no-progress", "--ckpt", "random",
-                 "--config", str(tiny_config(tmp_path / "t.yaml"))]) == 2
+    assert (
+        main(
+            [
+                "finetune",
+                "--data",
+                "synthetic",
+                "--out",
+                str(run),
+                "--force",
+                "--no-progress",
+                "--ckpt",
+                "random",
+                "--config",
+                str(tiny_config(tmp_path / "t.yaml")),
+            ]
+        )
+        == 2
+    )
     assert "holds a pretrain run" in capsys.readouterr().err
     assert (run / "checkpoints" / "last.ckpt").read_bytes() == before
     assert sorted(p.name for p in run.iterdir()) == ["checkpoints", "logs"]
@@ -197,11 +253,24 @@ def test_finetune_force_never_replaces_a_pretraining_run_without_run_json(tmp_pa
 
 def test_pretrain_force_never_writes_into_a_store(tmp_path, capsys):
     store = tmp_path / "store"
-    prepare(make_folder(tmp_path / "videos", per_class=2, frames=12), store, short_side=24, workers=0,
-            progress=False)
+    prepare(make_folder(tmp_path / "videos", per_class=2, frames=12), store, short_side=24, workers=0, progress=False)
     listing = sorted(p.name for p in store.iterdir())
-    assert main(["pretrain", "--data", "synthetic", "--out", str(store), "--force", "--no-progress",
-                 "--config", str(tiny_config(tmp_path / "t.yaml"))]) == 2
+    assert (
+        main(
+            [
+                "pretrain",
+                "--data",
+                "synthetic",
+                "--out",
+                str(store),
+                "--force",
+                "--no-progress",
+                "--config",
+                str(tiny_config(tmp_path / "t.yaml")),
+            ]
+        )
+        == 2
+    )
     assert "holds a prepared store" in capsys.readouterr().err
     assert sorted(p.name for p in store.iterdir()) == listing
 
@@ -213,8 +282,14 @@ def _skipclip_checkpoint(path: Path, seed: int) -> None:
     cfg = load_config("cpu", tiny_overrides())
     torch.manual_seed(seed)
     model = build_skipclip(cfg)
-    torch.save({"state_dict": {f"model.{k}": v for k, v in model.state_dict().items()},
-                "hyper_parameters": {"config": cfg.to_dict()}, "epoch": seed}, path)
+    torch.save(
+        {
+            "state_dict": {f"model.{k}": v for k, v in model.state_dict().items()},
+            "hyper_parameters": {"config": cfg.to_dict()},
+            "epoch": seed,
+        },
+        path,
+    )
 
 
 def test_export_force_replaces_the_set_or_nothing(tmp_path, monkeypatch):
@@ -265,14 +340,36 @@ def _wait_for(path: Path, proc: subprocess.Popen, timeout: float = 240) -> None:
 @pytest.mark.e2e
 def test_a_second_pretraining_on_a_running_folder_exits_2_naming_the_first(tmp_path):
     out, config = tmp_path / "run", tiny_config(tmp_path / "t.yaml")
-    common = ["pretrain", "--data", "synthetic", "--out", str(out), "--config", str(config), "--no-progress",
-              "--checkpoint-every", "1", "--log-images-every", "0"]
-    first = subprocess.Popen(cli(*common, "--max-epochs", "100000"), env=child_env(), stdout=subprocess.PIPE,
-                             stderr=subprocess.PIPE, text=True)
+    common = [
+        "pretrain",
+        "--data",
+        "synthetic",
+        "--out",
+        str(out),
+        "--config",
+        str(config),
+        "--no-progress",
+        "--checkpoint-every",
+        "1",
+        "--log-images-every",
+        "0",
+    ]
+    first = subprocess.Popen(
+        cli(*common, "--max-epochs", "100000"),
+        env=child_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         _wait_for(out / "checkpoints" / "last.ckpt", first)
-        second = subprocess.run(cli(*common, "--max-epochs", "100000", "--resume"), env=child_env(),
-                                capture_output=True, text=True, timeout=240)
+        second = subprocess.run(
+            cli(*common, "--max-epochs", "100000", "--resume"),
+            env=child_env(),
+            capture_output=True,
+            text=True,
+            timeout=240,
+        )
         assert second.returncode == 2, second.stderr[-2000:]
         assert f"in use by another skipclip run (pid {first.pid} on " in second.stderr
         assert first.poll() is None and json.loads((out / "run.json").read_text()).get("resumes") is None

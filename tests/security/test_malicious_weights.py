@@ -30,8 +30,11 @@ class Evil:
 def evil(tmp_path):
     marker = tmp_path / "pwned"
     path = tmp_path / "evil.ckpt"
-    state = {"model.context_encoder.stem.weight": torch.zeros(1), "conv1.weight": torch.zeros(8, 3, 7, 7),
-             "layer1.0.conv1.weight": torch.zeros(8, 8, 3, 3)}
+    state = {
+        "model.context_encoder.stem.weight": torch.zeros(1),
+        "conv1.weight": torch.zeros(8, 3, 7, 7),
+        "layer1.0.conv1.weight": torch.zeros(8, 8, 3, 3),
+    }
     torch.save({"state_dict": state, "payload": Evil(marker)}, path)
     return path, marker
 
@@ -53,12 +56,15 @@ def test_lightning_checkpoint_io_loads_with_weights_only(evil):
     assert not marker.exists()
 
 
-@pytest.mark.parametrize("command", [
-    ["finetune", "--data", "synthetic", "--init", "{ckpt}"],
-    ["finetune", "--data", "synthetic", "--inflate", "{ckpt}"],
-    ["evaluate", "--data", "synthetic", "--ckpt", "{ckpt}", "--json", "{out}/report.json"],
-    ["visualize", "--ckpt", "{ckpt}", "--video", "synthetic:0", "--out", "{out}/map.png"],
-])
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["finetune", "--data", "synthetic", "--init", "{ckpt}"],
+        ["finetune", "--data", "synthetic", "--inflate", "{ckpt}"],
+        ["evaluate", "--data", "synthetic", "--ckpt", "{ckpt}", "--json", "{out}/report.json"],
+        ["visualize", "--ckpt", "{ckpt}", "--video", "synthetic:0", "--out", "{out}/map.png"],
+    ],
+)
 def test_every_command_refuses_the_file_and_runs_nothing(evil, tmp_path, capsys, command):
     path, marker = evil
     args = [a.format(ckpt=path, out=tmp_path / "out") for a in command]
@@ -77,8 +83,19 @@ def _resume_into(tmp_path, last_ckpt_content):
     out = tmp_path / "run"
     (out / "checkpoints").mkdir(parents=True)
     torch.save(last_ckpt_content, out / "checkpoints" / "last.ckpt")
-    return main(["pretrain", "--data", "synthetic", "--out", str(out), "--resume", "--no-progress",
-                 "--config", str(tiny_config(tmp_path / "tiny.yaml"))])
+    return main(
+        [
+            "pretrain",
+            "--data",
+            "synthetic",
+            "--out",
+            str(out),
+            "--resume",
+            "--no-progress",
+            "--config",
+            str(tiny_config(tmp_path / "tiny.yaml")),
+        ]
+    )
 
 
 def test_resume_from_a_crafted_last_ckpt_is_a_clear_error(tmp_path, capsys):
@@ -101,8 +118,13 @@ def test_own_checkpoints_still_load(tmp_path):
 
     cfg = tiny_cfg()
     model = build_skipclip(cfg)
-    torch.save({"state_dict": {f"model.{k}": v for k, v in model.state_dict().items()},
-                "hyper_parameters": {"config": cfg.to_dict()}}, tmp_path / "ok.ckpt")
+    torch.save(
+        {
+            "state_dict": {f"model.{k}": v for k, v in model.state_dict().items()},
+            "hyper_parameters": {"config": cfg.to_dict()},
+        },
+        tmp_path / "ok.ckpt",
+    )
     g, info = initial_encoder(cfg, str(tmp_path / "ok.ckpt"))
     assert info["init"] == "skipclip"
     theirs = model.context_encoder.state_dict()

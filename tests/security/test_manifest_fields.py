@@ -40,15 +40,39 @@ def tampered(store, tmp_path, where: str, value):
 
 
 CASES = [
-    ("videos[0].label", 99), ("videos[0].label", "x"), ("videos[0].label", -2), ("videos[0].label", True),
-    ("videos[0].label", 1.0), ("classes", None), ("classes", "cats"), ("classes", [1, 2]),
-    ("videos[0].group", ["a"]), ("videos[0].name", 5), ("videos[0].file", None), ("videos[0].frames", -1),
-    ("videos[0].frames", "40"), ("videos[0].frames", 4.5), ("videos[0].frames", 10**30),
-    ("videos[0].folds", ["train"]), ("videos[0].folds", {"1": "boss"}), ("videos[0].folds", {"x": "train"}),
-    ("videos[0].folds", {"²": "train"}), ("videos[0].fps", "25"), ("videos[0].duration", -1),
-    ("videos", {}), ("videos", None), ("short_side", "32"), ("codec", "gif"), ("failed", {"a": 1}),
-    ("failed", [{"name": 1, "reason": "x"}]), ("missing", []), ("missing", {"list.txt": [3]}),
-    ("unlisted", [1]), ("layout", ["lists"]), ("the manifest", []), ("the manifest", "x"),
+    ("videos[0].label", 99),
+    ("videos[0].label", "x"),
+    ("videos[0].label", -2),
+    ("videos[0].label", True),
+    ("videos[0].label", 1.0),
+    ("classes", None),
+    ("classes", "cats"),
+    ("classes", [1, 2]),
+    ("videos[0].group", ["a"]),
+    ("videos[0].name", 5),
+    ("videos[0].file", None),
+    ("videos[0].frames", -1),
+    ("videos[0].frames", "40"),
+    ("videos[0].frames", 4.5),
+    ("videos[0].frames", 10**30),
+    ("videos[0].folds", ["train"]),
+    ("videos[0].folds", {"1": "boss"}),
+    ("videos[0].folds", {"x": "train"}),
+    ("videos[0].folds", {"²": "train"}),
+    ("videos[0].fps", "25"),
+    ("videos[0].duration", -1),
+    ("videos", {}),
+    ("videos", None),
+    ("short_side", "32"),
+    ("codec", "gif"),
+    ("failed", {"a": 1}),
+    ("failed", [{"name": 1, "reason": "x"}]),
+    ("missing", []),
+    ("missing", {"list.txt": [3]}),
+    ("unlisted", [1]),
+    ("layout", ["lists"]),
+    ("the manifest", []),
+    ("the manifest", "x"),
 ]
 
 
@@ -76,10 +100,24 @@ def test_the_untouched_store_opens(store):
 @pytest.mark.parametrize("command", ["doctor", "finetune"])
 def test_the_cli_exits_2_naming_the_file_and_field(store, tmp_path, capsys, command):
     copy = tampered(store, tmp_path, "videos[0].label", 99)
-    args = ["doctor", "--data", str(copy)] if command == "doctor" else \
-        ["finetune", "--data", str(copy), "--out", str(tmp_path / "run"), "--no-progress", "--max-epochs", "1",
-         "--ckpt", "random",
-         "--config", str(tiny_config(tmp_path / "tiny.yaml"))]
+    args = (
+        ["doctor", "--data", str(copy)]
+        if command == "doctor"
+        else [
+            "finetune",
+            "--data",
+            str(copy),
+            "--out",
+            str(tmp_path / "run"),
+            "--no-progress",
+            "--max-epochs",
+            "1",
+            "--ckpt",
+            "random",
+            "--config",
+            str(tiny_config(tmp_path / "tiny.yaml")),
+        ]
+    )
     assert main(args) == 2
     err = capsys.readouterr().err
     assert "manifest.json: videos[0].label is 99, expected an integer in [-1, 1]" in err

@@ -48,8 +48,9 @@ def test_the_video_reads_back_from_the_store(store):
 @pytest.mark.e2e
 def test_doctor_prints_the_names_on_a_utf8_terminal(store):
     env = dict(child_env(), PYTHONIOENCODING="utf-8", LC_ALL="C.UTF-8")
-    proc = subprocess.run(cli("doctor", "--data", store, "--min-frames", "100"), env=env, capture_output=True,
-                          timeout=240)
+    proc = subprocess.run(
+        cli("doctor", "--data", store, "--min-frames", "100"), env=env, capture_output=True, timeout=240
+    )
     out = proc.stdout.decode("utf-8")  # strict: everything printed is valid UTF-8
     assert proc.returncode == 1, proc.stderr.decode("utf-8", "replace")[-2000:]  # d\xff.avi is unreadable
     assert "cats/caf\\xe9.avi (12 frames)" in out and "dogs/d\\xff.avi" in out

@@ -25,8 +25,17 @@ def _pretrain_run(folder: Path) -> Path:
 @pytest.mark.parametrize("force", [False, True])
 def test_finetune_never_writes_into_a_pretraining_run(tmp_path, capsys, force):
     run = _pretrain_run(tmp_path / "run")
-    args = ["finetune", "--data", "synthetic", "--ckpt", "random",
-            "--out", str(run), "--config", str(tiny_config(tmp_path / "t.yaml"))]
+    args = [
+        "finetune",
+        "--data",
+        "synthetic",
+        "--ckpt",
+        "random",
+        "--out",
+        str(run),
+        "--config",
+        str(tiny_config(tmp_path / "t.yaml")),
+    ]
     assert main(args + (["--force"] if force else [])) == 2
     assert "holds a pretrain run" in capsys.readouterr().err
     assert (run / "logs" / "metrics.csv").read_text() == "epoch,train/loss\n0,1.0\n"
@@ -63,8 +72,16 @@ def test_pretrain_keeps_a_config_yaml_it_did_not_write(tmp_path, capsys):
 
 def test_a_start_that_fails_on_its_data_leaves_nothing(tmp_path, capsys):
     out = tmp_path / "run"
-    args = ["pretrain", "--data", str(tmp_path / "nonexistent"), "--out", str(out), "--no-progress",
-            "--config", str(tiny_config(tmp_path / "t.yaml"))]
+    args = [
+        "pretrain",
+        "--data",
+        str(tmp_path / "nonexistent"),
+        "--out",
+        str(out),
+        "--no-progress",
+        "--config",
+        str(tiny_config(tmp_path / "t.yaml")),
+    ]
     assert main(args) == 2
     assert "no such file or folder" in capsys.readouterr().err
     assert not out.exists()
@@ -97,14 +114,14 @@ def test_demo_and_reproduce_refuse_an_existing_output_without_force(tmp_path, ca
     out = tmp_path / "out"
     (out / "pretrain" / "basic").mkdir(parents=True)
     (out / "pretrain" / "basic" / "keep.txt").write_text("mine")
-    (out / "report.json").write_text("{\"old\": 1}")
+    (out / "report.json").write_text('{"old": 1}')
     if existing == "pretrain":
         (out / "report.json").unlink()
     assert main([*command, "--out", str(out), "--no-progress"]) == 2
     assert "--force" in capsys.readouterr().err
     assert (out / "pretrain" / "basic" / "keep.txt").read_text() == "mine"
     if existing == "report.json":
-        assert (out / "report.json").read_text() == "{\"old\": 1}"
+        assert (out / "report.json").read_text() == '{"old": 1}'
 
 
 def test_force_flags_exist_on_demo_and_reproduce():
@@ -136,9 +153,27 @@ def test_reports_are_renamed_into_place_never_written_in_place(tmp_path, report_
     assert report_writes == [("opened", str(tmp_path / "report.json"))]
     report_writes.clear()
     js = tmp_path / "eval" / "report.json"
-    assert main(["evaluate", "--data", "synthetic", "--ckpt", "random", "--protocols", "linear_probe",
-                 "--config", str(tiny_config(tmp_path / "t.yaml", data={"synthetic_classes": 2})), "--json", str(js),
-                 "--out", str(tmp_path / "ev"), "--no-progress"]) == 0
+    assert (
+        main(
+            [
+                "evaluate",
+                "--data",
+                "synthetic",
+                "--ckpt",
+                "random",
+                "--protocols",
+                "linear_probe",
+                "--config",
+                str(tiny_config(tmp_path / "t.yaml", data={"synthetic_classes": 2})),
+                "--json",
+                str(js),
+                "--out",
+                str(tmp_path / "ev"),
+                "--no-progress",
+            ]
+        )
+        == 0
+    )
     assert sorted(report_writes) == [("renamed", str(tmp_path / "ev" / "report.json")), ("renamed", str(js))]
     assert json.loads(js.read_text())["results"]
     # finetune, demo and reproduce write theirs the same way: see their end-to-end tests (report_writes)

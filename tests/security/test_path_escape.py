@@ -30,8 +30,9 @@ def _ucf(root, train_line: str):
     return root
 
 
-@pytest.mark.parametrize("line", ["A/../../../victim/evil.avi 1", "/etc/evil.avi 1", "A/../../evil.avi 1",
-                                  "..\\..\\evil.avi 1"])
+@pytest.mark.parametrize(
+    "line", ["A/../../../victim/evil.avi 1", "/etc/evil.avi 1", "A/../../evil.avi 1", "..\\..\\evil.avi 1"]
+)
 def test_a_split_line_leaving_the_data_set_is_refused_with_file_and_line(tmp_path, line):
     root = _ucf(tmp_path / "data", line)
     with pytest.raises(PathEscapeError, match=r"trainlist01.txt line 2") as info:
@@ -67,9 +68,15 @@ def test_contained_keeps_ordinary_paths():
 
 @pytest.mark.parametrize("file", ["/etc/hostname", "../../../etc/hostname", "videos/../../x.frames"])
 def test_a_manifest_file_outside_the_store_is_never_opened(tmp_path, file):
-    (tmp_path / MANIFEST).write_text(json.dumps({
-        "classes": ["a"], "short_side": 32,
-        "videos": [{"name": "a/x.avi", "file": file, "frames": 10, "label": 0, "group": "g", "folds": {}}]}))
+    (tmp_path / MANIFEST).write_text(
+        json.dumps(
+            {
+                "classes": ["a"],
+                "short_side": 32,
+                "videos": [{"name": "a/x.avi", "file": file, "frames": 10, "label": 0, "group": "g", "folds": {}}],
+            }
+        )
+    )
     with pytest.raises(PathEscapeError, match=r"manifest.json video 1"):
         PreparedStore(tmp_path)
 
@@ -83,14 +90,22 @@ def _shard(tmp_path, codec="raw"):
 def _rewrite_header(path, **changes):
     data = path.read_bytes()
     size = struct.unpack("<I", data[12:16])[0]
-    header = json.loads(data[16:16 + size])
+    header = json.loads(data[16 : 16 + size])
     header.update(changes)
     new = json.dumps(header).encode()
-    path.write_bytes(MAGIC + struct.pack("<II", 1, len(new)) + new + data[16 + size:])
+    path.write_bytes(MAGIC + struct.pack("<II", 1, len(new)) + new + data[16 + size :])
 
 
-@pytest.mark.parametrize("changes", [{"frames": 2 ** 40}, {"height": 2 ** 20, "width": 2 ** 20},
-                                     {"height": 4000, "width": 4000}, {"frames": "3"}, {"frames": -1}])
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"frames": 2**40},
+        {"height": 2**20, "width": 2**20},
+        {"height": 4000, "width": 4000},
+        {"frames": "3"},
+        {"frames": -1},
+    ],
+)
 def test_a_crafted_shard_header_is_refused_before_allocation(tmp_path, changes):
     path = _shard(tmp_path)
     _rewrite_header(path, **changes)
@@ -102,7 +117,7 @@ def test_a_crafted_shard_header_is_refused_before_allocation(tmp_path, changes):
 def test_a_header_size_beyond_the_file_is_refused(tmp_path):
     path = _shard(tmp_path, "jpeg")
     data = bytearray(path.read_bytes())
-    data[12:16] = struct.pack("<I", 2 ** 31)
+    data[12:16] = struct.pack("<I", 2**31)
     path.write_bytes(bytes(data))
     with pytest.raises(VideoReadError, match="does not fit"):
         read_shard(path, [0])
@@ -112,7 +127,7 @@ def test_an_altered_offset_table_is_refused(tmp_path):
     path = _shard(tmp_path)
     data = bytearray(path.read_bytes())
     size = struct.unpack("<I", data[12:16])[0]
-    data[16 + size + 8:16 + size + 16] = struct.pack("<Q", 2 ** 50)  # offset of frame 1
+    data[16 + size + 8 : 16 + size + 16] = struct.pack("<Q", 2**50)  # offset of frame 1
     path.write_bytes(bytes(data))
     with pytest.raises(VideoReadError, match="offset table"):
         read_shard(path, [1])

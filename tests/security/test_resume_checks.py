@@ -49,14 +49,18 @@ def _first_param(s):
 
 MUTATIONS = {  # name: (change the state in place, the field the error names)
     "exp_avg shape": (lambda s: _opt(s)["state"][0].update(exp_avg=torch.zeros(3)), r"state\[0\]\.exp_avg"),
-    "exp_avg dtype": (lambda s: _opt(s)["state"][0].update(exp_avg=_opt(s)["state"][0]["exp_avg"].double()),
-                      r"state\[0\]\.exp_avg"),
+    "exp_avg dtype": (
+        lambda s: _opt(s)["state"][0].update(exp_avg=_opt(s)["state"][0]["exp_avg"].double()),
+        r"state\[0\]\.exp_avg",
+    ),
     "state of no parameter": (lambda s: _opt(s)["state"].update({999: _opt(s)["state"][0]}), r"state\[999\]"),
     "exp_avg missing": (lambda s: _opt(s)["state"][0].pop("exp_avg"), r"state\[0\]\.exp_avg"),  # found by fuzzing
     "unknown state key": (lambda s: _opt(s)["state"][0].update(evil=torch.zeros(1)), r"state\[0\]\.evil"),
     "step of two values": (lambda s: _opt(s)["state"][0].update(step=torch.zeros(2)), r"state\[0\]\.step"),
-    "params reversed": (lambda s: _opt(s)["param_groups"][0].update(params=_opt(s)["param_groups"][0]["params"][::-1]),
-                        r"param_groups\[0\]\.params"),
+    "params reversed": (
+        lambda s: _opt(s)["param_groups"][0].update(params=_opt(s)["param_groups"][0]["params"][::-1]),
+        r"param_groups\[0\]\.params",
+    ),
     "lr a string": (lambda s: _opt(s)["param_groups"][0].update(lr="x"), r"param_groups\[0\]\.lr"),
     "lr negative": (lambda s: _opt(s)["param_groups"][0].update(lr=-1.0), r"param_groups\[0\]\.lr"),
     "no optimizer": (lambda s: s.update(optimizer_states=[]), r"optimizer_states"),
@@ -68,13 +72,17 @@ MUTATIONS = {  # name: (change the state in place, the field the error names)
     "position epoch a string": (lambda s: _pos(s).update(epoch="a"), r"TrainingPosition'\]\.epoch"),
     "position batch size 0": (lambda s: _pos(s).update(batch_size=0), r"batch_size"),
     "position no rng": (lambda s: _pos(s).update(rng=[]), r"\.rng"),
-    "position numpy keys": (lambda s: _pos(s)["rng"][0]["numpy"].update(keys=torch.zeros(3, dtype=torch.int64)),
-                            r"numpy\.keys"),
+    "position numpy keys": (
+        lambda s: _pos(s)["rng"][0]["numpy"].update(keys=torch.zeros(3, dtype=torch.int64)),
+        r"numpy\.keys",
+    ),
     "position torch rng": (lambda s: _pos(s)["rng"][0].update(torch=torch.zeros(3, dtype=torch.uint8)), r"\.torch"),
     "position python rng": (lambda s: _pos(s)["rng"][0].update(python=(3, (1, 2), None)), r"\.python"),
     "keep-best value": (lambda s: s["callbacks"].update(KeepBest={"best": "a", "history": []}), r"KeepBest'\]\.best"),
-    "keep-best weights": (lambda s: s["callbacks"].update(KeepBest={"best": 0.5, "best_state": {"w": torch.zeros(1)},
-                                                                    "history": []}), r"best_state"),
+    "keep-best weights": (
+        lambda s: s["callbacks"].update(KeepBest={"best": 0.5, "best_state": {"w": torch.zeros(1)}, "history": []}),
+        r"best_state",
+    ),
     "keep-best history": (lambda s: s["callbacks"].update(KeepBest={"best": None, "history": [["x"]]}), r"history"),
     "unknown callback": (lambda s: s["callbacks"].update(Evil={}), r"Evil"),
     "model weight shape": (lambda s: s["state_dict"].update({_first_param(s): torch.zeros(1)}), r"state_dict\["),
@@ -123,8 +131,9 @@ def test_resume_of_a_finished_run_changes_nothing(tmp_path, tiny_pretrained_run,
     assert main(["pretrain", "--data", "synthetic", "--out", str(run), "--resume", "--no-progress"]) == 0
     said = capsys.readouterr().out
     assert "finished pretrain run" in said and "--resume --max-epochs 6" in said
-    assert {k: v for k, v in fingerprint(run).items() if k != ".lock"} == \
-        {k: v for k, v in before.items() if k != ".lock"}
+    assert {k: v for k, v in fingerprint(run).items() if k != ".lock"} == {
+        k: v for k, v in before.items() if k != ".lock"
+    }
 
 
 def test_resume_extends_a_run_and_keeps_its_whole_record(tmp_path, tiny_pretrained_run, capsys):
@@ -134,8 +143,26 @@ def test_resume_extends_a_run_and_keeps_its_whole_record(tmp_path, tiny_pretrain
     shutil.copytree(tiny_pretrained_run, run)
     first = json.loads((run / "run.json").read_text())
     losses = train_losses(run)
-    assert main(["pretrain", "--data", "synthetic", "--out", str(run), "--resume", "--max-epochs", "4",
-                 "--checkpoint-every", "0", "--log-images-every", "0", "--no-progress"]) == 0
+    assert (
+        main(
+            [
+                "pretrain",
+                "--data",
+                "synthetic",
+                "--out",
+                str(run),
+                "--resume",
+                "--max-epochs",
+                "4",
+                "--checkpoint-every",
+                "0",
+                "--log-images-every",
+                "0",
+                "--no-progress",
+            ]
+        )
+        == 0
+    )
     assert "pretrained 4 epochs, 64 steps" in capsys.readouterr().out
     now = train_losses(run)  # each step once, in order
     assert sorted(now) == list(range(64)) and all(now[k] == v for k, v in losses.items())

@@ -23,9 +23,17 @@ def _victim(tmp_path):
 
 
 def _state(folder, field, evil):
-    state = {"monitor": "epoch", "best_model_score": torch.tensor(1.0), "best_model_path": "",
-             "current_score": None, "dirpath": str(folder), "best_k_models": {}, "kth_best_model_path": "",
-             "kth_value": torch.tensor(1.0), "last_model_path": ""}
+    state = {
+        "monitor": "epoch",
+        "best_model_score": torch.tensor(1.0),
+        "best_model_path": "",
+        "current_score": None,
+        "dirpath": str(folder),
+        "best_k_models": {},
+        "kth_best_model_path": "",
+        "kth_value": torch.tensor(1.0),
+        "last_model_path": "",
+    }
     state[field] = {evil: torch.tensor(5.0)} if field == "best_k_models" else evil
     return state
 
@@ -83,16 +91,37 @@ def test_pretrain_resume_from_a_crafted_checkpoint_deletes_nothing_outside(tmp_p
     crafted = 0
     for key, state in ckpt["callbacks"].items():
         if key.startswith("RunCheckpoint") or key.startswith("ModelCheckpoint"):
-            state.update(dirpath=str(run / "checkpoints"),  # the copy's folder: the state is restored
-                         last_model_path=evil, kth_best_model_path=evil + "/epoch9999.ckpt",
-                         best_model_path=evil, best_k_models={evil: torch.tensor(-1.0),
-                                                              evil + "/epoch9999.ckpt": torch.tensor(-2.0)})
+            state.update(
+                dirpath=str(run / "checkpoints"),  # the copy's folder: the state is restored
+                last_model_path=evil,
+                kth_best_model_path=evil + "/epoch9999.ckpt",
+                best_model_path=evil,
+                best_k_models={evil: torch.tensor(-1.0), evil + "/epoch9999.ckpt": torch.tensor(-2.0)},
+            )
             crafted += 1
     assert crafted  # the checkpoint callback's state is there to craft
     torch.save(ckpt, last)
     # one more epoch of two steps: its epoch-end save is when old checkpoints are removed
-    assert main(["pretrain", "--data", "synthetic", "--config", str(run / "config.yaml"), "--no-progress",
-                 "--out", str(run), "--resume", "--max-epochs", "4", "--set", "trainer.limit_train_batches=2"]) == 0
+    assert (
+        main(
+            [
+                "pretrain",
+                "--data",
+                "synthetic",
+                "--config",
+                str(run / "config.yaml"),
+                "--no-progress",
+                "--out",
+                str(run),
+                "--resume",
+                "--max-epochs",
+                "4",
+                "--set",
+                "trainer.limit_train_batches=2",
+            ]
+        )
+        == 0
+    )
     assert "pretrained 4 epochs" in capsys.readouterr().out
     assert (victim / "sub" / "keep.txt").read_text() == "mine"
     assert (victim / "epoch9999.ckpt").exists()

@@ -83,9 +83,19 @@ def test_run_folder_files_that_are_not_regular_files_are_refused(tmp_path):
         assert str(paths[key]) in end.message, (key, end.message)
 
 
-@pytest.mark.parametrize("field,value", [("resumes", "a"), ("attempts", "x"), ("attempts", [1]), ("status", 3),
-                                         ("kind", ["pretrain"]), ("resumes", -1), ("summary", "s"),
-                                         ("first_step", 1.5)])
+@pytest.mark.parametrize(
+    "field,value",
+    [
+        ("resumes", "a"),
+        ("attempts", "x"),
+        ("attempts", [1]),
+        ("status", 3),
+        ("kind", ["pretrain"]),
+        ("resumes", -1),
+        ("summary", "s"),
+        ("first_step", 1.5),
+    ],
+)
 def test_run_json_fields_of_the_wrong_type_name_the_file_and_field(tmp_path, field, value):
     out = prepare_run_dir(tmp_path / "run", tiny_cfg(), resume=False, force=False, kind="pretrain")
     from skipclip.engine.runs import finish_run
@@ -101,8 +111,9 @@ def test_run_json_fields_of_the_wrong_type_name_the_file_and_field(tmp_path, fie
 
 
 def test_resume_may_raise_the_step_budget_and_the_validation_cadence(tmp_path):
-    out = prepare_run_dir(tmp_path / "run", tiny_cfg(optim={"max_steps": 20}), resume=False, force=False,
-                          kind="pretrain")
+    out = prepare_run_dir(
+        tmp_path / "run", tiny_cfg(optim={"max_steps": 20}), resume=False, force=False, kind="pretrain"
+    )
     from skipclip.engine.runs import finish_run
 
     finish_run(out, status="interrupted")

@@ -45,9 +45,24 @@ def _state(run):
 
 
 def _resume_and_compare(run, config, reference_run):
-    done = run_cli("pretrain", "--data", "synthetic", "--out", run, "--max-steps", STEPS, "--checkpoint-every", 5,
-                   "--log-images-every", 0, "--no-progress", "--logger", LOGGERS, "--resume",
-                   timeout=600)  # its own config.yaml
+    done = run_cli(
+        "pretrain",
+        "--data",
+        "synthetic",
+        "--out",
+        run,
+        "--max-steps",
+        STEPS,
+        "--checkpoint-every",
+        5,
+        "--log-images-every",
+        0,
+        "--no-progress",
+        "--logger",
+        LOGGERS,
+        "--resume",
+        timeout=600,
+    )  # its own config.yaml
     assert done.returncode == 0, done.stderr[-2000:]
     assert train_losses(run) == train_losses(reference_run)  # every step once, in order, same values
     if LOGGERS != "csv":  # TensorBoard continued: every step once, what the killed attempt logged past it purged
@@ -78,6 +93,7 @@ def test_a_killed_run_resumes_to_the_uninterrupted_record(tmp_path, reference, m
 
         def when():  # the second write of last.ckpt has begun and stalls half way
             return marker.exists() and marker.read_text().split().count("last.ckpt") >= 2
+
     code = run_killed(pretrain_args(config, run, STEPS), when, env=env)
     assert code == -9
     status = json.loads((run / "run.json").read_text())["status"]
@@ -97,14 +113,16 @@ def _old_or_new(out, old_print, old_ckpt):
         assert {k: v for k, v in now.items() if k != ".lock"} == {k: v for k, v in old_print.items() if k != ".lock"}
         return "old"
     state = torch.load(out / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)
-    assert state["global_step"] >= 1 and not torch.equal(state["state_dict"][next(iter(state["state_dict"]))],
-                                                         old_ckpt["state_dict"][next(iter(old_ckpt["state_dict"]))])
+    assert state["global_step"] >= 1 and not torch.equal(
+        state["state_dict"][next(iter(state["state_dict"]))], old_ckpt["state_dict"][next(iter(old_ckpt["state_dict"]))]
+    )
     assert json.loads((out / "run.json").read_text())["status"] == "running"
     return "new"
 
 
-@pytest.mark.parametrize("moment", ["before the first checkpoint", "during the first save",
-                                    "after the first checkpoint"])
+@pytest.mark.parametrize(
+    "moment", ["before the first checkpoint", "during the first save", "after the first checkpoint"]
+)
 def test_force_then_a_kill_leaves_the_old_run_or_the_new_one(tmp_path, reference, moment):
     config, ref = reference
     out = tmp_path / "run"
@@ -120,11 +138,13 @@ def test_force_then_a_kill_leaves_the_old_run_or_the_new_one(tmp_path, reference
         env = slow_save_env(tmp_path, marker)
         when = lambda: marker.exists() and "last.ckpt" in marker.read_text().split()  # noqa: E731
     else:
+
         def when():  # the new run's first checkpoint is in place
             try:
                 return (out / "checkpoints" / "last.ckpt").stat().st_mtime_ns != old_print["checkpoints/last.ckpt"][1]
             except FileNotFoundError:  # between the swap's two renames
                 return False
+
     assert run_killed(args, when, env=env) == -9
     found = _old_or_new(out, old_print, old_ckpt)
     assert found == ("new" if moment == "after the first checkpoint" else "old")

@@ -193,6 +193,7 @@ def test_jpeg_size_reads_what_the_encoder_writes():
 
 # ------------------------------------------------------------------------------- YAML aliases
 
+
 def billion_laughs(section: str, name: str, levels: int = 9) -> str:
     """``section.name``: a list whose item i is nine references to item i - 1 (9**9 leaves once expanded)."""
     items = "".join(f"    - &b{i} [{', '.join([f'*b{i - 1}'] * 9) if i else 'x'}]\n" for i in range(levels))
@@ -205,8 +206,9 @@ def test_a_yaml_alias_bomb_is_refused(tmp_path):
         section, name = key.split(".")
         for shape in ("recursive", "billion laughs"):
             path = tmp_path / f"{key} {shape}.yaml"
-            path.write_text(f"{section}:\n  {name}: &top [*top]\n" if shape == "recursive"
-                            else billion_laughs(section, name))
+            path.write_text(
+                f"{section}:\n  {name}: &top [*top]\n" if shape == "recursive" else billion_laughs(section, name)
+            )
             assert path.stat().st_size < 800
             cases[f"{key} {shape}"] = f"""
                 from skipclip.config import load_config
@@ -233,14 +235,17 @@ def test_a_resumed_run_reads_its_config_without_aliases(tmp_path):
         check_run_dir(out, tiny_cfg(), resume=True, force=False, kind="pretrain")
 
 
-@pytest.mark.parametrize("key, value, wanted", [
-    ("data.layout", ["lists"], "data.layout must be a string or null"),
-    ("data.group_pattern", ["g"], "data.group_pattern must be a string or null"),
-    ("trainer.devices", [[0]], "trainer.devices must be"),
-    ("data.layout", "nonsense", "data.layout must be null (detect it) or one of"),
-    ("finetune.clip_frames", [16], "finetune.clip_frames must be an integer or null, got a list of 1 items"),
-    ("optim.max_steps", True, "optim.max_steps must not be a boolean"),
-])
+@pytest.mark.parametrize(
+    "key, value, wanted",
+    [
+        ("data.layout", ["lists"], "data.layout must be a string or null"),
+        ("data.group_pattern", ["g"], "data.group_pattern must be a string or null"),
+        ("trainer.devices", [[0]], "trainer.devices must be"),
+        ("data.layout", "nonsense", "data.layout must be null (detect it) or one of"),
+        ("finetune.clip_frames", [16], "finetune.clip_frames must be an integer or null, got a list of 1 items"),
+        ("optim.max_steps", True, "optim.max_steps must not be a boolean"),
+    ],
+)
 def test_a_value_of_another_kind_names_the_key(key, value, wanted):
     from skipclip.config import load_config
     from skipclip.errors import InvalidInputError

@@ -63,10 +63,13 @@ def test_class_counts_of_a_manifest_and_a_label_map_are_bounded(store, tmp_path)
         video(lists / "train" / f"v{i}.avi", n=12)
     (lists / "my_train_list.txt").write_text("v0.avi 0\nv1.avi 1\n")
     (lists / "label_map.txt").write_text("".join(f"class {i}\n" for i in range(200_000)))
-    ended = run_capped({
-        "manifest": f"from skipclip.data import PreparedStore\nPreparedStore({str(many)!r})",
-        "label map": f"from skipclip.data import load_index\nload_index({str(lists)!r})",
-    }, timeout=300)
+    ended = run_capped(
+        {
+            "manifest": f"from skipclip.data import PreparedStore\nPreparedStore({str(many)!r})",
+            "label map": f"from skipclip.data import load_index\nload_index({str(lists)!r})",
+        },
+        timeout=300,
+    )
     assert ended["manifest"].kind == "InvalidInputError", ended["manifest"]
     assert "manifest.json" in ended["manifest"].message and "classes" in ended["manifest"].message
     assert "at most 100000 class names" in ended["manifest"].message  # MAX_CLASSES
@@ -86,10 +89,17 @@ def test_a_label_map_at_the_bound_is_read(tmp_path):
     assert len(load_index(tmp_path).classes) == MAX_CLASSES
 
 
-@pytest.mark.parametrize("section, key, value", [
-    ("finetune", "short_side", 6000), ("finetune", "crop_size", 6000), ("data", "short_side", 6000),
-    ("finetune", "clip_frames", 100_000), ("pretext", "context_frames", 100_000), ("pretext", "num_targets", 10_000),
-])
+@pytest.mark.parametrize(
+    "section, key, value",
+    [
+        ("finetune", "short_side", 6000),
+        ("finetune", "crop_size", 6000),
+        ("data", "short_side", 6000),
+        ("finetune", "clip_frames", 100_000),
+        ("pretext", "context_frames", 100_000),
+        ("pretext", "num_targets", 10_000),
+    ],
+)
 def test_sizes_a_checkpoint_records_are_bounded_and_the_file_named(tmp_path, section, key, value):
     sections = {section: {key: value}}
     if key == "crop_size":  # crop <= short side, so only the upper bound can refuse it
@@ -100,9 +110,14 @@ def test_sizes_a_checkpoint_records_are_bounded_and_the_file_named(tmp_path, sec
     assert str(ckpt) in ended.message and f"{section}.{key}" in ended.message, ended.message
 
 
-@pytest.mark.parametrize("section, key, value", [
-    ("data", "crop_size", 2048), ("finetune", "clip_frames", 5000), ("pretext", "num_targets", 500),
-])
+@pytest.mark.parametrize(
+    "section, key, value",
+    [
+        ("data", "crop_size", 2048),
+        ("finetune", "clip_frames", 5000),
+        ("pretext", "num_targets", 500),
+    ],
+)
 def test_sizes_a_config_file_sets_are_bounded_and_the_file_named(tmp_path, section, key, value):
     from skipclip.config import load_config
     from skipclip.errors import InvalidInputError
@@ -124,15 +139,22 @@ def test_base_may_name_a_preset_or_a_yaml_file_only(tmp_path):
     (tmp_path / "folder.yaml").mkdir()
     (tmp_path / "big.yaml").write_text("# " + "x" * (2 << 20) + "\n")
     cases = {}
-    for name, base in [("zero", "/dev/zero"), ("fifo", str(fifo)), ("secret", str(tmp_path / "secret")),
-                       ("link to zero", "zero.yaml"), ("folder", "folder.yaml"), ("big", "big.yaml")]:
+    for name, base in [
+        ("zero", "/dev/zero"),
+        ("fifo", str(fifo)),
+        ("secret", str(tmp_path / "secret")),
+        ("link to zero", "zero.yaml"),
+        ("folder", "folder.yaml"),
+        ("big", "big.yaml"),
+    ]:
         path = tmp_path / f"{name.replace(' ', '_')}-top.yaml"
         path.write_text(f"base: {base}\n")
         cases[name] = f"from skipclip.config import load_config\nload_config({str(path)!r})"
     ended = run_capped(cases, timeout=120)  # a FIFO opened for reading waited for ever
     for name, end in ended.items():
-        assert end.kind == "InvalidInputError" or end.kind == "NotRegularFileError" or \
-            end.kind == "FileTooLargeError", (name, end)
+        assert (
+            end.kind == "InvalidInputError" or end.kind == "NotRegularFileError" or end.kind == "FileTooLargeError"
+        ), (name, end)
         assert "hunter2" not in end.message and "password" not in end.message
     assert "not a regular file" in ended["fifo"].message and "FIFO" in ended["fifo"].message
     assert "character device" in ended["link to zero"].message
@@ -195,19 +217,24 @@ def test_a_fifo_list_or_label_map_is_refused_by_name(tmp_path):
 
 def test_a_fifo_checkpoint_is_refused_by_name(tmp_path):
     os.mkfifo(tmp_path / "last.ckpt")
-    ended = run_capped(f"from skipclip.weights.read import read_checkpoint\n"
-                       f"read_checkpoint({str(tmp_path / 'last.ckpt')!r})", timeout=120)
+    ended = run_capped(
+        f"from skipclip.weights.read import read_checkpoint\nread_checkpoint({str(tmp_path / 'last.ckpt')!r})",
+        timeout=120,
+    )
     assert ended.kind == "NotRegularFileError" and "FIFO" in ended.message, ended
 
 
 # ------------------------------------------------------------------------------------ 3. patterns
 
 
-@pytest.mark.parametrize("flag, pattern, expect", [
-    ("label_pattern", "((a+)+)_z", "repeats a repeat"),
-    ("group_pattern", "((a+)+)_z", "repeats a repeat"),
-    ("label_pattern", "(a|a)+_z", "took more than 1 s"),  # not seen by the check: stopped by the deadline
-])
+@pytest.mark.parametrize(
+    "flag, pattern, expect",
+    [
+        ("label_pattern", "((a+)+)_z", "repeats a repeat"),
+        ("group_pattern", "((a+)+)_z", "repeats a repeat"),
+        ("label_pattern", "(a|a)+_z", "took more than 1 s"),  # not seen by the check: stopped by the deadline
+    ],
+)
 def test_user_patterns_run_under_a_time_bound(tmp_path, flag, pattern, expect):
     root = tmp_path / "flat"
     for i in range(3):
@@ -245,8 +272,15 @@ def test_a_pattern_times_out_without_losing_an_outer_alarm():
 def test_the_kth_pattern_and_common_shapes_pass_the_check():
     from skipclip.utils.patterns import compile_pattern
 
-    for pattern in (r"person\d+_([a-z]+)_", r"(person\d+)", r"_g(\d+)_c\d+", r"^([^/]+)/", r"(\w+)_(\d+)?",
-                    r"(?:ab){2}", r"([a-z]+(?:_[a-z]+)?)_\d+"):
+    for pattern in (
+        r"person\d+_([a-z]+)_",
+        r"(person\d+)",
+        r"_g(\d+)_c\d+",
+        r"^([^/]+)/",
+        r"(\w+)_(\d+)?",
+        r"(?:ab){2}",
+        r"([a-z]+(?:_[a-z]+)?)_\d+",
+    ):
         compile_pattern(pattern, "--label-pattern")
 
 
@@ -356,18 +390,22 @@ def test_a_real_decoder_short_of_memory_stops_prepare_and_blames_no_video(tmp_pa
         folder = tmp_path / "videos" / ("a_doing" if c.name.startswith("doing") else "b_typing")
         folder.mkdir(parents=True, exist_ok=True)
         shutil.copy(c, folder / c.name)
-    ended = run_capped(f"""
+    ended = run_capped(
+        f"""
         import json, os
         import skipclip.data.store.pool as pool
         from skipclip.data import prepare
         pool.MACHINE_WAIT_S = 0.1
-        out = {str(tmp_path / 'store')!r}
+        out = {str(tmp_path / "store")!r}
         try:
-            r = prepare({str(tmp_path / 'videos')!r}, out, short_side=64, workers=0, progress=False)
+            r = prepare({str(tmp_path / "videos")!r}, out, short_side=64, workers=0, progress=False)
         finally:
             path = out + "/manifest.json"
             report = json.load(open(path)).get("failed", []) if os.path.exists(path) else []
-    """, budget=32 << 20, timeout=300)
+    """,
+        budget=32 << 20,
+        timeout=300,
+    )
     if ended.kind == "ok" and all("Invalid data" in f["reason"] for f in ended.report):
         pytest.skip("FFmpeg said 'invalid data', never EAGAIN, under this cap here: not told from a damaged file")
     assert ended.kind == "MachineFaultError" and "ran out of" in ended.message, ended
@@ -418,22 +456,41 @@ def test_outputs_under_a_file_are_refused_before_the_work(tmp_path):
     (tmp_path / "F").write_text("a file")
     proc = run_cli("evaluate", "--ckpt", "random", "--data", str(tmp_path / "nowhere"), "--out", str(tmp_path / "F"))
     assert proc.returncode == 2 and "is a file" in proc.stderr, proc.stderr
-    proc = run_cli("features", "--ckpt", str(tmp_path / "nowhere.ckpt"), "--data", "synthetic",
-                   "--out", str(tmp_path / "F" / "x.npz"))
+    proc = run_cli(
+        "features",
+        "--ckpt",
+        str(tmp_path / "nowhere.ckpt"),
+        "--data",
+        "synthetic",
+        "--out",
+        str(tmp_path / "F" / "x.npz"),
+    )
     assert proc.returncode == 2 and f"{tmp_path / 'F'} is a file" in proc.stderr, proc.stderr
-    proc = run_cli("evaluate", "--ckpt", "random", "--data", str(tmp_path / "nowhere"), "--out", str(tmp_path / "o"),
-                   "--json", str(tmp_path / "F" / "r.json"))
+    proc = run_cli(
+        "evaluate",
+        "--ckpt",
+        "random",
+        "--data",
+        str(tmp_path / "nowhere"),
+        "--out",
+        str(tmp_path / "o"),
+        "--json",
+        str(tmp_path / "F" / "r.json"),
+    )
     assert proc.returncode == 2 and "is a file" in proc.stderr, proc.stderr
 
 
 def test_a_checkpoint_width_out_of_bounds_names_the_file(tmp_path):
     ckpt = skipclip_checkpoint(tmp_path / "wide.ckpt", model={"width": 100_000})
-    ended = run_capped({
-        "features": f"from skipclip.weights import load_encoder\nload_encoder({str(ckpt)!r})",
-        "export": f"from skipclip.weights.export import export_encoders\n"
-                  f"export_encoders({str(ckpt)!r}, {str(tmp_path / 'export')!r})",
-        "init": f"from skipclip.config import load_config\nfrom skipclip.weights.initialise import initial_encoder\n"
-                f"initial_encoder(load_config('cpu', {OVERRIDES!r}), init={str(ckpt)!r})",
-    })
+    ended = run_capped(
+        {
+            "features": f"from skipclip.weights import load_encoder\nload_encoder({str(ckpt)!r})",
+            "export": f"from skipclip.weights.export import export_encoders\n"
+            f"export_encoders({str(ckpt)!r}, {str(tmp_path / 'export')!r})",
+            "init": "from skipclip.config import load_config\n"
+            f"from skipclip.weights.initialise import initial_encoder\n"
+            f"initial_encoder(load_config('cpu', {OVERRIDES!r}), init={str(ckpt)!r})",
+        }
+    )
     for name, end in ended.items():
         assert end.kind == "InvalidInputError" and str(ckpt) in end.message and "width" in end.message, (name, end)

@@ -63,7 +63,8 @@ def test_a_video_past_the_time_limit_is_recorded_and_the_rest_carries_on(footage
     report = prepare(footage, tmp_path / "store", short_side=32, workers=0, progress=False, time_limit=3)
     assert list(report.failed) == [KILLER] and "time limit of 3 s" in report.failed[KILLER]
     assert report.videos == 5 and _shards_on_disk(tmp_path / "store") == sorted(
-        v["file"] for v in load_manifest(tmp_path / "store")["videos"])
+        v["file"] for v in load_manifest(tmp_path / "store")["videos"]
+    )
 
 
 def test_prepare_never_holds_a_whole_video(footage, tmp_path, monkeypatch):

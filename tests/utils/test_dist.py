@@ -13,8 +13,9 @@ def no_launcher(monkeypatch):
         monkeypatch.delenv(key, raising=False)
 
 
-@pytest.mark.parametrize("devices,nodes,want", [(1, 1, 1), (8, 1, 8), (4, 2, 8), ([0, 3], 1, 2), ("auto", 1, 1),
-                                               ("2", 3, 6)])
+@pytest.mark.parametrize(
+    "devices,nodes,want", [(1, 1, 1), (8, 1, 8), (4, 2, 8), ([0, 3], 1, 2), ("auto", 1, 1), ("2", 3, 6)]
+)
 def test_world_size_from_the_config(devices, nodes, want):
     assert planned_world_size(devices, nodes, gpu=False) == want
 

@@ -66,8 +66,22 @@ def test_visualize_start_chooses_the_window(tmp_path, capsys):
     model, cfg = _tiny()
     ckpt = tmp_path / "s.ckpt"
     torch.save({"state_dict": model.state_dict(), "hyper_parameters": {"config": cfg.to_dict()}}, ckpt)
-    assert main(["visualize", "--ckpt", str(ckpt), "--video", "synthetic:1", "--out", str(tmp_path / "a.png"),
-                 "--start", "3"]) == 0
+    assert (
+        main(
+            [
+                "visualize",
+                "--ckpt",
+                str(ckpt),
+                "--video",
+                "synthetic:1",
+                "--out",
+                str(tmp_path / "a.png"),
+                "--start",
+                "3",
+            ]
+        )
+        == 0
+    )
     out = capsys.readouterr().out
     assert "window at frame 3 (given)" in out and "context frames 3..10" in out
 
@@ -80,19 +94,54 @@ def test_visualize_takes_a_run_folder_and_an_export_with_f(tmp_path, capsys):
     run = tmp_path / "run"
     (run / "checkpoints").mkdir(parents=True)
     ckpt = run / "checkpoints" / "last.ckpt"
-    torch.save({"state_dict": {f"model.{k}": v for k, v in model.state_dict().items()},
-                "hyper_parameters": {"config": cfg.to_dict()}}, ckpt)
+    torch.save(
+        {
+            "state_dict": {f"model.{k}": v for k, v in model.state_dict().items()},
+            "hyper_parameters": {"config": cfg.to_dict()},
+        },
+        ckpt,
+    )
     export_encoders(ckpt, tmp_path / "export", frame=True)
     export_encoders(ckpt, tmp_path / "g_only")
     printed = {}
-    for name, given in (("ckpt", ckpt), ("run", run), ("export", tmp_path / "export"),
-                        ("file", tmp_path / "export" / "context_encoder.safetensors")):
-        assert main(["visualize", "--ckpt", str(given), "--video", "synthetic:1", "--start", "0",
-                     "--out", str(tmp_path / f"{name}.png")]) == 0
+    for name, given in (
+        ("ckpt", ckpt),
+        ("run", run),
+        ("export", tmp_path / "export"),
+        ("file", tmp_path / "export" / "context_encoder.safetensors"),
+    ):
+        assert (
+            main(
+                [
+                    "visualize",
+                    "--ckpt",
+                    str(given),
+                    "--video",
+                    "synthetic:1",
+                    "--start",
+                    "0",
+                    "--out",
+                    str(tmp_path / f"{name}.png"),
+                ]
+            )
+            == 0
+        )
         printed[name] = [line for line in capsys.readouterr().out.splitlines() if line.startswith("scores")]
     assert printed["run"] == printed["ckpt"] == printed["export"] == printed["file"]
-    assert main(["visualize", "--ckpt", str(tmp_path / "g_only"), "--video", "synthetic:1",
-                 "--out", str(tmp_path / "g.png")]) == 2
+    assert (
+        main(
+            [
+                "visualize",
+                "--ckpt",
+                str(tmp_path / "g_only"),
+                "--video",
+                "synthetic:1",
+                "--out",
+                str(tmp_path / "g.png"),
+            ]
+        )
+        == 2
+    )
     assert "--frame-encoder" in capsys.readouterr().err and not (tmp_path / "g.png").exists()
 
 

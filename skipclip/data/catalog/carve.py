@@ -50,17 +50,22 @@ def _fallback_story(alone: list[int], kept: list[int], classes, part: str) -> st
     video left, nothing (it stays in training and has no video in ``part``)."""
     said = []
     if alone:
-        said.append(f"held out single videos of {', '.join(_name(c, classes) for c in alone)} instead (their "
-                    "groups straddle the parts; --val-fallback skip leaves them out instead)")
+        said.append(
+            f"held out single videos of {', '.join(_name(c, classes) for c in alone)} instead (their "
+            "groups straddle the parts; --val-fallback skip leaves them out instead)"
+        )
     if kept:
         names = ", ".join(_name(c, classes) for c in kept)
-        said.append(f"{names} {'has' if len(kept) == 1 else 'have'} one training video left, which stays in "
-                    f"training: no {part} video of {'it' if len(kept) == 1 else 'them'}")
+        said.append(
+            f"{names} {'has' if len(kept) == 1 else 'have'} one training video left, which stays in "
+            f"training: no {part} video of {'it' if len(kept) == 1 else 'them'}"
+        )
     return "; ".join(said)
 
 
-def carve(entries, indices, fraction: float, seed: int = 0, fallback: str = "videos", classes=None,
-          part: str = "validation") -> Carve:
+def carve(
+    entries, indices, fraction: float, seed: int = 0, fallback: str = "videos", classes=None, part: str = "validation"
+) -> Carve:
     """Hold out at least ``fraction`` of each class's videos among ``indices``, by whole groups.
 
     Args:
@@ -114,22 +119,31 @@ def carve(entries, indices, fraction: float, seed: int = 0, fallback: str = "vid
     held = {i for i in indices if entries[i].group in held_groups}
     if uncovered:
         names = ", ".join(_name(c, classes) for c in sorted(uncovered))
-        why = (f"{len(uncovered)} {'class' if len(uncovered) == 1 else 'classes'} cannot be in the {part} split by "
-               f"whole groups (one group, or their groups hold another class's last training videos): {names}")
+        why = (
+            f"{len(uncovered)} {'class' if len(uncovered) == 1 else 'classes'} cannot be in the {part} split by "
+            f"whole groups (one group, or their groups hold another class's last training videos): {names}"
+        )
         if fallback == "error":
-            raise InvalidInputError(f"{why}; record more groups for them, set another --group-pattern, or choose "
-                             "--val-fallback videos (hold out single videos) or skip (leave them out)")
+            raise InvalidInputError(
+                f"{why}; record more groups for them, set another --group-pattern, or choose "
+                "--val-fallback videos (hold out single videos) or skip (leave them out)"
+            )
         if fallback == "videos":
             alone, kept = [], []
             for c in uncovered:
                 pool = [i for i in by_class[c] if i not in held]
                 take = min(len(pool) - 1, max(1, math.ceil(fraction * len(by_class[c]) - 1e-9)))
-                held.update(pool[j] for j in sorted(rng.permutation(len(pool))[:max(take, 0)]))
+                held.update(pool[j] for j in sorted(rng.permutation(len(pool))[: max(take, 0)]))
                 (alone if take > 0 else kept).append(c)
-            warnings.warn(f"{why}; " + _fallback_story(sorted(alone), sorted(kept), classes, part), CoverageWarning,
-                          stacklevel=2)
+            warnings.warn(
+                f"{why}; " + _fallback_story(sorted(alone), sorted(kept), classes, part), CoverageWarning, stacklevel=2
+            )
         else:
-            warnings.warn(f"{why}; they are left out of the {part} split (--val-fallback videos holds out "
-                          "single videos of them instead)", CoverageWarning, stacklevel=2)
+            warnings.warn(
+                f"{why}; they are left out of the {part} split (--val-fallback videos holds out "
+                "single videos of them instead)",
+                CoverageWarning,
+                stacklevel=2,
+            )
     keep = [i for i in indices if i not in held]
     return Carve(keep, [i for i in indices if i in held], sorted(uncovered), fallback)

@@ -23,8 +23,9 @@ def wrap_names(names: list[str], limit: int, title: str = "") -> list[str]:
     """``names`` comma-separated and wrapped into indented lines, at most ``limit`` names."""
 
     text = ", ".join(names[:limit]) + (f", ... and {len(names) - limit} more" if len(names) > limit else "")
-    return textwrap.wrap(f"{title} {text}".strip(), width=100, initial_indent="    ", subsequent_indent="      ",
-                         break_on_hyphens=False)
+    return textwrap.wrap(
+        f"{title} {text}".strip(), width=100, initial_indent="    ", subsequent_indent="      ", break_on_hyphens=False
+    )
 
 
 @dataclass
@@ -68,8 +69,15 @@ class DoctorReport:
         # groups straddling train and val because the user's fallback holds out single videos
         # of classes the groups cannot cover are warned about once, in the coverage warning
         leaks = 0 if any("held out single videos" in w for w in self.coverage) else len(self.leaks)
-        return (len(self.missing) + len(self.unlisted) + len(self.unreadable) + len(self.too_short) + leaks
-                + len(self.coverage) + (self.label_hint is not None))
+        return (
+            len(self.missing)
+            + len(self.unlisted)
+            + len(self.unreadable)
+            + len(self.too_short)
+            + leaks
+            + len(self.coverage)
+            + (self.label_hint is not None)
+        )
 
     @property
     def problems(self) -> int:
@@ -78,7 +86,9 @@ class DoctorReport:
         return len(self.missing) + len(self.unreadable) + leaks
 
     def text(self, max_list: int = 20) -> str:
-        out = [f"{printable(str(self.data))} ({self.kind}, layout {self.layout}), fold {self.fold}, {len(self.classes)} classes"]
+        out = [
+            f"{printable(str(self.data))} ({self.kind}, layout {self.layout}), fold {self.fold}, {len(self.classes)} classes"
+        ]
         out += self._split_lines()
         out += [f"  warning: {w}" for w in self.coverage]
         out += self._class_lines(max_list)
@@ -90,14 +100,19 @@ class DoctorReport:
 
     def _split_lines(self) -> list[str]:
         """The videos per split, and how they compare with the official split."""
-        out = [f"  {split:>6}: {self.counts[split]:6d} videos" for split in ("train", "val", "test", "unused")
-               if split in self.counts]
+        out = [
+            f"  {split:>6}: {self.counts[split]:6d} videos"
+            for split in ("train", "val", "test", "unused")
+            if split in self.counts
+        ]
         if self.expected:
             train, test = self.expected
             got = (self.counts.get("train", 0) + self.counts.get("val", 0), self.counts.get("test", 0))
             verdict = "matches" if got == self.expected else "DIFFERS from"
-            out.append(f"  train+val {got[0]} / test {got[1]} {verdict} the official {self.layout} split "
-                       f"{self.fold}: {train} / {test}")
+            out.append(
+                f"  train+val {got[0]} / test {got[1]} {verdict} the official {self.layout} split "
+                f"{self.fold}: {train} / {test}"
+            )
             want_classes = EXPECTED[self.layout]["classes"]
             if len(self.classes) != want_classes:
                 out.append(f"  {len(self.classes)} classes, the official release has {want_classes}")
@@ -126,7 +141,10 @@ class DoctorReport:
             out += wrap_names(self.unlisted, 5 * max_list)
         for title, items in (
             ("unreadable", [f"{k}: {v}" for k, v in self.unreadable.items()]),
-            (f"shorter than the pretext window ({self.min_frames} frames)", [f"{n} ({k} frames)" for n, k in self.too_short]),
+            (
+                f"shorter than the pretext window ({self.min_frames} frames)",
+                [f"{n} ({k} frames)" for n, k in self.too_short],
+            ),
             ("groups in both train and val (leak)", self.leaks),
         ):
             if items:
@@ -140,15 +158,28 @@ class DoctorReport:
         if self.blocking:
             return "  cannot be used: " + "; ".join(self.blocking)
         if self.warnings:
-            return ("  usable, with the warnings above (runs go on without the videos they name; --strict "
-                    "makes warnings an error)")
+            return (
+                "  usable, with the warnings above (runs go on without the videos they name; --strict "
+                "makes warnings an error)"
+            )
         return "  usable, no warnings"
 
 
-def examine(data: str | Path, fold: int = 1, min_frames: int = 0, val_fraction: float = 0.1, seed: int = 0,
-            splits: str | Path | None = None, layout: str | None = None, *, test_fraction: float = 0.2,
-            group_pattern: str | None = None, fallback: str = "videos", label_pattern: str | None = None,
-            progress: bool = False) -> DoctorReport:
+def examine(
+    data: str | Path,
+    fold: int = 1,
+    min_frames: int = 0,
+    val_fraction: float = 0.1,
+    seed: int = 0,
+    splits: str | Path | None = None,
+    layout: str | None = None,
+    *,
+    test_fraction: float = 0.2,
+    group_pattern: str | None = None,
+    fallback: str = "videos",
+    label_pattern: str | None = None,
+    progress: bool = False,
+) -> DoctorReport:
     """Count a data set per split and class and list what is wrong.
 
     Frame counts come from the manifest for a store, and from demuxing each file for a raw folder
@@ -162,14 +193,38 @@ def examine(data: str | Path, fold: int = 1, min_frames: int = 0, val_fraction: 
     """
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", CoverageWarning)
-        report = _examine(Path(data), fold, min_frames, val_fraction, seed, splits, layout, test_fraction,
-                          group_pattern, fallback, label_pattern, progress)
+        report = _examine(
+            Path(data),
+            fold,
+            min_frames,
+            val_fraction,
+            seed,
+            splits,
+            layout,
+            test_fraction,
+            group_pattern,
+            fallback,
+            label_pattern,
+            progress,
+        )
     report.coverage = list(dict.fromkeys(str(w.message) for w in caught if issubclass(w.category, CoverageWarning)))
     return report
 
 
-def _examine(data, fold, min_frames, val_fraction, seed, splits, layout, test_fraction, group_pattern, fallback,
-             label_pattern=None, progress=False):
+def _examine(
+    data,
+    fold,
+    min_frames,
+    val_fraction,
+    seed,
+    splits,
+    layout,
+    test_fraction,
+    group_pattern,
+    fallback,
+    label_pattern=None,
+    progress=False,
+):
     data = Path(data)
     if (data / MANIFEST).is_file():
         manifest = load_manifest(data)
@@ -186,8 +241,15 @@ def _examine(data, fold, min_frames, val_fraction, seed, splits, layout, test_fr
         report.missing = [n for names in report.missing_by_list.values() for n in names]
         report.unlisted = list(manifest.get("unlisted", []))
     else:
-        index = load_index(data, splits, layout, test_fraction=test_fraction, group_pattern=group_pattern,
-                           fallback=fallback, label_pattern=label_pattern)
+        index = load_index(
+            data,
+            splits,
+            layout,
+            test_fraction=test_fraction,
+            group_pattern=group_pattern,
+            fallback=fallback,
+            label_pattern=label_pattern,
+        )
         entries = index.present()
         report = DoctorReport(data, "raw", index.layout, fold, index.classes)
         if not index.classes and not label_pattern:

@@ -90,18 +90,21 @@ def inside(path: str, where: str) -> str:
 
     clean = posixpath.normpath(path.replace("\\", "/"))
     if too_long(clean):
-        raise SplitError(f"{where}: {path[:80]!r}... is longer than a file system takes ({MAX_NAME} bytes a name, "
-                         f"{MAX_PATH} in all); fix the line")
+        raise SplitError(
+            f"{where}: {path[:80]!r}... is longer than a file system takes ({MAX_NAME} bytes a name, "
+            f"{MAX_PATH} in all); fix the line"
+        )
     if clean.startswith("/") or clean == ".." or clean.startswith("../") or (len(clean) > 1 and clean[1] == ":"):
-        raise SplitError(f"{where}: {path!r} points outside the data set's folder; list paths must be "
-                         "relative and stay inside it (edit the list, or move the videos under the folder)")
+        raise SplitError(
+            f"{where}: {path!r} points outside the data set's folder; list paths must be "
+            "relative and stay inside it (edit the list, or move the videos under the folder)"
+        )
     return clean
 
 
 def list_videos(root: Path) -> list[str]:
     """Relative paths of all video files under ``root`` (recursive, sorted)."""
     return sorted(p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file() and is_video_file(p))
-
 
 
 def read_text(path: Path, what: str) -> str:
@@ -128,8 +131,10 @@ def check_class_count(count: int, where: str) -> None:
         SplitError: naming ``where``, the count and the bound.
     """
     if count > MAX_CLASSES:
-        raise SplitError(f"{where} names {count} classes; skipclip takes at most {MAX_CLASSES} (Kinetics-700 has "
-                         "700): the file is not a class list, or was damaged")
+        raise SplitError(
+            f"{where} names {count} classes; skipclip takes at most {MAX_CLASSES} (Kinetics-700 has "
+            "700): the file is not a class list, or was damaged"
+        )
 
 
 def lines_of(path: Path) -> list[tuple[int, str]]:
@@ -140,15 +145,19 @@ def lines_of(path: Path) -> list[tuple[int, str]]:
     return [(n, line.strip()) for n, line in enumerate(text.splitlines(), 1) if line.strip()]
 
 
-
-
 # ---------------------------------------------------------------------------------- selection
 
 SPLITS = ("train", "val", "test", "trainval", "all")
 
 
-def group_split(entries: list[VideoEntry], indices: list[int], val_fraction: float, seed: int = 0,
-                fallback: str = "videos", classes=None) -> tuple[list[int], list[int]]:
+def group_split(
+    entries: list[VideoEntry],
+    indices: list[int],
+    val_fraction: float,
+    seed: int = 0,
+    fallback: str = "videos",
+    classes=None,
+) -> tuple[list[int], list[int]]:
     """Split ``indices`` into train and validation so that no group is in both and every class is
     in validation: whole groups are drawn per class (see :func:`skipclip.data.catalog.carve.carve`).
 
@@ -160,8 +169,14 @@ def group_split(entries: list[VideoEntry], indices: list[int], val_fraction: flo
     return c.keep, c.held
 
 
-def split_of(entries: list[VideoEntry], fold: int = 1, val_fraction: float = 0.1, seed: int = 0,
-             fallback: str = "videos", classes=None) -> list[str]:
+def split_of(
+    entries: list[VideoEntry],
+    fold: int = 1,
+    val_fraction: float = 0.1,
+    seed: int = 0,
+    fallback: str = "videos",
+    classes=None,
+) -> list[str]:
     """The split of every entry in ``fold``: ``train``, ``val``, ``test`` or ``unused``.
 
     A data set that ships its own validation list (role ``val``) keeps it; otherwise validation
@@ -178,8 +193,15 @@ def split_of(entries: list[VideoEntry], fold: int = 1, val_fraction: float = 0.1
     return roles
 
 
-def select(entries: list[VideoEntry], split: str = "train", fold: int = 1, val_fraction: float = 0.1, seed: int = 0,
-           fallback: str = "videos", classes=None) -> list[int]:
+def select(
+    entries: list[VideoEntry],
+    split: str = "train",
+    fold: int = 1,
+    val_fraction: float = 0.1,
+    seed: int = 0,
+    fallback: str = "videos",
+    classes=None,
+) -> list[int]:
     """Indices of the entries in ``split`` of ``fold``.
 
     ``train`` and ``val`` partition the fold's training list by group (or are the shipped

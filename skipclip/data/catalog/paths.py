@@ -55,21 +55,30 @@ def contained(root: str | Path, relative: str, where: str) -> str:
     if "\x00" in text:
         raise PathEscapeError(f"{where}: path {relative!r} holds a NUL byte; fix or delete the line")
     if not text or text.startswith("/") or (len(text) > 1 and text[1] == ":"):
-        raise PathEscapeError(f"{where}: path {relative!r} is absolute; paths in this file must be relative to "
-                              f"{root}; fix or delete the line")
+        raise PathEscapeError(
+            f"{where}: path {relative!r} is absolute; paths in this file must be relative to "
+            f"{root}; fix or delete the line"
+        )
     norm = posixpath.normpath(text)
     if too_long(norm):
-        raise PathEscapeError(f"{where}: path {relative[:80]!r}... is longer than a file system takes "
-                              f"({MAX_NAME} bytes a name, {MAX_PATH} in all); fix or delete the line")
+        raise PathEscapeError(
+            f"{where}: path {relative[:80]!r}... is longer than a file system takes "
+            f"({MAX_NAME} bytes a name, {MAX_PATH} in all); fix or delete the line"
+        )
     if norm == ".." or norm.startswith("../") or norm == ".":
-        raise PathEscapeError(f"{where}: path {relative!r} leads outside {root}; skipclip only reads and writes "
-                              "inside the data set's folder, fix or delete the line (the list may have been "
-                              "tampered with)")
+        raise PathEscapeError(
+            f"{where}: path {relative!r} leads outside {root}; skipclip only reads and writes "
+            "inside the data set's folder, fix or delete the line (the list may have been "
+            "tampered with)"
+        )
     return norm
 
 
 def printable(name: str) -> str:
     """``name`` safe to print on any terminal: bytes of a file name that are not valid UTF-8 (kept
     by Python as lone surrogates) are shown as ``\\xNN``."""
-    return name.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace") \
-        if isinstance(name, str) else str(name)
+    return (
+        name.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+        if isinstance(name, str)
+        else str(name)
+    )

@@ -51,9 +51,18 @@ class ClipDataset(Dataset):
         ValueError: no video is at least one clip long.
     """
 
-    def __init__(self, source: VideoSource, clip_len: int, crop_size: int, short_side: int | None = None,
-                 train: bool = True, seed: int = 0, stride: int | None = None, flip_prob: float = 0.5,
-                 windows_per_video: int | None = None):
+    def __init__(
+        self,
+        source: VideoSource,
+        clip_len: int,
+        crop_size: int,
+        short_side: int | None = None,
+        train: bool = True,
+        seed: int = 0,
+        stride: int | None = None,
+        flip_prob: float = 0.5,
+        windows_per_video: int | None = None,
+    ):
         if windows_per_video is not None and windows_per_video < 1:
             raise InvalidInputError(f"windows_per_video must be >= 1 (or None: all), got {windows_per_video}")
         self.source, self.clip_len, self.crop_size = source, clip_len, crop_size
@@ -78,7 +87,8 @@ class ClipDataset(Dataset):
         if not self.items:
             raise InvalidInputError(
                 f"no video is at least one clip ({clip_len} frames) long and readable; shorten the clip"
-                + (f" ({len(self.failed)} unreadable, e.g. {next(iter(self.failed))})" if self.failed else ""))
+                + (f" ({len(self.failed)} unreadable, e.g. {next(iter(self.failed))})" if self.failed else "")
+            )
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
@@ -106,12 +116,13 @@ class ClipDataset(Dataset):
                 passed[name] = self.failed[name] = exc.reason
         if self.train:
             reasons = "; ".join(f"{n}: {r}" for n, r in passed.items())
-            raise InvalidInputError(f"none of the videos of the data set could be read ({reasons[:500]}); "
-                                    "`skipclip doctor --data DATA` lists what is wrong with each")
+            raise InvalidInputError(
+                f"none of the videos of the data set could be read ({reasons[:500]}); "
+                "`skipclip doctor --data DATA` lists what is wrong with each"
+            )
         video = self.items[index][0]
         blank = torch.zeros(3, self.clip_len, self.crop_size, self.crop_size, dtype=torch.uint8)
-        return {"clip": blank, "label": self.source.label(video), "video": video, "ok": False,
-                FAILED: dict(passed)}
+        return {"clip": blank, "label": self.source.label(video), "video": video, "ok": False, FAILED: dict(passed)}
 
     def _clip(self, index: int, epoch: int | None = None) -> dict:
         video, start = self.items[index]

@@ -31,8 +31,9 @@ def resize_short_side(frames: torch.Tensor, short_side: int) -> torch.Tensor:
     return out.round_().clamp_(0, 255).to(torch.uint8)
 
 
-def crop_box(h: int, w: int, crop: int, rng: np.random.Generator, flip_prob: float = 0.5,
-             train: bool = True) -> tuple[int, int, bool]:
+def crop_box(
+    h: int, w: int, crop: int, rng: np.random.Generator, flip_prob: float = 0.5, train: bool = True
+) -> tuple[int, int, bool]:
     """Where :func:`random_crop_flip` crops ``h`` x ``w`` frames and whether it flips: ``(y, x, flip)``
     (drawn from ``rng`` when ``train``, else centred and unflipped).
 

@@ -43,8 +43,17 @@ class EpochSampler(Sampler[int]):
         ValueError: ``size`` < 1.
     """
 
-    def __init__(self, size: int, *, shuffle: bool = True, seed: int = 0, drop_last: bool = True,
-                 rank: int | None = None, world_size: int | None = None, mark_padding: bool = False):
+    def __init__(
+        self,
+        size: int,
+        *,
+        shuffle: bool = True,
+        seed: int = 0,
+        drop_last: bool = True,
+        rank: int | None = None,
+        world_size: int | None = None,
+        mark_padding: bool = False,
+    ):
         if size < 1:
             raise InvalidInputError(f"EpochSampler needs at least one item, got size={size}")
         self.size = size
@@ -91,9 +100,20 @@ class EpochSampler(Sampler[int]):
         return iter(self.indices()[self.start :].tolist())
 
 
-def epoch_loader(dataset, batch_size: int, *, shuffle: bool, drop_last: bool, seed: int = 0,
-                 num_workers: int = 0, pin_memory: bool | None = None, collate_fn=None,
-                 mark_padding: bool = False, timeout: float = 0, prefetch: int = 0) -> DataLoader:
+def epoch_loader(
+    dataset,
+    batch_size: int,
+    *,
+    shuffle: bool,
+    drop_last: bool,
+    seed: int = 0,
+    num_workers: int = 0,
+    pin_memory: bool | None = None,
+    collate_fn=None,
+    mark_padding: bool = False,
+    timeout: float = 0,
+    prefetch: int = 0,
+) -> DataLoader:
     """A DataLoader over ``dataset`` with an :class:`EpochSampler` (for training and evaluation,
     one process or many). Pass ``use_distributed_sampler=False`` to the Trainer.
 

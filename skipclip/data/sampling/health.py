@@ -26,8 +26,9 @@ HEALTH_STRIDE = 4  # frames between the starts of two health windows of a video
 DIRECTIONS = (False, True)  # forward, then reversed
 
 
-def health_windows(num_frames: int, window: PretextWindow, stride: int = HEALTH_STRIDE,
-                   directions: tuple[bool, ...] = DIRECTIONS) -> list[tuple[int, bool]]:
+def health_windows(
+    num_frames: int, window: PretextWindow, stride: int = HEALTH_STRIDE, directions: tuple[bool, ...] = DIRECTIONS
+) -> list[tuple[int, bool]]:
     """``(start, reverse)`` of every ``stride``-th window of a video, in each direction.
 
     ``start`` counts in the direction of sampling (see :meth:`PretextWindow.at`); a video shorter
@@ -84,8 +85,16 @@ class HealthDataset(Dataset):
         ValueError: ``max_windows`` < 1, or no video is long enough for the window.
     """
 
-    def __init__(self, source: VideoSource, window: PretextWindow, crop_size: int, short_side: int | None = None,
-                 stride: int = HEALTH_STRIDE, max_windows: int | None = 256, seed: int = 0):
+    def __init__(
+        self,
+        source: VideoSource,
+        window: PretextWindow,
+        crop_size: int,
+        short_side: int | None = None,
+        stride: int = HEALTH_STRIDE,
+        max_windows: int | None = 256,
+        seed: int = 0,
+    ):
         if max_windows is not None and max_windows < 1:
             raise InvalidInputError(f"max_windows must be >= 1 (or None: every window), got {max_windows}")
         self.source, self.window, self.crop_size, self.short_side = source, window, crop_size, short_side
@@ -104,8 +113,10 @@ class HealthDataset(Dataset):
             else:
                 self.too_short.append(source.name(v))
         if not per_video:
-            raise InvalidInputError(f"none of the {len(source)} videos is long enough for the pretext window of "
-                                    f"{window.length} frames, so there is no health window")
+            raise InvalidInputError(
+                f"none of the {len(source)} videos is long enough for the pretext window of "
+                f"{window.length} frames, so there is no health window"
+            )
         self.available = sum(len(w) for w in per_video.values())  # before the cap
         self.windows = spread(per_video, max_windows, seed)
 
@@ -126,9 +137,12 @@ class HealthDataset(Dataset):
         except VideoReadError as exc:
             self.failed[self.source.name(video)] = exc.reason
             s, k, m, d = self.crop_size, w.context_frames, w.num_targets, w.target_length
-            item = {"context": torch.zeros(3, k, s, s, dtype=torch.uint8),
-                    "targets": torch.zeros(m, d, 3, s, s, dtype=torch.uint8), "ok": False,
-                    FAILED: {self.source.name(video): exc.reason}}
+            item = {
+                "context": torch.zeros(3, k, s, s, dtype=torch.uint8),
+                "targets": torch.zeros(m, d, 3, s, s, dtype=torch.uint8),
+                "ok": False,
+                FAILED: {self.source.name(video): exc.reason},
+            }
         item.update(video=video, start=start, reverse=reverse)
         return item
 

@@ -54,12 +54,15 @@ def split_window(frames: torch.Tensor, context_frames: int, num_targets: int, ta
     """``(T, 3, S, S)`` cropped frames of one window -> ``context`` (3, K, S, S) and ``targets``
     (M, d, 3, S, S)."""
     k, md = context_frames, num_targets * target_length
-    return {"context": frames[:k].permute(1, 0, 2, 3).contiguous(),
-            "targets": frames[k:k + md].reshape(num_targets, target_length, *frames.shape[1:]).contiguous()}
+    return {
+        "context": frames[:k].permute(1, 0, 2, 3).contiguous(),
+        "targets": frames[k : k + md].reshape(num_targets, target_length, *frames.shape[1:]).contiguous(),
+    }
 
 
-def decode_batch(batch: DeferredBatch | PretextBatch, device, context_frames: int, num_targets: int,
-                 target_length: int) -> PretextBatch:
+def decode_batch(
+    batch: DeferredBatch | PretextBatch, device, context_frames: int, num_targets: int, target_length: int
+) -> PretextBatch:
     """``batch``'s JPEGs decoded on ``device`` in one call and turned into the ``context`` and
     ``targets`` of the CPU path's :class:`~skipclip.batch.PretextBatch`; a batch already decoded
     is returned as it is.
@@ -73,15 +76,20 @@ def decode_batch(batch: DeferredBatch | PretextBatch, device, context_frames: in
     images = decode_jpeg(flat, device=torch.device(device))  # list of 3 x H x W uint8
     parts, at = [], 0
     for d in batch.jpegs:
-        frames = torch.stack(images[at:at + len(d.jpegs)])[torch.as_tensor(d.order, device=images[0].device)]
+        frames = torch.stack(images[at : at + len(d.jpegs)])[torch.as_tensor(d.order, device=images[0].device)]
         at += len(d.jpegs)
         if d.short_side is not None:
             frames = resize_short_side(frames, d.short_side)
         parts.append(split_window(apply_box(frames, d.crop, d.box), context_frames, num_targets, target_length))
-    return PretextBatch(context=torch.stack([p["context"] for p in parts]),
-                        targets=torch.stack([p["targets"] for p in parts]),
-                        video=batch.video, group=batch.group, pad=batch.pad, skipped=batch.skipped,
-                        failed=batch.failed)
+    return PretextBatch(
+        context=torch.stack([p["context"] for p in parts]),
+        targets=torch.stack([p["targets"] for p in parts]),
+        video=batch.video,
+        group=batch.group,
+        pad=batch.pad,
+        skipped=batch.skipped,
+        failed=batch.failed,
+    )
 
 
 __all__ = ["JPEGS", "DeferredBatch", "DeferredFrames", "decode_batch", "split_window"]

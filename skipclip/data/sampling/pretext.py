@@ -117,7 +117,9 @@ class PretextDataset(Dataset):
         if self.too_short:
             log.warning(
                 "%d of %d videos are shorter than the pretext window (%d frames) and are skipped",
-                len(self.too_short), len(source), window.length,
+                len(self.too_short),
+                len(source),
+                window.length,
             )
         if not self.valid:
             raise InvalidInputError(
@@ -159,8 +161,10 @@ class PretextDataset(Dataset):
                 passed[self.source.name(video)] = self.failed[self.source.name(video)] = exc.reason
                 log.warning("skipping unreadable video %s", exc)
         reasons = "; ".join(f"{name}: {why}" for name, why in passed.items())
-        raise InvalidInputError(f"none of the {n} videos of the data set could be read ({reasons[:500]}); "
-                                "`skipclip doctor --data DATA` lists what is wrong with each")
+        raise InvalidInputError(
+            f"none of the {n} videos of the data set could be read ({reasons[:500]}); "
+            "`skipclip doctor --data DATA` lists what is wrong with each"
+        )
 
     def _sample(self, video: int, rng: np.random.Generator) -> dict:
         w = self.window

@@ -62,13 +62,19 @@ class VideoWindows(Dataset):
         except VideoReadError as exc:
             starts, clips, failed = [], [], {self.source.name(video): exc.reason}
         shape = (0, 3, self.clip_len, self.crop_size, self.crop_size)
-        return {"clips": torch.stack(clips) if clips else torch.zeros(shape, dtype=torch.uint8),
-                "starts": torch.as_tensor(starts, dtype=torch.int64), "video": video,
-                "ok": not failed and bool(clips), FAILED: failed}
+        return {
+            "clips": torch.stack(clips) if clips else torch.zeros(shape, dtype=torch.uint8),
+            "starts": torch.as_tensor(starts, dtype=torch.int64),
+            "video": video,
+            "ok": not failed and bool(clips),
+            FAILED: failed,
+        }
 
     def _read(self, video: int, starts: list[int]) -> list[torch.Tensor]:
-        return [centre_window(self.source.read(video, range(s, s + self.clip_len)), self.short_side, self.crop_size)
-                for s in starts]
+        return [
+            centre_window(self.source.read(video, range(s, s + self.clip_len)), self.short_side, self.crop_size)
+            for s in starts
+        ]
 
     def _streamed(self, video: int, starts: list[int]) -> list[torch.Tensor]:
         if not starts:
@@ -87,8 +93,11 @@ class VideoWindows(Dataset):
 
         self.source.stream(video, sink)
         if len(clips) < len(starts):
-            raise VideoReadError(self.source.name(video), f"only {len(clips) * self.clip_len + len(pending)} of its "
-                                 f"{self.source.num_frames(video)} frames decode; the file is damaged, re-copy it")
+            raise VideoReadError(
+                self.source.name(video),
+                f"only {len(clips) * self.clip_len + len(pending)} of its "
+                f"{self.source.num_frames(video)} frames decode; the file is damaged, re-copy it",
+            )
         return clips
 
 

@@ -61,9 +61,7 @@ class PretextWindow:
     def fits(self, num_frames: int) -> bool:
         return num_frames >= self.length
 
-    def sample(
-        self, num_frames: int, rng: np.random.Generator, reverse: bool = False
-    ) -> tuple[np.ndarray, np.ndarray]:
+    def sample(self, num_frames: int, rng: np.random.Generator, reverse: bool = False) -> tuple[np.ndarray, np.ndarray]:
         """Frame indices of one sample in the original video's numbering.
 
         Args:
@@ -79,8 +77,7 @@ class PretextWindow:
         """
         if not self.fits(num_frames):
             raise InvalidInputError(
-                f"video of {num_frames} frames is shorter than the pretext window "
-                f"K + M*r + d - 1 = {self.length}"
+                f"video of {num_frames} frames is shorter than the pretext window K + M*r + d - 1 = {self.length}"
             )
         return self.at(num_frames, int(rng.integers(0, num_frames - self.length + 1)), reverse)
 
@@ -93,8 +90,9 @@ class PretextWindow:
             ValueError: the window starting there does not fit in the video.
         """
         if not 0 <= start <= num_frames - self.length:
-            raise InvalidInputError(f"a window of {self.length} frames starting at {start} does not fit in a "
-                                    f"video of {num_frames} frames")
+            raise InvalidInputError(
+                f"a window of {self.length} frames starting at {start} does not fit in a video of {num_frames} frames"
+            )
         context, targets = self.offsets()
         context, targets = context + start, targets + start
         if reverse:

@@ -48,13 +48,20 @@ def machine_fault(video, exc: BaseException) -> MachineFaultError | None:
     code = getattr(exc, "errno", None)
     if not isinstance(exc, MemoryError) and code not in MACHINE_ERRNOS:
         return None
-    why = "out of memory" if isinstance(exc, MemoryError) or code == errno.ENOMEM else \
-        "out of open files" if code in (errno.EMFILE, errno.ENFILE) else "out of processes or threads"
+    why = (
+        "out of memory"
+        if isinstance(exc, MemoryError) or code == errno.ENOMEM
+        else "out of open files"
+        if code in (errno.EMFILE, errno.ENFILE)
+        else "out of processes or threads"
+    )
     detail = getattr(exc, "strerror", None) or type(exc).__name__
-    return MachineFaultError(f"{video}: the machine ran {why} while decoding it ({detail}); nothing is known to be "
-                             "wrong with the video, so it is not recorded as unreadable. Free memory, use fewer "
-                             "workers (--num-workers) or raise the limit (ulimit -v, -u, -n), then run the same "
-                             "command again")
+    return MachineFaultError(
+        f"{video}: the machine ran {why} while decoding it ({detail}); nothing is known to be "
+        "wrong with the video, so it is not recorded as unreadable. Free memory, use fewer "
+        "workers (--num-workers) or raise the limit (ulimit -v, -u, -n), then run the same "
+        "command again"
+    )
 
 
 @runtime_checkable

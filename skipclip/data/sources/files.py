@@ -30,7 +30,9 @@ class VideoFileSource:
         short_side: resize at decoding time (FFmpeg's scaler); None returns the source size.
     """
 
-    def __init__(self, root: str | Path, entries: Sequence[VideoEntry], classes: Sequence[str], short_side: int | None = None):
+    def __init__(
+        self, root: str | Path, entries: Sequence[VideoEntry], classes: Sequence[str], short_side: int | None = None
+    ):
         self.root = Path(root)
         self.entries = list(entries)
         self.classes = list(classes)
@@ -73,8 +75,10 @@ class VideoFileSource:
                 raise fault from exc
             raise VideoReadError(str(self.path(index)), f"decoding failed: {exc.strerror or exc}") from exc
         if len(got) < len(unique):
-            raise VideoReadError(str(self.path(index)), f"only {len(got)} of {len(unique)} wanted frames decode; "
-                                 "the file is damaged, re-copy it")
+            raise VideoReadError(
+                str(self.path(index)),
+                f"only {len(got)} of {len(unique)} wanted frames decode; the file is damaged, re-copy it",
+            )
         return np.stack([got[int(i)] for i in unique])[inverse.reshape(-1)]
 
     def _decode(self, index: int, wanted: np.ndarray, pts: np.ndarray | None) -> dict[int, np.ndarray] | None:

@@ -73,15 +73,30 @@ def video_params(seed: int, index: int, num_classes: int) -> VideoParams:
     ground = tuple(rng.uniform([0.15, 0.25, 0.05], [0.5, 0.55, 0.25]))
     color = tuple(rng.uniform(0.05, 1.0, size=3))
     d_kind = int(rng.integers(len(KINDS)))
-    distractor = (d_kind, rng.uniform(0.1, 0.9), rng.uniform(0.75, 0.9), rng.uniform(0.06, 0.1),
-                  tuple(rng.uniform(0.1, 0.9, size=3)))
+    distractor = (
+        d_kind,
+        rng.uniform(0.1, 0.9),
+        rng.uniform(0.75, 0.9),
+        rng.uniform(0.06, 0.1),
+        tuple(rng.uniform(0.1, 0.9, size=3)),
+    )
     return VideoParams(
-        label=label, kind=kind, color=color, sky=(sky_top, sky_bottom), ground=ground,
-        horizon=rng.uniform(0.55, 0.7), size=rng.uniform(0.12, 0.18), speed=rng.uniform(0.7, 1.4),
-        phase=rng.uniform(0, 2 * math.pi), x0=rng.uniform(0.2, 0.8), y0=rng.uniform(0.3, 0.6),
+        label=label,
+        kind=kind,
+        color=color,
+        sky=(sky_top, sky_bottom),
+        ground=ground,
+        horizon=rng.uniform(0.55, 0.7),
+        size=rng.uniform(0.12, 0.18),
+        speed=rng.uniform(0.7, 1.4),
+        phase=rng.uniform(0, 2 * math.pi),
+        x0=rng.uniform(0.2, 0.8),
+        y0=rng.uniform(0.3, 0.6),
         theta0=rng.uniform(0, 2 * math.pi) if CLASSES[label].startswith("Spin") else rng.uniform(-0.15, 0.15),
-        period=rng.uniform(12, 20), distractor=distractor,
-        stripe_freq=rng.uniform(2, 6), noise_seed=int(rng.integers(2**31)),
+        period=rng.uniform(12, 20),
+        distractor=distractor,
+        stripe_freq=rng.uniform(2, 6),
+        noise_seed=int(rng.integers(2**31)),
     )
 
 
@@ -147,14 +162,20 @@ class SyntheticSource:
         offset: index of the first video (to carve disjoint sets from one seed).
     """
 
-    def __init__(self, num_classes: int = 8, videos_per_class: int = 40, frames: int = 48,
-                 size: int = 64, seed: int = 0, offset: int = 0):
+    def __init__(
+        self,
+        num_classes: int = 8,
+        videos_per_class: int = 40,
+        frames: int = 48,
+        size: int = 64,
+        seed: int = 0,
+        offset: int = 0,
+    ):
         if not 2 <= num_classes <= len(CLASSES):
             raise InvalidInputError(f"num_classes must be in 2..{len(CLASSES)}, got {num_classes}")
         if videos_per_class < 1 or frames < 1 or size < 16:
             raise InvalidInputError(
-                f"need videos_per_class >= 1, frames >= 1 and size >= 16, got "
-                f"{videos_per_class}, {frames}, {size}"
+                f"need videos_per_class >= 1, frames >= 1 and size >= 16, got {videos_per_class}, {frames}, {size}"
             )
         self.num_classes = num_classes
         self.videos_per_class = videos_per_class

@@ -10,8 +10,9 @@ from skipclip.utils.io import atomic_write_text
 from skipclip.utils.progress import track
 
 
-def write_synthetic_ucf101(source, out: str | Path, test_fraction: float = 0.3, progress: bool = True,
-                           force: bool = False) -> dict:
+def write_synthetic_ucf101(
+    source, out: str | Path, test_fraction: float = 0.3, progress: bool = True, force: bool = False
+) -> dict:
     """Write a :class:`~skipclip.data.sources.synthetic.SyntheticSource` as UCF101 does its files.
 
     ``out/UCF-101/<Class>/v_<Class>_gNN_cMM.avi`` and ``out/ucfTrainTestlist/`` with ``classInd.txt``,
@@ -27,8 +28,10 @@ def write_synthetic_ucf101(source, out: str | Path, test_fraction: float = 0.3, 
     videos, splits = out / "UCF-101", out / "ucfTrainTestlist"
     present = [p.name for p in (videos, splits) if p.exists()]
     if present and not force:
-        raise OutputExistsError(f"{out} already holds {' and '.join(present)}; writing the synthetic set there would "
-                              "overwrite its videos and split lists. Choose another --out, or pass --force")
+        raise OutputExistsError(
+            f"{out} already holds {' and '.join(present)}; writing the synthetic set there would "
+            "overwrite its videos and split lists. Choose another --out, or pass --force"
+        )
     splits.mkdir(parents=True, exist_ok=True)
     classes = source.classes
     atomic_write_text(splits / "classInd.txt", "".join(f"{i + 1} {c}\n" for i, c in enumerate(classes)))

@@ -21,10 +21,15 @@ MAX_FOLD = 1000  # fold numbers: the official splits have 1-3
 
 
 def _fail(path: Path, field: str, value, want: str) -> InvalidInputError:
-    shown = repr(value) if isinstance(value, (int, float, bool, type(None))) or \
-        (isinstance(value, str) and len(value) < 60) else f"a {type(value).__name__}"
-    return InvalidInputError(f"{path}: {field} is {shown}, expected {want}; the manifest was altered or damaged: "
-                             "delete it and run `skipclip prepare` again (finished shards are kept)")
+    shown = (
+        repr(value)
+        if isinstance(value, (int, float, bool, type(None))) or (isinstance(value, str) and len(value) < 60)
+        else f"a {type(value).__name__}"
+    )
+    return InvalidInputError(
+        f"{path}: {field} is {shown}, expected {want}; the manifest was altered or damaged: "
+        "delete it and run `skipclip prepare` again (finished shards are kept)"
+    )
 
 
 def _int(value, path, field, low, high) -> int:

@@ -49,8 +49,10 @@ log = logging.getLogger(__name__)
 
 START_METHOD = "forkserver" if os.name == "posix" else "spawn"
 GRACE_S = 30  # after the time limit, a worker stuck inside the decoder is ended this much later
-DIED = ("the decoding process died while reading it (killed by the system, e.g. out of memory, a decoder "
-        "crash, or stuck past --time-limit); skipped, the other videos were prepared")
+DIED = (
+    "the decoding process died while reading it (killed by the system, e.g. out of memory, a decoder "
+    "crash, or stuck past --time-limit); skipped, the other videos were prepared"
+)
 
 
 class DecodeTimeout(Exception):
@@ -70,8 +72,10 @@ def disk_full(exc: BaseException, path: str | Path) -> DiskFullError | None:
     """A :class:`DiskFullError` naming ``path`` when ``exc`` is a full disk or quota, else ``None``."""
     if isinstance(exc, OSError) and exc.errno in DISK_FULL:
         what = "disk quota exceeded" if exc.errno == errno.EDQUOT else "disk full"
-        return DiskFullError(f"{what} at {path} ({exc.strerror or exc}); free some space (or write the store "
-                             "elsewhere with --out) and run the same command again: finished videos are kept")
+        return DiskFullError(
+            f"{what} at {path} ({exc.strerror or exc}); free some space (or write the store "
+            "elsewhere with --out) and run the same command again: finished videos are kept"
+        )
     return None
 
 
@@ -79,8 +83,15 @@ def _on_alarm(signum, frame):
     raise DecodeTimeout
 
 
-def prepare_one(src: str, dest: str, short_side: int, codec: str, quality: int,
-                time_limit: float | None = None, hard_limit: bool = False) -> tuple[str, dict | str]:
+def prepare_one(
+    src: str,
+    dest: str,
+    short_side: int,
+    codec: str,
+    quality: int,
+    time_limit: float | None = None,
+    hard_limit: bool = False,
+) -> tuple[str, dict | str]:
     """Decode one video, streaming its frames into its shard. Returns ``(dest, info)`` or
     ``(dest, reason)`` when the video cannot be used.
 
@@ -109,8 +120,10 @@ def prepare_one(src: str, dest: str, short_side: int, codec: str, quality: int,
     except VideoReadError as exc:
         return dest, exc.reason
     except DecodeTimeout:
-        return dest, (f"decoding took longer than the per-video time limit of {time_limit:g} s; raise "
-                      "--time-limit for very long videos, or check the file")
+        return dest, (
+            f"decoding took longer than the per-video time limit of {time_limit:g} s; raise "
+            "--time-limit for very long videos, or check the file"
+        )
     except Exception as exc:  # an unexpected decoder failure must not stop the other videos
         full = disk_full(exc, Path(dest).parent)
         if full is not None:  # but a full disk stops them all
@@ -131,8 +144,13 @@ def _decode_one(src: str, dest: str, short_side: int, codec: str, quality: int) 
     """Stream one video's frames into its shard; the manifest record of the video."""
     with ShardWriter(Path(dest), codec, quality) as writer:
         info = decode_into(src, writer.add, short_side)
-        meta = {"fps": info.fps, "duration": info.duration, "source_height": info.height,
-                "source_width": info.width, "vfr": info.vfr}
+        meta = {
+            "fps": info.fps,
+            "duration": info.duration,
+            "source_height": info.height,
+            "source_width": info.width,
+            "vfr": info.vfr,
+        }
         h, w = writer.shape
         size = writer.finish(meta)
     return {**meta, "frames": info.frames, "height": int(h), "width": int(w), "bytes": size}
@@ -168,8 +186,12 @@ def _end_with(parent: int, every: float = 0.5) -> None:
     threading.Thread(target=watch, name="skipclip-watch-parent", daemon=True).start()
 
 
-def run_pool(jobs: list[tuple[object, tuple]], workers: int, collect: Callable[[object, dict | str], None],
-             tick: Callable[[], None] = lambda: None) -> None:
+def run_pool(
+    jobs: list[tuple[object, tuple]],
+    workers: int,
+    collect: Callable[[object, dict | str], None],
+    tick: Callable[[], None] = lambda: None,
+) -> None:
     """Run ``prepare_one(*args)`` for every ``(key, args)`` of ``jobs`` in ``workers`` processes
     and call ``collect(key, info_or_reason)`` once per job, in the calling process, whatever
     happens to the workers; ``tick()`` after each result (periodic manifest saves)."""
@@ -192,8 +214,7 @@ def run_pool(jobs: list[tuple[object, tuple]], workers: int, collect: Callable[[
 def _window(queue: list, workers: int, context, collect, tick) -> list:
     """Run jobs from the end of ``queue`` with at most ``workers`` in flight until the queue is
     empty (returns ``[]``) or a worker dies (returns the jobs that were in the pool)."""
-    pool = ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_end_with,
-                               initargs=(os.getpid(),))
+    pool = ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_end_with, initargs=(os.getpid(),))
     try:
         suspects = _drain(pool, queue, workers, collect, tick)
     except BaseException:  # Ctrl+C, a full disk, a bug: the videos in flight are not waited for

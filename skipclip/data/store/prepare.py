@@ -158,9 +158,15 @@ def prepare(
     if time_limit is not None and time_limit <= 0:
         raise InvalidInputError(f"the per-video time limit must be > 0 seconds, got {time_limit}")
     start = time.time()
-    index = load_index(videos, splits, layout, test_fraction=test_fraction, group_pattern=group_pattern,
-                       label_pattern=label_pattern,
-                       fallback=fallback)
+    index = load_index(
+        videos,
+        splits,
+        layout,
+        test_fraction=test_fraction,
+        group_pattern=group_pattern,
+        label_pattern=label_pattern,
+        fallback=fallback,
+    )
     out = Path(out)
     settings = {"short_side": short_side, "codec": codec}
     old = _earlier_store(out, settings, index.root, force)  # all refusals before anything is written
@@ -178,10 +184,20 @@ def prepare(
 
     def manifest() -> dict:
         listed = [records[e.path] for e in index.entries if e.path in records]
-        return {"version": 1, "layout": index.layout, **settings, "quality": quality,
-                "source": str(index.root.resolve()), "classes": index.classes, "folds": index.folds,
-                "videos": listed, "failed": [{"name": k, "reason": v} for k, v in report.failed.items()],
-                "missing": report.missing, "unlisted": report.unlisted, "split": index.split}
+        return {
+            "version": 1,
+            "layout": index.layout,
+            **settings,
+            "quality": quality,
+            "source": str(index.root.resolve()),
+            "classes": index.classes,
+            "folds": index.folds,
+            "videos": listed,
+            "failed": [{"name": k, "reason": v} for k, v in report.failed.items()],
+            "missing": report.missing,
+            "unlisted": report.unlisted,
+            "split": index.split,
+        }
 
     try:
         _decode(todo, out, (short_side, codec, quality, time_limit), workers, progress, records, report, manifest)
@@ -214,12 +230,21 @@ def _plan(index, out: Path, short_side: int, done: dict, died: dict, absent: set
             continue
         src = index.root / e.path
         shard = contained(out, shard_name(e.path), f"video {printable(e.path)!r}")  # stays in the store
-        base = {"name": e.path, "file": shard, "label": e.label, "group": e.group,
-                "folds": {str(k): v for k, v in e.folds.items()}, **fingerprint(src)}
+        base = {
+            "name": e.path,
+            "file": shard,
+            "label": e.label,
+            "group": e.group,
+            "folds": {str(k): v for k, v in e.folds.items()},
+            **fingerprint(src),
+        }
         prior = done.get(e.path)
         header = check_shard(out / base["file"])
-        if header is not None and min(header["height"], header["width"]) == short_side \
-                and _same_video(prior, base, out / base["file"]):
+        if (
+            header is not None
+            and min(header["height"], header["width"]) == short_side
+            and _same_video(prior, base, out / base["file"])
+        ):
             keep = {k: header[k] for k in ("frames", "height", "width", "fps", "duration", "vfr") if k in header}
             records[e.path] = {**(prior or {}), **keep, **base, "bytes": (out / base["file"]).stat().st_size}
             report.skipped += 1
@@ -230,8 +255,16 @@ def _plan(index, out: Path, short_side: int, done: dict, died: dict, absent: set
     return records, todo
 
 
-def _decode(todo: list, out: Path, how: tuple, workers: int | None, progress: bool, records: dict,
-            report: PrepareReport, manifest) -> None:
+def _decode(
+    todo: list,
+    out: Path,
+    how: tuple,
+    workers: int | None,
+    progress: bool,
+    records: dict,
+    report: PrepareReport,
+    manifest,
+) -> None:
     """Decode ``todo`` (in ``workers`` processes), filling ``records`` and ``report``; the manifest
     is saved every 10 s, and once more when the run is stopped (Ctrl+C, a full disk)."""
     short_side, codec, quality, time_limit = how
@@ -259,8 +292,11 @@ def _decode(todo: list, out: Path, how: tuple, workers: int | None, progress: bo
             save_manifest(out, manifest())
             last_save = time.time()
 
-    jobs = [(item, (str(src), str(out / base["file"]), short_side, codec, quality, time_limit, workers > 1))
-            for item in todo for _, base, src in [item]]
+    jobs = [
+        (item, (str(src), str(out / base["file"]), short_side, codec, quality, time_limit, workers > 1))
+        for item in todo
+        for _, base, src in [item]
+    ]
     try:
         if workers <= 1:
             for item, args in jobs:
@@ -272,9 +308,12 @@ def _decode(todo: list, out: Path, how: tuple, workers: int | None, progress: bo
         if isinstance(exc, MachineFaultError) and failed_now:  # FFmpeg short of memory also says "invalid data"
             for path in failed_now:
                 report.failed.pop(path, None)
-            log.warning("%d videos that failed earlier in this run are not recorded as failed either: with the "
-                        "machine short of resources their errors may be the machine's; the next run decodes them "
-                        "again", len(failed_now))
+            log.warning(
+                "%d videos that failed earlier in this run are not recorded as failed either: with the "
+                "machine short of resources their errors may be the machine's; the next run decodes them "
+                "again",
+                len(failed_now),
+            )
         try:  # what was decoded is kept for the rerun
             save_manifest(out, manifest())
         except OSError:
@@ -299,8 +338,10 @@ def _same_video(prior: dict | None, now: dict, shard: Path) -> bool:
     With a record: its size and modification time must match. Without one (killed before the first
     manifest save), a shard newer than the video is taken as made from it."""
     if prior is not None:
-        return (prior.get("source_size"), prior.get("source_mtime_ns")) == \
-            (now.get("source_size"), now.get("source_mtime_ns"))
+        return (prior.get("source_size"), prior.get("source_mtime_ns")) == (
+            now.get("source_size"),
+            now.get("source_mtime_ns"),
+        )
     return "source_mtime_ns" not in now or shard.stat().st_mtime_ns >= now["source_mtime_ns"]
 
 
@@ -314,21 +355,26 @@ def _earlier_store(out: Path, settings: dict, root: Path, force: bool) -> dict |
         ValueError: the store was prepared with other settings.
     """
     if (out / "run.json").is_file() or (out / "checkpoints").is_dir():
-        raise OutputExistsError(f"{out} holds a training run (run.json / checkpoints/); a store would be written "
-                                "into it: choose another --out")
+        raise OutputExistsError(
+            f"{out} holds a training run (run.json / checkpoints/); a store would be written "
+            "into it: choose another --out"
+        )
     if not (out / MANIFEST).exists():
         return None
     old = load_manifest(out)
     for key, value in settings.items():
         if old.get(key) != value:
-            raise InvalidInputError(f"{out} was prepared with {key}={old.get(key)}, not {value}; use another --out "
-                                    f"or the same --{key.replace('_', '-')}")
+            raise InvalidInputError(
+                f"{out} was prepared with {key}={old.get(key)}, not {value}; use another --out "
+                f"or the same --{key.replace('_', '-')}"
+            )
     source, now = old.get("source"), str(Path(root).resolve())
     if source is not None and source != now and not force:
         raise OutputExistsError(
             f"{out} was prepared from {source}, not {now}; its frames are of those videos, even where the names "
             "match. Choose another --out, or pass --force to make it a store of the new folder (every video "
-            "whose size or modification time differs is decoded again)")
+            "whose size or modification time differs is decoded again)"
+        )
     return old
 
 
@@ -357,7 +403,8 @@ def check_split_folder(out: Path, is_store: bool, force: bool) -> None:
         raise OutputExistsError(
             f"{folder} is a symbolic link (to {os.readlink(folder)}); prepare writes the split it used into "
             "that folder and would replace it. Give the store a real splits/ folder, or pass --force to replace "
-            "the link (never the folder it points to)")
+            "the link (never the folder it points to)"
+        )
     if force or not folder.is_dir():
         return
     try:
@@ -379,7 +426,8 @@ def check_split_folder(out: Path, is_store: bool, force: bool) -> None:
         raise OutputExistsError(
             f"{folder} holds files skipclip did not write there, or that were edited since: {', '.join(theirs)}; "
             "prepare writes the split it used into that folder and would replace them. Move them elsewhere "
-            "(and pass them with --splits), or pass --force to replace the folder as a whole")
+            "(and pass them with --splits), or pass --force to replace the folder as a whole"
+        )
 
 
 def _sha256_of(path: Path) -> str | None:
@@ -404,8 +452,11 @@ def write_split_files(out: Path, index, keep: set[str], force: bool = False) -> 
             rows.setdefault(role, []).append(f"{e.path} {e.label}\n")
     if not rows:
         return []
-    files = {f"{role}.txt": "".join(rows[role]).encode("utf-8", "surrogateescape")
-             for role in ("train", "val", "test") if role in rows}
+    files = {
+        f"{role}.txt": "".join(rows[role]).encode("utf-8", "surrogateescape")
+        for role in ("train", "val", "test")
+        if role in rows
+    }
     files["classes.txt"] = "".join(f"{c}\n" for c in index.classes).encode("utf-8", "surrogateescape")
     mark = json.dumps({"files": {n: _sha256(b) for n, b in files.items()}}, indent=1).encode()
 
@@ -420,4 +471,3 @@ def write_split_files(out: Path, index, keep: set[str], force: bool = False) -> 
 def _progress(total: int, show: bool) -> Progress:
     """A bar on a terminal, plain lines in a file (stderr either way)."""
     return Progress(total, "prepare", "videos", enabled=show)
-

@@ -61,7 +61,9 @@ def load_manifest(root: str | Path) -> dict:
     """
     path = Path(root) / MANIFEST
     if not path.exists():
-        raise InputNotFoundError(f"{root} is not a prepared store (no {MANIFEST}); run `skipclip prepare --videos ... --out {root}`")
+        raise InputNotFoundError(
+            f"{root} is not a prepared store (no {MANIFEST}); run `skipclip prepare --videos ... --out {root}`"
+        )
     try:
         raw = read_regular(path, "store manifest", MAX_MANIFEST)
     except OSError as exc:
@@ -69,8 +71,10 @@ def load_manifest(root: str | Path) -> dict:
     try:
         manifest = json.loads(raw)
     except (ValueError, RecursionError) as exc:
-        raise InvalidInputError(f"{path} is damaged ({str(exc)[:200]}); delete it and run `skipclip prepare` "
-                                "again, finished shards are kept") from None
+        raise InvalidInputError(
+            f"{path} is damaged ({str(exc)[:200]}); delete it and run `skipclip prepare` "
+            "again, finished shards are kept"
+        ) from None
     return check_manifest(manifest, path)
 
 
@@ -106,8 +110,15 @@ class PreparedStore:
         ValueError: damaged manifest or unknown split.
     """
 
-    def __init__(self, root: str | Path, split: str = "all", fold: int = 1, val_fraction: float = 0.1, seed: int = 0,
-                 fallback: str = "videos"):
+    def __init__(
+        self,
+        root: str | Path,
+        split: str = "all",
+        fold: int = 1,
+        val_fraction: float = 0.1,
+        seed: int = 0,
+        fallback: str = "videos",
+    ):
         self.root = Path(root)
         self.manifest = load_manifest(root)
         self.classes: list[str] = list(self.manifest.get("classes", []))
@@ -137,12 +148,18 @@ class PreparedStore:
                 with open_regular(path, "shard") as f:
                     header, _ = read_header(f)
             except OSError as exc:
-                raise VideoReadError(str(path), f"shard unreadable ({exc.strerror}); run `skipclip prepare` again") from None
+                raise VideoReadError(
+                    str(path), f"shard unreadable ({exc.strerror}); run `skipclip prepare` again"
+                ) from None
             except InvalidInputError as exc:  # a FIFO or device in its place: skipped like a damaged shard
-                raise VideoReadError(str(path), f"{str(exc).removeprefix(f'{path} ')}; run `skipclip prepare` again") from None
+                raise VideoReadError(
+                    str(path), f"{str(exc).removeprefix(f'{path} ')}; run `skipclip prepare` again"
+                ) from None
             if header["frames"] != n:
-                raise VideoReadError(str(path), f"{MANIFEST} says {n} frames but the shard holds {header['frames']}; "
-                                     "run `skipclip prepare` again")
+                raise VideoReadError(
+                    str(path),
+                    f"{MANIFEST} says {n} frames but the shard holds {header['frames']}; run `skipclip prepare` again",
+                )
             self._checked.add(index)
         return n
 

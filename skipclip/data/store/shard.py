@@ -153,8 +153,11 @@ def read_header(f) -> tuple[dict, int]:
     if not all(isinstance(v, int) and not isinstance(v, bool) for v in (n, h, w)) or not 0 <= n <= MAX_FRAMES:
         raise _bad(f, "damaged shard header (frames, height, width)")
     if not (0 < h <= MAX_SIDE and 0 < w <= MAX_SIDE and h * w <= MAX_PIXELS) or header.get("codec") not in CODECS:
-        raise _bad(f, f"damaged shard header (size {w}x{h}, codec {str(header.get('codec'))[:20]!r}; frames "
-                      f"are at most {MAX_PIXELS} pixels)")
+        raise _bad(
+            f,
+            f"damaged shard header (size {w}x{h}, codec {str(header.get('codec'))[:20]!r}; frames "
+            f"are at most {MAX_PIXELS} pixels)",
+        )
     if pos + 8 * (n + 1) > size_on_disk:
         raise _bad(f, f"header promises {n} frames, more than the {size_on_disk}-byte file can hold")
     if header["codec"] == "raw" and pos + 8 * (n + 1) + n * h * w * 3 > size_on_disk:
@@ -167,8 +170,12 @@ def _offsets(f, header: dict, pos: int) -> np.ndarray:
     f.seek(pos)
     offsets = np.frombuffer(f.read(8 * (n + 1)), dtype="<u8").astype(np.int64)
     end = pos + 8 * (n + 1)
-    if len(offsets) != n + 1 or offsets[0] != 0 or np.any(np.diff(offsets) < 0) \
-            or end + offsets[-1] != os.fstat(f.fileno()).st_size:
+    if (
+        len(offsets) != n + 1
+        or offsets[0] != 0
+        or np.any(np.diff(offsets) < 0)
+        or end + offsets[-1] != os.fstat(f.fileno()).st_size
+    ):
         raise _bad(f, "damaged offset table (the shard is cut short or was altered)")
     return offsets
 
@@ -195,13 +202,13 @@ def jpeg_size(data: bytes) -> tuple[int, int, int] | None:
             continue
         if marker in (0xD8, 0xD9, 0xDA):  # another SOI, EOI or the scan before any SOF
             return None
-        length = int.from_bytes(data[i + 2:i + 4], "big")
+        length = int.from_bytes(data[i + 2 : i + 4], "big")
         if length < 2:
             return None
         if marker in _SOF:
             if length < 8 or i + 10 > end:
                 return None
-            return (int.from_bytes(data[i + 5:i + 7], "big"), int.from_bytes(data[i + 7:i + 9], "big"), data[i + 9])
+            return (int.from_bytes(data[i + 5 : i + 7], "big"), int.from_bytes(data[i + 7 : i + 9], "big"), data[i + 9])
         i += 2 + length
     return None
 
@@ -214,8 +221,11 @@ def _decode_frames(path: Path, chunks: list[bytes], unique: np.ndarray, h: int, 
         size = jpeg_size(c)
         if size != (h, w, 3):
             said = "no readable size" if size is None else f"size {size[1]}x{size[0]} with {size[2]} channels"
-            raise VideoReadError(str(path), f"frame {int(unique[j])} is a JPEG of {said}, the header says {w}x{h} RGB; "
-                                 "run `skipclip prepare` again")
+            raise VideoReadError(
+                str(path),
+                f"frame {int(unique[j])} is a JPEG of {said}, the header says {w}x{h} RGB; "
+                "run `skipclip prepare` again",
+            )
         try:
             img = decode_jpeg(torch.frombuffer(bytearray(c), dtype=torch.uint8))  # 3 x H x W
         except RuntimeError as exc:
@@ -251,7 +261,9 @@ def _read_chunks(path: Path, frames: Sequence[int]) -> tuple[dict, list[bytes], 
         header, pos = read_header(f)
         n = header["frames"]
         if idx.size and (idx.min() < 0 or idx.max() >= n):
-            raise VideoReadError(str(path), f"frame index {int(idx.max() if idx.max() >= n else idx.min())} out of range [0, {n})")
+            raise VideoReadError(
+                str(path), f"frame index {int(idx.max() if idx.max() >= n else idx.min())} out of range [0, {n})"
+            )
         offsets = _offsets(f, header, pos)
         base = pos + 8 * (n + 1)
         unique, inverse = np.unique(idx, return_inverse=True)
@@ -301,6 +313,9 @@ def read_shard_jpegs(path: Path, frames: Sequence[int]) -> tuple[list[torch.Tens
         size = jpeg_size(c)
         if size != (h, w, 3):
             said = "no readable size" if size is None else f"size {size[1]}x{size[0]} with {size[2]} channels"
-            raise VideoReadError(str(path), f"frame {int(unique[j])} is a JPEG of {said}, the header says {w}x{h} RGB; "
-                                 "run `skipclip prepare` again")
+            raise VideoReadError(
+                str(path),
+                f"frame {int(unique[j])} is a JPEG of {said}, the header says {w}x{h} RGB; "
+                "run `skipclip prepare` again",
+            )
     return [torch.frombuffer(bytearray(c), dtype=torch.uint8) for c in chunks], inverse, (h, w)

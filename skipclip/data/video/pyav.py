@@ -58,9 +58,12 @@ def check_source_size(path, height: int, width: int) -> None:
         VideoReadError: the frames are too large (the video is skipped and reported).
     """
     if max(height, width) > MAX_SOURCE_SIDE or height * width > MAX_SOURCE_PIXELS:
-        raise VideoReadError(str(path), f"frames of {width}x{height} are larger than skipclip reads "
-                             f"({MAX_SOURCE_SIDE} px a side, {MAX_SOURCE_PIXELS} pixels); downscale the video first, "
-                             "e.g. ffmpeg -i IN -vf scale=-2:720 OUT")
+        raise VideoReadError(
+            str(path),
+            f"frames of {width}x{height} are larger than skipclip reads "
+            f"({MAX_SOURCE_SIDE} px a side, {MAX_SOURCE_PIXELS} pixels); downscale the video first, "
+            "e.g. ffmpeg -i IN -vf scale=-2:720 OUT",
+        )
 
 
 def _open(path: str | os.PathLike, threads: bool = True):
@@ -78,8 +81,9 @@ def _open(path: str | os.PathLike, threads: bool = True):
     except (av.error.FFmpegError, MemoryError) as exc:
         _raise_machine_fault(path, exc)
         raise VideoReadError(
-            path, f"not a video FFmpeg can read ({exc.strerror or exc}); the file is corrupt or not "
-            "really a video despite its extension, re-copy or delete it"
+            path,
+            f"not a video FFmpeg can read ({exc.strerror or exc}); the file is corrupt or not "
+            "really a video despite its extension, re-copy or delete it",
         ) from exc
     if not container.streams.video:
         container.close()
@@ -109,8 +113,9 @@ def _check_truncated(path, found: int, promised: int) -> None:
     """Headers that promise many more frames than the file holds mean an incomplete copy."""
     if promised > 0 and found < promised - max(2, promised // 100):
         raise VideoReadError(
-            str(path), f"truncated: the header promises {promised} frames but only {found} are in the "
-            "file (an incomplete copy); re-copy it"
+            str(path),
+            f"truncated: the header promises {promised} frames but only {found} are in the "
+            "file (an incomplete copy); re-copy it",
         )
 
 
@@ -187,8 +192,9 @@ def decode(path: str | os.PathLike, short_side: int | None = None) -> tuple[np.n
     return np.stack(frames), info
 
 
-def decode_into(path: str | os.PathLike, sink: Callable[[np.ndarray], None],
-                short_side: int | None = None, threads: bool = True) -> VideoInfo:
+def decode_into(
+    path: str | os.PathLike, sink: Callable[[np.ndarray], None], short_side: int | None = None, threads: bool = True
+) -> VideoInfo:
     """Decode every frame of a video in presentation order and hand each ``(H, W, 3)`` uint8 RGB
     frame to ``sink`` as soon as it is decoded: memory stays one frame, whatever the length.
 
@@ -211,8 +217,9 @@ def decode_into(path: str | os.PathLike, sink: Callable[[np.ndarray], None],
                 h, w = resized_size(frame.height, frame.width, short_side)
             elif (frame.height, frame.width) != src_hw:
                 raise VideoReadError(
-                    str(path), f"frame size changes mid-video ({src_hw[1]}x{src_hw[0]} -> "
-                    f"{frame.width}x{frame.height}); re-encode it at one size"
+                    str(path),
+                    f"frame size changes mid-video ({src_hw[1]}x{src_hw[0]} -> "
+                    f"{frame.width}x{frame.height}); re-encode it at one size",
                 )
             rgb = frame.reformat(width=w, height=h, format="rgb24", interpolation="AREA")
             sink(rgb.to_ndarray())
@@ -222,7 +229,9 @@ def decode_into(path: str | os.PathLike, sink: Callable[[np.ndarray], None],
     except (av.error.FFmpegError, MemoryError) as exc:
         _raise_machine_fault(path, exc)  # never taken for a truncated tail: the frames would be lost
         if not n and not threads:
-            raise VideoReadError(str(path), f"corrupt video, no frame decodes ({exc.strerror or exc}); re-copy it") from exc
+            raise VideoReadError(
+                str(path), f"corrupt video, no frame decodes ({exc.strerror or exc}); re-copy it"
+            ) from exc
         retry = not n  # a second opinion, on one thread: FFmpeg short of memory for its threads says "invalid data"
         # a truncated tail: keep what decoded, the count below is the exact number kept
     finally:

@@ -32,7 +32,9 @@ REGISTRY = {m.LAYOUT.name: m.LAYOUT for m in (ucf101, hmdb51, ssv2, kinetics, li
 _FINDERS = {name: layout.find for name, layout in REGISTRY.items() if layout.find is not None}
 
 
-def resolve(videos: str | Path, splits: str | Path | None = None, layout: str | None = None) -> tuple[str, Path, Path | None]:
+def resolve(
+    videos: str | Path, splits: str | Path | None = None, layout: str | None = None
+) -> tuple[str, Path, Path | None]:
     """Find the layout, the video root and the split directory of a data set.
 
     ``videos`` may be the video root itself (``UCF-101/``) or the folder holding it next to the
@@ -66,10 +68,14 @@ def resolve(videos: str | Path, splits: str | Path | None = None, layout: str | 
             layout = next((name for name, find in _FINDERS.items() if find(videos)), "folder")
     if layout in ("ucf101", "hmdb51") and splits is None:
         want = UCF_SPLIT_DIR if layout == "ucf101" else HMDB_SPLIT_DIR
-        raise InvalidInputError(f"layout {layout} needs its split files: put {want}/ next to the videos or pass --splits DIR")
+        raise InvalidInputError(
+            f"layout {layout} needs its split files: put {want}/ next to the videos or pass --splits DIR"
+        )
     if layout in _FINDERS and not _FINDERS[layout](videos):
-        raise InvalidInputError(f"--layout {layout}: {videos} does not hold that layout's files; "
-                         f"see the layouts table in the README, or drop --layout to detect it")
+        raise InvalidInputError(
+            f"--layout {layout}: {videos} does not hold that layout's files; "
+            f"see the layouts table in the README, or drop --layout to detect it"
+        )
     if layout == "ucf101" and (videos / "UCF-101").is_dir():
         videos = videos / "UCF-101"
     if layout == "hmdb51":
@@ -80,9 +86,16 @@ def resolve(videos: str | Path, splits: str | Path | None = None, layout: str | 
     return layout, videos, splits if layout in ("ucf101", "hmdb51") else None
 
 
-def load_index(videos: str | Path, splits: str | Path | None = None, layout: str | None = None, *,
-               test_fraction: float = 0.2, group_pattern: str | None = None, fallback: str = "videos",
-               label_pattern: str | None = None) -> DatasetIndex:
+def load_index(
+    videos: str | Path,
+    splits: str | Path | None = None,
+    layout: str | None = None,
+    *,
+    test_fraction: float = 0.2,
+    group_pattern: str | None = None,
+    fallback: str = "videos",
+    label_pattern: str | None = None,
+) -> DatasetIndex:
     """Parse a data set's split files (or folder structure) into a :class:`DatasetIndex`.
 
     Args:
@@ -107,10 +120,21 @@ def load_index(videos: str | Path, splits: str | Path | None = None, layout: str
     if group_pattern and layout != "folder":
         folder.regroup(entries, group_pattern)
     if label_pattern and layout != "folder":
-        raise InvalidInputError(f"--label-pattern reads classes from file names in the folder layout; this folder "
-                                f"holds the {layout} layout, whose classes come from its split files: drop it")
+        raise InvalidInputError(
+            f"--label-pattern reads classes from file names in the folder layout; this folder "
+            f"holds the {layout} layout, whose classes come from its split files: drop it"
+        )
     return DatasetIndex(layout, root, classes, entries, folds, split_dir, listed_in, how)
 
 
-__all__ = ["EXPECTED", "HMDB_SPLIT_DIR", "REGISTRY", "UCF_SPLIT_DIR", "Layout", "ParsedLayout", "ReadOptions",
-           "load_index", "resolve"]
+__all__ = [
+    "EXPECTED",
+    "HMDB_SPLIT_DIR",
+    "REGISTRY",
+    "UCF_SPLIT_DIR",
+    "Layout",
+    "ParsedLayout",
+    "ReadOptions",
+    "load_index",
+    "resolve",
+]

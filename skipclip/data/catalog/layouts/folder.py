@@ -61,21 +61,35 @@ def class_names(paths: list[str], label_pattern: str | None) -> list[str | None]
     if not label_pattern:
         return [p.split("/")[0] if "/" in p else None for p in paths]
     pattern = compile_pattern(label_pattern, "--label-pattern")
-    names = [(m.group(1) if m.groups() else m.group(0)) if m else None
-             for m in search_all(pattern, paths, "--label-pattern")]
+    names = [
+        (m.group(1) if m.groups() else m.group(0)) if m else None for m in search_all(pattern, paths, "--label-pattern")
+    ]
     missed = [p for p, n in zip(paths, names) if not n]
     if len(missed) == len(paths):
-        raise InvalidInputError(f"--label-pattern {label_pattern!r} matches none of the {len(paths)} video paths, "
-                                f"e.g. {paths[0]!r}; its first group must capture the class, e.g. "
-                                r"'person\d+_([a-z]+)_' for person01_boxing_d2_uncomp.avi")
+        raise InvalidInputError(
+            f"--label-pattern {label_pattern!r} matches none of the {len(paths)} video paths, "
+            f"e.g. {paths[0]!r}; its first group must capture the class, e.g. "
+            r"'person\d+_([a-z]+)_' for person01_boxing_d2_uncomp.avi"
+        )
     if missed:
-        log.warning("--label-pattern %r matches %d of %d videos; the other %d are unlabelled, e.g. %s",
-                    label_pattern, len(paths) - len(missed), len(paths), len(missed), ", ".join(missed[:3]))
+        log.warning(
+            "--label-pattern %r matches %d of %d videos; the other %d are unlabelled, e.g. %s",
+            label_pattern,
+            len(paths) - len(missed),
+            len(paths),
+            len(missed),
+            ", ".join(missed[:3]),
+        )
     return names
 
 
-def scan(root: str | Path, test_fraction: float = 0.2, group_pattern: str | None = None,
-         fallback: str = "videos", label_pattern: str | None = None) -> tuple[list[str], list[VideoEntry], dict]:
+def scan(
+    root: str | Path,
+    test_fraction: float = 0.2,
+    group_pattern: str | None = None,
+    fallback: str = "videos",
+    label_pattern: str | None = None,
+) -> tuple[list[str], list[VideoEntry], dict]:
     """Class subfolders (``root/<class>/**/<video>``), a folder whose file names carry the class
     (``label_pattern``), or a flat folder of unlabelled footage.
 
@@ -105,14 +119,20 @@ def scan(root: str | Path, test_fraction: float = 0.2, group_pattern: str | None
     held = set(carve(entries, labelled, test_fraction, SPLIT_SEED, fallback, classes, part="test").held)
     for i, e in enumerate(entries):
         e.folds[1] = "test" if i in held else "train"
-    split = {"made_by": "skipclip (folder without split files)", "test_fraction": test_fraction,
-             "group_pattern": group_pattern, "label_pattern": label_pattern, "seed": SPLIT_SEED}
+    split = {
+        "made_by": "skipclip (folder without split files)",
+        "test_fraction": test_fraction,
+        "group_pattern": group_pattern,
+        "label_pattern": label_pattern,
+        "seed": SPLIT_SEED,
+    }
     return classes, entries, split
 
 
 def _read(root: Path, options: ReadOptions) -> ParsedLayout:
-    classes, entries, how = scan(root, options.test_fraction, options.group_pattern, options.fallback,
-                                options.label_pattern)
+    classes, entries, how = scan(
+        root, options.test_fraction, options.group_pattern, options.fallback, options.label_pattern
+    )
     return ParsedLayout(classes, entries, how=how)
 
 

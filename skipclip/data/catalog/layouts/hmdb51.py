@@ -21,7 +21,6 @@ def hmdb_group(path: str, cls: str) -> str:
     return head if sep and head else re.sub(r"_\d+$", "", stem)
 
 
-
 _HMDB_ROLE = {"1": "train", "2": "test", "0": "unused"}
 
 
@@ -39,8 +38,9 @@ def parse(split_dir: str | Path) -> tuple[list[str], list[VideoEntry], list[int]
             continue
         files.setdefault(m.group(1), {})[int(m.group(2))] = f
     if not files:
-        raise SplitError(f"{split_dir} holds no '<class>_test_split1.txt' files; point --splits at HMDB51's "
-                         f"{SPLIT_DIR}/ folder")
+        raise SplitError(
+            f"{split_dir} holds no '<class>_test_split1.txt' files; point --splits at HMDB51's {SPLIT_DIR}/ folder"
+        )
     classes = sorted(files)
     folds = sorted(files[classes[0]])
     if 1 not in folds:
@@ -48,8 +48,10 @@ def parse(split_dir: str | Path) -> tuple[list[str], list[VideoEntry], list[int]
     for cls in classes:
         if sorted(files[cls]) != folds:
             absent = sorted(set(folds) ^ set(files[cls]))
-            raise SplitError(f"{split_dir}: class {cls!r} has split files for folds {sorted(files[cls])} but other "
-                             f"classes have {folds}; {cls}_test_split{absent[0]}.txt is missing or extra")
+            raise SplitError(
+                f"{split_dir}: class {cls!r} has split files for folds {sorted(files[cls])} but other "
+                f"classes have {folds}; {cls}_test_split{absent[0]}.txt is missing or extra"
+            )
     entries: dict[str, VideoEntry] = {}
     for label, cls in enumerate(classes):
         for fold in folds:
@@ -60,10 +62,14 @@ def parse(split_dir: str | Path) -> tuple[list[str], list[VideoEntry], list[int]
             for n, line in lines:
                 parts = line.split()
                 if len(parts) != 2 or parts[1] not in _HMDB_ROLE:
-                    raise SplitError(f"{f} line {n}: expected '<video>.avi <0|1|2>' (1 train, 2 test, 0 unused), got a line of {len(line.split())} fields (see the file)")
+                    raise SplitError(
+                        f"{f} line {n}: expected '<video>.avi <0|1|2>' (1 train, 2 test, 0 unused), got a line of {len(line.split())} fields (see the file)"
+                    )
                 path = contained("the video folder", f"{cls}/{parts[0]}", f"{f} line {n}")
                 if not path.startswith(f"{cls}/"):
-                    raise SplitError(f"{f} line {n}: {parts[0]!r} leaves the class folder {cls}/; fix or delete the line")
+                    raise SplitError(
+                        f"{f} line {n}: {parts[0]!r} leaves the class folder {cls}/; fix or delete the line"
+                    )
                 entry = entries.setdefault(path, VideoEntry(path, label, hmdb_group(parts[0], cls)))
                 if fold in entry.folds:
                     raise SplitError(f"{f} line {n}: {parts[0]} is listed twice for fold {fold}")

@@ -78,8 +78,11 @@ def _csv_rows(csvs: dict[str, Path]) -> dict[str, list[tuple[int, dict]]]:
     rows: dict[str, list[tuple[int, dict]]] = {}
     for role, f in csvs.items():
         try:
-            rows[role] = [(n, r) for n, r in enumerate(csv.DictReader(_text(f)), 2)
-                          if any(isinstance(v, str) and v.strip() for v in r.values())]
+            rows[role] = [
+                (n, r)
+                for n, r in enumerate(csv.DictReader(_text(f)), 2)
+                if any(isinstance(v, str) and v.strip() for v in r.values())
+            ]
         except SplitError:
             raise
         except (csv.Error, ValueError) as exc:
@@ -124,8 +127,10 @@ def parse(root: str | Path, csvs: dict[str, Path] | None = None) -> tuple[list[s
             if role == "test" and (not label or label not in label_of):
                 lab, fold_role = -1, "unused"
             elif label not in label_of:
-                raise SplitError(f"{where}: unknown label {label!r}, not among the training CSV's "
-                                 f"{len(classes)} classes; the CSVs come from different releases")
+                raise SplitError(
+                    f"{where}: unknown label {label!r}, not among the training CSV's "
+                    f"{len(classes)} classes; the CSVs come from different releases"
+                )
             else:
                 lab, fold_role = label_of[label], {"val": "test", "test": "unused"}.get(role, role)
             hits = files.get(stem) or files.get(yid) or []

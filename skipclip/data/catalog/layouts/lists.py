@@ -73,8 +73,10 @@ def _what(parts: list[str]) -> str:
 def _fold(f: Path, n_lists: int) -> int:
     m = re.search(r"split_?(\d)", f.name.lower())
     if m is None and n_lists > 1:
-        raise SplitError(f"{f.parent}: several lists of one split ({f.name} and others) without 'split_N' in "
-                         "their names; keep one per split, or name them ..._split_1.txt, ..._split_2.txt")
+        raise SplitError(
+            f"{f.parent}: several lists of one split ({f.name} and others) without 'split_N' in "
+            "their names; keep one per split, or name them ..._split_1.txt, ..._split_2.txt"
+        )
     return int(m.group(1)) if m else 1
 
 
@@ -142,19 +144,27 @@ def parse(root: str | Path, found=None) -> tuple[list[str], list[VideoEntry], li
             for n, line in lines:
                 parts = line.rsplit(None, 1)
                 if len(parts) != 2 or not _LABEL.fullmatch(parts[1]) or not is_video_file(parts[0]):
-                    raise SplitError(f"{f} line {n}: expected '<video path> <0-based label>', got {_what(parts)} (see the file)")
+                    raise SplitError(
+                        f"{f} line {n}: expected '<video path> <0-based label>', got {_what(parts)} (see the file)"
+                    )
                 label = int(parts[1]) if len(parts[1]) < 12 else limit  # ASCII digits only (_LABEL)
                 if not 0 <= label < limit:
-                    span = f"0..{limit - 1} of {label_map.name}" if names is not None else \
-                        f"0..{limit - 1} without a label map, for {sum(map(len, read.values()))} listed videos"
-                    raise SplitError(f"{f} line {n}: unknown label {parts[1][:20]} (labels are {span}); fix the line "
-                                     "or add a label map (label_map.txt, one class name per line)")
+                    span = (
+                        f"0..{limit - 1} of {label_map.name}"
+                        if names is not None
+                        else f"0..{limit - 1} without a label map, for {sum(map(len, read.values()))} listed videos"
+                    )
+                    raise SplitError(
+                        f"{f} line {n}: unknown label {parts[1][:20]} (labels are {span}); fix the line "
+                        "or add a label map (label_map.txt, one class name per line)"
+                    )
                 path = _locate(root, role, inside(parts[0], f"{f} line {n}"))
                 here = f"{f.name} line {n}"
                 entry = entries.setdefault(path, VideoEntry(path, label, ucf_group(path)))
                 if fold in entry.folds or entry.label != label:
-                    raise SplitError(f"{here}: {path} is listed twice (first at {where[path]}); "
-                                     "keep one line per video")
+                    raise SplitError(
+                        f"{here}: {path} is listed twice (first at {where[path]}); keep one line per video"
+                    )
                 entry.folds[fold] = roles.get(role, role)
                 where.setdefault(path, here)
                 listed_in.setdefault(path, f.name)

@@ -43,8 +43,10 @@ def parse(root: str | Path, dirs: dict[str, Path] | None = None) -> tuple[list[s
     for role, d in dirs.items():
         paths = [p for p in list_videos(d) if "/" in p]
         if not paths:
-            raise SplitError(f"{d} holds no videos in class folders: the {role} split is empty; put "
-                             f"{d.name}/<class>/<video> files there or remove the folder")
+            raise SplitError(
+                f"{d} holds no videos in class folders: the {role} split is empty; put "
+                f"{d.name}/<class>/<video> files there or remove the folder"
+            )
         found[role] = paths
     classes = sorted({p.split("/")[0] for p in found["train"]})
     label_of = {c: i for i, c in enumerate(classes)}
@@ -53,8 +55,10 @@ def parse(root: str | Path, dirs: dict[str, Path] | None = None) -> tuple[list[s
     for role, paths in found.items():
         unknown = sorted({p.split("/")[0] for p in paths} - set(label_of))
         if unknown:
-            raise SplitError(f"{dirs[role]}: class folders {', '.join(unknown)} have no videos under "
-                             f"{dirs['train'].name}/ (unknown labels); add training videos or remove them")
+            raise SplitError(
+                f"{dirs[role]}: class folders {', '.join(unknown)} have no videos under "
+                f"{dirs['train'].name}/ (unknown labels); add training videos or remove them"
+            )
         for p in paths:
             rel = f"{dirs[role].name}/{p}"
             entries.append(VideoEntry(rel, label_of[p.split("/")[0]], ucf_group(p), {1: roles.get(role, role)}))

@@ -77,8 +77,10 @@ def parse(root: str | Path, labels: Path | None = None) -> tuple[list[str], list
             if role != "unused":
                 template = str(item.get("template", "")).replace("[", "").replace("]", "")
                 if template not in label_of:
-                    raise SplitError(f"{where}: unknown label {template!r}, not in {labels.name}; the files come "
-                                     "from different releases")
+                    raise SplitError(
+                        f"{where}: unknown label {template!r}, not in {labels.name}; the files come "
+                        "from different releases"
+                    )
                 label = label_of[template]
             path = f"{video_dir}/{vid}.webm" if video_dir else f"{vid}.webm"
             entries.append(VideoEntry(path, label, vid, {1: role}))

@@ -21,7 +21,6 @@ def ucf_group(path: str) -> str:
     return f"g{int(m.group(1)):02d}" if m else Path(path).stem
 
 
-
 def parse(split_dir: str | Path) -> tuple[list[str], list[VideoEntry], list[int]]:
     """Read ``classInd.txt``, ``trainlist0F.txt`` (path, 1-based label) and ``testlist0F.txt`` (path).
 
@@ -41,8 +40,10 @@ def parse(split_dir: str | Path) -> tuple[list[str], list[VideoEntry], list[int]
             continue
         for f in (train_file, test_file):
             if not f.is_file():
-                raise SplitError(f"{f} is missing; UCF101's split folder ships trainlist0{fold}.txt and "
-                                 f"testlist0{fold}.txt together, re-copy {SPLIT_DIR}/")
+                raise SplitError(
+                    f"{f} is missing; UCF101's split folder ships trainlist0{fold}.txt and "
+                    f"testlist0{fold}.txt together, re-copy {SPLIT_DIR}/"
+                )
         folds.append(fold)
         for role, f in (("train", train_file), ("test", test_file)):
             lines = lines_of(f)
@@ -72,7 +73,9 @@ def read_classes(class_file: Path) -> list[str]:
     for n, line in lines_of(class_file):
         parts = line.split()
         if len(parts) != 2 or not (parts[0].isascii() and parts[0].isdigit() and len(parts[0]) < 10):
-            raise SplitError(f"{class_file} line {n}: expected '<1-based index> <ClassName>', got a line of {len(line.split())} fields (see the file)")
+            raise SplitError(
+                f"{class_file} line {n}: expected '<1-based index> <ClassName>', got a line of {len(line.split())} fields (see the file)"
+            )
         idx = int(parts[0])
         if idx in ids:
             raise SplitError(f"{class_file} line {n}: class index {idx} appears twice")
@@ -100,19 +103,24 @@ def _listed(line: str, f: Path, n: int, role: str, classes: list[str], label_of:
     if cls is None:
         raise SplitError(f"{f} line {n}: {path!r} has no class folder; expected '<Class>/<video>.avi'")
     if cls not in label_of:
-        raise SplitError(f"{f} line {n}: class {cls!r} of {path} is not in classInd.txt; "
-                         "the split folder and the videos come from different releases")
+        raise SplitError(
+            f"{f} line {n}: class {cls!r} of {path} is not in classInd.txt; "
+            "the split folder and the videos come from different releases"
+        )
     label = label_of[cls]
     if len(parts) == 2:
         if not (parts[1].isascii() and parts[1].lstrip("-").isdigit() and len(parts[1]) < 10):
             raise SplitError(f"{f} line {n}: label {parts[1]!r} is not an integer")
         given = int(parts[1])
         if not 1 <= given <= len(classes):
-            raise SplitError(f"{f} line {n}: label {given} is outside 1..{len(classes)} "
-                             "(labels are 1-based, as in classInd.txt)")
+            raise SplitError(
+                f"{f} line {n}: label {given} is outside 1..{len(classes)} (labels are 1-based, as in classInd.txt)"
+            )
         if given - 1 != label:
-            raise SplitError(f"{f} line {n}: label {given} ({classes[given - 1]}) contradicts the "
-                             f"folder {cls} (label {label + 1} in classInd.txt)")
+            raise SplitError(
+                f"{f} line {n}: label {given} ({classes[given - 1]}) contradicts the "
+                f"folder {cls} (label {label + 1} in classInd.txt)"
+            )
     return path, label
 
 
