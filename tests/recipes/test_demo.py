@@ -21,7 +21,7 @@ def test_demo_quick_end_to_end(tmp_path, capsys, report_writes):
     assert ("skipclip", "linear_probe") in rows and ("random", "linear_probe") in rows
     assert any(init == "supervised" for init, _ in rows)
     for r in report["results"]:
-        assert r["top1"] <= r["top5"]
+        assert r["top5"] is None or r["top1"] <= r["top5"]
         if "per_seed" in r:  # the mean and spread are those of the seeds' own results
             seeds = [x["top1"] for x in r["per_seed"]]
             assert r["top1"] == pytest.approx(np.mean(seeds))
