@@ -454,7 +454,7 @@ def test_the_online_knn_does_not_call_videos_unreadable_for_a_machine_fault(tmp_
 
 def test_outputs_under_a_file_are_refused_before_the_work(tmp_path):
     (tmp_path / "F").write_text("a file")
-    proc = run_cli("evaluate", "--ckpt", "random", "--data", str(tmp_path / "nowhere"), "--out", str(tmp_path / "F"))
+    proc = run_cli("evaluate", "--ckpt", "random", "--data", "synthetic", "--out", str(tmp_path / "F"))
     assert proc.returncode == 2 and "is a file" in proc.stderr, proc.stderr
     proc = run_cli(
         "features",
@@ -471,7 +471,7 @@ def test_outputs_under_a_file_are_refused_before_the_work(tmp_path):
         "--ckpt",
         "random",
         "--data",
-        str(tmp_path / "nowhere"),
+        "synthetic",  # a missing --data is refused first (issue 29), so the data must exist here
         "--out",
         str(tmp_path / "o"),
         "--json",
