@@ -349,7 +349,7 @@ def print_report(report: dict) -> None:
     first = h["pretrained"]
     print(
         f"\nPretext health on {first['windows']} windows of {first['videos']} held-out videos (targets ranked "
-        "against the context; 95% interval: bootstrap over videos):"
+        "against the context; 95% interval over videos, cluster-t):"
     )
     print(
         f"  {'ranker':16s} {'rank acc':>9s} {'95% interval':>16s} {'Kendall tau':>12s} {'pos-neg gap':>12s} "
