@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 from skipclip.config.budget import BudgetUsed, make_budget
-from skipclip.eval.finetune import FROZEN_METHOD, FinetuneHistory, FinetuneResult
+from skipclip.eval.finetune_history import FinetuneHistory
+from skipclip.eval.finetune_result import FROZEN_METHOD, FinetuneResult
 from skipclip.eval.knn import KnnResult, knn, knn_accuracy
 from skipclip.eval.linear_probe import METHOD, LinearProbeResult, linear_probe
 from skipclip.eval.pretext_health import PretextHealth

@@ -140,7 +140,7 @@ def pretrain(
 @dataclass
 class FinetuneRun:
     """What :func:`finetune` made: where it is, and its report. Each row of ``results`` is a
-    :class:`~skipclip.eval.finetune.FinetuneResult` as written to ``report.json`` (its ``to_dict``;
+    :class:`~skipclip.eval.finetune_result.FinetuneResult` as written to ``report.json`` (its ``to_dict``;
     with several seeds, their mean and spread).
 
     Attributes:
