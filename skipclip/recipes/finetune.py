@@ -10,15 +10,10 @@ from pathlib import Path
 from skipclip.config import Config, apply_overrides, finetune_settings, validate
 from skipclip.data import open_data, per_class
 from skipclip.engine.checkpoints import resume_path
+from skipclip.engine.folder_kind import refuse_other_kind
 from skipclip.engine.run_replace import run_folder
-from skipclip.engine.runs import (
-    finish_run,
-    prepare_run_dir,
-    read_run,
-    recorded,
-    refuse_other_kind,
-    update_run,
-)
+from skipclip.engine.run_signals import recorded
+from skipclip.engine.runs import finish_run, prepare_run_dir, read_run, update_run
 from skipclip.engine.trainer import check_devices
 from skipclip.errors import InvalidInputError, OutputExistsError
 from skipclip.eval.classifier import ActionClassifier

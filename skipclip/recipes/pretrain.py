@@ -21,7 +21,8 @@ from skipclip.engine.monitor_clock import MonitorClock
 from skipclip.engine.plan import plan_run
 from skipclip.engine.precision import resolved, skipclip_probe
 from skipclip.engine.resume_state import check_resume_state
-from skipclip.engine.runs import check_run_dir, finish_run, recorded, start_run
+from skipclip.engine.run_signals import recorded
+from skipclip.engine.runs import check_run_dir, finish_run, start_run
 from skipclip.engine.skipclip_module import SkipClipModule
 from skipclip.engine.trainer import device_of, process_plan
 from skipclip.errors import InvalidInputError
