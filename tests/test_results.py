@@ -17,7 +17,7 @@ from skipclip.eval.pretext_health import PretextHealth
 from skipclip.eval.retrieval import RetrievalResult, retrieval, retrieval_recall
 from skipclip.eval.video_level import VideoLevelResult
 from skipclip.method.pretext_metrics import RankSummary
-from skipclip.recipes.pretrain import PretrainSummary
+from skipclip.recipes.pretrain_summary import PretrainSummary
 from skipclip.utils.records import record
 
 BUDGET_KEYS = ["budget", "max_steps", "max_epochs", "time_budget_min", "steps", "epochs", "stopped_by"]

@@ -77,7 +77,7 @@ class PretrainResult:
         epochs, steps, wall_s: how long it trained.
         metrics: the last logged values (``val/rank_acc``, ``train/loss``, ...).
         summary: everything ``run.json`` records at the end: its ``summary`` record
-            (:meth:`~skipclip.recipes.pretrain.PretrainSummary.to_dict`), then ``health``.
+            (:meth:`~skipclip.recipes.pretrain_summary.PretrainSummary.to_dict`), then ``health``.
         model: the trained :class:`~skipclip.method.model.SkipClipModel` (g, f, rotation head).
     """
 
