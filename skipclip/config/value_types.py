@@ -104,8 +104,8 @@ def check_open_fields(cfg: Config) -> None:
                 f"{section.name}.{f.name} must be a single value, got {shown(v)}",
             )
     for name in ("optim.max_steps", "optim.val_every_steps", "finetune.max_steps", "finetune.val_every_steps"):
-        section, key = name.split(".")
-        v = getattr(getattr(cfg, section), key)
+        part, key = name.split(".")
+        v = getattr(getattr(cfg, part), key)
         require(v is None or _count(v, 1), f"{name} must be null or an integer >= 1, got {shown(v)}")
     d = cfg.trainer.devices
     require(

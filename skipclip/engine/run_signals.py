@@ -39,7 +39,8 @@ def _watch_interrupts() -> tuple[_Interrupts, dict]:
     """Install an :class:`_Interrupts` for SIGINT and SIGTERM where Python's defaults are (main
     thread only; a signal that is ignored, as under nohup, or has the user's own handler is left
     alone). Lightning, during ``fit``, calls a SIGTERM handler it finds after its own notifier."""
-    watch, previous = _Interrupts(), {}
+    watch = _Interrupts()
+    previous: dict = {}
     if threading.current_thread() is not threading.main_thread():
         return watch, previous
     for signum, default in _DEFAULTS.items():

@@ -69,6 +69,7 @@ def restore_selected(
     """Load the selected weights back into ``model`` (``finetune.selection: best`` with a
     validation; otherwise the last weights stay) and say how the run went."""
     trainer, wall = done.trainer, done.wall_s
+    val_top1: float | None
     if selection == "best" and keep.best is not None:
         keep.restore(model)
         selected_by, epoch, step, val_top1 = "best validation video top-1", keep.best_epoch, keep.best_step, keep.best
