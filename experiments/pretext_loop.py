@@ -30,7 +30,7 @@ from skipclip.data import open_data
 from skipclip.eval import pretext_health as ph
 from skipclip.eval.health_callback import PretextHealthMonitor
 from skipclip.method import SkipClipModel, build_skipclip
-from skipclip.recipes.pretrain import make_loader, pretext_datasets
+from skipclip.recipes.pretext_data import make_loader, pretext_datasets
 
 
 class ListwiseSkipClip(SkipClipModel):

@@ -1,8 +1,9 @@
-"""The batch between ``data/`` and ``method/``: a typed :class:`PretextBatch`, not a dict of string keys.
+"""The batch between ``data/`` and ``method/``: a typed :class:`PretextBatch`, not a dict of string keys,
+and the failure records any batch carries (:func:`from_batch`).
 
-It sits below both (it imports torch only), so the method and the benchmarks read it without
-importing the data package (and PyAV, which the GPU machines lack); ``data/`` makes it
-(:meth:`skipclip.data.PretextDataset.collate`)."""
+It sits below both (it imports torch only), so the method, the engine and the benchmarks read it
+without importing the data package (and PyAV, which the GPU machines lack); ``data/`` makes it
+(:meth:`skipclip.data.PretextDataset.collate`, :func:`skipclip.data.collate`)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from torch import Tensor
+
+FAILED = "failed"  # the key (or field) of the videos an item or a batch passed over
 
 
 @dataclass
@@ -54,4 +57,15 @@ class PretextBatch:
         return self.map(Tensor.pin_memory)
 
 
-__all__ = ["PretextBatch"]
+def from_batch(batch: object) -> dict[str, str]:
+    """The videos a collated batch (a dict, or a typed batch with a ``failed`` field) or a single
+    item passed over, ``{name: reason}``."""
+    if not isinstance(batch, dict):
+        return dict(getattr(batch, FAILED, None) or [])
+    if FAILED not in batch:
+        return {}
+    value = batch[FAILED]
+    return dict(value.items() if isinstance(value, dict) else value)
+
+
+__all__ = ["FAILED", "PretextBatch", "from_batch"]

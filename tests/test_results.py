@@ -9,14 +9,15 @@ import numpy as np
 import pytest
 
 from skipclip.config.budget import BudgetUsed, make_budget
-from skipclip.eval.finetune import FROZEN_METHOD, FinetuneHistory, FinetuneResult
+from skipclip.eval.finetune_history import FinetuneHistory
+from skipclip.eval.finetune_result import FROZEN_METHOD, FinetuneResult
 from skipclip.eval.knn import KnnResult, knn, knn_accuracy
 from skipclip.eval.linear_probe import METHOD, LinearProbeResult, linear_probe
 from skipclip.eval.pretext_health import PretextHealth
 from skipclip.eval.retrieval import RetrievalResult, retrieval, retrieval_recall
 from skipclip.eval.video_level import VideoLevelResult
 from skipclip.method.pretext_metrics import RankSummary
-from skipclip.recipes.pretrain import PretrainSummary
+from skipclip.recipes.pretrain_summary import PretrainSummary
 from skipclip.utils.records import record
 
 BUDGET_KEYS = ["budget", "max_steps", "max_epochs", "time_budget_min", "steps", "epochs", "stopped_by"]

@@ -27,7 +27,7 @@ from skipclip.api.runs import (
     finetune,
     pretrain,
 )
-from skipclip.eval.finetune import FinetuneResult
+from skipclip.eval.finetune_result import FinetuneResult
 from skipclip.models.preprocess import Preprocess
 from skipclip.recipes.features import FeatureSet
 from skipclip.weights import EncoderSource

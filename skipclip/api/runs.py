@@ -77,7 +77,7 @@ class PretrainResult:
         epochs, steps, wall_s: how long it trained.
         metrics: the last logged values (``val/rank_acc``, ``train/loss``, ...).
         summary: everything ``run.json`` records at the end: its ``summary`` record
-            (:meth:`~skipclip.recipes.pretrain.PretrainSummary.to_dict`), then ``health``.
+            (:meth:`~skipclip.recipes.pretrain_summary.PretrainSummary.to_dict`), then ``health``.
         model: the trained :class:`~skipclip.method.model.SkipClipModel` (g, f, rotation head).
     """
 
@@ -140,7 +140,7 @@ def pretrain(
 @dataclass
 class FinetuneRun:
     """What :func:`finetune` made: where it is, and its report. Each row of ``results`` is a
-    :class:`~skipclip.eval.finetune.FinetuneResult` as written to ``report.json`` (its ``to_dict``;
+    :class:`~skipclip.eval.finetune_result.FinetuneResult` as written to ``report.json`` (its ``to_dict``;
     with several seeds, their mean and spread).
 
     Attributes:

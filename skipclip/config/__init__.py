@@ -17,6 +17,7 @@ from skipclip.config.load import (
     preset_names,
     read_yaml,
 )
+from skipclip.config.ranges import validate_finetune
 from skipclip.config.sections import (
     CONTEXT_ARCHS,
     Config,
@@ -27,7 +28,7 @@ from skipclip.config.sections import (
     PretextConfig,
     TrainerConfig,
 )
-from skipclip.config.validate import validate, validate_finetune
+from skipclip.config.validate import validate
 
 __all__ = [
     "CONTEXT_ARCHS",

@@ -1,7 +1,7 @@
 """Upper bounds of the sizes a configuration sets, wherever it comes from: a YAML file, ``--set``,
 or the configuration a checkpoint or an exported encoder records (data from whoever made it).
 
-The lower bounds and the options' compatibility are in :mod:`skipclip.config.validate`; these are
+The lower bounds and the options' compatibility are in :mod:`skipclip.config.ranges`; these are
 kept apart because memory is allocated in proportion to them before any video is read: a
 checkpoint whose recorded ``finetune`` section said ``short_side: 6000, crop_size: 6000`` made
 ``skipclip features --data FOLDER`` allocate 1.7 GB and end in a traceback. Each bound is several
@@ -19,6 +19,8 @@ MAX_CROP = 1024  # data.crop_size, finetune.crop_size
 MAX_CLIP_FRAMES = 256  # finetune.clip_frames, pretext.context_frames (K), pretext.target_length (d)
 MAX_TARGETS = 64  # pretext.num_targets (M)
 MAX_SAMPLING_RATE = 64  # pretext.sampling_rate (r)
+MAX_WIDTH = 512  # model.width: 8x the paper's 64 (a 3D ResNet-18 of ~2 billion parameters)
+MAX_DEVICES = 4096  # device ids in trainer.devices
 
 # (section, key, bound, what the bound is)
 SIZE_BOUNDS = (
@@ -93,9 +95,11 @@ def named(where: str | None, exc: InvalidInputError) -> InvalidInputError:
 __all__ = [
     "MAX_CLIP_FRAMES",
     "MAX_CROP",
+    "MAX_DEVICES",
     "MAX_SAMPLING_RATE",
     "MAX_SHORT_SIDE",
     "MAX_TARGETS",
+    "MAX_WIDTH",
     "SIZE_BOUNDS",
     "check_patterns",
     "check_sizes",

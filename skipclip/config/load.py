@@ -11,8 +11,9 @@ from typing import Any
 
 import yaml
 
+from skipclip.config.messages import shown
 from skipclip.config.sections import REMOVED_KEYS, Config
-from skipclip.config.validate import shown, validate
+from skipclip.config.validate import validate
 from skipclip.errors import InputNotFoundError, InvalidInputError
 from skipclip.utils.safe_read import read_regular
 

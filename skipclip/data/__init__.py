@@ -54,7 +54,8 @@ from skipclip.data.sources.base import (
 from skipclip.data.sources.files import VideoFileSource
 from skipclip.data.sources.synthetic import SyntheticSource
 from skipclip.data.sources.synthetic_ucf101 import write_synthetic_ucf101
-from skipclip.data.store.prepare import PrepareReport, prepare
+from skipclip.data.store.prepare import prepare
+from skipclip.data.store.prepare_report import PrepareReport
 from skipclip.data.store.prepared import (
     MANIFEST,
     PreparedStore,

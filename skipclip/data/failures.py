@@ -4,14 +4,15 @@ A data set running in a worker process cannot tell the main process anything exc
 the items it returns, so each item carries the videos it had to pass over as
 ``item["failed"] = {name: reason}`` (empty when none). :func:`collate` batches the items as the
 default collate does and gathers those reports into one list of ``(name, reason)`` pairs per
-batch; the main process merges them with :func:`from_batch`.
+batch; the main process merges them with :func:`~skipclip.batch.from_batch`, which sits below
+the data package (in :mod:`skipclip.batch`) so the engine reads failure records without it.
 """
 
 from __future__ import annotations
 
 from torch.utils.data import default_collate
 
-FAILED = "failed"
+from skipclip.batch import FAILED, from_batch
 
 
 def collate(items: list[dict]) -> dict:
@@ -21,17 +22,6 @@ def collate(items: list[dict]) -> dict:
     batch = default_collate([{k: v for k, v in item.items() if k != FAILED} for item in items])
     batch[FAILED] = reports
     return batch
-
-
-def from_batch(batch: object) -> dict[str, str]:
-    """The videos a collated batch (a dict, or a typed batch with a ``failed`` field) or a single
-    item passed over, ``{name: reason}``."""
-    if not isinstance(batch, dict):
-        return dict(getattr(batch, FAILED, None) or [])
-    if FAILED not in batch:
-        return {}
-    value = batch[FAILED]
-    return dict(value.items() if isinstance(value, dict) else value)
 
 
 __all__ = ["FAILED", "collate", "from_batch"]

@@ -6,7 +6,7 @@ from __future__ import annotations
 import lightning as L
 import torch.nn as nn
 
-from skipclip.data import from_batch
+from skipclip.batch import from_batch
 from skipclip.utils.io import atomic_torch_save
 
 

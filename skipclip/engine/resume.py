@@ -17,7 +17,7 @@ import lightning as L
 import numpy as np
 import torch
 
-from skipclip.data import from_batch
+from skipclip.batch import from_batch
 from skipclip.errors import InvalidInputError
 from skipclip.utils import dist
 

@@ -7,114 +7,19 @@ of the wrong type a ``KeyError`` deep in Lightning. :func:`check_resume_state` c
 weights, the optimiser state (each tensor the shape and dtype of its parameter), the scheduler,
 the loop counters, and the :class:`~skipclip.engine.resume.TrainingPosition` and
 :class:`~skipclip.engine.callbacks.KeepBest` states, and raises one
-:class:`~skipclip.errors.InvalidInputError` naming the file and the field.
+:class:`~skipclip.errors.InvalidInputError` naming the file and the field
+(:class:`~skipclip.engine.field_checker.FieldChecker`).
 """
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 
 import lightning as L
 import torch
 
-from skipclip.errors import InvalidInputError
+from skipclip.engine.field_checker import BIG, FieldChecker, shown_value
 from skipclip.utils.quiet import quiet_lightning
-
-BIG = 2**53  # any counter of a real run is far below this
-
-
-class _Checker:
-    def __init__(self, path: str | Path):
-        self.path = Path(path)
-
-    def fail(self, field: str, why: str):
-        raise InvalidInputError(
-            f"{self.path}: resume state field {field} {why}; the file was not written by this "
-            "run as it is: restore it, or start afresh (--force, or another --out)"
-        )
-
-    def int(self, value, field: str, lo: int = 0, hi: int = BIG) -> int:
-        if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
-            self.fail(field, f"is {_show(value)}, not an integer in [{lo}, {hi}]")
-        return value
-
-    def number(self, value, field: str, lo: float = -math.inf, hi: float = math.inf) -> float:
-        if (
-            isinstance(value, bool)
-            or not isinstance(value, (int, float))
-            or not math.isfinite(value)
-            or not lo <= value <= hi
-        ):
-            self.fail(field, f"is {_show(value)}, not a finite number in [{lo}, {hi}]")
-        return value
-
-    def kind(self, value, types, field: str):
-        if not isinstance(value, types) or (isinstance(value, bool) and bool not in _tuple(types)):
-            names = "/".join(t.__name__ for t in _tuple(types))
-            self.fail(field, f"is {_show(value)}, not {names}")
-        return value
-
-    def tensor_like(self, value, ref: torch.Tensor, field: str) -> None:
-        if not isinstance(value, torch.Tensor):
-            self.fail(field, f"is {_show(value)}, not a tensor")
-        if value.shape != ref.shape or value.dtype != ref.dtype:
-            self.fail(
-                field, f"has shape {tuple(value.shape)} {value.dtype}, its parameter {tuple(ref.shape)} {ref.dtype}"
-            )
-
-    def weights(self, state, ref: dict, field: str) -> None:
-        self.kind(state, dict, field)
-        missing, extra = sorted(set(ref) - set(state)), sorted(set(state) - set(ref))
-        if missing or extra:
-            self.fail(field, f"does not fit the model (missing {missing[:3]}, unexpected {extra[:3]})")
-        for k, v in ref.items():
-            self.tensor_like(state[k], v, f"{field}[{k!r}]")
-
-    def like(self, value, ref, field: str) -> None:
-        """``value`` has ``ref``'s structure: dicts with the same keys, lists of the same length,
-        counters as non-negative integers, other leaves of the same type."""
-        if isinstance(ref, dict):
-            self.kind(value, dict, field)
-            if set(value) != set(ref):
-                self.fail(field, f"has keys {sorted(map(str, value))[:6]}, expected {sorted(map(str, ref))[:6]}")
-            for k in ref:
-                self.like(value[k], ref[k], f"{field}.{k}")
-        elif isinstance(ref, (list, tuple)):
-            self.kind(value, (list, tuple), field)
-            if len(value) != len(ref):
-                self.fail(field, f"has {len(value)} entries, expected {len(ref)}")
-            for i, (v, r) in enumerate(zip(value, ref)):
-                self.like(v, r, f"{field}[{i}]")
-        elif isinstance(ref, bool):
-            self.kind(value, bool, field)
-        elif isinstance(ref, int):
-            self.int(value, field)
-        elif isinstance(ref, float):
-            self.number(value, field)
-        elif isinstance(ref, torch.Tensor):
-            self.tensor_like(value, ref, field)
-        elif ref is None:
-            if value is not None:
-                self.fail(field, f"is {_show(value)}, expected None")
-        else:
-            self.kind(value, type(ref), field)
-
-
-def _tuple(types) -> tuple:
-    return types if isinstance(types, tuple) else (types,)
-
-
-def _show(value) -> str:
-    if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > 64:
-        return f"an integer of {value.bit_length()} bits"
-    if isinstance(value, (bool, int, float)) or value is None:
-        return repr(value)
-    if isinstance(value, str):
-        return repr(value[:40])
-    if isinstance(value, torch.Tensor):
-        return f"a {tuple(value.shape)} {value.dtype} tensor"
-    return f"a {type(value).__name__}"
 
 
 def _optimizers(module: L.LightningModule) -> tuple[list[torch.optim.Optimizer], list]:
@@ -128,7 +33,7 @@ def _optimizers(module: L.LightningModule) -> tuple[list[torch.optim.Optimizer],
     raise TypeError(f"unsupported configure_optimizers result {type(conf).__name__}")
 
 
-def _check_optimizer(c: _Checker, saved, fresh: torch.optim.Optimizer, field: str) -> None:
+def _check_optimizer(c: FieldChecker, saved, fresh: torch.optim.Optimizer, field: str) -> None:
     c.kind(saved, dict, field)
     c.kind(saved.get("param_groups"), list, f"{field}.param_groups")
     c.kind(saved.get("state"), dict, f"{field}.state")
@@ -166,7 +71,7 @@ def _check_optimizer(c: _Checker, saved, fresh: torch.optim.Optimizer, field: st
                     else value
                 )
                 if isinstance(value, torch.Tensor) and (value.numel() != 1 or not value.dtype.is_floating_point):
-                    c.fail(f"{where}.step", f"is {_show(value)}, not a one-value float tensor")
+                    c.fail(f"{where}.step", f"is {shown_value(value)}, not a one-value float tensor")
                 c.number(step, f"{where}.step", 0.0, float(BIG))
             elif key in ("exp_avg", "exp_avg_sq", "max_exp_avg_sq", "momentum_buffer"):
                 c.tensor_like(value, params[pid].detach(), f"{where}.{key}")
@@ -182,7 +87,7 @@ def _required_state(fresh: torch.optim.Optimizer, groups: list) -> set:
     return set()
 
 
-def _check_position(c: _Checker, s, field: str) -> None:
+def _check_position(c: FieldChecker, s, field: str) -> None:
     c.kind(s, dict, field)
     for key in ("epoch", "batches_done", "batch_size", "world_size"):
         c.int(s.get(key), f"{field}.{key}", 1 if key in ("batch_size", "world_size") else 0, 2**31)
@@ -205,7 +110,7 @@ def _check_position(c: _Checker, s, field: str) -> None:
         c.number(s["wall_s"], f"{field}.wall_s", 0.0, 1e12)
 
 
-def _check_rng(c: _Checker, r, field: str) -> None:
+def _check_rng(c: FieldChecker, r, field: str) -> None:
     c.kind(r, dict, field)
     py = r.get("python")
     if not (
@@ -222,7 +127,7 @@ def _check_rng(c: _Checker, r, field: str) -> None:
         c.fail(f"{field}.python", "is not a Python random state")
     n = c.kind(r.get("numpy"), dict, f"{field}.numpy")
     if n.get("name") != "MT19937":
-        c.fail(f"{field}.numpy.name", f"is {_show(n.get('name'))}, not 'MT19937'")
+        c.fail(f"{field}.numpy.name", f"is {shown_value(n.get('name'))}, not 'MT19937'")
     keys = n.get("keys")
     if (
         not isinstance(keys, torch.Tensor)
@@ -230,20 +135,20 @@ def _check_rng(c: _Checker, r, field: str) -> None:
         or keys.dtype != torch.int64
         or bool(((keys < 0) | (keys >= 2**32)).any())
     ):
-        c.fail(f"{field}.numpy.keys", f"is {_show(keys)}, not 624 32-bit words")
+        c.fail(f"{field}.numpy.keys", f"is {shown_value(keys)}, not 624 32-bit words")
     c.int(n.get("pos"), f"{field}.numpy.pos", 0, 624)
     c.int(n.get("has_gauss"), f"{field}.numpy.has_gauss", 0, 1)
     c.number(n.get("gauss"), f"{field}.numpy.gauss")
     t, ref = r.get("torch"), torch.get_rng_state()
     if not isinstance(t, torch.Tensor) or t.shape != ref.shape or t.dtype != ref.dtype:
-        c.fail(f"{field}.torch", f"is {_show(t)}, not a CPU generator state {tuple(ref.shape)} {ref.dtype}")
+        c.fail(f"{field}.torch", f"is {shown_value(t)}, not a CPU generator state {tuple(ref.shape)} {ref.dtype}")
     if "cuda" in r:
         c.kind(r["cuda"], (list, tuple), f"{field}.cuda")
         if not all(isinstance(x, torch.Tensor) and x.dtype == torch.uint8 and x.dim() == 1 for x in r["cuda"]):
             c.fail(f"{field}.cuda", "is not a list of CUDA generator states")
 
 
-def _check_keep_best(c: _Checker, s, model_state: dict, field: str) -> None:
+def _check_keep_best(c: FieldChecker, s, model_state: dict, field: str) -> None:
     c.kind(s, dict, field)
     if s.get("best") is not None:
         c.number(s["best"], f"{field}.best")
@@ -282,7 +187,7 @@ def check_resume_state(obj: dict, module: L.LightningModule, path: str | Path) -
     Raises:
         InvalidInputError: a part of the state that does not fit; names ``path`` and the field.
     """
-    c = _Checker(path)
+    c = FieldChecker(path)
     c.kind(obj, dict, "(the file)")
     model_state = module.state_dict()
     c.weights(obj.get("state_dict"), model_state, "state_dict")

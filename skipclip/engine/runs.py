@@ -6,7 +6,9 @@ command, status), ``checkpoints/`` and the CSV logs. A finished run is never ove
 fine-tuning, a prepared store), recognised by its contents, not only by ``run.json``. One process
 writes a run folder at a time (:mod:`~skipclip.engine.run_lock`). ``run.json``'s status is
 ``running``, then ``finished``, ``failed`` (with the error) or ``interrupted`` (Ctrl+C; ``--resume``
-continues it); a run killed outright stays ``running`` and resumes the same way.
+continues it, :mod:`~skipclip.engine.run_signals`); a run killed outright stays ``running`` and
+resumes the same way. What a resume may change is :mod:`~skipclip.engine.config_changes`'s, what
+a folder holds :mod:`~skipclip.engine.folder_kind`'s.
 """
 
 from __future__ import annotations
@@ -14,11 +16,8 @@ from __future__ import annotations
 import json
 import logging
 import platform
-import signal
 import sys
-import threading
 import time
-from contextlib import contextmanager
 from pathlib import Path
 
 import lightning
@@ -28,17 +27,18 @@ import torchvision
 import yaml
 
 from skipclip._version import __version__
-from skipclip.config import Config, read_yaml
+from skipclip.config import read_yaml
 from skipclip.engine.attempts import attempt_record, checkpoint_position, refuse_finished
 from skipclip.engine.checkpoints import remove_stale_temporaries
+from skipclip.engine.config_changes import RESUMABLE_CHANGES, config_changes
+from skipclip.engine.folder_kind import refuse_other_kind
 from skipclip.engine.run_csv import cut_after
 from skipclip.engine.run_files import load_run_record, read_run_config
 from skipclip.engine.run_lock import lock_run_dir, release_run_dir
 from skipclip.engine.run_replace import begin_replacement, end_replacement, holds_run, refuse_foreign_entries, settle
-from skipclip.errors import InvalidInputError, OutputExistsError, Terminated
+from skipclip.errors import InvalidInputError, OutputExistsError
 from skipclip.utils.dist import launch_rank
 from skipclip.utils.io import atomic_write_text, restore_replaced
-from skipclip.weights.read import checkpoint_kind
 
 log = logging.getLogger(__name__)
 
@@ -77,110 +77,12 @@ def _read_run_or_new(out: Path) -> dict:
         return {}
 
 
-# keys a resumed run may change: they do not alter what the continuation computes
-RESUMABLE_CHANGES = {
-    "optim.max_epochs",
-    "finetune.max_epochs",
-    "trainer.time_budget_min",
-    "data.num_workers",
-    "optim.max_steps",
-    "finetune.max_steps",  # extend a run (LightningCLI allows it too)
-    "optim.val_every_steps",
-    "finetune.val_every_steps",
-    "finetune.val_every",  # cadence
-    "data.loader_timeout",
-    "data.prefetch",
-    "data.gpu_decode",
-    "trainer.log_every_n_steps",
-    "trainer.on_nonfinite",
-    "trainer.accelerator",
-    "trainer.limit_train_batches",
-    "trainer.devices",
-    "trainer.num_nodes",  # a new world size warns: not bit-exact
-    "pretext.health_windows",
-    "trainer.knn_every",
-    "trainer.health_every",
-}  # measurements only
-
-
-def _flat(d: dict, prefix: str = "") -> dict:
-    out = {}
-    for k, v in d.items():
-        if isinstance(v, dict):
-            out.update(_flat(v, f"{prefix}{k}."))
-        else:
-            out[f"{prefix}{k}"] = v
-    return out
-
-
-def config_changes(saved: dict, cfg) -> dict:
-    """``{key: (saved, now)}`` for every setting that differs from the saved configuration; a key
-    the saved configuration lacks (written before the key existed) counts as its default."""
-
-    a, b = {**_flat(Config().to_dict()), **_flat(saved)}, _flat(cfg.to_dict())
-    return {k: (a.get(k), b.get(k)) for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)}
-
-
 RUN_FILES = ("config.yaml", "checkpoints", "logs")  # what a run writes into its folder
 
 
 def _reusable(out: Path, info: dict) -> bool:
     """A start that failed (or was interrupted) before any checkpoint: a retry may reuse its folder."""
     return info.get("status") in ("failed", "interrupted") and not any((out / "checkpoints").glob("*.ckpt"))
-
-
-CHECKPOINT_KINDS = {"skipclip": "pretrain", "classifier": "finetune"}
-WEIGHT_PATTERNS = (
-    "*.ckpt",
-    "*.pt",
-    "*.pth",
-)  # every weight file skipclip writes or reads as a run's  # weights -> the run that wrote them
-
-
-def _weights_kind(path: Path) -> str | None:
-    """The run kind whose weights ``path`` holds (memory-mapped, tensors only), ``None`` when unknown."""
-    try:
-        obj = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
-    except Exception:  # noqa: BLE001 - unreadable or not plain tensors: not recognisably a run's
-        return None
-    return CHECKPOINT_KINDS.get(checkpoint_kind(obj)) if isinstance(obj, dict) else None
-
-
-def folder_kind(out: Path) -> str | None:
-    """What ``out`` holds, by its contents: ``"store"`` (a ``manifest.json`` of ``skipclip
-    prepare``), the ``kind`` of its ``run.json``, else ``"pretrain"`` / ``"finetune"`` when
-    ``checkpoints/`` holds Skip-Clip or fine-tuned classifier weights; ``None`` otherwise."""
-    out = Path(out)
-    if (out / "manifest.json").is_file():
-        return "store"
-    info = read_run(out)
-    if info is not None and info.get("kind"):
-        return str(info["kind"])
-    folder = out / "checkpoints"
-    if not folder.is_dir():
-        return None
-    named = [folder / n for n in ("last.ckpt", "best.ckpt", "weights.pt")]
-    others = sorted(p for pattern in WEIGHT_PATTERNS for p in folder.glob(pattern) if p not in named)
-    for path in [p for p in named if p.is_file()] + [p for p in others if p.is_file()]:
-        found = _weights_kind(path)
-        if found is not None:
-            return found
-    return None
-
-
-def refuse_other_kind(out: Path, kind: str) -> None:
-    """Raises OutputExistsError when ``out`` holds a store or a run of another kind (even with --force)."""
-    found = folder_kind(out)
-    if found == "store":
-        raise OutputExistsError(
-            f"{out} holds a prepared store (manifest.json); a {kind} run would write its "
-            "checkpoints and logs into it, even with --force: choose another --out"
-        )
-    if found is not None and found != kind:
-        raise OutputExistsError(
-            f"{out} holds a {found} run (its checkpoints say so, run.json or not); a {kind} run "
-            "would overwrite its logs and checkpoints, even with --force: choose another --out"
-        )
 
 
 def check_run_dir(out: Path, cfg, *, resume: bool, force: bool, kind: str) -> dict | None:
@@ -340,83 +242,6 @@ def finish_run(out: Path, status: str = "finished", **extra) -> None:
     finally:
         release_run_dir(out)
         end_replacement(out, finished=status == "finished")  # a --force run: swapped in, or discarded
-
-
-INTERRUPTED = {
-    "SIGINT": "KeyboardInterrupt (Ctrl+C); --resume continues the run",
-    "SIGTERM": "terminated (SIGTERM); --resume continues the run",
-}
-
-
-class _Interrupts:
-    """SIGINT and SIGTERM handlers that remember which fired, then raise ``KeyboardInterrupt``
-    (as Python does for SIGINT) or :class:`~skipclip.errors.Terminated` (a ``KeyboardInterrupt``)."""
-
-    def __init__(self):
-        self.seen: str | None = None
-
-    def __call__(self, signum, frame):
-        self.seen = signal.Signals(signum).name
-        raise Terminated if signum == signal.SIGTERM else KeyboardInterrupt
-
-    def error(self) -> KeyboardInterrupt:
-        return Terminated() if self.seen == "SIGTERM" else KeyboardInterrupt()
-
-
-_DEFAULTS = {signal.SIGINT: signal.default_int_handler, signal.SIGTERM: signal.SIG_DFL}
-
-
-def _watch_interrupts() -> tuple[_Interrupts, dict]:
-    """Install an :class:`_Interrupts` for SIGINT and SIGTERM where Python's defaults are (main
-    thread only; a signal that is ignored, as under nohup, or has the user's own handler is left
-    alone). Lightning, during ``fit``, calls a SIGTERM handler it finds after its own notifier."""
-    watch, previous = _Interrupts(), {}
-    if threading.current_thread() is not threading.main_thread():
-        return watch, previous
-    for signum, default in _DEFAULTS.items():
-        if signal.getsignal(signum) is default:
-            previous[signum] = signal.signal(signum, watch)
-    return watch, previous
-
-
-def _mark_interrupted(out: Path, write: bool, watch: _Interrupts) -> None:
-    if write:
-        finish_run(out, status="interrupted", error=INTERRUPTED[watch.seen or "SIGINT"])
-
-
-@contextmanager
-def recorded(out: Path, write: bool = True):
-    """Record in ``run.json`` how the work inside ends, when it does not end well, and re-raise:
-    Ctrl+C is ``interrupted`` (raised on as ``KeyboardInterrupt``, so the CLI exits 130 and
-    ``--resume`` continues the run; Lightning turns Ctrl+C into ``sys.exit(1)`` after its own
-    shutdown, recognised by a SIGINT handler installed for the duration), SIGTERM likewise
-    (raised on as :class:`~skipclip.errors.Terminated`, exit 143), any other error ``failed``
-    with the error. ``write``: this process keeps the run record (rank 0)."""
-
-    watch, previous = _watch_interrupts()
-    try:
-        yield
-    except KeyboardInterrupt:
-        _mark_interrupted(out, write, watch)
-        raise
-    except SystemExit as exc:
-        if not watch.seen:
-            if write and exc.code not in (0, None):
-                finish_run(out, status="failed", error=f"SystemExit({exc.code})")
-            raise
-        _mark_interrupted(out, write, watch)
-        raise watch.error() from None
-    except Exception as exc:
-        if watch.seen:  # Ctrl+C landed inside a library call that turned it into its own error
-            # (torch.save's zip writer: "unexpected pos"); the user interrupted, nothing failed
-            _mark_interrupted(out, write, watch)
-            raise watch.error() from exc
-        if write:
-            finish_run(out, status="failed", error=f"{type(exc).__name__}: {exc}")
-        raise
-    finally:
-        for signum, handler in previous.items():
-            signal.signal(signum, handler)
 
 
 def update_run(out: Path, **extra) -> None:

@@ -8,10 +8,10 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
+from skipclip.config import finetune_settings
 from skipclip.data import VideoWindows, collate, from_batch
 from skipclip.engine.trainer import device_of
 from skipclip.errors import InvalidInputError
-from skipclip.eval.finetune import finetune_settings
 from skipclip.models.normalize import input_stats_of, normalize
 from skipclip.utils.progress import Progress
 

@@ -12,19 +12,16 @@ from skipclip.config import (
     apply_overrides,
     apply_sets,
     config_from_dict,
+    finetune_settings,
     load_config,
     validate,
 )
 from skipclip.data import MAX_CLASSES, open_data, per_class
 from skipclip.errors import InvalidInputError, OutputExistsError
 from skipclip.eval.features import frozen_features
-from skipclip.eval.finetune import (
-    FinetuneResult,
-    build_classifier,
-    check_sources,
-    finetune_and_test,
-    finetune_settings,
-)
+from skipclip.eval.finetune import build_classifier, finetune_and_test
+from skipclip.eval.finetune_inputs import check_sources
+from skipclip.eval.finetune_result import FinetuneResult
 from skipclip.eval.knn import KNN_K, KNN_TEMPERATURE, knn
 from skipclip.eval.linear_probe import linear_probe
 from skipclip.eval.report import (

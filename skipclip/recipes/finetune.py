@@ -7,29 +7,20 @@ import json
 import time
 from pathlib import Path
 
-from skipclip.config import Config, apply_overrides, validate
+from skipclip.config import Config, apply_overrides, finetune_settings, validate
 from skipclip.data import open_data, per_class
 from skipclip.engine.checkpoints import resume_path
+from skipclip.engine.folder_kind import refuse_other_kind
 from skipclip.engine.run_replace import run_folder
-from skipclip.engine.runs import (
-    finish_run,
-    prepare_run_dir,
-    read_run,
-    recorded,
-    refuse_other_kind,
-    update_run,
-)
+from skipclip.engine.run_signals import recorded
+from skipclip.engine.runs import finish_run, prepare_run_dir, read_run, update_run
 from skipclip.engine.trainer import check_devices
 from skipclip.errors import InvalidInputError, OutputExistsError
 from skipclip.eval.classifier import ActionClassifier
-from skipclip.eval.finetune import (
-    FinetuneHistory,
-    FinetuneResult,
-    check_sources,
-    finetune,
-    finetune_settings,
-    protocol_name,
-)
+from skipclip.eval.finetune import finetune
+from skipclip.eval.finetune_history import FinetuneHistory
+from skipclip.eval.finetune_inputs import check_sources
+from skipclip.eval.finetune_result import FinetuneResult, protocol_name
 from skipclip.eval.report import finetune_card, over_seeds, write_report
 from skipclip.eval.video_level import evaluate_video_level
 from skipclip.utils.dist import launch_rank

@@ -1,5 +1,5 @@
-"""The pretraining recipe: data (``open_data``) + the Skip-Clip module + the engine's Trainer and
-checkpoint kit; fit, summarise into the run folder."""
+"""The pretraining recipe: data (``open_data``, :mod:`.pretext_data`) + the Skip-Clip module + the
+engine's Trainer and checkpoint kit; fit, summarise into the run folder (:mod:`.pretrain_summary`)."""
 
 from __future__ import annotations
 
@@ -7,144 +7,35 @@ import dataclasses
 import logging
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
 
 import lightning as L
 
 from skipclip.config import Config
-from skipclip.config.budget import BudgetUsed, pretrain_budget
-from skipclip.data import PretextDataset, PretextWindow, Splits, epoch_loader, open_data, test_split_size
+from skipclip.config.budget import pretrain_budget
+from skipclip.data import open_data, test_split_size
 from skipclip.engine.checkpoints import fit_kit, resume_path
 from skipclip.engine.fit import fit
 from skipclip.engine.monitor_clock import MonitorClock
 from skipclip.engine.plan import plan_run
 from skipclip.engine.precision import resolved, skipclip_probe
 from skipclip.engine.resume_state import check_resume_state
-from skipclip.engine.runs import check_run_dir, finish_run, recorded, start_run
+from skipclip.engine.run_signals import recorded
+from skipclip.engine.runs import check_run_dir, finish_run, start_run
 from skipclip.engine.skipclip_module import SkipClipModule
-from skipclip.engine.trainer import device_of, process_plan
+from skipclip.engine.trainer import device_of
 from skipclip.errors import InvalidInputError
 from skipclip.eval.health_callback import PretextHealthMonitor
-from skipclip.eval.precise_bn import RUNNING, PreciseBatchNorm, write_bn_into_checkpoint
-from skipclip.eval.pretext_health import PretextHealth
+from skipclip.eval.precise_bn import PreciseBatchNorm, write_bn_into_checkpoint
 from skipclip.method.pretext_metrics import RankSummary
-from skipclip.utils.dist import batch_per_process, launch_rank
-from skipclip.utils.records import record
+from skipclip.recipes.pretext_data import defer_jpegs, make_loader, pretext_datasets
+from skipclip.recipes.pretrain_summary import summarise
+from skipclip.utils.dist import launch_rank
 from skipclip.viz.curves import plot_pretraining_curves
 from skipclip.viz.similarity_callback import SimilarityMaps
 from skipclip.weights.read import read_checkpoint
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True, kw_only=True)
-class PretrainSummary:
-    """What a finished pretraining did: ``run.json``'s ``summary`` record (:meth:`to_dict`), with
-    the run's pretext health beside it.
-
-    Attributes:
-        wall_s: training wall time of the whole run (every attempt's, to the checkpoint each resumed from).
-        budget: what the run used of its budget, and what stopped it.
-        epochs: epochs trained (the trainer's epoch count at the end).
-        steps: optimiser steps trained.
-        world_size: processes that trained.
-        batch_per_process: videos per process and step.
-        global_batch: videos per step over all processes.
-        resumed_from: the checkpoint the run continued from (``None``: a fresh start).
-        train_videos: training videos used.
-        too_short_videos: training videos shorter than one window (left out).
-        failed_videos: ``{video: reason}`` of every video that could not be listed or read.
-        skipped_videos: reads the loaders passed over.
-        skipped_nonfinite_batches: batches skipped for a non-finite loss (``trainer.on_nonfinite: skip``).
-        metrics: the last logged values (``train/loss``, ``val/rank_acc``, ...).
-        last_checkpoint: ``out/checkpoints/last.ckpt``.
-        monitor_s: seconds of ``wall_s`` spent watching the run: the validation loops, the
-            pretext-health and kNN measurements at them, and the last measurement at the end.
-        validations: validation loops run.
-        precision: the precision trained in (``trainer.precision``, or what ``auto`` chose:
-            :mod:`~skipclip.engine.precision`).
-        bn_stats: which batch-norm statistics the final model and ``last.ckpt`` hold: recomputed
-            on training windows (``precise``, :mod:`~skipclip.eval.precise_bn`) or ``running``.
-        health: the pretext health at the end (``None``: not measured, or not the first process);
-            ``run.json`` records it beside the summary, under ``health``.
-        val_videos: videos held out of training for validation (the pretext health, the figures).
-        test_videos: the data set's test split, never read by pretraining (kept for evaluation).
-    """
-
-    wall_s: float
-    budget: BudgetUsed
-    epochs: int
-    steps: int
-    world_size: int
-    batch_per_process: int
-    global_batch: int
-    resumed_from: str | None
-    train_videos: int
-    too_short_videos: int
-    failed_videos: dict[str, str]
-    skipped_videos: int
-    skipped_nonfinite_batches: int
-    metrics: dict[str, float]
-    last_checkpoint: str
-    monitor_s: float = 0.0
-    validations: int = 0
-    precision: str = "32-true"
-    bn_stats: dict = dataclasses.field(default_factory=lambda: dict(RUNNING))
-    val_videos: int = 0
-    test_videos: int = 0
-    health: PretextHealth | None = None
-
-    def to_dict(self, with_health: bool = False) -> dict:
-        """``run.json``'s ``summary`` record; ``with_health``: then ``health``, its record (``None``
-        without one), as the Python API's ``PretrainResult.summary`` and the demo's report carry it."""
-        return record(self) if with_health else record(self, exclude=("health",))
-
-
-def pretext_datasets(
-    cfg: Config, data: str, splits: Splits | None = None
-) -> tuple[PretextDataset, PretextDataset | None]:
-    splits = open_data(data, cfg) if splits is None else splits
-    train_src, val_src = splits.train, splits.val
-    w, d, p = PretextWindow.from_config(cfg), cfg.data, cfg.pretext
-    short = splits.short_side
-    train = PretextDataset(
-        train_src, w, d.crop_size, short, p.reverse_prob, p.flip_prob, seed=cfg.trainer.seed, train=True
-    )
-    val = None
-    if val_src is not None and len(val_src) > 0:
-        val = PretextDataset(val_src, w, d.crop_size, short, seed=cfg.trainer.seed, train=False)
-    return train, val
-
-
-def process_batch(cfg: Config) -> int:
-    """Videos per process and step: ``data.batch_size`` itself (``data.batch_per: device``) or
-    ``data.batch_size`` / the world size (``global``, the paper preset), the world size being the
-    launcher's or ``trainer.devices x trainer.num_nodes``.
-
-    Raises:
-        ValueError: a global batch the world size does not divide.
-    """
-
-    return batch_per_process(cfg.data.batch_size, cfg.data.batch_per, process_plan(cfg).world_size)
-
-
-def make_loader(dataset, cfg: Config, shuffle: bool, drop_last: bool, batch_size: int | None = None):
-    """A loader with a resumable, rank-sharded :class:`~skipclip.data.sampling.epoch_sampler.EpochSampler`;
-    ``batch_size`` per process (default :func:`process_batch`)."""
-
-    batch = process_batch(cfg) if batch_size is None else batch_size
-    return epoch_loader(
-        dataset,
-        batch,
-        shuffle=shuffle,
-        drop_last=drop_last,
-        seed=cfg.trainer.seed,
-        num_workers=cfg.data.num_workers,
-        mark_padding=not drop_last,
-        timeout=cfg.data.loader_timeout,
-        prefetch=cfg.data.prefetch,
-    )
 
 
 def pretrain(
@@ -162,7 +53,8 @@ def pretrain(
     images_every: int = 10,
 ):
     """Pretrain Skip-Clip; returns ``(module, trainer, summary)``, ``module.model`` being the
-    trained :class:`~skipclip.method.model.SkipClipModel` and ``summary`` a :class:`PretrainSummary`.
+    trained :class:`~skipclip.method.model.SkipClipModel` and ``summary`` a
+    :class:`~skipclip.recipes.pretrain_summary.PretrainSummary`.
 
     One process or many (Lightning's DDP, launched by ``torchrun``, SLURM's ``srun`` or Lightning
     itself for ``devices > 1``): the negatives are gathered across processes, each video is seen
@@ -264,7 +156,7 @@ def pretrain(
         )
         trainer = done.trainer
         wall = kit.position.wall_before + done.wall_s  # the whole run's, every attempt's
-        summary = _summary(trainer, budget, wall, batch, kit, train_ds, val_ds, module, out)
+        summary = summarise(trainer, budget, wall, batch, kit, train_ds, val_ds, module, out)
         summary = dataclasses.replace(
             summary,
             validations=clock.validations,
@@ -285,49 +177,6 @@ def pretrain(
             summary = dataclasses.replace(summary, health=found)
             draw_curves(out, found.baselines if found is not None else None)
     return module, trainer, summary
-
-
-def defer_jpegs(cfg: Config, module: SkipClipModule, *datasets) -> bool:
-    """On CUDA with ``data.gpu_decode``, let the loaders hand a JPEG store's frames over undecoded
-    and the module decode them on the GPU in batches (:mod:`~skipclip.data.sampling.jpeg_batch`);
-    elsewhere, or for other sources, the loaders decode on the CPU. Returns whether it is on."""
-    on = cfg.data.gpu_decode and device_of(cfg) == "cuda"
-    found = [ds.defer_decoding(on) for ds in datasets if ds is not None]
-    if found and all(found):
-        p = cfg.pretext
-        module.jpeg_window = (p.context_frames, p.num_targets, p.target_length)
-        return True
-    for ds in datasets:
-        if ds is not None:
-            ds.defer_decoding(False)
-    return False
-
-
-def _summary(trainer, budget, wall: float, batch: int, kit, train_ds, val_ds, module, out: Path) -> PretrainSummary:
-    """What ``run.json`` records of a finished pretraining (its pretext health aside)."""
-    return PretrainSummary(
-        wall_s=wall,
-        budget=budget.used(trainer, wall),
-        epochs=trainer.current_epoch,
-        steps=trainer.global_step,
-        world_size=trainer.world_size,
-        batch_per_process=batch,
-        global_batch=batch * trainer.world_size,
-        resumed_from=kit.ckpt_path,
-        train_videos=len(train_ds),
-        too_short_videos=len(train_ds.too_short),
-        # found while listing (this process) and while reading (any loader worker, via the batches)
-        failed_videos={
-            **train_ds.failed,
-            **(val_ds.failed if val_ds is not None else {}),
-            **kit.position.failed_videos,
-        },
-        skipped_videos=kit.position.total_skipped_videos,
-        skipped_nonfinite_batches=module.skipped_nonfinite,
-        # pretext health and the online kNN are in run.json's health record, measured last
-        metrics={k: float(v) for k, v in trainer.callback_metrics.items() if not k.startswith(("health/", "knn/"))},
-        last_checkpoint=str(out / "checkpoints" / "last.ckpt"),
-    )
 
 
 def draw_curves(out: Path, baselines: Mapping[str, RankSummary] | None) -> Path | None:

@@ -18,11 +18,12 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from skipclip.config import Config, apply_overrides, validate
+from skipclip.config import Config, apply_overrides, finetune_settings, validate
 from skipclip.data import open_data
 from skipclip.engine.runs import check_output_dir
 from skipclip.errors import InvalidInputError
-from skipclip.eval.finetune import check_sources, finetune_and_test, finetune_settings
+from skipclip.eval.finetune import finetune_and_test
+from skipclip.eval.finetune_inputs import check_sources
 from skipclip.eval.report import finetune_card, mean_std, summary_table, write_report
 from skipclip.recipes.pretrain import pretrain
 from skipclip.utils.io import atomic_write_text

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from skipclip._version import __version__
 from skipclip.config import config_from_dict, validate
-from skipclip.config.validate import MAX_WIDTH
+from skipclip.config.bounds import MAX_WIDTH
 from skipclip.errors import InvalidInputError, OutputExistsError
 from skipclip.models import ContextEncoder, FrameEncoder
 from skipclip.models.normalize import STATS

@@ -12,7 +12,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, safe_open, save
 
 from skipclip.config import CONTEXT_ARCHS, config_from_dict, validate
-from skipclip.config.validate import MAX_WIDTH
+from skipclip.config.bounds import MAX_WIDTH
 from skipclip.errors import InputNotFoundError, InvalidInputError
 from skipclip.models import ContextEncoder, FrameEncoder
 from skipclip.utils.io import atomic_write

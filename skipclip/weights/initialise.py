@@ -8,7 +8,7 @@ from pathlib import Path
 import torch
 
 from skipclip.config import CONTEXT_ARCHS, config_from_dict, validate
-from skipclip.config.validate import MAX_WIDTH
+from skipclip.config.bounds import MAX_WIDTH
 from skipclip.errors import InvalidInputError
 from skipclip.method.build import build_skipclip
 from skipclip.models import ContextEncoder, inflate_2d_into_3d

@@ -7,7 +7,7 @@ import torch
 
 from skipclip.cli import main
 from skipclip.config import load_config
-from skipclip.eval.finetune import check_sources
+from skipclip.eval.finetune_inputs import check_sources
 from skipclip.method import build_skipclip
 from skipclip.models import FrameEncoder
 from skipclip.weights.initialise import initial_encoder
@@ -236,7 +236,8 @@ def test_finetune_trains_an_encoder_handed_over_in_eval_mode():
 def test_finetuning_flips_follow_the_setting():
     """The paper names only random crops for fine-tuning (section 4.2): ``finetune.flip_prob`` is
     0 in the paper preset (no clip is flipped) and 0.5 in the CPU presets; the card says which."""
-    from skipclip.eval.finetune import finetune_settings, train_clips
+    from skipclip.config import finetune_settings
+    from skipclip.eval.finetune import train_clips
     from skipclip.eval.report import finetune_card
 
     from helpers import FakeSource

@@ -238,6 +238,26 @@ def test_data_is_entered_by_its_door_only():
     assert not bad, "import skipclip.data, not its sub-packages:\n" + "\n".join(bad)
 
 
+# engine modules that may import skipclip.data, each with its reason; the engine reads a batch's
+# failure records from skipclip.batch (below data/), not from data/
+ENGINE_READS_DATA = {
+    "skipclip.engine.skipclip_module": "decodes a JPEG store's deferred frames on the GPU (data.gpu_decode)",
+}
+
+
+def test_engine_does_not_import_data():
+    bad = [
+        f"{path}:{line}: {src} -> {dst}"
+        for src, dst, path, line in import_edges()
+        if _package(src) == "engine" and _package(dst) == "data" and src not in ENGINE_READS_DATA
+    ]
+    assert not bad, "the engine imports the data package (read a batch through skipclip.batch):\n" + "\n".join(bad)
+    used = {src for src, dst, _, _ in import_edges() if _package(src) == "engine" and _package(dst) == "data"}
+    assert used == set(ENGINE_READS_DATA), (
+        f"ENGINE_READS_DATA names modules that no longer import data: {sorted(set(ENGINE_READS_DATA) - used)}"
+    )
+
+
 def test_layout_choices_are_declared_once():
     """The config's layout names (used by validation and ``--layout``) are the registry's."""
     from skipclip.config.sections import LAYOUTS

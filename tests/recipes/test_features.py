@@ -237,7 +237,7 @@ def test_features_command_decodes_with_workers_and_matches_one_process(run, vide
 
 def test_the_pretraining_summary_says_which_videos_it_used(run):
     from skipclip.commands.pretrain import videos_line
-    from skipclip.recipes.pretrain import PretrainSummary
+    from skipclip.recipes.pretrain_summary import PretrainSummary
 
     s = run.summary
     assert s["train_videos"] > 0 and s["val_videos"] > 0 and s["test_videos"] > 0

@@ -25,9 +25,10 @@ from fuzz_targets import evil_values, flip_bytes, kind_of, leaves, pickle_only_v
 
 from skipclip.config import load_config
 from skipclip.config.budget import pretrain_budget
+from skipclip.engine.folder_kind import folder_kind
 from skipclip.engine.resume_state import check_resume_state
 from skipclip.engine.run_lock import lock_run_dir, release_run_dir
-from skipclip.engine.runs import check_run_dir, finish_run, folder_kind, prepare_run_dir, read_run
+from skipclip.engine.runs import check_run_dir, finish_run, prepare_run_dir, read_run
 from skipclip.engine.skipclip_module import SkipClipModule
 from skipclip.weights.read import read_checkpoint
 

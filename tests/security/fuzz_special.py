@@ -18,8 +18,8 @@ import shutil
 from pathlib import Path
 
 from skipclip.data import ClipDataset, examine, load_index
+from skipclip.data.catalog.split_files import check_split_folder
 from skipclip.data.open import open_split
-from skipclip.data.store.prepare import check_split_folder
 from skipclip.data.store.prepared import PreparedStore
 
 SPECIALS = ("fifo", "/dev/zero", "/dev/null", "folder", "dangling link", "link loop", "link to a fifo")

@@ -134,7 +134,7 @@ def test_pretraining_reports_unreadable_videos_from_workers(store, tmp_path, wor
 def test_a_raw_test_video_that_cannot_be_probed_is_skipped_not_a_traceback(tmp_path):
     from skipclip.data.catalog.index import VideoEntry
     from skipclip.data.sources.files import VideoFileSource
-    from skipclip.eval.finetune import check_sources
+    from skipclip.eval.finetune_inputs import check_sources
 
     video(tmp_path / "a" / "ok.avi", n=12)
     (tmp_path / "a" / "bad.avi").write_bytes(b"\x00garbage" * 100)

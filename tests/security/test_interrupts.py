@@ -197,7 +197,8 @@ def test_sigterm_in_pretraining_exits_143_and_marks_the_run_interrupted(tmp_path
 
 
 def test_sigterm_before_training_starts_is_an_interruption_too(tmp_path):
-    from skipclip.engine.runs import recorded, start_run
+    from skipclip.engine.run_signals import recorded
+    from skipclip.engine.runs import start_run
 
     out = tmp_path / "run"
     cfg = load_config(tiny_config(tmp_path / "t.yaml"))
@@ -446,7 +447,8 @@ def test_ctrl_c_turned_into_another_error_by_a_library_still_reads_as_an_interru
     import signal
 
     from skipclip.config import load_config
-    from skipclip.engine.runs import prepare_run_dir, read_run, recorded
+    from skipclip.engine.run_signals import recorded
+    from skipclip.engine.runs import prepare_run_dir, read_run
 
     out = prepare_run_dir(tmp_path / "run", load_config("cpu"), resume=False, force=False, kind="pretrain")
     with pytest.raises(KeyboardInterrupt), recorded(out):

@@ -13,8 +13,9 @@ import pytest
 import torch
 from crafted import run_capped
 
+from skipclip.engine.folder_kind import refuse_other_kind
 from skipclip.engine.run_lock import lock_run_dir, release_run_dir
-from skipclip.engine.runs import check_run_dir, prepare_run_dir, read_run, refuse_other_kind
+from skipclip.engine.runs import check_run_dir, prepare_run_dir, read_run
 from skipclip.errors import InvalidInputError, OutputExistsError
 
 from helpers import tiny_cfg

@@ -183,7 +183,7 @@ def test_a_jpeg_frame_is_measured_before_it_is_decoded(tmp_path):
 def test_jpeg_size_reads_what_the_encoder_writes():
     from torchvision.io import encode_jpeg
 
-    from skipclip.data.store.shard import jpeg_size
+    from skipclip.data.store.jpeg_frames import jpeg_size
 
     data = bytes(encode_jpeg(torch.zeros(3, 30, 50, dtype=torch.uint8)).numpy())
     assert jpeg_size(data) == (30, 50, 3)

@@ -42,7 +42,8 @@ def test_uneven_global_batch_is_refused():
 
 def test_pretraining_loader_gets_the_per_process_share(monkeypatch, tmp_path):
     from skipclip.config import load_config
-    from skipclip.recipes.pretrain import pretrain, process_batch
+    from skipclip.recipes.pretext_data import process_batch
+    from skipclip.recipes.pretrain import pretrain
 
     cfg = load_config("paper", {"trainer.accelerator": "cpu", "trainer.devices": 8})
     assert process_batch(cfg) == 16
