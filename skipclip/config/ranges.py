@@ -11,9 +11,10 @@ from skipclip.errors import InvalidInputError
 
 
 def check_options(cfg: Config) -> None:
-    """The options beyond the paper: the contrastive term's form and temperature, and ``model.init_context_from_frame``, which inflates f's 2D kernels into g (g
-    needs full 3D kernels, 1x1x1 conv shortcuts that f's downsample convolutions fill, and f 3
-    input channels, d = 1)."""
+    """The options beyond the paper: the contrastive term's form and temperature, and
+    ``model.init_context_from_frame``, which inflates f's 2D kernels into g (g needs full 3D
+    kernels, 1x1x1 conv shortcuts that f's downsample convolutions fill, and f 3 input channels,
+    d = 1)."""
     m, p = cfg.model, cfg.pretext
     require(
         p.contrastive in ("hinge", "infonce"),

@@ -95,8 +95,8 @@ def open_split(
         split: ``train``, ``val`` (carved from the training list by group, every class in it),
             ``test``, ``trainval`` or ``all``; the synthetic set also has ``labelled``.
         cfg: the run's :class:`~skipclip.config.Config` (synthetic sizes, ``data.val_fraction``,
-            ``data.val_fallback``, ``data.layout``, ``data.test_fraction``, ``data.group_pattern``, ``data.label_pattern``,
-            the seed); the defaults when ``None``.
+            ``data.val_fallback``, ``data.layout``, ``data.test_fraction``, ``data.group_pattern``,
+            ``data.label_pattern``, the seed); the defaults when ``None``.
         fold: official split number (1-3) for UCF101 and HMDB51.
         val_fraction, seed: override ``cfg.data.val_fraction`` and ``cfg.trainer.seed``.
         layout: force a layout of a raw folder (default ``cfg.data.layout``).

@@ -76,7 +76,8 @@ QUICK = DemoBudget(pretrain_epochs=6, supervised_epochs=6, videos_per_class=24, 
 def pretext_health(cfg, untrained, pretrained, source, seed: int = 0, train_source=None) -> dict:
     """Pretext health (docs/pretext-health.md) of the untrained and the pretrained model and of the
     pixel and untrained-f rankers, all on the same health windows of ``source`` (at most
-    ``pretext.health_windows``): ``{row: RankSummary.to_dict()}``, rows as in :data:`~skipclip.recipes.demo_report.HEALTH_ROWS`,
+    ``pretext.health_windows``): ``{row: RankSummary.to_dict()}``, rows as in
+    :data:`~skipclip.recipes.demo_report.HEALTH_ROWS`,
     with ``vs`` (the pretrained model minus each of the others on the same windows) and ``verdict``.
     Both models are read with batch-norm statistics recomputed on windows of ``train_source``
     (copies; ``None``: their running averages)."""

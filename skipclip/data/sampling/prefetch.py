@@ -3,12 +3,12 @@
 step. Decoding and resizing run in torch and the JPEG decoder, which release the GIL, so the
 thread overlaps the step instead of adding to it.
 
-A training loader also reads ahead across the end of an epoch: a :class:`~skipclip.data.sampling.epoch_sampler.EpochSampler`'s
-order and an epoch-aware dataset's items are pure functions of ``(seed, epoch, index)``, so the
-first batches of epoch ``e + 1`` are known before Lightning starts it. When the next epoch turns
-out otherwise (a resume, a loader iterated out of turn), the read-ahead is dropped and the
-batches are read afresh; a batch is the same either way, so a run trains the same with and
-without the thread (``data.prefetch: 0``).
+A training loader also reads ahead across the end of an epoch: an
+:class:`~skipclip.data.sampling.epoch_sampler.EpochSampler`'s order and an epoch-aware dataset's
+items are pure functions of ``(seed, epoch, index)``, so the first batches of epoch ``e + 1`` are
+known before Lightning starts it. When the next epoch turns out otherwise (a resume, a loader
+iterated out of turn), the read-ahead is dropped and the batches are read afresh; a batch is the
+same either way, so a run trains the same with and without the thread (``data.prefetch: 0``).
 """
 
 from __future__ import annotations
