@@ -67,6 +67,7 @@ class DemoBudget:
     shots: int  # labelled videos per class for the probe
     finetune_epochs: int
     seeds: int = 3
+    finetune_val_every: int = 3  # epochs between fine-tuning validations (model selection)
 
 
 DEFAULT = DemoBudget(pretrain_epochs=40, supervised_epochs=40, videos_per_class=80, shots=10, finetune_epochs=30)
@@ -184,6 +185,7 @@ def run_demo(
             # (step [2/4] measures the pretrained model on the held-out videos anyway)
             "trainer.health_every": max(1, budget.pretrain_epochs // 4),
             "trainer.knn_every": max(1, budget.pretrain_epochs // 2),
+            "finetune.val_every": budget.finetune_val_every,
             **({"trainer.precision": precision} if precision is not None else {}),
         },
     )
