@@ -70,7 +70,11 @@ class DemoBudget:
     finetune_val_every: int = 3  # epochs between fine-tuning validations (model selection)
 
 
-DEFAULT = DemoBudget(pretrain_epochs=40, supervised_epochs=40, videos_per_class=80, shots=10, finetune_epochs=30)
+# 5 minutes on 2 idle cores (docs/benchmarks.md, "The demo in five minutes"): 560 pretraining steps, the
+# supervised bound at 15 epochs, fine-tuning validated every 5 of its 30 epochs
+DEFAULT = DemoBudget(
+    pretrain_epochs=28, supervised_epochs=15, videos_per_class=80, shots=10, finetune_epochs=30, finetune_val_every=5
+)
 QUICK = DemoBudget(pretrain_epochs=6, supervised_epochs=6, videos_per_class=24, shots=5, finetune_epochs=3)
 
 

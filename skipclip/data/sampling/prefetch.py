@@ -19,6 +19,7 @@ import queue
 import threading
 from typing import Any, cast
 
+import torch
 from torch.utils.data import BatchSampler, DataLoader
 from torch.utils.data._utils.pin_memory import pin_memory
 
@@ -60,6 +61,9 @@ class _Reader:
         self.thread.start()
 
     def _loop(self) -> None:
+        # one intra-op thread for the reading (per thread under OpenMP): the step keeps torch's
+        # threads, and the resize does not fan out onto the cores the step is using
+        torch.set_num_threads(1)
         while True:
             job = self.jobs.get()
             if job is None:
