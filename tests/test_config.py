@@ -111,3 +111,18 @@ def test_a_removed_option_is_refused_saying_so_and_its_paper_value_is_dropped(tm
     cfg = load_config(str(path))
     assert not hasattr(getattr(cfg, section), name)
     assert load_config("cpu", sets={key: paper}).to_dict() == load_config("cpu").to_dict()
+
+
+def test_the_synthetic_length_binds_only_runs_on_the_synthetic_videos():
+    """A real store's run is not refused because data.synthetic_frames is shorter than its window
+    (r = 8 on cpu-real: 72 frames against 64); a synthetic run still is, naming the key."""
+    from skipclip.config import check_synthetic_window, load_config
+    from skipclip.data import synthetic_sources
+    from skipclip.errors import InvalidInputError
+
+    cfg = load_config("cpu-real", {"pretext.sampling_rate": 8})  # validated: no error
+    assert cfg.window_length == 72 > cfg.data.synthetic_frames
+    with pytest.raises(InvalidInputError, match=r"data.synthetic_frames \(64\) is shorter than the pretext window"):
+        check_synthetic_window(cfg)
+    with pytest.raises(InvalidInputError, match="data.synthetic_frames"):
+        synthetic_sources(cfg)

@@ -2,7 +2,8 @@
 
 HELP = "print the resolved configuration (a preset or YAML file with --set overrides) as YAML"
 DESCRIPTION = (
-    "Load a preset (cpu, cpu-real, paper) or a YAML file (`base: NAME` in it starts from a preset), apply --set KEY=VALUE overrides (values parsed as YAML), "
+    "Load a preset (cpu, cpu-real, paper) or a YAML file (`base: NAME` in it starts from a preset), "
+    "apply --set KEY=VALUE overrides (values parsed as YAML), "
     "validate every value as a run would, and print the result as YAML: what pretrain, finetune and "
     "evaluate would run with. The output is itself a valid --config file."
 )

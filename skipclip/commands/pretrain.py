@@ -90,7 +90,7 @@ def add_arguments(p):
 def config_from_args(args):
     from skipclip.commands.flags import config_source, epochs_instead_of_steps
     from skipclip.commands.prepare import LAYOUT_OVERRIDES
-    from skipclip.config import load_config, parse_sets
+    from skipclip.config import check_synthetic_window, load_config, parse_sets
 
     overrides = {key: getattr(args, flag, None) for flag, key in {**OVERRIDES, **LAYOUT_OVERRIDES}.items()}
     if getattr(args, "no_rotation", False):
@@ -103,6 +103,8 @@ def config_from_args(args):
 
     cfg = load_config(choose_preset(args), overrides, sets=parse_sets(getattr(args, "set", None)))
     epochs_instead_of_steps(args, cfg, cfg.optim)
+    if str(getattr(args, "data", "synthetic")).startswith("synthetic"):
+        check_synthetic_window(cfg)
     return cfg
 
 

@@ -17,7 +17,7 @@ from skipclip.config.load import (
     preset_names,
     read_yaml,
 )
-from skipclip.config.ranges import validate_finetune
+from skipclip.config.ranges import check_synthetic_window, validate_finetune
 from skipclip.config.sections import (
     CONTEXT_ARCHS,
     Config,
@@ -49,5 +49,6 @@ __all__ = [
     "read_yaml",
     "finetune_settings",
     "validate",
+    "check_synthetic_window",
     "validate_finetune",
 ]

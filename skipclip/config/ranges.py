@@ -11,9 +11,10 @@ from skipclip.errors import InvalidInputError
 
 
 def check_options(cfg: Config) -> None:
-    """The options beyond the paper: the contrastive term's form and temperature, and ``model.init_context_from_frame``, which inflates f's 2D kernels into g (g
-    needs full 3D kernels, 1x1x1 conv shortcuts that f's downsample convolutions fill, and f 3
-    input channels, d = 1)."""
+    """The options beyond the paper: the contrastive term's form and temperature, and
+    ``model.init_context_from_frame``, which inflates f's 2D kernels into g (g needs full 3D
+    kernels, 1x1x1 conv shortcuts that f's downsample convolutions fill, and f 3 input channels,
+    d = 1)."""
     m, p = cfg.model, cfg.pretext
     require(
         p.contrastive in ("hinge", "infonce"),
@@ -148,11 +149,6 @@ def check_data(d, cfg: Config) -> None:
         d.val_fallback in ("videos", "skip", "error"),
         f"data.val_fallback must be videos, skip or error, got {d.val_fallback!r}",
     )
-    require(
-        d.synthetic_frames >= cfg.window_length,
-        f"data.synthetic_frames ({d.synthetic_frames}) is shorter than the pretext window "
-        f"K + M*r + d - 1 = {cfg.window_length}; raise it or shorten the window",
-    )
     require(d.synthetic_classes >= 2, f"data.synthetic_classes must be >= 2, got {d.synthetic_classes!r}")
     require(
         d.synthetic_videos_per_class >= 2,
@@ -278,3 +274,18 @@ def validate_finetune(cfg: Config) -> None:
             f"finetune crop ({crop}) must not be larger than the short side frames are resized "
             f"to ({short}); lower finetune.crop_size or raise finetune.short_side"
         )
+
+
+def check_synthetic_window(cfg: Config) -> None:
+    """The synthetic videos hold the pretext window: checked only for a run on them (a store's or a
+    folder's videos shorter than the window are skipped and counted where they are read).
+
+    Raises:
+        InvalidInputError: ``data.synthetic_frames`` is shorter than K + M*r + d - 1.
+    """
+    d = cfg.data
+    require(
+        d.synthetic_frames >= cfg.window_length,
+        f"data.synthetic_frames ({d.synthetic_frames}) is shorter than the pretext window "
+        f"K + M*r + d - 1 = {cfg.window_length}; raise it or shorten the window",
+    )

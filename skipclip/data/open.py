@@ -11,7 +11,7 @@ import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
-from skipclip.config import Config
+from skipclip.config import Config, check_synthetic_window
 from skipclip.data.catalog.carve import CoverageWarning
 from skipclip.data.catalog.index import select
 from skipclip.data.catalog.layouts import load_index
@@ -54,6 +54,7 @@ def is_synthetic(data) -> bool:
 def synthetic_sources(cfg, seed: int | None = None) -> dict[str, SyntheticSource]:
     """Disjoint synthetic sets: ``train`` (pretraining), ``val`` (pretext health), ``labelled``
     (few-shot downstream training) and ``test``. Sizes follow ``cfg.data``."""
+    check_synthetic_window(cfg)
     d = cfg.data
     seed = cfg.trainer.seed if seed is None else seed
     n = d.synthetic_videos_per_class
@@ -94,8 +95,8 @@ def open_split(
         split: ``train``, ``val`` (carved from the training list by group, every class in it),
             ``test``, ``trainval`` or ``all``; the synthetic set also has ``labelled``.
         cfg: the run's :class:`~skipclip.config.Config` (synthetic sizes, ``data.val_fraction``,
-            ``data.val_fallback``, ``data.layout``, ``data.test_fraction``, ``data.group_pattern``, ``data.label_pattern``,
-            the seed); the defaults when ``None``.
+            ``data.val_fallback``, ``data.layout``, ``data.test_fraction``, ``data.group_pattern``,
+            ``data.label_pattern``, the seed); the defaults when ``None``.
         fold: official split number (1-3) for UCF101 and HMDB51.
         val_fraction, seed: override ``cfg.data.val_fraction`` and ``cfg.trainer.seed``.
         layout: force a layout of a raw folder (default ``cfg.data.layout``).

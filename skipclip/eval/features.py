@@ -85,6 +85,7 @@ def warm_in_turn(*caches: CachedBatches) -> None:
         return
 
     def fill():
+        torch.set_num_threads(1)  # this thread's reading only (per thread under OpenMP), see data.sampling.prefetch
         for c in todo:
             c._fill()
 

@@ -3,7 +3,9 @@ protocol card saying exactly how they were measured, and plain-text tables of th
 
 Report layout::
 
-    {"results": [{"init": ..., "protocol": "finetune"|"finetune_frozen"|"linear_probe"|"retrieval"|"knn", "top1": ..., "top5": ..., ...}],
+    {"results": [{"init": ...,
+                  "protocol": "finetune"|"finetune_frozen"|"linear_probe"|"retrieval"|"knn",
+                  "top1": ..., "top5": ..., ...}],
      "protocol_card": {"finetune": {...}, "linear_probe": {...}, "retrieval": {...}, "knn": {...}}, ...}
 """
 

@@ -29,12 +29,11 @@ from torch import Tensor
 from skipclip.batch import PretextBatch
 from skipclip.errors import InvalidInputError
 from skipclip.method import losses
+from skipclip.method.negative_pool import score_pool
 from skipclip.method.pretext_metrics import kendall_tau, pairwise_ranking_accuracy
 from skipclip.method.rotation import rotate_batch
 from skipclip.models.memory_format import to_channels_last_
 from skipclip.models.normalize import input_stats_of, normalize
-from skipclip.utils.dist import gather_no_grad, gather_with_grad
-from skipclip.utils.dist import rank as dist_rank
 
 CONTRASTIVE = ("hinge", "infonce")
 HEALTH = ("rank_acc", "kendall_tau", "pos_score", "neg_score", "pos_neg_gap")
@@ -170,54 +169,10 @@ class SkipClipModel(nn.Module):
         return enc
 
     def scores(
-        self,
-        h: Tensor,
-        z: Tensor,
-        m: int,
-        videos: Tensor | None = None,
-        pad: Tensor | None = None,
-        groups: Tensor | None = None,
+        self, h: Tensor, z: Tensor, m: int, videos: Tensor | None = None, pad: Tensor | None = None, groups=None
     ) -> tuple[Tensor, Tensor, Tensor, Tensor | None]:
-        """Positive scores ``(B, M)``, negative scores ``(B, P)``, the negatives' mask ``(B, P)`` and
-        the rows that count ``(B,)`` (``None`` without ``videos``: all of them).
-
-        Negatives are the target frames of every other video, gathered across processes with
-        gradients. With ``videos`` ``(B,)`` and ``pad`` ``(B,)``: a repeated video or a padded item
-        leaves the pool and its row does not count, and no row takes its own video's frames; with
-        ``groups`` ``(B,)`` (a recording's id) no row takes its own group's frames either.
-        """
-        b, dev = h.shape[0], h.device
-        z_pool = gather_with_grad(z)  # W*B*M x C x H x W
-        s = losses.score_all(h, z_pool)  # B x W*B*M, fp32
-        own = dist_rank() * b + torch.arange(b, device=dev)  # B: this rank's rows in the pool
-        s_videos = s.view(b, -1, m)  # B x W*B x M
-        pos = s_videos[torch.arange(b, device=dev), own]  # B x M
-        mask = torch.ones(s_videos.shape[:2], dtype=torch.bool, device=dev)  # B x W*B
-        mask[torch.arange(b, device=dev), own] = False
-        counts = None  # without video ids every row counts
-        if videos is not None:
-            counts = self._pool_mask_by_video(mask, own, videos.to(dev), pad)
-        if groups is not None:
-            pool_groups = gather_no_grad(groups.to(dev))  # W*B
-            mask &= pool_groups[own][:, None] != pool_groups[None, :]  # B x W*B
-        mask = mask[:, :, None].expand(-1, -1, m).reshape(b, -1)  # B x W*B*M
-        return pos, s, mask, counts
-
-    @staticmethod
-    def _pool_mask_by_video(mask: Tensor, own: Tensor, videos: Tensor, pad: Tensor | None) -> Tensor:
-        """Leave repeated videos and padded items out of the pool and each row's own video out of
-        its negatives (``mask`` ``(B, W*B)``, in place); returns the rows that count ``(B,)``."""
-        pool_videos = gather_no_grad(videos)  # W*B
-        pool_pad = (
-            gather_no_grad(pad.to(videos.device).bool())
-            if pad is not None
-            else torch.zeros_like(pool_videos, dtype=torch.bool)
-        )  # W*B
-        same = pool_videos[:, None] == pool_videos[None, :]  # W*B x W*B
-        repeat = (same & torch.ones_like(same).tril(-1)).any(1)  # W*B: met earlier in the batch
-        pool_ok = ~pool_pad & ~repeat  # W*B
-        mask &= pool_ok[None, :] & ~same[own]  # B x W*B
-        return pool_ok[own]  # B
+        """Each context against the pool of target frames: :func:`~skipclip.method.negative_pool.score_pool`."""
+        return score_pool(h, z, m, videos, pad, groups)
 
     @torch.no_grad()
     def health(self, s: StepScores, enc: Encoded) -> dict[str, Tensor]:

@@ -33,6 +33,7 @@ from skipclip.data import (
     collate,
     synthetic_sources,
 )
+from skipclip.engine.precision import encoder_probe, resolved
 from skipclip.engine.runs import check_output_dir
 from skipclip.engine.trainer import make_trainer
 from skipclip.eval.classifier import ActionClassifier
@@ -49,10 +50,11 @@ from skipclip.eval.pretext_health import (
     pixel_ranker,
     verdict,
 )
-from skipclip.eval.report import mean_std, write_report
+from skipclip.eval.report import write_report
 from skipclip.eval.video_level import video_level_predictions
 from skipclip.method.build import build_skipclip
 from skipclip.models import ContextEncoder
+from skipclip.recipes.demo_report import print_report, result_rows, versus
 from skipclip.recipes.pretrain import pretrain
 from skipclip.viz.curves import plot_pretraining_curves
 
@@ -65,24 +67,22 @@ class DemoBudget:
     shots: int  # labelled videos per class for the probe
     finetune_epochs: int
     seeds: int = 3
+    finetune_val_every: int = 3  # epochs between fine-tuning validations (model selection)
 
 
-DEFAULT = DemoBudget(pretrain_epochs=40, supervised_epochs=40, videos_per_class=80, shots=10, finetune_epochs=30)
-QUICK = DemoBudget(pretrain_epochs=6, supervised_epochs=6, videos_per_class=24, shots=5, finetune_epochs=3)
-
-
-HEALTH_ROWS = (
-    ("pixel", "pixels"),
-    ("untrained_f", "untrained f"),
-    ("untrained", "untrained g, f"),
-    ("pretrained", "pretrained g, f"),
+# 5 minutes on 2 idle cores (docs/benchmarks.md, "The demo in five minutes"): 560 pretraining steps, the
+# supervised bound at 15 epochs, fine-tuning validated every 5 of its 30 epochs
+DEFAULT = DemoBudget(
+    pretrain_epochs=28, supervised_epochs=15, videos_per_class=80, shots=10, finetune_epochs=30, finetune_val_every=5
 )
+QUICK = DemoBudget(pretrain_epochs=6, supervised_epochs=6, videos_per_class=24, shots=5, finetune_epochs=3)
 
 
 def pretext_health(cfg, untrained, pretrained, source, seed: int = 0, train_source=None) -> dict:
     """Pretext health (docs/pretext-health.md) of the untrained and the pretrained model and of the
     pixel and untrained-f rankers, all on the same health windows of ``source`` (at most
-    ``pretext.health_windows``): ``{row: RankSummary.to_dict()}``, rows as in :data:`HEALTH_ROWS`,
+    ``pretext.health_windows``): ``{row: RankSummary.to_dict()}``, rows as in
+    :data:`~skipclip.recipes.demo_report.HEALTH_ROWS`,
     with ``vs`` (the pretrained model minus each of the others on the same windows) and ``verdict``.
     Both models are read with batch-norm statistics recomputed on windows of ``train_source``
     (copies; ``None``: their running averages)."""
@@ -145,16 +145,30 @@ def train_supervised(cfg, train_src, test_src, epochs: int, seed: int, progress:
         lr_last_step_epoch=epochs,
     )
     train_ds = ClipDataset(train_src, k, d.crop_size, train=True, seed=seed)
-    trainer = make_trainer(cfg, max_epochs=epochs, progress=progress, devices=1, num_nodes=1)
+    choice = resolved(cfg, lambda: encoder_probe(cfg, k, d.crop_size, d.batch_size, "cpu"), "cpu")
+    trainer = make_trainer(
+        cfg,
+        max_epochs=epochs,
+        progress=progress,
+        devices=1,
+        num_nodes=1,
+        precision=choice.precision if choice is not None else None,
+    )
     trainer.fit(model, DataLoader(train_ds, batch_size=d.batch_size, shuffle=True, drop_last=True, collate_fn=collate))
     scores, labels, _ = video_level_predictions(model, ClipDataset(test_src, k, d.crop_size, train=False))
     return {"top1": topk_accuracy(scores, labels, 1), "top5": topk_accuracy(scores, labels, 5)}
 
 
 def run_demo(
-    out: str | Path = "demo-out", quick: bool = False, seed: int = 0, progress: bool = True, force: bool = False
+    out: str | Path = "demo-out",
+    quick: bool = False,
+    seed: int = 0,
+    progress: bool = True,
+    force: bool = False,
+    precision: str | None = None,
 ) -> dict:
-    """Run the demo into ``out`` (see the module's docstring); returns the report.
+    """Run the demo into ``out`` (see the module's docstring); returns the report. ``precision``:
+    ``trainer.precision`` of every training in it (``None``: the ``cpu`` preset's).
 
     Raises:
         FileExistsError: ``out`` already holds a report or a pretraining run and ``force`` is not given.
@@ -175,6 +189,8 @@ def run_demo(
             # (step [2/4] measures the pretrained model on the held-out videos anyway)
             "trainer.health_every": max(1, budget.pretrain_epochs // 4),
             "trainer.knn_every": max(1, budget.pretrain_epochs // 2),
+            "finetune.val_every": budget.finetune_val_every,
+            **({"trainer.precision": precision} if precision is not None else {}),
         },
     )
     sources = {k: InMemorySource(v) for k, v in synthetic_sources(cfg).items()}
@@ -298,95 +314,3 @@ def few_label_runs(cfg, budget: DemoBudget, pretrained_g, sources: dict, timings
     timings["linear_probe_s"] = time.time() - t0 - finetune_s
     timings["finetune_s"] = finetune_s
     return probe, tuned
-
-
-def result_rows(probe: dict, tuned: dict, sup: dict, budget: DemoBudget) -> list[dict]:
-    """The report's rows: each protocol and initialisation over seeds, and the supervised bound."""
-    results = []
-    for protocol, runs in (("linear_probe", probe), ("finetune", tuned)):
-        for init in ("random", "skipclip"):
-            t1, t1s = mean_std([r["top1"] for r in runs[init]])
-            t5, t5s = mean_std([r["top5"] for r in runs[init]])
-            results.append(
-                {
-                    "init": init,
-                    "protocol": protocol,
-                    "labelled_videos_per_class": budget.shots,
-                    "top1": t1,
-                    "top1_std": t1s,
-                    "top5": t5,
-                    "top5_std": t5s,
-                    "seeds": len(runs[init]),
-                    "per_seed": runs[init],
-                }
-            )
-    results.append(
-        {
-            "init": "supervised",
-            "protocol": "supervised (all labels, upper bound)",
-            "labelled_videos_per_class": budget.videos_per_class,
-            "top1": sup["top1"],
-            "top1_std": 0.0,
-            "top5": sup["top5"],
-            "top5_std": 0.0,
-            "seeds": 1,
-        }
-    )
-    return results
-
-
-def versus(results: list[dict], protocol: str) -> dict:
-    """Skip-Clip's top-1 gain over random initialisation under ``protocol``, against the larger spread."""
-    rnd, skc = (
-        next(r for r in results if r["init"] == i and r["protocol"] == protocol) for i in ("random", "skipclip")
-    )
-    gain, spread = skc["top1"] - rnd["top1"], max(skc["top1_std"], rnd["top1_std"])
-    return {"top1_gain": gain, "larger_spread": spread, "beats_random_by_more_than_spread": bool(gain > spread)}
-
-
-def print_report(report: dict) -> None:
-    h = report["pretext_health"]
-    first = h["pretrained"]
-    print(
-        f"\nPretext health on {first['windows']} windows of {first['videos']} held-out videos (targets ranked "
-        "against the context; 95% interval over videos, cluster-t):"
-    )
-    print(
-        f"  {'ranker':16s} {'rank acc':>9s} {'95% interval':>16s} {'Kendall tau':>12s} {'pos-neg gap':>12s} "
-        f"{'windows':>8s}"
-    )
-    for key, name in HEALTH_ROWS:
-        m = h[key]
-        gap = f"{m['pos_neg_gap']:12.3f}" if m["pos_neg_gap"] is not None else f"{'-':>12s}"
-        lo, hi = m["rank_acc_ci"]
-        print(
-            f"  {name:16s} {m['rank_acc']:9.3f} {f'[{lo:.3f}, {hi:.3f}]':>16s} {m['kendall_tau']:12.3f} {gap} "
-            f"{m['windows']:8d}"
-        )
-    if "verdict" in h:
-        print(f"  pretrained against untrained (step 0), same windows: {h['verdict']}")
-    print(
-        f"\nAction recognition on {report['data']['test_videos']} held-out test videos "
-        f"({len(report['data']['classes'])} classes, chance {100 * report['chance_top1']:.1f} %):"
-    )
-    top5 = any(r["top5"] is not None for r in report["results"])
-    print(
-        f"  {'init':12s} {'protocol':38s} {'labels/class':>12s} {'top-1 (%)':>13s}"
-        + (f" {'top-5 (%)':>13s}" if top5 else "")
-    )
-    for r in report["results"]:
-        print(
-            f"  {r['init']:12s} {r['protocol']:38s} {r['labelled_videos_per_class']:12d} "
-            f"{100 * r['top1']:7.1f} ± {100 * r['top1_std']:3.1f}"
-            + (f" {100 * r['top5']:7.1f} ± {100 * r['top5_std']:3.1f}" if top5 else "")
-        )
-    print()
-    for key, protocol in (("skipclip_vs_random", "linear probe"), ("skipclip_vs_random_finetune", "fine-tuning")):
-        c = report[key]
-        verdict = "beats" if c["beats_random_by_more_than_spread"] else "does NOT beat"
-        print(
-            f"{protocol:>12s}: Skip-Clip {verdict} random initialisation by more than the spread: "
-            f"top-1 gain {100 * c['top1_gain']:+.1f} points vs spread (std over seeds) "
-            f"{100 * c['larger_spread']:.1f}"
-        )
-    print(f"wall time {report['timings']['total_s']:.0f} s")

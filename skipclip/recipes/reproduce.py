@@ -140,7 +140,11 @@ def reproduce(
     text += (
         f"\n\n{budget.seeds} fine-tuning seeds per row (mean ± sample std); one pretraining per variant. "
         f"Chance top-1 {100 * chance:.1f}%. Inflation: "
-        f"{'2D state dict ' + str(inflate) if inflate else 'frame encoder f of the full Skip-Clip checkpoint (no ImageNet weights here)'}."
+        + (
+            f"2D state dict {inflate}."
+            if inflate
+            else "frame encoder f of the full Skip-Clip checkpoint (no ImageNet weights here)."
+        )
     )
     timings["total_s"] = time.time() - start
     report = {
@@ -229,7 +233,8 @@ def finetune_rows(
             log(
                 f"[{time.time() - start:6.0f} s] seed {seed} {row:20s} video top-1 {100 * r.test.top1:5.1f} %  "
                 + (f"top-5 {100 * r.test.top5:5.1f} %  " if r.test.top5 is not None else "")
-                + f"clip top-1 {100 * r.test.clip_top1:5.1f} %  (val {100 * (r.val_top1 or 0):.1f} % @ epoch {r.best_epoch})"
+                + f"clip top-1 {100 * r.test.clip_top1:5.1f} %  "
+                + f"(val {100 * (r.val_top1 or 0):.1f} % @ epoch {r.best_epoch})"
             )
     return results
 

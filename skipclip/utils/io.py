@@ -1,6 +1,7 @@
 """Atomic file writes: a kill or a full disk at any moment leaves the old file or the new one,
-whole, never half of one; and folders replaced as a set (:func:`replace_folder`), never through a symbolic link. Files are created with the user's umask (readable by the group on a
-shared cluster where the umask allows it). Imports nothing of skipclip but its errors."""
+whole, never half of one; and folders replaced as a set (:func:`replace_folder`), never through a
+symbolic link. Files are created with the user's umask (readable by the group on a shared cluster
+where the umask allows it). Imports nothing of skipclip but its errors."""
 
 from __future__ import annotations
 

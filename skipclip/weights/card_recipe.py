@@ -29,17 +29,25 @@ _CONVS = {"r3d18_hara": "Conv3DSimple", "r3d_18": "Conv3DSimple", "r2plus1d_18":
 
 _ZERO_PAD = [
     "class ZeroPad(nn.Module):  # type-A shortcut: subsample, pad the new channels with zeros",
-    "    def __init__(self, planes):",
+    "    def __init__(self, planes, s=2):",
     "        super().__init__()",
-    "        self.planes = planes",
+    "        self.planes, self.s = planes, s",
     "    def forward(self, x):",
-    "        x = x[:, :, ::2, ::2, ::2]",
+    "        x = x[:, :, ::2, :: self.s, :: self.s]",
     "        return nn.functional.pad(x, (0, 0, 0, 0, 0, 0, 0, self.planes - x.shape[1]))",
 ]
 
 
-def context_recipe(arch: str, width: int, shortcut: str) -> list[str]:
-    """Lines that rebuild g (``arch``, ``width``, shortcut ``"A"``/``"B"``) as ``model``."""
+_UNSTRIDE = [
+    "for m in model.layer4[0].modules():  # last stride 1: no spatial stride in the last stage",
+    "    if isinstance(m, nn.Conv3d):",
+    "        m.stride = (m.stride[0], 1, 1)",
+]
+
+
+def context_recipe(arch: str, width: int, shortcut: str, last_stride: int = 2) -> list[str]:
+    """Lines that rebuild g (``arch``, ``width``, shortcut ``"A"``/``"B"``, spatial stride of the
+    last stage ``last_stride``: 2 as in the paper, 1 for a finer cell grid) as ``model``."""
     conv = _CONVS[arch]
     lines = [
         "import safetensors.torch, torch",
@@ -60,8 +68,12 @@ def context_recipe(arch: str, width: int, shortcut: str) -> list[str]:
         lines += [
             *_ZERO_PAD,
             "for n, stage in enumerate((model.layer2, model.layer3, model.layer4)):",
-            "    stage[0].downsample = ZeroPad(2 ** (n + 1) * W)",
+            f"    stage[0].downsample = ZeroPad(2 ** (n + 1) * W, {last_stride} if n == 2 else 2)"
+            if last_stride != 2
+            else "    stage[0].downsample = ZeroPad(2 ** (n + 1) * W)",
         ]
+    if last_stride != 2:
+        lines += _UNSTRIDE
     return lines + [
         "model.fc = nn.Identity()",
         "model.load_state_dict(safetensors.torch.load_file(path), strict=True)",
@@ -69,8 +81,9 @@ def context_recipe(arch: str, width: int, shortcut: str) -> list[str]:
     ]
 
 
-def frame_recipe(width: int, in_channels: int) -> list[str]:
-    """Lines that rebuild f (``width``, ``in_channels``) as ``model``."""
+def frame_recipe(width: int, in_channels: int, last_stride: int = 2) -> list[str]:
+    """Lines that rebuild f (``width``, ``in_channels``, the last stage's stride ``last_stride``) as
+    ``model``."""
     return [
         "import safetensors.torch, torch",
         "from torch import nn",
@@ -83,7 +96,7 @@ def frame_recipe(width: int, in_channels: int) -> list[str]:
         "model.layer1 = model._make_layer(BasicBlock, W, 2)",
         "model.layer2 = model._make_layer(BasicBlock, 2 * W, 2, stride=2)",
         "model.layer3 = model._make_layer(BasicBlock, 4 * W, 2, stride=2)",
-        "model.layer4 = model._make_layer(BasicBlock, 8 * W, 2, stride=2)",
+        f"model.layer4 = model._make_layer(BasicBlock, 8 * W, 2, stride={last_stride})",
         "model.fc = nn.Identity()",
         "model.load_state_dict(safetensors.torch.load_file(path), strict=True)",
         "model.eval()  # model(x): (N, C, H, W) frames -> (N, 8 * W) features",

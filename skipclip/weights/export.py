@@ -39,6 +39,7 @@ from skipclip.weights.read import (
     checkpoint_kind,
     describe,
     encoder_state,
+    last_stride_of,
     read_checkpoint,
     shortcut_of,
     tensor_size,
@@ -48,9 +49,9 @@ TORCHVISION_ARCHS = ("r3d_18", "r2plus1d_18")
 log = logging.getLogger(__name__)
 
 
-def how_to_load(arch: str, width: int, shortcut: str = "B") -> str:
+def how_to_load(arch: str, width: int, shortcut: str = "B", last_stride: int = 2) -> str:
     """One sentence: how to rebuild g from its exported weights outside skipclip."""
-    if arch in TORCHVISION_ARCHS and width == 64 and shortcut == "B":
+    if arch in TORCHVISION_ARCHS and width == 64 and shortcut == "B" and last_stride == 2:
         return (
             f"m = torchvision.models.video.{arch}(); m.fc = torch.nn.Identity(); "
             f"m.load_state_dict(safetensors.torch.load_file(path), strict=True); m(x) gives 512-d features "
@@ -63,6 +64,8 @@ def how_to_load(arch: str, width: int, shortcut: str = "B") -> str:
         why.append(f"width {width} is not torchvision's 64")
     if shortcut != "B":
         why.append("its shortcuts are zero-padding (type A), torchvision's are 1x1x1 convolutions")
+    if last_stride != 2:
+        why.append(f"its last stage has spatial stride {last_stride}, torchvision's 2")
     return (
         f"skipclip.load_encoder(path); or, without skipclip ({'; '.join(why)}), run the lines of 'recipe' "
         f"with path set: they build model, whose model(x) gives {8 * width}-d features (the global average "
@@ -77,6 +80,7 @@ def _count(value) -> int | None:
 
 def _card(cfg: dict, obj: dict, arch: str, width: int, shortcut: str, ckpt: Path, frame: int | None) -> dict:
     """The card; ``frame``: the frame encoder's input channels (``None``: f not exported)."""
+    last = last_stride_of(cfg, str(ckpt))  # the geometry it trained with (2, the paper's, when not recorded)
     data, pretext, ft = cfg.get("data", {}), cfg.get("pretext", {}), cfg.get("finetune", {})
     crop = data.get("crop_size")
     stats = checkpoint_input_stats(obj)  # g's: ImageNet's for a classifier fine-tuned from inflated ImageNet weights
@@ -90,6 +94,7 @@ def _card(cfg: dict, obj: dict, arch: str, width: int, shortcut: str, ckpt: Path
             "arch": arch,
             "width": width,
             "shortcut": shortcut,
+            "last_stride": last,
             "out_channels": 8 * width,
             "input": {
                 "layout": "(B, 3, T, H, W) float",
@@ -107,8 +112,8 @@ def _card(cfg: dict, obj: dict, arch: str, width: int, shortcut: str, ckpt: Path
                 "finetune_short_side": ft.get("short_side") or data.get("short_side"),
             },
             "output": "(B, 8*width, T', H', W') feature map; skipclip averages time, then space for a vector",
-            "how_to_load": how_to_load(arch, width, shortcut),
-            "recipe": context_recipe(arch, width, shortcut),
+            "how_to_load": how_to_load(arch, width, shortcut, last),
+            "recipe": context_recipe(arch, width, shortcut, last),
         },
         "pretext": pretext,
         "epochs": _count(obj.get("epoch")),
@@ -131,11 +136,12 @@ def _card(cfg: dict, obj: dict, arch: str, width: int, shortcut: str, ckpt: Path
             "how_to_load": (
                 "m = torchvision.models.resnet18(); m.fc = torch.nn.Identity(); "
                 "m.load_state_dict(safetensors.torch.load_file(path), strict=True)"
-                if width == 64 and frame == 3
+                if width == 64 and frame == 3 and last == 2
                 else "skipclip.load_encoder(path); or, without skipclip, run the lines of 'recipe' with "
                 "path set: they build model"
             ),
-            "recipe": frame_recipe(width, frame),
+            "last_stride": last,
+            "recipe": frame_recipe(width, frame, last),
         }
     return card
 

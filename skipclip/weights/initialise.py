@@ -62,8 +62,8 @@ def initial_encoder(cfg, init: str = "random", inflate: str | Path | None = None
     Args:
         cfg: run configuration (arch and width of a random g).
         init: ``"random"``, or (a run or export folder resolved by
-            :func:`~skipclip.weights.read.resolve_weights`) a Skip-Clip pretraining checkpoint (its g is taken; its recorded arch
-            and width win over ``cfg``'s), a fine-tuned classifier checkpoint (its g), or a
+            :func:`~skipclip.weights.read.resolve_weights`) a Skip-Clip pretraining checkpoint (its g is
+            taken; its recorded arch and width win over ``cfg``'s), a fine-tuned classifier checkpoint (its g), or a
             ``context_encoder.safetensors`` from ``skipclip export``.
         inflate: a 2D ResNet-18 state dict in torchvision's format (``.pt`` or ``.safetensors``,
             e.g. ``frame_encoder.safetensors`` from ``skipclip export``), or a Skip-Clip checkpoint whose

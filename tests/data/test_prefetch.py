@@ -83,3 +83,18 @@ def test_errors_reach_the_training_loop():
 def test_prefetch_must_be_a_count():
     with pytest.raises(InvalidInputError, match="data.prefetch"):
         _loader(-1)
+
+
+def test_the_reading_thread_uses_one_intra_op_thread_and_leaves_the_step_its_own():
+    """The read-ahead thread's torch ops run on one intra-op thread (so they do not fan out onto
+    the cores the step uses); the training thread's count is untouched."""
+    from skipclip.data.sampling.prefetch import _Job, _Reader
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        job = _Reader().submit(_Job(("k",), torch.get_num_threads))
+        assert job.result() == 1
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)

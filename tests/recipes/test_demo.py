@@ -53,7 +53,7 @@ def test_few_shot_draws_each_class_its_shots_once():
 
 
 def test_the_printed_verdict_is_the_reports(capsys):
-    from skipclip.recipes.demo import print_report
+    from skipclip.recipes.demo_report import print_report
 
     health = {
         "rank_acc": 0.5,

@@ -86,9 +86,8 @@ class DoctorReport:
         return len(self.missing) + len(self.unreadable) + leaks
 
     def text(self, max_list: int = 20) -> str:
-        out = [
-            f"{printable(str(self.data))} ({self.kind}, layout {self.layout}), fold {self.fold}, {len(self.classes)} classes"
-        ]
+        where = f"{printable(str(self.data))} ({self.kind}, layout {self.layout})"
+        out = [f"{where}, fold {self.fold}, {len(self.classes)} classes"]
         out += self._split_lines()
         out += [f"  warning: {w}" for w in self.coverage]
         out += self._class_lines(max_list)

@@ -22,11 +22,17 @@ def resized_size(h: int, w: int, short_side: int) -> tuple[int, int]:
 
 
 def resize_short_side(frames: torch.Tensor, short_side: int) -> torch.Tensor:
-    """Resize ``(T, 3, H, W)`` uint8 frames so that min(H, W) == short_side (bilinear)."""
+    """Resize ``(T, 3, H, W)`` uint8 frames so that min(H, W) == short_side (bilinear, antialiased).
+
+    On the CPU the frames are resized as uint8 (torch's vectorised uint8 path: about 8x faster than
+    through float at a store's 128 px, within one level of it); elsewhere through float, rounded.
+    """
     h, w = frames.shape[-2:]
     size = resized_size(h, w, short_side)
     if size == (h, w):
         return frames
+    if frames.device.type == "cpu" and frames.dtype == torch.uint8:
+        return F.interpolate(frames, size=size, mode="bilinear", align_corners=False, antialias=True)
     out = F.interpolate(frames.float(), size=size, mode="bilinear", align_corners=False, antialias=True)
     return out.round_().clamp_(0, 255).to(torch.uint8)
 

@@ -3,12 +3,12 @@
 step. Decoding and resizing run in torch and the JPEG decoder, which release the GIL, so the
 thread overlaps the step instead of adding to it.
 
-A training loader also reads ahead across the end of an epoch: a :class:`~skipclip.data.sampling.epoch_sampler.EpochSampler`'s
-order and an epoch-aware dataset's items are pure functions of ``(seed, epoch, index)``, so the
-first batches of epoch ``e + 1`` are known before Lightning starts it. When the next epoch turns
-out otherwise (a resume, a loader iterated out of turn), the read-ahead is dropped and the
-batches are read afresh; a batch is the same either way, so a run trains the same with and
-without the thread (``data.prefetch: 0``).
+A training loader also reads ahead across the end of an epoch: an
+:class:`~skipclip.data.sampling.epoch_sampler.EpochSampler`'s order and an epoch-aware dataset's
+items are pure functions of ``(seed, epoch, index)``, so the first batches of epoch ``e + 1`` are
+known before Lightning starts it. When the next epoch turns out otherwise (a resume, a loader
+iterated out of turn), the read-ahead is dropped and the batches are read afresh; a batch is the
+same either way, so a run trains the same with and without the thread (``data.prefetch: 0``).
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ import queue
 import threading
 from typing import Any, cast
 
+import torch
 from torch.utils.data import BatchSampler, DataLoader
 from torch.utils.data._utils.pin_memory import pin_memory
 
@@ -60,6 +61,9 @@ class _Reader:
         self.thread.start()
 
     def _loop(self) -> None:
+        # one intra-op thread for the reading (per thread under OpenMP): the step keeps torch's
+        # threads, and the resize does not fan out onto the cores the step is using
+        torch.set_num_threads(1)
         while True:
             job = self.jobs.get()
             if job is None:

@@ -63,7 +63,8 @@ def parse(split_dir: str | Path) -> tuple[list[str], list[VideoEntry], list[int]
                 parts = line.split()
                 if len(parts) != 2 or parts[1] not in _HMDB_ROLE:
                     raise SplitError(
-                        f"{f} line {n}: expected '<video>.avi <0|1|2>' (1 train, 2 test, 0 unused), got a line of {len(line.split())} fields (see the file)"
+                        f"{f} line {n}: expected '<video>.avi <0|1|2>' (1 train, 2 test, 0 unused), "
+                        f"got a line of {len(parts)} fields (see the file)"
                     )
                 path = contained("the video folder", f"{cls}/{parts[0]}", f"{f} line {n}")
                 if not path.startswith(f"{cls}/"):

@@ -74,7 +74,8 @@ def read_classes(class_file: Path) -> list[str]:
         parts = line.split()
         if len(parts) != 2 or not (parts[0].isascii() and parts[0].isdigit() and len(parts[0]) < 10):
             raise SplitError(
-                f"{class_file} line {n}: expected '<1-based index> <ClassName>', got a line of {len(line.split())} fields (see the file)"
+                f"{class_file} line {n}: expected '<1-based index> <ClassName>', "
+                f"got a line of {len(parts)} fields (see the file)"
             )
         idx = int(parts[0])
         if idx in ids:
