@@ -49,10 +49,12 @@ def jpeg_size(data: bytes) -> tuple[int, int, int] | None:
     return None
 
 
-def decode_frames(path: Path, chunks: list[bytes], unique: np.ndarray, h: int, w: int) -> list[np.ndarray]:
-    """JPEG frames, each decoded only once its own header says it is ``h`` x ``w`` with 3 channels
-    (a JPEG claiming 20000 x 20000 is refused before the decoder allocates for it)."""
-    images = []
+def check_jpeg_sizes(path: Path, chunks: list[bytes], unique: np.ndarray, h: int, w: int) -> None:
+    """Each JPEG's own header says ``h`` x ``w`` with 3 channels (read before any decoder allocates).
+
+    Raises:
+        VideoReadError: a frame of another size or with no readable size, naming it.
+    """
     for j, c in enumerate(chunks):
         size = jpeg_size(c)
         if size != (h, w, 3):
@@ -62,6 +64,14 @@ def decode_frames(path: Path, chunks: list[bytes], unique: np.ndarray, h: int, w
                 f"frame {int(unique[j])} is a JPEG of {said}, the header says {w}x{h} RGB; "
                 "run `skipclip prepare` again",
             )
+
+
+def decode_frames(path: Path, chunks: list[bytes], unique: np.ndarray, h: int, w: int) -> list[np.ndarray]:
+    """JPEG frames, each decoded only once its own header says it is ``h`` x ``w`` with 3 channels
+    (a JPEG claiming 20000 x 20000 is refused before the decoder allocates for it)."""
+    images = []
+    check_jpeg_sizes(path, chunks, unique, h, w)
+    for j, c in enumerate(chunks):
         try:
             img = decode_jpeg(torch.frombuffer(bytearray(c), dtype=torch.uint8))  # 3 x H x W
         except RuntimeError as exc:

@@ -26,7 +26,7 @@ import torch
 from torchvision.io import encode_jpeg
 
 from skipclip.data.sources.base import VideoReadError
-from skipclip.data.store.jpeg_frames import decode_frames, jpeg_size
+from skipclip.data.store.jpeg_frames import check_jpeg_sizes, decode_frames
 from skipclip.errors import InvalidInputError
 from skipclip.utils.io import fsync_dir
 from skipclip.utils.safe_read import open_regular
@@ -253,13 +253,5 @@ def read_shard_jpegs(path: Path, frames: Sequence[int]) -> tuple[list[torch.Tens
     h, w = header["height"], header["width"]
     if header["codec"] != "jpeg":
         raise VideoReadError(str(path), f"a {header['codec']} shard holds no JPEG frames to decode")
-    for j, c in enumerate(chunks):
-        size = jpeg_size(c)
-        if size != (h, w, 3):
-            said = "no readable size" if size is None else f"size {size[1]}x{size[0]} with {size[2]} channels"
-            raise VideoReadError(
-                str(path),
-                f"frame {int(unique[j])} is a JPEG of {said}, the header says {w}x{h} RGB; "
-                "run `skipclip prepare` again",
-            )
+    check_jpeg_sizes(path, chunks, unique, h, w)
     return [torch.frombuffer(bytearray(c), dtype=torch.uint8) for c in chunks], inverse, (h, w)
