@@ -86,11 +86,24 @@ def open_regular(path: str | Path, what: str = "file", max_bytes: int | None = N
         raise
 
 
+def _read_at_most(fh: BinaryIO, limit: int, chunk: int = 1 << 20) -> bytes:
+    """Up to ``limit`` bytes of ``fh``, read a chunk at a time: ``fh.read(limit)`` would allocate
+    ``limit`` bytes before reading one (a 1 GiB bound on a 2 kB manifest reserved 1 GiB)."""
+    parts, total = [], 0
+    while total < limit:
+        part = fh.read(min(chunk, limit - total))
+        if not part:
+            break
+        parts.append(part)
+        total += len(part)
+    return b"".join(parts)
+
+
 def read_regular(path: str | Path, what: str = "file", max_bytes: int | None = None) -> bytes:
     """The bytes of ``path``, a regular file of at most ``max_bytes`` bytes (see :func:`open_regular`;
     a file that grows between the check and the read is still cut at ``max_bytes + 1`` and refused)."""
     with open_regular(path, what, max_bytes) as fh:
-        data = fh.read() if max_bytes is None else fh.read(max_bytes + 1)
+        data = fh.read() if max_bytes is None else _read_at_most(fh, max_bytes + 1)
     if max_bytes is not None and len(data) > max_bytes:
         raise FileTooLargeError(
             f"{path} grew past {max_bytes} bytes while it was read; a {what} is at most {max_bytes} bytes"
