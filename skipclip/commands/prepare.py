@@ -78,10 +78,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     add_layout_arguments(parser)
     parser.add_argument(
+        "--config",
+        default="cpu-real",
+        metavar="PRESET_OR_YAML",
+        help="the preset (or YAML) the store is for: frames are stored at the largest short side it "
+        "reads (data.short_side, finetune.short_side): 56 px for cpu-real (the default) and cpu, "
+        "256 px for paper. A store serves any run that reads frames at most that size",
+    )
+    parser.add_argument(
         "--short-side",
         type=int,
-        default=128,
-        help="short side of the stored frames in px (256 for the paper's 224-px crops)",
+        default=None,
+        help="short side of the stored frames in px, instead of --config's (e.g. 128 for one store "
+        "serving the CPU presets and the paper's 112-px fine-tuning crops)",
     )
     add_with_aliases(
         parser,
@@ -118,9 +127,35 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-progress", action="store_true", help="no progress")
 
 
+def store_short_side(config: str) -> int:
+    """The short side a store for ``config`` (a preset name or YAML) needs: the largest its runs
+    resize frames to (``data.short_side``, ``finetune.short_side``)."""
+    from skipclip.config import load_config
+
+    cfg = load_config(config)
+    return max(cfg.data.short_side, cfg.finetune.short_side or 0)
+
+
+def default_short_side(out: str, config: str) -> tuple[int, str]:
+    """``--short-side`` when it is not given, and why: an existing store's own (a resumed or
+    completed store keeps its size), else what ``config`` reads (:func:`store_short_side`)."""
+    from pathlib import Path
+
+    from skipclip.data import MANIFEST, load_manifest
+
+    if (Path(out) / MANIFEST).is_file():
+        stored = load_manifest(out).get("short_side")
+        if isinstance(stored, int) and not isinstance(stored, bool):
+            return stored, f"the size of the store already in {out}"
+    return store_short_side(config), f"what --config {config} reads"
+
+
 def run(args: argparse.Namespace) -> int:
     from skipclip.data import prepare
 
+    if args.short_side is None:
+        args.short_side, why = default_short_side(args.out, args.config)
+        print(f"frames stored at a {args.short_side} px short side ({why})")
     report = prepare(
         args.data,
         args.out,
@@ -153,6 +188,6 @@ def run(args: argparse.Namespace) -> int:
     say_next(
         f"the store is in {args.out}",
         f"skipclip doctor --data {store}",
-        f"skipclip pretrain --config cpu-real --data {store} --out runs/pretrain",
+        f"skipclip pretrain --config {quote(args.config)} --data {store} --out runs/pretrain",
     )
     return 0

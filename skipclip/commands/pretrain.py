@@ -172,6 +172,11 @@ def print_summary(summary) -> None:
             f"({summary.validations} validations; cadence: optim.val_every_steps, trainer.health_every, "
             "trainer.knn_every)"
         )
+    if summary.figure_sets and summary.wall_s > 0:
+        print(
+            f"  similarity figures {summary.figures_s:.1f} s, {100 * summary.figures_s / summary.wall_s:.0f}% "
+            f"of the run ({summary.figure_sets} sets; --log-images-every 0: none)"
+        )
     if summary.too_short_videos or summary.failed_videos or summary.skipped_videos:
         print(
             f"  skipped: {summary.too_short_videos} too short, {len(summary.failed_videos)} unreadable, "

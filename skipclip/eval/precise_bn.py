@@ -154,7 +154,15 @@ class PreciseBatchNorm(L.Callback):
         return self.used
 
     def on_train_end(self, trainer, pl_module):
-        self.apply(pl_module.model, pl_module.device)
+        if self._copy is not None and self._copy[0] == trainer.global_step:
+            # a measurement at this step already recomputed them on a copy of these weights: the
+            # same statistics (the recomputation starts from reset ones), taken over, not computed again
+            with torch.no_grad():
+                for mine, theirs in zip(bn_layers(pl_module.model), bn_layers(self._copy[1])):
+                    for buf, value in zip(_stats(mine), _stats(theirs)):
+                        buf.copy_(value)
+        else:
+            self.apply(pl_module.model, pl_module.device)
         self.final_step = trainer.global_step
         self._copy = (trainer.global_step, pl_module.model)  # a measurement now reads the model itself
 

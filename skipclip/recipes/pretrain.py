@@ -130,9 +130,8 @@ def pretrain(
     kit = fit_kit(work, train_loader, keep=t.checkpoint_keep, every_n_steps=checkpoint_every, seed=t.seed)
     kit.ckpt_path = ckpt
     with recorded(work, write=first):  # failed / interrupted (Ctrl+C: exit 130, --resume continues)
-        figures: list[L.Callback] = (
-            [SimilarityMaps(val_ds, work, images_every)] if images_every and val_ds is not None else []
-        )
+        maps = SimilarityMaps(val_ds, work, images_every) if images_every and val_ds is not None else None
+        figures: list[L.Callback] = [maps] if maps is not None else []
         figures += [health] if health is not None else []
         figures += [precise] if precise is not None else []  # its on_train_end: every process, the model itself
         clock = MonitorClock()
@@ -162,6 +161,8 @@ def pretrain(
             validations=clock.validations,
             precision=precision,
             monitor_s=clock.seconds + (health.final_s if health is not None else 0.0),
+            figures_s=maps.seconds if maps is not None else 0.0,
+            figure_sets=maps.sets if maps is not None else 0,
         )
         if precise is not None and precise.final_step is not None:  # into the folder being written (work)
             written = trainer.is_global_zero and write_bn_into_checkpoint(

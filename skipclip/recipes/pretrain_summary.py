@@ -36,6 +36,8 @@ class PretrainSummary:
         monitor_s: seconds of ``wall_s`` spent watching the run: the validation loops, the
             pretext-health and kNN measurements at them, and the last measurement at the end.
         validations: validation loops run.
+        figures_s: seconds of ``wall_s`` spent drawing the Figure 3 similarity maps
+            (``--log-images-every``), outside the validation loops; figure_sets: how many times.
         precision: the precision trained in (``trainer.precision``, or what ``auto`` chose:
             :mod:`~skipclip.engine.precision`).
         bn_stats: which batch-norm statistics the final model and ``last.ckpt`` hold: recomputed
@@ -63,6 +65,8 @@ class PretrainSummary:
     last_checkpoint: str
     monitor_s: float = 0.0
     validations: int = 0
+    figures_s: float = 0.0
+    figure_sets: int = 0
     precision: str = "32-true"
     bn_stats: dict = dataclasses.field(default_factory=lambda: dict(RUNNING))
     val_videos: int = 0

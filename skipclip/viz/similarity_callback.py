@@ -3,6 +3,7 @@ few epochs, to ``RUN/figures/`` and to the TensorBoard or Weights & Biases logge
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import lightning as L
@@ -49,6 +50,7 @@ class SimilarityMaps(L.Callback):
         self.items = sorted(set(np.linspace(0, len(dataset) - 1, min(count, len(dataset))).round().astype(int)))
         self.drawn: list[Path] = []
         self.last_step: int | None = None
+        self.seconds, self.sets = 0.0, 0  # time spent drawing, sets drawn
 
     def on_train_epoch_end(self, trainer, pl_module):
         epoch = trainer.current_epoch
@@ -62,11 +64,14 @@ class SimilarityMaps(L.Callback):
         self.last_step = trainer.global_step
         was_training = pl_module.training
         pl_module.eval()
+        start = time.perf_counter()
         try:
             for i in self.items:
                 self._draw(trainer, pl_module.model, int(i), epoch)
         finally:
             pl_module.train(was_training)
+            self.seconds += time.perf_counter() - start
+            self.sets += 1
 
     def _draw(self, trainer, model, item: int, epoch: int) -> None:
         sample = self.dataset[item]

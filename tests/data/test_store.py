@@ -152,3 +152,50 @@ def test_whole_training_list_when_nothing_is_held_out(ucf_store):
     assert whole.val is None and carved.val is not None
     assert len(whole.train) == len(carved.train) + len(carved.val) == len(PreparedStore(ucf_store, "trainval"))
     assert len(open_data(ucf_store, tiny_cfg(data={"val_fraction": 0.3}), val_fraction=0.0).train) == len(whole.train)
+
+
+def test_a_damaged_frame_among_good_ones_is_named(tmp_path):
+    """The frames of a read are decoded in one call; when that call fails, the message still names
+    the frame (decoded one at a time to find it), and the good frames read the same either way."""
+    import torch
+    from crafted import raw_shard
+    from torchvision.io import encode_jpeg
+
+    from skipclip.data.store.shard import read_shard
+
+    ramp = torch.arange(24).repeat(3, 16, 1) * 4  # smooth frames, each a different grey level
+    frames = [(ramp + 30 * i).to(torch.uint8) for i in range(4)]
+    chunks = [bytes(encode_jpeg(f, quality=95).numpy()) for f in frames]
+    header = {"frames": 4, "height": 16, "width": 24, "codec": "jpeg"}
+    good = raw_shard(tmp_path / "good.frames", header, chunks)
+    read = read_shard(good, [3, 0, 0, 2])
+    assert read.shape == (4, 16, 24, 3) and np.array_equal(read[1], read[2])
+    assert np.abs(read[0].astype(int) - frames[3].permute(1, 2, 0).numpy()).mean() < 4  # JPEG at quality 95
+    chunks[2] = chunks[2][: len(chunks[2]) // 2]  # its header intact, its scan cut
+    bad = raw_shard(tmp_path / "bad.frames", header, chunks)
+    assert np.array_equal(read_shard(bad, [3, 0, 0]), read[:3])
+    with pytest.raises(VideoReadError, match="damaged frame 2"):
+        read_shard(bad, [0, 1, 2, 3])
+
+
+def test_prepare_sizes_the_store_for_its_preset(tmp_path, capsys):
+    """``skipclip prepare`` stores frames at the largest short side ``--config`` reads (cpu-real's
+    56 px by default); ``--short-side`` overrides it; a store being completed keeps its own size."""
+    from skipclip.cli import main
+    from skipclip.commands.prepare import store_short_side
+
+    assert (store_short_side("cpu-real"), store_short_side("cpu"), store_short_side("paper")) == (56, 56, 256)
+    videos = make_folder(tmp_path / "videos", per_class=2, frames=12)
+    args = ["prepare", "--data", str(videos), "--workers", "0", "--no-progress"]
+    assert main([*args, "--out", str(tmp_path / "a")]) == 0
+    assert load_manifest(tmp_path / "a")["short_side"] == 56
+    assert "56 px short side (what --config cpu-real reads)" in capsys.readouterr().out
+    assert main([*args, "--out", str(tmp_path / "b"), "--short-side", "40"]) == 0
+    assert main([*args, "--out", str(tmp_path / "b")]) == 0  # completes it at 40 px, not 56
+    assert load_manifest(tmp_path / "b")["short_side"] == 40
+    assert "the size of the store already in" in capsys.readouterr().out
+    yaml = tmp_path / "mine.yaml"
+    yaml.write_text("base: cpu-real\ndata:\n  short_side: 72\n  crop_size: 64\n")
+    assert main([*args, "--out", str(tmp_path / "c"), "--config", str(yaml)]) == 0
+    assert load_manifest(tmp_path / "c")["short_side"] == 72
+    assert f"--config {yaml}" in capsys.readouterr().out  # the next step names the same preset

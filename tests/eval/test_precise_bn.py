@@ -88,3 +88,28 @@ def test_copy_of_leaves_the_model_alone_and_the_checkpoint_gets_the_statistics(t
     assert PreciseBatchNorm.from_config(off, open_data("synthetic", off)) is None
     with pytest.raises(ValueError, match="precise_bn_batches"):
         tiny_cfg(pretext={"precise_bn_batches": -1})
+
+
+def test_the_end_of_training_takes_over_a_measurement_of_the_same_step():
+    """At the end of training the model gets the statistics a measurement at that step computed on
+    a copy of the same weights, the same as recomputing them, without a second pass."""
+    from types import SimpleNamespace
+
+    cfg, model, batches = setup(16)
+    recomputed = PreciseBatchNorm(batches.dataset, num_batches=2, batch_size=8)
+    reused = PreciseBatchNorm(batches.dataset, num_batches=2, batch_size=8)
+    twin = reused.copy_of(model, step=9, device="cpu")
+    passes = []
+    reused.apply = lambda *a: passes.append(a)  # must not run
+    for callback, target in ((recomputed, build_skipclip(cfg)), (reused, model)):
+        if callback is recomputed:
+            target.load_state_dict(model.state_dict())
+        callback.on_train_end(SimpleNamespace(global_step=9), SimpleNamespace(model=target, device="cpu"))
+    assert not passes and reused.copy_of(model, 9, "cpu") is model
+    mine, theirs = bn_layers(model), bn_layers(twin)
+    assert mine and all(torch.equal(a.running_mean, b.running_mean) for a, b in zip(mine, theirs))
+    other = recomputed.copy_of(model, 9, "cpu")  # recomputed.on_train_end ran apply on its own model
+    assert other is not model
+    done = {k: v for k, v in recomputed._copy[1].state_dict().items()}
+    for k, v in model.state_dict().items():
+        assert torch.equal(done[k], v), k

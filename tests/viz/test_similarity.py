@@ -170,3 +170,21 @@ def test_training_figures_label_targets_by_frame_offset(tmp_path):
     titles = [t for t in drawn[0] if t.startswith("target")]
     assert [t.split("t=")[1].split("\n")[0] for t in titles] == ["10", "13", "16", "19"]  # K - 1 + r * k
     assert all(re.fullmatch(r"-?\d\.\d{3}", t.split("score ")[1].split(" ")[0]) for t in titles)  # three decimals
+
+
+def test_the_callback_times_its_sets_for_the_summary(tmp_path):
+    """The summary's "similarity figures N s (k sets)" is the callback's own clock: one set per
+    drawing epoch, its seconds counted, none when the cadence skips the epoch."""
+    from types import SimpleNamespace
+
+    from skipclip.data import PretextDataset, PretextWindow, synthetic_sources
+    from skipclip.viz.similarity_callback import SimilarityMaps
+
+    model, cfg = _tiny()
+    ds = PretextDataset(synthetic_sources(cfg)["val"], PretextWindow(8, 4, 3, 1), cfg.data.crop_size, train=False)
+    cb = SimilarityMaps(ds, tmp_path, every_n_epochs=2, count=1)
+    module = SimpleNamespace(training=True, model=model, eval=lambda: None, train=lambda mode: None)
+    for epoch in range(4):
+        trainer = SimpleNamespace(current_epoch=epoch, max_steps=-1, global_step=epoch, is_global_zero=True, loggers=[])
+        cb.on_train_epoch_end(trainer, module)
+    assert cb.sets == 2 and len(cb.drawn) == 2 and cb.seconds > 0

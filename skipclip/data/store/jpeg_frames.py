@@ -69,13 +69,22 @@ def check_jpeg_sizes(path: Path, chunks: list[bytes], unique: np.ndarray, h: int
 def decode_frames(path: Path, chunks: list[bytes], unique: np.ndarray, h: int, w: int) -> list[np.ndarray]:
     """JPEG frames, each decoded only once its own header says it is ``h`` x ``w`` with 3 channels
     (a JPEG claiming 20000 x 20000 is refused before the decoder allocates for it)."""
-    images = []
     check_jpeg_sizes(path, chunks, unique, h, w)
-    for j, c in enumerate(chunks):
-        try:
-            img = decode_jpeg(torch.frombuffer(bytearray(c), dtype=torch.uint8))  # 3 x H x W
-        except RuntimeError as exc:
-            raise VideoReadError(str(path), f"damaged frame {int(unique[j])}; run `skipclip prepare` again") from exc
+    data = [torch.frombuffer(bytearray(c), dtype=torch.uint8) for c in chunks]
+    try:
+        decoded = decode_jpeg(data) if data else []  # one call: 3 x H x W each
+    except RuntimeError:
+        decoded = None  # which frame is damaged: decoded one at a time below
+    images = []
+    for j, c in enumerate(data):
+        if decoded is not None:
+            img = decoded[j]
+        else:
+            try:
+                img = decode_jpeg(c)
+            except RuntimeError as exc:
+                why = f"damaged frame {int(unique[j])}; run `skipclip prepare` again"
+                raise VideoReadError(str(path), why) from exc
         if tuple(img.shape) != (3, h, w):
             raise VideoReadError(str(path), f"frame {int(unique[j])} is {tuple(img.shape)}, the header says 3x{h}x{w}")
         images.append(img.permute(1, 2, 0).numpy())
