@@ -233,6 +233,8 @@ def test_pretrain_summary_is_run_json_summary_and_carries_health_beside_it():
         "last_checkpoint",
         "monitor_s",
         "validations",
+        "figures_s",
+        "figure_sets",
         "precision",
         "bn_stats",
         "val_videos",
