@@ -14,6 +14,7 @@ checked against the header before they are decoded (:mod:`.jpeg_frames`).
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import shutil
@@ -23,6 +24,7 @@ from typing import Sequence
 
 import numpy as np
 import torch
+from PIL import Image
 from torchvision.io import encode_jpeg
 
 from skipclip.data.sources.base import VideoReadError
@@ -39,6 +41,19 @@ MAX_HEADER = 1 << 20  # a header is a few hundred bytes of JSON
 MAX_SIDE = 1 << 15  # pixels on either side of a stored frame
 MAX_PIXELS = 1 << 24  # pixels of a stored frame (50 MB as RGB): a 2160-px short side at 16:9 is 8.3 M
 MAX_FRAMES = 10_000_000  # frames of one video: 4.6 days at 25 fps
+
+
+# JPEG frames with a short side under this keep full colour resolution (4:4:4): at 56 px the usual
+# 4:2:0 leaves 28 px of colour, and cpu-real's held-out pretext health fell in every seed
+# (docs/benchmarks.md); above it the colour planes are halved as usual
+FULL_CHROMA_BELOW = 128
+
+
+def jpeg_full_chroma(frame: np.ndarray, quality: int) -> bytes:
+    """An ``(H, W, 3)`` uint8 frame as a baseline JPEG without chroma subsampling (4:4:4)."""
+    buf = io.BytesIO()
+    Image.fromarray(np.ascontiguousarray(frame)).save(buf, "JPEG", quality=quality, subsampling=0)
+    return buf.getvalue()
 
 
 class ShardWriter:
@@ -73,7 +88,9 @@ class ShardWriter:
         """Append one ``(H, W, 3)`` uint8 frame."""
         if self.shape is None:
             self.shape = frame.shape[:2]
-        if self.codec == "jpeg":
+        if self.codec == "jpeg" and min(frame.shape[:2]) < FULL_CHROMA_BELOW:
+            data = jpeg_full_chroma(frame, self.quality)
+        elif self.codec == "jpeg":
             chw = torch.from_numpy(np.ascontiguousarray(frame)).permute(2, 0, 1).contiguous()  # 3 x H x W
             data = bytes(encode_jpeg(chw, quality=self.quality).numpy())
         else:
