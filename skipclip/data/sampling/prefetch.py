@@ -98,38 +98,21 @@ class PrefetchLoader(DataLoader):
     """
 
     prefetch: int = 0
-    share: bool = False
     across_epochs: bool = False
     _reader: _Reader | None = None
     _ahead: collections.deque | None = None
 
     def _get_iterator(self):
-        if self.num_workers or (not self.prefetch and not (self.share and torch.get_num_threads() > 1)):
+        if self.num_workers or not self.prefetch:
             return super()._get_iterator()
-        return self._prefetching() if self.prefetch else self._sharing()
-
-    def _items(self, epoch: int, indices) -> list:
-        at = getattr(self.dataset, "at_epoch", None) if self.across_epochs else None
-        return [at(i, epoch) for i in indices] if at is not None else [self.dataset[i] for i in indices]
+        return self._prefetching()
 
     def _read(self, key):
-        batch = self.collate_fn(self._items(*key))
+        epoch, indices = key
+        at = getattr(self.dataset, "at_epoch", None) if self.across_epochs else None
+        items = [at(i, epoch) for i in indices] if at is not None else [self.dataset[i] for i in indices]
+        batch = self.collate_fn(items)
         return pin_memory(batch) if self.pin_memory else batch
-
-    def _sharing(self):
-        """Each batch read when it is wanted, its items split between this thread and the reader."""
-        if self._reader is None:
-            self._reader, self._ahead = _Reader(), collections.deque()
-        self._drop()  # read-ahead of an earlier iteration with prefetch on
-        for epoch, indices in epoch_keys(self):
-            half = (len(indices) + 1) // 2  # the reader takes the second half
-            job = self._reader.submit(_Job((epoch, indices), lambda e=epoch, i=indices[half:]: self._items(e, i)))
-            try:
-                first = self._items(epoch, indices[:half])
-            finally:
-                rest = job.result()  # waited for even when this thread's half raised
-            batch = self.collate_fn(first + rest)
-            yield pin_memory(batch) if self.pin_memory else batch
 
     def _prefetching(self):
         if self._reader is None:
@@ -164,7 +147,6 @@ def with_prefetch(loader: PrefetchLoader, prefetch: int, across_epochs: bool = F
     if not isinstance(prefetch, int) or prefetch < 0:
         raise InvalidInputError(f"data.prefetch must be an integer >= 0 batches (0: none), got {prefetch!r}")
     loader.prefetch = prefetch
-    loader.share = prefetch == 0
     loader.across_epochs = across_epochs and hasattr(loader.dataset, "at_epoch") and hasattr(loader.sampler, "start")
     return loader
 
