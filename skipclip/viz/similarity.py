@@ -74,7 +74,7 @@ def draw(
     fig, axes = plt.subplots(2, m, figsize=(1.9 * m, 4.3), squeeze=False)
     for ax, i in zip(axes[0], shown_ctx):
         ax.imshow(context[i])
-        ax.set_title(f"context t={context_t[i]}", fontsize=7)
+        ax.set_title(f"context t={context_t[i]}", fontsize=7, y=1.0)  # a fixed y: no tick-label layout search
     s = context.shape[1]
     vmin, vmax = float(maps.min()), float(maps.max())
     for j, ax in enumerate(axes[1]):
@@ -89,7 +89,7 @@ def draw(
             interpolation="nearest",
         )
         gap = f" ({scores[j] - scores[0]:+.1e})" if j else ""  # scores a few 1e-4 apart read alike at 3 decimals
-        ax.set_title(f"target {j + 1} t={target_t[j]}\nscore {scores[j]:.3f}{gap}", fontsize=7)
+        ax.set_title(f"target {j + 1} t={target_t[j]}\nscore {scores[j]:.3f}{gap}", fontsize=7, y=1.0)
     for ax in axes.flat:
         ax.axis("off")
     fig.colorbar(im, ax=axes[1].tolist(), fraction=0.02, pad=0.01, label="cell cosine similarity")
