@@ -131,9 +131,10 @@ def store_short_side(config: str) -> int:
     """The short side a store for ``config`` (a preset name or YAML) needs: the largest its runs
     resize frames to (``data.short_side``, ``finetune.short_side``)."""
     from skipclip.config import load_config
+    from skipclip.config.finetune_settings import finetune_settings
 
     cfg = load_config(config)
-    return max(cfg.data.short_side, cfg.finetune.short_side or 0)
+    return max(cfg.data.short_side, finetune_settings(cfg).short_side)
 
 
 def default_short_side(out: str, config: str) -> tuple[int, str]:

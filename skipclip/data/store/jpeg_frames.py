@@ -68,24 +68,22 @@ def check_jpeg_sizes(path: Path, chunks: list[bytes], unique: np.ndarray, h: int
 
 def decode_frames(path: Path, chunks: list[bytes], unique: np.ndarray, h: int, w: int) -> list[np.ndarray]:
     """JPEG frames, each decoded only once its own header says it is ``h`` x ``w`` with 3 channels
-    (a JPEG claiming 20000 x 20000 is refused before the decoder allocates for it)."""
+    (a JPEG claiming 20000 x 20000 is refused before the decoder allocates for it); all in one call,
+    or one at a time when that fails, to name the damaged frame."""
     check_jpeg_sizes(path, chunks, unique, h, w)
     data = [torch.frombuffer(bytearray(c), dtype=torch.uint8) for c in chunks]
     try:
-        decoded = decode_jpeg(data) if data else []  # one call: 3 x H x W each
+        images = decode_jpeg(data) if data else []  # 3 x H x W each
     except RuntimeError:
-        decoded = None  # which frame is damaged: decoded one at a time below
-    images = []
-    for j, c in enumerate(data):
-        if decoded is not None:
-            img = decoded[j]
-        else:
-            try:
-                img = decode_jpeg(c)
-            except RuntimeError as exc:
-                why = f"damaged frame {int(unique[j])}; run `skipclip prepare` again"
-                raise VideoReadError(str(path), why) from exc
+        images = [_decode_one(path, c, int(unique[j])) for j, c in enumerate(data)]
+    for j, img in enumerate(images):
         if tuple(img.shape) != (3, h, w):
             raise VideoReadError(str(path), f"frame {int(unique[j])} is {tuple(img.shape)}, the header says 3x{h}x{w}")
-        images.append(img.permute(1, 2, 0).numpy())
-    return images
+    return [img.permute(1, 2, 0).numpy() for img in images]
+
+
+def _decode_one(path: Path, data: torch.Tensor, frame: int) -> torch.Tensor:
+    try:
+        return decode_jpeg(data)
+    except RuntimeError as exc:
+        raise VideoReadError(str(path), f"damaged frame {frame}; run `skipclip prepare` again") from exc
