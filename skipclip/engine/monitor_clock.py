@@ -11,8 +11,8 @@ import lightning as L
 
 class MonitorClock(L.Callback):
     """Wall seconds inside Lightning's validation loops (``seconds``) and their count
-    (``validations``); the measurements other callbacks make at ``on_validation_epoch_end`` fall
-    between its start and stop."""
+    (``validations``), over every attempt of a resumed run; the measurements other callbacks make
+    at ``on_validation_epoch_end`` fall between its start and stop."""
 
     def __init__(self):
         self.seconds = 0.0
@@ -28,6 +28,13 @@ class MonitorClock(L.Callback):
             self.seconds += time.perf_counter() - self._start
             self.validations += 1
             self._start = None
+
+    # kept in the run's checkpoints, so a resumed run's summary counts its earlier attempts too
+    def state_dict(self) -> dict:
+        return {"seconds": self.seconds, "validations": self.validations}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.seconds, self.validations = float(state["seconds"]), int(state["validations"])
 
 
 __all__ = ["MonitorClock"]

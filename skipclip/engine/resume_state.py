@@ -220,8 +220,25 @@ def check_resume_state(obj: dict, module: L.LightningModule, path: str | Path) -
             )
             for k, v in elapsed.items():
                 c.number(v, f"callbacks[{key!r}].time_elapsed[{k!r}]", 0.0)
+        elif name in CLOCKS:
+            _check_clock(c, state, CLOCKS[name], f"callbacks[{key!r}]")
         elif name not in ("RunCheckpoint", "ModelCheckpoint"):  # RunCheckpoint restores only what it checks
             c.fail(f"callbacks[{key!r}]", "is not a callback of this run")
+
+
+CLOCKS = {"MonitorClock": ("seconds", "validations"), "SimilarityMaps": ("seconds", "sets", "last_step")}
+
+
+def _check_clock(c: FieldChecker, state, fields: tuple[str, ...], where: str) -> None:
+    """A run's time counters (:class:`~skipclip.engine.monitor_clock.MonitorClock`,
+    :class:`~skipclip.viz.similarity_callback.SimilarityMaps`): seconds, then counts (a step may be None)."""
+    state = c.kind(state, dict, where)
+    if set(state) != set(fields):
+        c.fail(where, f"has the fields {sorted(state)}, not {list(fields)}")
+    c.number(state["seconds"], f"{where}['seconds']", 0.0)
+    for k in fields[1:]:
+        if not (k == "last_step" and state[k] is None):
+            c.int(state[k], f"{where}[{k!r}]")
 
 
 __all__ = ["check_resume_state"]

@@ -73,6 +73,14 @@ class SimilarityMaps(L.Callback):
             self.seconds += time.perf_counter() - start
             self.sets += 1
 
+    # kept in the run's checkpoints: a resumed run keeps the cadence and counts the earlier sets
+    def state_dict(self) -> dict:
+        return {"seconds": self.seconds, "sets": self.sets, "last_step": self.last_step}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.seconds, self.sets = float(state["seconds"]), int(state["sets"])
+        self.last_step = None if state["last_step"] is None else int(state["last_step"])
+
     def _draw(self, trainer, model, item: int, epoch: int) -> None:
         sample = self.dataset[item]
         context = sample["context"].permute(1, 2, 3, 0).numpy()  # K x S x S x 3

@@ -85,6 +85,18 @@ MUTATIONS = {  # name: (change the state in place, the field the error names)
     ),
     "keep-best history": (lambda s: s["callbacks"].update(KeepBest={"best": None, "history": [["x"]]}), r"history"),
     "unknown callback": (lambda s: s["callbacks"].update(Evil={}), r"Evil"),
+    "monitor seconds negative": (
+        lambda s: s["callbacks"].update(MonitorClock={"seconds": -1.0, "validations": 1}),
+        r"MonitorClock'\]\['seconds'\]",
+    ),
+    "figure sets a string": (
+        lambda s: s["callbacks"].update(SimilarityMaps={"seconds": 1.0, "sets": "2", "last_step": None}),
+        r"SimilarityMaps'\]\['sets'\]",
+    ),
+    "figure state with another field": (
+        lambda s: s["callbacks"].update(SimilarityMaps={"seconds": 1.0, "sets": 2, "last_step": 4, "x": 0}),
+        r"SimilarityMaps'\]",
+    ),
     "model weight shape": (lambda s: s["state_dict"].update({_first_param(s): torch.zeros(1)}), r"state_dict\["),
     "global step a string": (lambda s: s.update(global_step="5"), r"global_step"),
 }
@@ -171,6 +183,9 @@ def test_resume_extends_a_run_and_keeps_its_whole_record(tmp_path, tiny_pretrain
     assert len(metric_rows(run)) > len(metric_rows(tiny_pretrained_run))
     info = json.loads((run / "run.json").read_text())
     assert info["status"] == "finished" and info["summary"]["steps"] == 64 and info["resumes"] == 1
+    # the monitoring the summary counts is the whole run's, earlier attempt included
+    assert info["summary"]["validations"] > first["summary"]["validations"] > 0
+    assert info["summary"]["monitor_s"] > first["summary"]["monitor_s"]
     (earlier,) = info["attempts"]
     assert earlier["steps"] == [0, 48] and earlier["wall_s"] == pytest.approx(first["summary"]["wall_s"])
     assert info["summary"]["wall_s"] > first["summary"]["wall_s"]  # the whole run's time
