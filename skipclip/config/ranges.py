@@ -141,6 +141,11 @@ def check_data(d, cfg: Config) -> None:
         isinstance(d.prefetch, int) and not isinstance(d.prefetch, bool) and d.prefetch >= 0,
         f"data.prefetch must be an integer >= 0 batches read ahead (0: none), got {d.prefetch!r}",
     )
+    require(
+        isinstance(d.frame_cache_mb, int) and not isinstance(d.frame_cache_mb, bool) and d.frame_cache_mb >= 0,
+        f"data.frame_cache_mb must be an integer >= 0 MB of decoded frames kept in memory (0: none), "
+        f"got {d.frame_cache_mb!r}",
+    )
     require(isinstance(d.gpu_decode, bool), f"data.gpu_decode must be true or false, got {d.gpu_decode!r}")
     require(d.loader_timeout >= 0, f"data.loader_timeout must be >= 0 seconds (0: no limit), got {d.loader_timeout!r}")
     require(0 <= d.val_fraction < 1, f"data.val_fraction must be in [0, 1), got {d.val_fraction!r}")

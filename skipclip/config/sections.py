@@ -87,6 +87,10 @@ class DataConfig:
     # on a CUDA GPU, a prepared store's JPEG frames are decoded on the GPU in batches (nvjpeg)
     # instead of by the loader on the CPU; CPU runs and other sources always decode on the CPU
     gpu_decode: bool = True
+    # a prepared store's decoded training frames kept in memory, least recently used out, up to
+    # this many MB per loading process (each loader worker keeps its own; 0: none): a short run
+    # on a small store then decodes each frame once, not once per epoch
+    frame_cache_mb: int = 512
     val_fraction: float = 0.1
     val_fallback: str = "videos"  # classes whose groups cannot be held out: "videos" | "skip" | "error"
     # raw folders: force a layout; a folder without split files holds out this share of each

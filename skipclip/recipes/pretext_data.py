@@ -18,6 +18,9 @@ def pretext_datasets(
     train_src, val_src = splits.train, splits.val
     w, d, p = PretextWindow.from_config(cfg), cfg.data, cfg.pretext
     short = splits.short_side
+    keep = getattr(train_src, "keep_frames", None)  # a prepared store: its decoded frames kept in memory
+    if keep is not None:
+        keep(d.frame_cache_mb)
     train = PretextDataset(
         train_src, w, d.crop_size, short, p.reverse_prob, p.flip_prob, seed=cfg.trainer.seed, train=True
     )

@@ -26,6 +26,7 @@ from skipclip.data.catalog.index import VideoEntry, select
 from skipclip.data.catalog.paths import contained
 from skipclip.data.sources.base import VideoReadError
 from skipclip.data.store.fields import check_manifest
+from skipclip.data.store.frame_cache import FrameCache
 from skipclip.data.store.shard import (  # noqa: F401
     CODECS,
     MAGIC,
@@ -129,6 +130,7 @@ class PreparedStore:
         chosen = select(manifest_entries(self.manifest), split, fold, val_fraction, seed, fallback, self.classes)
         self.videos = [videos[i] for i in chosen]
         self._checked: set[int] = set()  # videos whose frame count matched their shard's header
+        self.frame_cache: FrameCache | None = None  # decoded frames kept in memory (keep_frames)
 
     def __len__(self) -> int:
         return len(self.videos)
@@ -164,7 +166,17 @@ class PreparedStore:
         return n
 
     def read(self, index: int, frames: Sequence[int]) -> np.ndarray:
-        return read_shard(self.root / self.videos[index]["file"], frames)
+        path = self.root / self.videos[index]["file"]
+        if self.frame_cache is None:
+            return read_shard(path, frames)
+        return self.frame_cache.read(path, frames, read_shard)
+
+    def keep_frames(self, megabytes: int) -> FrameCache | None:
+        """Keep up to ``megabytes`` of decoded JPEG frames in memory (:class:`FrameCache`), so a
+        run decodes a frame once rather than once per epoch; 0, or a store of raw frames, keeps
+        none. Returns the cache."""
+        self.frame_cache = FrameCache(megabytes * 2**20) if megabytes and self.jpeg else None
+        return self.frame_cache
 
     @property
     def jpeg(self) -> bool:
