@@ -79,6 +79,25 @@ def atomic_torch_save(obj: Any, path: str | Path) -> None:
     atomic_write(path, lambda fh: torch.save(obj, fh))
 
 
+def link_over(existing: str | Path, path: str | Path) -> bool:
+    """Make ``path`` a second name (hard link) of the file ``existing``, atomically: a reader sees
+    the old ``path`` or the new one. False, with nothing changed, where the file system has no
+    hard links (then write a copy)."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.{os.urandom(4).hex()}{TMP_SUFFIX}")
+    try:
+        os.link(existing, tmp)
+    except OSError:
+        return False
+    try:
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    fsync_dir(path.parent)
+    return True
+
+
 def _replaced(dest: Path) -> list[Path]:
     """Old sets a swap moved aside (newest last)."""
     return sorted(dest.parent.glob(f".{dest.name}.old-*"), key=lambda p: p.name)

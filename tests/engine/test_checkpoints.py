@@ -93,3 +93,52 @@ def test_fit_kit_rejects_bad_values(tmp_path):
         fit_kit(tmp_path, loader, every_n_steps=-1)
     kit = fit_kit(tmp_path, loader, keep=2, every_n_steps=10)
     assert isinstance(kit.plugins[0], AtomicCheckpointIO) and kit.ckpt_path is None
+
+
+def _state(step: int, weight: float) -> dict:
+    return {"global_step": step, "epoch": step // 2, "state_dict": {"w": torch.full((4,), weight)}}
+
+
+def test_last_is_a_second_name_of_the_epoch_checkpoint_of_its_step(tmp_path):
+    """Lightning writes the epoch checkpoint, then last.ckpt with the same state: last.ckpt is
+    linked to it instead of written again, and outlives the epoch file when that is pruned."""
+    import os
+
+    io, last = AtomicCheckpointIO(root=tmp_path), tmp_path / "last.ckpt"
+    io.save_checkpoint(_state(4, 1.0), tmp_path / "epoch0001.ckpt")
+    io.save_checkpoint(_state(4, 1.0), last)
+    assert os.path.samefile(last, tmp_path / "epoch0001.ckpt")
+    io.save_checkpoint(_state(5, 2.0), last)  # a mid-epoch step: no epoch checkpoint of its own
+    assert not os.path.samefile(last, tmp_path / "epoch0001.ckpt")
+    assert torch.load(last, weights_only=True)["global_step"] == 5
+    assert torch.load(tmp_path / "epoch0001.ckpt", weights_only=True)["global_step"] == 4  # untouched
+    io.save_checkpoint(_state(6, 3.0), tmp_path / "epoch0002.ckpt")
+    io.save_checkpoint(_state(6, 3.0), last)
+    io.remove_checkpoint(tmp_path / "epoch0002.ckpt")
+    assert torch.load(last, weights_only=True)["state_dict"]["w"].tolist() == [3.0] * 4
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["epoch0001.ckpt", "last.ckpt"]
+
+
+def test_last_is_written_where_the_file_system_has_no_hard_links(tmp_path, monkeypatch):
+    import os
+
+    def no_links(*args, **kwargs):
+        raise OSError(1, "Operation not permitted")
+
+    monkeypatch.setattr(os, "link", no_links)
+    io, last = AtomicCheckpointIO(root=tmp_path), tmp_path / "last.ckpt"
+    io.save_checkpoint(_state(4, 1.0), tmp_path / "epoch0001.ckpt")
+    io.save_checkpoint(_state(4, 1.0), last)
+    assert not os.path.samefile(last, tmp_path / "epoch0001.ckpt")
+    assert torch.load(last, weights_only=True)["global_step"] == 4
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["epoch0001.ckpt", "last.ckpt"]  # no temporaries
+
+
+def test_a_runs_last_checkpoint_is_its_newest_epoch_checkpoint(tiny_pretrained_run):
+    """The order the link relies on holds in a real run: Lightning writes the epoch checkpoint,
+    then last.ckpt at the same step."""
+    import os
+
+    folder = tiny_pretrained_run / "checkpoints"
+    assert os.path.samefile(folder / "last.ckpt", folder / "epoch0002.ckpt")
+    assert not os.path.samefile(folder / "last.ckpt", folder / "epoch0001.ckpt")
