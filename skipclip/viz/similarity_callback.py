@@ -7,29 +7,20 @@ import time
 from pathlib import Path
 
 import lightning as L
-import matplotlib.pyplot as plt
 import numpy as np
 from lightning.pytorch.loggers import TensorBoardLogger, WandbLogger
 
 from skipclip.errors import InvalidInputError
-from skipclip.viz.bars import save_figure
-from skipclip.viz.similarity import draw, similarity_maps
-
-
-def figure_pixels(fig) -> np.ndarray:
-    """An ``(H, W, 3)`` uint8 rendering of a matplotlib figure."""
-    fig.canvas.draw()
-    return np.asarray(fig.canvas.buffer_rgba())[..., :3].copy()
-
+from skipclip.viz.similarity import compose, save_png, similarity_maps
 
 MAX_SETS = 3  # most sets of figures of a run under a step budget
 
 
 class SimilarityMaps(L.Callback):
     """Every ``every_n_epochs`` epochs, Figure 3 of a few fixed videos: per-cell similarity maps
-    of the model's g and f (:func:`skipclip.viz.similarity.similarity_maps`), drawn with
-    :func:`skipclip.viz.similarity.draw`, written to ``out/figures/`` as PNGs and sent as images
-    to the TensorBoard and W&B loggers of the trainer.
+    of the model's g and f (:func:`skipclip.viz.similarity.similarity_maps`), composed as an image
+    with :func:`skipclip.viz.similarity.compose`, written to ``out/figures/`` as PNGs and sent, the
+    same pixels, to the TensorBoard and W&B loggers of the trainer.
 
     Args:
         dataset: a :class:`~skipclip.data.sampling.pretext.PretextDataset` with ``train=False`` (the same
@@ -88,19 +79,16 @@ class SimilarityMaps(L.Callback):
         maps, scores = similarity_maps(model, context, targets)
         name = self.dataset.source.name(int(sample["video"]))
         offsets_c, offsets_t = self.dataset.window.offsets()  # frames from the window's start: K - 1 + r * k
-        fig = draw(context, targets, maps, scores, f"{name}, epoch {epoch}", offsets_c, offsets_t[:, 0])
+        pixels = compose(context, targets, maps, scores, f"{name}, epoch {epoch}", offsets_c, offsets_t[:, 0])
         tag = f"similarity/{item}"
-        images = [lg for lg in trainer.loggers if isinstance(lg, (TensorBoardLogger, WandbLogger))]
-        pixels = figure_pixels(fig) if images else None  # a second rendering: only for an image logger
-        for logger in images:
+        for logger in trainer.loggers:
             if isinstance(logger, TensorBoardLogger):
                 logger.experiment.add_image(tag, pixels, global_step=trainer.global_step, dataformats="HWC")
             elif isinstance(logger, WandbLogger):
                 logger.log_image(key=tag, images=[pixels], caption=[f"{name}, epoch {epoch}"])
         png = self.out / "figures" / f"similarity_epoch{epoch:04d}_{item}.png"
-        save_figure(fig, png)  # closes the figure
-        plt.close(fig)
+        save_png(pixels, png)
         self.drawn.append(png)
 
 
-__all__ = ["SimilarityMaps", "figure_pixels"]
+__all__ = ["SimilarityMaps"]

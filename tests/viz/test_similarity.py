@@ -2,14 +2,17 @@
 
 import re
 
+import matplotlib
 import numpy as np
 import pytest
 import torch
+from PIL import Image
 
 from skipclip.cli import main
 from skipclip.config import load_config
 from skipclip.method import build_skipclip, losses
 from skipclip.models.normalize import normalize
+from skipclip.viz import similarity
 from skipclip.viz.similarity import busiest_window, similarity_maps
 
 
@@ -154,22 +157,98 @@ def test_training_figures_label_targets_by_frame_offset(tmp_path):
     window = PretextWindow(8, 4, 3, 1)
     ds = PretextDataset(synthetic_sources(cfg)["val"], window, cfg.data.crop_size, train=False)
     drawn = []
-    real_draw = similarity_callback.draw
+    real_compose = similarity_callback.compose
 
     def keep(*args, **kwargs):
-        fig = real_draw(*args, **kwargs)
-        drawn.append([ax.get_title() for ax in fig.axes])
-        return fig
+        drawn.append(args)  # context, targets, maps, scores, name, context_t, target_t
+        return real_compose(*args, **kwargs)
 
     cb = similarity_callback.SimilarityMaps(ds, tmp_path, every_n_epochs=1, count=1)
-    similarity_callback.draw, saved = keep, similarity_callback.draw
+    similarity_callback.compose = keep
     try:
         cb._draw(type("T", (), {"loggers": []})(), model, 0, 0)
     finally:
-        similarity_callback.draw = saved
-    titles = [t for t in drawn[0] if t.startswith("target")]
+        similarity_callback.compose = real_compose
+    _, _, _, scores, _, context_t, target_t = drawn[0]
+    _, titles = similarity._captions(context_t, target_t, scores)
     assert [t.split("t=")[1].split("\n")[0] for t in titles] == ["10", "13", "16", "19"]  # K - 1 + r * k
     assert all(re.fullmatch(r"-?\d\.\d{3}", t.split("score ")[1].split(" ")[0]) for t in titles)  # three decimals
+    assert " (+" in titles[1] or " (-" in titles[1]  # the gap to target 1, from the second target on
+    png = tmp_path / "figures" / "similarity_epoch0000_0.png"
+    assert cb.drawn == [png] and np.asarray(Image.open(png)).shape[2] == 3
+
+
+def _runs(labels):
+    """(label, length) of the runs of equal values along a row."""
+    out = []
+    for v in labels:
+        if out and out[-1][0] == v:
+            out[-1][1] += 1
+        else:
+            out.append([v, 1])
+    return [tuple(r) for r in out]
+
+
+def test_the_composed_figure_colours_each_target_by_its_map():
+    # grey targets under a 2x2 map: target 1 is most similar on its left, target 2 on its right;
+    # black context frames; the blend of grey and the ends of 'jet' marks the two target tiles
+    s = 48
+    context = np.zeros((8, s, s, 3), np.uint8)
+    targets = np.full((2, 1, s, s, 3), 128, np.uint8)
+    maps = np.array([[[0.9, 0.1], [0.9, 0.1]], [[0.1, 0.9], [0.1, 0.9]]], np.float32)
+    img = similarity.compose(context, targets, maps, maps.reshape(2, -1).mean(1), "v", range(8), [9, 11])
+    assert img.dtype == np.uint8 and img.ndim == 3 and img.shape[2] == 3
+    jet = matplotlib.colormaps["jet"]
+    hi, lo = (np.asarray(jet(v, bytes=True)[:3], np.float64) for v in (1.0, 0.0))
+    red, blue = (np.rint((1 - similarity.ALPHA) * 128 + similarity.ALPHA * c).astype(np.uint8) for c in (hi, lo))
+    is_red, is_blue = (img == red).all(-1), (img == blue).all(-1)
+    tile = int(np.sqrt(2 * is_red.sum() / 2))  # two half tiles of red, two of blue
+    assert tile >= 144 and tile % s == 0 and is_red.sum() == is_blue.sum() == tile * tile
+    rows = np.flatnonzero(is_red.any(1))
+    assert np.array_equal(rows, np.flatnonzero(is_blue.any(1))) and rows[-1] - rows[0] + 1 == len(rows) == tile
+    labels = np.where(is_red[rows[tile // 2]], 1, np.where(is_blue[rows[tile // 2]], 2, 0))
+    runs = [r for r in _runs(labels) if r[0]]
+    assert runs == [(1, tile // 2), (2, tile // 2), (2, tile // 2), (1, tile // 2)]  # left of 1 red, right of 2 red
+    # the context row (black tiles, full width) lies above the targets
+    black_rows = np.flatnonzero(_longest_run((img == 0).all(-1)) >= tile)
+    assert len(black_rows) == tile and black_rows.max() < rows.min()
+    near_top = np.abs(img.astype(int) - hi.astype(int)).max(-1) <= 6
+    assert near_top.any()  # the colour bar reaches jet's max, unblended
+    assert (img[:3] == 255).all() and (img[:, :3] == 255).all()  # a white margin
+
+
+def _longest_run(mask):
+    """Per row, the longest run of True."""
+    return np.array([max((n for v, n in _runs(row) if v), default=0) for row in mask])
+
+
+def test_constant_maps_and_a_missing_font(tmp_path, monkeypatch):
+    rng = np.random.default_rng(0)
+    context = rng.integers(0, 255, (4, 56, 56, 3), dtype=np.uint8)
+    targets = rng.integers(0, 255, (3, 2, 56, 56, 3), dtype=np.uint8)
+    maps = np.full((3, 2, 2), 0.25, np.float32)
+    img = similarity.compose(context, targets, maps, np.full(3, 0.25), "still", range(4), [5, 6, 7])
+    assert img.dtype == np.uint8 and img.shape[0] > 2 * 168 and np.isfinite(img).all()
+    monkeypatch.setattr(similarity, "FONT_FILE", tmp_path / "missing.ttf")  # Pillow's own font then
+    similarity._font.cache_clear()
+    try:
+        again = similarity.compose(context, targets, maps, np.full(3, 0.25), "still", range(4), [5, 6, 7])
+    finally:
+        monkeypatch.undo()
+        similarity._font.cache_clear()
+    assert again.ndim == 3 and again.dtype == np.uint8
+
+
+def test_save_png_reads_back_the_same_pixels_and_never_leaves_a_half_file(tmp_path):
+    rng = np.random.default_rng(0)
+    img = rng.integers(0, 255, (37, 53, 3), dtype=np.uint8)
+    png = tmp_path / "a" / "b" / "fig.png"
+    assert similarity.save_png(img, png) == png
+    np.testing.assert_array_equal(np.asarray(Image.open(png)), img)
+    before = png.read_bytes()
+    with pytest.raises((TypeError, ValueError)):
+        similarity.save_png(np.zeros((4, 4, 7), np.uint8), png)  # not an image: the old file stays
+    assert png.read_bytes() == before and sorted(p.name for p in png.parent.iterdir()) == ["fig.png"]
 
 
 def test_the_callback_times_its_sets_for_the_summary(tmp_path):
