@@ -132,4 +132,3 @@ def test_last_is_written_where_the_file_system_has_no_hard_links(tmp_path, monke
     assert not os.path.samefile(last, tmp_path / "epoch0001.ckpt")
     assert torch.load(last, weights_only=True)["global_step"] == 4
     assert sorted(p.name for p in tmp_path.iterdir()) == ["epoch0001.ckpt", "last.ckpt"]  # no temporaries
-
