@@ -6,7 +6,7 @@ DESCRIPTION = (
     "the pretext health of the pretrained encoders against untrained ones on held-out videos, then "
     "train a linear classifier on frozen context-encoder features (pretrained vs random "
     "initialisation) from few labelled videos over 3 seeds, with a supervised upper bound. Prints "
-    "a table and writes OUT/report.json and OUT/loss_curves.png. About 5 minutes on 2 cores; "
+    "a table and writes OUT/report.json and OUT/loss_curves.png. 5 to 7 minutes on 2 cores; "
     "--quick about 2."
 )
 
