@@ -235,6 +235,7 @@ def test_pretrain_summary_is_run_json_summary_and_carries_health_beside_it():
         "validations",
         "figures_s",
         "figure_sets",
+        "frame_cache",
         "precision",
         "bn_stats",
         "val_videos",

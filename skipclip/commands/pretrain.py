@@ -177,6 +177,13 @@ def print_summary(summary) -> None:
             f"  similarity figures {summary.figures_s:.1f} s, {100 * summary.figures_s / summary.wall_s:.0f}% "
             f"of the run ({summary.figure_sets} sets; --log-images-every 0: none)"
         )
+    cache = summary.frame_cache
+    if cache and cache["hits"] + cache["misses"]:
+        print(
+            f"  frame cache: {cache['misses']:,} frames decoded, {cache['hits']:,} read from memory "
+            f"({100 * cache['hits'] / (cache['hits'] + cache['misses']):.0f}%); {cache['bytes'] / 2**20:.0f} MB "
+            f"held of {cache['budget'] / 2**20:.0f} (data.frame_cache_mb)"
+        )
     if summary.too_short_videos or summary.failed_videos or summary.skipped_videos:
         print(
             f"  skipped: {summary.too_short_videos} too short, {len(summary.failed_videos)} unreadable, "

@@ -163,6 +163,7 @@ def pretrain(
             monitor_s=clock.seconds + (health.final_s if health is not None else 0.0),
             figures_s=maps.seconds if maps is not None else 0.0,
             figure_sets=maps.sets if maps is not None else 0,
+            frame_cache=frame_cache_stats(train_ds, cfg),
         )
         if precise is not None and precise.final_step is not None:  # into the folder being written (work)
             written = trainer.is_global_zero and write_bn_into_checkpoint(
@@ -178,6 +179,12 @@ def pretrain(
             summary = dataclasses.replace(summary, health=found)
             draw_curves(out, found.baselines if found is not None else None)
     return module, trainer, summary
+
+
+def frame_cache_stats(train_ds, cfg: Config) -> dict | None:
+    """The training store's decoded-frame cache counts, when this process did the reading."""
+    cache = getattr(train_ds.source, "frame_cache", None)
+    return cache.stats() if cache is not None and not cfg.data.num_workers else None
 
 
 def draw_curves(out: Path, baselines: Mapping[str, RankSummary] | None) -> Path | None:

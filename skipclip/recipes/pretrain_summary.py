@@ -38,6 +38,9 @@ class PretrainSummary:
         validations: validation loops run.
         figures_s: seconds of ``wall_s`` spent drawing the Figure 3 similarity maps
             (``--log-images-every``), outside the validation loops; figure_sets: how many times.
+        frame_cache: this attempt's decoded-frame cache of the training store
+            (``data.frame_cache_mb``): ``{"hits", "misses", "frames", "bytes", "budget"}``;
+            ``None`` without one, or where loader workers hold their own.
         precision: the precision trained in (``trainer.precision``, or what ``auto`` chose:
             :mod:`~skipclip.engine.precision`).
         bn_stats: which batch-norm statistics the final model and ``last.ckpt`` hold: recomputed
@@ -67,6 +70,7 @@ class PretrainSummary:
     validations: int = 0
     figures_s: float = 0.0
     figure_sets: int = 0
+    frame_cache: dict | None = None
     precision: str = "32-true"
     bn_stats: dict = dataclasses.field(default_factory=lambda: dict(RUNNING))
     val_videos: int = 0
