@@ -136,3 +136,31 @@ def torch_threads(n: int):
         yield
     finally:
         torch.set_num_threads(before)
+
+
+def pretrain_summary(budget=None, **changes):
+    """A small finished pretraining's summary (20 steps of 4 videos), with ``changes``."""
+    import dataclasses
+
+    from skipclip.config.budget import BudgetUsed
+    from skipclip.recipes.pretrain_summary import PretrainSummary
+
+    used = budget or BudgetUsed("20 steps (validation every 2)", 20, 30, None, 20, 1, "max_steps")
+    summary = PretrainSummary(
+        wall_s=1.0,
+        budget=used,
+        epochs=1,
+        steps=20,
+        world_size=1,
+        batch_per_process=4,
+        global_batch=4,
+        resumed_from=None,
+        train_videos=16,
+        too_short_videos=0,
+        failed_videos={},
+        skipped_videos=0,
+        skipped_nonfinite_batches=0,
+        metrics={"train/loss": 0.5},
+        last_checkpoint="run/checkpoints/last.ckpt",
+    )
+    return dataclasses.replace(summary, **changes)

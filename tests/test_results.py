@@ -17,8 +17,9 @@ from skipclip.eval.pretext_health import PretextHealth
 from skipclip.eval.retrieval import RetrievalResult, retrieval, retrieval_recall
 from skipclip.eval.video_level import VideoLevelResult
 from skipclip.method.pretext_metrics import RankSummary
-from skipclip.recipes.pretrain_summary import PretrainSummary
 from skipclip.utils.records import record
+
+from helpers import pretrain_summary
 
 BUDGET_KEYS = ["budget", "max_steps", "max_epochs", "time_budget_min", "steps", "epochs", "stopped_by"]
 VIDEO_LEVEL_KEYS = [
@@ -198,23 +199,7 @@ def test_finetune_result_row_puts_the_test_after_the_protocol():
 
 def test_pretrain_summary_is_run_json_summary_and_carries_health_beside_it():
     used = BudgetUsed("20 steps (validation every 2)", 20, 30, None, 20, 1, "max_steps")
-    s = PretrainSummary(
-        wall_s=1.0,
-        budget=used,
-        epochs=1,
-        steps=20,
-        world_size=1,
-        batch_per_process=4,
-        global_batch=4,
-        resumed_from=None,
-        train_videos=16,
-        too_short_videos=0,
-        failed_videos={},
-        skipped_videos=0,
-        skipped_nonfinite_batches=0,
-        metrics={"train/loss": 0.5},
-        last_checkpoint="run/checkpoints/last.ckpt",
-    )
+    s = pretrain_summary(used)
     keys = [
         "wall_s",
         "budget",

@@ -29,7 +29,7 @@ import yaml
 from skipclip._version import __version__
 from skipclip.config import read_yaml
 from skipclip.engine.attempts import attempt_record, checkpoint_position, refuse_finished
-from skipclip.engine.checkpoints import remove_stale_temporaries
+from skipclip.engine.checkpoint_io import remove_stale_temporaries
 from skipclip.engine.config_changes import RESUMABLE_CHANGES, config_changes
 from skipclip.engine.folder_kind import refuse_other_kind
 from skipclip.engine.run_csv import cut_after

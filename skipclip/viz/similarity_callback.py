@@ -11,7 +11,8 @@ import numpy as np
 from lightning.pytorch.loggers import TensorBoardLogger, WandbLogger
 
 from skipclip.errors import InvalidInputError
-from skipclip.viz.similarity import compose, save_png, similarity_maps
+from skipclip.viz.similarity import similarity_maps
+from skipclip.viz.similarity_figure import compose, save_png
 
 MAX_SETS = 3  # most sets of figures of a run under a step budget
 
@@ -19,7 +20,7 @@ MAX_SETS = 3  # most sets of figures of a run under a step budget
 class SimilarityMaps(L.Callback):
     """Every ``every_n_epochs`` epochs, Figure 3 of a few fixed videos: per-cell similarity maps
     of the model's g and f (:func:`skipclip.viz.similarity.similarity_maps`), composed as an image
-    with :func:`skipclip.viz.similarity.compose`, written to ``out/figures/`` as PNGs and sent, the
+    with :func:`skipclip.viz.similarity_figure.compose`, written to ``out/figures/`` as PNGs and sent, the
     same pixels, to the TensorBoard and W&B loggers of the trainer.
 
     Args:

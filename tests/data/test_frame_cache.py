@@ -15,6 +15,7 @@ from skipclip.data.store.prepare import prepare
 from skipclip.data.store.prepared import PreparedStore
 from skipclip.errors import InvalidInputError
 
+from helpers import pretrain_summary
 from video_factory import make_ucf101
 
 
@@ -113,8 +114,6 @@ def test_the_budget_is_a_checked_setting():
 
 
 def test_the_run_summary_reports_the_cache(stores, capsys):
-    import dataclasses
-
     from skipclip.commands.pretrain import print_summary
     from skipclip.recipes.pretrain import frame_cache_stats
 
@@ -128,27 +127,7 @@ def test_the_run_summary_reports_the_cache(stores, capsys):
     assert stats is not None and stats["misses"] > 0 and stats["bytes"] == stats["misses"] * 32 * 43 * 3
     cfg.data.num_workers = 2  # each worker's own cache: nothing counted in this process
     assert frame_cache_stats(ds, cfg) is None
-    from skipclip.config.budget import BudgetUsed
-    from skipclip.recipes.pretrain_summary import PretrainSummary
-
-    summary = PretrainSummary(
-        wall_s=1.0,
-        budget=BudgetUsed("2 steps", 2, 2, None, 2, 1, "max_steps"),
-        epochs=1,
-        steps=2,
-        world_size=1,
-        batch_per_process=4,
-        global_batch=4,
-        resumed_from=None,
-        train_videos=4,
-        too_short_videos=0,
-        failed_videos={},
-        skipped_videos=0,
-        skipped_nonfinite_batches=0,
-        metrics={},
-        last_checkpoint="run/checkpoints/last.ckpt",
-    )
-    print_summary(dataclasses.replace(summary, frame_cache={**stats, "hits": stats["misses"]}))
+    print_summary(pretrain_summary(frame_cache={**stats, "hits": stats["misses"]}))
     said = capsys.readouterr().out
     assert f"frame cache: {stats['misses']:,} frames decoded, {stats['misses']:,} read from memory (50%)" in said
     assert "of 512 (data.frame_cache_mb)" in said

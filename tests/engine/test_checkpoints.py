@@ -11,7 +11,8 @@ import textwrap
 import pytest
 import torch
 
-from skipclip.engine.checkpoints import AtomicCheckpointIO, fit_kit, remove_stale_temporaries, resume_path
+from skipclip.engine.checkpoint_io import AtomicCheckpointIO, remove_stale_temporaries
+from skipclip.engine.checkpoints import fit_kit, resume_path
 from skipclip.utils.io import atomic_torch_save
 
 from helpers import child_env

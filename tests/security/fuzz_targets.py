@@ -46,7 +46,8 @@ from skipclip.data import ClipDataset, VideoReadError, examine, load_index
 from skipclip.data.open import open_split
 from skipclip.data.store.prepared import PreparedStore
 from skipclip.data.store.shard import check_shard, read_shard
-from skipclip.engine.checkpoints import AtomicCheckpointIO, RunCheckpoint, resume_path
+from skipclip.engine.checkpoint_io import AtomicCheckpointIO
+from skipclip.engine.checkpoints import RunCheckpoint, resume_path
 from skipclip.engine.runs import check_run_dir
 from skipclip.errors import SkipClipError
 from skipclip.weights.export import export_encoders

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from skipclip.cli import main
-from skipclip.engine.checkpoints import AtomicCheckpointIO
+from skipclip.engine.checkpoint_io import AtomicCheckpointIO
 from skipclip.weights.read import UnsafeCheckpointError, read_checkpoint
 
 from helpers import tiny_cfg, tiny_config

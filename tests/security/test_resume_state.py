@@ -9,7 +9,8 @@ import pytest
 import torch
 
 from skipclip.cli import main
-from skipclip.engine.checkpoints import AtomicCheckpointIO, RunCheckpoint
+from skipclip.engine.checkpoint_io import AtomicCheckpointIO
+from skipclip.engine.checkpoints import RunCheckpoint
 
 PATH_FIELDS = ("last_model_path", "best_model_path", "kth_best_model_path", "best_k_models")
 

@@ -12,7 +12,7 @@ from skipclip.cli import main
 from skipclip.config import load_config
 from skipclip.method import build_skipclip, losses
 from skipclip.models.normalize import normalize
-from skipclip.viz import similarity
+from skipclip.viz import similarity_figure
 from skipclip.viz.similarity import busiest_window, similarity_maps
 
 
@@ -170,7 +170,7 @@ def test_training_figures_label_targets_by_frame_offset(tmp_path):
     finally:
         similarity_callback.compose = real_compose
     _, _, _, scores, _, context_t, target_t = drawn[0]
-    _, titles = similarity._captions(context_t, target_t, scores)
+    _, titles = similarity_figure._captions(context_t, target_t, scores)
     assert [t.split("t=")[1].split("\n")[0] for t in titles] == ["10", "13", "16", "19"]  # K - 1 + r * k
     assert all(re.fullmatch(r"-?\d\.\d{3}", t.split("score ")[1].split(" ")[0]) for t in titles)  # three decimals
     assert " (+" in titles[1] or " (-" in titles[1]  # the gap to target 1, from the second target on
@@ -196,11 +196,13 @@ def test_the_composed_figure_colours_each_target_by_its_map():
     context = np.zeros((8, s, s, 3), np.uint8)
     targets = np.full((2, 1, s, s, 3), 128, np.uint8)
     maps = np.array([[[0.9, 0.1], [0.9, 0.1]], [[0.1, 0.9], [0.1, 0.9]]], np.float32)
-    img = similarity.compose(context, targets, maps, maps.reshape(2, -1).mean(1), "v", range(8), [9, 11])
+    img = similarity_figure.compose(context, targets, maps, maps.reshape(2, -1).mean(1), "v", range(8), [9, 11])
     assert img.dtype == np.uint8 and img.ndim == 3 and img.shape[2] == 3
     jet = matplotlib.colormaps["jet"]
     hi, lo = (np.asarray(jet(v, bytes=True)[:3], np.float64) for v in (1.0, 0.0))
-    red, blue = (np.rint((1 - similarity.ALPHA) * 128 + similarity.ALPHA * c).astype(np.uint8) for c in (hi, lo))
+    red, blue = (
+        np.rint((1 - similarity_figure.ALPHA) * 128 + similarity_figure.ALPHA * c).astype(np.uint8) for c in (hi, lo)
+    )
     is_red, is_blue = (img == red).all(-1), (img == blue).all(-1)
     tile = int(np.sqrt(2 * is_red.sum() / 2))  # two half tiles of red, two of blue
     assert tile >= 144 and tile % s == 0 and is_red.sum() == is_blue.sum() == tile * tile
@@ -227,15 +229,15 @@ def test_constant_maps_and_a_missing_font(tmp_path, monkeypatch):
     context = rng.integers(0, 255, (4, 56, 56, 3), dtype=np.uint8)
     targets = rng.integers(0, 255, (3, 2, 56, 56, 3), dtype=np.uint8)
     maps = np.full((3, 2, 2), 0.25, np.float32)
-    img = similarity.compose(context, targets, maps, np.full(3, 0.25), "still", range(4), [5, 6, 7])
+    img = similarity_figure.compose(context, targets, maps, np.full(3, 0.25), "still", range(4), [5, 6, 7])
     assert img.dtype == np.uint8 and img.shape[0] > 2 * 168 and np.isfinite(img).all()
-    monkeypatch.setattr(similarity, "FONT_FILE", tmp_path / "missing.ttf")  # Pillow's own font then
-    similarity._font.cache_clear()
+    monkeypatch.setattr(similarity_figure, "FONT_FILE", tmp_path / "missing.ttf")  # Pillow's own font then
+    similarity_figure._font.cache_clear()
     try:
-        again = similarity.compose(context, targets, maps, np.full(3, 0.25), "still", range(4), [5, 6, 7])
+        again = similarity_figure.compose(context, targets, maps, np.full(3, 0.25), "still", range(4), [5, 6, 7])
     finally:
         monkeypatch.undo()
-        similarity._font.cache_clear()
+        similarity_figure._font.cache_clear()
     assert again.ndim == 3 and again.dtype == np.uint8
 
 
@@ -243,11 +245,11 @@ def test_save_png_reads_back_the_same_pixels_and_never_leaves_a_half_file(tmp_pa
     rng = np.random.default_rng(0)
     img = rng.integers(0, 255, (37, 53, 3), dtype=np.uint8)
     png = tmp_path / "a" / "b" / "fig.png"
-    assert similarity.save_png(img, png) == png
+    assert similarity_figure.save_png(img, png) == png
     np.testing.assert_array_equal(np.asarray(Image.open(png)), img)
     before = png.read_bytes()
     with pytest.raises((TypeError, ValueError)):
-        similarity.save_png(np.zeros((4, 4, 7), np.uint8), png)  # not an image: the old file stays
+        similarity_figure.save_png(np.zeros((4, 4, 7), np.uint8), png)  # not an image: the old file stays
     assert png.read_bytes() == before and sorted(p.name for p in png.parent.iterdir()) == ["fig.png"]
 
 
