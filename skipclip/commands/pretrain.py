@@ -83,7 +83,8 @@ def add_arguments(p):
         default=50,
         metavar="STEPS",
         help="write OUT/checkpoints/last.ckpt every STEPS optimiser steps, so --resume continues "
-        "mid-epoch after a crash (0: at epoch ends only)",
+        "mid-epoch after a crash, and the epoch checkpoints at least STEPS steps apart (always at "
+        "the last step) rather than after every validation (0: at every epoch end only)",
     )
 
 

@@ -46,6 +46,17 @@ class RunCheckpoint(ModelCheckpoint):
     else is dropped with a warning (the run goes on; at worst an old checkpoint is kept).
     """
 
+    #: the fewest optimiser steps between two of this callback's writes before the run's last step
+    #: (0: at every epoch end or validation, as Lightning does)
+    min_steps: int = 0
+
+    def _should_skip_saving_checkpoint(self, trainer) -> bool:
+        if super()._should_skip_saving_checkpoint(trainer):
+            return True
+        if not self.min_steps or run_ends_here(trainer):
+            return False
+        return trainer.global_step - self._last_global_step_saved < self.min_steps
+
     def _safe_path(self, value, field_name: str) -> str:
         if value in ("", None):
             return ""
@@ -91,6 +102,19 @@ class RunCheckpoint(ModelCheckpoint):
                 if safe and value is not None:
                     kept[safe] = value
         self.best_k_models = kept
+
+
+def run_ends_here(trainer) -> bool:
+    """Whether the training stops after this step: a stop asked for (time budget, early
+    stopping), the step budget reached, or the last batch of the last epoch."""
+    if trainer.should_stop:
+        return True
+    max_steps = trainer.max_steps
+    if max_steps is not None and max_steps >= 0 and trainer.global_step >= max_steps:
+        return True
+    max_epochs = trainer.max_epochs
+    last_epoch = max_epochs is not None and max_epochs >= 0 and trainer.current_epoch + 1 >= max_epochs
+    return bool(last_epoch and trainer.fit_loop.epoch_loop.batch_progress.is_last_batch)
 
 
 def validates_after(trainer, batch_idx: int) -> bool:
@@ -181,15 +205,19 @@ def fit_kit(
     """Checkpointing and exact-resume machinery for a run folder.
 
     Writes ``out/checkpoints/last.ckpt`` every ``every_n_steps`` optimiser steps (mid-epoch) and
-    at every epoch end, and keeps the last ``keep`` end-of-epoch checkpoints
-    (``epoch0003.ckpt``...). All writes are atomic. The loader must come from
-    :func:`skipclip.data.sampling.epoch_sampler.epoch_loader`, whose sampler can restart mid-epoch.
+    at epoch ends (after their validation) at least ``every_n_steps`` steps after the previous
+    epoch checkpoint, always at the last step, and keeps the last ``keep`` end-of-epoch
+    checkpoints (``epoch0003.ckpt``...). Short epochs validated often (``cpu-real``: a validation
+    every 15 steps) are thus not each followed by a write of the 34 MB checkpoint. All writes are
+    atomic. The loader must come from :func:`skipclip.data.sampling.epoch_sampler.epoch_loader`,
+    whose sampler can restart mid-epoch.
 
     Args:
         out: the run folder.
         train_loader: the training loader (its sampler and dataset are positioned on resume).
         keep: end-of-epoch checkpoints to keep.
-        every_n_steps: steps between mid-epoch ``last.ckpt`` writes; None or 0 for epoch ends only.
+        every_n_steps: steps between mid-epoch ``last.ckpt`` writes, and the fewest between two epoch
+            checkpoints before the last step; None or 0 for every epoch end (and no mid-epoch writes).
         seed: the run's seed; each rank's random streams are seeded from (seed, rank).
         resume: continue from ``last.ckpt`` when it exists.
         save_on_train_epoch_end: write the epoch checkpoint at each epoch end, after that epoch's
@@ -217,6 +245,7 @@ def fit_kit(
         enable_version_counter=False,  # both callbacks write the one last.ckpt
         save_on_train_epoch_end=save_on_train_epoch_end,
     )
+    epochs.min_steps = every_n_steps or 0
     callbacks = [epochs]
     if every_n_steps:
         callbacks.append(

@@ -7,7 +7,9 @@ import signal
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
+import lightning as L
 import pytest
 import torch
 
@@ -133,3 +135,66 @@ def test_last_is_written_where_the_file_system_has_no_hard_links(tmp_path, monke
     assert not os.path.samefile(last, tmp_path / "epoch0001.ckpt")
     assert torch.load(last, weights_only=True)["global_step"] == 4
     assert sorted(p.name for p in tmp_path.iterdir()) == ["epoch0001.ckpt", "last.ckpt"]  # no temporaries
+
+
+class _Tiny(L.LightningModule):
+    """A parameter trained on nothing: the checkpoints are what is looked at."""
+
+    def __init__(self):
+        super().__init__()
+        self.w = torch.nn.Parameter(torch.ones(3))
+
+    def training_step(self, batch, batch_idx):
+        return (self.w**2).sum()
+
+    def validation_step(self, batch, batch_idx):
+        self.log("val/x", self.w.sum())
+
+    def configure_optimizers(self):
+        return torch.optim.SGD(self.parameters(), lr=0.01)
+
+
+def _written_steps(tmp_path, every_n_steps: int, max_steps: int = 20) -> dict[str, list[int]]:
+    """The steps at which each checkpoint file was written in a run of 2-step epochs validated
+    every 3 steps (the shape of cpu-real: short epochs, validations across them)."""
+    from skipclip.data.sampling.epoch_sampler import epoch_loader
+
+    items = [{"x": torch.zeros(1)} for _ in range(4)]
+    loader = epoch_loader(items, 2, shuffle=True, drop_last=True)
+    val = epoch_loader(items[:2], 2, shuffle=False, drop_last=False)
+    kit = fit_kit(tmp_path, loader, keep=2, every_n_steps=every_n_steps)
+    io, written = kit.plugins[0], {}
+    save = io.save_checkpoint
+
+    def spy(checkpoint, path, storage_options=None):
+        written.setdefault(Path(path).name, []).append(checkpoint["global_step"])
+        return save(checkpoint, path, storage_options)
+
+    io.save_checkpoint = spy
+    trainer = L.Trainer(
+        max_steps=max_steps,
+        val_check_interval=3,
+        check_val_every_n_epoch=None,
+        callbacks=kit.callbacks,
+        plugins=kit.plugins,
+        logger=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        num_sanity_val_steps=0,
+        accelerator="cpu",
+    )
+    trainer.fit(_Tiny(), loader, val)
+    return written
+
+
+def test_epoch_checkpoints_at_validations_at_least_every_n_steps_apart_and_at_the_end(tmp_path):
+    every = _written_steps(tmp_path / "every", every_n_steps=0)
+    assert [s for s in every["last.ckpt"] if s % 3 == 0] == [3, 6, 9, 12, 15, 18]  # at each validation
+    spaced = _written_steps(tmp_path / "spaced", every_n_steps=8)
+    epochs = sorted({s for name, steps in spaced.items() if name.startswith("epoch") for s in steps})
+    assert epochs[-1] == every["last.ckpt"][-1]  # the run's last step is written as before
+    gaps = [b - a for a, b in zip(epochs, epochs[1:-1])]
+    assert epochs[0] >= 8 and all(g >= 8 for g in gaps), epochs
+    assert len(epochs) < len([s for s in every["last.ckpt"] if s % 3 == 0])
+    final = torch.load(tmp_path / "spaced" / "checkpoints" / "last.ckpt", weights_only=True)
+    assert final["global_step"] == epochs[-1]
