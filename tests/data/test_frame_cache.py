@@ -3,6 +3,8 @@ decoded once while it fits, never more bytes held than the budget."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -43,6 +45,7 @@ def test_the_cache_gives_the_decoded_pixels_and_decodes_each_frame_once(stores):
     plain, cached = PreparedStore(stores["jpeg"]), PreparedStore(stores["jpeg"])
     cache = cached.keep_frames(64)
     assert cache is not None and cache.budget == 64 * 2**20
+    cache.whole_videos = False  # frames decoded as they are asked for (a store larger than the budget)
     from skipclip.data.store.shard import read_shard
 
     decode, calls = _counting(read_shard)
@@ -55,6 +58,57 @@ def test_the_cache_gives_the_decoded_pixels_and_decodes_each_frame_once(stores):
     assert calls == [[1, 5, 9], [2], [0, 23], []]
     s = cache.stats()
     assert s["misses"] == 6 and s["frames"] == 6 and s["bytes"] == 6 * 32 * 43 * 3 and s["hits"] > 0
+
+
+def test_a_split_that_fits_is_decoded_video_by_video_whole_once(stores, monkeypatch):
+    import skipclip.data.store.prepared as prepared
+
+    plain, cached = PreparedStore(stores["jpeg"]), PreparedStore(stores["jpeg"])
+    frame = 32 * 43 * 3
+    assert cached.decoded_bytes() == sum(v["frames"] for v in cached.videos) * frame
+    small = PreparedStore(stores["jpeg"]).keep_frames(1)
+    assert small.whole_videos is (cached.decoded_bytes() <= 2**20)
+    cache = cached.keep_frames(64)
+    assert cache.whole_videos  # the split fits 64 MB
+    wholes = []
+    whole = prepared.read_shard_whole
+
+    def counting(path, *sizes):
+        wholes.append(path.name)
+        return whole(path, *sizes)
+
+    monkeypatch.setattr(prepared, "read_shard_whole", counting)
+    for idx in ([5, 1, 1, 9], [9, 2, 5], [23, 0, 5, 5]):
+        for v in (3, 0):
+            np.testing.assert_array_equal(cached.read(v, idx), plain.read(v, idx))
+    assert wholes == [Path(cached.videos[3]["file"]).name, Path(cached.videos[0]["file"]).name]  # once each
+    s = cache.stats()
+    n3, n0 = cached.videos[3]["frames"], cached.videos[0]["frames"]
+    assert s["misses"] == n3 + n0 and s["frames"] == n3 + n0 and s["bytes"] == (n3 + n0) * frame
+
+
+def test_a_shard_of_another_size_than_its_manifest_is_not_decoded_whole(stores, tmp_path):
+    import shutil
+
+    from skipclip.data.store.shard import read_shard_whole
+
+    store = PreparedStore(stores["jpeg"])
+    path, v = store.root / store.videos[0]["file"], store.videos[0]
+    assert len(read_shard_whole(path, v["frames"], v["height"], v["width"])) == v["frames"]
+    for frames, height, width in ((v["frames"] + 1, v["height"], v["width"]), (v["frames"], 4000, v["width"])):
+        with pytest.raises(VideoReadError, match="the manifest says"):
+            read_shard_whole(path, frames, height, width)
+    raw = PreparedStore(stores["raw"])
+    with pytest.raises(VideoReadError, match="raw frames"):
+        rv = raw.videos[0]
+        read_shard_whole(raw.root / rv["file"], rv["frames"], rv["height"], rv["width"])
+    copy = tmp_path / "store"
+    shutil.copytree(stores["jpeg"], copy)
+    lying = PreparedStore(copy)
+    lying.keep_frames(64)
+    lying.videos[0]["height"] = 4000  # a manifest that lies: refused, not decoded to its size
+    with pytest.raises(VideoReadError, match="the manifest says"):
+        lying.read(0, [0])
 
 
 def test_the_budget_bounds_the_memory_least_recently_used_out(stores):

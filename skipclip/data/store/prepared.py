@@ -35,6 +35,7 @@ from skipclip.data.store.shard import (  # noqa: F401
     read_header,
     read_shard,
     read_shard_jpegs,
+    read_shard_whole,
     write_shard,
 )
 from skipclip.errors import InputNotFoundError, InvalidInputError
@@ -166,17 +167,27 @@ class PreparedStore:
         return n
 
     def read(self, index: int, frames: Sequence[int]) -> np.ndarray:
-        path = self.root / self.videos[index]["file"]
-        if self.frame_cache is None:
+        video = self.videos[index]
+        path = self.root / video["file"]
+        cache = self.frame_cache
+        if cache is None:
             return read_shard(path, frames)
-        return self.frame_cache.read(path, frames, read_shard)
+        if cache.whole_videos and not cache.holds_video(path):
+            cache.put_video(path, read_shard_whole(path, video["frames"], video["height"], video["width"]))
+        return cache.read(path, frames, read_shard)
 
     def keep_frames(self, megabytes: int) -> FrameCache | None:
         """Keep up to ``megabytes`` of decoded JPEG frames in memory (:class:`FrameCache`), so a
         run decodes a frame once rather than once per epoch; 0, or a store of raw frames, keeps
         none. Returns the cache."""
         self.frame_cache = FrameCache(megabytes * 2**20) if megabytes and self.jpeg else None
+        if self.frame_cache is not None:
+            self.frame_cache.whole_videos = self.decoded_bytes() <= self.frame_cache.budget
         return self.frame_cache
+
+    def decoded_bytes(self) -> int:
+        """The bytes of this split's frames decoded, from the manifest's (checked) sizes."""
+        return sum(int(v["frames"]) * int(v["height"]) * int(v["width"]) * 3 for v in self.videos)
 
     @property
     def jpeg(self) -> bool:

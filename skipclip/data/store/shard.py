@@ -208,17 +208,20 @@ def check_shard(path: Path) -> dict | None:
         return None
 
 
-def _read_chunks(path: Path, frames: Sequence[int]) -> tuple[dict, list[bytes], np.ndarray, np.ndarray]:
-    """The header, the stored bytes of each distinct frame asked for, those frames' indices and
-    where each asked frame is among them."""
-    idx = np.asarray(frames, dtype=np.int64)
+def _open_shard(path: Path):
     try:
-        f = open_regular(path, "shard")
+        return open_regular(path, "shard")
     except OSError as exc:
         raise VideoReadError(str(path), f"shard unreadable ({exc.strerror}); run `skipclip prepare` again") from exc
     except InvalidInputError as exc:  # a FIFO or device in its place
         raise VideoReadError(str(path), f"{str(exc).removeprefix(f'{path} ')}; run `skipclip prepare` again") from None
-    with f:
+
+
+def _read_chunks(path: Path, frames: Sequence[int]) -> tuple[dict, list[bytes], np.ndarray, np.ndarray]:
+    """The header, the stored bytes of each distinct frame asked for, those frames' indices and
+    where each asked frame is among them."""
+    idx = np.asarray(frames, dtype=np.int64)
+    with _open_shard(path) as f:
         header, pos = read_header(f)
         n = header["frames"]
         if idx.size and (idx.min() < 0 or idx.max() >= n):
@@ -256,6 +259,30 @@ def read_shard(path: Path, frames: Sequence[int]) -> np.ndarray:
             images.append(np.frombuffer(c, dtype=np.uint8).reshape(h, w, 3))
     out = np.stack(images) if images else np.empty((0, h, w, 3), dtype=np.uint8)
     return out[inverse]
+
+
+def read_shard_whole(path: Path, frames: int, height: int, width: int) -> list[np.ndarray]:
+    """Every frame of a JPEG shard decoded, each its own ``(H, W, 3)`` uint8 array, the payload
+    read in one pass. The shard's header must say the ``frames`` x ``height`` x ``width`` its
+    manifest does (so what is decoded is what the caller budgeted for), and each JPEG's own header
+    the shard's size, all checked before anything is decoded.
+
+    Raises:
+        VideoReadError: as :func:`read_shard`, another size than the manifest's, or raw frames.
+    """
+    with _open_shard(path) as f:
+        header, pos = read_header(f)
+        n, h, w = header["frames"], header["height"], header["width"]
+        if (n, h, w) != (frames, height, width) or header["codec"] != "jpeg":
+            raise VideoReadError(
+                str(path),
+                f"the shard holds {n} {header['codec']} frames of {w}x{h}, the manifest says {frames} JPEG "
+                f"frames of {width}x{height}; run `skipclip prepare` again",
+            )
+        offsets = _offsets(f, header, pos)  # the payload follows, its size checked against the file's
+        payload = f.read(int(offsets[-1]))
+    chunks = [payload[offsets[i] : offsets[i + 1]] for i in range(n)]
+    return decode_frames(path, chunks, np.arange(n), h, w)
 
 
 def read_shard_jpegs(path: Path, frames: Sequence[int]) -> tuple[list[torch.Tensor], np.ndarray, tuple[int, int]]:
