@@ -185,3 +185,29 @@ def test_the_run_summary_reports_the_cache(stores, capsys):
     said = capsys.readouterr().out
     assert f"frame cache: {stats['misses']:,} frames decoded, {stats['misses']:,} read from memory (50%)" in said
     assert "of 512 (data.frame_cache_mb)" in said
+
+
+def test_two_threads_reading_one_video_decode_it_once(stores, monkeypatch):
+    import threading
+    import time
+
+    import skipclip.data.store.prepared as prepared
+
+    store = PreparedStore(stores["jpeg"])
+    assert store.keep_frames(64).whole_videos
+    whole, calls = prepared.read_shard_whole, []
+
+    def slow(path, *sizes):  # long enough for the other thread to arrive meanwhile
+        calls.append(path.name)
+        time.sleep(0.2)
+        return whole(path, *sizes)
+
+    monkeypatch.setattr(prepared, "read_shard_whole", slow)
+    got = []
+    threads = [threading.Thread(target=lambda: got.append(store.read(2, [0, 3]))) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(calls) == 1 and len(got) == 2
+    np.testing.assert_array_equal(got[0], got[1])

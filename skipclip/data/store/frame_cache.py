@@ -46,6 +46,7 @@ class FrameCache:
         #: shard is then opened and decoded once, and every later read is served from memory
         self.whole_videos = False
         self._whole: set[str] = set()  # the videos put in whole
+        self.whole_lock = threading.Lock()  # held while a video is decoded whole, so it is decoded once
         self._lock = threading.Lock()  # the read-ahead thread and the training thread may both read
 
     def __len__(self) -> int:
