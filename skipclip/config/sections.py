@@ -89,7 +89,8 @@ class DataConfig:
     gpu_decode: bool = True
     # a prepared store's decoded training frames kept in memory, least recently used out, up to
     # this many MB per loading process (each loader worker keeps its own; 0: none): a short run
-    # on a small store then decodes each frame once, not once per epoch
+    # on a small store then decodes each frame once, not once per epoch; a split whose frames all
+    # fit is decoded video by video, whole, the first time each video is read
     frame_cache_mb: int = 512
     val_fraction: float = 0.1
     val_fallback: str = "videos"  # classes whose groups cannot be held out: "videos" | "skip" | "error"
