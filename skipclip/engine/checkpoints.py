@@ -25,9 +25,14 @@ log = logging.getLogger(__name__)
 
 
 def _score(value) -> torch.Tensor | None:
-    """A checkpoint's monitored score as a 0-d float tensor, or None when it is not one."""
-    if isinstance(value, torch.Tensor) and value.numel() == 1 and value.is_floating_point():
-        return value.detach().reshape(())
+    """A checkpoint's monitored score as a 0-d float tensor, or None when it is not one. The epoch
+    callback monitors ``epoch``, an integer tensor: kept too (dropped, a resumed run forgot the
+    epoch checkpoints written before it and never pruned them)."""
+    if isinstance(value, torch.Tensor) and value.numel() == 1 and value.dtype != torch.bool:
+        if value.is_floating_point():
+            return value.detach().reshape(())
+        if not value.is_complex():
+            return value.detach().reshape(()).to(torch.float64)
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         try:
             return torch.tensor(float(value))

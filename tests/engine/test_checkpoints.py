@@ -154,15 +154,16 @@ class _Tiny(L.LightningModule):
         return torch.optim.SGD(self.parameters(), lr=0.01)
 
 
-def _written_steps(tmp_path, every_n_steps: int, max_steps: int = 20) -> dict[str, list[int]]:
+def _written_steps(tmp_path, every_n_steps: int, max_steps: int = 20, resume: bool = False) -> dict[str, list[int]]:
     """The steps at which each checkpoint file was written in a run of 2-step epochs validated
-    every 3 steps (the shape of cpu-real: short epochs, validations across them)."""
+    every 3 steps (the shape of cpu-real: short epochs, validations across them); 2 epoch
+    checkpoints kept."""
     from skipclip.data.sampling.epoch_sampler import epoch_loader
 
     items = [{"x": torch.zeros(1)} for _ in range(4)]
     loader = epoch_loader(items, 2, shuffle=True, drop_last=True)
     val = epoch_loader(items[:2], 2, shuffle=False, drop_last=False)
-    kit = fit_kit(tmp_path, loader, keep=2, every_n_steps=every_n_steps)
+    kit = fit_kit(tmp_path, loader, keep=2, every_n_steps=every_n_steps, resume=resume)
     io, written = kit.plugins[0], {}
     save = io.save_checkpoint
 
@@ -183,7 +184,7 @@ def _written_steps(tmp_path, every_n_steps: int, max_steps: int = 20) -> dict[st
         num_sanity_val_steps=0,
         accelerator="cpu",
     )
-    trainer.fit(_Tiny(), loader, val)
+    trainer.fit(_Tiny(), loader, val, ckpt_path=kit.ckpt_path)
     return written
 
 
@@ -198,3 +199,12 @@ def test_epoch_checkpoints_at_validations_at_least_every_n_steps_apart_and_at_th
     assert len(epochs) < len([s for s in every["last.ckpt"] if s % 3 == 0])
     final = torch.load(tmp_path / "spaced" / "checkpoints" / "last.ckpt", weights_only=True)
     assert final["global_step"] == epochs[-1]
+
+
+def test_a_resumed_run_prunes_the_epoch_checkpoints_written_before_it(tmp_path):
+    _written_steps(tmp_path, every_n_steps=0, max_steps=9)
+    kept = sorted(p.name for p in (tmp_path / "checkpoints").glob("epoch*.ckpt"))
+    assert kept == ["epoch0002.ckpt", "epoch0004.ckpt"]  # validations at steps 6 and 9
+    _written_steps(tmp_path, every_n_steps=0, max_steps=21, resume=True)
+    kept = sorted(p.name for p in (tmp_path / "checkpoints").glob("epoch*.ckpt"))
+    assert kept == ["epoch0008.ckpt", "epoch0010.ckpt"]  # keep=2 across the resume, not 4
