@@ -46,7 +46,7 @@ class FrameCache:
         #: shard is then opened and decoded once, and every later read is served from memory
         self.whole_videos = False
         self._whole: set[str] = set()  # the videos put in whole
-        self.whole_lock = threading.Lock()  # held while a video is decoded whole, so it is decoded once
+        self._whole_lock = threading.Lock()  # held while a video is decoded whole, so it is decoded once
         self._lock = threading.Lock()  # the read-ahead thread and the training thread may both read
 
     def __len__(self) -> int:
@@ -80,18 +80,22 @@ class FrameCache:
             return decode(path, [])
         return np.stack([found[i] for i in inverse.reshape(-1)])
 
-    def holds_video(self, path: Path) -> bool:
-        """Whether :meth:`put_video` put this video in."""
-        return str(path) in self._whole
-
-    def put_video(self, path: Path, frames: list[np.ndarray]) -> None:
-        """Keep every frame of a video, decoded (counted as decoded), each array kept as it is:
-        it must own its memory (:func:`~skipclip.data.store.shard.read_shard_whole`'s do)."""
+    def keep_video(self, path: Path, decode_all: Callable[[], list[np.ndarray]]) -> None:
+        """Keep every frame of a video the first time it is asked for: ``decode_all()``'s arrays,
+        kept as they are (each must own its memory, as
+        :func:`~skipclip.data.store.shard.read_shard_whole`'s do) and counted as decoded. Two
+        threads asking for one video at once decode it once: the other waits."""
         key = str(path)
-        self._keep(key, list(range(len(frames))), frames, copy=False)
-        with self._lock:
-            self.misses += len(frames)
-            self._whole.add(key)
+        if key in self._whole:
+            return
+        with self._whole_lock:
+            if key in self._whole:
+                return
+            frames = decode_all()
+            self._keep(key, list(range(len(frames))), frames, copy=False)
+            with self._lock:
+                self.misses += len(frames)
+                self._whole.add(key)
 
     def _keep(self, key: str, indices: list[int], decoded: np.ndarray | list[np.ndarray], copy: bool = True) -> None:
         if not self.budget or not len(decoded):

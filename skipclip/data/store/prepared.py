@@ -172,10 +172,8 @@ class PreparedStore:
         cache = self.frame_cache
         if cache is None:
             return read_shard(path, frames)
-        if cache.whole_videos and not cache.holds_video(path):
-            with cache.whole_lock:  # the read-ahead and the training thread: one decodes it, the other waits
-                if not cache.holds_video(path):
-                    cache.put_video(path, read_shard_whole(path, video["frames"], video["height"], video["width"]))
+        if cache.whole_videos:
+            cache.keep_video(path, lambda: read_shard_whole(path, video["frames"], video["height"], video["width"]))
         return cache.read(path, frames, read_shard)
 
     def keep_frames(self, megabytes: int) -> FrameCache | None:
