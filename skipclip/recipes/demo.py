@@ -29,6 +29,7 @@ from skipclip.data import (
     HealthDataset,
     InMemorySource,
     PretextWindow,
+    Splits,
     SubsetSource,
     collate,
     synthetic_sources,
@@ -211,6 +212,7 @@ def run_demo(
         force=force,
         progress=progress,
         images_every=max(1, budget.pretrain_epochs // 2),
+        splits=Splits(**sources, short_side=None),  # rendered once (8 s), not again inside pretrain
     )
     timings["pretrain_s"] = time.time() - t0
     pretrained = pretrained_module.model

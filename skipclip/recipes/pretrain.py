@@ -13,7 +13,7 @@ import lightning as L
 
 from skipclip.config import Config
 from skipclip.config.budget import pretrain_budget
-from skipclip.data import open_data, test_split_size
+from skipclip.data import Splits, open_data, test_split_size
 from skipclip.engine.checkpoints import fit_kit, resume_path
 from skipclip.engine.fit import fit
 from skipclip.engine.monitor_clock import MonitorClock
@@ -51,6 +51,7 @@ def pretrain(
     checkpoint_every: int | None = 50,
     loggers=("csv",),
     images_every: int = 10,
+    splits: Splits | None = None,
 ):
     """Pretrain Skip-Clip; returns ``(module, trainer, summary)``, ``module.model`` being the
     trained :class:`~skipclip.method.model.SkipClipModel` and ``summary`` a
@@ -75,6 +76,8 @@ def pretrain(
         checkpoint_every: optimiser steps between mid-epoch ``last.ckpt`` writes (0: epoch ends only).
         loggers: ``csv``, ``tensorboard``, ``wandb`` (:mod:`skipclip.engine.loggers`).
         images_every: epochs between Figure 3 similarity maps of 3 fixed validation videos (0: none).
+        splits: ``data``'s sources, already opened (the demo renders the synthetic set once for
+            all its steps); ``None`` opens them here (:func:`~skipclip.data.open_data`).
 
     Raises:
         ValueError: ``resume`` and ``force`` together, a resume with an incompatible config, or a
@@ -106,7 +109,7 @@ def pretrain(
     if cfg.trainer.deterministic:  # deterministic cuBLAS (torch raises without it on GPU)
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
     L.seed_everything(cfg.trainer.seed, workers=True, verbose=False)  # same initial weights on every rank
-    splits = open_data(data, cfg)
+    splits = open_data(data, cfg) if splits is None else splits
     train_ds, val_ds = pretext_datasets(cfg, data, splits)  # bad data: an error before the folder is touched
     module = SkipClipModule.from_config(cfg)
     precise = PreciseBatchNorm.from_config(cfg, splits)  # batch-norm statistics that belong to the weights

@@ -1,5 +1,6 @@
 """`skipclip demo --quick` end to end on CPU: the table, report.json and the loss-curve PNG."""
 
+import collections
 import json
 
 import numpy as np
@@ -9,9 +10,21 @@ from skipclip.cli import main
 
 
 @pytest.mark.e2e
-def test_demo_quick_end_to_end(tmp_path, capsys, report_writes):
+def test_demo_quick_end_to_end(tmp_path, capsys, report_writes, monkeypatch):
+    from skipclip.data.sources.synthetic import SyntheticSource
+
+    rendered: collections.Counter = collections.Counter()  # (first video of the split, index) -> renders
+    render = SyntheticSource.read
+
+    def counted(self, index, frames):
+        rendered[(self.offset, index)] += 1
+        return render(self, index, frames)
+
+    monkeypatch.setattr(SyntheticSource, "read", counted)
     out = tmp_path / "demo"
     assert main(["demo", "--quick", "--out", str(out), "--no-progress"]) == 0
+    # every synthetic video is rendered once for all four steps (pretraining included), not per step
+    assert rendered and max(rendered.values()) == 1
     printed = capsys.readouterr().out
     assert "Pretext health" in printed and "random" in printed and "skipclip" in printed
     assert ("renamed", str(out / "report.json")) in report_writes  # atomically: a temporary file renamed over it
