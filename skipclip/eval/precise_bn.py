@@ -150,7 +150,8 @@ class PreciseBatchNorm(L.Callback):
     def apply(self, model: nn.Module, device) -> int:
         """Recompute ``model``'s own statistics; returns the batches used."""
         self.used = recompute_bn(model, self.batches, self.num_batches, device)
-        self._copy = None
+        # the copy of the training model (copy_of) stays: recomputing another model's statistics
+        # (the step-0 baselines, measured right after it) does not make it stale
         return self.used
 
     def on_train_end(self, trainer, pl_module):

@@ -113,3 +113,21 @@ def test_the_end_of_training_takes_over_a_measurement_of_the_same_step():
     done = {k: v for k, v in recomputed._copy[1].state_dict().items()}
     for k, v in model.state_dict().items():
         assert torch.equal(done[k], v), k
+
+
+def test_baselines_measured_after_the_copy_leave_it_to_be_taken_over():
+    """The run's first health measurement recomputes the step-0 baselines' statistics (``apply`` on
+    the initial model) right after the copy of the trained one; when that measurement is at the
+    last step, the end of training still takes the copy over instead of a second pass."""
+    from types import SimpleNamespace
+
+    cfg, model, batches = setup(16)
+    precise = PreciseBatchNorm(batches.dataset, num_batches=2, batch_size=8)
+    twin = precise.copy_of(model, step=9, device="cpu")
+    assert precise.apply(build_skipclip(cfg), "cpu") == 2  # the baselines' initial model
+    passes = []
+    precise.apply = lambda *a: passes.append(a)  # must not run
+    precise.on_train_end(SimpleNamespace(global_step=9), SimpleNamespace(model=model, device="cpu"))
+    assert not passes
+    mine, theirs = bn_layers(model), bn_layers(twin)
+    assert mine and all(torch.equal(a.running_var, b.running_var) for a, b in zip(mine, theirs))
