@@ -62,6 +62,17 @@ class RunCheckpoint(ModelCheckpoint):
             return False
         return trainer.global_step - self._last_global_step_saved < self.min_steps
 
+    def on_train_end(self, trainer, pl_module) -> None:
+        # Lightning writes last.ckpt at the end of training when this callback has not written it
+        # in this process. The other checkpoint callback may have written it at this very step (the
+        # epoch callback, after the last validation); written again now, after the epoch's end, it
+        # holds a state Lightning resumes an epoch off, so an extension would train other batches
+        if any(
+            getattr(cb, "_last_global_step_saved", None) == trainer.global_step for cb in trainer.checkpoint_callbacks
+        ):
+            return
+        super().on_train_end(trainer, pl_module)
+
     def _safe_path(self, value, field_name: str) -> str:
         if value in ("", None):
             return ""

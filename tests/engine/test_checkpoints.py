@@ -3,6 +3,7 @@ checkpoint whole; the leftover temporary is cleaned up on resume."""
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import sys
@@ -208,3 +209,26 @@ def test_a_resumed_run_prunes_the_epoch_checkpoints_written_before_it(tmp_path):
     _written_steps(tmp_path, every_n_steps=0, max_steps=21, resume=True)
     kept = sorted(p.name for p in (tmp_path / "checkpoints").glob("epoch*.ckpt"))
     assert kept == ["epoch0008.ckpt", "epoch0010.ckpt"]  # keep=2 across the resume, not 4
+
+
+def test_an_extended_run_continues_as_one_that_ran_straight_through(tmp_path):
+    """A run whose mid-epoch callback never wrote ``last.ckpt`` in its process (a resumed run's
+    last stretch, or a run shorter than ``every_n_steps``) must end with the ``last.ckpt`` of its
+    final validation, not a second one written after the epoch's end: Lightning resumes that one
+    an epoch off, so an extension (``--resume --max-steps``) trained other batches than a run
+    straight through."""
+
+    def final(folder):
+        ckpt = torch.load(folder / "checkpoints" / "last.ckpt", weights_only=True)
+        return ckpt["global_step"], ckpt["epoch"], ckpt["callbacks"]["TrainingPosition"]
+
+    _written_steps(tmp_path / "straight", every_n_steps=50, max_steps=24)
+    _written_steps(tmp_path / "extended", every_n_steps=50, max_steps=18)
+    last = tmp_path / "extended" / "checkpoints" / "last.ckpt"
+    assert os.path.samefile(last, tmp_path / "extended" / "checkpoints" / "epoch0008.ckpt")  # step 18's
+    _written_steps(tmp_path / "extended", every_n_steps=50, max_steps=24, resume=True)
+    straight, extended = final(tmp_path / "straight"), final(tmp_path / "extended")
+    assert extended[:2] == straight[:2] == (24, 11)
+    assert {k: extended[2][k] for k in ("epoch", "batches_done")} == {
+        k: straight[2][k] for k in ("epoch", "batches_done")
+    }
