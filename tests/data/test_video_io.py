@@ -53,3 +53,22 @@ def test_on_the_fly_reads_exact_frames_after_seeking(tmp_path):
     assert src.num_frames(0) == 120
     for idx in ([0, 1, 2], [119], [50, 60, 70, 55], [100, 5]):
         np.testing.assert_array_equal(src.read(0, idx), frames[idx])
+
+
+def test_frames_are_scaled_on_the_calling_thread_only(tmp_path):
+    """PyAV 17+ scales on one thread per CPU by default, threads that live as long as the frame's
+    scaler; a loader worker forked from a process holding such threads hung in their teardown.
+    ``to_rgb`` (every decode path's scaling) starts none."""
+    import os
+
+    import av
+
+    from skipclip.data.video.pyav import to_rgb
+
+    path = video(tmp_path / "v.avi", n=4, h=48, w=64)
+    with av.open(str(path)) as container:
+        frame = next(container.decode(container.streams.video[0]))
+    before = len(os.listdir("/proc/self/task"))
+    rgb = to_rgb(frame, 24, 32)
+    assert rgb.shape == (24, 32, 3) and rgb.dtype == np.uint8
+    assert len(os.listdir("/proc/self/task")) == before  # the frame (and its scaler) still alive

@@ -17,7 +17,7 @@ import numpy as np
 
 from skipclip.data.catalog.index import VideoEntry
 from skipclip.data.sources.base import VideoReadError, machine_fault
-from skipclip.data.video.pyav import _open, check_source_size, decode_into, probe, resized_size
+from skipclip.data.video.pyav import _open, check_source_size, decode_into, probe, resized_size, to_rgb
 
 
 class VideoFileSource:
@@ -102,8 +102,7 @@ class VideoFileSource:
                 if k in wanted_set:
                     check_source_size(self.path(index), frame.height, frame.width)
                     h, w = resized_size(frame.height, frame.width, self.short_side)
-                    rgb = frame.reformat(width=w, height=h, format="rgb24", interpolation="AREA")  # as prepare does
-                    out[k] = rgb.to_ndarray()
+                    out[k] = to_rgb(frame, h, w)  # as prepare does
                 if k >= last:
                     break
         finally:

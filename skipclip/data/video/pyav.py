@@ -23,6 +23,21 @@ from skipclip.errors import InvalidInputError
 # the largest source frames decoded: 8K (DCI 8192 x 4320); bigger videos are skipped as unreadable
 MAX_SOURCE_SIDE = 8192
 MAX_SOURCE_PIXELS = 8192 * 4320
+# PyAV 17 and later scale frames on one thread per CPU by default (FFmpeg's swscale slice threads).
+# A frame here is scaled down once, small; and a loader worker forked from a process that had
+# scaled frames hung for good in swscale's thread teardown (joining a thread id the child's own
+# decoder threads had taken over). One thread: no slice threads at all.
+_SCALE_ON_ONE_THREAD = {"threads": 1} if int(av.__version__.split(".")[0]) >= 17 else {}
+
+
+def to_rgb(frame, height: int, width: int) -> np.ndarray:
+    """``frame`` scaled to ``height`` x ``width`` (area averaging) as ``(H, W, 3)`` uint8 RGB, on
+    the calling thread only."""
+    return frame.reformat(
+        width=width, height=height, format="rgb24", interpolation="AREA", **_SCALE_ON_ONE_THREAD
+    ).to_ndarray()
+
+
 VIDEO_EXTENSIONS = (".avi", ".mp4", ".mkv", ".mov", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv", ".flv", ".3gp")
 
 
@@ -221,8 +236,7 @@ def decode_into(
                     f"frame size changes mid-video ({src_hw[1]}x{src_hw[0]} -> "
                     f"{frame.width}x{frame.height}); re-encode it at one size",
                 )
-            rgb = frame.reformat(width=w, height=h, format="rgb24", interpolation="AREA")
-            sink(rgb.to_ndarray())
+            sink(to_rgb(frame, h, w))
             n += 1
             if frame.time is not None:
                 times.append(frame.time)
