@@ -72,3 +72,50 @@ def test_frames_are_scaled_on_the_calling_thread_only(tmp_path):
     rgb = to_rgb(frame, 24, 32)
     assert rgb.shape == (24, 32, 3) and rgb.dtype == np.uint8
     assert len(os.listdir("/proc/self/task")) == before  # the frame (and its scaler) still alive
+
+
+class _FailingDecoder:
+    """A container whose decoding stops with FFmpeg's "invalid data" at frame ``at`` (what FFmpeg
+    short of memory for its threads says); ``on_one_thread``: on the one-thread try too."""
+
+    def __init__(self, container, at: int):
+        self.container, self.at = container, at
+
+    def decode(self, stream):
+        import av
+
+        for i, frame in enumerate(self.container.decode(stream)):
+            if i == self.at:
+                raise av.error.InvalidDataError(1094995529, "Invalid data found when processing input")
+            yield frame
+
+    def close(self):
+        self.container.close()
+
+
+@pytest.mark.parametrize("on_one_thread", [False, True])
+def test_a_decode_that_stops_mid_video_gets_a_second_try_on_one_thread(tmp_path, monkeypatch, on_one_thread):
+    """Stopped at frame 5 of 12 on threads and fine on one: all 12 frames, each handed over once.
+    Stopped on one thread too: an incomplete file, the 5 frames handed over once."""
+    from skipclip.data.sources.base import VideoReadError
+    from skipclip.data.video import pyav
+
+    path = video(tmp_path / "v.avi", n=12)
+    real_open, tries = pyav._open, []
+
+    def open_(p, threads):
+        tries.append(threads)
+        container, stream = real_open(p, threads)
+        return (_FailingDecoder(container, 5) if threads or on_one_thread else container), stream
+
+    monkeypatch.setattr(pyav, "_open", open_)
+    got: list[np.ndarray] = []
+    if on_one_thread:
+        with pytest.raises(VideoReadError, match="only 5 are in the file"):
+            pyav.decode_into(path, got.append)
+    else:
+        assert pyav.decode_into(path, got.append).frames == 12
+    assert tries == [True, False]
+    assert len(got) == (5 if on_one_thread else 12)
+    levels = [float(f.mean()) for f in got]
+    assert levels == sorted(levels) and len(set(levels)) == len(levels)  # frames 0, 1, 2, ... each once

@@ -207,11 +207,23 @@ def decode(path: str | os.PathLike, short_side: int | None = None) -> tuple[np.n
     return np.stack(frames), info
 
 
+class _StoppedSooner(VideoReadError):
+    """A second try of :func:`decode_into` that decoded fewer frames than the first."""
+
+
 def decode_into(
-    path: str | os.PathLike, sink: Callable[[np.ndarray], None], short_side: int | None = None, threads: bool = True
+    path: str | os.PathLike,
+    sink: Callable[[np.ndarray], None],
+    short_side: int | None = None,
+    threads: bool = True,
+    delivered: int = 0,
 ) -> VideoInfo:
     """Decode every frame of a video in presentation order and hand each ``(H, W, 3)`` uint8 RGB
     frame to ``sink`` as soon as it is decoded: memory stays one frame, whatever the length.
+
+    A decode that fails is tried again on one thread before the video is called corrupt or
+    truncated (FFmpeg short of memory for its threads says "invalid data", at the first frame or
+    later); ``delivered``: the frames the first try already handed to ``sink``, not handed again.
 
     Returns:
         the video's info (source size, exact frame count).
@@ -236,24 +248,30 @@ def decode_into(
                     f"frame size changes mid-video ({src_hw[1]}x{src_hw[0]} -> "
                     f"{frame.width}x{frame.height}); re-encode it at one size",
                 )
-            sink(to_rgb(frame, h, w))
+            if n >= delivered:
+                sink(to_rgb(frame, h, w))
             n += 1
             if frame.time is not None:
                 times.append(frame.time)
     except (av.error.FFmpegError, MemoryError) as exc:
         _raise_machine_fault(path, exc)  # never taken for a truncated tail: the frames would be lost
-        if not n and not threads:
+        if not max(n, delivered) and not threads:
             raise VideoReadError(
                 str(path), f"corrupt video, no frame decodes ({exc.strerror or exc}); re-copy it"
             ) from exc
-        retry = not n  # a second opinion, on one thread: FFmpeg short of memory for its threads says "invalid data"
-        # a truncated tail: keep what decoded, the count below is the exact number kept
+        retry = threads  # a second opinion, on one thread: FFmpeg short of memory for its threads says "invalid data"
+        # on one thread, a truncated tail: keep what decoded, the count below is the exact number kept
     finally:
         rate = stream.average_rate or stream.guessed_rate
         promised = stream.frames
         container.close()
     if retry:
-        return decode_into(path, sink, short_side, threads=False)
+        try:
+            return decode_into(path, sink, short_side, threads=False, delivered=n)
+        except _StoppedSooner:
+            pass  # the first try's frames stand (the sink holds them); its count is judged below
+    elif n < delivered:
+        raise _StoppedSooner(str(path), f"the second try stopped after {n} frames, the first after {delivered}")
     if not n:
         raise VideoReadError(str(path), "the video stream has no decodable frames; delete it or re-copy it")
     _check_truncated(path, n, promised)
