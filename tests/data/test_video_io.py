@@ -55,23 +55,37 @@ def test_on_the_fly_reads_exact_frames_after_seeking(tmp_path):
         np.testing.assert_array_equal(src.read(0, idx), frames[idx])
 
 
-def test_frames_are_scaled_on_the_calling_thread_only(tmp_path):
-    """PyAV 17+ scales on one thread per CPU by default, threads that live as long as the frame's
-    scaler; a loader worker forked from a process holding such threads hung in their teardown.
-    ``to_rgb`` (every decode path's scaling) starts none."""
+def _threads_while_scaling(path, out) -> None:
     import os
 
     import av
 
     from skipclip.data.video.pyav import to_rgb
 
-    path = video(tmp_path / "v.avi", n=4, h=48, w=64)
     with av.open(str(path)) as container:
         frame = next(container.decode(container.streams.video[0]))
     before = len(os.listdir("/proc/self/task"))
     rgb = to_rgb(frame, 24, 32)
-    assert rgb.shape == (24, 32, 3) and rgb.dtype == np.uint8
-    assert len(os.listdir("/proc/self/task")) == before  # the frame (and its scaler) still alive
+    out.put((before, len(os.listdir("/proc/self/task")), rgb.shape))  # the frame (and its scaler) alive
+
+
+def test_a_forked_worker_scales_frames_on_its_own_thread_only(tmp_path):
+    """PyAV 17+ scales on one thread per CPU by default, threads that live as long as the frame's
+    scaler; a loader worker forked from a process that had scaled frames hung in their teardown.
+    In a forked process ``to_rgb`` (every decode path's scaling) starts none."""
+    import multiprocessing
+
+    from skipclip.data.video.pyav import decode
+
+    path = video(tmp_path / "v.avi", n=4, h=48, w=64)
+    decode(path, short_side=24)  # this process scales first, as the test process did before its workers
+    context = multiprocessing.get_context("fork")
+    out = context.Queue()
+    child = context.Process(target=_threads_while_scaling, args=(path, out))
+    child.start()
+    before, after, shape = out.get(timeout=60)
+    child.join(60)
+    assert shape == (24, 32, 3) and after == before
 
 
 class _FailingDecoder:
@@ -119,3 +133,23 @@ def test_a_decode_that_stops_mid_video_gets_a_second_try_on_one_thread(tmp_path,
     assert len(got) == (5 if on_one_thread else 12)
     levels = [float(f.mean()) for f in got]
     assert levels == sorted(levels) and len(set(levels)) == len(levels)  # frames 0, 1, 2, ... each once
+
+
+def test_a_second_try_that_stops_sooner_blames_the_machine_not_the_video(tmp_path, monkeypatch):
+    """Stopped at frame 5 on threads and at frame 2 on one thread: a damaged file would get at
+    least as far on one thread, so the machine is blamed (prepare stops; no video is recorded)."""
+    from skipclip.data.sources.base import MachineFaultError
+    from skipclip.data.video import pyav
+
+    path = video(tmp_path / "v.avi", n=12)
+    real_open = pyav._open
+
+    def open_(p, threads):
+        container, stream = real_open(p, threads)
+        return _FailingDecoder(container, 5 if threads else 2), stream
+
+    monkeypatch.setattr(pyav, "_open", open_)
+    got: list[np.ndarray] = []
+    with pytest.raises(MachineFaultError, match="sooner on one thread"):
+        pyav.decode_into(path, got.append)
+    assert len(got) == 5

@@ -17,24 +17,31 @@ from pathlib import Path
 import av
 import numpy as np
 
-from skipclip.data.sources.base import VideoReadError, machine_fault
+from skipclip.data.sources.base import MachineFaultError, VideoReadError, machine_fault
 from skipclip.errors import InvalidInputError
 
 # the largest source frames decoded: 8K (DCI 8192 x 4320); bigger videos are skipped as unreadable
 MAX_SOURCE_SIDE = 8192
 MAX_SOURCE_PIXELS = 8192 * 4320
 # PyAV 17 and later scale frames on one thread per CPU by default (FFmpeg's swscale slice threads).
-# A frame here is scaled down once, small; and a loader worker forked from a process that had
-# scaled frames hung for good in swscale's thread teardown (joining a thread id the child's own
-# decoder threads had taken over). One thread: no slice threads at all.
-_SCALE_ON_ONE_THREAD = {"threads": 1} if int(av.__version__.split(".")[0]) >= 17 else {}
+# A loader worker forked from a process that had scaled frames hung for good in swscale's thread
+# teardown (joining a thread id the child's own decoder threads had taken over). So a forked
+# process scales on its own thread only; the process that imported this module keeps PyAV's default.
+_SCALE_THREADS_FROM_VERSION = 17
+_IMPORTED_BY = os.getpid()
+
+
+def _scale_options() -> dict:
+    if int(av.__version__.split(".")[0]) < _SCALE_THREADS_FROM_VERSION or os.getpid() == _IMPORTED_BY:
+        return {}
+    return {"threads": 1}
 
 
 def to_rgb(frame, height: int, width: int) -> np.ndarray:
-    """``frame`` scaled to ``height`` x ``width`` (area averaging) as ``(H, W, 3)`` uint8 RGB, on
-    the calling thread only."""
+    """``frame`` scaled to ``height`` x ``width`` (area averaging) as ``(H, W, 3)`` uint8 RGB; in a
+    forked process (a loader or decoding worker), on the calling thread only."""
     return frame.reformat(
-        width=width, height=height, format="rgb24", interpolation="AREA", **_SCALE_ON_ONE_THREAD
+        width=width, height=height, format="rgb24", interpolation="AREA", **_scale_options()
     ).to_ndarray()
 
 
@@ -268,8 +275,16 @@ def decode_into(
     if retry:
         try:
             return decode_into(path, sink, short_side, threads=False, delivered=n)
-        except _StoppedSooner:
-            pass  # the first try's frames stand (the sink holds them); its count is judged below
+        except _StoppedSooner as sooner:
+            # the same bytes decoded one frame at a time should get at least as far as on threads:
+            # stopping sooner is the machine (memory short for the decoder), not the file
+            raise MachineFaultError(
+                f"{path}: decoding stopped after {n} frames on FFmpeg's threads and sooner on one "
+                f"thread ({sooner.reason}), which a damaged "
+                "file does not do; the machine is likely out of memory, so the video is not recorded "
+                "as unreadable. Free memory or use fewer workers (--num-workers), then run the same "
+                "command again"
+            ) from sooner
     elif n < delivered:
         raise _StoppedSooner(str(path), f"the second try stopped after {n} frames, the first after {delivered}")
     if not n:
