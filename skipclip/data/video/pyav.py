@@ -24,24 +24,17 @@ from skipclip.errors import InvalidInputError
 MAX_SOURCE_SIDE = 8192
 MAX_SOURCE_PIXELS = 8192 * 4320
 # PyAV 17 and later scale frames on one thread per CPU by default (FFmpeg's swscale slice threads).
-# A loader worker forked from a process that had scaled frames hung for good in swscale's thread
-# teardown (joining a thread id the child's own decoder threads had taken over). So a forked
-# process scales on its own thread only; the process that imported this module keeps PyAV's default.
-_SCALE_THREADS_FROM_VERSION = 17
-_IMPORTED_BY = os.getpid()
-
-
-def _scale_options() -> dict:
-    if int(av.__version__.split(".")[0]) < _SCALE_THREADS_FROM_VERSION or os.getpid() == _IMPORTED_BY:
-        return {}
-    return {"threads": 1}
+# Processes hung for good in their teardown (a loader worker joining a thread id its own decoder
+# threads had taken over; its parent in the same call). A frame here is scaled down once, small:
+# one thread, no slice threads at all, and faster at these sizes.
+_SCALE_ON_ONE_THREAD = {"threads": 1} if int(av.__version__.split(".")[0]) >= 17 else {}
 
 
 def to_rgb(frame, height: int, width: int) -> np.ndarray:
-    """``frame`` scaled to ``height`` x ``width`` (area averaging) as ``(H, W, 3)`` uint8 RGB; in a
-    forked process (a loader or decoding worker), on the calling thread only."""
+    """``frame`` scaled to ``height`` x ``width`` (area averaging) as ``(H, W, 3)`` uint8 RGB, on
+    the calling thread only."""
     return frame.reformat(
-        width=width, height=height, format="rgb24", interpolation="AREA", **_scale_options()
+        width=width, height=height, format="rgb24", interpolation="AREA", **_SCALE_ON_ONE_THREAD
     ).to_ndarray()
 
 
