@@ -28,7 +28,8 @@ def main() -> None:
     ap.add_argument("--split", choices=("time", "video"), default="time")
     args = ap.parse_args()
 
-    from skipclip.data.video.pyav import decode, write_video
+    from skipclip.data.video.pyav import decode
+    from skipclip.data.video.writer import write_video
 
     out = Path(args.out)
     (out / "ucfTrainTestlist").mkdir(parents=True, exist_ok=True)

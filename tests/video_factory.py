@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from skipclip.data.video.pyav import write_video
+from skipclip.data.video.writer import write_video
 
 REAL_CLIPS = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "real-clips"
 

@@ -67,8 +67,8 @@ from skipclip.data.video.pyav import (
     decode,
     is_video_file,
     probe,
-    write_video,
 )
+from skipclip.data.video.writer import write_video
 
 __all__ = [
     "EXPECTED",

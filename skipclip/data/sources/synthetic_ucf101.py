@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from skipclip.data.video.pyav import write_video
+from skipclip.data.video.writer import write_video
 from skipclip.errors import OutputExistsError
 from skipclip.utils.io import atomic_write_text
 from skipclip.utils.progress import track
